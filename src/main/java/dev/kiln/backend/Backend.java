@@ -1,0 +1,62 @@
+package dev.kiln.backend;
+
+import dev.kiln.ops.BinaryOp;
+import dev.kiln.ops.Conv2dParams;
+import dev.kiln.ops.Pool2dParams;
+import dev.kiln.ops.PoolOp;
+import dev.kiln.ops.ReduceOp;
+import dev.kiln.ops.UnaryOp;
+import dev.kiln.tensor.Storage;
+import dev.kiln.tensor.Tensor;
+
+/**
+ * A compute backend: memory plus the kernel set every device implements. The front-end ops in
+ * {@code dev.kiln.ops} check shapes, pick dtypes and allocate outputs; a backend only computes.
+ * Inputs may be arbitrary strided views (strides may be 0 for broadcast dims); outputs are freshly
+ * allocated contiguous tensors unless stated otherwise.
+ */
+public interface Backend {
+    String name();
+
+    /** Zero-filled memory of the given size. */
+    Storage allocate(long bytes);
+
+    /** dst[i] = cast(src[i]) for two tensors of equal shape (any strides, any dtypes). */
+    void copy(Tensor src, Tensor dst);
+
+    /** out = op(x), same shape; x may be strided. Scalars a, b parameterize CLAMP / POW_SCALAR. */
+    void unary(UnaryOp op, Tensor x, Tensor out, double a, double b);
+
+    /** out = a op b; a and b are already broadcast to out's shape (expanded views). */
+    void binary(BinaryOp op, Tensor a, Tensor b, Tensor out);
+
+    /** out = cond ? a : b; all three already broadcast to out's shape. */
+    void where(Tensor cond, Tensor a, Tensor b, Tensor out);
+
+    /**
+     * Reduces x over the given (sorted, distinct) axes into out, whose shape is x's with those axes
+     * set to 1 (keepdim form). ARGMAX/ARGMIN take a single axis and write I64.
+     */
+    void reduce(ReduceOp op, Tensor x, int[] axes, Tensor out, double param);
+
+    /** Softmax (or log-softmax) of x along axis. */
+    void softmax(Tensor x, int axis, boolean log, Tensor out);
+
+    /** Layer norm over the trailing normalizedDims dims; weight/bias may be null. */
+    void layerNorm(Tensor x, Tensor weight, Tensor bias, int normalizedDims, double eps, Tensor out);
+
+    /**
+     * c = alpha * op(a) * op(b) + beta * c. Rank 2 ([M,K] x [K,N]) or rank 3 with a batch dim in
+     * front (batch strides may be 0 to broadcast). Operands may be strided; c is contiguous.
+     */
+    void gemm(boolean transA, boolean transB, double alpha, Tensor a, Tensor b, double beta, Tensor c);
+
+    /** x [N,C,H,W], w [O,C/groups,kh,kw], bias [O] or null, out [N,O,OH,OW]. */
+    void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out);
+
+    /** x [N,C,H,W] -> out [N,C,OH,OW]. For MAX, indices (I64, flat h*W+w, may be null) receives argmax positions. */
+    void pool2d(PoolOp op, Tensor x, Pool2dParams p, Tensor out, Tensor indices);
+
+    /** Waits for queued work (no-op on the CPU). */
+    default void synchronize() {}
+}

@@ -1,0 +1,53 @@
+package dev.kiln.backend.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * CPU backend switches, read from system properties at start and changeable at run time (tests):
+ * <ul>
+ *   <li>{@code kiln.cpu.scalar=true}: every kernel takes its scalar path (the vector path's twin).</li>
+ *   <li>{@code kiln.cpu.threads=N}: worker threads for parallel kernels (default: available cores).</li>
+ *   <li>{@code kiln.cpu.vectorBits=256|512}: Vector API species width (default: the preferred one).</li>
+ * </ul>
+ */
+public final class CpuConfig {
+    private CpuConfig() {}
+
+    private static volatile boolean scalar = Boolean.getBoolean("kiln.cpu.scalar");
+    private static volatile int threads = Integer.getInteger("kiln.cpu.threads", Runtime.getRuntime().availableProcessors());
+
+    public static final VectorSpecies<Float> F32 = pickF32();
+    public static final VectorSpecies<Double> F64 = pickF64();
+
+    private static VectorSpecies<Float> pickF32() {
+        String bits = System.getProperty("kiln.cpu.vectorBits", "");
+        return switch (bits) {
+            case "256" -> FloatVector.SPECIES_256;
+            case "512" -> FloatVector.SPECIES_512;
+            case "128" -> FloatVector.SPECIES_128;
+            default -> FloatVector.SPECIES_PREFERRED;
+        };
+    }
+
+    private static VectorSpecies<Double> pickF64() {
+        String bits = System.getProperty("kiln.cpu.vectorBits", "");
+        return switch (bits) {
+            case "256" -> DoubleVector.SPECIES_256;
+            case "512" -> DoubleVector.SPECIES_512;
+            case "128" -> DoubleVector.SPECIES_128;
+            default -> DoubleVector.SPECIES_PREFERRED;
+        };
+    }
+
+    /** True when kernels must use their scalar path. */
+    public static boolean scalar() { return scalar; }
+    public static void setScalar(boolean s) { scalar = s; }
+
+    public static int threads() { return threads; }
+    public static void setThreads(int n) {
+        if (n < 1) throw new IllegalArgumentException("threads must be >= 1, got " + n);
+        threads = n;
+    }
+}

@@ -1,0 +1,6 @@
+package dev.kiln.io;
+
+/** STUB (helper D): NumPy .npy / .npz reader and writer. */
+public final class Npy {
+    private Npy() {}
+}

@@ -1,0 +1,3 @@
+package dev.kiln.ops;
+
+public enum PoolOp { MAX, AVG }

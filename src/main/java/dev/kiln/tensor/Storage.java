@@ -1,0 +1,141 @@
+package dev.kiln.tensor;
+
+import dev.kiln.backend.Backend;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.ref.Cleaner;
+import java.nio.ByteOrder;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A reference-counted block of memory owned by a backend. Tensors (and views) retain it; the last
+ * release frees it at once. A {@link Cleaner} frees memory whose tensors were dropped unclosed.
+ */
+public final class Storage {
+    private static final Cleaner CLEANER = Cleaner.create();
+    private static final AtomicInteger LIVE = new AtomicInteger();
+    private static final java.util.concurrent.atomic.AtomicLong LIVE_BYTES = new java.util.concurrent.atomic.AtomicLong();
+
+    public static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    public static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    public static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    public static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    public static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private final Backend backend;
+    private final MemorySegment segment;
+    private final AtomicInteger refs = new AtomicInteger(1);
+    private final Cleaner.Cleanable cleanable;
+
+    /** The release action holds only the arena, never the Storage, so the Cleaner can run. */
+    private record Release(Arena arena, long bytes) implements Runnable {
+        public void run() {
+            arena.close();
+            LIVE.decrementAndGet();
+            LIVE_BYTES.addAndGet(-bytes);
+        }
+    }
+
+    /** Allocates zero-filled host memory (64-byte aligned). */
+    public static Storage allocateHost(Backend backend, long bytes) {
+        Arena arena = Arena.ofShared();
+        MemorySegment seg;
+        try {
+            seg = arena.allocate(Math.max(bytes, 1), 64);
+        } catch (OutOfMemoryError e) {
+            arena.close();
+            throw new OutOfMemoryError("kiln: cannot allocate " + bytes + " bytes of host memory: " + e.getMessage());
+        }
+        return new Storage(backend, seg.asSlice(0, bytes), arena, bytes);
+    }
+
+    private Storage(Backend backend, MemorySegment segment, Arena arena, long bytes) {
+        this.backend = backend;
+        this.segment = segment;
+        LIVE.incrementAndGet();
+        LIVE_BYTES.addAndGet(bytes);
+        this.cleanable = CLEANER.register(this, new Release(arena, bytes));
+    }
+
+    /** Wraps memory owned elsewhere (e.g. a memory-mapped file); freeing it is the owner's job. */
+    public static Storage wrap(Backend backend, MemorySegment segment) {
+        return new Storage(backend, segment);
+    }
+
+    private Storage(Backend backend, MemorySegment segment) {
+        this.backend = backend;
+        this.segment = segment;
+        this.cleanable = null;
+    }
+
+    public Backend backend() { return backend; }
+    public MemorySegment segment() { return segment; }
+    public long byteSize() { return segment.byteSize(); }
+
+    void retain() {
+        if (refs.getAndIncrement() <= 0) throw new IllegalStateException("storage already released");
+    }
+
+    void release() {
+        int r = refs.decrementAndGet();
+        if (r == 0 && cleanable != null) cleanable.clean();
+    }
+
+    public boolean isReleased() { return refs.get() <= 0; }
+
+    /** Number of host storages currently allocated (for leak tests). */
+    public static int liveCount() { return LIVE.get(); }
+    /** Bytes of host storage currently allocated (for leak tests). */
+    public static long liveBytes() { return LIVE_BYTES.get(); }
+
+    // ---- element access by dtype (scalar paths, tests, I/O) ----
+
+    public double getDouble(DType t, long index) {
+        return switch (t) {
+            case F32 -> segment.getAtIndex(F32, index);
+            case F64 -> segment.getAtIndex(F64, index);
+            case BF16 -> DType.bf16ToFloat(segment.getAtIndex(I16, index));
+            case F16 -> Float.float16ToFloat(segment.getAtIndex(I16, index));
+            case I8 -> segment.get(ValueLayout.JAVA_BYTE, index);
+            case I32 -> segment.getAtIndex(I32, index);
+            case I64 -> segment.getAtIndex(I64, index);
+            case BOOL -> segment.get(ValueLayout.JAVA_BYTE, index) != 0 ? 1 : 0;
+        };
+    }
+
+    public void setDouble(DType t, long index, double v) {
+        switch (t) {
+            case F32 -> segment.setAtIndex(F32, index, (float) v);
+            case F64 -> segment.setAtIndex(F64, index, v);
+            case BF16 -> segment.setAtIndex(I16, index, DType.floatToBf16((float) v));
+            case F16 -> segment.setAtIndex(I16, index, Float.floatToFloat16((float) v));
+            case I8 -> segment.set(ValueLayout.JAVA_BYTE, index, (byte) (long) v);
+            case I32 -> segment.setAtIndex(I32, index, (int) (long) v);
+            case I64 -> segment.setAtIndex(I64, index, (long) v);
+            case BOOL -> segment.set(ValueLayout.JAVA_BYTE, index, (byte) (v != 0 ? 1 : 0));
+        }
+    }
+
+    /** Exact integer access (I64 values beyond 2^53 survive). Floats are truncated toward zero. */
+    public long getLong(DType t, long index) {
+        return switch (t) {
+            case I8 -> segment.get(ValueLayout.JAVA_BYTE, index);
+            case I32 -> segment.getAtIndex(I32, index);
+            case I64 -> segment.getAtIndex(I64, index);
+            case BOOL -> segment.get(ValueLayout.JAVA_BYTE, index) != 0 ? 1 : 0;
+            default -> (long) getDouble(t, index);
+        };
+    }
+
+    public void setLong(DType t, long index, long v) {
+        switch (t) {
+            case I8 -> segment.set(ValueLayout.JAVA_BYTE, index, (byte) v);
+            case I32 -> segment.setAtIndex(I32, index, (int) v);
+            case I64 -> segment.setAtIndex(I64, index, v);
+            case BOOL -> segment.set(ValueLayout.JAVA_BYTE, index, (byte) (v != 0 ? 1 : 0));
+            default -> setDouble(t, index, v);
+        }
+    }
+}

@@ -1,0 +1,18 @@
+/** Kiln: a tensor engine for the JVM. */
+module dev.kiln {
+    requires jdk.incubator.vector;
+    requires info.picocli;
+    requires static org.bytedeco.javacpp;
+    requires static org.bytedeco.cuda;
+
+    exports dev.kiln.tensor;
+    exports dev.kiln.backend;
+    exports dev.kiln.backend.cpu;
+    exports dev.kiln.ops;
+    exports dev.kiln.io;
+    exports dev.kiln.cli;
+
+    opens dev.kiln.cli to info.picocli;
+
+    uses dev.kiln.cli.GemmPeer;
+}
