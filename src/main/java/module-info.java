@@ -9,6 +9,7 @@ module dev.kiln {
     exports dev.kiln.backend;
     exports dev.kiln.backend.cpu;
     exports dev.kiln.ops;
+    exports dev.kiln.autograd;
     exports dev.kiln.io;
     exports dev.kiln.cli;
 

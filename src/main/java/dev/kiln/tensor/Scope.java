@@ -37,6 +37,12 @@ public final class Scope implements AutoCloseable {
         if (s != null) s.owned.add(t);
     }
 
+    /** Removes t from every open scope of this thread: the caller owns it (e.g. gradients, parameters). */
+    public static <T extends Tensor> T escape(T t) {
+        for (Scope s : STACK.get()) s.owned.remove(t);
+        return t;
+    }
+
     /** Keeps t alive past this scope; it moves to the enclosing scope, if any. */
     public <T extends Tensor> T keep(T t) {
         kept.add(t);

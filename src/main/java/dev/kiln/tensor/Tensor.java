@@ -2,6 +2,9 @@ package dev.kiln.tensor;
 
 import dev.kiln.backend.Backend;
 import dev.kiln.backend.Backends;
+import dev.kiln.autograd.Engine;
+import dev.kiln.autograd.GradMode;
+import dev.kiln.autograd.Node;
 import dev.kiln.ops.BinaryOp;
 import dev.kiln.ops.Conv;
 import dev.kiln.ops.Conv2dParams;
@@ -28,6 +31,11 @@ public final class Tensor implements AutoCloseable {
     private final long[] strides;
     private final long offset;
     private boolean closed;
+    // autograd state (see dev.kiln.autograd)
+    private boolean requiresGrad;
+    private Tensor grad;
+    private Node gradFn;
+    private java.util.List<java.util.function.Consumer<Tensor>> gradHooks;
 
     Tensor(Storage storage, DType dtype, int[] shape, long[] strides, long offset, boolean fresh) {
         this.storage = storage;
@@ -541,6 +549,68 @@ public final class Tensor implements AutoCloseable {
     public Tensor conv2d(Tensor weight, Tensor bias, Conv2dParams p) { return Conv.conv2d(this, weight, bias, p); }
     public Tensor maxPool2d(Pool2dParams p) { return Conv.pool2d(PoolOp.MAX, this, p); }
     public Tensor avgPool2d(Pool2dParams p) { return Conv.pool2d(PoolOp.AVG, this, p); }
+
+    // ------------------------------------------------------------------ autograd
+
+    /** True for leaves that ask for gradients and for results of ops on such tensors. */
+    public boolean requiresGrad() { return requiresGrad; }
+
+    /** Marks a leaf tensor as a parameter whose gradient is accumulated into {@link #grad()}. */
+    public Tensor requiresGrad(boolean on) {
+        if (gradFn != null) throw new IllegalStateException("requiresGrad: only leaf tensors can change requires_grad (use detach())");
+        if (on && !dtype.isFloating()) throw new IllegalArgumentException("requiresGrad: only floating tensors can require gradients, got " + dtype.pyName());
+        requiresGrad = on;
+        return this;
+    }
+
+    /** Accumulated gradient of a leaf, or null. */
+    public Tensor grad() { return grad; }
+
+    /** Replaces the gradient (the old one is closed). */
+    public void setGrad(Tensor g) {
+        if (grad != null && grad != g) grad.close();
+        grad = g;
+    }
+
+    /** Drops the gradient (closing it). */
+    public void zeroGrad() { setGrad(null); }
+
+    /** The node that produced this tensor, or null for leaves. */
+    public Node gradFn() { return gradFn; }
+
+    /** Attaches the op that produced this tensor (called by op front ends while grad mode is on). */
+    public Tensor setGradFn(Node fn) {
+        this.gradFn = fn;
+        this.requiresGrad = fn != null;
+        return this;
+    }
+
+    /** True when an op on these inputs must be recorded. */
+    public static boolean needsGrad(Tensor... inputs) {
+        if (!GradMode.isEnabled()) return false;
+        for (Tensor t : inputs) if (t != null && t.requiresGrad) return true;
+        return false;
+    }
+
+    /** Called after each accumulation into this leaf's gradient (e.g. gradient all-reduce hooks). */
+    public void addGradHook(java.util.function.Consumer<Tensor> hook) {
+        if (gradHooks == null) gradHooks = new java.util.ArrayList<>();
+        gradHooks.add(hook);
+    }
+
+    /** Runs the gradient hooks (used by the autograd engine). */
+    public void runGradHooks() {
+        if (gradHooks != null) for (var h : gradHooks) h.accept(this);
+    }
+
+    /** Backpropagates from this one-element tensor. */
+    public void backward() { Engine.backward(this, null, false); }
+
+    /** Backpropagates with an explicit output gradient. */
+    public void backward(Tensor gradient) { Engine.backward(this, gradient, false); }
+
+    /** A view of the same memory that is cut from the graph. */
+    public Tensor detach() { return new Tensor(storage, dtype, shape.clone(), strides.clone(), offset, false); }
 
     // ------------------------------------------------------------------ lifecycle
 
