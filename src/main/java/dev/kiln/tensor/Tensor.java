@@ -15,6 +15,7 @@ import dev.kiln.ops.PoolOp;
 import dev.kiln.ops.ReduceOp;
 import dev.kiln.ops.Reductions;
 import dev.kiln.ops.UnaryOp;
+import dev.kiln.ops.ViewGrad;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
@@ -264,11 +265,11 @@ public final class Tensor implements AutoCloseable {
     public Tensor reshape(int... newShape) {
         int[] s = Shape.inferReshape(shape, newShape);
         long[] st = viewStrides(s);
-        if (st != null) return view(s, st, offset);
-        Tensor c = contiguous();
+        if (st != null) return record(view(s, st, offset), ViewKind.RESHAPE, null);
+        Tensor c = copy(dtype);
         Tensor v = c.view(s, Shape.contiguousStrides(s), c.offset);
         c.close();
-        return v;
+        return record(v, ViewKind.RESHAPE, null);
     }
 
     /** Like reshape, but fails instead of copying. */
@@ -278,7 +279,7 @@ public final class Tensor implements AutoCloseable {
         if (st == null)
             throw new IllegalArgumentException("view: shape " + Shape.str(shape) + " with strides " + Arrays.toString(strides)
                     + " cannot be viewed as " + Shape.str(s) + " without a copy; use reshape");
-        return view(s, st, offset);
+        return record(view(s, st, offset), ViewKind.RESHAPE, null);
     }
 
     /** Strides for viewing this tensor as newShape, or null if a copy is needed (PyTorch's rule). */
@@ -323,7 +324,7 @@ public final class Tensor implements AutoCloseable {
             s[i] = shape[d];
             st[i] = strides[d];
         }
-        return view(s, st, offset);
+        return record(view(s, st, offset), ViewKind.PERMUTE, dims.clone());
     }
 
     public Tensor transpose(int a, int b) {
@@ -338,7 +339,7 @@ public final class Tensor implements AutoCloseable {
 
     /** Transpose of the last two dims. */
     public Tensor t() {
-        if (shape.length < 2) return view(shape.clone(), strides.clone(), offset);
+        if (shape.length < 2) return record(view(shape.clone(), strides.clone(), offset), ViewKind.RESHAPE, null);
         return transpose(-2, -1);
     }
 
@@ -359,7 +360,7 @@ public final class Tensor implements AutoCloseable {
         long[] nst = strides.clone();
         ns[a] = len;
         nst[a] = strides[a] * step;
-        return view(ns, nst, offset + (long) s * strides[a]);
+        return record(view(ns, nst, offset + (long) s * strides[a]), ViewKind.SLICE, new int[]{a, s, e, step});
     }
 
     /** Removes axis by picking index i along it. */
@@ -375,7 +376,7 @@ public final class Tensor implements AutoCloseable {
             ns[j] = shape[k];
             nst[j++] = strides[k];
         }
-        return view(ns, nst, offset + (long) idx * strides[a]);
+        return record(view(ns, nst, offset + (long) idx * strides[a]), ViewKind.SELECT, new int[]{a, idx});
     }
 
     /** Broadcasts to a larger shape with stride-0 views (-1 keeps a dim). */
@@ -404,7 +405,7 @@ public final class Tensor implements AutoCloseable {
                 }
             }
         }
-        return view(ns, nst, offset);
+        return record(view(ns, nst, offset), ViewKind.EXPAND, null);
     }
 
     public Tensor squeeze() {
@@ -414,12 +415,12 @@ public final class Tensor implements AutoCloseable {
         long[] nst = new long[n];
         for (int i = 0, j = 0; i < shape.length; i++)
             if (shape[i] != 1) { ns[j] = shape[i]; nst[j++] = strides[i]; }
-        return view(ns, nst, offset);
+        return record(view(ns, nst, offset), ViewKind.RESHAPE, null);
     }
 
     public Tensor squeeze(int axis) {
         int a = Shape.axis("squeeze", axis, shape.length);
-        if (shape[a] != 1) return view(shape.clone(), strides.clone(), offset);
+        if (shape[a] != 1) return record(view(shape.clone(), strides.clone(), offset), ViewKind.RESHAPE, null);
         return select(a, 0);
     }
 
@@ -438,28 +439,47 @@ public final class Tensor implements AutoCloseable {
                 nst[i] = strides[j++];
             }
         }
-        return view(ns, nst, offset);
+        return record(view(ns, nst, offset), ViewKind.RESHAPE, null);
     }
 
     /** This tensor if already contiguous (a new reference to it), else a contiguous copy. */
     public Tensor contiguous() {
-        if (isContiguous()) return view(shape.clone(), strides.clone(), offset);
+        if (isContiguous()) return record(view(shape.clone(), strides.clone(), offset), ViewKind.RESHAPE, null);
         return clone();
     }
 
     /** A contiguous copy with its own storage. */
     @Override
     public Tensor clone() {
-        Tensor out = empty(backend(), dtype, shape);
+        return record(copy(dtype), ViewKind.RESHAPE, null);
+    }
+
+    private Tensor copy(DType t) {
+        Tensor out = empty(backend(), t, shape);
         backend().copy(this, out);
         return out;
     }
 
     /** A contiguous copy converted to dtype (a plain copy when dtype matches). */
     public Tensor to(DType t) {
-        Tensor out = empty(backend(), t, shape);
-        backend().copy(this, out);
+        Tensor out = copy(t);
+        if (t.isFloating() && dtype.isFloating()) return record(out, ViewKind.CAST, null);
         return out;
+    }
+
+    private enum ViewKind { RESHAPE, PERMUTE, EXPAND, SLICE, SELECT, CAST }
+
+    /** Attaches the gradient rule of a view/copy op when grad mode records. */
+    private Tensor record(Tensor out, ViewKind kind, int[] args) {
+        if (!needsGrad(this)) return out;
+        return out.setGradFn(switch (kind) {
+            case RESHAPE -> ViewGrad.reshape(this);
+            case PERMUTE -> ViewGrad.permute(this, args);
+            case EXPAND -> ViewGrad.expand(this);
+            case SLICE -> ViewGrad.slice(this, args[0], args[1], args[2], args[3]);
+            case SELECT -> ViewGrad.select(this, args[0], args[1]);
+            case CAST -> ViewGrad.cast(this);
+        });
     }
 
     /** Copies src (broadcast to this shape, cast to this dtype) into this tensor in place. */

@@ -1,0 +1,125 @@
+package dev.kiln.ops;
+
+import dev.kiln.autograd.Grad;
+import dev.kiln.autograd.Node;
+import dev.kiln.tensor.Tensor;
+
+/**
+ * Gradient rules of the elementwise ops (the forward ops are in {@link Elementwise}). Each rule is
+ * a formula over forward ops, so it runs on every backend; x is the input, y the output, g the
+ * gradient of y.
+ */
+final class ElementwiseGrad {
+    private ElementwiseGrad() {}
+
+    private static final double INV_SQRT_2PI = 0.3989422804014327;
+    private static final double SQRT_2_OVER_PI = 0.7978845608028654;
+
+    static Node unary(UnaryOp op, Tensor x, Tensor y, double a, double b) {
+        return new Node(op.name().toLowerCase(), x) {
+            @Override protected Tensor[] backward(Tensor g) {
+                return new Tensor[]{unaryGrad(op, x, y, g, a, b)};
+            }
+        };
+    }
+
+    static Tensor unaryGrad(UnaryOp op, Tensor x, Tensor y, Tensor g, double a, double b) {
+        return switch (op) {
+            case NEG -> g.neg();
+            case ABS -> g.mul(sign(x));
+            case EXP -> g.mul(y);
+            case LOG -> g.div(x);
+            case SQRT -> g.div(y).mul(0.5);
+            case RSQRT -> g.mul(y.pow(3)).mul(-0.5);
+            case TANH -> g.mul(y.square().neg().add(1.0));
+            case SIGMOID -> g.mul(y.mul(y.neg().add(1.0)));
+            case RELU -> g.mul(x.gt(zero(x)));
+            case GELU -> {
+                // d/dx x*Phi(x) = Phi(x) + x*phi(x)
+                Tensor phi = x.square().mul(-0.5).exp().mul(INV_SQRT_2PI);
+                Tensor cdf = y.div(x); // Phi(x) where x != 0
+                Tensor cdf0 = Tensor.where(x.eq(zero(x)), Tensor.scalar(0.5, x.dtype()), cdf);
+                yield g.mul(cdf0.add(x.mul(phi)));
+            }
+            case GELU_TANH -> {
+                // y = 0.5 x (1 + tanh(u)), u = c (x + 0.044715 x^3)
+                Tensor u = x.add(x.pow(3).mul(0.044715)).mul(SQRT_2_OVER_PI);
+                Tensor t = u.tanh();
+                Tensor du = x.square().mul(3 * 0.044715).add(1.0).mul(SQRT_2_OVER_PI);
+                Tensor d = t.add(1.0).mul(0.5).add(x.mul(0.5).mul(t.square().neg().add(1.0)).mul(du));
+                yield g.mul(d);
+            }
+            case SILU -> {
+                Tensor s = x.sigmoid();
+                yield g.mul(s.add(x.mul(s).mul(s.neg().add(1.0))));
+            }
+            case SIN -> g.mul(x.cos());
+            case COS -> g.mul(x.sin()).neg();
+            case POW_SCALAR -> g.mul(x.pow(a - 1)).mul(a);
+            case CLAMP -> g.mul(x.ge(Tensor.scalar(a, x.dtype())).mul(x.le(Tensor.scalar(b, x.dtype()))));
+            case RECIPROCAL -> g.mul(y.square()).neg();
+            case SQUARE -> g.mul(x).mul(2.0);
+        };
+    }
+
+    private static Tensor zero(Tensor like) { return Tensor.scalar(0, like.dtype()); }
+
+    private static Tensor sign(Tensor x) {
+        return x.gt(zero(x)).to(x.dtype()).sub(x.lt(zero(x)).to(x.dtype()));
+    }
+
+    static Node binary(BinaryOp op, Tensor a, Tensor b, Tensor y) {
+        return new Node(op.name().toLowerCase(), a, b) {
+            @Override protected Tensor[] backward(Tensor g) {
+                Tensor ga = a.requiresGrad() ? Grad.sumTo(gradA(op, a, b, y, g), a.shape()) : null;
+                Tensor gb = b.requiresGrad() ? Grad.sumTo(gradB(op, a, b, y, g), b.shape()) : null;
+                return new Tensor[]{ga, gb};
+            }
+        };
+    }
+
+    private static Tensor gradA(BinaryOp op, Tensor a, Tensor b, Tensor y, Tensor g) {
+        return switch (op) {
+            case ADD, SUB -> g;
+            case MUL -> g.mul(b);
+            case DIV -> g.div(b);
+            case MAX -> g.mul(a.ge(b));
+            case MIN -> g.mul(a.le(b));
+            case POW -> g.mul(b).mul(a.pow(b.sub(1.0)));
+            default -> throw new IllegalStateException(op + " has no gradient");
+        };
+    }
+
+    private static Tensor gradB(BinaryOp op, Tensor a, Tensor b, Tensor y, Tensor g) {
+        return switch (op) {
+            case ADD -> g;
+            case SUB -> g.neg();
+            case MUL -> g.mul(a);
+            case DIV -> g.mul(a).div(b.square()).neg();
+            case MAX -> g.mul(b.gt(a));
+            case MIN -> g.mul(b.lt(a));
+            case POW -> g.mul(y).mul(a.log());
+            default -> throw new IllegalStateException(op + " has no gradient");
+        };
+    }
+
+    static Node where(Tensor cond, Tensor a, Tensor b) {
+        return new Node("where", null, a, b) {
+            @Override protected Tensor[] backward(Tensor g) {
+                Tensor z = zero(g);
+                Tensor ga = a.requiresGrad() ? Grad.sumTo(Tensor.where(cond, g, z), a.shape()) : null;
+                Tensor gb = b.requiresGrad() ? Grad.sumTo(Tensor.where(cond, z, g), b.shape()) : null;
+                return new Tensor[]{null, ga, gb};
+            }
+        };
+    }
+
+    /** Gradient of a dtype cast: cast back. */
+    static Node cast(Tensor x) {
+        return new Node("to", x) {
+            @Override protected Tensor[] backward(Tensor g) {
+                return new Tensor[]{g.dtype() == x.dtype() ? g : g.to(x.dtype())};
+            }
+        };
+    }
+}

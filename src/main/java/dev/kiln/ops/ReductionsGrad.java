@@ -1,0 +1,77 @@
+package dev.kiln.ops;
+
+import dev.kiln.autograd.Node;
+import dev.kiln.tensor.Tensor;
+
+/**
+ * Gradient rules of reductions, softmax and layer norm (forward ops in {@link Reductions}).
+ * {@code axes} are normalized (sorted) reduced axes; {@code keepShape} is x's shape with them set to 1.
+ */
+final class ReductionsGrad {
+    private ReductionsGrad() {}
+
+    static Node reduce(ReduceOp op, Tensor x, int[] axes, int[] keepShape, Tensor out, double param) {
+        return new Node(op.name().toLowerCase(), x) {
+            @Override protected Tensor[] backward(Tensor g) {
+                Tensor gk = g.reshape(keepShape);
+                Tensor yk = out.reshape(keepShape);
+                long count = 1;
+                for (int a : axes) count *= x.shape()[a];
+                Tensor gx = switch (op) {
+                    case SUM -> gk.expand(x.shape()).contiguous();
+                    case MEAN -> gk.div((double) count).expand(x.shape()).contiguous();
+                    case MAX, MIN -> {
+                        // the gradient is shared evenly between tied extremes, as torch.max() does
+                        Tensor mask = x.eq(yk).to(x.dtype());
+                        Tensor ties = mask.sum(axes, true);
+                        yield mask.mul(gk.div(ties));
+                    }
+                    case PROD -> gk.mul(yk).div(x);
+                    case VAR -> {
+                        Tensor mean = x.mean(axes, true);
+                        yield x.sub(mean).mul(gk).mul(2.0 / Math.max(count - param, 1));
+                    }
+                    case LOGSUMEXP -> gk.mul(x.sub(yk).exp());
+                    default -> throw new IllegalStateException(op + " has no gradient");
+                };
+                return new Tensor[]{gx};
+            }
+        };
+    }
+
+    static Node softmax(Tensor x, Tensor y, int axis, boolean log) {
+        return new Node(log ? "log_softmax" : "softmax", x) {
+            @Override protected Tensor[] backward(Tensor g) {
+                int[] ax = {axis};
+                if (log) return new Tensor[]{g.sub(y.exp().mul(g.sum(ax, true)))};
+                return new Tensor[]{y.mul(g.sub(g.mul(y).sum(ax, true)))};
+            }
+        };
+    }
+
+    /** Layer norm over the trailing k dims; recomputes mean and rstd from x. */
+    static Node layerNorm(Tensor x, Tensor w, Tensor b, int k, double eps) {
+        return new Node("layer_norm", x, w, b) {
+            @Override protected Tensor[] backward(Tensor g) {
+                int n = x.dim();
+                int[] axes = new int[k];
+                for (int i = 0; i < k; i++) axes[i] = n - k + i;
+                Tensor mean = x.mean(axes, true);
+                Tensor xc = x.sub(mean);
+                Tensor rstd = xc.square().mean(axes, true).add(eps).rsqrt();
+                Tensor xhat = xc.mul(rstd);
+                int[] lead = new int[n - k];
+                for (int i = 0; i < n - k; i++) lead[i] = i;
+                Tensor gw = w != null && w.requiresGrad() ? g.mul(xhat).sum(lead, false) : null;
+                Tensor gb = b != null && b.requiresGrad() ? (lead.length == 0 ? g.clone() : g.sum(lead, false)) : null;
+                Tensor gx = null;
+                if (x.requiresGrad()) {
+                    Tensor gh = w != null ? g.mul(w) : g;
+                    // dx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat))
+                    gx = gh.sub(gh.mean(axes, true)).sub(xhat.mul(gh.mul(xhat).mean(axes, true))).mul(rstd);
+                }
+                return new Tensor[]{gx, gw, gb};
+            }
+        };
+    }
+}
