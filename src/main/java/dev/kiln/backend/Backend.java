@@ -57,6 +57,15 @@ public interface Backend {
     /** x [N,C,H,W] -> out [N,C,OH,OW]. For MAX, indices (I64, flat h*W+w, may be null) receives argmax positions. */
     void pool2d(PoolOp op, Tensor x, Pool2dParams p, Tensor out, Tensor indices);
 
+    /**
+     * torch.gather: out[..i..] = x[..index[..i..] along axis..]; index (I64) and out have the same
+     * shape, index may be strided (e.g. expanded). Out-of-range indices raise an error naming the op.
+     */
+    void gather(Tensor x, int axis, Tensor index, Tensor out);
+
+    /** torch.scatter_add_ in place: dst[..index[..i..] along axis..] += src[..i..]; index shaped like src. */
+    void scatterAdd(Tensor dst, int axis, Tensor index, Tensor src);
+
     /** Waits for queued work (no-op on the CPU). */
     default void synchronize() {}
 }

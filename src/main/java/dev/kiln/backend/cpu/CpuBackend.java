@@ -38,5 +38,9 @@ public final class CpuBackend implements Backend {
 
     @Override public void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out) { CpuConv.conv2d(x, w, bias, p, out); }
 
+    @Override public void gather(Tensor x, int axis, Tensor index, Tensor out) { CpuIndex.gather(x, axis, index, out); }
+
+    @Override public void scatterAdd(Tensor dst, int axis, Tensor index, Tensor src) { CpuIndex.scatterAdd(dst, axis, index, src); }
+
     @Override public void pool2d(PoolOp op, Tensor x, Pool2dParams p, Tensor out, Tensor indices) { CpuConv.pool2d(op, x, p, out, indices); }
 }
