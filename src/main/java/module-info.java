@@ -10,6 +10,7 @@ module dev.kiln {
     exports dev.kiln.backend.cpu;
     exports dev.kiln.ops;
     exports dev.kiln.autograd;
+    exports dev.kiln.nn;
     exports dev.kiln.io;
     exports dev.kiln.cli;
 

@@ -66,6 +66,21 @@ public interface Backend {
     /** torch.scatter_add_ in place: dst[..index[..i..] along axis..] += src[..i..]; index shaped like src. */
     void scatterAdd(Tensor dst, int axis, Tensor index, Tensor src);
 
+    /**
+     * Fused SGD update of one contiguous parameter, PyTorch's semantics: d = g + wd*p; with momentum
+     * buf = firstStep ? d : momentum*buf + (1-dampening)*d, d = nesterov ? d + momentum*buf : buf;
+     * p -= lr*d. momentumBuf may be null when momentum == 0.
+     */
+    void sgdStep(Tensor param, Tensor grad, Tensor momentumBuf, double lr, double momentum, double dampening,
+                 double weightDecay, boolean nesterov, boolean firstStep);
+
+    /**
+     * Fused Adam/AdamW update (step >= 1): decoupled ? p *= 1 - lr*wd : g += wd*p; m = b1*m + (1-b1)*g;
+     * v = b2*v + (1-b2)*g^2; p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
+     */
+    void adamStep(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps,
+                  double weightDecay, boolean decoupled, long step);
+
     /** Waits for queued work (no-op on the CPU). */
     default void synchronize() {}
 }

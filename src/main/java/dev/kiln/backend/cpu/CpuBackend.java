@@ -42,5 +42,15 @@ public final class CpuBackend implements Backend {
 
     @Override public void scatterAdd(Tensor dst, int axis, Tensor index, Tensor src) { CpuIndex.scatterAdd(dst, axis, index, src); }
 
+    @Override public void sgdStep(Tensor p, Tensor g, Tensor buf, double lr, double momentum, double dampening,
+                                  double wd, boolean nesterov, boolean first) {
+        CpuOptim.sgd(p, g, buf, lr, momentum, dampening, wd, nesterov, first);
+    }
+
+    @Override public void adamStep(Tensor p, Tensor g, Tensor m, Tensor v, double lr, double b1, double b2, double eps,
+                                   double wd, boolean decoupled, long step) {
+        CpuOptim.adam(p, g, m, v, lr, b1, b2, eps, wd, decoupled, step);
+    }
+
     @Override public void pool2d(PoolOp op, Tensor x, Pool2dParams p, Tensor out, Tensor indices) { CpuConv.pool2d(op, x, p, out, indices); }
 }

@@ -1,0 +1,29 @@
+package dev.kiln.nn;
+
+import dev.kiln.tensor.Generator;
+import dev.kiln.tensor.Tensor;
+
+/** Zeroes elements with probability p in training and scales the rest by 1/(1-p); identity in eval. */
+public final class Dropout extends Module {
+    private final double p;
+    private final Generator gen;
+
+    public Dropout(double p) { this(p, Generator.global()); }
+
+    public Dropout(double p, Generator gen) {
+        if (p < 0 || p > 1) throw new IllegalArgumentException("Dropout: p must be in [0, 1], got " + p);
+        this.p = p;
+        this.gen = gen;
+    }
+
+    @Override
+    public Tensor forward(Tensor x) {
+        if (!isTraining() || p == 0) return x;
+        if (p == 1) return x.mul(0.0);
+        Tensor keep = Tensor.rand(gen, x.dtype() == dev.kiln.tensor.DType.F64 ? x.dtype() : dev.kiln.tensor.DType.F32, x.shape())
+                .ge(Tensor.scalar(p));
+        return x.mul(keep).mul(1.0 / (1 - p));
+    }
+
+    @Override protected String extraRepr() { return "p=" + p; }
+}

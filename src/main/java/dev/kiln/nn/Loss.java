@@ -1,0 +1,93 @@
+package dev.kiln.nn;
+
+import dev.kiln.ops.Indexing;
+import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Shape;
+import dev.kiln.tensor.Tensor;
+
+/**
+ * Loss functions as formulas over differentiable ops (so their gradients come from the op rules).
+ * Reductions follow PyTorch: MEAN (default), SUM, NONE, and BATCHMEAN for KL divergence.
+ */
+public final class Loss {
+    private Loss() {}
+
+    public enum Reduction { MEAN, SUM, NONE, BATCHMEAN }
+
+    private static Tensor reduce(Tensor l, Reduction r, int batch) {
+        return switch (r) {
+            case MEAN -> l.mean();
+            case SUM -> l.sum();
+            case NONE -> l;
+            case BATCHMEAN -> l.sum().div((double) batch);
+        };
+    }
+
+    /** Cross-entropy of logits [N, C] against class indices [N] (I64/I32), with label smoothing. */
+    public static Tensor crossEntropy(Tensor logits, Tensor target, double labelSmoothing, Reduction r) {
+        checkClassTarget("cross_entropy", logits, target);
+        Tensor lsm = logits.logSoftmax(1);
+        Tensor nll = Indexing.gather(lsm, 1, target.reshape(-1, 1)).reshape(-1).neg();
+        if (labelSmoothing > 0) {
+            Tensor smooth = lsm.mean(new int[]{1}, false).neg();
+            nll = nll.mul(1 - labelSmoothing).add(smooth.mul(labelSmoothing));
+        }
+        return reduce(nll, r, logits.shape()[0]);
+    }
+
+    public static Tensor crossEntropy(Tensor logits, Tensor target) { return crossEntropy(logits, target, 0, Reduction.MEAN); }
+
+    /** Negative log-likelihood of log-probabilities [N, C] for class indices [N]. */
+    public static Tensor nll(Tensor logProbs, Tensor target, Reduction r) {
+        checkClassTarget("nll_loss", logProbs, target);
+        Tensor l = Indexing.gather(logProbs, 1, target.reshape(-1, 1)).reshape(-1).neg();
+        return reduce(l, r, logProbs.shape()[0]);
+    }
+
+    public static Tensor mse(Tensor input, Tensor target, Reduction r) {
+        checkSame("mse_loss", input, target);
+        return reduce(input.sub(target).square(), r, input.dim() > 0 ? input.shape()[0] : 1);
+    }
+
+    public static Tensor l1(Tensor input, Tensor target, Reduction r) {
+        checkSame("l1_loss", input, target);
+        return reduce(input.sub(target).abs(), r, input.dim() > 0 ? input.shape()[0] : 1);
+    }
+
+    /** Binary cross-entropy on logits, stable form max(x,0) - x*y + log(1 + exp(-|x|)). */
+    public static Tensor bceWithLogits(Tensor logits, Tensor target, Reduction r) {
+        checkSame("binary_cross_entropy_with_logits", logits, target);
+        Tensor l = logits.relu().sub(logits.mul(target)).add(logits.abs().neg().exp().add(1.0).log());
+        return reduce(l, r, logits.dim() > 0 ? logits.shape()[0] : 1);
+    }
+
+    /**
+     * KL divergence as torch.nn.functional.kl_div: input holds log-probabilities; target holds
+     * probabilities (or log-probabilities with logTarget). Pointwise target * (log target - input).
+     */
+    public static Tensor klDiv(Tensor input, Tensor target, Reduction r, boolean logTarget) {
+        checkSame("kl_div", input, target);
+        Tensor l;
+        if (logTarget) l = target.exp().mul(target.sub(input));
+        else {
+            // 0 * log 0 = 0: clamp inside the log, then the product is 0 where target is 0
+            Tensor logT = target.clamp(1e-38, Double.MAX_VALUE).log();
+            l = target.mul(logT.sub(input));
+        }
+        return reduce(l, r, input.dim() > 0 ? input.shape()[0] : 1);
+    }
+
+    private static void checkClassTarget(String op, Tensor scores, Tensor target) {
+        if (scores.dim() != 2)
+            throw new IllegalArgumentException(op + ": input must be [N, C], got " + Shape.str(scores.shape()));
+        if (target.dtype() != DType.I64 && target.dtype() != DType.I32)
+            throw new IllegalArgumentException(op + ": target must hold class indices (int64), got " + target.dtype().pyName());
+        if (target.numel() != scores.shape()[0])
+            throw new IllegalArgumentException(op + ": target shape " + Shape.str(target.shape()) + " does not match input shape " + Shape.str(scores.shape()));
+    }
+
+    private static void checkSame(String op, Tensor a, Tensor b) {
+        if (!java.util.Arrays.equals(a.shape(), b.shape()))
+            throw new IllegalArgumentException(op + ": input shape " + Shape.str(a.shape()) + " != target shape " + Shape.str(b.shape()));
+    }
+}

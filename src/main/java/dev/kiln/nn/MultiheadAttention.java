@@ -1,0 +1,66 @@
+package dev.kiln.nn;
+
+import dev.kiln.tensor.Generator;
+import dev.kiln.tensor.Tensor;
+
+/**
+ * torch.nn.MultiheadAttention (no kdim/vdim, no bias_kv): packed in_proj_weight [3E, E] and
+ * in_proj_bias [3E], out_proj Linear(E, E). Inputs are [L, B, E], or [B, L, E] with batchFirst.
+ * attnMask (optional) is additive float [L, S] or boolean (true = masked out).
+ */
+public final class MultiheadAttention extends Module {
+    public final int embedDim, numHeads;
+    public final boolean batchFirst;
+    private final Tensor inProjWeight, inProjBias;
+    private final Linear outProj;
+    private final Dropout dropout;
+
+    public MultiheadAttention(int embedDim, int numHeads, double dropout, boolean batchFirst, Generator g) {
+        if (embedDim % numHeads != 0)
+            throw new IllegalArgumentException("MultiheadAttention: embed_dim " + embedDim + " not divisible by num_heads " + numHeads);
+        this.embedDim = embedDim;
+        this.numHeads = numHeads;
+        this.batchFirst = batchFirst;
+        this.inProjWeight = registerParameter("in_proj_weight", Init.xavierUniform(g, embedDim, 3 * embedDim, 1.0, 3 * embedDim, embedDim));
+        this.inProjBias = registerParameter("in_proj_bias", Tensor.zeros(3 * embedDim));
+        this.outProj = registerModule("out_proj", new Linear(embedDim, embedDim, true, g));
+        try (var ng = dev.kiln.autograd.GradMode.noGrad()) { outProj.bias().copyFrom(Tensor.scalar(0)); }
+        this.dropout = new Dropout(dropout, g);
+    }
+
+    @Override public Tensor forward(Tensor x) { return forward(x, x, x, null); }
+
+    /** Attention output (weights are not returned). */
+    public Tensor forward(Tensor query, Tensor key, Tensor value, Tensor attnMask) {
+        Tensor q = batchFirst ? query : query.transpose(0, 1);
+        Tensor k = batchFirst ? key : key.transpose(0, 1);
+        Tensor v = batchFirst ? value : value.transpose(0, 1);
+        int b = q.shape()[0], l = q.shape()[1], s = k.shape()[1], e = embedDim, h = numHeads, d = e / h;
+        Tensor qp = proj(q, 0), kp = proj(k, 1), vp = proj(v, 2);
+        Tensor qh = qp.reshape(b, l, h, d).permute(0, 2, 1, 3);
+        Tensor kh = kp.reshape(b, s, h, d).permute(0, 2, 3, 1);
+        Tensor vh = vp.reshape(b, s, h, d).permute(0, 2, 1, 3);
+        Tensor scores = qh.mul(1.0 / Math.sqrt(d)).matmul(kh); // [B, H, L, S]
+        if (attnMask != null) {
+            if (attnMask.dtype() == dev.kiln.tensor.DType.BOOL)
+                scores = Tensor.where(attnMask, Tensor.scalar(Double.NEGATIVE_INFINITY), scores);
+            else scores = scores.add(attnMask);
+        }
+        Tensor attn = dropout.forward(scores.softmax(-1));
+        Tensor ctx = attn.matmul(vh).permute(0, 2, 1, 3).reshape(b, l, e);
+        Tensor out = outProj.forward(ctx);
+        return batchFirst ? out : out.transpose(0, 1);
+    }
+
+    private Tensor proj(Tensor x, int i) {
+        Tensor w = inProjWeight.narrow(0, i * embedDim, embedDim);
+        Tensor bias = inProjBias.narrow(0, i * embedDim, embedDim);
+        return dev.kiln.ops.Linear.linear(x, w, bias);
+    }
+
+    @Override public Module setTraining(boolean on) {
+        super.setTraining(on);
+        if (dropout != null) dropout.setTraining(on);
+        return this;
+    }
+}
