@@ -11,6 +11,7 @@ module dev.kiln {
     exports dev.kiln.ops;
     exports dev.kiln.autograd;
     exports dev.kiln.nn;
+    exports dev.kiln.optim;
     exports dev.kiln.io;
     exports dev.kiln.cli;
 

@@ -1,0 +1,62 @@
+package dev.kiln.optim;
+
+/**
+ * Learning-rate schedules, stepped once per epoch (or per step, as the caller chooses), with
+ * PyTorch's closed forms: lr(t) for t = number of step() calls so far.
+ */
+public abstract class LrSchedule {
+    protected final Optimizer opt;
+    protected final double baseLr;
+    protected long t;
+
+    protected LrSchedule(Optimizer opt) {
+        this.opt = opt;
+        this.baseLr = opt.lr();
+    }
+
+    /** Advances one step and sets the optimizer's learning rate. */
+    public void step() {
+        t++;
+        opt.setLr(lrAt(t));
+    }
+
+    public long count() { return t; }
+
+    public abstract double lrAt(long t);
+
+    /** StepLR: lr * gamma^floor(t / stepSize). */
+    public static LrSchedule step(Optimizer o, int stepSize, double gamma) {
+        return new LrSchedule(o) {
+            @Override public double lrAt(long t) { return baseLr * Math.pow(gamma, Math.floorDiv(t, stepSize)); }
+        };
+    }
+
+    /** ExponentialLR: lr * gamma^t. */
+    public static LrSchedule exponential(Optimizer o, double gamma) {
+        return new LrSchedule(o) {
+            @Override public double lrAt(long t) { return baseLr * Math.pow(gamma, t); }
+        };
+    }
+
+    /** CosineAnnealingLR: etaMin + (lr - etaMin) * (1 + cos(pi * t / tMax)) / 2. */
+    public static LrSchedule cosine(Optimizer o, int tMax, double etaMin) {
+        return new LrSchedule(o) {
+            @Override public double lrAt(long t) { return etaMin + (baseLr - etaMin) * (1 + Math.cos(Math.PI * Math.min(t, tMax) / tMax)) / 2; }
+        };
+    }
+
+    /**
+     * Linear warm-up (torch LinearLR with start factor s, end factor 1): factor rises linearly from
+     * s at t = 0 to 1 at t = warmupSteps, then stays 1. The optimizer starts at lr * s.
+     */
+    public static LrSchedule linearWarmup(Optimizer o, int warmupSteps, double startFactor) {
+        LrSchedule s = new LrSchedule(o) {
+            @Override public double lrAt(long t) {
+                if (t >= warmupSteps) return baseLr;
+                return baseLr * (startFactor + (1 - startFactor) * t / (double) warmupSteps);
+            }
+        };
+        o.setLr(s.lrAt(0));
+        return s;
+    }
+}
