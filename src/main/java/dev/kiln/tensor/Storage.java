@@ -2,7 +2,6 @@ package dev.kiln.tensor;
 
 import dev.kiln.backend.Backend;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.ref.Cleaner;
@@ -29,35 +28,35 @@ public final class Storage {
     private final AtomicInteger refs = new AtomicInteger(1);
     private final Cleaner.Cleanable cleanable;
 
-    /** The release action holds only the arena, never the Storage, so the Cleaner can run. */
-    private record Release(Arena arena, long bytes) implements Runnable {
+    /** The release action holds only the block, never the Storage, so the Cleaner can run. */
+    private record Release(HostAllocator.Block block, long bytes) implements Runnable {
         public void run() {
-            arena.close();
+            HostAllocator.free(block);
             LIVE.decrementAndGet();
             LIVE_BYTES.addAndGet(-bytes);
         }
     }
 
-    /** Allocates zero-filled host memory (64-byte aligned). */
+    /** Allocates zero-filled host memory (64-byte aligned), reusing cached blocks when possible. */
     public static Storage allocateHost(Backend backend, long bytes) {
-        Arena arena = Arena.ofShared();
-        MemorySegment seg;
-        try {
-            seg = arena.allocate(Math.max(bytes, 1), 64);
-        } catch (OutOfMemoryError e) {
-            arena.close();
-            throw new OutOfMemoryError("kiln: cannot allocate " + bytes + " bytes of host memory: " + e.getMessage());
-        }
-        return new Storage(backend, seg.asSlice(0, bytes), arena, bytes);
+        HostAllocator.Block b = HostAllocator.allocate(bytes);
+        MemorySegment seg = MemorySegment.ofAddress(b.aligned()).reinterpret(bytes);
+        return new Storage(backend, seg, b, bytes);
     }
 
-    private Storage(Backend backend, MemorySegment segment, Arena arena, long bytes) {
+    private Storage(Backend backend, MemorySegment segment, HostAllocator.Block block, long bytes) {
         this.backend = backend;
         this.segment = segment;
         LIVE.incrementAndGet();
         LIVE_BYTES.addAndGet(bytes);
-        this.cleanable = CLEANER.register(this, new Release(arena, bytes));
+        this.cleanable = CLEANER.register(this, new Release(block, bytes));
     }
+
+    /** Returns cached free host blocks to the system. */
+    public static void emptyCache() { HostAllocator.emptyCache(); }
+
+    /** Bytes held in the host allocator's cache of free blocks. */
+    public static long cachedBytes() { return HostAllocator.cachedBytes(); }
 
     /** Wraps memory owned elsewhere (e.g. a memory-mapped file); freeing it is the owner's job. */
     public static Storage wrap(Backend backend, MemorySegment segment) {
@@ -71,8 +70,15 @@ public final class Storage {
     }
 
     public Backend backend() { return backend; }
-    public MemorySegment segment() { return segment; }
+    /** The memory; fails with a clear error once the storage was freed (never reads freed memory). */
+    public MemorySegment segment() {
+        if (refs.get() <= 0) throw new IllegalStateException("kiln: tensor memory used after close");
+        return segment;
+    }
     public long byteSize() { return segment.byteSize(); }
+
+    /** True when this storage's memory can be read from the host (CPU storages). */
+    public boolean isHost() { return true; }
 
     void retain() {
         if (refs.getAndIncrement() <= 0) throw new IllegalStateException("storage already released");

@@ -169,10 +169,15 @@ public final class Tensor implements AutoCloseable {
     /** Offset into storage, in elements. */
     public long offset() { return offset; }
     public long numel() { return Shape.numel(shape); }
-    public Storage storage() { return storage; }
+    public Storage storage() { return live(); }
     public Backend backend() { return storage.backend(); }
     /** The storage segment (whole storage; index with {@link #offset()} and strides). */
-    public MemorySegment segment() { return storage.segment(); }
+    public MemorySegment segment() { return live().segment(); }
+
+    private Storage live() {
+        if (closed) throw new IllegalStateException("kiln: tensor " + Shape.str(shape) + " used after close");
+        return storage;
+    }
 
     public boolean isContiguous() {
         long expect = 1;
@@ -195,6 +200,7 @@ public final class Tensor implements AutoCloseable {
     }
 
     private long indexOf(long... idx) {
+        live();
         if (idx.length != shape.length)
             throw new IllegalArgumentException("index of rank " + idx.length + " for tensor of shape " + Shape.str(shape));
         long p = offset;
@@ -213,11 +219,11 @@ public final class Tensor implements AutoCloseable {
     /** The value of a one-element tensor. */
     public double item() {
         if (numel() != 1) throw new IllegalArgumentException("item: tensor of shape " + Shape.str(shape) + " has " + numel() + " elements");
-        return storage.getDouble(dtype, offset);
+        return live().getDouble(dtype, offset);
     }
 
     /** Element at logical flat (row-major) index, as double. */
-    public double getFlat(long flat) { return storage.getDouble(dtype, storageIndex(flat)); }
+    public double getFlat(long flat) { return live().getDouble(dtype, storageIndex(flat)); }
 
     public float[] toFloatArray() {
         Tensor c = contiguousAs(DType.F32);
