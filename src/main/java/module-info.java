@@ -12,6 +12,7 @@ module dev.kiln {
     exports dev.kiln.autograd;
     exports dev.kiln.nn;
     exports dev.kiln.optim;
+    exports dev.kiln.train;
     exports dev.kiln.io;
     exports dev.kiln.cli;
 
