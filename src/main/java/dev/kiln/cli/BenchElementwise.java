@@ -144,8 +144,10 @@ public final class BenchElementwise implements Callable<Integer> {
     double memcpyGBs(int t) throws Exception {
         try (Scope s = Scope.open()) {
             int floats = (int) (PEER_BYTES / 4);
-            Tensor src = Tensor.full(1, DType.F32, floats), dst = Tensor.zeros(DType.F32, floats);
+            Tensor src = Tensor.zeros(DType.F32, floats), dst = Tensor.zeros(DType.F32, floats);
             MemorySegment from = src.segment(), to = dst.segment();
+            from.fill((byte) 1); // touch every page of both buffers before timing
+            to.fill((byte) 2);
             double sec = Timing.medianSeconds(() -> parallelCopy(from, to, t), warmup, runs, Double.MAX_VALUE);
             return 2.0 * PEER_BYTES / sec * 1e-9;
         }

@@ -3,6 +3,7 @@ package dev.kiln.cli;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.ParseResult;
@@ -70,7 +71,15 @@ public final class Main implements Runnable {
         cl.setParameterExceptionHandler(this::onParameterError);
         // `kiln bench jmh Regex -f 1 -wi 1`: JMH's own options are passed through as arguments
         cl.getSubcommands().get("bench").getSubcommands().get("jmh").setUnmatchedOptionsArePositionalParams(true);
+        ensureHelpOptions(cl);
         return cl;
+    }
+
+    /** Gives every (sub)command -h/--help and -V/--version, even one declared without them. */
+    private static void ensureHelpOptions(CommandLine cl) {
+        CommandSpec spec = cl.getCommandSpec();
+        if (spec.options().stream().noneMatch(OptionSpec::usageHelp)) spec.mixinStandardHelpOptions(true);
+        for (CommandLine sub : cl.getSubcommands().values()) ensureHelpOptions(sub);
     }
 
     @Spec private CommandSpec spec;
