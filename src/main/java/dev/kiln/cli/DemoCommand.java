@@ -38,7 +38,7 @@ public final class DemoCommand implements Callable<Integer> {
     /** Problem sizes of one demo run. */
     record Sizes(int batch, int in, int hidden, int classes, int[] gemm, int rows, int cols, int maxRuns, double budgetS) {}
 
-    static final Sizes FULL = new Sizes(512, 784, 512, 10, new int[]{256, 512, 1024}, 4096, 1024, 10, 1.0);
+    static final Sizes FULL = new Sizes(512, 784, 512, 10, new int[]{256, 512, 1024}, 4096, 1024, 10, 0.5);
     static final Sizes QUICK = new Sizes(64, 128, 64, 10, new int[]{64, 128}, 256, 256, 3, 0.1);
 
     private final List<String> failures = new ArrayList<>();

@@ -131,6 +131,8 @@ public final class Main implements Runnable {
         String text = m.getMessage() == null ? "" : oneLine(m.getMessage()).replaceFirst("^kiln: ", "");
         if (m instanceof FileSystemException fs) text = fileError(fs);
         else if (m instanceof OutOfMemoryError) text = "out of memory: " + text;
+        else if (m instanceof NoClassDefFoundError && text.startsWith("jdk/incubator/vector"))
+            return "the Vector API is not loaded: start java with --add-modules jdk.incubator.vector (./kiln does)";
         if (isBadInput(t)) return text.isEmpty() ? m.getClass().getSimpleName() : text;
         String type = m.getClass().getSimpleName();
         return text.isEmpty() ? type : type + ": " + text;

@@ -111,6 +111,7 @@ class MainTest {
         assertEquals("matmul: shapes [2, 3] and [4, 5]; do not match", Main.message(new IllegalArgumentException("matmul: shapes [2, 3] and [4, 5]\n  do not match")));
         assertEquals("out of memory: cannot allocate 8 bytes", Main.message(new OutOfMemoryError("kiln: cannot allocate 8 bytes")));
         assertEquals("NullPointerException", Main.message(new NullPointerException()));
+        assertTrue(Main.message(new NoClassDefFoundError("jdk/incubator/vector/FloatVector")).contains("--add-modules jdk.incubator.vector"));
         StringWriter sw = new StringWriter();
         int code = new Main().report(new PrintWriter(sw), new IllegalStateException("boom"));
         assertEquals(1, code);
