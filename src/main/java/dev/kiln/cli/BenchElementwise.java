@@ -82,8 +82,8 @@ public final class BenchElementwise implements Callable<Integer> {
         } finally {
             CpuConfig.setThreads(saved);
         }
-        System.out.flush();
-        BenchResult.printTable(rows);
+        out.flush();
+        BenchResult.printTable(rows); // System.out, like the other bench suites
         if (json != null) {
             BenchResult.writeJson(json, rows);
             out.println("wrote " + json);
