@@ -1,11 +1,16 @@
 package dev.kiln.cli;
 
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
 
-/** `kiln bench <suite>`: benchmarks reported as ratios to a peer measured in the same run. */
-@Command(name = "bench", description = "Benchmarks against peers measured in the same run.",
-        subcommands = {BenchGemm.class, BenchElementwise.class})
+/** {@code kiln bench <suite>}: benchmarks reported as ratios to a peer measured in the same run. */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Benchmarks against peers measured in the same run (and JMH microbenchmarks).",
+        subcommands = {BenchGemm.class, BenchElementwise.class, BenchJmh.class})
 public final class BenchCommand implements Runnable {
-    @Override public void run() { new CommandLine(this).usage(System.out); }
+    @Spec private CommandSpec spec;
+
+    /** {@code kiln bench} alone lists the suites. */
+    @Override public void run() { spec.commandLine().usage(spec.commandLine().getOut()); }
 }

@@ -1,9 +1,173 @@
 package dev.kiln.cli;
 
+import dev.kiln.backend.Backend;
+import dev.kiln.backend.cpu.CpuConfig;
+import dev.kiln.backend.cpu.Parallel;
+import dev.kiln.ops.BinaryOp;
+import dev.kiln.ops.UnaryOp;
+import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Generator;
+import dev.kiln.tensor.Scope;
+import dev.kiln.tensor.Tensor;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
-/** STUB (helper E): `kiln bench elementwise`. */
-@Command(name = "elementwise", description = "Elementwise add/mul/exp on 16M floats: GB/s vs a memory copy.")
-public final class BenchElementwise implements Runnable {
-    @Override public void run() { throw new UnsupportedOperationException("bench elementwise: not implemented yet"); }
+import java.io.PrintWriter;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code kiln bench elementwise}: memory-bound F32 kernels (add, mul, exp, sum) in GB/s, with 1
+ * thread and all threads, against the memory copy peer measured in the same run.
+ * <ul>
+ *   <li>GB/s = (bytes read + bytes written) / median time: add/mul 12 bytes per element, exp 8,
+ *       sum 4 (its output is one float); the zero-filled allocation counts 4 bytes written.</li>
+ *   <li>"kernel" rows call the backend with a preallocated output
+ *       ({@code backend.binary(ADD, a, b, out)}); "api" rows call {@code a.add(b)} as users do,
+ *       which also allocates and zero-fills the output and frees it.</li>
+ *   <li>peer "memcpy": {@code MemorySegment.copy} of a 64 MiB buffer into another, split into
+ *       as many pieces as threads (bytes read + written = 2 x 64 MiB).</li>
+ * </ul>
+ */
+@Command(name = "elementwise", mixinStandardHelpOptions = true,
+        description = {"Elementwise add/mul/exp and sum on F32 tensors: GB/s vs a memory copy, 1 thread and all threads.",
+                "GB/s counts bytes read + written; the peer 'memcpy' copies 64 MiB with MemorySegment.copy."})
+public final class BenchElementwise implements Callable<Integer> {
+    static final long PEER_BYTES = 64L << 20;
+
+    @Option(names = "--size", defaultValue = "16777216", description = "Elements per tensor (default: ${DEFAULT-VALUE}).")
+    int size;
+
+    @Option(names = "--runs", defaultValue = "15", description = "Timed runs; the median is reported (default: ${DEFAULT-VALUE}).")
+    int runs;
+
+    @Option(names = "--warmup", defaultValue = "3", description = "Untimed warm-up runs (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
+    @Option(names = "--threads", split = ",", paramLabel = "N",
+            description = "Thread counts to run (default: 1 and all cores).")
+    List<Integer> threads;
+
+    @Option(names = "--json", paramLabel = "FILE", description = "Also write the rows as a JSON array to FILE.")
+    Path json;
+
+    @Spec private CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        if (size < 1) throw new IllegalArgumentException("bench elementwise: --size must be >= 1, got " + size);
+        if (runs < 1 || warmup < 0) throw new IllegalArgumentException("bench elementwise: need --runs >= 1 and --warmup >= 0");
+        List<Integer> counts = threadCounts();
+        checkWritable(json);
+        PrintWriter out = spec.commandLine().getOut();
+        out.printf(Locale.ROOT, "bench elementwise: %d f32 elements (%.1f MiB per tensor), median of %d runs after %d warm-up%n",
+                size, size * 4.0 / (1 << 20), runs, warmup);
+        out.flush();
+        List<BenchResult> rows = new ArrayList<>();
+        int saved = CpuConfig.threads();
+        try {
+            for (int t : counts) {
+                CpuConfig.setThreads(t);
+                rows.addAll(runAll(t));
+            }
+        } finally {
+            CpuConfig.setThreads(saved);
+        }
+        out.flush();
+        BenchResult.printTable(rows); // System.out, like the other bench suites
+        if (json != null) {
+            BenchResult.writeJson(json, rows);
+            out.println("wrote " + json);
+        }
+        out.flush();
+        return Main.OK;
+    }
+
+    /** Fails before the run (not after minutes of it) when the JSON file's folder does not exist. */
+    static void checkWritable(Path file) throws NoSuchFileException {
+        if (file == null) return;
+        Path dir = file.toAbsolutePath().getParent();
+        if (dir != null && !Files.isDirectory(dir)) throw new NoSuchFileException(dir.toString(), null, "folder for --json does not exist");
+    }
+
+    private List<Integer> threadCounts() {
+        int all = Runtime.getRuntime().availableProcessors();
+        List<Integer> req = threads == null ? List.of(1, all) : threads;
+        LinkedHashSet<Integer> set = new LinkedHashSet<>();
+        for (int t : req) {
+            if (t < 1) throw new IllegalArgumentException("bench elementwise: --threads must be >= 1, got " + t);
+            set.add(t);
+        }
+        return new ArrayList<>(set);
+    }
+
+    /** All rows for one thread count. */
+    private List<BenchResult> runAll(int t) throws Exception {
+        List<BenchResult> rows = new ArrayList<>();
+        double peer = memcpyGBs(t);
+        String peerName = "memcpy t" + t;
+        String n = sizeLabel(size);
+        try (Scope s = Scope.open()) {
+            Generator g = new Generator(7);
+            Tensor a = Tensor.uniform(g, -2, 2, DType.F32, size);
+            Tensor b = Tensor.uniform(g, -2, 2, DType.F32, size);
+            Tensor out = Tensor.zeros(DType.F32, size);
+            Backend be = a.backend();
+            double bin = 12.0 * size, un = 8.0 * size;
+            rows.add(row("add f32 " + n + " t" + t + " kernel", bin, () -> be.binary(BinaryOp.ADD, a, b, out), peerName, peer));
+            rows.add(row("add f32 " + n + " t" + t + " api", bin, () -> a.add(b).close(), peerName, peer));
+            rows.add(row("mul f32 " + n + " t" + t + " kernel", bin, () -> be.binary(BinaryOp.MUL, a, b, out), peerName, peer));
+            rows.add(row("mul f32 " + n + " t" + t + " api", bin, () -> a.mul(b).close(), peerName, peer));
+            rows.add(row("exp f32 " + n + " t" + t + " kernel", un, () -> be.unary(UnaryOp.EXP, a, out, 0, 0), peerName, peer));
+            rows.add(row("exp f32 " + n + " t" + t + " api", un, () -> a.exp().close(), peerName, peer));
+            rows.add(row("sum f32 " + n + " t" + t + " api", 4.0 * size, () -> a.sum().close(), peerName, peer));
+            rows.add(row("alloc+zero f32 " + n + " t" + t, 4.0 * size, () -> Tensor.zeros(DType.F32, size).close(), peerName, peer));
+        }
+        return rows;
+    }
+
+    private BenchResult row(String name, double bytes, Timing.Action action, String peerName, double peer) throws Exception {
+        double s = Timing.medianSeconds(action, warmup, runs, Double.MAX_VALUE);
+        return new BenchResult(name, "GB/s", bytes / s * 1e-9, peerName, peer);
+    }
+
+    /** GB/s of copying 64 MiB (read + written bytes) split over t threads. */
+    double memcpyGBs(int t) throws Exception {
+        try (Scope s = Scope.open()) {
+            int floats = (int) (PEER_BYTES / 4);
+            Tensor src = Tensor.zeros(DType.F32, floats), dst = Tensor.zeros(DType.F32, floats);
+            MemorySegment from = src.segment(), to = dst.segment();
+            from.fill((byte) 1); // touch every page of both buffers before timing
+            to.fill((byte) 2);
+            double sec = Timing.medianSeconds(() -> parallelCopy(from, to, t), warmup, runs, Double.MAX_VALUE);
+            return 2.0 * PEER_BYTES / sec * 1e-9;
+        }
+    }
+
+    /** Copies from into to in t contiguous pieces (64-byte aligned) on Kiln's CPU pool. */
+    static void parallelCopy(MemorySegment from, MemorySegment to, int t) {
+        long bytes = from.byteSize();
+        long piece = ((bytes + t - 1) / t + 63) & ~63L;
+        Parallel.forChunks(t, t, (start, end) -> {
+            for (int i = start; i < end; i++) {
+                long off = i * piece, len = Math.min(piece, bytes - off);
+                if (len > 0) MemorySegment.copy(from, off, to, off, len);
+            }
+        });
+    }
+
+    static String sizeLabel(long n) {
+        if (n % (1 << 20) == 0) return (n >> 20) + "M";
+        if (n % (1 << 10) == 0) return (n >> 10) + "K";
+        return Long.toString(n);
+    }
 }

@@ -1,9 +1,225 @@
 package dev.kiln.cli;
 
+import dev.kiln.backend.cpu.CpuConfig;
+import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Generator;
+import dev.kiln.tensor.Scope;
+import dev.kiln.tensor.Tensor;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
-/** STUB (helper E): `kiln demo`. */
-@Command(name = "demo", description = "Run Kiln's main job on embedded default data and print a results table.")
-public final class DemoCommand implements Runnable {
-    @Override public void run() { throw new UnsupportedOperationException("demo: not implemented yet"); }
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code kiln demo}: Kiln's main job on embedded data, through the public Tensor API only. A
+ * two-layer MLP forward pass (matmul, add, relu, softmax, argmax) over a batch, square GEMMs,
+ * elementwise ops and reductions; every result is checked against a float64 reference computed
+ * here, and a table of timings and throughputs is printed. Exit 1 if any check fails.
+ */
+@Command(name = "demo", mixinStandardHelpOptions = true,
+        description = {"Run Kiln's main job on embedded data and print a checked results table.",
+                "An MLP forward pass, GEMM n=256/512/1024, elementwise ops and reductions, each",
+                "checked against a float64 reference computed in plain Java. Exit 1 if a check fails."})
+public final class DemoCommand implements Callable<Integer> {
+    @Option(names = "--quick", description = "Small sizes (about a second); used by the tests.")
+    boolean quick;
+
+    @Option(names = "--seed", defaultValue = "42", description = "Seed of the embedded random data (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Spec private CommandSpec spec;
+
+    /** Problem sizes of one demo run. */
+    record Sizes(int batch, int in, int hidden, int classes, int[] gemm, int rows, int cols, int maxRuns, double budgetS) {}
+
+    static final Sizes FULL = new Sizes(512, 784, 512, 10, new int[]{256, 512, 1024}, 4096, 1024, 10, 0.5);
+    static final Sizes QUICK = new Sizes(64, 128, 64, 10, new int[]{64, 128}, 256, 256, 3, 0.1);
+
+    private final List<String> failures = new ArrayList<>();
+    private int checks;
+    private ResultTable table;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        Sizes z = quick ? QUICK : FULL;
+        out.printf(Locale.ROOT, "Kiln demo: CPU backend, %d threads, %s; seed %d%s%n", CpuConfig.threads(),
+                CpuConfig.scalar() ? "scalar kernels" : "Vector API " + CpuConfig.F32.vectorBitSize() + "-bit",
+                seed, quick ? " (quick)" : "");
+        out.flush();
+        long t0 = System.nanoTime();
+        table = new ResultTable("stage", "work", "shape", "time ms", "rate", "check").alignRight(3, 4);
+        Generator g = new Generator(seed);
+        String classes = mlp(g, z);
+        for (int n : z.gemm) gemm(g, n, z);
+        elementwise(g, z);
+        reductions(g, z);
+        table.print(out);
+        out.println("mlp predicted classes (class:count): " + classes);
+        double total = (System.nanoTime() - t0) * 1e-9;
+        if (failures.isEmpty()) {
+            out.printf(Locale.ROOT, "all %d checks passed in %.1f s%n", checks, total);
+            out.flush();
+            return Main.OK;
+        }
+        out.flush();
+        PrintWriter err = spec.commandLine().getErr();
+        err.println("kiln: demo: " + failures.size() + " of " + checks + " checks failed: " + String.join("; ", failures));
+        err.flush();
+        return Main.FAILURE;
+    }
+
+    // ------------------------------------------------------------------ MLP forward pass
+
+    /** softmax(relu(x w1 + b1) w2 + b2) over a batch and its argmax; returns the class histogram. */
+    private String mlp(Generator g, Sizes z) throws Exception {
+        try (Scope s = Scope.open()) {
+            Tensor x = Tensor.randn(g, z.batch, z.in);
+            Tensor w1 = Tensor.randn(g, z.in, z.hidden).mul(Math.sqrt(2.0 / z.in));
+            Tensor b1 = Tensor.uniform(g, -0.1, 0.1, DType.F32, z.hidden);
+            Tensor w2 = Tensor.randn(g, z.hidden, z.classes).mul(Math.sqrt(1.0 / z.hidden));
+            Tensor b2 = Tensor.uniform(g, -0.1, 0.1, DType.F32, z.classes);
+            double t = Timing.medianSeconds(() -> {
+                try (Scope r = Scope.open()) { forward(x, w1, b1, w2, b2).argmax(1, false); }
+            }, 1, z.maxRuns, z.budgetS);
+            Tensor p = forward(x, w1, b1, w2, b2);
+            long[] pred = p.argmax(1, false).toLongArray();
+            float[] probs = p.toFloatArray();
+            double flops = 2.0 * z.batch * ((double) z.in * z.hidden + (double) z.hidden * z.classes);
+            String work = z.in + "-" + z.hidden + "-" + z.classes + " MLP: matmul+add+relu, matmul+add, softmax, argmax";
+            table.add("mlp forward", work, "x[" + z.batch + "," + z.in + "]", ms(t), rate(flops / t, "GFLOP/s"),
+                    checkMlp(x, w1, b1, w2, b2, probs, pred, z));
+            double rowSumErr = maxAbsDiff(p.sum(1).toFloatArray(), 1.0);
+            table.add("", "softmax rows sum to 1 (sum over axis 1)", "p[" + z.batch + "," + z.classes + "]", "", "",
+                    check("mlp softmax row sums", rowSumErr, 1e-5));
+            return histogram(pred, z.classes);
+        }
+    }
+
+    static Tensor forward(Tensor x, Tensor w1, Tensor b1, Tensor w2, Tensor b2) {
+        try (Scope s = Scope.open()) {
+            Tensor h = x.matmul(w1).add(b1).relu();
+            return s.keep(h.matmul(w2).add(b2).softmax(1));
+        }
+    }
+
+    /** Compares the first rows' probabilities with a float64 forward pass, and argmax with the probabilities. */
+    private String checkMlp(Tensor x, Tensor w1, Tensor b1, Tensor w2, Tensor b2, float[] probs, long[] pred, Sizes z) {
+        float[] xa = x.toFloatArray(), w1a = w1.toFloatArray(), b1a = b1.toFloatArray(), w2a = w2.toFloatArray(), b2a = b2.toFloatArray();
+        int rows = Math.min(z.batch, 16), c = z.classes;
+        double err = 0;
+        for (int r = 0; r < rows; r++) {
+            double[] ref = Reference.mlpRow(xa, r, w1a, b1a, w2a, b2a, z.in, z.hidden, c);
+            for (int j = 0; j < c; j++) err = Math.max(err, Math.abs(ref[j] - probs[r * c + j]));
+        }
+        int wrongArgmax = 0;
+        for (int r = 0; r < z.batch; r++)
+            if (pred[r] != Reference.argmax(probs, r * c, c)) wrongArgmax++;
+        checks++;
+        if (wrongArgmax > 0) failures.add("mlp argmax: " + wrongArgmax + " rows disagree with the probabilities");
+        return check("mlp probabilities vs f64 (" + rows + " rows)", err, 1e-4) + (wrongArgmax > 0 ? ", argmax WRONG" : ", argmax ok");
+    }
+
+    private static String histogram(long[] pred, int classes) {
+        int[] h = new int[classes];
+        for (long p : pred) h[(int) p]++;
+        StringBuilder sb = new StringBuilder();
+        for (int k = 0; k < classes; k++) sb.append(k == 0 ? "" : " ").append(k).append(':').append(h[k]);
+        return sb.toString();
+    }
+
+    // ------------------------------------------------------------------ GEMM
+
+    private void gemm(Generator g, int n, Sizes z) throws Exception {
+        try (Scope s = Scope.open()) {
+            Tensor a = Tensor.uniform(g, -1, 1, DType.F32, n, n);
+            Tensor b = Tensor.uniform(g, -1, 1, DType.F32, n, n);
+            double t = Timing.medianSeconds(() -> a.matmul(b).close(), 1, z.maxRuns, z.budgetS);
+            float[] c = a.matmul(b).toFloatArray();
+            double err = Reference.gemmSampleError(a.toFloatArray(), b.toFloatArray(), c, n, 64, g);
+            table.add("gemm", "c = a.matmul(b), f32", n + "x" + n + "x" + n, ms(t), rate(2.0 * n * n * n / t, "GFLOP/s"),
+                    check("gemm n=" + n + " vs f64 (64 entries)", err, 1e-6 * n));
+        }
+    }
+
+    // ------------------------------------------------------------------ elementwise and reductions
+
+    private void elementwise(Generator g, Sizes z) throws Exception {
+        int n = z.rows * z.cols;
+        try (Scope s = Scope.open()) {
+            Tensor a = Tensor.uniform(g, -2, 2, DType.F32, n);
+            Tensor b = Tensor.uniform(g, -2, 2, DType.F32, n);
+            float[] av = a.toFloatArray(), bv = b.toFloatArray();
+            for (String op : new String[]{"add", "mul", "exp", "relu"}) {
+                boolean binary = op.equals("add") || op.equals("mul");
+                double t = Timing.medianSeconds(() -> apply(op, a, b).close(), 1, z.maxRuns, z.budgetS);
+                double err = Reference.elementwiseError(op, av, bv, apply(op, a, b).toFloatArray());
+                double bytes = (binary ? 12.0 : 8.0) * n;
+                String expr = binary ? "a." + op + "(b)" : "a." + op + "()";
+                table.add("elementwise", expr + ", f32, output allocated", "[" + n + "]", ms(t), rate(bytes / t, "GB/s"),
+                        check(op + " vs f64", err, 1e-6));
+            }
+        }
+    }
+
+    /** One elementwise op through the public API (allocates its output). */
+    private static Tensor apply(String op, Tensor a, Tensor b) {
+        return switch (op) {
+            case "add" -> a.add(b);
+            case "mul" -> a.mul(b);
+            case "exp" -> a.exp();
+            case "relu" -> a.relu();
+            default -> throw new IllegalArgumentException("demo: unknown op " + op);
+        };
+    }
+
+    private void reductions(Generator g, Sizes z) throws Exception {
+        int n = z.rows * z.cols;
+        try (Scope s = Scope.open()) {
+            Tensor x = Tensor.uniform(g, 0, 1, DType.F32, z.rows, z.cols);
+            float[] xv = x.toFloatArray();
+            String shape = "[" + z.rows + "," + z.cols + "]";
+            double t = Timing.medianSeconds(() -> x.sum().close(), 1, z.maxRuns, z.budgetS);
+            double ref = Reference.sum(xv, 0, n);
+            table.add("reduction", "x.sum(), all elements", shape, ms(t), rate(4.0 * n / t, "GB/s"),
+                    check("sum vs f64 (rel)", Math.abs(x.sum().item() - ref) / ref, 1e-5));
+            t = Timing.medianSeconds(() -> x.sum(1).close(), 1, z.maxRuns, z.budgetS);
+            table.add("reduction", "x.sum(1), per row", shape, ms(t), rate(4.0 * n / t, "GB/s"),
+                    check("row sums vs f64 (rel)", Reference.rowSumError(xv, x.sum(1).toFloatArray(), z.rows, z.cols), 1e-5));
+            t = Timing.medianSeconds(() -> x.softmax(1).close(), 1, z.maxRuns, z.budgetS);
+            table.add("reduction", "x.softmax(1), per row", shape, ms(t), rate(8.0 * n / t, "GB/s"),
+                    check("softmax vs f64", Reference.softmaxError(xv, x.softmax(1).toFloatArray(), z.rows, z.cols), 1e-6));
+        }
+    }
+
+    // ------------------------------------------------------------------ formatting and checks
+
+    /** Records a check (err <= tol) and returns its table cell. */
+    private String check(String what, double err, double tol) {
+        checks++;
+        boolean ok = err <= tol; // NaN fails
+        if (!ok) failures.add(String.format(Locale.ROOT, "%s: error %.3g > %.3g", what, err, tol));
+        return String.format(Locale.ROOT, "%s (err %.1e)", ok ? "ok" : "FAILED", err);
+    }
+
+    private static double maxAbsDiff(float[] v, double target) {
+        double e = 0;
+        for (float f : v) e = Math.max(e, Math.abs(f - target));
+        return v.length == 0 ? Double.NaN : e;
+    }
+
+    private static String ms(double seconds) {
+        double ms = seconds * 1e3;
+        return String.format(Locale.ROOT, ms < 10 ? "%.3f" : "%.1f", ms);
+    }
+
+    private static String rate(double perSecond, String unit) {
+        return String.format(Locale.ROOT, "%.1f %s", perSecond * 1e-9, unit);
+    }
 }
