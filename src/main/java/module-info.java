@@ -11,6 +11,7 @@ module dev.kiln {
     exports dev.kiln.ops;
     exports dev.kiln.autograd;
     exports dev.kiln.io;
+    exports dev.kiln.data;
     exports dev.kiln.cli;
 
     opens dev.kiln.cli to info.picocli;
