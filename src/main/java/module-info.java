@@ -14,6 +14,7 @@ module dev.kiln {
     exports dev.kiln.optim;
     exports dev.kiln.train;
     exports dev.kiln.io;
+    exports dev.kiln.data;
     exports dev.kiln.cli;
 
     opens dev.kiln.cli to info.picocli;
