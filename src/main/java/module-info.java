@@ -2,6 +2,7 @@
 module dev.kiln {
     requires jdk.incubator.vector;
     requires info.picocli;
+    requires me.tongfei.progressbar;
     requires static org.bytedeco.javacpp;
     requires static org.bytedeco.cuda;
 

@@ -1,0 +1,170 @@
+package dev.kiln.cli;
+
+import dev.kiln.backend.cpu.CpuConfig;
+import dev.kiln.data.DataLoader;
+import dev.kiln.data.FashionMnist;
+import dev.kiln.data.TensorDataset;
+import dev.kiln.nn.Module;
+import dev.kiln.optim.Adam;
+import dev.kiln.optim.LrSchedule;
+import dev.kiln.optim.Optimizer;
+import dev.kiln.optim.SGD;
+import dev.kiln.tensor.Generator;
+import dev.kiln.train.Checkpoint;
+import dev.kiln.train.Models;
+import dev.kiln.train.Trainer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/** `kiln train`: trains the standard MLP or CNN on Fashion-MNIST and reports test accuracy per epoch. */
+@Command(name = "train", mixinStandardHelpOptions = true,
+        description = "Train a model on Fashion-MNIST (the embedded subset when the Debian package is absent).")
+public final class TrainCommand implements Callable<Integer> {
+    @Option(names = "--data", defaultValue = "fashion-mnist", description = "Data set: fashion-mnist (default), or a directory with its IDX files.")
+    String data;
+    @Option(names = "--model", defaultValue = "mlp", description = "mlp or cnn (default: ${DEFAULT-VALUE}).")
+    String model;
+    @Option(names = "--epochs", defaultValue = "1") int epochs;
+    @Option(names = "--batch", defaultValue = "64") int batch;
+    @Option(names = "--lr", defaultValue = "0.05") double lr;
+    @Option(names = "--optimizer", defaultValue = "sgd", description = "sgd (momentum 0.9) or adam.") String optimizer;
+    @Option(names = "--momentum", defaultValue = "0.9") double momentum;
+    @Option(names = "--weight-decay", defaultValue = "0") double weightDecay;
+    @Option(names = "--accumulate", defaultValue = "1", description = "Micro-batches per optimizer step.") int accumulate;
+    @Option(names = "--schedule", defaultValue = "none", description = "none, step, cosine or exponential (per epoch).") String schedule;
+    @Option(names = "--seed", defaultValue = "0") long seed;
+    @Option(names = "--threads", description = "CPU threads (default: all cores).") Integer threads;
+    @Option(names = "--prefetch", defaultValue = "true", negatable = true, fallbackValue = "true", description = "Load batches on a background thread.") boolean prefetch;
+    @Option(names = "--limit", description = "Use only the first N training examples.") Integer limit;
+    @Option(names = "--json", description = "Write {test_accuracy, epoch_seconds, samples_per_second, ...} here.") Path json;
+    @Option(names = "--save", description = "Checkpoint file (model + optimizer) written after every epoch.") Path save;
+    @Option(names = "--resume", description = "Checkpoint to resume from.") Path resume;
+    @Option(names = "--no-progress", description = "No progress bar.") boolean noProgress;
+
+    @Override
+    public Integer call() throws Exception {
+        if (epochs < 0 || batch < 1 || lr < 0 || accumulate < 1)
+            throw new IllegalArgumentException("train: need epochs >= 0, batch >= 1, lr >= 0, accumulate >= 1");
+        if (threads != null) CpuConfig.setThreads(threads);
+        if (json != null && json.toAbsolutePath().getParent() != null && !Files.isDirectory(json.toAbsolutePath().getParent()))
+            throw new IllegalArgumentException("train: directory of --json " + json + " does not exist");
+        Sets sets = loadData();
+        System.out.println(sets.note);
+        Generator g = new Generator(seed);
+        try (TensorDataset train = sets.train; TensorDataset test = sets.test;
+             Module net = Models.byName(model, g);
+             Optimizer opt = makeOptimizer(net);
+             DataLoader trainLoader = DataLoader.builder(train).batchSize(batch).shuffle(seed).dropLast(false).prefetch(prefetch).build();
+             DataLoader testLoader = DataLoader.builder(test).batchSize(1000).prefetch(false).build()) {
+            int startEpoch = 0;
+            if (resume != null) {
+                Map<String, String> meta = Checkpoint.load(resume, net, opt);
+                startEpoch = Integer.parseInt(meta.getOrDefault("epoch", "0"));
+                trainLoader.setEpoch(startEpoch);
+                System.out.printf("resumed from %s at epoch %d%n", resume, startEpoch);
+            }
+            LrSchedule sched = makeSchedule(opt);
+            for (int e = 0; e < startEpoch && sched != null; e++) sched.step();
+            Trainer trainer = new Trainer(net, opt, accumulate);
+            System.out.printf(Locale.ROOT, "model %s (%,d parameters), %s lr %.4g, batch %d, %d train / %d test examples, %d threads%n",
+                    model, net.parameterCount(), optimizer, lr, batch, train.size(), test.size(), CpuConfig.threads());
+            List<Double> secs = new ArrayList<>();
+            double acc = Double.NaN;
+            long samples = 0;
+            System.out.printf("%-6s %10s %10s %12s %10s%n", "epoch", "loss", "seconds", "samples/s", "test acc");
+            for (int e = startEpoch; e < startEpoch + epochs; e++) {
+                Trainer.EpochStats st;
+                try (ProgressBar pb = noProgress ? null : bar(e, trainLoader.numBatches())) {
+                    st = trainer.trainEpoch(trainLoader, pb == null ? null : (done, total, n, loss) -> {
+                        pb.stepTo(done);
+                        if (done % 20 == 0 || done == total) pb.setExtraMessage(String.format(Locale.ROOT, "loss %.4f", loss));
+                    });
+                }
+                if (sched != null) sched.step();
+                acc = Trainer.accuracy(net, testLoader);
+                secs.add(st.seconds());
+                samples += st.samples();
+                System.out.printf(Locale.ROOT, "%-6d %10.4f %10.2f %12.0f %10.4f%n", e + 1, st.meanLoss(), st.seconds(), st.samplesPerSecond(), acc);
+                if (save != null) Checkpoint.save(save, net, opt, Map.of("epoch", Integer.toString(e + 1), "model", model));
+            }
+            double total = secs.stream().mapToDouble(Double::doubleValue).sum();
+            if (json != null) writeJson(acc, secs, total > 0 ? samples / total : Double.NaN, train.size());
+            return Main.OK;
+        }
+    }
+
+    private record Sets(TensorDataset train, TensorDataset test, String note) {}
+
+    private Sets loadData() {
+        Path dir;
+        if (data.equals("fashion-mnist")) dir = FashionMnist.defaultDir();
+        else dir = Path.of(data);
+        TensorDataset tr, te;
+        String note;
+        if (FashionMnist.available(dir)) {
+            tr = FashionMnist.load(dir, true);
+            te = FashionMnist.load(dir, false);
+            note = "data: Fashion-MNIST from " + dir;
+        } else if (data.equals("fashion-mnist")) {
+            tr = FashionMnist.embedded(true);
+            te = FashionMnist.embedded(false);
+            note = "data: " + dir + " not found (apt-get install dataset-fashion-mnist); using the embedded subset ("
+                    + tr.size() + " train / " + te.size() + " test images)";
+        } else {
+            throw new IllegalArgumentException("train: no Fashion-MNIST IDX files in " + dir);
+        }
+        if (limit != null && limit < tr.size()) {
+            TensorDataset small = new TensorDataset(tr.features().narrow(0, 0, limit), tr.labels().narrow(0, 0, limit));
+            tr.close();
+            tr = small;
+        }
+        return new Sets(tr, te, note);
+    }
+
+    private Optimizer makeOptimizer(Module net) {
+        return switch (optimizer) {
+            case "sgd" -> new SGD(net.parameters(), lr, momentum, 0, weightDecay, false);
+            case "adam" -> Adam.adam(net.parameters(), lr, 0.9, 0.999, 1e-8, weightDecay);
+            case "adamw" -> Adam.adamW(net.parameters(), lr, 0.9, 0.999, 1e-8, weightDecay);
+            default -> throw new IllegalArgumentException("train: unknown optimizer '" + optimizer + "' (sgd, adam, adamw)");
+        };
+    }
+
+    private LrSchedule makeSchedule(Optimizer opt) {
+        return switch (schedule) {
+            case "none" -> null;
+            case "step" -> LrSchedule.step(opt, Math.max(1, epochs / 3), 0.1);
+            case "cosine" -> LrSchedule.cosine(opt, Math.max(1, epochs), 0);
+            case "exponential" -> LrSchedule.exponential(opt, 0.9);
+            default -> throw new IllegalArgumentException("train: unknown schedule '" + schedule + "' (none, step, cosine, exponential)");
+        };
+    }
+
+    private static ProgressBar bar(int epoch, int total) {
+        return new ProgressBarBuilder().setTaskName("epoch " + (epoch + 1)).setInitialMax(total)
+                .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(250).continuousUpdate()
+                .showSpeed().setUnit(" batches", 1).build();
+    }
+
+    private void writeJson(double acc, List<Double> secs, double sps, int trainSize) throws java.io.IOException {
+        StringBuilder sb = new StringBuilder("{");
+        sb.append(String.format(Locale.ROOT, "\"test_accuracy\": %.6f, \"epoch_seconds\": [", acc));
+        for (int i = 0; i < secs.size(); i++) sb.append(i > 0 ? ", " : "").append(String.format(Locale.ROOT, "%.4f", secs.get(i)));
+        sb.append(String.format(Locale.ROOT, "], \"samples_per_second\": %.2f, \"model\": \"%s\", \"optimizer\": \"%s\", \"batch\": %d, \"lr\": %s, \"threads\": %d, \"train_examples\": %d}%n",
+                sps, model, optimizer, batch, lr, CpuConfig.threads(), trainSize));
+        Path tmp = json.toAbsolutePath().resolveSibling(json.getFileName() + ".tmp");
+        Files.writeString(tmp, sb.toString());
+        Files.move(tmp, json.toAbsolutePath(), java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    }
+}
