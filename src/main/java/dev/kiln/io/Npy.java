@@ -78,12 +78,17 @@ public final class Npy {
 
     /** @param size bytes available in ch, or -1 if unknown */
     static Tensor read(ReadableByteChannel ch, long size, String name) throws IOException {
+        return read(ch, size, name, DIRECT_LIMIT, BUFFER_CHUNK);
+    }
+
+    /** As above; directLimit and chunk are parameters so tests can exercise the buffered path. */
+    static Tensor read(ReadableByteChannel ch, long size, String name, long directLimit, int chunk) throws IOException {
         NpyHeader h = NpyHeader.read(ch, size, name);
         long need = h.dataBytes(name);
         if (size >= 0 && size - h.bytes() < need) throw truncated(name, need, size - h.bytes());
         DType dt = h.descr().dtype();
         int[] stored = h.fortranOrder() ? reversed(h.shape()) : h.shape();
-        Tensor raw = size >= 0 || need <= DIRECT_LIMIT ? readDirect(ch, dt, stored, need, name) : readBuffered(ch, dt, stored, need, name);
+        Tensor raw = size >= 0 || need <= directLimit ? readDirect(ch, dt, stored, need, name) : readBuffered(ch, dt, stored, need, name, chunk);
         try {
             if (h.descr().bigEndian()) swapBytes(raw.segment(), dt.byteSize(), raw.numel());
             if (dt == DType.BOOL) normalizeBool(raw.segment(), need);
@@ -111,11 +116,11 @@ public final class Npy {
     }
 
     /** Stream of unknown length: collect the bytes first, so the allocation follows real data. */
-    private static Tensor readBuffered(ReadableByteChannel ch, DType dt, int[] shape, long need, String name) throws IOException {
+    private static Tensor readBuffered(ReadableByteChannel ch, DType dt, int[] shape, long need, String name, int chunk) throws IOException {
         List<byte[]> chunks = new ArrayList<>();
         long got = 0;
         while (got < need) {
-            ByteBuffer bb = ByteBuffer.allocate((int) Math.min(BUFFER_CHUNK, need - got));
+            ByteBuffer bb = ByteBuffer.allocate((int) Math.min(chunk, need - got));
             while (bb.hasRemaining() && ch.read(bb) >= 0) { /* keep reading */ }
             got += bb.position();
             chunks.add(bb.array());
@@ -199,7 +204,13 @@ public final class Npy {
 
     /** Writes t in C order to out (which stays open). */
     public static void write(OutputStream out, Tensor t) throws IOException {
-        try (Encoded e = Encoded.of(t, false)) {
+        write(out, t, false);
+    }
+
+    /** Writes t in C or Fortran order to out (which stays open). */
+    public static void write(OutputStream out, Tensor t, boolean fortranOrder) throws IOException {
+        Objects.requireNonNull(t, "tensor");
+        try (Encoded e = Encoded.of(t, fortranOrder)) {
             e.writeTo(Channels.newChannel(out));
         }
     }
