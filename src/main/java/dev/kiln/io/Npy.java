@@ -152,11 +152,16 @@ public final class Npy {
         return new KilnFormatException(name + ": truncated data: expected " + need + " bytes, found " + Math.max(got, 0));
     }
 
+    private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED;
+    private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED;
+
+    /** Reverses the bytes of each of the n elements of the given size (big-endian file data). */
     private static void swapBytes(MemorySegment seg, int size, long n) {
         switch (size) {
-            case 2 -> { for (long i = 0; i < n; i++) seg.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, Short.reverseBytes(seg.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i))); }
-            case 4 -> { for (long i = 0; i < n; i++) seg.setAtIndex(ValueLayout.JAVA_INT_UNALIGNED, i, Integer.reverseBytes(seg.getAtIndex(ValueLayout.JAVA_INT_UNALIGNED, i))); }
-            case 8 -> { for (long i = 0; i < n; i++) seg.setAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, i, Long.reverseBytes(seg.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, i))); }
+            case 2 -> { for (long i = 0; i < n; i++) seg.setAtIndex(U16, i, Short.reverseBytes(seg.getAtIndex(U16, i))); }
+            case 4 -> { for (long i = 0; i < n; i++) seg.setAtIndex(U32, i, Integer.reverseBytes(seg.getAtIndex(U32, i))); }
+            case 8 -> { for (long i = 0; i < n; i++) seg.setAtIndex(U64, i, Long.reverseBytes(seg.getAtIndex(U64, i))); }
             default -> { }
         }
     }
