@@ -52,9 +52,9 @@ public final class Scope implements AutoCloseable {
     @Override
     public void close() {
         if (closed) return;
-        closed = true;
         ArrayDeque<Scope> stack = STACK.get();
         if (stack.peek() != this) throw new IllegalStateException("scopes must be closed in reverse order of opening");
+        closed = true;
         stack.pop();
         Scope parent = stack.peek();
         for (Tensor t : owned) {

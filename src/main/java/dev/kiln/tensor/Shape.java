@@ -6,9 +6,15 @@ import java.util.Arrays;
 public final class Shape {
     private Shape() {}
 
+    /** Number of elements; a product that overflows a long is an error, never a wrap. */
     public static long numel(int[] shape) {
+        for (int d : shape) if (d == 0) return 0;
         long n = 1;
-        for (int d : shape) n *= d;
+        try {
+            for (int d : shape) n = Math.multiplyExact(n, (long) d);
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException("shape " + str(shape) + " has too many elements");
+        }
         return n;
     }
 

@@ -81,7 +81,11 @@ public final class Storage {
     public boolean isHost() { return true; }
 
     void retain() {
-        if (refs.getAndIncrement() <= 0) throw new IllegalStateException("storage already released");
+        int r;
+        do {
+            r = refs.get();
+            if (r <= 0) throw new IllegalStateException("storage already released");
+        } while (!refs.compareAndSet(r, r + 1));
     }
 
     void release() {

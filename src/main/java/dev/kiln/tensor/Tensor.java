@@ -64,7 +64,7 @@ public final class Tensor implements AutoCloseable {
 
     public static Tensor full(double value, DType dtype, int... shape) {
         Tensor t = zeros(dtype, shape);
-        if (value != 0) {
+        if (Double.doubleToRawLongBits(value) != 0) { // -0.0 must be stored too
             long n = t.numel();
             for (long i = 0; i < n; i++) t.storage.setDouble(dtype, i, value);
         }
@@ -86,12 +86,26 @@ public final class Tensor implements AutoCloseable {
 
     public static Tensor arange(int n) { return arange(0, n, 1, DType.F32); }
 
-    /** Uniform in [0, 1). */
+    /** Uniform in [0, 1), on the grid k * 2^-p where p is the dtype's significand precision. */
     public static Tensor rand(Generator g, DType dtype, int... shape) {
         Tensor t = zeros(dtype, shape);
         long n = t.numel();
-        for (long i = 0; i < n; i++) t.storage.setDouble(dtype, i, g.nextUniform());
+        double scale = uniformGrid(dtype);
+        for (long i = 0; i < n; i++) t.storage.setDouble(dtype, i, Math.floor(g.nextUniform() * scale) / scale);
         return t;
+    }
+
+    /**
+     * 2^p for the significand precision p of dtype. Drawing u on the grid k/2^p keeps every value
+     * exact in the dtype; rounding a double just below 1 to bf16/f16/f32 would otherwise give 1.0.
+     */
+    private static double uniformGrid(DType dtype) {
+        return switch (dtype) {
+            case BF16 -> 1 << 8;
+            case F16 -> 1 << 11;
+            case F32 -> 1 << 24;
+            default -> 0x1p53;
+        };
     }
 
     public static Tensor rand(Generator g, int... shape) { return rand(g, DType.F32, shape); }
@@ -100,7 +114,8 @@ public final class Tensor implements AutoCloseable {
     public static Tensor uniform(Generator g, double lo, double hi, DType dtype, int... shape) {
         Tensor t = zeros(dtype, shape);
         long n = t.numel();
-        for (long i = 0; i < n; i++) t.storage.setDouble(dtype, i, lo + (hi - lo) * g.nextUniform());
+        double scale = uniformGrid(dtype);
+        for (long i = 0; i < n; i++) t.storage.setDouble(dtype, i, lo + (hi - lo) * (Math.floor(g.nextUniform() * scale) / scale));
         return t;
     }
 
@@ -163,9 +178,9 @@ public final class Tensor implements AutoCloseable {
     public DType dtype() { return dtype; }
     public int[] shape() { return shape.clone(); }
     public int dim() { return shape.length; }
-    public int size(int axis) { return shape[Shape.axis("size", axis, shape.length)]; }
+    public int size(int axis) { return shape[dimAxis("size", axis)]; }
     public long[] strides() { return strides.clone(); }
-    public long stride(int axis) { return strides[Shape.axis("stride", axis, shape.length)]; }
+    public long stride(int axis) { return strides[dimAxis("stride", axis)]; }
     /** Offset into storage, in elements. */
     public long offset() { return offset; }
     public long numel() { return Shape.numel(shape); }
@@ -267,6 +282,12 @@ public final class Tensor implements AutoCloseable {
         return new Tensor(storage, dtype, newShape, newStrides, newOffset, false);
     }
 
+    /** Normalizes an axis that must name an existing dim (a 0-d tensor has none). */
+    private int dimAxis(String op, int axis) {
+        if (shape.length == 0) throw new IllegalArgumentException(op + ": axis " + axis + " given for a 0-d tensor");
+        return Shape.axis(op, axis, shape.length);
+    }
+
     /** Reshape; a view when the strides allow it, else a contiguous copy. One -1 is inferred. */
     public Tensor reshape(int... newShape) {
         int[] s = Shape.inferReshape(shape, newShape);
@@ -334,6 +355,11 @@ public final class Tensor implements AutoCloseable {
     }
 
     public Tensor transpose(int a, int b) {
+        if (shape.length == 0) { // PyTorch allows transpose(0, 0) / (-1, 0) of a 0-d tensor
+            if ((a != 0 && a != -1) || (b != 0 && b != -1))
+                throw new IllegalArgumentException("transpose: axes " + a + ", " + b + " out of range for rank 0");
+            return view(shape.clone(), strides.clone(), offset);
+        }
         int[] p = new int[shape.length];
         for (int i = 0; i < p.length; i++) p[i] = i;
         a = Shape.axis("transpose", a, shape.length);
@@ -349,19 +375,24 @@ public final class Tensor implements AutoCloseable {
         return transpose(-2, -1);
     }
 
-    /** Elements [start, start+length) along axis. */
+    /** Elements [start, start+length) along axis; a negative start counts from the end. */
     public Tensor narrow(int axis, int start, int length) {
-        return slice(axis, start, start + length, 1);
+        int a = dimAxis("narrow", axis);
+        int s = start < 0 ? start + shape[a] : start;
+        if (s < 0 || length < 0 || (long) s + length > shape[a])
+            throw new IllegalArgumentException("narrow: start " + start + ", length " + length + " out of range for dim "
+                    + a + " of shape " + Shape.str(shape));
+        return slice(a, s, s + length, 1);
     }
 
     /** Python-style slice [start:end:step] along axis (negative start/end count from the end; step > 0). */
     public Tensor slice(int axis, int start, int end, int step) {
-        int a = Shape.axis("slice", axis, shape.length);
+        int a = dimAxis("slice", axis);
         int d = shape[a];
         if (step <= 0) throw new IllegalArgumentException("slice: step must be positive, got " + step);
         int s = start < 0 ? Math.max(start + d, 0) : Math.min(start, d);
         int e = end < 0 ? Math.max(end + d, 0) : Math.min(end, d);
-        int len = e > s ? (e - s + step - 1) / step : 0;
+        int len = e > s ? 1 + (e - s - 1) / step : 0;
         int[] ns = shape.clone();
         long[] nst = strides.clone();
         ns[a] = len;
@@ -371,7 +402,7 @@ public final class Tensor implements AutoCloseable {
 
     /** Removes axis by picking index i along it. */
     public Tensor select(int axis, int i) {
-        int a = Shape.axis("select", axis, shape.length);
+        int a = dimAxis("select", axis);
         int idx = i < 0 ? i + shape[a] : i;
         if (idx < 0 || idx >= shape[a])
             throw new IndexOutOfBoundsException("select: index " + i + " out of range for dim " + a + " of shape " + Shape.str(shape));
@@ -400,6 +431,7 @@ public final class Tensor implements AutoCloseable {
             } else {
                 int d = shape[i - lead];
                 int t = target[i] == -1 ? d : target[i];
+                if (t < 0) throw new IllegalArgumentException("expand: negative size in " + Shape.str(target));
                 if (d == t) {
                     ns[i] = d;
                     nst[i] = strides[i - lead];
@@ -425,6 +457,10 @@ public final class Tensor implements AutoCloseable {
     }
 
     public Tensor squeeze(int axis) {
+        if (shape.length == 0) { // PyTorch allows squeeze(0) / squeeze(-1) of a 0-d tensor
+            if (axis != 0 && axis != -1) throw new IllegalArgumentException("squeeze: axis " + axis + " out of range for rank 0");
+            return view(shape.clone(), strides.clone(), offset);
+        }
         int a = Shape.axis("squeeze", axis, shape.length);
         if (shape[a] != 1) return record(view(shape.clone(), strides.clone(), offset), ViewKind.RESHAPE, null);
         return select(a, 0);
