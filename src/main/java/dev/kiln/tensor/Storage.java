@@ -15,6 +15,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class Storage {
     private static final Cleaner CLEANER = Cleaner.create();
     private static final AtomicInteger LIVE = new AtomicInteger();
+    private static final java.util.concurrent.atomic.AtomicLong FREED = new java.util.concurrent.atomic.AtomicLong();
     private static final java.util.concurrent.atomic.AtomicLong LIVE_BYTES = new java.util.concurrent.atomic.AtomicLong();
 
     public static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -32,6 +33,7 @@ public final class Storage {
     private record Release(HostAllocator.Block block, long bytes) implements Runnable {
         public void run() {
             HostAllocator.free(block);
+            FREED.incrementAndGet();
             LIVE.decrementAndGet();
             LIVE_BYTES.addAndGet(-bytes);
         }
@@ -94,6 +96,9 @@ public final class Storage {
     }
 
     public boolean isReleased() { return refs.get() <= 0; }
+
+    /** Host storages freed since start (explicitly or by the Cleaner), for leak tests. */
+    public static long freedCount() { return FREED.get(); }
 
     /** Number of host storages currently allocated (for leak tests). */
     public static int liveCount() { return LIVE.get(); }

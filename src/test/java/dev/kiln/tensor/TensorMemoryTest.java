@@ -2,7 +2,6 @@ package dev.kiln.tensor;
 
 import org.junit.jupiter.api.Test;
 
-import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -42,7 +41,7 @@ class TensorMemoryTest {
     void keptTensorsSurviveAndMoveToTheParentScope() {
         long bytes = Storage.liveBytes();
         Tensor kept;
-        Storage tmp;
+        Storage tmp, keptStorage;
         try (Scope outer = Scope.open()) {
             try (Scope inner = Scope.open()) {
                 Tensor t = Tensor.full(3, DType.F32, MB / 4);
@@ -51,12 +50,14 @@ class TensorMemoryTest {
                 t.close();
             }
             assertTrue(tmp.isReleased(), "the unkept temporary is freed by the inner scope");
-            assertFalse(kept.storage().isReleased());
+            keptStorage = kept.storage();
+            assertFalse(keptStorage.isReleased());
             assertEquals(3.0, kept.getDouble(511, 511), "a kept view still reads its (closed) base's memory");
             assertTrue(Storage.liveBytes() <= bytes + MB);
         }
         assertTrue(kept.isClosed(), "the kept tensor belongs to the outer scope, which closed it");
-        assertTrue(kept.storage().isReleased());
+        assertTrue(keptStorage.isReleased());
+        assertThrows(IllegalStateException.class, kept::storage, "a closed tensor refuses access to its memory");
         assertTrue(Storage.liveBytes() <= bytes);
 
         Tensor orphan;
@@ -64,8 +65,9 @@ class TensorMemoryTest {
             orphan = only.keep(Tensor.ones(8));
         }
         assertFalse(orphan.isClosed(), "kept with no parent scope: the caller owns it");
+        Storage orphanStorage = orphan.storage();
         orphan.close();
-        assertTrue(orphan.storage().isReleased());
+        assertTrue(orphanStorage.isReleased());
     }
 
     @Test
@@ -76,37 +78,41 @@ class TensorMemoryTest {
         inner.close();
         outer.close(); // the failed close above must not have marked outer closed without popping it
         // a stale scope left on the stack would hold every new tensor, so the Cleaner could never free it
-        assertTrue(awaitFreed(allocateAndDrop()), "a tensor dropped after the mistake was never freed: a scope is stuck on the stack");
+        long before = Storage.freedCount();
+        assertTrue(awaitFreed(allocateAndDrop(), before), "a tensor dropped after the mistake was never freed: a scope is stuck on the stack");
     }
 
     @Test
     void closingTheBaseKeepsViewsValid() {
         Tensor base = Tensor.arange(0, 1000, 1, DType.F32);
+        Storage st = base.storage();
         Tensor view = base.slice(0, 500, 1000, 5);
         Tensor view2 = view.reshape(10, 10);
         base.close();
         base.close(); // idempotent
-        assertFalse(view.storage().isReleased());
+        assertFalse(st.isReleased());
         assertEquals(995.0, view2.getDouble(9, 9));
         view.close();
         assertEquals(500.0, view2.getDouble(0, 0));
         view2.close();
-        assertTrue(base.storage().isReleased());
+        assertTrue(st.isReleased());
         assertThrows(IllegalStateException.class, () -> base.reshape(10, 100), "a view of released memory must fail");
-        assertTrue(base.storage().isReleased(), "a failed retain must not resurrect the storage");
+        assertThrows(IllegalStateException.class, () -> view2.getDouble(0, 0), "reading a closed tensor must fail");
+        assertTrue(st.isReleased(), "a failed retain must not resurrect the storage");
     }
 
-    private static MemorySegment allocateAndDrop() {
+    /** A dropped tensor and view; returns a weak reference to their storage and the free count before. */
+    private static java.lang.ref.WeakReference<Storage> allocateAndDrop() {
         Tensor t = Tensor.zeros(DType.F64, MB);       // 8 MiB, never closed
         Tensor v = t.t().unsqueeze(0);                // a view, also dropped
         v.setDouble(1.0, 0, 5);
-        return t.segment();
+        return new java.lang.ref.WeakReference<>(t.storage());
     }
 
-    /** Runs the GC until seg's memory is freed (true) or 20 s pass (false). */
-    private static boolean awaitFreed(MemorySegment seg) {
+    /** Runs the GC until the storage is unreachable and the Cleaner has freed a block (true) or 20 s pass. */
+    private static boolean awaitFreed(java.lang.ref.WeakReference<Storage> ref, long freedBefore) {
         long deadline = System.nanoTime() + 20_000_000_000L;
-        while (seg.scope().isAlive() && System.nanoTime() < deadline) {
+        while ((ref.get() != null || Storage.freedCount() <= freedBefore) && System.nanoTime() < deadline) {
             System.gc();
             try {
                 Thread.sleep(20);
@@ -115,14 +121,14 @@ class TensorMemoryTest {
                 return false;
             }
         }
-        return !seg.scope().isAlive();
+        return ref.get() == null && Storage.freedCount() > freedBefore;
     }
 
     @Test
     void cleanerFreesDroppedTensors() {
-        MemorySegment seg = allocateAndDrop();
-        assertTrue(seg.scope().isAlive());
-        assertTrue(awaitFreed(seg), "the Cleaner did not free a dropped tensor within 20 s");
+        long before = Storage.freedCount();
+        var ref = allocateAndDrop();
+        assertTrue(awaitFreed(ref, before), "the Cleaner did not free a dropped tensor within 20 s");
     }
 
     @Test

@@ -10,47 +10,129 @@ import dev.kiln.ops.UnaryOp;
 import dev.kiln.tensor.Storage;
 import dev.kiln.tensor.Tensor;
 
-/** The CPU backend: off-heap host memory and Vector API kernels (see {@link CpuConfig}). */
+import java.lang.ref.Reference;
+
+/**
+ * The CPU backend: off-heap host memory and Vector API kernels (see {@link CpuConfig}). Every
+ * kernel call fences its tensors: kernels work on raw segments, and the Cleaner must not free a
+ * tensor's memory while a kernel still runs on it.
+ */
 public final class CpuBackend implements Backend {
     @Override public String name() { return "cpu"; }
 
     @Override public Storage allocate(long bytes) { return Storage.allocateHost(this, bytes); }
 
-    @Override public void copy(Tensor src, Tensor dst) { CpuCopy.copy(src, dst); }
+    @Override public void copy(Tensor src, Tensor dst) {
+        try {
+            CpuCopy.copy(src, dst);
+        } finally {
+            Reference.reachabilityFence(src); Reference.reachabilityFence(dst);
+        }
+    }
 
-    @Override public void unary(UnaryOp op, Tensor x, Tensor out, double a, double b) { CpuElementwise.unary(op, x, out, a, b); }
+    @Override public void unary(UnaryOp op, Tensor x, Tensor out, double a, double b) {
+        try {
+            CpuElementwise.unary(op, x, out, a, b);
+        } finally {
+            Reference.reachabilityFence(x); Reference.reachabilityFence(out);
+        }
+    }
 
-    @Override public void binary(BinaryOp op, Tensor a, Tensor b, Tensor out) { CpuElementwise.binary(op, a, b, out); }
+    @Override public void binary(BinaryOp op, Tensor a, Tensor b, Tensor out) {
+        try {
+            CpuElementwise.binary(op, a, b, out);
+        } finally {
+            Reference.reachabilityFence(a); Reference.reachabilityFence(b); Reference.reachabilityFence(out);
+        }
+    }
 
-    @Override public void where(Tensor cond, Tensor a, Tensor b, Tensor out) { CpuElementwise.where(cond, a, b, out); }
+    @Override public void where(Tensor cond, Tensor a, Tensor b, Tensor out) {
+        try {
+            CpuElementwise.where(cond, a, b, out);
+        } finally {
+            Reference.reachabilityFence(cond); Reference.reachabilityFence(a); Reference.reachabilityFence(b); Reference.reachabilityFence(out);
+        }
+    }
 
-    @Override public void reduce(ReduceOp op, Tensor x, int[] axes, Tensor out, double param) { CpuReduce.reduce(op, x, axes, out, param); }
+    @Override public void reduce(ReduceOp op, Tensor x, int[] axes, Tensor out, double param) {
+        try {
+            CpuReduce.reduce(op, x, axes, out, param);
+        } finally {
+            Reference.reachabilityFence(x); Reference.reachabilityFence(out);
+        }
+    }
 
-    @Override public void softmax(Tensor x, int axis, boolean log, Tensor out) { CpuReduce.softmax(x, axis, log, out); }
+    @Override public void softmax(Tensor x, int axis, boolean log, Tensor out) {
+        try {
+            CpuReduce.softmax(x, axis, log, out);
+        } finally {
+            Reference.reachabilityFence(x); Reference.reachabilityFence(out);
+        }
+    }
 
     @Override public void layerNorm(Tensor x, Tensor w, Tensor b, int normalizedDims, double eps, Tensor out) {
-        CpuReduce.layerNorm(x, w, b, normalizedDims, eps, out);
+        try {
+            CpuReduce.layerNorm(x, w, b, normalizedDims, eps, out);
+        } finally {
+            Reference.reachabilityFence(x); Reference.reachabilityFence(w); Reference.reachabilityFence(b); Reference.reachabilityFence(out);
+        }
     }
 
     @Override public void gemm(boolean transA, boolean transB, double alpha, Tensor a, Tensor b, double beta, Tensor c) {
-        CpuGemm.gemm(transA, transB, alpha, a, b, beta, c);
+        try {
+            CpuGemm.gemm(transA, transB, alpha, a, b, beta, c);
+        } finally {
+            Reference.reachabilityFence(a); Reference.reachabilityFence(b); Reference.reachabilityFence(c);
+        }
     }
 
-    @Override public void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out) { CpuConv.conv2d(x, w, bias, p, out); }
+    @Override public void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out) {
+        try {
+            CpuConv.conv2d(x, w, bias, p, out);
+        } finally {
+            Reference.reachabilityFence(x); Reference.reachabilityFence(w); Reference.reachabilityFence(bias); Reference.reachabilityFence(out);
+        }
+    }
 
-    @Override public void gather(Tensor x, int axis, Tensor index, Tensor out) { CpuIndex.gather(x, axis, index, out); }
+    @Override public void gather(Tensor x, int axis, Tensor index, Tensor out) {
+        try {
+            CpuIndex.gather(x, axis, index, out);
+        } finally {
+            Reference.reachabilityFence(x); Reference.reachabilityFence(index); Reference.reachabilityFence(out);
+        }
+    }
 
-    @Override public void scatterAdd(Tensor dst, int axis, Tensor index, Tensor src) { CpuIndex.scatterAdd(dst, axis, index, src); }
+    @Override public void scatterAdd(Tensor dst, int axis, Tensor index, Tensor src) {
+        try {
+            CpuIndex.scatterAdd(dst, axis, index, src);
+        } finally {
+            Reference.reachabilityFence(dst); Reference.reachabilityFence(index); Reference.reachabilityFence(src);
+        }
+    }
 
     @Override public void sgdStep(Tensor p, Tensor g, Tensor buf, double lr, double momentum, double dampening,
                                   double wd, boolean nesterov, boolean first) {
-        CpuOptim.sgd(p, g, buf, lr, momentum, dampening, wd, nesterov, first);
+        try {
+            CpuOptim.sgd(p, g, buf, lr, momentum, dampening, wd, nesterov, first);
+        } finally {
+            Reference.reachabilityFence(p); Reference.reachabilityFence(g); Reference.reachabilityFence(buf);
+        }
     }
 
     @Override public void adamStep(Tensor p, Tensor g, Tensor m, Tensor v, double lr, double b1, double b2, double eps,
                                    double wd, boolean decoupled, long step) {
-        CpuOptim.adam(p, g, m, v, lr, b1, b2, eps, wd, decoupled, step);
+        try {
+            CpuOptim.adam(p, g, m, v, lr, b1, b2, eps, wd, decoupled, step);
+        } finally {
+            Reference.reachabilityFence(p); Reference.reachabilityFence(g); Reference.reachabilityFence(m); Reference.reachabilityFence(v);
+        }
     }
 
-    @Override public void pool2d(PoolOp op, Tensor x, Pool2dParams p, Tensor out, Tensor indices) { CpuConv.pool2d(op, x, p, out, indices); }
+    @Override public void pool2d(PoolOp op, Tensor x, Pool2dParams p, Tensor out, Tensor indices) {
+        try {
+            CpuConv.pool2d(op, x, p, out, indices);
+        } finally {
+            Reference.reachabilityFence(x); Reference.reachabilityFence(out); Reference.reachabilityFence(indices);
+        }
+    }
 }

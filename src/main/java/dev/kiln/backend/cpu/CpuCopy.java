@@ -38,6 +38,9 @@ final class CpuCopy {
                     } else if (st == DType.F64 && dt == DType.F32) {
                         for (int i = 0; i < n; i++, si += sst, di += dst2)
                             d.setAtIndex(Storage.F32, di, (float) s.getAtIndex(Storage.F64, si));
+                    } else if (st == DType.I64 && dt == DType.F32) {
+                        for (int i = 0; i < n; i++, si += sst, di += dst2) // one rounding, not two via double
+                            d.setAtIndex(Storage.F32, di, (float) s.getAtIndex(Storage.I64, si));
                     } else if (!st.isFloating() && !dt.isFloating()) {
                         for (int i = 0; i < n; i++, si += sst, di += dst2)
                             ds.setLong(dt, di, ss.getLong(st, si));
