@@ -1,9 +1,166 @@
 package dev.kiln.cli;
 
+import dev.kiln.backend.Backend;
+import dev.kiln.backend.Backends;
+import dev.kiln.backend.cpu.CpuConfig;
+import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Generator;
+import dev.kiln.tensor.Tensor;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
-/** STUB (helper A): `kiln bench gemm`. */
-@Command(name = "gemm", description = "Kiln sgemm vs OpenBLAS, square n, 1 thread and all threads.")
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.ServiceConfigurationError;
+import java.util.ServiceLoader;
+
+/**
+ * `kiln bench gemm`: square F32 GEMM (C = A*B, row-major, off-heap) of Kiln against a peer found
+ * with {@link ServiceLoader} ({@link GemmPeer}; the bench module provides OpenBLAS). For every
+ * size and thread count both are warmed up, then timed interleaved (alternating which goes first);
+ * each sample repeats the call until it lasts ~20 ms, and the medians are reported in GFLOP/s.
+ * Without a peer the rows say peer "none" and the ratio is null.
+ */
+@Command(name = "gemm", mixinStandardHelpOptions = true,
+        description = "Kiln sgemm vs OpenBLAS: square n, 1 thread and all threads, interleaved runs, median GFLOP/s.")
 public final class BenchGemm implements Runnable {
-    @Override public void run() { throw new UnsupportedOperationException("bench gemm: not implemented yet"); }
+    @Option(names = "--sizes", split = ",", description = "Matrix sizes n (default: ${DEFAULT-VALUE}).", defaultValue = "256,512,1024,2048")
+    int[] sizes;
+
+    @Option(names = "--threads", split = ",", description = "Thread counts (default: 1 and all cores).")
+    int[] threads;
+
+    @Option(names = "--json", description = "Write the rows as JSON to this file.")
+    Path json;
+
+    @Option(names = "--warmup", description = "Warm-up seconds per size and thread count (default: ${DEFAULT-VALUE}).", defaultValue = "1.0")
+    double warmup;
+
+    @Option(names = "--iters", description = "Timed samples per implementation (default: ${DEFAULT-VALUE}).", defaultValue = "15")
+    int iters;
+
+    @Spec
+    CommandSpec spec;
+
+    private static final long SAMPLE_NANOS = 20_000_000L;
+
+    @Override
+    public void run() {
+        int[] ts = threads != null ? threads : defaultThreads();
+        validate(ts);
+        GemmPeer peer = loadPeer();
+        String peerName = peer == null ? "none" : peer.name();
+        int savedThreads = CpuConfig.threads();
+        List<BenchResult> rows = new ArrayList<>();
+        try {
+            for (int n : sizes)
+                for (int t : ts) {
+                    BenchResult r = measure(n, t, peer, peerName);
+                    System.err.printf(Locale.ROOT, "  %s: kiln %.1f, %s %.1f GFLOP/s%n", r.name(), r.kiln(), peerName, r.peerValue());
+                    rows.add(r);
+                }
+        } finally {
+            CpuConfig.setThreads(savedThreads);
+        }
+        BenchResult.printTable(rows);
+        if (json != null) {
+            try {
+                BenchResult.writeJson(json, rows);
+            } catch (IOException e) {
+                throw new IllegalStateException("bench gemm: cannot write " + json + ": " + e.getMessage(), e);
+            }
+        }
+    }
+
+    private void validate(int[] ts) {
+        String bad = iters < 1 ? "--iters must be >= 1"
+                : warmup < 0 ? "--warmup must be >= 0"
+                : Arrays.stream(sizes).anyMatch(n -> n < 1) ? "--sizes must all be >= 1"
+                : Arrays.stream(ts).anyMatch(t -> t < 1) ? "--threads must all be >= 1" : null;
+        if (bad != null) throw new CommandLine.ParameterException(spec.commandLine(), "bench gemm: " + bad);
+    }
+
+    private static int[] defaultThreads() {
+        int all = Runtime.getRuntime().availableProcessors();
+        return all > 1 ? new int[]{1, all} : new int[]{1};
+    }
+
+    /** The first GemmPeer on the class path, or null (with a note) when there is none or it fails to load. */
+    static GemmPeer loadPeer() {
+        try {
+            return ServiceLoader.load(GemmPeer.class).findFirst().orElseGet(() -> {
+                System.err.println("bench gemm: no GemmPeer on the class path; reporting Kiln alone");
+                return null;
+            });
+        } catch (ServiceConfigurationError | LinkageError e) {
+            System.err.println("bench gemm: peer failed to load (" + e.getMessage() + "); reporting Kiln alone");
+            return null;
+        }
+    }
+
+    private BenchResult measure(int n, int t, GemmPeer peer, String peerName) {
+        CpuConfig.setThreads(t);
+        if (peer != null) peer.setThreads(t);
+        Generator g = new Generator(n);
+        Backend cpu = Backends.cpu();
+        try (Tensor a = Tensor.uniform(g, -1, 1, DType.F32, n, n); Tensor b = Tensor.uniform(g, -1, 1, DType.F32, n, n);
+             Tensor ck = Tensor.zeros(n, n); Tensor cp = Tensor.zeros(n, n)) {
+            Runnable kiln = () -> cpu.gemm(false, false, 1.0, a, b, 0.0, ck);
+            Runnable other = peer == null ? null : () -> peer.sgemm(n, n, n, a.segment(), b.segment(), cp.segment());
+            long deadline = System.nanoTime() + (long) (warmup * 1e9);
+            do {
+                kiln.run();
+                if (other != null) other.run();
+            } while (System.nanoTime() < deadline);
+            if (other != null) checkAgree(n, ck, cp);
+            int repsK = reps(kiln), repsP = other == null ? 0 : reps(other);
+            double[] gk = new double[iters], gp = new double[iters];
+            double flops = 2.0 * n * n * n;
+            for (int i = 0; i < iters; i++) {
+                boolean kilnFirst = (i & 1) == 0;
+                if (kilnFirst) gk[i] = time(kiln, repsK, flops);
+                if (other != null) gp[i] = time(other, repsP, flops);
+                if (!kilnFirst) gk[i] = time(kiln, repsK, flops);
+            }
+            String name = String.format(Locale.ROOT, "sgemm n=%d threads=%d", n, t);
+            return new BenchResult(name, "GFLOP/s", median(gk), peerName, other == null ? Double.NaN : median(gp));
+        }
+    }
+
+    /** Repetitions that make one sample last about SAMPLE_NANOS. */
+    private static int reps(Runnable r) {
+        long t0 = System.nanoTime();
+        r.run();
+        long dt = Math.max(System.nanoTime() - t0, 1);
+        return (int) Math.max(1, Math.min(1000, SAMPLE_NANOS / dt));
+    }
+
+    private static double time(Runnable r, int reps, double flops) {
+        long t0 = System.nanoTime();
+        for (int i = 0; i < reps; i++) r.run();
+        return flops * reps / (System.nanoTime() - t0);
+    }
+
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        int n = s.length;
+        return n == 0 ? Double.NaN : (n % 2 == 1 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]));
+    }
+
+    /** Warns when Kiln and the peer disagree beyond float rounding (a benchmark of a wrong result is void). */
+    private static void checkAgree(int n, Tensor ck, Tensor cp) {
+        float[] x = ck.toFloatArray(), y = cp.toFloatArray();
+        double worst = 0;
+        for (int i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
+        if (!(worst <= 1e-5 * n + 1e-4))
+            System.err.printf(Locale.ROOT, "bench gemm: WARNING n=%d: Kiln and peer differ by up to %.3g%n", n, worst);
+    }
 }

@@ -1,18 +1,173 @@
 package dev.kiln.ops;
 
+import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Shape;
 import dev.kiln.tensor.Tensor;
 
-/** STUB (helper A): matmul front end with NumPy semantics, and in-place gemm. */
+import java.util.Arrays;
+
+/**
+ * Matrix-multiply front ends: {@link #matmul} with NumPy semantics, and the in-place
+ * {@link #gemm}. Both check shapes, pick the compute dtype and hand the backend rank-2 or
+ * rank-3 (batch-first) operands.
+ *
+ * <p>Dtypes: F64 if either operand is F64, else F32. BF16/F16 inputs are computed in F32 and
+ * the result is cast back to that half type (as PyTorch returns); integer and bool inputs are
+ * computed in F32 and give an F32 result (NumPy would keep an integer type).
+ */
 public final class MatMul {
     private MatMul() {}
 
-    /** NumPy matmul: 1-d promotion, batch broadcasting, F32/F64 (others promoted). */
+    /**
+     * NumPy matmul: 1-d x 1-d is a dot product (a 0-d result); a 1-d left operand gets a 1 prepended
+     * and a 1-d right operand a 1 appended, then removed from the result; leading (batch) dims
+     * broadcast. Batch dims are flattened into one without copying when the (expanded) strides
+     * allow it; otherwise the operand is made contiguous first.
+     */
     public static Tensor matmul(Tensor a, Tensor b) {
-        throw new UnsupportedOperationException("matmul: not implemented yet");
+        int[] as = a.shape(), bs = b.shape();
+        if (as.length == 0 || bs.length == 0)
+            throw new IllegalArgumentException("matmul: shapes " + Shape.str(as) + " and " + Shape.str(bs)
+                    + ": both operands need at least 1 dimension (use mul for scalars)");
+        DType promoted = DType.promote(a.dtype(), b.dtype());
+        DType compute = promoted == DType.F64 ? DType.F64 : DType.F32;
+        int[] a2 = as.length == 1 ? new int[]{1, as[0]} : as;
+        int[] b2 = bs.length == 1 ? new int[]{bs[0], 1} : bs;
+        int m = a2[a2.length - 2], k = a2[a2.length - 1], n = b2[b2.length - 1];
+        if (b2[b2.length - 2] != k)
+            throw new IllegalArgumentException("matmul: shapes " + Shape.str(as) + " and " + Shape.str(bs)
+                    + " do not match: inner dimensions " + k + " and " + b2[b2.length - 2] + " differ");
+        int[] batch = batchShape(as, bs, a2, b2);
+        int batchSize = (int) Shape.numel(batch);
+
+        Tensor ac = cast(a, compute), bc = cast(b, compute);
+        Tensor a3 = asBatch(ac, a2, batch, batchSize, m, k);
+        Tensor b3 = asBatch(bc, b2, batch, batchSize, k, n);
+        Tensor out3 = Tensor.empty(a.backend(), compute, batchSize, m, n);
+        a.backend().gemm(false, false, 1.0, a3, b3, 0.0, out3);
+        Tensor out = out3.view(resultShape(batch, as.length == 1 ? -1 : m, bs.length == 1 ? -1 : n));
+        closeAll(out3, a3, b3);
+        if (ac != a) ac.close();
+        if (bc != b) bc.close();
+        if ((promoted == DType.BF16 || promoted == DType.F16) && out.dtype() != promoted) {
+            Tensor half = out.to(promoted);
+            out.close();
+            return half;
+        }
+        return out;
     }
 
-    /** c = alpha * op(a) op(b) + beta * c, in place; shapes checked with a clear error. */
+    /**
+     * c = alpha * op(a) * op(b) + beta * c, in place. a and b are [M,K] / [K,N] (or transposed when
+     * transA / transB), c is [M,N]; with a rank-3 c [B,M,N], a and b may be rank 2 or have a batch of
+     * 1 (broadcast) or B. a and b are cast to c's dtype (F32 or F64); beta == 0 never reads c.
+     */
     public static void gemm(boolean transA, boolean transB, double alpha, Tensor a, Tensor b, double beta, Tensor c) {
-        throw new UnsupportedOperationException("gemm: not implemented yet");
+        String shapes = "a " + Shape.str(a.shape()) + (transA ? "^T" : "") + ", b " + Shape.str(b.shape())
+                + (transB ? "^T" : "") + ", c " + Shape.str(c.shape());
+        if (c.dtype() != DType.F32 && c.dtype() != DType.F64)
+            throw new IllegalArgumentException("gemm: c must be float32 or float64, got " + c.dtype().pyName() + " (" + shapes + ")");
+        int rc = c.dim();
+        if (rc < 2 || rc > 3 || a.dim() < 2 || a.dim() > rc || b.dim() < 2 || b.dim() > rc)
+            throw new IllegalArgumentException("gemm: need rank-2 operands or a rank-3 c [B,M,N] (" + shapes + ")");
+        int m = c.size(-2), n = c.size(-1);
+        int am = a.size(transA ? -1 : -2), ak = a.size(transA ? -2 : -1);
+        int bk = b.size(transB ? -1 : -2), bn = b.size(transB ? -2 : -1);
+        int batch = rc == 3 ? c.size(0) : 1;
+        boolean batchOk = (a.dim() == 2 || a.size(0) == 1 || a.size(0) == batch)
+                && (b.dim() == 2 || b.size(0) == 1 || b.size(0) == batch);
+        if (am != m || bn != n || ak != bk || !batchOk)
+            throw new IllegalArgumentException("gemm: shapes do not match (" + shapes + "): need op(a) [M,K], op(b) [K,N], c [M,N]"
+                    + (rc == 3 ? " with batch 1 or " + batch : ""));
+        Tensor ac = cast(a, c.dtype()), bc = cast(b, c.dtype());
+        Tensor ae = rc == 3 ? expandBatch(ac, batch) : ac, be = rc == 3 ? expandBatch(bc, batch) : bc;
+        Tensor target = c.isContiguous() ? c : c.contiguous();
+        c.backend().gemm(transA, transB, alpha, ae, be, beta, target);
+        if (target != c) {
+            c.copyFrom(target);
+            target.close();
+        }
+        if (ae != ac) ae.close();
+        if (be != bc) be.close();
+        if (ac != a) ac.close();
+        if (bc != b) bc.close();
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private static Tensor cast(Tensor t, DType dtype) {
+        return t.dtype() == dtype ? t : t.to(dtype);
+    }
+
+    /** Broadcast of the batch (leading) dims; the error names the caller's original shapes. */
+    private static int[] batchShape(int[] as, int[] bs, int[] a2, int[] b2) {
+        int[] ba = Arrays.copyOf(a2, a2.length - 2), bb = Arrays.copyOf(b2, b2.length - 2);
+        try {
+            return Shape.broadcast("matmul", ba, bb);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("matmul: shapes " + Shape.str(as) + " and " + Shape.str(bs)
+                    + " do not match: batch dimensions " + Shape.str(ba) + " and " + Shape.str(bb) + " cannot be broadcast");
+        }
+    }
+
+    /**
+     * t (shape t2 after 1-d promotion) as a rank-3 [batchSize, rows, cols] tensor: expanded to the
+     * broadcast batch shape, then the batch dims merged into one; a view when the strides allow it.
+     */
+    private static Tensor asBatch(Tensor t, int[] t2, int[] batch, int batchSize, int rows, int cols) {
+        int[] full = Arrays.copyOf(batch, batch.length + 2);
+        full[batch.length] = rows;
+        full[batch.length + 1] = cols;
+        Tensor promoted = t.dim() == t2.length ? t : t.view(t2);
+        Tensor expanded = promoted.expand(full);
+        if (promoted != t) promoted.close();
+        long[] st = expanded.strides();
+        long batchStride = mergedBatchStride(batch, st);
+        Tensor src = batchStride >= 0 ? expanded : expanded.contiguous();
+        if (batchStride < 0) batchStride = (long) rows * cols;
+        Tensor r = Tensor.of(src.storage(), src.dtype(), new int[]{batchSize, rows, cols},
+                new long[]{batchStride, src.stride(-2), src.stride(-1)}, src.offset());
+        if (src != expanded) src.close();
+        expanded.close();
+        return r;
+    }
+
+    /** The single stride that walks all batch dims in order, or -1 when they cannot be merged. */
+    private static long mergedBatchStride(int[] batch, long[] strides) {
+        long inner = -1; // stride of the innermost non-trivial batch dim seen so far, times extents
+        long stride = 0;
+        boolean any = false;
+        for (int i = batch.length - 1; i >= 0; i--) {
+            if (batch[i] == 1) continue;
+            if (!any) {
+                stride = strides[i];
+                inner = strides[i] * batch[i];
+                any = true;
+            } else {
+                if (strides[i] != inner) return -1;
+                inner = strides[i] * batch[i];
+            }
+        }
+        return stride;
+    }
+
+    private static int[] resultShape(int[] batch, int m, int n) {
+        int[] out = Arrays.copyOf(batch, batch.length + (m >= 0 ? 1 : 0) + (n >= 0 ? 1 : 0));
+        int i = batch.length;
+        if (m >= 0) out[i++] = m;
+        if (n >= 0) out[i] = n;
+        return out;
+    }
+
+    private static Tensor expandBatch(Tensor t, int batch) {
+        if (t.dim() == 3) return t.size(0) == batch ? t : t.expand(batch, -1, -1);
+        Tensor u = t.unsqueeze(0);
+        Tensor e = u.expand(batch, -1, -1);
+        u.close();
+        return e;
+    }
+
+    private static void closeAll(Tensor... ts) {
+        for (Tensor t : ts) t.close();
     }
 }

@@ -1,12 +1,93 @@
 package dev.kiln.backend.cpu;
 
+import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Shape;
 import dev.kiln.tensor.Tensor;
 
-/** STUB: to be implemented. */
+/**
+ * CPU GEMM entry: {@code c = alpha * op(a) * op(b) + beta * c} for rank-2 operands or rank-3 with
+ * a batch dim first (a batch of 1 or batch stride 0 broadcasts). Checks shapes and dtypes
+ * (F32 or F64, all three the same), maps every operand to a strided {@link GemmMatrix}, and
+ * splits the work over {@link CpuConfig#threads()}: over batch items when there are enough of
+ * them, else each matrix's N (or M) range in NR (MR) multiples. Each piece runs the blocked
+ * single-threaded driver ({@link GemmF32} / {@link GemmF64}). c must not overlap a or b.
+ */
 final class CpuGemm {
     private CpuGemm() {}
 
+    /** Below this many multiply-adds per call the work runs on one thread. */
+    static final long PARALLEL_MIN_FMAS = 1L << 21;
+
     static void gemm(boolean transA, boolean transB, double alpha, Tensor a, Tensor b, double beta, Tensor c) {
-        throw new UnsupportedOperationException("CpuGemm: not implemented yet");
+        Dims d = check(transA, transB, a, b, c);
+        if (c.dim() > 0 && c.stride(c.dim() - 1) != 1 && d.m * (long) d.n > 1) {
+            Tensor tmp = c.contiguous();
+            gemm(transA, transB, alpha, a, b, beta, tmp);
+            c.copyFrom(tmp);
+            tmp.close();
+            return;
+        }
+        Operand oa = Operand.of(a, transA), ob = Operand.of(b, transB), oc = Operand.of(c, false);
+        long fmas = (long) d.m * d.n * d.k * d.batch;
+        int threads = fmas < PARALLEL_MIN_FMAS ? 1 : CpuConfig.threads();
+        boolean f64 = c.dtype() == DType.F64;
+        if (threads == 1 || d.batch >= threads) {
+            Parallel.forChunks(d.batch, threads, (s, e) -> {
+                for (int i = s; i < e; i++) run(f64, d, alpha, beta, oa.at(i), ob.at(i), oc.at(i), 0, d.m, 0, d.n);
+            });
+            return;
+        }
+        boolean splitN = d.n >= d.m;
+        int unit = f64 ? (splitN ? GemmF64Kernel.NR : GemmF64Kernel.MR) : (splitN ? GemmF32Kernel.NR : GemmF32Kernel.MR);
+        int units = ((splitN ? d.n : d.m) + unit - 1) / unit;
+        for (int i = 0; i < d.batch; i++) {
+            GemmMatrix ma = oa.at(i), mb = ob.at(i), mc = oc.at(i);
+            Parallel.forChunks(units, threads, (s, e) -> {
+                if (splitN) run(f64, d, alpha, beta, ma, mb, mc, 0, d.m, s * unit, Math.min(e * unit, d.n));
+                else run(f64, d, alpha, beta, ma, mb, mc, s * unit, Math.min(e * unit, d.m), 0, d.n);
+            });
+        }
+    }
+
+    /** One thread's block: rows [i0, i1) and columns [j0, j1) of one batch item. */
+    private static void run(boolean f64, Dims d, double alpha, double beta, GemmMatrix a, GemmMatrix b, GemmMatrix c,
+                            int i0, int i1, int j0, int j1) {
+        GemmMatrix sa = a.at(i0, 0), sb = b.at(0, j0), sc = c.at(i0, j0);
+        if (f64) GemmF64.gemm(i1 - i0, j1 - j0, d.k, alpha, sa, sb, beta, sc);
+        else GemmF32.gemm(i1 - i0, j1 - j0, d.k, (float) alpha, sa, sb, (float) beta, sc);
+    }
+
+    private record Dims(int batch, int m, int n, int k) {}
+
+    /** A tensor seen as a batch of matrices: matrix i starts at element off + i*batchStride. */
+    private record Operand(GemmMatrix base, long batchStride) {
+        static Operand of(Tensor t, boolean trans) {
+            int r = t.dim();
+            long rs = t.stride(r - 2), cs = t.stride(r - 1);
+            long bs = r == 3 && t.size(0) > 1 ? t.stride(0) : 0;
+            return new Operand(new GemmMatrix(t.segment(), t.offset(), trans ? cs : rs, trans ? rs : cs), bs);
+        }
+
+        GemmMatrix at(int i) {
+            return i == 0 ? base : new GemmMatrix(base.seg(), base.off() + i * batchStride, base.rs(), base.cs());
+        }
+    }
+
+    private static Dims check(boolean transA, boolean transB, Tensor a, Tensor b, Tensor c) {
+        String shapes = "a " + Shape.str(a.shape()) + (transA ? "^T" : "") + ", b " + Shape.str(b.shape())
+                + (transB ? "^T" : "") + ", c " + Shape.str(c.shape());
+        if (a.dtype() != b.dtype() || a.dtype() != c.dtype() || (c.dtype() != DType.F32 && c.dtype() != DType.F64))
+            throw new IllegalArgumentException("gemm: dtypes must all be float32 or all float64, got "
+                    + a.dtype().pyName() + ", " + b.dtype().pyName() + ", " + c.dtype().pyName() + " (" + shapes + ")");
+        if (a.dim() < 2 || a.dim() > 3 || b.dim() < 2 || b.dim() > 3 || c.dim() != Math.max(a.dim(), b.dim()))
+            throw new IllegalArgumentException("gemm: operands must be rank 2 or rank 3 (batch first), got " + shapes);
+        int ra = a.dim(), rb = b.dim();
+        int m = a.size(transA ? ra - 1 : ra - 2), ka = a.size(transA ? ra - 2 : ra - 1);
+        int kb = b.size(transB ? rb - 1 : rb - 2), n = b.size(transB ? rb - 2 : rb - 1);
+        int batch = c.dim() == 3 ? c.size(0) : 1;
+        boolean batchOk = (ra == 2 || a.size(0) == batch || a.size(0) == 1) && (rb == 2 || b.size(0) == batch || b.size(0) == 1);
+        if (ka != kb || c.size(-2) != m || c.size(-1) != n || !batchOk)
+            throw new IllegalArgumentException("gemm: shapes do not match (" + shapes + "): need op(a) [M,K], op(b) [K,N], c [M,N]");
+        return new Dims(batch, m, n, ka);
     }
 }

@@ -1,0 +1,250 @@
+package dev.kiln.backend.cpu;
+
+import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Generator;
+import dev.kiln.tensor.Tensor;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * CpuGemm against a float64 triple-loop reference: odd and edge sizes (1, 7, 45x65x33, 1025,
+ * sizes crossing the MC / KC / NC block boundaries), all transpose combinations, alpha/beta
+ * variants (beta = 0 with a NaN-filled C), strided, sliced and broadcast operands, batches,
+ * F64, the scalar twin (bitwise equal to the vector path) and 2 threads (bitwise equal to 1).
+ * Tolerance: |got - ref| <= tol * (sum of |terms| of that element) + tol, tol 1e-5 (F32) / 1e-12 (F64).
+ */
+class GemmTest {
+    private final Generator g = new Generator(42);
+
+    @AfterEach
+    void restore() {
+        CpuConfig.setScalar(false);
+        CpuConfig.setThreads(Runtime.getRuntime().availableProcessors());
+    }
+
+    // ------------------------------------------------------------------ reference
+
+    /** op(x) of a rank-2 or rank-3 tensor as [batch][rows*cols] doubles (batch 1 broadcasts). */
+    private static double[][] logical(Tensor x, boolean trans) {
+        int r = x.dim(), batch = r == 3 ? x.size(0) : 1, rows = x.size(r - 2), cols = x.size(r - 1);
+        double[] flat = x.toDoubleArray();
+        double[][] out = new double[batch][rows * cols];
+        for (int b = 0; b < batch; b++)
+            for (int i = 0; i < rows; i++)
+                for (int j = 0; j < cols; j++) {
+                    double v = flat[b * rows * cols + i * cols + j];
+                    if (trans) out[b][j * rows + i] = v;
+                    else out[b][i * cols + j] = v;
+                }
+        return out;
+    }
+
+    /** Runs CpuGemm and compares every element with the float64 reference. */
+    private static void checkAgainstReference(boolean ta, boolean tb, double alpha, Tensor a, Tensor b, double beta, Tensor c, double tol) {
+        int m = c.size(-2), n = c.size(-1), batch = c.dim() == 3 ? c.size(0) : 1;
+        int k = ta ? a.size(-2) : a.size(-1);
+        double[][] la = logical(a, ta), lb = logical(b, tb);
+        double[] c0 = c.toDoubleArray();
+        CpuGemm.gemm(ta, tb, alpha, a, b, beta, c);
+        double[] got = c.toDoubleArray();
+        for (int bt = 0; bt < batch; bt++) {
+            double[] ab = la[la.length == 1 ? 0 : bt], bb = lb[lb.length == 1 ? 0 : bt];
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) {
+                    double s = 0, abs = 0;
+                    for (int p = 0; p < k; p++) {
+                        double term = ab[i * k + p] * bb[p * n + j];
+                        s += term;
+                        abs += Math.abs(term);
+                    }
+                    int idx = (bt * m + i) * n + j;
+                    double ref = alpha * s, bound = Math.abs(alpha) * abs;
+                    if (beta != 0) {
+                        ref += beta * c0[idx];
+                        bound += Math.abs(beta * c0[idx]);
+                    }
+                    if (!(Math.abs(got[idx] - ref) <= tol * bound + tol))
+                        fail(String.format("batch %d (%d,%d) of [%d,%d]x[%d,%d] ta=%b tb=%b alpha=%s beta=%s: got %s want %s",
+                                bt, i, j, m, k, k, n, ta, tb, alpha, beta, got[idx], ref));
+                }
+        }
+    }
+
+    private Tensor rand(DType dt, int... shape) {
+        return Tensor.uniform(g, -2, 2, dt, shape);
+    }
+
+    private Tensor operand(DType dt, boolean trans, int rows, int cols) {
+        return trans ? rand(dt, cols, rows) : rand(dt, rows, cols);
+    }
+
+    private static double tol(DType dt) {
+        return dt == DType.F64 ? 1e-12 : 1e-5;
+    }
+
+    private void checkSize(DType dt, int m, int n, int k, boolean ta, boolean tb, double alpha, double beta) {
+        Tensor a = operand(dt, ta, m, k), b = operand(dt, tb, k, n);
+        Tensor c = beta == 0 ? Tensor.full(Double.NaN, dt, m, n) : rand(dt, m, n);
+        checkAgainstReference(ta, tb, alpha, a, b, beta, c, tol(dt));
+    }
+
+    // ------------------------------------------------------------------ sizes, transposes, alpha/beta
+
+    @Test
+    void sizesIncludingEdgesAndBlockBoundaries() {
+        int[][] sizes = {{1, 1, 1}, {7, 7, 7}, {45, 65, 33}, {1, 65, 33}, {45, 1, 33}, {45, 65, 1},
+                {1025, 9, 5}, {5, 1025, 9}, {9, 5, 1025}, {200, 70, 300}, {7, 4100, 5}, {13, 33, 17}};
+        for (int[] s : sizes) checkSize(DType.F32, s[0], s[1], s[2], false, false, 1, 0);
+    }
+
+    @Test
+    void allTransposeCombinations() {
+        for (boolean ta : new boolean[]{false, true})
+            for (boolean tb : new boolean[]{false, true}) {
+                checkSize(DType.F32, 45, 65, 33, ta, tb, 1, 0);
+                checkSize(DType.F32, 7, 1, 260, ta, tb, 1, 0);
+            }
+    }
+
+    @Test
+    void alphaBetaVariants() {
+        double[][] ab = {{1, 0}, {2.5, 0}, {1, 1}, {-0.5, 1.5}, {0.25, -2}};
+        for (double[] v : ab) checkSize(DType.F32, 45, 65, 33, false, true, v[0], v[1]);
+    }
+
+    @Test
+    void betaZeroNeverReadsNanC() {
+        Tensor a = rand(DType.F32, 13, 20), b = rand(DType.F32, 20, 35);
+        Tensor c = Tensor.full(Double.NaN, DType.F32, 13, 35);
+        CpuGemm.gemm(false, false, 1, a, b, 0, c);
+        for (float v : c.toFloatArray()) assertTrue(Float.isFinite(v), "NaN from C leaked through beta = 0");
+    }
+
+    @Test
+    void alphaZeroOrKZeroScalesC() {
+        Tensor a = rand(DType.F32, 6, 0), b = rand(DType.F32, 0, 9);
+        Tensor c = rand(DType.F32, 6, 9);
+        float[] before = c.toFloatArray();
+        CpuGemm.gemm(false, false, 1, a, b, 0.5, c);
+        float[] after = c.toFloatArray();
+        for (int i = 0; i < before.length; i++) assertEquals(0.5f * before[i], after[i]);
+        Tensor nan = Tensor.full(Double.NaN, DType.F32, 6, 9);
+        CpuGemm.gemm(false, false, 1, a, b, 0, nan);
+        for (float v : nan.toFloatArray()) assertEquals(0f, v);
+        checkSize(DType.F32, 20, 30, 10, false, false, 0, 2);
+    }
+
+    // ------------------------------------------------------------------ strided operands
+
+    @Test
+    void slicedAndTransposedViews() {
+        Tensor bigA = rand(DType.F32, 100, 80), bigB = rand(DType.F32, 90, 120);
+        Tensor a = bigA.slice(0, 3, 93, 2).slice(1, 1, 34, 1);     // [45,33], row stride 160
+        Tensor b = bigB.slice(0, 5, 38, 1).slice(1, 0, 130, 2);    // [33,60], column stride 2
+        checkAgainstReference(false, false, 1.5, a, b, 0, Tensor.zeros(45, 60), 1e-5);
+        Tensor at = bigA.slice(1, 0, 45, 1).slice(0, 7, 40, 1).t(); // [45,33] view of a transposed block
+        checkAgainstReference(false, false, 1, at, b, 0, Tensor.zeros(45, 60), 1e-5);
+        // transA on a transposed view = plain row-major matrix read through swapped strides
+        checkAgainstReference(true, true, 1, at.t(), b.t(), 0, Tensor.zeros(45, 60), 1e-5);
+    }
+
+    @Test
+    void broadcastOperandsWithZeroStrides() {
+        Tensor row = rand(DType.F32, 1, 33).expand(45, 33);         // every row equal, row stride 0
+        Tensor col = rand(DType.F32, 33, 1).expand(33, 65);         // column stride 0
+        checkAgainstReference(false, false, 1, row, col, 0, Tensor.zeros(45, 65), 1e-5);
+    }
+
+    // ------------------------------------------------------------------ batches
+
+    @Test
+    void batchedAndBroadcastBatch() {
+        Tensor a = rand(DType.F32, 3, 45, 33), b = rand(DType.F32, 3, 33, 65);
+        checkAgainstReference(false, false, 1, a, b, 0, Tensor.zeros(3, 45, 65), 1e-5);
+        Tensor a1 = rand(DType.F32, 1, 45, 33).expand(4, 45, 33);  // batch stride 0
+        Tensor bt = rand(DType.F32, 4, 65, 33);
+        checkAgainstReference(false, true, 1, a1, bt, 0.5, rand(DType.F32, 4, 45, 65), 1e-5);
+        Tensor a2 = rand(DType.F32, 33, 45);                        // rank-2 operand against a rank-3 c
+        checkAgainstReference(true, false, 1, a2, rand(DType.F32, 2, 33, 65), 0, Tensor.zeros(2, 45, 65), 1e-5);
+    }
+
+    // ------------------------------------------------------------------ F64
+
+    @Test
+    void float64Path() {
+        int[][] sizes = {{1, 1, 1}, {7, 7, 7}, {45, 65, 33}, {9, 5, 1025}, {200, 20, 300}};
+        for (int[] s : sizes) checkSize(DType.F64, s[0], s[1], s[2], false, false, 1, 0);
+        for (boolean ta : new boolean[]{false, true})
+            for (boolean tb : new boolean[]{false, true}) checkSize(DType.F64, 45, 65, 33, ta, tb, -1.5, 0.5);
+        Tensor a = rand(DType.F64, 2, 45, 33), b = rand(DType.F64, 1, 33, 65).expand(2, 33, 65);
+        checkAgainstReference(false, false, 1, a, b, 0, Tensor.full(Double.NaN, DType.F64, 2, 45, 65), 1e-12);
+    }
+
+    // ------------------------------------------------------------------ scalar twin, threads
+
+    private double[] run(DType dt, boolean ta, boolean tb, Tensor a, Tensor b, Tensor c0, double beta) {
+        Tensor c = c0.clone();
+        CpuGemm.gemm(ta, tb, 1.25, a, b, beta, c);
+        return c.toDoubleArray();
+    }
+
+    @Test
+    void scalarTwinMatchesVectorBitwiseAndReference() {
+        for (DType dt : new DType[]{DType.F32, DType.F64})
+            for (int[] s : new int[][]{{45, 65, 33}, {7, 1025, 3}, {13, 40, 300}}) {
+                Tensor a = operand(dt, true, s[0], s[2]), b = operand(dt, false, s[2], s[1]), c0 = rand(dt, s[0], s[1]);
+                double[] vec = run(dt, true, false, a, b, c0, 0.5);
+                CpuConfig.setScalar(true);
+                try {
+                    assertArrayEquals(vec, run(dt, true, false, a, b, c0, 0.5), "scalar twin differs, " + dt);
+                    checkAgainstReference(true, false, 1.25, a, b, 0.5, c0.clone(), tol(dt));
+                } finally {
+                    CpuConfig.setScalar(false);
+                }
+            }
+    }
+
+    @Test
+    void twoThreadsMatchOneThreadBitwise() {
+        // sizes above the parallel threshold: split over N, over M, and over the batch
+        int[][] shapes = {{150, 160, 100}, {260, 64, 140}};
+        for (DType dt : new DType[]{DType.F32, DType.F64}) {
+            for (int[] s : shapes) {
+                Tensor a = rand(dt, s[0], s[2]), b = rand(dt, s[2], s[1]), c0 = rand(dt, s[0], s[1]);
+                CpuConfig.setThreads(1);
+                double[] one = run(dt, false, false, a, b, c0, 1);
+                CpuConfig.setThreads(2);
+                assertArrayEquals(one, run(dt, false, false, a, b, c0, 1), "2 threads differ from 1, " + dt);
+                checkAgainstReference(false, false, 1, a, b, 0, Tensor.zeros(dt, s[0], s[1]), tol(dt));
+            }
+            Tensor a = rand(dt, 4, 80, 100), b = rand(dt, 4, 100, 80), c0 = Tensor.zeros(dt, 4, 80, 80);
+            CpuConfig.setThreads(1);
+            double[] one = run(dt, false, false, a, b, c0, 0);
+            CpuConfig.setThreads(2);
+            assertArrayEquals(one, run(dt, false, false, a, b, c0, 0), "batched, 2 threads differ, " + dt);
+        }
+    }
+
+    // ------------------------------------------------------------------ errors
+
+    @Test
+    void badShapesAndDtypesNameTheShapes() {
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> CpuGemm.gemm(false, false, 1, Tensor.zeros(2, 3), Tensor.zeros(4, 5), 0, Tensor.zeros(2, 5)));
+        assertTrue(e.getMessage().startsWith("gemm:") && e.getMessage().contains("[2, 3]") && e.getMessage().contains("[4, 5]"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> CpuGemm.gemm(false, false, 1, Tensor.zeros(2, 3), Tensor.zeros(DType.F64, 3, 5), 0, Tensor.zeros(2, 5)));
+        assertTrue(e.getMessage().contains("float64"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> CpuGemm.gemm(false, false, 1, Tensor.zeros(3, 2, 3), Tensor.zeros(2, 3, 5), 0, Tensor.zeros(3, 2, 5)));
+        assertTrue(e.getMessage().contains("[2, 3, 5]"), e.getMessage());
+        assertThrows(IllegalArgumentException.class,
+                () -> CpuGemm.gemm(false, false, 1, Tensor.zeros(3), Tensor.zeros(3, 5), 0, Tensor.zeros(1, 5)));
+    }
+}
