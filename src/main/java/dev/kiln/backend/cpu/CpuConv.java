@@ -1,16 +1,160 @@
 package dev.kiln.backend.cpu;
 
+import dev.kiln.ops.Conv2dParams;
+import dev.kiln.ops.Pool2dParams;
+import dev.kiln.ops.PoolOp;
+import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Storage;
 import dev.kiln.tensor.Tensor;
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.FloatVector;
 
-/** STUB: to be implemented. */
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+
+/**
+ * CPU conv2d and pooling. Conv2d runs as im2col + GEMM through {@code backend().gemm}:
+ * <pre>
+ * per image n, per group g:  out[n, g*og:(g+1)*og, :] [og, OH*OW] = w_g [og, kg] x col_g [kg, OH*OW]
+ *   kg = (C/groups)*kh*kw; col from {@link Im2col} (built once per image for all groups;
+ *   groups > 1 is one rank-3 GEMM over the group dim)
+ * </pre>
+ * Images are spread over threads, each with its own column buffer ({@link ConvScratch}); a single
+ * image runs on the caller and leaves the threads to the GEMM. 1x1 stride-1 unpadded convs skip
+ * im2col (the input plane is the column matrix; groups=1 is one batched GEMM for all images).
+ * Bias is added per image right after its GEMM, while the output is in cache. The scalar twin is
+ * {@link ConvScalar}. Pooling lives in {@link PoolKernels}.
+ */
 final class CpuConv {
     private CpuConv() {}
 
-    static void conv2d(Tensor x, Tensor w, Tensor bias, dev.kiln.ops.Conv2dParams p, Tensor out) {
-        throw new UnsupportedOperationException("CpuConv: not implemented yet");
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    static void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out) {
+        ConvGeometry g = ConvGeometry.of(x, w, p, out);
+        if (out.numel() == 0) return;
+        if (CpuConfig.scalar() || (x.dtype() != DType.F32 && x.dtype() != DType.F64)) {
+            ConvScalar.conv2d(x, w, bias, g, out);
+            return;
+        }
+        try (Tensor wc = w.contiguous(); Tensor a = weightMatrix(wc, g)) {
+            if (g.pointwise() && x.stride(2) == g.w() * x.stride(3)) {
+                if (g.groups() == 1 && g.n() > 1) pointwiseBatch(x, a, bias, g, out);
+                else forImages(x, a, bias, g, out, false);
+            } else {
+                forImages(x, a, bias, g, out, true);
+            }
+        }
     }
 
-    static void pool2d(dev.kiln.ops.PoolOp op, Tensor x, dev.kiln.ops.Pool2dParams p, Tensor out, Tensor indices) {
-        throw new UnsupportedOperationException("CpuConv: not implemented yet");
+    /** The weight as GEMM operand A: [O, kg] for one group, [groups, og, kg] otherwise. */
+    private static Tensor weightMatrix(Tensor wc, ConvGeometry g) {
+        int kg = g.kg();
+        if (g.groups() == 1) return Tensor.of(wc.storage(), wc.dtype(), new int[]{g.o(), kg}, new long[]{kg, 1}, wc.offset());
+        return Tensor.of(wc.storage(), wc.dtype(), new int[]{g.groups(), g.og(), kg},
+                new long[]{(long) g.og() * kg, kg, 1}, wc.offset());
+    }
+
+    /** Runs each image (im2col if needed, GEMM, bias), images spread over threads. */
+    private static void forImages(Tensor x, Tensor a, Tensor bias, ConvGeometry g, Tensor out, boolean im2col) {
+        long cost = 2 * g.macsPerImage() + (long) g.c() * g.kh() * g.kw() * g.p();
+        Parallel.forRange(g.n(), cost, (s, e) -> {
+            Tensor col = im2col ? ConvScratch.acquire(x.dtype(), (long) g.c() * g.kh() * g.kw() * g.p()) : null;
+            try {
+                for (int n = s; n < e; n++) image(x, a, bias, g, out, n, col);
+            } finally {
+                if (col != null) ConvScratch.release(col);
+            }
+        });
+    }
+
+    private static void image(Tensor x, Tensor a, Tensor bias, ConvGeometry g, Tensor out, int n, Tensor col) {
+        long[] xs = x.strides();
+        long xOff = x.offset() + n * xs[0];
+        Tensor b;
+        if (col != null) {
+            Im2col.fill(g, g.c(), x.segment(), xOff, xs[1], xs[2], xs[3], col.segment(),
+                    col.offset() * x.dtype().byteSize(), x.dtype().byteSize());
+            b = operandB(col.storage(), col.dtype(), g, col.offset(), (long) g.kg() * g.p(), g.p(), 1);
+        } else {
+            b = operandB(x.storage(), x.dtype(), g, xOff, (long) g.cg() * xs[1], xs[1], xs[3]);
+        }
+        long outOff = out.offset() + (long) n * g.o() * g.p();
+        try (b; Tensor c = operandC(out, g, outOff)) {
+            x.backend().gemm(false, false, 1.0, a, b, 0.0, c);
+        }
+        if (bias != null) addBias(bias, g, out.segment(), outOff, 0, g.o());
+    }
+
+    /** GEMM operand B: [kg, P] (strides rowStride, colStride), with a group dim in front when groups > 1. */
+    private static Tensor operandB(Storage s, DType t, ConvGeometry g, long off, long groupStride, long rowStride, long colStride) {
+        if (g.groups() == 1) return Tensor.of(s, t, new int[]{g.kg(), g.p()}, new long[]{rowStride, colStride}, off);
+        return Tensor.of(s, t, new int[]{g.groups(), g.kg(), g.p()}, new long[]{groupStride, rowStride, colStride}, off);
+    }
+
+    /** GEMM operand C: out[n] as [O, P] or [groups, og, P] (contiguous either way). */
+    private static Tensor operandC(Tensor out, ConvGeometry g, long off) {
+        int p = g.p();
+        if (g.groups() == 1) return Tensor.of(out.storage(), out.dtype(), new int[]{g.o(), p}, new long[]{p, 1}, off);
+        return Tensor.of(out.storage(), out.dtype(), new int[]{g.groups(), g.og(), p},
+                new long[]{(long) g.og() * p, p, 1}, off);
+    }
+
+    /** 1x1, groups=1, several images: one batched GEMM [N: O x C] x [N: C x HW] (weight broadcast). */
+    private static void pointwiseBatch(Tensor x, Tensor a, Tensor bias, ConvGeometry g, Tensor out) {
+        long[] xs = x.strides();
+        int p = g.p();
+        try (Tensor a3 = Tensor.of(a.storage(), a.dtype(), new int[]{g.n(), g.o(), g.c()}, new long[]{0, g.c(), 1}, a.offset());
+             Tensor b3 = Tensor.of(x.storage(), x.dtype(), new int[]{g.n(), g.c(), p}, new long[]{xs[0], xs[1], xs[3]}, x.offset());
+             Tensor c3 = Tensor.of(out.storage(), out.dtype(), new int[]{g.n(), g.o(), p},
+                     new long[]{(long) g.o() * p, p, 1}, out.offset())) {
+            x.backend().gemm(false, false, 1.0, a3, b3, 0.0, c3);
+        }
+        if (bias == null) return;
+        Parallel.forRange(g.n(), (long) g.o() * p, (s, e) -> {
+            for (int n = s; n < e; n++) addBias(bias, g, out.segment(), out.offset() + (long) n * g.o() * p, 0, g.o());
+        });
+    }
+
+    /** out[o, :] += bias[o] for o in [o0, o1), over the output planes of one image at element offset off. */
+    static void addBias(Tensor bias, ConvGeometry g, MemorySegment out, long off, int o0, int o1) {
+        int p = g.p();
+        boolean f32 = bias.dtype() == DType.F32;
+        for (int o = o0; o < o1; o++) {
+            double b = bias.getDouble(o);
+            long row = off + (long) o * p;
+            if (f32) addF32(out, row, p, (float) b);
+            else addF64(out, row, p, b);
+        }
+    }
+
+    private static void addF32(MemorySegment seg, long off, int n, float b) {
+        int i = 0;
+        if (!CpuConfig.scalar()) {
+            var sp = CpuConfig.F32;
+            for (int l = sp.length(); i + l <= n; i += l) {
+                long byteOff = (off + i) * 4;
+                FloatVector.fromMemorySegment(sp, seg, byteOff, LE).add(b).intoMemorySegment(seg, byteOff, LE);
+            }
+        }
+        for (; i < n; i++) seg.setAtIndex(Storage.F32, off + i, seg.getAtIndex(Storage.F32, off + i) + b);
+    }
+
+    private static void addF64(MemorySegment seg, long off, int n, double b) {
+        int i = 0;
+        if (!CpuConfig.scalar()) {
+            var sp = CpuConfig.F64;
+            for (int l = sp.length(); i + l <= n; i += l) {
+                long byteOff = (off + i) * 8;
+                DoubleVector.fromMemorySegment(sp, seg, byteOff, LE).add(b).intoMemorySegment(seg, byteOff, LE);
+            }
+        }
+        for (; i < n; i++) seg.setAtIndex(Storage.F64, off + i, seg.getAtIndex(Storage.F64, off + i) + b);
+    }
+
+    // ------------------------------------------------------------------ pooling
+
+    static void pool2d(PoolOp op, Tensor x, Pool2dParams p, Tensor out, Tensor indices) {
+        PoolKernels.pool2d(op, x, p, out, indices);
     }
 }

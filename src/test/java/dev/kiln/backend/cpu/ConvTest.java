@@ -1,0 +1,297 @@
+package dev.kiln.backend.cpu;
+
+import dev.kiln.ops.Conv;
+import dev.kiln.ops.Conv2dParams;
+import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Generator;
+import dev.kiln.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/** conv2d (im2col + GEMM path and its scalar twin) against hand-computed values and a float64 direct reference. */
+class ConvTest {
+
+    // ------------------------------------------------------------------ reference
+
+    /** Direct float64 convolution over contiguous arrays: x [n,c,h,w], w [o,c/g,kh,kw]. */
+    static double[] reference(double[] x, int[] xs, double[] w, int[] ws, double[] bias, Conv2dParams p) {
+        int n = xs[0], c = xs[1], h = xs[2], wd = xs[3], o = ws[0], kh = ws[2], kw = ws[3], g = p.groups();
+        int cg = c / g, og = o / g;
+        int oh = (h + 2 * p.padH() - p.dilationH() * (kh - 1) - 1) / p.strideH() + 1;
+        int ow = (wd + 2 * p.padW() - p.dilationW() * (kw - 1) - 1) / p.strideW() + 1;
+        double[] out = new double[n * o * oh * ow];
+        for (int b = 0; b < n; b++)
+            for (int oc = 0; oc < o; oc++)
+                for (int y = 0; y < oh; y++)
+                    for (int xx = 0; xx < ow; xx++) {
+                        double s = bias == null ? 0 : bias[oc];
+                        for (int ic = 0; ic < cg; ic++)
+                            for (int i = 0; i < kh; i++)
+                                for (int j = 0; j < kw; j++) {
+                                    int iy = y * p.strideH() - p.padH() + i * p.dilationH();
+                                    int ix = xx * p.strideW() - p.padW() + j * p.dilationW();
+                                    if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
+                                    int chan = (oc / og) * cg + ic;
+                                    s += x[((b * c + chan) * h + iy) * wd + ix] * w[((oc * cg + ic) * kh + i) * kw + j];
+                                }
+                        out[((b * o + oc) * oh + y) * ow + xx] = s;
+                    }
+        return out;
+    }
+
+    static void assertClose(double[] ref, double[] got, double atol, double rtol, String what) {
+        assertEquals(ref.length, got.length, what + ": length");
+        for (int i = 0; i < ref.length; i++) {
+            double tol = atol + rtol * Math.abs(ref[i]);
+            if (!(Math.abs(ref[i] - got[i]) <= tol))
+                fail(what + ": element " + i + " expected " + ref[i] + " got " + got[i]);
+        }
+    }
+
+    private static Conv2dParams params(int stride, int pad, int dil, int groups) {
+        return new Conv2dParams(stride, stride, pad, pad, dil, dil, groups);
+    }
+
+    /** Runs conv2d on the vector path and the scalar twin and checks both against the reference. */
+    private static void check(Tensor x, Tensor w, Tensor bias, Conv2dParams p, String what) {
+        double[] ref = reference(x.toDoubleArray(), x.shape(), w.toDoubleArray(), w.shape(),
+                bias == null ? null : bias.toDoubleArray(), p);
+        double atol = x.dtype() == DType.F64 ? 1e-10 : 1e-4, rtol = x.dtype() == DType.F64 ? 1e-12 : 1e-5;
+        for (boolean scalar : new boolean[]{false, true}) {
+            boolean old = CpuConfig.scalar();
+            CpuConfig.setScalar(scalar);
+            try (Tensor y = Conv.conv2d(x, w, bias, p)) {
+                assertEquals(x.dtype() == DType.F64 ? DType.F64 : DType.F32, y.dtype());
+                int[] s = y.shape();
+                assertEquals(x.size(0), s[0]);
+                assertEquals(w.size(0), s[1]);
+                assertClose(ref, y.toDoubleArray(), atol, rtol, what + (scalar ? " [scalar]" : " [vector]"));
+            } finally {
+                CpuConfig.setScalar(old);
+            }
+        }
+    }
+
+    private static Tensor rand(Generator g, DType t, int... shape) { return Tensor.uniform(g, -2, 2, t, shape); }
+
+    private static void random(long seed, int n, int c, int h, int w, int o, int kh, int kw, Conv2dParams p,
+                               boolean bias, DType t) {
+        Generator g = new Generator(seed);
+        try (Tensor x = rand(g, t, n, c, h, w); Tensor wt = rand(g, t, o, c / p.groups(), kh, kw);
+             Tensor b = bias ? rand(g, t, o) : null) {
+            check(x, wt, b, p, "conv " + Arrays.toString(new int[]{n, c, h, w}) + " w " + Arrays.toString(wt.shape()) + " " + p);
+        }
+    }
+
+    // ------------------------------------------------------------------ hand-computed cases
+
+    private static final float[] NINE = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    private static final float[] K2 = {1, 2, 3, 4};
+
+    private static double[] run(Tensor x, Tensor w, Tensor b, Conv2dParams p, boolean scalar) {
+        boolean old = CpuConfig.scalar();
+        CpuConfig.setScalar(scalar);
+        try (Tensor y = Conv.conv2d(x, w, b, p)) {
+            return y.toDoubleArray();
+        } finally {
+            CpuConfig.setScalar(old);
+        }
+    }
+
+    @Test
+    void handComputedValid() {
+        // x = [[1,2,3],[4,5,6],[7,8,9]], w = [[1,2],[3,4]]: out[i,j] = x[i,j] + 2x[i,j+1] + 3x[i+1,j] + 4x[i+1,j+1]
+        try (Tensor x = Tensor.fromArray(NINE, 1, 1, 3, 3); Tensor w = Tensor.fromArray(K2, 1, 1, 2, 2);
+             Tensor b = Tensor.fromArray(new float[]{0.5f}, 1)) {
+            for (boolean scalar : new boolean[]{false, true}) {
+                assertArrayEquals(new double[]{37, 47, 67, 77}, run(x, w, null, Conv2dParams.defaults(), scalar));
+                assertArrayEquals(new double[]{37.5, 47.5, 67.5, 77.5}, run(x, w, b, Conv2dParams.defaults(), scalar));
+            }
+        }
+    }
+
+    @Test
+    void handComputedPaddingStrideDilation() {
+        try (Tensor x = Tensor.fromArray(NINE, 1, 1, 3, 3); Tensor w = Tensor.fromArray(K2, 1, 1, 2, 2)) {
+            for (boolean scalar : new boolean[]{false, true}) {
+                // padding 1: 4x4 output; first row windows cover the padded row -1 and row 0
+                double[] y = run(x, w, null, Conv2dParams.of(1, 1), scalar);
+                assertEquals(16, y.length);
+                assertEquals(4, y[0]);           // only x[0,0]*w[1,1]
+                assertEquals(3 * 1 + 4 * 2, y[1]); // x[0,0]*w[1,0] + x[0,1]*w[1,1]
+                assertEquals(37, y[5]);          // the interior matches the valid conv
+                assertEquals(9 * 1, y[15]);      // only x[2,2]*w[0,0]
+                // stride 2, padding 1: 2x2 output
+                assertArrayEquals(new double[]{4, 3 * 2 + 4 * 3, 2 * 4 + 4 * 7, 77}, run(x, w, null, Conv2dParams.of(2, 1), scalar));
+                // dilation 2: taps at x[0,0], x[0,2], x[2,0], x[2,2]
+                assertArrayEquals(new double[]{1 + 2 * 3 + 3 * 7 + 4 * 9},
+                        run(x, w, null, new Conv2dParams(1, 1, 0, 0, 2, 2, 1), scalar));
+            }
+        }
+    }
+
+    @Test
+    void handComputedGroups() {
+        // channel 0 all ones, channel 1 all twos; 1x1 weights 3 and 5
+        float[] xv = {1, 1, 1, 1, 2, 2, 2, 2};
+        try (Tensor x = Tensor.fromArray(xv, 1, 2, 2, 2); Tensor wg = Tensor.fromArray(new float[]{3, 5}, 2, 1, 1, 1);
+             Tensor w1 = Tensor.fromArray(new float[]{3, 5}, 1, 2, 1, 1)) {
+            for (boolean scalar : new boolean[]{false, true}) {
+                assertArrayEquals(new double[]{3, 3, 3, 3, 10, 10, 10, 10},
+                        run(x, wg, null, new Conv2dParams(1, 1, 0, 0, 1, 1, 2), scalar));
+                assertArrayEquals(new double[]{13, 13, 13, 13}, run(x, w1, null, Conv2dParams.defaults(), scalar));
+                // the same 1x1 weights with padding 1 (im2col path): the border is 0
+                double[] padded = run(x, w1, null, Conv2dParams.of(1, 1), scalar);
+                assertArrayEquals(new double[]{0, 0, 0, 0, 0, 13, 13, 0, 0, 13, 13, 0, 0, 0, 0, 0}, padded);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ random shapes vs reference
+
+    @Test
+    void oddShapes() {
+        random(1, 2, 3, 7, 9, 5, 3, 3, params(1, 0, 1, 1), true, DType.F32);
+        random(2, 2, 3, 7, 9, 5, 3, 3, params(1, 1, 1, 1), false, DType.F32);
+        random(3, 3, 3, 7, 9, 5, 3, 3, params(2, 1, 1, 1), true, DType.F32);
+        random(4, 1, 3, 7, 9, 5, 3, 2, params(2, 2, 1, 1), true, DType.F32);
+        random(5, 2, 3, 9, 7, 5, 3, 3, params(1, 2, 2, 1), true, DType.F32);
+        random(6, 1, 1, 1, 1, 1, 1, 1, params(1, 0, 1, 1), true, DType.F32);
+        random(7, 1, 2, 1, 7, 3, 1, 3, params(1, 0, 1, 1), false, DType.F32);
+    }
+
+    @Test
+    void kernelSizes() {
+        random(10, 2, 3, 7, 9, 5, 5, 5, params(1, 2, 1, 1), true, DType.F32); // "same" 5x5
+        random(11, 2, 3, 11, 12, 4, 5, 5, params(1, 0, 1, 1), false, DType.F32);
+        random(12, 2, 3, 11, 12, 4, 5, 5, params(2, 1, 1, 1), true, DType.F32);
+        random(13, 2, 3, 8, 9, 4, 1, 1, params(1, 0, 1, 1), true, DType.F32);  // pointwise, batched GEMM
+        random(14, 1, 3, 8, 9, 4, 1, 1, params(1, 0, 1, 1), true, DType.F32);  // pointwise, one image
+        random(15, 2, 3, 8, 9, 4, 1, 1, params(2, 0, 1, 1), true, DType.F32);  // 1x1 stride 2: im2col
+        random(16, 2, 3, 8, 9, 4, 1, 1, params(1, 1, 1, 1), false, DType.F32); // 1x1 padded: im2col
+        random(17, 2, 2, 6, 6, 3, 3, 1, new Conv2dParams(1, 2, 1, 0, 1, 1, 1), true, DType.F32); // asymmetric
+        random(18, 2, 2, 9, 6, 3, 2, 3, new Conv2dParams(2, 1, 0, 1, 2, 1, 1), true, DType.F32);
+        random(19, 1, 2, 5, 5, 2, 3, 3, params(1, 3, 1, 1), true, DType.F32);  // padding > kernel/2
+    }
+
+    @Test
+    void dilation() {
+        random(20, 2, 3, 9, 11, 4, 3, 3, params(1, 2, 2, 1), true, DType.F32); // "same" dilated
+        random(21, 2, 3, 9, 11, 4, 3, 3, params(1, 0, 2, 1), true, DType.F32);
+        random(22, 2, 3, 9, 11, 4, 3, 3, params(2, 1, 2, 1), false, DType.F32);
+    }
+
+    @Test
+    void groupsAndDepthwise() {
+        random(30, 2, 4, 7, 9, 6, 3, 3, params(1, 1, 1, 2), true, DType.F32);
+        random(31, 2, 4, 7, 9, 6, 3, 3, params(2, 0, 1, 2), false, DType.F32);
+        random(32, 3, 6, 7, 9, 6, 3, 3, params(1, 1, 1, 6), true, DType.F32);  // depthwise
+        random(33, 2, 6, 7, 9, 12, 3, 3, params(1, 1, 1, 6), true, DType.F32); // depthwise multiplier 2
+        random(34, 2, 4, 7, 9, 6, 1, 1, params(1, 0, 1, 2), true, DType.F32);  // grouped pointwise
+    }
+
+    @Test
+    void cnnShapes() {
+        random(40, 3, 1, 28, 28, 16, 3, 3, params(1, 1, 1, 1), true, DType.F32);
+        random(41, 2, 16, 14, 14, 32, 3, 3, params(1, 1, 1, 1), true, DType.F32);
+        random(42, 1, 8, 45, 65, 4, 3, 3, params(1, 1, 1, 1), true, DType.F32);
+    }
+
+    @Test
+    void float64() {
+        random(50, 2, 3, 7, 9, 5, 3, 3, params(1, 1, 1, 1), true, DType.F64);
+        random(51, 2, 4, 7, 9, 6, 3, 3, params(2, 2, 2, 2), true, DType.F64);
+        random(52, 2, 3, 7, 9, 5, 1, 1, params(1, 0, 1, 1), false, DType.F64);
+    }
+
+    @Test
+    void nonContiguousOperands() {
+        Generator g = new Generator(60);
+        // channels-last storage viewed as NCHW: the column stride is C, not 1
+        try (Tensor nhwc = rand(g, DType.F32, 2, 7, 9, 3); Tensor x = nhwc.permute(0, 3, 1, 2);
+             Tensor wohwc = rand(g, DType.F32, 5, 3, 3, 3); Tensor w = wohwc.permute(0, 3, 1, 2);
+             Tensor b = rand(g, DType.F32, 5)) {
+            assertTrue(!x.isContiguous() && !w.isContiguous());
+            check(x, w, b, params(1, 1, 1, 1), "nhwc input");
+            check(x, w, null, params(2, 0, 1, 1), "nhwc input stride 2");
+        }
+        // a column slice: rows are unit-stride but not adjacent (the same-padding fast path must not apply)
+        try (Tensor big = rand(g, DType.F32, 2, 3, 7, 12); Tensor x = big.narrow(3, 2, 9);
+             Tensor w = rand(g, DType.F32, 4, 3, 3, 3); Tensor w1 = rand(g, DType.F32, 4, 3, 1, 1)) {
+            check(x, w, null, params(1, 1, 1, 1), "column slice");
+            check(x, w1, null, params(1, 0, 1, 1), "column slice pointwise");
+        }
+        // a channel slice with a strided bias
+        try (Tensor big = rand(g, DType.F32, 2, 6, 8, 8); Tensor x = big.slice(1, 0, 6, 2);
+             Tensor w = rand(g, DType.F32, 4, 3, 3, 3); Tensor bb = rand(g, DType.F32, 8); Tensor b = bb.slice(0, 1, 8, 2);
+             Tensor w1 = rand(g, DType.F32, 4, 3, 1, 1)) {
+            check(x, w, b, params(1, 1, 1, 1), "channel slice");
+            check(x, w1, b, params(1, 0, 1, 1), "channel slice pointwise");
+        }
+    }
+
+    @Test
+    void dtypesAndUnbatched() {
+        try (Tensor xi = Tensor.fromArray(new int[]{1, 2, 3, 4, 5, 6, 7, 8, 9}, 1, 1, 3, 3);
+             Tensor w = Tensor.fromArray(K2, 1, 1, 2, 2); Tensor y = Conv.conv2d(xi, w, null, null)) {
+            assertEquals(DType.F32, y.dtype());
+            assertArrayEquals(new double[]{37, 47, 67, 77}, y.toDoubleArray());
+        }
+        try (Tensor x = Tensor.fromArray(NINE, 1, 3, 3); Tensor w = Tensor.fromArray(K2, 1, 1, 2, 2);
+             Tensor y = Conv.conv2d(x, w, null, Conv2dParams.defaults())) {
+            assertArrayEquals(new int[]{1, 2, 2}, y.shape());
+            assertArrayEquals(new double[]{37, 47, 67, 77}, y.toDoubleArray());
+        }
+        try (Tensor x = Tensor.fromArray(NINE, 1, 1, 3, 3); Tensor w = Tensor.fromDoubles(DType.F64, new double[]{1, 2, 3, 4}, 1, 1, 2, 2);
+             Tensor y = Conv.conv2d(x, w, null, Conv2dParams.defaults())) {
+            assertEquals(DType.F64, y.dtype());
+            assertArrayEquals(new double[]{37, 47, 67, 77}, y.toDoubleArray());
+        }
+    }
+
+    @Test
+    void scratchBuffersAreReusedAcrossSizes() {
+        // a large conv, then a small one, then the large again: a stale or too small buffer would show
+        random(70, 2, 8, 20, 20, 4, 3, 3, params(1, 1, 1, 1), true, DType.F32);
+        random(71, 2, 2, 5, 5, 3, 3, 3, params(1, 1, 1, 1), true, DType.F32);
+        random(72, 2, 8, 20, 20, 4, 3, 3, params(1, 1, 1, 1), true, DType.F64);
+    }
+
+    // ------------------------------------------------------------------ errors
+
+    private static String error(int[] xs, int[] ws, int[] bs, Conv2dParams p) {
+        try (Tensor x = Tensor.zeros(xs); Tensor w = Tensor.zeros(ws); Tensor b = bs == null ? null : Tensor.zeros(bs)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Conv.conv2d(x, w, b, p));
+            return e.getMessage();
+        }
+    }
+
+    @Test
+    void badShapes() {
+        String m = error(new int[]{1, 3, 5, 5}, new int[]{2, 4, 3, 3}, null, Conv2dParams.defaults());
+        assertEquals("conv2d: input [1, 3, 5, 5] has 3 channels but weight [2, 4, 3, 3] expects 4 (groups=1)", m);
+        m = error(new int[]{1, 4, 5, 5}, new int[]{2, 4, 3, 3}, null, new Conv2dParams(1, 1, 0, 0, 1, 1, 2));
+        assertTrue(m.contains("expects 8 (groups=2)"), m);
+        m = error(new int[]{1, 4, 5, 5}, new int[]{3, 2, 3, 3}, null, new Conv2dParams(1, 1, 0, 0, 1, 1, 2));
+        assertTrue(m.contains("[3, 2, 3, 3]") && m.contains("groups=2"), m);
+        m = error(new int[]{1, 3, 5, 5}, new int[]{2, 3, 3, 3}, new int[]{3}, Conv2dParams.defaults());
+        assertTrue(m.contains("bias [3]") && m.contains("[2, 3, 3, 3]"), m);
+        m = error(new int[]{1, 3, 2, 5}, new int[]{2, 3, 3, 3}, null, Conv2dParams.defaults());
+        assertTrue(m.contains("smaller than the dilated kernel") && m.contains("[1, 3, 2, 5]"), m);
+        m = error(new int[]{3, 5, 5}, new int[]{2, 3, 3}, null, Conv2dParams.defaults());
+        assertTrue(m.startsWith("conv2d: weight must be"), m);
+        m = error(new int[]{5, 5}, new int[]{2, 3, 3, 3}, null, Conv2dParams.defaults());
+        assertTrue(m.startsWith("conv2d: input must be"), m);
+        m = error(new int[]{1, 3, 5, 5}, new int[]{2, 3, 3, 3}, null, Conv2dParams.of(0, 0));
+        assertTrue(m.contains("stride"), m);
+        m = error(new int[]{1, 3, 5, 5}, new int[]{2, 3, 3, 3}, null, Conv2dParams.of(1, -1));
+        assertTrue(m.contains("padding"), m);
+    }
+}
