@@ -57,6 +57,19 @@ public interface Backend {
     /** x [N,C,H,W] -> out [N,C,OH,OW]. For MAX, indices (I64, flat h*W+w, may be null) receives argmax positions. */
     void pool2d(PoolOp op, Tensor x, Pool2dParams p, Tensor out, Tensor indices);
 
+    /** Gradient of conv2d w.r.t. its input: gx [N,C,H,W] (overwritten) from gy [N,O,OH,OW] and w [O,C/g,kh,kw]. */
+    void conv2dBackwardInput(Tensor gy, Tensor w, Conv2dParams p, Tensor gx);
+
+    /** Gradient of conv2d w.r.t. its weight: gw [O,C/g,kh,kw] (overwritten) from x [N,C,H,W] and gy [N,O,OH,OW]. */
+    void conv2dBackwardWeight(Tensor x, Tensor gy, Conv2dParams p, Tensor gw);
+
+    /**
+     * Gradient of pool2d: gx [N,C,H,W] (overwritten) from gy [N,C,OH,OW]. MAX routes each gradient to
+     * the position in indices (I64, flat h*W+w per plane, from the forward); AVG spreads it over the window
+     * with the forward's divisor.
+     */
+    void pool2dBackward(PoolOp op, Tensor gy, Tensor indices, Pool2dParams p, Tensor gx);
+
     /**
      * torch.gather: out[..i..] = x[..index[..i..] along axis..]; index (I64) and out have the same
      * shape, index may be strided (e.g. expanded). Out-of-range indices raise an error naming the op.

@@ -1,5 +1,6 @@
 package dev.kiln.ops;
 
+import dev.kiln.autograd.GradMode;
 import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Shape;
 import dev.kiln.tensor.Tensor;
@@ -18,9 +19,17 @@ public final class Conv {
     private Conv() {}
 
     public static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, Conv2dParams p) {
+        if (!Tensor.needsGrad(x, weight, bias)) return conv2dForward(x, weight, bias, p);
+        Conv2dParams pp = p == null ? Conv2dParams.defaults() : p;
+        Tensor out;
+        try (GradMode.Guard g = GradMode.noGrad()) { out = conv2dForward(x, weight, bias, pp); }
+        return out.setGradFn(ConvGrad.conv2d(x, weight, bias, pp));
+    }
+
+    private static Tensor conv2dForward(Tensor x, Tensor weight, Tensor bias, Conv2dParams p) {
         if (p == null) p = Conv2dParams.defaults();
         if (x.dim() == 3) {
-            try (Tensor xb = x.unsqueeze(0); Tensor y = conv2d(xb, weight, bias, p)) {
+            try (Tensor xb = x.unsqueeze(0); Tensor y = conv2dForward(xb, weight, bias, p)) {
                 return y.squeeze(0);
             }
         }
@@ -84,7 +93,10 @@ public final class Conv {
     // ------------------------------------------------------------------ pooling
 
     public static Tensor pool2d(PoolOp op, Tensor x, Pool2dParams p) {
-        return pool(op, x, p, false)[0];
+        if (!Tensor.needsGrad(x)) return pool(op, x, p, false)[0];
+        Tensor[] r;
+        try (GradMode.Guard g = GradMode.noGrad()) { r = pool(op, x, p, op == PoolOp.MAX); }
+        return r[0].setGradFn(ConvGrad.pool2d(op, x, p, op == PoolOp.MAX ? r[1] : null));
     }
 
     /** Max pooling that also returns the argmax positions (I64, flat h*W+w within each plane), as PyTorch does. */

@@ -1,5 +1,6 @@
 package dev.kiln.ops;
 
+import dev.kiln.autograd.GradMode;
 import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Shape;
 import dev.kiln.tensor.Tensor;
@@ -25,6 +26,13 @@ public final class MatMul {
      * allow it; otherwise the operand is made contiguous first.
      */
     public static Tensor matmul(Tensor a, Tensor b) {
+        if (!Tensor.needsGrad(a, b)) return matmulForward(a, b);
+        Tensor out;
+        try (GradMode.Guard g = GradMode.noGrad()) { out = matmulForward(a, b); }
+        return out.setGradFn(MatMulGrad.matmul(a, b));
+    }
+
+    private static Tensor matmulForward(Tensor a, Tensor b) {
         int[] as = a.shape(), bs = b.shape();
         if (as.length == 0 || bs.length == 0)
             throw new IllegalArgumentException("matmul: shapes " + Shape.str(as) + " and " + Shape.str(bs)

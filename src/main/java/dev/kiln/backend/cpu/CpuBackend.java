@@ -94,6 +94,30 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    @Override public void conv2dBackwardInput(Tensor gy, Tensor w, Conv2dParams p, Tensor gx) {
+        try {
+            CpuConvGrad.backwardInput(gy, w, p, gx);
+        } finally {
+            Reference.reachabilityFence(gy); Reference.reachabilityFence(w); Reference.reachabilityFence(gx);
+        }
+    }
+
+    @Override public void conv2dBackwardWeight(Tensor x, Tensor gy, Conv2dParams p, Tensor gw) {
+        try {
+            CpuConvGrad.backwardWeight(x, gy, p, gw);
+        } finally {
+            Reference.reachabilityFence(x); Reference.reachabilityFence(gy); Reference.reachabilityFence(gw);
+        }
+    }
+
+    @Override public void pool2dBackward(PoolOp op, Tensor gy, Tensor indices, Pool2dParams p, Tensor gx) {
+        try {
+            CpuConvGrad.poolBackward(op, gy, indices, p, gx);
+        } finally {
+            Reference.reachabilityFence(gy); Reference.reachabilityFence(indices); Reference.reachabilityFence(gx);
+        }
+    }
+
     @Override public void gather(Tensor x, int axis, Tensor index, Tensor out) {
         try {
             CpuIndex.gather(x, axis, index, out);
