@@ -18,7 +18,7 @@ import static dev.kiln.backend.cpu.GemmF64Kernel.S;
  * for jc in N step NC:            B block  (KC x NC) packed once into NR-wide k-major panels, shared
  *   for pc in K step KC:
  *     pack B[pc:+KC, jc:+NC]      (panels split over the threads)
- *     for ic in M step MC:        A block  (MC x KC) packed per thread into MR-high panels (L2);
+ *     for ic in M step MC:        A block  (MC x KC) packed per thread into MR-row panels (L2);
  *       pack A[ic:+MC, pc:+KC]    ic blocks are handed out dynamically to the threads
  *       for jr in NC step NR:     B micro-panel (KC x NR, L2) reused by every A panel
  *         for ir in MC step MR:   micro-kernel: MR x NR tile (A micro-panel in L1), then store into C
@@ -37,6 +37,9 @@ final class GemmF64 {
     static int KC = Integer.getInteger("kiln.gemm.kc64", 512);
     static int MC = roundUp(Integer.getInteger("kiln.gemm.mc64", 96), MR);
     static int NC = roundUp(Integer.getInteger("kiln.gemm.nc64", 2048), NR);
+
+    /** Row-major B blocks up to this many elements are packed by the leading thread alone (a fork costs more). */
+    static final long PACK_B_SERIAL = 1 << 18;
 
     /** Per-thread packing buffers; b is the shared B block when this thread leads a call. */
     private static final class Buffers {
@@ -72,9 +75,14 @@ final class GemmF64 {
                 for (int pc = 0; pc < k; pc += kc0) {
                     int kc = Math.min(kc0, k - pc), p0 = pc;
                     GemmMatrix bBlock = b.at(pc, jc), cBlock = c.at(0, jc);
-                    int panels = (nc + NR - 1) / NR, perTask = Math.max(1, panels / (4 * threads));
-                    CpuGemm.forBlocks((panels + perTask - 1) / perTask, threads, g ->
-                            packB(bBlock, g * perTask, Math.min(panels, (g + 1) * perTask), kc, nc, bp, vector));
+                    int panels = (nc + NR - 1) / NR;
+                    if (threads == 1 || (b.cs() == 1 && (long) kc * nc <= PACK_B_SERIAL)) {
+                        packB(bBlock, 0, panels, kc, nc, bp, vector);
+                    } else {
+                        int perTask = Math.max(1, panels / (4 * threads));
+                        CpuGemm.forBlocks((panels + perTask - 1) / perTask, threads, g ->
+                                packB(bBlock, g * perTask, Math.min(panels, (g + 1) * perTask), kc, nc, bp, vector));
+                    }
                     double betaNow = pc == 0 ? beta : 1.0;
                     CpuGemm.forBlocks(mBlocks, threads, blk -> {
                         int ic = (int) ((long) blk * units / mBlocks) * MR;
@@ -99,20 +107,21 @@ final class GemmF64 {
         for (int jr = 0; jr < nc; jr += NR) {
             int nr = Math.min(NR, nc - jr);
             for (int ir = 0; ir < mc; ir += MR) {
-                if (vector) GemmF64Kernel.kernel(kc, ap, ir * kc, bp, jr * kc, t);
+                if (vector && nr <= L) GemmF64Kernel.kernelNarrow(kc, ap, ir * kc, bp, jr * kc, t);
+                else if (vector) GemmF64Kernel.kernel(kc, ap, ir * kc, bp, jr * kc, t);
                 else GemmF64Kernel.kernelScalar(kc, ap, ir * kc, bp, jr * kc, t);
                 GemmF64Kernel.store(t, Math.min(MR, mc - ir), nr, seg, c.off() + ir * ldc + jr, ldc, alpha, beta, vector);
             }
         }
     }
 
-    /** Packs a [mc, kc] into MR-row panels: panel p holds dst[p*MR*kc + k*MR + r] = a(p*MR + r, k). */
+    /** Packs a [mc, kc] into MR-row panels: panel p holds dst[p*MR*kc + r*kc + k] = a(p*MR + r, k). */
     static void packA(GemmMatrix a, int mc, int kc, double[] dst, double[] scratch) {
         for (int p = 0; p < mc; p += MR) {
             int rows = Math.min(MR, mc - p);
             int base = p * kc;
-            if (rows < MR) Arrays.fill(dst, base, base + MR * kc, 0.0);
-            gather(a.seg(), a.off() + p * a.rs(), a.cs(), a.rs(), kc, rows, dst, base, MR, scratch);
+            if (rows < MR) Arrays.fill(dst, base + rows * kc, base + MR * kc, 0.0);
+            gather(a.seg(), a.off() + p * a.rs(), a.rs(), a.cs(), rows, kc, dst, base, kc, 1, scratch);
         }
     }
 
@@ -131,7 +140,7 @@ final class GemmF64 {
             } else {
                 if (cols < NR) Arrays.fill(dst, base, base + NR * kc, 0.0);
                 if (scratch == null) scratch = scratch(BUFFERS.get(), kc);
-                gather(b.seg(), src, b.rs(), b.cs(), kc, cols, dst, base, NR, scratch);
+                gather(b.seg(), src, b.rs(), b.cs(), kc, cols, dst, base, NR, 1, scratch);
             }
         }
     }
@@ -147,29 +156,29 @@ final class GemmF64 {
     }
 
     /**
-     * dst[base + i*ld + j] = seg[src + i*si + j*sj] for i < ni, j < nj. When i is contiguous in
-     * memory (si == 1) each source run is bulk-copied into scratch first (a transposing pack from a
-     * heap array is ~1.5x faster than element-wise segment reads); otherwise the loop over the
-     * smaller source stride runs innermost.
+     * dst[base + x*dx + y*dy] = seg[src + x*sx + y*sy] for x < nx, y < ny. The dim with the smaller
+     * source stride runs innermost; a unit-stride inner run is bulk-copied, straight into dst when
+     * dst is contiguous there too, else into scratch and scattered from the heap (a transposing
+     * pack from a heap array is ~1.5x faster than element-wise segment reads).
      */
-    static void gather(MemorySegment seg, long src, long si, long sj, int ni, int nj, double[] dst, int base, int ld, double[] scratch) {
-        if (si == 1 && scratch.length >= ni) {
-            for (int j = 0; j < nj; j++) {
-                MemorySegment.copy(seg, Storage.F64, (src + j * sj) * Double.BYTES, scratch, 0, ni);
-                int d = base + j;
-                for (int i = 0; i < ni; i++) dst[d + i * ld] = scratch[i];
-            }
-        } else if (Math.abs(si) <= Math.abs(sj)) {
-            for (int j = 0; j < nj; j++) {
-                long s = src + j * sj;
-                int d = base + j;
-                for (int i = 0; i < ni; i++) dst[d + i * ld] = seg.getAtIndex(Storage.F64, s + i * si);
+    static void gather(MemorySegment seg, long src, long sx, long sy, int nx, int ny, double[] dst, int base,
+                       int dx, int dy, double[] scratch) {
+        if (Math.abs(sx) < Math.abs(sy)) {
+            gather(seg, src, sy, sx, ny, nx, dst, base, dy, dx, scratch);
+        } else if (sy == 1 && dy == 1) {
+            for (int x = 0; x < nx; x++)
+                MemorySegment.copy(seg, Storage.F64, (src + x * sx) * Double.BYTES, dst, base + x * dx, ny);
+        } else if (sy == 1 && ny >= 32 && scratch.length >= ny) {
+            for (int x = 0; x < nx; x++) {
+                MemorySegment.copy(seg, Storage.F64, (src + x * sx) * Double.BYTES, scratch, 0, ny);
+                int d = base + x * dx;
+                for (int y = 0; y < ny; y++) dst[d + y * dy] = scratch[y];
             }
         } else {
-            for (int i = 0; i < ni; i++) {
-                long s = src + i * si;
-                int d = base + i * ld;
-                for (int j = 0; j < nj; j++) dst[d + j] = seg.getAtIndex(Storage.F64, s + j * sj);
+            for (int x = 0; x < nx; x++) {
+                long s = src + x * sx;
+                int d = base + x * dx;
+                for (int y = 0; y < ny; y++) dst[d + y * dy] = seg.getAtIndex(Storage.F64, s + y * sy);
             }
         }
     }
