@@ -4,6 +4,9 @@ import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Shape;
 import dev.kiln.tensor.Tensor;
 
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.IntConsumer;
+
 /**
  * CPU GEMM entry: {@code c = alpha * op(a) * op(b) + beta * c} for rank-2 operands or rank-3 with
  * a batch dim first (a batch of 1 or batch stride 0 broadcasts). Checks shapes and dtypes
@@ -33,28 +36,51 @@ final class CpuGemm {
         boolean f64 = c.dtype() == DType.F64;
         if (threads == 1 || d.batch >= threads) {
             Parallel.forChunks(d.batch, threads, (s, e) -> {
-                for (int i = s; i < e; i++) run(f64, d, alpha, beta, oa.at(i), ob.at(i), oc.at(i), 0, d.m, 0, d.n);
+                for (int i = s; i < e; i++) run(f64, d, alpha, beta, oa.at(i), ob.at(i), oc.at(i), 0, d.n, 1);
             });
             return;
         }
-        boolean splitN = d.n >= d.m;
-        int unit = f64 ? (splitN ? GemmF64Kernel.NR : GemmF64Kernel.MR) : (splitN ? GemmF32Kernel.NR : GemmF32Kernel.MR);
-        int units = ((splitN ? d.n : d.m) + unit - 1) / unit;
+        int mr = f64 ? GemmF64Kernel.MR : GemmF32Kernel.MR, nr = f64 ? GemmF64Kernel.NR : GemmF32Kernel.NR;
         for (int i = 0; i < d.batch; i++) {
             GemmMatrix ma = oa.at(i), mb = ob.at(i), mc = oc.at(i);
-            Parallel.forChunks(units, threads, (s, e) -> {
-                if (splitN) run(f64, d, alpha, beta, ma, mb, mc, 0, d.m, s * unit, Math.min(e * unit, d.n));
-                else run(f64, d, alpha, beta, ma, mb, mc, s * unit, Math.min(e * unit, d.m), 0, d.n);
-            });
+            if (d.m >= 4 * mr * threads) {
+                run(f64, d, alpha, beta, ma, mb, mc, 0, d.n, threads);   // M blocks shared out dynamically
+            } else {                                                   // few rows: split N statically
+                int units = (d.n + nr - 1) / nr;
+                Parallel.forChunks(units, threads, (s, e) -> run(f64, d, alpha, beta, ma, mb, mc, s * nr, Math.min(e * nr, d.n), 1));
+            }
         }
     }
 
-    /** One thread's block: rows [i0, i1) and columns [j0, j1) of one batch item. */
+    /** Columns [j0, j1) of one batch item on the given number of threads. */
     private static void run(boolean f64, Dims d, double alpha, double beta, GemmMatrix a, GemmMatrix b, GemmMatrix c,
-                            int i0, int i1, int j0, int j1) {
-        GemmMatrix sa = a.at(i0, 0), sb = b.at(0, j0), sc = c.at(i0, j0);
-        if (f64) GemmF64.gemm(i1 - i0, j1 - j0, d.k, alpha, sa, sb, beta, sc);
-        else GemmF32.gemm(i1 - i0, j1 - j0, d.k, (float) alpha, sa, sb, (float) beta, sc);
+                            int j0, int j1, int threads) {
+        GemmMatrix sb = b.at(0, j0), sc = c.at(0, j0);
+        if (f64) GemmF64.gemm(d.m, j1 - j0, d.k, alpha, a, sb, beta, sc, threads);
+        else GemmF32.gemm(d.m, j1 - j0, d.k, (float) alpha, a, sb, (float) beta, sc, threads);
+    }
+
+    /**
+     * Number of row blocks for m rows in units of mr rows, at most unitsPerBlock units each; with
+     * several threads, a multiple of the thread count (so equal-speed threads finish together) and
+     * at least 4 per thread, so a thread that starts late or is preempted leaves work to the others.
+     */
+    static int rowBlocks(int units, int unitsPerBlock, int threads) {
+        int blocks = (units + unitsPerBlock - 1) / unitsPerBlock;
+        if (threads > 1) blocks = Math.min(units, Math.max(4 * threads, (blocks + threads - 1) / threads * threads));
+        return Math.max(blocks, 1);
+    }
+
+    /** Runs body(0..blocks-1) on up to threads threads, each taking the next block when free. */
+    static void forBlocks(int blocks, int threads, IntConsumer body) {
+        if (threads <= 1 || blocks <= 1) {
+            for (int i = 0; i < blocks; i++) body.accept(i);
+            return;
+        }
+        AtomicInteger next = new AtomicInteger();
+        Parallel.forChunks(Math.min(threads, blocks), threads, (s, e) -> {
+            for (int i; (i = next.getAndIncrement()) < blocks; ) body.accept(i);
+        });
     }
 
     private record Dims(int batch, int m, int n, int k) {}
@@ -74,20 +100,24 @@ final class CpuGemm {
     }
 
     private static Dims check(boolean transA, boolean transB, Tensor a, Tensor b, Tensor c) {
-        String shapes = "a " + Shape.str(a.shape()) + (transA ? "^T" : "") + ", b " + Shape.str(b.shape())
-                + (transB ? "^T" : "") + ", c " + Shape.str(c.shape());
         if (a.dtype() != b.dtype() || a.dtype() != c.dtype() || (c.dtype() != DType.F32 && c.dtype() != DType.F64))
             throw new IllegalArgumentException("gemm: dtypes must all be float32 or all float64, got "
-                    + a.dtype().pyName() + ", " + b.dtype().pyName() + ", " + c.dtype().pyName() + " (" + shapes + ")");
+                    + a.dtype().pyName() + ", " + b.dtype().pyName() + ", " + c.dtype().pyName() + " (" + shapes(transA, transB, a, b, c) + ")");
         if (a.dim() < 2 || a.dim() > 3 || b.dim() < 2 || b.dim() > 3 || c.dim() != Math.max(a.dim(), b.dim()))
-            throw new IllegalArgumentException("gemm: operands must be rank 2 or rank 3 (batch first), got " + shapes);
+            throw new IllegalArgumentException("gemm: operands must be rank 2 or rank 3 (batch first), got " + shapes(transA, transB, a, b, c));
         int ra = a.dim(), rb = b.dim();
         int m = a.size(transA ? ra - 1 : ra - 2), ka = a.size(transA ? ra - 2 : ra - 1);
         int kb = b.size(transB ? rb - 1 : rb - 2), n = b.size(transB ? rb - 2 : rb - 1);
         int batch = c.dim() == 3 ? c.size(0) : 1;
         boolean batchOk = (ra == 2 || a.size(0) == batch || a.size(0) == 1) && (rb == 2 || b.size(0) == batch || b.size(0) == 1);
         if (ka != kb || c.size(-2) != m || c.size(-1) != n || !batchOk)
-            throw new IllegalArgumentException("gemm: shapes do not match (" + shapes + "): need op(a) [M,K], op(b) [K,N], c [M,N]");
+            throw new IllegalArgumentException("gemm: shapes do not match (" + shapes(transA, transB, a, b, c) + "): need op(a) [M,K], op(b) [K,N], c [M,N]");
         return new Dims(batch, m, n, ka);
+    }
+
+    /** "a [..]^T, b [..], c [..]" for error messages (built only when one is thrown). */
+    private static String shapes(boolean transA, boolean transB, Tensor a, Tensor b, Tensor c) {
+        return "a " + Shape.str(a.shape()) + (transA ? "^T" : "") + ", b " + Shape.str(b.shape())
+                + (transB ? "^T" : "") + ", c " + Shape.str(c.shape());
     }
 }

@@ -13,8 +13,9 @@ import java.nio.ByteOrder;
  * Per k it loads two B vectors, broadcasts six A values and issues 12 independent FMAs into 12
  * accumulators that stay in registers for the whole K block; no reduction in the loop.
  *
- * <p>Packed layouts (see {@link GemmF32}): an A panel is k-major with MR values per k
- * ({@code a[ao + k*MR + r]}); a B panel is k-major with NR values per k ({@code b[bo + k*NR + j]}).
+ * <p>Packed layouts (see {@link GemmF32}): an A panel is MR rows of kc values each
+ * ({@code a[ao + r*kc + k]}: six sequential streams, as fast as a k-major panel and packed from a
+ * row-major A by plain row copies); a B panel is k-major with NR values per k ({@code b[bo + k*NR + j]}).
  * The kernel writes the finished tile row-major into {@code t[r*NR + j]}; {@link #store} then
  * merges it into C with alpha and beta, so edge tiles and the scalar twin share one store.
  */
@@ -34,26 +35,27 @@ final class GemmF32Kernel {
         FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
         FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
         FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
+        int a0 = ao, a1 = ao + kc, a2 = ao + 2 * kc, a3 = ao + 3 * kc, a4 = ao + 4 * kc, a5 = ao + 5 * kc;
         for (int k = 0; k < kc; k++) {
-            int bk = bo + k * NR, ak = ao + k * MR;
+            int bk = bo + k * NR;
             FloatVector b0 = FloatVector.fromArray(S, b, bk);
             FloatVector b1 = FloatVector.fromArray(S, b, bk + L);
-            FloatVector av = FloatVector.broadcast(S, a[ak]);
+            FloatVector av = FloatVector.broadcast(S, a[a0 + k]);
             c00 = av.fma(b0, c00);
             c01 = av.fma(b1, c01);
-            av = FloatVector.broadcast(S, a[ak + 1]);
+            av = FloatVector.broadcast(S, a[a1 + k]);
             c10 = av.fma(b0, c10);
             c11 = av.fma(b1, c11);
-            av = FloatVector.broadcast(S, a[ak + 2]);
+            av = FloatVector.broadcast(S, a[a2 + k]);
             c20 = av.fma(b0, c20);
             c21 = av.fma(b1, c21);
-            av = FloatVector.broadcast(S, a[ak + 3]);
+            av = FloatVector.broadcast(S, a[a3 + k]);
             c30 = av.fma(b0, c30);
             c31 = av.fma(b1, c31);
-            av = FloatVector.broadcast(S, a[ak + 4]);
+            av = FloatVector.broadcast(S, a[a4 + k]);
             c40 = av.fma(b0, c40);
             c41 = av.fma(b1, c41);
-            av = FloatVector.broadcast(S, a[ak + 5]);
+            av = FloatVector.broadcast(S, a[a5 + k]);
             c50 = av.fma(b0, c50);
             c51 = av.fma(b1, c51);
         }
@@ -71,13 +73,35 @@ final class GemmF32Kernel {
         c51.intoArray(t, 5 * NR + L);
     }
 
+    /** Like {@link #kernel} for an edge panel with at most L valid columns: 6 accumulators, t[r*NR + j] for j < L. */
+    static void kernelNarrow(int kc, float[] a, int ao, float[] b, int bo, float[] t) {
+        FloatVector c0 = FloatVector.zero(S), c1 = FloatVector.zero(S), c2 = FloatVector.zero(S);
+        FloatVector c3 = FloatVector.zero(S), c4 = FloatVector.zero(S), c5 = FloatVector.zero(S);
+        int a0 = ao, a1 = ao + kc, a2 = ao + 2 * kc, a3 = ao + 3 * kc, a4 = ao + 4 * kc, a5 = ao + 5 * kc;
+        for (int k = 0; k < kc; k++) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bo + k * NR);
+            c0 = FloatVector.broadcast(S, a[a0 + k]).fma(b0, c0);
+            c1 = FloatVector.broadcast(S, a[a1 + k]).fma(b0, c1);
+            c2 = FloatVector.broadcast(S, a[a2 + k]).fma(b0, c2);
+            c3 = FloatVector.broadcast(S, a[a3 + k]).fma(b0, c3);
+            c4 = FloatVector.broadcast(S, a[a4 + k]).fma(b0, c4);
+            c5 = FloatVector.broadcast(S, a[a5 + k]).fma(b0, c5);
+        }
+        c0.intoArray(t, 0);
+        c1.intoArray(t, NR);
+        c2.intoArray(t, 2 * NR);
+        c3.intoArray(t, 3 * NR);
+        c4.intoArray(t, 4 * NR);
+        c5.intoArray(t, 5 * NR);
+    }
+
     /** The scalar twin of {@link #kernel}: same packed inputs, same tile out. */
     static void kernelScalar(int kc, float[] a, int ao, float[] b, int bo, float[] t) {
         java.util.Arrays.fill(t, 0, MR * NR, 0f);
         for (int k = 0; k < kc; k++) {
-            int bk = bo + k * NR, ak = ao + k * MR;
+            int bk = bo + k * NR;
             for (int r = 0; r < MR; r++) {
-                float av = a[ak + r];
+                float av = a[ao + r * kc + k];
                 int tr = r * NR;
                 for (int j = 0; j < NR; j++) t[tr + j] = Math.fma(av, b[bk + j], t[tr + j]);
             }
@@ -86,7 +110,8 @@ final class GemmF32Kernel {
 
     /**
      * C[0:mr, 0:nr] = alpha * t + beta * C (C read only when beta != 0), where C's row r starts at
-     * element cOff + r*ldc of seg. Full tiles take the vector path unless vector is false.
+     * element cOff + r*ldc of seg. Whole vectors of a row go through the vector path (unless
+     * vector is false), the rest of an edge tile element by element, with the same rounding.
      */
     static void store(float[] t, int mr, int nr, MemorySegment c, long cOff, long ldc, float alpha, float beta, boolean vector) {
         if (vector && mr == MR && nr == NR) {
@@ -99,7 +124,11 @@ final class GemmF32Kernel {
         }
         for (int r = 0; r < mr; r++) {
             long row = cOff + r * ldc;
-            for (int j = 0; j < nr; j++) {
+            int j = 0;
+            if (vector) {
+                for (; j + L <= nr; j += L) storeVector(t, r * NR + j, c, (row + j) * Float.BYTES, alpha, beta);
+            }
+            for (; j < nr; j++) {
                 float v = alpha * t[r * NR + j];
                 if (beta != 0) v = Math.fma(beta, c.getAtIndex(Storage.F32, row + j), v);
                 c.setAtIndex(Storage.F32, row + j, v);

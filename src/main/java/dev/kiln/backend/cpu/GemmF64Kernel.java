@@ -9,12 +9,13 @@ import java.nio.ByteOrder;
 
 /**
  * The F64 GEMM micro-kernel: an outer-product, register-blocked MR x NR tile (MR = 6 rows,
- * NR = 2 vectors of {@link CpuConfig.F64}: 6x16 with 512-bit vectors, 6x8 with 256-bit).
+ * NR = 2 vectors of {@link CpuConfig#F64}: 6x16 with 512-bit vectors, 6x8 with 256-bit).
  * Per k it loads two B vectors, broadcasts six A values and issues 12 independent FMAs into 12
  * accumulators that stay in registers for the whole K block; no reduction in the loop.
  *
- * <p>Packed layouts (see {@link GemmF64}): an A panel is k-major with MR values per k
- * ({@code a[ao + k*MR + r]}); a B panel is k-major with NR values per k ({@code b[bo + k*NR + j]}).
+ * <p>Packed layouts (see {@link GemmF64}): an A panel is MR rows of kc values each
+ * ({@code a[ao + r*kc + k]}: six sequential streams, as fast as a k-major panel and packed from a
+ * row-major A by plain row copies); a B panel is k-major with NR values per k ({@code b[bo + k*NR + j]}).
  * The kernel writes the finished tile row-major into {@code t[r*NR + j]}; {@link #store} then
  * merges it into C with alpha and beta, so edge tiles and the scalar twin share one store.
  */
@@ -34,26 +35,27 @@ final class GemmF64Kernel {
         DoubleVector c30 = DoubleVector.zero(S), c31 = DoubleVector.zero(S);
         DoubleVector c40 = DoubleVector.zero(S), c41 = DoubleVector.zero(S);
         DoubleVector c50 = DoubleVector.zero(S), c51 = DoubleVector.zero(S);
+        int a0 = ao, a1 = ao + kc, a2 = ao + 2 * kc, a3 = ao + 3 * kc, a4 = ao + 4 * kc, a5 = ao + 5 * kc;
         for (int k = 0; k < kc; k++) {
-            int bk = bo + k * NR, ak = ao + k * MR;
+            int bk = bo + k * NR;
             DoubleVector b0 = DoubleVector.fromArray(S, b, bk);
             DoubleVector b1 = DoubleVector.fromArray(S, b, bk + L);
-            DoubleVector av = DoubleVector.broadcast(S, a[ak]);
+            DoubleVector av = DoubleVector.broadcast(S, a[a0 + k]);
             c00 = av.fma(b0, c00);
             c01 = av.fma(b1, c01);
-            av = DoubleVector.broadcast(S, a[ak + 1]);
+            av = DoubleVector.broadcast(S, a[a1 + k]);
             c10 = av.fma(b0, c10);
             c11 = av.fma(b1, c11);
-            av = DoubleVector.broadcast(S, a[ak + 2]);
+            av = DoubleVector.broadcast(S, a[a2 + k]);
             c20 = av.fma(b0, c20);
             c21 = av.fma(b1, c21);
-            av = DoubleVector.broadcast(S, a[ak + 3]);
+            av = DoubleVector.broadcast(S, a[a3 + k]);
             c30 = av.fma(b0, c30);
             c31 = av.fma(b1, c31);
-            av = DoubleVector.broadcast(S, a[ak + 4]);
+            av = DoubleVector.broadcast(S, a[a4 + k]);
             c40 = av.fma(b0, c40);
             c41 = av.fma(b1, c41);
-            av = DoubleVector.broadcast(S, a[ak + 5]);
+            av = DoubleVector.broadcast(S, a[a5 + k]);
             c50 = av.fma(b0, c50);
             c51 = av.fma(b1, c51);
         }
@@ -71,13 +73,35 @@ final class GemmF64Kernel {
         c51.intoArray(t, 5 * NR + L);
     }
 
+    /** Like {@link #kernel} for an edge panel with at most L valid columns: 6 accumulators, t[r*NR + j] for j < L. */
+    static void kernelNarrow(int kc, double[] a, int ao, double[] b, int bo, double[] t) {
+        DoubleVector c0 = DoubleVector.zero(S), c1 = DoubleVector.zero(S), c2 = DoubleVector.zero(S);
+        DoubleVector c3 = DoubleVector.zero(S), c4 = DoubleVector.zero(S), c5 = DoubleVector.zero(S);
+        int a0 = ao, a1 = ao + kc, a2 = ao + 2 * kc, a3 = ao + 3 * kc, a4 = ao + 4 * kc, a5 = ao + 5 * kc;
+        for (int k = 0; k < kc; k++) {
+            DoubleVector b0 = DoubleVector.fromArray(S, b, bo + k * NR);
+            c0 = DoubleVector.broadcast(S, a[a0 + k]).fma(b0, c0);
+            c1 = DoubleVector.broadcast(S, a[a1 + k]).fma(b0, c1);
+            c2 = DoubleVector.broadcast(S, a[a2 + k]).fma(b0, c2);
+            c3 = DoubleVector.broadcast(S, a[a3 + k]).fma(b0, c3);
+            c4 = DoubleVector.broadcast(S, a[a4 + k]).fma(b0, c4);
+            c5 = DoubleVector.broadcast(S, a[a5 + k]).fma(b0, c5);
+        }
+        c0.intoArray(t, 0);
+        c1.intoArray(t, NR);
+        c2.intoArray(t, 2 * NR);
+        c3.intoArray(t, 3 * NR);
+        c4.intoArray(t, 4 * NR);
+        c5.intoArray(t, 5 * NR);
+    }
+
     /** The scalar twin of {@link #kernel}: same packed inputs, same tile out. */
     static void kernelScalar(int kc, double[] a, int ao, double[] b, int bo, double[] t) {
         java.util.Arrays.fill(t, 0, MR * NR, 0.0);
         for (int k = 0; k < kc; k++) {
-            int bk = bo + k * NR, ak = ao + k * MR;
+            int bk = bo + k * NR;
             for (int r = 0; r < MR; r++) {
-                double av = a[ak + r];
+                double av = a[ao + r * kc + k];
                 int tr = r * NR;
                 for (int j = 0; j < NR; j++) t[tr + j] = Math.fma(av, b[bk + j], t[tr + j]);
             }
@@ -86,7 +110,8 @@ final class GemmF64Kernel {
 
     /**
      * C[0:mr, 0:nr] = alpha * t + beta * C (C read only when beta != 0), where C's row r starts at
-     * element cOff + r*ldc of seg. Full tiles take the vector path unless vector is false.
+     * element cOff + r*ldc of seg. Whole vectors of a row go through the vector path (unless
+     * vector is false), the rest of an edge tile element by element, with the same rounding.
      */
     static void store(double[] t, int mr, int nr, MemorySegment c, long cOff, long ldc, double alpha, double beta, boolean vector) {
         if (vector && mr == MR && nr == NR) {
@@ -99,7 +124,11 @@ final class GemmF64Kernel {
         }
         for (int r = 0; r < mr; r++) {
             long row = cOff + r * ldc;
-            for (int j = 0; j < nr; j++) {
+            int j = 0;
+            if (vector) {
+                for (; j + L <= nr; j += L) storeVector(t, r * NR + j, c, (row + j) * Double.BYTES, alpha, beta);
+            }
+            for (; j < nr; j++) {
                 double v = alpha * t[r * NR + j];
                 if (beta != 0) v = Math.fma(beta, c.getAtIndex(Storage.F64, row + j), v);
                 c.setAtIndex(Storage.F64, row + j, v);

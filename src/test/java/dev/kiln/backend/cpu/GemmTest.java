@@ -213,7 +213,7 @@ class GemmTest {
     @Test
     void twoThreadsMatchOneThreadBitwise() {
         // sizes above the parallel threshold: split over N, over M, and over the batch
-        int[][] shapes = {{150, 160, 100}, {260, 64, 140}};
+        int[][] shapes = {{150, 160, 100}, {260, 64, 140}, {20, 2000, 60}};
         for (DType dt : new DType[]{DType.F32, DType.F64}) {
             for (int[] s : shapes) {
                 Tensor a = rand(dt, s[0], s[2]), b = rand(dt, s[2], s[1]), c0 = rand(dt, s[0], s[1]);
