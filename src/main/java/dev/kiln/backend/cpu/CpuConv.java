@@ -11,6 +11,7 @@ import jdk.incubator.vector.FloatVector;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
+import java.util.concurrent.ForkJoinTask;
 
 /**
  * CPU conv2d and pooling. Conv2d runs as im2col + GEMM through {@code backend().gemm}:
@@ -22,8 +23,9 @@ import java.nio.ByteOrder;
  * Images are spread over threads, each with its own column buffer ({@link ConvScratch}); a single
  * image runs on the caller and leaves the threads to the GEMM. 1x1 stride-1 unpadded convs skip
  * im2col (the input plane is the column matrix; groups=1 is one batched GEMM for all images).
- * Bias is added per image right after its GEMM, while the output is in cache. The scalar twin is
- * {@link ConvScalar}. Pooling lives in {@link PoolKernels}.
+ * Bias is added per image right after its GEMM, while the output is in cache. Stride-1 F32 convs
+ * with few taps per output go to the direct kernel {@link ConvDirect} instead. The scalar twin of
+ * both is {@link ConvScalar}. Pooling lives in {@link PoolKernels}.
  */
 final class CpuConv {
     private CpuConv() {}
@@ -35,6 +37,10 @@ final class CpuConv {
         if (out.numel() == 0) return;
         if (CpuConfig.scalar() || (x.dtype() != DType.F32 && x.dtype() != DType.F64)) {
             ConvScalar.conv2d(x, w, bias, g, out);
+            return;
+        }
+        if (ConvDirect.applies(g, x.dtype())) {
+            ConvDirect.conv2d(x, w, bias, g, out);
             return;
         }
         try (Tensor wc = w.contiguous(); Tensor a = weightMatrix(wc, g)) {
@@ -58,13 +64,32 @@ final class CpuConv {
     /** Runs each image (im2col if needed, GEMM, bias), images spread over threads. */
     private static void forImages(Tensor x, Tensor a, Tensor bias, ConvGeometry g, Tensor out, boolean im2col) {
         long cost = 2 * g.macsPerImage() + (long) g.c() * g.kh() * g.kw() * g.p();
-        Parallel.forRange(g.n(), cost, (s, e) -> {
+        onWorkers(g.n(), cost, (s, e) -> {
             Tensor col = im2col ? ConvScratch.acquire(x.dtype(), (long) g.c() * g.kh() * g.kw() * g.p()) : null;
             try {
                 for (int n = s; n < e; n++) image(x, a, bias, g, out, n, col);
             } finally {
                 if (col != null) ConvScratch.release(col);
             }
+        });
+    }
+
+    /**
+     * Like {@link Parallel#forRange}, but every chunk runs on a pool worker while the caller waits.
+     * A chunk run by the calling thread (chunk 0 of {@link Parallel#forChunks}) is outside the pool,
+     * so a GEMM it calls would fork again onto workers busy with the other chunks and then wait for
+     * them (measured: 2x slower than one thread); on a worker, nested Parallel calls run inline.
+     */
+    static void onWorkers(int n, long costPerItem, Parallel.Range body) {
+        int t = Math.min(CpuConfig.threads(), n);
+        if (t <= 1 || (long) n * costPerItem < 65_536 || ForkJoinTask.getPool() != null) {
+            Parallel.forRange(n, costPerItem, body);
+            return;
+        }
+        Parallel.forChunks(t + 1, t + 1, (c, unused) -> {
+            if (c == 0) return; // the caller's chunk: no work
+            int s = (int) ((long) n * (c - 1) / t), e = (int) ((long) n * c / t);
+            if (s < e) body.run(s, e);
         });
     }
 

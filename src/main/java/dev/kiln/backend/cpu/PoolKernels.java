@@ -10,113 +10,136 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * Max and average pooling over x [N,C,H,W] (any strides) into a contiguous out [N,C,OH,OW],
- * planes (n, c) spread over threads. Window rules follow PyTorch:
+ * planes (n, c) spread over threads. Each plane is copied into a heap array first (one bulk copy
+ * for a contiguous plane), computed there, and its outputs copied back in one go: per-element
+ * segment access with bounds checks in tiny windows was 5x slower. Window rules follow PyTorch:
  * <pre>
  * MAX: window [oh*sh - ph, +kh) x [ow*sw - pw, +kw) clipped to the input (padding acts as -inf);
- *      a NaN wins; indices (I64) = h*W + w of the max within the plane (the last NaN if any).
+ *      scanned row by row, a value replaces the max when greater or NaN, so a NaN wins and the
+ *      last NaN gives the index; indices (I64) = h*W + w within the plane (all -inf: the first
+ *      position of the clipped window).
  * AVG: sum over the clipped window / divisor, where divisor counts the window clipped to the
  *      padded input [-ph, H+ph) when countIncludePad, else only the positions inside the input.
  * </pre>
- * The common kernel-2 stride-2 unpadded F32 case (without indices) takes {@link PoolVector} for the
- * full windows; every other output (and the scalar twin) uses the per-output scalar loops here.
+ * F32 kernel-2 stride-2 unpadded pooling whose windows all lie inside the input takes
+ * {@link Pool2x2}; every other case, and the scalar twin, runs the generic loops here in double.
  */
 final class PoolKernels {
     private PoolKernels() {}
 
-    /** The per-call sizes; x offsets/strides in elements. */
-    record Plane(int h, int w, int oh, int ow, long sy, long sx, Pool2dParams p, boolean f32) {}
+    /** Per-call sizes; x strides in elements. */
+    record Geometry(int h, int w, int oh, int ow, long sy, long sx, Pool2dParams p) {}
 
     static void pool2d(PoolOp op, Tensor x, Pool2dParams p, Tensor out, Tensor indices) {
         int[] xs = x.shape(), os = out.shape();
         long[] st = x.strides();
-        Plane g = new Plane(xs[2], xs[3], os[2], os[3], st[2], st[3], p, x.dtype() == DType.F32);
+        Geometry g = new Geometry(xs[2], xs[3], os[2], os[3], st[2], st[3], p);
         int channels = xs[1], planes = xs[0] * xs[1];
         if (planes == 0 || out.numel() == 0) return;
-        boolean vector = !CpuConfig.scalar() && g.f32 && st[3] == 1 && indices == null
-                && p.kernelH() == 2 && p.kernelW() == 2 && p.strideH() == 2 && p.strideW() == 2
-                && p.padH() == 0 && p.padW() == 0;
-        MemorySegment xseg = x.segment(), oseg = out.segment(), iseg = indices == null ? null : indices.segment();
-        long planeOut = (long) g.oh * g.ow;
-        Parallel.forRange(planes, planeOut * p.kernelH() * p.kernelW(), (s, e) -> {
+        boolean f32 = x.dtype() == DType.F32;
+        boolean fast = f32 && !CpuConfig.scalar() && Pool2x2.applies(g);
+        int in = g.h * g.w, on = g.oh * g.ow;
+        Parallel.forRange(planes, (long) on * p.kernelH() * p.kernelW() + in, (s, e) -> {
+            // heap copies of one plane (with the slack Pool2x2 needs)
+            float[] xf = f32 ? new float[Pool2x2.slack(in)] : null, of = f32 ? new float[Pool2x2.slack(on)] : null;
+            double[] xd = fast ? null : new double[in], od = fast ? null : new double[on];
+            long[] idx = indices == null ? null : new long[Pool2x2.slack(on)];
+            float[] v = fast ? new float[Pool2x2.slack(g.w)] : null;
+            int[] vp = fast && indices != null ? new int[Pool2x2.slack(g.w)] : null;
             for (int pl = s; pl < e; pl++) {
                 long xOff = x.offset() + (pl / channels) * st[0] + (pl % channels) * st[1];
-                long oOff = out.offset() + pl * planeOut;
-                long iOff = indices == null ? 0 : indices.offset() + pl * planeOut;
-                int fullH = 0, fullW = 0;
-                if (vector) {
-                    fullH = Math.min(g.oh, g.h / 2);
-                    fullW = Math.min(g.ow, g.w / 2);
-                    PoolVector.pool2x2(op == PoolOp.MAX, xseg, xOff, g.sy, oseg, oOff, g.ow, fullH, fullW);
+                long oOff = out.offset() + (long) pl * on;
+                if (fast) {
+                    loadF32(x.segment(), xOff, g, xf);
+                    Pool2x2.plane(op == PoolOp.MAX, xf, g.w, g.oh, g.ow, of, idx, v, vp);
+                } else {
+                    if (f32) {
+                        loadF32(x.segment(), xOff, g, xf);
+                        for (int i = 0; i < in; i++) xd[i] = xf[i];
+                    } else {
+                        loadF64(x.segment(), xOff, g, xd);
+                    }
+                    if (op == PoolOp.MAX) maxPlane(g, xd, od, idx);
+                    else avgPlane(g, xd, od);
+                    if (f32) for (int i = 0; i < on; i++) of[i] = (float) od[i];
                 }
-                scalarRest(op, g, xseg, xOff, oseg, oOff, iseg, iOff, fullH, fullW);
+                if (f32) MemorySegment.copy(of, 0, out.segment(), Storage.F32, oOff * 4, on);
+                else MemorySegment.copy(od, 0, out.segment(), Storage.F64, oOff * 8, on);
+                if (idx != null)
+                    MemorySegment.copy(idx, 0, indices.segment(), Storage.I64, (indices.offset() + (long) pl * on) * 8, on);
             }
         });
     }
 
-    /** All outputs of the plane outside the [0, fullH) x [0, fullW) block done by the vector path. */
-    private static void scalarRest(PoolOp op, Plane g, MemorySegment x, long xOff, MemorySegment out, long oOff,
-                                   MemorySegment idx, long iOff, int fullH, int fullW) {
-        for (int oh = 0; oh < g.oh; oh++) {
-            int ow0 = oh < fullH ? fullW : 0;
-            for (int ow = ow0; ow < g.ow; ow++) {
-                long o = (long) oh * g.ow + ow;
-                if (op == PoolOp.MAX) maxAt(g, x, xOff, oh, ow, out, oOff + o, idx, iOff + o);
-                else avgAt(g, x, xOff, oh, ow, out, oOff + o);
-            }
-        }
-    }
-
-    private static double get(MemorySegment s, long i, boolean f32) {
-        return f32 ? s.getAtIndex(Storage.F32, i) : s.getAtIndex(Storage.F64, i);
-    }
-
-    private static void put(MemorySegment s, long i, double v, boolean f32) {
-        if (f32) s.setAtIndex(Storage.F32, i, (float) v);
-        else s.setAtIndex(Storage.F64, i, v);
-    }
-
-    private static void maxAt(Plane g, MemorySegment x, long xOff, int oh, int ow, MemorySegment out, long o,
-                              MemorySegment idx, long io) {
-        Pool2dParams p = g.p;
-        int h0 = oh * p.strideH() - p.padH(), w0 = ow * p.strideW() - p.padW();
-        int h1 = Math.min(h0 + p.kernelH(), g.h), w1 = Math.min(w0 + p.kernelW(), g.w);
-        h0 = Math.max(h0, 0);
-        w0 = Math.max(w0, 0);
-        double best = Double.NEGATIVE_INFINITY;
-        long bestAt = (long) h0 * g.w + w0;
-        for (int h = h0; h < h1; h++) {
-            long row = xOff + h * g.sy;
-            for (int w = w0; w < w1; w++) {
-                double v = get(x, row + w * g.sx, g.f32);
-                if (v > best || Double.isNaN(v)) {
-                    best = v;
-                    bestAt = (long) h * g.w + w;
-                }
-            }
-        }
-        put(out, o, best, g.f32);
-        if (idx != null) idx.setAtIndex(Storage.I64, io, bestAt);
-    }
-
-    private static void avgAt(Plane g, MemorySegment x, long xOff, int oh, int ow, MemorySegment out, long o) {
-        Pool2dParams p = g.p;
-        int h0 = oh * p.strideH() - p.padH(), w0 = ow * p.strideW() - p.padW();
-        int h1 = Math.min(h0 + p.kernelH(), g.h + p.padH()), w1 = Math.min(w0 + p.kernelW(), g.w + p.padW());
-        int padded = (h1 - h0) * (w1 - w0);
-        h0 = Math.max(h0, 0);
-        w0 = Math.max(w0, 0);
-        h1 = Math.min(h1, g.h);
-        w1 = Math.min(w1, g.w);
-        if (h0 >= h1 || w0 >= w1) {
-            put(out, o, 0, g.f32);
+    /** The plane at element offset off as a dense [H*W] array (one copy when contiguous). */
+    private static void loadF32(MemorySegment x, long off, Geometry g, float[] dst) {
+        if (g.sx == 1 && g.sy == g.w) {
+            MemorySegment.copy(x, Storage.F32, off * 4, dst, 0, g.h * g.w);
             return;
         }
-        double sum = 0;
-        for (int h = h0; h < h1; h++) {
-            long row = xOff + h * g.sy;
-            for (int w = w0; w < w1; w++) sum += get(x, row + w * g.sx, g.f32);
+        for (int r = 0; r < g.h; r++) {
+            long row = off + r * g.sy;
+            if (g.sx == 1) MemorySegment.copy(x, Storage.F32, row * 4, dst, r * g.w, g.w);
+            else for (int c = 0; c < g.w; c++) dst[r * g.w + c] = x.getAtIndex(Storage.F32, row + c * g.sx);
         }
-        int divisor = p.countIncludePad() ? padded : (h1 - h0) * (w1 - w0);
-        put(out, o, sum / divisor, g.f32);
+    }
+
+    private static void loadF64(MemorySegment x, long off, Geometry g, double[] dst) {
+        if (g.sx == 1 && g.sy == g.w) {
+            MemorySegment.copy(x, Storage.F64, off * 8, dst, 0, g.h * g.w);
+            return;
+        }
+        for (int r = 0; r < g.h; r++) {
+            long row = off + r * g.sy;
+            if (g.sx == 1) MemorySegment.copy(x, Storage.F64, row * 8, dst, r * g.w, g.w);
+            else for (int c = 0; c < g.w; c++) dst[r * g.w + c] = x.getAtIndex(Storage.F64, row + c * g.sx);
+        }
+    }
+
+    /** Generic max pooling of one dense plane; idx may be null. */
+    static void maxPlane(Geometry g, double[] x, double[] out, long[] idx) {
+        Pool2dParams p = g.p;
+        for (int oh = 0, o = 0; oh < g.oh; oh++)
+            for (int ow = 0; ow < g.ow; ow++, o++) {
+                int h0 = oh * p.strideH() - p.padH(), w0 = ow * p.strideW() - p.padW();
+                int h1 = Math.min(h0 + p.kernelH(), g.h), w1 = Math.min(w0 + p.kernelW(), g.w);
+                h0 = Math.max(h0, 0);
+                w0 = Math.max(w0, 0);
+                double best = Double.NEGATIVE_INFINITY;
+                int at = h0 * g.w + w0;
+                for (int h = h0; h < h1; h++)
+                    for (int w = w0; w < w1; w++) {
+                        double v = x[h * g.w + w];
+                        if (v > best || Double.isNaN(v)) {
+                            best = v;
+                            at = h * g.w + w;
+                        }
+                    }
+                out[o] = best;
+                if (idx != null) idx[o] = at;
+            }
+    }
+
+    /** Generic average pooling of one dense plane. */
+    static void avgPlane(Geometry g, double[] x, double[] out) {
+        Pool2dParams p = g.p;
+        for (int oh = 0, o = 0; oh < g.oh; oh++)
+            for (int ow = 0; ow < g.ow; ow++, o++) {
+                int h0 = oh * p.strideH() - p.padH(), w0 = ow * p.strideW() - p.padW();
+                int h1 = Math.min(h0 + p.kernelH(), g.h + p.padH()), w1 = Math.min(w0 + p.kernelW(), g.w + p.padW());
+                int padded = (h1 - h0) * (w1 - w0);
+                h0 = Math.max(h0, 0);
+                w0 = Math.max(w0, 0);
+                h1 = Math.min(h1, g.h);
+                w1 = Math.min(w1, g.w);
+                if (h0 >= h1 || w0 >= w1) {
+                    out[o] = 0;
+                    continue;
+                }
+                double sum = 0;
+                for (int h = h0; h < h1; h++)
+                    for (int w = w0; w < w1; w++) sum += x[h * g.w + w];
+                out[o] = sum / (p.countIncludePad() ? padded : (h1 - h0) * (w1 - w0));
+            }
     }
 }

@@ -15,7 +15,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-/** conv2d (im2col + GEMM path and its scalar twin) against hand-computed values and a float64 direct reference. */
+/**
+ * conv2d on every route (direct kernel, im2col + GEMM, scalar twin) against hand-computed values and
+ * a float64 direct reference written here.
+ */
 class ConvTest {
 
     // ------------------------------------------------------------------ reference
@@ -59,23 +62,37 @@ class ConvTest {
         return new Conv2dParams(stride, stride, pad, pad, dil, dil, groups);
     }
 
-    /** Runs conv2d on the vector path and the scalar twin and checks both against the reference. */
+    /** The kernel routes: default (direct kernel where it applies), forced im2col + GEMM, scalar twin. */
+    enum Route { DEFAULT, IM2COL, SCALAR }
+
+    static <T> T withRoute(Route r, java.util.function.Supplier<T> body) {
+        boolean oldScalar = CpuConfig.scalar();
+        int oldTaps = ConvDirect.maxTaps;
+        CpuConfig.setScalar(r == Route.SCALAR);
+        if (r == Route.IM2COL) ConvDirect.maxTaps = 0;
+        try {
+            return body.get();
+        } finally {
+            CpuConfig.setScalar(oldScalar);
+            ConvDirect.maxTaps = oldTaps;
+        }
+    }
+
+    /** Runs conv2d on every route and checks each against the reference. */
     private static void check(Tensor x, Tensor w, Tensor bias, Conv2dParams p, String what) {
         double[] ref = reference(x.toDoubleArray(), x.shape(), w.toDoubleArray(), w.shape(),
                 bias == null ? null : bias.toDoubleArray(), p);
         double atol = x.dtype() == DType.F64 ? 1e-10 : 1e-4, rtol = x.dtype() == DType.F64 ? 1e-12 : 1e-5;
-        for (boolean scalar : new boolean[]{false, true}) {
-            boolean old = CpuConfig.scalar();
-            CpuConfig.setScalar(scalar);
-            try (Tensor y = Conv.conv2d(x, w, bias, p)) {
-                assertEquals(x.dtype() == DType.F64 ? DType.F64 : DType.F32, y.dtype());
-                int[] s = y.shape();
-                assertEquals(x.size(0), s[0]);
-                assertEquals(w.size(0), s[1]);
-                assertClose(ref, y.toDoubleArray(), atol, rtol, what + (scalar ? " [scalar]" : " [vector]"));
-            } finally {
-                CpuConfig.setScalar(old);
-            }
+        for (Route r : Route.values()) {
+            double[] got = withRoute(r, () -> {
+                try (Tensor y = Conv.conv2d(x, w, bias, p)) {
+                    assertEquals(x.dtype() == DType.F64 ? DType.F64 : DType.F32, y.dtype());
+                    assertEquals(x.size(0), y.size(0));
+                    assertEquals(w.size(0), y.size(1));
+                    return y.toDoubleArray();
+                }
+            });
+            assertClose(ref, got, atol, rtol, what + " [" + r + "]");
         }
     }
 
@@ -95,14 +112,12 @@ class ConvTest {
     private static final float[] NINE = {1, 2, 3, 4, 5, 6, 7, 8, 9};
     private static final float[] K2 = {1, 2, 3, 4};
 
-    private static double[] run(Tensor x, Tensor w, Tensor b, Conv2dParams p, boolean scalar) {
-        boolean old = CpuConfig.scalar();
-        CpuConfig.setScalar(scalar);
-        try (Tensor y = Conv.conv2d(x, w, b, p)) {
-            return y.toDoubleArray();
-        } finally {
-            CpuConfig.setScalar(old);
-        }
+    private static double[] run(Tensor x, Tensor w, Tensor b, Conv2dParams p, Route r) {
+        return withRoute(r, () -> {
+            try (Tensor y = Conv.conv2d(x, w, b, p)) {
+                return y.toDoubleArray();
+            }
+        });
     }
 
     @Test
@@ -110,9 +125,9 @@ class ConvTest {
         // x = [[1,2,3],[4,5,6],[7,8,9]], w = [[1,2],[3,4]]: out[i,j] = x[i,j] + 2x[i,j+1] + 3x[i+1,j] + 4x[i+1,j+1]
         try (Tensor x = Tensor.fromArray(NINE, 1, 1, 3, 3); Tensor w = Tensor.fromArray(K2, 1, 1, 2, 2);
              Tensor b = Tensor.fromArray(new float[]{0.5f}, 1)) {
-            for (boolean scalar : new boolean[]{false, true}) {
-                assertArrayEquals(new double[]{37, 47, 67, 77}, run(x, w, null, Conv2dParams.defaults(), scalar));
-                assertArrayEquals(new double[]{37.5, 47.5, 67.5, 77.5}, run(x, w, b, Conv2dParams.defaults(), scalar));
+            for (Route r : Route.values()) {
+                assertArrayEquals(new double[]{37, 47, 67, 77}, run(x, w, null, Conv2dParams.defaults(), r));
+                assertArrayEquals(new double[]{37.5, 47.5, 67.5, 77.5}, run(x, w, b, Conv2dParams.defaults(), r));
             }
         }
     }
@@ -120,19 +135,19 @@ class ConvTest {
     @Test
     void handComputedPaddingStrideDilation() {
         try (Tensor x = Tensor.fromArray(NINE, 1, 1, 3, 3); Tensor w = Tensor.fromArray(K2, 1, 1, 2, 2)) {
-            for (boolean scalar : new boolean[]{false, true}) {
+            for (Route r : Route.values()) {
                 // padding 1: 4x4 output; first row windows cover the padded row -1 and row 0
-                double[] y = run(x, w, null, Conv2dParams.of(1, 1), scalar);
+                double[] y = run(x, w, null, Conv2dParams.of(1, 1), r);
                 assertEquals(16, y.length);
                 assertEquals(4, y[0]);           // only x[0,0]*w[1,1]
                 assertEquals(3 * 1 + 4 * 2, y[1]); // x[0,0]*w[1,0] + x[0,1]*w[1,1]
                 assertEquals(37, y[5]);          // the interior matches the valid conv
                 assertEquals(9 * 1, y[15]);      // only x[2,2]*w[0,0]
                 // stride 2, padding 1: 2x2 output
-                assertArrayEquals(new double[]{4, 3 * 2 + 4 * 3, 2 * 4 + 4 * 7, 77}, run(x, w, null, Conv2dParams.of(2, 1), scalar));
+                assertArrayEquals(new double[]{4, 3 * 2 + 4 * 3, 2 * 4 + 4 * 7, 77}, run(x, w, null, Conv2dParams.of(2, 1), r));
                 // dilation 2: taps at x[0,0], x[0,2], x[2,0], x[2,2]
                 assertArrayEquals(new double[]{1 + 2 * 3 + 3 * 7 + 4 * 9},
-                        run(x, w, null, new Conv2dParams(1, 1, 0, 0, 2, 2, 1), scalar));
+                        run(x, w, null, new Conv2dParams(1, 1, 0, 0, 2, 2, 1), r));
             }
         }
     }
@@ -143,12 +158,12 @@ class ConvTest {
         float[] xv = {1, 1, 1, 1, 2, 2, 2, 2};
         try (Tensor x = Tensor.fromArray(xv, 1, 2, 2, 2); Tensor wg = Tensor.fromArray(new float[]{3, 5}, 2, 1, 1, 1);
              Tensor w1 = Tensor.fromArray(new float[]{3, 5}, 1, 2, 1, 1)) {
-            for (boolean scalar : new boolean[]{false, true}) {
+            for (Route r : Route.values()) {
                 assertArrayEquals(new double[]{3, 3, 3, 3, 10, 10, 10, 10},
-                        run(x, wg, null, new Conv2dParams(1, 1, 0, 0, 1, 1, 2), scalar));
-                assertArrayEquals(new double[]{13, 13, 13, 13}, run(x, w1, null, Conv2dParams.defaults(), scalar));
+                        run(x, wg, null, new Conv2dParams(1, 1, 0, 0, 1, 1, 2), r));
+                assertArrayEquals(new double[]{13, 13, 13, 13}, run(x, w1, null, Conv2dParams.defaults(), r));
                 // the same 1x1 weights with padding 1 (im2col path): the border is 0
-                double[] padded = run(x, w1, null, Conv2dParams.of(1, 1), scalar);
+                double[] padded = run(x, w1, null, Conv2dParams.of(1, 1), r);
                 assertArrayEquals(new double[]{0, 0, 0, 0, 0, 13, 13, 0, 0, 13, 13, 0, 0, 0, 0, 0}, padded);
             }
         }
@@ -202,6 +217,24 @@ class ConvTest {
         random(40, 3, 1, 28, 28, 16, 3, 3, params(1, 1, 1, 1), true, DType.F32);
         random(41, 2, 16, 14, 14, 32, 3, 3, params(1, 1, 1, 1), true, DType.F32);
         random(42, 1, 8, 45, 65, 4, 3, 3, params(1, 1, 1, 1), true, DType.F32);
+    }
+
+    @Test
+    void directKernelEdges() {
+        // output channels: only single-channel blocks (5), 8-blocks plus a tail (13)
+        random(80, 2, 2, 9, 9, 5, 3, 3, params(1, 1, 1, 1), true, DType.F32);
+        random(81, 2, 2, 9, 9, 13, 3, 3, params(1, 1, 1, 1), true, DType.F32);
+        // row widths below, at and just above one vector; strips spilling over several rows
+        random(82, 2, 1, 6, 5, 8, 3, 3, params(1, 1, 1, 1), true, DType.F32);
+        random(83, 2, 1, 5, 16, 8, 3, 3, params(1, 1, 1, 1), false, DType.F32);
+        random(84, 2, 1, 5, 17, 8, 3, 3, params(1, 1, 1, 1), true, DType.F32);
+        random(85, 1, 2, 3, 33, 16, 3, 3, params(1, 0, 1, 1), true, DType.F32); // one row of output
+        // tap counts at the threshold (17*9 = 153 direct, 18*9 = 162 im2col by default)
+        random(86, 2, 17, 6, 7, 8, 3, 3, params(1, 1, 1, 1), true, DType.F32);
+        random(87, 2, 18, 6, 7, 8, 3, 3, params(1, 1, 1, 1), true, DType.F32);
+        // more images than threads, dilation and padding larger than the kernel
+        random(88, 5, 3, 12, 10, 16, 3, 3, params(1, 2, 2, 1), true, DType.F32);
+        random(89, 3, 2, 4, 4, 8, 3, 3, params(1, 3, 1, 1), true, DType.F32);
     }
 
     @Test
