@@ -25,14 +25,14 @@ import static org.junit.jupiter.api.Assertions.fail;
  * the module gets PyTorch's parameters, runs on PyTorch's input, and backpropagates PyTorch's
  * upstream gradient g; outputs and every gradient must match within 1e-5 relative (+ small atol).
  */
-class TorchGoldenTest {
+public class TorchGoldenTest {
     static final double RTOL = 1e-5, ATOL = 2e-6;
     private Scope scope;
 
     @BeforeEach void open() { scope = Scope.open(); }
     @AfterEach void close() { scope.close(); }
 
-    static Map<String, Tensor> golden(String name) {
+    public static Map<String, Tensor> golden(String name) {
         try {
             var url = TorchGoldenTest.class.getResource("/golden/" + name + ".npz");
             assertNotNull(url, "missing fixture " + name);
@@ -42,7 +42,7 @@ class TorchGoldenTest {
         }
     }
 
-    static void assertClose(String what, Tensor expected, Tensor actual, double rtol, double atol) {
+    public static void assertClose(String what, Tensor expected, Tensor actual, double rtol, double atol) {
         assertEquals(java.util.Arrays.toString(expected.shape()), java.util.Arrays.toString(actual.shape()), what + ": shape");
         double[] e = expected.toDoubleArray(), a = actual.toDoubleArray();
         double scale = 0;
