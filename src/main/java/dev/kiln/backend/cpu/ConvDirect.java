@@ -38,8 +38,10 @@ final class ConvDirect {
      */
     static int maxTaps = Integer.getInteger("kiln.conv.directMaxTaps", 1152);
 
+    /** F32, stride 1, groups 1, not a plain 1x1 (that is a GEMM on the input as it is). */
     static boolean applies(ConvGeometry g, DType t) {
-        return t == DType.F32 && g.sh() == 1 && g.sw() == 1 && g.groups() == 1 && g.c() * g.kh() * g.kw() <= maxTaps;
+        return t == DType.F32 && g.sh() == 1 && g.sw() == 1 && g.groups() == 1 && !g.pointwise()
+                && g.c() * g.kh() * g.kw() <= maxTaps;
     }
 
     static void conv2d(Tensor x, Tensor w, Tensor bias, ConvGeometry g, Tensor out) {
