@@ -59,11 +59,11 @@ final class ConvDirect {
         // so that a single image still spreads over threads
         int groups = Math.max(1, g.o() / 8);
         CpuConv.onWorkers(g.n() * groups, 2 * g.macsPerImage() / groups, (s, e) -> {
-            float[] xpad = new float[g.c() * hp * wp + S.length()];
+            float[] xpad = new float[g.c() * hp * wp + S.length()], tmp = new float[g.h() * g.w()];
             int padded = -1;
             for (int u = s; u < e; u++) {
                 int n = u / groups, k = u % groups;
-                if (n != padded) pad(g, xseg, x.offset() + n * xs[0], xs, xpad, hp, wp);
+                if (n != padded) pad(g, xseg, x.offset() + n * xs[0], xs, xpad, hp, wp, tmp);
                 padded = n;
                 int o1 = k == groups - 1 ? g.o() : 8 * (k + 1);
                 image(g, st, xpad, taps, wpk, b, oseg, out.offset() + (long) n * g.o() * g.p(), 8 * k, o1);
@@ -87,18 +87,27 @@ final class ConvDirect {
         return p;
     }
 
-    /** Copies image rows into the interior of xpad; the border stays zero (never written). */
-    private static void pad(ConvGeometry g, MemorySegment x, long off, long[] xs, float[] xpad, int hp, int wp) {
-        for (int c = 0; c < g.c(); c++)
-            for (int h = 0; h < g.h(); h++) {
-                long src = off + c * xs[1] + h * xs[2];
-                int dst = (c * hp + h + g.ph()) * wp + g.pw();
-                if (xs[3] == 1) {
-                    MemorySegment.copy(x, Storage.F32, src * 4, xpad, dst, g.w());
-                } else {
-                    for (int j = 0; j < g.w(); j++) xpad[dst + j] = x.getAtIndex(Storage.F32, src + j * xs[3]);
-                }
+    /**
+     * Copies image rows into the interior of xpad; the border stays zero (never written). A
+     * contiguous plane is fetched with one segment copy into tmp (length H*W) and spread with
+     * arraycopy: a segment copy per short row costs more than the row.
+     */
+    private static void pad(ConvGeometry g, MemorySegment x, long off, long[] xs, float[] xpad, int hp, int wp, float[] tmp) {
+        int h = g.h(), w = g.w();
+        for (int c = 0; c < g.c(); c++) {
+            long plane = off + c * xs[1];
+            int dst = (c * hp + g.ph()) * wp + g.pw();
+            if (xs[3] == 1 && xs[2] == w) {
+                MemorySegment.copy(x, Storage.F32, plane * 4, tmp, 0, h * w);
+                for (int r = 0; r < h; r++) System.arraycopy(tmp, r * w, xpad, dst + r * wp, w);
+                continue;
             }
+            for (int r = 0; r < h; r++) {
+                long src = plane + r * xs[2];
+                if (xs[3] == 1) MemorySegment.copy(x, Storage.F32, src * 4, xpad, dst + r * wp, w);
+                else for (int j = 0; j < w; j++) xpad[dst + r * wp + j] = x.getAtIndex(Storage.F32, src + j * xs[3]);
+            }
+        }
     }
 
     /**
