@@ -11,16 +11,16 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 
 /**
- * Direct F32 conv2d for stride 1 and few taps per output (T = C*kh*kw small, e.g. the first layer
- * of a CNN with C=1), where im2col + GEMM would spend more time building and streaming the
- * column matrix than multiplying:
+ * Direct F32 conv2d for stride 1 (groups 1, T = C*kh*kw taps per output up to {@link #maxTaps}):
+ * no column matrix, which for small channel counts costs as much as the GEMM itself:
  * <pre>
  * xpad [C, H+2ph, W+2pw] (+ slack): the image with a zero border, built once per image
- * out[o, oh, ow0:ow0+L] = bias[o] + sum_t wp[t, o] * xpad[taps[t] + oh*Wp + ow0 : +L]
- *   taps[t] = c*Hp*Wp + ki*dh*Wp + kj*dw for t = (c*kh + ki)*kw + kj;  wp [T, O] = the packed weight
+ * out[o, oh, ow0:ow0+L] = bias[o] + sum_t w[o, t] * xpad[taps[t] + oh*Wp + ow0 : +L]
+ *   taps[t] = c*Hp*Wp + ki*dh*Wp + kj*dw for t = (c*kh + ki)*kw + kj  (w packed by {@link #packWeights})
  * </pre>
- * One vector strip of L output columns times 8 output channels is kept in registers (8
- * accumulators); the last strip of a row is stored under a mask. Images are spread over threads.
+ * Two vector strips of L output columns times 8 output channels are kept in registers (16
+ * accumulators, each weight broadcast feeding two FMAs). Work units (image, 8 output channels)
+ * are spread over threads.
  */
 final class ConvDirect {
     private ConvDirect() {}
@@ -30,21 +30,24 @@ final class ConvDirect {
 
     /**
      * Convs with up to this many taps per output (C*kh*kw) take the direct kernel; property
-     * {@code kiln.conv.directMaxTaps} (0 = always im2col + GEMM). Measured against im2col + a
-     * simple vector GEMM, batch 64, one thread: C=1 3x3 28x28 0.42 vs 0.73 ms, C=16 3x3 14x14
-     * 2.3 vs 4.1 ms; re-tune against the blocked GEMM with ConvBenchmark.
+     * {@code kiln.conv.directMaxTaps} (0 = always im2col + GEMM). Measured on one thread (CPU time,
+     * 3x3 pad 1, [N, C, H, W] -> O), direct vs im2col + a simple vector GEMM (not the blocked one):
+     * 64x1x28x28->16 43 vs 23 GFLOP/s, 64x16x14x14->32 65 vs 34, 2x64x56x56->64 84 vs 38,
+     * 2x128x28x28->128 80 vs 53, 4x256x14x14->256 71 vs 31. The default keeps C &lt;= 128 (3x3)
+     * direct; re-tune against the blocked GEMM with ConvBenchmark (conv2d vs conv2dIm2col).
      */
-    static int maxTaps = Integer.getInteger("kiln.conv.directMaxTaps", 160);
+    static int maxTaps = Integer.getInteger("kiln.conv.directMaxTaps", 1152);
 
+    /** F32, stride 1, groups 1, not a plain 1x1 (that is a GEMM on the input as it is). */
     static boolean applies(ConvGeometry g, DType t) {
-        return t == DType.F32 && g.sh() == 1 && g.sw() == 1 && g.groups() == 1 && g.c() * g.kh() * g.kw() <= maxTaps;
+        return t == DType.F32 && g.sh() == 1 && g.sw() == 1 && g.groups() == 1 && !g.pointwise()
+                && g.c() * g.kh() * g.kw() <= maxTaps;
     }
 
     static void conv2d(Tensor x, Tensor w, Tensor bias, ConvGeometry g, Tensor out) {
         int hp = g.h() + 2 * g.ph(), wp = g.w() + 2 * g.pw();
         float[] wpk = packWeights(w, g);
-        float[] b = new float[g.o()];
-        if (bias != null) for (int o = 0; o < b.length; o++) b[o] = (float) bias.getDouble(o);
+        float[] b = bias == null ? new float[g.o()] : bias.toFloatArray();
         int[] taps = new int[g.c() * g.kh() * g.kw()];
         for (int c = 0, t = 0; c < g.c(); c++)
             for (int ki = 0; ki < g.kh(); ki++)
@@ -52,38 +55,59 @@ final class ConvDirect {
         long[] xs = x.strides();
         MemorySegment xseg = x.segment(), oseg = out.segment();
         Strips st = Strips.of(g, wp);
-        CpuConv.onWorkers(g.n(), 2 * g.macsPerImage(), (s, e) -> {
-            float[] xpad = new float[g.c() * hp * wp + S.length()];
-            for (int n = s; n < e; n++) {
-                pad(g, xseg, x.offset() + n * xs[0], xs, xpad, hp, wp);
-                image(g, st, xpad, taps, wpk, b, oseg, out.offset() + (long) n * g.o() * g.p());
+        // work units: (image, group of 8 output channels; the last group takes the O % 8 tail),
+        // so that a single image still spreads over threads
+        int groups = Math.max(1, g.o() / 8);
+        CpuConv.onWorkers(g.n() * groups, 2 * g.macsPerImage() / groups, (s, e) -> {
+            float[] xpad = new float[g.c() * hp * wp + S.length()], tmp = new float[g.h() * g.w()];
+            int padded = -1;
+            for (int u = s; u < e; u++) {
+                int n = u / groups, k = u % groups;
+                if (n != padded) pad(g, xseg, x.offset() + n * xs[0], xs, xpad, hp, wp, tmp);
+                padded = n;
+                int o1 = k == groups - 1 ? g.o() : 8 * (k + 1);
+                image(g, st, xpad, taps, wpk, b, oseg, out.offset() + (long) n * g.o() * g.p(), 8 * k, o1);
             }
         });
     }
 
-    /** wp[t*O + o] = w[o, c, ki, kj] for t = (c*kh + ki)*kw + kj. */
+    /**
+     * The weight in blocks of 8 output channels, tap-major inside a block, so a block's inner loop
+     * reads 8 consecutive floats per tap: wp[((o/8)*T + t)*8 + o%8] = w[o, t] (t = (c*kh + ki)*kw + kj;
+     * the last block is zero-padded to 8).
+     */
     private static float[] packWeights(Tensor w, ConvGeometry g) {
-        int taps = g.c() * g.kh() * g.kw();
-        float[] p = new float[taps * g.o()];
-        for (int o = 0; o < g.o(); o++)
-            for (int c = 0, t = 0; c < g.c(); c++)
-                for (int ki = 0; ki < g.kh(); ki++)
-                    for (int kj = 0; kj < g.kw(); kj++, t++) p[t * g.o() + o] = (float) w.getDouble(o, c, ki, kj);
+        int taps = g.c() * g.kh() * g.kw(), o = g.o();
+        float[] wf = w.toFloatArray(); // [O, T] row-major
+        float[] p = new float[((o + 7) / 8) * 8 * taps];
+        for (int oc = 0; oc < o; oc++) {
+            int blk = ((oc >> 3) * taps) * 8 + (oc & 7);
+            for (int t = 0; t < taps; t++) p[blk + 8 * t] = wf[oc * taps + t];
+        }
         return p;
     }
 
-    /** Copies image rows into the interior of xpad; the border stays zero (never written). */
-    private static void pad(ConvGeometry g, MemorySegment x, long off, long[] xs, float[] xpad, int hp, int wp) {
-        for (int c = 0; c < g.c(); c++)
-            for (int h = 0; h < g.h(); h++) {
-                long src = off + c * xs[1] + h * xs[2];
-                int dst = (c * hp + h + g.ph()) * wp + g.pw();
-                if (xs[3] == 1) {
-                    MemorySegment.copy(x, Storage.F32, src * 4, xpad, dst, g.w());
-                } else {
-                    for (int j = 0; j < g.w(); j++) xpad[dst + j] = x.getAtIndex(Storage.F32, src + j * xs[3]);
-                }
+    /**
+     * Copies image rows into the interior of xpad; the border stays zero (never written). A
+     * contiguous plane is fetched with one segment copy into tmp (length H*W) and spread with
+     * arraycopy: a segment copy per short row costs more than the row.
+     */
+    private static void pad(ConvGeometry g, MemorySegment x, long off, long[] xs, float[] xpad, int hp, int wp, float[] tmp) {
+        int h = g.h(), w = g.w();
+        for (int c = 0; c < g.c(); c++) {
+            long plane = off + c * xs[1];
+            int dst = (c * hp + g.ph()) * wp + g.pw();
+            if (xs[3] == 1 && xs[2] == w) {
+                MemorySegment.copy(x, Storage.F32, plane * 4, tmp, 0, h * w);
+                for (int r = 0; r < h; r++) System.arraycopy(tmp, r * w, xpad, dst + r * wp, w);
+                continue;
             }
+            for (int r = 0; r < h; r++) {
+                long src = plane + r * xs[2];
+                if (xs[3] == 1) MemorySegment.copy(x, Storage.F32, src * 4, xpad, dst + r * wp, w);
+                else for (int j = 0; j < w; j++) xpad[dst + r * wp + j] = x.getAtIndex(Storage.F32, src + j * xs[3]);
+            }
+        }
     }
 
     /**
@@ -107,33 +131,37 @@ final class ConvDirect {
         }
     }
 
+    /** Output channels [o0, o1) of one image (at element offset outOff), strip by strip. */
     private static void image(ConvGeometry g, Strips st, float[] xpad, int[] taps, float[] wpk, float[] b,
-                              MemorySegment out, long outOff) {
-        int no = g.o(), o8 = no & ~7, p = g.p(), full = st.full();
+                              MemorySegment out, long outOff, int o0, int o1) {
+        int nt = taps.length, o8 = o0 + ((o1 - o0) & ~7), p = g.p(), full = st.full();
         int[] base = st.base(), dst = st.dst();
         for (int k = 0; k < full; k += 2) {
             long d = outOff + dst[k];
             if (k + 1 < full) {
                 long d2 = outOff + dst[k + 1];
-                for (int o = 0; o < o8; o += 8)
-                    block8x2(xpad, base[k], base[k + 1], taps, wpk, no, o, b, out, d + (long) o * p, d2 + (long) o * p, p);
-                for (int o = o8; o < no; o++) {
-                    block1(xpad, base[k], taps, wpk, no, o, b, out, d + (long) o * p, null);
-                    block1(xpad, base[k + 1], taps, wpk, no, o, b, out, d2 + (long) o * p, null);
+                for (int o = o0; o < o8; o += 8)
+                    block8x2(xpad, base[k], base[k + 1], taps, wpk, o * nt, b, o, out, d + (long) o * p, d2 + (long) o * p, p);
+                for (int o = o8; o < o1; o++) {
+                    block1(xpad, base[k], taps, wpk, w1(o, nt), b[o], out, d + (long) o * p, null);
+                    block1(xpad, base[k + 1], taps, wpk, w1(o, nt), b[o], out, d2 + (long) o * p, null);
                 }
             } else {
-                for (int o = 0; o < o8; o += 8) block8(xpad, base[k], taps, wpk, no, o, b, out, d + (long) o * p, p);
-                for (int o = o8; o < no; o++) block1(xpad, base[k], taps, wpk, no, o, b, out, d + (long) o * p, null);
+                for (int o = o0; o < o8; o += 8) block8(xpad, base[k], taps, wpk, o * nt, b, o, out, d + (long) o * p, p);
+                for (int o = o8; o < o1; o++) block1(xpad, base[k], taps, wpk, w1(o, nt), b[o], out, d + (long) o * p, null);
             }
         }
         for (int k = full; k < base.length; k++) {
             VectorMask<Float> m = S.indexInRange(0, st.width()[k]);
-            for (int o = 0; o < no; o++) block1(xpad, base[k], taps, wpk, no, o, b, out, outOff + dst[k] + (long) o * p, m);
+            for (int o = o0; o < o1; o++) block1(xpad, base[k], taps, wpk, w1(o, nt), b[o], out, outOff + dst[k] + (long) o * p, m);
         }
     }
 
+    /** Index of output channel o's first weight in the packed layout (stride 8 per tap). */
+    private static int w1(int o, int nt) { return (o & ~7) * nt + (o & 7); }
+
     /** Like {@link #block8} for two strips at once (16 accumulators: each weight broadcast feeds two FMAs). */
-    private static void block8x2(float[] xp, int base, int base2, int[] taps, float[] w, int no, int o, float[] b,
+    private static void block8x2(float[] xp, int base, int base2, int[] taps, float[] w, int wb, float[] b, int o,
                                  MemorySegment out, long dst, long dst2, long p) {
         FloatVector a0 = FloatVector.broadcast(S, b[o]), a1 = FloatVector.broadcast(S, b[o + 1]);
         FloatVector a2 = FloatVector.broadcast(S, b[o + 2]), a3 = FloatVector.broadcast(S, b[o + 3]);
@@ -143,7 +171,7 @@ final class ConvDirect {
         for (int t = 0; t < taps.length; t++) {
             FloatVector u = FloatVector.fromArray(S, xp, base + taps[t]);
             FloatVector v = FloatVector.fromArray(S, xp, base2 + taps[t]);
-            int wi = t * no + o;
+            int wi = wb + 8 * t;
             FloatVector k = FloatVector.broadcast(S, w[wi]);
             a0 = u.fma(k, a0); c0 = v.fma(k, c0);
             k = FloatVector.broadcast(S, w[wi + 1]);
@@ -185,7 +213,7 @@ final class ConvDirect {
      * apart. The eight stores are written out: a vector passed to a helper that is not inlined
      * would be boxed (measured 5x slower for 9 taps).
      */
-    private static void block8(float[] xp, int base, int[] taps, float[] w, int no, int o, float[] b,
+    private static void block8(float[] xp, int base, int[] taps, float[] w, int wb, float[] b, int o,
                                MemorySegment out, long dst, long p) {
         FloatVector a0 = FloatVector.broadcast(S, b[o]), a1 = FloatVector.broadcast(S, b[o + 1]);
         FloatVector a2 = FloatVector.broadcast(S, b[o + 2]), a3 = FloatVector.broadcast(S, b[o + 3]);
@@ -193,7 +221,7 @@ final class ConvDirect {
         FloatVector a6 = FloatVector.broadcast(S, b[o + 6]), a7 = FloatVector.broadcast(S, b[o + 7]);
         for (int t = 0; t < taps.length; t++) {
             FloatVector v = FloatVector.fromArray(S, xp, base + taps[t]);
-            int wi = t * no + o;
+            int wi = wb + 8 * t;
             a0 = v.fma(FloatVector.broadcast(S, w[wi]), a0);
             a1 = v.fma(FloatVector.broadcast(S, w[wi + 1]), a1);
             a2 = v.fma(FloatVector.broadcast(S, w[wi + 2]), a2);
@@ -214,11 +242,11 @@ final class ConvDirect {
     }
 
     /** One output channel of one strip, stored under mask m (null: the whole vector). */
-    private static void block1(float[] xp, int base, int[] taps, float[] w, int no, int o, float[] b,
+    private static void block1(float[] xp, int base, int[] taps, float[] w, int wb, float bias,
                                MemorySegment out, long dst, VectorMask<Float> m) {
-        FloatVector a = FloatVector.broadcast(S, b[o]);
+        FloatVector a = FloatVector.broadcast(S, bias);
         for (int t = 0; t < taps.length; t++)
-            a = FloatVector.fromArray(S, xp, base + taps[t]).fma(FloatVector.broadcast(S, w[t * no + o]), a);
+            a = FloatVector.fromArray(S, xp, base + taps[t]).fma(FloatVector.broadcast(S, w[wb + 8 * t]), a);
         if (m == null) a.intoMemorySegment(out, dst * 4, LE);
         else a.intoMemorySegment(out, dst * 4, LE, m);
     }

@@ -14,7 +14,9 @@ import java.nio.ByteOrder;
 import java.util.concurrent.ForkJoinTask;
 
 /**
- * CPU conv2d and pooling. Conv2d runs as im2col + GEMM through {@code backend().gemm}:
+ * CPU conv2d and pooling. Stride-1 F32 convs (groups 1, not a plain unpadded 1x1, up to
+ * {@link ConvDirect#maxTaps} taps per output) take the direct kernel {@link ConvDirect}; all
+ * others run as im2col + GEMM through {@code backend().gemm}:
  * <pre>
  * per image n, per group g:  out[n, g*og:(g+1)*og, :] [og, OH*OW] = w_g [og, kg] x col_g [kg, OH*OW]
  *   kg = (C/groups)*kh*kw; col from {@link Im2col} (built once per image for all groups;
@@ -23,9 +25,8 @@ import java.util.concurrent.ForkJoinTask;
  * Images are spread over threads, each with its own column buffer ({@link ConvScratch}); a single
  * image runs on the caller and leaves the threads to the GEMM. 1x1 stride-1 unpadded convs skip
  * im2col (the input plane is the column matrix; groups=1 is one batched GEMM for all images).
- * Bias is added per image right after its GEMM, while the output is in cache. Stride-1 F32 convs
- * with few taps per output go to the direct kernel {@link ConvDirect} instead. The scalar twin of
- * both is {@link ConvScalar}. Pooling lives in {@link PoolKernels}.
+ * Bias is added per image right after its GEMM, while the output is in cache. The scalar twin of
+ * both routes is {@link ConvScalar}. Pooling lives in {@link PoolKernels}.
  */
 final class CpuConv {
     private CpuConv() {}
@@ -78,7 +79,7 @@ final class CpuConv {
      * Like {@link Parallel#forRange}, but every chunk runs on a pool worker while the caller waits.
      * A chunk run by the calling thread (chunk 0 of {@link Parallel#forChunks}) is outside the pool,
      * so a GEMM it calls would fork again onto workers busy with the other chunks and then wait for
-     * them (measured: 2x slower than one thread); on a worker, nested Parallel calls run inline.
+     * them (measured about 2x slower); on a worker, nested Parallel calls run inline.
      */
     static void onWorkers(int n, long costPerItem, Parallel.Range body) {
         int t = Math.min(CpuConfig.threads(), n);
@@ -108,7 +109,7 @@ final class CpuConv {
         try (b; Tensor c = operandC(out, g, outOff)) {
             x.backend().gemm(false, false, 1.0, a, b, 0.0, c);
         }
-        if (bias != null) addBias(bias, g, out.segment(), outOff, 0, g.o());
+        if (bias != null) addBias(bias, g, out.segment(), outOff);
     }
 
     /** GEMM operand B: [kg, P] (strides rowStride, colStride), with a group dim in front when groups > 1. */
@@ -137,15 +138,15 @@ final class CpuConv {
         }
         if (bias == null) return;
         Parallel.forRange(g.n(), (long) g.o() * p, (s, e) -> {
-            for (int n = s; n < e; n++) addBias(bias, g, out.segment(), out.offset() + (long) n * g.o() * p, 0, g.o());
+            for (int n = s; n < e; n++) addBias(bias, g, out.segment(), out.offset() + (long) n * g.o() * p);
         });
     }
 
-    /** out[o, :] += bias[o] for o in [o0, o1), over the output planes of one image at element offset off. */
-    static void addBias(Tensor bias, ConvGeometry g, MemorySegment out, long off, int o0, int o1) {
+    /** out[o, :] += bias[o] over the output planes of one image at element offset off. */
+    private static void addBias(Tensor bias, ConvGeometry g, MemorySegment out, long off) {
         int p = g.p();
         boolean f32 = bias.dtype() == DType.F32;
-        for (int o = o0; o < o1; o++) {
+        for (int o = 0; o < g.o(); o++) {
             double b = bias.getDouble(o);
             long row = off + (long) o * p;
             if (f32) addF32(out, row, p, (float) b);

@@ -229,12 +229,14 @@ class ConvTest {
         random(83, 2, 1, 5, 16, 8, 3, 3, params(1, 1, 1, 1), false, DType.F32);
         random(84, 2, 1, 5, 17, 8, 3, 3, params(1, 1, 1, 1), true, DType.F32);
         random(85, 1, 2, 3, 33, 16, 3, 3, params(1, 0, 1, 1), true, DType.F32); // one row of output
-        // tap counts at the threshold (17*9 = 153 direct, 18*9 = 162 im2col by default)
-        random(86, 2, 17, 6, 7, 8, 3, 3, params(1, 1, 1, 1), true, DType.F32);
-        random(87, 2, 18, 6, 7, 8, 3, 3, params(1, 1, 1, 1), true, DType.F32);
+        // tap counts at the default threshold (128*9 = 1152 direct, 129*9 = 1161 im2col)
+        random(86, 1, 128, 4, 5, 8, 3, 3, params(1, 1, 1, 1), true, DType.F32);
+        random(87, 1, 129, 4, 5, 8, 3, 3, params(1, 1, 1, 1), true, DType.F32);
         // more images than threads, dilation and padding larger than the kernel
         random(88, 5, 3, 12, 10, 16, 3, 3, params(1, 2, 2, 1), true, DType.F32);
         random(89, 3, 2, 4, 4, 8, 3, 3, params(1, 3, 1, 1), true, DType.F32);
+        // one image split over threads by output channel groups [0, 8) and [8, 20)
+        random(90, 1, 3, 9, 11, 20, 3, 3, params(1, 1, 1, 1), true, DType.F32);
     }
 
     @Test
