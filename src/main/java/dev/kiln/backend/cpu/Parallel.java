@@ -18,6 +18,9 @@ public final class Parallel {
                 return t;
             }, null, false);
 
+    /** True on a thread that is running a chunk of a parallel loop (nested loops then run inline). */
+    private static final ThreadLocal<boolean[]> IN_PARALLEL = ThreadLocal.withInitial(() -> new boolean[1]);
+
     /** A range task: body(start, end) over [0, n). */
     public interface Range { void run(int start, int end); }
 
@@ -29,7 +32,7 @@ public final class Parallel {
         int t = CpuConfig.threads();
         long work = (long) n * Math.max(costPerItem, 1);
         int chunks = (int) Math.min(Math.min(t, n), Math.max(1, work / 32_768));
-        if (chunks <= 1 || ForkJoinTask.getPool() == POOL) {
+        if (chunks <= 1 || ForkJoinTask.getPool() == POOL || IN_PARALLEL.get()[0]) {
             body.run(0, n);
             return;
         }
@@ -54,7 +57,14 @@ public final class Parallel {
             tasks.add(POOL.submit(() -> body.run(s, e)));
             start = e;
         }
-        body.run(0, firstEnd);
+        boolean[] flag = IN_PARALLEL.get();
+        boolean was = flag[0];
+        flag[0] = true;
+        try {
+            body.run(0, firstEnd);
+        } finally {
+            flag[0] = was;
+        }
         for (ForkJoinTask<?> task : tasks) task.join();
     }
 }
