@@ -75,23 +75,9 @@ final class CpuConv {
         });
     }
 
-    /**
-     * Like {@link Parallel#forRange}, but every chunk runs on a pool worker while the caller waits.
-     * A chunk run by the calling thread (chunk 0 of {@link Parallel#forChunks}) is outside the pool,
-     * so a GEMM it calls would fork again onto workers busy with the other chunks and then wait for
-     * them (measured about 2x slower); on a worker, nested Parallel calls run inline.
-     */
+    /** Parallel over images or channel blocks; nested GEMM calls run inline (see {@link Parallel}). */
     static void onWorkers(int n, long costPerItem, Parallel.Range body) {
-        int t = Math.min(CpuConfig.threads(), n);
-        if (t <= 1 || (long) n * costPerItem < 65_536 || ForkJoinTask.getPool() != null) {
-            Parallel.forRange(n, costPerItem, body);
-            return;
-        }
-        Parallel.forChunks(t + 1, t + 1, (c, unused) -> {
-            if (c == 0) return; // the caller's chunk: no work
-            int s = (int) ((long) n * (c - 1) / t), e = (int) ((long) n * c / t);
-            if (s < e) body.run(s, e);
-        });
+        Parallel.forRange(n, costPerItem, body);
     }
 
     private static void image(Tensor x, Tensor a, Tensor bias, ConvGeometry g, Tensor out, int n, Tensor col) {

@@ -42,7 +42,7 @@ public final class Parallel {
     /** Runs body over [0, n) split into exactly min(chunks, n) contiguous pieces in parallel. */
     public static void forChunks(int n, int chunks, Range body) {
         chunks = Math.min(chunks, n);
-        if (chunks <= 1) {
+        if (chunks <= 1 || ForkJoinTask.getPool() == POOL || IN_PARALLEL.get()[0]) {
             if (n > 0) body.run(0, n);
             return;
         }
