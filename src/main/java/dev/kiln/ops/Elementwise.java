@@ -1,5 +1,6 @@
 package dev.kiln.ops;
 
+import dev.kiln.autograd.GradMode;
 import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Shape;
 import dev.kiln.tensor.Tensor;
@@ -20,6 +21,13 @@ public final class Elementwise {
     }
 
     public static Tensor unary(UnaryOp op, Tensor x, double a, double b) {
+        if (!Tensor.needsGrad(x)) return unaryForward(op, x, a, b);
+        Tensor out;
+        try (GradMode.Guard g = GradMode.noGrad()) { out = unaryForward(op, x, a, b); }
+        return out.setGradFn(ElementwiseGrad.unary(op, x, out.detach(), a, b));
+    }
+
+    private static Tensor unaryForward(UnaryOp op, Tensor x, double a, double b) {
         if (x.dtype() == DType.BOOL && op != UnaryOp.ABS && op != UnaryOp.RELU)
             throw new IllegalArgumentException(op.name().toLowerCase() + ": not supported for bool tensors");
         DType t = x.dtype();
@@ -43,6 +51,16 @@ public final class Elementwise {
     }
 
     public static Tensor binary(BinaryOp op, Tensor a, Tensor b) {
+        if (op.isComparison() || !Tensor.needsGrad(a, b)) {
+            if (!GradMode.isEnabled()) return binaryForward(op, a, b);
+            try (GradMode.Guard g = GradMode.noGrad()) { return binaryForward(op, a, b); }
+        }
+        Tensor out;
+        try (GradMode.Guard g = GradMode.noGrad()) { out = binaryForward(op, a, b); }
+        return out.setGradFn(ElementwiseGrad.binary(op, a, b, op == BinaryOp.POW ? out.detach() : null));
+    }
+
+    private static Tensor binaryForward(BinaryOp op, Tensor a, Tensor b) {
         String name = op.name().toLowerCase();
         int[] shape = Shape.broadcast(name, a.shape(), b.shape());
         DType promoted = DType.promote(a.dtype(), b.dtype());
@@ -67,12 +85,22 @@ public final class Elementwise {
     public static Tensor binaryScalar(BinaryOp op, Tensor x, double s) {
         DType t = x.dtype();
         if (!t.isFloating() && s != Math.rint(s)) t = DType.F32;
-        try (Tensor st = Tensor.scalar(s, t == DType.BOOL ? DType.I32 : t)) {
-            return binary(op, x, st);
-        }
+        Tensor st = Tensor.scalar(s, t == DType.BOOL ? DType.I32 : t);
+        Tensor out = binary(op, x, st);
+        if (out.gradFn() == null) st.close(); // else the gradient rule holds it (freed with the graph's scope)
+        return out;
     }
 
     public static Tensor where(Tensor cond, Tensor a, Tensor b) {
+        if (!Tensor.needsGrad(a, b)) {
+            try (GradMode.Guard g = GradMode.noGrad()) { return whereForward(cond, a, b); }
+        }
+        Tensor out;
+        try (GradMode.Guard g = GradMode.noGrad()) { out = whereForward(cond, a, b); }
+        return out.setGradFn(ElementwiseGrad.where(cond, a, b));
+    }
+
+    private static Tensor whereForward(Tensor cond, Tensor a, Tensor b) {
         int[] shape = Shape.broadcast("where", cond.shape(), a.shape(), b.shape());
         DType t = DType.promote(a.dtype(), b.dtype());
         Tensor cb = cond.dtype() == DType.BOOL ? cond : cond.ne(zerosLike(cond));

@@ -40,7 +40,7 @@ public final class Indexing {
             expanded = r.expand(target);
         }
         Tensor out = gather(x, a, expanded);
-        expanded.close();
+        if (out.gradFn() == null) expanded.close(); // else the gradient rule holds it
         return out;
     }
 

@@ -36,7 +36,9 @@ public final class Linear {
             y = Tensor.empty(x.backend(), t, rows, outF);
             double beta = 0;
             if (b != null) {
-                try (Tensor bt = asType(b, t); Tensor be = bt.expand(rows, outF)) { y.copyFrom(be); }
+                Tensor bt = asType(b, t);
+                try (Tensor be = bt.expand(rows, outF)) { y.copyFrom(be); }
+                if (bt != b) bt.close();
                 beta = 1;
             }
             x.backend().gemm(false, true, 1.0, x2, wt, beta, y);

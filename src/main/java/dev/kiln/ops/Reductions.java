@@ -1,5 +1,6 @@
 package dev.kiln.ops;
 
+import dev.kiln.autograd.GradMode;
 import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Shape;
 import dev.kiln.tensor.Tensor;
@@ -42,6 +43,14 @@ public final class Reductions {
     }
 
     public static Tensor reduce(ReduceOp op, Tensor x, int[] axes, boolean keepdim, double param) {
+        if (!Tensor.needsGrad(x)) return reduceForward(op, x, axes, keepdim, param);
+        int[] ax = normalizeAxes(op.name().toLowerCase(), axes, x.dim());
+        Tensor out;
+        try (GradMode.Guard g = GradMode.noGrad()) { out = reduceForward(op, x, ax, keepdim, param); }
+        return out.setGradFn(ReductionsGrad.reduce(op, x, ax, keepdimShape(x.shape(), ax), out.detach(), param));
+    }
+
+    private static Tensor reduceForward(ReduceOp op, Tensor x, int[] axes, boolean keepdim, double param) {
         String name = op.name().toLowerCase();
         int[] ax = normalizeAxes(name, axes, x.dim());
         for (int a : ax)
@@ -86,6 +95,13 @@ public final class Reductions {
     }
 
     public static Tensor softmax(Tensor x, int axis, boolean log) {
+        if (!Tensor.needsGrad(x)) return softmaxForward(x, axis, log);
+        Tensor out;
+        try (GradMode.Guard g = GradMode.noGrad()) { out = softmaxForward(x, axis, log); }
+        return out.setGradFn(ReductionsGrad.softmax(x, out.detach(), Shape.axis("softmax", axis, x.dim()), log));
+    }
+
+    private static Tensor softmaxForward(Tensor x, int axis, boolean log) {
         int a = Shape.axis(log ? "log_softmax" : "softmax", axis, x.dim());
         DType t = x.dtype() == DType.F64 ? DType.F64 : DType.F32;
         Tensor xc = x.dtype() == t ? x : x.to(t);
@@ -96,6 +112,13 @@ public final class Reductions {
     }
 
     public static Tensor layerNorm(Tensor x, int[] normalizedShape, Tensor weight, Tensor bias, double eps) {
+        if (!Tensor.needsGrad(x, weight, bias)) return layerNormForward(x, normalizedShape, weight, bias, eps);
+        Tensor out;
+        try (GradMode.Guard g = GradMode.noGrad()) { out = layerNormForward(x, normalizedShape, weight, bias, eps); }
+        return out.setGradFn(ReductionsGrad.layerNorm(x, weight, bias, normalizedShape.length, eps));
+    }
+
+    private static Tensor layerNormForward(Tensor x, int[] normalizedShape, Tensor weight, Tensor bias, double eps) {
         int[] s = x.shape();
         int k = normalizedShape.length;
         if (k == 0 || k > s.length || !Arrays.equals(Arrays.copyOfRange(s, s.length - k, s.length), normalizedShape))

@@ -86,7 +86,7 @@ class GradCheckTest {
         GradCheck.check("expand", a -> a[0].expand(4, 3, 5), x(3, 1));
         GradCheck.check("squeeze/unsqueeze", a -> a[0].unsqueeze(0).squeeze().unsqueeze(-1), x(3, 1, 4));
         GradCheck.check("cat", a -> Join.cat(new Tensor[]{a[0], a[1]}, 1), x(2, 3), x(2, 4));
-        GradCheck.check("cast roundtrip", a -> a[0].to(DType.F32).to(DType.F64), x(4));
+        GradCheck.check("cast roundtrip", a -> a[0].to(DType.F32).to(DType.F64), 1e-2, 1e-4, 1e-3, x(4)); // f32 rounding: big h
     }
 
     @Test void matmulLinearIndexing() {
