@@ -60,7 +60,9 @@ public final class DemoCommand implements Callable<Integer> {
         for (int n : z.gemm) gemm(g, n, z);
         elementwise(g, z);
         reductions(g, z);
+        String data = train(z);
         table.print(out);
+        out.println(data);
         out.println("mlp predicted classes (class:count): " + classes);
         double total = (System.nanoTime() - t0) * 1e-9;
         if (failures.isEmpty()) {
@@ -199,6 +201,45 @@ public final class DemoCommand implements Callable<Integer> {
     }
 
     // ------------------------------------------------------------------ formatting and checks
+
+    // ------------------------------------------------------------------ training
+
+    /**
+     * Trains the standard MLP with SGD-momentum on Fashion-MNIST (the embedded subset when the
+     * Debian package is absent, or with --quick) and checks that it learned; returns a data note.
+     */
+    private String train(Sizes z) {
+        boolean real = !quick && dev.kiln.data.FashionMnist.available();
+        int epochs = quick ? 1 : 2;
+        try (var train = real ? dev.kiln.data.FashionMnist.load(dev.kiln.data.FashionMnist.defaultDir(), true) : dev.kiln.data.FashionMnist.embedded(true);
+             var test = real ? dev.kiln.data.FashionMnist.load(dev.kiln.data.FashionMnist.defaultDir(), false) : dev.kiln.data.FashionMnist.embedded(false);
+             var model = dev.kiln.train.Models.mlp(new Generator(seed));
+             var opt = new dev.kiln.optim.SGD(model.parameters(), 0.05, 0.9, 0, 0, false);
+             var loader = dev.kiln.data.DataLoader.builder(train).batchSize(64).shuffle(seed).build();
+             var testLoader = dev.kiln.data.DataLoader.builder(test).batchSize(1000).build()) {
+            var trainer = new dev.kiln.train.Trainer(model, opt, 1);
+            String shape = "mlp 784-256-128-10, batch 64";
+            for (int e = 0; e < epochs; e++) {
+                var st = trainer.trainEpoch(loader, null);
+                table.add("train", "epoch " + (e + 1) + ", SGD momentum 0.9, loss " + String.format(Locale.ROOT, "%.4f", st.meanLoss()),
+                        shape, ms(st.seconds()), rate(st.samplesPerSecond(), "samples/s"), "");
+            }
+            double acc = dev.kiln.train.Trainer.accuracy(model, testLoader);
+            double want = real ? 0.80 : 0.60;
+            table.add("evaluate", "test accuracy " + String.format(Locale.ROOT, "%.4f", acc), test.size() + " images", "", "",
+                    checkTrue(String.format(Locale.ROOT, "test accuracy %.4f >= %.2f", acc, want), acc >= want));
+            return real ? "data: Fashion-MNIST (" + train.size() + " train / " + test.size() + " test images)"
+                    : "data: embedded Fashion-MNIST subset (" + train.size() + " train / " + test.size() + " test images)"
+                    + (quick ? "" : "; apt-get install dataset-fashion-mnist for the full set");
+        }
+    }
+
+    /** Records a pass/fail check and returns its table cell. */
+    private String checkTrue(String what, boolean ok) {
+        checks++;
+        if (!ok) failures.add(what + ": no");
+        return ok ? "ok" : "FAILED";
+    }
 
     /** Records a check (err <= tol) and returns its table cell. */
     private String check(String what, double err, double tol) {
