@@ -107,7 +107,7 @@ final class ElemBinary {
     private static void rowF32(BinaryOp op, MemorySegment a, long ai, long as, MemorySegment b, long bi, long bs,
                                MemorySegment o, long oi, int n) {
         int done;
-        if (op.isComparison()) done = BF == null ? 0 : cmpF32(op, a, ai, as, b, bi, bs, o, oi, n);
+        if (op.isComparison()) done = BF == null ? 0 : cmpRowF32(op, a, ai, as, b, bi, bs, o, oi, n);
         else if (as == 1 && bs == 1) done = vvF32(op, a, ai, b, bi, o, oi, n);
         else if (as == 1) done = vsF32(op, a, ai, b.getAtIndex(Storage.F32, bi), o, oi, n);
         else if (bs == 1) done = svF32(op, a.getAtIndex(Storage.F32, ai), b, bi, o, oi, n);
@@ -177,22 +177,34 @@ final class ElemBinary {
         return i;
     }
 
-    private static VectorOperators.Comparison cmpOp(BinaryOp op) {
+    /** The comparison with a literal operator per case (the Vector API intrinsifies constant operators only). */
+    private static VectorMask<Float> cmpF32(BinaryOp op, FloatVector x, FloatVector y) {
         return switch (op) {
-            case EQ -> VectorOperators.EQ;
-            case NE -> VectorOperators.NE;
-            case LT -> VectorOperators.LT;
-            case LE -> VectorOperators.LE;
-            case GT -> VectorOperators.GT;
-            case GE -> VectorOperators.GE;
+            case EQ -> x.compare(VectorOperators.EQ, y);
+            case NE -> x.compare(VectorOperators.NE, y);
+            case LT -> x.compare(VectorOperators.LT, y);
+            case LE -> x.compare(VectorOperators.LE, y);
+            case GT -> x.compare(VectorOperators.GT, y);
+            case GE -> x.compare(VectorOperators.GE, y);
+            default -> throw new IllegalStateException(op.name());
+        };
+    }
+
+    private static VectorMask<Double> cmpF64(BinaryOp op, DoubleVector x, DoubleVector y) {
+        return switch (op) {
+            case EQ -> x.compare(VectorOperators.EQ, y);
+            case NE -> x.compare(VectorOperators.NE, y);
+            case LT -> x.compare(VectorOperators.LT, y);
+            case LE -> x.compare(VectorOperators.LE, y);
+            case GT -> x.compare(VectorOperators.GT, y);
+            case GE -> x.compare(VectorOperators.GE, y);
             default -> throw new IllegalStateException(op.name());
         };
     }
 
     /** Comparison row; a stride-0 operand is broadcast once. */
-    private static int cmpF32(BinaryOp op, MemorySegment a, long ai, long as, MemorySegment b, long bi, long bs,
+    private static int cmpRowF32(BinaryOp op, MemorySegment a, long ai, long as, MemorySegment b, long bi, long bs,
                               MemorySegment o, long oi, int n) {
-        VectorOperators.Comparison c = cmpOp(op);
         FloatVector va = FloatVector.broadcast(SF, a.getAtIndex(Storage.F32, ai));
         FloatVector vb = FloatVector.broadcast(SF, b.getAtIndex(Storage.F32, bi));
         ByteVector zero = ByteVector.zero(BF);
@@ -200,7 +212,7 @@ final class ElemBinary {
         for (int up = SF.loopBound(n); i < up; i += LF) {
             FloatVector x = as == 1 ? ElemUnary.ldF(a, ai + i) : va;
             FloatVector y = bs == 1 ? ElemUnary.ldF(b, bi + i) : vb;
-            VectorMask<Float> m = x.compare(c, y);
+            VectorMask<Float> m = cmpF32(op, x, y);
             zero.blend((byte) 1, m.cast(BF)).intoMemorySegment(o, oi + i, LE);
         }
         return i;
@@ -251,7 +263,7 @@ final class ElemBinary {
             for (int up = SD.loopBound(n); i < up; i += LD) {
                 DoubleVector x = as == 1 ? ElemUnary.ldD(a, ai + i) : va;
                 DoubleVector y = bs == 1 ? ElemUnary.ldD(b, bi + i) : vb;
-                if (cmp) ByteVector.zero(BD).blend((byte) 1, x.compare(cmpOp(op), y).cast(BD)).intoMemorySegment(o, oi + i, LE);
+                if (cmp) ByteVector.zero(BD).blend((byte) 1, cmpF64(op, x, y).cast(BD)).intoMemorySegment(o, oi + i, LE);
                 else opF64(op, x, y).intoMemorySegment(o, (oi + i) * 8, LE);
             }
         }
