@@ -18,8 +18,8 @@ import java.util.function.IntConsumer;
 final class CpuGemm {
     private CpuGemm() {}
 
-    /** Below this many multiply-adds per call the work runs on one thread. */
-    static final long PARALLEL_MIN_FMAS = 1L << 21;
+    /** Below this many multiply-adds per call the work runs on one thread (tests lower it). */
+    static long parallelMinFmas = 1L << 21;
 
     static void gemm(boolean transA, boolean transB, double alpha, Tensor a, Tensor b, double beta, Tensor c) {
         Dims d = check(transA, transB, a, b, c);
@@ -32,7 +32,7 @@ final class CpuGemm {
         }
         Operand oa = Operand.of(a, transA), ob = Operand.of(b, transB), oc = Operand.of(c, false);
         long fmas = (long) d.m * d.n * d.k * d.batch;
-        int threads = fmas < PARALLEL_MIN_FMAS ? 1 : CpuConfig.threads();
+        int threads = fmas < parallelMinFmas ? 1 : CpuConfig.threads();
         boolean f64 = c.dtype() == DType.F64;
         if (threads == 1 || d.batch >= threads) {
             Parallel.forChunks(d.batch, threads, (s, e) -> {
