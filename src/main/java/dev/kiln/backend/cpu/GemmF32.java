@@ -29,6 +29,7 @@ import static dev.kiln.backend.cpu.GemmF32Kernel.S;
  * Operands are read through their strides while packing, so transposed, sliced and broadcast
  * views cost nothing extra; panels are zero-padded so edge tiles run the same kernel.
  * Beta is applied on the first K block only. Buffers are heap float[] kept per thread.
+ * M = 1 and N = 1 (matrix-vector) go to {@link GemmF32Gemv} when the vector side is contiguous.
  */
 final class GemmF32 {
     private GemmF32() {}
@@ -62,6 +63,16 @@ final class GemmF32 {
             return;
         }
         boolean vector = !CpuConfig.scalar();
+        if (m == 1 && b.cs() == 1) {
+            GemmF32Gemv.rowTimesMatrix(n, k, alpha, a, b, beta, c, vector);
+            return;
+        }
+        if (n == 1 && a.cs() == 1) {
+            int blocks = Math.min(m, 4 * threads);
+            CpuGemm.forBlocks(blocks, threads, blk -> GemmF32Gemv.matrixTimesColumn((int) ((long) blk * m / blocks),
+                    (int) ((long) (blk + 1) * m / blocks), k, alpha, a, b, beta, c, scratch(BUFFERS.get(), k), vector));
+            return;
+        }
         int kc0 = evenBlock(k, KC, 1), nc0 = evenBlock(n, NC, NR);
         int units = (m + MR - 1) / MR, mBlocks = CpuGemm.rowBlocks(units, MC / MR, threads);
         int mc0 = (units + mBlocks - 1) / mBlocks * MR;

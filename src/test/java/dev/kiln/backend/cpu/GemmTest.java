@@ -140,6 +140,35 @@ class GemmTest {
         checkSize(DType.F32, 20, 30, 10, false, false, 0, 2);
     }
 
+    @Test
+    void matrixVectorShapes() {
+        for (DType dt : new DType[]{DType.F32, DType.F64})
+            for (int n : new int[]{1, 7, 16, 63, 64, 65, 200})
+                for (int k : new int[]{1, 33, 300}) {
+                    checkSize(dt, 1, n, k, false, false, 1, 0);             // row vector x matrix
+                    checkSize(dt, n, 1, k, false, false, 1, 0);             // matrix x column vector
+                }
+        checkSize(DType.F32, 1, 70, 40, false, false, -2, 0.5);
+        checkSize(DType.F32, 70, 1, 40, false, false, -2, 0.5);
+        checkSize(DType.F32, 1, 70, 40, true, true, 1, 0);                  // strided: the packed path
+        checkSize(DType.F32, 70, 1, 40, true, true, 1, 0);
+        Tensor col = rand(DType.F32, 40, 3).slice(1, 1, 2, 1);              // a strided column vector
+        checkAgainstReference(false, false, 1, rand(DType.F32, 70, 40), col, 0, Tensor.zeros(70, 1), 1e-5);
+        long saved = CpuGemm.parallelMinFmas;
+        CpuGemm.parallelMinFmas = 0;
+        try {
+            CpuConfig.setThreads(2);
+            checkSize(DType.F32, 100, 1, 50, false, false, 1, 0);
+            checkSize(DType.F32, 1, 100, 50, false, false, 1, 0);
+        } finally {
+            CpuGemm.parallelMinFmas = saved;
+        }
+        Tensor a = rand(DType.F32, 1, 300), b = rand(DType.F32, 300, 70), c0 = rand(DType.F32, 1, 70);
+        double[] vec = run(DType.F32, false, false, a, b, c0, 0.5);
+        CpuConfig.setScalar(true);
+        assertArrayEquals(vec, run(DType.F32, false, false, a, b, c0, 0.5), "row x matrix: scalar twin differs");
+    }
+
     // ------------------------------------------------------------------ strided operands
 
     @Test
