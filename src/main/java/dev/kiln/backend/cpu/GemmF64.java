@@ -13,7 +13,7 @@ import static dev.kiln.backend.cpu.GemmF64Kernel.NR;
 import static dev.kiln.backend.cpu.GemmF64Kernel.S;
 
 /**
- * Blocked F64 GEMM on one block of C (the GotoBLAS / BLIS loop nest):
+ * Blocked F64 GEMM, the double twin of {@link GemmF32} (same code; keep the two in sync):
  * <pre>
  * for jc in N step NC:            B block  (KC x NC) packed once into NR-wide k-major panels, shared
  *   for pc in K step KC:
@@ -24,15 +24,17 @@ import static dev.kiln.backend.cpu.GemmF64Kernel.S;
  *         for ir in MC step MR:   micro-kernel: MR x NR tile (A micro-panel in L1), then store into C
  * </pre>
  * Block sizes for Zen 4 (32 KB L1d, 1 MB L2 per core, 32 MB shared L3), chosen by measurement:
- * KC = 512 doubles (the same 4 KB per row), so K usually fits one block: C is written once (never read when beta == 0) and A
- * and B are packed once; this beat KC = 256 / 512 by 5-10% at n = 1024, because the C
+ * KC = 512 doubles (4 KB per row, as for F32),
+ * so K usually fits one block: C is written once (never read when beta == 0) and A
+ * and B are packed once; (measured for F32:) this beat KC = 256 / 512
+ * by 5-10% at n = 1024, because the C
  * read-modify-write passes cost more than the kernel loses streaming its B micro-panel
- * (1024 x 32 floats = 128 KB) from L2. MC = 96: A block 384 KB in L2, A micro-panel 24 KB in L1
+ * (512 x 16 doubles = 64 KB) from L2. MC = 96: A block 384 KB in L2, A micro-panel 24 KB in L1
  * (MC 24..384 measured within noise). NC = 1024: B block 4 MB in L3.
  * Operands are read through their strides while packing, so transposed, sliced and broadcast
  * views cost nothing extra; panels are zero-padded so edge tiles run the same kernel.
  * Beta is applied on the first K block only. Buffers are heap double[] kept per thread: the
- * micro-kernel reads packed heap arrays at ~117 GFLOP/s (in cache, one core) but only 45-80
+ * F32 micro-kernel reads packed heap arrays at ~117 GFLOP/s (in cache, one core) but only 45-80
  * GFLOP/s from off-heap segments (access checks in the loop).
  * M = 1 and N = 1 (matrix-vector) go to {@link GemmF64Gemv} when the vector side is contiguous.
  */

@@ -11,7 +11,8 @@ import static dev.kiln.backend.cpu.GemmF64Kernel.L;
 import static dev.kiln.backend.cpu.GemmF64Kernel.S;
 
 /**
- * Matrix-vector shapes of F64 GEMM, which the packed path would waste (M = 1 fills one row of a
+ * Matrix-vector shapes of F64 GEMM (the double twin of {@link GemmF32Gemv}):
+ * which the packed path would waste (M = 1 fills one row of a
  * 6-row tile and packs all of B for a single use): {@link #rowTimesMatrix} (M = 1, B with unit
  * column stride: vector accumulators over 4L columns, streamed down the rows of B) and
  * {@link #matrixTimesColumn} (N = 1, A with unit column stride: a dot product per row). Both
