@@ -24,8 +24,9 @@ import java.util.ServiceLoader;
 /**
  * `kiln bench gemm`: square F32 GEMM (C = A*B, row-major, off-heap) of Kiln against a peer found
  * with {@link ServiceLoader} ({@link GemmPeer}; the bench module provides OpenBLAS). For every
- * size and thread count both are warmed up, then timed interleaved (alternating which goes first);
- * each sample repeats the call until it lasts ~20 ms, and the medians are reported in GFLOP/s.
+ * size and thread count both are warmed up (and their results compared), then timed interleaved:
+ * {@value #ROUNDS} alternating phases, each after a short pause (see {@link #SETTLE_MILLIS}), each
+ * sample repeating the call until it lasts ~20 ms; the medians are reported in GFLOP/s.
  * Without a peer the rows say peer "none" and the ratio is null.
  */
 @Command(name = "gemm", mixinStandardHelpOptions = true,
@@ -50,6 +51,14 @@ public final class BenchGemm implements Runnable {
     CommandSpec spec;
 
     private static final long SAMPLE_NANOS = 20_000_000L;
+    /** Alternating phases per measurement (each side runs iters/ROUNDS samples per phase). */
+    private static final int ROUNDS = 5;
+    /**
+     * Pause before each phase. OpenBLAS's idle threads spin for 2^28 cycles (~0.1 s) after a call
+     * before sleeping; without the pause they would hold the second core during Kiln's next runs
+     * (measured: Kiln at 2 threads fell from ~200 to ~100 GFLOP/s when timed right after OpenBLAS).
+     */
+    private static final long SETTLE_MILLIS = 300;
 
     @Override
     public void run() {
@@ -123,14 +132,29 @@ public final class BenchGemm implements Runnable {
             int repsK = reps(kiln), repsP = other == null ? 0 : reps(other);
             double[] gk = new double[iters], gp = new double[iters];
             double flops = 2.0 * n * n * n;
-            for (int i = 0; i < iters; i++) {
-                boolean kilnFirst = (i & 1) == 0;
-                if (kilnFirst) gk[i] = time(kiln, repsK, flops);
-                if (other != null) gp[i] = time(other, repsP, flops);
-                if (!kilnFirst) gk[i] = time(kiln, repsK, flops);
+            int rounds = Math.min(iters, ROUNDS);
+            for (int r = 0; r < rounds; r++) {
+                int from = r * iters / rounds, to = (r + 1) * iters / rounds;
+                for (int side = 0; side < 2; side++) {
+                    boolean kilnNow = (side == 0) == (r % 2 == 0);     // alternate which goes first
+                    if (!kilnNow && other == null) continue;
+                    settle();
+                    for (int i = from; i < to; i++) {
+                        if (kilnNow) gk[i] = time(kiln, repsK, flops);
+                        else gp[i] = time(other, repsP, flops);
+                    }
+                }
             }
             String name = String.format(Locale.ROOT, "sgemm n=%d threads=%d", n, t);
             return new BenchResult(name, "GFLOP/s", median(gk), peerName, other == null ? Double.NaN : median(gp));
+        }
+    }
+
+    private static void settle() {
+        try {
+            Thread.sleep(SETTLE_MILLIS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

@@ -72,10 +72,12 @@ public final class MatMul {
      */
     public static void gemm(boolean transA, boolean transB, double alpha, Tensor a, Tensor b, double beta, Tensor c) {
         if (c.dtype() != DType.F32 && c.dtype() != DType.F64)
-            throw new IllegalArgumentException("gemm: c must be float32 or float64, got " + c.dtype().pyName() + " (" + shapes(transA, transB, a, b, c) + ")");
+            throw new IllegalArgumentException("gemm: c must be float32 or float64, got " + c.dtype().pyName()
+                    + " (" + shapes(transA, transB, a, b, c) + ")");
         int rc = c.dim();
         if (rc < 2 || rc > 3 || a.dim() < 2 || a.dim() > rc || b.dim() < 2 || b.dim() > rc)
-            throw new IllegalArgumentException("gemm: need rank-2 operands or a rank-3 c [B,M,N] (" + shapes(transA, transB, a, b, c) + ")");
+            throw new IllegalArgumentException("gemm: need rank-2 operands or a rank-3 c [B,M,N] ("
+                    + shapes(transA, transB, a, b, c) + ")");
         int m = c.size(-2), n = c.size(-1);
         int am = a.size(transA ? -1 : -2), ak = a.size(transA ? -2 : -1);
         int bk = b.size(transB ? -1 : -2), bn = b.size(transB ? -2 : -1);
@@ -83,8 +85,8 @@ public final class MatMul {
         boolean batchOk = (a.dim() == 2 || a.size(0) == 1 || a.size(0) == batch)
                 && (b.dim() == 2 || b.size(0) == 1 || b.size(0) == batch);
         if (am != m || bn != n || ak != bk || !batchOk)
-            throw new IllegalArgumentException("gemm: shapes do not match (" + shapes(transA, transB, a, b, c) + "): need op(a) [M,K], op(b) [K,N], c [M,N]"
-                    + (rc == 3 ? " with batch 1 or " + batch : ""));
+            throw new IllegalArgumentException("gemm: shapes do not match (" + shapes(transA, transB, a, b, c)
+                    + "): need op(a) [M,K], op(b) [K,N], c [M,N]" + (rc == 3 ? " with batch 1 or " + batch : ""));
         Tensor ac = cast(a, c.dtype()), bc = cast(b, c.dtype());
         Tensor ae = rc == 3 ? expandBatch(ac, batch) : ac, be = rc == 3 ? expandBatch(bc, batch) : bc;
         Tensor target = c.isContiguous() ? c : c.contiguous();

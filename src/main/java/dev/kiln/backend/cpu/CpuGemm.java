@@ -18,8 +18,8 @@ import java.util.function.IntConsumer;
 final class CpuGemm {
     private CpuGemm() {}
 
-    /** Below this many multiply-adds per call the work runs on one thread. */
-    static final long PARALLEL_MIN_FMAS = 1L << 21;
+    /** Below this many multiply-adds per call the work runs on one thread (tests lower it). */
+    static long parallelMinFmas = 1L << 21;
 
     static void gemm(boolean transA, boolean transB, double alpha, Tensor a, Tensor b, double beta, Tensor c) {
         Dims d = check(transA, transB, a, b, c);
@@ -32,7 +32,7 @@ final class CpuGemm {
         }
         Operand oa = Operand.of(a, transA), ob = Operand.of(b, transB), oc = Operand.of(c, false);
         long fmas = (long) d.m * d.n * d.k * d.batch;
-        int threads = fmas < PARALLEL_MIN_FMAS ? 1 : CpuConfig.threads();
+        int threads = fmas < parallelMinFmas ? 1 : CpuConfig.threads();
         boolean f64 = c.dtype() == DType.F64;
         if (threads == 1 || d.batch >= threads) {
             Parallel.forChunks(d.batch, threads, (s, e) -> {
@@ -101,17 +101,20 @@ final class CpuGemm {
 
     private static Dims check(boolean transA, boolean transB, Tensor a, Tensor b, Tensor c) {
         if (a.dtype() != b.dtype() || a.dtype() != c.dtype() || (c.dtype() != DType.F32 && c.dtype() != DType.F64))
-            throw new IllegalArgumentException("gemm: dtypes must all be float32 or all float64, got "
-                    + a.dtype().pyName() + ", " + b.dtype().pyName() + ", " + c.dtype().pyName() + " (" + shapes(transA, transB, a, b, c) + ")");
+            throw new IllegalArgumentException("gemm: dtypes must all be float32 or all float64, got " + a.dtype().pyName()
+                    + ", " + b.dtype().pyName() + ", " + c.dtype().pyName() + " (" + shapes(transA, transB, a, b, c) + ")");
         if (a.dim() < 2 || a.dim() > 3 || b.dim() < 2 || b.dim() > 3 || c.dim() != Math.max(a.dim(), b.dim()))
-            throw new IllegalArgumentException("gemm: operands must be rank 2 or rank 3 (batch first), got " + shapes(transA, transB, a, b, c));
+            throw new IllegalArgumentException("gemm: operands must be rank 2 or rank 3 (batch first), got "
+                    + shapes(transA, transB, a, b, c));
         int ra = a.dim(), rb = b.dim();
         int m = a.size(transA ? ra - 1 : ra - 2), ka = a.size(transA ? ra - 2 : ra - 1);
         int kb = b.size(transB ? rb - 1 : rb - 2), n = b.size(transB ? rb - 2 : rb - 1);
         int batch = c.dim() == 3 ? c.size(0) : 1;
-        boolean batchOk = (ra == 2 || a.size(0) == batch || a.size(0) == 1) && (rb == 2 || b.size(0) == batch || b.size(0) == 1);
+        boolean batchOk = (ra == 2 || a.size(0) == batch || a.size(0) == 1)
+                && (rb == 2 || b.size(0) == batch || b.size(0) == 1);
         if (ka != kb || c.size(-2) != m || c.size(-1) != n || !batchOk)
-            throw new IllegalArgumentException("gemm: shapes do not match (" + shapes(transA, transB, a, b, c) + "): need op(a) [M,K], op(b) [K,N], c [M,N]");
+            throw new IllegalArgumentException("gemm: shapes do not match (" + shapes(transA, transB, a, b, c)
+                    + "): need op(a) [M,K], op(b) [K,N], c [M,N]");
         return new Dims(batch, m, n, ka);
     }
 

@@ -13,7 +13,7 @@ import static dev.kiln.backend.cpu.GemmF64Kernel.NR;
 import static dev.kiln.backend.cpu.GemmF64Kernel.S;
 
 /**
- * Blocked F64 GEMM on one block of C (the GotoBLAS / BLIS loop nest):
+ * Blocked F64 GEMM, the double twin of {@link GemmF32} (same code; keep the two in sync):
  * <pre>
  * for jc in N step NC:            B block  (KC x NC) packed once into NR-wide k-major panels, shared
  *   for pc in K step KC:
@@ -23,20 +23,28 @@ import static dev.kiln.backend.cpu.GemmF64Kernel.S;
  *       for jr in NC step NR:     B micro-panel (KC x NR, L2) reused by every A panel
  *         for ir in MC step MR:   micro-kernel: MR x NR tile (A micro-panel in L1), then store into C
  * </pre>
- * KC is large (512 doubles): K usually fits one block, so C is written once (never read when beta == 0)
- * and A and B are packed once; measured on Zen 4 this beat KC = 256 / 512 by 5-10% at n = 1024,
- * because C read-modify-write passes cost more than the kernel loses by streaming B from L2.
+ * Block sizes for Zen 4 (32 KB L1d, 1 MB L2 per core, 32 MB shared L3), chosen by measurement:
+ * KC = 512 doubles (4 KB per row, as for F32),
+ * so K usually fits one block: C is written once (never read when beta == 0) and A
+ * and B are packed once; (measured for F32:) this beat KC = 256 / 512
+ * by 5-10% at n = 1024, because the C
+ * read-modify-write passes cost more than the kernel loses streaming its B micro-panel
+ * (512 x 16 doubles = 64 KB) from L2. MC = 96: A block 384 KB in L2, A micro-panel 24 KB in L1
+ * (MC 24..384 measured within noise). NC = 1024: B block 4 MB in L3.
  * Operands are read through their strides while packing, so transposed, sliced and broadcast
  * views cost nothing extra; panels are zero-padded so edge tiles run the same kernel.
- * Beta is applied on the first K block only. Buffers are heap double[] kept per thread.
+ * Beta is applied on the first K block only. Buffers are heap double[] kept per thread: the
+ * F32 micro-kernel reads packed heap arrays at ~117 GFLOP/s (in cache, one core) but only 45-80
+ * GFLOP/s from off-heap segments (access checks in the loop).
+ * M = 1 and N = 1 (matrix-vector) go to {@link GemmF64Gemv} when the vector side is contiguous.
  */
 final class GemmF64 {
     private GemmF64() {}
 
     /** Block sizes (multiples of MR / NR); see the class doc for what each one keeps in cache. */
-    static int KC = Integer.getInteger("kiln.gemm.kc64", 512);
-    static int MC = roundUp(Integer.getInteger("kiln.gemm.mc64", 96), MR);
-    static int NC = roundUp(Integer.getInteger("kiln.gemm.nc64", 2048), NR);
+    static final int KC = Integer.getInteger("kiln.gemm.kc64", 512);
+    static final int MC = roundUp(Integer.getInteger("kiln.gemm.mc64", 96), MR);
+    static final int NC = roundUp(Integer.getInteger("kiln.gemm.nc64", 1024), NR);
 
     /** Row-major B blocks up to this many elements are packed by the leading thread alone (a fork costs more). */
     static final long PACK_B_SERIAL = 1 << 18;
@@ -62,6 +70,16 @@ final class GemmF64 {
             return;
         }
         boolean vector = !CpuConfig.scalar();
+        if (m == 1 && b.cs() == 1) {
+            GemmF64Gemv.rowTimesMatrix(n, k, alpha, a, b, beta, c, vector);
+            return;
+        }
+        if (n == 1 && a.cs() == 1) {
+            int blocks = Math.min(m, 4 * threads);
+            CpuGemm.forBlocks(blocks, threads, blk -> GemmF64Gemv.matrixTimesColumn((int) ((long) blk * m / blocks),
+                    (int) ((long) (blk + 1) * m / blocks), k, alpha, a, b, beta, c, scratch(BUFFERS.get(), k), vector));
+            return;
+        }
         int kc0 = evenBlock(k, KC, 1), nc0 = evenBlock(n, NC, NR);
         int units = (m + MR - 1) / MR, mBlocks = CpuGemm.rowBlocks(units, MC / MR, threads);
         int mc0 = (units + mBlocks - 1) / mBlocks * MR;

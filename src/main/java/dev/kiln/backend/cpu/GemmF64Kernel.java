@@ -8,7 +8,8 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 
 /**
- * The F64 GEMM micro-kernel: an outer-product, register-blocked MR x NR tile (MR = 6 rows,
+ * The F64 GEMM micro-kernel (the double twin of {@link GemmF32Kernel}):
+ * an outer-product, register-blocked MR x NR tile (MR = 6 rows,
  * NR = 2 vectors of {@link CpuConfig#F64}: 6x16 with 512-bit vectors, 6x8 with 256-bit).
  * Per k it loads two B vectors, broadcasts six A values and issues 12 independent FMAs into 12
  * accumulators that stay in registers for the whole K block; no reduction in the loop.

@@ -140,6 +140,35 @@ class GemmTest {
         checkSize(DType.F32, 20, 30, 10, false, false, 0, 2);
     }
 
+    @Test
+    void matrixVectorShapes() {
+        for (DType dt : new DType[]{DType.F32, DType.F64})
+            for (int n : new int[]{1, 7, 16, 63, 64, 65, 200})
+                for (int k : new int[]{1, 33, 300}) {
+                    checkSize(dt, 1, n, k, false, false, 1, 0);             // row vector x matrix
+                    checkSize(dt, n, 1, k, false, false, 1, 0);             // matrix x column vector
+                }
+        checkSize(DType.F32, 1, 70, 40, false, false, -2, 0.5);
+        checkSize(DType.F32, 70, 1, 40, false, false, -2, 0.5);
+        checkSize(DType.F32, 1, 70, 40, true, true, 1, 0);                  // strided: the packed path
+        checkSize(DType.F32, 70, 1, 40, true, true, 1, 0);
+        Tensor col = rand(DType.F32, 40, 3).slice(1, 1, 2, 1);              // a strided column vector
+        checkAgainstReference(false, false, 1, rand(DType.F32, 70, 40), col, 0, Tensor.zeros(70, 1), 1e-5);
+        long saved = CpuGemm.parallelMinFmas;
+        CpuGemm.parallelMinFmas = 0;
+        try {
+            CpuConfig.setThreads(2);
+            checkSize(DType.F32, 100, 1, 50, false, false, 1, 0);
+            checkSize(DType.F32, 1, 100, 50, false, false, 1, 0);
+        } finally {
+            CpuGemm.parallelMinFmas = saved;
+        }
+        Tensor a = rand(DType.F32, 1, 300), b = rand(DType.F32, 300, 70), c0 = rand(DType.F32, 1, 70);
+        double[] vec = run(DType.F32, false, false, a, b, c0, 0.5);
+        CpuConfig.setScalar(true);
+        assertArrayEquals(vec, run(DType.F32, false, false, a, b, c0, 0.5), "row x matrix: scalar twin differs");
+    }
+
     // ------------------------------------------------------------------ strided operands
 
     @Test
@@ -212,22 +241,35 @@ class GemmTest {
 
     @Test
     void twoThreadsMatchOneThreadBitwise() {
-        // sizes above the parallel threshold: split over N, over M, and over the batch
-        int[][] shapes = {{150, 160, 100}, {260, 64, 140}, {20, 2000, 60}};
-        for (DType dt : new DType[]{DType.F32, DType.F64}) {
-            for (int[] s : shapes) {
-                Tensor a = rand(dt, s[0], s[2]), b = rand(dt, s[2], s[1]), c0 = rand(dt, s[0], s[1]);
+        long saved = CpuGemm.parallelMinFmas;
+        CpuGemm.parallelMinFmas = 0;                    // small shapes take the parallel paths too
+        try {
+            // dynamic M blocks (m >= 48), a static N split (few rows), and a split over the batch
+            int[][] shapes = {{150, 70, 40}, {61, 40, 300}, {10, 200, 20}, {20, 2, 20}};
+            for (DType dt : new DType[]{DType.F32, DType.F64}) {
+                for (int[] s : shapes) {
+                    Tensor a = rand(dt, s[0], s[2]), b = rand(dt, s[2], s[1]), c0 = rand(dt, s[0], s[1]);
+                    CpuConfig.setThreads(1);
+                    double[] one = run(dt, false, false, a, b, c0, 1);
+                    CpuConfig.setThreads(2);
+                    assertArrayEquals(one, run(dt, false, false, a, b, c0, 1), "2 threads differ from 1, " + dt);
+                    checkAgainstReference(false, false, 1, a, b, 0, Tensor.zeros(dt, s[0], s[1]), tol(dt));
+                }
+                Tensor at = rand(dt, 100, 50), bt = rand(dt, 60, 50), ct = rand(dt, 100, 60);   // transposed B: packed in parallel
                 CpuConfig.setThreads(1);
-                double[] one = run(dt, false, false, a, b, c0, 1);
+                double[] seq = run(dt, false, true, at, bt, ct, 0.5);
                 CpuConfig.setThreads(2);
-                assertArrayEquals(one, run(dt, false, false, a, b, c0, 1), "2 threads differ from 1, " + dt);
-                checkAgainstReference(false, false, 1, a, b, 0, Tensor.zeros(dt, s[0], s[1]), tol(dt));
+                assertArrayEquals(seq, run(dt, false, true, at, bt, ct, 0.5), "transB, 2 threads differ, " + dt);
+                checkAgainstReference(false, true, 1.25, at, bt, 0.5, ct.clone(), tol(dt));
+                Tensor a = rand(dt, 4, 30, 20), b = rand(dt, 4, 20, 40), c0 = Tensor.zeros(dt, 4, 30, 40);
+                CpuConfig.setThreads(1);
+                double[] one = run(dt, false, true, a, b.transpose(1, 2).contiguous(), c0, 0);
+                CpuConfig.setThreads(2);
+                assertArrayEquals(one, run(dt, false, true, a, b.transpose(1, 2).contiguous(), c0, 0), "batched, 2 threads differ, " + dt);
+                checkAgainstReference(false, false, 1, a, b, 0, Tensor.zeros(dt, 4, 30, 40), tol(dt));
             }
-            Tensor a = rand(dt, 4, 80, 100), b = rand(dt, 4, 100, 80), c0 = Tensor.zeros(dt, 4, 80, 80);
-            CpuConfig.setThreads(1);
-            double[] one = run(dt, false, false, a, b, c0, 0);
-            CpuConfig.setThreads(2);
-            assertArrayEquals(one, run(dt, false, false, a, b, c0, 0), "batched, 2 threads differ, " + dt);
+        } finally {
+            CpuGemm.parallelMinFmas = saved;
         }
     }
 
