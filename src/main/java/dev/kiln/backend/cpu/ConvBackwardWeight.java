@@ -4,35 +4,135 @@ import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Storage;
 import dev.kiln.tensor.Tensor;
 
+import java.lang.foreign.MemorySegment;
+
 /**
- * The weight gradient of conv2d as im2col + GEMM (F32 / F64, gw contiguous):
+ * The weight gradient of conv2d (gw contiguous), a sum over the batch of per-image products:
  * <pre>
  * gw_g [og, kg] = sum_n  gy[n, g*og:(g+1)*og] [og, OH*OW] x col_g(x[n])^T [OH*OW, kg]
- *   kg = (C/groups)*kh*kw; col from {@link Im2col}; one GEMM per image (rank 3 over the group
- *   dim when groups > 1), beta = 1 after an image's first to accumulate over the batch
+ *   kg = (C/groups)*kh*kw; col from {@link Im2col} (1x1 stride-1 unpadded convs use the input
+ *   planes themselves)
  * </pre>
- * The batch is cut into one contiguous range of images per thread; the first range accumulates
- * straight into gw, the others into partial sums that are added into gw at the end. 1x1 stride-1
- * unpadded convs skip im2col (the input plane is the column matrix). The scalar twin is
- * {@link ConvBackwardScalar}.
+ * Both factors run along OH*OW, so the product is a block of dot products. Two routes:
+ * <ul>
+ *   <li>F32: {@link ConvBackwardDots} on heap copies of each image's rows (zero-padded to whole
+ *   vectors), summing the batch in lane accumulators: no packing, no transposition. Measured 1.5x
+ *   (CNN layer 2) to 6x (CNN layer 1, kg = 9) faster than the GEMM route;</li>
+ *   <li>F64 (and shapes too big for int-indexed buffers): one GEMM per image through the backend
+ *   (rank 3 over the group dim when groups > 1), beta = 1 after a range's first image.</li>
+ * </ul>
+ * The batch is cut into one contiguous range of images per thread, each with its own partial sum;
+ * the partial sums are added at the end. The scalar twin is {@link ConvBackwardScalar}.
  */
 final class ConvBackwardWeight {
     private ConvBackwardWeight() {}
 
     static void run(Tensor x, Tensor gy, ConvGeometry g, Tensor gw) {
+        try (Tensor yc = gy.contiguous()) {
+            if (gw.dtype() == DType.F32 && dotsFit(g)) runDots(x, yc, g, gw);
+            else runGemm(x, yc, g, gw);
+        }
+    }
+
+    /** Threads for the batch: one contiguous range of images each, when there is enough work. */
+    private static int ranges(ConvGeometry g, long perImage) {
+        return (int) Math.min(Math.min(CpuConfig.threads(), g.n()), Math.max(1, g.n() * perImage / 32_768));
+    }
+
+    private static long colElems(ConvGeometry g) { return (long) g.c() * g.kh() * g.kw() * g.p(); }
+
+    /** F32: per range, sums from {@link ConvBackwardDots}; the ranges are then added into gw. */
+    private static void runDots(Tensor x, Tensor gy, ConvGeometry g, Tensor gw) {
+        boolean im2col = !(g.pointwise() && x.stride(3) == 1 && x.stride(2) == g.w());
+        long perImage = 2 * g.macsPerImage() + (im2col ? colElems(g) : 0);
+        int ranges = ranges(g, perImage);
+        float[][] sums = new float[ranges][];
+        Parallel.forRange(ranges, perImage * g.n() / ranges, (s, e) -> {
+            for (int r = s; r < e; r++) sums[r] = dotsRange(x, gy, g, r * g.n() / ranges, (r + 1) * g.n() / ranges, im2col);
+        });
+        for (int r = 1; r < ranges; r++)
+            for (int i = 0; i < sums[0].length; i++) sums[0][i] += sums[r][i];
+        MemorySegment.copy(sums[0], 0, gw.segment(), Storage.F32, gw.offset() * 4, sums[0].length);
+    }
+
+    /** The F32 path's per-thread heap buffers (grown on demand, contents undefined between calls). */
+    private static final class Buffers {
+        float[] raw = new float[0], cols = new float[0], rows = new float[0], lanes = new float[0];
+    }
+
+    private static final ThreadLocal<Buffers> BUFFERS = ThreadLocal.withInitial(Buffers::new);
+
+    private static float[] atLeast(float[] a, long n) { return a.length >= n ? a : new float[Math.toIntExact(n)]; }
+
+    /** The F32 path fits int-indexed heap buffers of this many floats. */
+    static boolean dotsFit(ConvGeometry g) {
+        long pp = padded(g.p());
+        return ((long) g.c() * g.kh() * g.kw() + g.o()) * pp + colElems(g) < (1L << 28)
+                && (long) g.o() * g.kg() * ConvBackwardDots.L < (1L << 28);
+    }
+
+    private static int padded(int p) { return (p + ConvBackwardDots.L - 1) / ConvBackwardDots.L * ConvBackwardDots.L; }
+
+    /**
+     * The weight gradient [O, kg] of images [n0, n1). Per image, the column rows (im2col, or the input
+     * planes for pointwise convs) and the gy rows are laid out in heap arrays with rows padded by zeros
+     * to a multiple of the vector length, then {@link ConvBackwardDots} runs per group.
+     */
+    private static float[] dotsRange(Tensor x, Tensor gy, ConvGeometry g, int n0, int n1, boolean im2col) {
+        int p = g.p(), pp = padded(p), rowsB = im2col ? g.c() * g.kh() * g.kw() : g.c();
+        boolean pad = pp != p;
+        int slots = g.o() * g.kg();
+        Buffers buf = BUFFERS.get();
+        float[] raw = buf.raw = atLeast(buf.raw, im2col && pad ? colElems(g) : 0);
+        float[] cols = buf.cols = atLeast(buf.cols, (long) rowsB * pp), rows = buf.rows = atLeast(buf.rows, (long) g.o() * pp);
+        float[] lanes = buf.lanes = atLeast(buf.lanes, (long) slots * ConvBackwardDots.L);
+        java.util.Arrays.fill(lanes, 0, slots * ConvBackwardDots.L, 0f);
+        if (pad) {
+            for (int r = 0; r < rowsB; r++) java.util.Arrays.fill(cols, r * pp + p, (r + 1) * pp, 0f);
+            for (int r = 0; r < g.o(); r++) java.util.Arrays.fill(rows, r * pp + p, (r + 1) * pp, 0f);
+        }
+        MemorySegment xs = x.segment(), ys = gy.segment(), colSeg = MemorySegment.ofArray(im2col && pad ? raw : cols);
+        long[] st = x.strides();
+        for (int n = n0; n < n1; n++) {
+            long xOff = x.offset() + n * st[0];
+            if (im2col) {
+                Im2col.fill(g, g.c(), xs, xOff, st[1], st[2], st[3], colSeg, 0, 4);
+                if (pad) for (int r = 0; r < rowsB; r++) System.arraycopy(raw, r * p, cols, r * pp, p);
+            } else {
+                copyRows(xs, xOff, st[1], rowsB, p, cols, pp);
+            }
+            copyRows(ys, gy.offset() + (long) n * g.o() * p, p, g.o(), p, rows, pp);
+            for (int grp = 0; grp < g.groups(); grp++)
+                ConvBackwardDots.accumulate(rows, grp * g.og() * pp, pp, cols, grp * g.kg() * pp, pp,
+                        g.og(), g.kg(), pp, lanes, grp * g.og() * g.kg(), g.kg());
+        }
+        float[] sums = new float[slots];
+        ConvBackwardDots.reduce(lanes, slots, sums);
+        return sums;
+    }
+
+    /** count rows of len F32 elements from seg (element offset off, row stride ld) into dst rows of stride dld. */
+    private static void copyRows(MemorySegment seg, long off, long ld, int count, int len, float[] dst, int dld) {
+        if (ld == len && dld == len) {
+            MemorySegment.copy(seg, Storage.F32, off * 4, dst, 0, count * len);
+            return;
+        }
+        for (int r = 0; r < count; r++) MemorySegment.copy(seg, Storage.F32, (off + r * ld) * 4, dst, r * dld, len);
+    }
+
+    /** F64: im2col + GEMM, the first range straight into gw, the others into partial sums added at the end. */
+    private static void runGemm(Tensor x, Tensor gy, ConvGeometry g, Tensor gw) {
         DType t = gw.dtype();
         boolean im2col = !(g.pointwise() && x.stride(2) == g.w() * x.stride(3));
-        long colElems = (long) g.c() * g.kh() * g.kw() * g.p();
-        long perImage = 2 * g.macsPerImage() + (im2col ? colElems : 0);
-        int ranges = (int) Math.min(Math.min(CpuConfig.threads(), g.n()), Math.max(1, g.n() * perImage / 32_768));
+        long perImage = 2 * g.macsPerImage() + (im2col ? colElems(g) : 0);
+        int ranges = ranges(g, perImage);
         long part = (long) g.o() * g.kg();
-        try (Tensor yc = gy.contiguous();
-             Tensor parts = ranges > 1 ? Tensor.empty(gw.backend(), t, Math.toIntExact((ranges - 1) * part)) : null) {
+        try (Tensor parts = ranges > 1 ? Tensor.empty(gw.backend(), t, Math.toIntExact((ranges - 1) * part)) : null) {
             Parallel.forRange(ranges, perImage * g.n() / ranges, (s, e) -> {
                 for (int r = s; r < e; r++) {
                     Storage dst = r == 0 ? gw.storage() : parts.storage();
                     long off = r == 0 ? gw.offset() : parts.offset() + (r - 1) * part;
-                    images(x, yc, g, dst, off, r * g.n() / ranges, (r + 1) * g.n() / ranges, im2col);
+                    images(x, gy, g, dst, off, r * g.n() / ranges, (r + 1) * g.n() / ranges, im2col);
                 }
             });
             for (int r = 1; r < ranges; r++)

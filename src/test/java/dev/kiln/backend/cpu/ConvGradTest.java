@@ -181,6 +181,8 @@ class ConvGradTest {
         random(34, 1, 3, 8, 9, 4, 1, 1, params(1, 0, 1, 1), DType.F64);  // pointwise, one image
         random(35, 2, 3, 8, 9, 4, 1, 1, params(2, 0, 1, 1), DType.F32);  // 1x1 stride 2: im2col/col2im
         random(36, 2, 3, 8, 9, 4, 1, 1, params(1, 1, 1, 1), DType.F32);  // 1x1 padded
+        random(37, 2, 3, 8, 8, 5, 1, 1, params(1, 0, 1, 1), DType.F32);  // pointwise, 64 pixels: no row padding
+        random(38, 2, 4, 4, 8, 6, 3, 3, params(1, 1, 1, 2), DType.F32);  // groups, 32 pixels
     }
 
     @Test
@@ -219,6 +221,11 @@ class ConvGradTest {
              Tensor gyWide = rand(g, DType.F32, 2, 4, 4, 10); Tensor gy = gyWide.narrow(3, 2, 5)) {
             assertTrue(!x.isContiguous() && !w.isContiguous() && !gy.isContiguous());
             check(x, w, gy, p, "strided operands");
+        }
+        // a transposed input to a pointwise conv: im2col instead of the input planes
+        try (Tensor xt = rand(g, DType.F32, 2, 3, 8, 6); Tensor x = xt.transpose(2, 3);
+             Tensor w = rand(g, DType.F32, 4, 3, 1, 1); Tensor gy = rand(g, DType.F32, 2, 4, 6, 8)) {
+            check(x, w, gy, params(1, 0, 1, 1), "strided pointwise");
         }
         // non-contiguous outputs are filled through a temporary
         try (Tensor x = rand(g, DType.F64, 2, 3, 6, 5); Tensor w = rand(g, DType.F64, 4, 3, 3, 3);
