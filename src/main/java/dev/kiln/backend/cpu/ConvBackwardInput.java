@@ -31,10 +31,13 @@ final class ConvBackwardInput {
         }
     }
 
+    /** Tests set this to run F32 col2im on segments too (the route of very large shapes). */
+    static volatile boolean segmentsOnly;
+
     private static void forImages(Tensor gy, Tensor a, ConvGeometry g, Tensor gx, boolean col2im) {
         long colElems = (long) g.c() * g.kh() * g.kw() * g.p(), imgElems = (long) g.c() * g.h() * g.w();
         long cost = 2 * g.macsPerImage() + (col2im ? colElems + imgElems : 0);
-        boolean heap = col2im && gx.dtype() == DType.F32 && colElems + imgElems < (1L << 28);
+        boolean heap = col2im && !segmentsOnly && gx.dtype() == DType.F32 && colElems + imgElems <= (1L << 23); // per-thread buffers <= 32 MB
         Parallel.forRange(g.n(), cost, (s, e) -> {
             Tensor col = col2im ? ConvScratch.acquire(gx.dtype(), colElems) : null;
             try {

@@ -18,7 +18,7 @@ import java.lang.foreign.MemorySegment;
  *   <li>F32: {@link ConvBackwardDots} on heap copies of each image's rows (zero-padded to whole
  *   vectors), summing the batch in lane accumulators: no packing, no transposition. Measured 1.5x
  *   (CNN layer 2) to 6x (CNN layer 1, kg = 9) faster than the GEMM route;</li>
- *   <li>F64 (and shapes too big for int-indexed buffers): one GEMM per image through the backend
+ *   <li>F64 (and shapes too big for {@link #dotsFit}): one GEMM per image through the backend
  *   (rank 3 over the group dim when groups > 1), beta = 1 after a range's first image.</li>
  * </ul>
  * The batch is cut into one contiguous range of images per thread, each with its own partial sum;
@@ -27,9 +27,12 @@ import java.lang.foreign.MemorySegment;
 final class ConvBackwardWeight {
     private ConvBackwardWeight() {}
 
+    /** Tests set this to run F32 through the GEMM route too. */
+    static volatile boolean gemmOnly;
+
     static void run(Tensor x, Tensor gy, ConvGeometry g, Tensor gw) {
         try (Tensor yc = gy.contiguous()) {
-            if (gw.dtype() == DType.F32 && dotsFit(g)) runDots(x, yc, g, gw);
+            if (gw.dtype() == DType.F32 && !gemmOnly && dotsFit(g)) runDots(x, yc, g, gw);
             else runGemm(x, yc, g, gw);
         }
     }
@@ -64,11 +67,14 @@ final class ConvBackwardWeight {
 
     private static float[] atLeast(float[] a, long n) { return a.length >= n ? a : new float[Math.toIntExact(n)]; }
 
-    /** The F32 path fits int-indexed heap buffers of this many floats. */
+    /**
+     * The F32 path keeps its buffers per thread for reuse, so it takes only shapes whose rows fit
+     * 32 MB and whose lane sums fit 16 MB; bigger ones take the GEMM route (its scratch is bounded).
+     */
     static boolean dotsFit(ConvGeometry g) {
         long pp = padded(g.p());
-        return ((long) g.c() * g.kh() * g.kw() + g.o()) * pp < (1L << 28)
-                && (long) g.o() * g.kg() * ConvBackwardDots.L < (1L << 28);
+        return ((long) g.c() * g.kh() * g.kw() + g.o()) * pp <= (1L << 23)
+                && (long) g.o() * g.kg() * ConvBackwardDots.L <= (1L << 22);
     }
 
     private static int padded(int p) { return (p + ConvBackwardDots.L - 1) / ConvBackwardDots.L * ConvBackwardDots.L; }

@@ -37,7 +37,8 @@ final class PoolBackward {
         long planeIn = (long) g.h * g.w, planeOut = (long) g.oh * g.ow;
         MemorySegment ys = gy.segment(), xseg = gx.segment(), iseg = indices == null ? null : indices.segment();
         long window = op == PoolOp.MAX ? 1 : (long) p.kernelH() * p.kernelW();
-        boolean heap = g.f32 && g.ys[3] == 1 && g.ys[2] == g.ow && (indices == null || (g.is[3] == 1 && g.is[2] == g.ow));
+        boolean heap = g.f32 && planeIn + planeOut <= (1L << 22) && g.ys[3] == 1 && g.ys[2] == g.ow
+                && (indices == null || (g.is[3] == 1 && g.is[2] == g.ow));
         Parallel.forRange(planes, planeIn + planeOut * window, (s, e) -> {
             Heap h = heap ? Heap.get((int) planeIn, (int) planeOut) : null;
             for (int pl = s; pl < e; pl++) {

@@ -205,8 +205,30 @@ class ConvGradTest {
                 CpuConfig.setThreads(threads);
                 random(50 + threads, 3, 1, 28, 28, 16, 3, 3, params(1, 1, 1, 1), DType.F32);
                 random(54 + threads, 4, 16, 14, 14, 32, 3, 3, params(1, 1, 1, 1), DType.F32);
+                random(58 + threads, 3, 4, 9, 9, 6, 3, 3, params(1, 1, 1, 1), DType.F64);
             }
         } finally {
+            CpuConfig.setThreads(old);
+        }
+    }
+
+    @Test
+    void float32FallbackRoutes() {
+        // the routes of F64 and of very large shapes, with F32 operands: the weight gradient's GEMM
+        // route (threads split) and the input gradient's col2im on segments
+        int old = CpuConfig.threads();
+        ConvBackwardWeight.gemmOnly = true;
+        ConvBackwardInput.segmentsOnly = true;
+        try {
+            for (int threads : new int[]{1, 3}) {
+                CpuConfig.setThreads(threads);
+                random(62 + threads, 3, 4, 9, 9, 6, 3, 3, params(1, 1, 1, 1), DType.F32);
+                random(64 + threads, 3, 4, 7, 9, 6, 3, 3, params(2, 1, 1, 2), DType.F32);
+                random(66 + threads, 3, 3, 8, 9, 4, 1, 1, params(1, 0, 1, 1), DType.F32);
+            }
+        } finally {
+            ConvBackwardWeight.gemmOnly = false;
+            ConvBackwardInput.segmentsOnly = false;
             CpuConfig.setThreads(old);
         }
     }
