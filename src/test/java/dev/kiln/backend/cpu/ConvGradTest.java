@@ -157,6 +157,7 @@ class ConvGradTest {
         random(11, 1, 3, 7, 9, 5, 3, 2, params(2, 2, 1, 1), DType.F32);
         random(12, 1, 2, 5, 5, 2, 3, 3, params(1, 3, 1, 1), DType.F32);  // padding > kernel/2
         random(13, 2, 2, 9, 8, 3, 2, 2, params(3, 0, 1, 1), DType.F32);  // stride > kernel: skipped pixels
+        random(19, 2, 2, 9, 8, 9, 2, 2, params(1, 0, 1, 1), DType.F32);  // kg = 8, O = 9: both edges of the 4x3 grid
         random(14, 3, 3, 8, 9, 4, 3, 3, params(2, 1, 1, 1), DType.F64);
         // OW == W (flat path) but OH < H, and the reverse
         random(15, 2, 2, 7, 6, 3, 3, 3, new Conv2dParams(1, 1, 0, 1, 1, 1, 1), DType.F32);
