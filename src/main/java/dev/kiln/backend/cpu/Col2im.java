@@ -18,9 +18,10 @@ import java.nio.ByteOrder;
  * </pre>
  * x must be zeroed (or hold what to add to) beforehand. Two routes, as in Im2col:
  * <ul>
- *   <li>"same" stride-1 convs (OW == W) over contiguous input planes: the entries of each column
- *   row that would wrap across a row edge are zeroed in col (col is scratch), then the whole row
- *   is added to the shifted plane as one flat vector loop, so short image rows still vectorize;</li>
+ *   <li>"same" stride-1 convs (OW == W) over contiguous input planes: the whole column row is added
+ *   to the shifted plane as one flat vector loop, so short image rows still vectorize; the entries
+ *   that would wrap across a row edge are dropped (zeroed in col beforehand on segments, ANDed
+ *   with a bit mask on the heap route: a per-element zeroing loop cost more than the adds);</li>
  *   <li>otherwise row by row: the valid middle of each output row is added (a vector loop when
  *   both column strides are 1, else an element loop).</li>
  * </ul>

@@ -18,7 +18,7 @@ import java.lang.foreign.MemorySegment;
  *   <li>F32: {@link ConvBackwardDots} on heap copies of each image's rows (zero-padded to whole
  *   vectors), summing the batch in lane accumulators: no packing, no transposition. Measured 1.5x
  *   (CNN layer 2) to 6x (CNN layer 1, kg = 9) faster than the GEMM route;</li>
- *   <li>F64 (and shapes too big for int-indexed buffers): one GEMM per image through the backend
+ *   <li>F64 (and shapes too big for {@link #dotsFit}): one GEMM per image through the backend
  *   (rank 3 over the group dim when groups > 1), beta = 1 after a range's first image.</li>
  * </ul>
  * The batch is cut into one contiguous range of images per thread, each with its own partial sum;
@@ -27,9 +27,12 @@ import java.lang.foreign.MemorySegment;
 final class ConvBackwardWeight {
     private ConvBackwardWeight() {}
 
+    /** Tests set this to run F32 through the GEMM route too. */
+    static volatile boolean gemmOnly;
+
     static void run(Tensor x, Tensor gy, ConvGeometry g, Tensor gw) {
         try (Tensor yc = gy.contiguous()) {
-            if (gw.dtype() == DType.F32 && dotsFit(g)) runDots(x, yc, g, gw);
+            if (gw.dtype() == DType.F32 && !gemmOnly && dotsFit(g)) runDots(x, yc, g, gw);
             else runGemm(x, yc, g, gw);
         }
     }
@@ -57,54 +60,61 @@ final class ConvBackwardWeight {
 
     /** The F32 path's per-thread heap buffers (grown on demand, contents undefined between calls). */
     private static final class Buffers {
-        float[] raw = new float[0], cols = new float[0], rows = new float[0], lanes = new float[0];
+        float[] cols = new float[0], rows = new float[0], lanes = new float[0];
     }
 
     private static final ThreadLocal<Buffers> BUFFERS = ThreadLocal.withInitial(Buffers::new);
 
     private static float[] atLeast(float[] a, long n) { return a.length >= n ? a : new float[Math.toIntExact(n)]; }
 
-    /** The F32 path fits int-indexed heap buffers of this many floats. */
+    /**
+     * The F32 path keeps its buffers per thread for reuse, so it takes only shapes whose rows fit
+     * 32 MB and whose lane sums fit 16 MB; bigger ones take the GEMM route (its scratch is bounded).
+     */
     static boolean dotsFit(ConvGeometry g) {
         long pp = padded(g.p());
-        return ((long) g.c() * g.kh() * g.kw() + g.o()) * pp + colElems(g) < (1L << 28)
-                && (long) g.o() * g.kg() * ConvBackwardDots.L < (1L << 28);
+        return ((long) g.c() * g.kh() * g.kw() + g.o()) * pp <= (1L << 23)
+                && (long) g.o() * g.kg() * ConvBackwardDots.L <= (1L << 22);
     }
 
     private static int padded(int p) { return (p + ConvBackwardDots.L - 1) / ConvBackwardDots.L * ConvBackwardDots.L; }
 
     /**
-     * The weight gradient [O, kg] of images [n0, n1). Per image, the column rows (im2col, or the input
-     * planes for pointwise convs) and the gy rows are laid out in heap arrays with rows padded by zeros
-     * to a multiple of the vector length, then {@link ConvBackwardDots} runs per group.
+     * The weight gradient [O, kg] of images [n0, n1). Per image, the column rows (im2col into native
+     * scratch, or the input planes for pointwise convs) and the gy rows are copied into heap arrays
+     * with rows padded by zeros to a multiple of the vector length, then {@link ConvBackwardDots}
+     * runs per group. (Im2col only ever writes native segments: heap ones at its call sites would
+     * pollute the forward conv's profile.)
      */
     private static float[] dotsRange(Tensor x, Tensor gy, ConvGeometry g, int n0, int n1, boolean im2col) {
         int p = g.p(), pp = padded(p), rowsB = im2col ? g.c() * g.kh() * g.kw() : g.c();
-        boolean pad = pp != p;
         int slots = g.o() * g.kg();
         Buffers buf = BUFFERS.get();
-        float[] raw = buf.raw = atLeast(buf.raw, im2col && pad ? colElems(g) : 0);
         float[] cols = buf.cols = atLeast(buf.cols, (long) rowsB * pp), rows = buf.rows = atLeast(buf.rows, (long) g.o() * pp);
         float[] lanes = buf.lanes = atLeast(buf.lanes, (long) slots * ConvBackwardDots.L);
         java.util.Arrays.fill(lanes, 0, slots * ConvBackwardDots.L, 0f);
-        if (pad) {
+        if (pp != p) {
             for (int r = 0; r < rowsB; r++) java.util.Arrays.fill(cols, r * pp + p, (r + 1) * pp, 0f);
             for (int r = 0; r < g.o(); r++) java.util.Arrays.fill(rows, r * pp + p, (r + 1) * pp, 0f);
         }
-        MemorySegment xs = x.segment(), ys = gy.segment(), colSeg = MemorySegment.ofArray(im2col && pad ? raw : cols);
-        long[] st = x.strides();
-        for (int n = n0; n < n1; n++) {
-            long xOff = x.offset() + n * st[0];
-            if (im2col) {
-                Im2col.fill(g, g.c(), xs, xOff, st[1], st[2], st[3], colSeg, 0, 4);
-                if (pad) for (int r = 0; r < rowsB; r++) System.arraycopy(raw, r * p, cols, r * pp, p);
-            } else {
-                copyRows(xs, xOff, st[1], rowsB, p, cols, pp);
+        Tensor raw = im2col ? ConvScratch.acquire(DType.F32, colElems(g)) : null;
+        try {
+            long[] st = x.strides();
+            for (int n = n0; n < n1; n++) {
+                long xOff = x.offset() + n * st[0];
+                if (im2col) {
+                    Im2col.fill(g, g.c(), x.segment(), xOff, st[1], st[2], st[3], raw.segment(), raw.offset() * 4, 4);
+                    copyRows(raw.segment(), raw.offset(), p, rowsB, p, cols, pp);
+                } else {
+                    copyRows(x.segment(), xOff, st[1], rowsB, p, cols, pp);
+                }
+                copyRows(gy.segment(), gy.offset() + (long) n * g.o() * p, p, g.o(), p, rows, pp);
+                for (int grp = 0; grp < g.groups(); grp++)
+                    ConvBackwardDots.accumulate(rows, grp * g.og() * pp, pp, cols, grp * g.kg() * pp, pp,
+                            g.og(), g.kg(), pp, lanes, grp * g.og() * g.kg(), g.kg());
             }
-            copyRows(ys, gy.offset() + (long) n * g.o() * p, p, g.o(), p, rows, pp);
-            for (int grp = 0; grp < g.groups(); grp++)
-                ConvBackwardDots.accumulate(rows, grp * g.og() * pp, pp, cols, grp * g.kg() * pp, pp,
-                        g.og(), g.kg(), pp, lanes, grp * g.og() * g.kg(), g.kg());
+        } finally {
+            if (raw != null) ConvScratch.release(raw);
         }
         float[] sums = new float[slots];
         ConvBackwardDots.reduce(lanes, slots, sums);

@@ -157,6 +157,7 @@ class ConvGradTest {
         random(11, 1, 3, 7, 9, 5, 3, 2, params(2, 2, 1, 1), DType.F32);
         random(12, 1, 2, 5, 5, 2, 3, 3, params(1, 3, 1, 1), DType.F32);  // padding > kernel/2
         random(13, 2, 2, 9, 8, 3, 2, 2, params(3, 0, 1, 1), DType.F32);  // stride > kernel: skipped pixels
+        random(19, 2, 2, 9, 8, 9, 2, 2, params(1, 0, 1, 1), DType.F32);  // kg = 8, O = 9: both edges of the 4x3 grid
         random(14, 3, 3, 8, 9, 4, 3, 3, params(2, 1, 1, 1), DType.F64);
         // OW == W (flat path) but OH < H, and the reverse
         random(15, 2, 2, 7, 6, 3, 3, 3, new Conv2dParams(1, 1, 0, 1, 1, 1, 1), DType.F32);
@@ -205,8 +206,30 @@ class ConvGradTest {
                 CpuConfig.setThreads(threads);
                 random(50 + threads, 3, 1, 28, 28, 16, 3, 3, params(1, 1, 1, 1), DType.F32);
                 random(54 + threads, 4, 16, 14, 14, 32, 3, 3, params(1, 1, 1, 1), DType.F32);
+                random(58 + threads, 3, 4, 9, 9, 6, 3, 3, params(1, 1, 1, 1), DType.F64);
             }
         } finally {
+            CpuConfig.setThreads(old);
+        }
+    }
+
+    @Test
+    void float32FallbackRoutes() {
+        // the routes of F64 and of very large shapes, with F32 operands: the weight gradient's GEMM
+        // route (threads split) and the input gradient's col2im on segments
+        int old = CpuConfig.threads();
+        ConvBackwardWeight.gemmOnly = true;
+        ConvBackwardInput.segmentsOnly = true;
+        try {
+            for (int threads : new int[]{1, 3}) {
+                CpuConfig.setThreads(threads);
+                random(62 + threads, 3, 4, 9, 9, 6, 3, 3, params(1, 1, 1, 1), DType.F32);
+                random(64 + threads, 3, 4, 7, 9, 6, 3, 3, params(2, 1, 1, 2), DType.F32);
+                random(66 + threads, 3, 3, 8, 9, 4, 1, 1, params(1, 0, 1, 1), DType.F32);
+            }
+        } finally {
+            ConvBackwardWeight.gemmOnly = false;
+            ConvBackwardInput.segmentsOnly = false;
             CpuConfig.setThreads(old);
         }
     }

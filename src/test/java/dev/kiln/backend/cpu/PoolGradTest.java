@@ -172,11 +172,17 @@ class PoolGradTest {
 
     @Test
     void stridedOperandsAndOutputs() {
+        for (DType t : new DType[]{DType.F32, DType.F64}) stridedOperandsAndOutputs(t);
+    }
+
+    /** Sliced gy, transposed indices, transposed gx: the segment route (contiguous F32 takes heap arrays). */
+    private static void stridedOperandsAndOutputs(DType t) {
         Generator g = new Generator(20);
         Pool2dParams p = Pool2dParams.of(3, 2, 1);
-        try (Tensor x = rand(g, DType.F64, 2, 3, 7, 9);
-             Tensor gyWide = rand(g, DType.F64, 2, 3, 4, 12); Tensor gy = gyWide.narrow(3, 3, 5);
-             Tensor gxT = Tensor.full(Double.NaN, DType.F64, 2, 3, 9, 7); Tensor gx = gxT.transpose(2, 3)) {
+        double tol = t == DType.F64 ? 1e-12 : 1e-5;
+        try (Tensor x = rand(g, t, 2, 3, 7, 9);
+             Tensor gyWide = rand(g, t, 2, 3, 4, 12); Tensor gy = gyWide.narrow(3, 3, 5);
+             Tensor gxT = Tensor.full(Double.NaN, t, 2, 3, 9, 7); Tensor gx = gxT.transpose(2, 3)) {
             Tensor[] fwd = Conv.maxPool2dWithIndices(x, p);
             try (Tensor idxT = fwd[1].transpose(2, 3).contiguous(); Tensor idx = idxT.transpose(2, 3)) {
                 assertTrue(!gy.isContiguous() && !idx.isContiguous() && !gx.isContiguous());
@@ -184,10 +190,10 @@ class PoolGradTest {
                     Backends.cpu().pool2dBackward(op, gy, op == PoolOp.MAX ? idx : null, p, gx);
                     double[] ref = reference(op, x.toDoubleArray(), x.shape(), gy.toDoubleArray(), 4, 5, p);
                     double[] got = gx.toDoubleArray();
-                    for (int i = 0; i < ref.length; i++) assertEquals(ref[i], got[i], 1e-12, op + " element " + i);
+                    for (int i = 0; i < ref.length; i++) assertEquals(ref[i], got[i], tol, op + " " + t + " element " + i);
                 }
             } finally {
-                for (Tensor t : fwd) t.close();
+                for (Tensor f : fwd) f.close();
             }
         }
     }
@@ -218,6 +224,10 @@ class PoolGradTest {
             assertTrue(e.getMessage().contains("int32"), e.getMessage());
             e = assertThrows(IllegalArgumentException.class, () -> Backends.cpu().pool2dBackward(PoolOp.MAX, gy, idx, p, gx));
             assertTrue(e.getMessage().contains("index 16") && e.getMessage().contains("4x4"), e.getMessage());
+            try (Tensor gx64 = Tensor.zeros(DType.F64, 1, 1, 4, 4); Tensor gy64 = Tensor.zeros(DType.F64, 1, 1, 2, 2)) {
+                e = assertThrows(IllegalArgumentException.class, () -> Backends.cpu().pool2dBackward(PoolOp.MAX, gy64, idx, p, gx64));
+                assertTrue(e.getMessage().contains("index 16"), e.getMessage());
+            }
             e = assertThrows(IllegalArgumentException.class, () -> Backends.cpu().pool2dBackward(PoolOp.AVG, gyBad, null, p, gx));
             assertTrue(e.getMessage().contains("avg_pool2d backward") && e.getMessage().contains("[1, 1, 3, 2]"), e.getMessage());
         }
