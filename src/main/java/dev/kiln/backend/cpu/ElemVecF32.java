@@ -180,10 +180,11 @@ final class ElemVecF32 {
         return expSum(x.mul(x).mul(-0.5f), expLo);
     }
 
-    /** GELU pass 3: x Phi(x) from t and the exponential e (erfc = t e). */
+    /** GELU pass 3: x Phi(x) from t and the exponential e (erfc = t e); Phi rounds to 1 above 6 (keeps inf). */
     static FloatVector geluFinish(FloatVector x, FloatVector t, FloatVector e) {
         FloatVector half = t.mul(e).mul(0.5f);
-        return x.mul(half.blend(c(1f).sub(half), x.compare(VectorOperators.GT, 0f)));
+        FloatVector r = x.mul(half.blend(c(1f).sub(half), x.compare(VectorOperators.GT, 0f)));
+        return r.blend(x, x.compare(VectorOperators.GT, 6f));
     }
 
     // ------------------------------------------------------------------ pow pieces

@@ -1,0 +1,164 @@
+package dev.kiln.backend.cpu;
+
+import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Shape;
+import dev.kiln.tensor.Storage;
+import dev.kiln.tensor.Tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+
+/**
+ * Softmax / log-softmax along one axis and layer norm over trailing dims, as row kernels over a
+ * contiguous last axis ({@link ReduceRowF32} / {@link ReduceRowF64} pieces), parallel over rows.
+ * Any other layout (a softmax axis that is not last, strided inputs) is first copied into the
+ * row layout, and results copied back. Layer norm uses the biased variance, like PyTorch.
+ */
+final class ReduceNorm {
+    private ReduceNorm() {}
+
+    static void softmax(Tensor x, int axis, boolean log, Tensor out) {
+        String name = log ? "log_softmax" : "softmax";
+        checkSame(name, x, out);
+        int r = x.dim();
+        if (r == 0) {
+            softmax(x.reshape(1), 0, log, out.reshape(1));
+            return;
+        }
+        if (axis < 0 || axis >= r) throw new IllegalArgumentException(name + ": axis " + axis + " out of range for rank " + r);
+        int last = r - 1;
+        if (axis == last && x.isContiguous() && out.isContiguous()) {
+            softmaxRows(x, log, out);
+            return;
+        }
+        int[] order = new int[r];
+        for (int i = 0, k = 0; i < r; i++) if (i != axis) order[k++] = i;
+        order[last] = axis;
+        try (Tensor xp = x.permute(order); Tensor xc = xp.clone();
+             Tensor oc = Tensor.empty(out.backend(), out.dtype(), xc.shape()); Tensor op = out.permute(order)) {
+            softmaxRows(xc, log, oc);
+            out.backend().copy(oc, op);
+        }
+    }
+
+    /** Softmax of each last-axis row of contiguous x into contiguous out. */
+    private static void softmaxRows(Tensor x, boolean log, Tensor out) {
+        int d = x.size(-1);
+        if (x.numel() == 0) return;
+        int rows = (int) (x.numel() / d);
+        boolean f32 = x.dtype() == DType.F32, scalar = CpuConfig.scalar();
+        MemorySegment xs = x.segment(), os = out.segment();
+        long xb = x.offset(), ob = out.offset();
+        Parallel.forRange(rows, 8L * d, (s, e) -> {
+            for (int row = s; row < e; row++) {
+                long xi = xb + (long) row * d, oi = ob + (long) row * d;
+                if (scalar) softmaxScalar(f32 ? DType.F32 : DType.F64, x.storage(), xi, out.storage(), oi, d, log);
+                else if (f32) softmaxF32(xs, xi, os, oi, d, log);
+                else softmaxF64(xs, xi, os, oi, d, log);
+            }
+        });
+    }
+
+    private static void softmaxF32(MemorySegment x, long xi, MemorySegment o, long oi, int d, boolean log) {
+        float m = ReduceRowF32.max(x, xi, d);
+        if (log) {
+            double s = ReduceRowF32.sumExp(x, xi, d, m);
+            ReduceRowF32.subConst(x, xi, o, oi, d, (float) (m + Math.log(s)));
+        } else {
+            double s = ReduceRowF32.expSubStore(x, xi, o, oi, d, m);
+            ReduceRowF32.scale(o, oi, d, (float) (1 / s));
+        }
+    }
+
+    private static void softmaxF64(MemorySegment x, long xi, MemorySegment o, long oi, int d, boolean log) {
+        double m = ReduceRowF64.max(x, xi, d);
+        if (log) {
+            double s = ReduceRowF64.sumExp(x, xi, d, m);
+            ReduceRowF64.subConst(x, xi, o, oi, d, m + Math.log(s));
+        } else {
+            double s = ReduceRowF64.expSubStore(x, xi, o, oi, d, m);
+            ReduceRowF64.scale(o, oi, d, 1 / s);
+        }
+    }
+
+    /** Scalar twin: double precision. */
+    private static void softmaxScalar(DType t, Storage x, long xi, Storage o, long oi, int d, boolean log) {
+        double m = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < d; i++) m = Math.max(m, x.getDouble(t, xi + i));
+        double s = 0;
+        for (int i = 0; i < d; i++) s += Math.exp(x.getDouble(t, xi + i) - m);
+        double ls = m + Math.log(s);
+        for (int i = 0; i < d; i++) {
+            double v = x.getDouble(t, xi + i);
+            o.setDouble(t, oi + i, log ? v - ls : Math.exp(v - m) / s);
+        }
+    }
+
+    // ------------------------------------------------------------------ layer norm
+
+    static void layerNorm(Tensor x, Tensor w, Tensor b, int k, double eps, Tensor out) {
+        checkSame("layer_norm", x, out);
+        int[] s = x.shape();
+        if (k < 1 || k > s.length)
+            throw new IllegalArgumentException("layer_norm: " + k + " normalized dims for input shape " + Shape.str(s));
+        int[] norm = Arrays.copyOfRange(s, s.length - k, s.length);
+        for (Tensor p : new Tensor[]{w, b})
+            if (p != null && (!Arrays.equals(p.shape(), norm) || p.dtype() != x.dtype()))
+                throw new IllegalArgumentException("layer_norm: weight/bias " + p.dtype().pyName() + Shape.str(p.shape())
+                        + " must be " + x.dtype().pyName() + Shape.str(norm));
+        if (x.numel() == 0) return;
+        int d = (int) Shape.numel(norm);
+        try (Tensor xc = x.contiguous();
+             Tensor wc = w == null ? Tensor.full(1.0, x.dtype(), d) : w.contiguous();
+             Tensor bc = b == null ? Tensor.full(0.0, x.dtype(), d) : b.contiguous();
+             Tensor oc = out.isContiguous() ? out.contiguous() : Tensor.empty(out.backend(), out.dtype(), s)) {
+            layerNormRows(xc, wc, bc, d, eps, oc);
+            if (!out.isContiguous()) out.backend().copy(oc, out);
+        }
+    }
+
+    private static void layerNormRows(Tensor x, Tensor w, Tensor b, int d, double eps, Tensor out) {
+        int rows = (int) (x.numel() / d);
+        boolean f32 = x.dtype() == DType.F32, scalar = CpuConfig.scalar();
+        MemorySegment xs = x.segment(), ws = w.segment(), bs = b.segment(), os = out.segment();
+        long xb = x.offset(), wi = w.offset(), bi = b.offset(), ob = out.offset();
+        Parallel.forRange(rows, 4L * d, (s, e) -> {
+            for (int row = s; row < e; row++) {
+                long xi = xb + (long) row * d, oi = ob + (long) row * d;
+                if (scalar) layerNormScalar(x.dtype(), x.storage(), xi, w.storage(), wi, b.storage(), bi, out.storage(), oi, d, eps);
+                else if (f32) {
+                    float mean = (float) (ReduceRowF32.sum(xs, xi, d) / d);
+                    float rstd = (float) (1 / Math.sqrt(ReduceRowF32.sumSqDev(xs, xi, d, mean) / d + eps));
+                    ReduceRowF32.normalize(xs, xi, os, oi, d, mean, rstd, ws, wi, bs, bi);
+                } else {
+                    double mean = ReduceRowF64.sum(xs, xi, d) / d;
+                    double rstd = 1 / Math.sqrt(ReduceRowF64.sumSqDev(xs, xi, d, mean) / d + eps);
+                    ReduceRowF64.normalize(xs, xi, os, oi, d, mean, rstd, ws, wi, bs, bi);
+                }
+            }
+        });
+    }
+
+    private static void layerNormScalar(DType t, Storage x, long xi, Storage w, long wi, Storage b, long bi,
+                                        Storage o, long oi, int d, double eps) {
+        double mean = 0;
+        for (int i = 0; i < d; i++) mean += x.getDouble(t, xi + i);
+        mean /= d;
+        double var = 0;
+        for (int i = 0; i < d; i++) {
+            double dv = x.getDouble(t, xi + i) - mean;
+            var += dv * dv;
+        }
+        double rstd = 1 / Math.sqrt(var / d + eps);
+        for (int i = 0; i < d; i++)
+            o.setDouble(t, oi + i, (x.getDouble(t, xi + i) - mean) * rstd * w.getDouble(t, wi + i) + b.getDouble(t, bi + i));
+    }
+
+    private static void checkSame(String name, Tensor x, Tensor out) {
+        if (!Arrays.equals(x.shape(), out.shape()))
+            throw new IllegalArgumentException(name + ": input shape " + Shape.str(x.shape()) + " != output shape " + Shape.str(out.shape()));
+        if (x.dtype() != out.dtype() || (x.dtype() != DType.F32 && x.dtype() != DType.F64))
+            throw new IllegalArgumentException(name + ": needs float32 or float64 input and output, got "
+                    + x.dtype().pyName() + " and " + out.dtype().pyName());
+    }
+}
