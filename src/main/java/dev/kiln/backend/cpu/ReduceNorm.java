@@ -22,7 +22,9 @@ final class ReduceNorm {
         checkSame(name, x, out);
         int r = x.dim();
         if (r == 0) {
-            softmax(x.reshape(1), 0, log, out.reshape(1));
+            try (Tensor x1 = x.reshape(1); Tensor o1 = out.reshape(1)) {
+                softmax(x1, 0, log, o1);
+            }
             return;
         }
         if (axis < 0 || axis >= r) throw new IllegalArgumentException(name + ": axis " + axis + " out of range for rank " + r);
@@ -63,7 +65,7 @@ final class ReduceNorm {
         float m = ReduceRowF32.max(x, xi, d);
         if (log) {
             double s = ReduceRowF32.sumExp(x, xi, d, m);
-            ReduceRowF32.subConst(x, xi, o, oi, d, (float) (m + Math.log(s)));
+            ReduceRowF32.subConst(x, xi, o, oi, d, m, (float) Math.log(s));
         } else {
             double s = ReduceRowF32.expSubStore(x, xi, o, oi, d, m);
             ReduceRowF32.scale(o, oi, d, (float) (1 / s));
@@ -74,7 +76,7 @@ final class ReduceNorm {
         double m = ReduceRowF64.max(x, xi, d);
         if (log) {
             double s = ReduceRowF64.sumExp(x, xi, d, m);
-            ReduceRowF64.subConst(x, xi, o, oi, d, m + Math.log(s));
+            ReduceRowF64.subConst(x, xi, o, oi, d, m, Math.log(s));
         } else {
             double s = ReduceRowF64.expSubStore(x, xi, o, oi, d, m);
             ReduceRowF64.scale(o, oi, d, 1 / s);
@@ -87,10 +89,10 @@ final class ReduceNorm {
         for (int i = 0; i < d; i++) m = Math.max(m, x.getDouble(t, xi + i));
         double s = 0;
         for (int i = 0; i < d; i++) s += Math.exp(x.getDouble(t, xi + i) - m);
-        double ls = m + Math.log(s);
+        double ls = Math.log(s);
         for (int i = 0; i < d; i++) {
             double v = x.getDouble(t, xi + i);
-            o.setDouble(t, oi + i, log ? v - ls : Math.exp(v - m) / s);
+            o.setDouble(t, oi + i, log ? (v - m) - ls : Math.exp(v - m) / s);
         }
     }
 
@@ -127,13 +129,14 @@ final class ReduceNorm {
                 long xi = xb + (long) row * d, oi = ob + (long) row * d;
                 if (scalar) layerNormScalar(x.dtype(), x.storage(), xi, w.storage(), wi, b.storage(), bi, out.storage(), oi, d, eps);
                 else if (f32) {
-                    float mean = (float) (ReduceRowF32.sum(xs, xi, d) / d);
-                    float rstd = (float) (1 / Math.sqrt(ReduceRowF32.sumSqDev(xs, xi, d, mean) / d + eps));
-                    ReduceRowF32.normalize(xs, xi, os, oi, d, mean, rstd, ws, wi, bs, bi);
+                    double mean = ReduceRowF32.sum(xs, xi, d) / d;
+                    float hi = (float) mean, lo = (float) (mean - hi);
+                    float rstd = (float) (1 / Math.sqrt(ReduceRowF32.sumSqDev(xs, xi, d, hi) / d + eps));
+                    ReduceRowF32.normalize(xs, xi, os, oi, d, hi, lo, rstd, ws, wi, bs, bi);
                 } else {
                     double mean = ReduceRowF64.sum(xs, xi, d) / d;
                     double rstd = 1 / Math.sqrt(ReduceRowF64.sumSqDev(xs, xi, d, mean) / d + eps);
-                    ReduceRowF64.normalize(xs, xi, os, oi, d, mean, rstd, ws, wi, bs, bi);
+                    ReduceRowF64.normalize(xs, xi, os, oi, d, mean, 0, rstd, ws, wi, bs, bi);
                 }
             }
         });

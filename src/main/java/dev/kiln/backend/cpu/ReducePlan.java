@@ -45,7 +45,7 @@ final class ReducePlan {
         boolean empty = false;
         for (int i = 0; i < s.length; i++) {
             if (s[i] == 0) empty = true;
-            if (s[i] == 1) continue;
+            if (s[i] <= 1) continue;
             if (reduced[i]) {
                 if (nr > 0 && redX[nr - 1] == xs[i] * s[i]) {
                     red[nr - 1] *= s[i];

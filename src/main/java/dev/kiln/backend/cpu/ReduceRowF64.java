@@ -22,6 +22,23 @@ final class ReduceRowF64 {
     static DoubleVector ld(MemorySegment x, long i) { return ElemUnary.ldD(x, i); }
     static double get(MemorySegment x, long i) { return x.getAtIndex(Storage.F64, i); }
 
+    /**
+     * Sum of the lanes in lane order, in double. Not reduceLanes: its order differs between the
+     * interpreter / C1 fallback and the C2 intrinsic, so results would change as code warms up.
+     */
+    static double sumLanes(DoubleVector v) {
+        double s = 0;
+        for (int i = 0; i < L; i++) s += v.lane(i);
+        return s;
+    }
+
+    /** Product of the lanes in lane order (deterministic, see {@link #sumLanes}). */
+    static double prodLanes(DoubleVector v) {
+        double p = 1;
+        for (int i = 0; i < L; i++) p *= v.lane(i);
+        return p;
+    }
+
     /** Sum of the row, blocked (see class comment). */
     static double sum(MemorySegment x, long xi, int n) {
         DoubleVector a0 = DoubleVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
@@ -33,7 +50,7 @@ final class ReduceRowF64 {
             a2 = a2.add(ld(x, xi + i + 2 * L));
             a3 = a3.add(ld(x, xi + i + 3 * L));
             if (++k == FLUSH) {
-                total += a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+                total += sumLanes(a0.add(a1).add(a2.add(a3)));
                 a0 = DoubleVector.zero(S);
                 a1 = a0;
                 a2 = a0;
@@ -41,7 +58,7 @@ final class ReduceRowF64 {
                 k = 0;
             }
         }
-        total += a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+        total += sumLanes(a0.add(a1).add(a2.add(a3)));
         for (; i < n; i++) total += get(x, xi + i);
         return total;
     }
@@ -56,13 +73,13 @@ final class ReduceRowF64 {
             a0 = d0.fma(d0, a0);
             a1 = d1.fma(d1, a1);
             if (++k == 2 * FLUSH) {
-                total += a0.add(a1).reduceLanes(VectorOperators.ADD);
+                total += sumLanes(a0.add(a1));
                 a0 = DoubleVector.zero(S);
                 a1 = a0;
                 k = 0;
             }
         }
-        total += a0.add(a1).reduceLanes(VectorOperators.ADD);
+        total += sumLanes(a0.add(a1));
         for (; i < n; i++) {
             double d = get(x, xi + i) - mean;
             total += d * d;
@@ -114,7 +131,7 @@ final class ReduceRowF64 {
             a0 = a0.mul(ld(x, xi + i));
             a1 = a1.mul(ld(x, xi + i + L));
         }
-        double r = a0.mul(a1).reduceLanes(VectorOperators.MUL);
+        double r = prodLanes(a0.mul(a1));
         for (; i < n; i++) r *= get(x, xi + i);
         return r;
     }
@@ -127,12 +144,12 @@ final class ReduceRowF64 {
         for (int up = S.loopBound(n); i < up; i += L) {
             a = a.add(ElemVecF64.exp(ld(x, xi + i).sub(mv)));
             if (++k == 4 * FLUSH) {
-                total += a.reduceLanes(VectorOperators.ADD);
+                total += sumLanes(a);
                 a = DoubleVector.zero(S);
                 k = 0;
             }
         }
-        total += a.reduceLanes(VectorOperators.ADD);
+        total += sumLanes(a);
         for (; i < n; i++) total += Math.exp(get(x, xi + i) - m);
         return total;
     }
@@ -173,12 +190,12 @@ final class ReduceRowF64 {
             ElemUnary.stD(e, o, oi + i);
             a = a.add(e);
             if (++k == 4 * FLUSH) {
-                total += a.reduceLanes(VectorOperators.ADD);
+                total += sumLanes(a);
                 a = DoubleVector.zero(S);
                 k = 0;
             }
         }
-        total += a.reduceLanes(VectorOperators.ADD);
+        total += sumLanes(a);
         for (; i < n; i++) {
             double e = Math.exp(get(x, xi + i) - m);
             o.setAtIndex(Storage.F64, oi + i, e);
@@ -194,22 +211,25 @@ final class ReduceRowF64 {
         for (; i < n; i++) o.setAtIndex(Storage.F64, oi + i, get(o, oi + i) * s);
     }
 
-    /** o = x - c. */
-    static void subConst(MemorySegment x, long xi, MemorySegment o, long oi, int n, double c) {
+    /** o = (x - m) - c: log-softmax, x - m first so that large x lose nothing. */
+    static void subConst(MemorySegment x, long xi, MemorySegment o, long oi, int n, double m, double c) {
         int i = 0;
-        for (int up = S.loopBound(n); i < up; i += L) ElemUnary.stD(ld(x, xi + i).sub(c), o, oi + i);
-        for (; i < n; i++) o.setAtIndex(Storage.F64, oi + i, get(x, xi + i) - c);
+        for (int up = S.loopBound(n); i < up; i += L) ElemUnary.stD(ld(x, xi + i).sub(m).sub(c), o, oi + i);
+        for (; i < n; i++) o.setAtIndex(Storage.F64, oi + i, (get(x, xi + i) - m) - c);
     }
 
-    /** o = (x - mean) * rstd * w + b, with w, b contiguous rows of length n. */
-    static void normalize(MemorySegment x, long xi, MemorySegment o, long oi, int n, double mean, double rstd,
+    /**
+     * o = (x - mean) * rstd * w + b, with w, b contiguous rows of length n; the mean is given as
+     * hi + lo (lo the rounding error of hi) so that rows with a large offset stay accurate.
+     */
+    static void normalize(MemorySegment x, long xi, MemorySegment o, long oi, int n, double meanHi, double meanLo, double rstd,
                           MemorySegment w, long wi, MemorySegment b, long bi) {
         int i = 0;
-        DoubleVector mv = DoubleVector.broadcast(S, mean), rv = DoubleVector.broadcast(S, rstd);
+        DoubleVector mh = DoubleVector.broadcast(S, meanHi), ml = DoubleVector.broadcast(S, meanLo), rv = DoubleVector.broadcast(S, rstd);
         for (int up = S.loopBound(n); i < up; i += L)
-            ElemUnary.stD(ld(x, xi + i).sub(mv).mul(rv).fma(ld(w, wi + i), ld(b, bi + i)), o, oi + i);
+            ElemUnary.stD(ld(x, xi + i).sub(mh).sub(ml).mul(rv).fma(ld(w, wi + i), ld(b, bi + i)), o, oi + i);
         for (; i < n; i++)
-            o.setAtIndex(Storage.F64, oi + i, (get(x, xi + i) - mean) * rstd * get(w, wi + i) + get(b, bi + i));
+            o.setAtIndex(Storage.F64, oi + i, ((get(x, xi + i) - meanHi) - meanLo) * rstd * get(w, wi + i) + get(b, bi + i));
     }
 
     // ------------------------------------------------------------------ outer-axis accumulation

@@ -267,7 +267,7 @@ class ElementwiseTest {
                 {UnaryOp.SIGMOID, -80.0, 80.0, 3e-7}, {UnaryOp.SILU, -80.0, 80.0, 3e-7}, {UnaryOp.GELU, -12.0, 12.0, 6e-7},
                 {UnaryOp.GELU_TANH, -3.0, 3.0, 1.5e-6}, {UnaryOp.SIN, -100.0, 100.0, 2e-7}, {UnaryOp.COS, -100.0, 100.0, 2e-7},
                 {UnaryOp.SQRT, 0.0, 1e6, 1e-7}, {UnaryOp.RSQRT, 1e-6, 1e6, 2e-7}};
-        int n = 1 << 17;
+        int n = 1 << 15;
         for (Object[] c : cases) {
             UnaryOp op = (UnaryOp) c[0];
             double lo = (double) c[1], hi = (double) c[2], bound = (double) c[3];
@@ -328,8 +328,7 @@ class ElementwiseTest {
             Tensor x = Tensor.uniform(new Generator(3), -3, 3, DType.F32, 300_007);
             Tensor xt = Tensor.uniform(new Generator(4), -3, 3, DType.F32, 600, 501).t();
             Tensor y = Tensor.uniform(new Generator(5), -3, 3, DType.F32, 300_007);
-            List<Function<Tensor, Tensor>> fs = List.of(Tensor::exp, Tensor::gelu, Tensor::tanh, Tensor::sin, v -> v.pow(1.7), v -> v.add(y),
-                    v -> v.maximum(y), v -> v.pow(y.abs()), v -> v.lt(y));
+            List<Function<Tensor, Tensor>> fs = List.of(Tensor::exp, Tensor::gelu, v -> v.pow(1.7), v -> v.add(y), v -> v.pow(y.abs()), v -> v.lt(y));
             for (Function<Tensor, Tensor> f : fs) {
                 CpuConfig.setThreads(1);
                 double[] one = f.apply(x).toDoubleArray();
