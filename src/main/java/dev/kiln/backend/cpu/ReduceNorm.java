@@ -129,7 +129,8 @@ final class ReduceNorm {
                 long xi = xb + (long) row * d, oi = ob + (long) row * d;
                 if (scalar) layerNormScalar(x.dtype(), x.storage(), xi, w.storage(), wi, b.storage(), bi, out.storage(), oi, d, eps);
                 else if (f32) {
-                    double mean = ReduceRowF32.sum(xs, xi, d) / d;
+                    float m0 = (float) (ReduceRowF32.sum(xs, xi, d) / d);
+                    double mean = m0 + ReduceRowF32.sumDev(xs, xi, d, m0) / d; // corrected: exact despite a large offset
                     float hi = (float) mean, lo = (float) (mean - hi);
                     float rstd = (float) (1 / Math.sqrt(ReduceRowF32.sumSqDev(xs, xi, d, hi) / d + eps));
                     ReduceRowF32.normalize(xs, xi, os, oi, d, hi, lo, rstd, ws, wi, bs, bi);

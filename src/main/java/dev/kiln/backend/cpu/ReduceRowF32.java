@@ -65,6 +65,26 @@ final class ReduceRowF32 {
         return total;
     }
 
+    /** Sum of (x - m): with m near the mean, a correction that makes the mean exact to float rounding. */
+    static double sumDev(MemorySegment x, long xi, int n, float m) {
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, mv = FloatVector.broadcast(S, m);
+        double total = 0;
+        int i = 0, k = 0;
+        for (int up = n - n % (2 * L); i < up; i += 2 * L) {
+            a0 = a0.add(ld(x, xi + i).sub(mv));
+            a1 = a1.add(ld(x, xi + i + L).sub(mv));
+            if (++k == 2 * FLUSH) {
+                total += sumLanes(a0.add(a1));
+                a0 = FloatVector.zero(S);
+                a1 = a0;
+                k = 0;
+            }
+        }
+        total += sumLanes(a0.add(a1));
+        for (; i < n; i++) total += get(x, xi + i) - m;
+        return total;
+    }
+
     /** Sum of (x - mean)^2, blocked like {@link #sum}. */
     static double sumSqDev(MemorySegment x, long xi, int n, float mean) {
         FloatVector a0 = FloatVector.zero(S), a1 = a0, m = FloatVector.broadcast(S, mean);
