@@ -15,6 +15,8 @@ import java.util.Arrays;
  *   <li>inner: each output reduces one contiguous run: vector row kernels ({@link ReduceRowF32},
  *       {@link ReduceRowF64}), parallel over outputs, or over chunks of a single long row;</li>
  *   <li>outer: the innermost kept dim is contiguous: whole rows are accumulated ({@link ReduceOuter});</li>
+ *   <li>runs: the innermost reduced dim is contiguous and long (e.g. batch-norm statistics over
+ *       N, H, W of NCHW): each run is reduced by the row kernels and the partials combined;</li>
  *   <li>otherwise x is copied with its reduced dims moved last, which makes it inner.</li>
  * </ul>
  * Integer/bool dtypes and the scalar switch use {@link ReduceScalar} on any layout.
@@ -43,8 +45,10 @@ final class CpuReduce {
             ReduceScalar.run(op, t, x.storage(), out.storage(), want, p, param);
         } else if (p.innerContiguous()) {
             inner(op, t, x.segment(), out, p, param);
-        } else if (p.outerLayout() && ReduceOuter.supports(op)) {
-            ReduceOuter.run(op, t, x.segment(), out.segment(), p);
+        } else if (p.outerLayout() && ReduceOuter.supports(op, t, p.nRed)) {
+            ReduceOuter.run(op, t, x.segment(), out.segment(), p, param);
+        } else if (p.contiguousRuns() && !arg) {
+            runs(op, t, x.segment(), out, p, param);
         } else {
             viaPermutedCopy(op, x, axes, out, param);
         }
@@ -88,6 +92,57 @@ final class CpuReduce {
         Parallel.forRange((int) p.nOut, n, (s, e) -> {
             for (int j = s; j < e; j++) store(o, ot, p.outOffset(j), row(op, t, x, p.xOffset(j), n, param));
         });
+    }
+
+    /** Each output reduces several contiguous runs (the innermost reduced dim); partials are combined. */
+    private static void runs(ReduceOp op, DType t, MemorySegment x, Tensor out, ReducePlan p, double param) {
+        int len = p.red[p.red.length - 1];
+        long count = p.nRed / len;
+        MemorySegment o = out.segment();
+        DType ot = out.dtype();
+        Parallel.forRange((int) p.nOut, p.nRed, (s, e) -> {
+            long[] offs = new long[(int) count];
+            for (int k = 0; k < count; k++) offs[k] = p.redOffset((long) k * len);
+            for (int j = s; j < e; j++) store(o, ot, p.outOffset(j), runsOne(op, t, x, p.xOffset(j), offs, len, p.nRed, param));
+        });
+    }
+
+    private static double runsOne(ReduceOp op, DType t, MemorySegment x, long base, long[] offs, int len, long n, double param) {
+        switch (op) {
+            case SUM, MEAN -> {
+                double s = 0;
+                for (long off : offs) s += row(ReduceOp.SUM, t, x, base + off, len, 0);
+                return op == ReduceOp.MEAN ? s / n : s;
+            }
+            case PROD -> {
+                double r = 1;
+                for (long off : offs) r *= row(ReduceOp.PROD, t, x, base + off, len, 0);
+                return r;
+            }
+            case MAX, MIN -> {
+                boolean max = op == ReduceOp.MAX;
+                double r = max ? Double.NEGATIVE_INFINITY : Double.POSITIVE_INFINITY;
+                for (long off : offs) {
+                    double v = row(op, t, x, base + off, len, 0);
+                    r = max ? Math.max(r, v) : Math.min(r, v);
+                }
+                return r;
+            }
+            case VAR -> {
+                double mean = runsOne(ReduceOp.MEAN, t, x, base, offs, len, n, 0), ss = 0;
+                for (long off : offs)
+                    ss += t == DType.F32 ? ReduceRowF32.sumSqDev(x, base + off, len, (float) mean) : ReduceRowF64.sumSqDev(x, base + off, len, mean);
+                return ss / Math.max(0, n - param);
+            }
+            case LOGSUMEXP -> {
+                double m = runsOne(ReduceOp.MAX, t, x, base, offs, len, n, 0), s = 0;
+                if (Double.isInfinite(m) || Double.isNaN(m)) return m;
+                for (long off : offs)
+                    s += t == DType.F32 ? ReduceRowF32.sumExp(x, base + off, len, (float) m) : ReduceRowF64.sumExp(x, base + off, len, m);
+                return m + Math.log(s);
+            }
+            default -> throw new IllegalStateException(op.name());
+        }
     }
 
     static void store(MemorySegment o, DType ot, long oi, double v) {

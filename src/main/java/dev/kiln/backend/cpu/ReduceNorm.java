@@ -11,8 +11,9 @@ import java.util.Arrays;
 /**
  * Softmax / log-softmax along one axis and layer norm over trailing dims, as row kernels over a
  * contiguous last axis ({@link ReduceRowF32} / {@link ReduceRowF64} pieces), parallel over rows.
- * Any other layout (a softmax axis that is not last, strided inputs) is first copied into the
- * row layout, and results copied back. Layer norm uses the biased variance, like PyTorch.
+ * A softmax axis that is not last runs column-wise over [outer, axis, inner] (whole rows of the
+ * inner dims at a time, max and sum kept per column); other layouts (strided inputs, short inner
+ * dims) are first copied into the row layout, and results copied back. Layer norm uses the biased variance, like PyTorch.
  */
 final class ReduceNorm {
     private ReduceNorm() {}
@@ -31,6 +32,12 @@ final class ReduceNorm {
         int last = r - 1;
         if (axis == last && x.isContiguous() && out.isContiguous()) {
             softmaxRows(x, log, out);
+            return;
+        }
+        int inner = 1;
+        for (int d = axis + 1; d < r; d++) inner *= x.size(d);
+        if (inner >= 16 && x.isContiguous() && out.isContiguous() && !CpuConfig.scalar()) {
+            softmaxColumns(x, axis, inner, log, out);
             return;
         }
         int[] order = new int[r];
@@ -80,6 +87,76 @@ final class ReduceNorm {
         } else {
             double s = ReduceRowF64.expSubStore(x, xi, o, oi, d, m);
             ReduceRowF64.scale(o, oi, d, 1 / s);
+        }
+    }
+
+    /** Softmax along a non-last axis of contiguous x, as [outer, a, inner], in column blocks of ElemRows.BUF. */
+    private static void softmaxColumns(Tensor x, int axis, int inner, boolean log, Tensor out) {
+        int a = x.size(axis);
+        long outer = x.numel() / ((long) a * inner);
+        if (outer == 0 || a == 0) return;
+        int blocks = (inner + ElemRows.BUF - 1) / ElemRows.BUF;
+        boolean f32 = x.dtype() == DType.F32;
+        MemorySegment xs = x.segment(), os = out.segment();
+        long xb = x.offset(), ob = out.offset();
+        Parallel.forRange((int) (outer * blocks), 8L * a * Math.min(inner, ElemRows.BUF), (s, e) -> {
+            ElemRows.Scratch scratch = ElemRows.Scratch.get();
+            for (int task = s; task < e; task++) {
+                long o = task / blocks;
+                int c0 = (task % blocks) * ElemRows.BUF, w = Math.min(ElemRows.BUF, inner - c0);
+                long base = o * a * inner + c0;
+                if (f32) columnsF32(xs, xb + base, os, ob + base, a, inner, w, log, scratch);
+                else columnsF64(xs, xb + base, os, ob + base, a, inner, w, log, scratch);
+            }
+        });
+    }
+
+    private static void columnsF32(MemorySegment x, long xi, MemorySegment o, long oi, int a, int stride, int w,
+                                   boolean log, ElemRows.Scratch s) {
+        MemorySegment m = s.buf(0), acc = s.buf(1), dacc = s.buf(2), c = s.buf(3);
+        MemorySegment.copy(x, xi * 4, m, 0, w * 4L);
+        for (int k = 1; k < a; k++) ReduceRowF32.accumulate(2, m, x, xi + (long) k * stride, w);
+        acc.asSlice(0, w * 4L).fill((byte) 0);
+        dacc.asSlice(0, w * 8L).fill((byte) 0);
+        for (int k = 0; k < a; k++) {
+            long r = (long) k * stride;
+            ReduceRowF32.expSubAcc(acc, x, xi + r, m, log ? null : o, oi + r, w);
+            if ((k + 1) % 256 == 0 || k == a - 1) {
+                for (int i = 0; i < w; i++) {
+                    dacc.setAtIndex(Storage.F64, i, dacc.getAtIndex(Storage.F64, i) + acc.getAtIndex(Storage.F32, i));
+                    acc.setAtIndex(Storage.F32, i, 0f);
+                }
+            }
+        }
+        for (int i = 0; i < w; i++) {
+            double sum = dacc.getAtIndex(Storage.F64, i);
+            c.setAtIndex(Storage.F32, i, (float) (log ? Math.log(sum) : 1 / sum));
+        }
+        for (int k = 0; k < a; k++) {
+            long r = (long) k * stride;
+            if (log) ReduceRowF32.subSubRow(x, xi + r, m, c, o, oi + r, w);
+            else ReduceRowF32.mulRow(o, oi + r, c, w);
+        }
+    }
+
+    private static void columnsF64(MemorySegment x, long xi, MemorySegment o, long oi, int a, int stride, int w,
+                                   boolean log, ElemRows.Scratch s) {
+        MemorySegment m = s.buf(0), acc = s.buf(1);
+        MemorySegment.copy(x, xi * 8, m, 0, w * 8L);
+        for (int k = 1; k < a; k++) ReduceRowF64.accumulate(2, m, x, xi + (long) k * stride, w);
+        acc.asSlice(0, w * 8L).fill((byte) 0);
+        for (int k = 0; k < a; k++) {
+            long r = (long) k * stride;
+            ReduceRowF64.expSubAcc(acc, x, xi + r, m, log ? null : o, oi + r, w);
+        }
+        for (int i = 0; i < w; i++) {
+            double sum = acc.getAtIndex(Storage.F64, i);
+            acc.setAtIndex(Storage.F64, i, log ? Math.log(sum) : 1 / sum);
+        }
+        for (int k = 0; k < a; k++) {
+            long r = (long) k * stride;
+            if (log) ReduceRowF64.subSubRow(x, xi + r, m, acc, o, oi + r, w);
+            else ReduceRowF64.mulRow(o, oi + r, acc, w);
         }
     }
 

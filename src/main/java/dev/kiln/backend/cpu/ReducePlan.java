@@ -82,6 +82,12 @@ final class ReducePlan {
         return red.length == 0 || (red.length == 1 && redX[0] == 1);
     }
 
+    /** True when the innermost reduced dim is contiguous and long enough to reduce run by run. */
+    boolean contiguousRuns() {
+        int r = red.length;
+        return r > 1 && redX[r - 1] == 1 && red[r - 1] >= 32;
+    }
+
     /** True when the innermost kept dim is contiguous in x and out (accumulate whole rows). */
     boolean outerLayout() {
         int k = keep.length;

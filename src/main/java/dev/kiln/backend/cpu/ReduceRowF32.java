@@ -279,4 +279,70 @@ final class ReduceRowF32 {
             });
         }
     }
+
+    /** acc += (x - mean)^2, per column (mean a row of n). */
+    static void sqDevAcc(MemorySegment acc, MemorySegment x, long xi, MemorySegment mean, int n) {
+        int i = 0;
+        for (int up = S.loopBound(n); i < up; i += L) {
+            FloatVector d = ld(x, xi + i).sub(ld(mean, i));
+            ElemUnary.stF(d.fma(d, ld(acc, i)), acc, i);
+        }
+        for (; i < n; i++) {
+            float d = get(x, xi + i) - get(mean, i);
+            acc.setAtIndex(Storage.F32, i, get(acc, i) + d * d);
+        }
+    }
+
+    /** acc += e^(x - m), per column; with o != null also o = e^(x - m) (softmax along an outer axis). */
+    static void expSubAcc(MemorySegment acc, MemorySegment x, long xi, MemorySegment m, MemorySegment o, long oi, int n) {
+        int i = 0;
+        for (int up = S.loopBound(n); i < up; i += L) {
+            FloatVector e = ElemVecF32.exp(ld(x, xi + i).sub(ld(m, i)));
+            if (o != null) ElemUnary.stF(e, o, oi + i);
+            ElemUnary.stF(ld(acc, i).add(e), acc, i);
+        }
+        for (; i < n; i++) {
+            float e = (float) Math.exp(get(x, xi + i) - (double) get(m, i));
+            if (o != null) o.setAtIndex(Storage.F32, oi + i, e);
+            acc.setAtIndex(Storage.F32, i, get(acc, i) + e);
+        }
+    }
+
+    /**
+     * Column-wise arg-extreme update with row r: where x beats best (or is the first NaN),
+     * best = x and idx = r (indices kept as exact floats, r < 2^24).
+     */
+    static void argAcc(MemorySegment best, MemorySegment idx, MemorySegment x, long xi, int n, int r, boolean isMax) {
+        int i = 0;
+        FloatVector rv = FloatVector.broadcast(S, r);
+        for (int up = S.loopBound(n); i < up; i += L) {
+            FloatVector v = ld(x, xi + i), b = ld(best, i);
+            var win = (isMax ? v.compare(VectorOperators.GT, b) : v.compare(VectorOperators.LT, b))
+                    .or(v.test(VectorOperators.IS_NAN).andNot(b.test(VectorOperators.IS_NAN)));
+            ElemUnary.stF(b.blend(v, win), best, i);
+            ElemUnary.stF(ld(idx, i).blend(rv, win), idx, i);
+        }
+        for (; i < n; i++) {
+            float v = get(x, xi + i), b = get(best, i);
+            if ((isMax ? v > b : v < b) || (Float.isNaN(v) && !Float.isNaN(b))) {
+                best.setAtIndex(Storage.F32, i, v);
+                idx.setAtIndex(Storage.F32, i, r);
+            }
+        }
+    }
+
+    /** o = o * s, per column (s a row of n). */
+    static void mulRow(MemorySegment o, long oi, MemorySegment s, int n) {
+        int i = 0;
+        for (int up = S.loopBound(n); i < up; i += L) ElemUnary.stF(ld(o, oi + i).mul(ld(s, i)), o, oi + i);
+        for (; i < n; i++) o.setAtIndex(Storage.F32, oi + i, get(o, oi + i) * get(s, i));
+    }
+
+    /** o = (x - m) - c, per column (m, c rows of n): log-softmax along an outer axis. */
+    static void subSubRow(MemorySegment x, long xi, MemorySegment m, MemorySegment c, MemorySegment o, long oi, int n) {
+        int i = 0;
+        for (int up = S.loopBound(n); i < up; i += L)
+            ElemUnary.stF(ld(x, xi + i).sub(ld(m, i)).sub(ld(c, i)), o, oi + i);
+        for (; i < n; i++) o.setAtIndex(Storage.F32, oi + i, (get(x, xi + i) - get(m, i)) - get(c, i));
+    }
 }

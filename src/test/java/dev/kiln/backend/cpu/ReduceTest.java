@@ -334,6 +334,10 @@ class ReduceTest {
                             check(op, xs[k], axes[k], 1, op + " " + t + " outer " + Arrays.toString(xs[k].shape()));
                 check(ReduceOp.ARGMAX, xs[0], new int[]{0}, 0, "argmax outer");
                 check(ReduceOp.ARGMIN, xs[1], new int[]{1}, 0, "argmin middle");
+                // batch-norm statistics: NCHW over (0, 2, 3) reduces contiguous runs of H*W
+                Tensor nchw = Tensor.uniform(g, 0.9, 1.1, t, 4, 6, 5, 9);
+                for (ReduceOp op : new ReduceOp[]{ReduceOp.SUM, ReduceOp.MEAN, ReduceOp.VAR, ReduceOp.MAX, ReduceOp.MIN, ReduceOp.PROD, ReduceOp.LOGSUMEXP})
+                    check(op, nchw, new int[]{0, 2, 3}, 1, op + " " + t + " runs (NCHW over 0,2,3)");
             }
         }
     }
@@ -391,6 +395,17 @@ class ReduceTest {
                             double rt = t == DType.F32 ? 2e-6 : 1e-13;
                             assertClose(w + " vector", ref, r[0].toDoubleArray(), rt, rt);
                             assertClose(w + " scalar", ref, r[1].toDoubleArray(), rt, rt);
+                        }
+                    }
+                }
+                // contiguous inputs along non-last axes (column path), with more than 256 rows per column
+                for (Tensor x : new Tensor[]{Tensor.uniform(new Generator(3), -4, 4, t, 4, 30, 20), Tensor.uniform(new Generator(4), -4, 4, t, 300, 40)}) {
+                    for (int axis = 0; axis < x.dim() - 1; axis++) {
+                        for (boolean log : new boolean[]{false, true}) {
+                            double[] ref = refSoftmax(x.toDoubleArray(), x.shape(), axis, log);
+                            Tensor r = log ? x.logSoftmax(axis) : x.softmax(axis);
+                            double rt = t == DType.F32 ? 2e-6 : 1e-13;
+                            assertClose("softmax columns " + t + Arrays.toString(x.shape()) + " axis " + axis + " log " + log, ref, r.toDoubleArray(), rt, rt);
                         }
                     }
                 }
