@@ -112,7 +112,7 @@ class ReduceTest {
     /** Tolerance of a float result: sums scale with sum |x|, products with n. */
     static double tol(ReduceOp op, DType t, double[] x, double ref) {
         double absSum = 0;
-        for (double v : x) absSum += Math.abs(v);
+        for (double v : x) if (Double.isFinite(v)) absSum += Math.abs(v);
         double eps = t == DType.F64 ? 1e-14 : 1e-6;
         return switch (op) {
             case SUM, MEAN -> eps * (absSum + 1);
@@ -149,6 +149,7 @@ class ReduceTest {
             for (int i = 0; i < ref.length; i++) {
                 double tl = tol(op, t, xv, ref[i]);
                 if (Double.isNaN(ref[i])) assertTrue(Double.isNaN(got[i]), w + " at " + i + ": expected NaN, got " + got[i]);
+                else if (Double.isInfinite(ref[i])) assertEquals(ref[i], got[i], w + " at " + i);
                 else assertEquals(ref[i], got[i], tl, w + " at " + i);
             }
         }
@@ -338,6 +339,35 @@ class ReduceTest {
                 Tensor nchw = Tensor.uniform(g, 0.9, 1.1, t, 4, 6, 5, 9);
                 for (ReduceOp op : new ReduceOp[]{ReduceOp.SUM, ReduceOp.MEAN, ReduceOp.VAR, ReduceOp.MAX, ReduceOp.MIN, ReduceOp.PROD, ReduceOp.LOGSUMEXP})
                     check(op, nchw, new int[]{0, 2, 3}, 1, op + " " + t + " runs (NCHW over 0,2,3)");
+            }
+        }
+    }
+
+    @Test
+    void nanAndInfinitiesOnEveryLayout() {
+        double n = Double.NaN, ni = Double.NEGATIVE_INFINITY, pi = Double.POSITIVE_INFINITY;
+        for (DType t : new DType[]{DType.F32, DType.F64}) {
+            try (Scope s = Scope.open()) {
+                double[] v = new double[40 * 36];
+                Generator g = new Generator(8);
+                for (int i = 0; i < v.length; i++) v[i] = 4 * g.nextUniform() - 2;
+                for (int r = 0; r < 40; r++) {
+                    v[r * 36 + 3] = ni;             // column 3: all -inf
+                    if (r % 7 == 2) v[r * 36 + 5] = n; // column 5: NaNs from row 2
+                    if (r == 11) v[r * 36 + 8] = pi;  // column 8: one +inf
+                }
+                v[17 * 36 + 20] = n;
+                Tensor x = Tensor.fromDoubles(t, v, 40, 36);
+                Tensor[] layouts = {x, x.t(), x.reshape(40, 4, 9).permute(1, 0, 2)};
+                for (Tensor xl : layouts)
+                    for (ReduceOp op : new ReduceOp[]{ReduceOp.SUM, ReduceOp.MAX, ReduceOp.MIN, ReduceOp.LOGSUMEXP, ReduceOp.VAR})
+                        for (int[] axes : subsets(xl.dim()))
+                            check(op, xl, axes, 1, op + " " + t + " with NaN/inf " + Arrays.toString(xl.shape()) + " axes " + Arrays.toString(axes));
+                for (Tensor xl : layouts)
+                    for (int axis = 0; axis < xl.dim(); axis++) {
+                        check(ReduceOp.ARGMAX, xl, new int[]{axis}, 0, "argmax NaN/inf " + t + " axis " + axis);
+                        check(ReduceOp.ARGMIN, xl, new int[]{axis}, 0, "argmin NaN/inf " + t + " axis " + axis);
+                    }
             }
         }
     }
