@@ -202,14 +202,16 @@ final class ReduceNorm {
         MemorySegment xs = x.segment(), ws = w.segment(), bs = b.segment(), os = out.segment();
         long xb = x.offset(), wi = w.offset(), bi = b.offset(), ob = out.offset();
         Parallel.forRange(rows, 4L * d, (s, e) -> {
+            double[] sq = new double[1];
             for (int row = s; row < e; row++) {
                 long xi = xb + (long) row * d, oi = ob + (long) row * d;
                 if (scalar) layerNormScalar(x.dtype(), x.storage(), xi, w.storage(), wi, b.storage(), bi, out.storage(), oi, d, eps);
                 else if (f32) {
                     float m0 = (float) (ReduceRowF32.sum(xs, xi, d) / d);
-                    double mean = m0 + ReduceRowF32.sumDev(xs, xi, d, m0) / d; // corrected: exact despite a large offset
+                    double sd = ReduceRowF32.sumDev(xs, xi, d, m0, sq); // deviations from m0: exact despite a large offset
+                    double mean = m0 + sd / d, var = Math.max(0, (sq[0] - sd * sd / d) / d);
                     float hi = (float) mean, lo = (float) (mean - hi);
-                    float rstd = (float) (1 / Math.sqrt(ReduceRowF32.sumSqDev(xs, xi, d, hi) / d + eps));
+                    float rstd = (float) (1 / Math.sqrt(var + eps));
                     ReduceRowF32.normalize(xs, xi, os, oi, d, hi, lo, rstd, ws, wi, bs, bi);
                 } else {
                     double mean = ReduceRowF64.sum(xs, xi, d) / d;

@@ -65,23 +65,39 @@ final class ReduceRowF32 {
         return total;
     }
 
-    /** Sum of (x - m): with m near the mean, a correction that makes the mean exact to float rounding. */
-    static double sumDev(MemorySegment x, long xi, int n, float m) {
-        FloatVector a0 = FloatVector.zero(S), a1 = a0, mv = FloatVector.broadcast(S, m);
-        double total = 0;
+    /**
+     * Sums of d = x - m and of d^2 in one pass; returns sum d, stores sum d^2 in sq[0]. With m near
+     * the mean, m + sum d / n is the mean to float rounding even for rows with a large offset, and
+     * (sum d^2 - (sum d)^2 / n) / n the (biased) variance.
+     */
+    static double sumDev(MemorySegment x, long xi, int n, float m, double[] sq) {
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, q0 = a0, q1 = a0, mv = FloatVector.broadcast(S, m);
+        double total = 0, squares = 0;
         int i = 0, k = 0;
         for (int up = n - n % (2 * L); i < up; i += 2 * L) {
-            a0 = a0.add(ld(x, xi + i).sub(mv));
-            a1 = a1.add(ld(x, xi + i + L).sub(mv));
+            FloatVector d0 = ld(x, xi + i).sub(mv), d1 = ld(x, xi + i + L).sub(mv);
+            a0 = a0.add(d0);
+            a1 = a1.add(d1);
+            q0 = d0.fma(d0, q0);
+            q1 = d1.fma(d1, q1);
             if (++k == 2 * FLUSH) {
                 total += sumLanes(a0.add(a1));
+                squares += sumLanes(q0.add(q1));
                 a0 = FloatVector.zero(S);
                 a1 = a0;
+                q0 = a0;
+                q1 = a0;
                 k = 0;
             }
         }
         total += sumLanes(a0.add(a1));
-        for (; i < n; i++) total += get(x, xi + i) - m;
+        squares += sumLanes(q0.add(q1));
+        for (; i < n; i++) {
+            double d = get(x, xi + i) - m;
+            total += d;
+            squares += d * d;
+        }
+        sq[0] = squares;
         return total;
     }
 
