@@ -195,6 +195,17 @@ class ReduceTest {
             assertEquals(23, x.max().item());
             assertArrayEquals(new double[]{60, 66, 72, 78}, x.sum(new int[]{0, 1}, false).toDoubleArray());
             assertArrayEquals(new long[]{2, 2}, x.argmax(1, false).select(1, 0).toLongArray());
+            // a 0-d tensor takes axis 0 or -1 and reduces nothing, like PyTorch
+            Tensor z = Tensor.scalar(3);
+            for (int ax : new int[]{0, -1}) {
+                assertEquals(3, z.sum(new int[]{ax}, false).item());
+                assertArrayEquals(new int[0], z.max(new int[]{ax}, true).shape());
+                assertEquals(0, z.argmax(ax, false).item());
+                assertEquals(1, z.softmax(ax).item());
+                assertEquals(0, z.var(new int[]{ax}, false, 0).item());
+            }
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> z.sum(new int[]{1}, false));
+            assertTrue(e.getMessage().contains("sum") && e.getMessage().contains("axis 1"), e.getMessage());
         }
     }
 
