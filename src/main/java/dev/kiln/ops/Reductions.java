@@ -14,6 +14,10 @@ public final class Reductions {
 
     /** Sorted distinct axes; null or empty means all axes. */
     static int[] normalizeAxes(String op, int[] axes, int rank) {
+        if (rank == 0 && axes != null) { // a 0-d tensor takes dim 0 or -1, like PyTorch, and reduces nothing
+            for (int a : axes) axis0d(op, a);
+            return new int[0];
+        }
         if (axes == null || axes.length == 0) {
             int[] all = new int[rank];
             for (int i = 0; i < rank; i++) all[i] = i;
@@ -25,6 +29,12 @@ public final class Reductions {
                 throw new IllegalArgumentException(op + ": repeated axis in " + Arrays.toString(axes));
         }
         return set.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    /** The axis of a 0-d tensor: 0 or -1 (PyTorch's wrapping), else an error naming the op. */
+    private static int axis0d(String op, int axis) {
+        if (axis != 0 && axis != -1) throw new IllegalArgumentException(op + ": axis " + axis + " out of range for a 0-d tensor");
+        return 0;
     }
 
     static int[] keepdimShape(int[] shape, int[] axes) {
@@ -80,7 +90,7 @@ public final class Reductions {
 
     public static Tensor argReduce(ReduceOp op, Tensor x, int axis, boolean keepdim) {
         String name = op.name().toLowerCase();
-        int a = Shape.axis(name, axis, x.dim());
+        int a = x.dim() == 0 ? axis0d(name, axis) : Shape.axis(name, axis, x.dim());
         if (x.dim() > 0 && x.shape()[a] == 0)
             throw new IllegalArgumentException(name + ": cannot reduce an empty dimension " + a + " of shape " + Shape.str(x.shape()));
         Tensor xc = x.dtype() == DType.BF16 || x.dtype() == DType.F16 || x.dtype() == DType.BOOL ? x.to(DType.F32) : x;
@@ -98,11 +108,13 @@ public final class Reductions {
         if (!Tensor.needsGrad(x)) return softmaxForward(x, axis, log);
         Tensor out;
         try (GradMode.Guard g = GradMode.noGrad()) { out = softmaxForward(x, axis, log); }
-        return out.setGradFn(ReductionsGrad.softmax(x, out.detach(), Shape.axis("softmax", axis, x.dim()), log));
+        int a = x.dim() == 0 ? 0 : Shape.axis("softmax", axis, x.dim());
+        return out.setGradFn(ReductionsGrad.softmax(x, out.detach(), a, log));
     }
 
     private static Tensor softmaxForward(Tensor x, int axis, boolean log) {
-        int a = Shape.axis(log ? "log_softmax" : "softmax", axis, x.dim());
+        String name = log ? "log_softmax" : "softmax";
+        int a = x.dim() == 0 ? axis0d(name, axis) : Shape.axis(name, axis, x.dim());
         DType t = x.dtype() == DType.F64 ? DType.F64 : DType.F32;
         Tensor xc = x.dtype() == t ? x : x.to(t);
         Tensor out = Tensor.empty(x.backend(), t, x.shape());

@@ -45,7 +45,10 @@ final class ElemRows {
 
     /**
      * Runs body over all rows of the iteration, split over threads when the tensor is large.
-     * costPerElement scales the work estimate (1 for an add, ~10 for a transcendental).
+     * costPerElement scales the work estimate (1 for an add, ~10 for a transcendental). Chunks
+     * start at whole rows, or (rows longer than 4096) at multiples of 4096 into a row, so every
+     * element falls in the vector body or the scalar tail exactly as it does on one thread, and
+     * results do not depend on the thread count.
      */
     static void run(int[] shape, long[][] strides, long[] offsets, int costPerElement, Body body) {
         long total = 1;
@@ -56,9 +59,22 @@ final class ElemRows {
             return;
         }
         final long tot = total;
-        int blocks = (int) ((total + BLOCK - 1) / BLOCK);
-        Parallel.forRange(blocks, (long) BLOCK * costPerElement, (s, e) ->
-                forRange(shape, strides, offsets, (long) s * BLOCK, Math.min((long) e * BLOCK, tot), Scratch.get(), body));
+        int[] s = new int[shape.length];
+        int r = merge(shape, strides, s, new long[strides.length][shape.length]);
+        long n = r == 0 ? 1 : s[r - 1], rows = total / n;
+        long perRow = n >= BLOCK ? (n + BLOCK - 1) / BLOCK : 1;          // units per row
+        long rowsPerUnit = n >= BLOCK ? 1 : Math.max(1, BLOCK / n);
+        long units = n >= BLOCK ? rows * perRow : (rows + rowsPerUnit - 1) / rowsPerUnit;
+        Parallel.forRange((int) units, Math.min(n, BLOCK) * rowsPerUnit * costPerElement, (u0, u1) -> {
+            long start = unitStart(u0, n, perRow, rowsPerUnit);
+            long end = Math.min(tot, unitStart(u1 - 1, n, perRow, rowsPerUnit) + Math.min(n, BLOCK) * rowsPerUnit);
+            if (n >= BLOCK) end = Math.min(end, ((u1 - 1) / perRow + 1) * n); // a row's last piece ends with the row
+            forRange(shape, strides, offsets, start, end, Scratch.get(), body);
+        });
+    }
+
+    private static long unitStart(long u, long n, long perRow, long rowsPerUnit) {
+        return n >= BLOCK ? (u / perRow) * n + (u % perRow) * BLOCK : u * rowsPerUnit * n;
     }
 
     /** Walks the rows covering row-major elements [start, end). */

@@ -11,11 +11,13 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 
 /**
- * Unary row kernels for F32 and F64: out[0..n) = op(x[0..n)). One small vector loop per op (a
- * switch outside the loop, never inside), returning how many elements it did; the rest (the tail,
- * or all of a row for ops without a vector form) goes through {@link ElemMath} in double.
- * Strided rows are gathered into a scratch buffer first, so they take the vector path too.
- * Offsets and strides are in elements.
+ * Unary row kernels for F32 and F64: out[0..n) = op(x[0..n)). One small vector loop per op (the
+ * op switch outside the loop; only the one-instruction F64 ops share a loop), returning how many
+ * elements it did; the rest (the tail, or all of a row for ops without a vector form) goes
+ * through {@link ElemMath} in double. Strided rows are gathered into a scratch buffer first, so
+ * they take the vector path too. Heavy ops run as passes (see the comment above tanhF32).
+ * Offsets and strides are in elements. F64 log, tanh, sin, cos, exact GELU and general pow have
+ * no vector form (ElemMath per element).
  */
 final class ElemUnary {
     private ElemUnary() {}
