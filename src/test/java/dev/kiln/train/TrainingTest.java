@@ -91,8 +91,10 @@ class TrainingTest {
             long base = Storage.liveBytes();
             int baseCount = Storage.liveCount();
             for (int i = 0; i < 200; i++) step(m, opt, x, y);
-            assertEquals(baseCount, Storage.liveCount(), "live tensors after 200 steps");
-            assertEquals(base, Storage.liveBytes(), "live bytes after 200 steps");
+            // <= rather than ==: the Cleaner may free other tests' dropped tensors meanwhile; a leak of
+            // even one tensor per step would add 200
+            assertTrue(Storage.liveCount() <= baseCount, "live tensors after 200 steps: " + Storage.liveCount() + " > " + baseCount);
+            assertTrue(Storage.liveBytes() <= base, "live bytes after 200 steps: " + Storage.liveBytes() + " > " + base);
         }
     }
 
