@@ -57,6 +57,9 @@ public interface Backend {
     /** x [N,C,H,W] -> out [N,C,OH,OW]. For MAX, indices (I64, flat h*W+w, may be null) receives argmax positions. */
     void pool2d(PoolOp op, Tensor x, Pool2dParams p, Tensor out, Tensor indices);
 
+    /** ReLU backward (PyTorch's threshold_backward): out = x > 0 ? g : 0; all three the same shape and dtype. */
+    void reluBackward(Tensor g, Tensor x, Tensor out);
+
     /** Gradient of conv2d w.r.t. its input: gx [N,C,H,W] (overwritten) from gy [N,O,OH,OW] and w [O,C/g,kh,kw]. */
     void conv2dBackwardInput(Tensor gy, Tensor w, Conv2dParams p, Tensor gx);
 

@@ -33,7 +33,7 @@ final class ElementwiseGrad {
             case RSQRT -> g.mul(y.pow(3)).mul(-0.5);
             case TANH -> g.mul(y.square().neg().add(1.0));
             case SIGMOID -> g.mul(y.mul(y.neg().add(1.0)));
-            case RELU -> g.mul(x.gt(zero(x)));
+            case RELU -> reluGrad(g, x);
             case GELU -> {
                 // d/dx x*Phi(x) = Phi(x) + x*phi(x)
                 Tensor phi = x.square().mul(-0.5).exp().mul(INV_SQRT_2PI);
@@ -60,6 +60,14 @@ final class ElementwiseGrad {
             case RECIPROCAL -> g.mul(y.square()).neg();
             case SQUARE -> g.mul(x).mul(2.0);
         };
+    }
+
+    /** One fused pass: x > 0 ? g : 0 (the backend's reluBackward). */
+    private static Tensor reluGrad(Tensor g, Tensor x) {
+        Tensor gc = g.dtype() == x.dtype() ? g : g.to(x.dtype());
+        Tensor out = Tensor.empty(x.backend(), x.dtype(), x.shape());
+        x.backend().reluBackward(gc, x, out);
+        return out;
     }
 
     private static Tensor zero(Tensor like) { return Tensor.scalar(0, like.dtype()); }

@@ -94,6 +94,14 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    @Override public void reluBackward(Tensor g, Tensor x, Tensor out) {
+        try {
+            CpuActivationGrad.reluBackward(g, x, out);
+        } finally {
+            Reference.reachabilityFence(g); Reference.reachabilityFence(x); Reference.reachabilityFence(out);
+        }
+    }
+
     @Override public void conv2dBackwardInput(Tensor gy, Tensor w, Conv2dParams p, Tensor gx) {
         try {
             CpuConvGrad.backwardInput(gy, w, p, gx);

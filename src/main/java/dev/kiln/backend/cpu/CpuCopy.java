@@ -38,6 +38,12 @@ final class CpuCopy {
                     } else if (st == DType.F64 && dt == DType.F32) {
                         for (int i = 0; i < n; i++, si += sst, di += dst2)
                             d.setAtIndex(Storage.F32, di, (float) s.getAtIndex(Storage.F64, si));
+                    } else if (st == DType.BOOL && dt == DType.F32) {
+                        for (int i = 0; i < n; i++, si += sst, di += dst2)
+                            d.setAtIndex(Storage.F32, di, s.get(java.lang.foreign.ValueLayout.JAVA_BYTE, si) != 0 ? 1f : 0f);
+                    } else if (st == DType.I32 && dt == DType.F32) {
+                        for (int i = 0; i < n; i++, si += sst, di += dst2)
+                            d.setAtIndex(Storage.F32, di, (float) s.getAtIndex(Storage.I32, si));
                     } else if (st == DType.I64 && dt == DType.F32) {
                         for (int i = 0; i < n; i++, si += sst, di += dst2) // one rounding, not two via double
                             d.setAtIndex(Storage.F32, di, (float) s.getAtIndex(Storage.I64, si));
