@@ -52,15 +52,27 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", description = "Checkpoint to resume from.") Path resume;
     @Option(names = "--no-progress", description = "No progress bar.") boolean noProgress;
 
+    @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
+    private java.io.PrintWriter out;
+
     @Override
     public Integer call() throws Exception {
+        out = spec.commandLine().getOut();
+        try {
+            return train();
+        } finally {
+            out.flush();
+        }
+    }
+
+    private Integer train() throws Exception {
         if (epochs < 0 || batch < 1 || lr < 0 || accumulate < 1)
             throw new IllegalArgumentException("train: need epochs >= 0, batch >= 1, lr >= 0, accumulate >= 1");
         if (threads != null) CpuConfig.setThreads(threads);
         if (json != null && json.toAbsolutePath().getParent() != null && !Files.isDirectory(json.toAbsolutePath().getParent()))
             throw new IllegalArgumentException("train: directory of --json " + json + " does not exist");
         Sets sets = loadData();
-        System.out.println(sets.note);
+        out.println(sets.note);
         Generator g = new Generator(seed);
         try (TensorDataset train = sets.train; TensorDataset test = sets.test;
              Module net = Models.byName(model, g);
@@ -72,17 +84,18 @@ public final class TrainCommand implements Callable<Integer> {
                 Map<String, String> meta = Checkpoint.load(resume, net, opt);
                 startEpoch = Integer.parseInt(meta.getOrDefault("epoch", "0"));
                 trainLoader.setEpoch(startEpoch);
-                System.out.printf("resumed from %s at epoch %d%n", resume, startEpoch);
+                out.printf("resumed from %s at epoch %d%n", resume, startEpoch);
             }
             LrSchedule sched = makeSchedule(opt);
             for (int e = 0; e < startEpoch && sched != null; e++) sched.step();
             Trainer trainer = new Trainer(net, opt, accumulate);
-            System.out.printf(Locale.ROOT, "model %s (%,d parameters), %s lr %.4g, batch %d, %d train / %d test examples, %d threads%n",
+            out.printf(Locale.ROOT, "model %s (%,d parameters), %s lr %.4g, batch %d, %d train / %d test examples, %d threads%n",
                     model, net.parameterCount(), optimizer, lr, batch, train.size(), test.size(), CpuConfig.threads());
             List<Double> secs = new ArrayList<>();
+            List<Long> rss = new ArrayList<>();
             double acc = Double.NaN;
             long samples = 0;
-            System.out.printf("%-6s %10s %10s %12s %10s%n", "epoch", "loss", "seconds", "samples/s", "test acc");
+            out.printf("%-6s %10s %10s %12s %10s %9s%n", "epoch", "loss", "seconds", "samples/s", "test acc", "RSS MiB");
             for (int e = startEpoch; e < startEpoch + epochs; e++) {
                 Trainer.EpochStats st;
                 try (ProgressBar pb = noProgress ? null : bar(e, trainLoader.numBatches())) {
@@ -95,11 +108,13 @@ public final class TrainCommand implements Callable<Integer> {
                 acc = Trainer.accuracy(net, testLoader);
                 secs.add(st.seconds());
                 samples += st.samples();
-                System.out.printf(Locale.ROOT, "%-6d %10.4f %10.2f %12.0f %10.4f%n", e + 1, st.meanLoss(), st.seconds(), st.samplesPerSecond(), acc);
+                rss.add(rssBytes());
+                out.printf(Locale.ROOT, "%-6d %10.4f %10.2f %12.0f %10.4f %9.1f%n", e + 1, st.meanLoss(), st.seconds(), st.samplesPerSecond(), acc,
+                        rss.getLast() / 1048576.0);
                 if (save != null) Checkpoint.save(save, net, opt, Map.of("epoch", Integer.toString(e + 1), "model", model));
             }
             double total = secs.stream().mapToDouble(Double::doubleValue).sum();
-            if (json != null) writeJson(acc, secs, total > 0 ? samples / total : Double.NaN, train.size());
+            if (json != null) writeJson(acc, secs, rss, total > 0 ? samples / total : Double.NaN, train.size());
             return Main.OK;
         }
     }
@@ -157,10 +172,23 @@ public final class TrainCommand implements Callable<Integer> {
                 .showSpeed().setUnit(" batches", 1).build();
     }
 
-    private void writeJson(double acc, List<Double> secs, double sps, int trainSize) throws java.io.IOException {
+    /** Resident set size of this process (Linux /proc), or -1 where unavailable. */
+    static long rssBytes() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status")))
+                if (line.startsWith("VmRSS:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+        } catch (Exception e) {
+            // not Linux
+        }
+        return -1;
+    }
+
+    private void writeJson(double acc, List<Double> secs, List<Long> rss, double sps, int trainSize) throws java.io.IOException {
         StringBuilder sb = new StringBuilder("{");
         sb.append(String.format(Locale.ROOT, "\"test_accuracy\": %.6f, \"epoch_seconds\": [", acc));
         for (int i = 0; i < secs.size(); i++) sb.append(i > 0 ? ", " : "").append(String.format(Locale.ROOT, "%.4f", secs.get(i)));
+        sb.append("], \"rss_bytes\": [");
+        for (int i = 0; i < rss.size(); i++) sb.append(i > 0 ? ", " : "").append(rss.get(i));
         sb.append(String.format(Locale.ROOT, "], \"samples_per_second\": %.2f, \"model\": \"%s\", \"optimizer\": \"%s\", \"batch\": %d, \"lr\": %s, \"threads\": %d, \"train_examples\": %d}%n",
                 sps, model, optimizer, batch, lr, CpuConfig.threads(), trainSize));
         Path tmp = json.toAbsolutePath().resolveSibling(json.getFileName() + ".tmp");
