@@ -73,6 +73,7 @@ public final class TrainCommand implements Callable<Integer> {
             throw new IllegalArgumentException("train: directory of --json " + json + " does not exist");
         Sets sets = loadData();
         out.println(sets.note);
+        out.flush();
         Generator g = new Generator(seed);
         try (TensorDataset train = sets.train; TensorDataset test = sets.test;
              Module net = Models.byName(model, g);
@@ -111,6 +112,7 @@ public final class TrainCommand implements Callable<Integer> {
                 rss.add(rssBytes());
                 out.printf(Locale.ROOT, "%-6d %10.4f %10.2f %12.0f %10.4f %9.1f%n", e + 1, st.meanLoss(), st.seconds(), st.samplesPerSecond(), acc,
                         rss.getLast() / 1048576.0);
+                out.flush();
                 if (save != null) Checkpoint.save(save, net, opt, Map.of("epoch", Integer.toString(e + 1), "model", model));
             }
             double total = secs.stream().mapToDouble(Double::doubleValue).sum();
