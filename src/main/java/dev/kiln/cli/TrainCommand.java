@@ -102,7 +102,7 @@ public final class TrainCommand implements Callable<Integer> {
                 try (ProgressBar pb = noProgress ? null : bar(e, trainLoader.numBatches())) {
                     st = trainer.trainEpoch(trainLoader, pb == null ? null : (done, total, n, loss) -> {
                         pb.stepTo(done);
-                        if (done % 20 == 0 || done == total) pb.setExtraMessage(String.format(Locale.ROOT, "loss %.4f", loss));
+                        if (done % 20 == 0 || done == total) pb.setExtraMessage(String.format(Locale.ROOT, " loss %.4f", loss));
                     });
                 }
                 if (sched != null) sched.step();
