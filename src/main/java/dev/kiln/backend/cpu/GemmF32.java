@@ -70,49 +70,58 @@ final class GemmF32 {
         boolean vector = !CpuConfig.scalar();
         if (m == 1 && b.cs() == 1) {
             GemmF32Gemv.rowTimesMatrix(n, k, alpha, a, b, beta, c, vector);
-            return;
-        }
-        if (n == 1 && a.cs() == 1) {
+        } else if (n == 1 && a.cs() == 1) {
             int blocks = Math.min(m, 4 * threads);
             CpuGemm.forBlocks(blocks, threads, blk -> GemmF32Gemv.matrixTimesColumn((int) ((long) blk * m / blocks),
                     (int) ((long) (blk + 1) * m / blocks), k, alpha, a, b, beta, c, scratch(BUFFERS.get(), k), vector));
-            return;
+        } else {
+            Buffers lead = BUFFERS.get();
+            boolean own = !lead.bBusy;            // false when re-entered on this thread (nested parallel work)
+            int kc0 = evenBlock(k, KC, 1), nc0 = evenBlock(n, NC, NR);
+            float[] bp = own ? bufferB(lead, kc0 * nc0) : new float[kc0 * nc0];
+            lead.bBusy = true;
+            try {
+                blocked(m, n, k, kc0, nc0, alpha, a, b, beta, c, bp, threads, vector);
+            } finally {
+                if (own) lead.bBusy = false;
+            }
         }
-        int kc0 = evenBlock(k, KC, 1), nc0 = evenBlock(n, NC, NR);
+    }
+
+    /** The loop nest of the class doc; bp holds one packed B block (kc0 x nc0), shared by the threads. */
+    private static void blocked(int m, int n, int k, int kc0, int nc0, float alpha, GemmMatrix a, GemmMatrix b, float beta,
+                                GemmMatrix c, float[] bp, int threads, boolean vector) {
         int units = (m + MR - 1) / MR, mBlocks = CpuGemm.rowBlocks(units, MC / MR, threads);
         int mc0 = (units + mBlocks - 1) / mBlocks * MR;
-        Buffers lead = BUFFERS.get();
-        boolean own = !lead.bBusy;
-        float[] bp = own ? bufferB(lead, kc0 * nc0) : new float[kc0 * nc0];
-        lead.bBusy = true;
-        try {
-            for (int jc = 0; jc < n; jc += nc0) {
-                int nc = Math.min(nc0, n - jc);
-                for (int pc = 0; pc < k; pc += kc0) {
-                    int kc = Math.min(kc0, k - pc), p0 = pc;
-                    GemmMatrix bBlock = b.at(pc, jc), cBlock = c.at(0, jc);
-                    int panels = (nc + NR - 1) / NR;
-                    if (threads == 1 || (b.cs() == 1 && (long) kc * nc <= PACK_B_SERIAL)) {
-                        packB(bBlock, 0, panels, kc, nc, bp, vector);
-                    } else {
-                        int perTask = Math.max(1, panels / (4 * threads));
-                        CpuGemm.forBlocks((panels + perTask - 1) / perTask, threads, g ->
-                                packB(bBlock, g * perTask, Math.min(panels, (g + 1) * perTask), kc, nc, bp, vector));
-                    }
-                    float betaNow = pc == 0 ? beta : 1f;
-                    CpuGemm.forBlocks(mBlocks, threads, blk -> {
-                        int ic = (int) ((long) blk * units / mBlocks) * MR;
-                        int mc = Math.min(m, (int) ((long) (blk + 1) * units / mBlocks) * MR) - ic;
-                        Buffers mine = BUFFERS.get();
-                        float[] ap = bufferA(mine, mc0 * kc);
-                        packA(a.at(ic, p0), mc, kc, ap, scratch(mine, kc));
-                        macro(mc, nc, kc, ap, bp, mine.t, cBlock.at(ic, 0), alpha, betaNow, vector);
-                    });
-                }
+        for (int jc = 0; jc < n; jc += nc0) {
+            int nc = Math.min(nc0, n - jc);
+            for (int pc = 0; pc < k; pc += kc0) {
+                int kc = Math.min(kc0, k - pc), p0 = pc;
+                packBlockB(b.at(pc, jc), kc, nc, bp, threads, vector);
+                GemmMatrix cBlock = c.at(0, jc);
+                float betaNow = pc == 0 ? beta : 1f;
+                CpuGemm.forBlocks(mBlocks, threads, blk -> {
+                    int ic = (int) ((long) blk * units / mBlocks) * MR;
+                    int mc = Math.min(m, (int) ((long) (blk + 1) * units / mBlocks) * MR) - ic;
+                    Buffers mine = BUFFERS.get();
+                    float[] ap = bufferA(mine, mc0 * kc);
+                    packA(a.at(ic, p0), mc, kc, ap, scratch(mine, kc));
+                    macro(mc, nc, kc, ap, bp, mine.t, cBlock.at(ic, 0), alpha, betaNow, vector);
+                });
             }
-        } finally {
-            if (own) lead.bBusy = false;
         }
+    }
+
+    /** Packs one B block, on the calling thread when it is a cheap row-major copy, else split over the threads. */
+    private static void packBlockB(GemmMatrix b, int kc, int nc, float[] bp, int threads, boolean vector) {
+        int panels = (nc + NR - 1) / NR;
+        if (threads == 1 || (b.cs() == 1 && (long) kc * nc <= PACK_B_SERIAL)) {
+            packB(b, 0, panels, kc, nc, bp, vector);
+            return;
+        }
+        int perTask = Math.max(1, panels / (4 * threads));
+        CpuGemm.forBlocks((panels + perTask - 1) / perTask, threads,
+                g -> packB(b, g * perTask, Math.min(panels, (g + 1) * perTask), kc, nc, bp, vector));
     }
 
     /** All MR x NR tiles of one packed A block times one packed B block. */
