@@ -29,7 +29,7 @@ import java.util.ServiceLoader;
  * sample repeating the call until it lasts ~20 ms; the medians are reported in GFLOP/s.
  * Without a peer the rows say peer "none" and the ratio is null.
  */
-@Command(name = "gemm", mixinStandardHelpOptions = true,
+@Command(name = "gemm", mixinStandardHelpOptions = true, version = "kiln 0.1.0",
         description = "Kiln sgemm vs OpenBLAS: square n, 1 thread and all threads, interleaved runs, median GFLOP/s.")
 public final class BenchGemm implements Runnable {
     @Option(names = "--sizes", split = ",", description = "Matrix sizes n (default: ${DEFAULT-VALUE}).", defaultValue = "256,512,1024,2048")
