@@ -6,6 +6,9 @@ import dev.kiln.tensor.Tensor;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicIntegerArray;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -270,6 +273,21 @@ class GemmTest {
             }
         } finally {
             CpuGemm.parallelMinFmas = saved;
+        }
+    }
+
+    @Test
+    void teamRunsEveryTaskOncePackingBeforeBlocks() {
+        for (int threads : new int[]{1, 2, 3}) {
+            AtomicIntegerArray packs = new AtomicIntegerArray(7);
+            AtomicIntegerArray blocks = new AtomicIntegerArray(11);
+            AtomicInteger packedSoFar = new AtomicInteger();
+            AtomicInteger early = new AtomicInteger();
+            GemmTeam.run(threads, 7, i -> { packs.incrementAndGet(i); packedSoFar.incrementAndGet(); },
+                    11, i -> { blocks.incrementAndGet(i); if (packedSoFar.get() < 7) early.incrementAndGet(); });
+            for (int i = 0; i < 7; i++) assertEquals(1, packs.get(i), "pack task " + i + ", threads " + threads);
+            for (int i = 0; i < 11; i++) assertEquals(1, blocks.get(i), "block " + i + ", threads " + threads);
+            assertEquals(0, early.get(), "a block ran before B was packed, threads " + threads);
         }
     }
 
