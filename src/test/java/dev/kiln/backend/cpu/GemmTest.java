@@ -17,9 +17,10 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * CpuGemm against a float64 triple-loop reference: odd and edge sizes (1, 7, 45x65x33, 1025,
- * sizes crossing the MC / KC / NC block boundaries), all transpose combinations, alpha/beta
- * variants (beta = 0 with a NaN-filled C), strided, sliced and broadcast operands, batches,
- * F64, the scalar twin (bitwise equal to the vector path) and 2 threads (bitwise equal to 1).
+ * sizes crossing the MC / KC / NC block boundaries), matrix-vector shapes (M = 1, N = 1), all
+ * transpose combinations, alpha/beta variants (beta = 0 with a NaN-filled C), strided, sliced and
+ * broadcast operands, batches, F64, the scalar twin (bitwise equal to the vector path), 2 threads
+ * (bitwise equal to 1, on every parallel path) and the GemmTeam work-sharing protocol.
  * Tolerance: |got - ref| <= tol * (sum of |terms| of that element) + tol, tol 1e-5 (F32) / 1e-12 (F64).
  */
 class GemmTest {
