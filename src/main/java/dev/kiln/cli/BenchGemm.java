@@ -25,11 +25,11 @@ import java.util.ServiceLoader;
  * `kiln bench gemm`: square F32 GEMM (C = A*B, row-major, off-heap) of Kiln against a peer found
  * with {@link ServiceLoader} ({@link GemmPeer}; the bench module provides OpenBLAS). For every
  * size and thread count both are warmed up (and their results compared), then timed interleaved:
- * {@value #ROUNDS} alternating phases, each after a short pause (see {@link #SETTLE_MILLIS}), each
- * sample repeating the call until it lasts ~20 ms; the medians are reported in GFLOP/s.
+ * {@value #ROUNDS} alternating phases, each after an untimed lead-in (see {@link #LEAD_IN_NANOS}),
+ * each sample repeating the call until it lasts ~20 ms; the medians are reported in GFLOP/s.
  * Without a peer the rows say peer "none" and the ratio is null.
  */
-@Command(name = "gemm", mixinStandardHelpOptions = true,
+@Command(name = "gemm", mixinStandardHelpOptions = true, version = "kiln 0.1.0",
         description = "Kiln sgemm vs OpenBLAS: square n, 1 thread and all threads, interleaved runs, median GFLOP/s.")
 public final class BenchGemm implements Runnable {
     @Option(names = "--sizes", split = ",", description = "Matrix sizes n (default: ${DEFAULT-VALUE}).", defaultValue = "256,512,1024,2048")
@@ -54,11 +54,14 @@ public final class BenchGemm implements Runnable {
     /** Alternating phases per measurement (each side runs iters/ROUNDS samples per phase). */
     private static final int ROUNDS = 5;
     /**
-     * Pause before each phase. OpenBLAS's idle threads spin for 2^28 cycles (~0.1 s) after a call
-     * before sleeping; without the pause they would hold the second core during Kiln's next runs
-     * (measured: Kiln at 2 threads fell from ~200 to ~100 GFLOP/s when timed right after OpenBLAS).
+     * Untimed lead-in before each phase. OpenBLAS's idle threads spin for 2^28 cycles (~0.1 s) after
+     * a call before sleeping; timed right after OpenBLAS, Kiln's second thread would share its core
+     * with them (measured: Kiln at 2 threads fell from ~200 to ~100 GFLOP/s). A plain pause is no
+     * fix either: after 0.3 s idle the VM parks the second vCPU deeply and Kiln's pool thread wakes
+     * slowly for a while (n=256, 2 threads: ~170 back-to-back vs ~115 GFLOP/s after a pause), while
+     * OpenBLAS's spinning threads keep theirs awake. So each side runs untimed for this long first.
      */
-    private static final long SETTLE_MILLIS = 300;
+    private static final long LEAD_IN_NANOS = 300_000_000L;
 
     @Override
     public void run() {
@@ -138,7 +141,7 @@ public final class BenchGemm implements Runnable {
                 for (int side = 0; side < 2; side++) {
                     boolean kilnNow = (side == 0) == (r % 2 == 0);     // alternate which goes first
                     if (!kilnNow && other == null) continue;
-                    settle();
+                    leadIn(kilnNow ? kiln : other);
                     for (int i = from; i < to; i++) {
                         if (kilnNow) gk[i] = time(kiln, repsK, flops);
                         else gp[i] = time(other, repsP, flops);
@@ -150,12 +153,9 @@ public final class BenchGemm implements Runnable {
         }
     }
 
-    private static void settle() {
-        try {
-            Thread.sleep(SETTLE_MILLIS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+    private static void leadIn(Runnable r) {
+        long end = System.nanoTime() + LEAD_IN_NANOS;
+        do r.run(); while (System.nanoTime() < end);
     }
 
     /** Repetitions that make one sample last about SAMPLE_NANOS. */

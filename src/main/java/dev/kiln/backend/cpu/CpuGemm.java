@@ -11,9 +11,12 @@ import java.util.function.IntConsumer;
  * CPU GEMM entry: {@code c = alpha * op(a) * op(b) + beta * c} for rank-2 operands or rank-3 with
  * a batch dim first (a batch of 1 or batch stride 0 broadcasts). Checks shapes and dtypes
  * (F32 or F64, all three the same), maps every operand to a strided {@link GemmMatrix}, and
- * splits the work over {@link CpuConfig#threads()}: over batch items when there are enough of
- * them, else each matrix's N (or M) range in NR (MR) multiples. Each piece runs the blocked
- * single-threaded driver ({@link GemmF32} / {@link GemmF64}). c must not overlap a or b.
+ * splits the work over {@link CpuConfig#threads()} with {@link Parallel}: over batch items when
+ * there are at least as many as threads; else inside the blocked driver ({@link GemmF32} /
+ * {@link GemmF64}), whose blocks of M rows are handed out dynamically (one packed B shared by
+ * all threads, so a late or preempted thread just takes fewer blocks); matrices with too few
+ * rows for that are split statically over N in NR multiples. Calls below
+ * {@link #parallelMinFmas} multiply-adds stay on the calling thread. c must not overlap a or b.
  */
 final class CpuGemm {
     private CpuGemm() {}
@@ -47,7 +50,8 @@ final class CpuGemm {
                 run(f64, d, alpha, beta, ma, mb, mc, 0, d.n, threads);   // M blocks shared out dynamically
             } else {                                                   // few rows: split N statically
                 int units = (d.n + nr - 1) / nr;
-                Parallel.forChunks(units, threads, (s, e) -> run(f64, d, alpha, beta, ma, mb, mc, s * nr, Math.min(e * nr, d.n), 1));
+                Parallel.forChunks(units, threads,
+                        (s, e) -> run(f64, d, alpha, beta, ma, mb, mc, s * nr, Math.min(e * nr, d.n), 1));
             }
         }
     }

@@ -17,7 +17,7 @@ import static dev.kiln.backend.cpu.GemmF32Kernel.S;
  * <pre>
  * for jc in N step NC:            B block  (KC x NC) packed once into NR-wide k-major panels, shared
  *   for pc in K step KC:
- *     pack B[pc:+KC, jc:+NC]      (panels split over the threads)
+ *     pack B[pc:+KC, jc:+NC]      (panels shared out over the threads, see {@link GemmTeam})
  *     for ic in M step MC:        A block  (MC x KC) packed per thread into MR-row panels (L2);
  *       pack A[ic:+MC, pc:+KC]    ic blocks are handed out dynamically to the threads
  *       for jr in NC step NR:     B micro-panel (KC x NR, L2) reused by every A panel
@@ -43,9 +43,6 @@ final class GemmF32 {
     static final int KC = Integer.getInteger("kiln.gemm.kc", 1024);
     static final int MC = roundUp(Integer.getInteger("kiln.gemm.mc", 96), MR);
     static final int NC = roundUp(Integer.getInteger("kiln.gemm.nc", 1024), NR);
-
-    /** Row-major B blocks up to this many elements are packed by the leading thread alone (a fork costs more). */
-    static final long PACK_B_SERIAL = 1 << 18;
 
     /** Per-thread packing buffers; b is the shared B block when this thread leads a call. */
     private static final class Buffers {
@@ -97,31 +94,21 @@ final class GemmF32 {
             int nc = Math.min(nc0, n - jc);
             for (int pc = 0; pc < k; pc += kc0) {
                 int kc = Math.min(kc0, k - pc), p0 = pc;
-                packBlockB(b.at(pc, jc), kc, nc, bp, threads, vector);
-                GemmMatrix cBlock = c.at(0, jc);
+                GemmMatrix bBlock = b.at(pc, jc), cBlock = c.at(0, jc);
                 float betaNow = pc == 0 ? beta : 1f;
-                CpuGemm.forBlocks(mBlocks, threads, blk -> {
-                    int ic = (int) ((long) blk * units / mBlocks) * MR;
-                    int mc = Math.min(m, (int) ((long) (blk + 1) * units / mBlocks) * MR) - ic;
-                    Buffers mine = BUFFERS.get();
-                    float[] ap = bufferA(mine, mc0 * kc);
-                    packA(a.at(ic, p0), mc, kc, ap, scratch(mine, kc));
-                    macro(mc, nc, kc, ap, bp, mine.t, cBlock.at(ic, 0), alpha, betaNow, vector);
-                });
+                int panels = (nc + NR - 1) / NR, perTask = Math.max(1, panels / (4 * threads));
+                GemmTeam.run(threads, (panels + perTask - 1) / perTask,
+                        g -> packB(bBlock, g * perTask, Math.min(panels, (g + 1) * perTask), kc, nc, bp, vector),
+                        mBlocks, blk -> {
+                            int ic = (int) ((long) blk * units / mBlocks) * MR;
+                            int mc = Math.min(m, (int) ((long) (blk + 1) * units / mBlocks) * MR) - ic;
+                            Buffers mine = BUFFERS.get();
+                            float[] ap = bufferA(mine, mc0 * kc);
+                            packA(a.at(ic, p0), mc, kc, ap, scratch(mine, kc));
+                            macro(mc, nc, kc, ap, bp, mine.t, cBlock.at(ic, 0), alpha, betaNow, vector);
+                        });
             }
         }
-    }
-
-    /** Packs one B block, on the calling thread when it is a cheap row-major copy, else split over the threads. */
-    private static void packBlockB(GemmMatrix b, int kc, int nc, float[] bp, int threads, boolean vector) {
-        int panels = (nc + NR - 1) / NR;
-        if (threads == 1 || (b.cs() == 1 && (long) kc * nc <= PACK_B_SERIAL)) {
-            packB(b, 0, panels, kc, nc, bp, vector);
-            return;
-        }
-        int perTask = Math.max(1, panels / (4 * threads));
-        CpuGemm.forBlocks((panels + perTask - 1) / perTask, threads,
-                g -> packB(b, g * perTask, Math.min(panels, (g + 1) * perTask), kc, nc, bp, vector));
     }
 
     /** All MR x NR tiles of one packed A block times one packed B block. */

@@ -6,6 +6,9 @@ import dev.kiln.tensor.Tensor;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicIntegerArray;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -14,9 +17,10 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * CpuGemm against a float64 triple-loop reference: odd and edge sizes (1, 7, 45x65x33, 1025,
- * sizes crossing the MC / KC / NC block boundaries), all transpose combinations, alpha/beta
- * variants (beta = 0 with a NaN-filled C), strided, sliced and broadcast operands, batches,
- * F64, the scalar twin (bitwise equal to the vector path) and 2 threads (bitwise equal to 1).
+ * sizes crossing the MC / KC / NC block boundaries), matrix-vector shapes (M = 1, N = 1), all
+ * transpose combinations, alpha/beta variants (beta = 0 with a NaN-filled C), strided, sliced and
+ * broadcast operands, batches, F64, the scalar twin (bitwise equal to the vector path), 2 threads
+ * (bitwise equal to 1, on every parallel path) and the GemmTeam work-sharing protocol.
  * Tolerance: |got - ref| <= tol * (sum of |terms| of that element) + tol, tol 1e-5 (F32) / 1e-12 (F64).
  */
 class GemmTest {
@@ -270,6 +274,21 @@ class GemmTest {
             }
         } finally {
             CpuGemm.parallelMinFmas = saved;
+        }
+    }
+
+    @Test
+    void teamRunsEveryTaskOncePackingBeforeBlocks() {
+        for (int threads : new int[]{1, 2, 3}) {
+            AtomicIntegerArray packs = new AtomicIntegerArray(7);
+            AtomicIntegerArray blocks = new AtomicIntegerArray(11);
+            AtomicInteger packedSoFar = new AtomicInteger();
+            AtomicInteger early = new AtomicInteger();
+            GemmTeam.run(threads, 7, i -> { packs.incrementAndGet(i); packedSoFar.incrementAndGet(); },
+                    11, i -> { blocks.incrementAndGet(i); if (packedSoFar.get() < 7) early.incrementAndGet(); });
+            for (int i = 0; i < 7; i++) assertEquals(1, packs.get(i), "pack task " + i + ", threads " + threads);
+            for (int i = 0; i < 11; i++) assertEquals(1, blocks.get(i), "block " + i + ", threads " + threads);
+            assertEquals(0, early.get(), "a block ran before B was packed, threads " + threads);
         }
     }
 
