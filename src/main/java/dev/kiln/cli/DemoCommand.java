@@ -222,7 +222,7 @@ public final class DemoCommand implements Callable<Integer> {
             for (int e = 0; e < epochs; e++) {
                 var st = trainer.trainEpoch(loader, null);
                 table.add("train", "epoch " + (e + 1) + ", SGD momentum 0.9, loss " + String.format(Locale.ROOT, "%.4f", st.meanLoss()),
-                        shape, ms(st.seconds()), rate(st.samplesPerSecond(), "samples/s"), "");
+                        shape, ms(st.seconds()), String.format(Locale.ROOT, "%.0f samples/s", st.samplesPerSecond()), "");
             }
             double acc = dev.kiln.train.Trainer.accuracy(model, testLoader);
             double want = real ? 0.80 : 0.60;
