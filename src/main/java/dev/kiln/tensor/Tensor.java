@@ -170,7 +170,22 @@ public final class Tensor implements AutoCloseable {
 
     /** A tensor over existing storage (e.g. memory-mapped); shares, never copies. */
     public static Tensor of(Storage storage, DType dtype, int[] shape, long[] strides, long offset) {
-        return new Tensor(storage, dtype, shape.clone(), strides.clone(), offset, false);
+        int[] s = Shape.check("Tensor.of", shape);
+        if (strides.length != s.length)
+            throw new IllegalArgumentException("Tensor.of: " + strides.length + " strides for shape " + Shape.str(s));
+        if (Shape.numel(s) > 0) {
+            // the lowest and highest element addressed must lie inside the storage
+            long lo = offset, hi = offset;
+            for (int i = 0; i < s.length; i++) {
+                long span = (long) (s[i] - 1) * strides[i];
+                if (span < 0) lo += span; else hi += span;
+            }
+            long elems = storage.byteSize() / dtype.byteSize();
+            if (lo < 0 || hi >= elems)
+                throw new IllegalArgumentException("Tensor.of: shape " + Shape.str(s) + " with strides " + Arrays.toString(strides)
+                        + " and offset " + offset + " reaches outside a storage of " + elems + " " + dtype.pyName() + " elements");
+        }
+        return new Tensor(storage, dtype, s, strides.clone(), offset, false);
     }
 
     // ------------------------------------------------------------------ accessors
@@ -195,6 +210,7 @@ public final class Tensor implements AutoCloseable {
     }
 
     public boolean isContiguous() {
+        if (numel() == 0) return true; // as PyTorch: an empty tensor is contiguous whatever its strides
         long expect = 1;
         for (int i = shape.length - 1; i >= 0; i--) {
             if (shape[i] != 1 && strides[i] != expect) return false;
