@@ -68,6 +68,12 @@ public final class TrainCommand implements Callable<Integer> {
     private Integer train() throws Exception {
         if (epochs < 0 || batch < 1 || lr < 0 || accumulate < 1)
             throw new IllegalArgumentException("train: need epochs >= 0, batch >= 1, lr >= 0, accumulate >= 1");
+        if (!model.equals("mlp") && !model.equals("cnn"))
+            throw new IllegalArgumentException("train: unknown model '" + model + "' (expected mlp or cnn)");
+        if (!java.util.Set.of("sgd", "adam", "adamw").contains(optimizer))
+            throw new IllegalArgumentException("train: unknown optimizer '" + optimizer + "' (sgd, adam, adamw)");
+        if (!java.util.Set.of("none", "step", "cosine", "exponential").contains(schedule))
+            throw new IllegalArgumentException("train: unknown schedule '" + schedule + "' (none, step, cosine, exponential)");
         if (threads != null) CpuConfig.setThreads(threads);
         if (json != null && json.toAbsolutePath().getParent() != null && !Files.isDirectory(json.toAbsolutePath().getParent()))
             throw new IllegalArgumentException("train: directory of --json " + json + " does not exist");
