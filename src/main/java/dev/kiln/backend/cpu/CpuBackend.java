@@ -26,7 +26,7 @@ public final class CpuBackend implements Backend {
         try {
             CpuCopy.copy(src, dst);
         } finally {
-            Reference.reachabilityFence(src); Reference.reachabilityFence(dst);
+            fence(src, dst);
         }
     }
 
@@ -34,7 +34,7 @@ public final class CpuBackend implements Backend {
         try {
             CpuElementwise.unary(op, x, out, a, b);
         } finally {
-            Reference.reachabilityFence(x); Reference.reachabilityFence(out);
+            fence(x, out);
         }
     }
 
@@ -42,7 +42,7 @@ public final class CpuBackend implements Backend {
         try {
             CpuElementwise.binary(op, a, b, out);
         } finally {
-            Reference.reachabilityFence(a); Reference.reachabilityFence(b); Reference.reachabilityFence(out);
+            fence(a, b, out);
         }
     }
 
@@ -50,7 +50,7 @@ public final class CpuBackend implements Backend {
         try {
             CpuElementwise.where(cond, a, b, out);
         } finally {
-            Reference.reachabilityFence(cond); Reference.reachabilityFence(a); Reference.reachabilityFence(b); Reference.reachabilityFence(out);
+            fence(cond, a, b, out);
         }
     }
 
@@ -58,7 +58,7 @@ public final class CpuBackend implements Backend {
         try {
             CpuReduce.reduce(op, x, axes, out, param);
         } finally {
-            Reference.reachabilityFence(x); Reference.reachabilityFence(out);
+            fence(x, out);
         }
     }
 
@@ -66,7 +66,7 @@ public final class CpuBackend implements Backend {
         try {
             CpuReduce.softmax(x, axis, log, out);
         } finally {
-            Reference.reachabilityFence(x); Reference.reachabilityFence(out);
+            fence(x, out);
         }
     }
 
@@ -74,7 +74,7 @@ public final class CpuBackend implements Backend {
         try {
             CpuReduce.layerNorm(x, w, b, normalizedDims, eps, out);
         } finally {
-            Reference.reachabilityFence(x); Reference.reachabilityFence(w); Reference.reachabilityFence(b); Reference.reachabilityFence(out);
+            fence(x, w, b, out);
         }
     }
 
@@ -82,7 +82,7 @@ public final class CpuBackend implements Backend {
         try {
             CpuGemm.gemm(transA, transB, alpha, a, b, beta, c);
         } finally {
-            Reference.reachabilityFence(a); Reference.reachabilityFence(b); Reference.reachabilityFence(c);
+            fence(a, b, c);
         }
     }
 
@@ -90,7 +90,7 @@ public final class CpuBackend implements Backend {
         try {
             CpuConv.conv2d(x, w, bias, p, out);
         } finally {
-            Reference.reachabilityFence(x); Reference.reachabilityFence(w); Reference.reachabilityFence(bias); Reference.reachabilityFence(out);
+            fence(x, w, bias, out);
         }
     }
 
@@ -98,7 +98,7 @@ public final class CpuBackend implements Backend {
         try {
             CpuActivationGrad.reluBackward(g, x, out);
         } finally {
-            Reference.reachabilityFence(g); Reference.reachabilityFence(x); Reference.reachabilityFence(out);
+            fence(g, x, out);
         }
     }
 
@@ -106,7 +106,7 @@ public final class CpuBackend implements Backend {
         try {
             CpuConvGrad.backwardInput(gy, w, p, gx);
         } finally {
-            Reference.reachabilityFence(gy); Reference.reachabilityFence(w); Reference.reachabilityFence(gx);
+            fence(gy, w, gx);
         }
     }
 
@@ -114,7 +114,7 @@ public final class CpuBackend implements Backend {
         try {
             CpuConvGrad.backwardWeight(x, gy, p, gw);
         } finally {
-            Reference.reachabilityFence(x); Reference.reachabilityFence(gy); Reference.reachabilityFence(gw);
+            fence(x, gy, gw);
         }
     }
 
@@ -122,7 +122,7 @@ public final class CpuBackend implements Backend {
         try {
             CpuConvGrad.poolBackward(op, gy, indices, p, gx);
         } finally {
-            Reference.reachabilityFence(gy); Reference.reachabilityFence(indices); Reference.reachabilityFence(gx);
+            fence(gy, indices, gx);
         }
     }
 
@@ -130,7 +130,7 @@ public final class CpuBackend implements Backend {
         try {
             CpuIndex.gather(x, axis, index, out);
         } finally {
-            Reference.reachabilityFence(x); Reference.reachabilityFence(index); Reference.reachabilityFence(out);
+            fence(x, index, out);
         }
     }
 
@@ -138,7 +138,7 @@ public final class CpuBackend implements Backend {
         try {
             CpuIndex.scatterAdd(dst, axis, index, src);
         } finally {
-            Reference.reachabilityFence(dst); Reference.reachabilityFence(index); Reference.reachabilityFence(src);
+            fence(dst, index, src);
         }
     }
 
@@ -147,7 +147,7 @@ public final class CpuBackend implements Backend {
         try {
             CpuOptim.sgd(p, g, buf, lr, momentum, dampening, wd, nesterov, first);
         } finally {
-            Reference.reachabilityFence(p); Reference.reachabilityFence(g); Reference.reachabilityFence(buf);
+            fence(p, g, buf);
         }
     }
 
@@ -156,7 +156,7 @@ public final class CpuBackend implements Backend {
         try {
             CpuOptim.adam(p, g, m, v, lr, b1, b2, eps, wd, decoupled, step);
         } finally {
-            Reference.reachabilityFence(p); Reference.reachabilityFence(g); Reference.reachabilityFence(m); Reference.reachabilityFence(v);
+            fence(p, g, m, v);
         }
     }
 
@@ -164,7 +164,12 @@ public final class CpuBackend implements Backend {
         try {
             CpuConv.pool2d(op, x, p, out, indices);
         } finally {
-            Reference.reachabilityFence(x); Reference.reachabilityFence(out); Reference.reachabilityFence(indices);
+            fence(x, out, indices);
         }
+    }
+
+    /** Keeps the tensors (and so their memory) reachable until the kernel has returned. */
+    private static void fence(Tensor... tensors) {
+        Reference.reachabilityFence(tensors);
     }
 }
