@@ -11,6 +11,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -47,17 +48,23 @@ final class KernelImages {
     private static final Kind[] PREBUILT = {Kind.FATBIN, Kind.CUBIN, Kind.PTX};
 
     private final Path dir; // may be null
-    private final ClassLoader loader;
+    private final Function<String, InputStream> resources;
 
-    KernelImages(Path dir, ClassLoader loader) {
+    /** Looks in {@code dir} (may be null) and then in {@code resources} (resource name to stream or null). */
+    KernelImages(Path dir, Function<String, InputStream> resources) {
         this.dir = dir;
-        this.loader = loader;
+        this.resources = resources;
     }
 
-    /** The lookup configured by {@code -Dkiln.kernels.dir} and this class's loader. */
+    /**
+     * The lookup configured by {@code -Dkiln.kernels.dir} and the engine's own resources. Resources
+     * are opened through this class so that they are found in the engine's named module too (a
+     * class loader lookup cannot see a named module's non-open resource folders).
+     */
     static KernelImages fromSystem() {
         String d = System.getProperty("kiln.kernels.dir");
-        return new KernelImages(d == null || d.isBlank() ? null : Path.of(d), KernelImages.class.getClassLoader());
+        return new KernelImages(d == null || d.isBlank() ? null : Path.of(d),
+                name -> KernelImages.class.getResourceAsStream("/" + name));
     }
 
     /** The first image or source for {@code family}, or empty. */
@@ -122,7 +129,7 @@ final class KernelImages {
     }
 
     private byte[] readResource(String name) {
-        try (InputStream in = loader.getResourceAsStream(name)) {
+        try (InputStream in = resources.apply(name)) {
             return in == null ? null : in.readAllBytes();
         } catch (IOException e) {
             throw new UncheckedIOException("kernels: cannot read resource " + name, e);

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.net.URL;
 import java.net.URLClassLoader;
 import java.nio.charset.StandardCharsets;
@@ -15,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -28,9 +30,10 @@ class KernelImagesTest {
         Files.writeString(p, s);
     }
 
-    /** A class loader whose only resources are under {@code root}. */
-    private static ClassLoader resources(Path root) throws IOException {
-        return new URLClassLoader(new URL[] {root.toUri().toURL()}, null);
+    /** Resources from a class loader whose only entries are under {@code root}. */
+    private static Function<String, InputStream> resources(Path root) throws IOException {
+        ClassLoader cl = new URLClassLoader(new URL[] {root.toUri().toURL()}, null);
+        return cl::getResourceAsStream;
     }
 
     @Test
