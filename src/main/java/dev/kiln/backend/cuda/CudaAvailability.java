@@ -17,6 +17,10 @@ public final class CudaAvailability {
             "cuda: no CUDA driver/runtime found (org.bytedeco cuda natives not on the classpath)";
     /** Reason when the bindings load but report no usable device. */
     public static final String NO_DEVICE = "cuda: driver found but no device";
+    /** Reason when cudart loads but reports cudaErrorInsufficientDriver (no or too old libcuda). */
+    public static final String NO_DRIVER = "cuda: CUDA runtime found but no usable driver (libcuda missing or older than the runtime)";
+    /** cudaErrorInsufficientDriver. */
+    static final int INSUFFICIENT_DRIVER = 35;
     /** Reason when switched off by the system property. */
     public static final String DISABLED = "cuda: disabled by -Dkiln.cuda.disable=true";
 
@@ -80,6 +84,7 @@ public final class CudaAvailability {
         } catch (Throwable t) {
             return new Probe(0, NO_DEVICE, String.valueOf(t));
         }
+        if (n == -INSUFFICIENT_DRIVER) return new Probe(0, NO_DRIVER, "cudaGetDeviceCount returned cudaErrorInsufficientDriver");
         if (n < 0) return new Probe(0, NO_DEVICE, "cudaGetDeviceCount returned error " + (-n));
         if (n == 0) return new Probe(0, NO_DEVICE, "cudaGetDeviceCount returned 0 devices");
         return new Probe(n, "", n + " device(s)");

@@ -23,7 +23,7 @@ class CudaAvailabilityTest {
             assertFalse(CudaAvailability.isAvailable());
             String r = CudaAvailability.reason();
             assertTrue(r.equals(CudaAvailability.NO_RUNTIME) || r.equals(CudaAvailability.NO_DEVICE)
-                    || r.equals(CudaAvailability.DISABLED), r);
+                    || r.equals(CudaAvailability.NO_DRIVER) || r.equals(CudaAvailability.DISABLED), r);
             assertFalse(r.contains("\n"));
             System.out.println("CUDA unavailable here: " + r + " [" + p.detail() + "]");
         }
@@ -48,9 +48,10 @@ class CudaAvailabilityTest {
     @Test
     void noDeviceOrDriverErrorGiveTheDeviceReason() {
         assertEquals(CudaAvailability.NO_DEVICE, CudaAvailability.probe(() -> {}, () -> 0).reason());
-        CudaAvailability.Probe err = CudaAvailability.probe(() -> {}, () -> -35);
+        CudaAvailability.Probe err = CudaAvailability.probe(() -> {}, () -> -100);
         assertEquals(CudaAvailability.NO_DEVICE, err.reason());
-        assertTrue(err.detail().contains("35"), err.detail());
+        assertTrue(err.detail().contains("100"), err.detail());
+        assertEquals(CudaAvailability.NO_DRIVER, CudaAvailability.probe(() -> {}, () -> -35).reason());
         assertEquals(CudaAvailability.NO_DEVICE, CudaAvailability.probe(() -> {}, () -> {
             throw new UnsatisfiedLinkError("libcuda.so.1");
         }).reason());
