@@ -9,6 +9,7 @@ module dev.kiln {
     exports dev.kiln.tensor;
     exports dev.kiln.backend;
     exports dev.kiln.backend.cpu;
+    exports dev.kiln.backend.cuda;
     exports dev.kiln.ops;
     exports dev.kiln.autograd;
     exports dev.kiln.nn;
