@@ -8,7 +8,6 @@ import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
 import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Method;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
@@ -32,7 +31,7 @@ public final class InfoCommand implements Callable<Integer> {
         line(out, "max heap", (Runtime.getRuntime().maxMemory() >> 20) + " MiB (tensors live off-heap)");
         line(out, "vector api", probe(InfoCommand::vectorInfo));
         line(out, "cpu backend", probe(InfoCommand::cpuBackendInfo));
-        line(out, "cuda", "not available (backend not built yet)");
+        line(out, "cuda", "ops run on the CPU only (the CUDA backend's memory and kernel loading exist; its ops do not yet)");
         line(out, "cuda runtime", probe(InfoCommand::cudaProbe));
         out.flush();
         return Main.OK;
@@ -66,40 +65,11 @@ public final class InfoCommand implements Callable<Integer> {
                 + " (kiln.cpu.threads), vectorBits=" + System.getProperty("kiln.cpu.vectorBits", "preferred") + " (kiln.cpu.vectorBits)";
     }
 
-    /**
-     * Whether the JavaCPP cuda presets are on the classpath and whether their cudart natives load.
-     * Uses reflection so that this class links without the optional cuda jars.
-     */
+    /** CUDA runtime availability, from the backend's own probe (never throws). */
     static String cudaProbe() {
-        Class<?> cudart;
-        try {
-            cudart = Class.forName("org.bytedeco.cuda.global.cudart", false, InfoCommand.class.getClassLoader());
-        } catch (Throwable t) {
-            return "JavaCPP cuda presets not on the classpath";
-        }
-        try {
-            Class<?> loader = Class.forName("org.bytedeco.javacpp.Loader");
-            loader.getMethod("load", Class.class).invoke(null, cudart);
-        } catch (Throwable t) {
-            return "cuda presets on the classpath; cudart natives not loadable (" + describe(unwrap(t)) + ")";
-        }
-        return "cudart natives loaded; " + cudaDevices(cudart);
-    }
-
-    private static String cudaDevices(Class<?> cudart) {
-        try {
-            int[] count = new int[1], runtime = new int[1];
-            int rc = (int) method(cudart, "cudaGetDeviceCount").invoke(null, (Object) count);
-            method(cudart, "cudaRuntimeGetVersion").invoke(null, (Object) runtime);
-            String version = "runtime " + runtime[0] / 1000 + "." + runtime[0] % 1000 / 10;
-            return rc == 0 ? count[0] + " device(s), " + version : "cudaGetDeviceCount failed with error " + rc + ", " + version;
-        } catch (Throwable t) {
-            return "device query failed (" + describe(unwrap(t)) + ")";
-        }
-    }
-
-    private static Method method(Class<?> c, String name) throws NoSuchMethodException {
-        return c.getMethod(name, int[].class);
+        var p = dev.kiln.backend.cuda.CudaAvailability.probe();
+        return p.available() ? "available, " + p.deviceCount() + " device(s)"
+                : p.reason().replaceFirst("^cuda: ", "") + (p.detail() == null || p.detail().isEmpty() ? "" : " (" + describe(new RuntimeException(p.detail())).replaceFirst("^RuntimeException: ", "") + ")");
     }
 
     private static Throwable unwrap(Throwable t) {
