@@ -140,10 +140,6 @@ template <typename T> struct OpLe { typedef uint8_t R; __device__ static R f(T a
 template <typename T> struct OpGt { typedef uint8_t R; __device__ static R f(T a, T b) { return a > b; } };
 template <typename T> struct OpGe { typedef uint8_t R; __device__ static R f(T a, T b) { return a >= b; } };
 
-// A 16-byte packet of T (float: 4 lanes, double: 2) and the matching packet of results.
-template <typename T, int N> struct alignas(sizeof(T) * N) Pack { T v[N]; };
-template <typename T> struct Lanes { static const int N = 16 / sizeof(T); };
-
 // ============================================================================================
 // Generic bodies
 // ============================================================================================

@@ -46,6 +46,11 @@ __device__ __forceinline__ bool kiln_aligned16(const void* p) {
     return (reinterpret_cast<uintptr_t>(p) & 15u) == 0;
 }
 
+// A 16-byte packet of T (float: 4 lanes, double: 2); Pack<T, 1> is a
+// single element. Pack<R, N> of a narrower R holds the matching results.
+template <typename T, int N> struct alignas(sizeof(T) * N) Pack { T v[N]; };
+template <typename T> struct Lanes { static const int N = 16 / sizeof(T); };
+
 // ---- overloaded math (float -> *f variant, double -> double variant) ----
 __device__ __forceinline__ float k_exp(float x) { return expf(x); }
 __device__ __forceinline__ double k_exp(double x) { return exp(x); }
