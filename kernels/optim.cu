@@ -56,7 +56,7 @@ __device__ __forceinline__ void sgd(T* __restrict__ p, const T* __restrict__ g,
         const Pack<T, N>* gp = reinterpret_cast<const Pack<T, N>*>(g);
         Pack<T, N>* bp = reinterpret_cast<Pack<T, N>*>(buf);
         for (long long i = kiln_tid(); i < packs; i += kiln_nthreads()) {
-            Pack<T, N> pv = pp[i], gv = gp[i], bv;
+            Pack<T, N> pv = pp[i], gv = gp[i], bv = Pack<T, N>();
             if (s.hasBuf && !s.first) bv = bp[i];
 #pragma unroll
             for (int j = 0; j < N; ++j) sgd_one(pv.v[j], gv.v[j], bv.v[j], s);
