@@ -25,6 +25,7 @@
 //       (const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64 rows, int64 cols, T eps)
 //       x (rows, cols), w (cols) or null, b (cols) or null, y (rows, cols),
 //       mean (rows) or null, rstd (rows) or null: biased variance (two-pass), rstd = 1/sqrt(var+eps).
+//       16-byte packets when cols % (16 / sizeof(T)) == 0 and x, y, w, b are 16-byte aligned.
 //   kiln_layernorm_backward_dx_f32 / kiln_layernorm_backward_dx_f64
 //       (const T* dy, const T* x, const T* w, const T* mean, const T* rstd, T* dx, int64 rows,
 //        int64 cols)
@@ -177,39 +178,72 @@ __device__ __forceinline__ void softmax_backward_rows(const T* __restrict__ y,
 // Layer norm over the last dim: mean, biased variance (two passes), rstd = 1/sqrt(var + eps),
 // y = (x - mean) * rstd * w + b. w, b, mean_out, rstd_out may be null.
 // ============================================================================================
+template <typename T, int V>
+__device__ __forceinline__ void layernorm_forward_row(
+        const T* __restrict__ xr, const T* __restrict__ w, const T* __restrict__ b,
+        T* __restrict__ yr, T* __restrict__ meanOut, T* __restrict__ rstdOut, long long row,
+        long long cols, T eps, bool active, T* sh) {
+    const long long packs = cols / V;
+    const Pack<T, V>* xp = reinterpret_cast<const Pack<T, V>*>(xr);
+    T acc = T(0);
+    if (active)
+        for (long long c = threadIdx.x; c < packs; c += blockDim.x) {
+            const Pack<T, V> p = xp[c];
+#pragma unroll
+            for (int j = 0; j < V; ++j) acc += p.v[j];
+        }
+    const T mean = row_allreduce<RedSum>(acc, sh) / T(cols);
+    acc = T(0);
+    if (active)
+        for (long long c = threadIdx.x; c < packs; c += blockDim.x) {
+            const Pack<T, V> p = xp[c];
+#pragma unroll
+            for (int j = 0; j < V; ++j) acc += (p.v[j] - mean) * (p.v[j] - mean);
+        }
+    const T rstd = k_rsqrt(row_allreduce<RedSum>(acc, sh) / T(cols) + eps);
+    if (!active) return;
+    if (threadIdx.x == 0) {
+        if (meanOut) meanOut[row] = mean;
+        if (rstdOut) rstdOut[row] = rstd;
+    }
+    const Pack<T, V>* wp = reinterpret_cast<const Pack<T, V>*>(w);
+    const Pack<T, V>* bp = reinterpret_cast<const Pack<T, V>*>(b);
+    Pack<T, V>* yp = reinterpret_cast<Pack<T, V>*>(yr);
+    for (long long c = threadIdx.x; c < packs; c += blockDim.x) {
+        Pack<T, V> r = xp[c];
+#pragma unroll
+        for (int j = 0; j < V; ++j) r.v[j] = (r.v[j] - mean) * rstd;
+        if (w) {
+            const Pack<T, V> wv = wp[c];
+#pragma unroll
+            for (int j = 0; j < V; ++j) r.v[j] *= wv.v[j];
+        }
+        if (b) {
+            const Pack<T, V> bv = bp[c];
+#pragma unroll
+            for (int j = 0; j < V; ++j) r.v[j] += bv.v[j];
+        }
+        yp[c] = r;
+    }
+}
+
 template <typename T>
 __device__ __forceinline__ void layernorm_forward_rows(
         const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,
         T* __restrict__ y, T* __restrict__ meanOut, T* __restrict__ rstdOut, long long rows,
         long long cols, T eps) {
     __shared__ T sh[32];
+    const bool vec = rows_vectorizable<T>(cols, x, y) && kiln_aligned16(w) && kiln_aligned16(b);
     for (long long base = row_stride_start(); base < rows; base += row_stride_step()) {
         const long long row = base + threadIdx.y;
         const bool active = row < rows;
-        const T* xr = x + (active ? row : 0) * cols;
-        T acc = T(0);
-        if (active)
-            for (long long c = threadIdx.x; c < cols; c += blockDim.x) acc += xr[c];
-        const T mean = row_allreduce<RedSum>(acc, sh) / T(cols);
-        acc = T(0);
-        if (active)
-            for (long long c = threadIdx.x; c < cols; c += blockDim.x) {
-                const T d = xr[c] - mean;
-                acc += d * d;
-            }
-        const T rstd = k_rsqrt(row_allreduce<RedSum>(acc, sh) / T(cols) + eps);
-        if (!active) continue;
-        if (threadIdx.x == 0) {
-            if (meanOut) meanOut[row] = mean;
-            if (rstdOut) rstdOut[row] = rstd;
-        }
-        T* yr = y + row * cols;
-        for (long long c = threadIdx.x; c < cols; c += blockDim.x) {
-            T v = (xr[c] - mean) * rstd;
-            if (w) v *= w[c];
-            if (b) v += b[c];
-            yr[c] = v;
-        }
+        const long long o = (active ? row : 0) * cols;
+        if (vec)
+            layernorm_forward_row<T, Lanes<T>::N>(x + o, w, b, y + o, meanOut, rstdOut, row, cols,
+                                                  eps, active, sh);
+        else
+            layernorm_forward_row<T, 1>(x + o, w, b, y + o, meanOut, rstdOut, row, cols, eps,
+                                        active, sh);
     }
 }
 
