@@ -3,7 +3,7 @@
 // - KilnIndexer: the by-value struct of the strided/broadcast paths (up to 8 dims, 3 operands).
 // - Overloaded float/double math wrappers (k_exp, k_log, ...) so templates pick the right libm
 //   function without relying on implicit overloads; every one is the accurate (non-fast-math) one.
-// - NaN-propagating max/min (torch.maximum / torch.minimum semantics).
+// - NaN-propagating max/min (torch.maximum / torch.minimum, Java Math.max/min semantics).
 // - Warp reductions by shuffle.
 //
 // Index arithmetic is 64-bit everywhere: element counts, strides and offsets are `long long`.
@@ -32,7 +32,8 @@ template <int NOPS>
 __device__ __forceinline__ void kiln_offsets(const KilnIndexer& ix, long long flat, long long* off) {
 #pragma unroll
     for (int k = 0; k < NOPS; ++k) off[k] = ix.offset[k];
-    for (int d = ix.ndim - 1; d >= 0; --d) {
+    const int ndim = ix.ndim < KILN_MAX_DIMS ? ix.ndim : KILN_MAX_DIMS;  // host checks <= 8
+    for (int d = ndim - 1; d >= 0; --d) {
         long long extent = ix.shape[d];
         long long q = flat / extent;
         long long i = flat - q * extent;
@@ -75,12 +76,17 @@ __device__ __forceinline__ double k_abs(double x) { return fabs(x); }
 
 template <typename T> __device__ __forceinline__ bool k_isnan(T x) { return x != x; }
 
-// torch.maximum / torch.minimum: NaN if either operand is NaN.
+// torch.maximum / torch.minimum (and Java's Math.max / Math.min, used by the CPU backend):
+// NaN if either operand is NaN; -0.0 < +0.0.
 template <typename T> __device__ __forceinline__ T k_max(T a, T b) {
-    return (a > b || k_isnan(a)) ? a : b;
+    if (k_isnan(a) || k_isnan(b)) return a + b;
+    if (a == b) return signbit(a) ? b : a;
+    return a > b ? a : b;
 }
 template <typename T> __device__ __forceinline__ T k_min(T a, T b) {
-    return (a < b || k_isnan(a)) ? a : b;
+    if (k_isnan(a) || k_isnan(b)) return a + b;
+    if (a == b) return signbit(a) ? a : b;
+    return a < b ? a : b;
 }
 
 template <typename T> __device__ __forceinline__ T k_neg_inf();
