@@ -107,12 +107,12 @@ template <> struct Narrow<unsigned char> {
 };
 
 template <typename S, typename D>
-__device__ __forceinline__ void cast_contig(const S* __restrict__ x, D* __restrict__ y, long long n) {
+__device__ __forceinline__ void cast_contig(const S* x, D* y, long long n) {
     for (long long i = kiln_tid(); i < n; i += kiln_nthreads()) y[i] = Narrow<D>::f(wide(x[i]));
 }
 
 template <typename S, typename D>
-__device__ __forceinline__ void cast_strided(const S* __restrict__ x, D* __restrict__ y, long long n,
+__device__ __forceinline__ void cast_strided(const S* x, D* y, long long n,
                                              const KilnIndexer& ix) {
     for (long long i = kiln_tid(); i < n; i += kiln_nthreads()) {
         long long off[2];
@@ -123,10 +123,10 @@ __device__ __forceinline__ void cast_strided(const S* __restrict__ x, D* __restr
 
 // KILN_DEF_CAST(contiguous name, strided name, source type, destination type)
 #define KILN_DEF_CAST(NAME, NAME_STRIDED, S, D)                                                 \
-    extern "C" __global__ void NAME(const S* __restrict__ x, D* __restrict__ y, long long n) { \
+    extern "C" __global__ void NAME(const S* x, D* y, long long n) { \
         cast_contig<S, D>(x, y, n);                                                            \
     }                                                                                          \
-    extern "C" __global__ void NAME_STRIDED(const S* __restrict__ x, D* __restrict__ y,        \
+    extern "C" __global__ void NAME_STRIDED(const S* x, D* y,        \
                                             long long n, KilnIndexer ix) {                     \
         cast_strided<S, D>(x, y, n, ix);                                                       \
     }

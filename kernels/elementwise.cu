@@ -3,7 +3,9 @@
 // Loaded at run time with cuModuleLoadData on the fatbin built by native/build-kernels.sh and
 // launched with cuLaunchKernel. Every kernel is `extern "C"` (unmangled name). Pointers are device
 // pointers already advanced to the tensor's first element; `n` is the element count (int64).
-// All kernels use 64-bit grid-stride loops, so any grid size is correct.
+// All kernels use 64-bit grid-stride loops, so any grid size is correct. In-place is allowed:
+// an output may be the very same buffer as an input (same element -> same element; no
+// __restrict__ here), but must not partially overlap it.
 //
 // Launch configuration: 256 threads per block (1-D); grid = min(ceil(n / (256 * L)), 132 * 8)
 // blocks for contiguous kernels, where L = 4 (f32) or 2 (f64) elements per 16-byte packet
@@ -37,7 +39,6 @@
 //   kiln_silu_f64_strided, kiln_sin_f64, kiln_sin_f64_strided, kiln_cos_f64, kiln_cos_f64_strided,
 //   kiln_pow_scalar_f64, kiln_pow_scalar_f64_strided, kiln_clamp_f64, kiln_clamp_f64_strided,
 //   kiln_reciprocal_f64, kiln_reciprocal_f64_strided, kiln_square_f64, kiln_square_f64_strided
-
 //
 // ---- Binary (BinaryOp): y = op(a, b); R = T for arithmetic, uint8 (0/1, Kiln BOOL) for
 //      comparisons ----
@@ -61,7 +62,6 @@
 //   kiln_eq_f64, kiln_eq_f64_strided, kiln_ne_f64, kiln_ne_f64_strided, kiln_lt_f64,
 //   kiln_lt_f64_strided, kiln_le_f64, kiln_le_f64_strided, kiln_gt_f64, kiln_gt_f64_strided,
 //   kiln_ge_f64, kiln_ge_f64_strided
-
 //
 // ---- Others ----
 //   kiln_relu_backward_f32(const float* x, const float* g, float* out, int64 n)
@@ -146,7 +146,7 @@ template <typename T> struct OpGe { typedef uint8_t R; __device__ static R f(T a
 
 // Contiguous unary: 16-byte packets when x and y are 16-byte aligned, then a scalar tail.
 template <typename T, typename Op>
-__device__ __forceinline__ void unary_contig(const T* __restrict__ x, T* __restrict__ y,
+__device__ __forceinline__ void unary_contig(const T* x, T* y,
                                              long long n, T p0, T p1) {
     const int N = Lanes<T>::N;
     long long start = 0;
@@ -166,7 +166,7 @@ __device__ __forceinline__ void unary_contig(const T* __restrict__ x, T* __restr
 }
 
 template <typename T, typename Op>
-__device__ __forceinline__ void unary_strided(const T* __restrict__ x, T* __restrict__ y,
+__device__ __forceinline__ void unary_strided(const T* x, T* y,
                                               long long n, T p0, T p1, const KilnIndexer& ix) {
     for (long long i = kiln_tid(); i < n; i += kiln_nthreads()) {
         long long off[2];
@@ -177,8 +177,8 @@ __device__ __forceinline__ void unary_strided(const T* __restrict__ x, T* __rest
 
 // Contiguous binary, same element count for a, b, out (no broadcasting).
 template <typename T, typename Op>
-__device__ __forceinline__ void binary_contig(const T* __restrict__ a, const T* __restrict__ b,
-                                              typename Op::R* __restrict__ y, long long n) {
+__device__ __forceinline__ void binary_contig(const T* a, const T* b,
+                                              typename Op::R* y, long long n) {
     typedef typename Op::R R;
     const int N = Lanes<T>::N;
     long long start = 0;
@@ -201,8 +201,8 @@ __device__ __forceinline__ void binary_contig(const T* __restrict__ a, const T* 
 }
 
 template <typename T, typename Op>
-__device__ __forceinline__ void binary_strided(const T* __restrict__ a, const T* __restrict__ b,
-                                               typename Op::R* __restrict__ y, long long n,
+__device__ __forceinline__ void binary_strided(const T* a, const T* b,
+                                               typename Op::R* y, long long n,
                                                const KilnIndexer& ix) {
     for (long long i = kiln_tid(); i < n; i += kiln_nthreads()) {
         long long off[3];
@@ -216,22 +216,22 @@ __device__ __forceinline__ void binary_strided(const T* __restrict__ a, const T*
 // arguments, so the names are greppable and checked against the header by KernelSourcesTest.
 // ============================================================================================
 #define KILN_DEF_UNARY(NAME, NAME_STRIDED, T, OP)                                               \
-    extern "C" __global__ void NAME(const T* __restrict__ x, T* __restrict__ y, long long n,   \
+    extern "C" __global__ void NAME(const T* x, T* y, long long n,   \
                                     T p0, T p1) {                                              \
         unary_contig<T, OP<T> >(x, y, n, p0, p1);                                              \
     }                                                                                          \
-    extern "C" __global__ void NAME_STRIDED(const T* __restrict__ x, T* __restrict__ y,        \
+    extern "C" __global__ void NAME_STRIDED(const T* x, T* y,        \
                                             long long n, T p0, T p1, KilnIndexer ix) {         \
         unary_strided<T, OP<T> >(x, y, n, p0, p1, ix);                                         \
     }
 
 #define KILN_DEF_BINARY(NAME, NAME_STRIDED, T, OP)                                              \
-    extern "C" __global__ void NAME(const T* __restrict__ a, const T* __restrict__ b,          \
-                                    OP<T>::R* __restrict__ y, long long n) {                   \
+    extern "C" __global__ void NAME(const T* a, const T* b,          \
+                                    OP<T>::R* y, long long n) {                   \
         binary_contig<T, OP<T> >(a, b, y, n);                                                  \
     }                                                                                          \
-    extern "C" __global__ void NAME_STRIDED(const T* __restrict__ a, const T* __restrict__ b,  \
-                                            OP<T>::R* __restrict__ y, long long n,             \
+    extern "C" __global__ void NAME_STRIDED(const T* a, const T* b,  \
+                                            OP<T>::R* y, long long n,             \
                                             KilnIndexer ix) {                                  \
         binary_strided<T, OP<T> >(a, b, y, n, ix);                                             \
     }
@@ -306,8 +306,8 @@ KILN_DEF_BINARY(kiln_ge_f64, kiln_ge_f64_strided, double, OpGe)
 // ReLU backward: out = x > 0 ? g : 0   (x, g, out contiguous, n elements)
 // ============================================================================================
 template <typename T>
-__device__ __forceinline__ void relu_backward(const T* __restrict__ x, const T* __restrict__ g,
-                                              T* __restrict__ out, long long n) {
+__device__ __forceinline__ void relu_backward(const T* x, const T* g,
+                                              T* out, long long n) {
     const int N = Lanes<T>::N;
     long long start = 0;
     if (kiln_aligned16(x) && kiln_aligned16(g) && kiln_aligned16(out)) {
@@ -327,15 +327,15 @@ __device__ __forceinline__ void relu_backward(const T* __restrict__ x, const T* 
         out[i] = x[i] > T(0) ? g[i] : T(0);
 }
 
-extern "C" __global__ void kiln_relu_backward_f32(const float* __restrict__ x,
-                                                  const float* __restrict__ g,
-                                                  float* __restrict__ out, long long n) {
+extern "C" __global__ void kiln_relu_backward_f32(const float* x,
+                                                  const float* g,
+                                                  float* out, long long n) {
     relu_backward<float>(x, g, out, n);
 }
 
-extern "C" __global__ void kiln_relu_backward_f64(const double* __restrict__ x,
-                                                  const double* __restrict__ g,
-                                                  double* __restrict__ out, long long n) {
+extern "C" __global__ void kiln_relu_backward_f64(const double* x,
+                                                  const double* g,
+                                                  double* out, long long n) {
     relu_backward<double>(x, g, out, n);
 }
 
@@ -345,8 +345,8 @@ extern "C" __global__ void kiln_relu_backward_f64(const double* __restrict__ x,
 // straddles two rows); otherwise one element per iteration.
 // ============================================================================================
 template <typename Op>
-__device__ __forceinline__ void bias_gelu(const float* __restrict__ x,
-                                          const float* __restrict__ bias, float* __restrict__ y,
+__device__ __forceinline__ void bias_gelu(const float* x,
+                                          const float* bias, float* y,
                                           long long rows, long long cols) {
     long long n = rows * cols;
     if (cols % 4 == 0 && kiln_aligned16(x) && kiln_aligned16(bias) && kiln_aligned16(y)) {
@@ -368,16 +368,16 @@ __device__ __forceinline__ void bias_gelu(const float* __restrict__ x,
         y[i] = Op::f(x[i] + bias[i % cols], 0.f, 0.f);
 }
 
-extern "C" __global__ void kiln_bias_gelu_f32(const float* __restrict__ x,
-                                              const float* __restrict__ bias,
-                                              float* __restrict__ y, long long rows,
+extern "C" __global__ void kiln_bias_gelu_f32(const float* x,
+                                              const float* bias,
+                                              float* y, long long rows,
                                               long long cols) {
     bias_gelu<OpGelu<float> >(x, bias, y, rows, cols);
 }
 
-extern "C" __global__ void kiln_bias_gelu_tanh_f32(const float* __restrict__ x,
-                                                   const float* __restrict__ bias,
-                                                   float* __restrict__ y, long long rows,
+extern "C" __global__ void kiln_bias_gelu_tanh_f32(const float* x,
+                                                   const float* bias,
+                                                   float* y, long long rows,
                                                    long long cols) {
     bias_gelu<OpGeluTanh<float> >(x, bias, y, rows, cols);
 }

@@ -1,6 +1,7 @@
 // optim.cu: fused optimizer updates, one pass over the parameters (PyTorch semantics).
 // dtype T = float (_f32) or double (_f64); scalars are passed as T, flags as int32, n as int64.
-// All arrays are contiguous with n elements; p and the state buffers are updated in place.
+// All arrays are contiguous with n elements; p and the state buffers are updated in place and
+// must be distinct buffers (pointers are __restrict__).
 //
 // Loaded at run time with cuModuleLoadData (fatbin from native/build-kernels.sh), launched with
 // cuLaunchKernel. Launch: 256 threads per block; grid = min(ceil(n / (256 * L)), 132 * 8) with

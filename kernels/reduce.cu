@@ -4,6 +4,7 @@
 //
 // Loaded at run time with cuModuleLoadData (fatbin from native/build-kernels.sh), launched with
 // cuLaunchKernel. All matrices contiguous row-major; pointers already offset to element 0.
+// Outputs must not overlap inputs (pointers are __restrict__).
 //
 // ---- Row kernels (reduce over the last dim) ----
 // Launch: block = (BX, BY): BX threads (a multiple of 32, <= 1024) share one row, BY rows per
