@@ -18,6 +18,9 @@ import dev.kiln.tensor.Tensor;
 public interface Backend {
     String name();
 
+    /** True when this backend's memory is host memory (the CPU backend). */
+    default boolean isHost() { return true; }
+
     /** Zero-filled memory of the given size. */
     Storage allocate(long bytes);
 
@@ -96,6 +99,12 @@ public interface Backend {
      */
     void adamStep(Tensor param, Tensor grad, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps,
                   double weightDecay, boolean decoupled, long step);
+
+    /** Copies a host tensor into dst, which lives on this backend (same shape; dst contiguous). */
+    default void copyFromHost(Tensor hostSrc, Tensor dst) { copy(hostSrc, dst); }
+
+    /** Copies src, which lives on this backend, into a contiguous host tensor of the same shape. */
+    default void copyToHost(Tensor src, Tensor hostDst) { copy(src, hostDst); }
 
     /** Waits for queued work (no-op on the CPU). */
     default void synchronize() {}

@@ -25,7 +25,9 @@ public final class Storage {
     public static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private final Backend backend;
-    private final MemorySegment segment;
+    private final MemorySegment segment; // null for device storage
+    private long devicePtr;
+    private long deviceBytes;
     private final AtomicInteger refs = new AtomicInteger(1);
     private final Cleaner.Cleanable cleanable;
 
@@ -60,6 +62,30 @@ public final class Storage {
     /** Bytes held in the host allocator's cache of free blocks. */
     public static long cachedBytes() { return HostAllocator.cachedBytes(); }
 
+    /**
+     * Device memory of a non-host backend (e.g. CUDA): ptr is the device address; release runs once
+     * when the last tensor lets go (or the Cleaner finds it unreachable) and must not reference this
+     * Storage. Host reads of such storage fail with a clear error.
+     */
+    public static Storage device(Backend backend, long ptr, long bytes, Runnable release) {
+        return new Storage(backend, ptr, bytes, release);
+    }
+
+    private Storage(Backend backend, long ptr, long bytes, Runnable release) {
+        this.backend = backend;
+        this.segment = null;
+        this.devicePtr = ptr;
+        this.deviceBytes = bytes;
+        LIVE.incrementAndGet();
+        LIVE_BYTES.addAndGet(bytes);
+        this.cleanable = CLEANER.register(this, () -> {
+            release.run();
+            FREED.incrementAndGet();
+            LIVE.decrementAndGet();
+            LIVE_BYTES.addAndGet(-bytes);
+        });
+    }
+
     /** Wraps memory owned elsewhere (e.g. a memory-mapped file); freeing it is the owner's job. */
     public static Storage wrap(Backend backend, MemorySegment segment) {
         return new Storage(backend, segment);
@@ -75,12 +101,22 @@ public final class Storage {
     /** The memory; fails with a clear error once the storage was freed (never reads freed memory). */
     public MemorySegment segment() {
         if (refs.get() <= 0) throw new IllegalStateException("kiln: tensor memory used after close");
+        if (segment == null)
+            throw new IllegalStateException("kiln: tensor memory lives on " + backend.name() + "; copy it to the CPU first (tensor.to(Backends.cpu()))");
         return segment;
     }
-    public long byteSize() { return segment.byteSize(); }
+
+    /** The device address of a non-host storage. */
+    public long devicePointer() {
+        if (refs.get() <= 0) throw new IllegalStateException("kiln: tensor memory used after close");
+        if (segment != null) throw new IllegalStateException("kiln: host storage has no device pointer");
+        return devicePtr;
+    }
+
+    public long byteSize() { return segment != null ? segment.byteSize() : deviceBytes; }
 
     /** True when this storage's memory can be read from the host (CPU storages). */
-    public boolean isHost() { return true; }
+    public boolean isHost() { return segment != null; }
 
     void retain() {
         int r;

@@ -209,6 +209,29 @@ public final class Tensor implements AutoCloseable {
         return storage;
     }
 
+    /** Host-readable storage for element access; a device tensor gives a clear error. */
+    private Storage host() {
+        Storage s = live();
+        if (!s.isHost())
+            throw new IllegalStateException("kiln: tensor " + Shape.str(shape) + " lives on " + s.backend().name()
+                    + "; copy it to the CPU first (tensor.to(Backends.cpu()))");
+        return s;
+    }
+
+    /**
+     * A contiguous copy on another backend (e.g. CUDA, or back to the CPU); a plain clone when the
+     * backend is this tensor's own.
+     */
+    public Tensor to(Backend target) {
+        if (target == backend()) return clone();
+        Tensor src = storage.isHost() ? contiguous() : this;
+        Tensor out = empty(target, dtype, shape);
+        if (target.isHost()) src.backend().copyToHost(src, out);
+        else target.copyFromHost(src, out);
+        if (src != this) src.close();
+        return out;
+    }
+
     public boolean isContiguous() {
         if (numel() == 0) return true; // as PyTorch: an empty tensor is contiguous whatever its strides
         long expect = 1;
@@ -231,7 +254,7 @@ public final class Tensor implements AutoCloseable {
     }
 
     private long indexOf(long... idx) {
-        live();
+        host();
         if (idx.length != shape.length)
             throw new IllegalArgumentException("index of rank " + idx.length + " for tensor of shape " + Shape.str(shape));
         long p = offset;
@@ -250,11 +273,11 @@ public final class Tensor implements AutoCloseable {
     /** The value of a one-element tensor. */
     public double item() {
         if (numel() != 1) throw new IllegalArgumentException("item: tensor of shape " + Shape.str(shape) + " has " + numel() + " elements");
-        return live().getDouble(dtype, offset);
+        return host().getDouble(dtype, offset);
     }
 
     /** Element at logical flat (row-major) index, as double. */
-    public double getFlat(long flat) { return live().getDouble(dtype, storageIndex(flat)); }
+    public double getFlat(long flat) { return host().getDouble(dtype, storageIndex(flat)); }
 
     public float[] toFloatArray() {
         Tensor c = contiguousAs(DType.F32);
