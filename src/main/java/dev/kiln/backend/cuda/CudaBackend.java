@@ -172,7 +172,30 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void binary(BinaryOp op, Tensor a, Tensor b, Tensor out) {
-        elementwise.binary(op, CudaOpsView.of(a), CudaOpsView.of(b), CudaOpsView.of(out));
+        Tensor ad = onDevice(a), bd = onDevice(b);
+        try {
+            elementwise.binary(op, CudaOpsView.of(ad), CudaOpsView.of(bd), CudaOpsView.of(out));
+        } finally {
+            if (ad != a) ad.close();
+            if (bd != b) bd.close();
+        }
+    }
+
+    /**
+     * t itself when it lives here, else a device copy. Elementwise.binaryScalar makes its scalar on
+     * the CPU whatever x's backend; an expanded host scalar is uploaded as its one element and
+     * re-expanded (other host operands are copied whole).
+     */
+    private Tensor onDevice(Tensor t) {
+        if (t.backend() == this) return t;
+        boolean broadcastScalar = true;
+        for (long s : t.strides()) broadcastScalar &= s == 0;
+        if (!broadcastScalar || t.numel() == 0) return t.to(this);
+        int[] one = new int[t.dim()];
+        Arrays.fill(one, 1);
+        try (Tensor s = Tensor.full(t.getFlat(0), t.dtype()); Tensor d = s.to(this); Tensor r = d.reshape(one)) {
+            return r.expand(t.shape()); // the view keeps the storage alive (ref-counted)
+        }
     }
 
     @Override
