@@ -146,7 +146,7 @@ class CudaBackendGpuTest {
         }
         cuda.synchronize();
         assertEquals(reserved, a.bytesReserved(), "reserved bytes stay flat: " + a.stats());
-        assertEquals(inUse, a.bytesInUse(), "no leak: " + a.stats());
+        assertTrue(a.bytesInUse() <= inUse, "no leak (the Cleaner may free older tensors meanwhile): " + a.stats());
     }
 
     @Test
