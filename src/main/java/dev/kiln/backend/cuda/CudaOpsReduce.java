@@ -10,9 +10,9 @@ import java.util.Locale;
  * layer norm over trailing dims, and SUM / MEAN / MAX reductions. Inputs that are not contiguous are
  * copied to scratch first. Softmax over an inner axis is done by permuting that axis last through a
  * scratch copy, running the row kernel and copying back through the inverse view. Reductions: after
- * dropping size-1 dims, the reduced axes must form one trailing group (row kernel, x as (rows, cols))
- * or one leading group (column kernel); any other pattern throws UnsupportedOperationException
- * naming the axes (a permute-then-reduce fallback is the next step).
+ * dropping size-1 dims, reduced axes that form one trailing group use the row kernel (x as
+ * (rows, cols)), one leading group the column kernel; any other pattern first copies x permuted
+ * (kept axes, then reduced axes) into scratch and uses the row kernel.
  */
 final class CudaOpsReduce {
     private final CudaOpsKernels k;
@@ -93,16 +93,16 @@ final class CudaOpsReduce {
         if (x.numel() == 0) {
             throw new UnsupportedOperationException("cuda: reduce " + op + " of an empty tensor " + Arrays.toString(x.shape()));
         }
-        long[] group = groups(x.shape(), axes, op);
+        long[] group = groups(x.shape(), axes);
         if (group == null) {
             copy.copy(new CudaOpsView(x.ptr(), t, out.shape(), x.strides()), out); // reduced dims are all size 1
             return;
         }
-        long[] xc = copy.contiguous(x);
+        long[] xc = group[2] == 2 ? copy.contiguous(x.permute(keptThenReduced(x.shape().length, axes))) : copy.contiguous(x);
         try {
-            String name = "kiln_" + op.name().toLowerCase(Locale.ROOT) + (group[2] == 1 ? "_last_" : "_first_") + CudaOpsCopy.suffix(t);
+            String name = "kiln_" + op.name().toLowerCase(Locale.ROOT) + (group[2] != 0 ? "_last_" : "_first_") + CudaOpsCopy.suffix(t);
             CudaOpsArgs args = new CudaOpsArgs().ptr(xc[0]).ptr(out.ptr()).i64(group[0]).i64(group[1]);
-            if (group[2] == 1) {
+            if (group[2] != 0) {
                 int[] block = CudaOpsKernels.rowBlock(group[1]);
                 k.launch("reduce", name, CudaOpsKernels.rowGrid(group[0], block), block, args);
             } else {
@@ -114,10 +114,11 @@ final class CudaOpsReduce {
     }
 
     /**
-     * {rows, cols, 1} when the reduced dims (size > 1) are trailing, {rows, cols, 0} when leading, null
-     * when nothing of size > 1 is reduced; otherwise throws naming the axes.
+     * {rows, cols, 1} when the reduced dims (size > 1) are trailing (row kernel), {rows, cols, 0} when
+     * leading (column kernel), {kept, reduced, 2} when mixed (permute kept-then-reduced, row kernel),
+     * null when nothing of size > 1 is reduced.
      */
-    static long[] groups(int[] shape, int[] axes, ReduceOp op) {
+    static long[] groups(int[] shape, int[] axes) {
         boolean[] red = new boolean[shape.length];
         for (int a : axes) red[a] = true;
         long kept = 1, reduced = 1;
@@ -132,10 +133,18 @@ final class CudaOpsReduce {
         }
         if (reduced == 1) return null;
         if (kept == 1) return new long[] {1, reduced, 1};
-        if (transitions > 1) {
-            throw new UnsupportedOperationException("cuda: reduce " + op + " over axes " + Arrays.toString(axes) + " of shape "
-                    + Arrays.toString(shape) + " not implemented yet (the reduced axes must be trailing or leading)");
-        }
+        if (transitions > 1) return new long[] {kept, reduced, 2};
         return first ? new long[] {reduced, kept, 0} : new long[] {kept, reduced, 1};
+    }
+
+    /** The permutation listing the kept axes in order, then the reduced ones. */
+    static int[] keptThenReduced(int nd, int[] axes) {
+        boolean[] red = new boolean[nd];
+        for (int a : axes) red[a] = true;
+        int[] perm = new int[nd];
+        int j = 0;
+        for (int d = 0; d < nd; d++) if (!red[d]) perm[j++] = d;
+        for (int d = 0; d < nd; d++) if (red[d]) perm[j++] = d;
+        return perm;
     }
 }

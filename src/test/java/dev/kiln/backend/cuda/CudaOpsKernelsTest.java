@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.kiln.ops.ReduceOp;
 import dev.kiln.tensor.DType;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -69,15 +68,16 @@ class CudaOpsKernelsTest {
 
     @Test
     void reductionGroupsAreTrailingOrLeading() {
-        assertArrayEquals(new long[] {3, 35, 1}, CudaOpsReduce.groups(new int[] {3, 5, 7}, new int[] {1, 2}, ReduceOp.SUM));
-        assertArrayEquals(new long[] {15, 7, 0}, CudaOpsReduce.groups(new int[] {3, 5, 7}, new int[] {0, 1}, ReduceOp.SUM));
-        assertArrayEquals(new long[] {1, 105, 1}, CudaOpsReduce.groups(new int[] {3, 5, 7}, new int[] {0, 1, 2}, ReduceOp.SUM));
-        assertArrayEquals(new long[] {3, 7, 1}, CudaOpsReduce.groups(new int[] {3, 1, 7}, new int[] {1, 2}, ReduceOp.SUM));
-        assertArrayEquals(new long[] {1, 7, 1}, CudaOpsReduce.groups(new int[] {1, 7}, new int[] {1}, ReduceOp.MAX));
-        assertNull(CudaOpsReduce.groups(new int[] {3, 1, 7}, new int[] {1}, ReduceOp.MEAN));
-        UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
-                () -> CudaOpsReduce.groups(new int[] {3, 5, 7}, new int[] {1}, ReduceOp.SUM));
-        assertTrue(e.getMessage().contains("axes [1]") && e.getMessage().contains("[3, 5, 7]"), e.getMessage());
+        assertArrayEquals(new long[] {3, 35, 1}, CudaOpsReduce.groups(new int[] {3, 5, 7}, new int[] {1, 2}));
+        assertArrayEquals(new long[] {15, 7, 0}, CudaOpsReduce.groups(new int[] {3, 5, 7}, new int[] {0, 1}));
+        assertArrayEquals(new long[] {1, 105, 1}, CudaOpsReduce.groups(new int[] {3, 5, 7}, new int[] {0, 1, 2}));
+        assertArrayEquals(new long[] {3, 7, 1}, CudaOpsReduce.groups(new int[] {3, 1, 7}, new int[] {1, 2}));
+        assertArrayEquals(new long[] {1, 7, 1}, CudaOpsReduce.groups(new int[] {1, 7}, new int[] {1}));
+        assertNull(CudaOpsReduce.groups(new int[] {3, 1, 7}, new int[] {1}));
+        assertArrayEquals(new long[] {21, 5, 2}, CudaOpsReduce.groups(new int[] {3, 5, 7}, new int[] {1}));
+        assertArrayEquals(new long[] {5, 21, 2}, CudaOpsReduce.groups(new int[] {3, 5, 7}, new int[] {0, 2}));
+        assertArrayEquals(new int[] {0, 2, 1}, CudaOpsReduce.keptThenReduced(3, new int[] {1}));
+        assertArrayEquals(new int[] {1, 0, 2}, CudaOpsReduce.keptThenReduced(3, new int[] {0, 2}));
     }
 
     @Test
