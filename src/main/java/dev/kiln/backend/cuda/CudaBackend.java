@@ -30,10 +30,11 @@ import org.bytedeco.cuda.global.cudart;
  * and the device, followed by a stream sync, so the host memory may be reused as soon as they return.
  *
  * <p>Implemented: allocate, copy (memcpy / cast.cu), unary, binary, reluBackward (elementwise.cu),
- * softmax, layerNorm, reduce SUM/MEAN/MAX over leading or trailing axis groups (reduce.cu), gemm
- * (cuBLAS), sgdStep, adamStep (optim.cu); f32/f64 for compute. Not yet: where (no kernel), conv2d and
- * its backward, pool2d and its backward, gather, scatterAdd, other reductions: they throw
- * UnsupportedOperationException naming the op. Requires {@link CudaAvailability#isAvailable()}.
+ * softmax (any axis), layerNorm, reduce SUM/MEAN/MAX over any axes (reduce.cu), gemm
+ * (cuBLAS), sgdStep, adamStep (optim.cu); f32/f64 for compute, every dtype for copies and casts.
+ * Not yet: where (no kernel), conv2d and its backward, pool2d and its backward, gather, scatterAdd,
+ * reductions other than SUM/MEAN/MAX, compute on bf16/f16/integers: they throw
+ * UnsupportedOperationException naming the op (and dtype). Requires {@link CudaAvailability#isAvailable()}.
  */
 public final class CudaBackend implements Backend {
     private static final ConcurrentMap<Integer, CudaBackend> DEVICES = new ConcurrentHashMap<>();
