@@ -86,6 +86,11 @@ public final class Elementwise {
         DType t = x.dtype();
         if (!t.isFloating() && s != Math.rint(s)) t = DType.F32;
         Tensor st = Tensor.scalar(s, t == DType.BOOL ? DType.I32 : t);
+        if (!x.backend().isHost()) { // the scalar lives where x lives
+            Tensor d = st.to(x.backend());
+            st.close();
+            st = d;
+        }
         Tensor out = binary(op, x, st);
         if (out.gradFn() == null) st.close(); // else the gradient rule holds it (freed with the graph's scope)
         return out;
