@@ -565,9 +565,11 @@ public final class Tensor implements AutoCloseable {
 
     /** Copies src (broadcast to this shape, cast to this dtype) into this tensor in place. */
     public Tensor copyFrom(Tensor src) {
-        Tensor s = Arrays.equals(src.shape, shape) ? src : src.expand(shape);
+        Tensor moved = src.backend() == backend() ? src : src.to(backend()); // across devices: move first
+        Tensor s = Arrays.equals(moved.shape, shape) ? moved : moved.expand(shape);
         backend().copy(s, this);
-        if (s != src) s.close();
+        if (s != moved) s.close();
+        if (moved != src) moved.close();
         return this;
     }
 
