@@ -60,7 +60,7 @@ final class LabCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();
         Map<String, LabOp> ops = LabOps.builtIn();
-        String cuda = CudaAvailability.isAvailable() ? null : "cuda: unavailable (" + CudaAvailability.reason() + ")";
+        String cuda = CudaAvailability.isAvailable() ? null : "cuda: unavailable (" + CudaAvailability.reason().replaceFirst("^cuda: ", "") + ")";
         if (list) return list(out, ops, cuda);
         if (op == null) throw new IllegalArgumentException("lab: name an op (" + String.join(", ", ops.keySet()) + ") or use --list");
         LabOp labOp = ops.get(op);
@@ -127,7 +127,7 @@ final class LabCommand implements Callable<Integer> {
             t.add(r.variant(), r.device(), r.validation().passed() ? "pass" : "FAIL",
                     fmt("%.2e", r.validation().maxError()), r.size(),
                     timed ? time(r.seconds()) : "-",
-                    timed ? fmt("%.1f ", r.rate()) + r.unit() : "-",
+                    timed ? fmt(r.rate() < 10 ? "%.3f " : "%.1f ", r.rate()) + r.unit() : "-",
                     timed ? fmt("%.0f%%", r.percentOfCeiling()) : "-");
         }
         return t;
