@@ -18,6 +18,7 @@ module dev.kiln {
     exports dev.kiln.io;
     exports dev.kiln.data;
     exports dev.kiln.cli;
+    exports dev.kiln.lab;
 
     opens dev.kiln.cli to info.picocli;
 

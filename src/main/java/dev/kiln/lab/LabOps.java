@@ -1,0 +1,159 @@
+package dev.kiln.lab;
+
+import dev.kiln.backend.cpu.CpuConfig;
+import dev.kiln.backend.cuda.CudaAvailability;
+import dev.kiln.tensor.Generator;
+import dev.kiln.tensor.Tensor;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The lab's registry of ops with their built-in variants: "kiln" (the production kernel through
+ * the Tensor API), "kiln-scalar" (the same with {@code CpuConfig.setScalar(true)}: the scalar twin),
+ * the Vector API example "add-256bit" ({@link Add256}) and, when CUDA is usable here, "kiln-cuda".
+ * Each call of {@link #builtIn()} builds a fresh registry, so a test or a researcher can
+ * {@link LabOp#register} more variants without affecting others.
+ */
+public final class LabOps {
+    private LabOps() {}
+
+    /** Odd element counts and a 2-d shape (validation sizes of the elementwise ops and reductions). */
+    static final List<int[]> ODD_SHAPES = List.of(new int[]{1}, new int[]{7}, new int[]{1025}, new int[]{45, 65});
+
+    /** Validation sizes {m, k, n} of gemm. */
+    static final List<int[]> GEMM_SIZES = List.of(new int[]{1, 1, 1}, new int[]{7, 7, 7}, new int[]{45, 65, 33},
+            new int[]{1025, 7, 3}, new int[]{3, 1025, 5});
+
+    /** All built-in ops by name (insertion order: add, exp, softmax, sum, gemm). */
+    public static Map<String, LabOp> builtIn() {
+        Map<String, LabOp> ops = new LinkedHashMap<>();
+        for (LabOp op : List.of(new Add(), new Exp(), new Softmax(), new Sum(), new Gemm())) ops.put(op.name(), op);
+        ops.get("add").register(new Variant("add-256bit", "cpu", Add256::add));
+        return ops;
+    }
+
+    /** Registers kiln, kiln-scalar and (when available) kiln-cuda for a production kernel. */
+    private static void production(LabOp op, Variant.Kernel kernel) {
+        op.register(new Variant("kiln", "cpu", kernel));
+        op.register(new Variant("kiln-scalar", "cpu", scalarTwin(kernel)));
+        if (CudaAvailability.isAvailable()) op.register(new Variant("kiln-cuda", "cuda", kernel));
+    }
+
+    /** Runs kernel with the CPU backend's scalar kernels; restores the previous setting. */
+    public static Variant.Kernel scalarTwin(Variant.Kernel kernel) {
+        return in -> {
+            boolean was = CpuConfig.scalar();
+            CpuConfig.setScalar(true);
+            try {
+                return kernel.run(in);
+            } finally {
+                CpuConfig.setScalar(was);
+            }
+        };
+    }
+
+    /** Elementwise a + b on two tensors of the same shape: 12 bytes per element (2 reads, 1 write). */
+    static final class Add extends LabOp {
+        Add() {
+            super("add", ODD_SHAPES, new int[]{1 << 23}, 1e-6, 1e-6);
+            production(this, in -> in[0].add(in[1]));
+        }
+        @Override public Tensor[] inputs(int[] size, Generator g) { return new Tensor[]{uniform(g, size), uniform(g, size)}; }
+        @Override public double[] reference(double[][] in, int[] size) {
+            double[] r = new double[in[0].length];
+            for (int i = 0; i < r.length; i++) r[i] = in[0][i] + in[1][i];
+            return r;
+        }
+        @Override public double work(int[] size) { return 12.0 * numel(size); }
+        @Override public Unit unit() { return Unit.BYTES; }
+    }
+
+    /** Elementwise exp: 8 bytes per element. */
+    static final class Exp extends LabOp {
+        Exp() {
+            super("exp", ODD_SHAPES, new int[]{1 << 23}, 1e-6, 1e-5);
+            production(this, in -> in[0].exp());
+        }
+        @Override public Tensor[] inputs(int[] size, Generator g) { return new Tensor[]{uniform(g, size)}; }
+        @Override public double[] reference(double[][] in, int[] size) {
+            double[] r = new double[in[0].length];
+            for (int i = 0; i < r.length; i++) r[i] = Math.exp(in[0][i]);
+            return r;
+        }
+        @Override public double work(int[] size) { return 8.0 * numel(size); }
+        @Override public Unit unit() { return Unit.BYTES; }
+    }
+
+    /** Softmax over the last axis: 8 bytes per element (one read, one write; the ideal). */
+    static final class Softmax extends LabOp {
+        Softmax() {
+            super("softmax", ODD_SHAPES, new int[]{2048, 4096}, 1e-6, 1e-5);
+            production(this, in -> in[0].softmax(in[0].shape().length - 1));
+        }
+        @Override public Tensor[] inputs(int[] size, Generator g) { return new Tensor[]{uniform(g, size)}; }
+        @Override public double[] reference(double[][] in, int[] size) {
+            int cols = size[size.length - 1];
+            double[] x = in[0], r = new double[x.length];
+            for (int row = 0; row < x.length; row += cols) {
+                double max = Double.NEGATIVE_INFINITY, sum = 0;
+                for (int j = 0; j < cols; j++) max = Math.max(max, x[row + j]);
+                for (int j = 0; j < cols; j++) sum += r[row + j] = Math.exp(x[row + j] - max);
+                for (int j = 0; j < cols; j++) r[row + j] /= sum;
+            }
+            return r;
+        }
+        @Override public double work(int[] size) { return 8.0 * numel(size); }
+        @Override public Unit unit() { return Unit.BYTES; }
+    }
+
+    /** Sum of all elements: 4 bytes per element. fp32 accumulation, hence the looser atol. */
+    static final class Sum extends LabOp {
+        Sum() {
+            super("sum", ODD_SHAPES, new int[]{1 << 23}, 1e-3, 1e-5);
+            production(this, in -> in[0].sum());
+        }
+        @Override public Tensor[] inputs(int[] size, Generator g) { return new Tensor[]{uniform(g, size)}; }
+        @Override public double[] reference(double[][] in, int[] size) {
+            double s = 0;
+            for (double v : in[0]) s += v;
+            return new double[]{s};
+        }
+        @Override public double work(int[] size) { return 4.0 * numel(size); }
+        @Override public Unit unit() { return Unit.BYTES; }
+    }
+
+    /** C = A (m x k) times B (k x n): 2mkn FLOPs; sizes are {m, k, n}. */
+    static final class Gemm extends LabOp {
+        Gemm() {
+            super("gemm", GEMM_SIZES, new int[]{512, 512, 512}, 1e-4, 1e-4);
+            production(this, in -> in[0].matmul(in[1]));
+        }
+        @Override public Tensor[] inputs(int[] size, Generator g) {
+            check(size);
+            return new Tensor[]{uniform(g, size[0], size[1]), uniform(g, size[1], size[2])};
+        }
+        @Override public double[] reference(double[][] in, int[] size) {
+            int m = size[0], k = size[1], n = size[2];
+            double[] a = in[0], b = in[1], c = new double[m * n];
+            for (int i = 0; i < m; i++)
+                for (int p = 0; p < k; p++) {
+                    double aip = a[i * k + p];
+                    for (int j = 0; j < n; j++) c[i * n + j] += aip * b[p * n + j];
+                }
+            return c;
+        }
+        @Override public double work(int[] size) { return 2.0 * size[0] * size[1] * size[2]; }
+        @Override public Unit unit() { return Unit.FLOPS; }
+        @Override public int[] parseSize(String text) {
+            int[] s = super.parseSize(text);
+            if (s.length == 1) s = new int[]{s[0], s[0], s[0]};
+            check(s);
+            return s;
+        }
+        private static void check(int[] s) {
+            if (s.length != 3) throw new IllegalArgumentException("lab gemm: size must be MxKxN (or N for NxNxN), got " + sizeText(s));
+        }
+    }
+}
