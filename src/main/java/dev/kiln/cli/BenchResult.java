@@ -1,7 +1,6 @@
 package dev.kiln.cli;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -40,10 +39,7 @@ public record BenchResult(String name, String unit, double kiln, String peer, do
         StringBuilder sb = new StringBuilder("[\n");
         for (int i = 0; i < rows.size(); i++) sb.append("  ").append(rows.get(i).toJson()).append(i + 1 < rows.size() ? ",\n" : "\n");
         sb.append("]\n");
-        Path abs = file.toAbsolutePath();
-        Path tmp = abs.resolveSibling(abs.getFileName() + ".tmp");
-        Files.writeString(tmp, sb.toString());
-        Files.move(tmp, abs, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        dev.kiln.io.AtomicWrite.writeString(file, sb.toString());
     }
 
     /** Prints rows as an aligned table. */

@@ -199,8 +199,6 @@ public final class TrainCommand implements Callable<Integer> {
         for (int i = 0; i < rss.size(); i++) sb.append(i > 0 ? ", " : "").append(rss.get(i));
         sb.append(String.format(Locale.ROOT, "], \"samples_per_second\": %.2f, \"model\": \"%s\", \"optimizer\": \"%s\", \"batch\": %d, \"lr\": %s, \"threads\": %d, \"train_examples\": %d}%n",
                 sps, model, optimizer, batch, lr, CpuConfig.threads(), trainSize));
-        Path tmp = json.toAbsolutePath().resolveSibling(json.getFileName() + ".tmp");
-        Files.writeString(tmp, sb.toString());
-        Files.move(tmp, json.toAbsolutePath(), java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        dev.kiln.io.AtomicWrite.writeString(json, sb.toString());
     }
 }

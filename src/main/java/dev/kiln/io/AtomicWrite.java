@@ -15,12 +15,21 @@ import java.util.concurrent.ThreadLocalRandom;
  * which is flushed to disk and renamed over the target. Readers see the old file or the complete
  * new one, never a partial write; on any failure the temporary file is removed.
  */
-final class AtomicWrite {
+public final class AtomicWrite {
     private AtomicWrite() {}
 
-    interface Body { void write(FileChannel ch) throws IOException; }
+    public interface Body { void write(FileChannel ch) throws IOException; }
 
-    static void write(Path target, Body body) throws IOException {
+    /** Atomically replaces target with text (UTF-8). */
+    public static void writeString(Path target, String text) throws IOException {
+        byte[] bytes = text.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        write(target, ch -> {
+            java.nio.ByteBuffer buf = java.nio.ByteBuffer.wrap(bytes);
+            while (buf.hasRemaining()) ch.write(buf);
+        });
+    }
+
+    public static void write(Path target, Body body) throws IOException {
         Path abs = target.toAbsolutePath();
         Path dir = abs.getParent();
         if (dir == null || !Files.isDirectory(dir))

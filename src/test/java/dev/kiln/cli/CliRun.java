@@ -9,8 +9,8 @@ import java.io.StringWriter;
 import java.util.List;
 
 /** Test helper: runs the CLI in this JVM and captures its exit code, stdout and stderr. */
-record CliRun(int code, String out, String err) {
-    static CliRun of(String... args) {
+public record CliRun(int code, String out, String err) {
+    public static CliRun of(String... args) {
         CommandLine cl = new Main().commandLine();
         StringWriter out = new StringWriter(), err = new StringWriter();
         cl.setOut(new PrintWriter(out, true));
@@ -19,7 +19,7 @@ record CliRun(int code, String out, String err) {
         return new CliRun(code, out.toString(), err.toString());
     }
 
-    List<String> errLines() { return err.lines().toList(); }
+    public List<String> errLines() { return err.lines().toList(); }
 
     /**
      * Skips the calling test while the CPU kernels it needs are still stubs (before the kernel

@@ -1,33 +1,16 @@
 package dev.kiln.lab;
 
-import dev.kiln.cli.Main;
+import dev.kiln.cli.CliRun;
 import org.junit.jupiter.api.Test;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** {@code kiln lab} through the CLI in this JVM: --list, unknown ops, a small timed run with --json. */
 class LabCommandTest {
-    /** Exit code, stdout and stderr of one CLI run (like dev.kiln.cli's CliRun test helper). */
-    record CliRun(int code, String out, String err) {
-        static CliRun of(String... args) {
-            var cl = new Main().commandLine();
-            StringWriter out = new StringWriter(), err = new StringWriter();
-            cl.setOut(new PrintWriter(out, true));
-            cl.setErr(new PrintWriter(err, true));
-            int code = cl.execute(args);
-            return new CliRun(code, out.toString(), err.toString());
-        }
-
-        List<String> errLines() { return err.lines().toList(); }
-    }
-
     @Test
     void listNamesOpsAndVariants() {
         CliRun r = CliRun.of("lab", "--list");
