@@ -13,7 +13,8 @@ import java.util.concurrent.ThreadLocalRandom;
 /**
  * Atomic file replacement: the body writes a hidden temporary file in the target's directory,
  * which is flushed to disk and renamed over the target. Readers see the old file or the complete
- * new one, never a partial write; on any failure the temporary file is removed.
+ * new one, never a partial write; on any failure the temporary file is removed. The directory is
+ * synced after the rename so the replacement survives a crash.
  */
 public final class AtomicWrite {
     private AtomicWrite() {}
@@ -47,8 +48,18 @@ public final class AtomicWrite {
                 Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
             }
             done = true;
+            syncDirectory(dir);
         } finally {
             if (!done) deleteQuietly(tmp);
+        }
+    }
+
+    /** Makes the rename durable (best effort: not every file system lets a directory be synced). */
+    private static void syncDirectory(Path dir) {
+        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
+            d.force(true);
+        } catch (IOException | UnsupportedOperationException ignored) {
+            // the data itself is already on disk
         }
     }
 

@@ -10,9 +10,7 @@ import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -66,7 +64,6 @@ public final class Safetensors {
     /** Writes tensors and string metadata to file, atomically replacing any existing file. */
     public static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) {
         List<Tensor> data = new ArrayList<>();
-        Path tmp = null;
         try {
             if (metadata != null)
                 metadata.forEach((k, v) -> {
@@ -75,24 +72,14 @@ public final class Safetensors {
                 });
             List<Entry> entries = layout(file, tensors, data);
             byte[] header = SafetensorsHeader.encode(entries, metadata);
-            Path dir = file.toAbsolutePath().getParent();
-            // a fresh name next to the target (same file system, so the rename is atomic); unlike
-            // Files.createTempFile it gets the usual permissions, which the renamed file keeps
-            Path fresh = dir.resolve("." + file.getFileName() + "." + ProcessHandle.current().pid() + "." + System.nanoTime() + ".tmp");
-            try (FileChannel ch = FileChannel.open(fresh, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-                tmp = fresh;
+            AtomicWrite.write(file, ch -> {
                 writeFully(ch, ByteBuffer.wrap(header));
                 for (Tensor t : data) writeTensor(ch, t);
-                ch.force(true);
-            }
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            tmp = null;
-            syncDirectory(dir);
+            });
         } catch (IOException e) {
             throw new UncheckedIOException("safetensors: cannot write " + file + ": " + e.getMessage(), e);
         } finally {
             for (Tensor t : data) t.close();
-            if (tmp != null) deleteQuietly(tmp);
         }
     }
 
@@ -124,23 +111,6 @@ public final class Safetensors {
 
     private static void writeFully(FileChannel ch, ByteBuffer b) throws IOException {
         while (b.hasRemaining()) ch.write(b);
-    }
-
-    /** Makes the rename durable (best effort: not every file system lets a directory be synced). */
-    private static void syncDirectory(Path dir) {
-        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
-            d.force(true);
-        } catch (IOException | UnsupportedOperationException ignored) {
-            // the data itself is already on disk
-        }
-    }
-
-    private static void deleteQuietly(Path p) {
-        try {
-            Files.deleteIfExists(p);
-        } catch (IOException ignored) {
-            // a stray temp file is harmless
-        }
     }
 
     // ---------------------------------------------------------------- reading
