@@ -60,7 +60,7 @@ final class ElemRows {
         }
         final long tot = total;
         int[] s = new int[shape.length];
-        int r = merge(shape, strides, s, new long[strides.length][shape.length]);
+        int r = Rows.merge(shape, strides, s, new long[strides.length][shape.length]);
         long n = r == 0 ? 1 : s[r - 1], rows = total / n;
         long perRow = n >= BLOCK ? (n + BLOCK - 1) / BLOCK : 1;          // units per row
         long rowsPerUnit = n >= BLOCK ? 1 : Math.max(1, BLOCK / n);
@@ -82,7 +82,7 @@ final class ElemRows {
         int ops = strides.length;
         int[] s = new int[Math.max(shape.length, 1)];
         long[][] st = new long[ops][s.length];
-        int r = merge(shape, strides, s, st);
+        int r = Rows.merge(shape, strides, s, st);
         long[] inner = new long[ops];
         long[] cur = offsets.clone();
         if (r == 0) { // a single element
@@ -118,28 +118,5 @@ final class ElemRows {
                 d--;
             }
         }
-    }
-
-    /** Drops size-1 dims and merges neighbours contiguous for every operand; returns the new rank. */
-    private static int merge(int[] shape, long[][] strides, int[] s, long[][] st) {
-        int ops = strides.length;
-        int r = 0;
-        for (int i = 0; i < shape.length; i++) {
-            if (shape[i] == 1) continue;
-            if (r > 0) {
-                boolean merge = true;
-                for (int k = 0; k < ops; k++)
-                    if (st[k][r - 1] != strides[k][i] * shape[i]) { merge = false; break; }
-                if (merge) {
-                    s[r - 1] *= shape[i];
-                    for (int k = 0; k < ops; k++) st[k][r - 1] = strides[k][i];
-                    continue;
-                }
-            }
-            s[r] = shape[i];
-            for (int k = 0; k < ops; k++) st[k][r] = strides[k][i];
-            r++;
-        }
-        return r;
     }
 }

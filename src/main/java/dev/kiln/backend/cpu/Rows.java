@@ -19,27 +19,10 @@ public final class Rows {
      */
     public static void forEach(int[] shape, long[][] strides, long[] offsets, Body body) {
         int ops = strides.length;
-        // drop size-1 dims and merge mergeable neighbours (from the innermost outwards)
+        for (int d : shape) if (d == 0) return;
         int[] s = new int[shape.length];
         long[][] st = new long[ops][shape.length];
-        int r = 0;
-        for (int i = 0; i < shape.length; i++) {
-            if (shape[i] == 0) return;
-            if (shape[i] == 1) continue;
-            if (r > 0) {
-                boolean merge = true;
-                for (int k = 0; k < ops; k++)
-                    if (st[k][r - 1] != strides[k][i] * shape[i]) { merge = false; break; }
-                if (merge) {
-                    s[r - 1] *= shape[i];
-                    for (int k = 0; k < ops; k++) st[k][r - 1] = strides[k][i];
-                    continue;
-                }
-            }
-            s[r] = shape[i];
-            for (int k = 0; k < ops; k++) st[k][r] = strides[k][i];
-            r++;
-        }
+        int r = merge(shape, strides, s, st);
         long[] offs = offsets.clone();
         long[] inner = new long[ops];
         if (r == 0) {
@@ -69,5 +52,31 @@ public final class Rows {
             }
             if (d < 0) return;
         }
+    }
+
+    /**
+     * Drops size-1 dims and merges neighbours that are contiguous for every operand, writing the
+     * merged shape to s and strides to st; returns the new rank.
+     */
+    static int merge(int[] shape, long[][] strides, int[] s, long[][] st) {
+        int ops = strides.length;
+        int r = 0;
+        for (int i = 0; i < shape.length; i++) {
+            if (shape[i] == 1) continue;
+            if (r > 0) {
+                boolean merge = true;
+                for (int k = 0; k < ops; k++)
+                    if (st[k][r - 1] != strides[k][i] * shape[i]) { merge = false; break; }
+                if (merge) {
+                    s[r - 1] *= shape[i];
+                    for (int k = 0; k < ops; k++) st[k][r - 1] = strides[k][i];
+                    continue;
+                }
+            }
+            s[r] = shape[i];
+            for (int k = 0; k < ops; k++) st[k][r] = strides[k][i];
+            r++;
+        }
+        return r;
     }
 }
