@@ -19,6 +19,9 @@ module dev.kiln {
     exports dev.kiln.data;
     exports dev.kiln.cli;
     exports dev.kiln.lab;
+    exports dev.kiln.onnx;
+    exports dev.kiln.onnx.ops;
+    exports dev.kiln.pickle;
 
     opens dev.kiln.cli to info.picocli;
 

@@ -1,0 +1,144 @@
+package dev.kiln.onnx.ops;
+
+import dev.kiln.onnx.ElemType;
+import dev.kiln.onnx.OnnxAttribute;
+import dev.kiln.onnx.OnnxException;
+import dev.kiln.onnx.OnnxGraph;
+import dev.kiln.onnx.OnnxNode;
+import dev.kiln.onnx.Value;
+import dev.kiln.tensor.Tensor;
+
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+
+/**
+ * One invocation of an op: the node, its input values (null where the node omits an optional
+ * input), the model's opset, and a way to run subgraphs. Attribute getters take the spec's default;
+ * {@link #error} builds an exception that names the op, the node and the opset.
+ */
+public final class OpCall {
+    private final OnnxNode node;
+    private final List<Value> inputs;
+    private final int opset;
+    private final SubgraphRunner subgraphs;
+
+    public OpCall(OnnxNode node, List<Value> inputs, int opset, SubgraphRunner subgraphs) {
+        this.node = node;
+        this.inputs = inputs;
+        this.opset = opset;
+        this.subgraphs = subgraphs;
+    }
+
+    public OnnxNode node() { return node; }
+
+    public int opset() { return opset; }
+
+    /** Number of inputs the node lists (including omitted optional ones). */
+    public int inputCount() { return inputs.size(); }
+
+    /** Number of outputs the node lists. */
+    public int outputCount() { return node.outputs().size(); }
+
+    /** Whether the node names output {@code i} (a non-empty name). */
+    public boolean wantsOutput(int i) { return i < node.outputs().size() && !node.outputs().get(i).isEmpty(); }
+
+    /** Whether input {@code i} is present (listed and not empty). */
+    public boolean has(int i) { return i < inputs.size() && inputs.get(i) != null; }
+
+    /** Input {@code i} as a value (required). */
+    public Value value(int i) {
+        if (!has(i)) throw error("missing required input " + i);
+        return inputs.get(i);
+    }
+
+    /** Input {@code i} or null when omitted. */
+    public Value valueOrNull(int i) { return has(i) ? inputs.get(i) : null; }
+
+    /** Input {@code i} as a tensor (required). */
+    public Tensor in(int i) {
+        Value v = value(i);
+        if (v instanceof Value.TensorValue tv) return tv.tensor();
+        throw error("input " + i + " must be a tensor, got " + v.getClass().getSimpleName());
+    }
+
+    /** Input {@code i} as a tensor, or null when omitted. */
+    public Tensor inOrNull(int i) { return has(i) ? in(i) : null; }
+
+    /** The ONNX element type of tensor input {@code i}. */
+    public ElemType type(int i) {
+        if (value(i) instanceof Value.TensorValue tv) return tv.type();
+        throw error("input " + i + " must be a tensor");
+    }
+
+    /** Tensor input {@code i} read as longs (shape/axes/indices inputs). */
+    public long[] longs(int i) { return in(i).contiguous().toLongArray(); }
+
+    /** Tensor input {@code i} as ints, checking each fits in an int. */
+    public int[] ints(int i) { return toInts(longs(i), "input " + i); }
+
+    public boolean hasAttr(String name) { return node.attributes().containsKey(name); }
+
+    public OnnxAttribute attr(String name) { return node.attributes().get(name); }
+
+    public long attrInt(String name, long def) {
+        OnnxAttribute a = attr(name);
+        return a == null ? def : a.i();
+    }
+
+    public float attrFloat(String name, float def) {
+        OnnxAttribute a = attr(name);
+        return a == null ? def : a.f();
+    }
+
+    public String attrString(String name, String def) {
+        OnnxAttribute a = attr(name);
+        return a == null || a.s() == null ? def : new String(a.s(), StandardCharsets.UTF_8);
+    }
+
+    /** An INTS attribute, or {@code def} (may be null) when absent. */
+    public long[] attrInts(String name, long[] def) {
+        OnnxAttribute a = attr(name);
+        return a == null ? def : a.ints();
+    }
+
+    /** An INTS attribute as ints, or {@code def} when absent. */
+    public int[] attrIntArray(String name, int[] def) {
+        OnnxAttribute a = attr(name);
+        return a == null ? def : toInts(a.ints(), "attribute " + name);
+    }
+
+    public float[] attrFloats(String name, float[] def) {
+        OnnxAttribute a = attr(name);
+        return a == null ? def : a.floats();
+    }
+
+    public Value.TensorValue attrTensor(String name) {
+        OnnxAttribute a = attr(name);
+        return a == null ? null : a.t();
+    }
+
+    public OnnxGraph attrGraph(String name) {
+        OnnxAttribute a = attr(name);
+        if (a == null || a.g() == null) throw error("missing graph attribute '" + name + "'");
+        return a.g();
+    }
+
+    /** Runs a subgraph attribute (If/Loop/Scan bodies). */
+    public List<Value> runGraph(OnnxGraph g, List<Value> graphInputs) { return subgraphs.run(g, graphInputs); }
+
+    public SubgraphRunner subgraphs() { return subgraphs; }
+
+    /** An exception naming the op, the node and the opset: "Conv 'c1' (opset 13): message". */
+    public OnnxException error(String message) {
+        return new OnnxException(node.describe() + " (opset " + opset + "): " + message);
+    }
+
+    private int[] toInts(long[] v, String what) {
+        int[] r = new int[v.length];
+        for (int k = 0; k < v.length; k++) {
+            if (v[k] != (int) v[k]) throw error(what + " value " + v[k] + " does not fit in an int");
+            r[k] = (int) v[k];
+        }
+        return r;
+    }
+}

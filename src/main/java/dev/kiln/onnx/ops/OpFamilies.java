@@ -1,0 +1,18 @@
+package dev.kiln.onnx.ops;
+
+/**
+ * The list of op families: each family file registers its ops. Add a family here, in one line.
+ */
+final class OpFamilies {
+    private OpFamilies() {}
+
+    static void registerAll(OpRegistry r) {
+        MathOps.register(r);        // elementwise arithmetic, math, logic, activations, Cast, Where, Clip
+        ReduceOps.register(r);      // Reduce*, ArgMax/ArgMin, Softmax/LogSoftmax/Hardmax, CumSum, MatMul, Gemm, Einsum
+        ShapeOps.register(r);       // Reshape, Shape, Transpose, Concat, Split, Slice, Expand, Tile, Pad, constants, ...
+        IndexOps.register(r);       // Gather*, Scatter*, OneHot, TopK, NonZero, Unique, Compress, Trilu, ...
+        NnOps.register(r);          // Conv, ConvTranspose, pooling, norms, Dropout, Resize, losses, RNN/GRU/LSTM
+        ControlOps.register(r);     // If, Loop, Scan, sequences, optionals
+        QuantOps.register(r);       // QuantizeLinear, DequantizeLinear, MatMulInteger, QLinear*, ConvInteger
+    }
+}
