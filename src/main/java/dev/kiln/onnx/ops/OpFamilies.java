@@ -11,7 +11,11 @@ final class OpFamilies {
         ReduceOps.register(r);      // Reduce*, ArgMax/ArgMin, Softmax/LogSoftmax/Hardmax, CumSum, MatMul, Gemm, Einsum
         ShapeOps.register(r);       // Reshape, Shape, Transpose, Concat, Split, Slice, Expand, Tile, Pad, constants, ...
         IndexOps.register(r);       // Gather*, Scatter*, OneHot, TopK, NonZero, Unique, Compress, Trilu, ...
-        NnOps.register(r);          // Conv, ConvTranspose, pooling, norms, Dropout, Resize, losses, RNN/GRU/LSTM
+        NnOps.register(r);          // Conv, ConvTranspose, pooling, Resize/Upsample, GridSample, RoiAlign, LRN, ...
+        NormOps.register(r);        // BatchNormalization, InstanceNorm, LayerNormalization, MVN, Dropout, losses
+        RnnOps.register(r);         // RNN, GRU, LSTM
+        SignalOps.register(r);      // DFT, STFT, window functions, MelWeightMatrix
+        TrainingOps.register(r);    // ai.onnx.preview.training: Adam, Adagrad, Momentum
         ControlOps.register(r);     // If, Loop, Scan, sequences, optionals
         QuantOps.register(r);       // QuantizeLinear, DequantizeLinear, MatMulInteger, QLinear*, ConvInteger
     }
