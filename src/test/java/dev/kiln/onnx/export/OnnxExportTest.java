@@ -90,6 +90,18 @@ class OnnxExportTest {
         }
     }
 
+    /** A bare attention layer inside nested Sequentials: initializer prefixes "1.0.", "1.1." ... */
+    @ParameterizedTest
+    @ValueSource(ints = {13, 17})
+    void nestedSequentialWithAttentionMatchesOrt(int opset) throws Exception {
+        Generator g = new Generator(10);
+        try (Module m = new Sequential(new Linear(12, 24, true, g), new Sequential(
+                new dev.kiln.nn.MultiheadAttention(24, 3, 0.0, true, g), new LayerNorm(24), Activation.gelu()))) {
+            randomizeNorms(m, new Generator(11));
+            assertMatchesOrt(m, new int[]{1, 5, 12}, opset);
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(ints = {13, 17})
     void layerNormWithoutAffineMatchesOrt(int opset) throws Exception {
@@ -169,7 +181,7 @@ class OnnxExportTest {
     private static void randomizeNorms(Module m, Generator g) {
         try (GradMode.Guard ng = GradMode.noGrad(); Scope s = Scope.open()) {
             for (var e : m.namedParameters().entrySet())
-                if (e.getKey().startsWith("norm") || e.getKey().endsWith("in_proj_bias") || e.getKey().endsWith("out_proj.bias"))
+                if (e.getKey().startsWith("norm") || e.getKey().contains("1.1.") || e.getKey().endsWith("in_proj_bias") || e.getKey().endsWith("out_proj.bias"))
                     e.getValue().copyFrom(Tensor.randn(g, e.getValue().shape()).mul(0.2).add(e.getKey().endsWith("weight") ? 1 : 0));
         }
     }
