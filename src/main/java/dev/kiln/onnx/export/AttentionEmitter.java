@@ -64,11 +64,11 @@ final class AttentionEmitter {
         Map<String, Module> c = t.children();
         MultiheadAttention sa = (MultiheadAttention) c.get("self_attn");
         LayerNorm n1 = (LayerNorm) c.get("norm1"), n2 = (LayerNorm) c.get("norm2");
-        boolean gelu = NnAccess.geluActivation(t);
-        String attnIn = NnAccess.normFirst(t) ? layers.layerNorm(n1, prefix + "norm1.", x.name()) : x.name();
+        boolean gelu = t.activation().equals("gelu");
+        String attnIn = t.normFirst() ? layers.layerNorm(n1, prefix + "norm1.", x.name()) : x.name();
         String a = selfAttention(sa, prefix + "self_attn.", new ModuleEmitter.Emitted(attnIn, x.probe()));
         String sum1 = g.op("Add", prefix + "residual1", x.name(), a);
-        if (NnAccess.normFirst(t)) {
+        if (t.normFirst()) {
             String f = feedForward(c, prefix, layers.layerNorm(n2, prefix + "norm2.", sum1), gelu);
             return g.op("Add", prefix + "residual2", sum1, f);
         }

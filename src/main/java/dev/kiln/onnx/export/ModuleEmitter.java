@@ -100,10 +100,10 @@ final class ModuleEmitter {
     }
 
     private String pool(Pool2d p, String prefix, Emitted x) {
-        int[] adaptive = NnAccess.adaptiveOutput(p);
+        int[] adaptive = p.adaptiveOutput();
         if (adaptive != null) return adaptivePool(adaptive, prefix, x);
-        Pool2dParams q = NnAccess.poolParams(p);
-        boolean max = NnAccess.poolIsMax(p);
+        Pool2dParams q = p.params();
+        boolean max = p.isMax();
         OnnxAttr[] common = {ints("kernel_shape", q.kernelH(), q.kernelW()), ints("strides", q.strideH(), q.strideW()),
                 ints("pads", q.padH(), q.padW(), q.padH(), q.padW()), i("ceil_mode", q.ceilMode() ? 1 : 0)};
         if (max) return g.op("MaxPool", prefix + "maxpool", x.name(), common);
@@ -125,7 +125,7 @@ final class ModuleEmitter {
     }
 
     private String activation(Activation a, String prefix, Emitted x) {
-        String kind = NnAccess.activationKind(a), in = x.name(), hint = prefix + kind.toLowerCase().replaceAll("[^a-z0-9]", "");
+        String kind = a.kind(), in = x.name(), hint = prefix + kind.toLowerCase().replaceAll("[^a-z0-9]", "");
         if (kind.startsWith("Softmax(dim=") || kind.startsWith("LogSoftmax(dim=")) {
             int dim = Integer.parseInt(kind.substring(kind.indexOf('=') + 1, kind.length() - 1));
             return g.op(kind.startsWith("Log") ? "LogSoftmax" : "Softmax", hint, in, i("axis", dim));
@@ -162,9 +162,9 @@ final class ModuleEmitter {
 
     /** LayerNormalization at opset 17; before it, mean / variance / scale written out with ReduceMean. */
     String layerNorm(LayerNorm ln, String prefix, String x) {
-        int[] shape = NnAccess.normalizedShape(ln);
-        double eps = NnAccess.eps(ln);
-        Tensor w = NnAccess.weight(ln), b = NnAccess.bias(ln);
+        int[] shape = ln.normalizedShape();
+        double eps = ln.eps();
+        Tensor w = ln.weight(), b = ln.bias();
         String hint = prefix + "layernorm";
         if (opset >= 17) {
             String scale = w != null ? g.initializer(prefix + "weight", w) : g.initializer(prefix + "ones", ones(shape));
