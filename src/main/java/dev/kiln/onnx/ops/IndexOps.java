@@ -44,11 +44,19 @@ final class IndexOps {
 
     /** Picks positions {@code pos} along axis a: x.shape with dim a replaced by pos.length. */
     static Tensor select(OpCall call, Tensor x, int a, long[] pos) {
-        try (Tensor idx = ShapeElems.longs(pos, pos.length)) {
+        try (Tensor idx = onBackendOf(x, ShapeElems.longs(pos, pos.length))) {
             return Indexing.indexSelect(x, a, idx);
         } catch (IllegalArgumentException | IndexOutOfBoundsException e) {
             throw call.error(e.getMessage());
         }
+    }
+
+    /** idx (a new CPU tensor) moved to x's backend when x lives elsewhere. */
+    private static Tensor onBackendOf(Tensor x, Tensor idx) {
+        if (x.backend() == idx.backend()) return idx;
+        Tensor moved = idx.to(x.backend());
+        idx.close();
+        return moved;
     }
 
     private static List<Value> gather(OpCall call) {
@@ -73,7 +81,7 @@ final class IndexOps {
         if (idx.dim() != r) throw call.error("indices shape " + Shape.str(idx.shape()) + " must have the rank of data shape " + Shape.str(x.shape()));
         int a = axis(call, call.attrInt("axis", 0), r);
         long[] pos = normalized(call, idx, x.shape()[a]);
-        try (Tensor it = ShapeElems.longs(pos, idx.shape())) {
+        try (Tensor it = onBackendOf(x, ShapeElems.longs(pos, idx.shape()))) {
             return one(call, Indexing.gather(x, a, it));
         } catch (IllegalArgumentException e) {
             throw call.error(e.getMessage());
