@@ -114,4 +114,18 @@ class IndexOpsTest {
         assertEquals(1, run("Unique", 11, List.of(x), 1).size());
         assertEquals(DType.F32, ((Value.TensorValue) u.get(0)).tensor().dtype());
     }
+
+    @Test
+    void narrowAndWidenedTypesSurviveExactly() {
+        Value h = typed(ElemType.FLOAT16, new double[]{0.5, -1.25, 65504, 3}, 4);
+        List<Value> top = run("TopK", 11, List.of(h, i64(new long[]{2}, 1)), 2);
+        check(top.get(0), ElemType.FLOAT16, shape(2), 65504, 3);
+        Value b = typed(ElemType.BOOL, new double[]{1, 0, 0, 1}, 2, 2);
+        check(run1("Pad", 13, List.of(b, i64(new long[]{0, 1, 0, 0}, 4)), s("mode", "edge")), ElemType.BOOL, shape(2, 3), 1, 1, 0, 0, 0, 1);
+        Value u64 = typed(ElemType.UINT64, new double[]{1, 5}, 2);
+        Value i8 = typed(ElemType.INT8, new double[]{-128, 127, 3}, 3);
+        check(run1("GatherND", 13, List.of(i8, i64(new long[]{1, 0}, 2, 1))), ElemType.INT8, shape(2), 127, -128);
+        check(run1("ScatterND", 16, List.of(u64, i64(new long[]{1}, 1, 1), typed(ElemType.UINT64, new double[]{2}, 1)),
+                s("reduction", "add")), ElemType.UINT64, shape(2), 1, 7);
+    }
 }
