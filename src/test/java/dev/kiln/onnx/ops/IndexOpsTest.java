@@ -128,4 +128,18 @@ class IndexOpsTest {
         check(run1("ScatterND", 16, List.of(u64, i64(new long[]{1}, 1, 1), typed(ElemType.UINT64, new double[]{2}, 1)),
                 s("reduction", "add")), ElemType.UINT64, shape(2), 1, 7);
     }
+
+    @Test
+    void opsCloseTheirIntermediates() {
+        Value x = range(2, 4), idx = i64(new long[]{1, -1}, 2);
+        List<List<Value>> inputs = List.of(List.of(x, idx), List.of(x, i64(new long[]{2, 1}, 2)), List.of(x), List.of(x, idx));
+        String[] ops = {"Gather", "Tile", "Unique", "Compress"};
+        for (int k = 0; k < ops.length; k++) {
+            for (int warm = 0; warm < 2; warm++) { // the first call may load classes that allocate
+                int before = dev.kiln.tensor.Storage.liveCount();
+                for (Value v : run(ops[k], 13, inputs.get(k), 1)) ((Value.TensorValue) v).tensor().close();
+                assertEquals(before, dev.kiln.tensor.Storage.liveCount(), ops[k] + " leaks storage");
+            }
+        }
+    }
 }
