@@ -16,6 +16,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
@@ -69,17 +70,23 @@ public final class TorchArchive implements AutoCloseable {
         }
     }
 
+    /** torch.save's legacy format starts with this pickled number (PROTO 2, LONG1 of 10 bytes). */
+    private static final byte[] LEGACY_MAGIC = {(byte) 0x80, 2, (byte) 0x8a, 10, 0x6c, (byte) 0xfc, (byte) 0x9c, 0x46,
+        (byte) 0xf9, 0x20, 0x6a, (byte) 0xa8, 0x50, 0x19};
+
     private static void checkMagic(Path path, String file) throws KilnFormatException {
-        byte[] head = new byte[4];
+        byte[] head = new byte[LEGACY_MAGIC.length];
         int n;
         try (InputStream in = Files.newInputStream(path)) {
-            n = in.readNBytes(head, 0, 4);
+            n = in.readNBytes(head, 0, head.length);
         } catch (IOException e) {
             throw new KilnFormatException(file + ": cannot read: " + e.getMessage(), e);
         }
-        if (n == 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return;
-        if (n >= 2 && (head[0] & 0xff) == 0x80 && head[1] <= 5)
+        if (n >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) return;
+        if (Arrays.equals(head, LEGACY_MAGIC))
             throw new KilnFormatException(file + ": legacy (non-zip) torch.save format is not supported; re-save it with PyTorch 1.6 or later (torch.save(obj, f))");
+        if (n >= 2 && (head[0] & 0xff) == 0x80)
+            throw new KilnFormatException(file + ": a bare pickle, not a PyTorch zip archive (read it with dev.kiln.pickle.Unpickler)");
         throw new KilnFormatException(file + ": not a PyTorch zip archive (it does not start with a zip header)");
     }
 
