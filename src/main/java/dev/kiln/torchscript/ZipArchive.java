@@ -181,12 +181,12 @@ final class ZipArchive implements AutoCloseable {
         }
 
         private long findEnd() throws KilnFormatException {
-            if (size < 22) throw fail("not a zip archive (" + size + " bytes)");
+            if (size < 22) throw fail("truncated zip archive (" + size + " bytes)");
             long stop = Math.max(0, size - 22 - 65535);
             for (long p = size - 22; p >= stop; p--) {
                 if (all.get(U32, p) == EOCD && p + 22 + u16(p + 20) <= size) return p;
             }
-            throw fail("not a zip archive (no end-of-central-directory record)");
+            throw fail("truncated or damaged zip archive (no end-of-central-directory record in its last 64 KiB)");
         }
 
         private Entry central(long at, long end) throws KilnFormatException {
