@@ -1,6 +1,10 @@
 package dev.kiln.pickle;
 
 import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Storage;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 /**
  * The torch storage classes a persistent id may name ({@code torch.FloatStorage}, ...) with their
@@ -53,10 +57,10 @@ public enum StorageType {
     }
 
     /** Reads element i of raw storage bytes as a long (the widened types only). */
-    long rawLong(java.lang.foreign.MemorySegment bytes, long i) {
+    long rawLong(MemorySegment bytes, long i) {
         return switch (this) {
-            case SHORT -> bytes.getAtIndex(dev.kiln.tensor.Storage.I16, i);
-            case BYTE, UNTYPED -> bytes.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i) & 0xff;
+            case SHORT -> bytes.getAtIndex(Storage.I16, i);
+            case BYTE, UNTYPED -> bytes.get(ValueLayout.JAVA_BYTE, i) & 0xff;
             default -> throw new IllegalStateException(this + " is not widened");
         };
     }

@@ -36,6 +36,9 @@ import java.util.Map;
 public final class TorchGlobals {
     private TorchGlobals() {}
 
+    /** Most elements an int16 / uint8 tensor may have (it is copied into int32). */
+    private static final long MAX_WIDENED = 1L << 28;
+
     private static final String[] DTYPES = {"float32", "float", "float64", "double", "float16", "half", "bfloat16",
         "int64", "long", "int32", "int", "int16", "short", "int8", "uint8", "bool", "complex64", "complex128"};
 
@@ -106,6 +109,9 @@ public final class TorchGlobals {
         StorageType type = s.type();
         if (!type.widened())
             return s.owner().track(Tensor.of(s.bytes().storage(), type.dtype(), size, stride, offset));
+        if (count > MAX_WIDENED)
+            throw new KilnFormatException("tensor of size " + Arrays.toString(size) + " over " + type.className()
+                    + " is too large to widen to int32 (limit " + MAX_WIDENED + " elements)");
         Tensor out = s.owner().track(Tensor.empty(Backends.cpu(), DType.I32, size));
         int[] idx = new int[size.length];
         long at = offset;

@@ -11,10 +11,8 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.zip.CRC32;
 import java.util.zip.DataFormatException;
@@ -73,9 +71,6 @@ final class ZipArchive implements AutoCloseable {
 
     /** Entries by name, in central-directory order. */
     Map<String, Entry> entries() { return entries; }
-
-    /** The file bytes (mapped, read-only) for the first bytes check of a non-zip file. */
-    MemorySegment mapping() { return all; }
 
     /**
      * An entry's bytes: a slice of the mapping for a stored entry (valid until close), else the
@@ -251,7 +246,4 @@ final class ZipArchive implements AutoCloseable {
             return sb.toString();
         }
     }
-
-    /** Names in order. */
-    List<String> names() { return new ArrayList<>(entries.keySet()); }
 }
