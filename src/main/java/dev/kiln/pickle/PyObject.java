@@ -12,6 +12,13 @@ import java.util.Map;
  * does not fit), float -> Double, str -> String, bytes -> byte[], list -> java.util.ArrayList,
  * tuple -> {@link PyTuple}, dict -> java.util.LinkedHashMap, torch tensors -> dev.kiln.tensor.Tensor,
  * other allow-listed objects -> PyObject.
+ * <p>
+ * Also (see {@link Unpickler} and {@link TorchGlobals}): bytearray -> byte[], set ->
+ * java.util.LinkedHashSet, frozenset -> an unmodifiable Set, collections.OrderedDict ->
+ * {@link PyOrderedDict} (a LinkedHashMap with BUILD's attributes), a global used as a value
+ * (torch.float32, torch.FloatStorage) -> {@link PyGlobal}, torch.device -> PyObject("torch.device",
+ * [type(, index)], {}). A class with __setstate__ whose state is not a dict keeps it whole in
+ * state under "__state__".
  */
 public record PyObject(String className, List<Object> args, Map<String, Object> state) {
     public Object get(String attr) { return state.get(attr); }
