@@ -3,6 +3,7 @@ package dev.kiln.cli;
 import dev.kiln.onnx.ElemType;
 import dev.kiln.onnx.OnnxExecutor;
 import dev.kiln.onnx.OnnxInfo;
+import dev.kiln.onnx.OnnxModel;
 import dev.kiln.onnx.OnnxReader;
 import dev.kiln.onnx.Value;
 import dev.kiln.onnx.ValueInfo;
@@ -39,18 +40,20 @@ interface LoadedModel extends AutoCloseable {
 
     /** An ONNX model through {@link OnnxExecutor}. */
     final class Onnx implements LoadedModel {
-        private final OnnxExecutor executor;
+        private final OnnxModel model;
         private final Path file;
+        private OnnxExecutor executor; // created on first run: describing needs no op support
 
         Onnx(Path file) throws IOException {
             this.file = file;
-            this.executor = new OnnxExecutor(OnnxReader.read(file));
+            this.model = OnnxReader.read(file);
         }
 
-        @Override public String describe() { return OnnxInfo.describe(executor.model()); }
+        @Override public String describe() { return OnnxInfo.describe(model); }
 
         @Override
         public LinkedHashMap<String, Tensor> run(Map<String, Tensor> named, List<Tensor> positional) {
+            if (executor == null) executor = new OnnxExecutor(model);
             List<ValueInfo> feeds = executor.feedInputs();
             if (positional.size() > feeds.size())
                 throw new IllegalArgumentException(file + ": " + positional.size() + " positional inputs given, the model has "
@@ -83,6 +86,10 @@ interface LoadedModel extends AutoCloseable {
             return n;
         }
 
-        @Override public void close() { executor.close(); }
+        @Override
+        public void close() {
+            if (executor != null) executor.close();
+            else OnnxExecutor.release(model);
+        }
     }
 }

@@ -230,6 +230,11 @@ public final class OnnxExecutor implements AutoCloseable {
         return execute(plan, frame);
     }
 
+    /** Releases a model's tensors when no executor was made for it (e.g. it has unsupported ops). */
+    public static void release(OnnxModel model) {
+        for (Tensor t : GraphPlan.modelTensors(model.graph())) t.close();
+    }
+
     /** Releases the model's tensors (initializers and attribute tensors). */
     @Override
     public void close() {

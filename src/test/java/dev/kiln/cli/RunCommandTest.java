@@ -1,0 +1,69 @@
+package dev.kiln.cli;
+
+import dev.kiln.io.Npy;
+import dev.kiln.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** {@code kiln run} and {@code kiln info MODEL} on the PyTorch-exported MLP fixture. */
+class RunCommandTest {
+    static final Path MODELS = Path.of("src/test/resources/models");
+    @TempDir Path tmp;
+
+    @Test
+    void runsOnnxByPositionAndByName() throws Exception {
+        String input = MODELS.resolve("mlp_input.npy").toString();
+        for (String spec : new String[]{input, "input=" + input}) {
+            Path dir = tmp.resolve(spec.startsWith("input=") ? "named" : "positional");
+            CliRun r = CliRun.of("run", MODELS.resolve("mlp_op17.onnx").toString(), "--input", spec, "--output-dir", dir.toString());
+            assertEquals(Main.OK, r.code(), r.err());
+            assertTrue(r.out().contains("output: F32 [3, 10]"), r.out());
+            try (Tensor got = Npy.read(dir.resolve("output.npy")); Tensor want = Npy.read(MODELS.resolve("mlp_expected.npy"))) {
+                assertArrayEquals(want.toFloatArray(), got.toFloatArray(), 1e-4f);
+            }
+        }
+    }
+
+    @Test
+    void badInputsAreOneLineErrors() throws Exception {
+        String model = MODELS.resolve("mlp_op17.onnx").toString(), out = tmp.toString();
+        CliRun wrongName = CliRun.of("run", model, "--input", "x=" + MODELS.resolve("mlp_input.npy"), "--output-dir", out);
+        assertEquals(Main.BAD_INPUT, wrongName.code());
+        assertEquals(1, wrongName.errLines().size(), wrongName.err());
+        assertTrue(wrongName.err().contains("no input named 'x'"), wrongName.err());
+
+        Path f64 = tmp.resolve("x64.npy");
+        try (Tensor x = Npy.read(MODELS.resolve("mlp_input.npy")); Tensor d = x.to(dev.kiln.tensor.DType.F64)) {
+            Npy.write(f64, d);
+        }
+        CliRun wrongType = CliRun.of("run", model, "--input", f64.toString(), "--output-dir", out);
+        assertEquals(Main.BAD_INPUT, wrongType.code());
+        assertTrue(wrongType.err().contains("must be FLOAT"), wrongType.err());
+
+        Path junk = tmp.resolve("junk.onnx");
+        Files.write(junk, new byte[]{8, 7, 18, (byte) 0xff, 1});
+        CliRun corrupt = CliRun.of("run", junk.toString(), "--output-dir", out);
+        assertEquals(Main.BAD_INPUT, corrupt.code(), corrupt.err());
+        assertEquals(1, corrupt.errLines().size(), corrupt.err());
+        assertTrue(corrupt.err().contains("junk.onnx"), corrupt.err());
+
+        CliRun unknown = CliRun.of("run", tmp.resolve("m.bin").toString(), "--output-dir", out);
+        assertEquals(Main.BAD_INPUT, unknown.code());
+    }
+
+    @Test
+    void infoDescribesTheModel() {
+        CliRun r = CliRun.of("info", MODELS.resolve("cnn_op13.onnx").toString());
+        assertEquals(Main.OK, r.code(), r.err());
+        assertTrue(r.out().contains("input"), r.out());
+        assertTrue(r.out().contains("Conv"), r.out());
+        assertTrue(r.out().contains("BatchNormalization"), r.out());
+    }
+}
