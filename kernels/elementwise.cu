@@ -20,7 +20,8 @@
 //       general n-d strided / broadcast path (<= 8 dims); ix operand 0 = y, 1 = x.
 //   p0, p1: pow_scalar: p0 = exponent; clamp: p0 = lo, p1 = hi (not NaN); others ignore them.
 //   ops: neg abs exp log sqrt rsqrt tanh sigmoid relu gelu (erf) gelu_tanh silu sin cos
-//        pow_scalar clamp reciprocal square. relu(NaN) = NaN, clamp(NaN) = NaN (as PyTorch).
+//        pow_scalar clamp reciprocal square erf floor ceil round (half to even) sign.
+//        relu(NaN) = NaN, clamp(NaN) = NaN (as PyTorch); sign keeps +-0 and NaN.
 //   Kernels:
 //   kiln_neg_f32, kiln_neg_f32_strided, kiln_abs_f32, kiln_abs_f32_strided, kiln_exp_f32,
 //   kiln_exp_f32_strided, kiln_log_f32, kiln_log_f32_strided, kiln_sqrt_f32,
@@ -38,7 +39,12 @@
 //   kiln_gelu_f64_strided, kiln_gelu_tanh_f64, kiln_gelu_tanh_f64_strided, kiln_silu_f64,
 //   kiln_silu_f64_strided, kiln_sin_f64, kiln_sin_f64_strided, kiln_cos_f64, kiln_cos_f64_strided,
 //   kiln_pow_scalar_f64, kiln_pow_scalar_f64_strided, kiln_clamp_f64, kiln_clamp_f64_strided,
-//   kiln_reciprocal_f64, kiln_reciprocal_f64_strided, kiln_square_f64, kiln_square_f64_strided
+//   kiln_reciprocal_f64, kiln_reciprocal_f64_strided, kiln_square_f64, kiln_square_f64_strided,
+//   kiln_erf_f32, kiln_erf_f32_strided, kiln_floor_f32, kiln_floor_f32_strided, kiln_ceil_f32,
+//   kiln_ceil_f32_strided, kiln_round_f32, kiln_round_f32_strided, kiln_sign_f32,
+//   kiln_sign_f32_strided, kiln_erf_f64, kiln_erf_f64_strided, kiln_floor_f64,
+//   kiln_floor_f64_strided, kiln_ceil_f64, kiln_ceil_f64_strided, kiln_round_f64,
+//   kiln_round_f64_strided, kiln_sign_f64, kiln_sign_f64_strided
 //
 // ---- Binary (BinaryOp): y = op(a, b); R = T for arithmetic, uint8 (0/1, Kiln BOOL) for
 //      comparisons ----
@@ -122,6 +128,14 @@ template <typename T> struct OpClamp {
 };
 template <typename T> struct OpReciprocal { __device__ static T f(T x, T, T) { return T(1) / x; } };
 template <typename T> struct OpSquare { __device__ static T f(T x, T, T) { return x * x; } };
+template <typename T> struct OpErf { __device__ static T f(T x, T, T) { return k_erf(x); } };
+// floor / ceil / rint (round half to even) come in float and double overloads from the CUDA math API
+template <typename T> struct OpFloor { __device__ static T f(T x, T, T) { return floor(x); } };
+template <typename T> struct OpCeil { __device__ static T f(T x, T, T) { return ceil(x); } };
+template <typename T> struct OpRound { __device__ static T f(T x, T, T) { return rint(x); } };
+template <typename T> struct OpSign {
+    __device__ static T f(T x, T, T) { return x > T(0) ? T(1) : x < T(0) ? T(-1) : x; }
+};
 
 // ============================================================================================
 // Binary op functors: R f(T a, T b), R = T for arithmetic, uint8_t (0/1) for comparisons.
@@ -273,6 +287,16 @@ KILN_DEF_UNARY(kiln_pow_scalar_f64, kiln_pow_scalar_f64_strided, double, OpPowSc
 KILN_DEF_UNARY(kiln_clamp_f64, kiln_clamp_f64_strided, double, OpClamp)
 KILN_DEF_UNARY(kiln_reciprocal_f64, kiln_reciprocal_f64_strided, double, OpReciprocal)
 KILN_DEF_UNARY(kiln_square_f64, kiln_square_f64_strided, double, OpSquare)
+KILN_DEF_UNARY(kiln_erf_f32, kiln_erf_f32_strided, float, OpErf)
+KILN_DEF_UNARY(kiln_floor_f32, kiln_floor_f32_strided, float, OpFloor)
+KILN_DEF_UNARY(kiln_ceil_f32, kiln_ceil_f32_strided, float, OpCeil)
+KILN_DEF_UNARY(kiln_round_f32, kiln_round_f32_strided, float, OpRound)
+KILN_DEF_UNARY(kiln_sign_f32, kiln_sign_f32_strided, float, OpSign)
+KILN_DEF_UNARY(kiln_erf_f64, kiln_erf_f64_strided, double, OpErf)
+KILN_DEF_UNARY(kiln_floor_f64, kiln_floor_f64_strided, double, OpFloor)
+KILN_DEF_UNARY(kiln_ceil_f64, kiln_ceil_f64_strided, double, OpCeil)
+KILN_DEF_UNARY(kiln_round_f64, kiln_round_f64_strided, double, OpRound)
+KILN_DEF_UNARY(kiln_sign_f64, kiln_sign_f64_strided, double, OpSign)
 
 // ---- binary: kiln_<op>_<dtype>, kiln_<op>_<dtype>_strided ----
 KILN_DEF_BINARY(kiln_add_f32, kiln_add_f32_strided, float, OpAdd)

@@ -15,7 +15,7 @@ public final class Elementwise {
     /** Ops that keep an integer dtype; the others compute in float (ints are cast to F32 first). */
     private static boolean keepsIntType(UnaryOp op) {
         return switch (op) {
-            case NEG, ABS, RELU, CLAMP, SQUARE -> true;
+            case NEG, ABS, RELU, CLAMP, SQUARE, FLOOR, CEIL, ROUND, SIGN -> true;
             default -> false;
         };
     }

@@ -14,6 +14,7 @@ final class ElementwiseGrad {
 
     private static final double INV_SQRT_2PI = 0.3989422804014327;
     private static final double SQRT_2_OVER_PI = 0.7978845608028654;
+    private static final double TWO_OVER_SQRT_PI = 1.1283791670955126;
 
     static Node unary(UnaryOp op, Tensor x, Tensor y, double a, double b) {
         return new Node(op.name().toLowerCase(), x) {
@@ -59,6 +60,8 @@ final class ElementwiseGrad {
             case CLAMP -> g.mul(x.ge(Tensor.scalar(a, x.dtype())).mul(x.le(Tensor.scalar(b, x.dtype()))));
             case RECIPROCAL -> g.mul(y.square()).neg();
             case SQUARE -> g.mul(x).mul(2.0);
+            case ERF -> g.mul(x.square().neg().exp().mul(TWO_OVER_SQRT_PI)); // d/dx erf(x) = 2/sqrt(pi) e^(-x^2)
+            case FLOOR, CEIL, ROUND, SIGN -> g.mul(0.0); // piecewise constant: zero almost everywhere
         };
     }
 

@@ -7,7 +7,7 @@ import dev.kiln.ops.UnaryOp;
  * their tails, and the F64 ops that have no vector version. Float inputs are widened, computed in
  * double and rounded once, so these are within 1 ulp of float results.
  *
- * <p>The normal CDF (for exact GELU) uses erf's all-positive series
+ * <p>The normal CDF (for exact GELU) and erf use erf's all-positive series
  * erf(z) = 2/sqrt(pi) e^(-z^2) sum_n (2z^2)^n z / (1*3*...*(2n+1)) for z < 1.5, and the
  * continued fraction erfc(z) = e^(-z^2)/sqrt(pi) / (z + (1/2)/(z + 1/(z + (3/2)/(z + ...))))
  * above; e^(-z^2) is taken from the exact split x*x = hi + lo. Relative error
@@ -49,7 +49,23 @@ final class ElemMath {
             case CLAMP -> Math.min(Math.max(x, a), b);
             case RECIPROCAL -> 1 / x;
             case SQUARE -> x * x;
+            case ERF -> erf(x);
+            case FLOOR -> Math.floor(x);
+            case CEIL -> Math.ceil(x);
+            case ROUND -> Math.rint(x);
+            case SIGN -> Math.signum(x);
         };
+    }
+
+    /** erf(x): the series below |x| = 1.5, 1 - erfc (continued fraction) above; relative error ~1e-15. */
+    static double erf(double x) {
+        if (x != x) return x;
+        double z = Math.abs(x);
+        if (z > 6) return Math.copySign(1.0, x);
+        double hi = z * z, lo = Math.fma(z, z, -hi);
+        double expNegZ2 = Math.exp(-hi) * (1 - lo); // e^(-z^2), z^2 split exactly
+        double e = z < 1.5 ? erfSeries(z, expNegZ2) : 1 - expNegZ2 * INV_SQRT_PI / erfcFraction(z);
+        return Math.copySign(e, x);
     }
 
     static double sigmoid(double x) { return 1 / (1 + Math.exp(-x)); }

@@ -16,8 +16,8 @@ import java.nio.ByteOrder;
  * elements it did; the rest (the tail, or all of a row for ops without a vector form) goes
  * through {@link ElemMath} in double. Strided rows are gathered into a scratch buffer first, so
  * they take the vector path too. Heavy ops run as passes (see the comment above tanhF32).
- * Offsets and strides are in elements. F64 log, tanh, sin, cos, exact GELU and general pow have
- * no vector form (ElemMath per element).
+ * Offsets and strides are in elements. F64 log, tanh, sin, cos, erf, exact GELU and general pow
+ * have no vector form (ElemMath per element).
  */
 final class ElemUnary {
     private ElemUnary() {}
@@ -30,7 +30,7 @@ final class ElemUnary {
     /** Relative cost of an op (per element), for the threading decision. */
     static int cost(UnaryOp op) {
         return switch (op) {
-            case NEG, ABS, RELU, CLAMP, SQUARE, SQRT, RSQRT, RECIPROCAL -> 1;
+            case NEG, ABS, RELU, CLAMP, SQUARE, SQRT, RSQRT, RECIPROCAL, FLOOR, CEIL, ROUND, SIGN -> 1;
             default -> 8;
         };
     }
@@ -80,6 +80,8 @@ final class ElemUnary {
             case CLAMP -> clampF32(x, xi, o, oi, n, a, b);
             case RECIPROCAL -> reciprocalF32(x, xi, o, oi, n);
             case SQUARE -> squareF32(x, xi, o, oi, n);
+            case FLOOR, CEIL, ROUND, SIGN -> roundingF32(op, x, xi, o, oi, n);
+            case ERF -> erfF32(x, xi, o, oi, n, s);
         };
         scalarF32(op, x, xi + done, o, oi + done, n - done, a, b);
     }
@@ -185,6 +187,22 @@ final class ElemUnary {
         return i;
     }
 
+    /** FLOOR, CEIL, ROUND, SIGN: a few instructions each, one loop with the op switch inside. */
+    private static int roundingF32(UnaryOp op, MemorySegment x, long xi, MemorySegment o, long oi, int n) {
+        int i = 0;
+        for (int up = SF.loopBound(n); i < up; i += LF) {
+            FloatVector v = ldF(x, xi + i);
+            FloatVector r = switch (op) {
+                case FLOOR -> ElemVecF32.floor(v);
+                case CEIL -> ElemVecF32.ceil(v);
+                case ROUND -> ElemVecF32.rint(v);
+                default -> ElemVecF32.sign(v);
+            };
+            stF(r, o, oi + i);
+        }
+        return i;
+    }
+
     /*
      * Multi-pass ops. C2 stops inlining once a compilation holds ~18K IR nodes, which one inlined
      * Vector API call of ~50 uses up (a loop with two exps already overflows; the vectors then
@@ -240,6 +258,35 @@ final class ElemUnary {
 
     private static void geluFinishPass(MemorySegment x, long xi, MemorySegment t, MemorySegment e, MemorySegment o, long oi, int m) {
         for (int i = 0; i < m; i += LF) stF(ElemVecF32.geluFinish(ldF(x, xi + i), ldF(t, i), ldF(e, i)), o, oi + i);
+    }
+
+    private static int erfF32(MemorySegment x, long xi, MemorySegment o, long oi, int n, ElemRows.Scratch s) {
+        int full = SF.loopBound(n);
+        MemorySegment t = s.buf(1), e = s.buf(2);
+        for (int p = 0; p < full; p += ElemRows.BUF) {
+            int m = Math.min(ElemRows.BUF, full - p);
+            erfPrepPass(x, xi + p, t, e, m);
+            erfExpPass(x, xi + p, e, m);
+            erfFinishPass(x, xi + p, t, e, o, oi + p, m);
+        }
+        return full;
+    }
+
+    private static void erfPrepPass(MemorySegment x, long xi, MemorySegment t, MemorySegment e, int m) {
+        for (int i = 0; i < m; i += LF) {
+            FloatVector v = ldF(x, xi + i);
+            FloatVector tv = ElemVecF32.erfT(v);
+            stF(tv, t, i);
+            stF(ElemVecF32.erfExpLo(v, tv), e, i);
+        }
+    }
+
+    private static void erfExpPass(MemorySegment x, long xi, MemorySegment e, int m) {
+        for (int i = 0; i < m; i += LF) stF(ElemVecF32.erfExp(ldF(x, xi + i), ldF(e, i)), e, i);
+    }
+
+    private static void erfFinishPass(MemorySegment x, long xi, MemorySegment t, MemorySegment e, MemorySegment o, long oi, int m) {
+        for (int i = 0; i < m; i += LF) stF(ElemVecF32.erfFinish(ldF(x, xi + i), ldF(t, i), ldF(e, i)), o, oi + i);
     }
 
     private static int geluTanhF32(MemorySegment x, long xi, MemorySegment o, long oi, int n, ElemRows.Scratch s) {
@@ -331,7 +378,7 @@ final class ElemUnary {
     /** F64 ops with a vector form (the rest run ElemMath per element). */
     private static boolean hasVectorF64(UnaryOp op, double a) {
         return switch (op) {
-            case LOG, TANH, GELU, SIN, COS -> false;
+            case LOG, TANH, GELU, SIN, COS, ERF -> false;
             case POW_SCALAR -> ElemVecF64.hasVectorPow(a);
             default -> true;
         };
@@ -412,6 +459,10 @@ final class ElemUnary {
                 case CLAMP -> v.max(a).min(b);
                 case RECIPROCAL -> ElemVecF64.c(1.0).div(v);
                 case SQUARE -> v.mul(v);
+                case FLOOR -> ElemVecF64.floor(v);
+                case CEIL -> ElemVecF64.ceil(v);
+                case ROUND -> ElemVecF64.rint(v);
+                case SIGN -> ElemVecF64.sign(v);
                 default -> throw new IllegalStateException("no F64 vector form for " + op);
             };
             stD(r, o, oi + i);

@@ -5,8 +5,8 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Float64 vector math: exp (sigmoid, silu and the tanh GELU are built on it in ElemUnary). The F64 ops without a vector
- * version here (log, tanh, sin, cos, erf GELU, general pow) run {@link ElemMath} per element.
+ * Float64 vector math: exp, rounding (rint, floor, ceil) and sign (sigmoid, silu and the tanh GELU are built on it in ElemUnary). The F64 ops without a vector
+ * version here (log, tanh, sin, cos, erf, erf GELU, general pow) run {@link ElemMath} per element.
  * exp: k = round(x / ln2), r = x - k ln2 (two-part ln2, fma), e^r by a degree-11 polynomial,
  * scaled by 2^k through the exponent bits. See ElemUnary for why sigmoid etc. are separate passes.
  */
@@ -53,6 +53,30 @@ final class ElemVecF64 {
     /** -2u, u = sqrt(2/pi) (x + 0.044715 x^3): the tanh GELU is x / (1 + e^(-2u)). */
     static DoubleVector geluTanhArg(DoubleVector x) {
         return x.mul(x).fma(c(ElemMath.GELU_C), c(1.0)).mul(x).mul(-2 * ElemMath.GELU_K);
+    }
+
+    /** Round half to even: |x| < 2^52 rounds through adding 2^52; larger |x| are integral. */
+    static DoubleVector rint(DoubleVector x) {
+        DoubleVector a = x.abs();
+        DoubleVector r = a.add(0x1p52).sub(0x1p52);
+        r = r.reinterpretAsLongs().or(x.reinterpretAsLongs().and(Long.MIN_VALUE)).reinterpretAsDoubles();
+        return r.blend(x, a.compare(VectorOperators.GE, 0x1p52));
+    }
+
+    static DoubleVector floor(DoubleVector x) {
+        DoubleVector r = rint(x);
+        return r.blend(r.sub(1.0), r.compare(VectorOperators.GT, x));
+    }
+
+    static DoubleVector ceil(DoubleVector x) {
+        DoubleVector r = rint(x);
+        return r.blend(r.add(1.0), r.compare(VectorOperators.LT, x));
+    }
+
+    /** 1 for x > 0, -1 for x < 0, else x (+-0 and NaN unchanged). */
+    static DoubleVector sign(DoubleVector x) {
+        DoubleVector r = x.blend(1.0, x.compare(VectorOperators.GT, 0.0));
+        return r.blend(-1.0, x.compare(VectorOperators.LT, 0.0));
     }
 
     /** x^a for the exponents with an exact vector form, or null when a has none. */

@@ -1,6 +1,7 @@
 package dev.kiln.backend.cpu;
 
 import dev.kiln.ops.BinaryOp;
+import dev.kiln.ops.Elementwise;
 import dev.kiln.ops.UnaryOp;
 import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Generator;
@@ -118,6 +119,11 @@ class ElementwiseTest {
             case CLAMP -> Math.min(Math.max(x, a), b);
             case RECIPROCAL -> 1 / x;
             case SQUARE -> x * x;
+            case ERF -> erfTaylor(x);
+            case FLOOR -> Math.floor(x);
+            case CEIL -> Math.ceil(x);
+            case ROUND -> Math.rint(x);
+            case SIGN -> Math.signum(x);
         };
     }
 
@@ -141,6 +147,7 @@ class ElementwiseTest {
             case CLAMP -> x.clamp(a, b);
             case RECIPROCAL -> x.reciprocal();
             case SQUARE -> x.square();
+            case ERF, FLOOR, CEIL, ROUND, SIGN -> Elementwise.unary(op, x, 0, 0);
         };
     }
 
