@@ -1,6 +1,8 @@
 package dev.kiln.onnx.ops;
 
 import dev.kiln.onnx.Value;
+import dev.kiln.ops.MatMul;
+import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Shape;
 import dev.kiln.tensor.Tensor;
 
@@ -9,8 +11,9 @@ import java.util.List;
 
 /**
  * ONNX ConvTranspose over 1 to 3 spatial axes: each input element scatters its kernel-weighted
- * copy into the output ({@code o = i*stride + k*dilation - padBegin}); positions outside the
- * output are dropped and output positions no input reaches (output_padding) hold the bias.
+ * copy into the output ({@code o = i*stride + k*dilation - padBegin}), computed as an engine
+ * GEMM per group and a col2im scatter; positions outside the output are dropped and output
+ * positions no input reaches (output_padding) hold the bias.
  * <pre>
  * x [N, C, in...], W [C, M/group, k...], B [M] (optional) -> y [N, M, out...]
  * out = stride*(in-1) + output_padding + (k-1)*dilation + 1 - padBegin - padEnd
@@ -34,8 +37,7 @@ final class NnConvTranspose {
         int m = ws[1] * group;
         if (b != null && (b.dim() != 1 || b.size(0) != m)) throw call.error("bias " + Shape.str(b.shape()) + " must be [" + m + "]");
         NnWindow win = window(call, NnWindow.spatial(xs), NnWindow.spatial(ws));
-        double[] y = scatter(x.toDoubleArray(), xs, w.toDoubleArray(), m, group,
-                b == null ? null : b.toDoubleArray(), win.lift3());
+        double[] y = gemmCol2im(x, w, m, group, b == null ? null : b.toDoubleArray(), win.lift3());
         int[] ys = new int[xs.length];
         ys[0] = xs[0];
         ys[1] = m;
@@ -79,47 +81,57 @@ final class NnConvTranspose {
     }
 
     /**
-     * Transposed convolution over 3 spatial axes in double.
-     * x [N,C,D,H,W] (flat), w [C, M/group, kd,kh,kw], bias [M] or null -> [N, M, od,oh,ow].
+     * Transposed convolution over 3 spatial axes, per group as a GEMM then a col2im scatter:
+     * cols [N, M/group * K, L] = W_g^T [M/group * K, C/group] x X_g [N, C/group, L] (on the engine),
+     * then y[n, m, i*s + k*d - pb] += cols[n, m*K + k, i] (in double), plus the bias.
+     * x [N,C,D,H,W], w [C, M/group, kd,kh,kw], bias [M] or null -> y [N, M, od,oh,ow] (flat).
      */
-    static double[] scatter(double[] x, int[] xs, double[] w, int m, int group, double[] bias, NnWindow g) {
+    static double[] gemmCol2im(Tensor x, Tensor w, int m, int group, double[] bias, NnWindow g) {
+        int[] xs = x.shape();
         int n = xs[0], c = xs[1], cg = c / group, mg = m / group;
-        int[] in = g.in(), k = g.kernel(), o = g.out();
-        int inPlane = in[0] * in[1] * in[2], outPlane = o[0] * o[1] * o[2], kVol = k[0] * k[1] * k[2];
+        int[] in = g.in(), o = g.out(), k = g.kernel();
+        int l = in[0] * in[1] * in[2], outPlane = o[0] * o[1] * o[2], kVol = k[0] * k[1] * k[2];
         double[] y = new double[n * m * outPlane];
-        for (int b = 0; b < n; b++)
-            for (int oc = 0; oc < m; oc++) {
-                int yBase = (b * m + oc) * outPlane, grp = oc / mg;
-                if (bias != null) Arrays.fill(y, yBase, yBase + outPlane, bias[oc]);
-                for (int ci = 0; ci < cg; ci++) {
-                    int ic = grp * cg + ci;
-                    int xBase = (b * c + ic) * inPlane, wBase = (ic * mg + oc % mg) * kVol;
-                    for (int id = 0; id < in[0]; id++)
-                        for (int ih = 0; ih < in[1]; ih++)
-                            for (int iw = 0; iw < in[2]; iw++) {
-                                double v = x[xBase + (id * in[1] + ih) * in[2] + iw];
-                                spread(y, yBase, v, w, wBase, g, id, ih, iw);
-                            }
+        if (bias != null)
+            for (int b = 0; b < n; b++)
+                for (int oc = 0; oc < m; oc++) java.util.Arrays.fill(y, (b * m + oc) * outPlane, (b * m + oc + 1) * outPlane, bias[oc]);
+        DType t = x.dtype() == DType.F64 ? DType.F64 : DType.F32;
+        try (Tensor xc = x.to(t); Tensor wc = w.to(t); Tensor x3 = xc.reshape(n, c, l); Tensor w2 = wc.reshape(c, mg * kVol)) {
+            for (int grp = 0; grp < group; grp++) {
+                double[] cols;
+                try (Tensor xg = x3.narrow(1, grp * cg, cg); Tensor wg = w2.narrow(0, grp * cg, cg);
+                     Tensor wt = wg.transpose(0, 1); Tensor colsT = MatMul.matmul(wt, xg)) {
+                    cols = colsT.toDoubleArray();
                 }
+                for (int b = 0; b < n; b++)
+                    for (int j = 0; j < mg; j++)
+                        col2im(cols, (b * mg + j) * kVol * l, y, (b * m + grp * mg + j) * outPlane, g);
             }
+        }
         return y;
     }
 
-    /** Adds v * kernel into the output positions reached from input position (id, ih, iw). */
-    private static void spread(double[] y, int yBase, double v, double[] w, int wBase, NnWindow g, int id, int ih, int iw) {
-        int[] s = g.strides(), d = g.dilations(), p = g.padBegin(), k = g.kernel(), o = g.out();
-        for (int kd = 0; kd < k[0]; kd++) {
-            int od = id * s[0] + kd * d[0] - p[0];
-            if (od < 0 || od >= o[0]) continue;
-            for (int kh = 0; kh < k[1]; kh++) {
-                int oh = ih * s[1] + kh * d[1] - p[1];
-                if (oh < 0 || oh >= o[1]) continue;
-                int yRow = yBase + (od * o[1] + oh) * o[2], wRow = wBase + (kd * k[1] + kh) * k[2];
-                for (int kw = 0; kw < k[2]; kw++) {
-                    int ow = iw * s[2] + kw * d[2] - p[2];
-                    if (ow >= 0 && ow < o[2]) y[yRow + ow] += v * w[wRow + kw];
+    /** Adds one output channel's columns [K, L] (at colBase) into its output plane (at yBase). */
+    private static void col2im(double[] cols, int colBase, double[] y, int yBase, NnWindow g) {
+        int[] s = g.strides(), d = g.dilations(), p = g.padBegin(), k = g.kernel(), o = g.out(), in = g.in();
+        int l = in[0] * in[1] * in[2];
+        for (int kd = 0, kk = 0; kd < k[0]; kd++)
+            for (int kh = 0; kh < k[1]; kh++)
+                for (int kw = 0; kw < k[2]; kw++, kk++) {
+                    int row = colBase + kk * l;
+                    for (int id = 0; id < in[0]; id++) {
+                        int od = id * s[0] + kd * d[0] - p[0];
+                        if (od < 0 || od >= o[0]) continue;
+                        for (int ih = 0; ih < in[1]; ih++) {
+                            int oh = ih * s[1] + kh * d[1] - p[1];
+                            if (oh < 0 || oh >= o[1]) continue;
+                            int src = row + (id * in[1] + ih) * in[2], dst = yBase + (od * o[1] + oh) * o[2];
+                            for (int iw = 0; iw < in[2]; iw++) {
+                                int ow = iw * s[2] + kw * d[2] - p[2];
+                                if (ow >= 0 && ow < o[2]) y[dst + ow] += cols[src + iw];
+                            }
+                        }
+                    }
                 }
-            }
-        }
     }
 }
