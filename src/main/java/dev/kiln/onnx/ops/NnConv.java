@@ -13,7 +13,8 @@ import java.util.List;
 /**
  * ONNX Conv. 1-d and 2-d convolutions of float types run on the engine's conv2d (1-d as H=1;
  * asymmetric pads become symmetric ones plus an explicit zero-pad copy of the difference);
- * 3-d convolutions use a direct loop in double.
+ * 3-d ones are a sum of conv2d calls ({@link NnConv3d}); a direct loop in double remains for
+ * the rest (non-float types).
  * <pre>
  * x [N, C, spatial...], W [M, C/group, k...], B [M] (optional) -> y [N, M, out...]
  * </pre>
@@ -34,6 +35,8 @@ final class NnConv {
         NnWindow win = NnWindow.of(call, NnWindow.spatial(xs), kernel, false);
         if (win.rank() <= 2 && NnData.isFloat(x.dtype()))
             return List.of(Value.of(engineConv(x, w, b, win, group), type));
+        if (win.rank() == 3 && NnData.isFloat(x.dtype()))
+            return List.of(Value.of(NnConv3d.conv3d(x, w, b, win, group), type));
         if (win.rank() > 3) throw call.error("Conv over " + win.rank() + " spatial axes is not supported (max 3)");
         double[] y = direct(x.toDoubleArray(), xs, w.toDoubleArray(), ws[0], group,
                 b == null ? null : b.toDoubleArray(), win.lift3());
