@@ -1,6 +1,7 @@
 package dev.kiln.onnx.ops;
 
 import dev.kiln.onnx.Value;
+import dev.kiln.ops.Indexing;
 import dev.kiln.tensor.Shape;
 import dev.kiln.tensor.Tensor;
 
@@ -10,7 +11,8 @@ import java.util.List;
 /**
  * ONNX Resize (opsets 10 to 19) and Upsample. Interpolation is separable: each resized axis is
  * interpolated in turn with a per-output-index table of source indices and weights
- * ({@link NnResizeAxis}), in double, for any rank and element type.
+ * ({@link NnResizeAxis}), in double, for any rank and element type; nearest mode runs on the
+ * engine as one index_select per resized axis.
  * <pre>
  * X [d0, d1, ...] -> Y [o0, o1, ...]; o = floor(d * scale) (scales) or sizes[i] (sizes)
  * </pre>
@@ -148,6 +150,8 @@ final class NnResize {
         for (int i = 0; i < xs.length; i++)
             if (out[i] < 0 || (out[i] == 0 && xs[i] > 0 && scales[i] > 0))
                 throw call.error("output shape " + Arrays.toString(out) + " from input " + Shape.str(xs) + " is invalid");
+        if (opt.mode() == NnResizeAxis.Mode.NEAREST && !resamples(opt, roi) && !opt.coordMode().equals("tf_crop_and_resize"))
+            return List.of(Value.of(nearest(x, xs, scales, out, opt), call.type(0)));
         double[] data = x.toDoubleArray();
         int[] cur = xs.clone();
         for (int a = 0; a < xs.length; a++) {
@@ -158,6 +162,19 @@ final class NnResize {
             cur[a] = out[a];
         }
         return NnData.out(data, call.type(0), cur);
+    }
+
+    /** Nearest resize on the engine: one index_select per resized axis, in x's dtype. */
+    private static Tensor nearest(Tensor x, int[] xs, double[] scales, int[] out, NnResizeAxis.Options opt) {
+        Tensor cur = x.contiguous();
+        for (int a = 0; a < xs.length; a++) {
+            if (xs[a] == out[a] && scales[a] == 1.0) continue;
+            long[] ix = NnResizeAxis.plan(xs[a], out[a], scales[a], 0, 1, opt).nearestIndices();
+            try (Tensor old = cur; Tensor idx = Tensor.fromArray(ix, ix.length)) {
+                cur = Indexing.indexSelect(old, a, idx);
+            }
+        }
+        return cur;
     }
 
     /** Whether an unscaled axis can still move (crop-and-resize takes a region of it). */

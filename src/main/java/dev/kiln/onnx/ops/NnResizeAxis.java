@@ -111,6 +111,13 @@ final class NnResizeAxis {
 
     private int clamp(int i) { return Math.max(0, Math.min(in - 1, i)); }
 
+    /** For nearest mode without extrapolation: the source index of each output index. */
+    long[] nearestIndices() {
+        long[] r = new long[out];
+        for (int j = 0; j < out; j++) r[j] = idx[j][0];
+        return r;
+    }
+
     /** Interpolates {@code data} of shape {@code shape} along {@code axis}; returns the new data. */
     double[] apply(double[] data, int[] shape, int axis) {
         int outer = 1, inner = 1;
