@@ -96,7 +96,7 @@ final class NnConvTranspose {
             for (int b = 0; b < n; b++)
                 for (int oc = 0; oc < m; oc++) java.util.Arrays.fill(y, (b * m + oc) * outPlane, (b * m + oc + 1) * outPlane, bias[oc]);
         DType t = x.dtype() == DType.F64 ? DType.F64 : DType.F32;
-        try (Tensor xc = x.to(t); Tensor wc = w.to(t); Tensor x3 = xc.reshape(n, c, l); Tensor w2 = wc.reshape(c, mg * kVol)) {
+        try (Tensor xc = as(x, t); Tensor wc = as(w, t); Tensor x3 = xc.reshape(n, c, l); Tensor w2 = wc.reshape(c, mg * kVol)) {
             for (int grp = 0; grp < group; grp++) {
                 double[] cols;
                 try (Tensor xg = x3.narrow(1, grp * cg, cg); Tensor wg = w2.narrow(0, grp * cg, cg);
@@ -110,6 +110,9 @@ final class NnConvTranspose {
         }
         return y;
     }
+
+    /** A contiguous tensor of dtype t (a new reference when x already is one). */
+    private static Tensor as(Tensor x, DType t) { return x.dtype() == t ? x.contiguous() : x.to(t); }
 
     /** Adds one output channel's columns [K, L] (at colBase) into its output plane (at yBase). */
     private static void col2im(double[] cols, int colBase, double[] y, int yBase, NnWindow g) {
