@@ -22,6 +22,8 @@ final class Args {
         this.positional = positional;
         this.keywords = keywords;
         this.names = names;
+        if (names == null && !keywords.isEmpty())
+            throw new ScriptException(op + ": does not take keyword arguments " + keywords.keySet());
         if (names != null) {
             if (positional.size() > names.length)
                 throw new ScriptException(op + ": takes at most " + names.length + " arguments, got " + positional.size());

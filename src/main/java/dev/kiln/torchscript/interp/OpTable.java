@@ -28,7 +28,7 @@ final class OpTable {
      * already has a prefix). params is the schema's parameter names, for keyword arguments.
      */
     void add(String name, String params, Op op) {
-        String[] names = params.isEmpty() ? new String[0] : params.split(",\\s*");
+        String[] names = params.isEmpty() ? null : params.split(",\\s*"); // "" = no schema: positional, any count
         Entry e = new Entry(names, op);
         if (name.contains(".")) {
             ops.put(name, e);
