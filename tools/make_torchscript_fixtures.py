@@ -86,6 +86,32 @@ class TfMasked(nn.Module):
         return self.layer(x, src_mask=mask)
 
 
+class Attn(nn.Module):
+    """nn.MultiheadAttention with a key padding mask, returning the averaged attention weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.mha = nn.MultiheadAttention(16, 4, batch_first=True)
+
+    def forward(self, x, pad):
+        out, w = self.mha(x, x, x, key_padding_mask=pad)
+        return out, w
+
+
+class Conv1dNet(nn.Module):
+    """Conv1d, GroupNorm, LeakyReLU, Hardtanh, mean over time, clamp."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(3, 8, 3, padding=1, stride=2)
+        self.norm = nn.GroupNorm(2, 8)
+        self.act = nn.LeakyReLU(0.2)
+
+    def forward(self, x):
+        h = nn.functional.hardtanh(self.act(self.norm(self.conv(x))), -0.5, 0.5)
+        return torch.clamp(h.mean(dim=-1), min=-0.1), h.max(dim=2)[0], h.argmax(dim=2)
+
+
 def cnn():
     return nn.Sequential(
         nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
@@ -105,6 +131,12 @@ def models():
         ("opsmix", OpsMix(), (torch.randint(0, 10, (2, 5), generator=g), torch.randn(2, 8, generator=g))),
         ("tf", nn.TransformerEncoderLayer(16, 2, 32, dropout=0.1, batch_first=True),
          (torch.randn(2, 5, 16, generator=g),)),
+        ("attn", Attn(), (torch.randn(2, 5, 16, generator=g),
+                          torch.tensor([[False] * 5, [False, False, False, True, True]]))),
+        ("encoder", nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, batch_first=True, norm_first=True,
+                                                                     activation="gelu"), 2, enable_nested_tensor=False),
+         (torch.randn(2, 5, 16, generator=g),)),
+        ("conv1d", Conv1dNet(), (torch.randn(2, 3, 9, generator=g),)),
         ("tfmask", TfMasked(), (torch.randn(2, 5, 16, generator=g), mask)),
     ]
 

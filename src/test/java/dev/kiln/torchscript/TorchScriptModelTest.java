@@ -23,7 +23,8 @@ class TorchScriptModelTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"mlp_script", "mlp_trace", "cnn_script", "cnn_trace", "branchy_script", "branchy_trace",
-        "opsmix_script", "opsmix_trace", "tf_script", "tf_trace", "tfmask_script", "tfmask_trace"})
+        "opsmix_script", "opsmix_trace", "tf_script", "tf_trace", "tfmask_script", "tfmask_trace", "attn_script",
+        "attn_trace", "encoder_script", "encoder_trace", "conv1d_script", "conv1d_trace"})
     void matchesPyTorch(String fixture) throws Exception {
         String base = fixture.substring(0, fixture.lastIndexOf('_'));
         List<Object> inputs = new ArrayList<>();
