@@ -8,7 +8,9 @@ import dev.kiln.tensor.Tensor;
 import dev.kiln.torchscript.interp.CodeBase;
 import dev.kiln.torchscript.interp.Interpreter;
 import dev.kiln.torchscript.interp.Limits;
+import dev.kiln.torchscript.interp.ScriptException;
 import dev.kiln.torchscript.lang.ClassDef;
+import dev.kiln.torchscript.lang.ScriptSyntaxException;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -52,7 +54,12 @@ public final class TorchScriptModel implements AutoCloseable {
             if (!a.isTorchScript())
                 throw new KilnFormatException(path + ": not a TorchScript archive (no code/ folder; a torch.save checkpoint?)");
             Map<String, String> src = a.code();
-            CodeBase code = CodeBase.parse(src);
+            CodeBase code;
+            try {
+                code = CodeBase.parse(src);
+            } catch (ScriptSyntaxException e) {
+                throw new KilnFormatException(path + ": " + e.getMessage());
+            }
             List<Object> constants = a.constants();
             Object data = a.data();
             if (!(data instanceof PyObject root)) {
@@ -60,7 +67,13 @@ public final class TorchScriptModel implements AutoCloseable {
                 TorchArchive.closeTensors(constants);
                 throw new KilnFormatException(path + ": data.pkl holds a " + data.getClass().getSimpleName() + ", not a module");
             }
-            return new TorchScriptModel(path.getFileName().toString(), root, constants, code, limits);
+            try {
+                return new TorchScriptModel(path.getFileName().toString(), root, constants, code, limits);
+            } catch (ScriptException e) {
+                TorchArchive.closeTensors(root);
+                TorchArchive.closeTensors(constants);
+                throw new KilnFormatException(path + ": " + e.getMessage());
+            }
         }
     }
 

@@ -69,4 +69,33 @@ class TorchScriptModelTest {
             assertTrue(d.contains("methods of the root: forward"), d);
         }
     }
+
+    @Test
+    void notTorchScriptAndBadCodeAreFormatErrors(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Path bad = tmp.resolve("bad.pt");
+        try (var zin = new java.util.zip.ZipFile(DIR.resolve("mlp_script.pt").toFile());
+             var zout = new java.util.zip.ZipOutputStream(Files.newOutputStream(bad))) {
+            for (var e : java.util.Collections.list(zin.entries())) {
+                zout.putNextEntry(new java.util.zip.ZipEntry(e.getName()));
+                byte[] b = zin.getInputStream(e).readAllBytes();
+                if (e.getName().endsWith("code/__torch__/torch/nn/modules/linear.py"))
+                    b = "class Linear(Module):\n  def forward(self, x):\n    with x:\n      pass\n".getBytes();
+                zout.write(b);
+                zout.closeEntry();
+            }
+        }
+        var e = assertThrows(dev.kiln.io.KilnFormatException.class, () -> TorchScriptModel.load(bad));
+        assertTrue(e.getMessage().contains("linear.py:3:") && e.getMessage().contains("'with'"), e.getMessage());
+    }
+
+    @Test
+    void outputsSurviveAndRepeatedCallsAgree() throws Exception {
+        Tensor x = Npy.read(DIR.resolve("mlp_in0.npy"));
+        try (TorchScriptModel m = TorchScriptModel.load(DIR.resolve("mlp_script.pt"))) {
+            Tensor a = (Tensor) m.forward(x).get(0);
+            Tensor b = (Tensor) m.forward(x).get(0);
+            assertArrayEquals(a.toFloatArray(), b.toFloatArray());
+            assertFalse(a.isClosed());
+        }
+    }
 }

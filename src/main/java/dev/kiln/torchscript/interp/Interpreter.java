@@ -51,6 +51,9 @@ public final class Interpreter {
         if (f == null) throw new ScriptException("class " + cls.qualifiedName() + " has no method '" + method + "'");
         try (GradMode.Guard g = GradMode.noGrad()) {
             return invoke(f, self, args, Map.of());
+        } catch (StackOverflowError e) { // a safety net: depth limits normally stop first
+            throw new ScriptException("the Java stack was exhausted running " + cls.qualifiedName() + "." + method
+                    + " (recursion too deep)");
         }
     }
 

@@ -15,7 +15,9 @@ import java.util.Map;
 public final class Parser {
     private final TokenStream ts;
     private final ExprParser exprs;
+    private static final int MAX_BLOCK_DEPTH = 100;
     private final String file;
+    private int blockDepth;
 
     private Parser(String src, String file) {
         this.file = file;
@@ -160,8 +162,10 @@ public final class Parser {
             return body;
         }
         ts.expect(TokenKind.NEWLINE);
-        ts.expect(TokenKind.INDENT);
+        Token indent = ts.expect(TokenKind.INDENT);
+        if (++blockDepth > MAX_BLOCK_DEPTH) throw ts.error(indent, "blocks nested deeper than " + MAX_BLOCK_DEPTH);
         while (!ts.accept(TokenKind.DEDENT)) body.add(statement());
+        blockDepth--;
         return body;
     }
 
