@@ -110,12 +110,15 @@ final class Evaluator {
             Object special = SpecialForms.maybe(n.id(), c, f, this, in);
             if (special != SpecialForms.NOT_SPECIAL) return special;
         }
-        if (c.func() instanceof Expr.Attribute a) {
+        Object fn;
+        if (c.func() instanceof Expr.Attribute a) { // the receiver is evaluated once
             Object receiver = eval(a.value(), f);
             if (!(receiver instanceof Refs.Namespace) && !(receiver instanceof PyObject))
                 return methodCall(receiver, a.attr(), evalAll(c.args(), f), kwargs(c, f));
+            fn = attribute(receiver, a.attr());
+        } else {
+            fn = eval(c.func(), f);
         }
-        Object fn = eval(c.func(), f);
         return callValue(fn, evalAll(c.args(), f), kwargs(c, f));
     }
 
