@@ -52,7 +52,6 @@ final class MathUnaryOps {
         r.register("Clip", MathUnaryOps::clip);
         r.register("IsNaN", c -> MathOps.one(MathKernels.map(c.in(0), c.type(0), ElemType.BOOL, x -> x != x ? 1 : 0), ElemType.BOOL));
         r.register("IsInf", MathUnaryOps::isInf);
-        r.register("Identity", MathUnaryOps::identity);
     }
 
     private static void registerActivations(OpRegistry r) {
@@ -146,23 +145,6 @@ final class MathUnaryOps {
         boolean pos = c.attrInt("detect_positive", 1) != 0, neg = c.attrInt("detect_negative", 1) != 0;
         return MathOps.one(MathKernels.map(c.in(0), c.type(0), ElemType.BOOL,
                 x -> (pos && x == Double.POSITIVE_INFINITY) || (neg && x == Double.NEGATIVE_INFINITY) ? 1 : 0), ElemType.BOOL);
-    }
-
-    /** Identity of a tensor (a new view), a sequence or an optional. */
-    private static List<Value> identity(OpCall c) {
-        return List.of(view(c.value(0)));
-    }
-
-    private static Value view(Value v) {
-        return switch (v) {
-            case Value.TensorValue tv -> Value.of(viewOf(tv.tensor()), tv.type());
-            case Value.SequenceValue s -> {
-                List<Value> items = new ArrayList<>();
-                for (Value item : s.items()) items.add(view(item));
-                yield new Value.SequenceValue(items, s.elemType());
-            }
-            case Value.OptionalValue o -> new Value.OptionalValue(o.value() == null ? null : view(o.value()));
-        };
     }
 
     private static Tensor viewOf(Tensor t) {
