@@ -4,7 +4,10 @@ import dev.kiln.backend.cpu.CpuConfig;
 import jdk.incubator.vector.FloatVector;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
+
+import java.nio.file.Path;
 
 import java.io.PrintWriter;
 import java.lang.reflect.InvocationTargetException;
@@ -14,16 +17,27 @@ import java.util.concurrent.Callable;
 /**
  * {@code kiln info}: the JDK, the CPU, the Vector API species, the CPU backend switches and whether
  * CUDA could be used. Each probe catches everything (missing module, missing native library) and
- * reports it as text; this command never fails.
+ * reports it as text; without MODEL this command never fails.
  */
 @Command(name = "info", mixinStandardHelpOptions = true,
-        description = "Show the JDK, CPU, Vector API width, CPU backend settings and CUDA availability.")
+        description = {"Show the JDK, CPU, Vector API width, CPU backend settings and CUDA availability.",
+                "With MODEL (.onnx or TorchScript .pt): its inputs, outputs, ops/modules, parameter count and size."})
 public final class InfoCommand implements Callable<Integer> {
     @Spec private CommandSpec spec;
 
+    @Parameters(index = "0", arity = "0..1", paramLabel = "MODEL", description = "A model file to describe instead.")
+    Path model;
+
     @Override
-    public Integer call() {
+    public Integer call() throws java.io.IOException {
         PrintWriter out = spec.commandLine().getOut();
+        if (model != null) {
+            try (LoadedModel m = LoadedModel.open(model)) {
+                out.print(m.describe());
+            }
+            out.flush();
+            return Main.OK;
+        }
         line(out, "kiln", "0.1.0");
         line(out, "java", Runtime.version() + " (" + System.getProperty("java.vendor") + ") at " + System.getProperty("java.home"));
         line(out, "os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));

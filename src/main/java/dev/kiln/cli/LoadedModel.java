@@ -1,0 +1,88 @@
+package dev.kiln.cli;
+
+import dev.kiln.onnx.ElemType;
+import dev.kiln.onnx.OnnxExecutor;
+import dev.kiln.onnx.OnnxInfo;
+import dev.kiln.onnx.OnnxReader;
+import dev.kiln.onnx.Value;
+import dev.kiln.onnx.ValueInfo;
+import dev.kiln.tensor.Tensor;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A model file opened by {@code kiln run} / {@code kiln info}: ONNX (.onnx) or TorchScript (.pt,
+ * .pth, .zip). Inputs are given by name or by position; outputs come back by name (ONNX: the
+ * graph's output names; TorchScript: output_0, output_1, ... over the flattened result).
+ */
+interface LoadedModel extends AutoCloseable {
+    /** Text for {@code kiln info MODEL}. */
+    String describe();
+
+    /** Runs the model; the caller keeps ownership of the inputs and owns the outputs. */
+    LinkedHashMap<String, Tensor> run(Map<String, Tensor> named, List<Tensor> positional);
+
+    @Override void close();
+
+    static LoadedModel open(Path file) throws IOException {
+        String name = file.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
+        if (name.endsWith(".onnx")) return new Onnx(file);
+        if (name.endsWith(".pt") || name.endsWith(".pth") || name.endsWith(".zip") || name.endsWith(".ptl"))
+            return TorchScriptRunner.open(file);
+        throw new IllegalArgumentException(file + ": unknown model format (expected .onnx, or .pt/.pth for TorchScript)");
+    }
+
+    /** An ONNX model through {@link OnnxExecutor}. */
+    final class Onnx implements LoadedModel {
+        private final OnnxExecutor executor;
+        private final Path file;
+
+        Onnx(Path file) throws IOException {
+            this.file = file;
+            this.executor = new OnnxExecutor(OnnxReader.read(file));
+        }
+
+        @Override public String describe() { return OnnxInfo.describe(executor.model()); }
+
+        @Override
+        public LinkedHashMap<String, Tensor> run(Map<String, Tensor> named, List<Tensor> positional) {
+            List<ValueInfo> feeds = executor.feedInputs();
+            if (positional.size() > feeds.size())
+                throw new IllegalArgumentException(file + ": " + positional.size() + " positional inputs given, the model has "
+                        + feeds.size() + " inputs " + names(feeds));
+            Map<String, Value> in = new LinkedHashMap<>();
+            for (int i = 0; i < positional.size(); i++) in.put(feeds.get(i).name(), value(feeds.get(i), positional.get(i)));
+            for (var e : named.entrySet()) {
+                ValueInfo vi = feeds.stream().filter(f -> f.name().equals(e.getKey())).findFirst().orElseThrow(() ->
+                        new IllegalArgumentException(file + ": no input named '" + e.getKey() + "'; inputs are " + names(feeds)));
+                if (in.put(vi.name(), value(vi, e.getValue())) != null)
+                    throw new IllegalArgumentException(file + ": input '" + vi.name() + "' given twice");
+            }
+            LinkedHashMap<String, Tensor> out = new LinkedHashMap<>();
+            for (var e : executor.run(in).entrySet()) out.put(e.getKey(), e.getValue().tensor());
+            return out;
+        }
+
+        /** The tensor as the declared ONNX type (exact dtype match; no silent conversion). */
+        private Value value(ValueInfo vi, Tensor t) {
+            ElemType want = vi.elemType();
+            if (want == null || want == ElemType.UNDEFINED || want.storage() == t.dtype())
+                return want == null || want == ElemType.UNDEFINED ? Value.of(t) : Value.of(t, want);
+            throw new IllegalArgumentException(file + ": input '" + vi.name() + "' must be " + want + ", got a "
+                    + t.dtype() + " array");
+        }
+
+        private static List<String> names(List<ValueInfo> feeds) {
+            List<String> n = new ArrayList<>();
+            for (ValueInfo v : feeds) n.add(v.name());
+            return n;
+        }
+
+        @Override public void close() { executor.close(); }
+    }
+}

@@ -1,0 +1,92 @@
+package dev.kiln.cli;
+
+import dev.kiln.io.Npy;
+import dev.kiln.tensor.Tensor;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code kiln run MODEL --input NAME=FILE.npy ... [--input FILE.npy] --output-dir DIR}: runs an ONNX
+ * or TorchScript model on .npy inputs and writes one .npy per output (ONNX: the graph's output
+ * names; TorchScript: output_0.npy, ...). Prints one line per output with its shape and dtype.
+ */
+@Command(name = "run", mixinStandardHelpOptions = true,
+        description = "Run an ONNX (.onnx) or TorchScript (.pt) model on .npy inputs; write one .npy per output.")
+final class RunCommand implements Callable<Integer> {
+    @Spec private CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "MODEL", description = "The model file (.onnx, or .pt/.pth saved by torch.jit.save).")
+    Path model;
+
+    @Option(names = "--input", paramLabel = "[NAME=]FILE.npy",
+            description = "An input: NAME=FILE.npy by name, or FILE.npy for the next positional input. Repeatable.")
+    List<String> inputs = new ArrayList<>();
+
+    @Option(names = "--output-dir", paramLabel = "DIR", required = true, description = "Where to write the outputs (created if missing).")
+    Path outputDir;
+
+    @Option(names = "--device", paramLabel = "cpu|cuda", description = "Device to run on (default ${DEFAULT-VALUE}).")
+    String device = "cpu";
+
+    @Override
+    public Integer call() throws IOException {
+        if (!device.equals("cpu"))
+            throw new UnsupportedOperationException("run --device " + device + ": model execution runs on the CPU backend only for now");
+        PrintWriter out = spec.commandLine().getOut();
+        Map<String, Tensor> named = new LinkedHashMap<>();
+        List<Tensor> positional = new ArrayList<>();
+        try (LoadedModel m = LoadedModel.open(model)) {
+            try {
+                readInputs(named, positional);
+                long t0 = System.nanoTime();
+                LinkedHashMap<String, Tensor> outputs = m.run(named, positional);
+                double ms = (System.nanoTime() - t0) / 1e6;
+                Files.createDirectories(outputDir);
+                try {
+                    for (var e : outputs.entrySet()) {
+                        Path f = outputDir.resolve(fileName(e.getKey()) + ".npy");
+                        Tensor t = e.getValue();
+                        Npy.write(f, t);
+                        out.printf(Locale.ROOT, "%s: %s %s -> %s%n", e.getKey(), t.dtype(), Arrays.toString(t.shape()), f);
+                    }
+                } finally {
+                    outputs.values().forEach(Tensor::close);
+                }
+                out.printf(Locale.ROOT, "ran in %.1f ms%n", ms);
+            } finally {
+                named.values().forEach(Tensor::close);
+                positional.forEach(Tensor::close);
+            }
+        }
+        return Main.OK;
+    }
+
+    private void readInputs(Map<String, Tensor> named, List<Tensor> positional) throws IOException {
+        for (String spec : inputs) {
+            int eq = spec.indexOf('=');
+            if (eq > 0) named.put(spec.substring(0, eq), Npy.read(Path.of(spec.substring(eq + 1))));
+            else positional.add(Npy.read(Path.of(spec)));
+        }
+    }
+
+    /** An output name as a safe file name (ONNX names may contain '/', ':' and the like). */
+    static String fileName(String name) {
+        String s = name.replaceAll("[^A-Za-z0-9._-]", "_");
+        return s.isEmpty() || s.startsWith(".") ? "_" + s : s;
+    }
+}
