@@ -44,7 +44,8 @@ final class GraphPlan {
         plan(model, model.graph(), Set.of(), registry, plans, unsupported);
         if (unsupported.size() == 1) throw new OnnxException(unsupported.values().iterator().next());
         if (!unsupported.isEmpty())
-            throw new OnnxException(unsupported.size() + " unsupported ONNX ops: " + String.join("; ", unsupported.values()));
+            throw new OnnxException(unsupported.size() + " unsupported ONNX ops: "
+                    + String.join("; ", unsupported.values().stream().map(m -> m.replaceFirst("^unsupported ONNX op ", "")).toList()));
     }
 
     private static GraphPlan plan(OnnxModel model, OnnxGraph g, Set<String> outer, OpRegistry registry,

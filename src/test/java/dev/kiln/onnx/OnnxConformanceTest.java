@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class OnnxConformanceTest {
     /** Floor of passing tests; raise it as ops land. */
-    static final int MIN_PASSED = 0;
+    static final int MIN_PASSED = 170; // main after h-shape merged: 170 of 922
 
     /** Ops every case of which must pass (checked with -Dkiln.onnx.requireOps=true). */
     static final List<String> REQUIRED_OPS = List.of("Gemm", "MatMul", "Conv", "BatchNormalization", "MaxPool",

@@ -23,6 +23,13 @@ public final class OpRegistry {
     /** An empty registry (tests register their own ops; {@link #standard()} holds Kiln's). */
     public static OpRegistry empty() { return new OpRegistry(); }
 
+    /** A mutable copy of this registry (e.g. the standard ops plus test-only ones). */
+    public OpRegistry copy() {
+        OpRegistry r = new OpRegistry();
+        r.ops.putAll(ops);
+        return r;
+    }
+
     /** The registry with every op Kiln implements. */
     public static OpRegistry standard() { return Holder.STANDARD; }
 
