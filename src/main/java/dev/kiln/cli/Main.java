@@ -117,6 +117,7 @@ public final class Main implements Runnable {
 
     static boolean isBadInput(Throwable t) {
         return t instanceof IllegalArgumentException
+                || t instanceof dev.kiln.io.KilnFormatException
                 || t instanceof FileSystemException
                 || t instanceof FileNotFoundException
                 || t instanceof EOFException

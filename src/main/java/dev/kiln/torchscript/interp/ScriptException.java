@@ -3,9 +3,10 @@ package dev.kiln.torchscript.interp;
 /**
  * A TorchScript program failed while running: an unsupported op, a wrong argument, a limit hit,
  * or the program's own raise. The message starts with the source file:line once the interpreter
- * has attached it (ops throw without a location; the interpreter adds the innermost one).
+ * has attached it (ops throw without a location; the interpreter adds the innermost one). An
+ * IllegalArgumentException, so the CLI reports it as bad input (exit 2) in one line.
  */
-public class ScriptException extends RuntimeException {
+public class ScriptException extends IllegalArgumentException {
     private final boolean located;
 
     public ScriptException(String message) {
