@@ -21,6 +21,7 @@ module dev.kiln {
     exports dev.kiln.lab;
     exports dev.kiln.onnx;
     exports dev.kiln.onnx.ops;
+    exports dev.kiln.onnx.export;
     exports dev.kiln.pickle;
 
     opens dev.kiln.cli to info.picocli;

@@ -34,5 +34,8 @@ public final class Activation extends Module {
 
     @Override public Tensor forward(Tensor x) { return f.apply(x); }
 
+    /** The activation's name: "ReLU", "GELU", "GELU(tanh)", "Softmax(dim=1)", "Flatten", ... */
+    public String kind() { return name; }
+
     @Override public String toString() { return name + "()"; }
 }

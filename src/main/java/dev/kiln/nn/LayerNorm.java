@@ -17,6 +17,15 @@ public final class LayerNorm extends Module {
         this.bias = affine ? registerParameter("bias", Tensor.zeros(normalizedShape)) : null;
     }
 
+    public int[] normalizedShape() { return normalizedShape.clone(); }
+
+    public double eps() { return eps; }
+
+    /** The affine weight, or null without affine. */
+    public Tensor weight() { return weight; }
+
+    public Tensor bias() { return bias; }
+
     @Override public Tensor forward(Tensor x) { return x.layerNorm(normalizedShape, weight, bias, eps); }
 
     @Override protected String extraRepr() { return java.util.Arrays.toString(normalizedShape) + ", eps=" + eps; }

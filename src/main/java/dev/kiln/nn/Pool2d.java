@@ -56,5 +56,13 @@ public final class Pool2d extends Module {
         return dev.kiln.ops.Join.cat(rows, -2);
     }
 
+    /** The window parameters, or null for an adaptive pool. */
+    public Pool2dParams params() { return p; }
+
+    public boolean isMax() { return max; }
+
+    /** {h, w} of an adaptive pool's output, or null for a fixed-window pool. */
+    public int[] adaptiveOutput() { return outH > 0 ? new int[]{outH, outW} : null; }
+
     @Override public String toString() { return name + (outH > 0 ? "(" + outH + ", " + outW + ")" : "(" + p + ")"); }
 }

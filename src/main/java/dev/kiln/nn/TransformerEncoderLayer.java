@@ -34,6 +34,11 @@ public final class TransformerEncoderLayer extends Module {
         this(dModel, nhead, 2048, 0.1, "relu", 1e-5, false, false, Generator.global());
     }
 
+    public boolean normFirst() { return normFirst; }
+
+    /** "relu" or "gelu". */
+    public String activation() { return gelu ? "gelu" : "relu"; }
+
     @Override public Tensor forward(Tensor x) { return forward(x, null); }
 
     public Tensor forward(Tensor x, Tensor mask) {

@@ -20,6 +20,9 @@ public final class OpRegistry {
         static final OpRegistry STANDARD = build();
     }
 
+    /** An empty registry (tests register their own ops; {@link #standard()} holds Kiln's). */
+    public static OpRegistry empty() { return new OpRegistry(); }
+
     /** The registry with every op Kiln implements. */
     public static OpRegistry standard() { return Holder.STANDARD; }
 

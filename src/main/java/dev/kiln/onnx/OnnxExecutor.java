@@ -1,0 +1,246 @@
+package dev.kiln.onnx;
+
+import dev.kiln.onnx.ops.OpCall;
+import dev.kiln.onnx.ops.OpRegistry;
+import dev.kiln.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Runs an {@link OnnxModel}. At construction every node's op is resolved once (all unsupported
+ * ops are reported together, naming op, node and opset) and the graph is checked to be in
+ * topological order; {@link #run} then binds the inputs (an input named like an initializer
+ * overrides it), checks their declared types and fixed dims (symbolic dims accept any size), runs
+ * the nodes in order and returns the graph outputs.
+ * <p>
+ * Memory: tensors produced by nodes are closed right after their last use (uses inside nested
+ * subgraphs count). Ownership is tracked per tensor object: an op may return one of its inputs or
+ * a view of it; a tensor object this run did not create (a user input, an initializer, an
+ * attribute tensor, an outer-scope value) is never closed. Returned outputs belong to the caller;
+ * where an output is such a borrowed tensor, the caller gets an alias over the same storage.
+ * The executor owns the model's tensors: {@link #close()} releases them.
+ * <p>
+ * Subgraphs (If/Loop/Scan bodies) run through the {@link dev.kiln.onnx.ops.SubgraphRunner} given to
+ * each op: their inputs are bound by position, other names resolve in the enclosing scopes.
+ * Ops run on the backend of their inputs, so a model fed CUDA tensors runs on CUDA where its ops
+ * allow (initializers stay on the CPU).
+ */
+public final class OnnxExecutor implements AutoCloseable {
+    private final OnnxModel model;
+    private final Map<OnnxGraph, GraphPlan> plans = new IdentityHashMap<>();
+    private final Set<Tensor> modelTensors;
+    private boolean closed;
+
+    /** An executor with every op Kiln implements. */
+    public OnnxExecutor(OnnxModel model) { this(model, OpRegistry.standard()); }
+
+    public OnnxExecutor(OnnxModel model, OpRegistry registry) {
+        this.model = model;
+        GraphPlan.planModel(model, registry, plans);
+        this.modelTensors = GraphPlan.modelTensors(model.graph());
+    }
+
+    public OnnxModel model() { return model; }
+
+    /** The graph inputs the caller must (or may) feed: declared inputs that are not initializers. */
+    public List<ValueInfo> feedInputs() {
+        List<ValueInfo> out = new ArrayList<>();
+        for (ValueInfo in : model.graph().inputs())
+            if (!model.graph().initializers().containsKey(in.name())) out.add(in);
+        return out;
+    }
+
+    /**
+     * Runs the graph. {@code inputs} maps input names to values (the caller keeps ownership); the
+     * result maps each graph output name, in declaration order, to a value the caller owns.
+     */
+    public LinkedHashMap<String, Value> run(Map<String, Value> inputs) {
+        if (closed) throw new IllegalStateException("kiln: OnnxExecutor used after close");
+        OnnxGraph g = model.graph();
+        Frame frame = new Frame(null);
+        bindInputs(g, inputs, frame);
+        List<Value> outs = execute(plans.get(g), frame);
+        LinkedHashMap<String, Value> result = new LinkedHashMap<>();
+        for (int i = 0; i < outs.size(); i++) result.put(g.outputs().get(i).name(), outs.get(i));
+        return result;
+    }
+
+    private void bindInputs(OnnxGraph g, Map<String, Value> inputs, Frame frame) {
+        Map<String, ValueInfo> declared = new LinkedHashMap<>();
+        for (ValueInfo in : g.inputs()) declared.put(in.name(), in);
+        for (String name : inputs.keySet())
+            if (!declared.containsKey(name))
+                throw new OnnxException("model has no input '" + name + "' (inputs: " + String.join(", ", declared.keySet()) + ")");
+        frame.env.putAll(g.initializers());
+        for (ValueInfo in : declared.values()) {
+            Value v = inputs.get(in.name());
+            if (v == null) {
+                if (g.initializers().containsKey(in.name())) continue;
+                throw new OnnxException("missing model input '" + in.name() + "' (" + InputCheck.describe(in) + ")");
+            }
+            InputCheck.check(in, v);
+            frame.env.put(in.name(), v);
+        }
+    }
+
+    // ------------------------------------------------------------------ graph execution
+
+    /** One scope: the values by name, and the tensors this scope created (with reference counts). */
+    private static final class Frame {
+        final Frame parent;
+        final Map<String, Value> env = new HashMap<>();
+        /** Tensor objects created in this scope -> number of live names holding them. */
+        final Map<Tensor, Integer> owned = new IdentityHashMap<>();
+
+        Frame(Frame parent) { this.parent = parent; }
+
+        Value lookup(String name) {
+            for (Frame f = this; f != null; f = f.parent) {
+                Value v = f.env.get(name);
+                if (v != null || f.env.containsKey(name)) return v;
+            }
+            return null;
+        }
+    }
+
+    /** Runs the plan's nodes in {@code frame} and returns its outputs (owned by the caller). */
+    private List<Value> execute(GraphPlan plan, Frame frame) {
+        boolean ok = false;
+        try {
+            for (int i = 0; i < plan.ops.length; i++) {
+                runNode(plan, i, frame);
+                for (String dead : plan.releaseAfter.get(i)) release(frame, frame.env.remove(dead));
+            }
+            List<Value> outs = collectOutputs(plan, frame);
+            ok = true;
+            return outs;
+        } finally {
+            if (!ok) closeOwned(frame, Collections.newSetFromMap(new IdentityHashMap<>()));
+        }
+    }
+
+    private void runNode(GraphPlan plan, int i, Frame frame) {
+        OnnxNode node = plan.graph.nodes().get(i);
+        int opset = plan.opsets[i];
+        List<Value> ins = new ArrayList<>(node.inputs().size());
+        for (String name : node.inputs()) {
+            if (name.isEmpty()) {
+                ins.add(null);
+                continue;
+            }
+            Value v = frame.lookup(name);
+            if (v == null) throw new OnnxException(node.describe() + " (opset " + opset + "): input '" + name
+                    + "' has no value (an earlier op left out this optional output)");
+            ins.add(v);
+        }
+        OpCall call = new OpCall(node, Collections.unmodifiableList(ins), opset, (g, gi) -> runSubgraph(g, gi, frame));
+        List<Value> outs;
+        try {
+            outs = plan.ops[i].run(call);
+        } catch (OnnxException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            throw new OnnxException(node.describe() + " (opset " + opset + "): " + e.getMessage(), e);
+        }
+        if (outs == null || outs.size() > node.outputs().size())
+            throw new OnnxException(node.describe() + " (opset " + opset + "): op returned "
+                    + (outs == null ? "null" : outs.size() + " outputs") + " for " + node.outputs().size() + " declared outputs");
+        Set<Tensor> borrowed = borrowedBy(ins);
+        for (int k = 0; k < outs.size(); k++) {
+            Value v = outs.get(k);
+            String name = node.outputs().get(k);
+            if (v == null) continue;
+            if (name.isEmpty()) { // produced but unnamed: drop it unless it is borrowed or held elsewhere
+                adopt(frame, v, borrowed);
+                release(frame, v);
+                continue;
+            }
+            adopt(frame, v, borrowed);
+            frame.env.put(name, v);
+        }
+    }
+
+    /** Tensor objects an op could have returned without creating them: its inputs' and the model's. */
+    private Set<Tensor> borrowedBy(List<Value> ins) {
+        Set<Tensor> s = Collections.newSetFromMap(new IdentityHashMap<>());
+        for (Value v : ins) Values.forEachTensor(v, s::add);
+        return s;
+    }
+
+    /** Counts a new name holding {@code v}: tensors already owned gain a reference, new ones become owned. */
+    private void adopt(Frame frame, Value v, Set<Tensor> borrowed) {
+        Values.forEachTensor(v, t -> {
+            Integer c = frame.owned.get(t);
+            if (c != null) frame.owned.put(t, c + 1);
+            else if (!borrowed.contains(t) && !modelTensors.contains(t)) frame.owned.put(t, 1);
+        });
+    }
+
+    /** A name holding {@code v} died: owned tensors lose a reference and close at zero. */
+    private static void release(Frame frame, Value v) {
+        Values.forEachTensor(v, t -> {
+            Integer c = frame.owned.get(t);
+            if (c == null) return;
+            if (c > 1) frame.owned.put(t, c - 1);
+            else {
+                frame.owned.remove(t);
+                t.close();
+            }
+        });
+    }
+
+    /** The graph outputs, handed over: owned tensors move to the caller, borrowed ones are aliased. */
+    private List<Value> collectOutputs(GraphPlan plan, Frame frame) {
+        Set<Tensor> handed = Collections.newSetFromMap(new IdentityHashMap<>());
+        List<Value> outs = new ArrayList<>();
+        for (ValueInfo o : plan.graph.outputs()) {
+            Value v = frame.lookup(o.name());
+            if (v == null)
+                throw new OnnxException("graph " + GraphPlan.label(plan.graph) + ": output '" + o.name() + "' was not produced");
+            outs.add(Values.map(v, t -> frame.owned.containsKey(t) && handed.add(t) ? t : Values.alias(t)));
+        }
+        closeOwned(frame, handed);
+        return outs;
+    }
+
+    private static void closeOwned(Frame frame, Set<Tensor> keep) {
+        for (Tensor t : frame.owned.keySet()) if (!keep.contains(t)) t.close();
+        frame.owned.clear();
+        frame.env.clear();
+    }
+
+    /** Runs a subgraph in a new scope under {@code parent}; inputs are bound to its declared inputs by position. */
+    private List<Value> runSubgraph(OnnxGraph g, List<Value> inputs, Frame parent) {
+        GraphPlan plan = plans.get(g);
+        if (plan == null) throw new OnnxException("subgraph " + GraphPlan.label(g) + " is not part of this model");
+        if (inputs.size() != g.inputs().size())
+            throw new OnnxException("subgraph " + GraphPlan.label(g) + " declares " + g.inputs().size() + " inputs, got "
+                    + inputs.size());
+        Frame frame = new Frame(parent);
+        frame.env.putAll(g.initializers());
+        for (int i = 0; i < inputs.size(); i++) frame.env.put(g.inputs().get(i).name(), inputs.get(i));
+        return execute(plan, frame);
+    }
+
+    /** Releases the model's tensors (initializers and attribute tensors). */
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        for (Tensor t : modelTensors) t.close();
+    }
+
+    @Override
+    public String toString() {
+        return "OnnxExecutor[" + model.graph().nodes().size() + " nodes, opset " + model.opset() + ", inputs "
+                + Arrays.toString(feedInputs().stream().map(ValueInfo::name).toArray()) + "]";
+    }
+}

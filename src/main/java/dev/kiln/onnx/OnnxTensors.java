@@ -1,0 +1,316 @@
+package dev.kiln.onnx;
+
+import dev.kiln.backend.Backends;
+import dev.kiln.io.KilnFormatException;
+import dev.kiln.onnx.proto.LongList;
+import dev.kiln.onnx.proto.ProtoReader;
+import dev.kiln.tensor.Storage;
+import dev.kiln.tensor.Tensor;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Decodes {@code TensorProto}s into Kiln tensors: {@code raw_data}, the typed fields
+ * ({@code float_data}, {@code int32_data}, ... packed or not) and external data files. The
+ * declared element count times the element size is checked against the bytes actually present
+ * before anything is allocated, so a corrupt header cannot request a huge allocation.
+ * <p>
+ * External data: the {@code location} must be a relative path that stays inside the model's
+ * directory (absolute paths and {@code ..} escapes are refused); the file range is memory-mapped
+ * and copied into the tensor. Also reads the test-data files of the ONNX backend tests
+ * ({@code input_0.pb}: a TensorProto, SequenceProto or OptionalProto).
+ */
+public final class OnnxTensors {
+    private OnnxTensors() {}
+
+    // TensorProto field numbers
+    private static final int DIMS = 1, DATA_TYPE = 2, SEGMENT = 3, FLOAT_DATA = 4, INT32_DATA = 5, STRING_DATA = 6,
+            INT64_DATA = 7, NAME = 8, RAW_DATA = 9, DOUBLE_DATA = 10, UINT64_DATA = 11, EXTERNAL_DATA = 13,
+            DATA_LOCATION = 14;
+
+    /** The fields of one TensorProto, as read. */
+    private static final class Fields {
+        String name = "";
+        final LongList dims = new LongList();
+        int dataType;
+        MemorySegment raw;
+        final LongList floats = new LongList(), int32s = new LongList(), int64s = new LongList(),
+                doubles = new LongList(), uint64s = new LongList();
+        boolean strings;
+        int location;
+        final Map<String, String> external = new LinkedHashMap<>();
+    }
+
+    /** Reads a {@code .pb} file holding one serialized TensorProto. */
+    public static Value.TensorValue readTensorProto(Path file) throws IOException {
+        return decode(ProtoReader.of(Files.readAllBytes(file), file.toString()), file.toAbsolutePath().getParent());
+    }
+
+    /**
+     * Reads a {@code .pb} test-data file as the value kind {@code info} declares: a TensorProto for
+     * tensors (or when {@code info} is null), a SequenceProto for sequences, an OptionalProto for
+     * optionals.
+     */
+    public static Value readValue(Path file, ValueInfo info) throws IOException {
+        ProtoReader r = ProtoReader.of(Files.readAllBytes(file), file.toString());
+        Path dir = file.toAbsolutePath().getParent();
+        if (info == null) return decode(r, dir);
+        return switch (info.kind()) {
+            case SEQUENCE -> decodeSequence(r, dir, info.elem());
+            case OPTIONAL -> decodeOptional(r, dir, info.elem());
+            default -> decode(r, dir);
+        };
+    }
+
+    /** Decodes the TensorProto message of {@code r}; {@code baseDir} resolves external data (may be null). */
+    public static Value.TensorValue decode(ProtoReader r, Path baseDir) throws IOException {
+        Fields f = readFields(r);
+        return build(f, r, baseDir);
+    }
+
+    private static Fields readFields(ProtoReader r) throws KilnFormatException {
+        Fields f = new Fields();
+        while (r.next()) {
+            switch (r.field()) {
+                case DIMS -> r.readVarints(f.dims);
+                case DATA_TYPE -> f.dataType = r.readInt32();
+                case NAME -> f.name = r.readString();
+                case RAW_DATA -> f.raw = r.readBytesSegment();
+                case FLOAT_DATA -> r.readFixed32s(f.floats);
+                case INT32_DATA -> r.readVarints(f.int32s);
+                case INT64_DATA -> r.readVarints(f.int64s);
+                case DOUBLE_DATA -> r.readFixed64s(f.doubles);
+                case UINT64_DATA -> r.readVarints(f.uint64s);
+                case STRING_DATA -> { f.strings = true; r.skip(); }
+                case DATA_LOCATION -> f.location = r.readInt32();
+                case EXTERNAL_DATA -> readEntry(r.readMessage("external_data"), f.external);
+                case SEGMENT -> throw r.error("tensor '" + f.name + "': segmented tensors are not supported");
+                default -> r.skip();
+            }
+        }
+        return f;
+    }
+
+    private static void readEntry(ProtoReader r, Map<String, String> out) throws KilnFormatException {
+        String key = "", value = "";
+        while (r.next()) {
+            if (r.field() == 1) key = r.readString();
+            else if (r.field() == 2) value = r.readString();
+            else r.skip();
+        }
+        out.put(key, value);
+    }
+
+    private static Value.TensorValue build(Fields f, ProtoReader r, Path baseDir) throws IOException {
+        String what = "tensor '" + f.name + "'";
+        ElemType type;
+        try {
+            type = ElemType.fromCode(f.dataType);
+        } catch (IllegalArgumentException e) {
+            throw r.error(what + ": unknown data type " + f.dataType);
+        }
+        if (type == ElemType.STRING) throw new OnnxException(r.file() + ": " + what + ": string tensors are not supported");
+        if (type.storage() == null) throw new OnnxException(r.file() + ": " + what + ": " + type + " tensors are not supported");
+        int[] shape = shape(f, r, what);
+        long count = 1;
+        for (int d : shape) count *= d; // each dim < 2^31 and the product checked in shape()
+        if (f.location == 1) {
+            MemorySegmentSource src = external(f, r, baseDir, what, count * rawSize(type));
+            try (src) {
+                return fromRaw(src.segment, type, shape);
+            }
+        }
+        if (f.raw != null) {
+            long expect = count * rawSize(type);
+            if (f.raw.byteSize() != expect)
+                throw r.error(what + ": shape " + java.util.Arrays.toString(shape) + " of " + type + " needs " + expect
+                        + " bytes of raw_data, found " + f.raw.byteSize());
+            return fromRaw(f.raw, type, shape);
+        }
+        return fromTyped(f, r, type, shape, count, what);
+    }
+
+    private static int[] shape(Fields f, ProtoReader r, String what) throws KilnFormatException {
+        int[] shape = new int[f.dims.size()];
+        long count = 1;
+        for (int i = 0; i < shape.length; i++) {
+            long d = f.dims.get(i);
+            if (d < 0 || d > Integer.MAX_VALUE) throw r.error(what + ": invalid dim " + d + " at axis " + i);
+            shape[i] = (int) d;
+            try {
+                count = Math.multiplyExact(count, d);
+            } catch (ArithmeticException e) {
+                throw r.error(what + ": element count overflows 64 bits");
+            }
+        }
+        if (count > (1L << 50)) throw r.error(what + ": declares " + count + " elements, more than Kiln can hold");
+        return shape;
+    }
+
+    /** Bytes per element in raw_data / external data (the ONNX encoding, not Kiln's storage). */
+    static int rawSize(ElemType t) {
+        return switch (t) {
+            case UINT8, INT8, BOOL -> 1;
+            case UINT16, INT16, FLOAT16, BFLOAT16 -> 2;
+            case FLOAT, INT32, UINT32 -> 4;
+            case INT64, UINT64, DOUBLE -> 8;
+            default -> throw new OnnxException(t + " tensors are not supported");
+        };
+    }
+
+    /** A tensor from little-endian bytes in ONNX encoding (widening uint8/int16/uint16/uint32). */
+    static Value.TensorValue fromRaw(MemorySegment src, ElemType type, int[] shape) {
+        Tensor t = Tensor.empty(Backends.cpu(), type.storage(), shape);
+        long n = t.numel();
+        if (n == 0) return Value.of(t, type);
+        MemorySegment dst = t.segment();
+        switch (type) {
+            case UINT8 -> { for (long i = 0; i < n; i++) dst.setAtIndex(Storage.I32, i, src.get(ValueLayout.JAVA_BYTE, i) & 0xff); }
+            case INT16 -> { for (long i = 0; i < n; i++) dst.setAtIndex(Storage.I32, i, src.getAtIndex(Storage.I16, i)); }
+            case UINT16 -> { for (long i = 0; i < n; i++) dst.setAtIndex(Storage.I32, i, src.getAtIndex(Storage.I16, i) & 0xffff); }
+            case UINT32 -> { for (long i = 0; i < n; i++) dst.setAtIndex(Storage.I64, i, src.getAtIndex(Storage.I32, i) & 0xffffffffL); }
+            case BOOL -> { for (long i = 0; i < n; i++) dst.set(ValueLayout.JAVA_BYTE, i, (byte) (src.get(ValueLayout.JAVA_BYTE, i) != 0 ? 1 : 0)); }
+            default -> MemorySegment.copy(src, 0, dst, 0, n * rawSize(type));
+        }
+        return Value.of(t, type);
+    }
+
+    private static Value.TensorValue fromTyped(Fields f, ProtoReader r, ElemType type, int[] shape, long count, String what)
+            throws KilnFormatException {
+        LongList src = switch (type) {
+            case FLOAT -> f.floats;
+            case INT64 -> f.int64s;
+            case DOUBLE -> f.doubles;
+            case UINT32, UINT64 -> f.uint64s;
+            default -> f.int32s; // int32, int16/uint16, int8/uint8, bool, float16/bfloat16 bits
+        };
+        if (src.size() != count)
+            throw r.error(what + ": shape " + java.util.Arrays.toString(shape) + " needs " + count + " " + type
+                    + " values, found " + src.size() + (f.strings ? " (it holds string_data)" : ""));
+        Tensor t = Tensor.empty(Backends.cpu(), type.storage(), shape);
+        if (count == 0) return Value.of(t, type);
+        MemorySegment dst = t.segment();
+        for (int i = 0; i < count; i++) {
+            long v = src.get(i);
+            switch (type) {
+                case FLOAT -> dst.setAtIndex(Storage.I32, i, (int) v); // float bits
+                case DOUBLE, INT64, UINT64 -> dst.setAtIndex(Storage.I64, i, v);
+                case UINT32 -> dst.setAtIndex(Storage.I64, i, v & 0xffffffffL);
+                case FLOAT16, BFLOAT16 -> dst.setAtIndex(Storage.I16, i, (short) v);
+                case INT8 -> dst.set(ValueLayout.JAVA_BYTE, i, (byte) v);
+                case BOOL -> dst.set(ValueLayout.JAVA_BYTE, i, (byte) (v != 0 ? 1 : 0));
+                case UINT8 -> dst.setAtIndex(Storage.I32, i, (int) (v & 0xff));
+                case UINT16 -> dst.setAtIndex(Storage.I32, i, (int) (v & 0xffff));
+                case INT16 -> dst.setAtIndex(Storage.I32, i, (short) v);
+                default -> dst.setAtIndex(Storage.I32, i, (int) v);
+            }
+        }
+        return Value.of(t, type);
+    }
+
+    // ------------------------------------------------------------------ external data
+
+    /** A mapped file range, unmapped on close. */
+    private record MemorySegmentSource(Arena arena, MemorySegment segment) implements AutoCloseable {
+        public void close() { arena.close(); }
+    }
+
+    private static MemorySegmentSource external(Fields f, ProtoReader r, Path baseDir, String what, long expect)
+            throws IOException {
+        String loc = f.external.get("location");
+        if (loc == null || loc.isEmpty()) throw r.error(what + ": external data without a location");
+        Path file = resolveExternal(r, baseDir, loc, what);
+        long offset = parseLong(r, f.external.getOrDefault("offset", "0"), what, "offset");
+        long size = Files.size(file);
+        long length = f.external.containsKey("length") ? parseLong(r, f.external.get("length"), what, "length") : expect;
+        if (offset < 0 || length < 0 || offset > size || length > size - offset)
+            throw r.error(what + ": external range offset " + offset + " length " + length + " lies outside "
+                    + loc + " (" + size + " bytes)");
+        if (length != expect)
+            throw r.error(what + ": external data holds " + length + " bytes, its shape and type need " + expect);
+        Arena arena = Arena.ofConfined();
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            MemorySegment seg = length == 0 ? MemorySegment.NULL : ch.map(FileChannel.MapMode.READ_ONLY, offset, length, arena);
+            return new MemorySegmentSource(arena, seg);
+        } catch (IOException | RuntimeException e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /** The external file for {@code loc}: relative, inside {@code baseDir} (also after resolving links). */
+    static Path resolveExternal(ProtoReader r, Path baseDir, String loc, String what) throws IOException {
+        if (baseDir == null) throw r.error(what + ": external data '" + loc + "' needs the model's directory");
+        Path rel;
+        try {
+            rel = Path.of(loc);
+        } catch (java.nio.file.InvalidPathException e) {
+            throw r.error(what + ": invalid external data location '" + loc + "'");
+        }
+        if (rel.isAbsolute() || loc.startsWith("/") || loc.startsWith("\\"))
+            throw r.error(what + ": external data location '" + loc + "' is absolute; only paths relative to the model are allowed");
+        Path base = baseDir.toAbsolutePath().normalize();
+        Path file = base.resolve(rel).normalize();
+        if (!file.startsWith(base) || file.equals(base))
+            throw r.error(what + ": external data location '" + loc + "' escapes the model's directory");
+        if (!Files.isRegularFile(file)) throw r.error(what + ": external data file '" + loc + "' not found");
+        if (!file.toRealPath().startsWith(base.toRealPath()))
+            throw r.error(what + ": external data location '" + loc + "' links outside the model's directory");
+        return file;
+    }
+
+    private static long parseLong(ProtoReader r, String s, String what, String key) throws KilnFormatException {
+        try {
+            return Long.parseLong(s.trim());
+        } catch (NumberFormatException e) {
+            throw r.error(what + ": external data " + key + " '" + s + "' is not a number");
+        }
+    }
+
+    // ------------------------------------------------------------------ sequences and optionals
+
+    /** A SequenceProto (elem_type 2, tensor_values 3, sequence_values 5, optional_values 7). */
+    public static Value.SequenceValue decodeSequence(ProtoReader r, Path dir, ValueInfo elem) throws IOException {
+        List<Value> items = new ArrayList<>();
+        while (r.next()) {
+            switch (r.field()) {
+                case 3 -> items.add(decode(r.readMessage("tensor_values[" + items.size() + "]"), dir));
+                case 5 -> items.add(decodeSequence(r.readMessage("sequence_values[" + items.size() + "]"), dir,
+                        elem == null ? null : elem.elem()));
+                case 7 -> items.add(decodeOptional(r.readMessage("optional_values[" + items.size() + "]"), dir,
+                        elem == null ? null : elem.elem()));
+                case 4, 6 -> throw r.error("sparse tensor and map sequence elements are not supported");
+                default -> r.skip();
+            }
+        }
+        ElemType t = elem != null && elem.elemType() != null ? elem.elemType() : ElemType.UNDEFINED;
+        if (!items.isEmpty() && items.getFirst() instanceof Value.TensorValue tv) t = tv.type();
+        return new Value.SequenceValue(items, t);
+    }
+
+    /** An OptionalProto (tensor_value 3, sequence_value 5, optional_value 7); empty when none is set. */
+    public static Value.OptionalValue decodeOptional(ProtoReader r, Path dir, ValueInfo elem) throws IOException {
+        Value v = null;
+        while (r.next()) {
+            switch (r.field()) {
+                case 3 -> v = decode(r.readMessage("tensor_value"), dir);
+                case 5 -> v = decodeSequence(r.readMessage("sequence_value"), dir, elem == null ? null : elem.elem());
+                case 7 -> v = decodeOptional(r.readMessage("optional_value"), dir, elem == null ? null : elem.elem());
+                case 4, 6 -> throw r.error("sparse tensor and map optionals are not supported");
+                default -> r.skip();
+            }
+        }
+        return new Value.OptionalValue(v);
+    }
+}
