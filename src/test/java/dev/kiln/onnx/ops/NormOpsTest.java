@@ -5,7 +5,11 @@ import dev.kiln.onnx.OnnxException;
 import dev.kiln.onnx.Value;
 import org.junit.jupiter.api.Test;
 
+import dev.kiln.tensor.Storage;
+
+import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Supplier;
 
 import static dev.kiln.onnx.ops.NormTestKit.*;
 import static org.junit.jupiter.api.Assertions.*;
@@ -140,5 +144,28 @@ class NormOpsTest {
         NormDropout.MersenneTwister zero = new NormDropout.MersenneTwister(0);
         assertEquals(0.5488135039273248, zero.nextDouble(), 1e-15);
         assertEquals(0.7151893663724195, zero.nextDouble(), 1e-15);
+    }
+
+    @Test
+    void opsReleaseTheirTemporaries() {
+        List<Supplier<NormTestKit.Node>> cases = List.of(
+                () -> op("BatchNormalization").opset(15).i("training_mode", 1).outputs(3).in(f32(values(12, 1), 2, 2, 3),
+                        f32(new double[]{1, 2}, 2), f32(new double[]{0, 1}, 2), f32(new double[]{0, 0}, 2), f32(new double[]{1, 1}, 2)),
+                () -> op("LayerNormalization").outputs(3).in(f32(values(12, 2), 3, 4), f32(values(4, 3), 4), f32(values(4, 4), 4)),
+                () -> op("InstanceNormalization").opset(6).in(f32(values(12, 5), 1, 2, 6), f32(new double[]{1, 2}, 2), f32(new double[]{0, 1}, 2)),
+                () -> op("SoftmaxCrossEntropyLoss").opset(13).outputs(2).in(f32(values(6, 6), 2, 3), i64(0, 2)),
+                () -> op("LSTM").opset(14).i("hidden_size", 2).s("direction", "bidirectional").outputs(3)
+                        .in(f32(values(12, 7), 2, 2, 3), f32(values(48, 8), 2, 8, 3), f32(values(32, 9), 2, 8, 2)),
+                () -> op("MatMulInteger").opset(10).in(typed(ElemType.UINT8, new double[]{1, 2, 3, 4}, 2, 2),
+                        typed(ElemType.UINT8, new double[]{5, 6, 7, 8}, 2, 2)),
+                () -> op("DFT").in(f32(values(16, 10), 1, 8, 2)));
+        for (Supplier<NormTestKit.Node> c : cases) {
+            int before = Storage.liveCount();
+            NormTestKit.Node node = c.get();
+            List<Value> out = new ArrayList<>(node.run());
+            node.closeInputs();
+            out.forEach(v -> v.tensor().close());
+            assertTrue(Storage.liveCount() <= before, "live storages " + Storage.liveCount() + " > " + before);
+        }
     }
 }

@@ -70,6 +70,11 @@ final class NormTestKit {
             return OpRegistry.standard().lookup(node, opset).run(call);
         }
 
+        /** Closes every input tensor (for leak checks). */
+        void closeInputs() {
+            for (Value v : inputs) if (v != null) v.tensor().close();
+        }
+
         /** Runs and returns output {@code k} as a tensor value. */
         Value.TensorValue run(int k) { return (Value.TensorValue) run().get(k); }
     }
