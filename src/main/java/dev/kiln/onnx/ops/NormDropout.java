@@ -1,10 +1,10 @@
 package dev.kiln.onnx.ops;
 
-import dev.kiln.onnx.ElemType;
 import dev.kiln.onnx.Value;
 import dev.kiln.tensor.Tensor;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -54,10 +54,10 @@ final class NormDropout {
         out.add(Value.of(x.detach(), call.type(0)));
         if (call.wantsOutput(1)) {
             boolean[] all = new boolean[Math.toIntExact(x.numel())];
-            java.util.Arrays.fill(all, true);
+            Arrays.fill(all, true);
             if (call.opset() < 10) { // Dropout-7..9: the mask has the data type
                 double[] ones = new double[all.length];
-                java.util.Arrays.fill(ones, 1);
+                Arrays.fill(ones, 1);
                 out.add(NormArrays.value(ones, call.type(0), x.shape()));
             } else {
                 out.add(NormArrays.bools(all, x.shape()));

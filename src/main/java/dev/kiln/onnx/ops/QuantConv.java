@@ -43,6 +43,7 @@ final class QuantConv {
         long[] bias = call.has(8) ? call.in(8).toLongArray() : null;
         if (bias != null && bias.length != m) throw call.error("B has " + bias.length + " values, expected " + m);
         ElemType outType = call.type(7);
+        QuantOps.checkQuantType(call, outType);
         int[] os = g.outShape();
         int spatial = NormArrays.prod(os, 2, os.length);
         long[] q = new long[acc.length];

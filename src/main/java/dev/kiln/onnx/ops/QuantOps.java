@@ -92,8 +92,8 @@ final class QuantOps {
     }
 
     static void checkQuantType(OpCall call, ElemType t) {
-        if (t != ElemType.UINT8 && t != ElemType.INT8 && t != ElemType.INT32 && t != ElemType.UINT16 && t != ElemType.INT16)
-            throw call.error("quantized type must be uint8 or int8, got " + t);
+        if (t != ElemType.UINT8 && t != ElemType.INT8 && t != ElemType.UINT16 && t != ElemType.INT16)
+            throw call.error("quantized type must be uint8, int8, uint16 or int16, got " + t);
     }
 
     /** A scale or zero point: one value (per tensor) or one per index of the axis attribute's dim. */
@@ -134,6 +134,7 @@ final class QuantOps {
 
     private static List<Value> qLinearMatMul(OpCall call) {
         ElemType outType = call.type(7);
+        checkQuantType(call, outType);
         try (Scope s = Scope.open()) {
             Tensor acc = integerProduct(call, 0, 2, 3, 5);
             int[] shape = acc.shape();
