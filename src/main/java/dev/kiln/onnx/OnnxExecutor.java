@@ -38,6 +38,7 @@ public final class OnnxExecutor implements AutoCloseable {
     private final Map<OnnxGraph, GraphPlan> plans = new IdentityHashMap<>();
     private final Set<Tensor> modelTensors;
     private boolean closed;
+    private volatile OnnxProfile profile;
 
     /** An executor with every op Kiln implements. */
     public OnnxExecutor(OnnxModel model) { this(model, OpRegistry.standard()); }
@@ -49,6 +50,12 @@ public final class OnnxExecutor implements AutoCloseable {
     }
 
     public OnnxModel model() { return model; }
+
+    /** Turns per-op timing on (a fresh {@link OnnxProfile}, returned) or off (null). */
+    public OnnxProfile profile(boolean on) {
+        profile = on ? new OnnxProfile() : null;
+        return profile;
+    }
 
     /** The graph inputs the caller must (or may) feed: declared inputs that are not initializers. */
     public List<ValueInfo> feedInputs() {
@@ -143,8 +150,10 @@ public final class OnnxExecutor implements AutoCloseable {
         }
         OpCall call = new OpCall(node, Collections.unmodifiableList(ins), opset, (g, gi) -> runSubgraph(g, gi, frame));
         List<Value> outs;
+        long t0 = profile == null ? 0 : System.nanoTime();
         try {
             outs = plan.ops[i].run(call);
+            if (profile != null) profile.record(node.opType(), System.nanoTime() - t0);
         } catch (OnnxException e) {
             throw e;
         } catch (RuntimeException e) {
