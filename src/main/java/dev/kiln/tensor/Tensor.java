@@ -593,6 +593,12 @@ public final class Tensor implements AutoCloseable {
     public Tensor cos() { return Elementwise.unary(UnaryOp.COS, this, 0, 0); }
     public Tensor reciprocal() { return Elementwise.unary(UnaryOp.RECIPROCAL, this, 0, 0); }
     public Tensor square() { return Elementwise.unary(UnaryOp.SQUARE, this, 0, 0); }
+    public Tensor erf() { return Elementwise.unary(UnaryOp.ERF, this, 0, 0); }
+    public Tensor floor() { return Elementwise.unary(UnaryOp.FLOOR, this, 0, 0); }
+    public Tensor ceil() { return Elementwise.unary(UnaryOp.CEIL, this, 0, 0); }
+    /** Rounds half to even, like torch.round and ONNX Round. */
+    public Tensor round() { return Elementwise.unary(UnaryOp.ROUND, this, 0, 0); }
+    public Tensor sign() { return Elementwise.unary(UnaryOp.SIGN, this, 0, 0); }
     public Tensor pow(double exponent) { return Elementwise.unary(UnaryOp.POW_SCALAR, this, exponent, 0); }
     public Tensor clamp(double min, double max) { return Elementwise.unary(UnaryOp.CLAMP, this, min, max); }
 

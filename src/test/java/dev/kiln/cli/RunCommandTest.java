@@ -66,4 +66,26 @@ class RunCommandTest {
         assertTrue(r.out().contains("Conv"), r.out());
         assertTrue(r.out().contains("BatchNormalization"), r.out());
     }
+
+    @Test
+    void runsTorchScriptWithTupleOutputs() throws Exception {
+        Path ts = Path.of("src/test/resources/torchscript");
+        CliRun r = CliRun.of("run", ts.resolve("opsmix_script.pt").toString(), "--input", ts.resolve("opsmix_in0.npy").toString(),
+                "--input", ts.resolve("opsmix_in1.npy").toString(), "--output-dir", tmp.toString());
+        assertEquals(Main.OK, r.code(), r.err());
+        for (int i = 0; i < 3; i++) {
+            try (Tensor got = Npy.read(tmp.resolve("output_" + i + ".npy")); Tensor want = Npy.read(ts.resolve("opsmix_out" + i + ".npy"))) {
+                assertArrayEquals(want.shape(), got.shape(), "output_" + i);
+                double[] g = got.toDoubleArray(), w = want.toDoubleArray();
+                for (int k = 0; k < g.length; k++) assertEquals(w[k], g[k], 1e-4 * (1 + Math.abs(w[k])), "output_" + i + "[" + k + "]");
+            }
+        }
+        CliRun named = CliRun.of("run", ts.resolve("mlp_script.pt").toString(), "--input", "x=" + ts.resolve("mlp_in0.npy"),
+                "--output-dir", tmp.toString());
+        assertEquals(Main.BAD_INPUT, named.code());
+        assertTrue(named.err().contains("positional"), named.err());
+        CliRun info = CliRun.of("info", ts.resolve("cnn_script.pt").toString());
+        assertEquals(Main.OK, info.code(), info.err());
+        assertTrue(info.out().contains("TorchScript model"), info.out());
+    }
 }
