@@ -28,7 +28,13 @@ final class MathCast {
     private static java.util.List<dev.kiln.onnx.Value> cast(OpCall c, ElemType to) {
         ElemType from = c.type(0);
         if (from == ElemType.STRING && to == ElemType.STRING) return java.util.List.of(c.strings(0));
-        if (from == ElemType.STRING) return MathOps.one(StringCast.fromStrings(c.strings(0), to), to);
+        if (from == ElemType.STRING) {
+            try {
+                return MathOps.one(StringCast.fromStrings(c.strings(0), to), to);
+            } catch (IllegalArgumentException e) {
+                throw c.error(e.getMessage());
+            }
+        }
         if (to.storage() == null && to != ElemType.STRING)
             throw c.error("cannot cast " + from + " to " + to + ": Kiln has no " + to + " tensors");
         if (to == ElemType.STRING) return java.util.List.of(StringCast.toStrings(c.in(0), from));
