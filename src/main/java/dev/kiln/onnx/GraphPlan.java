@@ -135,10 +135,10 @@ final class GraphPlan {
     }
 
     private static void collect(OnnxGraph g, Set<dev.kiln.tensor.Tensor> out) {
-        for (Value.TensorValue t : g.initializers().values()) out.add(t.tensor());
+        for (Value t : g.initializers().values()) Values.forEachTensor(t, out::add);
         for (OnnxNode node : g.nodes()) {
             for (OnnxAttribute a : node.attributes().values()) {
-                if (a.t() != null) out.add(a.t().tensor());
+                Values.forEachTensor(a.t(), out::add);
                 for (Value.TensorValue t : a.tensors()) out.add(t.tensor());
             }
             for (OnnxGraph sub : subgraphs(node)) collect(sub, out);

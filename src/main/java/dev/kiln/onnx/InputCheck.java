@@ -27,13 +27,21 @@ final class InputCheck {
     }
 
     private static void checkTensor(ValueInfo decl, Value v, String name) {
-        if (!(v instanceof Value.TensorValue tv))
+        ElemType type;
+        int[] shape;
+        if (v instanceof Value.TensorValue tv) {
+            type = tv.type();
+            shape = tv.tensor().shape();
+        } else if (v instanceof Value.StringTensorValue st) {
+            type = ElemType.STRING;
+            shape = st.shape();
+        } else {
             throw new OnnxException(name + " must be a tensor (" + describe(decl) + "), got " + Values.describe(v));
-        if (decl.elemType() != null && decl.elemType() != ElemType.UNDEFINED && decl.elemType() != tv.type())
-            throw new OnnxException(name + " must be " + decl.elemType() + ", got " + tv.type());
+        }
+        if (decl.elemType() != null && decl.elemType() != ElemType.UNDEFINED && decl.elemType() != type)
+            throw new OnnxException(name + " must be " + decl.elemType() + ", got " + type);
         List<Object> dims = decl.dims();
         if (dims == null) return;
-        int[] shape = tv.tensor().shape();
         if (shape.length != dims.size())
             throw new OnnxException(name + " must have rank " + dims.size() + " " + dimsText(dims) + ", got shape "
                     + Arrays.toString(shape));

@@ -4,9 +4,10 @@ import java.util.List;
 
 /**
  * One {@code AttributeProto}. Exactly the field matching {@code type} is meaningful; the others are
- * zero, null or empty. Strings are kept as the raw bytes ONNX stores (usually UTF-8).
+ * zero, null or empty. Strings are kept as the raw bytes ONNX stores (usually UTF-8). A tensor
+ * attribute {@code t} is a {@link Value.TensorValue} or, for a STRING tensor, a {@link Value.StringTensorValue}.
  */
-public record OnnxAttribute(String name, Type type, float f, long i, byte[] s, Value.TensorValue t,
+public record OnnxAttribute(String name, Type type, float f, long i, byte[] s, Value t,
                             OnnxGraph g, float[] floats, long[] ints, List<byte[]> strings,
                             List<Value.TensorValue> tensors, List<OnnxGraph> graphs, String refAttrName) {
 

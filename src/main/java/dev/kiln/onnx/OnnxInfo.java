@@ -33,7 +33,11 @@ public final class OnnxInfo {
         sb.append("nodes: ").append(nodes).append(" (").append(ops.size()).append(" op types)\n");
         ops.forEach((op, n) -> sb.append(String.format(Locale.ROOT, "  %-28s %d%n", op, n)));
         long params = 0, bytes = 0;
-        for (Value.TensorValue t : g.initializers().values()) {
+        for (Value v : g.initializers().values()) {
+            if (!(v instanceof Value.TensorValue t)) {
+                if (v instanceof Value.StringTensorValue st) params += st.data().length;
+                continue;
+            }
             Tensor x = t.tensor();
             params += x.numel();
             bytes += x.numel() * OnnxTensors.rawSize(t.type());

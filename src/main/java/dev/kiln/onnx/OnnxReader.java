@@ -88,7 +88,7 @@ public final class OnnxReader {
         String name = "";
         List<OnnxNode> nodes = new ArrayList<>();
         List<ValueInfo> inputs = new ArrayList<>(), outputs = new ArrayList<>(), valueInfo = new ArrayList<>();
-        Map<String, Value.TensorValue> inits = new LinkedHashMap<>();
+        Map<String, Value> inits = new LinkedHashMap<>();
         while (r.next()) {
             switch (r.field()) {
                 case 1 -> nodes.add(node(r.readMessage("node[" + nodes.size() + "]")));
@@ -106,10 +106,10 @@ public final class OnnxReader {
     }
 
     /** Decodes an initializer and stores it under its name (the name is a field of the TensorProto). */
-    private void tensorWithName(ProtoReader r, Map<String, Value.TensorValue> out) throws IOException {
+    private void tensorWithName(ProtoReader r, Map<String, Value> out) throws IOException {
         String name = tensorName(r);
         if (out.containsKey(name)) throw r.error("duplicate initializer '" + name + "'");
-        out.put(name, OnnxTensors.decode(r, baseDir));
+        out.put(name, OnnxTensors.decodeAny(r, baseDir));
     }
 
     /** The name field (8) of a TensorProto, read ahead on a copy of the reader. */
@@ -155,7 +155,7 @@ public final class OnnxReader {
         float f = 0;
         long i = 0;
         byte[] s = null;
-        Value.TensorValue t = null;
+        Value t = null;
         OnnxGraph g = null;
         LongList floats = new LongList(), ints = new LongList();
         List<byte[]> strings = new ArrayList<>();
@@ -170,7 +170,7 @@ public final class OnnxReader {
                 case 2 -> f = r.readFloat();
                 case 3 -> i = r.readInt64();
                 case 4 -> s = r.readBytes();
-                case 5 -> t = OnnxTensors.decode(r.readMessage("t"), baseDir);
+                case 5 -> t = OnnxTensors.decodeAny(r.readMessage("t"), baseDir);
                 case 6 -> g = graph(r.readMessage("g"));
                 case 7 -> r.readFixed32s(floats);
                 case 8 -> r.readVarints(ints);
@@ -197,7 +197,7 @@ public final class OnnxReader {
     }
 
     /** Pre-IR-3 attributes carry no type: the populated field tells it. */
-    private static OnnxAttribute.Type inferType(float f, long i, byte[] s, Value.TensorValue t, OnnxGraph g, LongList floats,
+    private static OnnxAttribute.Type inferType(float f, long i, byte[] s, Value t, OnnxGraph g, LongList floats,
                                                 LongList ints, List<byte[]> strings, List<Value.TensorValue> tensors,
                                                 List<OnnxGraph> graphs, boolean sparse, boolean typeProto) {
         if (t != null) return OnnxAttribute.Type.TENSOR;

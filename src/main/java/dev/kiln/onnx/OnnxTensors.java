@@ -4,6 +4,7 @@ import dev.kiln.backend.Backends;
 import dev.kiln.io.KilnFormatException;
 import dev.kiln.onnx.proto.LongList;
 import dev.kiln.onnx.proto.ProtoReader;
+import dev.kiln.onnx.proto.ProtoWriter;
 import dev.kiln.tensor.Storage;
 import dev.kiln.tensor.Tensor;
 
@@ -12,6 +13,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -30,6 +32,10 @@ import java.util.Map;
  * directory (absolute paths and {@code ..} escapes are refused); the file range is memory-mapped
  * and copied into the tensor. Also reads the test-data files of the ONNX backend tests
  * ({@code input_0.pb}: a TensorProto, SequenceProto or OptionalProto).
+ * <p>
+ * STRING tensors ({@code string_data}, UTF-8 bytes; malformed bytes become U+FFFD) decode to a
+ * {@link Value.StringTensorValue} through {@link #decodeAny}; {@link #decode} is for numeric
+ * tensors. {@link #encode} writes a value back as a TensorProto.
  */
 public final class OnnxTensors {
     private OnnxTensors() {}
@@ -47,12 +53,12 @@ public final class OnnxTensors {
         MemorySegment raw;
         final LongList floats = new LongList(), int32s = new LongList(), int64s = new LongList(),
                 doubles = new LongList(), uint64s = new LongList();
-        boolean strings;
+        final List<byte[]> strings = new ArrayList<>();
         int location;
         final Map<String, String> external = new LinkedHashMap<>();
     }
 
-    /** Reads a {@code .pb} file holding one serialized TensorProto. */
+    /** Reads a {@code .pb} file holding one serialized numeric TensorProto. */
     public static Value.TensorValue readTensorProto(Path file) throws IOException {
         return decode(ProtoReader.of(Files.readAllBytes(file), file.toString()), file.toAbsolutePath().getParent());
     }
@@ -65,16 +71,26 @@ public final class OnnxTensors {
     public static Value readValue(Path file, ValueInfo info) throws IOException {
         ProtoReader r = ProtoReader.of(Files.readAllBytes(file), file.toString());
         Path dir = file.toAbsolutePath().getParent();
-        if (info == null) return decode(r, dir);
+        if (info == null) return decodeAny(r, dir);
         return switch (info.kind()) {
             case SEQUENCE -> decodeSequence(r, dir, info.elem());
             case OPTIONAL -> decodeOptional(r, dir, info.elem());
-            default -> decode(r, dir);
+            default -> decodeAny(r, dir);
         };
     }
 
-    /** Decodes the TensorProto message of {@code r}; {@code baseDir} resolves external data (may be null). */
+    /**
+     * Decodes the numeric TensorProto message of {@code r}; {@code baseDir} resolves external data
+     * (may be null). A STRING tensor is an error here: use {@link #decodeAny}.
+     */
     public static Value.TensorValue decode(ProtoReader r, Path baseDir) throws IOException {
+        Value v = decodeAny(r, baseDir);
+        if (v instanceof Value.TensorValue tv) return tv;
+        throw new OnnxException(r.file() + ": a string tensor where a numeric tensor is needed");
+    }
+
+    /** Decodes a TensorProto: a {@link Value.TensorValue}, or a {@link Value.StringTensorValue} for STRING. */
+    public static Value decodeAny(ProtoReader r, Path baseDir) throws IOException {
         Fields f = readFields(r);
         return build(f, r, baseDir);
     }
@@ -92,7 +108,7 @@ public final class OnnxTensors {
                 case INT64_DATA -> r.readVarints(f.int64s);
                 case DOUBLE_DATA -> r.readFixed64s(f.doubles);
                 case UINT64_DATA -> r.readVarints(f.uint64s);
-                case STRING_DATA -> { f.strings = true; r.skip(); }
+                case STRING_DATA -> f.strings.add(r.readBytes());
                 case DATA_LOCATION -> f.location = r.readInt32();
                 case EXTERNAL_DATA -> readEntry(r.readMessage("external_data"), f.external);
                 case SEGMENT -> throw r.error("tensor '" + f.name + "': segmented tensors are not supported");
@@ -112,7 +128,7 @@ public final class OnnxTensors {
         out.put(key, value);
     }
 
-    private static Value.TensorValue build(Fields f, ProtoReader r, Path baseDir) throws IOException {
+    private static Value build(Fields f, ProtoReader r, Path baseDir) throws IOException {
         String what = "tensor '" + f.name + "'";
         ElemType type;
         try {
@@ -120,7 +136,7 @@ public final class OnnxTensors {
         } catch (IllegalArgumentException e) {
             throw r.error(what + ": unknown data type " + f.dataType);
         }
-        if (type == ElemType.STRING) throw new OnnxException(r.file() + ": " + what + ": string tensors are not supported");
+        if (type == ElemType.STRING) return strings(f, r, what);
         if (type.storage() == null) throw new OnnxException(r.file() + ": " + what + ": " + type + " tensors are not supported");
         int[] shape = shape(f, r, what);
         long count = 1;
@@ -139,6 +155,21 @@ public final class OnnxTensors {
             return fromRaw(f.raw, type, shape);
         }
         return fromTyped(f, r, type, shape, count, what);
+    }
+
+    /** A STRING tensor from {@code string_data} (raw_data and external data cannot hold strings). */
+    private static Value.StringTensorValue strings(Fields f, ProtoReader r, String what) throws KilnFormatException {
+        if (f.raw != null || f.location == 1)
+            throw r.error(what + ": string tensors must use string_data, not raw_data or external data");
+        int[] shape = shape(f, r, what);
+        long count = 1;
+        for (int d : shape) count *= d;
+        if (count != f.strings.size())
+            throw r.error(what + ": shape " + java.util.Arrays.toString(shape) + " needs " + count
+                    + " strings, found " + f.strings.size());
+        String[] data = new String[f.strings.size()];
+        for (int i = 0; i < data.length; i++) data[i] = new String(f.strings.get(i), StandardCharsets.UTF_8);
+        return new Value.StringTensorValue(data, shape);
     }
 
     private static int[] shape(Fields f, ProtoReader r, String what) throws KilnFormatException {
@@ -197,7 +228,7 @@ public final class OnnxTensors {
         };
         if (src.size() != count)
             throw r.error(what + ": shape " + java.util.Arrays.toString(shape) + " needs " + count + " " + type
-                    + " values, found " + src.size() + (f.strings ? " (it holds string_data)" : ""));
+                    + " values, found " + src.size() + (f.strings.isEmpty() ? "" : " (it holds string_data)"));
         Tensor t = Tensor.empty(Backends.cpu(), type.storage(), shape);
         if (count == 0) return Value.of(t, type);
         MemorySegment dst = t.segment();
@@ -217,6 +248,65 @@ public final class OnnxTensors {
             }
         }
         return Value.of(t, type);
+    }
+
+    // ------------------------------------------------------------------ writing
+
+    /**
+     * Encodes a tensor value as a serialized TensorProto named {@code name}: numeric tensors as
+     * {@code raw_data} in ONNX encoding (widened types narrowed back), string tensors as
+     * {@code string_data} (UTF-8).
+     */
+    public static byte[] encode(Value v, String name) {
+        ProtoWriter w = new ProtoWriter();
+        switch (v) {
+            case Value.StringTensorValue st -> {
+                for (int d : st.shape()) w.int64(DIMS, d);
+                w.int64(DATA_TYPE, ElemType.STRING.code());
+                for (String x : st.data()) w.bytes(STRING_DATA, x.getBytes(StandardCharsets.UTF_8));
+                w.string(NAME, name);
+            }
+            case Value.TensorValue tv -> {
+                for (int d : tv.tensor().shape()) w.int64(DIMS, d);
+                w.int64(DATA_TYPE, tv.type().code());
+                w.string(NAME, name);
+                w.bytes(RAW_DATA, rawBytes(tv));
+            }
+            default -> throw new OnnxException("only tensors encode as a TensorProto, got " + Values.describe(v));
+        }
+        return w.toByteArray();
+    }
+
+    /** Little-endian bytes of {@code tv} in ONNX encoding (the inverse of {@link #fromRaw}). */
+    private static byte[] rawBytes(Value.TensorValue tv) {
+        ElemType type = tv.type();
+        Tensor t = tv.tensor();
+        long bytes = t.numel() * rawSize(type);
+        if (bytes > Integer.MAX_VALUE - 16) throw new OnnxException("tensor too large to encode: " + bytes + " bytes");
+        byte[] out = new byte[(int) bytes];
+        MemorySegment dst = MemorySegment.ofArray(out);
+        switch (type) {
+            case UINT8, INT16, UINT16, UINT32 -> {
+                long[] v = t.toLongArray();
+                for (int i = 0; i < v.length; i++) {
+                    switch (rawSize(type)) {
+                        case 1 -> dst.set(ValueLayout.JAVA_BYTE, i, (byte) v[i]);
+                        case 2 -> dst.setAtIndex(Storage.I16, i, (short) v[i]);
+                        default -> dst.setAtIndex(Storage.I32, i, (int) v[i]);
+                    }
+                }
+            }
+            default -> {
+                Tensor h = t.backend().isHost() ? t.contiguous() : t.to(Backends.cpu());
+                try {
+                    int es = type.storage().byteSize();
+                    MemorySegment.copy(h.segment(), h.offset() * es, dst, 0, bytes);
+                } finally {
+                    if (h != t) h.close();
+                }
+            }
+        }
+        return out;
     }
 
     // ------------------------------------------------------------------ external data
@@ -285,7 +375,7 @@ public final class OnnxTensors {
         List<Value> items = new ArrayList<>();
         while (r.next()) {
             switch (r.field()) {
-                case 3 -> items.add(decode(r.readMessage("tensor_values[" + items.size() + "]"), dir));
+                case 3 -> items.add(decodeAny(r.readMessage("tensor_values[" + items.size() + "]"), dir));
                 case 5 -> items.add(decodeSequence(r.readMessage("sequence_values[" + items.size() + "]"), dir,
                         elem == null ? null : elem.elem()));
                 case 7 -> items.add(decodeOptional(r.readMessage("optional_values[" + items.size() + "]"), dir,
@@ -296,6 +386,7 @@ public final class OnnxTensors {
         }
         ElemType t = elem != null && elem.elemType() != null ? elem.elemType() : ElemType.UNDEFINED;
         if (!items.isEmpty() && items.getFirst() instanceof Value.TensorValue tv) t = tv.type();
+        if (!items.isEmpty() && items.getFirst() instanceof Value.StringTensorValue) t = ElemType.STRING;
         return new Value.SequenceValue(items, t);
     }
 
@@ -304,7 +395,7 @@ public final class OnnxTensors {
         Value v = null;
         while (r.next()) {
             switch (r.field()) {
-                case 3 -> v = decode(r.readMessage("tensor_value"), dir);
+                case 3 -> v = decodeAny(r.readMessage("tensor_value"), dir);
                 case 5 -> v = decodeSequence(r.readMessage("sequence_value"), dir, elem == null ? null : elem.elem());
                 case 7 -> v = decodeOptional(r.readMessage("optional_value"), dir, elem == null ? null : elem.elem());
                 case 4, 6 -> throw r.error("sparse tensor and map optionals are not supported");

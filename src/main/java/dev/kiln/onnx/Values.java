@@ -9,7 +9,7 @@ import java.util.function.UnaryOperator;
 
 /**
  * Helpers over {@link Value}s: visiting the tensors a value holds (sequences and optionals
- * included), closing them, and aliasing (a new {@link Tensor} object over the same storage, so
+ * included; string tensors hold none), closing them, and aliasing (a new {@link Tensor} object over the same storage, so
  * that closing the alias never closes the original).
  */
 public final class Values {
@@ -20,6 +20,7 @@ public final class Values {
         switch (v) {
             case null -> { }
             case Value.TensorValue tv -> f.accept(tv.tensor());
+            case Value.StringTensorValue ignored -> { } // heap data, no Kiln tensor
             case Value.SequenceValue sv -> { for (Value item : sv.items()) forEachTensor(item, f); }
             case Value.OptionalValue ov -> forEachTensor(ov.value(), f);
         }
@@ -33,6 +34,7 @@ public final class Values {
         return switch (v) {
             case null -> null;
             case Value.TensorValue tv -> Value.of(f.apply(tv.tensor()), tv.type());
+            case Value.StringTensorValue st -> st; // immutable by convention, shared as is
             case Value.SequenceValue sv -> {
                 List<Value> items = new ArrayList<>(sv.items().size());
                 for (Value item : sv.items()) items.add(map(item, f));
@@ -52,6 +54,7 @@ public final class Values {
         return switch (v) {
             case null -> "nothing";
             case Value.TensorValue tv -> tv.type().name().toLowerCase() + " tensor " + java.util.Arrays.toString(tv.tensor().shape());
+            case Value.StringTensorValue st -> "string tensor " + java.util.Arrays.toString(st.shape());
             case Value.SequenceValue sv -> "sequence of " + sv.items().size();
             case Value.OptionalValue ov -> ov.value() == null ? "empty optional" : "optional of " + describe(ov.value());
         };

@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class OnnxConformanceTest {
     /** Floor of passing tests; raise it as ops land. */
-    static final int MIN_PASSED = 890; // 2026-11-28: 890 of 922
+    static final int MIN_PASSED = 910; // 910 of 922 with string tensors, text and random ops
 
     /** Ops every case of which must pass (checked with -Dkiln.onnx.requireOps=true). */
     static final List<String> REQUIRED_OPS = List.of("Gemm", "MatMul", "Conv", "BatchNormalization", "MaxPool",

@@ -124,10 +124,12 @@ class OnnxTensorsTest {
     }
 
     @Test
-    void stringTensorsAreRefusedClearly() {
+    void stringTensorsDecodeAsStringValuesNotAsNumericTensors() throws IOException {
         ProtoBytes t = tensor("s", 8, 1).string(6, "hello");
         OnnxException e = assertThrows(OnnxException.class, () -> decode(t));
-        assertTrue(e.getMessage().contains("string tensors are not supported"), e.getMessage());
+        assertTrue(e.getMessage().contains("string tensor where a numeric tensor is needed"), e.getMessage());
+        Value v = OnnxTensors.decodeAny(ProtoReader.of(t.build(), "t.pb"), null);
+        assertArrayEquals(new String[]{"hello"}, ((Value.StringTensorValue) v).data());
     }
 
     @Test

@@ -1,5 +1,7 @@
 package dev.kiln.onnx.conformance;
 
+import dev.kiln.backend.Backends;
+import dev.kiln.onnx.ElemType;
 import dev.kiln.onnx.OnnxExecutor;
 import dev.kiln.onnx.OnnxModel;
 import dev.kiln.onnx.OnnxNode;
@@ -9,8 +11,12 @@ import dev.kiln.onnx.Value;
 import dev.kiln.onnx.ValueInfo;
 import dev.kiln.onnx.Values;
 import dev.kiln.onnx.ops.OpRegistry;
+import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Storage;
+import dev.kiln.tensor.Tensor;
 
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -39,6 +45,12 @@ import java.util.stream.Stream;
  * Usage: {@code new NodeTestRunner().run(Path.of(".../onnx-node-tests/node"), null)} or
  * {@code ./kiln check-onnx DIR [--filter REGEX] [--json FILE]}. A test is attributed to one op:
  * the op type of its model's nodes (for {@code _expanded} tests, the op of the unexpanded sibling).
+ * <p>
+ * A quirk of the test data: onnx 1.12 stores bfloat16 tensors in the {@code .pb} files as
+ * {@code UINT16} TensorProtos holding the raw bf16 bit patterns, while the model declares
+ * {@code BFLOAT16} (numpy has no bfloat16). Where the graph declares BFLOAT16 for an input or
+ * output and the file holds UINT16, the runner reinterprets the 16-bit values as bf16 bits
+ * (see {@link #readData}); nothing else is reinterpreted.
  */
 public final class NodeTestRunner {
     private final OpRegistry registry;
@@ -130,11 +142,11 @@ public final class NodeTestRunner {
             for (int i = 0; Files.exists(set.resolve("input_" + i + ".pb")); i++) {
                 if (i >= feeds.size()) return "test data has more inputs than the model's " + feeds.size();
                 ValueInfo in = feeds.get(i);
-                inputs.put(in.name(), OnnxTensors.readValue(set.resolve("input_" + i + ".pb"), in));
+                inputs.put(in.name(), readData(set.resolve("input_" + i + ".pb"), in));
             }
             for (int i = 0; Files.exists(set.resolve("output_" + i + ".pb")); i++) {
                 if (i >= outs.size()) return "test data has more outputs than the model's " + outs.size();
-                expected.add(OnnxTensors.readValue(set.resolve("output_" + i + ".pb"), outs.get(i)));
+                expected.add(readData(set.resolve("output_" + i + ".pb"), outs.get(i)));
             }
             actual = exec.run(inputs);
             List<Value> got = new ArrayList<>(actual.values());
@@ -148,6 +160,30 @@ public final class NodeTestRunner {
             expected.forEach(Values::close);
             if (actual != null) actual.values().forEach(Values::close);
         }
+    }
+
+    /**
+     * Reads a test-data file as {@code decl} declares it; a UINT16 tensor where BFLOAT16 is declared
+     * is taken as bf16 bit patterns (how onnx 1.12 writes bfloat16 test data).
+     */
+    static Value readData(Path file, ValueInfo decl) throws IOException {
+        Value v = OnnxTensors.readValue(file, decl);
+        if (decl != null && decl.elemType() == ElemType.BFLOAT16 && v instanceof Value.TensorValue tv
+                && tv.type() == ElemType.UINT16) {
+            try (Tensor bits = tv.tensor()) {
+                return Value.of(bf16FromBits(bits), ElemType.BFLOAT16);
+            }
+        }
+        return v;
+    }
+
+    /** A BF16 tensor whose elements have the bit patterns held (as 0..65535) by the int32 tensor {@code bits}. */
+    static Tensor bf16FromBits(Tensor bits) {
+        long[] v = bits.toLongArray();
+        Tensor out = Tensor.empty(Backends.cpu(), DType.BF16, bits.shape());
+        MemorySegment seg = out.segment();
+        for (int i = 0; i < v.length; i++) seg.setAtIndex(Storage.I16, out.offset() + i, (short) v[i]);
+        return out;
     }
 
     private static List<Path> dataSets(Path testDir) throws IOException {

@@ -10,7 +10,7 @@ import java.util.Arrays;
 /**
  * The comparison rule of the ONNX backend tests: same kind, same element type, same shape; floats
  * within {@code |a-b| <= 1e-3 + 1e-3*|b|} (NaN equals NaN, infinities must match), integers and
- * bools exact. Returns null when the values match, else a one-line reason.
+ * bools exact, strings exactly equal. Returns null when the values match, else a one-line reason.
  */
 public final class OutputCompare {
     public static final double ATOL = 1e-3, RTOL = 1e-3;
@@ -22,6 +22,8 @@ public final class OutputCompare {
             case null -> actual == null ? null : "expected nothing, got " + Values.describe(actual);
             case Value.TensorValue e -> actual instanceof Value.TensorValue a ? tensors(e, a)
                     : "expected a tensor, got " + Values.describe(actual);
+            case Value.StringTensorValue e -> actual instanceof Value.StringTensorValue a ? strings(e, a)
+                    : "expected a string tensor, got " + Values.describe(actual);
             case Value.SequenceValue e -> actual instanceof Value.SequenceValue a ? sequences(e, a)
                     : "expected a sequence, got " + Values.describe(actual);
             case Value.OptionalValue e -> actual instanceof Value.OptionalValue a ? compareIn("optional", e.value(), a.value())
@@ -54,6 +56,23 @@ public final class OutputCompare {
         } finally {
             if (at != a.tensor()) at.close();
         }
+    }
+
+    /** String tensors: same shape, every string equal (exactly, no normalization). */
+    private static String strings(Value.StringTensorValue e, Value.StringTensorValue a) {
+        if (!Arrays.equals(e.shape(), a.shape()))
+            return "shape " + Arrays.toString(a.shape()) + ", expected " + Arrays.toString(e.shape());
+        String[] ev = e.data(), av = a.data();
+        int bad = 0, first = -1;
+        for (int i = 0; i < ev.length; i++) {
+            if (!ev[i].equals(av[i])) {
+                if (first < 0) first = i;
+                bad++;
+            }
+        }
+        if (bad == 0) return null;
+        return bad + " of " + ev.length + " strings differ (first at flat index " + first + ": got \"" + av[first]
+                + "\", expected \"" + ev[first] + "\")";
     }
 
     private static String floats(Tensor e, Tensor a) {

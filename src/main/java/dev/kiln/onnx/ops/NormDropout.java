@@ -12,7 +12,8 @@ import java.util.List;
  * with an all-true mask. Training mode draws the keep mask from a Mersenne Twister seeded with the
  * {@code seed} attribute and compares uniform doubles in [0, 1) with the ratio, the same stream
  * NumPy's legacy {@code np.random.seed(seed); np.random.uniform(0, 1, shape)} produces, so the
- * conformance cases (generated that way) are reproducible; without a seed a time-based one is used.
+ * conformance cases (generated that way) are reproducible; without a seed a random one is used
+ * (the generator is {@link MersenneTwister}, shared with the random ops).
  */
 final class NormDropout {
     private NormDropout() {}
@@ -34,8 +35,7 @@ final class NormDropout {
         if (ratio < 0 || ratio >= 1) throw call.error("ratio must be in [0, 1), got " + ratio);
         if (!training || ratio == 0) return identity(call, x);
 
-        long seed = call.hasAttr("seed") ? call.attrInt("seed", 0) : System.nanoTime();
-        MersenneTwister rng = new MersenneTwister((int) seed);
+        MersenneTwister rng = MersenneTwister.forSeed(call);
         double[] v = x.toDoubleArray();
         boolean[] keep = new boolean[v.length];
         double scale = 1.0 / (1.0 - ratio);
@@ -64,42 +64,5 @@ final class NormDropout {
             }
         }
         return out;
-    }
-
-    /** MT19937 (32-bit Mersenne Twister) with init_genrand seeding and 53-bit doubles. */
-    static final class MersenneTwister {
-        private static final int N = 624, M = 397;
-        private final int[] mt = new int[N];
-        private int index = N;
-
-        MersenneTwister(int seed) {
-            mt[0] = seed;
-            for (int i = 1; i < N; i++) mt[i] = 1812433253 * (mt[i - 1] ^ (mt[i - 1] >>> 30)) + i;
-        }
-
-        int nextInt() {
-            if (index >= N) twist();
-            int y = mt[index++];
-            y ^= y >>> 11;
-            y ^= (y << 7) & 0x9d2c5680;
-            y ^= (y << 15) & 0xefc60000;
-            y ^= y >>> 18;
-            return y;
-        }
-
-        /** A double in [0, 1) from two draws (27 + 26 bits). */
-        double nextDouble() {
-            long a = (nextInt() & 0xffffffffL) >>> 5, b = (nextInt() & 0xffffffffL) >>> 6;
-            return (a * 67108864.0 + b) / 9007199254740992.0;
-        }
-
-        private void twist() {
-            for (int i = 0; i < N; i++) {
-                int y = (mt[i] & 0x80000000) | (mt[(i + 1) % N] & 0x7fffffff);
-                int next = mt[(i + M) % N] ^ (y >>> 1);
-                mt[i] = (y & 1) != 0 ? next ^ 0x9908b0df : next;
-            }
-            index = 0;
-        }
     }
 }

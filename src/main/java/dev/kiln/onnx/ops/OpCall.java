@@ -6,6 +6,7 @@ import dev.kiln.onnx.OnnxException;
 import dev.kiln.onnx.OnnxGraph;
 import dev.kiln.onnx.OnnxNode;
 import dev.kiln.onnx.Value;
+import dev.kiln.onnx.Values;
 import dev.kiln.tensor.Tensor;
 
 import java.nio.charset.StandardCharsets;
@@ -58,15 +59,23 @@ public final class OpCall {
     public Tensor in(int i) {
         Value v = value(i);
         if (v instanceof Value.TensorValue tv) return tv.tensor();
-        throw error("input " + i + " must be a tensor, got " + v.getClass().getSimpleName());
+        throw error("input " + i + " must be a numeric tensor, got " + Values.describe(v));
+    }
+
+    /** Input {@code i} as a string tensor (required). */
+    public Value.StringTensorValue strings(int i) {
+        Value v = value(i);
+        if (v instanceof Value.StringTensorValue st) return st;
+        throw error("input " + i + " must be a string tensor, got " + Values.describe(v));
     }
 
     /** Input {@code i} as a tensor, or null when omitted. */
     public Tensor inOrNull(int i) { return has(i) ? in(i) : null; }
 
-    /** The ONNX element type of tensor input {@code i}. */
+    /** The ONNX element type of tensor input {@code i} ({@link ElemType#STRING} for a string tensor). */
     public ElemType type(int i) {
         if (value(i) instanceof Value.TensorValue tv) return tv.type();
+        if (value(i) instanceof Value.StringTensorValue) return ElemType.STRING;
         throw error("input " + i + " must be a tensor");
     }
 
@@ -112,7 +121,15 @@ public final class OpCall {
         return a == null ? def : a.floats();
     }
 
+    /** A numeric tensor attribute (null when absent); a STRING tensor attribute is an error here. */
     public Value.TensorValue attrTensor(String name) {
+        Value v = attrValue(name);
+        if (v == null || v instanceof Value.TensorValue) return (Value.TensorValue) v;
+        throw error("attribute '" + name + "' must be a numeric tensor, got " + Values.describe(v));
+    }
+
+    /** A tensor attribute as a value: numeric or string tensor (null when absent). */
+    public Value attrValue(String name) {
         OnnxAttribute a = attr(name);
         return a == null ? null : a.t();
     }

@@ -18,5 +18,7 @@ final class OpFamilies {
         TrainingOps.register(r);    // ai.onnx.preview.training: Adam, Adagrad, Momentum
         ControlOps.register(r);     // If, Loop, Scan, sequences, optionals
         QuantOps.register(r);       // QuantizeLinear, DequantizeLinear, MatMulInteger, QLinear*, ConvInteger
+        StringOps.register(r);      // StringNormalizer, TfIdfVectorizer (Cast to/from strings: StringCast)
+        RandomOps.register(r);      // RandomUniform/Normal(Like), Bernoulli, Multinomial
     }
 }

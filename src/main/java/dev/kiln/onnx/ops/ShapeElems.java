@@ -77,6 +77,7 @@ final class ShapeElems {
     static Value share(Value v) {
         return switch (v) {
             case Value.TensorValue tv -> Value.of(alias(tv.tensor()), tv.type());
+            case Value.StringTensorValue st -> st; // heap data, nothing to close
             case Value.SequenceValue sv -> {
                 List<Value> items = new ArrayList<>(sv.items().size());
                 for (Value item : sv.items()) items.add(share(item));

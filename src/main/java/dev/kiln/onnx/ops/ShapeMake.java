@@ -29,6 +29,7 @@ final class ShapeMake {
     }
 
     private static List<Value> constant(OpCall call) {
+        if (call.attrValue("value") instanceof Value.StringTensorValue st) return List.of(st);
         if (call.hasAttr("value")) {
             Value.TensorValue tv = call.attrTensor("value");
             return one(ShapeElems.alias(tv.tensor()), tv.type());
@@ -44,8 +45,12 @@ final class ShapeMake {
             return one(ShapeElems.longs(v, v.length), ElemType.INT64);
         }
         if (call.hasAttr("sparse_value")) throw call.error("sparse_value constants are not supported");
-        if (call.hasAttr("value_string") || call.hasAttr("value_strings"))
-            throw call.error("string constants are not supported (Kiln has no string tensors)");
+        if (call.hasAttr("value_string")) return List.of(Value.strings(new String[]{call.attrString("value_string", "")}));
+        if (call.hasAttr("value_strings")) {
+            String[] v = call.attr("value_strings").strings().stream()
+                    .map(b -> new String(b, java.nio.charset.StandardCharsets.UTF_8)).toArray(String[]::new);
+            return List.of(Value.strings(v, v.length));
+        }
         throw call.error("no value attribute");
     }
 

@@ -139,9 +139,9 @@ class NormOpsTest {
 
     @Test
     void mersenneTwisterMatchesReferenceStream() {
-        NormDropout.MersenneTwister mt = new NormDropout.MersenneTwister(5489);
+        MersenneTwister mt = new MersenneTwister(5489);
         assertEquals(3499211612L, mt.nextInt() & 0xffffffffL); // first output of the reference MT19937, seed 5489
-        NormDropout.MersenneTwister zero = new NormDropout.MersenneTwister(0);
+        MersenneTwister zero = new MersenneTwister(0);
         assertEquals(0.5488135039273248, zero.nextDouble(), 1e-15);
         assertEquals(0.7151893663724195, zero.nextDouble(), 1e-15);
     }
