@@ -30,7 +30,8 @@ import java.util.concurrent.Callable;
  * element masks, BSR from 4x4-block masks, 2:4) against Kiln's dense {@link Linear#linear} on the
  * same shapes, in the same run, for batches of 64 and 1 activation rows and 1 and 2 threads.
  * Every time is the median of --runs after --warmup, and includes the sparse path's transposes and
- * allocations. GFLOP/s-effective = 2 n n batch / time (the dense work), so it is directly
+ * allocations. The dense time each speedup divides is re-measured right before that sparse case
+ * (the "dense" rows are the first such measurement). GFLOP/s-effective = 2 n n batch / time (the dense work), so it is directly
  * comparable across rows; speedup = dense time / sparse time. --crossover writes the derived
  * {@link SparseCrossover} table (the resource SparseLinear reads).
  */
@@ -135,8 +136,9 @@ public final class BenchSparse implements Callable<Integer> {
                         for (int b : batches) {
                             CpuConfig.setThreads(t);
                             float[] x = xs.get(b);
+                            double dms = denseNow(w, x, b);
                             double ms1 = 1e3 * Timing.medianSeconds(() -> SparseMatmul.linear(x, b, m), warmup, runs, 30);
-                            Row r = row(s, name, b, t, ms1, denseMs.get(t + "/" + b), m.bytes());
+                            Row r = row(s, name, b, t, ms1, dms, m.bytes());
                             rows.add(r);
                             log.printf(Locale.ROOT, "  %-16s s=%.2f batch %d threads %d: %.3f ms (%.2fx dense)%n", name, s, b, t, ms1, r.speedup);
                             log.flush();
@@ -148,6 +150,16 @@ public final class BenchSparse implements Callable<Integer> {
             CpuConfig.setThreads(saved);
         }
         return rows;
+    }
+
+    /**
+     * Dense time (ms) measured right before a sparse case: the shared machine's load drifts, so each
+     * speedup compares two timings taken back to back.
+     */
+    private double denseNow(Tensor w, float[] x, int b) throws Exception {
+        try (Tensor xt = Tensor.fromArray(x, b, size)) {
+            return 1e3 * Timing.medianSeconds(() -> Linear.linear(xt, w, null).close(), 1, runs, 30);
+        }
     }
 
     private Row row(double s, String format, int b, int t, double ms, double denseMs, long bytes) {
