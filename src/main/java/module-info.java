@@ -23,6 +23,7 @@ module dev.kiln {
     exports dev.kiln.onnx.ops;
     exports dev.kiln.onnx.export;
     exports dev.kiln.pickle;
+    exports dev.kiln.compress.prune;
 
     opens dev.kiln.cli to info.picocli;
 
