@@ -89,7 +89,8 @@ public final class MaskSet implements AutoCloseable {
         if (e == null) return;
         try (Scope s = Scope.open(); GradMode.Guard g = GradMode.noGrad()) {
             for (Tensor t : state.values())
-                if (java.util.Arrays.equals(t.shape(), weight.shape())) t.copyFrom(t.mul(t.dtype() == e.mask().dtype() ? e.mask() : e.mask().to(t.dtype())));
+                if (java.util.Arrays.equals(t.shape(), weight.shape()))
+                    t.copyFrom(t.mul(t.dtype() == e.mask().dtype() ? e.mask() : e.mask().to(t.dtype())).add(0.0));
         }
     }
 

@@ -21,6 +21,7 @@ import java.util.List;
  * of H*W consecutive columns of the next Linear. Kept units keep their order, so their outputs are
  * exactly those of the original model when the removed units are inactive.
  * <p>
+ * With {@link Criterion#BN_GAMMA} only layers followed by a BatchNorm are pruned (network slimming).
  * Supported layers: Linear, Conv2d (groups 1 where pruned), BatchNorm, Activation (incl. Flatten),
  * Pool2d and Dropout; the stateless ones are shared with the original model. The original is left
  * unchanged.
@@ -47,10 +48,11 @@ public final class StructuredPruner {
             Module m = layers.get(i);
             if (m instanceof Linear l) {
                 int[] ins = keptIn == null ? LayerSlices.all(l.inFeatures) : LayerSlices.blockColumns(keptIn, blockSize(l.inFeatures, units, i));
-                int[] outs = i == lastWeighted ? LayerSlices.all(l.outFeatures)
+                boolean prunes = prunable(layers, i, lastWeighted, criterion);
+                int[] outs = !prunes ? LayerSlices.all(l.outFeatures)
                         : keep(importance(layers, i, l.weight().toDoubleArray(), l.outFeatures, l.inFeatures, ins, criterion), fraction);
                 out.add(LayerSlices.linear(l, outs, ins));
-                if (i != lastWeighted) results.add(new LayerResult(i, l.outFeatures, outs));
+                if (prunes) results.add(new LayerResult(i, l.outFeatures, outs));
                 keptIn = outs;
                 units = l.outFeatures;
                 spatial = false;
@@ -61,10 +63,11 @@ public final class StructuredPruner {
                 int width = (int) (c.weight().numel() / c.outChannels);
                 int[] cols = LayerSlices.blockColumns(ins, c.kernelH * c.kernelW);
                 if (c.params.groups() != 1) cols = LayerSlices.all(width);
-                int[] outs = i == lastWeighted ? LayerSlices.all(c.outChannels)
+                boolean prunes = prunable(layers, i, lastWeighted, criterion);
+                int[] outs = !prunes ? LayerSlices.all(c.outChannels)
                         : keep(importance(layers, i, c.weight().toDoubleArray(), c.outChannels, width, cols, criterion), fraction);
                 out.add(LayerSlices.conv(c, outs, ins));
-                if (i != lastWeighted) results.add(new LayerResult(i, c.outChannels, outs));
+                if (prunes) results.add(new LayerResult(i, c.outChannels, outs));
                 keptIn = outs;
                 units = c.outChannels;
                 spatial = true;
@@ -84,6 +87,11 @@ public final class StructuredPruner {
     }
 
     private static boolean isWeighted(Module m) { return m instanceof Linear || m instanceof Conv2d; }
+
+    /** Hidden weighted layers are pruned; with the BatchNorm criterion only those followed by a BatchNorm. */
+    private static boolean prunable(List<Module> layers, int i, int lastWeighted, Criterion c) {
+        return i != lastWeighted && (c != Criterion.BN_GAMMA || followingBatchNorm(layers, i) != null);
+    }
 
     /** Columns per unit of the previous layer: 1 after a Linear, H*W after a conv and Flatten. */
     private static int blockSize(int inFeatures, int units, int layer) {
@@ -105,11 +113,11 @@ public final class StructuredPruner {
         return Criterion.rowNorms(sub, rows, cols.length, c == Criterion.L2);
     }
 
+    /** The BatchNorm between weighted layer i and the next weighted layer, or null. */
     private static BatchNorm followingBatchNorm(List<Module> layers, int i) {
         for (int j = i + 1; j < layers.size() && !isWeighted(layers.get(j)); j++)
             if (layers.get(j) instanceof BatchNorm b) return b;
-        throw new IllegalArgumentException("structured pruning: the bn criterion needs a BatchNorm after layer " + i
-                + " (" + layers.get(i).getClass().getSimpleName() + ")");
+        return null;
     }
 
     /** Indices (ascending) of the units kept: all but the round(fraction * n) least important (ties: lower index pruned). */
