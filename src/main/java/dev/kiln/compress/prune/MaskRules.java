@@ -27,8 +27,24 @@ public final class MaskRules {
         int k = prunedCount(sparsity, scores.length);
         boolean[] keep = new boolean[scores.length];
         Arrays.fill(keep, true);
-        Integer[] order = rank(scores);
-        for (int i = 0; i < k; i++) keep[order[i]] = false;
+        if (k == 0) return keep;
+        // the k-th smallest score is the threshold: prune everything below it, then the
+        // lowest-index elements equal to it until k are pruned (same result as a full ranking)
+        double[] sorted = new double[scores.length];
+        for (int i = 0; i < sorted.length; i++) sorted[i] = key(scores[i]);
+        Arrays.sort(sorted);
+        double t = sorted[k - 1];
+        int below = 0;
+        for (double v : sorted) if (v < t) below++; else break;
+        int ties = k - below;
+        for (int i = 0; i < scores.length; i++) {
+            double v = key(scores[i]);
+            if (v < t) keep[i] = false;
+            else if (v == t && ties > 0) {
+                keep[i] = false;
+                ties--;
+            }
+        }
         return keep;
     }
 
