@@ -185,16 +185,23 @@ public final class PruneCommand implements Callable<Integer> {
         return n;
     }
 
-    /** Median milliseconds of one forward pass over the sample batch (eval mode, no graph). */
+    /**
+     * Median milliseconds of one forward pass over the sample batch (eval mode, no graph), after a
+     * warm-up of half the budget (at least 20 runs) so that the first model measured is not
+     * penalized by JIT compilation.
+     */
     static double latencyMs(Module model, Tensor sample, double budgetS) throws Exception {
         boolean was = model.isTraining();
         model.eval();
+        Timing.Action forward = () -> {
+            try (Scope s = Scope.open()) {
+                model.forward(sample);
+            }
+        };
         try (GradMode.Guard g = GradMode.noGrad()) {
-            return 1000 * Timing.medianSeconds(() -> {
-                try (Scope s = Scope.open()) {
-                    model.forward(sample);
-                }
-            }, 5, 200, budgetS);
+            long warmEnd = System.nanoTime() + (long) (budgetS * 0.5e9);
+            for (int i = 0; i < 20 || System.nanoTime() < warmEnd; i++) forward.run();
+            return 1000 * Timing.medianSeconds(forward, 0, 500, budgetS);
         } finally {
             model.setTraining(was);
         }
