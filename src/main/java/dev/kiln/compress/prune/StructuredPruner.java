@@ -44,9 +44,12 @@ public final class StructuredPruner {
         int[] keptIn = null;     // kept units of the feature axis flowing forward (null: all)
         int units = -1;          // size of that axis in the original model
         boolean spatial = false; // the units are conv channels (BatchNorm2d, Flatten blocks)
+        boolean flattened = false; // a Flatten came after the last Conv2d
         for (int i = 0; i < layers.size(); i++) {
             Module m = layers.get(i);
             if (m instanceof Linear l) {
+                if (spatial && keptIn != null && !flattened)
+                    throw new IllegalArgumentException("structured pruning: layer " + i + " (Linear) follows a Conv2d without a Flatten");
                 int[] ins = keptIn == null ? LayerSlices.all(l.inFeatures) : LayerSlices.blockColumns(keptIn, blockSize(l.inFeatures, units, i));
                 boolean prunes = prunable(layers, i, lastWeighted, criterion);
                 int[] outs = !prunes ? LayerSlices.all(l.outFeatures)
@@ -71,10 +74,12 @@ public final class StructuredPruner {
                 keptIn = outs;
                 units = c.outChannels;
                 spatial = true;
+                flattened = false;
             } else if (m instanceof BatchNorm b) {
                 out.add(keptIn == null ? LayerSlices.batchNorm(b, LayerSlices.all(b.weight().shape()[0]), spatial ? 2 : 1)
                         : LayerSlices.batchNorm(b, keptIn, spatial ? 2 : 1));
             } else if (m instanceof Activation || m instanceof Pool2d || m instanceof Dropout) {
+                if (m instanceof Activation a && a.kind().equals("Flatten")) flattened = true;
                 out.add(m);
             } else {
                 throw new IllegalArgumentException("structured pruning: unsupported layer " + i + " (" + m.getClass().getSimpleName()

@@ -20,6 +20,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -158,6 +159,15 @@ class StructuredPrunerTest {
                     assertArrayEquals(run(m, x), run(p, x), c.toString());
                 }
             }
+        }
+    }
+
+    @Test void unsupportedWiringIsAnError() {
+        Generator g = new Generator(1);
+        try (Sequential noFlatten = new Sequential(new Conv2d(1, 4, 3, 3, Conv2dParams.of(1, 1), true, g), new Linear(4, 2, true, g));
+             Sequential attention = new Sequential(new Linear(4, 4, true, g), new dev.kiln.nn.LayerNorm(4), new Linear(4, 2, true, g))) {
+            assertThrows(IllegalArgumentException.class, () -> StructuredPruner.prune(noFlatten, 0.5, Criterion.L1));
+            assertThrows(IllegalArgumentException.class, () -> StructuredPruner.prune(attention, 0.5, Criterion.L1));
         }
     }
 }
