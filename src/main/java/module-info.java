@@ -24,6 +24,7 @@ module dev.kiln {
     exports dev.kiln.onnx.export;
     exports dev.kiln.pickle;
     exports dev.kiln.compress.sparse;
+    exports dev.kiln.compress.prune;
 
     opens dev.kiln.cli to info.picocli;
 

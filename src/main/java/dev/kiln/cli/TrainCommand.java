@@ -2,7 +2,6 @@ package dev.kiln.cli;
 
 import dev.kiln.backend.cpu.CpuConfig;
 import dev.kiln.data.DataLoader;
-import dev.kiln.data.FashionMnist;
 import dev.kiln.data.TensorDataset;
 import dev.kiln.nn.Module;
 import dev.kiln.optim.Adam;
@@ -77,11 +76,11 @@ public final class TrainCommand implements Callable<Integer> {
         if (threads != null) CpuConfig.setThreads(threads);
         if (json != null && json.toAbsolutePath().getParent() != null && !Files.isDirectory(json.toAbsolutePath().getParent()))
             throw new IllegalArgumentException("train: directory of --json " + json + " does not exist");
-        Sets sets = loadData();
-        out.println(sets.note);
+        FashionData.Sets sets = FashionData.load(data, limit, "train");
+        out.println(sets.note());
         out.flush();
         Generator g = new Generator(seed);
-        try (TensorDataset train = sets.train; TensorDataset test = sets.test;
+        try (TensorDataset train = sets.train(); TensorDataset test = sets.test();
              Module net = Models.byName(model, g);
              Optimizer opt = makeOptimizer(net);
              DataLoader trainLoader = DataLoader.builder(train).batchSize(batch).shuffle(seed).dropLast(false).prefetch(prefetch).build();
@@ -125,34 +124,6 @@ public final class TrainCommand implements Callable<Integer> {
             if (json != null) writeJson(acc, secs, rss, total > 0 ? samples / total : Double.NaN, train.size());
             return Main.OK;
         }
-    }
-
-    private record Sets(TensorDataset train, TensorDataset test, String note) {}
-
-    private Sets loadData() {
-        Path dir;
-        if (data.equals("fashion-mnist")) dir = FashionMnist.defaultDir();
-        else dir = Path.of(data);
-        TensorDataset tr, te;
-        String note;
-        if (FashionMnist.available(dir)) {
-            tr = FashionMnist.load(dir, true);
-            te = FashionMnist.load(dir, false);
-            note = "data: Fashion-MNIST from " + dir;
-        } else if (data.equals("fashion-mnist")) {
-            tr = FashionMnist.embedded(true);
-            te = FashionMnist.embedded(false);
-            note = "data: " + dir + " not found (apt-get install dataset-fashion-mnist); using the embedded subset ("
-                    + tr.size() + " train / " + te.size() + " test images)";
-        } else {
-            throw new IllegalArgumentException("train: no Fashion-MNIST IDX files in " + dir);
-        }
-        if (limit != null && limit < tr.size()) {
-            TensorDataset small = new TensorDataset(tr.features().narrow(0, 0, limit), tr.labels().narrow(0, 0, limit));
-            tr.close();
-            tr = small;
-        }
-        return new Sets(tr, te, note);
     }
 
     private Optimizer makeOptimizer(Module net) {

@@ -52,6 +52,14 @@ public abstract class Optimizer implements AutoCloseable {
 
     protected boolean hasState(int i, String name) { return state.containsKey(i + "." + name); }
 
+    /** The live state tensors of parameter i by name (e.g. "momentum_buffer"); empty before its first update. */
+    public Map<String, Tensor> stateOf(int i) {
+        LinkedHashMap<String, Tensor> out = new LinkedHashMap<>();
+        String prefix = i + ".";
+        for (var e : state.entrySet()) if (e.getKey().startsWith(prefix)) out.put(e.getKey().substring(prefix.length()), e.getValue());
+        return out;
+    }
+
     /** State tensors plus "step" and "lr" (as F64 scalars); keys are stable across runs. */
     public Map<String, Tensor> stateDict() {
         LinkedHashMap<String, Tensor> out = new LinkedHashMap<>(state);
