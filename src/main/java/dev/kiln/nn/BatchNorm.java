@@ -35,6 +35,9 @@ public final class BatchNorm extends Module {
     public Tensor runningMean() { return runningMean; }
     public Tensor runningVar() { return runningVar; }
     public double eps() { return eps; }
+    public double momentum() { return momentum; }
+    /** 1 for BatchNorm1d, 2 for BatchNorm2d. */
+    public int spatialDims() { return spatialDims; }
 
     @Override
     public Tensor forward(Tensor x) {

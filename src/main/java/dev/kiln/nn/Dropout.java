@@ -8,6 +8,9 @@ public final class Dropout extends Module {
     private final double p;
     private final Generator gen;
 
+    /** The drop probability. */
+    public double p() { return p; }
+
     public Dropout(double p) { this(p, Generator.global()); }
 
     public Dropout(double p, Generator gen) {

@@ -51,7 +51,7 @@ public final class Architecture {
                     p.strideH(), p.strideW(), p.padH(), p.padW(), p.dilationH(), p.dilationW(), p.groups(), c.bias() != null ? "bias" : "nobias");
         }
         if (m instanceof BatchNorm b)
-            return "batchnorm " + b.weight().shape()[0] + " " + (spatial ? 2 : 1) + " " + b.eps() + " " + LayerSlices.momentum(b);
+            return "batchnorm " + b.weight().shape()[0] + " " + (spatial ? 2 : 1) + " " + b.eps() + " " + b.momentum();
         if (m instanceof Activation a) return a.kind().equals("Flatten") ? "flatten" : "act " + a.kind();
         if (m instanceof Pool2d p) {
             if (p.adaptiveOutput() != null) return "adaptiveavg " + p.adaptiveOutput()[0] + " " + p.adaptiveOutput()[1];
@@ -59,16 +59,8 @@ public final class Architecture {
             return String.format(Locale.ROOT, "%s %d %d %d %d %d %d %b %b", p.isMax() ? "maxpool" : "avgpool", q.kernelH(), q.kernelW(),
                     q.strideH(), q.strideW(), q.padH(), q.padW(), q.ceilMode(), q.countIncludePad());
         }
-        if (m instanceof Dropout d) return "dropout " + dropoutP(d);
+        if (m instanceof Dropout d) return "dropout " + d.p();
         throw new IllegalArgumentException("architecture: cannot describe layer " + m.getClass().getSimpleName());
-    }
-
-    private static final Pattern P = Pattern.compile("p=([-+0-9.eE]+)");
-
-    private static double dropoutP(Dropout d) {
-        Matcher m = P.matcher(d.toString());
-        if (!m.find()) throw new IllegalArgumentException("architecture: cannot read Dropout's p from " + d);
-        return Double.parseDouble(m.group(1));
     }
 
     /** Builds the Sequential a description names (weights freshly initialized with the generator). */

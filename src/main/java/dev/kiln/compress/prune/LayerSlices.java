@@ -8,8 +8,6 @@ import dev.kiln.tensor.Generator;
 import dev.kiln.tensor.Scope;
 import dev.kiln.tensor.Tensor;
 
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * Builds smaller copies of layers holding selected rows (outputs) and input columns / channels of
@@ -72,7 +70,7 @@ final class LayerSlices {
 
     /** BatchNorm keeping channels {@code keep}; spatialDims 1 or 2 as the layer it normalizes. */
     static BatchNorm batchNorm(BatchNorm b, int[] keep, int spatialDims) {
-        BatchNorm n = BatchNorm.of(keep.length, spatialDims, b.eps(), momentum(b));
+        BatchNorm n = BatchNorm.of(keep.length, spatialDims, b.eps(), b.momentum());
         fill(n.weight(), pick(b.weight().toDoubleArray(), keep));
         fill(n.bias(), pick(b.bias().toDoubleArray(), keep));
         fill(n.runningMean(), pick(b.runningMean().toDoubleArray(), keep));
@@ -81,14 +79,6 @@ final class LayerSlices {
         if (batches != null) fill(n.namedBuffers().get("num_batches_tracked"), batches.toDoubleArray());
         n.setTraining(b.isTraining());
         return n;
-    }
-
-    private static final Pattern MOMENTUM = Pattern.compile("momentum=([-+0-9.eE]+)");
-
-    /** BatchNorm's momentum (not exposed by the class; read from its description, default 0.1). */
-    static double momentum(BatchNorm b) {
-        Matcher m = MOMENTUM.matcher(b.toString());
-        return m.find() ? Double.parseDouble(m.group(1)) : 0.1;
     }
 
     /** Copies values (exactly, cast to the destination dtype) into a parameter or buffer. */
