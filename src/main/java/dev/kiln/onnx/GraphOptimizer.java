@@ -22,7 +22,7 @@ import java.util.Set;
  *   <li>Gemm with transB=1 and a constant B: B is transposed once into a new contiguous
  *       initializer and the node gets transB=0 (the GEMM then packs B by plain row copies, and a
  *       single-row A takes the matrix-vector path).</li>
- *   <li>Relu after a Conv, Gemm or MaxPool whose only consumer it is: the pair becomes one
+ *   <li>Relu after a Conv, Gemm, MatMul, MaxPool or Add whose only consumer it is: the pair becomes one
  *       {@link FusedOps} node ("Conv+Relu" in domain {@value FusedOps#DOMAIN}) that applies the
  *       Relu in place on the fresh output.</li>
  * </ul>
@@ -32,6 +32,8 @@ import java.util.Set;
  */
 final class GraphOptimizer {
     static final String PREFIX = "kiln_opt::";
+    /** Ops whose first output is a fresh tensor that a following Relu can overwrite. */
+    private static final Set<String> RELU_BASES = Set.of("Conv", "Gemm", "MatMul", "MaxPool", "Add");
 
     private final OnnxGraph g;
     private final List<OnnxNode> nodes;
@@ -169,7 +171,7 @@ final class GraphOptimizer {
             Integer j = producer.get(relu.inputs().get(0));
             if (j == null || nodes.get(j) == null || uses.getOrDefault(relu.inputs().get(0), 0) != 1) continue;
             OnnxNode base = nodes.get(j);
-            if (!isDefault(base, "Conv") && !isDefault(base, "Gemm") && !isDefault(base, "MaxPool")) continue;
+            if (!RELU_BASES.contains(base.opType()) || !isDefault(base, base.opType())) continue;
             if (base.outputs().stream().filter(s -> !s.isEmpty()).count() != 1 || !base.outputs().get(0).equals(relu.inputs().get(0)))
                 continue;
             List<String> outs = new ArrayList<>(base.outputs());

@@ -30,8 +30,8 @@ import java.util.Set;
  * <p>
  * At construction the top-level graph goes through {@link GraphOptimizer} (BatchNormalization
  * folded into Conv, constant Gemm weights pre-transposed, Relu fused into its producer); the
- * system property {@code kiln.onnx.optimize=false} turns that off. {@link #model()} stays the
- * model as given.
+ * system property {@code kiln.onnx.optimize=false} turns that off, and an executor with a custom
+ * {@link OpRegistry} runs the graph as given. {@link #model()} stays the model as given.
  * <p>
  * Subgraphs (If/Loop/Scan bodies) run through the {@link dev.kiln.onnx.ops.SubgraphRunner} given to
  * each op: their inputs are bound by position, other names resolve in the enclosing scopes.
@@ -52,10 +52,14 @@ public final class OnnxExecutor implements AutoCloseable {
 
     public OnnxExecutor(OnnxModel model, OpRegistry registry) { this(model, registry, GraphOptimizer.enabled()); }
 
-    /** An executor that runs the graph as given ({@code optimize} false) or after {@link GraphOptimizer}. */
+    /**
+     * An executor that runs the graph as given ({@code optimize} false) or after {@link GraphOptimizer}
+     * (only with the standard registry).
+     */
     OnnxExecutor(OnnxModel model, OpRegistry registry, boolean optimize) {
         this.model = model;
-        this.root = optimize ? GraphOptimizer.optimize(model.graph()) : model.graph();
+        // the rewrites assume Kiln's own op semantics: a custom registry runs the graph as given
+        this.root = optimize && registry == OpRegistry.standard() ? GraphOptimizer.optimize(model.graph()) : model.graph();
         OnnxModel planned = root == model.graph() ? model
                 : new OnnxModel(model.irVersion(), model.producerName(), model.producerVersion(), model.opsets(), root);
         this.modelTensors = GraphPlan.modelTensors(model.graph());

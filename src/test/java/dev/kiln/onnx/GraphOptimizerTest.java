@@ -66,6 +66,18 @@ class GraphOptimizerTest {
         assertArrayEquals(before, x.toFloatArray());
     }
 
+    @Test
+    void biasAddThenReluIsFusedInPlace() {
+        Map<String, Value.TensorValue> init = new LinkedHashMap<>();
+        init.put("W", Value.of(Tensor.randn(G, 8, 6)));
+        init.put("b", Value.of(Tensor.randn(G, 6)));
+        OnnxGraph g = new OnnxGraph("ffn", List.of(node("MatMul", List.of("x", "W"), "mm", Map.of()),
+                node("Add", List.of("b", "mm"), "add", Map.of()), node("Relu", List.of("add"), "y", Map.of())),
+                List.of(info("x")), List.of(info("y")), List.of(), init);
+        assertEquals(List.of("MatMul", "Add+Relu"), GraphOptimizer.optimize(g).nodes().stream().map(OnnxNode::opType).toList());
+        compare(g, "x", Tensor.randn(G, 2, 5, 8).transpose(0, 1));
+    }
+
     // ------------------------------------------------------------------ helpers
 
     /** Runs g with and without the optimizer and compares every output (1e-5 relative); closes g's tensors. */
