@@ -64,9 +64,10 @@ final class GraphPlan {
         Map<String, Integer> producer = new HashMap<>();
         for (int i = 0; i < n; i++) {
             OnnxNode node = nodes.get(i);
-            opsets[i] = opsetOf(model, node.domain());
+            boolean fused = FusedOps.isFused(node);
+            opsets[i] = opsetOf(model, fused ? "" : node.domain());
             try {
-                ops[i] = registry.lookup(node, opsets[i]);
+                ops[i] = fused ? FusedOps.lookup(node, opsets[i], registry) : registry.lookup(node, opsets[i]);
             } catch (OnnxException e) {
                 unsupported.putIfAbsent(node.domain() + "." + node.opType(), e.getMessage());
             }

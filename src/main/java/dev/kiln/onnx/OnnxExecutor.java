@@ -28,6 +28,11 @@ import java.util.Set;
  * where an output is such a borrowed tensor, the caller gets an alias over the same storage.
  * The executor owns the model's tensors: {@link #close()} releases them.
  * <p>
+ * At construction the top-level graph goes through {@link GraphOptimizer} (BatchNormalization
+ * folded into Conv, constant Gemm weights pre-transposed, Relu fused into its producer); the
+ * system property {@code kiln.onnx.optimize=false} turns that off, and an executor with a custom
+ * {@link OpRegistry} runs the graph as given. {@link #model()} stays the model as given.
+ * <p>
  * Subgraphs (If/Loop/Scan bodies) run through the {@link dev.kiln.onnx.ops.SubgraphRunner} given to
  * each op: their inputs are bound by position, other names resolve in the enclosing scopes.
  * Ops run on the backend of their inputs, so a model fed CUDA tensors runs on CUDA where its ops
@@ -35,6 +40,8 @@ import java.util.Set;
  */
 public final class OnnxExecutor implements AutoCloseable {
     private final OnnxModel model;
+    /** The graph that runs: the model's top-level graph after {@link GraphOptimizer} (when enabled). */
+    private final OnnxGraph root;
     private final Map<OnnxGraph, GraphPlan> plans = new IdentityHashMap<>();
     private final Set<Tensor> modelTensors;
     private boolean closed;
@@ -43,10 +50,26 @@ public final class OnnxExecutor implements AutoCloseable {
     /** An executor with every op Kiln implements. */
     public OnnxExecutor(OnnxModel model) { this(model, OpRegistry.standard()); }
 
-    public OnnxExecutor(OnnxModel model, OpRegistry registry) {
+    public OnnxExecutor(OnnxModel model, OpRegistry registry) { this(model, registry, GraphOptimizer.enabled()); }
+
+    /**
+     * An executor that runs the graph as given ({@code optimize} false) or after {@link GraphOptimizer}
+     * (only with the standard registry).
+     */
+    OnnxExecutor(OnnxModel model, OpRegistry registry, boolean optimize) {
         this.model = model;
-        GraphPlan.planModel(model, registry, plans);
+        // the rewrites assume Kiln's own op semantics: a custom registry runs the graph as given
+        this.root = optimize && registry == OpRegistry.standard() ? GraphOptimizer.optimize(model.graph()) : model.graph();
+        OnnxModel planned = root == model.graph() ? model
+                : new OnnxModel(model.irVersion(), model.producerName(), model.producerVersion(), model.opsets(), root);
         this.modelTensors = GraphPlan.modelTensors(model.graph());
+        try {
+            GraphPlan.planModel(planned, registry, plans);
+        } catch (RuntimeException e) { // the caller still owns the model's tensors; the optimizer's are ours
+            for (Tensor t : GraphPlan.modelTensors(root)) if (!modelTensors.contains(t)) t.close();
+            throw e;
+        }
+        if (root != model.graph()) modelTensors.addAll(GraphPlan.modelTensors(root));
     }
 
     public OnnxModel model() { return model; }
@@ -71,7 +94,7 @@ public final class OnnxExecutor implements AutoCloseable {
      */
     public LinkedHashMap<String, Value> run(Map<String, Value> inputs) {
         if (closed) throw new IllegalStateException("kiln: OnnxExecutor used after close");
-        OnnxGraph g = model.graph();
+        OnnxGraph g = root;
         Frame frame = new Frame(null);
         bindInputs(g, inputs, frame);
         List<Value> outs = execute(plans.get(g), frame);

@@ -49,6 +49,12 @@ public final class MatMul {
         int batchSize = (int) Shape.numel(batch);
 
         Tensor ac = cast(a, compute), bc = cast(b, compute);
+        if (bs.length == 2 && as.length >= 3) {
+            Tensor out = stackedRows(ac, bc, batch, m, k, n);
+            if (ac != a) ac.close();
+            if (bc != b) bc.close();
+            return castBack(out, promoted);
+        }
         Tensor a3 = asBatch(ac, a2, batch, batchSize, m, k);
         Tensor b3 = asBatch(bc, b2, batch, batchSize, k, n);
         Tensor out3 = Tensor.empty(a.backend(), compute, batchSize, m, n);
@@ -57,12 +63,46 @@ public final class MatMul {
         closeAll(out3, a3, b3);
         if (ac != a) ac.close();
         if (bc != b) bc.close();
+        return castBack(out, promoted);
+    }
+
+    private static Tensor castBack(Tensor out, DType promoted) {
         if ((promoted == DType.BF16 || promoted == DType.F16) && out.dtype() != promoted) {
             Tensor half = out.to(promoted);
             out.close();
             return half;
         }
         return out;
+    }
+
+    /**
+     * a [..., m, k] times a matrix b [k, n]: every row of a meets the same b, so all rows go through
+     * one GEMM of batch*m rows (b packed once, M large enough to share over threads) instead of a
+     * batch of small ones. a's row dims are read as one strided row range when they merge, else a
+     * is copied contiguous first (cheaper than the output it feeds).
+     */
+    private static Tensor stackedRows(Tensor a, Tensor b, int[] batch, int m, int k, int n) {
+        int rows = (int) (Shape.numel(batch) * m);
+        int r = a.dim();
+        long rowStride = mergedBatchStride(Arrays.copyOf(a.shape(), r - 1), a.strides());
+        Tensor src = rowStride >= 0 ? a : a.contiguous();
+        if (rowStride < 0 || rows <= 1) rowStride = k * src.stride(r - 1);
+        if (rowStride == 0 && rows > 1) { // rows broadcast from one: compute them from a contiguous copy
+            Tensor c = src.contiguous();
+            if (src != a) src.close();
+            src = c;
+            rowStride = k;
+        }
+        Tensor out = Tensor.empty(a.backend(), a.dtype(), rows, n);
+        try (Tensor a2 = Tensor.of(src.storage(), src.dtype(), new int[]{rows, k}, new long[]{rowStride, src.stride(r - 1)},
+                src.offset())) {
+            a.backend().gemm(false, false, 1.0, a2, b, 0.0, out);
+        } finally {
+            if (src != a) src.close();
+        }
+        Tensor shaped = out.view(resultShape(batch, m, n));
+        out.close();
+        return shaped;
     }
 
     /**

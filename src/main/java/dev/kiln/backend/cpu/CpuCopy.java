@@ -8,7 +8,10 @@ import dev.kiln.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 
-/** Strided copy with dtype conversion: dst[i] = cast(src[i]). */
+/**
+ * Strided copy with dtype conversion: dst[i] = cast(src[i]). Runs that are contiguous on both
+ * sides (after {@link Rows} merges dims) are bulk copies.
+ */
 final class CpuCopy {
     private CpuCopy() {}
 
@@ -26,7 +29,10 @@ final class CpuCopy {
         Rows.forEach(src.shape(), new long[][]{src.strides(), dst.strides()}, new long[]{src.offset(), dst.offset()},
                 (offs, n, inner) -> {
                     long si = offs[0], di = offs[1], sst = inner[0], dst2 = inner[1];
-                    if (st == DType.F32 && dt == DType.F32) {
+                    if (st == dt && sst == 1 && dst2 == 1) { // contiguous runs (e.g. a permute keeping the last dim)
+                        int es = st.byteSize();
+                        MemorySegment.copy(s, si * es, d, di * es, (long) n * es);
+                    } else if (st == DType.F32 && dt == DType.F32) {
                         for (int i = 0; i < n; i++, si += sst, di += dst2)
                             d.setAtIndex(Storage.F32, di, s.getAtIndex(Storage.F32, si));
                     } else if (st == DType.F64 && dt == DType.F64) {

@@ -34,7 +34,8 @@ import static dev.kiln.backend.cpu.GemmF32Kernel.S;
  * Beta is applied on the first K block only. Buffers are heap float[] kept per thread: the
  * micro-kernel reads packed heap arrays at ~117 GFLOP/s (in cache, one core) but only 45-80
  * GFLOP/s from off-heap segments (access checks in the loop).
- * M = 1 and N = 1 (matrix-vector) go to {@link GemmF32Gemv} when the vector side is contiguous.
+ * M = 1 and N = 1 (matrix-vector) go to {@link GemmF32Gemv} when the vector side is contiguous;
+ * M = 1 with a transposed B (unit row stride) is a dot product per column of C there too.
  */
 final class GemmF32 {
     private GemmF32() {}
@@ -48,7 +49,7 @@ final class GemmF32 {
     private static final class Buffers {
         float[] a = new float[0], b = new float[0];
         final float[] t = new float[MR * NR];
-        float[] scratch = new float[0];
+        float[] scratch = new float[0], acc = new float[0];
         boolean bBusy;
     }
 
@@ -66,7 +67,14 @@ final class GemmF32 {
         }
         boolean vector = !CpuConfig.scalar();
         if (m == 1 && b.cs() == 1) {
-            GemmF32Gemv.rowTimesMatrix(n, k, alpha, a, b, beta, c, vector);
+            Buffers buf = BUFFERS.get();
+            GemmF32Gemv.rowTimesMatrix(n, k, alpha, a, b, beta, c, scratch(buf, k), accumulator(buf, n), vector);
+        } else if (m == 1 && b.rs() == 1) {         // B stored transposed: c^T = B^T a^T, a dot per column
+            GemmMatrix bt = new GemmMatrix(b.seg(), b.off(), b.cs(), 1), at = new GemmMatrix(a.seg(), a.off(), a.cs(), a.rs());
+            GemmMatrix ct = new GemmMatrix(c.seg(), c.off(), c.cs(), c.rs());
+            int blocks = Math.min(n, 4 * threads);
+            CpuGemm.forBlocks(blocks, threads, blk -> GemmF32Gemv.matrixTimesColumn((int) ((long) blk * n / blocks),
+                    (int) ((long) (blk + 1) * n / blocks), k, alpha, bt, at, beta, ct, scratch(BUFFERS.get(), k), vector));
         } else if (n == 1 && a.cs() == 1) {
             int blocks = Math.min(m, 4 * threads);
             CpuGemm.forBlocks(blocks, threads, blk -> GemmF32Gemv.matrixTimesColumn((int) ((long) blk * m / blocks),
@@ -216,6 +224,11 @@ final class GemmF32 {
     private static float[] bufferB(Buffers buf, int size) {
         if (buf.b.length < size) buf.b = new float[size];
         return buf.b;
+    }
+
+    private static float[] accumulator(Buffers buf, int size) {
+        if (buf.acc.length < size) buf.acc = new float[size];
+        return buf.acc;
     }
 
     private static float[] scratch(Buffers buf, int size) {

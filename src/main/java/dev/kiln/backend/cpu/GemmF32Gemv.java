@@ -13,7 +13,7 @@ import static dev.kiln.backend.cpu.GemmF32Kernel.S;
 /**
  * Matrix-vector shapes of F32 GEMM, which the packed path would waste (M = 1 fills one row of a
  * 6-row tile and packs all of B for a single use): {@link #rowTimesMatrix} (M = 1, B with unit
- * column stride: vector accumulators over 4L columns, streamed down the rows of B) and
+ * column stride: the rows of B streamed into a heap accumulator row) and
  * {@link #matrixTimesColumn} (N = 1, A with unit column stride: a dot product per row). Both
  * have a scalar twin; the row case accumulates in the same order, so the twins agree bitwise.
  */
@@ -22,50 +22,34 @@ final class GemmF32Gemv {
 
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
-    /** c[0, 0:n] = alpha * a[0, 0:k] * b[0:k, 0:n] + beta * c[0, 0:n]; b.cs() == 1. */
-    static void rowTimesMatrix(int n, int k, float alpha, GemmMatrix a, GemmMatrix b, float beta, GemmMatrix c, boolean vector) {
+    /**
+     * c[0, 0:n] = alpha * a[0, 0:k] * b[0:k, 0:n] + beta * c[0, 0:n]; b.cs() == 1. The rows of b are
+     * streamed in order (each read once, contiguously) into a heap accumulator row: memory-friendly
+     * for a large b, and a plain counted loop over heap arrays that the JIT compiles once and keeps.
+     * x (>= k) and acc (>= n) are scratch.
+     */
+    static void rowTimesMatrix(int n, int k, float alpha, GemmMatrix a, GemmMatrix b, float beta, GemmMatrix c,
+                               float[] x, float[] acc, boolean vector) {
+        MemorySegment as = a.seg(), bs = b.seg();
+        for (int p = 0; p < k; p++) x[p] = as.getAtIndex(Storage.F32, a.off() + p * a.cs());
+        java.util.Arrays.fill(acc, 0, n, 0f);
+        for (int p = 0; p < k; p++) {
+            long row = b.off() + p * b.rs();
+            if (vector) accumulateRow(bs, row, x[p], acc, n);
+            else for (int j = 0; j < n; j++) acc[j] = Math.fma(x[p], bs.getAtIndex(Storage.F32, row + j), acc[j]);
+        }
+        for (int j = 0; j < n; j++) storeScalar(c, c.off() + j * c.cs(), alpha * acc[j], beta);
+    }
+
+    /** acc[0:n] += xp * seg[row:row+n] (fma per element, as the scalar loop). */
+    private static void accumulateRow(MemorySegment seg, long row, float xp, float[] acc, int n) {
+        FloatVector xv = FloatVector.broadcast(S, xp);
+        long base = row * Float.BYTES;
         int j = 0;
-        if (vector) {
-            for (; j + 4 * L <= n; j += 4 * L) columns4(j, k, alpha, a, b, beta, c);
-            for (; j + L <= n; j += L) columns1(j, k, alpha, a, b, beta, c);
-        }
-        MemorySegment as = a.seg(), bs = b.seg();
-        for (; j < n; j++) {
-            float acc = 0f;
-            for (int p = 0; p < k; p++)
-                acc = Math.fma(as.getAtIndex(Storage.F32, a.off() + p * a.cs()), bs.getAtIndex(Storage.F32, b.off() + p * b.rs() + j), acc);
-            storeScalar(c, c.off() + j, alpha * acc, beta);
-        }
-    }
-
-    /** Columns [j, j + 4L): four vector accumulators, one FMA each per row of b. */
-    private static void columns4(int j, int k, float alpha, GemmMatrix a, GemmMatrix b, float beta, GemmMatrix c) {
-        FloatVector s0 = FloatVector.zero(S), s1 = FloatVector.zero(S), s2 = FloatVector.zero(S), s3 = FloatVector.zero(S);
-        MemorySegment as = a.seg(), bs = b.seg();
-        for (int p = 0; p < k; p++) {
-            FloatVector av = FloatVector.broadcast(S, as.getAtIndex(Storage.F32, a.off() + p * a.cs()));
-            long off = (b.off() + p * b.rs() + j) * Float.BYTES;
-            s0 = av.fma(FloatVector.fromMemorySegment(S, bs, off, LE), s0);
-            s1 = av.fma(FloatVector.fromMemorySegment(S, bs, off + L * Float.BYTES, LE), s1);
-            s2 = av.fma(FloatVector.fromMemorySegment(S, bs, off + 2L * L * Float.BYTES, LE), s2);
-            s3 = av.fma(FloatVector.fromMemorySegment(S, bs, off + 3L * L * Float.BYTES, LE), s3);
-        }
-        long co = (c.off() + j) * Float.BYTES;
-        storeVector(s0, c.seg(), co, alpha, beta);
-        storeVector(s1, c.seg(), co + L * Float.BYTES, alpha, beta);
-        storeVector(s2, c.seg(), co + 2L * L * Float.BYTES, alpha, beta);
-        storeVector(s3, c.seg(), co + 3L * L * Float.BYTES, alpha, beta);
-    }
-
-    /** Columns [j, j + L). */
-    private static void columns1(int j, int k, float alpha, GemmMatrix a, GemmMatrix b, float beta, GemmMatrix c) {
-        FloatVector s0 = FloatVector.zero(S);
-        MemorySegment as = a.seg(), bs = b.seg();
-        for (int p = 0; p < k; p++) {
-            FloatVector av = FloatVector.broadcast(S, as.getAtIndex(Storage.F32, a.off() + p * a.cs()));
-            s0 = av.fma(FloatVector.fromMemorySegment(S, bs, (b.off() + p * b.rs() + j) * Float.BYTES, LE), s0);
-        }
-        storeVector(s0, c.seg(), (c.off() + j) * Float.BYTES, alpha, beta);
+        for (; j + L <= n; j += L)
+            xv.fma(FloatVector.fromMemorySegment(S, seg, base + (long) j * Float.BYTES, LE), FloatVector.fromArray(S, acc, j))
+                    .intoArray(acc, j);
+        for (; j < n; j++) acc[j] = Math.fma(xp, seg.getAtIndex(Storage.F32, row + j), acc[j]);
     }
 
     /** c[0:m, 0] = alpha * a[0:m, 0:k] * b[0:k, 0] + beta * c[0:m, 0]; a.cs() == 1; rows [i0, i1). */

@@ -2,8 +2,8 @@ package dev.kiln.backend.cpu;
 
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.ForkJoinTask;
-import java.util.ArrayList;
-import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 
 /** Splits work over {@link CpuConfig#threads()} workers of a shared pool. */
 public final class Parallel {
@@ -39,32 +39,80 @@ public final class Parallel {
         forChunks(n, chunks, body);
     }
 
-    /** Runs body over [0, n) split into exactly min(chunks, n) contiguous pieces in parallel. */
+    /**
+     * Runs body over [0, n) split into exactly min(chunks, n) contiguous pieces, in parallel where
+     * the pool's threads get to run. Pieces are claimed from a shared counter: the caller runs the
+     * first, then claims any piece no helper has started, and waits only for pieces a helper is
+     * running. A helper that is slow to be scheduled (a busy machine) thus never holds the caller
+     * up; it finds nothing left and returns. An exception from any piece is rethrown here.
+     */
     public static void forChunks(int n, int chunks, Range body) {
         chunks = Math.min(chunks, n);
         if (chunks <= 1 || ForkJoinTask.getPool() == POOL || IN_PARALLEL.get()[0]) {
             if (n > 0) body.run(0, n);
             return;
         }
-        List<ForkJoinTask<?>> tasks = new ArrayList<>(chunks - 1);
-        int base = n / chunks, rem = n % chunks;
-        int start = 0;
-        int firstEnd = base + (rem > 0 ? 1 : 0);
-        start = firstEnd;
-        for (int c = 1; c < chunks; c++) {
-            int len = base + (c < rem ? 1 : 0);
-            final int s = start, e = start + len;
-            tasks.add(POOL.submit(() -> body.run(s, e)));
-            start = e;
-        }
+        Fork fork = new Fork(n, chunks, body, Thread.currentThread());
+        for (int c = 1; c < chunks; c++) POOL.execute(fork::help);
         boolean[] flag = IN_PARALLEL.get();
         boolean was = flag[0];
         flag[0] = true;
+        int byHelpers = chunks - 1;
         try {
-            body.run(0, firstEnd);
+            fork.piece(0);
+            for (int c; (c = fork.next.getAndIncrement()) < chunks; byHelpers--) fork.piece(c);
         } finally {
             flag[0] = was;
         }
-        for (ForkJoinTask<?> task : tasks) task.join();
+        fork.await(byHelpers); // every piece is claimed now: the rest run on helpers
+    }
+
+    /** The shared state of one {@link #forChunks} call. */
+    private static final class Fork {
+        final int n, chunks;
+        final Range body;
+        final Thread caller;
+        final AtomicInteger next = new AtomicInteger(1), helped = new AtomicInteger();
+        volatile Throwable error;
+
+        Fork(int n, int chunks, Range body, Thread caller) {
+            this.n = n;
+            this.chunks = chunks;
+            this.body = body;
+            this.caller = caller;
+        }
+
+        void piece(int c) {
+            int base = n / chunks, rem = n % chunks;
+            int s = c * base + Math.min(c, rem), e = s + base + (c < rem ? 1 : 0);
+            body.run(s, e);
+        }
+
+        /** A pool thread: claims and runs pieces until none are left. */
+        void help() {
+            for (int c; (c = next.getAndIncrement()) < chunks; ) {
+                try {
+                    piece(c);
+                } catch (Throwable t) {
+                    error = t;
+                } finally {
+                    helped.incrementAndGet();
+                    LockSupport.unpark(caller);
+                }
+            }
+        }
+
+        /** Waits (briefly spinning, then parked) until the pieces helpers claimed have finished. */
+        void await(int byHelpers) {
+            long spinUntil = System.nanoTime() + 50_000L;
+            while (helped.get() < byHelpers) {
+                if (System.nanoTime() < spinUntil) Thread.onSpinWait();
+                else LockSupport.parkNanos(this, 100_000L);
+            }
+            Throwable t = error;
+            if (t instanceof RuntimeException r) throw r;
+            if (t instanceof Error err) throw err;
+            if (t != null) throw new RuntimeException(t);
+        }
     }
 }

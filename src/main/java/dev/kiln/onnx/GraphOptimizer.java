@@ -1,0 +1,231 @@
+package dev.kiln.onnx;
+
+import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Load-time rewrites of a model's top-level graph that keep its results (up to float rounding)
+ * and make it cheaper to run. Each rewrite applies only where the weights it folds are constant:
+ * initializers that are not also graph inputs (a graph input named like an initializer may be
+ * overridden at run time, so it is left alone).
+ * <ul>
+ *   <li>BatchNormalization (inference) after a Conv whose only consumer it is: folded into the
+ *       Conv's weight and bias, computed in double.</li>
+ *   <li>Gemm with transB=1 and a constant B: B is transposed once into a new contiguous
+ *       initializer and the node gets transB=0 (the GEMM then packs B by plain row copies, and a
+ *       single-row A takes the matrix-vector path).</li>
+ *   <li>Relu after a Conv, Gemm, MatMul, MaxPool or Add whose only consumer it is: the pair becomes one
+ *       {@link FusedOps} node ("Conv+Relu" in domain {@value FusedOps#DOMAIN}) that applies the
+ *       Relu in place on the fresh output.</li>
+ * </ul>
+ * Nested subgraphs are not rewritten; a name they read counts as a use. The input model is not
+ * changed: the result is a new graph sharing the unchanged nodes and initializers. The pass is
+ * on by default; {@code -Dkiln.onnx.optimize=false} turns it off.
+ */
+final class GraphOptimizer {
+    static final String PREFIX = "kiln_opt::";
+    /** Ops whose first output is a fresh tensor that a following Relu can overwrite. */
+    private static final Set<String> RELU_BASES = Set.of("Conv", "Gemm", "MatMul", "MaxPool", "Add");
+
+    private final OnnxGraph g;
+    private final List<OnnxNode> nodes;
+    private final Map<String, Value.TensorValue> inits;
+    private final Set<String> inputNames = new HashSet<>();
+    private final Map<String, Integer> uses = new HashMap<>();
+    private final Map<String, Integer> producer = new HashMap<>();
+
+    private GraphOptimizer(OnnxGraph g) {
+        this.g = g;
+        this.nodes = new ArrayList<>(g.nodes());
+        this.inits = new LinkedHashMap<>(g.initializers());
+        for (ValueInfo in : g.inputs()) inputNames.add(in.name());
+        for (ValueInfo out : g.outputs()) uses.merge(out.name(), 1, Integer::sum);
+        for (int i = 0; i < nodes.size(); i++) {
+            OnnxNode n = nodes.get(i);
+            for (String in : n.inputs()) if (!in.isEmpty()) uses.merge(in, 1, Integer::sum);
+            for (OnnxGraph sub : GraphPlan.subgraphs(n)) countSubgraphUses(sub);
+            for (String out : n.outputs()) if (!out.isEmpty()) producer.put(out, i);
+        }
+    }
+
+    /** Whether the pass is enabled (system property {@code kiln.onnx.optimize}, default true). */
+    static boolean enabled() { return !"false".equalsIgnoreCase(System.getProperty("kiln.onnx.optimize", "true")); }
+
+    /** The optimized graph (the same object when nothing applies). */
+    static OnnxGraph optimize(OnnxGraph g) {
+        GraphOptimizer o = new GraphOptimizer(g);
+        boolean changed = o.foldBatchNorms() | o.transposeGemmWeights() | o.fuseRelus();
+        if (!changed) return g;
+        List<OnnxNode> kept = o.nodes.stream().filter(n -> n != null).toList();
+        return new OnnxGraph(g.name(), kept, g.inputs(), g.outputs(), g.valueInfo(), o.inits);
+    }
+
+    private void countSubgraphUses(OnnxGraph sub) {
+        for (OnnxNode n : sub.nodes()) {
+            for (String in : n.inputs()) if (!in.isEmpty()) uses.merge(in, 1, Integer::sum);
+            for (OnnxGraph s : GraphPlan.subgraphs(n)) countSubgraphUses(s);
+        }
+        for (ValueInfo out : sub.outputs()) uses.merge(out.name(), 1, Integer::sum);
+    }
+
+    // ------------------------------------------------------------------ BatchNormalization into Conv
+
+    private boolean foldBatchNorms() {
+        boolean changed = false;
+        for (int i = 0; i < nodes.size(); i++) {
+            OnnxNode bn = nodes.get(i);
+            if (bn == null || !isDefault(bn, "BatchNormalization") || !inferenceBn(bn)) continue;
+            int j = soleProducer(bn.inputs().get(0), "Conv");
+            if (j < 0) continue;
+            OnnxNode conv = nodes.get(j);
+            Tensor w = floatConst(conv.inputs().get(1));
+            if (w == null || w.dim() < 3) continue;
+            String biasName = conv.inputs().size() > 2 ? conv.inputs().get(2) : "";
+            Tensor b = biasName.isEmpty() ? null : floatConst(biasName);
+            if (!biasName.isEmpty() && b == null) continue;
+            Tensor[] p = new Tensor[4];
+            for (int k = 0; k < 4; k++) p[k] = floatConst(bn.inputs().get(k + 1));
+            if (p[0] == null || p[1] == null || p[2] == null || p[3] == null) continue;
+            int c = w.size(0);
+            if (!channelVector(p, c) || (b != null && b.numel() != c)) continue;
+            double eps = bn.attributes().containsKey("epsilon") ? bn.attributes().get("epsilon").f() : 1e-5;
+            foldInto(j, conv, bn, w, b, p, eps);
+            nodes.set(i, null);
+            changed = true;
+        }
+        return changed;
+    }
+
+    private static boolean inferenceBn(OnnxNode bn) {
+        OnnxAttribute training = bn.attributes().get("training_mode"), spatial = bn.attributes().get("spatial");
+        long named = bn.outputs().stream().filter(s -> !s.isEmpty()).count();
+        return bn.inputs().size() == 5 && named == 1 && !bn.outputs().get(0).isEmpty()
+                && (training == null || training.i() == 0) && (spatial == null || spatial.i() != 0)
+                && !bn.attributes().containsKey("is_test");
+    }
+
+    private static boolean channelVector(Tensor[] p, int c) {
+        for (Tensor t : p) if (t.numel() != c) return false;
+        return true;
+    }
+
+    /** conv(x, w, b) then bn(scale, shift, mean, var): w' = w * s, b' = (b - mean) * s + shift, s = scale / sqrt(var + eps). */
+    private void foldInto(int j, OnnxNode conv, OnnxNode bn, Tensor w, Tensor b, Tensor[] p, double eps) {
+        int c = w.size(0);
+        double[] scale = p[0].toDoubleArray(), shift = p[1].toDoubleArray(), mean = p[2].toDoubleArray(), var = p[3].toDoubleArray();
+        double[] wv = w.toDoubleArray(), bv = b == null ? new double[c] : b.toDoubleArray();
+        int per = wv.length / c;
+        double[] nb = new double[c];
+        for (int o = 0; o < c; o++) {
+            double s = scale[o] / Math.sqrt(var[o] + eps);
+            for (int k = 0; k < per; k++) wv[o * per + k] *= s;
+            nb[o] = (bv[o] - mean[o]) * s + shift[o];
+        }
+        String wName = addInit(conv.inputs().get(1) + "/bn_folded", wv, w);
+        String bName = addInit(bn.outputs().get(0) + "/bias", nb, w, c);
+        List<String> ins = List.of(conv.inputs().get(0), wName, bName);
+        nodes.set(j, new OnnxNode(conv.name(), conv.opType(), conv.domain(), ins, List.of(bn.outputs().get(0)), conv.attributes()));
+        producer.put(bn.outputs().get(0), j);
+    }
+
+    // ------------------------------------------------------------------ Gemm transB weights
+
+    private boolean transposeGemmWeights() {
+        boolean changed = false;
+        for (int i = 0; i < nodes.size(); i++) {
+            OnnxNode n = nodes.get(i);
+            if (n == null || !isDefault(n, "Gemm") || n.inputs().size() < 2) continue;
+            OnnxAttribute tb = n.attributes().get("transB");
+            if (tb == null || tb.i() == 0) continue;
+            Tensor b = floatConst(n.inputs().get(1));
+            if (b == null || b.dim() != 2) continue;
+            Tensor bt;
+            try (Tensor view = b.transpose(0, 1)) { bt = view.contiguous(); }
+            String name = unique(PREFIX + n.inputs().get(1) + "/T");
+            inits.put(name, Value.of(bt, inits.get(n.inputs().get(1)).type()));
+            List<String> ins = new ArrayList<>(n.inputs());
+            ins.set(1, name);
+            Map<String, OnnxAttribute> attrs = new LinkedHashMap<>(n.attributes());
+            attrs.remove("transB");
+            nodes.set(i, new OnnxNode(n.name(), n.opType(), n.domain(), ins, n.outputs(), attrs));
+            changed = true;
+        }
+        return changed;
+    }
+
+    // ------------------------------------------------------------------ Relu fusion
+
+    private boolean fuseRelus() {
+        boolean changed = false;
+        for (int i = 0; i < nodes.size(); i++) {
+            OnnxNode relu = nodes.get(i);
+            if (relu == null || !isDefault(relu, "Relu") || relu.inputs().size() != 1 || relu.outputs().size() != 1) continue;
+            Integer j = producer.get(relu.inputs().get(0));
+            if (j == null || nodes.get(j) == null || uses.getOrDefault(relu.inputs().get(0), 0) != 1) continue;
+            OnnxNode base = nodes.get(j);
+            if (!RELU_BASES.contains(base.opType()) || !isDefault(base, base.opType())) continue;
+            if (base.outputs().stream().filter(s -> !s.isEmpty()).count() != 1 || !base.outputs().get(0).equals(relu.inputs().get(0)))
+                continue;
+            List<String> outs = new ArrayList<>(base.outputs());
+            outs.set(0, relu.outputs().get(0));
+            nodes.set(j, new OnnxNode(base.name(), base.opType() + "+Relu", FusedOps.DOMAIN, base.inputs(), outs, base.attributes()));
+            producer.put(relu.outputs().get(0), j);
+            nodes.set(i, null);
+            changed = true;
+        }
+        return changed;
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private static boolean isDefault(OnnxNode n, String opType) {
+        return n.opType().equals(opType) && (n.domain().isEmpty() || n.domain().equals("ai.onnx"));
+    }
+
+    /** The index of the node of type opType producing name as its only output with one use, else -1. */
+    private int soleProducer(String name, String opType) {
+        Integer j = producer.get(name);
+        if (j == null || nodes.get(j) == null || !isDefault(nodes.get(j), opType)) return -1;
+        if (uses.getOrDefault(name, 0) != 1 || nodes.get(j).outputs().size() != 1) return -1;
+        return j;
+    }
+
+    /** The tensor of a constant float initializer (F32 or F64), or null. */
+    private Tensor floatConst(String name) {
+        if (name.isEmpty() || inputNames.contains(name)) return null;
+        Value.TensorValue v = inits.get(name);
+        if (v == null) return null;
+        DType t = v.tensor().dtype();
+        return (t == DType.F32 || t == DType.F64) && (v.type() == ElemType.FLOAT || v.type() == ElemType.DOUBLE) ? v.tensor() : null;
+    }
+
+    /** Adds an initializer with like's dtype and the given shape (like's shape when none given). */
+    private String addInit(String base, double[] values, Tensor like, int... shape) {
+        int[] s = shape.length == 0 ? like.shape() : shape;
+        Tensor t;
+        if (like.dtype() == DType.F64) {
+            t = Tensor.fromArray(values, s);
+        } else {
+            float[] f = new float[values.length];
+            for (int i = 0; i < f.length; i++) f[i] = (float) values[i];
+            t = Tensor.fromArray(f, s);
+        }
+        String name = unique(PREFIX + base);
+        inits.put(name, Value.of(t));
+        return name;
+    }
+
+    private String unique(String base) {
+        String name = base;
+        for (int k = 1; inits.containsKey(name) || producer.containsKey(name) || inputNames.contains(name); k++) name = base + "#" + k;
+        return name;
+    }
+}

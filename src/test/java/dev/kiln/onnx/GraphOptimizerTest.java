@@ -1,0 +1,145 @@
+package dev.kiln.onnx;
+
+import dev.kiln.onnx.ops.OpRegistry;
+import dev.kiln.tensor.Generator;
+import dev.kiln.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The load-time graph rewrites give the unoptimized results and apply only to constant weights. */
+class GraphOptimizerTest {
+    private static final Generator G = new Generator(7);
+
+    @Test
+    void cnnGraphFoldsFusesAndMatches() {
+        OnnxGraph g = cnn(false);
+        OnnxGraph opt = GraphOptimizer.optimize(g);
+        assertEquals(List.of("Conv+Relu", "MaxPool", "Flatten", "Gemm+Relu"), opt.nodes().stream().map(OnnxNode::opType).toList());
+        OnnxNode gemm = opt.nodes().get(3);
+        assertFalse(gemm.attributes().containsKey("transB"), "the constant B is stored transposed");
+        assertArrayEquals(new int[]{36, 5}, opt.initializers().get(gemm.inputs().get(1)).tensor().shape());
+        assertEquals(7, g.nodes().size(), "the input graph is unchanged");
+        assertEquals(List.of("x", "W", "B"), g.nodes().get(0).inputs());
+        compare(g, "x", Tensor.randn(G, 3, 2, 6, 6));
+        compare(cnn(false), "x", Tensor.randn(G, 1, 2, 6, 6)); // single row: the matrix-vector GEMM
+    }
+
+    @Test
+    void leavesNonConstantWeightsAlone() {
+        OnnxGraph g = cnn(true); // conv weight and Gemm B are graph inputs (with initializer defaults)
+        OnnxGraph opt = GraphOptimizer.optimize(g);
+        List<String> types = opt.nodes().stream().map(OnnxNode::opType).toList();
+        assertEquals(List.of("Conv", "BatchNormalization", "Relu", "MaxPool", "Flatten", "Gemm+Relu"), types);
+        assertEquals(1, opt.nodes().get(5).attributes().get("transB").i());
+        compare(g, "x", Tensor.randn(G, 2, 2, 6, 6));
+    }
+
+    @Test
+    void convWithTwoConsumersKeepsItsBatchNorm() {
+        OnnxGraph base = cnn(false);
+        List<ValueInfo> outs = new ArrayList<>(base.outputs());
+        outs.add(info("conv"));
+        OnnxGraph g = new OnnxGraph("two", base.nodes(), base.inputs(), outs, List.of(), base.initializers());
+        OnnxGraph opt = GraphOptimizer.optimize(g);
+        assertTrue(opt.nodes().stream().anyMatch(n -> n.opType().equals("BatchNormalization")));
+        assertEquals("Conv", opt.nodes().get(0).opType());
+        compare(g, "x", Tensor.randn(G, 2, 2, 6, 6));
+    }
+
+    @Test
+    void reluAfterAnOpReturningItsInputIsNotAppliedInPlace() {
+        // MaxPool 1x1 stride 1 may return a fresh copy or not; either way x must stay unchanged
+        Map<String, OnnxAttribute> pool = new LinkedHashMap<>();
+        pool.put("kernel_shape", ints("kernel_shape", 1, 1));
+        OnnxGraph g = new OnnxGraph("p", List.of(node("MaxPool", List.of("x"), "p", pool), node("Relu", List.of("p"), "y", Map.of())),
+                List.of(info("x")), List.of(info("y")), List.of(), Map.of());
+        assertEquals("MaxPool+Relu", GraphOptimizer.optimize(g).nodes().get(0).opType());
+        Tensor x = Tensor.randn(G, 1, 1, 3, 3);
+        float[] before = x.toFloatArray();
+        compare(g, "x", x);
+        assertArrayEquals(before, x.toFloatArray());
+    }
+
+    @Test
+    void biasAddThenReluIsFusedInPlace() {
+        Map<String, Value.TensorValue> init = new LinkedHashMap<>();
+        init.put("W", Value.of(Tensor.randn(G, 8, 6)));
+        init.put("b", Value.of(Tensor.randn(G, 6)));
+        OnnxGraph g = new OnnxGraph("ffn", List.of(node("MatMul", List.of("x", "W"), "mm", Map.of()),
+                node("Add", List.of("b", "mm"), "add", Map.of()), node("Relu", List.of("add"), "y", Map.of())),
+                List.of(info("x")), List.of(info("y")), List.of(), init);
+        assertEquals(List.of("MatMul", "Add+Relu"), GraphOptimizer.optimize(g).nodes().stream().map(OnnxNode::opType).toList());
+        compare(g, "x", Tensor.randn(G, 2, 5, 8).transpose(0, 1));
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    /** Runs g with and without the optimizer and compares every output (1e-5 relative); closes g's tensors. */
+    private static void compare(OnnxGraph g, String input, Tensor x) {
+        OnnxModel m = new OnnxModel(8, "test", "", Map.of("", 17L), g);
+        try (OnnxExecutor plain = new OnnxExecutor(m, OpRegistry.standard(), false);
+             OnnxExecutor opt = new OnnxExecutor(m, OpRegistry.standard(), true)) {
+            Map<String, Value> feed = Map.of(input, Value.of(x));
+            Map<String, Value> want = plain.run(feed), got = opt.run(feed);
+            for (String name : want.keySet()) {
+                float[] w = want.get(name).tensor().toFloatArray(), r = got.get(name).tensor().toFloatArray();
+                assertEquals(w.length, r.length, name);
+                for (int i = 0; i < w.length; i++)
+                    assertEquals(w[i], r[i], 1e-5 * (1 + Math.abs(w[i])), name + "[" + i + "]");
+            }
+            want.values().forEach(Values::close);
+            got.values().forEach(Values::close);
+        }
+    }
+
+    /** x [N,2,6,6] -> Conv(4, 3x3, pad 1) -> BN -> Relu -> MaxPool 2x2 -> Flatten -> Gemm(5, transB) -> Relu. */
+    private static OnnxGraph cnn(boolean weightsAsInputs) {
+        Map<String, Value.TensorValue> init = new LinkedHashMap<>();
+        init.put("W", Value.of(Tensor.randn(G, 4, 2, 3, 3)));
+        init.put("B", Value.of(Tensor.randn(G, 4)));
+        init.put("scale", Value.of(Tensor.fromArray(new float[]{1.5f, 0.5f, -2f, 1f}, 4)));
+        init.put("shift", Value.of(Tensor.fromArray(new float[]{0.1f, -0.3f, 0.7f, 0f}, 4)));
+        init.put("mean", Value.of(Tensor.fromArray(new float[]{0.2f, -1f, 0.5f, 3f}, 4)));
+        init.put("var", Value.of(Tensor.fromArray(new float[]{0.5f, 2f, 1.2f, 0.01f}, 4)));
+        init.put("GW", Value.of(Tensor.randn(G, 5, 36)));
+        init.put("GB", Value.of(Tensor.randn(G, 5)));
+        Map<String, OnnxAttribute> conv = new LinkedHashMap<>();
+        conv.put("kernel_shape", ints("kernel_shape", 3, 3));
+        conv.put("pads", ints("pads", 1, 1, 1, 1));
+        Map<String, OnnxAttribute> bn = Map.of("epsilon", new OnnxAttribute("epsilon", OnnxAttribute.Type.FLOAT, 1e-3f, 0,
+                null, null, null, new float[0], new long[0], List.of(), List.of(), List.of(), null));
+        Map<String, OnnxAttribute> pool = new LinkedHashMap<>();
+        pool.put("kernel_shape", ints("kernel_shape", 2, 2));
+        pool.put("strides", ints("strides", 2, 2));
+        Map<String, OnnxAttribute> gemm = Map.of("transB", new OnnxAttribute("transB", OnnxAttribute.Type.INT, 0, 1,
+                null, null, null, new float[0], new long[0], List.of(), List.of(), List.of(), null));
+        List<OnnxNode> nodes = List.of(
+                node("Conv", List.of("x", "W", "B"), "conv", conv),
+                node("BatchNormalization", List.of("conv", "scale", "shift", "mean", "var"), "bn", bn),
+                node("Relu", List.of("bn"), "r1", Map.of()),
+                node("MaxPool", List.of("r1"), "pool", pool),
+                node("Flatten", List.of("pool"), "flat", Map.of()),
+                node("Gemm", List.of("flat", "GW", "GB"), "gemm", gemm),
+                node("Relu", List.of("gemm"), "y", Map.of()));
+        List<ValueInfo> inputs = weightsAsInputs ? List.of(info("x"), info("W"), info("GW")) : List.of(info("x"));
+        return new OnnxGraph("cnn", nodes, inputs, List.of(info("y")), List.of(), init);
+    }
+
+    private static OnnxNode node(String op, List<String> ins, String out, Map<String, OnnxAttribute> attrs) {
+        return new OnnxNode(out + "_node", op, "", ins, List.of(out), attrs);
+    }
+
+    private static OnnxAttribute ints(String name, long... v) {
+        return new OnnxAttribute(name, OnnxAttribute.Type.INTS, 0, 0, null, null, null, new float[0], v, List.of(), List.of(), List.of(), null);
+    }
+
+    private static ValueInfo info(String name) {
+        return new ValueInfo(name, ValueInfo.Kind.TENSOR, ElemType.FLOAT, null, null);
+    }
+}
