@@ -37,7 +37,7 @@ final class GraphOptimizer {
 
     private final OnnxGraph g;
     private final List<OnnxNode> nodes;
-    private final Map<String, Value.TensorValue> inits;
+    private final Map<String, Value> inits;
     private final Set<String> inputNames = new HashSet<>();
     private final Map<String, Integer> uses = new HashMap<>();
     private final Map<String, Integer> producer = new HashMap<>();
@@ -150,7 +150,7 @@ final class GraphOptimizer {
             Tensor bt;
             try (Tensor view = b.transpose(0, 1)) { bt = view.contiguous(); }
             String name = unique(PREFIX + n.inputs().get(1) + "/T");
-            inits.put(name, Value.of(bt, inits.get(n.inputs().get(1)).type()));
+            inits.put(name, Value.of(bt, ((Value.TensorValue) inits.get(n.inputs().get(1))).type()));
             List<String> ins = new ArrayList<>(n.inputs());
             ins.set(1, name);
             Map<String, OnnxAttribute> attrs = new LinkedHashMap<>(n.attributes());
@@ -201,8 +201,7 @@ final class GraphOptimizer {
     /** The tensor of a constant float initializer (F32 or F64), or null. */
     private Tensor floatConst(String name) {
         if (name.isEmpty() || inputNames.contains(name)) return null;
-        Value.TensorValue v = inits.get(name);
-        if (v == null) return null;
+        if (!(inits.get(name) instanceof Value.TensorValue v)) return null;
         DType t = v.tensor().dtype();
         return (t == DType.F32 || t == DType.F64) && (v.type() == ElemType.FLOAT || v.type() == ElemType.DOUBLE) ? v.tensor() : null;
     }

@@ -68,7 +68,7 @@ class GraphOptimizerTest {
 
     @Test
     void biasAddThenReluIsFusedInPlace() {
-        Map<String, Value.TensorValue> init = new LinkedHashMap<>();
+        Map<String, Value> init = new LinkedHashMap<>();
         init.put("W", Value.of(Tensor.randn(G, 8, 6)));
         init.put("b", Value.of(Tensor.randn(G, 6)));
         OnnxGraph g = new OnnxGraph("ffn", List.of(node("MatMul", List.of("x", "W"), "mm", Map.of()),
@@ -100,7 +100,7 @@ class GraphOptimizerTest {
 
     /** x [N,2,6,6] -> Conv(4, 3x3, pad 1) -> BN -> Relu -> MaxPool 2x2 -> Flatten -> Gemm(5, transB) -> Relu. */
     private static OnnxGraph cnn(boolean weightsAsInputs) {
-        Map<String, Value.TensorValue> init = new LinkedHashMap<>();
+        Map<String, Value> init = new LinkedHashMap<>();
         init.put("W", Value.of(Tensor.randn(G, 4, 2, 3, 3)));
         init.put("B", Value.of(Tensor.randn(G, 4)));
         init.put("scale", Value.of(Tensor.fromArray(new float[]{1.5f, 0.5f, -2f, 1f}, 4)));
