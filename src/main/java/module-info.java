@@ -23,6 +23,8 @@ module dev.kiln {
     exports dev.kiln.onnx.ops;
     exports dev.kiln.onnx.export;
     exports dev.kiln.pickle;
+    exports dev.kiln.compress.distill;
+    exports dev.kiln.compress.fuse;
 
     opens dev.kiln.cli to info.picocli;
 
