@@ -64,11 +64,10 @@ class DistillLossTest {
     }
 
     @Test void gradientMatchesFiniteDifferences() {
-        Tensor t = logits(4, 5);
-        Tensor labels = Tensor.fromArray(new long[]{4, 0, 2, 2}, 4);
-        for (double temp : new double[]{1, 3, 10})
-            for (double alpha : new double[]{0, 0.5, 1})
-                GradCheck.check("kd T=" + temp + " alpha=" + alpha, a -> DistillLoss.loss(a[0], t, labels, temp, alpha), logits(4, 5));
+        Tensor t = logits(3, 4);
+        Tensor labels = Tensor.fromArray(new long[]{3, 0, 2}, 3);
+        for (double[] ta : new double[][]{{1, 0}, {1, 0.5}, {4, 0.5}, {10, 1}})
+            GradCheck.check("kd T=" + ta[0] + " alpha=" + ta[1], a -> DistillLoss.loss(a[0], t, labels, ta[0], ta[1]), logits(3, 4));
     }
 
     @Test void gradientIsTheClosedForm() {
