@@ -72,4 +72,31 @@ final class CompressSupport {
             m.setTraining(was);
         }
     }
+
+    /**
+     * Median seconds of one forward of each model on the same batch, timed alternately (a, b, a,
+     * b, ...) so that load from other processes hits both alike; about budgetS in all.
+     */
+    static double[] latencyPair(Module a, Module b, TensorDataset data, int batch, double budgetS) {
+        a.eval();
+        b.eval();
+        try (Tensor x = data.features().narrow(0, 0, batch).contiguous(); GradMode.Guard g = GradMode.noGrad()) {
+            for (int i = 0; i < 5; i++) { time(a, x); time(b, x); }
+            int max = batch == 1 ? 4000 : 400;
+            double[] ta = new double[max], tb = new double[max];
+            long deadline = System.nanoTime() + (long) (budgetS * 1e9);
+            int n = 0;
+            while (n < max && (n == 0 || System.nanoTime() < deadline)) {
+                ta[n] = time(a, x);
+                tb[n++] = time(b, x);
+            }
+            return new double[]{Timing.median(java.util.Arrays.copyOf(ta, n)), Timing.median(java.util.Arrays.copyOf(tb, n))};
+        }
+    }
+
+    private static double time(Module m, Tensor x) {
+        long t0 = System.nanoTime();
+        try (Scope s = Scope.open()) { m.forward(x); }
+        return (System.nanoTime() - t0) * 1e-9;
+    }
 }

@@ -62,8 +62,13 @@ public final class FuseCommand implements Callable<Integer> {
                 for (String line : r.log()) pw.println("  " + line);
                 double err = maxRelativeError(original, fused, d.test());
                 pw.printf("%-10s %7s %12s %12s %10s %13s %12s%n", "model", "layers", "params", "bytes", "test acc", "b64 latency", "b1 latency");
-                row(pw, "original", original, d.test());
-                row(pw, "fused", fused, d.test());
+                int b64 = Math.min(64, d.test().size());
+                double[] l64 = CompressSupport.latencyPair(original, fused, d.test(), b64, timingBudget);
+                double[] l1 = CompressSupport.latencyPair(original, fused, d.test(), 1, timingBudget);
+                row(pw, "original", original, d.test(), l64[0], l1[0]);
+                row(pw, "fused", fused, d.test(), l64[1], l1[1]);
+                pw.printf(Locale.ROOT, "speed-up (original / fused latency): batch %d %.2fx, batch 1 %.2fx (medians, timed alternately)%n",
+                        b64, l64[0] / l64[1], l1[0] / l1[1]);
                 pw.printf(Locale.ROOT, "max |fused - original| / max |original| over the test logits: %.2e%n", err);
                 FusedModels.save(out, fused, Map.of("fused_from", model, "source", checkpoint.toString()));
                 try (Sequential back = FusedModels.load(out)) {
@@ -75,12 +80,11 @@ public final class FuseCommand implements Callable<Integer> {
         }
     }
 
-    private void row(PrintWriter pw, String name, Module m, TensorDataset test) throws Exception {
+    private static void row(PrintWriter pw, String name, Module m, TensorDataset test, double b64, double b1) {
         double acc;
         try (DataLoader l = DataLoader.builder(test).batchSize(1000).prefetch(false).build()) {
             acc = Trainer.accuracy(m, l);
         }
-        double b64 = CompressSupport.latency(m, test, Math.min(64, test.size()), timingBudget), b1 = CompressSupport.latency(m, test, 1, timingBudget);
         pw.printf(Locale.ROOT, "%-10s %7d %,12d %,12d %10.4f %10.3f ms %9.3f ms%n", name, layers(m), m.parameterCount(), FusedModels.bytes(m),
                 acc, b64 * 1e3, b1 * 1e3);
         pw.flush();
