@@ -145,6 +145,20 @@ class FusionTest {
         }
     }
 
+    @Test void groupedConvWithoutBiasFoldsBatchNormAndFusesSilu() {
+        dev.kiln.ops.Conv2dParams p = new dev.kiln.ops.Conv2dParams(2, 1, 1, 0, 1, 2, 2);
+        try (Sequential m = new Sequential(new dev.kiln.nn.Conv2d(4, 6, 3, 2, p, false, gen), BatchNorm.batchNorm2d(6), Activation.silu(),
+                Activation.gelu())) {
+            randomizeBatchNorms(m);
+            try (Sequential fused = Fusion.fuse(m)) {
+                Tensor x = Tensor.randn(gen, 2, 4, 9, 7);
+                assertClose(evalForward(m, x), evalForward(fused, x));
+                assertEquals(2, fused.size(), "conv+BN+SiLU, then the GELU stays a layer: " + fused);
+                assertEquals(Epilogue.SILU, ((FusedConv2d) fused.get(0)).epilogue());
+            }
+        }
+    }
+
     @Test void unknownLayersWithStateAreRejected() {
         try (Sequential m = new Sequential(new Linear(4, 4, true, gen), new LayerNorm(new int[]{4}, 1e-5, true))) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Fusion.fuse(m));
