@@ -25,6 +25,8 @@ module dev.kiln {
     exports dev.kiln.pickle;
     exports dev.kiln.compress.sparse;
     exports dev.kiln.compress.prune;
+    exports dev.kiln.compress.distill;
+    exports dev.kiln.compress.fuse;
 
     opens dev.kiln.cli to info.picocli;
 

@@ -32,7 +32,7 @@ import java.util.concurrent.Callable;
 public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--data", defaultValue = "fashion-mnist", description = "Data set: fashion-mnist (default), or a directory with its IDX files.")
     String data;
-    @Option(names = "--model", defaultValue = "mlp", description = "mlp or cnn (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--model", defaultValue = "mlp", description = "mlp, cnn, mlp-small or cnn-bn (default: ${DEFAULT-VALUE}).")
     String model;
     @Option(names = "--epochs", defaultValue = "1") int epochs;
     @Option(names = "--batch", defaultValue = "64") int batch;
@@ -67,8 +67,8 @@ public final class TrainCommand implements Callable<Integer> {
     private Integer train() throws Exception {
         if (epochs < 0 || batch < 1 || lr < 0 || accumulate < 1)
             throw new IllegalArgumentException("train: need epochs >= 0, batch >= 1, lr >= 0, accumulate >= 1");
-        if (!model.equals("mlp") && !model.equals("cnn"))
-            throw new IllegalArgumentException("train: unknown model '" + model + "' (expected mlp or cnn)");
+        if (!dev.kiln.train.Models.NAMES.contains(model))
+            throw new IllegalArgumentException("train: unknown model '" + model + "' (expected one of " + dev.kiln.train.Models.NAMES + ")");
         if (!java.util.Set.of("sgd", "adam", "adamw").contains(optimizer))
             throw new IllegalArgumentException("train: unknown optimizer '" + optimizer + "' (sgd, adam, adamw)");
         if (!java.util.Set.of("none", "step", "cosine", "exponential").contains(schedule))
