@@ -11,41 +11,9 @@ import dev.kiln.train.Models;
 
 import java.nio.file.Path;
 
-/** Shared by `kiln distill` and `kiln fuse`: data sets, model loading, inference latency. */
+/** Shared by `kiln prune`, `distill` and `fuse`: model loading and inference latency (data: {@link FashionData}). */
 final class CompressSupport {
     private CompressSupport() {}
-
-    /** Fashion-MNIST train and test sets and a line saying where they came from. */
-    record Data(TensorDataset train, TensorDataset test, String note) implements AutoCloseable {
-        @Override public void close() {
-            train.close();
-            test.close();
-        }
-    }
-
-    /** "fashion-mnist" (the Debian package, else the embedded subset) or a directory of IDX files; limit caps the training set. */
-    static Data load(String data, Integer limit) {
-        Path dir = data.equals("fashion-mnist") ? FashionMnist.defaultDir() : Path.of(data);
-        TensorDataset tr, te;
-        String note;
-        if (FashionMnist.available(dir)) {
-            tr = FashionMnist.load(dir, true);
-            te = FashionMnist.load(dir, false);
-            note = "data: Fashion-MNIST from " + dir;
-        } else if (data.equals("fashion-mnist")) {
-            tr = FashionMnist.embedded(true);
-            te = FashionMnist.embedded(false);
-            note = "data: " + dir + " not found; using the embedded subset (" + tr.size() + " train / " + te.size() + " test images)";
-        } else {
-            throw new IllegalArgumentException("no Fashion-MNIST IDX files in " + dir);
-        }
-        if (limit != null && limit < tr.size()) {
-            TensorDataset small = new TensorDataset(tr.features().narrow(0, 0, limit).contiguous(), tr.labels().narrow(0, 0, limit).contiguous());
-            tr.close();
-            tr = small;
-        }
-        return new Data(tr, te, note);
-    }
 
     /** A named model ({@link Models}) with the weights of a checkpoint, in eval mode. */
     static Module loadModel(String name, Path checkpoint) {
@@ -62,12 +30,26 @@ final class CompressSupport {
 
     /** Median seconds of one eval-mode forward of the first batch rows of data (no graph), timed for about budgetS. */
     static double latency(Module m, TensorDataset data, int batch, double budgetS) throws Exception {
+        try (Tensor x = data.features().narrow(0, 0, batch).contiguous()) {
+            return latency(m, x, budgetS);
+        }
+    }
+
+    /**
+     * Median seconds of one eval-mode forward of x (no graph): a warm-up of half the budget (at
+     * least 20 runs, so the first model measured is not penalized by JIT compilation), then timed
+     * runs for about the other half.
+     */
+    static double latency(Module m, Tensor x, double budgetS) throws Exception {
         boolean was = m.isTraining();
         m.eval();
-        try (Tensor x = data.features().narrow(0, 0, batch).contiguous(); GradMode.Guard g = GradMode.noGrad()) {
-            return Timing.medianSeconds(() -> {
-                try (Scope s = Scope.open()) { m.forward(x); }
-            }, 5, batch == 1 ? 2000 : 200, budgetS);
+        Timing.Action forward = () -> {
+            try (Scope s = Scope.open()) { m.forward(x); }
+        };
+        try (GradMode.Guard g = GradMode.noGrad()) {
+            long warmEnd = System.nanoTime() + (long) (budgetS * 0.5e9);
+            for (int i = 0; i < 20 || System.nanoTime() < warmEnd; i++) forward.run();
+            return Timing.medianSeconds(forward, 0, x.shape()[0] == 1 ? 2000 : 500, budgetS * 0.5);
         } finally {
             m.setTraining(was);
         }

@@ -68,7 +68,7 @@ public final class DistillCommand implements Callable<Integer> {
         if (!Models.NAMES.contains(studentModel))
             throw new IllegalArgumentException("distill: unknown student model '" + studentModel + "' (expected one of " + Models.NAMES + ")");
         if (threads != null) CpuConfig.setThreads(threads);
-        try (CompressSupport.Data d = CompressSupport.load(data, limit);
+        try (FashionData.Sets d = FashionData.load(data, limit, "distill");
              Module teacher = CompressSupport.loadModel(teacherModel, teacherPath);
              DataLoader testLoader = DataLoader.builder(d.test()).batchSize(1000).prefetch(false).build()) {
             pw.println(d.note());

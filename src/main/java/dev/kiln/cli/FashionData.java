@@ -6,14 +6,19 @@ import dev.kiln.data.TensorDataset;
 import java.nio.file.Path;
 
 /**
- * Fashion-MNIST for the training commands (train, prune): the Debian package's IDX files, a
+ * Fashion-MNIST for the training commands (train, prune, distill, fuse): the Debian package's IDX files, a
  * directory given with --data, or the embedded subset when the package is absent.
  */
 final class FashionData {
     private FashionData() {}
 
     /** Train and test sets plus a one-line note saying where they came from. */
-    record Sets(TensorDataset train, TensorDataset test, String note) {}
+    record Sets(TensorDataset train, TensorDataset test, String note) implements AutoCloseable {
+        @Override public void close() {
+            train.close();
+            test.close();
+        }
+    }
 
     /**
      * @param data    "fashion-mnist" (the default location, falling back to the embedded subset) or a directory

@@ -54,7 +54,7 @@ public final class FuseCommand implements Callable<Integer> {
         if (!Models.NAMES.contains(model))
             throw new IllegalArgumentException("fuse: unknown model '" + model + "' (expected one of " + Models.NAMES + ")");
         if (threads != null) CpuConfig.setThreads(threads);
-        try (CompressSupport.Data d = CompressSupport.load(data, 1);
+        try (FashionData.Sets d = FashionData.load(data, 1, "fuse");
              Module original = CompressSupport.loadModel(model, checkpoint)) {
             pw.println(d.note());
             Fusion.Result r = Fusion.fuseWithLog(original);

@@ -173,7 +173,7 @@ public final class PruneCommand implements Callable<Integer> {
     }
 
     private Stats measure(Sequential model, DataLoader testLoader, Tensor sample, long bytes) throws Exception {
-        return new Stats(Trainer.accuracy(model, testLoader), nonzero(model), model.parameterCount(), bytes, latencyMs(model, sample, latencySeconds));
+        return new Stats(Trainer.accuracy(model, testLoader), nonzero(model), model.parameterCount(), bytes, 1000 * CompressSupport.latency(model, sample, latencySeconds));
     }
 
     /** Parameters that are not exactly zero. */
@@ -183,28 +183,6 @@ public final class PruneCommand implements Callable<Integer> {
             for (double v : p.toDoubleArray()) if (v != 0) n++;
         }
         return n;
-    }
-
-    /**
-     * Median milliseconds of one forward pass over the sample batch (eval mode, no graph), after a
-     * warm-up of half the budget (at least 20 runs) so that the first model measured is not
-     * penalized by JIT compilation.
-     */
-    static double latencyMs(Module model, Tensor sample, double budgetS) throws Exception {
-        boolean was = model.isTraining();
-        model.eval();
-        Timing.Action forward = () -> {
-            try (Scope s = Scope.open()) {
-                model.forward(sample);
-            }
-        };
-        try (GradMode.Guard g = GradMode.noGrad()) {
-            long warmEnd = System.nanoTime() + (long) (budgetS * 0.5e9);
-            for (int i = 0; i < 20 || System.nanoTime() < warmEnd; i++) forward.run();
-            return 1000 * Timing.medianSeconds(forward, 0, 500, budgetS);
-        } finally {
-            model.setTraining(was);
-        }
     }
 
     /** Size of the model alone in the checkpoint format (the input file may also hold optimizer state). */

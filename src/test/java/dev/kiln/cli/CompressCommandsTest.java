@@ -23,17 +23,9 @@ import java.util.regex.Pattern;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** `kiln distill` and `kiln fuse` on a small synthetic IDX data set (registered here as Main will register them). */
+/** `kiln distill` and `kiln fuse` on a small synthetic IDX data set . */
 class CompressCommandsTest {
-    private static CliRun run(String... args) {
-        CommandLine cl = new Main().commandLine();
-        cl.addSubcommand("distill", new DistillCommand());
-        cl.addSubcommand("fuse", new FuseCommand());
-        StringWriter out = new StringWriter(), err = new StringWriter();
-        cl.setOut(new PrintWriter(out, true));
-        cl.setErr(new PrintWriter(err, true));
-        return new CliRun(cl.execute(args), out.toString(), err.toString());
-    }
+    private static CliRun run(String... args) { return CliRun.of(args); }
 
     /** Fashion-MNIST-shaped IDX files: images whose mean brightness of a band encodes the label. */
     private static Path idxData(Path dir, int nTrain, int nTest) throws IOException {
