@@ -16,12 +16,12 @@ import java.util.SplittableRandom;
  * range and the ratio Kiln/ORT of the medians, plus the largest output difference as a sanity
  * check. The model's first input's dim 0 is the batch axis (as in tools/make_model_fixtures.py).
  * <pre>
- * usage: OnnxInferenceBench [--batch 1,64] [--threads 2] [--warmup-ms 2000] [--iters 50] [--ort-only] MODEL.onnx...
+ * usage: OnnxInferenceBench [--batch 1,64] [--threads 2] [--warmup-ms 2000] [--iters 50] [--ort-only] [--ort-spin] MODEL.onnx...
  * </pre>
  * See bench/README.md ("ONNX inference vs ONNX Runtime") for the models and the java command.
  */
 public final class OnnxInferenceBench {
-    record Options(List<Path> models, int[] batches, int threads, long warmupMs, int iters, boolean ortOnly) {}
+    record Options(List<Path> models, int[] batches, int threads, long warmupMs, int iters, boolean ortOnly, boolean ortSpin) {}
 
     /** One case; kiln is null when skipped or failed (kilnError then says why). */
     record Row(String model, int batch, Stats ort, Stats kiln, double maxRelDiff, String kilnError) {}
@@ -40,7 +40,7 @@ public final class OnnxInferenceBench {
     }
 
     private static Row measure(Path model, int batch, Options o) throws Exception {
-        try (OrtEngine ort = new OrtEngine(model, o.threads())) {
+        try (OrtEngine ort = new OrtEngine(model, o.threads(), o.ortSpin())) {
             long[] shape = ort.inputShape();
             shape[0] = batch;
             for (int k = 1; k < shape.length; k++)
@@ -134,7 +134,7 @@ public final class OnnxInferenceBench {
         int[] batches = {1, 64};
         int threads = 2, iters = 50;
         long warmup = 2000;
-        boolean ortOnly = false;
+        boolean ortOnly = false, ortSpin = false;
         for (int k = 0; k < args.length; k++) {
             switch (args[k]) {
                 case "--batch" -> batches = Arrays.stream(args[++k].split(",")).mapToInt(Integer::parseInt).toArray();
@@ -142,6 +142,7 @@ public final class OnnxInferenceBench {
                 case "--warmup-ms" -> warmup = Long.parseLong(args[++k]);
                 case "--iters" -> iters = Integer.parseInt(args[++k]);
                 case "--ort-only" -> ortOnly = true;
+                case "--ort-spin" -> ortSpin = true;
                 default -> {
                     Path p = Path.of(args[k]);
                     if (!Files.isRegularFile(p)) throw new IllegalArgumentException("no model file " + p);
@@ -150,8 +151,8 @@ public final class OnnxInferenceBench {
             }
         }
         if (models.isEmpty()) throw new IllegalArgumentException("usage: OnnxInferenceBench [--batch 1,64] [--threads 2] "
-                + "[--warmup-ms 2000] [--iters 50] [--ort-only] MODEL.onnx...");
-        return new Options(models, batches, threads, warmup, iters, ortOnly);
+                + "[--warmup-ms 2000] [--iters 50] [--ort-only] [--ort-spin] MODEL.onnx...");
+        return new Options(models, batches, threads, warmup, iters, ortOnly, ortSpin);
     }
 
     /** Median and 10th/90th percentiles of per-call times, in milliseconds. */

@@ -21,9 +21,15 @@ final class OrtEngine implements InferenceEngine {
     private final String inputName;
     private final long[] inputShape;
 
-    OrtEngine(Path model, int threads) throws OrtException {
+    /**
+     * @param spin whether ORT's intra-op threads spin-wait after a run (ORT's default). With the
+     *             engines interleaved on few cores, spinning threads steal the CPU from the Kiln
+     *             run that follows, so the harness turns it off unless asked ({@code --ort-spin}).
+     */
+    OrtEngine(Path model, int threads, boolean spin) throws OrtException {
         try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
             opts.setIntraOpNumThreads(threads);
+            opts.addConfigEntry("session.intra_op.allow_spinning", spin ? "1" : "0");
             opts.setInterOpNumThreads(1);
             opts.setExecutionMode(OrtSession.SessionOptions.ExecutionMode.SEQUENTIAL);
             opts.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
