@@ -2,6 +2,7 @@ package dev.kiln.cli;
 
 import dev.kiln.autograd.GradMode;
 import dev.kiln.backend.cpu.CpuConfig;
+import dev.kiln.compress.sparse.SparseInference;
 import dev.kiln.compress.prune.Criterion;
 import dev.kiln.compress.prune.GradualPruner;
 import dev.kiln.compress.prune.GradualSchedule;
@@ -109,6 +110,7 @@ public final class PruneCommand implements Callable<Integer> {
                 PrunedCheckpoint.save(outFile, pruned, outMetadata(loaded.metadata()));
                 Stats after = measure(pruned, testLoader, sample, Files.size(outFile));
                 printTable(before, after);
+                sparseLatency(pruned, sample, before.latencyMs());
                 out.printf("saved %s%n", outFile);
             } finally {
                 if (pruned != model) pruned.close();
@@ -210,6 +212,19 @@ public final class PruneCommand implements Callable<Integer> {
             case "structured" -> String.format(Locale.ROOT, "structured %s %.3f", criterion, sparsity);
             default -> String.format(Locale.ROOT, "%s%s%s %.3f", method, global ? " global" : "", gradual ? " gradual" : "", sparsity);
         };
+    }
+
+    /**
+     * The pruned model with its Linear layers on the sparse kernels the device's crossover table
+     * picks (dense where sparse measured slower): the kernels chosen and the latency.
+     */
+    private void sparseLatency(Sequential pruned, Tensor sample, double beforeMs) throws Exception {
+        try (SparseInference fast = SparseInference.of(pruned)) {
+            if (fast.kernels(64).isEmpty()) return;
+            double ms = 1000 * CompressSupport.latency(fast, sample, latencySeconds);
+            out.printf(Locale.ROOT, "%-22s %14s %14.3f %11.1f%%%n", "  with sparse kernels", "", ms, pct(ms, beforeMs));
+            out.print(fast.describe());
+        }
     }
 
     private void printTable(Stats b, Stats a) {
