@@ -23,6 +23,7 @@ module dev.kiln {
     exports dev.kiln.onnx.ops;
     exports dev.kiln.onnx.export;
     exports dev.kiln.pickle;
+    exports dev.kiln.compress;
     exports dev.kiln.compress.sparse;
     exports dev.kiln.compress.prune;
     exports dev.kiln.compress.distill;

@@ -1,6 +1,7 @@
 package dev.kiln.cli;
 
 import dev.kiln.autograd.GradMode;
+import dev.kiln.compress.ModelCheckpoint;
 import dev.kiln.data.FashionMnist;
 import dev.kiln.data.TensorDataset;
 import dev.kiln.nn.Module;
@@ -15,8 +16,17 @@ import java.nio.file.Path;
 final class CompressSupport {
     private CompressSupport() {}
 
-    /** A named model ({@link Models}) with the weights of a checkpoint, in eval mode. */
+    /**
+     * The model of a checkpoint with its weights, in eval mode: rebuilt from the architecture in
+     * its metadata when it carries one (a pruned or fused model, see {@link ModelCheckpoint}), else
+     * the named model ({@link Models}).
+     */
     static Module loadModel(String name, Path checkpoint) {
+        if (ModelCheckpoint.hasArchitecture(checkpoint)) {
+            Module m = ModelCheckpoint.load(checkpoint).model();
+            m.eval();
+            return m;
+        }
         Module m = Models.byName(name, new dev.kiln.tensor.Generator(0));
         try {
             Checkpoint.load(checkpoint, m, null);

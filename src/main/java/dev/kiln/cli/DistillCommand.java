@@ -33,7 +33,7 @@ import java.util.concurrent.Callable;
         description = "Distill a trained teacher into a small student and compare with the student trained on labels alone.")
 public final class DistillCommand implements Callable<Integer> {
     @Option(names = "--teacher", required = true, description = "Teacher checkpoint (from kiln train --save).") Path teacherPath;
-    @Option(names = "--teacher-model", defaultValue = "cnn", description = "Teacher architecture (default: ${DEFAULT-VALUE}).") String teacherModel;
+    @Option(names = "--teacher-model", defaultValue = "cnn", description = "Teacher architecture, unless the checkpoint carries its own (default: ${DEFAULT-VALUE}).") String teacherModel;
     @Option(names = "--student-model", defaultValue = "mlp-small", description = "Student architecture (default: ${DEFAULT-VALUE}).") String studentModel;
     @Option(names = "--temperature", defaultValue = "2", description = "Softmax temperature T (default: ${DEFAULT-VALUE}).") double temperature;
     @Option(names = "--alpha", defaultValue = "0.5", description = "Weight of the teacher term (default: ${DEFAULT-VALUE}).") double alpha;

@@ -2,7 +2,7 @@ package dev.kiln.cli;
 
 import dev.kiln.autograd.GradMode;
 import dev.kiln.backend.cpu.CpuConfig;
-import dev.kiln.compress.fuse.FusedModels;
+import dev.kiln.compress.ModelCheckpoint;
 import dev.kiln.compress.fuse.Fusion;
 import dev.kiln.data.DataLoader;
 import dev.kiln.data.TensorDataset;
@@ -32,7 +32,7 @@ import java.util.concurrent.Callable;
         description = "Fuse a trained model's layers for inference and compare it with the original.")
 public final class FuseCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MODEL", description = "Checkpoint of the model (from kiln train --save).") Path checkpoint;
-    @Option(names = "--model", required = true, description = "Architecture of the checkpoint: mlp, cnn, mlp-small or cnn-bn.") String model;
+    @Option(names = "--model", required = true, description = "Architecture of the checkpoint: mlp, cnn, mlp-small or cnn-bn (a checkpoint that carries its own architecture, e.g. a pruned one, is rebuilt from it).") String model;
     @Option(names = "--out", required = true, description = "Where to write the fused model.") Path out;
     @Option(names = "--data", defaultValue = "fashion-mnist", description = "Test set for accuracy and latency inputs.") String data;
     @Option(names = "--timing-budget", defaultValue = "1.5", description = "Seconds spent timing each latency (default: ${DEFAULT-VALUE}).") double timingBudget;
@@ -70,9 +70,9 @@ public final class FuseCommand implements Callable<Integer> {
                 pw.printf(Locale.ROOT, "speed-up (original / fused latency): batch %d %.2fx, batch 1 %.2fx (medians, timed alternately)%n",
                         b64, l64[0] / l64[1], l1[0] / l1[1]);
                 pw.printf(Locale.ROOT, "max |fused - original| / max |original| over the test logits: %.2e%n", err);
-                FusedModels.save(out, fused, Map.of("fused_from", model, "source", checkpoint.toString()));
-                try (Sequential back = FusedModels.load(out)) {
-                    double e2 = maxRelativeError(fused, back, d.test());
+                ModelCheckpoint.save(out, fused, Map.of("fused_from", model, "source", checkpoint.toString()));
+                try (ModelCheckpoint.Loaded back = ModelCheckpoint.load(out)) {
+                    double e2 = maxRelativeError(fused, back.model(), d.test());
                     pw.printf(Locale.ROOT, "saved to %s (architecture in its metadata); reloaded: max relative difference %.1e%n", out, e2);
                 }
             }
@@ -85,9 +85,16 @@ public final class FuseCommand implements Callable<Integer> {
         try (DataLoader l = DataLoader.builder(test).batchSize(1000).prefetch(false).build()) {
             acc = Trainer.accuracy(m, l);
         }
-        pw.printf(Locale.ROOT, "%-10s %7d %,12d %,12d %10.4f %10.3f ms %9.3f ms%n", name, layers(m), m.parameterCount(), FusedModels.bytes(m),
+        pw.printf(Locale.ROOT, "%-10s %7d %,12d %,12d %10.4f %10.3f ms %9.3f ms%n", name, layers(m), m.parameterCount(), bytes(m),
                 acc, b64 * 1e3, b1 * 1e3);
         pw.flush();
+    }
+
+    /** Bytes of every parameter and buffer (the in-memory and on-disk weight size). */
+    private static long bytes(Module m) {
+        long n = 0;
+        for (Tensor t : m.stateDict().values()) n += t.numel() * t.dtype().byteSize();
+        return n;
     }
 
     private static int layers(Module m) {

@@ -2,15 +2,15 @@ package dev.kiln.cli;
 
 import dev.kiln.autograd.GradMode;
 import dev.kiln.backend.cpu.CpuConfig;
-import dev.kiln.compress.sparse.SparseInference;
+import dev.kiln.compress.ModelCheckpoint;
 import dev.kiln.compress.prune.Criterion;
 import dev.kiln.compress.prune.GradualPruner;
 import dev.kiln.compress.prune.GradualSchedule;
 import dev.kiln.compress.prune.MaskSet;
 import dev.kiln.compress.prune.MaskedOptimizer;
-import dev.kiln.compress.prune.PrunedCheckpoint;
 import dev.kiln.compress.prune.Pruner;
 import dev.kiln.compress.prune.StructuredPruner;
+import dev.kiln.compress.sparse.SparseInference;
 import dev.kiln.data.DataLoader;
 import dev.kiln.data.TensorDataset;
 import dev.kiln.nn.Module;
@@ -98,7 +98,7 @@ public final class PruneCommand implements Callable<Integer> {
         FashionData.Sets sets = FashionData.load(data, limit, "prune");
         out.println(sets.note());
         try (TensorDataset train = sets.train(); TensorDataset test = sets.test();
-             PrunedCheckpoint.Loaded loaded = PrunedCheckpoint.load(modelFile);
+             ModelCheckpoint.Loaded loaded = ModelCheckpoint.load(modelFile);
              DataLoader trainLoader = DataLoader.builder(train).batchSize(batch).shuffle(seed).dropLast(false).build();
              DataLoader testLoader = DataLoader.builder(test).batchSize(1000).prefetch(false).build()) {
             Sequential model = loaded.model();
@@ -107,7 +107,7 @@ public final class PruneCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "model %s: %,d parameters, test accuracy %.4f%n", modelFile, before.total(), before.accuracy());
             Sequential pruned = method.equals("structured") ? structured(model, trainLoader, testLoader) : masked(model, trainLoader, testLoader);
             try {
-                PrunedCheckpoint.save(outFile, pruned, outMetadata(loaded.metadata()));
+                ModelCheckpoint.save(outFile, pruned, outMetadata(loaded.metadata()));
                 Stats after = measure(pruned, testLoader, sample, Files.size(outFile));
                 printTable(before, after);
                 sparseLatency(pruned, sample, before.latencyMs());
@@ -191,7 +191,7 @@ public final class PruneCommand implements Callable<Integer> {
     private static long modelOnlyBytes(Sequential model, Map<String, String> meta) throws Exception {
         Path tmp = Files.createTempFile("kiln-prune", ".safetensors");
         try {
-            PrunedCheckpoint.save(tmp, model, meta.containsKey("model") ? Map.of("model", meta.get("model")) : Map.of());
+            ModelCheckpoint.save(tmp, model, meta.containsKey("model") ? Map.of("model", meta.get("model")) : Map.of());
             return Files.size(tmp);
         } finally {
             Files.deleteIfExists(tmp);

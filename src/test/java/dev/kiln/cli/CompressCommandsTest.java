@@ -1,6 +1,8 @@
 package dev.kiln.cli;
 
-import dev.kiln.compress.fuse.FusedModels;
+import dev.kiln.compress.ModelCheckpoint;
+import dev.kiln.compress.prune.Criterion;
+import dev.kiln.compress.prune.StructuredPruner;
 import dev.kiln.nn.Module;
 import dev.kiln.nn.Sequential;
 import dev.kiln.tensor.Generator;
@@ -81,10 +83,25 @@ class CompressCommandsTest {
         Matcher m = Pattern.compile("over the test logits: (\\S+)").matcher(r.out());
         assertTrue(m.find(), r.out());
         assertTrue(Double.parseDouble(m.group(1)) <= 1e-5, r.out());
-        try (Sequential back = FusedModels.load(out)) {
-            assertEquals(4, back.size());
+        try (ModelCheckpoint.Loaded back = ModelCheckpoint.load(out)) {
+            assertEquals(4, back.model().size());
+            assertEquals("mlp", back.metadata().get("fused_from"));
         }
         CliRun bad = run("fuse", ckpt.toString(), "--model", "resnet", "--data", data.toString(), "--out", out.toString(), "--timing-budget", "0.02");
         assertEquals(Main.BAD_INPUT, bad.code());
+    }
+
+    @Test void fuseRebuildsAStructurallyPrunedCheckpointFromItsArchitecture(@TempDir Path dir) throws IOException {
+        Path data = idxData(Files.createDirectory(dir.resolve("data")), 8, 32);
+        Path pruned = dir.resolve("pruned.safetensors"), out = dir.resolve("fused.safetensors");
+        try (Sequential m = Models.mlp(new Generator(2)); Sequential p = StructuredPruner.prune(m, 0.5, Criterion.L1).model()) {
+            ModelCheckpoint.save(pruned, p, Map.of("model", "mlp"));
+        }
+        CliRun r = run("fuse", pruned.toString(), "--model", "mlp", "--data", data.toString(), "--out", out.toString(), "--timing-budget", "0.02");
+        assertEquals(0, r.code(), r.err());
+        try (ModelCheckpoint.Loaded back = ModelCheckpoint.load(out)) {
+            assertTrue(back.metadata().get(ModelCheckpoint.ARCHITECTURE_KEY).contains("fused_linear in=784 out=128 act=relu"),
+                    back.metadata().toString());
+        }
     }
 }

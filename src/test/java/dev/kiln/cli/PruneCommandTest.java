@@ -1,6 +1,6 @@
 package dev.kiln.cli;
 
-import dev.kiln.compress.prune.PrunedCheckpoint;
+import dev.kiln.compress.ModelCheckpoint;
 import dev.kiln.nn.Linear;
 import dev.kiln.nn.Sequential;
 import dev.kiln.tensor.Generator;
@@ -80,7 +80,7 @@ class PruneCommandTest {
         assertTrue(r.out().contains("1: 256 -> 128, 3: 128 -> 64"), r.out());
         assertTrue(r.out().contains("parameters (total)") && r.out().contains("109,386"), r.out());
         assertTrue(r.out().contains("latency (ms/batch 64)"), r.out());
-        try (PrunedCheckpoint.Loaded l = PrunedCheckpoint.load(out)) {
+        try (ModelCheckpoint.Loaded l = ModelCheckpoint.load(out)) {
             assertEquals(128, ((Linear) l.model().get(1)).outFeatures);
             assertEquals("structured l1 0.500", l.metadata().get("pruning"));
         }
@@ -91,7 +91,7 @@ class PruneCommandTest {
         Result r = prune("--method", "magnitude", "--sparsity", "0.8", "--gradual", "--finetune-epochs", "1", "--batch", "16", "--out", out.toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("sparsity 0.8000"), r.out());
-        try (PrunedCheckpoint.Loaded l = PrunedCheckpoint.load(out)) {
+        try (ModelCheckpoint.Loaded l = ModelCheckpoint.load(out)) {
             long nonzero = PruneCommand.nonzero(l.model()), weights = 784 * 256 + 256 * 128 + 128 * 10;
             assertEquals(Math.round(0.2 * 784 * 256) + Math.round(0.2 * 256 * 128) + Math.round(0.2 * 1280) + 256 + 128 + 10, nonzero);
             assertTrue(nonzero < weights);

@@ -15,10 +15,7 @@ import dev.kiln.train.Models;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Path;
-import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -26,7 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Fused models compute what the original computes in eval mode (1e-5 relative), and save/load. */
+/** Fused models compute what the original computes in eval mode (1e-5 relative); saving them: ModelCheckpointTest. */
 class FusionTest {
     private final Generator gen = new Generator(11);
     private Scope scope;
@@ -176,35 +173,5 @@ class FusionTest {
             Tensor ga = mlp.parameters().getFirst().grad(), gb = fused.parameters().getFirst().grad();
             assertClose(ga, gb);
         }
-    }
-
-    @Test void fusedModelSavesAndLoads(@TempDir Path dir) {
-        dev.kiln.ops.Conv2dParams p = dev.kiln.ops.Conv2dParams.of(1, 1);
-        try (Sequential cnn = new Sequential(new dev.kiln.nn.Conv2d(1, 4, 3, 3, p, true, gen), BatchNorm.batchNorm2d(4), Activation.relu(),
-                dev.kiln.nn.Pool2d.max(2), Activation.flatten(), new Linear(64, 10, true, gen))) {
-            randomizeBatchNorms(cnn);
-            try (Sequential fused = Fusion.fuse(cnn)) {
-                Path f = dir.resolve("fused.safetensors");
-                FusedModels.save(f, fused, Map.of("source", "test"));
-                try (Sequential back = FusedModels.load(f)) {
-                    assertEquals(FusedModels.describe(fused), FusedModels.describe(back));
-                    Tensor x = Tensor.rand(gen, 2, 1, 8, 8);
-                    Tensor a = evalForward(fused, x), b = evalForward(back, x);
-                    for (long i = 0; i < a.numel(); i++) assertEquals(a.getFlat(i), b.getFlat(i), 0);
-                }
-                assertTrue(FusedModels.describe(fused).startsWith("conv w=4x1x3x3 stride=1x1 pad=1x1 dil=1x1 groups=1 act=relu; pool max k=2x2"),
-                        FusedModels.describe(fused));
-            }
-        }
-    }
-
-    @Test void architectureTextCoversEveryKeptLayer() {
-        String arch = "affine c=3 act=silu; pool avg k=3x3 stride=2x2 pad=1x1 ceil=true incl=false; pool adaptive out=1x1; "
-                + "act Flatten; linear w=4x3 act=gelu_tanh; act LogSoftmax(dim=1)";
-        try (Sequential m = FusedModels.build(arch)) {
-            assertEquals(arch, FusedModels.describe(m));
-        }
-        assertThrows(IllegalArgumentException.class, () -> FusedModels.build("linear w=4x3 act=swish"));
-        assertThrows(IllegalArgumentException.class, () -> FusedModels.build("mystery x=1"));
     }
 }
