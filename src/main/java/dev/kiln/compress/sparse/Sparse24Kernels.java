@@ -13,7 +13,7 @@ import jdk.incubator.vector.VectorSpecies;
  *       accumulators (4 rows x 4 vectors) in registers; per group each row decodes its two 2-bit
  *       positions and does two broadcast-FMAs per vector. X^T [K x 64] is 1 MiB for K = 4096, far
  *       over L1, so a row alone reloads every activation from L2; four rows picking 2 of the same 4
- *       X^T rows share those lines in L1 (~2.3x fewer L2 reads). Leftover rows run one at a time.
+ *       X^T rows share those lines in L1 (about half the L2 reads). Leftover rows run one at a time.
  *       The accumulators must stay in this method (passing them to a helper boxes them in the loop).</li>
  *   <li>vector (needs L = 16, else scalar): per 16 values (8 groups, 32 activations), the lane
  *       indices {@code 4 * (l / 2) + pos_l} are built from the metadata int with one variable shift,
