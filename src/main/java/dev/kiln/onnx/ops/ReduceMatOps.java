@@ -58,11 +58,16 @@ final class ReduceMatOps {
             } else {
                 beta = 0;
             }
-            if (m > 0 && n > 0) MatMul.gemm(ta, tb, alpha, a.to(compute), b.to(compute), beta, out);
+            // operands already in the compute type go in as they are (a copy of a weight per call
+            // cost as much as the GEMM itself at batch 1)
+            if (m > 0 && n > 0) MatMul.gemm(ta, tb, alpha, as(a, compute), as(b, compute), beta, out);
             Tensor r = ElemType.of(compute) == t ? out : MathKernels.cast(out, ElemType.of(compute), t);
             return MathOps.one(s.keep(r), t);
         }
     }
+
+    /** t itself when it already has dtype d, else a converted copy (closed by the caller's scope). */
+    private static Tensor as(Tensor t, DType d) { return t.dtype() == d ? t : t.to(d); }
 
     private static List<Value> det(OpCall c) {
         Tensor x = c.in(0);
