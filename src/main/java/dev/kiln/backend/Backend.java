@@ -24,6 +24,12 @@ public interface Backend {
     /** Zero-filled memory of the given size. */
     Storage allocate(long bytes);
 
+    /**
+     * Memory of the given size with unspecified contents, for an op output that the kernel then
+     * writes in full (conv2d, pool2d, gemm with beta 0); by default zero-filled like {@link #allocate}.
+     */
+    default Storage allocateUninitialized(long bytes) { return allocate(bytes); }
+
     /** dst[i] = cast(src[i]) for two tensors of equal shape (any strides, any dtypes). */
     void copy(Tensor src, Tensor dst);
 

@@ -37,7 +37,7 @@ public final class Conv {
         DType t = computeType(x.dtype(), weight.dtype(), bias == null ? DType.F32 : bias.dtype());
         Tensor xc = cast(x, t), wc = cast(weight, t), bc = bias == null ? null : cast(bias, t);
         try {
-            Tensor out = Tensor.empty(x.backend(), t, outShape);
+            Tensor out = Tensor.uninitialized(x.backend(), t, outShape); // conv2d writes every output
             x.backend().conv2d(xc, wc, bc, p, out);
             return out;
         } finally {
@@ -120,8 +120,8 @@ public final class Conv {
         int[] outShape = poolShape(name, x.shape(), p);
         DType t = x.dtype() == DType.F64 ? DType.F64 : DType.F32;
         Tensor xc = cast(x, t);
-        Tensor out = Tensor.empty(x.backend(), t, outShape);
-        Tensor idx = withIndices ? Tensor.empty(x.backend(), DType.I64, outShape) : null;
+        Tensor out = Tensor.uninitialized(x.backend(), t, outShape); // pool2d writes every output and index
+        Tensor idx = withIndices ? Tensor.uninitialized(x.backend(), DType.I64, outShape) : null;
         x.backend().pool2d(op, xc, p, out, idx);
         if (xc != x) xc.close();
         if (x.dtype() == DType.BF16 || x.dtype() == DType.F16) {

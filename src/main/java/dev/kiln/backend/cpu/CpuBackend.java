@@ -22,6 +22,8 @@ public final class CpuBackend implements Backend {
 
     @Override public Storage allocate(long bytes) { return Storage.allocateHost(this, bytes); }
 
+    @Override public Storage allocateUninitialized(long bytes) { return Storage.allocateHost(this, bytes, false); }
+
     @Override public void copy(Tensor src, Tensor dst) {
         try {
             CpuCopy.copy(src, dst);
