@@ -49,7 +49,7 @@ final class ReduceMatOps {
                     + Shape.str(b.shape()) + (tb ? " (transposed)" : ""));
         DType compute = t == ElemType.DOUBLE || !t.isFloat() ? DType.F64 : DType.F32;
         try (Scope s = Scope.open()) {
-            Tensor out = Tensor.empty(a.backend(), compute, m, n);
+            Tensor out = Tensor.uninitialized(a.backend(), compute, m, n); // bias copy or beta 0 writes it all
             Tensor cIn = c.inOrNull(2);
             if (cIn != null && beta != 0) {
                 if (!Arrays.equals(Shape.broadcast("Gemm", cIn.shape(), new int[]{m, n}), new int[]{m, n}))
