@@ -24,6 +24,12 @@ public interface Backend {
     /** Zero-filled memory of the given size. */
     Storage allocate(long bytes);
 
+    /**
+     * Memory of the given size with unspecified contents, for an op output that the kernel then
+     * writes in full (conv2d, pool2d, gemm with beta 0); by default zero-filled like {@link #allocate}.
+     */
+    default Storage allocateUninitialized(long bytes) { return allocate(bytes); }
+
     /** dst[i] = cast(src[i]) for two tensors of equal shape (any strides, any dtypes). */
     void copy(Tensor src, Tensor dst);
 
@@ -56,6 +62,12 @@ public interface Backend {
 
     /** x [N,C,H,W], w [O,C/groups,kh,kw], bias [O] or null, out [N,O,OH,OW]. */
     void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out);
+
+    /** conv2d followed by ReLU on out (inference; a backend may apply it while storing). */
+    default void conv2dRelu(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out) {
+        conv2d(x, w, bias, p, out);
+        unary(dev.kiln.ops.UnaryOp.RELU, out, out, 0, 0);
+    }
 
     /** x [N,C,H,W] -> out [N,C,OH,OW]. For MAX, indices (I64, flat h*W+w, may be null) receives argmax positions. */
     void pool2d(PoolOp op, Tensor x, Pool2dParams p, Tensor out, Tensor indices);

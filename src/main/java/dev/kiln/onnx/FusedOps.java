@@ -14,7 +14,8 @@ import java.util.List;
  * Kiln-internal fused nodes that {@link GraphOptimizer} creates, in domain {@value #DOMAIN}. A node
  * "Base+Relu" runs the standard op Base (its attributes and inputs unchanged), then Relu on its
  * first output: in place when that output is a fresh tensor (it shares no storage with an input),
- * otherwise into a new tensor.
+ * otherwise into a new tensor. A fused type that the registry implements itself in this domain
+ * (Conv+Relu: the ReLU applied by the conv kernel as it stores) runs that implementation instead.
  */
 final class FusedOps {
     private FusedOps() {}
@@ -26,6 +27,7 @@ final class FusedOps {
     /** The op for a fused node: the standard base op followed by its activation. */
     static OnnxOp lookup(OnnxNode node, int opset, OpRegistry registry) {
         String type = node.opType();
+        if (registry.has(DOMAIN, type)) return registry.lookup(node, opset); // a kernel that fuses the pair itself
         int plus = type.indexOf('+');
         if (plus < 0 || !type.substring(plus + 1).equals("Relu"))
             throw new OnnxException("unsupported ONNX op " + node.describe() + " (opset " + opset + ")");

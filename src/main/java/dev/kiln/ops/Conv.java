@@ -26,10 +26,25 @@ public final class Conv {
         return out.setGradFn(ConvGrad.conv2d(x, weight, bias, pp));
     }
 
+    /**
+     * relu(conv2d(x, weight, bias)) for inference, the ReLU applied while the output is stored
+     * where the backend can (ONNX Conv+Relu). With gradients recorded it is conv2d then relu.
+     */
+    public static Tensor conv2dRelu(Tensor x, Tensor weight, Tensor bias, Conv2dParams p) {
+        if (Tensor.needsGrad(x, weight, bias)) {
+            try (Tensor y = conv2d(x, weight, bias, p)) { return y.relu(); }
+        }
+        return conv2dForward(x, weight, bias, p, true);
+    }
+
     private static Tensor conv2dForward(Tensor x, Tensor weight, Tensor bias, Conv2dParams p) {
+        return conv2dForward(x, weight, bias, p, false);
+    }
+
+    private static Tensor conv2dForward(Tensor x, Tensor weight, Tensor bias, Conv2dParams p, boolean relu) {
         if (p == null) p = Conv2dParams.defaults();
         if (x.dim() == 3) {
-            try (Tensor xb = x.unsqueeze(0); Tensor y = conv2dForward(xb, weight, bias, p)) {
+            try (Tensor xb = x.unsqueeze(0); Tensor y = conv2dForward(xb, weight, bias, p, relu)) {
                 return y.squeeze(0);
             }
         }
@@ -37,8 +52,9 @@ public final class Conv {
         DType t = computeType(x.dtype(), weight.dtype(), bias == null ? DType.F32 : bias.dtype());
         Tensor xc = cast(x, t), wc = cast(weight, t), bc = bias == null ? null : cast(bias, t);
         try {
-            Tensor out = Tensor.empty(x.backend(), t, outShape);
-            x.backend().conv2d(xc, wc, bc, p, out);
+            Tensor out = Tensor.uninitialized(x.backend(), t, outShape); // conv2d writes every output
+            if (relu) x.backend().conv2dRelu(xc, wc, bc, p, out);
+            else x.backend().conv2d(xc, wc, bc, p, out);
             return out;
         } finally {
             if (xc != x) xc.close();
@@ -120,8 +136,8 @@ public final class Conv {
         int[] outShape = poolShape(name, x.shape(), p);
         DType t = x.dtype() == DType.F64 ? DType.F64 : DType.F32;
         Tensor xc = cast(x, t);
-        Tensor out = Tensor.empty(x.backend(), t, outShape);
-        Tensor idx = withIndices ? Tensor.empty(x.backend(), DType.I64, outShape) : null;
+        Tensor out = Tensor.uninitialized(x.backend(), t, outShape); // pool2d writes every output and index
+        Tensor idx = withIndices ? Tensor.uninitialized(x.backend(), DType.I64, outShape) : null;
         x.backend().pool2d(op, xc, p, out, idx);
         if (xc != x) xc.close();
         if (x.dtype() == DType.BF16 || x.dtype() == DType.F16) {

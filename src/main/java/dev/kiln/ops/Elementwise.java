@@ -34,7 +34,7 @@ public final class Elementwise {
         if (!t.isFloating() && !keepsIntType(op)) t = DType.F32;
         if (t == DType.BF16 || t == DType.F16) t = DType.F32; // half types compute in f32, cast back
         Tensor in = x.dtype() == t ? x : x.to(t);
-        Tensor out = Tensor.empty(x.backend(), t, x.shape());
+        Tensor out = Tensor.uninitialized(x.backend(), t, x.shape()); // written element by element
         x.backend().unary(op, in, out, a, b);
         if (in != x) in.close();
         return castBackIfHalf(out, x.dtype());
@@ -72,7 +72,7 @@ public final class Elementwise {
         Tensor bc = b.dtype() == compute ? b : b.to(compute);
         Tensor ae = ac.expand(shape), be = bc.expand(shape);
         DType outType = op.isComparison() ? DType.BOOL : compute;
-        Tensor out = Tensor.empty(a.backend(), outType, shape);
+        Tensor out = Tensor.uninitialized(a.backend(), outType, shape); // written element by element
         a.backend().binary(op, ae, be, out);
         ae.close();
         be.close();

@@ -57,7 +57,7 @@ public final class MatMul {
         }
         Tensor a3 = asBatch(ac, a2, batch, batchSize, m, k);
         Tensor b3 = asBatch(bc, b2, batch, batchSize, k, n);
-        Tensor out3 = Tensor.empty(a.backend(), compute, batchSize, m, n);
+        Tensor out3 = Tensor.uninitialized(a.backend(), compute, batchSize, m, n); // gemm with beta 0 writes it all
         a.backend().gemm(false, false, 1.0, a3, b3, 0.0, out3);
         Tensor out = out3.view(resultShape(batch, as.length == 1 ? -1 : m, bs.length == 1 ? -1 : n));
         closeAll(out3, a3, b3);
@@ -93,7 +93,7 @@ public final class MatMul {
             src = c;
             rowStride = k;
         }
-        Tensor out = Tensor.empty(a.backend(), a.dtype(), rows, n);
+        Tensor out = Tensor.uninitialized(a.backend(), a.dtype(), rows, n); // gemm with beta 0 writes it all
         try (Tensor a2 = Tensor.of(src.storage(), src.dtype(), new int[]{rows, k}, new long[]{rowStride, src.stride(r - 1)},
                 src.offset())) {
             a.backend().gemm(false, false, 1.0, a2, b, 0.0, out);

@@ -117,7 +117,7 @@ public final class Reductions {
         int a = x.dim() == 0 ? axis0d(name, axis) : Shape.axis(name, axis, x.dim());
         DType t = x.dtype() == DType.F64 ? DType.F64 : DType.F32;
         Tensor xc = x.dtype() == t ? x : x.to(t);
-        Tensor out = Tensor.empty(x.backend(), t, x.shape());
+        Tensor out = Tensor.uninitialized(x.backend(), t, x.shape()); // every row is written
         x.backend().softmax(xc, a, log, out);
         if (xc != x) xc.close();
         return out;
@@ -144,7 +144,7 @@ public final class Reductions {
         Tensor xc = x.dtype() == t ? x : x.to(t);
         Tensor wc = weight == null || weight.dtype() == t ? weight : weight.to(t);
         Tensor bc = bias == null || bias.dtype() == t ? bias : bias.to(t);
-        Tensor out = Tensor.empty(x.backend(), t, s);
+        Tensor out = Tensor.uninitialized(x.backend(), t, s); // every row is written
         x.backend().layerNorm(xc, wc, bc, k, eps, out);
         if (xc != x) xc.close();
         if (wc != weight) wc.close();

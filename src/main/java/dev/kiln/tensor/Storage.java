@@ -42,8 +42,14 @@ public final class Storage {
     }
 
     /** Allocates zero-filled host memory (64-byte aligned), reusing cached blocks when possible. */
-    public static Storage allocateHost(Backend backend, long bytes) {
-        HostAllocator.Block b = HostAllocator.allocate(bytes);
+    public static Storage allocateHost(Backend backend, long bytes) { return allocateHost(backend, bytes, true); }
+
+    /**
+     * Host memory (64-byte aligned) whose contents are unspecified unless zero is set: for outputs
+     * that the kernel writing them overwrites entirely (see {@link Backend#allocateUninitialized}).
+     */
+    public static Storage allocateHost(Backend backend, long bytes, boolean zero) {
+        HostAllocator.Block b = HostAllocator.allocate(bytes, zero);
         MemorySegment seg = MemorySegment.ofAddress(b.aligned()).reinterpret(bytes);
         return new Storage(backend, seg, b, bytes);
     }

@@ -57,6 +57,16 @@ public final class Tensor implements AutoCloseable {
         return new Tensor(st, dtype, s, Shape.contiguousStrides(s), 0, true);
     }
 
+    /**
+     * A new contiguous tensor whose contents are unspecified (not necessarily zero): only for op
+     * outputs that the kernel filling them writes in every element ({@link Backend#allocateUninitialized}).
+     */
+    public static Tensor uninitialized(Backend backend, DType dtype, int... shape) {
+        int[] s = Shape.check("uninitialized", shape);
+        Storage st = backend.allocateUninitialized(Shape.numel(s) * dtype.byteSize());
+        return new Tensor(st, dtype, s, Shape.contiguousStrides(s), 0, true);
+    }
+
     public static Tensor zeros(DType dtype, int... shape) { return empty(Backends.cpu(), dtype, shape); }
     public static Tensor zeros(int... shape) { return zeros(DType.F32, shape); }
     public static Tensor ones(DType dtype, int... shape) { return full(1.0, dtype, shape); }

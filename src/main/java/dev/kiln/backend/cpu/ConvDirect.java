@@ -19,7 +19,8 @@ import java.nio.ByteOrder;
  *   taps[t] = c*Hp*Wp + ki*dh*Wp + kj*dw for t = (c*kh + ki)*kw + kj  (w packed by {@link #packWeights})
  * </pre>
  * Two vector strips of L output columns times 8 output channels are kept in registers (16
- * accumulators, each weight broadcast feeding two FMAs). Work units (image, 8 output channels)
+ * accumulators, each weight broadcast feeding two FMAs). A fused ReLU (ONNX Conv+Relu) is applied
+ * to the accumulators before they are stored, saving a pass over the output. Work units (image, 8 output channels)
  * are spread over threads.
  */
 final class ConvDirect {
@@ -44,7 +45,8 @@ final class ConvDirect {
                 && g.c() * g.kh() * g.kw() <= maxTaps;
     }
 
-    static void conv2d(Tensor x, Tensor w, Tensor bias, ConvGeometry g, Tensor out) {
+    /** out = conv2d(x, w, bias), with ReLU applied to the accumulators before they are stored when relu. */
+    static void conv2d(Tensor x, Tensor w, Tensor bias, ConvGeometry g, Tensor out, boolean relu) {
         int hp = g.h() + 2 * g.ph(), wp = g.w() + 2 * g.pw();
         float[] wpk = packWeights(w, g);
         float[] b = bias == null ? new float[g.o()] : bias.toFloatArray();
@@ -66,7 +68,7 @@ final class ConvDirect {
                 if (n != padded) pad(g, xseg, x.offset() + n * xs[0], xs, xpad, hp, wp, tmp);
                 padded = n;
                 int o1 = k == groups - 1 ? g.o() : 8 * (k + 1);
-                image(g, st, xpad, taps, wpk, b, oseg, out.offset() + (long) n * g.o() * g.p(), 8 * k, o1);
+                image(g, st, xpad, taps, wpk, b, oseg, out.offset() + (long) n * g.o() * g.p(), 8 * k, o1, relu);
             }
         });
     }
@@ -133,7 +135,7 @@ final class ConvDirect {
 
     /** Output channels [o0, o1) of one image (at element offset outOff), strip by strip. */
     private static void image(ConvGeometry g, Strips st, float[] xpad, int[] taps, float[] wpk, float[] b,
-                              MemorySegment out, long outOff, int o0, int o1) {
+                              MemorySegment out, long outOff, int o0, int o1, boolean relu) {
         int nt = taps.length, o8 = o0 + ((o1 - o0) & ~7), p = g.p(), full = st.full();
         int[] base = st.base(), dst = st.dst();
         for (int k = 0; k < full; k += 2) {
@@ -141,19 +143,19 @@ final class ConvDirect {
             if (k + 1 < full) {
                 long d2 = outOff + dst[k + 1];
                 for (int o = o0; o < o8; o += 8)
-                    block8x2(xpad, base[k], base[k + 1], taps, wpk, o * nt, b, o, out, d + (long) o * p, d2 + (long) o * p, p);
+                    block8x2(xpad, base[k], base[k + 1], taps, wpk, o * nt, b, o, out, d + (long) o * p, d2 + (long) o * p, p, relu);
                 for (int o = o8; o < o1; o++) {
-                    block1(xpad, base[k], taps, wpk, w1(o, nt), b[o], out, d + (long) o * p, null);
-                    block1(xpad, base[k + 1], taps, wpk, w1(o, nt), b[o], out, d2 + (long) o * p, null);
+                    block1(xpad, base[k], taps, wpk, w1(o, nt), b[o], out, d + (long) o * p, null, relu);
+                    block1(xpad, base[k + 1], taps, wpk, w1(o, nt), b[o], out, d2 + (long) o * p, null, relu);
                 }
             } else {
-                for (int o = o0; o < o8; o += 8) block8(xpad, base[k], taps, wpk, o * nt, b, o, out, d + (long) o * p, p);
-                for (int o = o8; o < o1; o++) block1(xpad, base[k], taps, wpk, w1(o, nt), b[o], out, d + (long) o * p, null);
+                for (int o = o0; o < o8; o += 8) block8(xpad, base[k], taps, wpk, o * nt, b, o, out, d + (long) o * p, p, relu);
+                for (int o = o8; o < o1; o++) block1(xpad, base[k], taps, wpk, w1(o, nt), b[o], out, d + (long) o * p, null, relu);
             }
         }
         for (int k = full; k < base.length; k++) {
             VectorMask<Float> m = S.indexInRange(0, st.width()[k]);
-            for (int o = o0; o < o1; o++) block1(xpad, base[k], taps, wpk, w1(o, nt), b[o], out, outOff + dst[k] + (long) o * p, m);
+            for (int o = o0; o < o1; o++) block1(xpad, base[k], taps, wpk, w1(o, nt), b[o], out, outOff + dst[k] + (long) o * p, m, relu);
         }
     }
 
@@ -162,7 +164,7 @@ final class ConvDirect {
 
     /** Like {@link #block8} for two strips at once (16 accumulators: each weight broadcast feeds two FMAs). */
     private static void block8x2(float[] xp, int base, int base2, int[] taps, float[] w, int wb, float[] b, int o,
-                                 MemorySegment out, long dst, long dst2, long p) {
+                                 MemorySegment out, long dst, long dst2, long p, boolean relu) {
         FloatVector a0 = FloatVector.broadcast(S, b[o]), a1 = FloatVector.broadcast(S, b[o + 1]);
         FloatVector a2 = FloatVector.broadcast(S, b[o + 2]), a3 = FloatVector.broadcast(S, b[o + 3]);
         FloatVector a4 = FloatVector.broadcast(S, b[o + 4]), a5 = FloatVector.broadcast(S, b[o + 5]);
@@ -189,6 +191,13 @@ final class ConvDirect {
             k = FloatVector.broadcast(S, w[wi + 7]);
             a7 = u.fma(k, a7); c7 = v.fma(k, c7);
         }
+        if (relu) {
+            FloatVector z = FloatVector.zero(S);
+            a0 = a0.max(z); a1 = a1.max(z); a2 = a2.max(z); a3 = a3.max(z);
+            a4 = a4.max(z); a5 = a5.max(z); a6 = a6.max(z); a7 = a7.max(z);
+            c0 = c0.max(z); c1 = c1.max(z); c2 = c2.max(z); c3 = c3.max(z);
+            c4 = c4.max(z); c5 = c5.max(z); c6 = c6.max(z); c7 = c7.max(z);
+        }
         // strip 1 first: its spill past the row end is overwritten by strip 2 or a later row
         a0.intoMemorySegment(out, dst * 4, LE);
         a1.intoMemorySegment(out, (dst + p) * 4, LE);
@@ -214,7 +223,7 @@ final class ConvDirect {
      * would be boxed (measured 5x slower for 9 taps).
      */
     private static void block8(float[] xp, int base, int[] taps, float[] w, int wb, float[] b, int o,
-                               MemorySegment out, long dst, long p) {
+                               MemorySegment out, long dst, long p, boolean relu) {
         FloatVector a0 = FloatVector.broadcast(S, b[o]), a1 = FloatVector.broadcast(S, b[o + 1]);
         FloatVector a2 = FloatVector.broadcast(S, b[o + 2]), a3 = FloatVector.broadcast(S, b[o + 3]);
         FloatVector a4 = FloatVector.broadcast(S, b[o + 4]), a5 = FloatVector.broadcast(S, b[o + 5]);
@@ -231,6 +240,11 @@ final class ConvDirect {
             a6 = v.fma(FloatVector.broadcast(S, w[wi + 6]), a6);
             a7 = v.fma(FloatVector.broadcast(S, w[wi + 7]), a7);
         }
+        if (relu) {
+            FloatVector z = FloatVector.zero(S);
+            a0 = a0.max(z); a1 = a1.max(z); a2 = a2.max(z); a3 = a3.max(z);
+            a4 = a4.max(z); a5 = a5.max(z); a6 = a6.max(z); a7 = a7.max(z);
+        }
         a0.intoMemorySegment(out, dst * 4, LE);
         a1.intoMemorySegment(out, (dst + p) * 4, LE);
         a2.intoMemorySegment(out, (dst + 2 * p) * 4, LE);
@@ -243,10 +257,11 @@ final class ConvDirect {
 
     /** One output channel of one strip, stored under mask m (null: the whole vector). */
     private static void block1(float[] xp, int base, int[] taps, float[] w, int wb, float bias,
-                               MemorySegment out, long dst, VectorMask<Float> m) {
+                               MemorySegment out, long dst, VectorMask<Float> m, boolean relu) {
         FloatVector a = FloatVector.broadcast(S, bias);
         for (int t = 0; t < taps.length; t++)
             a = FloatVector.fromArray(S, xp, base + taps[t]).fma(FloatVector.broadcast(S, w[wb + 8 * t]), a);
+        if (relu) a = a.max(FloatVector.zero(S));
         if (m == null) a.intoMemorySegment(out, dst * 4, LE);
         else a.intoMemorySegment(out, dst * 4, LE, m);
     }

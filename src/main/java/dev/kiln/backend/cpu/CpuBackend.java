@@ -22,6 +22,8 @@ public final class CpuBackend implements Backend {
 
     @Override public Storage allocate(long bytes) { return Storage.allocateHost(this, bytes); }
 
+    @Override public Storage allocateUninitialized(long bytes) { return Storage.allocateHost(this, bytes, false); }
+
     @Override public void copy(Tensor src, Tensor dst) {
         try {
             CpuCopy.copy(src, dst);
@@ -88,7 +90,15 @@ public final class CpuBackend implements Backend {
 
     @Override public void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out) {
         try {
-            CpuConv.conv2d(x, w, bias, p, out);
+            CpuConv.conv2d(x, w, bias, p, out, false);
+        } finally {
+            fence(x, w, bias, out);
+        }
+    }
+
+    @Override public void conv2dRelu(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out) {
+        try {
+            CpuConv.conv2d(x, w, bias, p, out, true);
         } finally {
             fence(x, w, bias, out);
         }

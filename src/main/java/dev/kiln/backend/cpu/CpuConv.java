@@ -33,15 +33,21 @@ final class CpuConv {
 
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
-    static void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out) {
+    /** out = conv2d(x, w, bias), then max(out, 0) when relu (the direct kernel applies it before its stores). */
+    static void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out, boolean relu) {
         ConvGeometry g = ConvGeometry.of(x, w, p, out);
         if (out.numel() == 0) return;
-        if (CpuConfig.scalar() || (x.dtype() != DType.F32 && x.dtype() != DType.F64)) {
-            ConvScalar.conv2d(x, w, bias, g, out);
+        if (ConvDirect.applies(g, x.dtype()) && !CpuConfig.scalar()) {
+            ConvDirect.conv2d(x, w, bias, g, out, relu);
             return;
         }
-        if (ConvDirect.applies(g, x.dtype())) {
-            ConvDirect.conv2d(x, w, bias, g, out);
+        conv2dUnfused(x, w, bias, g, out);
+        if (relu) out.backend().unary(dev.kiln.ops.UnaryOp.RELU, out, out, 0, 0);
+    }
+
+    private static void conv2dUnfused(Tensor x, Tensor w, Tensor bias, ConvGeometry g, Tensor out) {
+        if (CpuConfig.scalar() || (x.dtype() != DType.F32 && x.dtype() != DType.F64)) {
+            ConvScalar.conv2d(x, w, bias, g, out);
             return;
         }
         try (Tensor wc = w.contiguous(); Tensor a = weightMatrix(wc, g)) {

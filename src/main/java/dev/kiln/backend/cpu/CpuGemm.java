@@ -24,6 +24,9 @@ final class CpuGemm {
     /** Below this many multiply-adds per call the work runs on one thread (tests lower it). */
     static long parallelMinFmas = 1L << 21;
 
+    /** Rows per thread, in MR tiles, from which M blocks are shared out instead of splitting N. */
+    static int mSplitTiles = Integer.getInteger("kiln.gemm.mSplitTiles", 32);
+
     static void gemm(boolean transA, boolean transB, double alpha, Tensor a, Tensor b, double beta, Tensor c) {
         Dims d = check(transA, transB, a, b, c);
         if (c.dim() > 0 && c.stride(c.dim() - 1) != 1 && d.m * (long) d.n > 1) {
@@ -46,10 +49,10 @@ final class CpuGemm {
         int mr = f64 ? GemmF64Kernel.MR : GemmF32Kernel.MR, nr = f64 ? GemmF64Kernel.NR : GemmF32Kernel.NR;
         for (int i = 0; i < d.batch; i++) {
             GemmMatrix ma = oa.at(i), mb = ob.at(i), mc = oc.at(i);
-            if (d.m >= 4 * mr * threads) {
+            int units = (d.n + nr - 1) / nr;
+            if (d.m >= 4 * mr * threads && (d.m >= mSplitTiles * mr * threads || units < 2 * threads)) {
                 run(f64, d, alpha, beta, ma, mb, mc, 0, d.n, threads);   // M blocks shared out dynamically
             } else {                                                   // few rows: split N statically
-                int units = (d.n + nr - 1) / nr;
                 Parallel.forChunks(units, threads,
                         (s, e) -> run(f64, d, alpha, beta, ma, mb, mc, s * nr, Math.min(e * nr, d.n), 1));
             }

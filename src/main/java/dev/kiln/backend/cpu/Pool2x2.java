@@ -43,6 +43,9 @@ final class Pool2x2 {
         return p;
     }
 
+    /** The shuffle putting the even lanes first. */
+    static VectorShuffle<Float> evensFirstShuffle() { return VectorShuffle.fromArray(S, EVENS_FIRST, 0); }
+
     static boolean applies(PoolKernels.Geometry g) {
         var p = g.p();
         return p.kernelH() == 2 && p.kernelW() == 2 && p.strideH() == 2 && p.strideW() == 2

@@ -22,7 +22,7 @@ import java.lang.foreign.MemorySegment;
  *      padded input [-ph, H+ph) when countIncludePad, else only the positions inside the input.
  * </pre>
  * F32 kernel-2 stride-2 unpadded pooling whose windows all lie inside the input takes
- * {@link Pool2x2}; every other case, and the scalar twin, runs the generic loops here in double.
+ * {@link Pool2x2Rows} (no indices, dense planes) or {@link Pool2x2}; every other case, and the scalar twin, runs the generic loops here in double.
  */
 final class PoolKernels {
     private PoolKernels() {}
@@ -39,6 +39,10 @@ final class PoolKernels {
         boolean f32 = x.dtype() == DType.F32;
         boolean fast = f32 && !CpuConfig.scalar() && Pool2x2.applies(g);
         int in = g.h * g.w, on = g.oh * g.ow;
+        if (fast && indices == null && Pool2x2Rows.applies(g, st[1], st[0] == (long) channels * st[1])) {
+            Pool2x2Rows.run(op == PoolOp.MAX, x.segment(), x.offset(), out.segment(), out.offset(), planes, g.h, g.w);
+            return;
+        }
         Parallel.forRange(planes, (long) on * p.kernelH() * p.kernelW() + in, (s, e) -> {
             // heap copies of one plane (with the slack Pool2x2 needs)
             float[] xf = f32 ? new float[Pool2x2.slack(in)] : null, of = f32 ? new float[Pool2x2.slack(on)] : null;

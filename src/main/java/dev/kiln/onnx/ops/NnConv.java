@@ -22,7 +22,12 @@ import java.util.List;
 final class NnConv {
     private NnConv() {}
 
-    static List<Value> conv(OpCall call) {
+    static List<Value> conv(OpCall call) { return conv(call, false); }
+
+    /** Conv then Relu (GraphOptimizer's fused node): on the engine the ReLU is applied as the conv stores. */
+    static List<Value> convRelu(OpCall call) { return conv(call, true); }
+
+    private static List<Value> conv(OpCall call, boolean relu) {
         Tensor x = call.in(0), w = call.in(1), b = call.inOrNull(2);
         ElemType type = call.type(0);
         int[] xs = x.shape(), ws = w.shape();
@@ -34,9 +39,9 @@ final class NnConv {
             throw call.error("kernel_shape " + Arrays.toString(ks) + " does not match weight " + Shape.str(ws));
         NnWindow win = NnWindow.of(call, NnWindow.spatial(xs), kernel, false);
         if (win.rank() <= 2 && NnData.isFloat(x.dtype()))
-            return List.of(Value.of(engineConv(x, w, b, win, group), type));
+            return List.of(Value.of(engineConv(x, w, b, win, group, relu), type));
         if (win.rank() == 3 && NnData.isFloat(x.dtype()))
-            return List.of(Value.of(NnConv3d.conv3d(x, w, b, win, group), type));
+            return List.of(Value.of(reluIf(NnConv3d.conv3d(x, w, b, win, group), relu), type));
         if (win.rank() > 3) throw call.error("Conv over " + win.rank() + " spatial axes is not supported (max 3)");
         double[] y = direct(x.toDoubleArray(), xs, w.toDoubleArray(), ws[0], group,
                 b == null ? null : b.toDoubleArray(), win.lift3());
@@ -44,7 +49,14 @@ final class NnConv {
         ys[0] = xs[0];
         ys[1] = ws[0];
         System.arraycopy(win.out(), 0, ys, 2, win.rank());
+        if (relu) for (int i = 0; i < y.length; i++) y[i] = y[i] > 0 || Double.isNaN(y[i]) ? y[i] : 0;
         return NnData.out(y, type, ys);
+    }
+
+    /** relu(t) (closing t) when relu, else t. */
+    private static Tensor reluIf(Tensor t, boolean relu) {
+        if (!relu) return t;
+        try (t) { return t.relu(); }
     }
 
     private static void checkShapes(OpCall call, int[] xs, int[] ws, int[] bs, int group) {
@@ -59,6 +71,11 @@ final class NnConv {
 
     /** 1-d/2-d conv on the engine; the result has x's dtype. */
     static Tensor engineConv(Tensor x, Tensor w, Tensor b, NnWindow win, int group) {
+        return engineConv(x, w, b, win, group, false);
+    }
+
+    /** engineConv followed by ReLU when relu (fused into the conv kernel's stores where it can be). */
+    static Tensor engineConv(Tensor x, Tensor w, Tensor b, NnWindow win, int group, boolean relu) {
         boolean oneD = win.rank() == 1;
         Tensor x4 = oneD ? x.unsqueeze(2) : x, w4 = oneD ? w.unsqueeze(2) : w;
         int[] pb = plane(win.padBegin(), 0), pe = plane(win.padEnd(), 0);
@@ -69,7 +86,8 @@ final class NnConv {
         Tensor xp = padCopy ? NnData.pad(x4, extraB, extraE, 0) : x4;
         Tensor y;
         try {
-            y = Conv.conv2d(xp, w4, b, new Conv2dParams(st[0], st[1], symH, symW, dil[0], dil[1], group));
+            Conv2dParams cp = new Conv2dParams(st[0], st[1], symH, symW, dil[0], dil[1], group);
+            y = relu ? Conv.conv2dRelu(xp, w4, b, cp) : Conv.conv2d(xp, w4, b, cp);
         } finally {
             if (xp != x4) xp.close();
             if (x4 != x) x4.close();

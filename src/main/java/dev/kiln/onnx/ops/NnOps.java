@@ -11,6 +11,7 @@ final class NnOps {
 
     static void register(OpRegistry r) {
         r.register("Conv", NnConv::conv);
+        r.register("dev.kiln", "Conv+Relu", NnConv::convRelu); // GraphOptimizer's fused node (FusedOps.DOMAIN)
         r.register("ConvTranspose", NnConvTranspose::convTranspose);
         r.register("MaxPool", NnPool::maxPool);
         r.register("AveragePool", NnPool::averagePool);

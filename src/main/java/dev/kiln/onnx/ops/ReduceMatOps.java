@@ -49,7 +49,7 @@ final class ReduceMatOps {
                     + Shape.str(b.shape()) + (tb ? " (transposed)" : ""));
         DType compute = t == ElemType.DOUBLE || !t.isFloat() ? DType.F64 : DType.F32;
         try (Scope s = Scope.open()) {
-            Tensor out = Tensor.empty(a.backend(), compute, m, n);
+            Tensor out = Tensor.uninitialized(a.backend(), compute, m, n); // bias copy or beta 0 writes it all
             Tensor cIn = c.inOrNull(2);
             if (cIn != null && beta != 0) {
                 if (!Arrays.equals(Shape.broadcast("Gemm", cIn.shape(), new int[]{m, n}), new int[]{m, n}))
@@ -58,11 +58,16 @@ final class ReduceMatOps {
             } else {
                 beta = 0;
             }
-            if (m > 0 && n > 0) MatMul.gemm(ta, tb, alpha, a.to(compute), b.to(compute), beta, out);
+            // operands already in the compute type go in as they are (a copy of a weight per call
+            // cost as much as the GEMM itself at batch 1)
+            if (m > 0 && n > 0) MatMul.gemm(ta, tb, alpha, as(a, compute), as(b, compute), beta, out);
             Tensor r = ElemType.of(compute) == t ? out : MathKernels.cast(out, ElemType.of(compute), t);
             return MathOps.one(s.keep(r), t);
         }
     }
+
+    /** t itself when it already has dtype d, else a converted copy (closed by the caller's scope). */
+    private static Tensor as(Tensor t, DType d) { return t.dtype() == d ? t : t.to(d); }
 
     private static List<Value> det(OpCall c) {
         Tensor x = c.in(0);

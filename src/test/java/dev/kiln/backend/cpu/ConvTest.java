@@ -329,4 +329,29 @@ class ConvTest {
         m = error(new int[]{1, 3, 5, 5}, new int[]{2, 3, 3, 3}, null, Conv2dParams.of(1, -1));
         assertTrue(m.contains("padding"), m);
     }
+
+    /** conv2dRelu == relu(conv2d) on the direct route (strip tails, O % 8 tails), im2col, 1x1 and the scalar twin. */
+    @Test
+    void fusedReluMatchesConvThenRelu() {
+        Generator g = new Generator(41);
+        int[][] cases = { // N, C, H, W, O, k, stride, pad
+                {2, 1, 28, 28, 32, 3, 1, 1}, {2, 32, 14, 14, 64, 3, 1, 1}, {1, 3, 7, 9, 13, 3, 1, 1},
+                {2, 4, 9, 40, 5, 3, 1, 0}, {2, 3, 11, 11, 6, 3, 2, 1}, {2, 8, 6, 6, 7, 1, 1, 0}};
+        for (int[] c : cases)
+            for (boolean scalar : new boolean[]{false, true}) {
+                boolean old = CpuConfig.scalar();
+                CpuConfig.setScalar(scalar);
+                Conv2dParams p = Conv2dParams.of(c[6], c[7]);
+                try (Tensor x = Tensor.uniform(g, -1, 1, DType.F32, c[0], c[1], c[2], c[3]);
+                     Tensor w = Tensor.uniform(g, -1, 1, DType.F32, c[4], c[1], c[5], c[5]);
+                     Tensor b = Tensor.uniform(g, -1, 1, DType.F32, c[4]);
+                     Tensor ref0 = Conv.conv2d(x, w, b, p); Tensor ref = ref0.relu();
+                     Tensor got = Conv.conv2dRelu(x, w, b, p)) {
+                    assertArrayEquals(ref.shape(), got.shape());
+                    assertArrayEquals(ref.toFloatArray(), got.toFloatArray(), Arrays.toString(c) + (scalar ? " scalar" : ""));
+                } finally {
+                    CpuConfig.setScalar(old);
+                }
+            }
+    }
 }

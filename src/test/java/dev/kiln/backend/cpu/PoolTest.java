@@ -212,6 +212,7 @@ class PoolTest {
         Pool2dParams p = Pool2dParams.of(2, 2, 0), c = params(2, 2, 0, true, true), ce = params(2, 2, 0, true, false);
         random(1, DType.F32, 2, 3, 28, 28, p);
         random(2, DType.F32, 2, 3, 14, 14, p);
+        random(8, DType.F32, 4, 16, 28, 30, p); // many row blocks of the streamed route, over threads
         random(3, DType.F32, 1, 2, 7, 9, p, c, ce);
         random(4, DType.F32, 1, 2, 33, 45, p, c, ce);
         random(5, DType.F32, 2, 2, 6, 64, p, c);
