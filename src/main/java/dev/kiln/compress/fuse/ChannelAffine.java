@@ -24,6 +24,8 @@ public final class ChannelAffine extends Module {
     }
 
     public int channels() { return scale.size(0); }
+    public Tensor scale() { return scale; }
+    public Tensor shift() { return shift; }
     public Epilogue epilogue() { return epilogue; }
 
     @Override

@@ -46,7 +46,7 @@ final class GraphBuilder {
 
     /** A float32 initializer holding t's values (converted to float32, any layout). */
     String initializer(String hint, Tensor t) {
-        float[] v = t.contiguous().toFloatArray();
+        float[] v = t.toFloatArray(); // logical row-major order, any strides
         long[] dims = Arrays.stream(t.shape()).asLongStream().toArray();
         return floatInitializer(hint, v, dims);
     }

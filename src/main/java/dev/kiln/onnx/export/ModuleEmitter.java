@@ -1,5 +1,9 @@
 package dev.kiln.onnx.export;
 
+import dev.kiln.compress.fuse.ChannelAffine;
+import dev.kiln.compress.fuse.Epilogue;
+import dev.kiln.compress.fuse.FusedConv2d;
+import dev.kiln.compress.fuse.FusedLinear;
 import dev.kiln.nn.Activation;
 import dev.kiln.nn.BatchNorm;
 import dev.kiln.nn.Conv2d;
@@ -50,7 +54,12 @@ final class ModuleEmitter {
         return switch (m) {
             case Sequential s -> sequential(s, prefix, x);
             case Linear l -> new Emitted(linear(x.name(), x.rank(), l.weight(), l.bias(), prefix), m.forward(x.probe()));
-            case Conv2d c -> new Emitted(conv(c, prefix, x.name()), m.forward(x.probe()));
+            case Conv2d c -> new Emitted(conv(c.weight(), c.bias(), c.params, prefix, x.name()), m.forward(x.probe()));
+            case FusedLinear f -> new Emitted(epilogue(f.epilogue(), prefix,
+                    linear(x.name(), x.rank(), f.weight(), f.bias(), prefix), x.rank()), m.forward(x.probe()));
+            case FusedConv2d f -> new Emitted(epilogue(f.epilogue(), prefix,
+                    conv(f.weight(), f.bias(), f.params(), prefix, x.name()), x.rank()), m.forward(x.probe()));
+            case ChannelAffine a -> new Emitted(epilogue(a.epilogue(), prefix, channelAffine(a, prefix, x), x.rank()), m.forward(x.probe()));
             case BatchNorm b -> new Emitted(batchNorm(b, prefix, x.name()), m.forward(x.probe()));
             case Pool2d p -> new Emitted(pool(p, prefix, x), m.forward(x.probe()));
             case Activation a -> new Emitted(activation(a, prefix, x), m.forward(x.probe()));
@@ -79,16 +88,18 @@ final class ModuleEmitter {
             List<String> in = bias == null ? List.of(x, w) : List.of(x, w, g.initializer(prefix + "bias", bias));
             return g.op("Gemm", prefix + "gemm", in, i("transB", 1));
         }
-        String wt = g.initializer(prefix + "weight_t", weight.transpose(0, 1));
+        String wt;
+        try (Tensor t = weight.transpose(0, 1)) {
+            wt = g.initializer(prefix + "weight_t", t);
+        }
         String y = g.op("MatMul", prefix + "matmul", x, wt);
         return bias == null ? y : g.op("Add", prefix + "add", y, g.initializer(prefix + "bias", bias));
     }
 
-    private String conv(Conv2d c, String prefix, String x) {
-        Conv2dParams p = c.params;
-        String w = g.initializer(prefix + "weight", c.weight());
-        List<String> in = c.bias() == null ? List.of(x, w) : List.of(x, w, g.initializer(prefix + "bias", c.bias()));
-        return g.op("Conv", prefix + "conv", in, ints("kernel_shape", c.kernelH, c.kernelW),
+    private String conv(Tensor weight, Tensor bias, Conv2dParams p, String prefix, String x) {
+        String w = g.initializer(prefix + "weight", weight);
+        List<String> in = bias == null ? List.of(x, w) : List.of(x, w, g.initializer(prefix + "bias", bias));
+        return g.op("Conv", prefix + "conv", in, ints("kernel_shape", weight.size(2), weight.size(3)),
                 ints("strides", p.strideH(), p.strideW()), ints("pads", p.padH(), p.padW(), p.padH(), p.padW()),
                 ints("dilations", p.dilationH(), p.dilationW()), i("group", p.groups()));
     }
@@ -124,8 +135,34 @@ final class ModuleEmitter {
         return g.op("AveragePool", prefix + "avgpool", x.name(), ints("kernel_shape", kh, kw), ints("strides", kh, kw));
     }
 
+    /** x * scale + shift per channel (axis 1), scale and shift shaped to broadcast over the trailing axes. */
+    private String channelAffine(ChannelAffine a, String prefix, Emitted x) {
+        long[] chan = new long[x.rank() - 1];
+        java.util.Arrays.fill(chan, 1);
+        chan[0] = a.channels();
+        String scaled = g.op("Mul", prefix + "scale_mul", x.name(), g.floatInitializer(prefix + "scale", a.scale().toFloatArray(), chan));
+        return g.op("Add", prefix + "shift_add", scaled, g.floatInitializer(prefix + "shift", a.shift().toFloatArray(), chan));
+    }
+
+    /** A fused layer's activation as its own nodes (ONNX has no epilogues; runtimes fuse them again). */
+    private String epilogue(Epilogue e, String prefix, String y, int rank) {
+        String kind = switch (e) {
+            case NONE -> null;
+            case RELU -> "ReLU";
+            case GELU -> "GELU";
+            case GELU_TANH -> "GELU(tanh)";
+            case SILU -> "SiLU";
+            case TANH -> "Tanh";
+            case SIGMOID -> "Sigmoid";
+        };
+        return kind == null ? y : activation(kind, prefix + e.id(), y, rank);
+    }
+
     private String activation(Activation a, String prefix, Emitted x) {
-        String kind = a.kind(), in = x.name(), hint = prefix + kind.toLowerCase().replaceAll("[^a-z0-9]", "");
+        return activation(a.kind(), prefix + a.kind().toLowerCase().replaceAll("[^a-z0-9]", ""), x.name(), x.rank());
+    }
+
+    private String activation(String kind, String hint, String in, int rank) {
         if (kind.startsWith("Softmax(dim=") || kind.startsWith("LogSoftmax(dim=")) {
             int dim = Integer.parseInt(kind.substring(kind.indexOf('=') + 1, kind.length() - 1));
             return g.op(kind.startsWith("Log") ? "LogSoftmax" : "Softmax", hint, in, i("axis", dim));
@@ -138,7 +175,7 @@ final class ModuleEmitter {
             case "GELU" -> geluErf(in, hint);
             case "GELU(tanh)" -> geluTanh(in, hint);
             case "Identity" -> g.op("Identity", hint, in);
-            case "Flatten" -> x.rank() <= 1 ? g.op("Reshape", hint, in, g.int64s(hint + "_shape", -1))
+            case "Flatten" -> rank <= 1 ? g.op("Reshape", hint, in, g.int64s(hint + "_shape", -1))
                     : g.op("Flatten", hint, in, i("axis", 1));
             default -> throw new IllegalArgumentException("ONNX export: unsupported activation " + kind);
         };

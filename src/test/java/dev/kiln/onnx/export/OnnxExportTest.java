@@ -54,6 +54,26 @@ class OnnxExportTest {
         }
     }
 
+    /** A fused model (BatchNorm folded into conv/linear, ReLU epilogues, a lone BatchNorm as ChannelAffine) exports too. */
+    @ParameterizedTest
+    @ValueSource(ints = {13, 17})
+    void fusedModelsMatchOrt(int opset) throws Exception {
+        Generator g = new Generator(4);
+        try (Sequential cnnBn = Models.cnnBn(g)) {
+            for (Module m : cnnBn.layers()) if (m instanceof BatchNorm bn) setStats(bn, g);
+            try (Module fused = dev.kiln.compress.fuse.Fusion.fuse(cnnBn)) {
+                assertMatchesOrt(fused, new int[]{1, 1, 28, 28}, opset);
+            }
+        }
+        BatchNorm lone = BatchNorm.batchNorm2d(3);
+        setStats(lone, g);
+        try (Sequential s = new Sequential(Activation.relu(), lone, Activation.tanh());
+             Module fused = dev.kiln.compress.fuse.Fusion.fuse(s)) {
+            assertTrue(fused.toString().contains("ChannelAffine"), fused.toString());
+            assertMatchesOrt(fused, new int[]{1, 3, 5, 4}, opset);
+        }
+    }
+
     /** Conv-BatchNorm(running stats)-pools-activations: every Sequential layer kind at once. */
     @ParameterizedTest
     @ValueSource(ints = {13, 15, 17})
