@@ -35,9 +35,11 @@ public final class OnnxReader {
     /** Reads a {@code .onnx} file; external data is resolved relative to its directory. */
     public static OnnxModel read(Path path) throws IOException {
         Path abs = path.toAbsolutePath();
-        try (Arena arena = Arena.ofConfined(); FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+        // an automatic arena: large initializers stay in the mapping (OnnxTensors.fromRaw), which the
+        // GC unmaps once no tensor refers to it
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = ch.size();
-            MemorySegment seg = size == 0 ? MemorySegment.NULL : ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+            MemorySegment seg = size == 0 ? MemorySegment.NULL : ch.map(FileChannel.MapMode.READ_ONLY, 0, size, Arena.ofAuto());
             return new OnnxReader(path.toString(), abs.getParent()).model(ProtoReader.of(seg, path.toString()));
         }
     }

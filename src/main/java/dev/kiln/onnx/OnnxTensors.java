@@ -141,12 +141,7 @@ public final class OnnxTensors {
         int[] shape = shape(f, r, what);
         long count = 1;
         for (int d : shape) count *= d; // each dim < 2^31 and the product checked in shape()
-        if (f.location == 1) {
-            MemorySegmentSource src = external(f, r, baseDir, what, count * rawSize(type));
-            try (src) {
-                return fromRaw(src.segment, type, shape);
-            }
-        }
+        if (f.location == 1) return fromRaw(external(f, r, baseDir, what, count * rawSize(type)), type, shape);
         if (f.raw != null) {
             long expect = count * rawSize(type);
             if (f.raw.byteSize() != expect)
@@ -200,8 +195,21 @@ public final class OnnxTensors {
         };
     }
 
-    /** A tensor from little-endian bytes in ONNX encoding (widening uint8/int16/uint16/uint32). */
+    /** Tensors at least this large are used in place from a read-only file mapping instead of copied. */
+    static final long MAP_IN_PLACE_BYTES = 64 << 10;
+
+    /**
+     * A tensor from little-endian bytes in ONNX encoding (widening uint8/int16/uint16/uint32). A
+     * large tensor in a read-only file mapping whose encoding is Kiln's storage (float, double,
+     * int64/32/8, float16, bfloat16) is not copied: it stays in the mapping (read-only, paged in on
+     * use, unmapped once no tensor refers to it).
+     */
     static Value.TensorValue fromRaw(MemorySegment src, ElemType type, int[] shape) {
+        long bytes = src.byteSize();
+        if (bytes >= MAP_IN_PLACE_BYTES && src.isNative() && src.isReadOnly() && sameEncoding(type)) {
+            long[] strides = dev.kiln.tensor.Shape.contiguousStrides(shape);
+            return Value.of(Tensor.of(Storage.wrap(Backends.cpu(), src), type.storage(), shape, strides, 0), type);
+        }
         Tensor t = Tensor.empty(Backends.cpu(), type.storage(), shape);
         long n = t.numel();
         if (n == 0) return Value.of(t, type);
@@ -215,6 +223,13 @@ public final class OnnxTensors {
             default -> MemorySegment.copy(src, 0, dst, 0, n * rawSize(type));
         }
         return Value.of(t, type);
+    }
+
+    private static boolean sameEncoding(ElemType t) {
+        return switch (t) {
+            case FLOAT, DOUBLE, INT64, INT32, INT8, FLOAT16, BFLOAT16 -> true;
+            default -> false;
+        };
     }
 
     private static Value.TensorValue fromTyped(Fields f, ProtoReader r, ElemType type, int[] shape, long count, String what)
@@ -311,12 +326,8 @@ public final class OnnxTensors {
 
     // ------------------------------------------------------------------ external data
 
-    /** A mapped file range, unmapped on close. */
-    private record MemorySegmentSource(Arena arena, MemorySegment segment) implements AutoCloseable {
-        public void close() { arena.close(); }
-    }
-
-    private static MemorySegmentSource external(Fields f, ProtoReader r, Path baseDir, String what, long expect)
+    /** The mapped file range (unmapped by the GC once no tensor refers to it). */
+    private static MemorySegment external(Fields f, ProtoReader r, Path baseDir, String what, long expect)
             throws IOException {
         String loc = f.external.get("location");
         if (loc == null || loc.isEmpty()) throw r.error(what + ": external data without a location");
@@ -329,13 +340,8 @@ public final class OnnxTensors {
                     + loc + " (" + size + " bytes)");
         if (length != expect)
             throw r.error(what + ": external data holds " + length + " bytes, its shape and type need " + expect);
-        Arena arena = Arena.ofConfined();
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            MemorySegment seg = length == 0 ? MemorySegment.NULL : ch.map(FileChannel.MapMode.READ_ONLY, offset, length, arena);
-            return new MemorySegmentSource(arena, seg);
-        } catch (IOException | RuntimeException e) {
-            arena.close();
-            throw e;
+            return length == 0 ? MemorySegment.NULL : ch.map(FileChannel.MapMode.READ_ONLY, offset, length, Arena.ofAuto());
         }
     }
 

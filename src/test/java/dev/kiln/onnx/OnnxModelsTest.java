@@ -33,6 +33,25 @@ class OnnxModelsTest {
         }
     }
 
+    /** Large initializers stay in the read-only file mapping (no copy); small ones are copied. */
+    @org.junit.jupiter.api.Test
+    void largeInitializersAreUsedInPlaceFromTheMapping() throws Exception {
+        Path file = DIR.resolve("mlp_op17.onnx");
+        OnnxModel m = OnnxReader.read(file);
+        OnnxModel copy = OnnxReader.read(java.nio.file.Files.readAllBytes(file), "mlp", null);
+        int mapped = 0;
+        for (var e : m.graph().initializers().entrySet()) {
+            Tensor t = e.getValue().tensor(), c = copy.graph().initializers().get(e.getKey()).tensor();
+            boolean large = t.numel() * t.dtype().byteSize() >= OnnxTensors.MAP_IN_PLACE_BYTES;
+            assertTrue(t.segment().isReadOnly() == large, e.getKey() + " in place: " + t.segment().isReadOnly());
+            if (large) mapped++;
+            assertArrayEquals(c.toFloatArray(), t.toFloatArray(), 0f, e.getKey());
+        }
+        assertTrue(mapped >= 1, "the 784x256 weight is mapped");
+        OnnxExecutor.release(m);
+        OnnxExecutor.release(copy);
+    }
+
     private static void check(OnnxExecutor ex, Tensor x, Tensor want, String what) {
         var out = ex.run(Map.of("input", Value.of(x)));
         try (Tensor got = out.get("output").tensor()) {
