@@ -28,6 +28,7 @@ module dev.kiln {
     exports dev.kiln.compress.prune;
     exports dev.kiln.compress.distill;
     exports dev.kiln.compress.fuse;
+    exports dev.kiln.compress.quant;
 
     opens dev.kiln.cli to info.picocli;
 
