@@ -120,7 +120,7 @@ public final class Observers {
         }
 
         private double[] search(boolean symmetric) {
-            float[] s = sorted();
+            float[] s = thin(sorted(), 1 << 16);
             if (s.length == 0) return new double[]{0, 0};
             double min = Math.min(0, s[0]), max = Math.max(0, s[s.length - 1]);
             double best = Double.POSITIVE_INFINITY, bestT = 1;
@@ -131,6 +131,14 @@ public final class Observers {
                 if (err < best) { best = err; bestT = t; }
             }
             return new double[]{min * bestT, max * bestT};
+        }
+
+        /** Every k-th value of a sorted array so that at most max remain (keeps both extremes). */
+        private static float[] thin(float[] s, int max) {
+            if (s.length <= max) return s;
+            float[] t = new float[max];
+            for (int i = 0; i < max; i++) t[i] = s[(int) ((long) i * (s.length - 1) / (max - 1))];
+            return t;
         }
 
         static double mse(float[] s, QParams q) {

@@ -44,6 +44,23 @@ class FakeQuantTest {
     }
 
     @Test
+    void steEqualsFiniteDifferenceOfTheClippingFunction() {
+        // The STE treats fq(x) as clamp(x, lo, hi): its gradient must match that function's
+        // central finite difference at points away from the clipping edges.
+        QParams q = QParams.fromRange(-0.8, 1.7, false);
+        double lo = q.scale0() * (q.qmin() - q.zero0()), hi = q.scale0() * (q.qmax() - q.zero0());
+        double[] xs = {-3, -0.79, -0.2, 0, 0.33, 1.0, 1.69, 2.5, 9};
+        Tensor x = Tensor.fromDoubles(DType.F64, xs, xs.length);
+        x.requiresGrad(true);
+        FakeQuant.apply(x, q).sum().backward();
+        double[] g = x.grad().toDoubleArray(), h = {1e-6};
+        for (int i = 0; i < xs.length; i++) {
+            double num = (Math.clamp(xs[i] + h[0], lo, hi) - Math.clamp(xs[i] - h[0], lo, hi)) / (2 * h[0]);
+            assertEquals(num, g[i], 1e-6, "x = " + xs[i]);
+        }
+    }
+
+    @Test
     void perChannelMask() {
         QParams q = QParams.fromRanges(new double[]{-1, -10}, new double[]{1, 10}, true, 0);
         Tensor w = Tensor.fromArray(new float[]{0.5f, 5f, 0.5f, 5f}, 2, 2);
