@@ -1,0 +1,52 @@
+package dev.kiln.compress.quant;
+
+import dev.kiln.compress.fuse.Epilogue;
+import dev.kiln.tensor.Tensor;
+
+/**
+ * A weight matrix [N, K] quantized per output channel, symmetric int8 (zero point 0, [-127, 127]),
+ * with what {@link Int8Gemm#requantize} needs: per-channel scales and the row sums of the int8
+ * values. Also the shared int8 GEMM step of the quantized layers.
+ */
+final class Int8Weights {
+    final Tensor q;          // I8 [N, K]
+    final float[] scale;     // [N]
+    final int[] rowSum;      // [N]
+    final QParams params;
+
+    Int8Weights(Tensor w2d) {
+        this.params = QParams.symmetricPerChannel(w2d, 0);
+        this.q = params.quantize(w2d);
+        this.scale = params.scale().clone();
+        int n = w2d.size(0), k = w2d.size(1);
+        byte[] b = QParams.QTensors.bytes(q);
+        this.rowSum = new int[n];
+        for (int i = 0; i < n; i++) {
+            int s = 0;
+            for (int p = 0; p < k; p++) s += b[i * k + p];
+            rowSum[i] = s;
+        }
+    }
+
+    /**
+     * y [M, N] float = act((x - aZero) aScale x W^T + bias) for float rows x [M, K]: quantizes x with
+     * the given activation parameters (per-batch min-max ones when null), runs the int8 GEMM and
+     * the float epilogue.
+     */
+    Tensor apply(Tensor x2d, QParams act, float[] bias, Epilogue epi) {
+        QParams a = act != null ? act : dynamicParams(x2d);
+        try (Tensor xq = a.quantize(x2d); Tensor acc = Int8Gemm.matmulT(xq, q)) {
+            boolean relu = epi == Epilogue.RELU;
+            Tensor y = Int8Gemm.requantize(acc, a.scale0(), a.zero0(), scale, rowSum, bias, relu, 0f, 0);
+            return relu ? y : epi.finish(y);
+        }
+    }
+
+    /** Asymmetric per-tensor parameters from this batch's min and max (dynamic quantization). */
+    static QParams dynamicParams(Tensor x) {
+        double[][] mm = QParams.channelMinMax(x, -1);
+        return QParams.fromRange(mm[0][0], mm[1][0], false);
+    }
+
+    static float[] floats(Tensor t) { return t == null ? null : t.toFloatArray(); }
+}

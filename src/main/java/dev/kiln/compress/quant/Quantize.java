@@ -1,0 +1,128 @@
+package dev.kiln.compress.quant;
+
+import dev.kiln.autograd.GradMode;
+import dev.kiln.compress.fuse.Epilogue;
+import dev.kiln.compress.fuse.FusedConv2d;
+import dev.kiln.compress.fuse.FusedLinear;
+import dev.kiln.compress.fuse.Fusion;
+import dev.kiln.nn.Conv2d;
+import dev.kiln.nn.Linear;
+import dev.kiln.nn.Module;
+import dev.kiln.nn.Sequential;
+import dev.kiln.tensor.Scope;
+import dev.kiln.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The int8 quantization flows over a {@link Sequential}. Every flow first runs
+ * {@link Fusion#fuse} (BatchNorm folded into the preceding Linear/Conv2d, activations into
+ * epilogues, Dropout dropped); then every Linear/Conv2d becomes a {@link QuantizedLinear} /
+ * {@link QuantizedConv2d}, the other layers are kept.
+ * <ul>
+ *   <li>{@link #staticPtq}: post-training static quantization: the calibration batches run through
+ *       the fused float model and an observer per quantized layer sees that layer's input; its
+ *       range fixes the layer's activation parameters.</li>
+ *   <li>{@link #dynamic}: the activation parameters come from each batch's min and max at run time.</li>
+ *   <li>{@link #prepareQat} / {@link #convertQat}: quantization-aware training with fake
+ *       quantization on weights and inputs ({@link QatLayer}), then conversion to int8 layers.</li>
+ * </ul>
+ * The original model is not modified.
+ */
+public final class Quantize {
+    private Quantize() {}
+
+    /** Post-training static quantization calibrated on the given batches. */
+    public static Sequential staticPtq(Module model, List<Tensor> calibration, Observer.Kind kind) {
+        Sequential fused = Fusion.fuse(model);
+        List<Module> layers = fused.layers();
+        Observer[] obs = new Observer[layers.size()];
+        for (int i = 0; i < obs.length; i++) if (quantizable(layers.get(i))) obs[i] = kind.create();
+        try (GradMode.Guard g = GradMode.noGrad()) {
+            for (Tensor batch : calibration) {
+                try (Scope s = Scope.open()) {
+                    Tensor h = batch;
+                    for (int i = 0; i < obs.length; i++) {
+                        if (obs[i] != null) obs[i].observe(h);
+                        h = layers.get(i).forward(h);
+                    }
+                }
+            }
+        }
+        Sequential out = new Sequential();
+        for (int i = 0; i < obs.length; i++) {
+            Module m = layers.get(i);
+            out.add(obs[i] == null ? m : quantized(m, obs[i].qparams(false)));
+        }
+        out.eval();
+        return out;
+    }
+
+    /** Dynamic quantization: int8 weights, per-batch activation parameters. */
+    public static Sequential dynamic(Module model) {
+        Sequential fused = Fusion.fuse(model);
+        Sequential out = new Sequential();
+        for (Module m : fused.layers()) out.add(quantizable(m) ? quantized(m, null) : m);
+        out.eval();
+        return out;
+    }
+
+    /** A trainable copy of the model (fused, in training mode) with fake quantization in its Linear/Conv2d layers. */
+    public static Sequential prepareQat(Module model) {
+        Sequential fused = Fusion.fuse(model);
+        Sequential out = new Sequential();
+        try (GradMode.Guard g = GradMode.noGrad()) {
+            for (Module m : fused.layers()) out.add(quantizable(m) ? qat(m) : m);
+        }
+        out.train();
+        return out;
+    }
+
+    /** The int8 model equivalent to a QAT model in eval mode. */
+    public static Sequential convertQat(Sequential qat) {
+        Sequential out = new Sequential();
+        for (Module m : qat.layers()) out.add(m instanceof QatLayer q ? q.convert() : m);
+        out.eval();
+        return out;
+    }
+
+    static boolean quantizable(Module m) {
+        if (m instanceof FusedConv2d c) return c.params().groups() == 1;
+        if (m instanceof Conv2d c) return c.params.groups() == 1;
+        return m instanceof FusedLinear || m instanceof Linear;
+    }
+
+    private static Module quantized(Module m, QParams act) {
+        return switch (m) {
+            case FusedLinear f -> new QuantizedLinear(f.weight(), f.bias(), f.epilogue(), act);
+            case Linear l -> new QuantizedLinear(l.weight(), l.bias(), Epilogue.NONE, act);
+            case FusedConv2d c -> new QuantizedConv2d(c.weight(), c.bias(), c.params(), c.epilogue(), act);
+            case Conv2d c -> new QuantizedConv2d(c.weight(), c.bias(), c.params, Epilogue.NONE, act);
+            default -> throw new IllegalArgumentException("quantize: cannot quantize " + m);
+        };
+    }
+
+    private static Module qat(Module m) {
+        return switch (m) {
+            case FusedLinear f -> new QatLayer(copy(f.weight()), copy(f.bias()), null, f.epilogue());
+            case Linear l -> new QatLayer(copy(l.weight()), copy(l.bias()), null, Epilogue.NONE);
+            case FusedConv2d c -> new QatLayer(copy(c.weight()), copy(c.bias()), c.params(), c.epilogue());
+            case Conv2d c -> new QatLayer(copy(c.weight()), copy(c.bias()), c.params, Epilogue.NONE);
+            default -> throw new IllegalArgumentException("quantize: cannot prepare " + m + " for QAT");
+        };
+    }
+
+    private static Tensor copy(Tensor t) { return t == null ? null : t.detach().clone(); }
+
+    /** Max |a - b| / max |b| over two equally shaped tensors (the relative error the tests report). */
+    public static double relativeError(Tensor a, Tensor b) {
+        float[] x = a.toFloatArray(), y = b.toFloatArray();
+        double num = 0, den = 0;
+        for (int i = 0; i < x.length; i++) {
+            num = Math.max(num, Math.abs(x[i] - y[i]));
+            den = Math.max(den, Math.abs(y[i]));
+        }
+        return den == 0 ? num : num / den;
+    }
+}

@@ -1,0 +1,140 @@
+package dev.kiln.compress.quant;
+
+import dev.kiln.autograd.GradMode;
+import dev.kiln.compress.fuse.Epilogue;
+import dev.kiln.nn.Activation;
+import dev.kiln.nn.BatchNorm;
+import dev.kiln.nn.Conv2d;
+import dev.kiln.nn.Linear;
+import dev.kiln.nn.Module;
+import dev.kiln.nn.Pool2d;
+import dev.kiln.nn.Sequential;
+import dev.kiln.ops.Conv2dParams;
+import dev.kiln.tensor.Generator;
+import dev.kiln.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Quantized layers and the PTQ / dynamic / QAT flows against the float models. */
+class QuantizedModelsTest {
+
+    private static Tensor run(Module m, Tensor x) {
+        try (GradMode.Guard g = GradMode.noGrad()) { return m.forward(x); }
+    }
+
+    private static List<Tensor> batches(Generator g, int n, int... shape) {
+        List<Tensor> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) out.add(Tensor.randn(g, shape));
+        return out;
+    }
+
+    @Test
+    void quantizedLinearMatchesFloat() {
+        Generator g = new Generator(7);
+        Linear l = new Linear(32, 16, true, g);
+        Tensor x = Tensor.randn(g, 8, 32);
+        QuantizedLinear q = new QuantizedLinear(l.weight(), l.bias(), Epilogue.NONE, QParams.fromRange(-4, 4, false));
+        double err = Quantize.relativeError(run(q, x), run(l, x));
+        assertTrue(err < 0.03, "linear rel err " + err);
+        QuantizedLinear d = new QuantizedLinear(l.weight(), l.bias(), Epilogue.RELU, null);
+        Tensor yd = run(d, x.reshape(2, 4, 32));
+        assertArrayEquals(new int[]{2, 4, 16}, yd.shape());
+        assertTrue(Quantize.relativeError(yd.reshape(8, 16), run(l, x).relu()) < 0.03);
+    }
+
+    @Test
+    void quantizedConvMatchesFloat() {
+        Generator g = new Generator(8);
+        Conv2d c = new Conv2d(3, 5, 3, 3, new Conv2dParams(2, 1, 1, 2, 1, 2, 1), true, g);
+        Tensor x = Tensor.randn(g, 2, 3, 9, 10);
+        Tensor ref = run(c, x);
+        QuantizedConv2d q = new QuantizedConv2d(c.weight(), c.bias(), c.params, Epilogue.NONE, null);
+        Tensor y = run(q, x);
+        assertArrayEquals(ref.shape(), y.shape());
+        double err = Quantize.relativeError(y, ref);
+        assertTrue(err < 0.03, "conv rel err " + err);
+    }
+
+    private static Sequential mlp(Generator g) {
+        return new Sequential(new Linear(20, 64, true, g), BatchNorm.batchNorm1d(64), Activation.relu(),
+                new Linear(64, 32, true, g), Activation.relu(), new Linear(32, 10, true, g));
+    }
+
+    private static Sequential cnn(Generator g) {
+        return new Sequential(new Conv2d(1, 8, 3, 3, Conv2dParams.of(1, 1), true, g), BatchNorm.batchNorm2d(8), Activation.relu(),
+                Pool2d.max(2), Activation.flatten(), new Linear(8 * 4 * 4, 10, true, g));
+    }
+
+    private static void warmBatchNorm(Module m, List<Tensor> data) {
+        m.train();
+        for (Tensor b : data) run(m, b);
+        m.eval();
+    }
+
+    @Test
+    void staticAndDynamicMlp() {
+        Generator g = new Generator(11);
+        Sequential model = mlp(g);
+        List<Tensor> calib = batches(g, 4, 32, 20);
+        warmBatchNorm(model, calib);
+        Tensor x = Tensor.randn(g, 64, 20);
+        Tensor ref = run(model, x);
+        for (Observer.Kind k : Observer.Kind.values()) {
+            Sequential q = Quantize.staticPtq(model, calib, k);
+            double err = Quantize.relativeError(run(q, x), ref);
+            System.out.printf("MLP static %s: rel err %.4f%n", k, err);
+            assertTrue(err < 0.12, k + " rel err " + err); // moving average: the first batch dominates
+        }
+        double errD = Quantize.relativeError(run(Quantize.dynamic(model), x), ref);
+        System.out.printf("MLP dynamic: rel err %.4f%n", errD);
+        assertTrue(errD < 0.05, "dynamic rel err " + errD);
+        assertInstanceOf(QuantizedLinear.class, Quantize.dynamic(model).get(0));
+    }
+
+    @Test
+    void staticCnnWithBatchNormFolded() {
+        Generator g = new Generator(12);
+        Sequential model = cnn(g);
+        List<Tensor> calib = batches(g, 3, 8, 1, 8, 8);
+        warmBatchNorm(model, calib);
+        Tensor x = Tensor.randn(g, 16, 1, 8, 8);
+        Sequential q = Quantize.staticPtq(model, calib, Observer.Kind.MINMAX);
+        assertInstanceOf(QuantizedConv2d.class, q.get(0));
+        double err = Quantize.relativeError(run(q, x), run(model, x));
+        System.out.printf("CNN static minmax: rel err %.4f%n", err);
+        assertTrue(err < 0.08, "cnn rel err " + err);
+    }
+
+    @Test
+    void qatTrainsAndConvertMatchesFakeQuantEval() {
+        Generator g = new Generator(13);
+        Sequential model = cnn(g);
+        List<Tensor> data = batches(g, 3, 8, 1, 8, 8);
+        warmBatchNorm(model, data);
+        Sequential qat = Quantize.prepareQat(model);
+        Tensor target = Tensor.randn(g, 8, 10);
+        double first = 0, last = 0;
+        for (int step = 0; step < 6; step++) {
+            for (Module m : qat.layers()) m.zeroGrad();
+            Tensor loss = qat.forward(data.get(step % 3)).sub(target).square().mean();
+            loss.backward();
+            if (step == 0) first = loss.item();
+            last = loss.item();
+            try (GradMode.Guard ng = GradMode.noGrad()) {
+                for (Tensor p : qat.parameters()) p.copyFrom(p.sub(p.grad().mul(0.05)));
+            }
+        }
+        assertTrue(Double.isFinite(last) && last < first * 1.5, "qat loss " + first + " -> " + last);
+        qat.eval();
+        Tensor x = Tensor.randn(g, 8, 1, 8, 8);
+        Tensor fake = run(qat, x);
+        Tensor conv = run(Quantize.convertQat(qat), x);
+        double err = Quantize.relativeError(conv, fake);
+        System.out.printf("QAT convert vs fake-quant eval: rel err %.2e%n", err);
+        assertTrue(err < 1e-4, "qat convert rel err " + err);
+    }
+}
