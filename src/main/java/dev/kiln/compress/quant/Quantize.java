@@ -55,6 +55,7 @@ public final class Quantize {
             Module m = layers.get(i);
             out.add(obs[i] == null ? m : quantized(m, obs[i].qparams(false)));
         }
+        closeReplaced(fused, out);
         out.eval();
         return out;
     }
@@ -64,6 +65,7 @@ public final class Quantize {
         Sequential fused = Fusion.fuse(model);
         Sequential out = new Sequential();
         for (Module m : fused.layers()) out.add(quantizable(m) ? quantized(m, null) : m);
+        closeReplaced(fused, out);
         out.eval();
         return out;
     }
@@ -75,6 +77,7 @@ public final class Quantize {
         try (GradMode.Guard g = GradMode.noGrad()) {
             for (Module m : fused.layers()) out.add(quantizable(m) ? qat(m) : m);
         }
+        closeReplaced(fused, out);
         out.train();
         return out;
     }
@@ -85,6 +88,14 @@ public final class Quantize {
         for (Module m : qat.layers()) out.add(m instanceof QatLayer q ? q.convert() : m);
         out.eval();
         return out;
+    }
+
+    /**
+     * Frees the layers of the fused intermediate that the result replaced (their weights were
+     * copied into the quantized or QAT layers); the layers the result shares stay open.
+     */
+    private static void closeReplaced(Sequential fused, Sequential out) {
+        for (int i = 0; i < fused.size(); i++) if (fused.get(i) != out.get(i)) fused.get(i).close();
     }
 
     static boolean quantizable(Module m) {
