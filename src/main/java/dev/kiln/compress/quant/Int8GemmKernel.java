@@ -20,7 +20,8 @@ import jdk.incubator.vector.VectorSpecies;
  * sum(a b) = sum(a' b') - 128 (sum a + sum b) - 16384 Kp. Every step is exact modulo 2^32 and the
  * true result fits in an int, so the output is exact for any K the int32 result can hold.
  *
- * <p>Micro-tile: 4 rows x 2 column blocks of L lanes (16 accumulators); K is blocked so a B panel
+ * <p>Micro-tile: 2 rows x 2 column blocks of L lanes (8 accumulators: a 4-row tile with 16 made
+ * C2 give up on the vector intrinsics, 8x slower, on JDK 25); K is blocked so a B panel
  * stays in L1/L2. Work is split over column-block pairs (and row ranges when there are few).
  * {@link CpuConfig#scalar()} selects a plain-int twin over the same packed data.
  */
@@ -29,7 +30,7 @@ final class Int8GemmKernel {
 
     /** Pairs of K per cache block (B panel of 2 blocks: 2 * 2L * KC shorts). */
     private static final int KC = 256;
-    private static final int MR = 4;
+    private static final int MR = 2;
 
     private static final VectorSpecies<Integer> IS = VectorSpecies.of(int.class, CpuConfig.F32.vectorShape());
     private static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, CpuConfig.F32.vectorShape());
@@ -70,7 +71,7 @@ final class Int8GemmKernel {
             int i = r0;
             if (jb1 - jb0 == 2) {
                 for (; i + MR <= r1; i += MR)
-                    kernel4x2(ap, i * kh, kh, bp, (int) (jb0 * blockStride), (int) ((jb0 + 1) * blockStride), q0, q1, c, i * nPad + jb0 * lanes, nPad);
+                    kernel2x2(ap, i * kh, kh, bp, (int) (jb0 * blockStride), (int) ((jb0 + 1) * blockStride), q0, q1, c, i * nPad + jb0 * lanes, nPad);
             }
             for (; i < r1; i++)
                 for (int jb = jb0; jb < jb1; jb++)
@@ -78,15 +79,15 @@ final class Int8GemmKernel {
         }
     }
 
-    private static void kernel4x2(int[] ap, int a0, int kh, short[] bp, int b0, int b1, int q0, int q1,
+    private static void kernel2x2(int[] ap, int a0, int kh, short[] bp, int b0, int b1, int q0, int q1,
                                   int[] c, int c0, int nPad) {
         VectorSpecies<Integer> is = IS;
         VectorSpecies<Short> ss = SS;
         int step = ss.length();
         IntVector z = IntVector.zero(is);
-        IntVector s00 = z, s01 = z, s10 = z, s11 = z, s20 = z, s21 = z, s30 = z, s31 = z;
-        IntVector h00 = z, h01 = z, h10 = z, h11 = z, h20 = z, h21 = z, h30 = z, h31 = z;
-        int a1 = a0 + kh, a2 = a1 + kh, a3 = a2 + kh;
+        IntVector s00 = z, s01 = z, s10 = z, s11 = z;
+        IntVector h00 = z, h01 = z, h10 = z, h11 = z;
+        int a1 = a0 + kh;
         for (int q = q0; q < q1; q++) {
             ShortVector v0 = ShortVector.fromArray(ss, bp, b0 + q * step);
             ShortVector v1 = ShortVector.fromArray(ss, bp, b1 + q * step);
@@ -98,24 +99,12 @@ final class Int8GemmKernel {
             p0 = x.mul(v0).reinterpretAsInts(); p1 = x.mul(v1).reinterpretAsInts();
             s10 = s10.add(p0); h10 = h10.add(p0.lanewise(VectorOperators.LSHR, 16));
             s11 = s11.add(p1); h11 = h11.add(p1.lanewise(VectorOperators.LSHR, 16));
-            x = IntVector.broadcast(is, ap[a2 + q]).reinterpretAsShorts();
-            p0 = x.mul(v0).reinterpretAsInts(); p1 = x.mul(v1).reinterpretAsInts();
-            s20 = s20.add(p0); h20 = h20.add(p0.lanewise(VectorOperators.LSHR, 16));
-            s21 = s21.add(p1); h21 = h21.add(p1.lanewise(VectorOperators.LSHR, 16));
-            x = IntVector.broadcast(is, ap[a3 + q]).reinterpretAsShorts();
-            p0 = x.mul(v0).reinterpretAsInts(); p1 = x.mul(v1).reinterpretAsInts();
-            s30 = s30.add(p0); h30 = h30.add(p0.lanewise(VectorOperators.LSHR, 16));
-            s31 = s31.add(p1); h31 = h31.add(p1.lanewise(VectorOperators.LSHR, 16));
         }
         int l = is.length();
         flush(s00, h00, c, c0);
         flush(s01, h01, c, c0 + l);
         flush(s10, h10, c, c0 + nPad);
         flush(s11, h11, c, c0 + nPad + l);
-        flush(s20, h20, c, c0 + 2 * nPad);
-        flush(s21, h21, c, c0 + 2 * nPad + l);
-        flush(s30, h30, c, c0 + 3 * nPad);
-        flush(s31, h31, c, c0 + 3 * nPad + l);
     }
 
     private static void kernel1x1(int[] ap, int a0, short[] bp, int b0, int q0, int q1, int[] c, int c0) {
