@@ -4,23 +4,113 @@ import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Shape;
 import dev.kiln.tensor.Tensor;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
 /**
  * The int8 GEMM and its requantization epilogue, the kernels under every quantized layer.
  * <ul>
  *   <li>{@link #matmulT}: C [M, N] (int32) = A [M, K] (int8) x B [N, K]^T (int8), exact (int32
- *       accumulation; K up to 2^16 cannot overflow with int8 operands).</li>
+ *       accumulation; K up to 2^16 cannot overflow with int8 operands). B (the weights) can be
+ *       packed once with {@link #pack} and reused; the kernel is {@link Int8GemmKernel}.</li>
  *   <li>{@link #requantize}: y[m, n] = act(aScale * wScale[n] * (C[m, n] - aZero * wRowSum[n]) + bias[n]),
  *       i.e. the real-valued result of (A - aZero) x W^T with symmetric per-channel weights, as
  *       float32, or re-quantized to int8 with (outScale, outZero).</li>
  * </ul>
- * This is the reference (scalar) implementation; the Vector API kernel replaces its body and
- * is tested against it.
+ * {@link #matmulTReference} and {@link #requantizeReference} are the plain scalar definitions the
+ * fast paths are tested against.
  */
 public final class Int8Gemm {
     private Int8Gemm() {}
 
+    /**
+     * B [N, K] packed for the kernel: columns in blocks of {@code lanes}, K in pairs, each value
+     * stored as b + 128 in a 16-bit lane (see {@link Int8GemmKernel}); padding holds b = 0.
+     */
+    public static final class PackedInt8 {
+        private final int n, k, lanes, pairs;
+        private final short[] data;
+        private final int[] rowSum;
+
+        private PackedInt8(int n, int k, int lanes, short[] data, int[] rowSum) {
+            this.n = n;
+            this.k = k;
+            this.lanes = lanes;
+            this.pairs = (k + 1) / 2;
+            this.data = data;
+            this.rowSum = rowSum;
+        }
+
+        /** Rows of B (output columns). */
+        public int n() { return n; }
+        /** The reduction length. */
+        public int k() { return k; }
+        /** Sum of each row of B's int8 values (N entries; a copy). */
+        public int[] rowSums() { return rowSum.clone(); }
+
+        int lanes() { return lanes; }
+        int pairs() { return pairs; }
+        int blocks() { return (n + lanes - 1) / lanes; }
+        short[] data() { return data; }
+        int[] rowSumRef() { return rowSum; }
+    }
+
+    /** Packs B [N, K] (I8) once for repeated {@link #matmulT(Tensor, PackedInt8)} calls. */
+    public static PackedInt8 pack(Tensor b) {
+        if (b.dtype() != DType.I8 || b.dim() != 2)
+            throw new IllegalArgumentException("int8 gemm: B must be I8 [N, K], got " + b.dtype() + " " + Shape.str(b.shape()));
+        int n = b.size(0), k = b.size(1), lanes = Int8GemmKernel.intSpecies().length();
+        int kh = (k + 1) / 2, blocks = (n + lanes - 1) / lanes;
+        byte[] bv = bytes(b);
+        short[] data = new short[Math.toIntExact((long) blocks * kh * 2 * lanes)];
+        java.util.Arrays.fill(data, (short) 128);
+        int[] rowSum = new int[n];
+        for (int j = 0; j < n; j++) {
+            int base = (j / lanes) * kh * 2 * lanes + 2 * (j % lanes), s = 0;
+            for (int p = 0; p < k; p++) {
+                int v = bv[j * k + p];
+                s += v;
+                data[base + (p >> 1) * 2 * lanes + (p & 1)] = (short) (v + 128);
+            }
+            rowSum[j] = s;
+        }
+        return new PackedInt8(n, k, lanes, data, rowSum);
+    }
+
     /** C = A B^T over int8, exact in int32. A is [M, K], B is [N, K]; both I8. */
     public static Tensor matmulT(Tensor a, Tensor b) {
+        check(a, b);
+        return matmulT(a, pack(b));
+    }
+
+    /** C = A B^T with B packed by {@link #pack}; exact in int32. */
+    public static Tensor matmulT(Tensor a, PackedInt8 b) {
+        if (a.dtype() != DType.I8 || a.dim() != 2 || a.size(1) != b.k())
+            throw new IllegalArgumentException("int8 gemm: need I8 A [M, " + b.k() + "], got " + a.dtype() + " " + Shape.str(a.shape()));
+        int m = a.size(0), n = b.n(), k = b.k(), kh = b.pairs(), nPad = b.blocks() * b.lanes();
+        byte[] av = bytes(a);
+        int[] ap = new int[Math.toIntExact((long) m * kh)], rowSumA = new int[m];
+        for (int i = 0; i < m; i++) {
+            int s = 0;
+            for (int q = 0; q < kh; q++) {
+                int p = 2 * q, lo = av[i * k + p], hi = p + 1 < k ? av[i * k + p + 1] : 0;
+                s += lo + hi;
+                ap[i * kh + q] = (lo + 128) | ((hi + 128) << 16);
+            }
+            rowSumA[i] = s;
+        }
+        int[] cPad = new int[Math.toIntExact((long) m * nPad)];
+        Int8GemmKernel.run(ap, m, b, cPad);
+        int[] rowSumB = b.rowSumRef(), c = new int[m * n];
+        int bias = 16384 * 2 * kh;
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+                c[i * n + j] = cPad[i * nPad + j] - 128 * (rowSumA[i] + rowSumB[j]) - bias;
+        return Tensor.fromArray(c, m, n);
+    }
+
+    /** The scalar definition of {@link #matmulT}: C = A B^T over int8, exact in int32. */
+    public static Tensor matmulTReference(Tensor a, Tensor b) {
         check(a, b);
         int m = a.size(0), k = a.size(1), n = b.size(0);
         byte[] av = bytes(a), bv = bytes(b);
@@ -42,11 +132,42 @@ public final class Int8Gemm {
      */
     public static Tensor requantize(Tensor acc, float aScale, int aZero, float[] wScale, int[] wRowSum, float[] bias,
                                     boolean relu, float outScale, int outZero) {
-        if (acc.dtype() != DType.I32 || acc.dim() != 2)
-            throw new IllegalArgumentException("int8 requantize: accumulator must be I32 [M, N], got " + acc.dtype() + " " + Shape.str(acc.shape()));
+        checkEpilogue(acc, wScale, wRowSum, bias);
         int m = acc.size(0), n = acc.size(1);
-        if (wScale.length != n || wRowSum.length != n || (bias != null && bias.length != n))
-            throw new IllegalArgumentException("int8 requantize: per-channel arrays must have N = " + n + " entries");
+        int[] c = acc.toIntArray();
+        float[] scale = new float[n], add = new float[n];
+        int[] zeroSum = new int[n];
+        for (int j = 0; j < n; j++) {
+            scale[j] = aScale * wScale[j];
+            zeroSum[j] = aZero * wRowSum[j];
+            add[j] = bias == null ? 0 : bias[j];
+        }
+        if (outScale == 0) {
+            float[] y = new float[m * n];
+            for (int i = 0, o = 0; i < m; i++)
+                for (int j = 0; j < n; j++, o++) {
+                    float v = scale[j] * (c[o] - zeroSum[j]) + add[j];
+                    y[o] = relu ? Math.max(v, 0) : v;
+                }
+            return Tensor.fromArray(y, m, n);
+        }
+        byte[] q = new byte[m * n];
+        for (int i = 0, o = 0; i < m; i++)
+            for (int j = 0; j < n; j++, o++) {
+                float v = scale[j] * (c[o] - zeroSum[j]) + add[j];
+                if (relu) v = Math.max(v, 0);
+                q[o] = (byte) Math.max(-128, Math.min(127, Math.rint(v / outScale) + outZero));
+            }
+        Tensor out = Tensor.zeros(DType.I8, m, n);
+        MemorySegment.copy(q, 0, out.segment(), ValueLayout.JAVA_BYTE, out.offset(), q.length);
+        return out;
+    }
+
+    /** The scalar definition of {@link #requantize}. */
+    static Tensor requantizeReference(Tensor acc, float aScale, int aZero, float[] wScale, int[] wRowSum, float[] bias,
+                                      boolean relu, float outScale, int outZero) {
+        checkEpilogue(acc, wScale, wRowSum, bias);
+        int m = acc.size(0), n = acc.size(1);
         int[] c = acc.toIntArray();
         float[] y = new float[m * n];
         for (int i = 0; i < m; i++)
@@ -60,16 +181,26 @@ public final class Int8Gemm {
         return Tensor.fromDoubles(DType.I8, q, m, n);
     }
 
+    private static void checkEpilogue(Tensor acc, float[] wScale, int[] wRowSum, float[] bias) {
+        if (acc.dtype() != DType.I32 || acc.dim() != 2)
+            throw new IllegalArgumentException("int8 requantize: accumulator must be I32 [M, N], got " + acc.dtype() + " " + Shape.str(acc.shape()));
+        int n = acc.size(1);
+        if (wScale.length != n || wRowSum.length != n || (bias != null && bias.length != n))
+            throw new IllegalArgumentException("int8 requantize: per-channel arrays must have N = " + n + " entries");
+    }
+
     private static void check(Tensor a, Tensor b) {
         if (a.dtype() != DType.I8 || b.dtype() != DType.I8 || a.dim() != 2 || b.dim() != 2 || a.size(1) != b.size(1))
             throw new IllegalArgumentException("int8 gemm: need I8 A [M, K] and I8 B [N, K], got " + a.dtype() + " "
                     + Shape.str(a.shape()) + " and " + b.dtype() + " " + Shape.str(b.shape()));
     }
 
+    /** The int8 values of a host I8 tensor, row-major. */
     private static byte[] bytes(Tensor t) {
-        long[] v = t.toLongArray();
-        byte[] b = new byte[v.length];
-        for (int i = 0; i < v.length; i++) b[i] = (byte) v[i];
-        return b;
+        byte[] out = new byte[Math.toIntExact(t.numel())];
+        try (Tensor c = t.contiguous()) {
+            MemorySegment.copy(c.segment(), ValueLayout.JAVA_BYTE, c.offset(), out, 0, out.length);
+        }
+        return out;
     }
 }
