@@ -13,6 +13,7 @@ final class Int8Weights {
     final float[] scale;     // [N]
     final int[] rowSum;      // [N]
     final QParams params;
+    final Int8Gemm.PackedInt8 packed; // q in the GEMM kernel's layout, packed once
 
     Int8Weights(Tensor w2d) {
         this.params = QParams.symmetricPerChannel(w2d, 0);
@@ -26,6 +27,7 @@ final class Int8Weights {
             for (int p = 0; p < k; p++) s += b[i * k + p];
             rowSum[i] = s;
         }
+        this.packed = Int8Gemm.pack(q);
     }
 
     /**
@@ -35,7 +37,7 @@ final class Int8Weights {
      */
     Tensor apply(Tensor x2d, QParams act, float[] bias, Epilogue epi) {
         QParams a = act != null ? act : dynamicParams(x2d);
-        try (Tensor xq = a.quantize(x2d); Tensor acc = Int8Gemm.matmulT(xq, q)) {
+        try (Tensor xq = a.quantize(x2d); Tensor acc = Int8Gemm.matmulT(xq, packed)) {
             boolean relu = epi == Epilogue.RELU;
             Tensor y = Int8Gemm.requantize(acc, a.scale0(), a.zero0(), scale, rowSum, bias, relu, 0f, 0);
             return relu ? y : epi.finish(y);
