@@ -1,0 +1,150 @@
+package dev.kiln.cli;
+
+import dev.kiln.backend.cpu.CpuConfig;
+import dev.kiln.compress.quant.Observer;
+import dev.kiln.compress.quant.Quantize;
+import dev.kiln.compress.quant.QuantizedConv2d;
+import dev.kiln.compress.quant.QuantizedLinear;
+import dev.kiln.data.DataLoader;
+import dev.kiln.nn.Module;
+import dev.kiln.nn.Sequential;
+import dev.kiln.optim.SGD;
+import dev.kiln.tensor.Tensor;
+import dev.kiln.train.Trainer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code kiln quantize CKPT --mode static|dynamic|qat}: int8 quantization of a trained model
+ * (BatchNorm folded first), with a table of test accuracy, weight bytes and batch-64 latency of
+ * the fp32 and int8 models. Saving int8 models is not implemented yet.
+ */
+@Command(name = "quantize", mixinStandardHelpOptions = true,
+        description = "Quantize a trained model to int8 (static PTQ, dynamic, or QAT) and compare it with fp32.")
+final class QuantizeCommand implements Callable<Integer> {
+    @Spec private CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "CKPT", description = "A Kiln checkpoint (from kiln train --save, prune or fuse).")
+    Path checkpoint;
+
+    @Option(names = "--model", defaultValue = "mlp", description = "Architecture of a plain training checkpoint (default: ${DEFAULT-VALUE}).")
+    String model;
+
+    @Option(names = "--mode", defaultValue = "static", description = "static, dynamic or qat (default: ${DEFAULT-VALUE}).")
+    String mode;
+
+    @Option(names = "--observer", defaultValue = "minmax", description = "Static calibration: minmax, moving, percentile or mse (default: ${DEFAULT-VALUE}).")
+    String observer;
+
+    @Option(names = "--calib-batches", defaultValue = "8", description = "Training batches of 128 images for static calibration (default: ${DEFAULT-VALUE}).")
+    int calibBatches;
+
+    @Option(names = "--qat-epochs", defaultValue = "1", description = "Fine-tuning epochs with fake quantization (default: ${DEFAULT-VALUE}).")
+    int qatEpochs;
+
+    @Option(names = "--data", defaultValue = "fashion-mnist", description = "Fashion-MNIST, or a directory of IDX files.")
+    String data;
+
+    @Option(names = "--threads", description = "CPU threads (default: all cores).")
+    Integer threads;
+
+    @Option(names = "--latency-seconds", defaultValue = "1.0", description = "Time budget of each latency measurement (default: ${DEFAULT-VALUE}).")
+    double latencySeconds;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        kindOf(); // validates --observer
+        if (!List.of("static", "dynamic", "qat").contains(mode))
+            throw new IllegalArgumentException("quantize: unknown mode '" + mode + "' (static, dynamic, qat)");
+        if (calibBatches < 1 || qatEpochs < 0) throw new IllegalArgumentException("quantize: need --calib-batches >= 1 and --qat-epochs >= 0");
+        if (threads != null) CpuConfig.setThreads(threads);
+        try (FashionData.Sets d = FashionData.load(data, null, "quantize");
+             Module fp32 = CompressSupport.loadModel(model, checkpoint);
+             DataLoader test = DataLoader.builder(d.test()).batchSize(1000).prefetch(false).build();
+             Tensor sample = d.test().features().narrow(0, 0, Math.min(64, d.test().size())).contiguous()) {
+            out.println(d.note());
+            try (Sequential int8 = quantize(fp32, d, out)) {
+                int8.eval();
+                out.printf("%-8s %12s %14s %16s%n", "model", "test acc", "weight bytes", "b64 latency ms");
+                row(out, "fp32", fp32, test, sample, latencySeconds);
+                row(out, "int8", int8, test, sample, latencySeconds);
+            }
+            out.println("(saving int8 models is not implemented yet)");
+        }
+        out.flush();
+        return Main.OK;
+    }
+
+    private Sequential quantize(Module fp32, FashionData.Sets d, PrintWriter out) {
+        switch (mode) {
+            case "dynamic" -> {
+                out.println("dynamic int8: per-channel int8 weights, activation ranges from each batch");
+                return Quantize.dynamic(fp32);
+            }
+            case "static" -> {
+                List<Tensor> calib = new ArrayList<>();
+                int n = Math.min(calibBatches, d.train().size() / 128);
+                for (int i = 0; i < n; i++) calib.add(d.train().features().narrow(0, i * 128, 128));
+                out.printf(Locale.ROOT, "static int8: activations calibrated on %d batches of 128 (%s observer)%n", n, observer);
+                try {
+                    return Quantize.staticPtq(fp32, calib, kindOf());
+                } finally {
+                    calib.forEach(Tensor::close);
+                }
+            }
+            default -> {
+                Sequential qat = Quantize.prepareQat(fp32);
+                try (SGD sgd = new SGD(qat.parameters(), 0.01, 0.9, 0, 0, false);
+                     DataLoader train = DataLoader.builder(d.train()).batchSize(64).shuffle(0).build()) {
+                    Trainer trainer = new Trainer(qat, sgd, 1);
+                    for (int e = 0; e < qatEpochs; e++) {
+                        Trainer.EpochStats st = trainer.trainEpoch(train, null);
+                        out.printf(Locale.ROOT, "QAT epoch %d: loss %.4f, %.1f s%n", e + 1, st.meanLoss(), st.seconds());
+                    }
+                    qat.eval();
+                    return Quantize.convertQat(qat);
+                } finally {
+                    qat.close();
+                }
+            }
+        }
+    }
+
+    private Observer.Kind kindOf() {
+        return switch (observer) {
+            case "moving" -> Observer.Kind.MOVING_AVERAGE;
+            case "percentile" -> Observer.Kind.PERCENTILE;
+            case "mse" -> Observer.Kind.MSE;
+            case "minmax" -> Observer.Kind.MINMAX;
+            default -> throw new IllegalArgumentException("quantize: unknown observer '" + observer + "' (minmax, moving, percentile, mse)");
+        };
+    }
+
+    private static void row(PrintWriter out, String name, Module m, DataLoader test, Tensor sample, double budgetS) throws Exception {
+        out.printf(Locale.ROOT, "%-8s %12.4f %,14d %16.3f%n", name, Trainer.accuracy(m, test), weightBytes(m),
+                1000 * CompressSupport.latency(m, sample, budgetS));
+    }
+
+    /** Bytes of the weights as deployed: int8 values plus a float scale and bias per output channel; other parameters as float32. */
+    static long weightBytes(Module m) {
+        if (m instanceof Sequential s) {
+            long b = 0;
+            for (Module c : s.layers()) b += weightBytes(c);
+            return b;
+        }
+        Tensor q = m instanceof QuantizedLinear l ? l.weightInt8() : m instanceof QuantizedConv2d c ? c.weightInt8() : null;
+        if (q != null) return q.numel() + 8L * q.size(0);
+        return 4 * m.parameterCount();
+    }
+}
