@@ -1,0 +1,103 @@
+package dev.kiln.onnx.export;
+
+import dev.kiln.autograd.GradMode;
+import dev.kiln.compress.quant.Observer;
+import dev.kiln.compress.quant.Quantize;
+import dev.kiln.nn.Sequential;
+import dev.kiln.onnx.OnnxExecutor;
+import dev.kiln.onnx.OnnxModel;
+import dev.kiln.onnx.OnnxReader;
+import dev.kiln.onnx.Value;
+import dev.kiln.tensor.Generator;
+import dev.kiln.tensor.Tensor;
+import dev.kiln.train.Models;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Int8 models exported as QDQ ONNX run on ONNX Runtime and on Kiln's own executor with the
+ * outputs of Kiln's int8 forward. Tolerance: max |ort - kiln| <= 2e-2 max |kiln|. The integer
+ * products are exact everywhere; what may differ is the rounding of an activation quantization
+ * (x / s on a tie, or an ORT kernel computing x * (1 / s)), which moves one element of a layer
+ * input by one step s and the layer's outputs by s |w|; the measured errors are printed.
+ */
+class QdqExportTest {
+    private static final double TOL = 2e-2;
+    private static final int[] INPUT = {1, 1, 28, 28};
+
+    @ParameterizedTest
+    @ValueSource(ints = {13, 17})
+    void staticMlpMatchesOrtAndKiln(int opset) throws Exception {
+        check("mlp static", Models.mlp(new Generator(1)), m -> Quantize.staticPtq(m, calibration(), Observer.Kind.MINMAX), opset);
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {13, 17})
+    void staticCnnMatchesOrtAndKiln(int opset) throws Exception {
+        check("cnn static", Models.cnn(new Generator(2)), m -> Quantize.staticPtq(m, calibration(), Observer.Kind.MINMAX), opset);
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {13, 17})
+    void dynamicMlpMatchesOrtAndKiln(int opset) throws Exception {
+        check("mlp dynamic", Models.mlp(new Generator(3)), Quantize::dynamic, opset);
+    }
+
+    private static void check(String what, Sequential model, Function<Sequential, Sequential> quantize, int opset) throws Exception {
+        try (model; Sequential q = quantize.apply(model); GradMode.Guard ng = GradMode.noGrad();
+             Tensor x = Tensor.randn(new Generator(99), 3, 1, 28, 28); Tensor want = q.forward(x)) {
+            byte[] bytes = OnnxExport.toBytes(q, INPUT, opset);
+            float[] kiln = want.toFloatArray();
+            OrtReference.Result ort = OrtReference.run(bytes, x.toFloatArray(), new long[]{3, 1, 28, 28});
+            assertArrayEquals(new long[]{3, 10}, ort.shape());
+            assertClose(what + " opset " + opset + " ORT", ort.data(), kiln);
+            assertClose(what + " opset " + opset + " Kiln ONNX", runKiln(bytes, x), kiln);
+        }
+    }
+
+    private static float[] runKiln(byte[] bytes, Tensor x) throws Exception {
+        OnnxModel m = OnnxReader.read(bytes, "qdq", null);
+        try (OnnxExecutor ex = new OnnxExecutor(m)) {
+            Map<String, Value> out = ex.run(Map.of(OnnxExport.INPUT, Value.of(x)));
+            Value.TensorValue y = (Value.TensorValue) out.get(OnnxExport.OUTPUT);
+            assertArrayEquals(new int[]{3, 10}, y.tensor().shape());
+            float[] r = y.tensor().toFloatArray();
+            y.tensor().close();
+            return r;
+        } finally {
+            OnnxExecutor.release(m);
+        }
+    }
+
+    private static void assertClose(String what, float[] got, float[] want) {
+        double maxAbs = 0, maxDiff = 0;
+        int off = 0;
+        for (int k = 0; k < want.length; k++) maxAbs = Math.max(maxAbs, Math.abs(want[k]));
+        for (int k = 0; k < want.length; k++) {
+            double d = Math.abs(got[k] - want[k]);
+            maxDiff = Math.max(maxDiff, d);
+            if (d > 1e-5 * (1 + maxAbs)) off++;
+        }
+        System.out.printf("%s: max|diff| %.3g, max|kiln| %.3g, relative %.3g, elements off by > 1e-5: %d of %d%n",
+                what, maxDiff, maxAbs, maxDiff / maxAbs, off, want.length);
+        assertTrue(maxDiff <= TOL * maxAbs, what + ": max|diff| " + maxDiff + " > " + TOL + " * " + maxAbs
+                + "\n got " + Arrays.toString(Arrays.copyOf(got, 10)) + "\nwant " + Arrays.toString(Arrays.copyOf(want, 10)));
+    }
+
+    /** Synthetic calibration: four batches of 8 standard-normal images. */
+    private static List<Tensor> calibration() {
+        Generator g = new Generator(7);
+        List<Tensor> batches = new ArrayList<>();
+        for (int b = 0; b < 4; b++) batches.add(Tensor.randn(g, 8, 1, 28, 28));
+        return batches;
+    }
+}
