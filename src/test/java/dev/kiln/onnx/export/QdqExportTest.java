@@ -25,13 +25,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Int8 models exported as QDQ ONNX run on ONNX Runtime and on Kiln's own executor with the
- * outputs of Kiln's int8 forward. Tolerance: max |ort - kiln| <= 2e-2 max |kiln|. The integer
- * products are exact everywhere; what may differ is the rounding of an activation quantization
- * (x / s on a tie, or an ORT kernel computing x * (1 / s)), which moves one element of a layer
- * input by one step s and the layer's outputs by s |w|; the measured errors are printed.
+ * outputs of Kiln's int8 forward (batch 3, opsets 13 and 17; measured errors are printed).
+ * <ul>
+ *   <li>ORT with its QDQ fusions off ("session.disable_quant_qdq") and Kiln's executor compute the
+ *       graph's exact semantics: max |diff| <= 1e-5 max |kiln| (measured <= 2.5e-7: float
+ *       summation order only).</li>
+ *   <li>ORT as deployed (all optimizations) fuses Q-DQ-Conv-Relu-MaxPool-Q into integer kernels
+ *       (QLinearConv): the float bias becomes int32 in steps of s_x s_w and the conv output is
+ *       requantized directly, so an intermediate activation can land one quantization step away
+ *       from Kiln's. Tolerance 2e-2 max |kiln|; measured: MLP 1.2e-7 (no conv fusion happens),
+ *       CNN 4.0e-3 (29 of 30 outputs move by more than 1e-5).</li>
+ * </ul>
  */
 class QdqExportTest {
-    private static final double TOL = 2e-2;
+    private static final double FUSED_TOL = 2e-2, EXACT_TOL = 1e-5;
     private static final int[] INPUT = {1, 1, 28, 28};
 
     @ParameterizedTest
@@ -59,8 +66,11 @@ class QdqExportTest {
             float[] kiln = want.toFloatArray();
             OrtReference.Result ort = OrtReference.run(bytes, x.toFloatArray(), new long[]{3, 1, 28, 28});
             assertArrayEquals(new long[]{3, 10}, ort.shape());
-            assertClose(what + " opset " + opset + " ORT", ort.data(), kiln);
-            assertClose(what + " opset " + opset + " Kiln ONNX", runKiln(bytes, x), kiln);
+            assertClose(what + " opset " + opset + " ORT", ort.data(), kiln, FUSED_TOL);
+            OrtReference.Result exact = OrtReference.run(bytes, x.toFloatArray(), new long[]{3, 1, 28, 28},
+                    Map.of("session.disable_quant_qdq", "1"));
+            assertClose(what + " opset " + opset + " ORT (no QDQ fusion)", exact.data(), kiln, EXACT_TOL);
+            assertClose(what + " opset " + opset + " Kiln ONNX", runKiln(bytes, x), kiln, EXACT_TOL);
         }
     }
 
@@ -78,7 +88,7 @@ class QdqExportTest {
         }
     }
 
-    private static void assertClose(String what, float[] got, float[] want) {
+    private static void assertClose(String what, float[] got, float[] want, double tol) {
         double maxAbs = 0, maxDiff = 0;
         int off = 0;
         for (int k = 0; k < want.length; k++) maxAbs = Math.max(maxAbs, Math.abs(want[k]));
@@ -89,7 +99,7 @@ class QdqExportTest {
         }
         System.out.printf("%s: max|diff| %.3g, max|kiln| %.3g, relative %.3g, elements off by > 1e-5: %d of %d%n",
                 what, maxDiff, maxAbs, maxDiff / maxAbs, off, want.length);
-        assertTrue(maxDiff <= TOL * maxAbs, what + ": max|diff| " + maxDiff + " > " + TOL + " * " + maxAbs
+        assertTrue(maxDiff <= tol * maxAbs, what + ": max|diff| " + maxDiff + " > " + tol + " * " + maxAbs
                 + "\n got " + Arrays.toString(Arrays.copyOf(got, 10)) + "\nwant " + Arrays.toString(Arrays.copyOf(want, 10)));
     }
 
