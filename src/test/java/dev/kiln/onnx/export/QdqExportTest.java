@@ -3,6 +3,8 @@ package dev.kiln.onnx.export;
 import dev.kiln.autograd.GradMode;
 import dev.kiln.compress.quant.Observer;
 import dev.kiln.compress.quant.Quantize;
+import dev.kiln.nn.Activation;
+import dev.kiln.nn.Linear;
 import dev.kiln.nn.Sequential;
 import dev.kiln.onnx.OnnxExecutor;
 import dev.kiln.onnx.OnnxModel;
@@ -59,6 +61,22 @@ class QdqExportTest {
         check("mlp dynamic", Models.mlp(new Generator(3)), Quantize::dynamic, opset);
     }
 
+    /** A 3-d input takes the Transpose + MatMul + Add path; a ReLU epilogue follows. */
+    @ParameterizedTest
+    @ValueSource(ints = {13, 17})
+    void staticLinearOn3dInputMatchesOrtAndKiln(int opset) throws Exception {
+        Generator g = new Generator(5);
+        try (Sequential m = new Sequential(new Linear(6, 4, true, g), Activation.relu());
+             Sequential q = Quantize.staticPtq(m, List.of(Tensor.randn(g, 4, 5, 6)), dev.kiln.compress.quant.Observer.Kind.MINMAX);
+             GradMode.Guard ng = GradMode.noGrad(); Tensor x = Tensor.randn(g, 3, 5, 6); Tensor want = q.forward(x)) {
+            byte[] bytes = OnnxExport.toBytes(q, new int[]{1, 5, 6}, opset);
+            OrtReference.Result ort = OrtReference.run(bytes, x.toFloatArray(), new long[]{3, 5, 6});
+            assertArrayEquals(new long[]{3, 5, 4}, ort.shape());
+            assertClose("3-d linear opset " + opset + " ORT", ort.data(), want.toFloatArray(), FUSED_TOL);
+            assertClose("3-d linear opset " + opset + " Kiln ONNX", runKiln(bytes, x, new int[]{3, 5, 4}), want.toFloatArray(), EXACT_TOL);
+        }
+    }
+
     private static void check(String what, Sequential model, Function<Sequential, Sequential> quantize, int opset) throws Exception {
         try (model; Sequential q = quantize.apply(model); GradMode.Guard ng = GradMode.noGrad();
              Tensor x = Tensor.randn(new Generator(99), 3, 1, 28, 28); Tensor want = q.forward(x)) {
@@ -70,16 +88,16 @@ class QdqExportTest {
             OrtReference.Result exact = OrtReference.run(bytes, x.toFloatArray(), new long[]{3, 1, 28, 28},
                     Map.of("session.disable_quant_qdq", "1"));
             assertClose(what + " opset " + opset + " ORT (no QDQ fusion)", exact.data(), kiln, EXACT_TOL);
-            assertClose(what + " opset " + opset + " Kiln ONNX", runKiln(bytes, x), kiln, EXACT_TOL);
+            assertClose(what + " opset " + opset + " Kiln ONNX", runKiln(bytes, x, new int[]{3, 10}), kiln, EXACT_TOL);
         }
     }
 
-    private static float[] runKiln(byte[] bytes, Tensor x) throws Exception {
+    private static float[] runKiln(byte[] bytes, Tensor x, int[] shape) throws Exception {
         OnnxModel m = OnnxReader.read(bytes, "qdq", null);
         try (OnnxExecutor ex = new OnnxExecutor(m)) {
             Map<String, Value> out = ex.run(Map.of(OnnxExport.INPUT, Value.of(x)));
             Value.TensorValue y = (Value.TensorValue) out.get(OnnxExport.OUTPUT);
-            assertArrayEquals(new int[]{3, 10}, y.tensor().shape());
+            assertArrayEquals(shape, y.tensor().shape());
             float[] r = y.tensor().toFloatArray();
             y.tensor().close();
             return r;
