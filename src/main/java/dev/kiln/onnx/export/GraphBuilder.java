@@ -12,13 +12,13 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * Collects an ONNX graph while the exporter walks a module: nodes, initializers (float32 or int64
- * raw little-endian data), graph inputs and outputs. Value names are unique; {@link #fresh} makes
+ * Collects an ONNX graph while the exporter walks a module: nodes, initializers (float32, int8 or
+ * int64 raw little-endian data), graph inputs and outputs. Value names are unique; {@link #fresh} makes
  * one from a hint ("0.weight", "self_attn/q"). {@link ModelEncoder} turns the result into bytes.
  */
 final class GraphBuilder {
     /** TensorProto.DataType codes used here. */
-    static final int FLOAT = 1, INT64 = 7;
+    static final int FLOAT = 1, INT8 = 3, INT64 = 7;
 
     record Node(String opType, String name, List<String> inputs, List<String> outputs, List<OnnxAttr> attrs) {}
 
@@ -68,6 +68,13 @@ final class GraphBuilder {
         b.asLongBuffer().put(v);
         String n = fresh(hint);
         initializers.add(new Initializer(n, INT64, new long[]{v.length}, b.array()));
+        return n;
+    }
+
+    /** An int8 initializer (quantized weights, zero points) of the given shape. */
+    String int8s(String hint, byte[] v, long... dims) {
+        String n = fresh(hint);
+        initializers.add(new Initializer(n, INT8, dims, v.clone()));
         return n;
     }
 

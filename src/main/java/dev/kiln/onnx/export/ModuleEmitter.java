@@ -4,6 +4,8 @@ import dev.kiln.compress.fuse.ChannelAffine;
 import dev.kiln.compress.fuse.Epilogue;
 import dev.kiln.compress.fuse.FusedConv2d;
 import dev.kiln.compress.fuse.FusedLinear;
+import dev.kiln.compress.quant.QuantizedConv2d;
+import dev.kiln.compress.quant.QuantizedLinear;
 import dev.kiln.nn.Activation;
 import dev.kiln.nn.BatchNorm;
 import dev.kiln.nn.Conv2d;
@@ -40,11 +42,13 @@ final class ModuleEmitter {
     private final GraphBuilder g;
     private final int opset;
     private final AttentionEmitter attention;
+    private final QdqEmitter qdq;
 
     ModuleEmitter(GraphBuilder g, int opset) {
         this.g = g;
         this.opset = opset;
         this.attention = new AttentionEmitter(g, this);
+        this.qdq = new QdqEmitter(g, this);
     }
 
     int opset() { return opset; }
@@ -55,6 +59,8 @@ final class ModuleEmitter {
             case Sequential s -> sequential(s, prefix, x);
             case Linear l -> new Emitted(linear(x.name(), x.rank(), l.weight(), l.bias(), prefix), m.forward(x.probe()));
             case Conv2d c -> new Emitted(conv(c.weight(), c.bias(), c.params, prefix, x.name()), m.forward(x.probe()));
+            case QuantizedLinear q -> new Emitted(qdq.linear(q, prefix, x.name(), x.rank()), m.forward(x.probe()));
+            case QuantizedConv2d q -> new Emitted(qdq.conv(q, prefix, x.name(), x.probe().size(1)), m.forward(x.probe()));
             case FusedLinear f -> new Emitted(epilogue(f.epilogue(), prefix,
                     linear(x.name(), x.rank(), f.weight(), f.bias(), prefix), x.rank()), m.forward(x.probe()));
             case FusedConv2d f -> new Emitted(epilogue(f.epilogue(), prefix,
@@ -145,7 +151,7 @@ final class ModuleEmitter {
     }
 
     /** A fused layer's activation as its own nodes (ONNX has no epilogues; runtimes fuse them again). */
-    private String epilogue(Epilogue e, String prefix, String y, int rank) {
+    String epilogue(Epilogue e, String prefix, String y, int rank) {
         String kind = switch (e) {
             case NONE -> null;
             case RELU -> "ReLU";

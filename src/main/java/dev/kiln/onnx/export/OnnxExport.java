@@ -19,8 +19,10 @@ import java.util.List;
  * 13..17) in eval semantics: Dropout disappears, BatchNorm uses its running statistics.
  * Supported: Sequential of Linear, Conv2d, BatchNorm, Pool2d (max/avg/adaptive avg), activations
  * (ReLU, GELU, SiLU, Tanh, Sigmoid, (Log)Softmax, Flatten, Identity), Dropout, LayerNorm,
- * MultiheadAttention (self-attention) and TransformerEncoderLayer. Weights are float32
- * initializers (raw_data). The graph has one input "input" and one output "output"; their batch
+ * MultiheadAttention (self-attention), TransformerEncoderLayer, and the int8 layers of
+ * {@code dev.kiln.compress.quant} (QuantizedLinear / QuantizedConv2d, written as QDQ: int8 weight
+ * initializers with DequantizeLinear, Quantize/DequantizeLinear on their inputs, see
+ * {@link QdqEmitter}). Float weights are float32 initializers (raw_data). The graph has one input "input" and one output "output"; their batch
  * axis (axis 0, or axis 1 for sequence-first attention) is the symbolic dim "batch".
  * <pre>
  * OnnxExport.export(Models.cnn(gen), new int[]{1, 1, 28, 28}, Path.of("cnn.onnx"), 17);

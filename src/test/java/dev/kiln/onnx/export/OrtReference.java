@@ -22,6 +22,20 @@ final class OrtReference {
         }
     }
 
+    /**
+     * Runs a model given as bytes with extra session config entries (e.g. "session.disable_quant_qdq"
+     * = "1", which keeps QDQ graphs in float instead of fusing them into integer kernels).
+     */
+    static Result run(byte[] model, float[] input, long[] shape, Map<String, String> config) throws OrtException {
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        try (OrtSession.SessionOptions opts = options()) {
+            for (Map.Entry<String, String> e : config.entrySet()) opts.addConfigEntry(e.getKey(), e.getValue());
+            try (OrtSession session = env.createSession(model, opts)) {
+                return run(env, session, input, shape);
+            }
+        }
+    }
+
     /** Runs a model file (graph input "input", output "output"). */
     static Result run(java.nio.file.Path model, float[] input, long[] shape) throws OrtException {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
