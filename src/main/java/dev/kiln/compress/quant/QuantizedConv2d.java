@@ -15,6 +15,9 @@ import java.util.Map;
  * first), multiplied by the per-output-channel symmetric int8 weight [O, C*kh*kw] through
  * {@link Int8Gemm}, and the float result is laid out back to [N, O, OH, OW]. Static (calibrated
  * {@code act}) or dynamic ({@code act == null}) like {@link QuantizedLinear}.
+ * <p>
+ * State (what a checkpoint saves): "weight_int8" (I8 [O, K]), "weight_scale" (F32 [O]) and, with a
+ * bias, "bias" (F32 [O]); call {@code reloadState()} after loading values into them.
  */
 public final class QuantizedConv2d extends Module {
     private Int8Weights w;

@@ -14,6 +14,9 @@ import java.util.Map;
  * each batch's own min-max parameters (dynamic quantization). The product runs through
  * {@link Int8Gemm#matmulT}; {@link Int8Gemm#requantize} applies scales, the zero-point correction,
  * the float bias and a ReLU; other epilogues run on the float output. Input and output are float.
+ * <p>
+ * State (what a checkpoint saves): "weight_int8" (I8 [O, K]), "weight_scale" (F32 [O]) and, with a
+ * bias, "bias" (F32 [O]); call {@code reloadState()} after loading values into them.
  */
 public final class QuantizedLinear extends Module {
     private Int8Weights w;
