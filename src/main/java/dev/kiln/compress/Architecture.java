@@ -4,6 +4,9 @@ import dev.kiln.compress.fuse.ChannelAffine;
 import dev.kiln.compress.fuse.Epilogue;
 import dev.kiln.compress.fuse.FusedConv2d;
 import dev.kiln.compress.fuse.FusedLinear;
+import dev.kiln.compress.quant.QParams;
+import dev.kiln.compress.quant.QuantizedConv2d;
+import dev.kiln.compress.quant.QuantizedLinear;
 import dev.kiln.nn.Activation;
 import dev.kiln.nn.BatchNorm;
 import dev.kiln.nn.Conv2d;
@@ -14,6 +17,7 @@ import dev.kiln.nn.Pool2d;
 import dev.kiln.nn.Sequential;
 import dev.kiln.ops.Conv2dParams;
 import dev.kiln.ops.Pool2dParams;
+import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Generator;
 import dev.kiln.tensor.Tensor;
 
@@ -40,10 +44,17 @@ import java.util.regex.Pattern;
  *   fused_linear in=128 out=10 act=relu
  *   fused_conv2d in=1 out=16 k=3x3 stride=1x1 pad=1x1 dil=1x1 groups=1 act=relu
  *   affine c=16 act=none
+ *   quantized_linear in=784 out=128 bias=true act=relu input=dynamic
+ *   quantized_conv2d in=1 out=16 k=3x3 stride=1x1 pad=1x1 dil=1x1 groups=1 bias=true act=relu input_scale=0.0123 input_zero=-5 input_range=-128x127
  * </pre>
  * The fused kinds are {@link FusedLinear}, {@link FusedConv2d} and {@link ChannelAffine}; "act" of
- * a fused layer is an {@link Epilogue} id. {@link #build} makes the layers with freshly initialized
- * (plain) or zero (fused) weights; parameter names ("1.weight", ...) follow from the layer order.
+ * a fused layer is an {@link Epilogue} id. The quantized kinds are {@link QuantizedLinear} and
+ * {@link QuantizedConv2d}: "input" is either "dynamic" (per-batch activation ranges) or replaced by
+ * the calibrated per-tensor input parameters input_scale (a float, written so that it reads back
+ * exactly), input_zero and input_range (qmin x qmax); their int8 weights, per-channel scales and
+ * bias are state tensors, and a loader must call their {@code reloadState()} after filling them
+ * (as {@link ModelCheckpoint#load} does). {@link #build} makes the layers with freshly initialized
+ * (plain) or zero (fused, quantized) weights; parameter names ("1.weight", ...) follow from the layer order.
  */
 public final class Architecture {
     private Architecture() {}
@@ -76,14 +87,23 @@ public final class Architecture {
                         + " act=" + f.epilogue().id();
             }
             case ChannelAffine a -> "affine c=" + a.channels() + " act=" + a.epilogue().id();
+            case QuantizedLinear q -> "quantized_linear in=" + q.inFeatures() + " out=" + q.outFeatures() + " bias=" + q.hasBias()
+                    + " act=" + q.epilogue().id() + input(q.inputParams());
+            case QuantizedConv2d q -> "quantized_conv2d in=" + q.inChannels() + " out=" + q.outChannels() + " k=" + q.kernelH() + "x" + q.kernelW()
+                    + conv(q.params()) + " bias=" + q.hasBias() + " act=" + q.epilogue().id() + input(q.inputParams());
             default -> throw new IllegalArgumentException("architecture: cannot describe layer " + m.getClass().getSimpleName()
-                    + " (supported: Linear, Conv2d, BatchNorm, Activation, Pool2d, Dropout, FusedLinear, FusedConv2d, ChannelAffine)");
+                    + " (supported: Linear, Conv2d, BatchNorm, Activation, Pool2d, Dropout, FusedLinear, FusedConv2d, ChannelAffine, QuantizedLinear, QuantizedConv2d)");
         };
     }
 
     private static String conv(Conv2dParams p) {
         return " stride=" + p.strideH() + "x" + p.strideW() + " pad=" + p.padH() + "x" + p.padW() + " dil=" + p.dilationH() + "x" + p.dilationW()
                 + " groups=" + p.groups();
+    }
+
+    private static String input(QParams act) {
+        if (act == null) return " input=dynamic";
+        return " input_scale=" + act.scale0() + " input_zero=" + act.zero0() + " input_range=" + act.qmin() + "x" + act.qmax();
     }
 
     /**
@@ -128,6 +148,8 @@ public final class Architecture {
                     yield new FusedLinear(Tensor.zeros(out, in), Tensor.zeros(out), Epilogue.byId(f.text("act")));
                 }
                 case "fused_conv2d" -> fusedConv(f);
+                case "quantized_linear" -> quantizedLinear(f);
+                case "quantized_conv2d" -> quantizedConv(f);
                 case "affine" -> {
                     int c = f.integer("c");
                     yield new ChannelAffine(Tensor.zeros(c), Tensor.zeros(c), Epilogue.byId(f.text("act")));
@@ -152,6 +174,55 @@ public final class Architecture {
         Conv2dParams p = convParams(f);
         if (p.groups() <= 0 || in % p.groups() != 0) throw new IllegalArgumentException("in=" + in + " is not a multiple of groups=" + p.groups());
         return new FusedConv2d(Tensor.zeros(out, in / p.groups(), k[0], k[1]), Tensor.zeros(out), p, Epilogue.byId(f.text("act")));
+    }
+
+    /** A quantized Linear with zero int8 weights and unit scales (a checkpoint load fills them). */
+    private static Module quantizedLinear(Fields f) {
+        int in = f.integer("in"), out = f.integer("out");
+        boolean bias = f.bool("bias");
+        Epilogue epi = Epilogue.byId(f.text("act"));
+        QParams act = inputParams(f);
+        positive(in, "in");
+        positive(out, "out");
+        try (Tensor q = Tensor.zeros(DType.I8, out, in); Tensor s = Tensor.ones(out); Tensor b = bias ? Tensor.zeros(out) : null) {
+            return QuantizedLinear.fromInt8(q, s, b, epi, act);
+        }
+    }
+
+    private static Module quantizedConv(Fields f) {
+        int in = f.integer("in"), out = f.integer("out");
+        int[] k = f.pair("k");
+        Conv2dParams p = convParams(f);
+        boolean bias = f.bool("bias");
+        Epilogue epi = Epilogue.byId(f.text("act"));
+        QParams act = inputParams(f);
+        positive(in, "in");
+        positive(out, "out");
+        positive(k[0], "kernel height");
+        positive(k[1], "kernel width");
+        try (Tensor q = Tensor.zeros(DType.I8, out, in * k[0] * k[1]); Tensor s = Tensor.ones(out); Tensor b = bias ? Tensor.zeros(out) : null) {
+            return QuantizedConv2d.fromInt8(q, s, b, in, k[0], k[1], p, epi, act);
+        }
+    }
+
+    /** input=dynamic, or input_scale / input_zero / input_range of calibrated per-tensor parameters. */
+    private static QParams inputParams(Fields f) {
+        if (f.has("input")) {
+            String v = f.text("input");
+            if (!v.equals("dynamic")) throw new IllegalArgumentException("input=" + v + " (expected input=dynamic or input_scale=, input_zero=, input_range=)");
+            return null;
+        }
+        if (!f.has("input_scale")) throw new IllegalArgumentException("missing input=dynamic or input_scale=");
+        double scale = f.real("input_scale");
+        int zero = f.integer("input_zero");
+        int[] range = f.pair("input_range");
+        if (range[0] < QParams.QMIN || range[1] > QParams.QMAX || range[0] >= range[1] || zero < range[0] || zero > range[1])
+            throw new IllegalArgumentException("input_range=" + range[0] + "x" + range[1] + " with input_zero=" + zero + " is not an int8 range holding the zero point");
+        return QParams.perTensor((float) scale, zero, range[0], range[1]);
+    }
+
+    private static void positive(int v, String what) {
+        if (v <= 0) throw new IllegalArgumentException(what + " must be positive, got " + v);
     }
 
     private static Module pool(String kind, Fields f) {
@@ -196,6 +267,8 @@ public final class Architecture {
                 kv.put(tok[i].substring(0, eq), tok[i].substring(eq + 1));
             }
         }
+
+        boolean has(String key) { return kv.containsKey(key); }
 
         String text(String key) {
             String v = kv.remove(key);

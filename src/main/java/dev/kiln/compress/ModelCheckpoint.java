@@ -1,5 +1,7 @@
 package dev.kiln.compress;
 
+import dev.kiln.compress.quant.QuantizedConv2d;
+import dev.kiln.compress.quant.QuantizedLinear;
 import dev.kiln.io.Safetensors;
 import dev.kiln.io.SafetensorsFile;
 import dev.kiln.nn.Sequential;
@@ -16,7 +18,8 @@ import java.util.Map;
  * checkpoint format: the weights as in {@link Checkpoint} (model only, no optimizer state) plus
  * the {@link Architecture} line under the metadata key "architecture". Loading rebuilds the
  * Sequential from that line, or, for checkpoints written by {@code kiln train} (no architecture),
- * from the "model" name ({@link Models#byName}).
+ * from the "model" name ({@link Models#byName}). Quantized layers keep their int8 weights as I8
+ * tensors ("N.weight_int8") next to F32 per-channel scales ("N.weight_scale") and biases.
  */
 public final class ModelCheckpoint {
     private ModelCheckpoint() {}
@@ -43,10 +46,24 @@ public final class ModelCheckpoint {
         Map<String, String> meta = metadata(file);
         Sequential model = build(file, meta);
         try {
-            return new Loaded(model, Checkpoint.load(file, model, null));
+            Map<String, String> loadedMeta = Checkpoint.load(file, model, null);
+            reloadQuantized(file, model);
+            return new Loaded(model, loadedMeta);
         } catch (RuntimeException e) {
             model.close();
             throw e;
+        }
+    }
+
+    /** Quantized layers derive their GEMM data from the state tensors just loaded. */
+    private static void reloadQuantized(Path file, Sequential model) {
+        for (int i = 0; i < model.size(); i++) {
+            try {
+                if (model.get(i) instanceof QuantizedLinear q) q.reloadState();
+                else if (model.get(i) instanceof QuantizedConv2d q) q.reloadState();
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(file + ": layer " + i + ": " + e.getMessage(), e);
+            }
         }
     }
 

@@ -1,7 +1,10 @@
 package dev.kiln.compress.quant;
 
 import dev.kiln.compress.fuse.Epilogue;
+import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Tensor;
+
+import java.util.Arrays;
 
 /**
  * A weight matrix [N, K] quantized per output channel, symmetric int8 (zero point 0, [-127, 127]),
@@ -15,20 +18,52 @@ final class Int8Weights {
     final QParams params;
     final Int8Gemm.PackedInt8 packed; // q in the GEMM kernel's layout, packed once
 
+    /** Quantizes a float weight [N, K] (symmetric per output channel). */
     Int8Weights(Tensor w2d) {
-        this.params = QParams.symmetricPerChannel(w2d, 0);
-        this.q = params.quantize(w2d);
+        this(QParams.symmetricPerChannel(w2d, 0), w2d);
+    }
+
+    private Int8Weights(QParams params, Tensor w2d) {
+        this(params.quantize(w2d), params);
+    }
+
+    /**
+     * Wraps already-quantized weights (no re-quantization): q [N, K] I8 in [-127, 127] and one
+     * positive scale per row. The tensor q is used as is (not copied).
+     */
+    Int8Weights(Tensor q, float[] scale) {
+        this(q, perChannel(q, scale));
+    }
+
+    private Int8Weights(Tensor q, QParams params) {
+        this.params = params;
+        this.q = q;
         this.scale = params.scale().clone();
-        int n = w2d.size(0), k = w2d.size(1);
+        int n = q.size(0), k = q.size(1);
         byte[] b = QParams.QTensors.bytes(q);
         this.rowSum = new int[n];
         for (int i = 0; i < n; i++) {
             int s = 0;
-            for (int p = 0; p < k; p++) s += b[i * k + p];
+            for (int p = 0; p < k; p++) {
+                int v = b[i * k + p];
+                if (v < params.qmin()) throw new IllegalArgumentException("int8 weight " + v + " at [" + i + ", " + p + "] is outside [-127, 127]");
+                s += v;
+            }
             rowSum[i] = s;
         }
         this.packed = Int8Gemm.pack(q);
     }
+
+    private static QParams perChannel(Tensor q, float[] scale) {
+        if (q.dtype() != DType.I8 || q.dim() != 2)
+            throw new IllegalArgumentException("int8 weights must be a 2-D I8 tensor, got " + q.dtype() + " " + Arrays.toString(q.shape()));
+        if (scale.length != q.size(0))
+            throw new IllegalArgumentException("int8 weights: " + scale.length + " scales for " + q.size(0) + " output channels");
+        return new QParams(scale.clone(), new int[scale.length], 0, -127, QParams.QMAX);
+    }
+
+    /** The per-channel scales as an F32 tensor [N] (for the state dict). */
+    Tensor scaleTensor() { return Tensor.fromArray(scale.clone(), scale.length); }
 
     /**
      * y [M, N] float = act((x - aZero) aScale x W^T + bias) for float rows x [M, K]: quantizes x with

@@ -6,6 +6,7 @@ import dev.kiln.ops.Conv2dParams;
 import dev.kiln.tensor.Tensor;
 
 import java.util.Arrays;
+import java.util.Map;
 
 /**
  * Int8 inference Conv2d over [N, C, H, W] (groups = 1): the float input is unfolded (im2col, zero
@@ -14,29 +15,87 @@ import java.util.Arrays;
  * first), multiplied by the per-output-channel symmetric int8 weight [O, C*kh*kw] through
  * {@link Int8Gemm}, and the float result is laid out back to [N, O, OH, OW]. Static (calibrated
  * {@code act}) or dynamic ({@code act == null}) like {@link QuantizedLinear}.
+ * <p>
+ * State (what a checkpoint saves): "weight_int8" (I8 [O, K]), "weight_scale" (F32 [O]) and, with a
+ * bias, "bias" (F32 [O]); call {@code reloadState()} after loading values into them.
  */
 public final class QuantizedConv2d extends Module {
-    private final Int8Weights w;
-    private final float[] bias;
+    private Int8Weights w;
+    private float[] bias;
     private final Epilogue epilogue;
     private final QParams act;
     private final Conv2dParams p;
     private final int inC, kh, kw;
 
+    /** Quantizes a float weight [O, C, kh, kw] per output channel; bias may be null; act null = dynamic. */
     public QuantizedConv2d(Tensor weight, Tensor bias, Conv2dParams p, Epilogue epilogue, QParams act) {
-        if (weight.dim() != 4) throw new IllegalArgumentException("QuantizedConv2d: weight must be [O, C, kh, kw], got " + Arrays.toString(weight.shape()));
-        if (p.groups() != 1) throw new IllegalArgumentException("QuantizedConv2d: only groups = 1 is supported, got " + p.groups());
-        int[] ws = weight.shape();
-        this.inC = ws[1];
-        this.kh = ws[2];
-        this.kw = ws[3];
-        try (Tensor w2 = weight.reshape(ws[0], inC * kh * kw)) { this.w = new Int8Weights(w2); }
-        registerBuffer("weight_int8", w.q);
-        this.bias = Int8Weights.floats(bias);
+        this(checked(weight, p), weight.size(1), weight.size(2), weight.size(3), bias, p, epilogue, act);
+    }
+
+    private QuantizedConv2d(Int8Weights w, int inC, int kh, int kw, Tensor bias, Conv2dParams p, Epilogue epilogue, QParams act) {
+        if (act != null && act.perChannel()) throw new IllegalArgumentException("QuantizedConv2d: activations are quantized per tensor");
+        if (w.q.size(1) != inC * kh * kw)
+            throw new IllegalArgumentException("QuantizedConv2d: int8 weight " + Arrays.toString(w.q.shape()) + " is not [O, " + inC + "*" + kh + "*" + kw + "]");
+        this.w = w;
+        this.inC = inC;
+        this.kh = kh;
+        this.kw = kw;
         this.epilogue = epilogue == null ? Epilogue.NONE : epilogue;
         this.act = act;
         this.p = p;
+        registerBuffer("weight_int8", w.q);
+        registerBuffer("weight_scale", w.scaleTensor());
+        this.bias = Int8Weights.floats(bias);
+        if (this.bias != null) {
+            if (this.bias.length != w.q.size(0))
+                throw new IllegalArgumentException("QuantizedConv2d: bias has " + this.bias.length + " values for " + w.q.size(0) + " outputs");
+            registerBuffer("bias", Tensor.fromArray(this.bias.clone(), this.bias.length));
+        }
     }
+
+    private static Int8Weights checked(Tensor weight, Conv2dParams p) {
+        if (weight.dim() != 4) throw new IllegalArgumentException("QuantizedConv2d: weight must be [O, C, kh, kw], got " + Arrays.toString(weight.shape()));
+        if (p.groups() != 1) throw new IllegalArgumentException("QuantizedConv2d: only groups = 1 is supported, got " + p.groups());
+        int[] ws = weight.shape();
+        try (Tensor w2 = weight.reshape(ws[0], ws[1] * ws[2] * ws[3])) { return new Int8Weights(w2); }
+    }
+
+    /**
+     * A layer from already-quantized data, without re-quantizing: weightInt8 [O, inC*kh*kw] or
+     * [O, inC, kh, kw] (I8, values in [-127, 127]), scale [O] (F32), bias [O] or null, act the
+     * calibrated input parameters or null (dynamic). The tensors are copied.
+     */
+    public static QuantizedConv2d fromInt8(Tensor weightInt8, Tensor scale, Tensor bias, int inC, int kh, int kw, Conv2dParams p,
+                                           Epilogue epilogue, QParams act) {
+        if (p.groups() != 1) throw new IllegalArgumentException("QuantizedConv2d: only groups = 1 is supported, got " + p.groups());
+        Tensor q;
+        try (Tensor r = weightInt8.reshape(weightInt8.size(0), (int) (weightInt8.numel() / weightInt8.size(0)))) {
+            q = r.clone();
+        }
+        try {
+            return new QuantizedConv2d(new Int8Weights(q, scale.toFloatArray()), inC, kh, kw, bias, p, epilogue, act);
+        } catch (RuntimeException e) {
+            q.close();
+            throw e;
+        }
+    }
+
+    /** Rebuilds the derived GEMM data from the state tensors after {@link #loadStateDict} (see {@link QuantizedLinear#reloadState}). */
+    public void reloadState() {
+        Map<String, Tensor> st = stateDict();
+        w = new Int8Weights(st.get("weight_int8"), st.get("weight_scale").toFloatArray());
+        if (bias != null) bias = st.get("bias").toFloatArray();
+    }
+
+    public int inChannels() { return inC; }
+    public int outChannels() { return w.q.size(0); }
+    public int kernelH() { return kh; }
+    public int kernelW() { return kw; }
+    public Epilogue epilogue() { return epilogue; }
+    public boolean hasBias() { return bias != null; }
+    public boolean isDynamic() { return act == null; }
+    /** The per-output-channel weight scales (a copy). */
+    public float[] weightScales() { return w.scale.clone(); }
 
     public QParams inputParams() { return act; }
     public Tensor weightInt8() { return w.q; }
