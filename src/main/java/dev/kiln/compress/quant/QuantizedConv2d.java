@@ -93,6 +93,9 @@ public final class QuantizedConv2d extends Module {
     public int kernelW() { return kw; }
     public Epilogue epilogue() { return epilogue; }
     public boolean hasBias() { return bias != null; }
+    /** A copy of the float bias, or null. */
+    public float[] bias() { return bias == null ? null : bias.clone(); }
+    public QParams weightParams() { return w.params; }
     public boolean isDynamic() { return act == null; }
     /** The per-output-channel weight scales (a copy). */
     public float[] weightScales() { return w.scale.clone(); }

@@ -76,6 +76,8 @@ public final class QuantizedLinear extends Module {
 
     public Epilogue epilogue() { return epilogue; }
     public boolean hasBias() { return bias != null; }
+    /** A copy of the float bias, or null. */
+    public float[] bias() { return bias == null ? null : bias.clone(); }
     /** The per-output-channel weight scales (a copy). */
     public float[] weightScales() { return w.scale.clone(); }
 

@@ -57,8 +57,7 @@ final class QdqEmitter {
         QuantLayers q = QuantLayers.of(c);
         int[] ws = c.weightInt8().shape();
         Conv2dParams p = q.conv();
-        int kk = ws[1] / inChannels;
-        int kh = kernelH(c, kk), kw = kk / kh;
+        int kh = c.kernelH(), kw = c.kernelW();
         String xd = activation(q.inputParams(), prefix, x);
         String w = weight(q, prefix, new int[]{ws[0], inChannels, kh, kw});
         List<String> in = q.bias() == null ? List.of(xd, w) : List.of(xd, w, bias(q, prefix));
@@ -66,16 +65,6 @@ final class QdqEmitter {
                 ints("strides", p.strideH(), p.strideW()), ints("pads", p.padH(), p.padW(), p.padH(), p.padW()),
                 ints("dilations", p.dilationH(), p.dilationW()), i("group", 1));
         return emitter.epilogue(q.epilogue(), prefix, y, 4);
-    }
-
-    /** Kernel height from the layer's description ("kernel_size=(kh, kw)"); kh*kw = kk. */
-    private static int kernelH(QuantizedConv2d c, int kk) {
-        String s = c.toString();
-        int at = s.indexOf("kernel_size=(");
-        if (at < 0) throw new IllegalStateException("ONNX export: cannot find the kernel size of " + s);
-        int kh = Integer.parseInt(s.substring(at + 13, s.indexOf(',', at)).trim());
-        if (kh <= 0 || kk % kh != 0) throw new IllegalStateException("ONNX export: kernel height " + kh + " does not divide " + kk);
-        return kh;
     }
 
     /** x quantized and dequantized with static per-tensor parameters, or dynamically when act is null. */
