@@ -68,21 +68,65 @@ final class Int8Weights {
     /**
      * y [M, N] float = act((x - aZero) aScale x W^T + bias) for float rows x [M, K]: quantizes x with
      * the given activation parameters (per-batch min-max ones when null), runs the int8 GEMM and
-     * the float epilogue.
+     * the float epilogue. The input is read once into an array and quantized in one pass.
      */
     Tensor apply(Tensor x2d, QParams act, float[] bias, Epilogue epi) {
-        QParams a = act != null ? act : dynamicParams(x2d);
-        try (Tensor xq = a.quantize(x2d); Tensor acc = Int8Gemm.matmulT(xq, packed)) {
+        float[] xf = x2d.toFloatArray();
+        QParams a = act != null ? act : dynamicParams(xf, null);
+        try (Tensor xq = QParams.QTensors.fromBytes(quantize(xf, a), x2d.shape()); Tensor acc = Int8Gemm.matmulT(xq, packed)) {
             boolean relu = epi == Epilogue.RELU;
             Tensor y = Int8Gemm.requantize(acc, a.scale0(), a.zero0(), scale, rowSum, bias, relu, 0f, 0);
             return relu ? y : epi.finish(y);
         }
     }
 
-    /** Asymmetric per-tensor parameters from this batch's min and max (dynamic quantization). */
-    static QParams dynamicParams(Tensor x) {
-        double[][] mm = QParams.channelMinMax(x, -1);
-        return QParams.fromRange(mm[0][0], mm[1][0], false);
+    /**
+     * Per-tensor quantization of x (what {@link QParams#quantizeArray} computes for per-tensor
+     * parameters: clamp(rint(x / scale) + zero, qmin, qmax)), in one pass over the array.
+     */
+    static byte[] quantize(float[] x, QParams a) {
+        float s = a.scale0();
+        int z = a.zero0();
+        double lo = a.qmin(), hi = a.qmax();
+        byte[] out = new byte[x.length];
+        for (int i = 0; i < x.length; i++) out[i] = (byte) (int) Math.max(lo, Math.min(hi, Math.rint(x[i] / s) + z));
+        return out;
+    }
+
+    /**
+     * Asymmetric per-tensor parameters from the min and max of x (dynamic quantization). With a
+     * mask (flags for each block of mask.length elements, repeated), only flagged elements count.
+     */
+    static QParams dynamicParams(float[] x, boolean[] mask) {
+        float mn = Float.POSITIVE_INFINITY, mx = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < x.length; i++) {
+            if (mask != null && !mask[i % mask.length]) continue;
+            mn = Math.min(mn, x[i]);
+            mx = Math.max(mx, x[i]);
+        }
+        if (mn > mx) mn = mx = 0;
+        return QParams.fromRange(mn, mx, false);
+    }
+
+    /**
+     * The float epilogue of a convolution written straight in [N, O, pix] order: acc is the int32
+     * GEMM result [N*pix, O] (rows (n, pixel)); the arithmetic is that of {@link Int8Gemm#requantize}.
+     */
+    float[] requantizeChannelsFirst(int[] acc, int n, int pix, QParams a, float[] bias, boolean relu) {
+        int o = scale.length;
+        float[] y = new float[n * o * pix];
+        for (int j = 0; j < o; j++) {
+            float sj = a.scale0() * scale[j], add = bias == null ? 0 : bias[j];
+            int zs = a.zero0() * rowSum[j];
+            for (int b = 0; b < n; b++) {
+                int src = b * pix * o + j, dst = (b * o + j) * pix;
+                for (int p = 0; p < pix; p++) {
+                    float v = sj * (acc[src + p * o] - zs) + add;
+                    y[dst + p] = relu ? Math.max(v, 0) : v;
+                }
+            }
+        }
+        return y;
     }
 
     static float[] floats(Tensor t) { return t == null ? null : t.toFloatArray(); }
