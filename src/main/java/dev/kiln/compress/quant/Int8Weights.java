@@ -2,8 +2,10 @@ package dev.kiln.compress.quant;
 
 import dev.kiln.compress.fuse.Epilogue;
 import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Storage;
 import dev.kiln.tensor.Tensor;
 
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 
 /**
@@ -109,24 +111,35 @@ final class Int8Weights {
     }
 
     /**
-     * The float epilogue of a convolution written straight in [N, O, pix] order: acc is the int32
-     * GEMM result [N*pix, O] (rows (n, pixel)); the arithmetic is that of {@link Int8Gemm#requantize}.
+     * The float epilogue of a convolution written straight into a new F32 tensor [N, O, pix]: acc is
+     * the int32 GEMM result [N*pix, O] (rows (n, pixel)), read in place; the arithmetic is that of
+     * {@link Int8Gemm#requantize} (no intermediate arrays: these passes are memory bound).
      */
-    float[] requantizeChannelsFirst(int[] acc, int n, int pix, QParams a, float[] bias, boolean relu) {
+    Tensor requantizeChannelsFirst(Tensor acc, int n, int pix, QParams a, float[] bias, boolean relu, int... outShape) {
         int o = scale.length;
-        float[] y = new float[n * o * pix];
+        float[] sj = new float[o], add = new float[o];
+        int[] zs = new int[o];
         for (int j = 0; j < o; j++) {
-            float sj = a.scale0() * scale[j], add = bias == null ? 0 : bias[j];
-            int zs = a.zero0() * rowSum[j];
-            for (int b = 0; b < n; b++) {
-                int src = b * pix * o + j, dst = (b * o + j) * pix;
+            sj[j] = a.scale0() * scale[j];
+            zs[j] = a.zero0() * rowSum[j];
+            add[j] = bias == null ? 0 : bias[j];
+        }
+        Tensor out = Tensor.zeros(DType.F32, outShape);
+        MemorySegment in = acc.segment(), dstSeg = out.segment();
+        long inBase = acc.offset(), outBase = out.offset();
+        for (int b = 0; b < n; b++) {       // one image's accumulators [pix, O] stay in cache
+            long src = inBase + (long) b * pix * o;
+            for (int j = 0; j < o; j++) {
+                long dst = outBase + (long) (b * o + j) * pix;
+                float s = sj[j], add0 = add[j];
+                int z = zs[j];
                 for (int p = 0; p < pix; p++) {
-                    float v = sj * (acc[src + p * o] - zs) + add;
-                    y[dst + p] = relu ? Math.max(v, 0) : v;
+                    float v = s * (in.getAtIndex(Storage.I32, src + (long) p * o + j) - z) + add0;
+                    dstSeg.setAtIndex(Storage.F32, dst + p, relu ? Math.max(v, 0) : v);
                 }
             }
         }
-        return y;
+        return out;
     }
 
     static float[] floats(Tensor t) { return t == null ? null : t.toFloatArray(); }

@@ -119,7 +119,7 @@ public final class QuantizedConv2d extends Module {
              Tensor acc = Int8Gemm.matmulT(c, w.packed)) {
             int pix = oh * ow, o = outChannels();
             if (epilogue == Epilogue.NONE || epilogue == Epilogue.RELU)
-                return Tensor.fromArray(w.requantizeChannelsFirst(acc.toIntArray(), n, pix, a, bias, epilogue == Epilogue.RELU), n, o, oh, ow);
+                return w.requantizeChannelsFirst(acc, n, pix, a, bias, epilogue == Epilogue.RELU, n, o, oh, ow);
             // other activations run on the [N*pix, O] rows as before (the vectorised op's results
             // depend on an element's position), then the rows are laid out channels first
             try (Tensor rows = epilogue.finish(Int8Gemm.requantize(acc, a.scale0(), a.zero0(), w.scale, w.rowSum, bias, false, 0f, 0))) {
@@ -167,26 +167,37 @@ public final class QuantizedConv2d extends Module {
         int k = inC * kh * kw;
         byte[] cols = new byte[n * oh * ow * k];
         if (zero != 0) Arrays.fill(cols, zero);
-        int sh = p.strideH(), sw = p.strideW(), ph = p.padH(), pw = p.padW(), dh = p.dilationH(), dw = p.dilationW();
+        int sh = p.strideH(), sw = p.strideW(), dh = p.dilationH(), dw = p.dilationW();
+        int[] kyRange = taps(oh, kh, sh, p.padH(), dh, h), kxRange = taps(ow, kw, sw, p.padW(), dw, wd);
         int row = 0;
         for (int b = 0; b < n; b++)
-            for (int oy = 0; oy < oh; oy++)
+            for (int oy = 0; oy < oh; oy++) {
+                int ky0 = kyRange[2 * oy], ky1 = kyRange[2 * oy + 1], iy0 = oy * sh - p.padH();
                 for (int ox = 0; ox < ow; ox++, row++) {
-                    int col = row * k;
+                    int kx0 = kxRange[2 * ox], kx1 = kxRange[2 * ox + 1], ix0 = ox * sw - p.padW();
                     for (int c = 0; c < inC; c++) {
-                        int plane = (b * inC + c) * h * wd;
-                        for (int ky = 0; ky < kh; ky++, col += kw) {
-                            int iy = oy * sh - ph + ky * dh;
-                            if (iy < 0 || iy >= h) continue;
-                            int src = plane + iy * wd, ix0 = ox * sw - pw;
-                            for (int kx = 0; kx < kw; kx++) {
-                                int ix = ix0 + kx * dw;
-                                if (ix >= 0 && ix < wd) cols[col + kx] = x[src + ix];
-                            }
+                        int plane = (b * inC + c) * h * wd, col = row * k + c * kh * kw;
+                        for (int ky = ky0; ky < ky1; ky++) {
+                            int src = plane + (iy0 + ky * dh) * wd + ix0, dst = col + ky * kw;
+                            for (int kx = kx0; kx < kx1; kx++) cols[dst + kx] = x[src + kx * dw];
                         }
                     }
                 }
+            }
         return cols;
+    }
+
+    /** For each output position: the [first, end) kernel taps that land inside an axis of the given size. */
+    private static int[] taps(int out, int kernel, int stride, int pad, int dil, int size) {
+        int[] r = new int[2 * out];
+        for (int o = 0; o < out; o++) {
+            int lo = 0, hi = kernel, start = o * stride - pad;
+            while (lo < kernel && start + lo * dil < 0) lo++;
+            while (hi > lo && start + (hi - 1) * dil >= size) hi--;
+            r[2 * o] = lo;
+            r[2 * o + 1] = Math.max(lo, hi);
+        }
+        return r;
     }
 
     @Override protected String extraRepr() {
