@@ -2,8 +2,10 @@ package dev.kiln.compress.quant;
 
 import dev.kiln.compress.fuse.Epilogue;
 import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Storage;
 import dev.kiln.tensor.Tensor;
 
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 
 /**
@@ -68,21 +70,76 @@ final class Int8Weights {
     /**
      * y [M, N] float = act((x - aZero) aScale x W^T + bias) for float rows x [M, K]: quantizes x with
      * the given activation parameters (per-batch min-max ones when null), runs the int8 GEMM and
-     * the float epilogue.
+     * the float epilogue. The input is read once into an array and quantized in one pass.
      */
     Tensor apply(Tensor x2d, QParams act, float[] bias, Epilogue epi) {
-        QParams a = act != null ? act : dynamicParams(x2d);
-        try (Tensor xq = a.quantize(x2d); Tensor acc = Int8Gemm.matmulT(xq, packed)) {
+        float[] xf = x2d.toFloatArray();
+        QParams a = act != null ? act : dynamicParams(xf, null);
+        try (Tensor xq = QParams.QTensors.fromBytes(quantize(xf, a), x2d.shape()); Tensor acc = Int8Gemm.matmulT(xq, packed)) {
             boolean relu = epi == Epilogue.RELU;
             Tensor y = Int8Gemm.requantize(acc, a.scale0(), a.zero0(), scale, rowSum, bias, relu, 0f, 0);
             return relu ? y : epi.finish(y);
         }
     }
 
-    /** Asymmetric per-tensor parameters from this batch's min and max (dynamic quantization). */
-    static QParams dynamicParams(Tensor x) {
-        double[][] mm = QParams.channelMinMax(x, -1);
-        return QParams.fromRange(mm[0][0], mm[1][0], false);
+    /**
+     * Per-tensor quantization of x (what {@link QParams#quantizeArray} computes for per-tensor
+     * parameters: clamp(rint(x / scale) + zero, qmin, qmax)), in one pass over the array.
+     */
+    static byte[] quantize(float[] x, QParams a) {
+        float s = a.scale0();
+        int z = a.zero0();
+        double lo = a.qmin(), hi = a.qmax();
+        byte[] out = new byte[x.length];
+        for (int i = 0; i < x.length; i++) out[i] = (byte) (int) Math.max(lo, Math.min(hi, Math.rint(x[i] / s) + z));
+        return out;
+    }
+
+    /**
+     * Asymmetric per-tensor parameters from the min and max of x (dynamic quantization). With a
+     * mask (flags for each block of mask.length elements, repeated), only flagged elements count.
+     */
+    static QParams dynamicParams(float[] x, boolean[] mask) {
+        float mn = Float.POSITIVE_INFINITY, mx = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < x.length; i++) {
+            if (mask != null && !mask[i % mask.length]) continue;
+            mn = Math.min(mn, x[i]);
+            mx = Math.max(mx, x[i]);
+        }
+        if (mn > mx) mn = mx = 0;
+        return QParams.fromRange(mn, mx, false);
+    }
+
+    /**
+     * The float epilogue of a convolution written straight into a new F32 tensor [N, O, pix]: acc is
+     * the int32 GEMM result [N*pix, O] (rows (n, pixel)), read in place; the arithmetic is that of
+     * {@link Int8Gemm#requantize} (no intermediate arrays: these passes are memory bound).
+     */
+    Tensor requantizeChannelsFirst(Tensor acc, int n, int pix, QParams a, float[] bias, boolean relu, int... outShape) {
+        int o = scale.length;
+        float[] sj = new float[o], add = new float[o];
+        int[] zs = new int[o];
+        for (int j = 0; j < o; j++) {
+            sj[j] = a.scale0() * scale[j];
+            zs[j] = a.zero0() * rowSum[j];
+            add[j] = bias == null ? 0 : bias[j];
+        }
+        Tensor out = Tensor.zeros(DType.F32, outShape);
+        MemorySegment in = acc.segment(), dstSeg = out.segment();
+        long inBase = acc.offset(), outBase = out.offset();
+        for (int b = 0; b < n; b++) {       // one image's accumulators [pix, O] stay in cache
+            long src = inBase + (long) b * pix * o;
+            for (int j = 0; j < o; j++) {
+                long dst = outBase + (long) (b * o + j) * pix;
+                float s = sj[j], add0 = add[j];
+                int z = zs[j];
+                for (int p = 0; p < pix; p++) {
+                    float v = s * (in.getAtIndex(Storage.I32, src + (long) p * o + j) - z) + add0;
+                    dstSeg.setAtIndex(Storage.F32, dst + p, relu ? Math.max(v, 0) : v);
+                }
+            }
+        }
+        return out;
     }
 
     static float[] floats(Tensor t) { return t == null ? null : t.toFloatArray(); }

@@ -9,11 +9,11 @@ import java.util.Arrays;
 import java.util.Map;
 
 /**
- * Int8 inference Conv2d over [N, C, H, W] (groups = 1): the float input is unfolded (im2col, zero
- * padding) into rows [N*OH*OW, C*kh*kw], the rows are quantized per tensor (asymmetric; the padding
- * zeros map exactly to the zero point, so unfolding before quantizing is the same as quantizing
- * first), multiplied by the per-output-channel symmetric int8 weight [O, C*kh*kw] through
- * {@link Int8Gemm}, and the float result is laid out back to [N, O, OH, OW]. Static (calibrated
+ * Int8 inference Conv2d over [N, C, H, W] (groups = 1): the float input is quantized per tensor
+ * (asymmetric) in one pass, unfolded in int8 (im2col; padding is the zero point, exactly what a
+ * float 0 quantizes to, so this equals unfolding first) into rows [N*OH*OW, C*kh*kw], multiplied by
+ * the per-output-channel symmetric int8 weight [O, C*kh*kw] through {@link Int8Gemm}, and the
+ * epilogue writes the float result straight into [N, O, OH, OW] order. Static (calibrated
  * {@code act}) or dynamic ({@code act == null}) like {@link QuantizedLinear}.
  * <p>
  * State (what a checkpoint saves): "weight_int8" (I8 [O, K]), "weight_scale" (F32 [O]) and, with a
@@ -112,36 +112,92 @@ public final class QuantizedConv2d extends Module {
         int n = xs[0], h = xs[2], wd = xs[3];
         int oh = (h + 2 * p.padH() - p.dilationH() * (kh - 1) - 1) / p.strideH() + 1;
         int ow = (wd + 2 * p.padW() - p.dilationW() * (kw - 1) - 1) / p.strideW() + 1;
-        int o = w.q.size(0);
-        float[] cols = im2col(x.toFloatArray(), n, h, wd, oh, ow);
-        try (Tensor c = Tensor.fromArray(cols, n * oh * ow, inC * kh * kw); Tensor y = w.apply(c, act, bias, epilogue);
-             Tensor y4 = y.reshape(n, oh, ow, o); Tensor perm = y4.permute(0, 3, 1, 2)) {
-            Tensor out = perm.contiguous();
-            return out != perm ? out : perm.clone();
+        float[] xf = x.toFloatArray();
+        QParams a = act != null ? act : Int8Weights.dynamicParams(xf, covered(h, wd, oh, ow));
+        byte[] cols = im2col(Int8Weights.quantize(xf, a), (byte) a.zero0(), n, h, wd, oh, ow);
+        try (Tensor c = QParams.QTensors.fromBytes(cols, new int[]{n * oh * ow, inC * kh * kw});
+             Tensor acc = Int8Gemm.matmulT(c, w.packed)) {
+            int pix = oh * ow, o = outChannels();
+            if (epilogue == Epilogue.NONE || epilogue == Epilogue.RELU)
+                return w.requantizeChannelsFirst(acc, n, pix, a, bias, epilogue == Epilogue.RELU, n, o, oh, ow);
+            // other activations run on the [N*pix, O] rows as before (the vectorised op's results
+            // depend on an element's position), then the rows are laid out channels first
+            try (Tensor rows = epilogue.finish(Int8Gemm.requantize(acc, a.scale0(), a.zero0(), w.scale, w.rowSum, bias, false, 0f, 0))) {
+                return Tensor.fromArray(channelsFirst(rows.toFloatArray(), n, pix, o), n, o, oh, ow);
+            }
         }
     }
 
-    /** Rows (n, oy, ox), columns (c, ky, kx), zeros outside the image. */
-    private float[] im2col(float[] x, int n, int h, int wd, int oh, int ow) {
+    /** [N, pix, O] to [N, O, pix]. */
+    private static float[] channelsFirst(float[] v, int n, int pix, int o) {
+        float[] out = new float[v.length];
+        for (int b = 0; b < n; b++)
+            for (int p = 0; p < pix; p++)
+                for (int j = 0; j < o; j++) out[(b * o + j) * pix + p] = v[(b * pix + p) * o + j];
+        return out;
+    }
+
+    /**
+     * Which pixels of an [h, w] plane some output window reads, or null when all are (the dynamic
+     * range is taken over what the unfolded input holds; padding adds 0, which the range has anyway).
+     */
+    private boolean[] covered(int h, int wd, int oh, int ow) {
+        boolean[] rows = axisCovered(h, oh, kh, p.strideH(), p.padH(), p.dilationH());
+        boolean[] cols = axisCovered(wd, ow, kw, p.strideW(), p.padW(), p.dilationW());
+        if (rows == null && cols == null) return null;
+        boolean[] m = new boolean[h * wd];
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < wd; x++) m[y * wd + x] = (rows == null || rows[y]) && (cols == null || cols[x]);
+        return m;
+    }
+
+    private static boolean[] axisCovered(int size, int out, int k, int stride, int pad, int dil) {
+        boolean[] c = new boolean[size];
+        for (int o = 0; o < out; o++)
+            for (int t = 0; t < k; t++) {
+                int i = o * stride - pad + t * dil;
+                if (i >= 0 && i < size) c[i] = true;
+            }
+        for (boolean b : c) if (!b) return c;
+        return null;
+    }
+
+    /** Rows (n, oy, ox), columns (c, ky, kx) of the quantized input; the zero point outside the image. */
+    private byte[] im2col(byte[] x, byte zero, int n, int h, int wd, int oh, int ow) {
         int k = inC * kh * kw;
-        float[] cols = new float[n * oh * ow * k];
+        byte[] cols = new byte[n * oh * ow * k];
+        if (zero != 0) Arrays.fill(cols, zero);
+        int sh = p.strideH(), sw = p.strideW(), dh = p.dilationH(), dw = p.dilationW();
+        int[] kyRange = taps(oh, kh, sh, p.padH(), dh, h), kxRange = taps(ow, kw, sw, p.padW(), dw, wd);
         int row = 0;
         for (int b = 0; b < n; b++)
-            for (int oy = 0; oy < oh; oy++)
+            for (int oy = 0; oy < oh; oy++) {
+                int ky0 = kyRange[2 * oy], ky1 = kyRange[2 * oy + 1], iy0 = oy * sh - p.padH();
                 for (int ox = 0; ox < ow; ox++, row++) {
-                    int base = row * k, col = 0;
+                    int kx0 = kxRange[2 * ox], kx1 = kxRange[2 * ox + 1], ix0 = ox * sw - p.padW();
                     for (int c = 0; c < inC; c++) {
-                        int plane = (b * inC + c) * h * wd;
-                        for (int ky = 0; ky < kh; ky++) {
-                            int iy = oy * p.strideH() - p.padH() + ky * p.dilationH();
-                            for (int kx = 0; kx < kw; kx++, col++) {
-                                int ix = ox * p.strideW() - p.padW() + kx * p.dilationW();
-                                if (iy >= 0 && iy < h && ix >= 0 && ix < wd) cols[base + col] = x[plane + iy * wd + ix];
-                            }
+                        int plane = (b * inC + c) * h * wd, col = row * k + c * kh * kw;
+                        for (int ky = ky0; ky < ky1; ky++) {
+                            int src = plane + (iy0 + ky * dh) * wd + ix0, dst = col + ky * kw;
+                            for (int kx = kx0; kx < kx1; kx++) cols[dst + kx] = x[src + kx * dw];
                         }
                     }
                 }
+            }
         return cols;
+    }
+
+    /** For each output position: the [first, end) kernel taps that land inside an axis of the given size. */
+    private static int[] taps(int out, int kernel, int stride, int pad, int dil, int size) {
+        int[] r = new int[2 * out];
+        for (int o = 0; o < out; o++) {
+            int lo = 0, hi = kernel, start = o * stride - pad;
+            while (lo < kernel && start + lo * dil < 0) lo++;
+            while (hi > lo && start + (hi - 1) * dil >= size) hi--;
+            r[2 * o] = lo;
+            r[2 * o + 1] = Math.max(lo, hi);
+        }
+        return r;
     }
 
     @Override protected String extraRepr() {
