@@ -87,26 +87,61 @@ public final class Int8Gemm {
     public static Tensor matmulT(Tensor a, PackedInt8 b) {
         if (a.dtype() != DType.I8 || a.dim() != 2 || a.size(1) != b.k())
             throw new IllegalArgumentException("int8 gemm: need I8 A [M, " + b.k() + "], got " + a.dtype() + " " + Shape.str(a.shape()));
-        int m = a.size(0), n = b.n(), k = b.k(), kh = b.pairs(), nPad = b.blocks() * b.lanes();
-        byte[] av = bytes(a);
+        int m = a.size(0);
+        return Tensor.fromArray(matmulT(bytes(a), m, b.k(), b), m, b.n());
+    }
+
+    /**
+     * C [M, N] = A [M, K] B^T over int8 with A given as row-major bytes (the first m * k entries of
+     * {@code a}), exact in int32, returned row-major. No tensor copies: the array the kernel
+     * accumulates into is returned as is when N is a whole number of kernel blocks.
+     */
+    public static int[] matmulT(byte[] a, int m, int k, PackedInt8 b) {
+        if (k != b.k() || m < 0 || (long) m * k > a.length)
+            throw new IllegalArgumentException("int8 gemm: need A [" + m + ", " + b.k() + "] in " + a.length + " bytes, got K = " + k);
+        int n = b.n(), nPad = b.blocks() * b.lanes();
+        int[] cPad = accumulate(a, m, b);
+        if (n == nPad) return cPad;
+        int[] c = new int[Math.toIntExact((long) m * n)];
+        for (int i = 0; i < m; i++) System.arraycopy(cPad, i * nPad, c, i * n, n);
+        return c;
+    }
+
+    /** C [M, nPad] (row stride: whole kernel blocks; only the first N columns are meaningful). */
+    private static int[] accumulate(byte[] a, int m, PackedInt8 b) {
+        int k = b.k(), kh = b.pairs(), n = b.n(), nPad = b.blocks() * b.lanes();
         int[] ap = new int[Math.toIntExact((long) m * kh)], rowSumA = new int[m];
+        packPairs(a, m, k, ap, rowSumA);
+        int[] cPad = new int[Math.toIntExact((long) m * nPad)];
+        Int8GemmKernel.run(ap, m, b, cPad);
+        // remove the +128 offsets: sum(a b) = sum(a' b') - 128 (sum a + sum b) - 16384 Kp
+        int[] rowSumB = b.rowSumRef(), colFix = new int[n];
+        int bias = 16384 * 2 * kh;
+        for (int j = 0; j < n; j++) colFix[j] = 128 * rowSumB[j] + bias;
         for (int i = 0; i < m; i++) {
-            int s = 0;
-            for (int q = 0; q < kh; q++) {
-                int p = 2 * q, lo = av[i * k + p], hi = p + 1 < k ? av[i * k + p + 1] : 0;
+            int rowFix = 128 * rowSumA[i], o = i * nPad;
+            for (int j = 0; j < n; j++) cPad[o + j] -= rowFix + colFix[j];
+        }
+        return cPad;
+    }
+
+    /** A [m, k] as offset 16-bit pairs along K (see {@link Int8GemmKernel}), and each row's sum. */
+    private static void packPairs(byte[] a, int m, int k, int[] ap, int[] rowSumA) {
+        int kh = (k + 1) / 2, full = k / 2;
+        for (int i = 0; i < m; i++) {
+            int s = 0, src = i * k, dst = i * kh;
+            for (int q = 0; q < full; q++, src += 2) {
+                int lo = a[src], hi = a[src + 1];
                 s += lo + hi;
-                ap[i * kh + q] = (lo + 128) | ((hi + 128) << 16);
+                ap[dst + q] = (lo + 128) | ((hi + 128) << 16);
+            }
+            if (full < kh) {
+                int lo = a[src];
+                s += lo;
+                ap[dst + full] = (lo + 128) | (128 << 16);
             }
             rowSumA[i] = s;
         }
-        int[] cPad = new int[Math.toIntExact((long) m * nPad)];
-        Int8GemmKernel.run(ap, m, b, cPad);
-        int[] rowSumB = b.rowSumRef(), c = new int[m * n];
-        int bias = 16384 * 2 * kh;
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++)
-                c[i * n + j] = cPad[i * nPad + j] - 128 * (rowSumA[i] + rowSumB[j]) - bias;
-        return Tensor.fromArray(c, m, n);
     }
 
     /** The scalar definition of {@link #matmulT}: C = A B^T over int8, exact in int32. */
@@ -135,22 +170,10 @@ public final class Int8Gemm {
         checkEpilogue(acc, wScale, wRowSum, bias);
         int m = acc.size(0), n = acc.size(1);
         int[] c = acc.toIntArray();
+        if (outScale == 0) return Tensor.fromArray(requantizeFloat(c, m, n, aScale, aZero, wScale, wRowSum, bias, relu), m, n);
         float[] scale = new float[n], add = new float[n];
         int[] zeroSum = new int[n];
-        for (int j = 0; j < n; j++) {
-            scale[j] = aScale * wScale[j];
-            zeroSum[j] = aZero * wRowSum[j];
-            add[j] = bias == null ? 0 : bias[j];
-        }
-        if (outScale == 0) {
-            float[] y = new float[m * n];
-            for (int i = 0, o = 0; i < m; i++)
-                for (int j = 0; j < n; j++, o++) {
-                    float v = scale[j] * (c[o] - zeroSum[j]) + add[j];
-                    y[o] = relu ? Math.max(v, 0) : v;
-                }
-            return Tensor.fromArray(y, m, n);
-        }
+        epilogueConstants(aScale, aZero, wScale, wRowSum, bias, scale, zeroSum, add);
         byte[] q = new byte[m * n];
         for (int i = 0, o = 0; i < m; i++)
             for (int j = 0; j < n; j++, o++) {
@@ -161,6 +184,34 @@ public final class Int8Gemm {
         Tensor out = Tensor.zeros(DType.I8, m, n);
         MemorySegment.copy(q, 0, out.segment(), ValueLayout.JAVA_BYTE, out.offset(), q.length);
         return out;
+    }
+
+    /**
+     * The float epilogue of {@link #requantize} over a row-major accumulator array c [m, n] (as
+     * {@link #matmulT(byte[], int, int, PackedInt8)} returns it); same arithmetic, so same bits.
+     */
+    static float[] requantizeFloat(int[] c, int m, int n, float aScale, int aZero, float[] wScale, int[] wRowSum, float[] bias,
+                                   boolean relu) {
+        float[] scale = new float[n], add = new float[n];
+        int[] zeroSum = new int[n];
+        epilogueConstants(aScale, aZero, wScale, wRowSum, bias, scale, zeroSum, add);
+        float[] y = new float[m * n];
+        for (int i = 0, o = 0; i < m; i++)
+            for (int j = 0; j < n; j++, o++) {
+                float v = scale[j] * (c[o] - zeroSum[j]) + add[j];
+                y[o] = relu ? Math.max(v, 0) : v;
+            }
+        return y;
+    }
+
+    /** Per-column constants of the epilogue: scale = aScale wScale, zeroSum = aZero wRowSum, add = bias. */
+    static void epilogueConstants(float aScale, int aZero, float[] wScale, int[] wRowSum, float[] bias,
+                                  float[] scale, int[] zeroSum, float[] add) {
+        for (int j = 0; j < scale.length; j++) {
+            scale[j] = aScale * wScale[j];
+            zeroSum[j] = aZero * wRowSum[j];
+            add[j] = bias == null ? 0 : bias[j];
+        }
     }
 
     /** The scalar definition of {@link #requantize}. */

@@ -8,8 +8,8 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The blocked, multi-threaded int8 GEMM body behind {@link Int8Gemm#matmulT(dev.kiln.tensor.Tensor,
- * Int8Gemm.PackedInt8)}.
+ * The blocked, multi-threaded int8 GEMM body behind {@link Int8Gemm#matmulT(byte[], int, int,
+ * Int8Gemm.PackedInt8)} (and the tensor entry points, which call it).
  *
  * <p>The Vector API has no int8 dot-product instruction, so the kernel widens: both operands are
  * offset to unsigned (a' = a + 128, b' = b + 128, in [0, 255]) and stored as 16-bit pairs along K.

@@ -75,11 +75,16 @@ final class Int8Weights {
     Tensor apply(Tensor x2d, QParams act, float[] bias, Epilogue epi) {
         float[] xf = x2d.toFloatArray();
         QParams a = act != null ? act : dynamicParams(xf, null);
-        try (Tensor xq = QParams.QTensors.fromBytes(quantize(xf, a), x2d.shape()); Tensor acc = Int8Gemm.matmulT(xq, packed)) {
-            boolean relu = epi == Epilogue.RELU;
-            Tensor y = Int8Gemm.requantize(acc, a.scale0(), a.zero0(), scale, rowSum, bias, relu, 0f, 0);
-            return relu ? y : epi.finish(y);
-        }
+        int m = x2d.size(0), n = scale.length;
+        int[] acc = matmul(quantize(xf, a), m);
+        boolean relu = epi == Epilogue.RELU;
+        Tensor y = Tensor.fromArray(Int8Gemm.requantizeFloat(acc, m, n, a.scale0(), a.zero0(), scale, rowSum, bias, relu), m, n);
+        return relu ? y : epi.finish(y);
+    }
+
+    /** The int32 product [m, N] of int8 rows xq [m, K] (row-major bytes) with these weights. */
+    int[] matmul(byte[] xq, int m) {
+        return Int8Gemm.matmulT(xq, m, q.size(1), packed);
     }
 
     /**
@@ -115,28 +120,25 @@ final class Int8Weights {
      * the int32 GEMM result [N*pix, O] (rows (n, pixel)), read in place; the arithmetic is that of
      * {@link Int8Gemm#requantize} (no intermediate arrays: these passes are memory bound).
      */
-    Tensor requantizeChannelsFirst(Tensor acc, int n, int pix, QParams a, float[] bias, boolean relu, int... outShape) {
+    Tensor requantizeChannelsFirst(int[] acc, int n, int pix, QParams a, float[] bias, boolean relu, int... outShape) {
         int o = scale.length;
         float[] sj = new float[o], add = new float[o];
         int[] zs = new int[o];
-        for (int j = 0; j < o; j++) {
-            sj[j] = a.scale0() * scale[j];
-            zs[j] = a.zero0() * rowSum[j];
-            add[j] = bias == null ? 0 : bias[j];
-        }
+        Int8Gemm.epilogueConstants(a.scale0(), a.zero0(), scale, rowSum, bias, sj, zs, add);
         Tensor out = Tensor.zeros(DType.F32, outShape);
-        MemorySegment in = acc.segment(), dstSeg = out.segment();
-        long inBase = acc.offset(), outBase = out.offset();
+        MemorySegment dstSeg = out.segment();
+        long outBase = out.offset();
+        float[] row = new float[pix];
         for (int b = 0; b < n; b++) {       // one image's accumulators [pix, O] stay in cache
-            long src = inBase + (long) b * pix * o;
+            int src = b * pix * o;
             for (int j = 0; j < o; j++) {
-                long dst = outBase + (long) (b * o + j) * pix;
                 float s = sj[j], add0 = add[j];
                 int z = zs[j];
-                for (int p = 0; p < pix; p++) {
-                    float v = s * (in.getAtIndex(Storage.I32, src + (long) p * o + j) - z) + add0;
-                    dstSeg.setAtIndex(Storage.F32, dst + p, relu ? Math.max(v, 0) : v);
+                for (int p = 0, i = src + j; p < pix; p++, i += o) {
+                    float v = s * (acc[i] - z) + add0;
+                    row[p] = relu ? Math.max(v, 0) : v;
                 }
+                MemorySegment.copy(row, 0, dstSeg, Storage.F32, (outBase + (long) (b * o + j) * pix) * Float.BYTES, pix);
             }
         }
         return out;

@@ -115,16 +115,15 @@ public final class QuantizedConv2d extends Module {
         float[] xf = x.toFloatArray();
         QParams a = act != null ? act : Int8Weights.dynamicParams(xf, covered(h, wd, oh, ow));
         byte[] cols = im2col(Int8Weights.quantize(xf, a), (byte) a.zero0(), n, h, wd, oh, ow);
-        try (Tensor c = QParams.QTensors.fromBytes(cols, new int[]{n * oh * ow, inC * kh * kw});
-             Tensor acc = Int8Gemm.matmulT(c, w.packed)) {
-            int pix = oh * ow, o = outChannels();
-            if (epilogue == Epilogue.NONE || epilogue == Epilogue.RELU)
-                return w.requantizeChannelsFirst(acc, n, pix, a, bias, epilogue == Epilogue.RELU, n, o, oh, ow);
-            // other activations run on the [N*pix, O] rows as before (the vectorised op's results
-            // depend on an element's position), then the rows are laid out channels first
-            try (Tensor rows = epilogue.finish(Int8Gemm.requantize(acc, a.scale0(), a.zero0(), w.scale, w.rowSum, bias, false, 0f, 0))) {
-                return Tensor.fromArray(channelsFirst(rows.toFloatArray(), n, pix, o), n, o, oh, ow);
-            }
+        int pix = oh * ow, o = outChannels();
+        int[] acc = w.matmul(cols, n * pix);
+        if (epilogue == Epilogue.NONE || epilogue == Epilogue.RELU)
+            return w.requantizeChannelsFirst(acc, n, pix, a, bias, epilogue == Epilogue.RELU, n, o, oh, ow);
+        // other activations run on the [N*pix, O] rows as before (the vectorised op's results
+        // depend on an element's position), then the rows are laid out channels first
+        float[] y = Int8Gemm.requantizeFloat(acc, n * pix, o, a.scale0(), a.zero0(), w.scale, w.rowSum, bias, false);
+        try (Tensor rows = epilogue.finish(Tensor.fromArray(y, n * pix, o))) {
+            return Tensor.fromArray(channelsFirst(rows.toFloatArray(), n, pix, o), n, o, oh, ow);
         }
     }
 
