@@ -32,7 +32,17 @@ public final class Trainer {
         this.acc = new GradientAccumulator(opt, accumulationSteps);
     }
 
+    /** The loss of one batch for the model (graph recorded; the step's Scope frees it). */
+    @FunctionalInterface
+    public interface BatchLoss { Tensor loss(Module model, Batch batch); }
+
+    /** One epoch of cross-entropy training. */
     public EpochStats trainEpoch(DataLoader loader, Progress progress) {
+        return trainEpoch(loader, progress, (m, b) -> Loss.crossEntropy(m.forward(b.x()), b.y()));
+    }
+
+    /** One epoch with another loss (e.g. distillation); accumulation, scopes and statistics as above. */
+    public EpochStats trainEpoch(DataLoader loader, Progress progress, BatchLoss lossFn) {
         model.train();
         long t0 = System.nanoTime();
         double lossSum = 0;
@@ -40,7 +50,7 @@ public final class Trainer {
         int done = 0, total = loader.numBatches();
         for (Batch b : loader) {
             try (b; Scope s = Scope.open()) {
-                Tensor loss = Loss.crossEntropy(model.forward(b.x()), b.y());
+                Tensor loss = lossFn.loss(model, b);
                 lossSum += loss.item() * b.size();
                 samples += b.size();
                 acc.backward(loss);
