@@ -74,8 +74,8 @@ interface LoadedModel extends AutoCloseable {
         /** The tensor as the declared ONNX type (exact dtype match; no silent conversion). */
         private Value value(ValueInfo vi, Tensor t) {
             ElemType want = vi.elemType();
-            if (want == null || want == ElemType.UNDEFINED || want.storage() == t.dtype())
-                return want == null || want == ElemType.UNDEFINED ? Value.of(t) : Value.of(t, want);
+            if (want == null || want == ElemType.UNDEFINED) return Value.of(t);
+            if (want.storage() == t.dtype()) return Value.of(t, want);
             throw new IllegalArgumentException(file + ": input '" + vi.name() + "' must be " + want + ", got a "
                     + t.dtype() + " array");
         }

@@ -45,17 +45,21 @@ public final class SparseInference extends Module {
     private void addAll(Sequential seq) {
         for (Module m : seq.layers()) {
             if (m instanceof Sequential inner) addAll(inner);
-            else if (m instanceof Linear l && hasZeros(l.weight())) {
-                SparseLinear sl = SparseLinear.fromDense(l.weight(), l.bias());
-                sparse.add(sl);
-                layers.add(new Step(sl));
-            } else layers.add(m);
+            else if (m instanceof Linear l) addLinear(l);
+            else layers.add(m);
         }
     }
 
-    private static boolean hasZeros(Tensor w) {
-        for (float v : w.toFloatArray()) if (v == 0) return true;
-        return false;
+    /** A Linear with zero weights becomes a SparseLinear; a fully dense one stays as it is. */
+    private void addLinear(Linear l) {
+        SparseLinear sl = SparseLinear.fromDense(l.weight(), l.bias());
+        if (sl.sparsity() == 0) {
+            sl.close();
+            layers.add(l);
+            return;
+        }
+        sparse.add(sl);
+        layers.add(new Step(sl));
     }
 
     /** Runs the layers without recording gradients, freeing each intermediate as soon as it is used. */
