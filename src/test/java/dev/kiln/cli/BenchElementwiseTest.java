@@ -16,10 +16,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class BenchElementwiseTest {
     @TempDir Path dir;
 
-    /** NOTE: skipped until the CPU elementwise/reduce kernels are merged (see CliRun#assumeKernels). */
     @Test
     void smallRunWritesJsonRows() throws Exception {
-        CliRun.assumeKernels();
         Path json = dir.resolve("ew.json");
         CliRun r = CliRun.of("bench", "elementwise", "--size", "4096", "--runs", "1", "--warmup", "0", "--threads", "1", "--json", json.toString());
         assertEquals(0, r.code(), r.err());

@@ -5,14 +5,10 @@ import org.junit.jupiter.api.Test;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/**
- * End to end: {@code kiln demo --quick}. NOTE: skipped (not failed) until the CPU kernel branches
- * (elementwise, reduce, gemm, matmul front end) are merged; see {@link CliRun#assumeKernels()}.
- */
+/** End to end: {@code kiln demo --quick}. */
 class DemoCommandTest {
     @Test
     void quickDemoPrintsCheckedTable() {
-        CliRun.assumeKernels();
         CliRun r = CliRun.of("demo", "--quick");
         assertEquals(0, r.code(), r.out() + r.err());
         String o = r.out();
