@@ -29,6 +29,7 @@ module dev.kiln {
     exports dev.kiln.compress.distill;
     exports dev.kiln.compress.fuse;
     exports dev.kiln.compress.quant;
+    exports dev.kiln.dist;
 
     opens dev.kiln.cli to info.picocli;
 
