@@ -18,7 +18,8 @@ import java.util.NoSuchElementException;
  * <b>Order.</b> Without shuffling, examples come in index order. With shuffling, epoch e uses the
  * permutation drawn by Fisher-Yates from {@code new Generator(seed + e)} (see {@link #order}), so a
  * run is reproducible and each epoch differs. Each {@link #iterator()} call runs the next epoch;
- * {@link #setEpoch} picks one explicitly (e.g. when resuming).
+ * {@link #setEpoch} picks one explicitly (e.g. when resuming). A {@link Sampler} (e.g.
+ * {@code dev.kiln.dist.DistributedSampler}) replaces this order: epoch e then uses its indices.
  * <p><b>Memory.</b> Batches are created on the worker thread (outside the consumer's Scope); the
  * consumer owns each batch it receives and closes it. At most one iteration is active per loader:
  * starting a new one, or {@link #close()}, stops the previous worker and frees the batches it had
@@ -31,6 +32,7 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
     private final long seed;
     private final boolean dropLast;
     private final boolean prefetch;
+    private final Sampler sampler;
     private int epoch;
     private BatchIterator active;
 
@@ -41,6 +43,7 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
         this.seed = b.seed;
         this.dropLast = b.dropLast;
         this.prefetch = b.prefetch;
+        this.sampler = b.sampler;
     }
 
     /** A loader with background prefetch. */
@@ -58,6 +61,7 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
         private long seed;
         private boolean dropLast;
         private boolean prefetch = true;
+        private Sampler sampler;
 
         private Builder(Dataset dataset) {
             if (dataset == null) throw new IllegalArgumentException("DataLoader: dataset is null");
@@ -77,7 +81,18 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
         public Builder dropLast(boolean on) { this.dropLast = on; return this; }
         /** Prepare batches on a worker thread (default); off builds each batch in {@code next()}. */
         public Builder prefetch(boolean on) { this.prefetch = on; return this; }
+        /** Take each epoch's example order from a sampler (shuffle and seed are then unused). */
+        public Builder sampler(Sampler s) { this.sampler = s; return this; }
         public DataLoader build() { return new DataLoader(this); }
+    }
+
+    /** The example indices of each epoch, in order (a subset of the dataset is allowed). */
+    public interface Sampler {
+        /** Number of indices per epoch. */
+        int length();
+
+        /** The indices of an epoch ({@link #length()} of them, each in [0, dataset size)). */
+        int[] indices(int epoch);
     }
 
     public Dataset dataset() { return dataset; }
@@ -85,7 +100,7 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
 
     /** Batches per epoch: floor(n / batch) with drop-last, else ceil(n / batch). */
     public int numBatches() {
-        int n = dataset.size();
+        int n = sampler != null ? sampler.length() : dataset.size();
         return dropLast ? n / batchSize : (n + batchSize - 1) / batchSize;
     }
 
@@ -99,11 +114,18 @@ public final class DataLoader implements Iterable<Batch>, AutoCloseable {
 
     /** The example order of an epoch: identity without shuffling, else the epoch's permutation. */
     public int[] order(int epoch) {
-        int n = dataset.size();
+        if (sampler != null) return sampler.indices(epoch);
+        if (shuffle) return permutation(dataset.size(), seed + epoch);
+        int[] p = new int[dataset.size()];
+        for (int i = 0; i < p.length; i++) p[i] = i;
+        return p;
+    }
+
+    /** 0..n-1 shuffled by Fisher-Yates from {@code new Generator(seed)} (the order of a shuffled epoch). */
+    public static int[] permutation(int n, long seed) {
         int[] p = new int[n];
         for (int i = 0; i < n; i++) p[i] = i;
-        if (!shuffle) return p;
-        Generator g = new Generator(seed + epoch);
+        Generator g = new Generator(seed);
         for (int i = n - 1; i > 0; i--) {
             int j = g.nextInt(i + 1);
             int t = p[i];
