@@ -35,6 +35,14 @@ class DistributedDataParallelTest {
         assertArrayEquals(SINGLE.get("unused.weight"), got.get(0).get("unused.weight"), 0.0, "a parameter without grad is not stepped");
     }
 
+    /** The same over the TCP ring backend (two ranks in this JVM on loopback), with many buckets in flight. */
+    @Test
+    void twoCpuProcessGroupRanksEqualOneProcess() throws Exception {
+        List<Map<String, double[]>> got = CpuRanks.run(2, java.time.Duration.ofSeconds(30),
+                pg -> DdpFixture.ddpRank(pg, b -> b.bucketBytes(300), null, null));
+        for (var r : got) assertSameParameters(SINGLE, r, "CpuProcessGroup, 2 ranks");
+    }
+
     @Test
     void smallBucketsOverlapWithBackwardAndGiveTheSameResult() {
         AtomicInteger launchedDuringBackward = new AtomicInteger();
