@@ -77,14 +77,17 @@ public final class TrainCommand implements Callable<Integer> {
         if (json != null && json.toAbsolutePath().getParent() != null && !Files.isDirectory(json.toAbsolutePath().getParent()))
             throw new IllegalArgumentException("train: directory of --json " + json + " does not exist");
         FashionData.Sets sets = FashionData.load(data, limit, "train");
-        out.println(sets.note());
-        out.flush();
         Generator g = new Generator(seed);
-        try (TensorDataset train = sets.train(); TensorDataset test = sets.test();
+        // WORLD_SIZE > 1 (kiln launch): DDP, sharded data, rank 0 logs/evaluates/saves
+        try (dev.kiln.dist.DistributedTraining dist = dev.kiln.dist.DistributedTraining.fromEnv();
+             TensorDataset train = sets.train(); TensorDataset test = sets.test();
              Module net = Models.byName(model, g);
              Optimizer opt = makeOptimizer(net);
-             DataLoader trainLoader = DataLoader.builder(train).batchSize(batch).shuffle(seed).dropLast(false).prefetch(prefetch).build();
+             DataLoader trainLoader = dist.shard(DataLoader.builder(train).batchSize(batch).shuffle(seed).dropLast(false).prefetch(prefetch),
+                     train.size(), seed).build();
              DataLoader testLoader = DataLoader.builder(test).batchSize(1000).prefetch(false).build()) {
+            out = dist.log(out);
+            out.println(sets.note() + (dist.isDistributed() ? "\n" + dist.describe() : ""));
             int startEpoch = 0;
             if (resume != null) {
                 Map<String, String> meta = Checkpoint.load(resume, net, opt);
@@ -94,7 +97,7 @@ public final class TrainCommand implements Callable<Integer> {
             }
             LrSchedule sched = makeSchedule(opt);
             for (int e = 0; e < startEpoch && sched != null; e++) sched.step();
-            Trainer trainer = new Trainer(net, opt, accumulate);
+            Trainer trainer = new Trainer(dist.wrap(net), dist.wrap(opt), accumulate);
             out.printf(Locale.ROOT, "model %s (%,d parameters), %s lr %.4g, batch %d, %d train / %d test examples, %d threads%n",
                     model, net.parameterCount(), optimizer, lr, batch, train.size(), test.size(), CpuConfig.threads());
             List<Double> secs = new ArrayList<>();
@@ -104,24 +107,24 @@ public final class TrainCommand implements Callable<Integer> {
             out.printf("%-6s %10s %10s %12s %10s %9s%n", "epoch", "loss", "seconds", "samples/s", "test acc", "RSS MiB");
             for (int e = startEpoch; e < startEpoch + epochs; e++) {
                 Trainer.EpochStats st;
-                try (ProgressBar pb = noProgress ? null : bar(e, trainLoader.numBatches())) {
+                try (ProgressBar pb = noProgress || !dist.isMain() ? null : bar(e, trainLoader.numBatches())) {
                     st = trainer.trainEpoch(trainLoader, pb == null ? null : (done, total, n, loss) -> {
                         pb.stepTo(done);
                         if (done % 20 == 0 || done == total) pb.setExtraMessage(String.format(Locale.ROOT, " loss %.4f", loss));
                     });
                 }
                 if (sched != null) sched.step();
-                acc = Trainer.accuracy(net, testLoader);
+                acc = dist.isMain() ? Trainer.accuracy(net, testLoader) : Double.NaN;
                 secs.add(st.seconds());
                 samples += st.samples();
                 rss.add(rssBytes());
                 out.printf(Locale.ROOT, "%-6d %10.4f %10.2f %12.0f %10.4f %9.1f%n", e + 1, st.meanLoss(), st.seconds(), st.samplesPerSecond(), acc,
                         rss.getLast() / 1048576.0);
                 out.flush();
-                if (save != null) Checkpoint.save(save, net, opt, Map.of("epoch", Integer.toString(e + 1), "model", model));
+                if (save != null && dist.isMain()) Checkpoint.save(save, net, opt, Map.of("epoch", Integer.toString(e + 1), "model", model));
             }
             double total = secs.stream().mapToDouble(Double::doubleValue).sum();
-            if (json != null) writeJson(acc, secs, rss, total > 0 ? samples / total : Double.NaN, train.size());
+            if (json != null && dist.isMain()) writeJson(acc, secs, rss, total > 0 ? samples / total : Double.NaN, train.size());
             return Main.OK;
         }
     }
