@@ -197,6 +197,19 @@ public final class CudaInt8Gemm implements AutoCloseable {
         }
     }
 
+    /**
+     * One element of {@code kiln_int8_requantize_f32}, operation by operation as the kernel does it
+     * (each float product and sum rounded on its own, int arithmetic wrapping), so that tests can
+     * hold the kernel's recipe against {@code Int8Gemm.requantize} without a GPU.
+     */
+    static float requantizeMirror(int acc, float aScale, int aZero, float wScale, int wRowSum, float bias, boolean relu) {
+        float scale = aScale * wScale;                 // __fmul_rn
+        int centered = acc - aZero * wRowSum;          // unsigned (wrapping) int arithmetic
+        float v = scale * (float) centered + bias;     // __int2float_rn, __fmul_rn, __fadd_rn
+        if (relu && !(v > 0f) && v == v) v = 0f;       // Math.max(v, 0): NaN stays, -0 -> +0
+        return v;
+    }
+
     /** The epilogue from host arrays (acc: m x n row-major; bias may be null); blocks until done. */
     public float[] requantize(int[] acc, int m, int n, float aScale, int aZero, float[] wScale, int[] wRowSum, float[] bias,
                               boolean relu) {
