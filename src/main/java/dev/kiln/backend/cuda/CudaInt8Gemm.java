@@ -7,6 +7,7 @@ import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.ShortPointer;
 
 /**
@@ -167,6 +168,7 @@ public final class CudaInt8Gemm implements AutoCloseable {
         checkHost(b.length, n, k, "B");
         long da = upload(a), db = upload(b), dc = malloc(4L * m * n);
         try {
+            memset(dc, 0x5A, 4L * m * n);  // not a stale result: a kernel that skips elements shows
             matmulT(da, db, dc, m, n, k, forced);
             stream.synchronize();
             return downloadInts(dc, m * n);
@@ -219,6 +221,7 @@ public final class CudaInt8Gemm implements AutoCloseable {
         long dAcc = upload(acc), dY = malloc(4L * m * n), dS = upload(wScale), dR = upload(wRowSum);
         long dB = bias == null ? 0 : upload(bias);
         try {
+            memset(dY, 0x7F, 4L * m * n);
             requantize(dAcc, dY, m, n, aScale, aZero, dS, dR, dB, relu);
             stream.synchronize();
             return downloadFloats(dY, m * n);
@@ -274,14 +277,33 @@ public final class CudaInt8Gemm implements AutoCloseable {
         return d;
     }
 
-    private static void copyIn(long d, org.bytedeco.javacpp.Pointer h, long bytes) {
-        check(cudart.cudaMemcpy(DevicePointers.at(d), h, bytes, cudart.cudaMemcpyHostToDevice), "cudaMemcpy H2D " + bytes + " bytes");
+    /**
+     * Host -> device on {@link #stream()}, then waits: the stream is non-blocking, so a plain
+     * cudaMemcpy (legacy stream; from pageable memory it may return before the DMA lands) would not
+     * be ordered before the kernels queued next.
+     */
+    void copyIn(long d, Pointer h, long bytes) {
+        check(cudart.cudaMemcpyAsync(DevicePointers.at(d), h, bytes, cudart.cudaMemcpyHostToDevice, stream.handle()),
+                "cudaMemcpyAsync H2D " + bytes + " bytes");
+        stream.synchronize();
+    }
+
+    /** Device -> host on {@link #stream()} (after the work queued there), then waits. */
+    void copyOut(Pointer h, long d, long bytes) {
+        check(cudart.cudaMemcpyAsync(h, DevicePointers.at(d), bytes, cudart.cudaMemcpyDeviceToHost, stream.handle()),
+                "cudaMemcpyAsync D2H " + bytes + " bytes");
+        stream.synchronize();
+    }
+
+    /** Sets {@code bytes} bytes at d to {@code value}, queued on {@link #stream()}. */
+    public void memset(long d, int value, long bytes) {
+        check(cudart.cudaMemsetAsync(DevicePointers.at(d), value, bytes, stream.handle()), "cudaMemsetAsync");
     }
 
     public int[] downloadInts(long d, int count) {
         int[] out = new int[count];
         try (IntPointer h = new IntPointer(count)) {
-            check(cudart.cudaMemcpy(h, DevicePointers.at(d), 4L * count, cudart.cudaMemcpyDeviceToHost), "cudaMemcpy D2H");
+            copyOut(h, d, 4L * count);
             h.get(out);
         }
         return out;
@@ -290,7 +312,7 @@ public final class CudaInt8Gemm implements AutoCloseable {
     public float[] downloadFloats(long d, int count) {
         float[] out = new float[count];
         try (FloatPointer h = new FloatPointer(count)) {
-            check(cudart.cudaMemcpy(h, DevicePointers.at(d), 4L * count, cudart.cudaMemcpyDeviceToHost), "cudaMemcpy D2H");
+            copyOut(h, d, 4L * count);
             h.get(out);
         }
         return out;

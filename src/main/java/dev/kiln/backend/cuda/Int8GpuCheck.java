@@ -101,7 +101,8 @@ public final class Int8GpuCheck {
     private static int[] misalignedA(CudaInt8Gemm gpu, byte[] a, byte[] b, int m, int n, int k) {
         long base = gpu.malloc(a.length + 16L), db = gpu.upload(b), dc = gpu.malloc(4L * m * n);
         try (BytePointer h = new BytePointer(a)) {
-            check(cudart.cudaMemcpy(DevicePointers.at(base + 1), h, a.length, cudart.cudaMemcpyHostToDevice), "cudaMemcpy H2D");
+            gpu.copyIn(base + 1, h, a.length);
+            gpu.memset(dc, 0x5A, 4L * m * n);
             gpu.matmulT(base + 1, db, dc, m, n, k);
             gpu.stream().synchronize();
             return gpu.downloadInts(dc, m * n);
@@ -115,6 +116,7 @@ public final class Int8GpuCheck {
     private static int[] cublasLt(CudaInt8Gemm gpu, CublasLtInt8 lt, byte[] a, byte[] b, int m, int n, int k) {
         long da = gpu.upload(a), db = gpu.upload(b), dc = gpu.malloc(4L * m * n);
         try {
+            gpu.memset(dc, 0x5A, 4L * m * n);
             lt.matmulT(da, db, dc, m, n, k);
             gpu.stream().synchronize();
             return gpu.downloadInts(dc, m * n);
@@ -165,7 +167,7 @@ public final class Int8GpuCheck {
             CudaInt8Gemm.Launch auto = CudaInt8Gemm.plan(n, n, n, da, db, gpu.archMajor(), gpu.smCount(), null);
             for (CudaInt8Gemm.Variant v : CudaInt8Gemm.Variant.values()) {
                 int reps = v.tiled() ? REPS : 3;
-                fill(dc, 4L * n * n);
+                gpu.memset(dc, 0x5A, 4L * n * n);  // a kernel that writes nothing cannot pass
                 double ms = median(time(() -> gpu.matmulT(da, db, dc, n, n, n, v), gpu, start, end, reps));
                 String name = "kiln " + v.kernel().replace("kiln_int8_gemm_nt_", "int8 ") + (v == auto.variant() ? " (auto)" : "");
                 String bad = firstMismatch(ref, gpu.downloadInts(dc, n * n), n);
@@ -191,11 +193,6 @@ public final class Int8GpuCheck {
             gpu.free(db);
             gpu.free(dc);
         }
-    }
-
-    /** Sets the output to 0x5A bytes so a kernel that writes nothing cannot pass the comparison. */
-    private static void fill(long d, long bytes) {
-        check(cudart.cudaMemset(DevicePointers.at(d), 0x5A, bytes), "cudaMemset");
     }
 
     /** Two warm-up runs, then each of {@code reps} runs timed alone between two events (ms). */
