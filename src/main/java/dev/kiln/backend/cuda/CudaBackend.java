@@ -81,6 +81,11 @@ public final class CudaBackend implements Backend {
         return device;
     }
 
+    /** The stream every kernel and copy of this backend is queued on (collectives join it, e.g. NCCL). */
+    public CudaStream stream() {
+        return kernels.stream();
+    }
+
     /** The device-memory cache (bytes in use / reserved, emptyCache). */
     public CachingAllocator allocator() {
         return allocator;
