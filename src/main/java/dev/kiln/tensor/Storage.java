@@ -104,17 +104,28 @@ public final class Storage {
     }
 
     public Backend backend() { return backend; }
-    /** The memory; fails with a clear error once the storage was freed (never reads freed memory). */
+    /**
+     * The memory; fails with a clear error once the storage was freed or, for wrapped (memory-mapped)
+     * memory, once its owner closed the mapping: Kiln never reads freed memory through a Storage.
+     * The segment itself is a raw view (like a pointer): hold it only while a tensor over this
+     * storage is open.
+     */
     public MemorySegment segment() {
-        if (refs.get() <= 0) throw new IllegalStateException("kiln: tensor memory used after close");
+        if (refs.get() <= 0) throw released();
         if (segment == null)
             throw new IllegalStateException("kiln: tensor memory lives on " + backend.name() + "; copy it to the CPU first (tensor.to(Backends.cpu()))");
+        if (!segment.scope().isAlive())
+            throw new IllegalStateException("kiln: tensor memory used after close: the memory-mapped file it views was closed");
         return segment;
+    }
+
+    private IllegalStateException released() {
+        return new IllegalStateException("kiln: tensor memory used after close (" + byteSize() + " bytes, all tensors over it were closed)");
     }
 
     /** The device address of a non-host storage. */
     public long devicePointer() {
-        if (refs.get() <= 0) throw new IllegalStateException("kiln: tensor memory used after close");
+        if (refs.get() <= 0) throw released();
         if (segment != null) throw new IllegalStateException("kiln: host storage has no device pointer");
         return devicePtr;
     }
@@ -128,7 +139,7 @@ public final class Storage {
         int r;
         do {
             r = refs.get();
-            if (r <= 0) throw new IllegalStateException("storage already released");
+            if (r <= 0) throw released();
         } while (!refs.compareAndSet(r, r + 1));
     }
 
@@ -147,9 +158,10 @@ public final class Storage {
     /** Bytes of host storage currently allocated (for leak tests). */
     public static long liveBytes() { return LIVE_BYTES.get(); }
 
-    // ---- element access by dtype (scalar paths, tests, I/O) ----
+    // ---- element access by dtype (scalar paths, tests, I/O); each checks the storage is live ----
 
     public double getDouble(DType t, long index) {
+        MemorySegment segment = segment();
         return switch (t) {
             case F32 -> segment.getAtIndex(F32, index);
             case F64 -> segment.getAtIndex(F64, index);
@@ -163,6 +175,7 @@ public final class Storage {
     }
 
     public void setDouble(DType t, long index, double v) {
+        MemorySegment segment = segment();
         switch (t) {
             case F32 -> segment.setAtIndex(F32, index, (float) v);
             case F64 -> segment.setAtIndex(F64, index, v);
@@ -177,6 +190,7 @@ public final class Storage {
 
     /** Exact integer access (I64 values beyond 2^53 survive). Floats are truncated toward zero. */
     public long getLong(DType t, long index) {
+        MemorySegment segment = segment();
         return switch (t) {
             case I8 -> segment.get(ValueLayout.JAVA_BYTE, index);
             case I32 -> segment.getAtIndex(I32, index);
@@ -187,6 +201,7 @@ public final class Storage {
     }
 
     public void setLong(DType t, long index, long v) {
+        MemorySegment segment = segment();
         switch (t) {
             case I8 -> segment.set(ValueLayout.JAVA_BYTE, index, (byte) v);
             case I32 -> segment.setAtIndex(I32, index, (int) v);
