@@ -64,6 +64,12 @@ public final class MemoryStats {
     public static int liveStorages() { return Storage.liveCount(); }
 
     /**
+     * Storages freed by the Cleaner since start: tensors dropped without close, whose memory stayed
+     * allocated until a GC noticed. Kiln's own code paths close what they make; see docs/RELIABILITY.md.
+     */
+    public static long freedByCleaner() { return Storage.freedByCleanerCount(); }
+
+    /**
      * Registers a device allocator's counters under a name such as {@code "cuda:0"} (a second
      * registration under the same name replaces the first). Called by backends, not by users.
      */

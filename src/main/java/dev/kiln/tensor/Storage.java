@@ -17,6 +17,8 @@ public final class Storage {
     private static final AtomicInteger LIVE = new AtomicInteger();
     private static final java.util.concurrent.atomic.AtomicLong FREED = new java.util.concurrent.atomic.AtomicLong();
     private static final java.util.concurrent.atomic.AtomicLong LIVE_BYTES = new java.util.concurrent.atomic.AtomicLong();
+    /** Storages released by the close of their last tensor (the rest of FREED was freed by the Cleaner). */
+    private static final java.util.concurrent.atomic.LongAdder CLOSED = new java.util.concurrent.atomic.LongAdder();
 
     public static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     public static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -145,13 +147,22 @@ public final class Storage {
 
     void release() {
         int r = refs.decrementAndGet();
-        if (r == 0 && cleanable != null) cleanable.clean();
+        if (r == 0 && cleanable != null) {
+            CLOSED.increment();
+            cleanable.clean();
+        }
     }
 
     public boolean isReleased() { return refs.get() <= 0; }
 
     /** Host storages freed since start (explicitly or by the Cleaner), for leak tests. */
     public static long freedCount() { return FREED.get(); }
+
+    /**
+     * Storages freed by the Cleaner because their tensors became unreachable without being closed
+     * (memory that lived until a GC happened to run): a correct program keeps this flat.
+     */
+    public static long freedByCleanerCount() { return FREED.get() - CLOSED.sum(); }
 
     /** Number of host storages currently allocated (for leak tests). */
     public static int liveCount() { return LIVE.get(); }
