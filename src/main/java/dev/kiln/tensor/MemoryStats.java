@@ -75,6 +75,9 @@ public final class MemoryStats {
      */
     public static void register(String name, Supplier<Snapshot> source) { DEVICES.put(name, source); }
 
+    /** Removes a registration (e.g. a backend that was shut down). */
+    public static void unregister(String name) { DEVICES.remove(name); }
+
     /** The host allocator followed by every registered device allocator (by name). */
     public static List<Snapshot> all() {
         List<Snapshot> out = new ArrayList<>();
