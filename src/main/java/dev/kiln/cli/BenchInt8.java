@@ -62,6 +62,7 @@ public final class BenchInt8 implements Runnable {
         validate();
         GemmPeer peer = BenchGemm.loadPeer();
         String peerName = peer == null ? "peer unavailable" : peer.name();
+        System.err.println("bench int8: int8 kernel: " + dev.kiln.compress.quant.Int8Gemm.kernelDescription());
         List<int[]> shapes = new ArrayList<>();
         for (int n : sizes) shapes.add(new int[]{n, n, n});
         if (rows > 0) shapes.add(new int[]{rows, 4096, 4096});

@@ -45,6 +45,7 @@ public final class InfoCommand implements Callable<Integer> {
         line(out, "max heap", (Runtime.getRuntime().maxMemory() >> 20) + " MiB (tensors live off-heap)");
         line(out, "vector api", probe(InfoCommand::vectorInfo));
         line(out, "cpu backend", probe(InfoCommand::cpuBackendInfo));
+        line(out, "int8 gemm", probe(dev.kiln.compress.quant.Int8Gemm::kernelDescription));
         line(out, "cuda", "ops run on the CPU only (the CUDA backend's memory and kernel loading exist; its ops do not yet)");
         line(out, "cuda runtime", probe(InfoCommand::cudaProbe));
         out.flush();

@@ -30,7 +30,7 @@ public final class ProcessGroups {
         String backend = env.getOrDefault("KILN_DIST_BACKEND", "cpu");
         return switch (backend) {
             case "cpu" -> cpu(rank, size, host, port, timeout);
-            case "nccl" -> nccl(rank, size, host, port, timeout);
+            case "nccl" -> nccl(rank, size, host, port, intVar(env, "LOCAL_RANK", rank), timeout);
             default -> throw new DistException("KILN_DIST_BACKEND=" + backend + " is not a backend (cpu, nccl)");
         };
     }
@@ -40,9 +40,9 @@ public final class ProcessGroups {
         return CpuProcessGroup.open(rank, size, host, port, timeout);
     }
 
-    /** An NCCL group on CUDA device {@code LOCAL_RANK} (or the rank); rank 0 hosts the store on host:port. */
-    public static ProcessGroup nccl(int rank, int size, String host, int port, Duration timeout) {
-        throw new DistException("nccl backend: not built yet");
+    /** An NCCL group on CUDA device {@code device} (LOCAL_RANK under a launcher); rank 0 hosts the store on host:port. */
+    public static ProcessGroup nccl(int rank, int size, String host, int port, int device, Duration timeout) {
+        return NcclProcessGroup.open(rank, size, host, port, device, timeout);
     }
 
     private static int intVar(Map<String, String> env, String name, int dflt) {

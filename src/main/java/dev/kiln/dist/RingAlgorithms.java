@@ -111,7 +111,7 @@ final class RingAlgorithms {
     }
 
     /**
-     * Sends this rank's 32-byte header to the next rank and checks the previous rank's: both must
+     * Sends this rank's 40-byte header to the next rank and checks the previous rank's: both must
      * run the same collective (op, sequence number, dtype, element count, argument) or the ring
      * would silently mix unrelated data. Returns null when they agree, else what the previous
      * rank called.

@@ -50,16 +50,25 @@ final class RingReduce {
 
     /** {@code seg[i] /= n} (integers: truncated toward zero, as Java division). */
     static void divide(DType t, MemorySegment seg, long count, int n) {
-        for (long i = 0; i < count; i++) {
-            long b = i * t.byteSize();
-            switch (t) {
-                case F32 -> seg.set(F32, b, seg.get(F32, b) / n);
-                case F64 -> seg.set(F64, b, seg.get(F64, b) / n);
-                case I32 -> seg.set(I32, b, seg.get(I32, b) / n);
-                case I64 -> seg.set(I64, b, seg.get(I64, b) / n);
-                default -> throw new IllegalArgumentException("cpu process group: cannot average " + t.pyName());
-            }
+        switch (t) {
+            case F32 -> divF32(seg, count, n);
+            case F64 -> divF64(seg, count, n);
+            case I32 -> { for (long i = 0; i < count; i++) seg.setAtIndex(I32, i, seg.getAtIndex(I32, i) / n); }
+            case I64 -> { for (long i = 0; i < count; i++) seg.setAtIndex(I64, i, seg.getAtIndex(I64, i) / n); }
+            default -> throw new IllegalArgumentException("cpu process group: cannot average " + t.pyName());
         }
+    }
+
+    private static void divF32(MemorySegment a, long n, int d) {
+        long i = 0, up = n - n % F.length();
+        for (; i < up; i += F.length()) FloatVector.fromMemorySegment(F, a, i * 4, LE).div(d).intoMemorySegment(a, i * 4, LE);
+        for (; i < n; i++) a.setAtIndex(F32, i, a.getAtIndex(F32, i) / d);
+    }
+
+    private static void divF64(MemorySegment a, long n, int d) {
+        long i = 0, up = n - n % D.length();
+        for (; i < up; i += D.length()) DoubleVector.fromMemorySegment(D, a, i * 8, LE).div(d).intoMemorySegment(a, i * 8, LE);
+        for (; i < n; i++) a.setAtIndex(F64, i, a.getAtIndex(F64, i) / d);
     }
 
     private static void sumF32(MemorySegment a, MemorySegment b, long n) {

@@ -7,6 +7,8 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.util.ArrayDeque;
 import java.util.HashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * Host memory for tensors: calloc/free through the FFM linker, 64-byte aligned, with a cache of
@@ -16,6 +18,11 @@ import java.util.HashMap;
  * <p>
  * The cache holds at most {@code kiln.cpu.cacheBytes} bytes (default 1 GiB); {@link #emptyCache()}
  * returns it to the system. Thread-safe.
+ * <p>
+ * Accounting (always on, see {@link MemoryStats#host()}): bytes of blocks handed out and not yet
+ * freed (rounded sizes), their peak, bytes cached, and counts of allocations, frees and calls into
+ * calloc/free. Blocks are counted when handed out and when given back, so the numbers hold whether
+ * a block comes from the cache or from the C allocator.
  */
 final class HostAllocator {
     private HostAllocator() {}
@@ -34,6 +41,10 @@ final class HostAllocator {
     private static final long CACHE_LIMIT = Long.getLong("kiln.cpu.cacheBytes", 1L << 30);
     private static final HashMap<Long, ArrayDeque<long[]>> CACHE = new HashMap<>();
     private static long cached;
+
+    private static final AtomicLong IN_USE = new AtomicLong(), PEAK = new AtomicLong();
+    private static final LongAdder ALLOCS = new LongAdder(), FREES = new LongAdder();
+    private static final LongAdder SYSTEM_ALLOCS = new LongAdder(), SYSTEM_FREES = new LongAdder();
 
     /** A block: base pointer from calloc, aligned start, rounded size. */
     record Block(long base, long aligned, long size) {}
@@ -60,7 +71,7 @@ final class HostAllocator {
                 long[] b = q.pop();
                 cached -= size;
                 if (zero) MemorySegment.ofAddress(b[1]).reinterpret(size).fill((byte) 0);
-                return new Block(b[0], b[1], size);
+                return handOut(new Block(b[0], b[1], size));
             }
         }
         long base = calloc(size + ALIGN);
@@ -69,11 +80,20 @@ final class HostAllocator {
             base = calloc(size + ALIGN);
             if (base == 0) throw new OutOfMemoryError("kiln: cannot allocate " + bytes + " bytes of host memory");
         }
+        SYSTEM_ALLOCS.increment();
         long aligned = (base + ALIGN - 1) & -ALIGN;
-        return new Block(base, aligned, size);
+        return handOut(new Block(base, aligned, size));
+    }
+
+    private static Block handOut(Block b) {
+        ALLOCS.increment();
+        PEAK.accumulateAndGet(IN_USE.addAndGet(b.size), Math::max);
+        return b;
     }
 
     static void free(Block b) {
+        FREES.increment();
+        IN_USE.addAndGet(-b.size);
         synchronized (CACHE) {
             if (cached + b.size <= CACHE_LIMIT) {
                 CACHE.computeIfAbsent(b.size, k -> new ArrayDeque<>()).push(new long[]{b.base, b.aligned});
@@ -97,6 +117,15 @@ final class HostAllocator {
         synchronized (CACHE) { return cached; }
     }
 
+    /** The allocator's counters now. */
+    static MemoryStats.Snapshot stats() {
+        return new MemoryStats.Snapshot("host", IN_USE.get(), PEAK.get(), cachedBytes(), ALLOCS.sum(), FREES.sum(),
+                SYSTEM_ALLOCS.sum(), SYSTEM_FREES.sum());
+    }
+
+    /** Starts a new peak from the bytes in use now. */
+    static void resetPeak() { PEAK.set(IN_USE.get()); }
+
     private static long calloc(long size) {
         try {
             return ((MemorySegment) CALLOC.invokeExact(1L, size)).address();
@@ -108,6 +137,7 @@ final class HostAllocator {
     private static void release(long base) {
         try {
             FREE.invokeExact(MemorySegment.ofAddress(base));
+            SYSTEM_FREES.increment();
         } catch (Throwable t) {
             throw new IllegalStateException("kiln: free failed", t);
         }

@@ -17,6 +17,8 @@ public final class Storage {
     private static final AtomicInteger LIVE = new AtomicInteger();
     private static final java.util.concurrent.atomic.AtomicLong FREED = new java.util.concurrent.atomic.AtomicLong();
     private static final java.util.concurrent.atomic.AtomicLong LIVE_BYTES = new java.util.concurrent.atomic.AtomicLong();
+    /** Storages released by the close of their last tensor (the rest of FREED was freed by the Cleaner). */
+    private static final java.util.concurrent.atomic.LongAdder CLOSED = new java.util.concurrent.atomic.LongAdder();
 
     public static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     public static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -104,17 +106,28 @@ public final class Storage {
     }
 
     public Backend backend() { return backend; }
-    /** The memory; fails with a clear error once the storage was freed (never reads freed memory). */
+    /**
+     * The memory; fails with a clear error once the storage was freed or, for wrapped (memory-mapped)
+     * memory, once its owner closed the mapping: Kiln never reads freed memory through a Storage.
+     * The segment itself is a raw view (like a pointer): hold it only while a tensor over this
+     * storage is open.
+     */
     public MemorySegment segment() {
-        if (refs.get() <= 0) throw new IllegalStateException("kiln: tensor memory used after close");
+        if (refs.get() <= 0) throw released();
         if (segment == null)
             throw new IllegalStateException("kiln: tensor memory lives on " + backend.name() + "; copy it to the CPU first (tensor.to(Backends.cpu()))");
+        if (!segment.scope().isAlive())
+            throw new IllegalStateException("kiln: tensor memory used after close: the memory-mapped file it views was closed");
         return segment;
+    }
+
+    private IllegalStateException released() {
+        return new IllegalStateException("kiln: tensor memory used after close (" + byteSize() + " bytes, all tensors over it were closed)");
     }
 
     /** The device address of a non-host storage. */
     public long devicePointer() {
-        if (refs.get() <= 0) throw new IllegalStateException("kiln: tensor memory used after close");
+        if (refs.get() <= 0) throw released();
         if (segment != null) throw new IllegalStateException("kiln: host storage has no device pointer");
         return devicePtr;
     }
@@ -128,13 +141,16 @@ public final class Storage {
         int r;
         do {
             r = refs.get();
-            if (r <= 0) throw new IllegalStateException("storage already released");
+            if (r <= 0) throw released();
         } while (!refs.compareAndSet(r, r + 1));
     }
 
     void release() {
         int r = refs.decrementAndGet();
-        if (r == 0 && cleanable != null) cleanable.clean();
+        if (r == 0 && cleanable != null) {
+            CLOSED.increment();
+            cleanable.clean();
+        }
     }
 
     public boolean isReleased() { return refs.get() <= 0; }
@@ -142,14 +158,21 @@ public final class Storage {
     /** Host storages freed since start (explicitly or by the Cleaner), for leak tests. */
     public static long freedCount() { return FREED.get(); }
 
+    /**
+     * Storages freed by the Cleaner because their tensors became unreachable without being closed
+     * (memory that lived until a GC happened to run): a correct program keeps this flat.
+     */
+    public static long freedByCleanerCount() { return FREED.get() - CLOSED.sum(); }
+
     /** Number of host storages currently allocated (for leak tests). */
     public static int liveCount() { return LIVE.get(); }
     /** Bytes of host storage currently allocated (for leak tests). */
     public static long liveBytes() { return LIVE_BYTES.get(); }
 
-    // ---- element access by dtype (scalar paths, tests, I/O) ----
+    // ---- element access by dtype (scalar paths, tests, I/O); each checks the storage is live ----
 
     public double getDouble(DType t, long index) {
+        MemorySegment segment = segment();
         return switch (t) {
             case F32 -> segment.getAtIndex(F32, index);
             case F64 -> segment.getAtIndex(F64, index);
@@ -163,6 +186,7 @@ public final class Storage {
     }
 
     public void setDouble(DType t, long index, double v) {
+        MemorySegment segment = segment();
         switch (t) {
             case F32 -> segment.setAtIndex(F32, index, (float) v);
             case F64 -> segment.setAtIndex(F64, index, v);
@@ -177,6 +201,7 @@ public final class Storage {
 
     /** Exact integer access (I64 values beyond 2^53 survive). Floats are truncated toward zero. */
     public long getLong(DType t, long index) {
+        MemorySegment segment = segment();
         return switch (t) {
             case I8 -> segment.get(ValueLayout.JAVA_BYTE, index);
             case I32 -> segment.getAtIndex(I32, index);
@@ -187,6 +212,7 @@ public final class Storage {
     }
 
     public void setLong(DType t, long index, long v) {
+        MemorySegment segment = segment();
         switch (t) {
             case I8 -> segment.set(ValueLayout.JAVA_BYTE, index, (byte) v);
             case I32 -> segment.setAtIndex(I32, index, (int) v);

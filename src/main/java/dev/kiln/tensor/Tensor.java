@@ -214,8 +214,9 @@ public final class Tensor implements AutoCloseable {
     /** The storage segment (whole storage; index with {@link #offset()} and strides). */
     public MemorySegment segment() { return live().segment(); }
 
+    /** The storage of an open tensor; every path to this tensor's memory (reads, ops, views) passes here. */
     private Storage live() {
-        if (closed) throw new IllegalStateException("kiln: tensor " + Shape.str(shape) + " used after close");
+        if (closed) throw new IllegalStateException("kiln: tensor used after close: shape " + Shape.str(shape) + " " + dtype.pyName());
         return storage;
     }
 
@@ -328,7 +329,7 @@ public final class Tensor implements AutoCloseable {
     // ------------------------------------------------------------------ views (no copies)
 
     private Tensor view(int[] newShape, long[] newStrides, long newOffset) {
-        return new Tensor(storage, dtype, newShape, newStrides, newOffset, false);
+        return new Tensor(live(), dtype, newShape, newStrides, newOffset, false);
     }
 
     /** Normalizes an axis that must name an existing dim (a 0-d tensor has none). */
@@ -729,7 +730,7 @@ public final class Tensor implements AutoCloseable {
     public void backward(Tensor gradient) { Engine.backward(this, gradient, false); }
 
     /** A view of the same memory that is cut from the graph. */
-    public Tensor detach() { return new Tensor(storage, dtype, shape.clone(), strides.clone(), offset, false); }
+    public Tensor detach() { return new Tensor(live(), dtype, shape.clone(), strides.clone(), offset, false); }
 
     // ------------------------------------------------------------------ lifecycle
 

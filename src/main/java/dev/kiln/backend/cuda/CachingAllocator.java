@@ -68,6 +68,8 @@ public final class CachingAllocator {
     private long peakReserved;
     private long deviceMallocs;
     private long deviceFrees;
+    private long allocations;
+    private long frees;
 
     public CachingAllocator(DeviceMemory device) {
         this.device = device;
@@ -110,6 +112,7 @@ public final class CachingAllocator {
         if (shouldSplit(b, size)) split(b, size, pool);
         b.allocated = true;
         inUse.put(b.ptr, b);
+        allocations++;
         bytesInUse += b.size;
         peakInUse = Math.max(peakInUse, bytesInUse);
         return b.ptr;
@@ -122,6 +125,7 @@ public final class CachingAllocator {
             throw new IllegalArgumentException(String.format(Locale.ROOT,
                     "free: 0x%x was not allocated by this allocator or was already freed", ptr));
         }
+        frees++;
         bytesInUse -= b.size;
         b.allocated = false;
         TreeSet<Block> pool = b.small ? smallPool : largePool;
@@ -175,6 +179,15 @@ public final class CachingAllocator {
     /** Number of device frees made so far. */
     public synchronized long deviceFrees() {
         return deviceFrees;
+    }
+
+    /**
+     * The counters for {@link dev.kiln.tensor.MemoryStats}: in use, peak in use, cached (reserved but
+     * free), blocks handed out / given back, device mallocs / frees.
+     */
+    public synchronized dev.kiln.tensor.MemoryStats.Snapshot snapshot() {
+        return new dev.kiln.tensor.MemoryStats.Snapshot(device.name(), bytesInUse, peakInUse, bytesReserved - bytesInUse,
+                allocations, frees, deviceMallocs, deviceFrees);
     }
 
     /** One-line summary for logs and the CLI. */

@@ -81,7 +81,12 @@ final class CublasGemm implements AutoCloseable {
         }
     }
 
-    private void run(DType t, Operand first, Operand second, int n, int m, int kk, double alpha, double beta,
+    /**
+     * One cuBLAS call on the shared handle. A cuBLAS handle must not be used by two threads at once
+     * (cuBLAS keeps per-handle workspace and state), so calls are serialized on it; the work itself
+     * is queued on the backend's one stream either way.
+     */
+    private synchronized void run(DType t, Operand first, Operand second, int n, int m, int kk, double alpha, double beta,
                      long c, long strideC, int batch) {
         if (t == DType.F32) {
             try (FloatPointer al = new FloatPointer(1).put((float) alpha); FloatPointer be = new FloatPointer(1).put((float) beta)) {
@@ -128,7 +133,7 @@ final class CublasGemm implements AutoCloseable {
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
         status(cublas.cublasDestroy_v2(handle), "cublasDestroy");
     }
 }

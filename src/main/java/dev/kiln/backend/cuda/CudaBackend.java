@@ -56,6 +56,7 @@ public final class CudaBackend implements Backend {
         this.elementwise = new CudaOpsElementwise(kernels, copies);
         this.reductions = new CudaOpsReduce(kernels, copies);
         this.blas = new CublasGemm(kernels, copies);
+        dev.kiln.tensor.MemoryStats.register("cuda:" + device, allocator::snapshot);
     }
 
     /** The backend of CUDA device {@code device} (created once); throws when CUDA is unavailable. */
@@ -79,6 +80,11 @@ public final class CudaBackend implements Backend {
 
     public int device() {
         return device;
+    }
+
+    /** The stream every kernel and copy of this backend is queued on (collectives join it, e.g. NCCL). */
+    public CudaStream stream() {
+        return kernels.stream();
     }
 
     /** The device-memory cache (bytes in use / reserved, emptyCache). */

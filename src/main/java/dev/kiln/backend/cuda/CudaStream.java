@@ -8,7 +8,8 @@ import org.bytedeco.cuda.global.cudart;
 /**
  * A CUDA stream (thin wrapper over cudaStream_t). {@link #create} makes a non-blocking stream that
  * does not synchronize with the legacy default stream; {@link #legacyDefault()} is stream 0.
- * Requires {@link CudaAvailability#isAvailable()}; compile-only without a GPU.
+ * Requires {@link CudaAvailability#isAvailable()}; compile-only without a GPU. A CUDA stream may be
+ * used from several threads at once (the driver orders work in submission order); close is idempotent.
  */
 public final class CudaStream implements AutoCloseable {
     private final CUstream_st handle; // null = the legacy default stream
@@ -55,7 +56,7 @@ public final class CudaStream implements AutoCloseable {
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
         if (closed || handle == null) return;
         closed = true;
         check(cudart.cudaStreamDestroy(handle), "cudaStreamDestroy");

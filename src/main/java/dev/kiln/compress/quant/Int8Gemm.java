@@ -24,20 +24,24 @@ public final class Int8Gemm {
     private Int8Gemm() {}
 
     /**
-     * B [N, K] packed for the kernel: columns in blocks of {@code lanes}, K in pairs, each value
-     * stored as b + 128 in a 16-bit lane (see {@link Int8GemmKernel}); padding holds b = 0.
+     * B [N, K] packed once for the kernel chosen at packing time: for {@link Int8VnniKernel}
+     * (blocks of 16 columns, K in groups of 4, b + 128 as unsigned bytes) when it is enabled, else
+     * for {@link Int8GemmKernel} (columns in blocks of {@code lanes}, K in pairs, b + 128 in 16-bit
+     * lanes). Padding holds b = 0.
      */
     public static final class PackedInt8 {
         private final int n, k, lanes, pairs;
         private final short[] data;
+        private final byte[] vnni;
         private final int[] rowSum;
 
-        private PackedInt8(int n, int k, int lanes, short[] data, int[] rowSum) {
+        private PackedInt8(int n, int k, int lanes, short[] data, byte[] vnni, int[] rowSum) {
             this.n = n;
             this.k = k;
             this.lanes = lanes;
             this.pairs = (k + 1) / 2;
             this.data = data;
+            this.vnni = vnni;
             this.rowSum = rowSum;
         }
 
@@ -47,6 +51,8 @@ public final class Int8Gemm {
         public int k() { return k; }
         /** Sum of each row of B's int8 values (N entries; a copy). */
         public int[] rowSums() { return rowSum.clone(); }
+        /** Which kernel this packing feeds: "vnni" or "vector". */
+        public String kernel() { return vnni != null ? "vnni" : "vector"; }
 
         int lanes() { return lanes; }
         int pairs() { return pairs; }
@@ -55,27 +61,37 @@ public final class Int8Gemm {
         int[] rowSumRef() { return rowSum; }
     }
 
-    /** Packs B [N, K] (I8) once for repeated {@link #matmulT(Tensor, PackedInt8)} calls. */
+    /**
+     * Packs B [N, K] (I8) once for repeated {@link #matmulT(Tensor, PackedInt8)} calls, for the
+     * native VNNI kernel when it is enabled, else for the Vector API kernel.
+     */
     public static PackedInt8 pack(Tensor b) {
         if (b.dtype() != DType.I8 || b.dim() != 2)
             throw new IllegalArgumentException("int8 gemm: B must be I8 [N, K], got " + b.dtype() + " " + Shape.str(b.shape()));
-        int n = b.size(0), k = b.size(1), lanes = Int8GemmKernel.intSpecies().length();
-        int kh = (k + 1) / 2, blocks = (n + lanes - 1) / lanes;
+        int n = b.size(0), k = b.size(1);
         byte[] bv = bytes(b);
-        short[] data = new short[Math.toIntExact((long) blocks * kh * 2 * lanes)];
-        java.util.Arrays.fill(data, (short) 128);
         int[] rowSum = new int[n];
         for (int j = 0; j < n; j++) {
-            int base = (j / lanes) * kh * 2 * lanes + 2 * (j % lanes), s = 0;
-            for (int p = 0; p < k; p++) {
-                int v = bv[j * k + p];
-                s += v;
-                data[base + (p >> 1) * 2 * lanes + (p & 1)] = (short) (v + 128);
-            }
+            int s = 0;
+            for (int p = 0; p < k; p++) s += bv[j * k + p];
             rowSum[j] = s;
         }
-        return new PackedInt8(n, k, lanes, data, rowSum);
+        if (Int8VnniKernel.enabled())
+            return new PackedInt8(n, k, Int8VnniKernel.LANES, null, Int8VnniKernel.packB(bv, n, k), rowSum);
+        int lanes = Int8GemmKernel.intSpecies().length();
+        int kh = (k + 1) / 2, blocks = (n + lanes - 1) / lanes;
+        short[] data = new short[Math.toIntExact((long) blocks * kh * 2 * lanes)];
+        java.util.Arrays.fill(data, (short) 128);
+        for (int j = 0; j < n; j++) {
+            int base = (j / lanes) * kh * 2 * lanes + 2 * (j % lanes);
+            for (int p = 0; p < k; p++)
+                data[base + (p >> 1) * 2 * lanes + (p & 1)] = (short) (bv[j * k + p] + 128);
+        }
+        return new PackedInt8(n, k, lanes, data, null, rowSum);
     }
+
+    /** Which int8 GEMM kernel {@link #pack} targets now, with the reason when VNNI is not used. */
+    public static String kernelDescription() { return Int8VnniKernel.describe(); }
 
     /** C = A B^T over int8, exact in int32. A is [M, K], B is [N, K]; both I8. */
     public static Tensor matmulT(Tensor a, Tensor b) {
@@ -109,6 +125,7 @@ public final class Int8Gemm {
 
     /** C [M, nPad] (row stride: whole kernel blocks; only the first N columns are meaningful). */
     private static int[] accumulate(byte[] a, int m, PackedInt8 b) {
+        if (b.vnni != null) return Int8VnniKernel.run(a, m, b.k(), b.vnni, b.blocks());
         int k = b.k(), kh = b.pairs(), n = b.n(), nPad = b.blocks() * b.lanes();
         int[] ap = new int[Math.toIntExact((long) m * kh)], rowSumA = new int[m];
         packPairs(a, m, k, ap, rowSumA);

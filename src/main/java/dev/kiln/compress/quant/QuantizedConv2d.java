@@ -161,29 +161,46 @@ public final class QuantizedConv2d extends Module {
         return null;
     }
 
-    /** Rows (n, oy, ox), columns (c, ky, kx) of the quantized input; the zero point outside the image. */
+    /**
+     * Rows (n, oy, ox), columns (c, ky, kx) of the quantized input; the zero point outside the
+     * image. Images are unfolded in parallel; an interior 3-wide window is copied without the
+     * per-tap loop.
+     */
     private byte[] im2col(byte[] x, byte zero, int n, int h, int wd, int oh, int ow) {
         int k = inC * kh * kw;
         byte[] cols = new byte[n * oh * ow * k];
         if (zero != 0) Arrays.fill(cols, zero);
-        int sh = p.strideH(), sw = p.strideW(), dh = p.dilationH(), dw = p.dilationW();
-        int[] kyRange = taps(oh, kh, sh, p.padH(), dh, h), kxRange = taps(ow, kw, sw, p.padW(), dw, wd);
-        int row = 0;
-        for (int b = 0; b < n; b++)
-            for (int oy = 0; oy < oh; oy++) {
-                int ky0 = kyRange[2 * oy], ky1 = kyRange[2 * oy + 1], iy0 = oy * sh - p.padH();
-                for (int ox = 0; ox < ow; ox++, row++) {
-                    int kx0 = kxRange[2 * ox], kx1 = kxRange[2 * ox + 1], ix0 = ox * sw - p.padW();
-                    for (int c = 0; c < inC; c++) {
-                        int plane = (b * inC + c) * h * wd, col = row * k + c * kh * kw;
-                        for (int ky = ky0; ky < ky1; ky++) {
-                            int src = plane + (iy0 + ky * dh) * wd + ix0, dst = col + ky * kw;
+        int[] kyRange = taps(oh, kh, p.strideH(), p.padH(), p.dilationH(), h);
+        int[] kxRange = taps(ow, kw, p.strideW(), p.padW(), p.dilationW(), wd);
+        dev.kiln.backend.cpu.Parallel.forRange(n, (long) oh * ow * k, (b0, b1) -> {
+            for (int b = b0; b < b1; b++) unfoldImage(x, cols, b, h, wd, oh, ow, kyRange, kxRange);
+        });
+        return cols;
+    }
+
+    private void unfoldImage(byte[] x, byte[] cols, int b, int h, int wd, int oh, int ow, int[] kyRange, int[] kxRange) {
+        int k = inC * kh * kw, sh = p.strideH(), sw = p.strideW(), dh = p.dilationH(), dw = p.dilationW();
+        int row = b * oh * ow;
+        for (int oy = 0; oy < oh; oy++) {
+            int ky0 = kyRange[2 * oy], ky1 = kyRange[2 * oy + 1], iy0 = oy * sh - p.padH();
+            for (int ox = 0; ox < ow; ox++, row++) {
+                int kx0 = kxRange[2 * ox], kx1 = kxRange[2 * ox + 1], ix0 = ox * sw - p.padW();
+                boolean full3 = kx0 == 0 && kx1 == 3 && kw == 3 && dw == 1;
+                for (int c = 0; c < inC; c++) {
+                    int plane = (b * inC + c) * h * wd, col = row * k + c * kh * kw;
+                    for (int ky = ky0; ky < ky1; ky++) {
+                        int src = plane + (iy0 + ky * dh) * wd + ix0, dst = col + ky * kw;
+                        if (full3) {
+                            cols[dst] = x[src];
+                            cols[dst + 1] = x[src + 1];
+                            cols[dst + 2] = x[src + 2];
+                        } else {
                             for (int kx = kx0; kx < kx1; kx++) cols[dst + kx] = x[src + kx * dw];
                         }
                     }
                 }
             }
-        return cols;
+        }
     }
 
     /** For each output position: the [first, end) kernel taps that land inside an axis of the given size. */

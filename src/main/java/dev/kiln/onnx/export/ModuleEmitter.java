@@ -4,6 +4,7 @@ import dev.kiln.compress.fuse.ChannelAffine;
 import dev.kiln.compress.fuse.Epilogue;
 import dev.kiln.compress.fuse.FusedConv2d;
 import dev.kiln.compress.fuse.FusedLinear;
+import dev.kiln.compress.quant.QatLayer;
 import dev.kiln.compress.quant.QuantizedConv2d;
 import dev.kiln.compress.quant.QuantizedLinear;
 import dev.kiln.nn.Activation;
@@ -61,6 +62,7 @@ final class ModuleEmitter {
             case Conv2d c -> new Emitted(conv(c.weight(), c.bias(), c.params, prefix, x.name()), m.forward(x.probe()));
             case QuantizedLinear q -> new Emitted(qdq.linear(q, prefix, x.name(), x.rank()), m.forward(x.probe()));
             case QuantizedConv2d q -> new Emitted(qdq.conv(q, prefix, x.name(), x.probe().size(1)), m.forward(x.probe()));
+            case QatLayer q -> qat(q, prefix, x);
             case FusedLinear f -> new Emitted(epilogue(f.epilogue(), prefix,
                     linear(x.name(), x.rank(), f.weight(), f.bias(), prefix), x.rank()), m.forward(x.probe()));
             case FusedConv2d f -> new Emitted(epilogue(f.epilogue(), prefix,
@@ -76,6 +78,20 @@ final class ModuleEmitter {
             default -> throw new IllegalArgumentException("ONNX export: unsupported module " + m.getClass().getSimpleName()
                     + (prefix.isEmpty() ? "" : " at '" + prefix.substring(0, prefix.length() - 1) + "'"));
         };
+    }
+
+    /**
+     * A quantization-aware-training layer before conversion: exported as the QDQ graph of the int8
+     * layer it converts to, which computes what the QAT layer computes in eval mode (same
+     * fake-quantized input and per-channel weights). The layer must have seen training data.
+     */
+    private Emitted qat(QatLayer q, String prefix, Emitted x) {
+        if (q.inputParams() == null)
+            throw new IllegalArgumentException("ONNX export: QAT layer" + (prefix.isEmpty() ? "" : " '" + prefix.substring(0, prefix.length() - 1) + "'")
+                    + " has no activation range yet (train or run it in training mode first)");
+        try (Module converted = q.convert()) {
+            return emit(converted, prefix, x);
+        }
     }
 
     private Emitted sequential(Sequential s, String prefix, Emitted x) {

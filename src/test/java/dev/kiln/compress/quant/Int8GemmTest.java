@@ -8,6 +8,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
+import java.util.List;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -21,19 +22,40 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
  */
 class Int8GemmTest {
     private Scope scope;
-    private boolean savedScalar;
+    private boolean savedScalar, savedVnni;
     private int savedThreads;
 
     @BeforeEach void open() {
         scope = Scope.open();
         savedScalar = CpuConfig.scalar();
         savedThreads = CpuConfig.threads();
+        savedVnni = Int8VnniKernel.enabled();
     }
 
     @AfterEach void close() {
         CpuConfig.setScalar(savedScalar);
         CpuConfig.setThreads(savedThreads);
+        if (Int8VnniKernel.unavailableReason() == null) Int8VnniKernel.setEnabled(savedVnni);
         scope.close();
+    }
+
+    /** The kernels under test: native VNNI (where it loads), Vector API, and the scalar twin. */
+    private static List<String> kernels() {
+        return Int8VnniKernel.unavailableReason() == null ? List.of("vnni", "vector", "scalar") : List.of("vector", "scalar");
+    }
+
+    private static void select(String kernel) {
+        CpuConfig.setScalar(kernel.equals("scalar"));
+        if (Int8VnniKernel.unavailableReason() == null) Int8VnniKernel.setEnabled(kernel.equals("vnni"));
+        assertEquals(kernel.equals("vnni") ? "vnni" : "vector", Int8Gemm.pack(Tensor.zeros(DType.I8, 1, 1)).kernel());
+    }
+
+    /** Where the CPU has VNNI and the library was built (CI builds it), the native kernel must load. */
+    @Test void vnniKernelLoadsWhereTheCpuHasIt() throws Exception {
+        boolean cpu = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/cpuinfo")).contains("avx512_vnni");
+        boolean built = Int8VnniKernel.class.getResource("/native/libkiln_cpu.so") != null;
+        org.junit.jupiter.api.Assumptions.assumeTrue(cpu && built, "needs a VNNI CPU and native/build-cpu.sh output");
+        assertEquals(null, Int8VnniKernel.unavailableReason());
     }
 
     /** Random int8 values; mode 0 uniform, 1 all -128, 2 all 127, 3 only the extremes. */
@@ -59,9 +81,9 @@ class Int8GemmTest {
         Random r = new Random(7);
         int[] ks = {1, 3, 17, 63, 65, 1000};
         int[] mns = {1, 7, 64, 130};
-        for (boolean scalar : new boolean[]{false, true})
+        for (String kernel : kernels())
             for (int threads : new int[]{1, 2}) {
-                CpuConfig.setScalar(scalar);
+                select(kernel);
                 CpuConfig.setThreads(threads);
                 for (int k : ks)
                     for (int m : mns)
@@ -69,20 +91,20 @@ class Int8GemmTest {
                             if (k == 1000 && m * n > 64 * 130) continue; // keep the reference cheap
                             int mode = (k + m + n) % 4;
                             Tensor a = int8(r, mode, m, k), b = int8(r, (mode + 1) % 4, n, k);
-                            assertExact(a, b, "scalar=" + scalar + " threads=" + threads + " m=" + m + " n=" + n + " k=" + k + " mode=" + mode);
+                            assertExact(a, b, kernel + " threads=" + threads + " m=" + m + " n=" + n + " k=" + k + " mode=" + mode);
                         }
             }
     }
 
     @Test void extremesAccumulateWithoutOverflowAtLargeK() {
         Random r = new Random(3);
-        for (boolean scalar : new boolean[]{false, true}) {
-            CpuConfig.setScalar(scalar);
+        for (String kernel : kernels()) {
+            select(kernel);
             Tensor a = int8(r, 1, 5, 4099), b = int8(r, 1, 33, 4099);
             int[] c = Int8Gemm.matmulT(a, b).toIntArray();
             for (int v : c) assertEquals(16384 * 4099, v);
             Tensor a2 = int8(r, 3, 9, 4097), b2 = int8(r, 3, 19, 4097);
-            assertExact(a2, b2, "extremes scalar=" + scalar);
+            assertExact(a2, b2, "extremes " + kernel);
         }
     }
 

@@ -77,6 +77,42 @@ class QdqExportTest {
         }
     }
 
+    /**
+     * A QAT model exported before conversion: after a few training-mode batches (observers see
+     * data) the eval-mode fake-quant forward equals the exported QDQ graph on ORT and on Kiln; the
+     * QAT model is unchanged by the export.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {13, 17})
+    void qatModelBeforeConvertMatchesOrtAndKiln(int opset) throws Exception {
+        Generator g = new Generator(6);
+        try (Sequential m = Models.cnn(new Generator(4)); Sequential qat = Quantize.prepareQat(m)) {
+            qat.train();
+            try (GradMode.Guard ng = GradMode.noGrad()) {
+                for (int i = 0; i < 3; i++) try (Tensor x = Tensor.randn(g, 4, 1, 28, 28); Tensor y = qat.forward(x)) { assertTrue(y.numel() > 0); }
+            }
+            qat.eval();
+            try (GradMode.Guard ng = GradMode.noGrad(); Tensor x = Tensor.randn(new Generator(98), 3, 1, 28, 28);
+                 Tensor want = qat.forward(x)) {
+                byte[] bytes = OnnxExport.toBytes(qat, INPUT, opset);
+                float[] kiln = want.toFloatArray();
+                OrtReference.Result exact = OrtReference.run(bytes, x.toFloatArray(), new long[]{3, 1, 28, 28},
+                        Map.of("session.disable_quant_qdq", "1"));
+                assertClose("qat cnn opset " + opset + " ORT (no QDQ fusion)", exact.data(), kiln, EXACT_TOL);
+                assertClose("qat cnn opset " + opset + " Kiln ONNX", runKiln(bytes, x, new int[]{3, 10}), kiln, EXACT_TOL);
+                try (Tensor again = qat.forward(x)) { assertArrayEquals(kiln, again.toFloatArray(), "QAT model changed by export"); }
+            }
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void qatLayerWithoutDataIsRefused() {
+        try (Sequential m = Models.mlp(new Generator(4)); Sequential qat = Quantize.prepareQat(m)) {
+            var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> OnnxExport.toBytes(qat, INPUT, 17));
+            assertTrue(e.getMessage().contains("QAT layer") && e.getMessage().contains("no activation range"), e.getMessage());
+        }
+    }
+
     private static void check(String what, Sequential model, Function<Sequential, Sequential> quantize, int opset) throws Exception {
         try (model; Sequential q = quantize.apply(model); GradMode.Guard ng = GradMode.noGrad();
              Tensor x = Tensor.randn(new Generator(99), 3, 1, 28, 28); Tensor want = q.forward(x)) {

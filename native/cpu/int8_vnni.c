@@ -1,0 +1,103 @@
+/*
+ * Kiln's native int8 GEMM tile for x86-64 CPUs with AVX-512 VNNI (vpdpbusd), called from Java
+ * through the FFM API (dev.kiln.compress.quant.Int8VnniKernel). The Java Vector API has no int8
+ * dot-product operation, so this is the one CPU kernel Kiln writes in C; the portable Vector API
+ * kernel (Int8GemmKernel) stays the fallback and the reference it is tested against.
+ *
+ * Operands (packed by the Java side):
+ *   a: int8 rows, row stride lda bytes, K padded with zeros to a multiple of 4 (k4 groups of 4);
+ *   b: the weights as unsigned bytes b + 128, in blocks of 16 output columns; block jb holds, for
+ *      each group q of 4 along K, 64 bytes: column l's 4 bytes at offset 4 l. Block stride is
+ *      64 * k4 bytes.
+ * Result: c[i * ldc + 16 jb + l] = sum_p a[i][p] * (b[jb*16+l][p] + 128), exact in int32; the
+ * caller removes the offset with 128 * rowsum(a). vpdpbusd multiplies unsigned (b) by signed (a)
+ * bytes and adds groups of 4 products into int32 lanes without intermediate saturation.
+ *
+ * Micro-tiles of up to 8 rows x 2 blocks (16 accumulators + 2 B registers of the 32 zmm), with K
+ * in chunks of KC groups so a two-block B panel (2 x 64 x KC bytes) stays in L1.
+ */
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#define KC 128
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
+
+/* 1 when this CPU can run the kernel. */
+int kiln_cpu_has_vnni(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512vnni");
+}
+
+static inline int32_t load4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* MR rows x NB (1 or 2) blocks over groups [0, kc); adds into c unless first. */
+#define DEF_MICRO(MR, NB)                                                                        \
+    static inline __attribute__((always_inline)) TARGET void micro_##MR##x##NB(                  \
+        const int8_t *a, long lda, const uint8_t *b0, const uint8_t *b1, int kc, int32_t *c,     \
+        long ldc, int first) {                                                                   \
+        __m512i acc[MR][NB];                                                                     \
+        _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++)                                     \
+            _Pragma("GCC unroll 2") for (int t = 0; t < NB; t++) acc[r][t] = _mm512_setzero_si512(); \
+        for (int q = 0; q < kc; q++) {                                                           \
+            __m512i v[NB];                                                                       \
+            v[0] = _mm512_loadu_si512(b0 + 64 * (long) q);                                       \
+            if (NB > 1) v[NB - 1] = _mm512_loadu_si512(b1 + 64 * (long) q);                      \
+            _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                               \
+                __m512i x = _mm512_set1_epi32(load4(a + r * lda + 4 * (long) q));                \
+                _Pragma("GCC unroll 2") for (int t = 0; t < NB; t++)                             \
+                    acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], v[t], x);                         \
+            }                                                                                    \
+        }                                                                                        \
+        _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++)                                     \
+            _Pragma("GCC unroll 2") for (int t = 0; t < NB; t++) {                               \
+                int32_t *dst = c + r * ldc + 16 * t;                                             \
+                __m512i s = acc[r][t];                                                           \
+                if (!first) s = _mm512_add_epi32(s, _mm512_loadu_si512(dst));                    \
+                _mm512_storeu_si512(dst, s);                                                     \
+            }                                                                                    \
+    }
+
+DEF_MICRO(8, 2)
+DEF_MICRO(4, 2)
+DEF_MICRO(1, 2)
+DEF_MICRO(8, 1)
+DEF_MICRO(4, 1)
+DEF_MICRO(1, 1)
+
+/* Rows [0, m) x blocks of one pair (nb = 1 or 2) over groups [q0, q0 + kc). */
+static TARGET void rows(const int8_t *a, long lda, int m, const uint8_t *b0, const uint8_t *b1, int nb,
+                        int kc, int32_t *c, long ldc, int first) {
+    int i = 0;
+    if (nb == 2) {
+        for (; i + 8 <= m; i += 8) micro_8x2(a + i * lda, lda, b0, b1, kc, c + i * ldc, ldc, first);
+        for (; i + 4 <= m; i += 4) micro_4x2(a + i * lda, lda, b0, b1, kc, c + i * ldc, ldc, first);
+        for (; i < m; i++) micro_1x2(a + i * lda, lda, b0, b1, kc, c + i * ldc, ldc, first);
+    } else {
+        for (; i + 8 <= m; i += 8) micro_8x1(a + i * lda, lda, b0, b0, kc, c + i * ldc, ldc, first);
+        for (; i + 4 <= m; i += 4) micro_4x1(a + i * lda, lda, b0, b0, kc, c + i * ldc, ldc, first);
+        for (; i < m; i++) micro_1x1(a + i * lda, lda, b0, b0, kc, c + i * ldc, ldc, first);
+    }
+}
+
+/*
+ * c [m, 16 nb] (row stride ldc ints) = a [m, 4 k4] x (blocks [0, nb) of b)^T, overwriting c.
+ * a, b and c point at the tile's first row / block / column.
+ */
+TARGET void kiln_i8_vnni_tile(const int8_t *a, long lda, int m, const uint8_t *b, int k4, int nb,
+                              int32_t *c, long ldc) {
+    long blockStride = 64L * k4;
+    for (int jb = 0; jb < nb; jb += 2) {
+        int pair = nb - jb >= 2 ? 2 : 1;
+        const uint8_t *b0 = b + jb * blockStride, *b1 = b0 + blockStride;
+        for (int q0 = 0; q0 < k4; q0 += KC) {
+            int kc = k4 - q0 < KC ? k4 - q0 : KC;
+            rows(a + 4L * q0, lda, m, b0 + 64L * q0, b1 + 64L * q0, pair, kc, c + 16 * jb, ldc, q0 == 0);
+        }
+    }
+}

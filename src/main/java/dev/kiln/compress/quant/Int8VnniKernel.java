@@ -1,0 +1,175 @@
+package dev.kiln.compress.quant;
+
+import dev.kiln.backend.cpu.CpuConfig;
+import dev.kiln.backend.cpu.Parallel;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+
+/**
+ * The int8 GEMM on AVX-512 VNNI ({@code vpdpbusd}: 64 int8 multiply-adds per instruction), a C
+ * tile kernel ({@code native/cpu/int8_vnni.c}, built by {@code native/build-cpu.sh} and packed in
+ * the jar as {@code native/libkiln_cpu.so}) called through the FFM API with heap arrays passed
+ * in place (critical downcalls, no copies). The Java Vector API has no int8 dot product, which
+ * leaves the portable {@link Int8GemmKernel} well short of int8's arithmetic rate; this kernel is
+ * used when the library is present and the CPU has VNNI, and {@link Int8GemmKernel} otherwise.
+ *
+ * <p>Layout (see the C file): A rows as signed bytes with K padded by zeros to a multiple of 4; B
+ * as unsigned bytes b + 128 in blocks of 16 columns x groups of 4 along K. The kernel yields
+ * sum(a (b + 128)); {@link #run} subtracts 128 sum(a) per row, so results are exact.
+ *
+ * <p>Selection: {@code -Dkiln.int8.kernel=auto} (default), {@code vector} (never native) or
+ * {@code native} (fail loudly when unavailable); {@code -Dkiln.native.lib=PATH} loads the library
+ * from a file instead of the jar.
+ */
+final class Int8VnniKernel {
+    private Int8VnniKernel() {}
+
+    static final int LANES = 16;
+    /** Rows and 16-column blocks per parallel task. */
+    private static final int ROW_TILE = 96, BLOCK_TILE = 16;
+
+    private static final MethodHandle TILE;
+    private static final String UNAVAILABLE;
+    private static volatile boolean enabled;
+
+    static {
+        MethodHandle tile = null;
+        String why = null;
+        String mode = System.getProperty("kiln.int8.kernel", "auto");
+        if (mode.equals("vector")) {
+            why = "disabled by -Dkiln.int8.kernel=vector";
+        } else {
+            try {
+                tile = bind();
+            } catch (Throwable e) {
+                why = e.getMessage() == null ? e.toString() : e.getMessage();
+            }
+        }
+        if (mode.equals("native") && tile == null)
+            throw new IllegalStateException("int8 gemm: -Dkiln.int8.kernel=native but the VNNI kernel is unavailable: " + why);
+        TILE = tile;
+        UNAVAILABLE = why;
+        enabled = tile != null;
+    }
+
+    /** True when quantized layers will use this kernel (library loaded, CPU has VNNI, not switched off). */
+    static boolean enabled() { return enabled && !CpuConfig.scalar(); }
+
+    /** Why the kernel is not available (null when it is). */
+    static String unavailableReason() { return UNAVAILABLE; }
+
+    /** Tests and benchmarks switch between this kernel and the Vector API one; returns the old setting. */
+    static boolean setEnabled(boolean on) {
+        boolean old = enabled;
+        if (on && TILE == null) throw new IllegalStateException("int8 gemm: VNNI kernel unavailable: " + UNAVAILABLE);
+        enabled = on;
+        return old;
+    }
+
+    /** Human-readable kernel name for benchmark reports. */
+    static String describe() { return enabled() ? "native AVX-512 VNNI" : "Vector API (" + (UNAVAILABLE == null ? "VNNI kernel off" : UNAVAILABLE) + ")"; }
+
+    private static MethodHandle bind() throws IOException {
+        SymbolLookup lib = SymbolLookup.libraryLookup(libraryPath(), Arena.global());
+        Linker linker = Linker.nativeLinker();
+        MethodHandle has = linker.downcallHandle(find(lib, "kiln_cpu_has_vnni"), FunctionDescriptor.of(ValueLayout.JAVA_INT));
+        try {
+            if ((int) has.invokeExact() == 0) throw new IllegalStateException("CPU lacks AVX-512 VNNI");
+        } catch (IllegalStateException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("kiln_cpu_has_vnni failed: " + t);
+        }
+        var A = ValueLayout.ADDRESS;
+        var I = ValueLayout.JAVA_INT;
+        var L = ValueLayout.JAVA_LONG;
+        return linker.downcallHandle(find(lib, "kiln_i8_vnni_tile"), FunctionDescriptor.ofVoid(A, L, I, A, I, I, A, L),
+                Linker.Option.critical(true));
+    }
+
+    private static MemorySegment find(SymbolLookup lib, String name) {
+        return lib.find(name).orElseThrow(() -> new IllegalStateException("libkiln_cpu.so lacks " + name));
+    }
+
+    /** The library file: -Dkiln.native.lib, else the jar's copy extracted to a temporary file. */
+    private static Path libraryPath() throws IOException {
+        String forced = System.getProperty("kiln.native.lib");
+        if (forced != null) return Path.of(forced);
+        if (!System.getProperty("os.arch", "").equals("amd64") || !System.getProperty("os.name", "").startsWith("Linux"))
+            throw new IllegalStateException("native kernels are x86-64 Linux only");
+        try (InputStream in = Int8VnniKernel.class.getResourceAsStream("/native/libkiln_cpu.so")) {
+            if (in == null) throw new IllegalStateException("native/libkiln_cpu.so not built (native/build-cpu.sh needs gcc)");
+            Path tmp = Files.createTempFile("libkiln_cpu", ".so");
+            tmp.toFile().deleteOnExit();
+            Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
+            return tmp;
+        }
+    }
+
+    /** Groups of 4 along K. */
+    static int groups(int k) { return (k + 3) / 4; }
+
+    /** B [n, k] int8 row-major in the kernel's layout (blocks of 16 columns, K groups of 4, b + 128). */
+    static byte[] packB(byte[] bv, int n, int k) {
+        int k4 = groups(k), blocks = (n + LANES - 1) / LANES;
+        byte[] out = new byte[Math.toIntExact((long) blocks * k4 * 64)];
+        java.util.Arrays.fill(out, (byte) 0x80);   // b = 0 in padding
+        for (int j = 0; j < n; j++) {
+            int base = (j / LANES) * k4 * 64 + 4 * (j % LANES);
+            for (int p = 0; p < k; p++) out[base + (p >> 2) * 64 + (p & 3)] = (byte) (bv[j * k + p] + 128);
+        }
+        return out;
+    }
+
+    /**
+     * cPad [m, blocks * 16] = A [m, k] x B^T, exact: A row-major int8 (first m k bytes of a),
+     * B packed by {@link #packB} with {@code blocks} blocks.
+     */
+    static int[] run(byte[] a, int m, int k, byte[] bPacked, int blocks) {
+        int k4 = groups(k), lda = 4 * k4, nPad = blocks * LANES;
+        byte[] ap = a;
+        if (lda != k) {                       // pad K with zeros to whole groups
+            ap = new byte[Math.toIntExact((long) m * lda)];
+            for (int i = 0; i < m; i++) System.arraycopy(a, i * k, ap, i * lda, k);
+        }
+        int[] c = new int[Math.toIntExact((long) m * nPad)];
+        int rowTiles = (m + ROW_TILE - 1) / ROW_TILE, colTiles = (blocks + BLOCK_TILE - 1) / BLOCK_TILE;
+        long cost = (long) Math.min(m, ROW_TILE) * BLOCK_TILE * LANES * k / 8;
+        final byte[] av = ap;
+        Parallel.forRange(rowTiles * colTiles, cost, (s, e) -> {
+            for (int t = s; t < e; t++) {
+                int r0 = (t / colTiles) * ROW_TILE, jb0 = (t % colTiles) * BLOCK_TILE;
+                int rows = Math.min(ROW_TILE, m - r0), nb = Math.min(BLOCK_TILE, blocks - jb0);
+                tile(av, (long) r0 * lda, lda, rows, bPacked, (long) jb0 * k4 * 64, k4, nb, c, (long) r0 * nPad + (long) jb0 * LANES, nPad);
+            }
+        });
+        for (int i = 0; i < m; i++) {        // remove the +128 offset of B: 128 * sum(a row)
+            int s = 0, o = i * k;
+            for (int p = 0; p < k; p++) s += a[o + p];
+            int fix = 128 * s, row = i * nPad;
+            for (int j = 0; j < nPad; j++) c[row + j] -= fix;
+        }
+        return c;
+    }
+
+    private static void tile(byte[] a, long aOff, int lda, int rows, byte[] b, long bOff, int k4, int nb, int[] c, long cOff, int ldc) {
+        try {
+            TILE.invokeExact(MemorySegment.ofArray(a).asSlice(aOff), (long) lda, rows,
+                    MemorySegment.ofArray(b).asSlice(bOff), k4, nb,
+                    MemorySegment.ofArray(c).asSlice(cOff * 4), (long) ldc);
+        } catch (Throwable t) {
+            throw new IllegalStateException("int8 gemm: native VNNI tile failed: " + t, t);
+        }
+    }
+}
