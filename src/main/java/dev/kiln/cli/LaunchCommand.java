@@ -8,8 +8,6 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -20,7 +18,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.Callable;
 
 /**
- * `kiln launch`: starts N worker JVMs of a kiln subcommand on this node (torchrun's role). Each
+ * `kiln launch` (uses {@link dev.kiln.dist.WorkerProcesses}' JVM flags and free-port probe; it
+ * supervises its workers itself for prefixed output, multi-node ranks and the failure report): starts N worker JVMs of a kiln subcommand on this node (torchrun's role). Each
  * worker gets RANK (node rank * nproc + local rank), WORLD_SIZE (nnodes * nproc), LOCAL_RANK,
  * MASTER_ADDR, MASTER_PORT and KILN_PARENT_PID, and runs with this JVM's java, JVM flags and class
  * path. Output lines of rank r are printed as "[r] line". When a worker dies (non-zero exit or a
@@ -60,7 +59,7 @@ public final class LaunchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("launch: need --nproc >= 1, --nnodes >= 1 and 0 <= --node-rank < --nnodes");
         if (nnodes > 1 && master == null) throw new IllegalArgumentException("launch: --master ADDR:PORT is required with --nnodes > 1");
         String addr = master == null ? "127.0.0.1" : master.substring(0, Math.max(0, master.lastIndexOf(':')));
-        int port = master == null ? freePort() : parsePort(master);
+        int port = master == null ? dev.kiln.dist.WorkerProcesses.freePort() : parsePort(master);
         PrintWriter out = spec.commandLine().getOut();
         err = spec.commandLine().getErr();
         Thread hook = new Thread(this::stop, "kiln-launch-cleanup");
@@ -145,10 +144,6 @@ public final class LaunchCommand implements Callable<Integer> {
         return pb.start();
     }
 
-    /** The JVM flags of the ./kiln launcher script. */
-    static final List<String> JVM_FLAGS = List.of("--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-            "--sun-misc-unsafe-memory-access=allow", "-XX:+UseParallelGC");
-
     /**
      * This JVM's java with Kiln's JVM flags, KILN_JAVA_OPTS, this JVM's kiln.* system properties, its
      * class path and module path, then the main class and the command.
@@ -156,7 +151,7 @@ public final class LaunchCommand implements Callable<Integer> {
     List<String> workerCommand() {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.addAll(JVM_FLAGS);
+        cmd.addAll(dev.kiln.dist.WorkerProcesses.JVM_FLAGS);
         String opts = System.getenv("KILN_JAVA_OPTS");
         if (opts != null && !opts.isBlank()) cmd.addAll(List.of(opts.trim().split("\\s+")));
         for (String k : System.getProperties().stringPropertyNames())
@@ -212,12 +207,6 @@ public final class LaunchCommand implements Callable<Integer> {
             return port;
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("launch: --master must be ADDR:PORT, got '" + master + "'");
-        }
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
         }
     }
 }
