@@ -84,7 +84,7 @@ public final class TrainCommand implements Callable<Integer> {
              Module net = Models.byName(model, g);
              Optimizer opt = makeOptimizer(net);
              DataLoader trainLoader = dist.shard(DataLoader.builder(train).batchSize(batch).shuffle(seed).dropLast(false).prefetch(prefetch),
-                     train.size(), seed).build();
+                     train.size(), seed, batch).build();
              DataLoader testLoader = DataLoader.builder(test).batchSize(1000).prefetch(false).build()) {
             out = dist.log(out);
             out.println(sets.note() + (dist.isDistributed() ? "\n" + dist.describe() : ""));

@@ -12,6 +12,13 @@ import dev.kiln.data.DataLoader;
  * i of one process loading batches of B size with the same seed. With a mean loss and gradients
  * averaged over ranks (DDP), training on size ranks with batch B then equals one process with batch
  * B size, exactly when n is a multiple of size (every rank then has the same batch sizes).
+ * <p><b>Blocked layout.</b> {@link #blocked(int)} keeps the same global batches but gives rank r the
+ * r-th contiguous block of B positions inside each global batch of B size positions. Batch i of
+ * rank r is then exactly micro-batch i size + r of one process loading batches of B, so DDP over
+ * size ranks is reproduced <i>bit for bit</i> by one process with batch B and size accumulation
+ * steps (per-rank means scaled by 1/size sum to the same floats as the ranks' average, because
+ * the scale is a power of two for 2 or 4 ranks). {@code kiln train} uses this layout. In a last,
+ * partial global batch each rank takes an equal contiguous share.
  * <p><b>Uneven sizes.</b> When n is not a multiple of size, {@link Tail#PAD} (the default, as torch)
  * repeats the first positions of the permutation so every rank gets ceil(n / size) examples (a few
  * examples count twice per epoch); {@link Tail#DROP} leaves out the last n mod size positions so every
@@ -25,8 +32,13 @@ public final class DistributedSampler implements DataLoader.Sampler {
     private final boolean shuffle;
     private final long seed;
     private final Tail tail;
+    private final int block;   // 0: strided; else examples per rank per global batch
 
     public DistributedSampler(int datasetSize, int rank, int size, boolean shuffle, long seed, Tail tail) {
+        this(datasetSize, rank, size, shuffle, seed, tail, 0);
+    }
+
+    private DistributedSampler(int datasetSize, int rank, int size, boolean shuffle, long seed, Tail tail, int block) {
         if (size < 1 || rank < 0 || rank >= size)
             throw new IllegalArgumentException("DistributedSampler: rank " + rank + " outside [0, " + size + ")");
         if (datasetSize < 0) throw new IllegalArgumentException("DistributedSampler: dataset size " + datasetSize + " < 0");
@@ -38,6 +50,13 @@ public final class DistributedSampler implements DataLoader.Sampler {
         this.shuffle = shuffle;
         this.seed = seed;
         this.tail = tail;
+        this.block = block;
+    }
+
+    /** The same shards in the blocked layout for per-rank batches of {@code perRankBatch} (see above). */
+    public DistributedSampler blocked(int perRankBatch) {
+        if (perRankBatch < 1) throw new IllegalArgumentException("DistributedSampler: per-rank batch " + perRankBatch + " < 1");
+        return new DistributedSampler(n, rank, size, shuffle, seed, tail, perRankBatch);
     }
 
     /** Shuffled shards for the group's rank, padded to equal length. */
@@ -59,10 +78,19 @@ public final class DistributedSampler implements DataLoader.Sampler {
         int len = length();
         int[] out = new int[len];
         for (int k = 0; k < len; k++) {
-            int pos = rank + k * size;
+            int pos = block == 0 ? rank + k * size : blockedPosition(k, len);
             out[k] = order[pos % n];   // positions past n (PAD only) wrap to the start
         }
         return out;
+    }
+
+    /** Position of this rank's k-th example: its block inside global batch k / block. */
+    private int blockedPosition(int k, int len) {
+        long global = (long) block * size, base = (k / block) * global;
+        long remaining = (long) len * size - base;          // positions left, a multiple of size
+        int j = k % block;
+        long share = remaining >= global ? block : remaining / size;
+        return (int) (base + rank * share + j);
     }
 
     private static int[] identity(int n) {
@@ -74,6 +102,6 @@ public final class DistributedSampler implements DataLoader.Sampler {
     @Override
     public String toString() {
         return "DistributedSampler(rank " + rank + " of " + size + ", " + n + " examples, " + length() + " per rank, "
-                + (shuffle ? "shuffled seed " + seed : "in order") + ", " + tail + ")";
+                + (shuffle ? "shuffled seed " + seed : "in order") + ", " + tail + (block == 0 ? ", strided" : ", blocked by " + block) + ")";
     }
 }

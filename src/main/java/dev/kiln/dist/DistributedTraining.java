@@ -66,9 +66,13 @@ public final class DistributedTraining implements AutoCloseable {
         return isMain() ? out : new PrintWriter(Writer.nullWriter());
     }
 
-    /** Adds this rank's {@link DistributedSampler} (shuffled with seed, padded) to a loader; unchanged in one process. */
-    public DataLoader.Builder shard(DataLoader.Builder loader, int datasetSize, long seed) {
-        return pg == null ? loader : loader.sampler(DistributedSampler.of(pg, datasetSize, seed));
+    /**
+     * Adds this rank's {@link DistributedSampler} (shuffled with seed, padded, blocked by the per-rank
+     * batch so that one process with {@code --accumulate size} reproduces the run bit for bit) to a
+     * loader; unchanged in one process.
+     */
+    public DataLoader.Builder shard(DataLoader.Builder loader, int datasetSize, long seed, int perRankBatch) {
+        return pg == null ? loader : loader.sampler(DistributedSampler.of(pg, datasetSize, seed).blocked(perRankBatch));
     }
 
     /** The model to train: a DDP wrapper (broadcasting rank 0's state now), or net itself. */

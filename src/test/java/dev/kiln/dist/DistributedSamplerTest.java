@@ -92,4 +92,29 @@ class DistributedSamplerTest {
         }
         return out;
     }
+
+    /** Blocked layout: same global batches as strided, rank r holds block r of each; equal shares in a partial last batch. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"64,2,8", "70,2,8", "75,4,4", "9,2,4", "100,3,7"})
+    void blockedLayoutGivesEachRankAContiguousBlockOfEveryGlobalBatch(int n, int size, int b) {
+        int[] perm = DataLoader.permutation(n, 13);
+        java.util.Map<Integer, Integer> seen = new java.util.HashMap<>();
+        int len = -1;
+        for (int r = 0; r < size; r++) {
+            DistributedSampler s = new DistributedSampler(n, r, size, true, 13, DistributedSampler.Tail.PAD).blocked(b);
+            int[] idx = s.indices(0);
+            len = idx.length;
+            assertEquals((n + size - 1) / size, idx.length);
+            int[] strided = new DistributedSampler(n, r, size, true, 13, DistributedSampler.Tail.PAD).indices(0);
+            assertEquals(strided.length, idx.length);
+            for (int k = 0; k < idx.length; k++) {
+                int i = k / b, full = Math.min(b * size, len * size - i * b * size), share = full / size;
+                int expectPos = i * b * size + r * share + k % b;
+                assertEquals(perm[expectPos % n], idx[k], "rank " + r + " k " + k);
+                seen.merge(expectPos, 1, Integer::sum);
+            }
+        }
+        assertEquals(len * size, seen.size(), "every padded position exactly once");
+        seen.values().forEach(c -> assertEquals(1, c));
+    }
 }

@@ -17,13 +17,22 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * `kiln launch --nproc 2 -- train --batch 32` (two real worker JVMs, CPU backend) ends with the same
- * parameters as one `train --batch 64` on the same data order, on a small --limit subset.
+ * parameters as one `train --batch 64` on the same data order (1e-5: float sums in another order),
+ * and bit for bit the parameters of one `train --batch 32 --accumulate 2` (the same arithmetic).
  */
 class DistributedTrainingTest {
 
-    static String[] trainArgs(Path data, int batch, Path save) {
-        return new String[]{"train", "--data", data.toString(), "--model", "mlp", "--epochs", "1", "--batch", Integer.toString(batch),
+    static String[] trainArgs(Path data, int batch, Path save, String... extra) {
+        String[] base = {"train", "--data", data.toString(), "--model", "mlp", "--epochs", "1", "--batch", Integer.toString(batch),
                 "--threads", "1", "--no-progress", "--no-prefetch", "--save", save.toString()};
+        String[] all = java.util.Arrays.copyOf(base, base.length + extra.length);
+        System.arraycopy(extra, 0, all, base.length, extra.length);
+        return all;
+    }
+
+    private static void train(String[] args) {
+        assertEquals(0, new CommandLine(new TrainCommand()).setOut(new PrintWriter(new StringWriter()))
+                .execute(java.util.Arrays.copyOfRange(args, 1, args.length)));
     }
 
     /** A tiny Fashion-MNIST lookalike (seeded random 28x28 images, 10 classes) in IDX files: fast to load in every worker. */
@@ -49,8 +58,9 @@ class DistributedTrainingTest {
         Path single = dir.resolve("single.safetensors"), dist = dir.resolve("dist.safetensors");
         Path data = tinyFashion(dir, 320, 50);
         String[] one = trainArgs(data, 64, single);
-        assertEquals(0, new CommandLine(new TrainCommand()).setOut(new PrintWriter(new StringWriter()))
-                .execute(java.util.Arrays.copyOfRange(one, 1, one.length)));
+        train(one);
+        Path accumulated = dir.resolve("accumulated.safetensors");
+        train(trainArgs(data, 32, accumulated, "--accumulate", "2"));
 
         StringWriter out = new StringWriter(), err = new StringWriter();
         String[] launch = new String[3 + one.length];
@@ -66,6 +76,9 @@ class DistributedTrainingTest {
         DistributedTraining.Difference d = DistributedTraining.compareCheckpoints(single, dist);
         assertEquals(6, d.tensors());
         assertTrue(d.maxRelative() <= 1e-5, "max relative difference " + d.maxRelative() + " in " + d.tensor());
+        // the same arithmetic in one process (batch 32, 2 accumulation steps): bit for bit
+        DistributedTraining.Difference exact = DistributedTraining.compareCheckpoints(accumulated, dist);
+        assertEquals(0.0, exact.maxRelative(), "vs one process with --accumulate 2: " + exact.tensor());
     }
 
     @Test
