@@ -6,7 +6,8 @@ import dev.kiln.tensor.Tensor;
  * Gradient accumulation over k micro-batches: each micro-batch loss is scaled by 1/k before
  * backward, gradients add up in the parameters, and the optimizer steps (and zeroes the
  * gradients) once every k micro-batches: the same update as one batch k times larger when the
- * loss is a mean over the batch.
+ * loss is a mean over the batch. {@link #flush} steps on a partial window (the trainer calls it at
+ * the end of each epoch, so no micro-batch's gradient is carried into the next epoch or lost).
  */
 public final class GradientAccumulator {
     private final Optimizer opt;
@@ -33,4 +34,17 @@ public final class GradientAccumulator {
     }
 
     public int pending() { return pending; }
+
+    /**
+     * Steps the optimizer on the gradients of a partial window (fewer than k micro-batches, each
+     * still scaled by 1/k, as PyTorch's usual accumulation loop does), if there is one. Returns
+     * true if it stepped.
+     */
+    public boolean flush() {
+        if (pending == 0) return false;
+        opt.step();
+        opt.zeroGrad();
+        pending = 0;
+        return true;
+    }
 }

@@ -58,6 +58,7 @@ public final class Trainer {
             done++;
             if (progress != null) progress.update(done, total, samples, lossSum / samples);
         }
+        acc.flush();
         double secs = (System.nanoTime() - t0) / 1e9;
         return new EpochStats(secs, samples == 0 ? Double.NaN : lossSum / samples, samples);
     }

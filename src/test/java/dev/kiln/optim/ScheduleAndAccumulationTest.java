@@ -12,6 +12,7 @@ import org.junit.jupiter.api.Test;
 
 import java.util.List;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -84,6 +85,28 @@ class ScheduleAndAccumulationTest {
                 for (int i = 0; i < a.length; i++) assertEquals(a[i], b[i], 1e-5 + 1e-5 * Math.abs(a[i]), k + "[" + i + "]");
             }
             assertNotEquals(0.0, pb.get("0.weight").sub(acc.stateDict().get("0.weight")).abs().sum().item() + 1, "sanity");
+        }
+    }
+
+    /** flush() steps on a partial window as is (each micro-batch still scaled by 1/k) and only then. */
+    @Test void flushStepsOnAPartialWindow() {
+        Generator g = new Generator(6);
+        try (Scope scope = Scope.open()) {
+            Tensor x = Tensor.uniform(g, -2, 2, DType.F32, 4, 6);
+            Tensor y = Tensor.fromArray(new long[]{0, 1, 2, 1}, 4);
+            Sequential a = new Sequential(new Linear(6, 3, true, new Generator(1)));
+            Sequential b = new Sequential(new Linear(6, 3, true, new Generator(1)));
+            SGD oa = new SGD(a.parameters(), 0.1, 0, 0, 0, false), ob = new SGD(b.parameters(), 0.1, 0, 0, 0, false);
+            GradientAccumulator ga = new GradientAccumulator(oa, 4);
+            assertEquals(false, ga.flush());
+            assertEquals(false, ga.backward(Loss.crossEntropy(a.forward(x), y)));
+            assertEquals(true, ga.flush());
+            assertEquals(0, ga.pending());
+            ob.zeroGrad();
+            Loss.crossEntropy(b.forward(x), y).div(4.0).backward();
+            ob.step();
+            assertArrayEquals(b.stateDict().get("0.weight").toFloatArray(), a.stateDict().get("0.weight").toFloatArray());
+            assertEquals(null, a.parameters().get(0).grad() == null ? null : (a.parameters().get(0).grad().abs().sum().item() == 0 ? null : "grad left"));
         }
     }
 
