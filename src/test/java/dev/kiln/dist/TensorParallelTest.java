@@ -110,9 +110,10 @@ class TensorParallelTest {
         checkMlp(fullMlpRun(), LocalProcessGroup.world(size).run(TensorParallelTest::tpMlpRun));
     }
 
-    @Test
-    void mlpOnTwoCpuProcessGroupRanks() throws Exception {
-        checkMlp(fullMlpRun(), CpuRanks.run(2, Duration.ofSeconds(30), TensorParallelTest::tpMlpRun));
+    @ParameterizedTest
+    @ValueSource(ints = {2, 4})
+    void mlpOnCpuProcessGroupRanks(int size) throws Exception {
+        checkMlp(fullMlpRun(), CpuRanks.run(size, Duration.ofSeconds(30), TensorParallelTest::tpMlpRun));
     }
 
     // ------------------------------------------------------------------ attention
@@ -132,18 +133,21 @@ class TensorParallelTest {
     static int[] attnX(boolean batchFirst) { return batchFirst ? new int[]{B, L, E} : new int[]{L, B, E}; }
 
     @ParameterizedTest
-    @CsvSource({"2,false,false", "4,false,true", "2,true,true", "4,true,false"})
-    void attentionEqualsTheSingleRankModel(int size, boolean batchFirst, boolean masked) {
+    @CsvSource({"2,false,false,local", "4,false,true,local", "2,true,true,local", "4,true,false,local",
+                "2,false,true,tcp", "4,true,true,tcp"})
+    void attentionEqualsTheSingleRankModel(int size, boolean batchFirst, boolean masked, String group) throws Exception {
         Run full;
         try (MultiheadAttention m = fullAttention(batchFirst); Tensor mask = masked ? causalMask() : null) {
             full = run(m, attnX(batchFirst), x -> m.forward(x, x, x, mask));
         }
-        List<Run> ranks = LocalProcessGroup.world(size).run(pg -> {
+        java.util.function.Function<ProcessGroup, Run> body = pg -> {
             try (MultiheadAttention m = fullAttention(batchFirst); TensorParallelAttention tp = TensorParallelAttention.fromFull(m, pg);
                  Tensor mask = masked ? causalMask() : null) {
                 return run(tp, attnX(batchFirst), x -> tp.forward(x, x, x, mask));
             }
-        });
+        };
+        List<Run> ranks = group.equals("tcp") ? CpuRanks.run(size, Duration.ofSeconds(30), body::apply)
+                : LocalProcessGroup.world(size).run(body::apply);
         int[] inShape = {3 * E, E};
         for (int r = 0; r < size; r++) {
             Run got = ranks.get(r);
