@@ -5,7 +5,14 @@ import dev.kiln.fuzz.FuzzChecks;
 import dev.kiln.io.KilnFormatException;
 import dev.kiln.onnx.proto.ProtoReader;
 
+import org.junit.jupiter.api.Test;
+
+import java.io.InputStream;
 import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Fuzzes the ONNX protobuf reader: whole models ({@link OnnxReader#read(byte[], String, Path)},
@@ -38,5 +45,19 @@ class OnnxFuzzTest {
             Value v = OnnxTensors.decodeAny(ProtoReader.of(data, "fuzz.pb"), d);
             if (v instanceof Value.TensorValue tv) tv.tensor().close();
         }, KilnFormatException.class, OnnxException.class);
+    }
+
+    // ------------------------------------------------------------------ regression tests for findings
+
+    /** Fuzzer finding: a tensor name holding a newline made a two-line error; names are escaped. */
+    @Test
+    void findingNewlineInTensorName() throws Exception {
+        byte[] data;
+        try (InputStream in = getClass().getResourceAsStream("OnnxFuzzTestInputs/model/finding-newline-in-tensor-name")) {
+            data = in.readAllBytes();
+        }
+        KilnFormatException e = assertThrows(KilnFormatException.class, () -> OnnxReader.read(data, "fuzz.onnx", null));
+        assertEquals(1, e.getMessage().lines().count(), e.getMessage());
+        assertTrue(e.getMessage().contains("\\x0a"), e.getMessage());
     }
 }

@@ -4,7 +4,15 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.kiln.fuzz.FuzzChecks;
 import dev.kiln.io.KilnFormatException;
 
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.io.InputStream;
 import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Fuzzes the TorchScript / torch.save zip reader: the hand-written zip parser on its own (end
@@ -39,5 +47,24 @@ class TorchArchiveFuzzTest {
                 TorchArchive.closeTensors(a.data());
             }
         }, KilnFormatException.class);
+    }
+
+    // ------------------------------------------------------------------ regression tests for findings
+
+    private static Path finding(String method, String name) throws IOException {
+        try (InputStream in = TorchArchiveFuzzTest.class.getResourceAsStream("TorchArchiveFuzzTestInputs/" + method + "/" + name)) {
+            return FuzzChecks.write(name, in.readAllBytes());
+        }
+    }
+
+    /** Fuzzer finding: a member name with a newline made a two-line error; such names are refused. */
+    @Test
+    void findingControlCharactersInEntryName() throws Exception {
+        for (String method : new String[]{"zipArchive", "torchArchive"}) {
+            Path p = finding(method, "finding-control-characters-in-entry-name");
+            KilnFormatException e = assertThrows(KilnFormatException.class, () -> TorchArchive.open(p).close());
+            assertTrue(e.getMessage().contains("(control characters)"), e.getMessage());
+            assertEquals(1, e.getMessage().lines().count(), e.getMessage());
+        }
     }
 }
