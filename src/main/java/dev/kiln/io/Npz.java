@@ -3,6 +3,7 @@ package dev.kiln.io;
 import dev.kiln.tensor.Tensor;
 
 import java.io.BufferedOutputStream;
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -76,7 +77,7 @@ public final class Npz {
             if (crc.getValue() != e.getCrc())
                 throw new KilnFormatException(name + ": CRC-32 mismatch (corrupt data)");
             return t;
-        } catch (ZipException ex) {
+        } catch (ZipException | EOFException ex) { // EOFException: the inflater ran out of deflate data
             if (t != null) t.close();
             throw new KilnFormatException(name + ": corrupt compressed data: " + ex.getMessage(), ex);
         } catch (IOException | RuntimeException ex) {

@@ -4,10 +4,18 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.kiln.fuzz.FuzzChecks;
 import dev.kiln.tensor.Tensor;
 
+import org.junit.jupiter.api.Test;
+
 import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Fuzzes the NumPy readers: .npy from a buffer of known size and from a stream of unknown length
@@ -37,5 +45,30 @@ class NpyFuzzTest {
             Map<String, Tensor> all = Npz.read(p);
             all.values().forEach(Tensor::close);
         }, KilnFormatException.class);
+    }
+
+    // ------------------------------------------------------------------ regression tests for findings
+
+    static byte[] finding(Class<?> test, String path) throws IOException {
+        try (InputStream in = test.getResourceAsStream(test.getSimpleName() + "Inputs/" + path)) {
+            return in.readAllBytes();
+        }
+    }
+
+    /** Fuzzer finding: a header escape quoting a newline made a two-line error; header text is escaped. */
+    @Test
+    void findingControlCharacterInHeaderError() throws Exception {
+        byte[] data = finding(NpyFuzzTest.class, "npy/finding-control-character-in-header-error");
+        KilnFormatException e = assertThrows(KilnFormatException.class, () -> Npy.read(ByteBuffer.wrap(data), "fuzz.npy"));
+        assertEquals(1, e.getMessage().lines().count(), e.getMessage());
+        assertTrue(e.getMessage().startsWith("fuzz.npy: bad header"), e.getMessage());
+    }
+
+    /** Fuzzer finding: a deflated member cut short escaped as a bare EOFException from the inflater. */
+    @Test
+    void findingTruncatedDeflateEof() throws Exception {
+        Path p = FuzzChecks.write("finding.npz", finding(NpyFuzzTest.class, "npz/finding-truncated-deflate-eof"));
+        KilnFormatException e = assertThrows(KilnFormatException.class, () -> Npz.read(p));
+        assertTrue(e.getMessage().contains("corrupt compressed data"), e.getMessage());
     }
 }

@@ -3,8 +3,14 @@ package dev.kiln.io;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.kiln.fuzz.FuzzChecks;
 
+import org.junit.jupiter.api.Test;
+
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Fuzzes the safetensors reader, both ways of opening a file: {@link Safetensors#read} (copies)
@@ -27,5 +33,14 @@ class SafetensorsFuzzTest {
                 f.tensors().size();
             }
         }, IllegalArgumentException.class, UncheckedIOException.class);
+    }
+
+    /** Fuzzer finding: a JSON escape quoting a control character made a two-line error; it is escaped. */
+    @Test
+    void findingControlCharacterInJsonError() throws Exception {
+        Path p = FuzzChecks.write("finding.safetensors", NpyFuzzTest.finding(SafetensorsFuzzTest.class, "read/finding-control-character-in-json-error"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Safetensors.read(p));
+        assertEquals(1, e.getMessage().lines().count(), e.getMessage());
+        assertTrue(e.getMessage().contains("bad escape '\\\\x"), e.getMessage());
     }
 }
