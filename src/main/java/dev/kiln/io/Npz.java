@@ -60,7 +60,7 @@ public final class Npz {
     private static ZipFile open(Path path) throws IOException {
         try {
             return new ZipFile(path.toFile());
-        } catch (ZipException e) {
+        } catch (ZipException | EOFException e) { // EOFException: the JDK's search for the end record ran off the file
             throw new KilnFormatException(path + ": not a valid .npz (zip) file: " + e.getMessage(), e);
         }
     }

@@ -71,4 +71,12 @@ class NpyFuzzTest {
         KilnFormatException e = assertThrows(KilnFormatException.class, () -> Npz.read(p));
         assertTrue(e.getMessage().contains("corrupt compressed data"), e.getMessage());
     }
+
+    /** Fuzzer finding: the JDK's zip reader threw a bare EOFException while looking for the end record. */
+    @Test
+    void findingEofInEndRecord() throws Exception {
+        Path p = FuzzChecks.write("finding.npz", finding(NpyFuzzTest.class, "npz/finding-eof-in-end-record"));
+        KilnFormatException e = assertThrows(KilnFormatException.class, () -> Npz.read(p));
+        assertTrue(e.getMessage().contains("not a valid .npz (zip) file"), e.getMessage());
+    }
 }
