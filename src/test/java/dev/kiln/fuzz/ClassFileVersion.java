@@ -10,8 +10,10 @@ import java.util.stream.Stream;
  * Build step for fuzzing mode only: lowers the class-file major version of compiled classes from
  * 69 (Java 25) to 67 (Java 23). Jazzer 0.24.0 instruments classes for coverage with a bundled ASM
  * that stops at version 67 ("Unsupported class file major version 69": the classes then run
- * uninstrumented and the fuzzer is blind). javac 25 emits no class-file feature newer than Java
- * 23's for Kiln's code, so the relabelled classes are identical in content and JDK 25 loads them.
+ * uninstrumented and the fuzzer is blind). Java 24 and 25 added no class-file structures that
+ * javac emits for ordinary code, so the relabelled classes load and run on JDK 25 (the fuzz runs
+ * exercise every reader this way); were a class ever to use a newer feature, the JVM would refuse
+ * it with a ClassFormatError rather than misbehave.
  * Run on a separate build directory (tools/fuzz.sh does), never on target/classes.
  * <pre>java -cp target/fuzz/test-classes dev.kiln.fuzz.ClassFileVersion target/fuzz/classes target/fuzz/test-classes</pre>
  */
