@@ -59,6 +59,14 @@ record NpyHeader(NpyDescr descr, boolean fortranOrder, int[] shape, int major, l
     }
 
     private static NpyHeader parse(String text, int major, long total, String name) throws KilnFormatException {
+        try {
+            return parseDict(text, major, total, name);
+        } catch (KilnFormatException e) { // messages quote header text, which may hold control characters
+            throw new KilnFormatException(SafetensorsHeader.oneLine(e.getMessage()), e);
+        }
+    }
+
+    private static NpyHeader parseDict(String text, int major, long total, String name) throws KilnFormatException {
         if (!(PyLiteral.parse(text, name) instanceof Map<?, ?> m))
             throw new KilnFormatException(name + ": bad header: not a dict: " + text.strip());
         for (String k : KEYS)

@@ -3,6 +3,7 @@ package dev.kiln.io;
 import dev.kiln.tensor.Tensor;
 
 import java.io.BufferedOutputStream;
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -59,7 +60,7 @@ public final class Npz {
     private static ZipFile open(Path path) throws IOException {
         try {
             return new ZipFile(path.toFile());
-        } catch (ZipException e) {
+        } catch (ZipException | EOFException e) { // EOFException: the JDK's search for the end record ran off the file
             throw new KilnFormatException(path + ": not a valid .npz (zip) file: " + e.getMessage(), e);
         }
     }
@@ -76,7 +77,7 @@ public final class Npz {
             if (crc.getValue() != e.getCrc())
                 throw new KilnFormatException(name + ": CRC-32 mismatch (corrupt data)");
             return t;
-        } catch (ZipException ex) {
+        } catch (ZipException | EOFException ex) { // EOFException: the inflater ran out of deflate data
             if (t != null) t.close();
             throw new KilnFormatException(name + ": corrupt compressed data: " + ex.getMessage(), ex);
         } catch (IOException | RuntimeException ex) {

@@ -185,7 +185,19 @@ final class SafetensorsHeader {
     }
 
     static IllegalArgumentException bad(String file, String what) {
-        return new IllegalArgumentException("safetensors: " + file + ": " + what);
+        return new IllegalArgumentException("safetensors: " + file + ": " + oneLine(what));
+    }
+
+    /** Untrusted text (tensor names, JSON) for a one-line error: control characters as \\xNN, at most 400 chars. */
+    static String oneLine(String s) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < s.length(); i++) {
+            if (sb.length() >= 400) return sb.append("...").toString();
+            char c = s.charAt(i);
+            if (c < 0x20 || c == 0x7f) sb.append(String.format("\\x%02x", (int) c));
+            else sb.append(c);
+        }
+        return sb.toString();
     }
 
     // ---------------------------------------------------------------- writing

@@ -35,7 +35,7 @@ final class SafetensorsJson {
     }
 
     private IllegalArgumentException error(String what) {
-        return new IllegalArgumentException(source + ": bad header JSON at character " + pos + ": " + what);
+        return new IllegalArgumentException(source + ": bad header JSON at character " + pos + ": " + SafetensorsHeader.oneLine(what));
     }
 
     private void skipWs() {

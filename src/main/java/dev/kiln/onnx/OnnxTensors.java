@@ -137,7 +137,8 @@ public final class OnnxTensors {
             throw r.error(what + ": unknown data type " + f.dataType);
         }
         if (type == ElemType.STRING) return strings(f, r, what);
-        if (type.storage() == null) throw new OnnxException(r.file() + ": " + what + ": " + type + " tensors are not supported");
+        if (type.storage() == null)
+            throw new OnnxException(r.file() + ": " + ProtoReader.printable(what, 400) + ": " + type + " tensors are not supported");
         int[] shape = shape(f, r, what);
         long count = 1;
         for (int d : shape) count *= d; // each dim < 2^31 and the product checked in shape()

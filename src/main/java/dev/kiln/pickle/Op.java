@@ -10,7 +10,7 @@ final class Op {
     static final int APPEND = 'a', BUILD = 'b', GLOBAL = 'c', DICT = 'd', EMPTY_DICT = '}', APPENDS = 'e';
     static final int GET = 'g', BINGET = 'h', LONG_BINGET = 'j', LIST = 'l', EMPTY_LIST = ']';
     static final int PUT = 'p', BINPUT = 'q', LONG_BINPUT = 'r', SETITEM = 's', TUPLE = 't', EMPTY_TUPLE = ')';
-    static final int SETITEMS = 'u', BINFLOAT = 'G';
+    static final int SETITEMS = 'u', BINFLOAT = 'G', INST = 'i', OBJ = 'o';
     // protocol 2
     static final int PROTO = 0x80, NEWOBJ = 0x81, EXT1 = 0x82, EXT2 = 0x83, EXT4 = 0x84;
     static final int TUPLE1 = 0x85, TUPLE2 = 0x86, TUPLE3 = 0x87, NEWTRUE = 0x88, NEWFALSE = 0x89;
@@ -44,7 +44,7 @@ final class Op {
             case STACK_GLOBAL -> "STACK_GLOBAL"; case MEMOIZE -> "MEMOIZE"; case FRAME -> "FRAME";
             case BYTEARRAY8 -> "BYTEARRAY8"; case NEXT_BUFFER -> "NEXT_BUFFER"; case READONLY_BUFFER -> "READONLY_BUFFER";
             case 'I' -> "INT"; case 'L' -> "LONG"; case 'F' -> "FLOAT"; case 'S' -> "STRING"; case 'V' -> "UNICODE";
-            case 'i' -> "INST"; case 'o' -> "OBJ";
+            case INST -> "INST"; case OBJ -> "OBJ";
             default -> null;
         };
         String hex = String.format("0x%02x", op);

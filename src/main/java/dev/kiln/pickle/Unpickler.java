@@ -156,6 +156,7 @@ public final class Unpickler {
             case Op.BINGET -> push(memoGet(u8()));
             case Op.LONG_BINGET -> push(memoGet(u32()));
             case Op.GET -> push(memoGet(decimal(line())));
+            case Op.INST -> { refuseInstClass(); throw fail("unsupported pickle opcode " + Op.name(op) + " at byte " + opStart); }
             case Op.EXT1, Op.EXT2, Op.EXT4 -> throw fail(Op.name(op) + " at byte " + opStart + ": extension-registry globals are refused (not on the allow-list)");
             default -> throw fail("unsupported pickle opcode " + Op.name(op) + " at byte " + opStart);
         }
@@ -167,6 +168,23 @@ public final class Unpickler {
         PyGlobal g = globals.resolve(module, name);
         if (g == null) throw fail("refused global " + printable(module + "." + name) + " (not on the allow-list)");
         return g;
+    }
+
+    /**
+     * INST (protocol 0) names its class inline as two text lines; Kiln does not run INST, but a
+     * class off the allow-list is refused by name first, as GLOBAL would refuse it.
+     */
+    private void refuseInstClass() throws KilnFormatException {
+        int first = indexOfNewline(pos), second = first < 0 ? -1 : indexOfNewline(first + 1);
+        if (second < 0) return;
+        String module = new String(in, pos, first - pos, StandardCharsets.UTF_8);
+        String name = new String(in, first + 1, second - first - 1, StandardCharsets.UTF_8);
+        global(module, name);
+    }
+
+    private int indexOfNewline(int from) {
+        for (int i = from; i < in.length; i++) if (in[i] == '\n') return i;
+        return -1;
     }
 
     private Object call(Object callable, PyTuple args) throws KilnFormatException {

@@ -105,7 +105,7 @@ public final class TorchArchive implements AutoCloseable {
     private void checkByteOrder() throws KilnFormatException {
         if (!has("byteorder")) return;
         String order = new String(read("byteorder"), StandardCharsets.US_ASCII).trim();
-        if (!order.equals("little")) throw new KilnFormatException(file + ": " + prefix + "/byteorder: '" + order + "' byte order is not supported");
+        if (!order.equals("little")) throw new KilnFormatException(file + ": " + prefix + "/byteorder: '" + ZipArchive.printable(order) + "' byte order is not supported");
     }
 
     /** The archive's top folder name. */
@@ -135,7 +135,7 @@ public final class TorchArchive implements AutoCloseable {
         try {
             return Integer.parseInt(v);
         } catch (NumberFormatException e) {
-            throw new KilnFormatException(file + ": " + prefix + "/version: not a number: '" + v + "'");
+            throw new KilnFormatException(file + ": " + prefix + "/version: not a number: '" + ZipArchive.printable(v) + "'");
         }
     }
 

@@ -22,7 +22,7 @@ import java.util.zip.Inflater;
  * A read-only, memory-mapped zip file, parsed by hand so every number in it is checked before use:
  * the end record and central directory lie inside the file, at most {@link #MAX_ENTRIES} entries,
  * every entry's data (found through its local header) fits in the file, names are relative with no
- * ".." part, stored entries are not shorter than declared, deflated entries declare no more than
+ * ".." part and no control characters, stored entries are not shorter than declared, deflated entries declare no more than
  * deflate's 1032:1 ratio allows (zip bombs) and inflate to exactly their declared size and CRC.
  * Zip64 end records and extra fields are read (torch writes them for large archives).
  */
@@ -231,19 +231,22 @@ final class ZipArchive implements AutoCloseable {
         /** A member name, refused when absolute or with a ".." part. */
         private String name(byte[] raw) throws KilnFormatException {
             String n = new String(raw, StandardCharsets.UTF_8);
-            boolean bad = n.isEmpty() || n.startsWith("/") || n.indexOf('\\') >= 0 || n.indexOf('\0') >= 0;
+            boolean bad = n.isEmpty() || n.startsWith("/") || n.indexOf('\\') >= 0;
             for (String part : n.split("/")) bad |= part.equals("..");
             if (bad) throw fail("refused zip entry name '" + printable(n) + "' (absolute or with '..')");
+            for (char c : n.toCharArray())
+                if (c < 0x20 || c == 0x7f) throw fail("refused zip entry name '" + printable(n) + "' (control characters)");
             return n;
         }
+    }
 
-        private static String printable(String s) {
-            StringBuilder sb = new StringBuilder();
-            for (char c : s.toCharArray()) {
-                if (sb.length() > 120) return sb.append("...").toString();
-                sb.append(c < 0x20 || c == 0x7f ? '?' : c);
-            }
-            return sb.toString();
+    /** Untrusted text for a one-line error: control characters as '?', at most 120 chars. */
+    static String printable(String s) {
+        StringBuilder sb = new StringBuilder();
+        for (char c : s.toCharArray()) {
+            if (sb.length() > 120) return sb.append("...").toString();
+            sb.append(c < 0x20 || c == 0x7f ? '?' : c);
         }
+        return sb.toString();
     }
 }

@@ -15,7 +15,8 @@ import java.nio.charset.StandardCharsets;
  * Safety: every length is checked against the bytes left in the enclosing message before it is
  * used, varints longer than 10 bytes are refused, and nested messages (sub-readers) are limited
  * to {@link #MAX_DEPTH} levels. Every error is a {@link KilnFormatException} whose message names
- * the file and the field path, e.g. {@code "m.onnx: graph.node[3].attribute[0]: truncated ..."}.
+ * the file and the field path, e.g. {@code "m.onnx: graph.node[3].attribute[0]: truncated ..."},
+ * on one line.
  */
 public final class ProtoReader {
     /** Wire types. */
@@ -270,8 +271,23 @@ public final class ProtoReader {
 
     private String fieldSuffix() { return field > 0 ? " in field " + field : ""; }
 
-    /** A format error naming the file and this message's field path. */
+    /**
+     * A format error naming the file and this message's field path. The message is made one line:
+     * names from the file in it may hold control characters (escaped as \xNN) or be huge (cut).
+     */
     public KilnFormatException error(String message) {
-        return new KilnFormatException(file + ": " + (path.isEmpty() ? "" : path + ": ") + message);
+        return new KilnFormatException(file + ": " + (path.isEmpty() ? "" : path + ": ") + printable(message, 400));
+    }
+
+    /** Untrusted text for a one-line message: control characters as \xNN, at most max chars. */
+    public static String printable(String s, int max) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < s.length(); i++) {
+            if (sb.length() >= max) return sb.append("...").toString();
+            char c = s.charAt(i);
+            if (c < 0x20 || c == 0x7f) sb.append(String.format("\\x%02x", (int) c));
+            else sb.append(c);
+        }
+        return sb.toString();
     }
 }

@@ -51,8 +51,17 @@ final class ExprParser {
                 || t.isOp("]") || t.isOp(":") || t.isOp("}");
     }
 
+    /**
+     * Counts one more level of nesting (of the parser's recursion or of the tree it builds); past
+     * MAX_DEPTH the source is refused, so neither this parser nor anything walking its tree can
+     * overflow the stack. Every enter is paired with a depth decrement by its caller.
+     */
+    private void enter(Token at) {
+        if (++depth > MAX_DEPTH) throw ts.error(at, "expression nested too deeply (more than " + MAX_DEPTH + " levels)");
+    }
+
     Expr expression() {
-        if (++depth > MAX_DEPTH) throw ts.error(ts.peek(), "expression nested too deeply");
+        enter(ts.peek());
         try {
             Expr body = orExpr();
             if (ts.peek().is(TokenKind.NAME, "if")) {
@@ -81,8 +90,13 @@ final class ExprParser {
 
     private Expr notExpr() {
         Token t = ts.peek();
-        if (ts.acceptName("not")) return new Expr.Unary("not", notExpr(), t.line());
-        return comparison();
+        if (!ts.acceptName("not")) return comparison();
+        enter(t);
+        try {
+            return new Expr.Unary("not", notExpr(), t.line());
+        } finally {
+            depth--;
+        }
     }
 
     private Expr comparison() {
@@ -123,21 +137,29 @@ final class ExprParser {
             Set.of("|"), Set.of("^"), Set.of("&"), Set.of("<<", ">>"), Set.of("+", "-"),
             Set.of("*", "/", "//", "%", "@"));
 
+    /** A left-associative chain: a + b + c builds a tree one level deeper per operator. */
     private Expr binary(int level) {
         if (level == LEVELS.size()) return unary();
         Expr left = binary(level + 1);
-        while (ts.peek().kind() == TokenKind.OP && LEVELS.get(level).contains(ts.peek().text())) {
-            String op = ts.next().text();
-            left = new Expr.BinOp(op, left, binary(level + 1), left.line());
+        int levels = 0;
+        try {
+            while (ts.peek().kind() == TokenKind.OP && LEVELS.get(level).contains(ts.peek().text())) {
+                enter(ts.peek());
+                levels++;
+                String op = ts.next().text();
+                left = new Expr.BinOp(op, left, binary(level + 1), left.line());
+            }
+            return left;
+        } finally {
+            depth -= levels;
         }
-        return left;
     }
 
     private Expr unary() {
         Token t = ts.peek();
         if (t.isOp("-") || t.isOp("+") || t.isOp("~")) {
             ts.next();
-            if (++depth > MAX_DEPTH) throw ts.error(t, "expression nested too deeply");
+            enter(t);
             try {
                 return new Expr.Unary(t.text(), unary(), t.line());
             } finally {
@@ -149,24 +171,38 @@ final class ExprParser {
 
     private Expr power() {
         Expr base = primary();
-        if (ts.acceptOp("**")) return new Expr.BinOp("**", base, unary(), base.line());
-        return base;
+        Token t = ts.peek();
+        if (!ts.acceptOp("**")) return base;
+        enter(t);
+        try {
+            return new Expr.BinOp("**", base, unary(), base.line());
+        } finally {
+            depth--;
+        }
     }
 
+    /** An atom and its trailers; each trailer (.name, call, subscript) nests the tree one level deeper. */
     private Expr primary() {
         Expr e = atom();
-        while (true) {
-            Token t = ts.peek();
-            if (ts.acceptOp(".")) {
-                e = new Expr.Attribute(e, ts.expect(TokenKind.NAME).text(), t.line());
-            } else if (ts.acceptOp("(")) {
-                e = call(e, t.line());
-            } else if (ts.acceptOp("[")) {
-                e = new Expr.Subscript(e, subscriptList(), t.line());
-                ts.expectOp("]");
-            } else {
-                return e;
+        int levels = 0;
+        try {
+            while (true) {
+                Token t = ts.peek();
+                if (!t.isOp(".") && !t.isOp("(") && !t.isOp("[")) return e;
+                enter(t);
+                levels++;
+                ts.next();
+                if (t.isOp(".")) {
+                    e = new Expr.Attribute(e, ts.expect(TokenKind.NAME).text(), t.line());
+                } else if (t.isOp("(")) {
+                    e = call(e, t.line());
+                } else {
+                    e = new Expr.Subscript(e, subscriptList(), t.line());
+                    ts.expectOp("]");
+                }
             }
+        } finally {
+            depth -= levels;
         }
     }
 
@@ -253,7 +289,7 @@ final class ExprParser {
     }
 
     private Expr bracket(Token t) {
-        if (++depth > MAX_DEPTH) throw ts.error(t, "expression nested too deeply");
+        enter(t);
         try {
             return switch (t.text()) {
                 case "(" -> parenthesized(t);

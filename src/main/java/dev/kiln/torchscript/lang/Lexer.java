@@ -114,7 +114,7 @@ public final class Lexer {
             int s = pos;
             while (pos < src.length() && (Character.isLetterOrDigit(src.charAt(pos)) || src.charAt(pos) == '_')) pos++;
             add(TokenKind.NAME, src.substring(s, pos), col);
-        } else if (Character.isDigit(c) || (c == '.' && pos + 1 < src.length() && Character.isDigit(src.charAt(pos + 1)))) {
+        } else if (isDigit(c) || (c == '.' && pos + 1 < src.length() && isDigit(src.charAt(pos + 1)))) {
             number(col);
         } else if (c == '"' || c == '\'') {
             string(c, col);
@@ -128,22 +128,24 @@ public final class Lexer {
         boolean isFloat = false;
         if (src.startsWith("0x", pos) || src.startsWith("0X", pos)) {
             pos += 2;
-            while (pos < src.length() && Character.digit(src.charAt(pos), 16) >= 0) pos++;
-            add(TokenKind.INT, String.valueOf(Long.parseUnsignedLong(src.substring(s + 2, pos), 16)), col);
+            while (pos < src.length() && isHexDigit(src.charAt(pos))) pos++;
+            String digits = src.substring(s + 2, pos);
+            if (digits.isEmpty() || digits.length() > 16) throw error(col, "invalid hexadecimal literal '" + src.substring(s, pos) + "'");
+            add(TokenKind.INT, String.valueOf(Long.parseUnsignedLong(digits, 16)), col);
             return;
         }
-        while (pos < src.length() && Character.isDigit(src.charAt(pos))) pos++;
+        while (pos < src.length() && isDigit(src.charAt(pos))) pos++;
         if (pos < src.length() && src.charAt(pos) == '.') {
             isFloat = true;
             pos++;
-            while (pos < src.length() && Character.isDigit(src.charAt(pos))) pos++;
+            while (pos < src.length() && isDigit(src.charAt(pos))) pos++;
         }
         if (pos < src.length() && (src.charAt(pos) == 'e' || src.charAt(pos) == 'E')) {
             int save = pos++;
             if (pos < src.length() && (src.charAt(pos) == '+' || src.charAt(pos) == '-')) pos++;
-            if (pos < src.length() && Character.isDigit(src.charAt(pos))) {
+            if (pos < src.length() && isDigit(src.charAt(pos))) {
                 isFloat = true;
-                while (pos < src.length() && Character.isDigit(src.charAt(pos))) pos++;
+                while (pos < src.length() && isDigit(src.charAt(pos))) pos++;
             } else {
                 pos = save;
             }
@@ -152,6 +154,11 @@ public final class Lexer {
             throw error(col, "complex literals are not supported");
         add(isFloat ? TokenKind.FLOAT : TokenKind.INT, src.substring(s, pos), col);
     }
+
+    /** ASCII digits only: number literals are Python's, and Long/Double parsing takes no other digits. */
+    private static boolean isDigit(char c) { return c >= '0' && c <= '9'; }
+
+    private static boolean isHexDigit(char c) { return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
     private void string(char quote, int col) {
         boolean triple = src.startsWith(String.valueOf(quote).repeat(3), pos);
@@ -193,7 +200,11 @@ public final class Lexer {
             case '\n' -> { line++; lineStart = pos; }
             case 'x' -> sb.append((char) hex(2, col));
             case 'u' -> sb.append((char) hex(4, col));
-            case 'U' -> sb.appendCodePoint(hex(8, col));
+            case 'U' -> {
+                int cp = hex(8, col);
+                if (cp < 0 || cp > Character.MAX_CODE_POINT) throw error(col, "bad escape in string literal (code point out of range)");
+                sb.appendCodePoint(cp);
+            }
             default -> sb.append('\\').append(e);
         }
     }

@@ -185,21 +185,35 @@ public final class Parser {
         return simpleStatement();
     }
 
+    /**
+     * if / elif* / else. The elif chain is read in a loop and nested from the last branch outwards
+     * (elif is an If in the else part); its length counts toward the block depth limit, since the
+     * tree it makes is that deep.
+     */
     private Stmt ifStatement() {
-        Token kw = ts.next(); // if / elif
-        Expr test = exprs.expression();
-        ts.expectOp(":");
-        List<Stmt> body = block();
+        List<Token> keywords = new ArrayList<>();
+        List<Expr> tests = new ArrayList<>();
+        List<List<Stmt>> bodies = new ArrayList<>();
+        do {
+            Token kw = ts.next(); // if / elif
+            if (blockDepth + keywords.size() >= MAX_BLOCK_DEPTH)
+                throw ts.error(kw, "if/elif chain with blocks nested deeper than " + MAX_BLOCK_DEPTH);
+            keywords.add(kw);
+            tests.add(exprs.expression());
+            ts.expectOp(":");
+            bodies.add(block());
+        } while (ts.peek().is(TokenKind.NAME, "elif"));
         List<Stmt> orelse = new ArrayList<>();
-        Token next = ts.peek();
-        if (next.is(TokenKind.NAME, "elif")) {
-            orelse.add(ifStatement());
-        } else if (next.is(TokenKind.NAME, "else")) {
+        if (ts.peek().is(TokenKind.NAME, "else")) {
             ts.next();
             ts.expectOp(":");
             orelse = block();
         }
-        return new Stmt.If(test, body, orelse, kw.line());
+        for (int i = tests.size() - 1; i >= 0; i--) {
+            Stmt s = new Stmt.If(tests.get(i), bodies.get(i), orelse, keywords.get(i).line());
+            orelse = i == 0 ? List.of(s) : new ArrayList<>(List.of(s));
+        }
+        return orelse.getFirst();
     }
 
     private Stmt forStatement() {
