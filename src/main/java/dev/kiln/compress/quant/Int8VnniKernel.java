@@ -144,6 +144,14 @@ final class Int8VnniKernel {
             for (int i = 0; i < m; i++) System.arraycopy(a, i * k, ap, i * lda, k);
         }
         int[] c = new int[Math.toIntExact((long) m * nPad)];
+        int[] fix = new int[m];               // 128 * sum(a row): the +128 offset of B
+        Parallel.forRange(m, k, (s, e) -> {
+            for (int i = s; i < e; i++) {
+                int sum = 0, o = i * k;
+                for (int p = 0; p < k; p++) sum += a[o + p];
+                fix[i] = 128 * sum;
+            }
+        });
         int rowTiles = (m + ROW_TILE - 1) / ROW_TILE, colTiles = (blocks + BLOCK_TILE - 1) / BLOCK_TILE;
         long cost = (long) Math.min(m, ROW_TILE) * BLOCK_TILE * LANES * k / 8;
         final byte[] av = ap;
@@ -152,14 +160,12 @@ final class Int8VnniKernel {
                 int r0 = (t / colTiles) * ROW_TILE, jb0 = (t % colTiles) * BLOCK_TILE;
                 int rows = Math.min(ROW_TILE, m - r0), nb = Math.min(BLOCK_TILE, blocks - jb0);
                 tile(av, (long) r0 * lda, lda, rows, bPacked, (long) jb0 * k4 * 64, k4, nb, c, (long) r0 * nPad + (long) jb0 * LANES, nPad);
+                for (int i = r0; i < r0 + rows; i++) {
+                    int f = fix[i], from = i * nPad + jb0 * LANES, to = from + nb * LANES;
+                    for (int j = from; j < to; j++) c[j] -= f;
+                }
             }
         });
-        for (int i = 0; i < m; i++) {        // remove the +128 offset of B: 128 * sum(a row)
-            int s = 0, o = i * k;
-            for (int p = 0; p < k; p++) s += a[o + p];
-            int fix = 128 * s, row = i * nPad;
-            for (int j = 0; j < nPad; j++) c[row + j] -= fix;
-        }
         return c;
     }
 
