@@ -21,5 +21,5 @@ mvn -o -q test-compile -Dkiln.build.dir=target/fuzz
 java -cp target/fuzz/test-classes dev.kiln.fuzz.ClassFileVersion target/fuzz/classes target/fuzz/test-classes
 # surefire:test alone, so nothing is recompiled over the relabelled classes; libFuzzer flags come
 # after the annotation's (the later -max_total_time wins; -timeout flags a hang per input)
-JAZZER_FUZZ=1 mvn -o surefire:test -Dkiln.build.dir=target/fuzz -Dtest="$target" -Dsurefire.failIfNoSpecifiedTests=false \
+JAZZER_FUZZ=1 mvn -o surefire:test -Djazzer.hooks=true -Dkiln.build.dir=target/fuzz -Dtest="$target" -Dsurefire.failIfNoSpecifiedTests=false \
   -Djazzer.internal.arg.0=fuzz -Djazzer.internal.arg.1=-max_total_time="$seconds" -Djazzer.internal.arg.2=-timeout=20

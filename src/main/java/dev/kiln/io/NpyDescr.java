@@ -20,7 +20,7 @@ record NpyDescr(DType dtype, boolean bigEndian) {
             throw new KilnFormatException(name + ": bad header: 'descr' must be a string, got " + descr);
         if (d.equals("bfloat16")) return new NpyDescr(DType.BF16, false);
         char order = d.isEmpty() ? '|' : d.charAt(0);
-        String code = "<>|=".indexOf(order) >= 0 ? d.substring(1) : d;
+        String code = !d.isEmpty() && "<>|=".indexOf(order) >= 0 ? d.substring(1) : d;
         DType t = switch (code) {
             case "f2" -> DType.F16;
             case "f4" -> DType.F32;

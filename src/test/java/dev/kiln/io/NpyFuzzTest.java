@@ -64,6 +64,15 @@ class NpyFuzzTest {
         assertTrue(e.getMessage().startsWith("fuzz.npy: bad header"), e.getMessage());
     }
 
+    /** Fuzzer finding (tools/fuzz.sh, 2 s): an empty 'descr' string threw StringIndexOutOfBoundsException. */
+    @Test
+    void findingEmptyDescr() throws Exception {
+        byte[] data = finding(NpyFuzzTest.class, "npy/finding-empty-descr");
+        KilnFormatException e = assertThrows(KilnFormatException.class, () -> Npy.read(ByteBuffer.wrap(data), "fuzz.npy"));
+        assertEquals(1, e.getMessage().lines().count(), e.getMessage());
+        assertTrue(e.getMessage().startsWith("fuzz.npy: "), e.getMessage());
+    }
+
     /** Fuzzer finding: a deflated member cut short escaped as a bare EOFException from the inflater. */
     @Test
     void findingTruncatedDeflateEof() throws Exception {
