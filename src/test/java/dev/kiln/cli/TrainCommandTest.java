@@ -23,6 +23,29 @@ class TrainCommandTest {
         assertTrue(again.out().contains("resumed from") && again.out().contains("epoch"), again.out());
     }
 
+    /** Stopped after epoch 1 and resumed: epoch 2's loss and the final parameters equal an uninterrupted run's, bit for bit. */
+    @Test void resumeContinuesTheUninterruptedRunExactly(@TempDir Path dir) {
+        Path whole = dir.resolve("whole.ckpt"), first = dir.resolve("first.ckpt"), resumed = dir.resolve("resumed.ckpt");
+        String[] common = {"train", "--model", "mlp", "--limit", "640", "--batch", "32", "--no-progress", "--no-prefetch"};
+        CliRun a = CliRun.of(concat(common, "--epochs", "2", "--save", whole.toString()));
+        assertEquals(0, a.code(), a.err());
+        assertEquals(0, CliRun.of(concat(common, "--epochs", "1", "--save", first.toString())).code());
+        CliRun c = CliRun.of(concat(common, "--epochs", "1", "--resume", first.toString(), "--save", resumed.toString()));
+        assertEquals(0, c.code(), c.err());
+        String epoch2 = a.out().lines().filter(l -> l.startsWith("2 ")).findFirst().orElseThrow();
+        String resumed2 = c.out().lines().filter(l -> l.startsWith("2 ")).findFirst().orElseThrow();
+        assertEquals(epoch2.split("\\s+")[1], resumed2.split("\\s+")[1], "epoch 2 loss");
+        var d = dev.kiln.dist.DistributedTraining.compareCheckpoints(whole, resumed);
+        assertEquals(6, d.tensors());
+        assertEquals(0.0, d.maxRelative(), "resumed vs uninterrupted: " + d.tensor());
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
     @Test void badInputExitsTwoWithOneLine(@TempDir Path dir) {
         CliRun r = CliRun.of("train", "--model", "resnet", "--epochs", "1", "--limit", "64", "--no-progress");
         assertEquals(2, r.code());
