@@ -21,6 +21,7 @@ import java.util.Map;
  */
 public final class QuantizedConv2d extends Module {
     private Int8Weights w;
+    private Int8Gemm.PackedInt8 tapMajor;   // w.q with columns reordered (ky, kx, c): the NHWC unfold's order
     private float[] bias;
     private final Epilogue epilogue;
     private final QParams act;
@@ -43,6 +44,7 @@ public final class QuantizedConv2d extends Module {
         this.epilogue = epilogue == null ? Epilogue.NONE : epilogue;
         this.act = act;
         this.p = p;
+        this.tapMajor = packTapMajor(w.q, inC, kh * kw);
         registerBuffer("weight_int8", w.q);
         registerBuffer("weight_scale", w.scaleTensor());
         this.bias = Int8Weights.floats(bias);
@@ -84,7 +86,16 @@ public final class QuantizedConv2d extends Module {
     public void reloadState() {
         Map<String, Tensor> st = stateDict();
         w = new Int8Weights(st.get("weight_int8"), st.get("weight_scale").toFloatArray());
+        tapMajor = packTapMajor(w.q, inC, kh * kw);
         if (bias != null) bias = st.get("bias").toFloatArray();
+    }
+
+    /** q [O, C * taps] (columns c, ky, kx) packed with its columns in (ky, kx, c) order; row sums are unchanged. */
+    private static Int8Gemm.PackedInt8 packTapMajor(Tensor q, int c, int taps) {
+        int o = q.size(0);
+        try (Tensor r = q.reshape(o, c, taps); Tensor t = r.transpose(1, 2); Tensor ct = t.contiguous(); Tensor flat = ct.reshape(o, taps * c)) {
+            return Int8Gemm.pack(flat);
+        }
     }
 
     public int inChannels() { return inC; }
@@ -114,9 +125,9 @@ public final class QuantizedConv2d extends Module {
         int ow = (wd + 2 * p.padW() - p.dilationW() * (kw - 1) - 1) / p.strideW() + 1;
         float[] xf = x.toFloatArray();
         QParams a = act != null ? act : Int8Weights.dynamicParams(xf, covered(h, wd, oh, ow));
-        byte[] cols = im2col(Int8Weights.quantize(xf, a), (byte) a.zero0(), n, h, wd, oh, ow);
+        byte[] cols = im2col(channelsLast(Int8Weights.quantize(xf, a), n, inC, h * wd), (byte) a.zero0(), n, h, wd, oh, ow);
         int pix = oh * ow, o = outChannels();
-        int[] acc = w.matmul(cols, n * pix);
+        int[] acc = Int8Gemm.matmulT(cols, n * pix, inC * kh * kw, tapMajor);
         if (epilogue == Epilogue.NONE || epilogue == Epilogue.RELU)
             return w.requantizeChannelsFirst(acc, n, pix, a, bias, epilogue == Epilogue.RELU, n, o, oh, ow);
         // other activations run on the [N*pix, O] rows as before (the vectorised op's results
@@ -161,10 +172,22 @@ public final class QuantizedConv2d extends Module {
         return null;
     }
 
+    /** NCHW int8 to NHWC: every pixel's channels contiguous, so one tap of the unfold is one copy. */
+    private static byte[] channelsLast(byte[] x, int n, int c, int hw) {
+        if (c == 1) return x;
+        byte[] out = new byte[x.length];
+        for (int b = 0; b < n; b++)
+            for (int ch = 0; ch < c; ch++) {
+                int src = (b * c + ch) * hw, dst = b * hw * c + ch;
+                for (int i = 0; i < hw; i++) out[dst + i * c] = x[src + i];
+            }
+        return out;
+    }
+
     /**
-     * Rows (n, oy, ox), columns (c, ky, kx) of the quantized input; the zero point outside the
-     * image. Images are unfolded in parallel; an interior 3-wide window is copied without the
-     * per-tap loop.
+     * Rows (n, oy, ox), columns (ky, kx, c) of the quantized NHWC input; the zero point outside the
+     * image. A kernel row's taps inside the image are one copy when they are adjacent pixels
+     * (dilation 1), else one copy of C bytes per tap. Images are unfolded in parallel.
      */
     private byte[] im2col(byte[] x, byte zero, int n, int h, int wd, int oh, int ow) {
         int k = inC * kh * kw;
@@ -179,24 +202,18 @@ public final class QuantizedConv2d extends Module {
     }
 
     private void unfoldImage(byte[] x, byte[] cols, int b, int h, int wd, int oh, int ow, int[] kyRange, int[] kxRange) {
-        int k = inC * kh * kw, sh = p.strideH(), sw = p.strideW(), dh = p.dilationH(), dw = p.dilationW();
+        int c = inC, k = c * kh * kw, sh = p.strideH(), sw = p.strideW(), dh = p.dilationH(), dw = p.dilationW();
         int row = b * oh * ow;
         for (int oy = 0; oy < oh; oy++) {
             int ky0 = kyRange[2 * oy], ky1 = kyRange[2 * oy + 1], iy0 = oy * sh - p.padH();
             for (int ox = 0; ox < ow; ox++, row++) {
                 int kx0 = kxRange[2 * ox], kx1 = kxRange[2 * ox + 1], ix0 = ox * sw - p.padW();
-                boolean full3 = kx0 == 0 && kx1 == 3 && kw == 3 && dw == 1;
-                for (int c = 0; c < inC; c++) {
-                    int plane = (b * inC + c) * h * wd, col = row * k + c * kh * kw;
-                    for (int ky = ky0; ky < ky1; ky++) {
-                        int src = plane + (iy0 + ky * dh) * wd + ix0, dst = col + ky * kw;
-                        if (full3) {
-                            cols[dst] = x[src];
-                            cols[dst + 1] = x[src + 1];
-                            cols[dst + 2] = x[src + 2];
-                        } else {
-                            for (int kx = kx0; kx < kx1; kx++) cols[dst + kx] = x[src + kx * dw];
-                        }
+                for (int ky = ky0; ky < ky1; ky++) {
+                    int src = ((b * h + iy0 + ky * dh) * wd + ix0) * c, dst = row * k + ky * kw * c;
+                    if (dw == 1) {
+                        System.arraycopy(x, src + kx0 * c, cols, dst + kx0 * c, (kx1 - kx0) * c);
+                    } else {
+                        for (int kx = kx0; kx < kx1; kx++) System.arraycopy(x, src + kx * dw * c, cols, dst + kx * c, c);
                     }
                 }
             }
