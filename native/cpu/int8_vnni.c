@@ -101,3 +101,23 @@ TARGET void kiln_i8_vnni_tile(const int8_t *a, long lda, int m, const uint8_t *b
         }
     }
 }
+
+/*
+ * out[i] = sum of row i of a [m, k] (int8, row stride lda bytes), exact in int32: vpdpbusd of a
+ * vector of ones (unsigned) with 64 bytes of the row (signed) adds them in groups of 4; the tail
+ * (k mod 64) is summed with a mask.
+ */
+TARGET void kiln_i8_rowsums(const int8_t *a, long lda, int m, int k, int32_t *out) {
+    const __m512i ones = _mm512_set1_epi8(1);
+    for (int i = 0; i < m; i++) {
+        const int8_t *row = a + i * lda;
+        __m512i acc = _mm512_setzero_si512();
+        int p = 0;
+        for (; p + 64 <= k; p += 64) acc = _mm512_dpbusd_epi32(acc, ones, _mm512_loadu_si512(row + p));
+        if (p < k) {
+            __mmask64 tail = (__mmask64) (~0ULL >> (64 - (k - p)));
+            acc = _mm512_dpbusd_epi32(acc, ones, _mm512_maskz_loadu_epi8(tail, row + p));
+        }
+        out[i] = _mm512_reduce_add_epi32(acc);
+    }
+}

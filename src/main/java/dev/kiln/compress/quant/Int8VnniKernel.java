@@ -39,28 +39,29 @@ final class Int8VnniKernel {
     /** Rows and 16-column blocks per parallel task. */
     private static final int ROW_TILE = 96, BLOCK_TILE = 16;
 
-    private static final MethodHandle TILE;
+    private static final MethodHandle TILE, ROW_SUMS;
     private static final String UNAVAILABLE;
     private static volatile boolean enabled;
 
     static {
-        MethodHandle tile = null;
+        MethodHandle[] handles = null;
         String why = null;
         String mode = System.getProperty("kiln.int8.kernel", "auto");
         if (mode.equals("vector")) {
             why = "disabled by -Dkiln.int8.kernel=vector";
         } else {
             try {
-                tile = bind();
+                handles = bind();
             } catch (Throwable e) {
                 why = e.getMessage() == null ? e.toString() : e.getMessage();
             }
         }
-        if (mode.equals("native") && tile == null)
+        if (mode.equals("native") && handles == null)
             throw new IllegalStateException("int8 gemm: -Dkiln.int8.kernel=native but the VNNI kernel is unavailable: " + why);
-        TILE = tile;
+        TILE = handles == null ? null : handles[0];
+        ROW_SUMS = handles == null ? null : handles[1];
         UNAVAILABLE = why;
-        enabled = tile != null;
+        enabled = handles != null;
     }
 
     /** True when quantized layers will use this kernel (library loaded, CPU has VNNI, not switched off). */
@@ -80,7 +81,8 @@ final class Int8VnniKernel {
     /** Human-readable kernel name for benchmark reports. */
     static String describe() { return enabled() ? "native AVX-512 VNNI" : "Vector API (" + (UNAVAILABLE == null ? "VNNI kernel off" : UNAVAILABLE) + ")"; }
 
-    private static MethodHandle bind() throws IOException {
+    /** {tile kernel, row sums}. */
+    private static MethodHandle[] bind() throws IOException {
         SymbolLookup lib = SymbolLookup.libraryLookup(libraryPath(), Arena.global());
         Linker linker = Linker.nativeLinker();
         MethodHandle has = linker.downcallHandle(find(lib, "kiln_cpu_has_vnni"), FunctionDescriptor.of(ValueLayout.JAVA_INT));
@@ -94,8 +96,11 @@ final class Int8VnniKernel {
         var A = ValueLayout.ADDRESS;
         var I = ValueLayout.JAVA_INT;
         var L = ValueLayout.JAVA_LONG;
-        return linker.downcallHandle(find(lib, "kiln_i8_vnni_tile"), FunctionDescriptor.ofVoid(A, L, I, A, I, I, A, L),
-                Linker.Option.critical(true));
+        return new MethodHandle[]{
+                linker.downcallHandle(find(lib, "kiln_i8_vnni_tile"), FunctionDescriptor.ofVoid(A, L, I, A, I, I, A, L),
+                        Linker.Option.critical(true)),
+                linker.downcallHandle(find(lib, "kiln_i8_rowsums"), FunctionDescriptor.ofVoid(A, L, I, I, A),
+                        Linker.Option.critical(true))};
     }
 
     private static MemorySegment find(SymbolLookup lib, String name) {
@@ -146,11 +151,8 @@ final class Int8VnniKernel {
         int[] c = new int[Math.toIntExact((long) m * nPad)];
         int[] fix = new int[m];               // 128 * sum(a row): the +128 offset of B
         Parallel.forRange(m, k, (s, e) -> {
-            for (int i = s; i < e; i++) {
-                int sum = 0, o = i * k;
-                for (int p = 0; p < k; p++) sum += a[o + p];
-                fix[i] = 128 * sum;
-            }
+            rowSums(a, (long) s * k, k, e - s, fix, s);
+            for (int i = s; i < e; i++) fix[i] *= 128;
         });
         int rowTiles = (m + ROW_TILE - 1) / ROW_TILE, colTiles = (blocks + BLOCK_TILE - 1) / BLOCK_TILE;
         long cost = (long) Math.min(m, ROW_TILE) * BLOCK_TILE * LANES * k / 8;
@@ -167,6 +169,15 @@ final class Int8VnniKernel {
             }
         });
         return c;
+    }
+
+    /** out[o0 + r] = sum of row r of the rows x k int8 block at a[aOff], for r in [0, rows). */
+    private static void rowSums(byte[] a, long aOff, int k, int rows, int[] out, int o0) {
+        try {
+            ROW_SUMS.invokeExact(MemorySegment.ofArray(a).asSlice(aOff), (long) k, rows, k, MemorySegment.ofArray(out).asSlice(4L * o0));
+        } catch (Throwable t) {
+            throw new IllegalStateException("int8 gemm: native row sums failed: " + t, t);
+        }
     }
 
     private static void tile(byte[] a, long aOff, int lda, int rows, byte[] b, long bOff, int k4, int nb, int[] c, long cOff, int ldc) {
