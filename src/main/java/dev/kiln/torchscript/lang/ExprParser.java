@@ -240,7 +240,10 @@ final class ExprParser {
     private Expr subscriptItem() {
         int line = ts.peek().line();
         Expr lower = sliceEnd() ? null : expression();
-        if (!ts.acceptOp(":")) return lower;
+        if (!ts.acceptOp(":")) {
+            if (lower == null) throw ts.error(ts.peek(), "expected an expression or slice in the subscript");
+            return lower;
+        }
         Expr upper = sliceEnd() ? null : expression();
         Expr step = null;
         if (ts.acceptOp(":")) step = sliceEnd() ? null : expression();

@@ -24,6 +24,18 @@ class ParserLimitsTest {
 
     private static String fn(String body) { return "def f(x):\n  return " + body + "\n"; }
 
+    /** Fuzzer finding (tools/fuzz.sh): an empty subscript item, "t[,1]", escaped as a NullPointerException. */
+    @Test
+    void findingEmptySubscriptItem() throws IOException {
+        try (InputStream in = getClass().getResourceAsStream("ScriptParserFuzzTestInputs/parse/finding-empty-subscript-item")) {
+            String src = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            assertTrue(refused(src).getMessage().contains("expected an expression or slice in the subscript"), refused(src).getMessage());
+        }
+        for (String bad : new String[]{"x[,1]", "x[1,,2]", "x[]"})
+            assertTrue(refused(fn(bad)).getMessage().contains("subscript"), bad);
+        assertEquals(2, ((Expr.TupleExpr) ((Expr.Subscript) Parser.parseExpression("x[1, :]")).index()).items().size());
+    }
+
     @Test
     void findingHexLiteralWithoutDigits() throws IOException {
         // the fuzzer's input: a parameter named "0x" (NumberFormatException from Long.parseUnsignedLong(""))
