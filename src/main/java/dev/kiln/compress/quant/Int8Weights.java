@@ -89,15 +89,44 @@ final class Int8Weights {
 
     /**
      * Per-tensor quantization of x (what {@link QParams#quantizeArray} computes for per-tensor
-     * parameters: clamp(rint(x / scale) + zero, qmin, qmax)), in one pass over the array.
+     * parameters: clamp(rint(x / scale) + zero, qmin, qmax)), in parallel chunks with the Vector
+     * API; the scalar loop is its twin ({@code CpuConfig.scalar()}) and the reference it must equal
+     * bit for bit. Round half to even comes from adding and removing 1.5 * 2^23 to values clamped
+     * to |v| <= 2^22 (where the float grid is at least 1 apart after the addition); clamping first
+     * changes nothing, since qmin/qmax are much smaller. NaN becomes 0 in both.
      */
     static byte[] quantize(float[] x, QParams a) {
+        byte[] out = new byte[x.length];
+        boolean scalar = dev.kiln.backend.cpu.CpuConfig.scalar();
+        dev.kiln.backend.cpu.Parallel.forRange((x.length + 4095) / 4096, 4096, (c0, c1) -> {
+            int from = c0 * 4096, to = Math.min(x.length, c1 * 4096);
+            if (scalar) quantizeScalar(x, a, out, from, to);
+            else quantizeVector(x, a, out, from, to);
+        });
+        return out;
+    }
+
+    static void quantizeScalar(float[] x, QParams a, byte[] out, int from, int to) {
         float s = a.scale0();
         int z = a.zero0();
         double lo = a.qmin(), hi = a.qmax();
-        byte[] out = new byte[x.length];
-        for (int i = 0; i < x.length; i++) out[i] = (byte) (int) Math.max(lo, Math.min(hi, Math.rint(x[i] / s) + z));
-        return out;
+        for (int i = from; i < to; i++) out[i] = (byte) (int) Math.max(lo, Math.min(hi, Math.rint(x[i] / s) + z));
+    }
+
+    private static final jdk.incubator.vector.VectorSpecies<Float> FS = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+    private static final jdk.incubator.vector.VectorSpecies<Byte> BS =
+            jdk.incubator.vector.VectorSpecies.of(byte.class, jdk.incubator.vector.VectorShape.forBitSize(FS.vectorBitSize() / 4));
+
+    private static void quantizeVector(float[] x, QParams a, byte[] out, int from, int to) {
+        final float magic = 12582912f, lim = 4194304f;   // 1.5 * 2^23, 2^22
+        float s = a.scale0(), z = a.zero0(), lo = a.qmin(), hi = a.qmax();
+        int step = FS.length(), i = from;
+        for (; i + step <= to; i += step) {
+            var v = jdk.incubator.vector.FloatVector.fromArray(FS, x, i).div(s).max(-lim).min(lim);
+            var r = v.add(magic).sub(magic).add(z).max(lo).min(hi);
+            ((jdk.incubator.vector.ByteVector) r.convertShape(jdk.incubator.vector.VectorOperators.F2B, BS, 0)).intoArray(out, i);
+        }
+        quantizeScalar(x, a, out, i, to);
     }
 
     /**
