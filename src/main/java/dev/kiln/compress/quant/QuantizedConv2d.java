@@ -5,6 +5,7 @@ import dev.kiln.nn.Module;
 import dev.kiln.ops.Conv2dParams;
 import dev.kiln.tensor.Tensor;
 
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.Map;
 
@@ -22,6 +23,10 @@ import java.util.Map;
 public final class QuantizedConv2d extends Module {
     private Int8Weights w;
     private Int8Gemm.PackedInt8 tapMajor;   // w.q with columns reordered (ky, kx, c): the NHWC unfold's order
+    private byte[] directWeights;            // w.q's bytes when the direct conv applies (see useDirect), else null
+
+    /** Reductions up to this many taps (C kh kw) run the direct conv, which beats unfold + GEMM there. */
+    static final int DIRECT_MAX_K = 32;
     private float[] bias;
     private final Epilogue epilogue;
     private final QParams act;
@@ -45,6 +50,7 @@ public final class QuantizedConv2d extends Module {
         this.act = act;
         this.p = p;
         this.tapMajor = packTapMajor(w.q, inC, kh * kw);
+        this.directWeights = directWeights(w.q);
         registerBuffer("weight_int8", w.q);
         registerBuffer("weight_scale", w.scaleTensor());
         this.bias = Int8Weights.floats(bias);
@@ -87,7 +93,23 @@ public final class QuantizedConv2d extends Module {
         Map<String, Tensor> st = stateDict();
         w = new Int8Weights(st.get("weight_int8"), st.get("weight_scale").toFloatArray());
         tapMajor = packTapMajor(w.q, inC, kh * kw);
+        directWeights = directWeights(w.q);
         if (bias != null) bias = st.get("bias").toFloatArray();
+    }
+
+    /** Stride 1, dilation 1, a short reduction, and an epilogue the channels-first requantizer applies. */
+    private boolean useDirect() {
+        return p.strideH() == 1 && p.strideW() == 1 && p.dilationH() == 1 && p.dilationW() == 1 && inC * kh * kw <= DIRECT_MAX_K
+                && (epilogue == Epilogue.NONE || epilogue == Epilogue.RELU);
+    }
+
+    private byte[] directWeights(Tensor q) {
+        if (!useDirect()) return null;
+        byte[] out = new byte[Math.toIntExact(q.numel())];
+        try (Tensor cq = q.contiguous()) {
+            MemorySegment.copy(cq.segment(), java.lang.foreign.ValueLayout.JAVA_BYTE, cq.offset(), out, 0, out.length);
+        }
+        return out;
     }
 
     /** q [O, C * taps] (columns c, ky, kx) packed with its columns in (ky, kx, c) order; row sums are unchanged. */
@@ -125,6 +147,14 @@ public final class QuantizedConv2d extends Module {
         int ow = (wd + 2 * p.padW() - p.dilationW() * (kw - 1) - 1) / p.strideW() + 1;
         float[] xf = x.toFloatArray();
         QParams a = act != null ? act : Int8Weights.dynamicParams(xf, covered(h, wd, oh, ow));
+        if (directWeights != null) {
+            int o = outChannels();
+            float[] sj = new float[o], add = new float[o];
+            int[] zs = new int[o];
+            Int8Gemm.epilogueConstants(a.scale0(), a.zero0(), w.scale, w.rowSum, bias, sj, zs, add);
+            return Int8DirectConv.conv(Int8Weights.quantize(xf, a), n, inC, h, wd, directWeights, o, kh, kw,
+                    p.padH(), p.padW(), (byte) a.zero0(), sj, zs, add, epilogue == Epilogue.RELU);
+        }
         byte[] cols = im2col(channelsLast(Int8Weights.quantize(xf, a), n, inC, h * wd), (byte) a.zero0(), n, h, wd, oh, ow);
         int pix = oh * ow, o = outChannels();
         int[] acc = Int8Gemm.matmulT(cols, n * pix, inC * kh * kw, tapMajor);

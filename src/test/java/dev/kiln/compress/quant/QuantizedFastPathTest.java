@@ -87,6 +87,34 @@ class QuantizedFastPathTest {
         }
     }
 
+    /** The direct conv (stride 1, C kh kw <= 32) on its vector and scalar paths, and the unfold path just above it. */
+    @Test
+    void directConvMatchesReferenceBitForBit() {
+        Generator g = new Generator(13);
+        int[][] shapes = {{1, 3, 3, 1}, {3, 3, 3, 1}, {2, 4, 4, 2}, {4, 3, 3, 1}, {1, 5, 5, 0}};   // C, kh, kw, pad
+        boolean saved = dev.kiln.backend.cpu.CpuConfig.scalar();
+        try {
+            for (boolean scalar : new boolean[]{false, true}) {
+                dev.kiln.backend.cpu.CpuConfig.setScalar(scalar);
+                for (int[] sh : shapes) {
+                    Conv2dParams p = Conv2dParams.of(1, sh[3]);
+                    Conv2d conv = new Conv2d(sh[0], 7, sh[1], sh[2], p, true, g);
+                    Tensor x = Tensor.randn(g, 3, sh[0], 13, 29).add(0.3);
+                    for (Epilogue e : new Epilogue[]{Epilogue.NONE, Epilogue.RELU})
+                        for (QParams act : new QParams[]{null, QParams.fromRange(-1.0, 2.0, false)}) {
+                            QuantizedConv2d q = new QuantizedConv2d(conv.weight(), conv.bias(), p, e, act);
+                            Tensor y = run(q, x), ref = referenceConv(q, x);
+                            String what = "C=" + sh[0] + " k=" + sh[1] + "x" + sh[2] + " pad=" + sh[3] + " " + e + " scalar=" + scalar;
+                            assertArrayEquals(ref.shape(), y.shape(), what);
+                            assertArrayEquals(ref.toFloatArray(), y.toFloatArray(), 0f, what);
+                        }
+                }
+            }
+        } finally {
+            dev.kiln.backend.cpu.CpuConfig.setScalar(saved);
+        }
+    }
+
     @Test
     void linearMatchesReferenceBitForBit() {
         Generator g = new Generator(12);
