@@ -140,12 +140,29 @@ public final class BenchInt8 implements Runnable {
             for (int j = 0; j < s; j++) {
                 int side = (j + r) % s;
                 for (int i = from; i < to; i++) samples[side][i] = time(sides.get(side), reps[side], ops);
+                pause();
             }
         }
         double[] med = new double[s];
         for (int i = 0; i < s; i++) med[i] = median(samples[i]);
         return med;
     }
+
+    /**
+     * Lets the previous side's idle worker threads go to sleep before the next side is timed:
+     * OpenBLAS's pthreads spin for about 0.1 s after each call, and measured on 2 cores that took
+     * one core from whichever side came next (int8 at 2 threads: 290-420 GOP/s right after
+     * OpenBLAS, 560-600 without it).
+     */
+    private static void pause() {
+        try {
+            Thread.sleep(PAUSE_MS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static final long PAUSE_MS = 200;
 
     private static int reps(Runnable r) {
         long t0 = System.nanoTime();
