@@ -9,8 +9,8 @@
  *   b: the weights as unsigned bytes b + 128, in blocks of 16 output columns; block jb holds, for
  *      each group q of 4 along K, 64 bytes: column l's 4 bytes at offset 4 l. Block stride is
  *      64 * k4 bytes.
- * Result: c[i * ldc + 16 jb + l] = sum_p a[i][p] * (b[jb*16+l][p] + 128), exact in int32; the
- * caller removes the offset with 128 * rowsum(a). vpdpbusd multiplies unsigned (b) by signed (a)
+ * Result: c[i * ldc + 16 jb + l] = sum_p a[i][p] * (b[jb*16+l][p] + 128) - fix[i], exact in int32;
+ * with fix[i] = 128 * rowsum(a[i]) (kiln_i8_rowsums) that is sum_p a[i][p] b[jb*16+l][p]. vpdpbusd multiplies unsigned (b) by signed (a)
  * bytes and adds groups of 4 products into int32 lanes without intermediate saturation.
  *
  * Micro-tiles of up to 8 rows x 2 blocks (16 accumulators + 2 B registers of the 32 zmm), with K
@@ -40,7 +40,7 @@ static inline int32_t load4(const int8_t *p) {
 #define DEF_MICRO(MR, NB)                                                                        \
     static inline __attribute__((always_inline)) TARGET void micro_##MR##x##NB(                  \
         const int8_t *a, long lda, const uint8_t *b0, const uint8_t *b1, int kc, int32_t *c,     \
-        long ldc, int first) {                                                                   \
+        long ldc, int first, const int32_t *fix) {                                               \
         __m512i acc[MR][NB];                                                                     \
         _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++)                                     \
             _Pragma("GCC unroll 2") for (int t = 0; t < NB; t++) acc[r][t] = _mm512_setzero_si512(); \
@@ -58,7 +58,8 @@ static inline int32_t load4(const int8_t *p) {
             _Pragma("GCC unroll 2") for (int t = 0; t < NB; t++) {                               \
                 int32_t *dst = c + r * ldc + 16 * t;                                             \
                 __m512i s = acc[r][t];                                                           \
-                if (!first) s = _mm512_add_epi32(s, _mm512_loadu_si512(dst));                    \
+                s = first ? _mm512_sub_epi32(s, _mm512_set1_epi32(fix[r]))                       \
+                          : _mm512_add_epi32(s, _mm512_loadu_si512(dst));                        \
                 _mm512_storeu_si512(dst, s);                                                     \
             }                                                                                    \
     }
@@ -72,32 +73,32 @@ DEF_MICRO(1, 1)
 
 /* Rows [0, m) x blocks of one pair (nb = 1 or 2) over groups [q0, q0 + kc). */
 static TARGET void rows(const int8_t *a, long lda, int m, const uint8_t *b0, const uint8_t *b1, int nb,
-                        int kc, int32_t *c, long ldc, int first) {
+                        int kc, int32_t *c, long ldc, int first, const int32_t *fix) {
     int i = 0;
     if (nb == 2) {
-        for (; i + 8 <= m; i += 8) micro_8x2(a + i * lda, lda, b0, b1, kc, c + i * ldc, ldc, first);
-        for (; i + 4 <= m; i += 4) micro_4x2(a + i * lda, lda, b0, b1, kc, c + i * ldc, ldc, first);
-        for (; i < m; i++) micro_1x2(a + i * lda, lda, b0, b1, kc, c + i * ldc, ldc, first);
+        for (; i + 8 <= m; i += 8) micro_8x2(a + i * lda, lda, b0, b1, kc, c + i * ldc, ldc, first, fix + i);
+        for (; i + 4 <= m; i += 4) micro_4x2(a + i * lda, lda, b0, b1, kc, c + i * ldc, ldc, first, fix + i);
+        for (; i < m; i++) micro_1x2(a + i * lda, lda, b0, b1, kc, c + i * ldc, ldc, first, fix + i);
     } else {
-        for (; i + 8 <= m; i += 8) micro_8x1(a + i * lda, lda, b0, b0, kc, c + i * ldc, ldc, first);
-        for (; i + 4 <= m; i += 4) micro_4x1(a + i * lda, lda, b0, b0, kc, c + i * ldc, ldc, first);
-        for (; i < m; i++) micro_1x1(a + i * lda, lda, b0, b0, kc, c + i * ldc, ldc, first);
+        for (; i + 8 <= m; i += 8) micro_8x1(a + i * lda, lda, b0, b0, kc, c + i * ldc, ldc, first, fix + i);
+        for (; i + 4 <= m; i += 4) micro_4x1(a + i * lda, lda, b0, b0, kc, c + i * ldc, ldc, first, fix + i);
+        for (; i < m; i++) micro_1x1(a + i * lda, lda, b0, b0, kc, c + i * ldc, ldc, first, fix + i);
     }
 }
 
 /*
- * c [m, 16 nb] (row stride ldc ints) = a [m, 4 k4] x (blocks [0, nb) of b)^T, overwriting c.
- * a, b and c point at the tile's first row / block / column.
+ * c [m, 16 nb] (row stride ldc ints) = a [m, 4 k4] x (blocks [0, nb) of b)^T - fix (per row),
+ * overwriting c. a, b, c and fix point at the tile's first row / block / column / row.
  */
 TARGET void kiln_i8_vnni_tile(const int8_t *a, long lda, int m, const uint8_t *b, int k4, int nb,
-                              int32_t *c, long ldc) {
+                              int32_t *c, long ldc, const int32_t *fix) {
     long blockStride = 64L * k4;
     for (int jb = 0; jb < nb; jb += 2) {
         int pair = nb - jb >= 2 ? 2 : 1;
         const uint8_t *b0 = b + jb * blockStride, *b1 = b0 + blockStride;
         for (int q0 = 0; q0 < k4; q0 += KC) {
             int kc = k4 - q0 < KC ? k4 - q0 : KC;
-            rows(a + 4L * q0, lda, m, b0 + 64L * q0, b1 + 64L * q0, pair, kc, c + 16 * jb, ldc, q0 == 0);
+            rows(a + 4L * q0, lda, m, b0 + 64L * q0, b1 + 64L * q0, pair, kc, c + 16 * jb, ldc, q0 == 0, fix);
         }
     }
 }

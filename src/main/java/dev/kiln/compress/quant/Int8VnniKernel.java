@@ -26,7 +26,7 @@ import java.nio.file.StandardCopyOption;
  *
  * <p>Layout (see the C file): A rows as signed bytes with K padded by zeros to a multiple of 4; B
  * as unsigned bytes b + 128 in blocks of 16 columns x groups of 4 along K. The kernel yields
- * sum(a (b + 128)); {@link #run} subtracts 128 sum(a) per row, so results are exact.
+ * sum(a (b + 128)) - 128 sum(a) per row (the row sums come from {@code kiln_i8_rowsums}), exact.
  *
  * <p>Selection: {@code -Dkiln.int8.kernel=auto} (default), {@code vector} (never native) or
  * {@code native} (fail loudly when unavailable); {@code -Dkiln.native.lib=PATH} loads the library
@@ -97,7 +97,7 @@ final class Int8VnniKernel {
         var I = ValueLayout.JAVA_INT;
         var L = ValueLayout.JAVA_LONG;
         return new MethodHandle[]{
-                linker.downcallHandle(find(lib, "kiln_i8_vnni_tile"), FunctionDescriptor.ofVoid(A, L, I, A, I, I, A, L),
+                linker.downcallHandle(find(lib, "kiln_i8_vnni_tile"), FunctionDescriptor.ofVoid(A, L, I, A, I, I, A, L, A),
                         Linker.Option.critical(true)),
                 linker.downcallHandle(find(lib, "kiln_i8_rowsums"), FunctionDescriptor.ofVoid(A, L, I, I, A),
                         Linker.Option.critical(true))};
@@ -149,42 +149,41 @@ final class Int8VnniKernel {
             for (int i = 0; i < m; i++) System.arraycopy(a, i * k, ap, i * lda, k);
         }
         int[] c = new int[Math.toIntExact((long) m * nPad)];
-        int[] fix = new int[m];               // 128 * sum(a row): the +128 offset of B
-        Parallel.forRange(m, k, (s, e) -> {
-            rowSums(a, (long) s * k, k, e - s, fix, s);
-            for (int i = s; i < e; i++) fix[i] *= 128;
-        });
         int rowTiles = (m + ROW_TILE - 1) / ROW_TILE, colTiles = (blocks + BLOCK_TILE - 1) / BLOCK_TILE;
         long cost = (long) Math.min(m, ROW_TILE) * BLOCK_TILE * LANES * k / 8;
         final byte[] av = ap;
         Parallel.forRange(rowTiles * colTiles, cost, (s, e) -> {
+            int[] fix = new int[ROW_TILE];      // 128 * sum(a row): the +128 offset of B, per tile's rows
+            int fixRow = -1;
             for (int t = s; t < e; t++) {
                 int r0 = (t / colTiles) * ROW_TILE, jb0 = (t % colTiles) * BLOCK_TILE;
                 int rows = Math.min(ROW_TILE, m - r0), nb = Math.min(BLOCK_TILE, blocks - jb0);
-                tile(av, (long) r0 * lda, lda, rows, bPacked, (long) jb0 * k4 * 64, k4, nb, c, (long) r0 * nPad + (long) jb0 * LANES, nPad);
-                for (int i = r0; i < r0 + rows; i++) {
-                    int f = fix[i], from = i * nPad + jb0 * LANES, to = from + nb * LANES;
-                    for (int j = from; j < to; j++) c[j] -= f;
+                if (fixRow != r0) {
+                    rowSums(av, (long) r0 * lda, lda, rows, fix, 0);   // K padding is zero: sums over lda are exact
+                    for (int i = 0; i < rows; i++) fix[i] *= 128;
+                    fixRow = r0;
                 }
+                tile(av, (long) r0 * lda, lda, rows, bPacked, (long) jb0 * k4 * 64, k4, nb, c, (long) r0 * nPad + (long) jb0 * LANES, nPad, fix);
             }
         });
         return c;
     }
 
-    /** out[o0 + r] = sum of row r of the rows x k int8 block at a[aOff], for r in [0, rows). */
-    private static void rowSums(byte[] a, long aOff, int k, int rows, int[] out, int o0) {
+    /** out[o0 + r] = sum of row r of the rows x lda int8 block at a[aOff] (row stride lda), for r in [0, rows). */
+    private static void rowSums(byte[] a, long aOff, int lda, int rows, int[] out, int o0) {
         try {
-            ROW_SUMS.invokeExact(MemorySegment.ofArray(a).asSlice(aOff), (long) k, rows, k, MemorySegment.ofArray(out).asSlice(4L * o0));
+            ROW_SUMS.invokeExact(MemorySegment.ofArray(a).asSlice(aOff), (long) lda, rows, lda, MemorySegment.ofArray(out).asSlice(4L * o0));
         } catch (Throwable t) {
             throw new IllegalStateException("int8 gemm: native row sums failed: " + t, t);
         }
     }
 
-    private static void tile(byte[] a, long aOff, int lda, int rows, byte[] b, long bOff, int k4, int nb, int[] c, long cOff, int ldc) {
+    private static void tile(byte[] a, long aOff, int lda, int rows, byte[] b, long bOff, int k4, int nb, int[] c, long cOff, int ldc,
+                             int[] fix) {
         try {
             TILE.invokeExact(MemorySegment.ofArray(a).asSlice(aOff), (long) lda, rows,
                     MemorySegment.ofArray(b).asSlice(bOff), k4, nb,
-                    MemorySegment.ofArray(c).asSlice(cOff * 4), (long) ldc);
+                    MemorySegment.ofArray(c).asSlice(cOff * 4), (long) ldc, MemorySegment.ofArray(fix));
         } catch (Throwable t) {
             throw new IllegalStateException("int8 gemm: native VNNI tile failed: " + t, t);
         }
