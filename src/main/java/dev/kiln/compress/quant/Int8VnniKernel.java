@@ -149,15 +149,19 @@ final class Int8VnniKernel {
             for (int i = 0; i < m; i++) System.arraycopy(a, i * k, ap, i * lda, k);
         }
         int[] c = new int[Math.toIntExact((long) m * nPad)];
+        // tiles of at most ROW_TILE rows, as equal as multiples of 8 allow, so threads get equal work
         int rowTiles = (m + ROW_TILE - 1) / ROW_TILE, colTiles = (blocks + BLOCK_TILE - 1) / BLOCK_TILE;
-        long cost = (long) Math.min(m, ROW_TILE) * BLOCK_TILE * LANES * k / 8;
+        int rowTile = Math.min(ROW_TILE, ((m + rowTiles - 1) / rowTiles + 7) / 8 * 8);
+        rowTiles = (m + rowTile - 1) / rowTile;
+        long cost = (long) Math.min(m, rowTile) * BLOCK_TILE * LANES * k / 8;
         final byte[] av = ap;
+        final int rt = rowTile;
         Parallel.forRange(rowTiles * colTiles, cost, (s, e) -> {
-            int[] fix = new int[ROW_TILE];      // 128 * sum(a row): the +128 offset of B, per tile's rows
+            int[] fix = new int[rt];            // 128 * sum(a row): the +128 offset of B, per tile's rows
             int fixRow = -1;
             for (int t = s; t < e; t++) {
-                int r0 = (t / colTiles) * ROW_TILE, jb0 = (t % colTiles) * BLOCK_TILE;
-                int rows = Math.min(ROW_TILE, m - r0), nb = Math.min(BLOCK_TILE, blocks - jb0);
+                int r0 = (t / colTiles) * rt, jb0 = (t % colTiles) * BLOCK_TILE;
+                int rows = Math.min(rt, m - r0), nb = Math.min(BLOCK_TILE, blocks - jb0);
                 if (fixRow != r0) {
                     rowSums(av, (long) r0 * lda, lda, rows, fix, 0);   // K padding is zero: sums over lda are exact
                     for (int i = 0; i < rows; i++) fix[i] *= 128;
