@@ -156,11 +156,14 @@ final class Int8VnniKernel {
         long cost = (long) Math.min(m, rowTile) * BLOCK_TILE * LANES * k / 8;
         final byte[] av = ap;
         final int rt = rowTile;
+        final int rowTilesF = rowTiles;
         Parallel.forRange(rowTiles * colTiles, cost, (s, e) -> {
             int[] fix = new int[rt];            // 128 * sum(a row): the +128 offset of B, per tile's rows
             int fixRow = -1;
             for (int t = s; t < e; t++) {
-                int r0 = (t / colTiles) * rt, jb0 = (t % colTiles) * BLOCK_TILE;
+                // column-major task order: a thread's contiguous range covers few column tiles, so
+                // its share of the packed weights stays in its L2 while it walks down the rows
+                int r0 = (t % rowTilesF) * rt, jb0 = (t / rowTilesF) * BLOCK_TILE;
                 int rows = Math.min(rt, m - r0), nb = Math.min(BLOCK_TILE, blocks - jb0);
                 if (fixRow != r0) {
                     rowSums(av, (long) r0 * lda, lda, rows, fix, 0);   // K padding is zero: sums over lda are exact
