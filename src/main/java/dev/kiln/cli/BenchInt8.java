@@ -104,7 +104,11 @@ public final class BenchInt8 implements Runnable {
              Tensor wfT = Tensor.uniform(g, -1, 1, DType.F32, k, n);
              Tensor cf = Tensor.zeros(m, n); Tensor cp = Tensor.zeros(m, n)) {
             Int8Gemm.PackedInt8 packed = Int8Gemm.pack(w8);
-            Runnable int8 = () -> Int8Gemm.matmulT(a8, packed).close();
+            // the array entry the quantized layers call (A as int8 bytes, int32 result array); the
+            // tensor entry adds a copy of A in and of C out, as the fp32 side has none
+            byte[] a8bytes = new byte[m * k];
+            java.lang.foreign.MemorySegment.copy(a8.segment(), java.lang.foreign.ValueLayout.JAVA_BYTE, a8.offset(), a8bytes, 0, a8bytes.length);
+            Runnable int8 = () -> Int8Gemm.matmulT(a8bytes, m, k, packed);
             Runnable f32 = () -> cpu.gemm(false, true, 1.0, af, wf, 0.0, cf);
             Runnable other = peer == null ? null : () -> peer.sgemm(m, n, k, af.segment(), wfT.segment(), cp.segment());
             List<Runnable> sides = new ArrayList<>(List.of(int8, f32));
