@@ -19,6 +19,8 @@ rm -rf "$OUT/lib"/* "$OUT/test-classes"
 if [ ! -x "$OUT/jre/bin/java" ]; then
   jlink --add-modules java.base,jdk.incubator.vector,jdk.unsupported,java.logging,java.management,jdk.management,jdk.zipfs \
     --strip-debug --no-header-files --no-man-pages --compress=zip-6 --output "$OUT/jre"
+  # the JDK's libjvm.so keeps its full symbol table (about 5 MB); the dynamic symbols stay
+  if command -v strip >/dev/null; then strip --strip-unneeded "$OUT"/jre/lib/server/libjvm.so "$OUT"/jre/lib/*.so; fi
 fi
 cp target/kiln-0.1.0-SNAPSHOT.jar "$OUT/lib/"
 tr ":" "\n" < target/classpath.txt | while read -r j || [ -n "$j" ]; do [ -n "$j" ] && cp "$j" "$OUT/lib/"; done
@@ -34,3 +36,8 @@ fetch org.bytedeco javacpp "$JAVACPP" linux-x86_64
 fetch org.junit.platform junit-platform-console-standalone "$JUNIT_CONSOLE"
 cp tools/gpu-check "$OUT/"
 du -sh "$OUT" | awk '{print "bundle: " $2 " " $1}'
+# the device tool moves at most 64 MiB per call: this bundle plus the repository's tracked files
+size=$(du -sb "$OUT" | cut -f1)
+if [ "$size" -gt $((60 * 1048576)) ]; then
+  echo "bundle: WARNING $((size / 1048576)) MiB: with the repository it may exceed the device tool's 64 MiB" >&2
+fi
