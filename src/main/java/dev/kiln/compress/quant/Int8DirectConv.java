@@ -19,8 +19,8 @@ import java.util.Arrays;
  * in place, writing the channels-first float output.
  *
  * <p>Per image: the input is copied once, as floats, into a zero-point-padded plane per channel;
- * then for each tap (c, ky, kx) one vector of consecutive padded positions is multiplied into the
- * accumulators of every output channel. Outputs are computed on the padded width (the
+ * then blocks of 4 output channels x 2 vectors of consecutive padded positions accumulate over
+ * every tap (c, ky, kx) in registers. Outputs are computed on the padded width (the
  * last kw - 1 columns of each row are discarded), so every tap is one contiguous stream. The
  * products and sums are integers below 2^24 (|x w| <= 16384, at most {@link #MAX_K} taps), so
  * float FMA is exact. {@link CpuConfig#scalar()} selects the scalar twin.
@@ -52,28 +52,33 @@ final class Int8DirectConv {
         Parallel.forRange(n, cost, (b0, b1) -> {
             int span = oh * wp, lanes = FS.length(), spanPad = (span + lanes - 1) / lanes * lanes;
             float[] xp = new float[c * hp * wp + kw + lanes];
-            float[] acc = new float[o * spanPad], row = new float[ow];
+            float[] acc = new float[o * spanPad], img = new float[o * oh * ow];
             for (int b = b0; b < b1; b++) {
                 pad(x, b, c, h, w, padH, padW, z, xp);
-                Arrays.fill(acc, 0f);
-                if (scalar) accumulateScalar(xp, c, hp, wp, wq, o, kh, kw, span, spanPad, acc);
-                else accumulateVector(xp, c, hp, wp, wq, o, kh, kw, spanPad, acc);
+                if (scalar) {
+                    Arrays.fill(acc, 0f);
+                    accumulateScalar(xp, c, hp, wp, wq, o, kh, kw, span, spanPad, acc);
+                } else {
+                    accumulateVector(xp, c, hp, wp, wq, o, kh, kw, spanPad, acc);   // writes every entry
+                }
                 for (int j = 0; j < o; j++) {
                     float s = scale[j], zs = zeroSum[j], a = add[j];
-                    for (int y = 0; y < oh; y++) {
-                        int src = j * spanPad + y * wp, xx = 0;
-                        if (!scalar)
-                            for (; xx + lanes <= ow; xx += lanes) {
-                                FloatVector v = FloatVector.fromArray(FS, acc, src + xx).sub(zs).mul(s).add(a);
-                                (relu ? v.max(0f) : v).intoArray(row, xx);
+                    if (scalar) {
+                        for (int y = 0; y < oh; y++)
+                            for (int xx = 0, src = j * spanPad + y * wp, row = (j * oh + y) * ow; xx < ow; xx++) {
+                                float v = (acc[src + xx] - zs) * s + a;
+                                img[row + xx] = relu ? Math.max(v, 0) : v;
                             }
-                        for (; xx < ow; xx++) {
-                            float v = (acc[src + xx] - zs) * s + a;
-                            row[xx] = relu ? Math.max(v, 0) : v;
-                        }
-                        MemorySegment.copy(row, 0, dst, Storage.F32, base + (((long) (b * o + j) * oh + y) * ow) * Float.BYTES, ow);
+                        continue;
                     }
+                    // the whole padded-width plane in vectors (in place), then its rows without the pad columns
+                    for (int i = j * spanPad, end = i + spanPad; i < end; i += lanes) {
+                        FloatVector v = FloatVector.fromArray(FS, acc, i).sub(zs).mul(s).add(a);
+                        (relu ? v.max(0f) : v).intoArray(acc, i);
+                    }
+                    for (int y = 0; y < oh; y++) System.arraycopy(acc, j * spanPad + y * wp, img, (j * oh + y) * ow, ow);
                 }
+                MemorySegment.copy(img, 0, dst, Storage.F32, base + (long) b * img.length * Float.BYTES, img.length);
             }
         });
         return out;
@@ -90,20 +95,60 @@ final class Int8DirectConv {
             }
     }
 
+    /**
+     * acc[j][i] = sum over taps t of w[j][t] * xp[off(t) + i]: register-blocked over 4 output
+     * channels x 2 vectors of positions (8 accumulators that stay in registers across every tap),
+     * with 1 x 1 blocks for the remainders. The taps are summed in the same order as the scalar
+     * twin; every partial sum is an exact integer, so the results are equal.
+     */
     private static void accumulateVector(float[] xp, int c, int hp, int wp, byte[] wq, int o, int kh, int kw, int spanPad, float[] acc) {
-        int lanes = FS.length(), taps = kh * kw;
-        for (int ch = 0; ch < c; ch++)
+        int lanes = FS.length(), taps = c * kh * kw;
+        int[] off = new int[taps];
+        for (int ch = 0, t = 0; ch < c; ch++)
             for (int ky = 0; ky < kh; ky++)
-                for (int kx = 0; kx < kw; kx++) {
-                    int off = ch * hp * wp + ky * wp + kx, t = ch * taps + ky * kw + kx;
-                    for (int i = 0; i < spanPad; i += lanes) {
-                        FloatVector v = FloatVector.fromArray(FS, xp, off + i);
-                        for (int j = 0, a = i; j < o; j++, a += spanPad) {
-                            float wt = wq[j * c * taps + t];
-                            v.fma(FloatVector.broadcast(FS, wt), FloatVector.fromArray(FS, acc, a)).intoArray(acc, a);
-                        }
-                    }
-                }
+                for (int kx = 0; kx < kw; kx++, t++) off[t] = ch * hp * wp + ky * wp + kx;
+        float[] wf = new float[o * taps];
+        for (int i = 0; i < wf.length; i++) wf[i] = wq[i];
+        int j = 0;
+        for (; j + 4 <= o; j += 4) {
+            int i = 0;
+            for (; i + 2 * lanes <= spanPad; i += 2 * lanes) block4x2(xp, off, wf, taps, j, i, spanPad, acc);
+            for (; i < spanPad; i += lanes)
+                for (int jj = j; jj < j + 4; jj++) block1x1(xp, off, wf, taps, jj, i, spanPad, acc);
+        }
+        for (; j < o; j++)
+            for (int i = 0; i < spanPad; i += lanes) block1x1(xp, off, wf, taps, j, i, spanPad, acc);
+    }
+
+    private static void block4x2(float[] xp, int[] off, float[] wf, int taps, int j, int i, int spanPad, float[] acc) {
+        int lanes = FS.length();
+        FloatVector z = FloatVector.zero(FS);
+        FloatVector a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z, a30 = z, a31 = z;
+        int w0 = j * taps, w1 = w0 + taps, w2 = w1 + taps, w3 = w2 + taps;
+        for (int t = 0; t < taps; t++) {
+            int p = off[t] + i;
+            FloatVector v0 = FloatVector.fromArray(FS, xp, p), v1 = FloatVector.fromArray(FS, xp, p + lanes);
+            FloatVector b = FloatVector.broadcast(FS, wf[w0 + t]);
+            a00 = v0.fma(b, a00); a01 = v1.fma(b, a01);
+            b = FloatVector.broadcast(FS, wf[w1 + t]);
+            a10 = v0.fma(b, a10); a11 = v1.fma(b, a11);
+            b = FloatVector.broadcast(FS, wf[w2 + t]);
+            a20 = v0.fma(b, a20); a21 = v1.fma(b, a21);
+            b = FloatVector.broadcast(FS, wf[w3 + t]);
+            a30 = v0.fma(b, a30); a31 = v1.fma(b, a31);
+        }
+        int r = j * spanPad + i;
+        a00.intoArray(acc, r); a01.intoArray(acc, r + lanes); r += spanPad;
+        a10.intoArray(acc, r); a11.intoArray(acc, r + lanes); r += spanPad;
+        a20.intoArray(acc, r); a21.intoArray(acc, r + lanes); r += spanPad;
+        a30.intoArray(acc, r); a31.intoArray(acc, r + lanes);
+    }
+
+    private static void block1x1(float[] xp, int[] off, float[] wf, int taps, int j, int i, int spanPad, float[] acc) {
+        FloatVector a = FloatVector.zero(FS);
+        int w0 = j * taps;
+        for (int t = 0; t < taps; t++) a = FloatVector.fromArray(FS, xp, off[t] + i).fma(FloatVector.broadcast(FS, wf[w0 + t]), a);
+        a.intoArray(acc, j * spanPad + i);
     }
 
     /** The scalar twin: same sums in the same order. */
