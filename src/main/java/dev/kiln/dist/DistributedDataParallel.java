@@ -20,8 +20,10 @@ import java.util.Map;
  * loss(ddp.forward(x), y).backward();   // buckets all-reduce while backward still runs
  * opt.step();                           // = ddp.finishGradients(); then the SGD step
  * </pre>
- * <b>Start.</b> The constructor broadcasts every parameter and buffer from rank 0 (buffers only then,
- * not every step).
+ * <b>Start.</b> The constructor broadcasts every parameter and buffer from rank 0.
+ * <p><b>Buffers.</b> Each training-mode forward first broadcasts the buffers (BatchNorm running
+ * statistics) from rank 0, as torch's {@code broadcast_buffers=True} does, so every rank evaluates
+ * and checkpoints rank 0's statistics; {@link Builder#broadcastBuffers}(false) keeps them per rank.
  * <p><b>Buckets.</b> Parameters that require grad are taken in reverse registration order (roughly
  * the order backward produces their gradients) and packed into {@link GradBucket}s of at most
  * {@link Builder#bucketBytes} (default 25 MB; a larger parameter gets a bucket of its own; a dtype
@@ -57,7 +59,7 @@ public final class DistributedDataParallel extends Module {
 
     private final Module module;
     private final ProcessGroup pg;
-    private final boolean overlap;
+    private final boolean overlap, broadcastBuffers;
     private final List<GradBucket> buckets = new ArrayList<>();
     private final IdentityHashMap<Tensor, Integer> bucketOf = new IdentityHashMap<>();
     private final IdentityHashMap<Tensor, int[]> counts = new IdentityHashMap<>();  // {fired, expected (-1 unknown)}
@@ -73,6 +75,7 @@ public final class DistributedDataParallel extends Module {
         private final ProcessGroup pg;
         private long bucketBytes = DEFAULT_BUCKET_BYTES;
         private boolean overlap = true;
+        private boolean broadcastBuffers = true;
 
         private Builder(Module module, ProcessGroup pg) {
             this.module = module;
@@ -89,6 +92,9 @@ public final class DistributedDataParallel extends Module {
         /** Start bucket all-reduces from the gradient hooks during backward (default); off reduces all in finishGradients. */
         public Builder overlap(boolean on) { overlap = on; return this; }
 
+        /** Broadcast rank 0's buffers at the start of every training-mode forward (default on). */
+        public Builder broadcastBuffers(boolean on) { broadcastBuffers = on; return this; }
+
         public DistributedDataParallel build() { return new DistributedDataParallel(this); }
     }
 
@@ -102,6 +108,7 @@ public final class DistributedDataParallel extends Module {
         this.module = b.module;
         this.pg = b.pg;
         this.overlap = b.overlap;
+        this.broadcastBuffers = b.broadcastBuffers;
         broadcastState();
         buildBuckets(b.bucketBytes);
     }
@@ -247,7 +254,15 @@ public final class DistributedDataParallel extends Module {
             if (bk.launched())
                 throw new IllegalStateException("DistributedDataParallel: forward while gradients of the last backward are still "
                         + "being reduced; call finishGradients() (or step the wrapped optimizer) first");
+        if (broadcastBuffers && module.isTraining()) syncBuffers();
         return module.forward(x);
+    }
+
+    /** Rank 0's buffers onto every rank (no-op without buffers). */
+    private void syncBuffers() {
+        List<Work> pending = new ArrayList<>();
+        for (Tensor t : module.namedBuffers().values()) pending.add(pg.broadcast(t, 0));
+        for (Work w : pending) w.await();
     }
 
     @Override public LinkedHashMap<String, Tensor> namedParameters() { return module.namedParameters(); }

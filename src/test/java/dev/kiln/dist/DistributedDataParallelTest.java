@@ -124,4 +124,26 @@ class DistributedDataParallelTest {
         });
         assertArrayEquals(got.get(0), got.get(2), 0.0, "same init and data on every rank: identical averaged grads");
     }
+
+    /** Training-mode forwards start from rank 0's BatchNorm statistics (torch's broadcast_buffers); off, ranks keep their own. */
+    @Test
+    void buffersFollowRankZeroInTrainingForwards() {
+        for (boolean broadcast : new boolean[]{true, false}) {
+            List<double[]> means = LocalProcessGroup.world(2).run(pg -> {
+                dev.kiln.tensor.Generator g = new dev.kiln.tensor.Generator(3);
+                dev.kiln.nn.BatchNorm bn = dev.kiln.nn.BatchNorm.batchNorm1d(3);
+                try (dev.kiln.nn.Sequential m = new dev.kiln.nn.Sequential(new dev.kiln.nn.Linear(4, 3, true, g), bn);
+                     DistributedDataParallel ddp = DistributedDataParallel.builder(m, pg).broadcastBuffers(broadcast).build();
+                     dev.kiln.tensor.Tensor x = dev.kiln.tensor.Tensor.randn(new dev.kiln.tensor.Generator(5), 8, 4)) {
+                    if (pg.rank() == 1) try (dev.kiln.tensor.Tensor drift = dev.kiln.tensor.Tensor.full(99.0, dev.kiln.tensor.DType.F32, 3)) { bn.runningMean().copyFrom(drift); }   // drifted statistics
+                    ddp.train();
+                    try (dev.kiln.autograd.GradMode.Guard ng = dev.kiln.autograd.GradMode.noGrad(); dev.kiln.tensor.Tensor y = ddp.forward(x)) {
+                        return bn.runningMean().toDoubleArray();
+                    }
+                }
+            });
+            if (broadcast) assertArrayEquals(means.get(0), means.get(1), 0.0, "rank 1 starts from rank 0's statistics");
+            else assertTrue(Math.abs(means.get(1)[0] - means.get(0)[0]) > 50, "without broadcasting rank 1 keeps its own");
+        }
+    }
 }
