@@ -20,6 +20,28 @@ import java.lang.ref.Reference;
 public final class CpuBackend implements Backend {
     @Override public String name() { return "cpu"; }
 
+    /**
+     * {@code acc[i] = acc[i] op b[i * bStride]} for i < n over raw contiguous segments, on the
+     * calling thread with the same kernels as {@link #binary} (for callers that run their own
+     * threads, e.g. the CPU ring's I/O thread). bStride is 1, or 0 to broadcast b[0]. Arithmetic
+     * ops other than POW; F32/F64 (Vector API) and I32/I64 (no DIV, like the integer kernels).
+     */
+    public static void binaryInPlace(BinaryOp op, dev.kiln.tensor.DType t, java.lang.foreign.MemorySegment acc,
+                                     java.lang.foreign.MemorySegment b, long bStride, int n) {
+        if (op.isComparison() || op == BinaryOp.POW || (bStride != 0 && bStride != 1))
+            throw new IllegalArgumentException("binaryInPlace: " + op + " with b stride " + bStride + " is not supported");
+        if (n == 0) return;   // the row kernels read their first elements up front
+        switch (t) {
+            case F32 -> ElemBinary.f32(op, acc, 0, 1, b, 0, bStride, acc, 0, 1, n, CpuConfig.scalar(), null);
+            case F64 -> ElemBinary.f64(op, acc, 0, 1, b, 0, bStride, acc, 0, 1, n, CpuConfig.scalar(), null);
+            case I32, I64 -> {
+                Storage sa = Storage.wrap(dev.kiln.backend.Backends.cpu(), acc), sb = Storage.wrap(dev.kiln.backend.Backends.cpu(), b);
+                ElemInt.binary(op, t, sa, 0, 1, sb, 0, bStride, sa, 0, 1, n);
+            }
+            default -> throw new IllegalArgumentException("binaryInPlace: unsupported dtype " + t.pyName());
+        }
+    }
+
     @Override public Storage allocate(long bytes) { return Storage.allocateHost(this, bytes); }
 
     @Override public Storage allocateUninitialized(long bytes) { return Storage.allocateHost(this, bytes, false); }
