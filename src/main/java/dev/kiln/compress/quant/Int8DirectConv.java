@@ -35,12 +35,12 @@ final class Int8DirectConv {
 
     /**
      * The layer's float output [n, o, oh, ow] for x [n, c, h, w] (int8, NCHW) and w [o, c, kh, kw]
-     * (int8), padding (padH, padW) filled with the zero point z; oh = h + 2 padH - kh + 1, ow
+     * (int8 values held as floats), padding (padH, padW) filled with the zero point z; oh = h + 2 padH - kh + 1, ow
      * likewise. The epilogue is {@link Int8Gemm#requantize}'s float path, y = act(scale[j] (acc -
      * zeroSum[j]) + add[j]), applied straight from the accumulators with the same roundings
      * (acc - zeroSum is an exact integer below 2^24 in float, then one multiply and one add).
      */
-    static Tensor conv(byte[] x, int n, int c, int h, int w, byte[] wq, int o, int kh, int kw, int padH, int padW, byte z,
+    static Tensor conv(byte[] x, int n, int c, int h, int w, float[] wq, int o, int kh, int kw, int padH, int padW, byte z,
                        float[] scale, int[] zeroSum, float[] add, boolean relu) {
         if (c * kh * kw > MAX_K) throw new IllegalArgumentException("int8 direct conv: reduction " + c * kh * kw + " > " + MAX_K);
         int hp = h + 2 * padH, wp = w + 2 * padW, oh = hp - kh + 1, ow = wp - kw + 1;
@@ -49,6 +49,11 @@ final class Int8DirectConv {
         long base = out.offset() * Float.BYTES;
         boolean scalar = CpuConfig.scalar();
         long cost = (long) o * c * kh * kw * oh * wp;
+        int taps = c * kh * kw;
+        int[] off = new int[taps];              // each tap's offset in the padded planes
+        for (int ch = 0, t = 0; ch < c; ch++)
+            for (int ky = 0; ky < kh; ky++)
+                for (int kx = 0; kx < kw; kx++, t++) off[t] = ch * hp * wp + ky * wp + kx;
         Parallel.forRange(n, cost, (b0, b1) -> {
             int span = oh * wp, lanes = FS.length(), spanPad = (span + lanes - 1) / lanes * lanes;
             float[] xp = new float[c * hp * wp + kw + lanes];
@@ -57,9 +62,9 @@ final class Int8DirectConv {
                 pad(x, b, c, h, w, padH, padW, z, xp);
                 if (scalar) {
                     Arrays.fill(acc, 0f);
-                    accumulateScalar(xp, c, hp, wp, wq, o, kh, kw, span, spanPad, acc);
+                    accumulateScalar(xp, off, wq, o, span, spanPad, acc);
                 } else {
-                    accumulateVector(xp, c, hp, wp, wq, o, kh, kw, spanPad, acc);   // writes every entry
+                    accumulateVector(xp, off, wq, o, spanPad, acc);   // writes every entry
                 }
                 for (int j = 0; j < o; j++) {
                     float s = scale[j], zs = zeroSum[j], a = add[j];
@@ -101,14 +106,8 @@ final class Int8DirectConv {
      * with 1 x 1 blocks for the remainders. The taps are summed in the same order as the scalar
      * twin; every partial sum is an exact integer, so the results are equal.
      */
-    private static void accumulateVector(float[] xp, int c, int hp, int wp, byte[] wq, int o, int kh, int kw, int spanPad, float[] acc) {
-        int lanes = FS.length(), taps = c * kh * kw;
-        int[] off = new int[taps];
-        for (int ch = 0, t = 0; ch < c; ch++)
-            for (int ky = 0; ky < kh; ky++)
-                for (int kx = 0; kx < kw; kx++, t++) off[t] = ch * hp * wp + ky * wp + kx;
-        float[] wf = new float[o * taps];
-        for (int i = 0; i < wf.length; i++) wf[i] = wq[i];
+    private static void accumulateVector(float[] xp, int[] off, float[] wf, int o, int spanPad, float[] acc) {
+        int lanes = FS.length(), taps = off.length;
         int j = 0;
         for (; j + 4 <= o; j += 4) {
             int i = 0;
@@ -152,17 +151,12 @@ final class Int8DirectConv {
     }
 
     /** The scalar twin: same sums in the same order. */
-    private static void accumulateScalar(float[] xp, int c, int hp, int wp, byte[] wq, int o, int kh, int kw, int span, int spanPad,
-                                         float[] acc) {
-        int taps = kh * kw;
-        for (int ch = 0; ch < c; ch++)
-            for (int ky = 0; ky < kh; ky++)
-                for (int kx = 0; kx < kw; kx++) {
-                    int off = ch * hp * wp + ky * wp + kx, t = ch * taps + ky * kw + kx;
-                    for (int j = 0; j < o; j++) {
-                        float wt = wq[j * c * taps + t];
-                        for (int i = 0; i < span; i++) acc[j * spanPad + i] += wt * xp[off + i];
-                    }
-                }
+    private static void accumulateScalar(float[] xp, int[] off, float[] wf, int o, int span, int spanPad, float[] acc) {
+        int taps = off.length;
+        for (int t = 0; t < taps; t++)
+            for (int j = 0; j < o; j++) {
+                float wt = wf[j * taps + t];
+                for (int i = 0; i < span; i++) acc[j * spanPad + i] += wt * xp[off[t] + i];
+            }
     }
 }

@@ -18,7 +18,7 @@ final class Int8Weights {
     final float[] scale;     // [N]
     final int[] rowSum;      // [N]
     final QParams params;
-    final Int8Gemm.PackedInt8 packed; // q in the GEMM kernel's layout, packed once
+    private volatile Int8Gemm.PackedInt8 packed; // q in the GEMM kernel's layout, packed on first use
 
     /** Quantizes a float weight [N, K] (symmetric per output channel). */
     Int8Weights(Tensor w2d) {
@@ -53,7 +53,17 @@ final class Int8Weights {
             }
             rowSum[i] = s;
         }
-        this.packed = Int8Gemm.pack(q);
+    }
+
+    /** q packed for the GEMM, once (layers whose forward never multiplies by q as is never pack it). */
+    private Int8Gemm.PackedInt8 packed() {
+        Int8Gemm.PackedInt8 p = packed;
+        if (p == null) {
+            synchronized (this) {
+                if ((p = packed) == null) packed = p = Int8Gemm.pack(q);
+            }
+        }
+        return p;
     }
 
     private static QParams perChannel(Tensor q, float[] scale) {
@@ -84,7 +94,7 @@ final class Int8Weights {
 
     /** The int32 product [m, N] of int8 rows xq [m, K] (row-major bytes) with these weights. */
     int[] matmul(byte[] xq, int m) {
-        return Int8Gemm.matmulT(xq, m, q.size(1), packed);
+        return Int8Gemm.matmulT(xq, m, q.size(1), packed());
     }
 
     /**

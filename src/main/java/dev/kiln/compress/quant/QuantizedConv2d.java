@@ -5,7 +5,6 @@ import dev.kiln.nn.Module;
 import dev.kiln.ops.Conv2dParams;
 import dev.kiln.tensor.Tensor;
 
-import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.Map;
 
@@ -22,8 +21,8 @@ import java.util.Map;
  */
 public final class QuantizedConv2d extends Module {
     private Int8Weights w;
-    private Int8Gemm.PackedInt8 tapMajor;   // w.q with columns reordered (ky, kx, c): the NHWC unfold's order
-    private byte[] directWeights;            // w.q's bytes when the direct conv applies (see useDirect), else null
+    private Int8Gemm.PackedInt8 tapMajor;   // w.q with columns reordered (ky, kx, c) for the NHWC unfold; null when direct
+    private float[] directWeights;           // w.q's values as floats when the direct conv applies (see useDirect), else null
 
     /** Reductions up to this many taps (C kh kw) run the direct conv, which beats unfold + GEMM there. */
     static final int DIRECT_MAX_K = 32;
@@ -49,8 +48,8 @@ public final class QuantizedConv2d extends Module {
         this.epilogue = epilogue == null ? Epilogue.NONE : epilogue;
         this.act = act;
         this.p = p;
-        this.tapMajor = packTapMajor(w.q, inC, kh * kw);
         this.directWeights = directWeights(w.q);
+        this.tapMajor = directWeights == null ? packTapMajor(w.q, inC, kh * kw) : null;
         registerBuffer("weight_int8", w.q);
         registerBuffer("weight_scale", w.scaleTensor());
         this.bias = Int8Weights.floats(bias);
@@ -92,8 +91,8 @@ public final class QuantizedConv2d extends Module {
     public void reloadState() {
         Map<String, Tensor> st = stateDict();
         w = new Int8Weights(st.get("weight_int8"), st.get("weight_scale").toFloatArray());
-        tapMajor = packTapMajor(w.q, inC, kh * kw);
         directWeights = directWeights(w.q);
+        tapMajor = directWeights == null ? packTapMajor(w.q, inC, kh * kw) : null;
         if (bias != null) bias = st.get("bias").toFloatArray();
     }
 
@@ -103,14 +102,14 @@ public final class QuantizedConv2d extends Module {
                 && (epilogue == Epilogue.NONE || epilogue == Epilogue.RELU);
     }
 
-    private byte[] directWeights(Tensor q) {
+    private float[] directWeights(Tensor q) {
         if (!useDirect()) return null;
-        byte[] out = new byte[Math.toIntExact(q.numel())];
-        try (Tensor cq = q.contiguous()) {
-            MemorySegment.copy(cq.segment(), java.lang.foreign.ValueLayout.JAVA_BYTE, cq.offset(), out, 0, out.length);
-        }
+        byte[] b = QParams.QTensors.bytes(q);
+        float[] out = new float[b.length];
+        for (int i = 0; i < b.length; i++) out[i] = b[i];
         return out;
     }
+
 
     /** q [O, C * taps] (columns c, ky, kx) packed with its columns in (ky, kx, c) order; row sums are unchanged. */
     private static Int8Gemm.PackedInt8 packTapMajor(Tensor q, int c, int taps) {
