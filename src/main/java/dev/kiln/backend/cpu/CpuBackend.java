@@ -1,15 +1,18 @@
 package dev.kiln.backend.cpu;
 
 import dev.kiln.backend.Backend;
+import dev.kiln.backend.Backends;
 import dev.kiln.ops.BinaryOp;
 import dev.kiln.ops.Conv2dParams;
 import dev.kiln.ops.Pool2dParams;
 import dev.kiln.ops.PoolOp;
 import dev.kiln.ops.ReduceOp;
 import dev.kiln.ops.UnaryOp;
+import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Storage;
 import dev.kiln.tensor.Tensor;
 
+import java.lang.foreign.MemorySegment;
 import java.lang.ref.Reference;
 
 /**
@@ -26,8 +29,7 @@ public final class CpuBackend implements Backend {
      * threads, e.g. the CPU ring's I/O thread). bStride is 1, or 0 to broadcast b[0]. Arithmetic
      * ops other than POW; F32/F64 (Vector API) and I32/I64 (no DIV, like the integer kernels).
      */
-    public static void binaryInPlace(BinaryOp op, dev.kiln.tensor.DType t, java.lang.foreign.MemorySegment acc,
-                                     java.lang.foreign.MemorySegment b, long bStride, int n) {
+    public static void binaryInPlace(BinaryOp op, DType t, MemorySegment acc, MemorySegment b, long bStride, int n) {
         if (op.isComparison() || op == BinaryOp.POW || (bStride != 0 && bStride != 1))
             throw new IllegalArgumentException("binaryInPlace: " + op + " with b stride " + bStride + " is not supported");
         if (n == 0) return;   // the row kernels read their first elements up front
@@ -35,7 +37,7 @@ public final class CpuBackend implements Backend {
             case F32 -> ElemBinary.f32(op, acc, 0, 1, b, 0, bStride, acc, 0, 1, n, CpuConfig.scalar(), null);
             case F64 -> ElemBinary.f64(op, acc, 0, 1, b, 0, bStride, acc, 0, 1, n, CpuConfig.scalar(), null);
             case I32, I64 -> {
-                Storage sa = Storage.wrap(dev.kiln.backend.Backends.cpu(), acc), sb = Storage.wrap(dev.kiln.backend.Backends.cpu(), b);
+                Storage sa = Storage.wrap(Backends.cpu(), acc), sb = Storage.wrap(Backends.cpu(), b);
                 ElemInt.binary(op, t, sa, 0, 1, sb, 0, bStride, sa, 0, 1, n);
             }
             default -> throw new IllegalArgumentException("binaryInPlace: unsupported dtype " + t.pyName());
