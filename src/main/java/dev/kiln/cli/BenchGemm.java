@@ -35,6 +35,11 @@ public final class BenchGemm implements Runnable {
     @Option(names = "--sizes", split = ",", description = "Matrix sizes n (default: ${DEFAULT-VALUE}).", defaultValue = "256,512,1024,2048")
     int[] sizes;
 
+    @Option(names = "--shapes", split = ",", paramLabel = "MxKxN",
+            description = "Rectangular shapes C[M,N] = A[M,K] * B[K,N] instead of --sizes, e.g. 1x768x3072,64x4096x4096; "
+                    + "'inference' = M in {1, 8, 64} x (768x768, 768x3072, 3072x768, 4096x4096).")
+    String[] shapes;
+
     @Option(names = "--threads", split = ",", description = "Thread counts (default: 1 and all cores).")
     int[] threads;
 
@@ -72,9 +77,9 @@ public final class BenchGemm implements Runnable {
         int savedThreads = CpuConfig.threads();
         List<BenchResult> rows = new ArrayList<>();
         try {
-            for (int n : sizes)
+            for (int[] mkn : shapeList())
                 for (int t : ts) {
-                    BenchResult r = measure(n, t, peer, peerName);
+                    BenchResult r = measure(mkn[0], mkn[1], mkn[2], t, peer, peerName);
                     System.err.printf(Locale.ROOT, "  %s: kiln %.1f, %s %.1f GFLOP/s%n", r.name(), r.kiln(), peerName, r.peerValue());
                     rows.add(r);
                 }
@@ -99,6 +104,33 @@ public final class BenchGemm implements Runnable {
         if (bad != null) throw new CommandLine.ParameterException(spec.commandLine(), "bench gemm: " + bad);
     }
 
+    /** The shapes to run as {M, K, N}: --shapes when given, else the square --sizes. */
+    private List<int[]> shapeList() {
+        List<int[]> out = new ArrayList<>();
+        if (shapes == null) {
+            for (int n : sizes) out.add(new int[]{n, n, n});
+            return out;
+        }
+        for (String s : shapes) {
+            if (s.equals("inference")) {
+                for (int m : new int[]{1, 8, 64})
+                    for (int[] kn : new int[][]{{768, 768}, {768, 3072}, {3072, 768}, {4096, 4096}}) out.add(new int[]{m, kn[0], kn[1]});
+                continue;
+            }
+            String[] p = s.split("x");
+            try {
+                if (p.length != 3) throw new NumberFormatException();
+                int[] mkn = {Integer.parseInt(p[0]), Integer.parseInt(p[1]), Integer.parseInt(p[2])};
+                if (mkn[0] < 1 || mkn[1] < 1 || mkn[2] < 1) throw new NumberFormatException();
+                out.add(mkn);
+            } catch (NumberFormatException e) {
+                throw new CommandLine.ParameterException(spec.commandLine(),
+                        "bench gemm: --shapes wants MxKxN with positive integers (e.g. 64x4096x4096), got '" + s + "'");
+            }
+        }
+        return out;
+    }
+
     private static int[] defaultThreads() {
         int all = Runtime.getRuntime().availableProcessors();
         return all > 1 ? new int[]{1, all} : new int[]{1};
@@ -117,24 +149,24 @@ public final class BenchGemm implements Runnable {
         }
     }
 
-    private BenchResult measure(int n, int t, GemmPeer peer, String peerName) {
+    private BenchResult measure(int m, int k, int n, int t, GemmPeer peer, String peerName) {
         CpuConfig.setThreads(t);
         if (peer != null) peer.setThreads(t);
         Generator g = new Generator(n);
         Backend cpu = Backends.cpu();
-        try (Tensor a = Tensor.uniform(g, -1, 1, DType.F32, n, n); Tensor b = Tensor.uniform(g, -1, 1, DType.F32, n, n);
-             Tensor ck = Tensor.zeros(n, n); Tensor cp = Tensor.zeros(n, n)) {
+        try (Tensor a = Tensor.uniform(g, -1, 1, DType.F32, m, k); Tensor b = Tensor.uniform(g, -1, 1, DType.F32, k, n);
+             Tensor ck = Tensor.zeros(m, n); Tensor cp = Tensor.zeros(m, n)) {
             Runnable kiln = () -> cpu.gemm(false, false, 1.0, a, b, 0.0, ck);
-            Runnable other = peer == null ? null : () -> peer.sgemm(n, n, n, a.segment(), b.segment(), cp.segment());
+            Runnable other = peer == null ? null : () -> peer.sgemm(m, n, k, a.segment(), b.segment(), cp.segment());
             long deadline = System.nanoTime() + (long) (warmup * 1e9);
             do {
                 kiln.run();
                 if (other != null) other.run();
             } while (System.nanoTime() < deadline);
-            if (other != null) checkAgree(n, ck, cp);
+            if (other != null) checkAgree(k, ck, cp);
             int repsK = reps(kiln), repsP = other == null ? 0 : reps(other);
             double[] gk = new double[iters], gp = new double[iters];
-            double flops = 2.0 * n * n * n;
+            double flops = 2.0 * m * n * k;
             int rounds = Math.min(iters, ROUNDS);
             for (int r = 0; r < rounds; r++) {
                 int from = r * iters / rounds, to = (r + 1) * iters / rounds;
@@ -148,7 +180,8 @@ public final class BenchGemm implements Runnable {
                     }
                 }
             }
-            String name = String.format(Locale.ROOT, "sgemm n=%d threads=%d", n, t);
+            String name = m == n && n == k ? String.format(Locale.ROOT, "sgemm n=%d threads=%d", n, t)
+                    : String.format(Locale.ROOT, "sgemm %dx%dx%d threads=%d", m, k, n, t);
             return new BenchResult(name, "GFLOP/s", median(gk), peerName, other == null ? Double.NaN : median(gp));
         }
     }
@@ -180,11 +213,11 @@ public final class BenchGemm implements Runnable {
     }
 
     /** Warns when Kiln and the peer disagree beyond float rounding (a benchmark of a wrong result is void). */
-    private static void checkAgree(int n, Tensor ck, Tensor cp) {
+    private static void checkAgree(int n, Tensor ck, Tensor cp) {   // n: the reduction length
         float[] x = ck.toFloatArray(), y = cp.toFloatArray();
         double worst = 0;
         for (int i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
         if (!(worst <= 1e-5 * n + 1e-4))
-            System.err.printf(Locale.ROOT, "bench gemm: WARNING n=%d: Kiln and peer differ by up to %.3g%n", n, worst);
+            System.err.printf(Locale.ROOT, "bench gemm: WARNING k=%d: Kiln and peer differ by up to %.3g%n", n, worst);
     }
 }

@@ -8,6 +8,8 @@ import java.lang.foreign.MemorySegment;
 import static org.bytedeco.openblas.global.openblas_full.CblasNoTrans;
 import static org.bytedeco.openblas.global.openblas_full.CblasRowMajor;
 import static org.bytedeco.openblas.global.openblas_full.cblas_sgemm;
+import static org.bytedeco.openblas.global.openblas_full.cblas_sgemv;
+import static org.bytedeco.openblas.global.openblas_full.CblasTrans;
 import static org.bytedeco.openblas.global.openblas_full.openblas_get_config;
 import static org.bytedeco.openblas.global.openblas_full.openblas_set_num_threads;
 
@@ -37,6 +39,11 @@ public final class OpenBlasPeer implements GemmPeer {
     public void sgemm(int m, int n, int k, MemorySegment a, MemorySegment b, MemorySegment c) {
         if (a.byteSize() < 4L * m * k || b.byteSize() < 4L * k * n || c.byteSize() < 4L * m * n)
             throw new IllegalArgumentException("OpenBlasPeer.sgemm: segments too small for m=" + m + " n=" + n + " k=" + k);
+        if (m == 1) {     // OpenBLAS's own best for a row vector: sgemv (its sgemm packs B for one row)
+            cblas_sgemv(CblasRowMajor, CblasTrans, k, n, 1f, new SegmentPointer(b), n, new SegmentPointer(a), 1,
+                    0f, new SegmentPointer(c), 1);
+            return;
+        }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1f,
                 new SegmentPointer(a), k, new SegmentPointer(b), n, 0f, new SegmentPointer(c), n);
     }

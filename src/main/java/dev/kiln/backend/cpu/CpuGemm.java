@@ -24,6 +24,12 @@ final class CpuGemm {
     /** Below this many multiply-adds per call the work runs on one thread (tests lower it). */
     static long parallelMinFmas = 1L << 21;
 
+    /**
+     * The same for F32 matrix-vector shapes (M = 1 or N = 1): they are bound by reading the matrix,
+     * so two threads pay off from a 512 KB matrix on.
+     */
+    static long gemvParallelMinFmas = 1L << 17;
+
     /** Rows per thread, in MR tiles, from which M blocks are shared out instead of splitting N. */
     static int mSplitTiles = Integer.getInteger("kiln.gemm.mSplitTiles", 32);
 
@@ -38,11 +44,12 @@ final class CpuGemm {
         }
         Operand oa = Operand.of(a, transA), ob = Operand.of(b, transB), oc = Operand.of(c, false);
         long fmas = (long) d.m * d.n * d.k * d.batch;
-        int threads = fmas < parallelMinFmas ? 1 : CpuConfig.threads();
-        boolean f64 = c.dtype() == DType.F64;
-        if (threads == 1 || d.batch >= threads) {
+        boolean f64 = c.dtype() == DType.F64, vectorShape = !f64 && (d.m == 1 || d.n == 1);
+        int threads = fmas < (vectorShape ? gemvParallelMinFmas : parallelMinFmas) ? 1 : CpuConfig.threads();
+        if (threads == 1 || d.batch >= threads || vectorShape) {  // F32 matrix-vector shapes split inside GemmF32
+            int inner = threads > 1 && d.batch < threads ? threads : 1;
             Parallel.forChunks(d.batch, threads, (s, e) -> {
-                for (int i = s; i < e; i++) run(f64, d, alpha, beta, oa.at(i), ob.at(i), oc.at(i), 0, d.n, 1);
+                for (int i = s; i < e; i++) run(f64, d, alpha, beta, oa.at(i), ob.at(i), oc.at(i), 0, d.n, inner);
             });
             return;
         }

@@ -68,17 +68,13 @@ final class GemmF32 {
         boolean vector = !CpuConfig.scalar();
         if (m == 1 && b.cs() == 1) {
             Buffers buf = BUFFERS.get();
-            GemmF32Gemv.rowTimesMatrix(n, k, alpha, a, b, beta, c, scratch(buf, k), accumulator(buf, n), vector);
+            int parts = (k + GemmF32Gemv.K_PART - 1) / GemmF32Gemv.K_PART;
+            GemmF32Gemv.rowTimesMatrix(n, k, alpha, a, b, beta, c, scratch(buf, k), accumulator(buf, n * parts), threads, vector);
         } else if (m == 1 && b.rs() == 1) {         // B stored transposed: c^T = B^T a^T, a dot per column
             GemmMatrix bt = new GemmMatrix(b.seg(), b.off(), b.cs(), 1), at = new GemmMatrix(a.seg(), a.off(), a.cs(), a.rs());
-            GemmMatrix ct = new GemmMatrix(c.seg(), c.off(), c.cs(), c.rs());
-            int blocks = Math.min(n, 4 * threads);
-            CpuGemm.forBlocks(blocks, threads, blk -> GemmF32Gemv.matrixTimesColumn((int) ((long) blk * n / blocks),
-                    (int) ((long) (blk + 1) * n / blocks), k, alpha, bt, at, beta, ct, scratch(BUFFERS.get(), k), vector));
+            dots(n, k, alpha, bt, at, beta, new GemmMatrix(c.seg(), c.off(), c.cs(), c.rs()), threads, vector);
         } else if (n == 1 && a.cs() == 1) {
-            int blocks = Math.min(m, 4 * threads);
-            CpuGemm.forBlocks(blocks, threads, blk -> GemmF32Gemv.matrixTimesColumn((int) ((long) blk * m / blocks),
-                    (int) ((long) (blk + 1) * m / blocks), k, alpha, a, b, beta, c, scratch(BUFFERS.get(), k), vector));
+            dots(m, k, alpha, a, b, beta, c, threads, vector);
         } else {
             Buffers lead = BUFFERS.get();
             boolean own = !lead.bBusy;            // false when re-entered on this thread (nested parallel work)
@@ -91,6 +87,15 @@ final class GemmF32 {
                 if (own) lead.bBusy = false;
             }
         }
+    }
+
+    /** c[0:rows, 0] = alpha * a[0:rows, 0:k] * b[0:k, 0] + beta * c: blocks of rows (multiples of 4) over the threads. */
+    private static void dots(int rows, int k, float alpha, GemmMatrix a, GemmMatrix b, float beta, GemmMatrix c,
+                             int threads, boolean vector) {
+        int quads = (rows + 3) / 4, blocks = Math.min(quads, 4 * threads);
+        CpuGemm.forBlocks(blocks, threads, blk -> GemmF32Gemv.matrixTimesColumn(4 * (int) ((long) blk * quads / blocks),
+                Math.min(rows, 4 * (int) ((long) (blk + 1) * quads / blocks)), k, alpha, a, b, beta, c,
+                scratch(BUFFERS.get(), k), vector));
     }
 
     /** The loop nest of the class doc; bp holds one packed B block (kc0 x nc0), shared by the threads. */

@@ -2,7 +2,6 @@ package dev.kiln.backend.cpu;
 
 import dev.kiln.tensor.Storage;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
@@ -12,80 +11,151 @@ import static dev.kiln.backend.cpu.GemmF32Kernel.S;
 
 /**
  * Matrix-vector shapes of F32 GEMM, which the packed path would waste (M = 1 fills one row of a
- * 6-row tile and packs all of B for a single use): {@link #rowTimesMatrix} (M = 1, B with unit
- * column stride: the rows of B streamed into a heap accumulator row) and
- * {@link #matrixTimesColumn} (N = 1, A with unit column stride: a dot product per row). Both
- * have a scalar twin; the row case accumulates in the same order, so the twins agree bitwise.
+ * 6-row tile and packs all of B for a single use). Both are bound by the bandwidth of reading the
+ * matrix once, so both stream it at memory speed on all threads:
+ * <ul>
+ *   <li>{@link #rowTimesMatrix}: M = 1 with B row-major ([K, N], unit column stride: an ONNX
+ *       MatMul weight, the decode step of a GPT). The work is cut into tasks of
+ *       {@value #CHUNK} columns x {@value #K_PART} rows of B; a task streams its rows of B (four
+ *       at a time) into {@value #CHUNK} partial sums that stay in L1, and the partials of the
+ *       K parts are added in part order at the end. The cut depends only on the shape, so the
+ *       result does not depend on the thread count, and the scalar twin adds in the same order:
+ *       the two agree bitwise.</li>
+ *   <li>{@link #matrixTimesColumn}: N = 1 with A row-major, or M = 1 with B stored transposed
+ *       (a PyTorch Linear weight [N, K]): a dot product per row, four rows per pass sharing the
+ *       loads of the vector, lanes summed in a fixed order (never {@code reduceLanes}, whose order
+ *       changes when C2 compiles the loop).</li>
+ * </ul>
  */
 final class GemmF32Gemv {
     private GemmF32Gemv() {}
 
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    /** Columns of C per task: the partial sums (4 KB) stay in L1 while rows of B stream past. */
+    static final int CHUNK = 1024;
+    /** Rows of B per task: K is cut into parts of at most this many rows, added at the end. */
+    static final int K_PART = 512;
 
     /**
-     * c[0, 0:n] = alpha * a[0, 0:k] * b[0:k, 0:n] + beta * c[0, 0:n]; b.cs() == 1. The rows of b are
-     * streamed in order (each read once, contiguously) into a heap accumulator row: memory-friendly
-     * for a large b, and a plain counted loop over heap arrays that the JIT compiles once and keeps.
-     * x (>= k) and acc (>= n) are scratch.
+     * c[0, 0:n] = alpha * a[0, 0:k] * b[0:k, 0:n] + beta * c[0, 0:n]; b.cs() == 1. x (>= k) and
+     * partial (>= n * ceil(k / K_PART)) are the caller's scratch.
      */
     static void rowTimesMatrix(int n, int k, float alpha, GemmMatrix a, GemmMatrix b, float beta, GemmMatrix c,
-                               float[] x, float[] acc, boolean vector) {
+                               float[] x, float[] partial, int threads, boolean vector) {
         MemorySegment as = a.seg(), bs = b.seg();
         for (int p = 0; p < k; p++) x[p] = as.getAtIndex(Storage.F32, a.off() + p * a.cs());
-        java.util.Arrays.fill(acc, 0, n, 0f);
-        for (int p = 0; p < k; p++) {
-            long row = b.off() + p * b.rs();
-            if (vector) accumulateRow(bs, row, x[p], acc, n);
-            else for (int j = 0; j < n; j++) acc[j] = Math.fma(x[p], bs.getAtIndex(Storage.F32, row + j), acc[j]);
+        int width = GemmF32.evenBlock(n, CHUNK, L), chunks = (n + width - 1) / width;
+        int parts = (k + K_PART - 1) / K_PART, rows = (k + parts - 1) / parts;
+        CpuGemm.forBlocks(chunks * parts, threads, t -> {
+            int j0 = (t % chunks) * width, w = Math.min(width, n - j0);
+            int part = t / chunks, p0 = part * rows, p1 = Math.min(k, p0 + rows);
+            streamRows(bs, b.off() + j0, b.rs(), x, p0, p1, partial, part * n + j0, w, vector);
+        });
+        for (int j = 0; j < n; j++) {
+            float s = partial[j];
+            for (int part = 1; part < parts; part++) s += partial[part * n + j];
+            storeScalar(c, c.off() + j * c.cs(), alpha * s, beta);
         }
-        for (int j = 0; j < n; j++) storeScalar(c, c.off() + j * c.cs(), alpha * acc[j], beta);
     }
 
-    /** acc[0:n] += xp * seg[row:row+n] (fma per element, as the scalar loop). */
-    private static void accumulateRow(MemorySegment seg, long row, float xp, float[] acc, int n) {
-        FloatVector xv = FloatVector.broadcast(S, xp);
-        long base = row * Float.BYTES;
+    /**
+     * acc[ao + j] = sum over p in [p0, p1) of x[p] * seg[col + p*rs + j] for j < w, as one fma per
+     * term in p order (vector and scalar paths alike).
+     */
+    private static void streamRows(MemorySegment seg, long col, long rs, float[] x, int p0, int p1,
+                                   float[] acc, int ao, int w, boolean vector) {
+        java.util.Arrays.fill(acc, ao, ao + w, 0f);
+        int p = p0;
+        if (vector) {
+            for (; p + 4 <= p1; p += 4) accumulate4(seg, col + p * rs, rs, x[p], x[p + 1], x[p + 2], x[p + 3], acc, ao, w);
+        }
+        for (; p < p1; p++) {
+            long row = col + p * rs;
+            float xp = x[p];
+            for (int j = 0; j < w; j++) acc[ao + j] = Math.fma(xp, seg.getAtIndex(Storage.F32, row + j), acc[ao + j]);
+        }
+    }
+
+    /** acc[ao:ao+w] = fma(x3, r3, fma(x2, r2, fma(x1, r1, fma(x0, r0, acc)))) for rows r0..r3 at row, row+rs, ... */
+    private static void accumulate4(MemorySegment seg, long row, long rs, float x0, float x1, float x2, float x3,
+                                    float[] acc, int ao, int w) {
+        FloatVector v0 = FloatVector.broadcast(S, x0), v1 = FloatVector.broadcast(S, x1);
+        FloatVector v2 = FloatVector.broadcast(S, x2), v3 = FloatVector.broadcast(S, x3);
+        long b0 = row * Float.BYTES, b1 = (row + rs) * Float.BYTES, b2 = (row + 2 * rs) * Float.BYTES, b3 = (row + 3 * rs) * Float.BYTES;
         int j = 0;
-        for (; j + L <= n; j += L)
-            xv.fma(FloatVector.fromMemorySegment(S, seg, base + (long) j * Float.BYTES, LE), FloatVector.fromArray(S, acc, j))
-                    .intoArray(acc, j);
-        for (; j < n; j++) acc[j] = Math.fma(xp, seg.getAtIndex(Storage.F32, row + j), acc[j]);
+        for (; j + L <= w; j += L) {
+            long o = (long) j * Float.BYTES;
+            FloatVector s = FloatVector.fromArray(S, acc, ao + j);
+            s = v0.fma(FloatVector.fromMemorySegment(S, seg, b0 + o, LE), s);
+            s = v1.fma(FloatVector.fromMemorySegment(S, seg, b1 + o, LE), s);
+            s = v2.fma(FloatVector.fromMemorySegment(S, seg, b2 + o, LE), s);
+            s = v3.fma(FloatVector.fromMemorySegment(S, seg, b3 + o, LE), s);
+            s.intoArray(acc, ao + j);
+        }
+        for (; j < w; j++) {
+            float s = acc[ao + j];
+            s = Math.fma(x0, seg.getAtIndex(Storage.F32, row + j), s);
+            s = Math.fma(x1, seg.getAtIndex(Storage.F32, row + rs + j), s);
+            s = Math.fma(x2, seg.getAtIndex(Storage.F32, row + 2 * rs + j), s);
+            s = Math.fma(x3, seg.getAtIndex(Storage.F32, row + 3 * rs + j), s);
+            acc[ao + j] = s;
+        }
     }
 
     /** c[0:m, 0] = alpha * a[0:m, 0:k] * b[0:k, 0] + beta * c[0:m, 0]; a.cs() == 1; rows [i0, i1). */
     static void matrixTimesColumn(int i0, int i1, int k, float alpha, GemmMatrix a, GemmMatrix b, float beta, GemmMatrix c,
                                   float[] x, boolean vector) {
         for (int p = 0; p < k; p++) x[p] = b.seg().getAtIndex(Storage.F32, b.off() + p * b.rs());
-        for (int i = i0; i < i1; i++) {
+        MemorySegment seg = a.seg();
+        int i = i0;
+        if (vector) {
+            float[] dots = new float[4];
+            for (; i + 4 <= i1; i += 4) {
+                dot4(seg, a.off() + i * a.rs(), a.rs(), x, k, dots);
+                for (int r = 0; r < 4; r++) storeScalar(c, c.off() + (i + r) * c.rs(), alpha * dots[r], beta);
+            }
+        }
+        for (; i < i1; i++) {
             long row = a.off() + i * a.rs();
-            float dot = vector ? dotVector(a.seg(), row, x, k) : dotScalar(a.seg(), row, x, k);
+            float dot = 0f;
+            for (int p = 0; p < k; p++) dot = Math.fma(seg.getAtIndex(Storage.F32, row + p), x[p], dot);
             storeScalar(c, c.off() + i * c.rs(), alpha * dot, beta);
         }
     }
 
-    private static float dotVector(MemorySegment seg, long row, float[] x, int k) {
-        FloatVector s0 = FloatVector.zero(S), s1 = FloatVector.zero(S);
+    /** dots[r] = row (row0 + r*rs) . x over k, for r < 4: two accumulators per row, lanes summed in lane order. */
+    private static void dot4(MemorySegment seg, long row0, long rs, float[] x, int k, float[] dots) {
+        FloatVector s00 = FloatVector.zero(S), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00, s31 = s00;
+        long r0 = row0 * Float.BYTES, r1 = (row0 + rs) * Float.BYTES, r2 = (row0 + 2 * rs) * Float.BYTES, r3 = (row0 + 3 * rs) * Float.BYTES;
         int p = 0;
         for (; p + 2 * L <= k; p += 2 * L) {
-            long off = (row + p) * Float.BYTES;
-            s0 = FloatVector.fromMemorySegment(S, seg, off, LE).fma(FloatVector.fromArray(S, x, p), s0);
-            s1 = FloatVector.fromMemorySegment(S, seg, off + L * Float.BYTES, LE).fma(FloatVector.fromArray(S, x, p + L), s1);
+            long o = (long) p * Float.BYTES, o2 = o + (long) L * Float.BYTES;
+            FloatVector x0 = FloatVector.fromArray(S, x, p), x1 = FloatVector.fromArray(S, x, p + L);
+            s00 = FloatVector.fromMemorySegment(S, seg, r0 + o, LE).fma(x0, s00);
+            s01 = FloatVector.fromMemorySegment(S, seg, r0 + o2, LE).fma(x1, s01);
+            s10 = FloatVector.fromMemorySegment(S, seg, r1 + o, LE).fma(x0, s10);
+            s11 = FloatVector.fromMemorySegment(S, seg, r1 + o2, LE).fma(x1, s11);
+            s20 = FloatVector.fromMemorySegment(S, seg, r2 + o, LE).fma(x0, s20);
+            s21 = FloatVector.fromMemorySegment(S, seg, r2 + o2, LE).fma(x1, s21);
+            s30 = FloatVector.fromMemorySegment(S, seg, r3 + o, LE).fma(x0, s30);
+            s31 = FloatVector.fromMemorySegment(S, seg, r3 + o2, LE).fma(x1, s31);
         }
-        float dot = s0.add(s1).reduceLanes(VectorOperators.ADD);
+        dots[0] = tail(seg, row0, x, p, k, lanes(s00.add(s01)));
+        dots[1] = tail(seg, row0 + rs, x, p, k, lanes(s10.add(s11)));
+        dots[2] = tail(seg, row0 + 2 * rs, x, p, k, lanes(s20.add(s21)));
+        dots[3] = tail(seg, row0 + 3 * rs, x, p, k, lanes(s30.add(s31)));
+    }
+
+    /** The lanes of v added in lane order (a fixed order, unlike reduceLanes). */
+    private static float lanes(FloatVector v) {
+        float s = 0f;
+        for (int i = 0; i < L; i++) s += v.lane(i);
+        return s;
+    }
+
+    private static float tail(MemorySegment seg, long row, float[] x, int p, int k, float dot) {
         for (; p < k; p++) dot = Math.fma(seg.getAtIndex(Storage.F32, row + p), x[p], dot);
         return dot;
-    }
-
-    private static float dotScalar(MemorySegment seg, long row, float[] x, int k) {
-        float dot = 0f;
-        for (int p = 0; p < k; p++) dot = Math.fma(seg.getAtIndex(Storage.F32, row + p), x[p], dot);
-        return dot;
-    }
-
-    private static void storeVector(FloatVector acc, MemorySegment c, long byteOff, float alpha, float beta) {
-        FloatVector v = acc.mul(alpha);
-        if (beta != 0) v = FloatVector.fromMemorySegment(S, c, byteOff, LE).fma(FloatVector.broadcast(S, beta), v);
-        v.intoMemorySegment(c, byteOff, LE);
     }
 
     private static void storeScalar(GemmMatrix c, long idx, float v, float beta) {
