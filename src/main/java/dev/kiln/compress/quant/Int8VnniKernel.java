@@ -1,20 +1,13 @@
 package dev.kiln.compress.quant;
 
 import dev.kiln.backend.cpu.CpuConfig;
+import dev.kiln.backend.cpu.NativeCpu;
 import dev.kiln.backend.cpu.Parallel;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 
 /**
  * The int8 GEMM on AVX-512 VNNI ({@code vpdpbusd}: 64 int8 multiply-adds per instruction), a C
@@ -29,8 +22,7 @@ import java.nio.file.StandardCopyOption;
  * sum(a (b + 128)) - 128 sum(a) per row (the row sums come from {@code kiln_i8_rowsums}), exact.
  *
  * <p>Selection: {@code -Dkiln.int8.kernel=auto} (default), {@code vector} (never native) or
- * {@code native} (fail loudly when unavailable); {@code -Dkiln.native.lib=PATH} loads the library
- * from a file instead of the jar.
+ * {@code native} (fail loudly when unavailable); the library itself is loaded by {@link NativeCpu}.
  */
 final class Int8VnniKernel {
     private Int8VnniKernel() {}
@@ -82,44 +74,15 @@ final class Int8VnniKernel {
     static String describe() { return enabled() ? "native AVX-512 VNNI" : "Vector API (" + (UNAVAILABLE == null ? "VNNI kernel off" : UNAVAILABLE) + ")"; }
 
     /** {tile kernel, row sums}. */
-    private static MethodHandle[] bind() throws IOException {
-        SymbolLookup lib = SymbolLookup.libraryLookup(libraryPath(), Arena.global());
-        Linker linker = Linker.nativeLinker();
-        MethodHandle has = linker.downcallHandle(find(lib, "kiln_cpu_has_vnni"), FunctionDescriptor.of(ValueLayout.JAVA_INT));
-        try {
-            if ((int) has.invokeExact() == 0) throw new IllegalStateException("CPU lacks AVX-512 VNNI");
-        } catch (IllegalStateException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException("kiln_cpu_has_vnni failed: " + t);
-        }
+    private static MethodHandle[] bind() {
+        if (!NativeCpu.loaded()) throw new IllegalStateException(NativeCpu.unavailableReason());
+        if (!NativeCpu.cpuSupports("kiln_cpu_has_vnni")) throw new IllegalStateException("CPU lacks AVX-512 VNNI");
         var A = ValueLayout.ADDRESS;
         var I = ValueLayout.JAVA_INT;
         var L = ValueLayout.JAVA_LONG;
         return new MethodHandle[]{
-                linker.downcallHandle(find(lib, "kiln_i8_vnni_tile"), FunctionDescriptor.ofVoid(A, L, I, A, I, I, A, L, A),
-                        Linker.Option.critical(true)),
-                linker.downcallHandle(find(lib, "kiln_i8_rowsums"), FunctionDescriptor.ofVoid(A, L, I, I, A),
-                        Linker.Option.critical(true))};
-    }
-
-    private static MemorySegment find(SymbolLookup lib, String name) {
-        return lib.find(name).orElseThrow(() -> new IllegalStateException("libkiln_cpu.so lacks " + name));
-    }
-
-    /** The library file: -Dkiln.native.lib, else the jar's copy extracted to a temporary file. */
-    private static Path libraryPath() throws IOException {
-        String forced = System.getProperty("kiln.native.lib");
-        if (forced != null) return Path.of(forced);
-        if (!System.getProperty("os.arch", "").equals("amd64") || !System.getProperty("os.name", "").startsWith("Linux"))
-            throw new IllegalStateException("native kernels are x86-64 Linux only");
-        try (InputStream in = Int8VnniKernel.class.getResourceAsStream("/native/libkiln_cpu.so")) {
-            if (in == null) throw new IllegalStateException("native/libkiln_cpu.so not built (native/build-cpu.sh needs gcc)");
-            Path tmp = Files.createTempFile("libkiln_cpu", ".so");
-            tmp.toFile().deleteOnExit();
-            Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
-            return tmp;
-        }
+                NativeCpu.function("kiln_i8_vnni_tile", FunctionDescriptor.ofVoid(A, L, I, A, I, I, A, L, A), true),
+                NativeCpu.function("kiln_i8_rowsums", FunctionDescriptor.ofVoid(A, L, I, I, A), true)};
     }
 
     /** Groups of 4 along K. */
