@@ -26,10 +26,11 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 /**
- * {@code kiln bench elementwise}: memory-bound F32 kernels (add, mul, exp, sum) in GB/s, with 1
+ * {@code kiln bench elementwise}: memory-bound F32 kernels (add, mul, exp, sum, softmax over rows of
+ * {@value #SOFTMAX_ROW}) in GB/s, with 1
  * thread and all threads, against the memory copy peer measured in the same run.
  * <ul>
- *   <li>GB/s = (bytes read + bytes written) / median time: add/mul 12 bytes per element, exp 8,
+ *   <li>GB/s = (bytes read + bytes written) / median time: add/mul 12 bytes per element, exp and softmax 8,
  *       sum 4 (its output is one float); the zero-filled allocation counts 4 bytes written.</li>
  *   <li>"kernel" rows call the backend with a preallocated output
  *       ({@code backend.binary(ADD, a, b, out)}); "api" rows call {@code a.add(b)} as users do,
@@ -43,6 +44,8 @@ import java.util.concurrent.Callable;
                 "GB/s counts bytes read + written; the peer 'memcpy' copies 64 MiB with MemorySegment.copy."})
 public final class BenchElementwise implements Callable<Integer> {
     static final long PEER_BYTES = 64L << 20;
+    /** Row length of the softmax row (the last axis; a long attention row). */
+    static final int SOFTMAX_ROW = 1024;
 
     @Option(names = "--size", defaultValue = "16777216", description = "Elements per tensor (default: ${DEFAULT-VALUE}).")
     int size;
@@ -130,6 +133,11 @@ public final class BenchElementwise implements Callable<Integer> {
             rows.add(row("exp f32 " + n + " t" + t + " kernel", un, () -> be.unary(UnaryOp.EXP, a, out, 0, 0), peerName, peer));
             rows.add(row("exp f32 " + n + " t" + t + " api", un, () -> a.exp().close(), peerName, peer));
             rows.add(row("sum f32 " + n + " t" + t + " api", 4.0 * size, () -> a.sum().close(), peerName, peer));
+            if (size % SOFTMAX_ROW == 0) {
+                Tensor rowsA = a.view(size / SOFTMAX_ROW, SOFTMAX_ROW), rowsOut = out.view(size / SOFTMAX_ROW, SOFTMAX_ROW);
+                rows.add(row("softmax f32 " + n + " rows of " + SOFTMAX_ROW + " t" + t + " kernel", un,
+                        () -> be.softmax(rowsA, 1, false, rowsOut), peerName, peer));
+            }
             rows.add(row("alloc+zero f32 " + n + " t" + t, 4.0 * size, () -> Tensor.zeros(DType.F32, size).close(), peerName, peer));
         }
         return rows;

@@ -108,7 +108,10 @@ final class ElemBinary {
                                MemorySegment o, long oi, int n) {
         int done;
         if (op.isComparison()) done = BF == null ? 0 : cmpRowF32(op, a, ai, as, b, bi, bs, o, oi, n);
-        else if (as == 1 && bs == 1) done = vvF32(op, a, ai, b, bi, o, oi, n);
+        else if (as == 1 && bs == 1) {
+            done = ElemStream.binary(op, a, ai, b, bi, o, oi, n);
+            if (done == 0) done = vvF32(op, a, ai, b, bi, o, oi, n);
+        }
         else if (as == 1) done = vsF32(op, a, ai, b.getAtIndex(Storage.F32, bi), o, oi, n);
         else if (bs == 1) done = svF32(op, a.getAtIndex(Storage.F32, ai), b, bi, o, oi, n);
         else done = 0;

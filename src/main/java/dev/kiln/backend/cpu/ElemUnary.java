@@ -108,7 +108,8 @@ final class ElemUnary {
     }
 
     private static int expF32(MemorySegment x, long xi, MemorySegment o, long oi, int n) {
-        int i = 0;
+        int i = ElemStream.exp(x, xi, o, oi, n);
+        if (i > 0) return i;
         for (int up = SF.loopBound(n); i < up; i += LF) stF(ElemVecF32.exp(ldF(x, xi + i)), o, oi + i);
         return i;
     }

@@ -16,12 +16,15 @@ final class ReduceSplit {
 
     private interface Part { double of(long start, int len); }
 
-    /** Per-chunk partials over [0, n) of the row at xi. */
+    /**
+     * Per-chunk partials over [0, n) of the row at xi. The chunks (up to 8, at least 16K elements
+     * each) depend on n only, not on the thread count, so neither does the combined result.
+     */
     private static double[] partials(int n, long xi, Part f) {
-        int chunks = Math.max(1, Math.min(CpuConfig.threads(), n / 16_384));
+        int chunks = Math.max(1, Math.min(8, n / 16_384));
         double[] out = new double[chunks];
         int len = (n + chunks - 1) / chunks;
-        Parallel.forChunks(chunks, chunks, (s, e) -> {
+        Parallel.forChunks(chunks, Math.min(chunks, CpuConfig.threads()), (s, e) -> {
             for (int c = s; c < e; c++) {
                 int start = c * len;
                 out[c] = f.of(xi + start, Math.min(len, n - start));
