@@ -43,9 +43,11 @@ public final class InfoCommand implements Callable<Integer> {
         line(out, "os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
         line(out, "cpu cores", Integer.toString(Runtime.getRuntime().availableProcessors()));
         line(out, "max heap", (Runtime.getRuntime().maxMemory() >> 20) + " MiB (tensors live off-heap)");
+        line(out, "cpu", probe(() -> dev.kiln.backend.cpu.CpuProfile.get().describe()));
         line(out, "vector api", probe(InfoCommand::vectorInfo));
         line(out, "cpu backend", probe(InfoCommand::cpuBackendInfo));
         line(out, "int8 gemm", probe(dev.kiln.compress.quant.Int8Gemm::kernelDescription));
+        line(out, "bf16 gemm", probe(dev.kiln.backend.cpu.Bf16Gemm::describe));
         line(out, "cuda", "ops run on the CPU only (the CUDA backend's memory and kernel loading exist; its ops do not yet)");
         line(out, "cuda runtime", probe(InfoCommand::cudaProbe));
         out.flush();

@@ -53,7 +53,7 @@ final class CpuGemm {
             });
             return;
         }
-        int mr = f64 ? GemmF64Kernel.MR : GemmF32Kernel.MR, nr = f64 ? GemmF64Kernel.NR : GemmF32Kernel.NR;
+        int mr = f64 ? GemmF64Kernel.MR : GemmF32Kernel.tileRows(d.m), nr = f64 ? GemmF64Kernel.NR : GemmF32Kernel.NR;
         for (int i = 0; i < d.batch; i++) {
             GemmMatrix ma = oa.at(i), mb = ob.at(i), mc = oc.at(i);
             int units = (d.n + nr - 1) / nr;

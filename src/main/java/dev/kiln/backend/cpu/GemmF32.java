@@ -8,7 +8,7 @@ import java.nio.ByteOrder;
 import java.util.Arrays;
 
 import static dev.kiln.backend.cpu.GemmF32Kernel.L;
-import static dev.kiln.backend.cpu.GemmF32Kernel.MR;
+import static dev.kiln.backend.cpu.GemmF32Kernel.MAX_MR;
 import static dev.kiln.backend.cpu.GemmF32Kernel.NR;
 import static dev.kiln.backend.cpu.GemmF32Kernel.S;
 
@@ -18,7 +18,8 @@ import static dev.kiln.backend.cpu.GemmF32Kernel.S;
  * for jc in N step NC:            B block  (KC x NC) packed once into NR-wide k-major panels, shared
  *   for pc in K step KC:
  *     pack B[pc:+KC, jc:+NC]      (panels shared out over the threads, see {@link GemmTeam})
- *     for ic in M step MC:        A block  (MC x KC) packed per thread into MR-row panels (L2);
+ *     for ic in M step MC:        A block  (MC x KC) packed per thread into MR-row panels (L2;
+ *                                 MR = 6 or 8 per call, see {@link GemmF32Kernel#tileRows});
  *       pack A[ic:+MC, pc:+KC]    ic blocks are handed out dynamically to the threads
  *       for jr in NC step NR:     B micro-panel (KC x NR, L2) reused by every A panel
  *         for ir in MC step MR:   micro-kernel: MR x NR tile (A micro-panel in L1), then store into C
@@ -42,13 +43,13 @@ final class GemmF32 {
 
     /** Block sizes (multiples of MR / NR); see the class doc for what each one keeps in cache. */
     static final int KC = Integer.getInteger("kiln.gemm.kc", 1024);
-    static final int MC = roundUp(Integer.getInteger("kiln.gemm.mc", 96), MR);
+    static final int MC = roundUp(Integer.getInteger("kiln.gemm.mc", 96), 24);   // whole tiles of 6 and of 8 rows
     static final int NC = roundUp(Integer.getInteger("kiln.gemm.nc", 1024), NR);
 
     /** Per-thread packing buffers; b is the shared B block when this thread leads a call. */
     private static final class Buffers {
         float[] a = new float[0], b = new float[0];
-        final float[] t = new float[MR * NR];
+        final float[] t = new float[MAX_MR * NR];
         float[] scratch = new float[0], acc = new float[0];
         boolean bBusy;
     }
@@ -101,8 +102,9 @@ final class GemmF32 {
     /** The loop nest of the class doc; bp holds one packed B block (kc0 x nc0), shared by the threads. */
     private static void blocked(int m, int n, int k, int kc0, int nc0, float alpha, GemmMatrix a, GemmMatrix b, float beta,
                                 GemmMatrix c, float[] bp, int threads, boolean vector) {
-        int units = (m + MR - 1) / MR, mBlocks = CpuGemm.rowBlocks(units, MC / MR, threads);
-        int mc0 = (units + mBlocks - 1) / mBlocks * MR;
+        int mr = GemmF32Kernel.tileRows(m);
+        int units = (m + mr - 1) / mr, mBlocks = CpuGemm.rowBlocks(units, MC / mr, threads);
+        int mc0 = (units + mBlocks - 1) / mBlocks * mr;
         for (int jc = 0; jc < n; jc += nc0) {
             int nc = Math.min(nc0, n - jc);
             for (int pc = 0; pc < k; pc += kc0) {
@@ -113,39 +115,39 @@ final class GemmF32 {
                 GemmTeam.run(threads, (panels + perTask - 1) / perTask,
                         g -> packB(bBlock, g * perTask, Math.min(panels, (g + 1) * perTask), kc, nc, bp, vector),
                         mBlocks, blk -> {
-                            int ic = (int) ((long) blk * units / mBlocks) * MR;
-                            int mc = Math.min(m, (int) ((long) (blk + 1) * units / mBlocks) * MR) - ic;
+                            int ic = (int) ((long) blk * units / mBlocks) * mr;
+                            int mc = Math.min(m, (int) ((long) (blk + 1) * units / mBlocks) * mr) - ic;
                             Buffers mine = BUFFERS.get();
                             float[] ap = bufferA(mine, mc0 * kc);
-                            packA(a.at(ic, p0), mc, kc, ap, scratch(mine, kc));
-                            macro(mc, nc, kc, ap, bp, mine.t, cBlock.at(ic, 0), alpha, betaNow, vector);
+                            packA(a.at(ic, p0), mc, kc, mr, ap, scratch(mine, kc));
+                            macro(mr, mc, nc, kc, ap, bp, mine.t, cBlock.at(ic, 0), alpha, betaNow, vector);
                         });
             }
         }
     }
 
-    /** All MR x NR tiles of one packed A block times one packed B block. */
-    private static void macro(int mc, int nc, int kc, float[] ap, float[] bp, float[] t, GemmMatrix c,
+    /** All mr x NR tiles of one packed A block times one packed B block. */
+    private static void macro(int mr, int mc, int nc, int kc, float[] ap, float[] bp, float[] t, GemmMatrix c,
                               float alpha, float beta, boolean vector) {
         MemorySegment seg = c.seg();
         long ldc = c.rs();
         for (int jr = 0; jr < nc; jr += NR) {
             int nr = Math.min(NR, nc - jr);
-            for (int ir = 0; ir < mc; ir += MR) {
-                if (vector && nr <= L) GemmF32Kernel.kernelNarrow(kc, ap, ir * kc, bp, jr * kc, t);
-                else if (vector) GemmF32Kernel.kernel(kc, ap, ir * kc, bp, jr * kc, t);
-                else GemmF32Kernel.kernelScalar(kc, ap, ir * kc, bp, jr * kc, t);
-                GemmF32Kernel.store(t, Math.min(MR, mc - ir), nr, seg, c.off() + ir * ldc + jr, ldc, alpha, beta, vector);
+            for (int ir = 0; ir < mc; ir += mr) {
+                if (vector && nr <= L) GemmF32Kernel.kernelNarrow(mr, kc, ap, ir * kc, bp, jr * kc, t);
+                else if (vector) GemmF32Kernel.kernel(mr, kc, ap, ir * kc, bp, jr * kc, t);
+                else GemmF32Kernel.kernelScalar(mr, kc, ap, ir * kc, bp, jr * kc, t);
+                GemmF32Kernel.store(t, Math.min(mr, mc - ir), nr, seg, c.off() + ir * ldc + jr, ldc, alpha, beta, vector);
             }
         }
     }
 
-    /** Packs a [mc, kc] into MR-row panels: panel p holds dst[p*MR*kc + r*kc + k] = a(p*MR + r, k). */
-    static void packA(GemmMatrix a, int mc, int kc, float[] dst, float[] scratch) {
-        for (int p = 0; p < mc; p += MR) {
-            int rows = Math.min(MR, mc - p);
+    /** Packs a [mc, kc] into mr-row panels: panel p holds dst[p*mr*kc + r*kc + k] = a(p*mr + r, k). */
+    static void packA(GemmMatrix a, int mc, int kc, int mr, float[] dst, float[] scratch) {
+        for (int p = 0; p < mc; p += mr) {
+            int rows = Math.min(mr, mc - p);
             int base = p * kc;
-            if (rows < MR) Arrays.fill(dst, base + rows * kc, base + MR * kc, 0f);
+            if (rows < mr) Arrays.fill(dst, base + rows * kc, base + mr * kc, 0f);
             gather(a.seg(), a.off() + p * a.rs(), a.rs(), a.cs(), rows, kc, dst, base, kc, 1, scratch);
         }
     }

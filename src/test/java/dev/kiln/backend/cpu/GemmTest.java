@@ -178,6 +178,24 @@ class GemmTest {
      * parts (k > 512) with odd remainders, B row-major and transposed, beta != 0; the row case is
      * bitwise equal on 1 and 2 threads and to its scalar twin, every case matches the reference.
      */
+    /** Row counts that pick the 8-row tile (8, 16, 64, 7) and the 6-row one (6, 12, 65) against the reference and the scalar twin. */
+    @Test
+    void bothTileHeights() {
+        assertEquals(8, GemmF32Kernel.tileRows(8));
+        assertEquals(8, GemmF32Kernel.tileRows(64));
+        assertEquals(6, GemmF32Kernel.tileRows(12));
+        assertEquals(6, GemmF32Kernel.tileRows(200));
+        for (int m : new int[]{7, 8, 16, 64, 6, 12, 65}) {
+            checkSize(DType.F32, m, 70, 45, false, false, 1, 0);
+            checkSize(DType.F32, m, 33, 300, true, false, -1, 0.5);
+            Tensor a = rand(DType.F32, m, 50), b = rand(DType.F32, 50, 40), c0 = rand(DType.F32, m, 40);
+            double[] vec = run(DType.F32, false, false, a, b, c0, 0.5);
+            CpuConfig.setScalar(true);
+            assertArrayEquals(vec, run(DType.F32, false, false, a, b, c0, 0.5), "scalar twin, m=" + m);
+            CpuConfig.setScalar(false);
+        }
+    }
+
     @Test
     void matrixVectorAcrossChunksAndKParts() {
         long saved = CpuGemm.gemvParallelMinFmas;
