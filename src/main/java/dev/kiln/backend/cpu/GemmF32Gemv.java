@@ -3,7 +3,10 @@ package dev.kiln.backend.cpu;
 import dev.kiln.tensor.Storage;
 import jdk.incubator.vector.FloatVector;
 
+import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
 import java.nio.ByteOrder;
 
 import static dev.kiln.backend.cpu.GemmF32Kernel.L;
@@ -20,7 +23,9 @@ import static dev.kiln.backend.cpu.GemmF32Kernel.S;
  *       at a time) into {@value #CHUNK} partial sums that stay in L1, and the partials of the
  *       K parts are added in part order at the end. The cut depends only on the shape, so the
  *       result does not depend on the thread count, and the scalar twin adds in the same order:
- *       the two agree bitwise.</li>
+ *       the two agree bitwise. Where libkiln_cpu.so is loaded and the CPU has AVX-512 the rows
+ *       stream through native/cpu/gemv.c, the same arithmetic without MemorySegment bounds checks
+ *       (bitwise equal again).</li>
  *   <li>{@link #matrixTimesColumn}: N = 1 with A row-major, or M = 1 with B stored transposed
  *       (a PyTorch Linear weight [N, K]): a dot product per row, four rows per pass sharing the
  *       loads of the vector, lanes summed in a fixed order (never {@code reduceLanes}, whose order
@@ -31,10 +36,22 @@ final class GemmF32Gemv {
     private GemmF32Gemv() {}
 
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-    /** Columns of C per task: the partial sums (4 KB) stay in L1 while rows of B stream past. */
-    static final int CHUNK = 1024;
+    /**
+     * Columns of C per task: the partial sums (16 KB) stay in L1 while rows of B stream past, and
+     * each row of B is read in 16 KB runs, long enough for the hardware prefetcher (measured on
+     * Zen 4, one core, 768 x 50257 from DRAM: 21 GB/s against 18 with 1024 columns).
+     */
+    static final int CHUNK = 4096;
     /** Rows of B per task: K is cut into parts of at most this many rows, added at the end. */
     static final int K_PART = 512;
+
+    /** native/cpu/gemv.c's row streamer (bitwise equal to {@link #streamRows}'s vector path), or null. */
+    private static final MethodHandle NATIVE_ROWS = CpuConfig.F32.length() == 16 && NativeCpu.cpuSupports("kiln_cpu_has_avx512f")
+            ? NativeCpu.function("kiln_f32_gemv_rows", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
+                    ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT), true)
+            : null;
+    /** Tests switch the native streamer off to compare. */
+    static volatile boolean useNative = NATIVE_ROWS != null;
 
     /**
      * c[0, 0:n] = alpha * a[0, 0:k] * b[0:k, 0:n] + beta * c[0, 0:n]; b.cs() == 1. x (>= k) and
@@ -64,6 +81,15 @@ final class GemmF32Gemv {
      */
     private static void streamRows(MemorySegment seg, long col, long rs, float[] x, int p0, int p1,
                                    float[] acc, int ao, int w, boolean vector) {
+        if (vector && useNative && p1 > p0) {
+            try {
+                NATIVE_ROWS.invokeExact(seg.asSlice((col + p0 * rs) * Float.BYTES), rs, MemorySegment.ofArray(x).asSlice(p0 * 4L),
+                        p1 - p0, MemorySegment.ofArray(acc).asSlice(ao * 4L), w);
+            } catch (Throwable t) {
+                throw new IllegalStateException("gemm: native GEMV kernel failed: " + t, t);
+            }
+            return;
+        }
         java.util.Arrays.fill(acc, ao, ao + w, 0f);
         int p = p0;
         if (vector) {

@@ -174,7 +174,7 @@ class GemmTest {
     }
 
     /**
-     * The streamed matrix-vector kernels past one task: several column chunks (n > 1024) and K
+     * The streamed matrix-vector kernels past one task: several column chunks (n > 4096) and K
      * parts (k > 512) with odd remainders, B row-major and transposed, beta != 0; the row case is
      * bitwise equal on 1 and 2 threads and to its scalar twin, every case matches the reference.
      */
@@ -201,7 +201,7 @@ class GemmTest {
         long saved = CpuGemm.gemvParallelMinFmas;
         CpuGemm.gemvParallelMinFmas = 0;
         try {
-            for (int[] nk : new int[][]{{2500, 1300}, {1031, 517}, {77, 2049}, {5, 4}}) {
+            for (int[] nk : new int[][]{{9000, 1300}, {4100, 517}, {77, 2049}, {5, 4}}) {
                 int n = nk[0], k = nk[1];
                 Tensor a = rand(DType.F32, 1, k), b = rand(DType.F32, k, n), c0 = rand(DType.F32, 1, n);
                 CpuConfig.setThreads(1);
@@ -211,6 +211,13 @@ class GemmTest {
                 CpuConfig.setScalar(true);
                 assertArrayEquals(one, run(DType.F32, false, false, a, b, c0, 0.5), "row x matrix, scalar twin, n=" + n + " k=" + k);
                 CpuConfig.setScalar(false);
+                boolean nat = GemmF32Gemv.useNative;                          // the Vector API streamer too, where native ran
+                GemmF32Gemv.useNative = false;
+                try {
+                    assertArrayEquals(one, run(DType.F32, false, false, a, b, c0, 0.5), "row x matrix, Vector API, n=" + n + " k=" + k);
+                } finally {
+                    GemmF32Gemv.useNative = nat;
+                }
                 checkAgainstReference(false, false, 1.25, a, b, 0.5, c0.clone(), 1e-5);
                 Tensor bt = rand(DType.F32, n, k);                              // a Linear weight [N, K]
                 checkAgainstReference(false, true, 1.25, a, bt, 0.5, c0.clone(), 1e-5);
