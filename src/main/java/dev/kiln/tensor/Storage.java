@@ -31,6 +31,8 @@ public final class Storage {
     private long devicePtr;
     private long deviceBytes;
     private final AtomicInteger refs = new AtomicInteger(1);
+    /** Data derived from read-only contents (see {@link #derived}); dropped on the last release. */
+    private volatile java.util.concurrent.ConcurrentHashMap<Object, Object> derived;
     private final Cleaner.Cleanable cleanable;
 
     /** The release action holds only the block, never the Storage, so the Cleaner can run. */
@@ -145,8 +147,32 @@ public final class Storage {
         } while (!refs.compareAndSet(r, r + 1));
     }
 
+    /**
+     * Data derived from this storage's contents and kept with it, e.g. a GEMM's packed copy of a
+     * constant weight: made once per key by make and dropped when the storage is released (its
+     * last tensor closed), so it lives exactly as long as the memory it was made from. Only for
+     * read-only memory (a model file's mapping), whose contents cannot change under the copy.
+     */
+    @SuppressWarnings("unchecked")
+    public <T> T derived(Object key, java.util.function.Function<Object, T> make) {
+        if (segment == null || !segment.isReadOnly())
+            throw new IllegalStateException("kiln: derived data needs read-only host memory");
+        if (refs.get() <= 0) throw released();
+        java.util.concurrent.ConcurrentHashMap<Object, Object> d = derived;
+        if (d == null) {
+            synchronized (this) {
+                if ((d = derived) == null) derived = d = new java.util.concurrent.ConcurrentHashMap<>();
+            }
+        }
+        return (T) d.computeIfAbsent(key, make);
+    }
+
+    /** True when this is host memory that cannot be written (e.g. a read-only file mapping). */
+    public boolean isReadOnly() { return segment != null && segment.isReadOnly(); }
+
     void release() {
         int r = refs.decrementAndGet();
+        if (r == 0) derived = null;
         if (r == 0 && cleanable != null) {
             CLOSED.increment();
             cleanable.clean();

@@ -30,6 +30,9 @@ final class CpuGemm {
      */
     static long gemvParallelMinFmas = 1L << 17;
 
+    /** Whether constant (read-only) F32 weights go through {@link GemmF32Packed} (tests switch it off to compare). */
+    static volatile boolean usePackedWeights = true;
+
     /** Rows per thread, in MR tiles, from which M blocks are shared out instead of splitting N. */
     static int mSplitTiles = Integer.getInteger("kiln.gemm.mSplitTiles", 32);
 
@@ -46,6 +49,12 @@ final class CpuGemm {
         long fmas = (long) d.m * d.n * d.k * d.batch;
         boolean f64 = c.dtype() == DType.F64, vectorShape = !f64 && (d.m == 1 || d.n == 1);
         int threads = fmas < (vectorShape ? gemvParallelMinFmas : parallelMinFmas) ? 1 : CpuConfig.threads();
+        if (!f64 && !vectorShape && usePackedWeights && ob.batchStride() == 0 && b.storage().isReadOnly()) {
+            // a constant weight (a model file's read-only mapping): packed once, kept with its storage
+            GemmF32Packed.PackedB packed = GemmF32Packed.of(b.storage(), ob.at(0), d.k, d.n);
+            for (int i = 0; i < d.batch; i++) GemmF32Packed.gemm(d.m, (float) alpha, oa.at(i), packed, (float) beta, oc.at(i), threads);
+            return;
+        }
         if (threads == 1 || d.batch >= threads || vectorShape) {  // F32 matrix-vector shapes split inside GemmF32
             int inner = threads > 1 && d.batch < threads ? threads : 1;
             Parallel.forChunks(d.batch, threads, (s, e) -> {

@@ -223,6 +223,14 @@ final class GemmF32 {
         }
     }
 
+    /** The calling thread's packing buffers: a (>= aSize floats), scratch (>= scratchSize) and the tile t. */
+    record Tile(float[] a, float[] scratch, float[] t) {}
+
+    static Tile tile(int aSize, int scratchSize) {
+        Buffers buf = BUFFERS.get();
+        return new Tile(bufferA(buf, aSize), scratch(buf, scratchSize), buf.t);
+    }
+
     private static float[] bufferA(Buffers buf, int size) {
         if (buf.a.length < size) buf.a = new float[size];
         return buf.a;

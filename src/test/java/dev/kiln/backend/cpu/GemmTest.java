@@ -1,5 +1,6 @@
 package dev.kiln.backend.cpu;
 
+import dev.kiln.backend.Backends;
 import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Generator;
 import dev.kiln.tensor.Tensor;
@@ -178,6 +179,45 @@ class GemmTest {
      * parts (k > 512) with odd remainders, B row-major and transposed, beta != 0; the row case is
      * bitwise equal on 1 and 2 threads and to its scalar twin, every case matches the reference.
      */
+    /** b's values in a read-only storage (as a model file's mapped weight), with b's shape and strides. */
+    private static Tensor readOnly(Tensor b) {
+        Tensor c = b.contiguous();
+        java.lang.foreign.MemorySegment seg = java.lang.foreign.Arena.ofAuto().allocate(c.numel() * 4, 64);
+        java.lang.foreign.MemorySegment.copy(c.segment(), c.offset() * 4, seg, 0, c.numel() * 4);
+        return Tensor.of(dev.kiln.tensor.Storage.wrap(Backends.cpu(), seg.asReadOnly()), DType.F32, c.shape(), c.strides(), 0);
+    }
+
+    /**
+     * Constant weights (read-only storage) take the pre-packed path: equal bit for bit to the
+     * per-call path, on 1 and 2 threads, transposed or not, several K and N blocks, beta != 0,
+     * the packed copy made once and reused; and the reference.
+     */
+    @Test
+    void prepackedConstantWeightsMatchPerCallPacking() {
+        long saved = CpuGemm.parallelMinFmas;
+        CpuGemm.parallelMinFmas = 0;
+        try {
+            for (int[] s : new int[][]{{8, 300, 40}, {7, 1100, 2100}, {64, 70, 33}, {130, 45, 65}, {2, 5, 3}}) {
+                int m = s[0], k = s[1], n = s[2];
+                for (boolean tb : new boolean[]{false, true}) {
+                    Tensor a = rand(DType.F32, m, k), b = tb ? rand(DType.F32, n, k) : rand(DType.F32, k, n), c0 = rand(DType.F32, m, n);
+                    Tensor rb = readOnly(b);
+                    CpuGemm.usePackedWeights = false;
+                    double[] plain = run(DType.F32, false, tb, a, rb, c0, 0.5);
+                    CpuGemm.usePackedWeights = true;
+                    for (int threads : new int[]{1, 2, 1}) {
+                        CpuConfig.setThreads(threads);
+                        assertArrayEquals(plain, run(DType.F32, false, tb, a, rb, c0, 0.5), "packed m=" + m + " k=" + k + " n=" + n + " tb=" + tb + " t=" + threads);
+                    }
+                    checkAgainstReference(false, tb, 1, a, rb, 0, Tensor.zeros(m, n), 1e-5);
+                }
+            }
+        } finally {
+            CpuGemm.parallelMinFmas = saved;
+            CpuGemm.usePackedWeights = true;
+        }
+    }
+
     /** Row counts that pick the 8-row tile (8, 16, 64, 7) and the 6-row one (6, 12, 65) against the reference and the scalar twin. */
     @Test
     void bothTileHeights() {

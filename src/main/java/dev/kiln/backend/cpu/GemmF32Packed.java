@@ -1,0 +1,96 @@
+package dev.kiln.backend.cpu;
+
+import dev.kiln.tensor.Storage;
+
+import static dev.kiln.backend.cpu.GemmF32Kernel.L;
+import static dev.kiln.backend.cpu.GemmF32Kernel.NR;
+
+/**
+ * F32 GEMM against a constant B (a model's weight in a read-only file mapping): B is packed once,
+ * into the very panels {@link GemmF32} packs per call, and kept with its storage
+ * ({@link Storage#derived}: dropped when the weight is released). A call then only packs A. That
+ * per-call pack of B is what small batches pay most for: at M = 8 packing a 3072 x 768 weight
+ * costs about as much as the multiply itself (ONNX Runtime pre-packs its weights the same way).
+ *
+ * <p>Work is cut into tasks of (a block of up to MC rows) x (a group of NR-column panels of one
+ * NC block), for every K block in turn (beta applies on the first); tasks are claimed dynamically,
+ * so even M = 8 spreads over the threads through its column groups. Each output element is
+ * computed by one task with the same K order as {@link GemmF32}, so the result equals the
+ * per-call path's bit for bit and does not depend on the thread count.
+ */
+final class GemmF32Packed {
+    private GemmF32Packed() {}
+
+    /** B [k, n] packed in (NC block, KC block) order; block (jc, pc) starts at offsets[jc][pc]. */
+    record PackedB(int k, int n, int kc0, int nc0, float[] data, int[][] offsets) {}
+
+    private record Key(long off, long rs, long cs, int k, int n, int kc0, int nc0) {}
+
+    /** The packed form of b [k, n] (a view of read-only storage), made on first use. */
+    static PackedB of(Storage storage, GemmMatrix b, int k, int n) {
+        int kc0 = GemmF32.evenBlock(k, GemmF32.KC, 1), nc0 = GemmF32.evenBlock(n, GemmF32.NC, NR);
+        return storage.derived(new Key(b.off(), b.rs(), b.cs(), k, n, kc0, nc0), key -> pack(b, k, n, kc0, nc0));
+    }
+
+    private static PackedB pack(GemmMatrix b, int k, int n, int kc0, int nc0) {
+        int jcBlocks = (n + nc0 - 1) / nc0, pcBlocks = (k + kc0 - 1) / kc0;
+        int[][] offsets = new int[jcBlocks][pcBlocks];
+        long total = 0;
+        for (int jb = 0; jb < jcBlocks; jb++) {
+            int nc = Math.min(nc0, n - jb * nc0), width = GemmF32.roundUp(nc, NR);
+            for (int pb = 0; pb < pcBlocks; pb++) {
+                offsets[jb][pb] = Math.toIntExact(total);
+                total += (long) width * Math.min(kc0, k - pb * kc0);
+            }
+        }
+        float[] data = new float[Math.toIntExact(total)];
+        boolean vector = !CpuConfig.scalar();
+        Parallel.forRange(jcBlocks * pcBlocks, (long) kc0 * nc0, (s, e) -> {
+            for (int t = s; t < e; t++) {
+                int jb = t / pcBlocks, pb = t % pcBlocks, nc = Math.min(nc0, n - jb * nc0), kc = Math.min(kc0, k - pb * kc0);
+                float[] block = new float[GemmF32.roundUp(nc, NR) * kc];
+                GemmF32.packB(b.at(pb * kc0, jb * nc0), 0, (nc + NR - 1) / NR, kc, nc, block, vector);
+                System.arraycopy(block, 0, data, offsets[jb][pb], block.length);
+            }
+        });
+        return new PackedB(k, n, kc0, nc0, data, offsets);
+    }
+
+    /** c[0:m, 0:n] = alpha * a[0:m, 0:k] * B + beta * c on up to threads threads; c has unit column stride. */
+    static void gemm(int m, float alpha, GemmMatrix a, PackedB b, float beta, GemmMatrix c, int threads) {
+        int k = b.k(), n = b.n(), kc0 = b.kc0(), nc0 = b.nc0();
+        boolean vector = !CpuConfig.scalar();
+        int mr = GemmF32Kernel.tileRows(m);
+        int units = (m + mr - 1) / mr, mBlocks = Math.max(1, (units + GemmF32.MC / mr - 1) / (GemmF32.MC / mr));
+        int jcBlocks = (n + nc0 - 1) / nc0, panelsPerBlock = (nc0 + NR - 1) / NR;
+        // column groups: enough tasks for the threads (4 per thread) even when M is one block
+        int groups = Math.max(1, Math.min(panelsPerBlock, (4 * threads + mBlocks * jcBlocks - 1) / (mBlocks * jcBlocks)));
+        int tasksPerPc = mBlocks * jcBlocks * groups;
+        for (int pc = 0, pb = 0; pc < k; pc += kc0, pb++) {
+            int kc = Math.min(kc0, k - pc), p0 = pc, pbF = pb;
+            float betaNow = pc == 0 ? beta : 1f;
+            CpuGemm.forBlocks(tasksPerPc, threads, t -> {
+                int mb = t / (jcBlocks * groups), rest = t % (jcBlocks * groups), jb = rest / groups, g = rest % groups;
+                int ic = (int) ((long) mb * units / mBlocks) * mr;
+                int mc = Math.min(m, (int) ((long) (mb + 1) * units / mBlocks) * mr) - ic;
+                int nc = Math.min(nc0, n - jb * nc0), panels = (nc + NR - 1) / NR;
+                int q0 = (int) ((long) g * panels / groups), q1 = (int) ((long) (g + 1) * panels / groups);
+                if (q0 >= q1 || mc <= 0) return;
+                GemmF32.Tile tile = GemmF32.tile(mr * ((mc + mr - 1) / mr) * kc, kc);
+                GemmF32.packA(a.at(ic, p0), mc, kc, mr, tile.a(), tile.scratch());
+                int bo = b.offsets()[jb][pbF];
+                GemmMatrix cb = c.at(ic, jb * nc0);
+                for (int q = q0; q < q1; q++) {
+                    int jr = q * NR, nr = Math.min(NR, nc - jr);
+                    for (int ir = 0; ir < mc; ir += mr) {
+                        if (vector && nr <= L) GemmF32Kernel.kernelNarrow(mr, kc, tile.a(), ir * kc, b.data(), bo + jr * kc, tile.t());
+                        else if (vector) GemmF32Kernel.kernel(mr, kc, tile.a(), ir * kc, b.data(), bo + jr * kc, tile.t());
+                        else GemmF32Kernel.kernelScalar(mr, kc, tile.a(), ir * kc, b.data(), bo + jr * kc, tile.t());
+                        GemmF32Kernel.store(tile.t(), Math.min(mr, mc - ir), nr, cb.seg(), cb.off() + ir * cb.rs() + jr, cb.rs(),
+                                alpha, betaNow, vector);
+                    }
+                }
+            });
+        }
+    }
+}
