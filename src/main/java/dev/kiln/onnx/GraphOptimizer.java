@@ -25,6 +25,8 @@ import java.util.Set;
  *   <li>Relu after a Conv, Gemm, MatMul, MaxPool or Add whose only consumer it is: the pair becomes one
  *       {@link FusedOps} node ("Conv+Relu" in domain {@value FusedOps#DOMAIN}) that applies the
  *       Relu in place on the fresh output.</li>
+ *   <li>The exact GELU written out as Div/Erf/Add/Mul/Mul: one "Gelu" node in domain
+ *       {@value FusedOps#DOMAIN} (see {@link GeluFusion}).</li>
  * </ul>
  * Nested subgraphs are not rewritten; a name they read counts as a use. The input model is not
  * changed: the result is a new graph sharing the unchanged nodes and initializers. The pass is
@@ -62,7 +64,7 @@ final class GraphOptimizer {
     /** The optimized graph (the same object when nothing applies). */
     static OnnxGraph optimize(OnnxGraph g) {
         GraphOptimizer o = new GraphOptimizer(g);
-        boolean changed = o.foldBatchNorms() | o.transposeGemmWeights() | o.fuseRelus();
+        boolean changed = o.foldBatchNorms() | o.transposeGemmWeights() | o.fuseRelus() | GeluFusion.apply(o.geluView());
         if (!changed) return g;
         List<OnnxNode> kept = o.nodes.stream().filter(n -> n != null).toList();
         return new OnnxGraph(g.name(), kept, g.inputs(), g.outputs(), g.valueInfo(), o.inits);
@@ -149,6 +151,7 @@ final class GraphOptimizer {
             if (b == null || b.dim() != 2) continue;
             Tensor bt;
             try (Tensor view = b.transpose(0, 1)) { bt = view.contiguous(); }
+            bt.storage().seal();      // a constant like the weight it comes from (see Storage.isConstant)
             String name = unique(PREFIX + n.inputs().get(1) + "/T");
             inits.put(name, Value.of(bt, ((Value.TensorValue) inits.get(n.inputs().get(1))).type()));
             List<String> ins = new ArrayList<>(n.inputs());
@@ -184,6 +187,20 @@ final class GraphOptimizer {
         return changed;
     }
 
+    // ------------------------------------------------------------------ GELU fusion
+
+    /** This graph as {@link GeluFusion} sees it. */
+    private GeluFusion.Graph geluView() {
+        return new GeluFusion.Graph() {
+            @Override public List<OnnxNode> nodes() { return nodes; }
+            @Override public int producer(String name, String opType, int count) {
+                return count == 1 ? soleProducer(name, opType) : -1;
+            }
+            @Override public double scalar(String name) { return GeluFusion.scalarOf(GraphOptimizer.this::floatConst, name); }
+            @Override public void produced(String name, int j) { producer.put(name, j); }
+        };
+    }
+
     // ------------------------------------------------------------------ helpers
 
     private static boolean isDefault(OnnxNode n, String opType) {
@@ -217,6 +234,7 @@ final class GraphOptimizer {
             for (int i = 0; i < f.length; i++) f[i] = (float) values[i];
             t = Tensor.fromArray(f, s);
         }
+        t.storage().seal();
         String name = unique(PREFIX + base);
         inits.put(name, Value.of(t));
         return name;

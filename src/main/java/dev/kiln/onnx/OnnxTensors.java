@@ -212,9 +212,10 @@ public final class OnnxTensors {
             return Value.of(Tensor.of(Storage.wrap(Backends.cpu(), src), type.storage(), shape, strides, 0), type);
         }
         Tensor t = Tensor.empty(Backends.cpu(), type.storage(), shape);
+        t.storage().seal();     // a model constant: nothing writes it, so kernels may keep derived copies (packed weights)
         long n = t.numel();
         if (n == 0) return Value.of(t, type);
-        MemorySegment dst = t.segment();
+        MemorySegment dst = t.segment();   // filled once, here, before anything can derive from it
         switch (type) {
             case UINT8 -> { for (long i = 0; i < n; i++) dst.setAtIndex(Storage.I32, i, src.get(ValueLayout.JAVA_BYTE, i) & 0xff); }
             case INT16 -> { for (long i = 0; i < n; i++) dst.setAtIndex(Storage.I32, i, src.getAtIndex(Storage.I16, i)); }

@@ -33,6 +33,7 @@ public final class Storage {
     private final AtomicInteger refs = new AtomicInteger(1);
     /** Data derived from read-only contents (see {@link #derived}); dropped on the last release. */
     private volatile java.util.concurrent.ConcurrentHashMap<Object, Object> derived;
+    private volatile boolean sealed;
     private final Cleaner.Cleanable cleanable;
 
     /** The release action holds only the block, never the Storage, so the Cleaner can run. */
@@ -151,12 +152,11 @@ public final class Storage {
      * Data derived from this storage's contents and kept with it, e.g. a GEMM's packed copy of a
      * constant weight: made once per key by make and dropped when the storage is released (its
      * last tensor closed), so it lives exactly as long as the memory it was made from. Only for
-     * read-only memory (a model file's mapping), whose contents cannot change under the copy.
+     * constant memory ({@link #isConstant}), whose contents cannot change under the copy.
      */
     @SuppressWarnings("unchecked")
     public <T> T derived(Object key, java.util.function.Function<Object, T> make) {
-        if (segment == null || !segment.isReadOnly())
-            throw new IllegalStateException("kiln: derived data needs read-only host memory");
+        if (!isConstant()) throw new IllegalStateException("kiln: derived data needs constant (read-only or sealed) host memory");
         if (refs.get() <= 0) throw released();
         java.util.concurrent.ConcurrentHashMap<Object, Object> d = derived;
         if (d == null) {
@@ -167,8 +167,18 @@ public final class Storage {
         return (T) d.computeIfAbsent(key, make);
     }
 
-    /** True when this is host memory that cannot be written (e.g. a read-only file mapping). */
-    public boolean isReadOnly() { return segment != null && segment.isReadOnly(); }
+    /**
+     * True for host memory whose contents never change: a read-only file mapping, or memory its
+     * owner {@link #seal sealed} (a model's weights). Kernels may keep data derived from it.
+     */
+    public boolean isConstant() { return segment != null && (sealed || segment.isReadOnly()); }
+
+    /**
+     * Declares that nothing writes this memory any more (the model readers seal the weights they
+     * load and the tensors their load-time rewrites make): a promise by the owner, which lets
+     * kernels keep derived copies ({@link #derived}, e.g. packed GEMM weights).
+     */
+    public void seal() { sealed = true; }
 
     void release() {
         int r = refs.decrementAndGet();

@@ -78,6 +78,40 @@ class GraphOptimizerTest {
         compare(g, "x", Tensor.randn(G, 2, 5, 8).transpose(0, 1));
     }
 
+    /** Both exporter spellings of the erf GELU become one fused node; a wrong constant or an extra use keeps the chain. */
+    @Test
+    void erfGeluChainsAreFused() {
+        java.util.function.Supplier<Map<String, Value>> constants = () -> {   // fresh per graph: compare() closes them
+            Map<String, Value> init = new LinkedHashMap<>();
+            init.put("s2", Value.of(Tensor.fromArray(new float[]{1.4142135f}, 1)));
+            init.put("one", Value.of(Tensor.fromArray(new float[]{1f})));
+            init.put("half", Value.of(Tensor.fromArray(new float[]{0.5f})));
+            init.put("third", Value.of(Tensor.fromArray(new float[]{0.333f})));
+            return init;
+        };
+        // torch.nn.GELU: Mul(Mul(x, 1 + erf(x / sqrt 2)), 0.5)
+        List<OnnxNode> torch = List.of(node("Div", List.of("x", "s2"), "t0", Map.of()), node("Erf", List.of("t0"), "t1", Map.of()),
+                node("Add", List.of("t1", "one"), "t2", Map.of()), node("Mul", List.of("x", "t2"), "t3", Map.of()),
+                node("Mul", List.of("t3", "half"), "y", Map.of()));
+        OnnxGraph g = new OnnxGraph("gelu", torch, List.of(info("x")), List.of(info("y")), List.of(), constants.get());
+        assertEquals(List.of("Gelu"), GraphOptimizer.optimize(g).nodes().stream().map(OnnxNode::opType).toList());
+        compare(g, "x", Tensor.randn(G, 3, 70).mul(3));
+        // Hugging Face BERT: Mul(Mul(x, 0.5), 1 + erf(x / sqrt 2)), operands swapped
+        List<OnnxNode> hf = List.of(node("Mul", List.of("half", "x"), "h", Map.of()), node("Div", List.of("x", "s2"), "t0", Map.of()),
+                node("Erf", List.of("t0"), "t1", Map.of()), node("Add", List.of("one", "t1"), "t2", Map.of()),
+                node("Mul", List.of("t2", "h"), "y", Map.of()));
+        OnnxGraph g2 = new OnnxGraph("gelu_hf", hf, List.of(info("x")), List.of(info("y")), List.of(), constants.get());
+        assertEquals(List.of("Gelu"), GraphOptimizer.optimize(g2).nodes().stream().map(OnnxNode::opType).toList());
+        compare(g2, "x", Tensor.randn(G, 4, 33));
+        // 0.333 instead of 0.5: not a GELU, nothing fused
+        List<OnnxNode> wrong = List.of(torch.get(0), torch.get(1), torch.get(2), torch.get(3), node("Mul", List.of("t3", "third"), "y", Map.of()));
+        OnnxGraph g3 = new OnnxGraph("not_gelu", wrong, List.of(info("x")), List.of(info("y")), List.of(), constants.get());
+        assertEquals(5, GraphOptimizer.optimize(g3).nodes().size());
+        // erf(x / sqrt 2) also a graph output: the chain must stay
+        OnnxGraph g4 = new OnnxGraph("used", torch, List.of(info("x")), List.of(info("y"), info("t1")), List.of(), constants.get());
+        assertEquals(5, GraphOptimizer.optimize(g4).nodes().size());
+    }
+
     // ------------------------------------------------------------------ helpers
 
     /** Runs g with and without the optimizer and compares every output (1e-5 relative); closes g's tensors. */

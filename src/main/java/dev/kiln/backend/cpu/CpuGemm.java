@@ -49,8 +49,8 @@ final class CpuGemm {
         long fmas = (long) d.m * d.n * d.k * d.batch;
         boolean f64 = c.dtype() == DType.F64, vectorShape = !f64 && (d.m == 1 || d.n == 1);
         int threads = fmas < (vectorShape ? gemvParallelMinFmas : parallelMinFmas) ? 1 : CpuConfig.threads();
-        if (!f64 && !vectorShape && usePackedWeights && ob.batchStride() == 0 && b.storage().isReadOnly()) {
-            // a constant weight (a model file's read-only mapping): packed once, kept with its storage
+        if (!f64 && !vectorShape && usePackedWeights && ob.batchStride() == 0 && b.storage().isConstant()) {
+            // a constant weight (a model file's mapping, or sealed by its reader): packed once, kept with its storage
             GemmF32Packed.PackedB packed = GemmF32Packed.of(b.storage(), ob.at(0), d.k, d.n);
             for (int i = 0; i < d.batch; i++) GemmF32Packed.gemm(d.m, (float) alpha, oa.at(i), packed, (float) beta, oc.at(i), threads);
             return;

@@ -6,7 +6,8 @@ import static dev.kiln.backend.cpu.GemmF32Kernel.L;
 import static dev.kiln.backend.cpu.GemmF32Kernel.NR;
 
 /**
- * F32 GEMM against a constant B (a model's weight in a read-only file mapping): B is packed once,
+ * F32 GEMM against a constant B (a model's weight: a read-only file mapping or storage its reader
+ * sealed, see {@link Storage#isConstant}): B is packed once,
  * into the very panels {@link GemmF32} packs per call, and kept with its storage
  * ({@link Storage#derived}: dropped when the weight is released). A call then only packs A. That
  * per-call pack of B is what small batches pay most for: at M = 8 packing a 3072 x 768 weight

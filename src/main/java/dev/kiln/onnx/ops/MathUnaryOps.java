@@ -88,12 +88,14 @@ final class MathUnaryOps {
             ElemType t = MathOps.sameType(c, 0, 1);
             return MathOps.one(MathKernels.zip("PRelu", c.in(0), t, c.in(1), t, t, (x, s) -> x < 0 ? s * x : x), t);
         });
-        r.register("Gelu", c -> {
+        OnnxOp gelu = c -> {
             String approx = c.attrString("approximate", "none");
             UnaryOp op = approx.equals("tanh") ? UnaryOp.GELU_TANH : UnaryOp.GELU;
             if (!c.type(0).isFloat()) throw c.error("input must be a float type, got " + c.type(0));
             return MathOps.one(Elementwise.unary(op, c.in(0), 0, 0), c.type(0));
-        });
+        };
+        r.register("Gelu", gelu);
+        r.register("dev.kiln", "Gelu", gelu); // GraphOptimizer's fused erf GELU (GeluFusion)
     }
 
     /**

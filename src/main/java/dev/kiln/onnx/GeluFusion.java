@@ -1,0 +1,110 @@
+package dev.kiln.onnx;
+
+import dev.kiln.tensor.Tensor;
+
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+
+/**
+ * Finds the exact (erf) GELU as exporters write it out of elementwise nodes and replaces the chain
+ * by one node "Gelu" in domain {@value FusedOps#DOMAIN} (the engine's one-pass GELU kernel): five
+ * passes over a [tokens, 3072] activation become one. Recognised, with the constants checked to
+ * float precision and every intermediate used only inside the chain:
+ * <pre>
+ *   t0 = Div(x, sqrt 2) | Mul(x, 1/sqrt 2);  t1 = Erf(t0);  t2 = Add(t1, 1)
+ *   y  = Mul(Mul(x, t2), 0.5)          (torch.nn.GELU, torch.nn.functional.gelu)
+ *   y  = Mul(Mul(x, 0.5), t2)          (Hugging Face BERT's x * 0.5 * (1 + erf(x / sqrt 2)))
+ * </pre>
+ * (Mul and Add operands in either order.) The tanh form has too many spellings to match safely
+ * and is left as it is.
+ */
+final class GeluFusion {
+    private GeluFusion() {}
+
+    /** What the matcher needs from the optimizer's view of the graph. */
+    interface Graph {
+        List<OnnxNode> nodes();
+        /** Index of the node producing name as its only output, used exactly `uses` times; -1 if not. */
+        int producer(String name, String opType, int uses);
+        /** A scalar float constant's value (a one-element initializer), or NaN. */
+        double scalar(String name);
+        /** Registers that the node at index j now produces name. */
+        void produced(String name, int j);
+    }
+
+    /** Rewrites every match; returns whether anything changed. */
+    static boolean apply(Graph g) {
+        boolean changed = false;
+        List<OnnxNode> nodes = g.nodes();
+        for (int i = 0; i < nodes.size(); i++) {
+            OnnxNode y = nodes.get(i);
+            if (y == null || !y.opType().equals("Mul") || y.inputs().size() != 2 || !y.domain().isEmpty() && !y.domain().equals("ai.onnx"))
+                continue;
+            Match m = match(g, y);
+            if (m == null) continue;
+            for (int j : m.removed) nodes.set(j, null);
+            nodes.set(i, new OnnxNode(y.name(), "Gelu", FusedOps.DOMAIN, List.of(m.x), y.outputs(), Map.of()));
+            g.produced(y.outputs().get(0), i);
+            changed = true;
+        }
+        return changed;
+    }
+
+    private record Match(String x, int[] removed) {}
+
+    private static Match match(Graph g, OnnxNode y) {
+        for (int side = 0; side < 2; side++) {
+            String a = y.inputs().get(side), b = y.inputs().get(1 - side);
+            int inner = g.producer(a, "Mul", 1);
+            if (inner < 0) continue;
+            OnnxNode mul = g.nodes().get(inner);
+            if (near(g.scalar(b), 0.5)) {                          // y = Mul(Mul(x, t2), 0.5)
+                for (int s = 0; s < 2; s++) {
+                    Match m = erfChain(g, mul.inputs().get(1 - s), mul.inputs().get(s), inner);
+                    if (m != null) return m;
+                }
+            } else {                                               // y = Mul(Mul(x, 0.5), t2)
+                for (int s = 0; s < 2; s++) {
+                    if (!near(g.scalar(mul.inputs().get(1 - s)), 0.5)) continue;
+                    Match m = erfChain(g, mul.inputs().get(s), b, inner);
+                    if (m != null) return m;
+                }
+            }
+        }
+        return null;
+    }
+
+    /** t2 = Add(Erf(x / sqrt 2), 1) for this x; `also` is one more node of the chain to remove. */
+    private static Match erfChain(Graph g, String x, String t2, int also) {
+        int add = g.producer(t2, "Add", 1);
+        if (add < 0) return null;
+        OnnxNode addNode = g.nodes().get(add);
+        for (int s = 0; s < 2; s++) {
+            if (!near(g.scalar(addNode.inputs().get(1 - s)), 1.0)) continue;
+            int erf = g.producer(addNode.inputs().get(s), "Erf", 1);
+            if (erf < 0) continue;
+            String t0 = g.nodes().get(erf).inputs().get(0);
+            int scale = g.producer(t0, "Div", 1);
+            boolean ok = scale >= 0 && g.nodes().get(scale).inputs().get(0).equals(x)
+                    && near(g.scalar(g.nodes().get(scale).inputs().get(1)), Math.sqrt(2));
+            if (!ok) {
+                scale = g.producer(t0, "Mul", 1);
+                if (scale < 0) continue;
+                List<String> in = g.nodes().get(scale).inputs();
+                ok = in.get(0).equals(x) && near(g.scalar(in.get(1)), Math.sqrt(0.5))
+                        || in.get(1).equals(x) && near(g.scalar(in.get(0)), Math.sqrt(0.5));
+            }
+            if (ok) return new Match(x, new int[]{also, add, erf, scale});
+        }
+        return null;
+    }
+
+    private static boolean near(double v, double want) { return Math.abs(v - want) <= 1e-6 * Math.abs(want); }
+
+    /** A one-element float tensor's value, or NaN. */
+    static double scalarOf(Function<String, Tensor> constant, String name) {
+        Tensor t = constant.apply(name);
+        return t == null || t.numel() != 1 ? Double.NaN : t.toDoubleArray()[0];
+    }
+}
