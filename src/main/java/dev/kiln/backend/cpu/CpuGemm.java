@@ -30,7 +30,7 @@ final class CpuGemm {
      */
     static long gemvParallelMinFmas = 1L << 17;
 
-    /** Whether constant (read-only) F32 weights go through {@link GemmF32Packed} (tests switch it off to compare). */
+    /** Whether constant F32 weights (as B or as A) are packed once ({@link GemmF32Packed}; tests switch it off to compare). */
     static volatile boolean usePackedWeights = true;
 
     /** Rows per thread, in MR tiles, from which M blocks are shared out instead of splitting N. */
@@ -55,10 +55,13 @@ final class CpuGemm {
             for (int i = 0; i < d.batch; i++) GemmF32Packed.gemm(d.m, (float) alpha, oa.at(i), packed, (float) beta, oc.at(i), threads);
             return;
         }
+        // a constant A (conv weights [out channels, C kh kw]): its panels packed once, kept with its storage
+        GemmF32Packed.PackedA packedA = !f64 && !vectorShape && usePackedWeights && oa.batchStride() == 0 && a.storage().isConstant()
+                ? GemmF32Packed.ofA(a.storage(), oa.at(0), d.m, d.k) : null;
         if (threads == 1 || d.batch >= threads || vectorShape) {  // F32 matrix-vector shapes split inside GemmF32
             int inner = threads > 1 && d.batch < threads ? threads : 1;
             Parallel.forChunks(d.batch, threads, (s, e) -> {
-                for (int i = s; i < e; i++) run(f64, d, alpha, beta, oa.at(i), ob.at(i), oc.at(i), 0, d.n, inner);
+                for (int i = s; i < e; i++) run(f64, d, alpha, beta, oa.at(i), packedA, ob.at(i), oc.at(i), 0, d.n, inner);
             });
             return;
         }
@@ -67,20 +70,20 @@ final class CpuGemm {
             GemmMatrix ma = oa.at(i), mb = ob.at(i), mc = oc.at(i);
             int units = (d.n + nr - 1) / nr;
             if (d.m >= 4 * mr * threads && (d.m >= mSplitTiles * mr * threads || units < 2 * threads)) {
-                run(f64, d, alpha, beta, ma, mb, mc, 0, d.n, threads);   // M blocks shared out dynamically
+                run(f64, d, alpha, beta, ma, packedA, mb, mc, 0, d.n, threads);   // M blocks shared out dynamically
             } else {                                                   // few rows: split N statically
                 Parallel.forChunks(units, threads,
-                        (s, e) -> run(f64, d, alpha, beta, ma, mb, mc, s * nr, Math.min(e * nr, d.n), 1));
+                        (s, e) -> run(f64, d, alpha, beta, ma, packedA, mb, mc, s * nr, Math.min(e * nr, d.n), 1));
             }
         }
     }
 
-    /** Columns [j0, j1) of one batch item on the given number of threads. */
-    private static void run(boolean f64, Dims d, double alpha, double beta, GemmMatrix a, GemmMatrix b, GemmMatrix c,
-                            int j0, int j1, int threads) {
+    /** Columns [j0, j1) of one batch item on the given number of threads (packedA: a's panels, or null). */
+    private static void run(boolean f64, Dims d, double alpha, double beta, GemmMatrix a, GemmF32Packed.PackedA packedA,
+                            GemmMatrix b, GemmMatrix c, int j0, int j1, int threads) {
         GemmMatrix sb = b.at(0, j0), sc = c.at(0, j0);
         if (f64) GemmF64.gemm(d.m, j1 - j0, d.k, alpha, a, sb, beta, sc, threads);
-        else GemmF32.gemm(d.m, j1 - j0, d.k, (float) alpha, a, sb, (float) beta, sc, threads);
+        else GemmF32.gemm(d.m, j1 - j0, d.k, (float) alpha, a, packedA, sb, (float) beta, sc, threads, j1 - j0 < d.n);
     }
 
     /**

@@ -61,6 +61,17 @@ final class GemmF32 {
      * (over blocks of M); c must have unit column stride.
      */
     static void gemm(int m, int n, int k, float alpha, GemmMatrix a, GemmMatrix b, float beta, GemmMatrix c, int threads) {
+        gemm(m, n, k, alpha, a, null, b, beta, c, threads, false);
+    }
+
+    /**
+     * The same with A's panels packed beforehand ({@code packedA}, when not null: a constant A, e.g.
+     * conv weights). A column slice of a larger product ({@code slice}) always takes the blocked
+     * path, so a slice one column wide is summed as the whole product sums it (not as a dot
+     * product): the result then does not depend on how the columns were split over threads.
+     */
+    static void gemm(int m, int n, int k, float alpha, GemmMatrix a, GemmF32Packed.PackedA packedA, GemmMatrix b, float beta,
+                     GemmMatrix c, int threads, boolean slice) {
         if (m == 0 || n == 0) return;
         if (k == 0 || alpha == 0) {
             scale(m, n, beta, c);
@@ -74,7 +85,7 @@ final class GemmF32 {
         } else if (m == 1 && b.rs() == 1) {         // B stored transposed: c^T = B^T a^T, a dot per column
             GemmMatrix bt = new GemmMatrix(b.seg(), b.off(), b.cs(), 1), at = new GemmMatrix(a.seg(), a.off(), a.cs(), a.rs());
             dots(n, k, alpha, bt, at, beta, new GemmMatrix(c.seg(), c.off(), c.cs(), c.rs()), threads, vector);
-        } else if (n == 1 && a.cs() == 1) {
+        } else if (n == 1 && a.cs() == 1 && !slice) {
             dots(m, k, alpha, a, b, beta, c, threads, vector);
         } else {
             Buffers lead = BUFFERS.get();
@@ -83,7 +94,7 @@ final class GemmF32 {
             float[] bp = own ? bufferB(lead, kc0 * nc0) : new float[kc0 * nc0];
             lead.bBusy = true;
             try {
-                blocked(m, n, k, kc0, nc0, alpha, a, b, beta, c, bp, threads, vector);
+                blocked(m, n, k, kc0, nc0, alpha, a, packedA, b, beta, c, bp, threads, vector);
             } finally {
                 if (own) lead.bBusy = false;
             }
@@ -99,16 +110,19 @@ final class GemmF32 {
                 scratch(BUFFERS.get(), k), vector));
     }
 
-    /** The loop nest of the class doc; bp holds one packed B block (kc0 x nc0), shared by the threads. */
-    private static void blocked(int m, int n, int k, int kc0, int nc0, float alpha, GemmMatrix a, GemmMatrix b, float beta,
-                                GemmMatrix c, float[] bp, int threads, boolean vector) {
+    /**
+     * The loop nest of the class doc; bp holds one packed B block (kc0 x nc0), shared by the
+     * threads. With packedA (made for this m, k, tile height and kc0) A's panels are read from it.
+     */
+    private static void blocked(int m, int n, int k, int kc0, int nc0, float alpha, GemmMatrix a, GemmF32Packed.PackedA packedA,
+                                GemmMatrix b, float beta, GemmMatrix c, float[] bp, int threads, boolean vector) {
         int mr = GemmF32Kernel.tileRows(m);
         int units = (m + mr - 1) / mr, mBlocks = CpuGemm.rowBlocks(units, MC / mr, threads);
         int mc0 = (units + mBlocks - 1) / mBlocks * mr;
         for (int jc = 0; jc < n; jc += nc0) {
             int nc = Math.min(nc0, n - jc);
-            for (int pc = 0; pc < k; pc += kc0) {
-                int kc = Math.min(kc0, k - pc), p0 = pc;
+            for (int pc = 0, pb = 0; pc < k; pc += kc0, pb++) {
+                int kc = Math.min(kc0, k - pc), p0 = pc, pbF = pb;
                 GemmMatrix bBlock = b.at(pc, jc), cBlock = c.at(0, jc);
                 float betaNow = pc == 0 ? beta : 1f;
                 int panels = (nc + NR - 1) / NR, perTask = Math.max(1, panels / (4 * threads));
@@ -118,25 +132,32 @@ final class GemmF32 {
                             int ic = (int) ((long) blk * units / mBlocks) * mr;
                             int mc = Math.min(m, (int) ((long) (blk + 1) * units / mBlocks) * mr) - ic;
                             Buffers mine = BUFFERS.get();
-                            float[] ap = bufferA(mine, mc0 * kc);
-                            packA(a.at(ic, p0), mc, kc, mr, ap, scratch(mine, kc));
-                            macro(mr, mc, nc, kc, ap, bp, mine.t, cBlock.at(ic, 0), alpha, betaNow, vector);
+                            float[] ap;
+                            int ao = 0;
+                            if (packedA != null) {
+                                ap = packedA.data();
+                                ao = packedA.offsets()[pbF] + ic * kc;
+                            } else {
+                                ap = bufferA(mine, mc0 * kc);
+                                packA(a.at(ic, p0), mc, kc, mr, ap, scratch(mine, kc));
+                            }
+                            macro(mr, mc, nc, kc, ap, ao, bp, mine.t, cBlock.at(ic, 0), alpha, betaNow, vector);
                         });
             }
         }
     }
 
-    /** All mr x NR tiles of one packed A block times one packed B block. */
-    private static void macro(int mr, int mc, int nc, int kc, float[] ap, float[] bp, float[] t, GemmMatrix c,
+    /** All mr x NR tiles of one packed A block (at ap[ao]) times one packed B block. */
+    private static void macro(int mr, int mc, int nc, int kc, float[] ap, int ao, float[] bp, float[] t, GemmMatrix c,
                               float alpha, float beta, boolean vector) {
         MemorySegment seg = c.seg();
         long ldc = c.rs();
         for (int jr = 0; jr < nc; jr += NR) {
             int nr = Math.min(NR, nc - jr);
             for (int ir = 0; ir < mc; ir += mr) {
-                if (vector && nr <= L) GemmF32Kernel.kernelNarrow(mr, kc, ap, ir * kc, bp, jr * kc, t);
-                else if (vector) GemmF32Kernel.kernel(mr, kc, ap, ir * kc, bp, jr * kc, t);
-                else GemmF32Kernel.kernelScalar(mr, kc, ap, ir * kc, bp, jr * kc, t);
+                if (vector && nr <= L) GemmF32Kernel.kernelNarrow(mr, kc, ap, ao + ir * kc, bp, jr * kc, t);
+                else if (vector) GemmF32Kernel.kernel(mr, kc, ap, ao + ir * kc, bp, jr * kc, t);
+                else GemmF32Kernel.kernelScalar(mr, kc, ap, ao + ir * kc, bp, jr * kc, t);
                 GemmF32Kernel.store(t, Math.min(mr, mc - ir), nr, seg, c.off() + ir * ldc + jr, ldc, alpha, beta, vector);
             }
         }

@@ -27,6 +27,35 @@ final class GemmF32Packed {
 
     private record Key(long off, long rs, long cs, int k, int n, int kc0, int nc0) {}
 
+    /**
+     * A [m, k] packed once into the mr-row panels {@link GemmF32#packA} makes per call (a constant
+     * A: conv weights as [out channels, C kh kw]); the panels of K block pb start at offsets[pb],
+     * row r's panel at offsets[pb] + r * kc (r a multiple of mr).
+     */
+    record PackedA(int m, int k, int mr, int kc0, float[] data, int[] offsets) {}
+
+    private record KeyA(long off, long rs, long cs, int m, int k, int mr, int kc0) {}
+
+    /** The packed form of a [m, k] (a view of constant storage) for the blocked GEMM, made on first use. */
+    static PackedA ofA(Storage storage, GemmMatrix a, int m, int k) {
+        int mr = GemmF32Kernel.tileRows(m), kc0 = GemmF32.evenBlock(k, GemmF32.KC, 1);
+        return storage.derived(new KeyA(a.off(), a.rs(), a.cs(), m, k, mr, kc0), key -> {
+            int rows = GemmF32.roundUp(m, mr), blocks = (k + kc0 - 1) / kc0;
+            int[] offsets = new int[blocks];
+            float[] data = new float[Math.toIntExact((long) rows * k)];
+            float[] scratch = new float[kc0];
+            for (int pb = 0, off = 0; pb < blocks; pb++) {
+                int kc = Math.min(kc0, k - pb * kc0);
+                offsets[pb] = off;
+                float[] block = new float[rows * kc];
+                GemmF32.packA(a.at(0, pb * kc0), m, kc, mr, block, scratch);
+                System.arraycopy(block, 0, data, off, block.length);
+                off += block.length;
+            }
+            return new PackedA(m, k, mr, kc0, data, offsets);
+        });
+    }
+
     /** The packed form of b [k, n] (a view of read-only storage), made on first use. */
     static PackedB of(Storage storage, GemmMatrix b, int k, int n) {
         int kc0 = GemmF32.evenBlock(k, GemmF32.KC, 1), nc0 = GemmF32.evenBlock(n, GemmF32.NC, NR);

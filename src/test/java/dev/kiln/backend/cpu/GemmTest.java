@@ -218,6 +218,30 @@ class GemmTest {
         }
     }
 
+    /** A constant A (conv weights [out channels, C kh kw]) packed once: bitwise equal to per-call packing, 1 and 2 threads. */
+    @Test
+    void prepackedConstantAMatchesPerCallPacking() {
+        long saved = CpuGemm.parallelMinFmas;
+        CpuGemm.parallelMinFmas = 0;
+        try {
+            for (int[] s : new int[][]{{64, 1100, 49}, {130, 300, 196}, {7, 45, 65}, {512, 70, 9}}) {
+                int m = s[0], k = s[1], n = s[2];
+                Tensor a = readOnly(rand(DType.F32, m, k)), b = rand(DType.F32, k, n), c0 = rand(DType.F32, m, n);
+                CpuGemm.usePackedWeights = false;
+                double[] plain = run(DType.F32, false, false, a, b, c0, 0.5);
+                CpuGemm.usePackedWeights = true;
+                for (int threads : new int[]{1, 2}) {
+                    CpuConfig.setThreads(threads);
+                    assertArrayEquals(plain, run(DType.F32, false, false, a, b, c0, 0.5), "packed A m=" + m + " k=" + k + " n=" + n + " t=" + threads);
+                }
+                checkAgainstReference(false, false, 1, a, b, 0, Tensor.zeros(m, n), 1e-5);
+            }
+        } finally {
+            CpuGemm.parallelMinFmas = saved;
+            CpuGemm.usePackedWeights = true;
+        }
+    }
+
     /** Row counts that pick the 8-row tile (8, 16, 64, 7) and the 6-row one (6, 12, 65) against the reference and the scalar twin. */
     @Test
     void bothTileHeights() {
