@@ -27,6 +27,8 @@ import java.util.Set;
  *       Relu in place on the fresh output.</li>
  *   <li>The exact GELU written out as Div/Erf/Add/Mul/Mul: one "Gelu" node in domain
  *       {@value FusedOps#DOMAIN} (see {@link GeluFusion}).</li>
+ *   <li>Attention written out as MatMul [Div|Mul] [Add mask] Softmax MatMul: one "Attention" node
+ *       (see {@link AttentionFusion}).</li>
  * </ul>
  * Nested subgraphs are not rewritten; a name they read counts as a use. The input model is not
  * changed: the result is a new graph sharing the unchanged nodes and initializers. The pass is
@@ -64,7 +66,8 @@ final class GraphOptimizer {
     /** The optimized graph (the same object when nothing applies). */
     static OnnxGraph optimize(OnnxGraph g) {
         GraphOptimizer o = new GraphOptimizer(g);
-        boolean changed = o.foldBatchNorms() | o.transposeGemmWeights() | o.fuseRelus() | GeluFusion.apply(o.geluView());
+        boolean changed = o.foldBatchNorms() | o.transposeGemmWeights() | o.fuseRelus() | GeluFusion.apply(o.geluView())
+                | AttentionFusion.apply(o.geluView());
         if (!changed) return g;
         List<OnnxNode> kept = o.nodes.stream().filter(n -> n != null).toList();
         return new OnnxGraph(g.name(), kept, g.inputs(), g.outputs(), g.valueInfo(), o.inits);
@@ -189,7 +192,7 @@ final class GraphOptimizer {
 
     // ------------------------------------------------------------------ GELU fusion
 
-    /** This graph as {@link GeluFusion} sees it. */
+    /** This graph as {@link GeluFusion} and {@link AttentionFusion} see it. */
     private GeluFusion.Graph geluView() {
         return new GeluFusion.Graph() {
             @Override public List<OnnxNode> nodes() { return nodes; }

@@ -112,6 +112,39 @@ class GraphOptimizerTest {
         assertEquals(5, GraphOptimizer.optimize(g4).nodes().size());
     }
 
+    /**
+     * MatMul, Div, Add mask, Softmax, MatMul (the BERT self-attention core, Kt as a permuted view)
+     * becomes one Attention node with the same outputs as the unfused ops; Mul scale and no mask too.
+     */
+    @Test
+    void attentionPatternsAreFused() {
+        Map<String, Value> init = new LinkedHashMap<>();
+        init.put("c", Value.of(Tensor.fromArray(new float[]{8f})));
+        init.put("mask", Value.of(Tensor.randn(G, 2, 1, 1, 9)));
+        Map<String, OnnxAttribute> last = Map.of("axis", new OnnxAttribute("axis", OnnxAttribute.Type.INT, 0, -1, null, null, null,
+                new float[0], new long[0], List.of(), List.of(), List.of(), null));
+        Map<String, OnnxAttribute> perm = Map.of("perm", ints("perm", 0, 1, 3, 2));
+        List<OnnxNode> bert = List.of(node("Transpose", List.of("x"), "kt", perm), node("MatMul", List.of("x", "kt"), "s", Map.of()),
+                node("Div", List.of("s", "c"), "sd", Map.of()), node("Add", List.of("sd", "mask"), "sm", Map.of()),
+                node("Softmax", List.of("sm"), "p", last), node("MatMul", List.of("p", "x"), "y", Map.of()));
+        OnnxGraph g = new OnnxGraph("attn", bert, List.of(info("x")), List.of(info("y")), List.of(), init);
+        assertEquals(List.of("Transpose", "Attention"), GraphOptimizer.optimize(g).nodes().stream().map(OnnxNode::opType).toList());
+        compare(g, "x", Tensor.randn(G, 2, 3, 9, 5));
+        Map<String, Value> init2 = new LinkedHashMap<>();
+        init2.put("c", Value.of(Tensor.fromArray(new float[]{0.125f})));
+        List<OnnxNode> mulScale = List.of(node("Transpose", List.of("x"), "kt", perm), node("MatMul", List.of("x", "kt"), "s", Map.of()),
+                node("Mul", List.of("c", "s"), "sd", Map.of()), node("Softmax", List.of("sd"), "p", last),
+                node("MatMul", List.of("p", "x"), "y", Map.of()));
+        OnnxGraph g2 = new OnnxGraph("attn_mul", mulScale, List.of(info("x")), List.of(info("y")), List.of(), init2);
+        assertEquals(List.of("Transpose", "Attention"), GraphOptimizer.optimize(g2).nodes().stream().map(OnnxNode::opType).toList());
+        compare(g2, "x", Tensor.randn(G, 1, 4, 130, 16));
+        // the probabilities are also an output: nothing fused
+        Map<String, Value> init3 = new LinkedHashMap<>();
+        init3.put("c", Value.of(Tensor.fromArray(new float[]{0.125f})));
+        OnnxGraph g3 = new OnnxGraph("attn_probs", mulScale, List.of(info("x")), List.of(info("y"), info("p")), List.of(), init3);
+        assertEquals(5, GraphOptimizer.optimize(g3).nodes().size());
+    }
+
     // ------------------------------------------------------------------ helpers
 
     /** Runs g with and without the optimizer and compares every output (1e-5 relative); closes g's tensors. */

@@ -68,7 +68,7 @@ final class ReduceNorm {
         });
     }
 
-    private static void softmaxF32(MemorySegment x, long xi, MemorySegment o, long oi, int d, boolean log) {
+    static void softmaxF32(MemorySegment x, long xi, MemorySegment o, long oi, int d, boolean log) {
         float m = ReduceRowF32.max(x, xi, d);
         if (log) {
             double s = ReduceRowF32.sumExp(x, xi, d, m);

@@ -1,0 +1,54 @@
+package dev.kiln.onnx.ops;
+
+import dev.kiln.backend.cpu.CpuAttention;
+import dev.kiln.onnx.ElemType;
+import dev.kiln.onnx.Value;
+import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Scope;
+import dev.kiln.tensor.Shape;
+import dev.kiln.tensor.Tensor;
+
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The fused "Attention" node of GraphOptimizer (domain dev.kiln; AttentionFusion): inputs Q, Kt,
+ * V and an optional additive mask, attributes div and mul (the scale). Float32 tensors on the CPU
+ * run {@link CpuAttention}; anything else runs the ops the node replaced (MatMul, Div, Mul, Add,
+ * Softmax, MatMul), with the same results.
+ */
+final class NnAttention {
+    private NnAttention() {}
+
+    static List<Value> attention(OpCall c) {
+        Tensor q = c.in(0), kt = c.in(1), v = c.in(2), mask = c.inOrNull(3);
+        float div = c.attrFloat("div", 1f), mul = c.attrFloat("mul", 1f);
+        ElemType t = c.type(0);
+        int r = q.dim();
+        boolean fused = t == ElemType.FLOAT && r >= 2 && kt.dim() == r && v.dim() == r && q.backend() == v.backend()
+                && q.backend().name().equals("cpu") && kt.dtype() == DType.F32 && v.dtype() == DType.F32
+                && (mask == null || mask.dtype() == DType.F32 && mask.dim() <= r);
+        if (fused) {
+            int[] lead = Shape.broadcast("Attention", Shape.broadcast("Attention", Arrays.copyOf(q.shape(), r - 2),
+                    Arrays.copyOf(kt.shape(), r - 2)), Arrays.copyOf(v.shape(), r - 2));
+            int[] shape = Arrays.copyOf(lead, r);
+            shape[r - 2] = q.size(-2);
+            shape[r - 1] = v.size(-1);
+            Tensor out = Tensor.uninitialized(q.backend(), DType.F32, shape);   // every element written
+            try {
+                CpuAttention.attention(q, kt, v, div, mul, mask, out);
+            } catch (IllegalArgumentException e) {
+                out.close();
+                throw c.error(e.getMessage());
+            }
+            return MathOps.one(out, t);
+        }
+        try (Scope s = Scope.open()) {
+            Tensor scores = q.matmul(kt);
+            if (div != 1f) scores = scores.div(Tensor.scalar(div, scores.dtype()));
+            if (mul != 1f) scores = scores.mul(Tensor.scalar(mul, scores.dtype()));
+            if (mask != null) scores = scores.add(mask);
+            return MathOps.one(s.keep(scores.softmax(-1).matmul(v)), t);
+        }
+    }
+}
