@@ -91,8 +91,13 @@ final class CpuConv {
         long xOff = x.offset() + n * xs[0];
         Tensor b;
         if (col != null) {
-            Im2col.fill(g, g.c(), x.segment(), xOff, xs[1], xs[2], xs[3], col.segment(),
-                    col.offset() * x.dtype().byteSize(), x.dtype().byteSize());
+            // split over channels when this image is all the work (a single image: the threads are free)
+            int es = x.dtype().byteSize();
+            long colBytesPerChannel = (long) g.kh() * g.kw() * g.p() * es;
+            MemorySegment xseg = x.segment(), cseg = col.segment();
+            long colOff = col.offset() * es;
+            Parallel.forRange(g.c(), (long) g.kh() * g.kw() * g.p(), (c0, c1) -> Im2col.fill(g, c1 - c0, xseg, xOff + c0 * xs[1],
+                    xs[1], xs[2], xs[3], cseg, colOff + c0 * colBytesPerChannel, es));
             b = operandB(col.storage(), col.dtype(), g, col.offset(), (long) g.kg() * g.p(), g.p(), 1);
         } else {
             b = operandB(x.storage(), x.dtype(), g, xOff, (long) g.cg() * xs[1], xs[1], xs[3]);
