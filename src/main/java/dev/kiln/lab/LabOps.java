@@ -29,8 +29,10 @@ public final class LabOps {
     /** All built-in ops by name (insertion order: add, exp, softmax, sum, gemm). */
     public static Map<String, LabOp> builtIn() {
         Map<String, LabOp> ops = new LinkedHashMap<>();
-        for (LabOp op : List.of(new Add(), new Exp(), new Softmax(), new Sum(), new Gemm())) ops.put(op.name(), op);
+        for (LabOp op : List.of(new Add(), new Exp(), new Softmax(), new Sum(), new Gemm(), new GemmBf16())) ops.put(op.name(), op);
         ops.get("add").register(new Variant("add-256bit", "cpu", Add256::add));
+        // B as a model's constant weight: packed once and kept with its storage (GemmF32Packed)
+        ops.get("gemm").register(new Variant("kiln-const-weight", "cpu", in -> in[0].matmul(sealed(in[1]))));
         return ops;
     }
 
@@ -39,6 +41,13 @@ public final class LabOps {
         op.register(new Variant("kiln", "cpu", kernel));
         op.register(new Variant("kiln-scalar", "cpu", scalarTwin(kernel)));
         if (CudaAvailability.isAvailable()) op.register(new Variant("kiln-cuda", "cuda", kernel));
+    }
+
+    /** A copy of t in storage sealed as constant (as a model reader loads a weight). */
+    static Tensor sealed(Tensor t) {
+        Tensor c = t.clone();
+        c.storage().seal();
+        return c;
     }
 
     /** Runs kernel with the CPU backend's scalar kernels; restores the previous setting. */
@@ -155,5 +164,39 @@ public final class LabOps {
         private static void check(int[] s) {
             if (s.length != 3) throw new IllegalArgumentException("lab gemm: size must be MxKxN (or N for NxNxN), got " + sizeText(s));
         }
+    }
+
+    /**
+     * bf16 GEMM (Bf16Gemm: A rounded to bf16 while packed, B packed once, f32 sums): the reference
+     * multiplies the bf16-rounded inputs in float64, so the tolerance is f32 accumulation's.
+     */
+    static final class GemmBf16 extends LabOp {
+        GemmBf16() {
+            super("gemm-bf16", GEMM_SIZES, new int[]{1024, 1024, 1024}, 1e-4, 1e-4);
+            register(new Variant("kiln", "cpu", in -> {
+                try (dev.kiln.backend.cpu.Bf16Gemm.Packed b = dev.kiln.backend.cpu.Bf16Gemm.pack(in[1], false)) {
+                    Tensor c = Tensor.zeros(in[0].size(0), in[1].size(1));
+                    dev.kiln.backend.cpu.Bf16Gemm.gemm(in[0], b, c);
+                    return c;
+                }
+            }));
+        }
+        @Override public Tensor[] inputs(int[] size, Generator g) { return new Gemm().inputs(size, g); }
+        @Override public double[] reference(double[][] in, int[] size) {
+            double[][] rounded = new double[2][];
+            for (int i = 0; i < 2; i++) {
+                rounded[i] = new double[in[i].length];
+                for (int j = 0; j < in[i].length; j++) rounded[i][j] = bf16((float) in[i][j]);
+            }
+            return new Gemm().reference(rounded, size);
+        }
+        private static double bf16(float f) {
+            int u = Float.floatToRawIntBits(f);
+            u += 0x7fff + ((u >>> 16) & 1);
+            return Float.intBitsToFloat(u & 0xffff0000);
+        }
+        @Override public double work(int[] size) { return 2.0 * size[0] * size[1] * size[2]; }
+        @Override public Unit unit() { return Unit.FLOPS; }
+        @Override public int[] parseSize(String text) { return new Gemm().parseSize(text); }
     }
 }
