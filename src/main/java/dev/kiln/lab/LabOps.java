@@ -173,13 +173,16 @@ public final class LabOps {
     static final class GemmBf16 extends LabOp {
         GemmBf16() {
             super("gemm-bf16", GEMM_SIZES, new int[]{1024, 1024, 1024}, 1e-4, 1e-4);
-            register(new Variant("kiln", "cpu", in -> {
+            Variant.Kernel kernel = in -> {
                 try (dev.kiln.backend.cpu.Bf16Gemm.Packed b = dev.kiln.backend.cpu.Bf16Gemm.pack(in[1], false)) {
                     Tensor c = Tensor.zeros(in[0].size(0), in[1].size(1));
                     dev.kiln.backend.cpu.Bf16Gemm.gemm(in[0], b, c);
                     return c;
                 }
-            }));
+            };
+            register(new Variant("kiln", "cpu", kernel));
+            // under the scalar switch Bf16Gemm takes its Vector API twin (bf16 widened to f32)
+            register(new Variant("kiln-vector-api", "cpu", scalarTwin(kernel)));
         }
         @Override public Tensor[] inputs(int[] size, Generator g) { return new Gemm().inputs(size, g); }
         @Override public double[] reference(double[][] in, int[] size) {

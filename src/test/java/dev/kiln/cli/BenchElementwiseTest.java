@@ -24,14 +24,15 @@ class BenchElementwiseTest {
         String text = Files.readString(json);
         List<String> names = Pattern.compile("\"name\":\"([^\"]+)\"").matcher(text).results().map(m -> m.group(1)).toList();
         assertEquals(List.of("add f32 4K t1 kernel", "add f32 4K t1 api", "mul f32 4K t1 kernel", "mul f32 4K t1 api",
-                "exp f32 4K t1 kernel", "exp f32 4K t1 api", "sum f32 4K t1 api", "alloc+zero f32 4K t1"), names);
+                "exp f32 4K t1 kernel", "exp f32 4K t1 api", "sum f32 4K t1 api", "softmax f32 4K rows of 1024 t1 kernel",
+                "alloc+zero f32 4K t1"), names);
         Matcher m = Pattern.compile("\"unit\":\"GB/s\",\"kiln\":([0-9.]+),\"peer\":\"memcpy t1\",\"peer_value\":([0-9.]+)").matcher(text);
         int rows = 0;
         while (m.find()) {
             rows++;
             assertTrue(Double.parseDouble(m.group(1)) > 0 && Double.parseDouble(m.group(2)) > 0, m.group());
         }
-        assertEquals(8, rows, text);
+        assertEquals(9, rows, text);
     }
 
     @Test
