@@ -24,22 +24,6 @@ final class ReduceRowF32 {
     static FloatVector ld(MemorySegment x, long i) { return ElemUnary.ldF(x, i); }
     static float get(MemorySegment x, long i) { return x.getAtIndex(Storage.F32, i); }
 
-    /**
-     * Sum of the lanes in lane order, in double. Not reduceLanes: its order differs between the
-     * interpreter / C1 fallback and the C2 intrinsic, so results would change as code warms up.
-     */
-    static double sumLanes(FloatVector v) {
-        double s = 0;
-        for (int i = 0; i < L; i++) s += v.lane(i);
-        return s;
-    }
-
-    /** Product of the lanes in lane order (deterministic, see {@link #sumLanes}). */
-    static float prodLanes(FloatVector v) {
-        float p = 1;
-        for (int i = 0; i < L; i++) p *= v.lane(i);
-        return p;
-    }
 
     /** Sum of the row, blocked (see class comment). */
     static double sum(MemorySegment x, long xi, int n) {
@@ -52,7 +36,7 @@ final class ReduceRowF32 {
             a2 = a2.add(ld(x, xi + i + 2 * L));
             a3 = a3.add(ld(x, xi + i + 3 * L));
             if (++k == FLUSH) {
-                total += sumLanes(a0.add(a1).add(a2.add(a3)));
+                total += Lanes.sum(a0.add(a1).add(a2.add(a3)));
                 a0 = FloatVector.zero(S);
                 a1 = a0;
                 a2 = a0;
@@ -60,7 +44,7 @@ final class ReduceRowF32 {
                 k = 0;
             }
         }
-        total += sumLanes(a0.add(a1).add(a2.add(a3)));
+        total += Lanes.sum(a0.add(a1).add(a2.add(a3)));
         for (; i < n; i++) total += get(x, xi + i);
         return total;
     }
@@ -81,8 +65,8 @@ final class ReduceRowF32 {
             q0 = d0.fma(d0, q0);
             q1 = d1.fma(d1, q1);
             if (++k == 2 * FLUSH) {
-                total += sumLanes(a0.add(a1));
-                squares += sumLanes(q0.add(q1));
+                total += Lanes.sum(a0.add(a1));
+                squares += Lanes.sum(q0.add(q1));
                 a0 = FloatVector.zero(S);
                 a1 = a0;
                 q0 = a0;
@@ -90,8 +74,8 @@ final class ReduceRowF32 {
                 k = 0;
             }
         }
-        total += sumLanes(a0.add(a1));
-        squares += sumLanes(q0.add(q1));
+        total += Lanes.sum(a0.add(a1));
+        squares += Lanes.sum(q0.add(q1));
         for (; i < n; i++) {
             double d = get(x, xi + i) - m;
             total += d;
@@ -111,13 +95,13 @@ final class ReduceRowF32 {
             a0 = d0.fma(d0, a0);
             a1 = d1.fma(d1, a1);
             if (++k == 2 * FLUSH) {
-                total += sumLanes(a0.add(a1));
+                total += Lanes.sum(a0.add(a1));
                 a0 = FloatVector.zero(S);
                 a1 = a0;
                 k = 0;
             }
         }
-        total += sumLanes(a0.add(a1));
+        total += Lanes.sum(a0.add(a1));
         for (; i < n; i++) {
             double d = get(x, xi + i) - mean;
             total += d * d;
@@ -169,7 +153,7 @@ final class ReduceRowF32 {
             a0 = a0.mul(ld(x, xi + i));
             a1 = a1.mul(ld(x, xi + i + L));
         }
-        float r = prodLanes(a0.mul(a1));
+        float r = Lanes.prod(a0.mul(a1));
         for (; i < n; i++) r *= get(x, xi + i);
         return r;
     }
@@ -182,12 +166,12 @@ final class ReduceRowF32 {
         for (int up = S.loopBound(n); i < up; i += L) {
             a = a.add(ElemVecF32.exp(ld(x, xi + i).sub(mv)));
             if (++k == 4 * FLUSH) {
-                total += sumLanes(a);
+                total += Lanes.sum(a);
                 a = FloatVector.zero(S);
                 k = 0;
             }
         }
-        total += sumLanes(a);
+        total += Lanes.sum(a);
         for (; i < n; i++) total += Math.exp(get(x, xi + i) - (double) m);
         return total;
     }
@@ -228,12 +212,12 @@ final class ReduceRowF32 {
             ElemUnary.stF(e, o, oi + i);
             a = a.add(e);
             if (++k == 4 * FLUSH) {
-                total += sumLanes(a);
+                total += Lanes.sum(a);
                 a = FloatVector.zero(S);
                 k = 0;
             }
         }
-        total += sumLanes(a);
+        total += Lanes.sum(a);
         for (; i < n; i++) {
             float e = (float) Math.exp(get(x, xi + i) - (double) m);
             o.setAtIndex(Storage.F32, oi + i, e);

@@ -22,23 +22,6 @@ final class ReduceRowF64 {
     static DoubleVector ld(MemorySegment x, long i) { return ElemUnary.ldD(x, i); }
     static double get(MemorySegment x, long i) { return x.getAtIndex(Storage.F64, i); }
 
-    /**
-     * Sum of the lanes in lane order, in double. Not reduceLanes: its order differs between the
-     * interpreter / C1 fallback and the C2 intrinsic, so results would change as code warms up.
-     */
-    static double sumLanes(DoubleVector v) {
-        double s = 0;
-        for (int i = 0; i < L; i++) s += v.lane(i);
-        return s;
-    }
-
-    /** Product of the lanes in lane order (deterministic, see {@link #sumLanes}). */
-    static double prodLanes(DoubleVector v) {
-        double p = 1;
-        for (int i = 0; i < L; i++) p *= v.lane(i);
-        return p;
-    }
-
     /** Sum of the row, blocked (see class comment). */
     static double sum(MemorySegment x, long xi, int n) {
         DoubleVector a0 = DoubleVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
@@ -50,7 +33,7 @@ final class ReduceRowF64 {
             a2 = a2.add(ld(x, xi + i + 2 * L));
             a3 = a3.add(ld(x, xi + i + 3 * L));
             if (++k == FLUSH) {
-                total += sumLanes(a0.add(a1).add(a2.add(a3)));
+                total += Lanes.sum(a0.add(a1).add(a2.add(a3)));
                 a0 = DoubleVector.zero(S);
                 a1 = a0;
                 a2 = a0;
@@ -58,7 +41,7 @@ final class ReduceRowF64 {
                 k = 0;
             }
         }
-        total += sumLanes(a0.add(a1).add(a2.add(a3)));
+        total += Lanes.sum(a0.add(a1).add(a2.add(a3)));
         for (; i < n; i++) total += get(x, xi + i);
         return total;
     }
@@ -73,13 +56,13 @@ final class ReduceRowF64 {
             a0 = d0.fma(d0, a0);
             a1 = d1.fma(d1, a1);
             if (++k == 2 * FLUSH) {
-                total += sumLanes(a0.add(a1));
+                total += Lanes.sum(a0.add(a1));
                 a0 = DoubleVector.zero(S);
                 a1 = a0;
                 k = 0;
             }
         }
-        total += sumLanes(a0.add(a1));
+        total += Lanes.sum(a0.add(a1));
         for (; i < n; i++) {
             double d = get(x, xi + i) - mean;
             total += d * d;
@@ -131,7 +114,7 @@ final class ReduceRowF64 {
             a0 = a0.mul(ld(x, xi + i));
             a1 = a1.mul(ld(x, xi + i + L));
         }
-        double r = prodLanes(a0.mul(a1));
+        double r = Lanes.prod(a0.mul(a1));
         for (; i < n; i++) r *= get(x, xi + i);
         return r;
     }
@@ -144,12 +127,12 @@ final class ReduceRowF64 {
         for (int up = S.loopBound(n); i < up; i += L) {
             a = a.add(ElemVecF64.exp(ld(x, xi + i).sub(mv)));
             if (++k == 4 * FLUSH) {
-                total += sumLanes(a);
+                total += Lanes.sum(a);
                 a = DoubleVector.zero(S);
                 k = 0;
             }
         }
-        total += sumLanes(a);
+        total += Lanes.sum(a);
         for (; i < n; i++) total += Math.exp(get(x, xi + i) - m);
         return total;
     }
@@ -190,12 +173,12 @@ final class ReduceRowF64 {
             ElemUnary.stD(e, o, oi + i);
             a = a.add(e);
             if (++k == 4 * FLUSH) {
-                total += sumLanes(a);
+                total += Lanes.sum(a);
                 a = DoubleVector.zero(S);
                 k = 0;
             }
         }
-        total += sumLanes(a);
+        total += Lanes.sum(a);
         for (; i < n; i++) {
             double e = Math.exp(get(x, xi + i) - m);
             o.setAtIndex(Storage.F64, oi + i, e);
