@@ -133,7 +133,7 @@ public final class Main implements Runnable {
 
     /** A one-line description: the message for bad input, the exception type too for failures. */
     static String message(Throwable t) {
-        Throwable m = t instanceof UncheckedIOException && t.getCause() != null ? t.getCause() : t;
+        Throwable m = (t instanceof UncheckedIOException || t instanceof ExceptionInInitializerError) && t.getCause() != null ? t.getCause() : t;
         String text = m.getMessage() == null ? "" : oneLine(m.getMessage()).replaceFirst("^kiln: ", "");
         if (m instanceof FileSystemException fs) text = fileError(fs);
         else if (m instanceof OutOfMemoryError) text = "out of memory: " + text;
