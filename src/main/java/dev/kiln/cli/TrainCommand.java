@@ -32,7 +32,7 @@ import java.util.concurrent.Callable;
 public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--data", defaultValue = "fashion-mnist", description = "Data set: fashion-mnist (default), or a directory with its IDX files.")
     String data;
-    @Option(names = "--model", defaultValue = "mlp", description = "mlp, cnn, mlp-small or cnn-bn (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--model", description = "mlp, cnn, mlp-small or cnn-bn (default: mlp; with --resume, the model recorded in the checkpoint).")
     String model;
     @Option(names = "--epochs", defaultValue = "1",
             description = "Epochs to train (default: ${DEFAULT-VALUE}); with --resume, epochs to train after the checkpoint's (--epochs 2 from an epoch-3 checkpoint ends at epoch 5).")
@@ -72,13 +72,13 @@ public final class TrainCommand implements Callable<Integer> {
 
     private Integer train() throws Exception {
         validate();
+        model = resumedModel();
         if (!dev.kiln.train.Models.NAMES.contains(model))
             throw new IllegalArgumentException("train: unknown model '" + model + "' (expected one of " + dev.kiln.train.Models.NAMES + ")");
         if (!java.util.Set.of("sgd", "adam", "adamw").contains(optimizer))
             throw new IllegalArgumentException("train: unknown optimizer '" + optimizer + "' (sgd, adam, adamw)");
         if (!java.util.Set.of("none", "step", "cosine", "exponential").contains(schedule))
             throw new IllegalArgumentException("train: unknown schedule '" + schedule + "' (none, step, cosine, exponential)");
-        if (resume != null) CliChecks.requireCheckpoint("train --resume", resume);
         if (threads != null) CpuConfig.setThreads(threads);
         FashionData.Sets sets = FashionData.load(data, limit, "train");
         Generator g = new Generator(seed);
@@ -131,6 +131,22 @@ public final class TrainCommand implements Callable<Integer> {
             if (json != null && dist.isMain()) writeJson(acc, secs, rss, total > 0 ? samples / total : Double.NaN, train.size());
             return Main.OK;
         }
+    }
+
+    /**
+     * The model to train: --model, else (with --resume) the one the checkpoint records, else mlp.
+     * A --resume checkpoint must be one kiln train wrote, of the same model.
+     */
+    private String resumedModel() throws java.io.IOException {
+        if (resume == null) return model == null ? "mlp" : model;
+        CliChecks.requireCheckpoint("train --resume", resume);
+        Map<String, String> meta = dev.kiln.compress.ModelCheckpoint.metadata(resume);
+        if (meta.containsKey(dev.kiln.compress.ModelCheckpoint.ARCHITECTURE_KEY))
+            throw new IllegalArgumentException("train --resume: " + resume + " holds a pruned, fused or quantized model; --resume takes a checkpoint of kiln train --save");
+        String recorded = meta.get(dev.kiln.compress.ModelCheckpoint.MODEL_KEY);
+        if (model != null && recorded != null && !model.equals(recorded))
+            throw new IllegalArgumentException("train --resume: " + resume + " holds a '" + recorded + "' model, not --model " + model);
+        return model != null ? model : recorded != null ? recorded : "mlp";
     }
 
     /** Every numeric option, each named when bad; the learning rate's default follows the optimizer. */

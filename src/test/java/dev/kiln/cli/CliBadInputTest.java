@@ -31,7 +31,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class CliBadInputTest {
     @TempDir Path dir;
-    Path ckpt, onnx, onnxBin, truncated, random, folder, npy, plainFile;
+    Path ckpt, withArchitecture, onnx, onnxBin, truncated, random, folder, npy, plainFile;
 
     @BeforeEach
     void fixtures() throws IOException {
@@ -39,6 +39,8 @@ class CliBadInputTest {
         onnx = dir.resolve("mlp.onnx");
         try (Sequential m = Models.mlp(new Generator(1))) {
             Checkpoint.save(ckpt, m, null, Map.of("model", "mlp", "epoch", "1"));
+            withArchitecture = dir.resolve("pruned.ckpt");
+            dev.kiln.compress.ModelCheckpoint.save(withArchitecture, m, Map.of("model", "mlp"));
             m.eval();
             OnnxExport.export(m, new int[]{1, 1, 28, 28}, onnx, 17);
         }
@@ -97,6 +99,8 @@ class CliBadInputTest {
                 bad(onnx + " is an ONNX model; train --resume takes a Kiln checkpoint", "train", "--resume", onnx, "--limit", "64", "--no-progress"),
                 bad(random + " is not a Kiln checkpoint", "train", "--resume", random, "--limit", "64", "--no-progress"),
                 bad(folder + " is a directory", "train", "--resume", folder, "--limit", "64", "--no-progress"),
+                bad(withArchitecture + " holds a pruned, fused or quantized model", "train", "--resume", withArchitecture, "--limit", "64", "--no-progress"),
+                bad(ckpt + " holds a 'mlp' model, not --model cnn", "train", "--resume", ckpt, "--model", "cnn", "--limit", "64", "--no-progress"),
                 bad(onnxBin + " is an ONNX model; fuse takes a Kiln checkpoint", "fuse", onnxBin, "--out", dir.resolve("f.ckpt")),
                 bad(truncated + " is a truncated ONNX model; export takes a Kiln checkpoint", "export", truncated, "--out", dir.resolve("e.onnx")),
                 bad(random + " is not a Kiln checkpoint", "export", random, "--out", dir.resolve("e.onnx")),
