@@ -25,6 +25,12 @@ final class ReduceRowF32 {
     static float get(MemorySegment x, long i) { return x.getAtIndex(Storage.F32, i); }
 
 
+    /** Sum of the lanes in lane order, in double ({@link Lanes#sum}: never reduceLanes, whose order changes once C2 compiles). */
+    static double sumLanes(FloatVector v) { return Lanes.sum(v); }
+
+    /** Product of the lanes in lane order ({@link Lanes#prod}). */
+    static float prodLanes(FloatVector v) { return Lanes.prod(v); }
+
     /** Sum of the row, blocked (see class comment). */
     static double sum(MemorySegment x, long xi, int n) {
         FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
@@ -36,7 +42,7 @@ final class ReduceRowF32 {
             a2 = a2.add(ld(x, xi + i + 2 * L));
             a3 = a3.add(ld(x, xi + i + 3 * L));
             if (++k == FLUSH) {
-                total += Lanes.sum(a0.add(a1).add(a2.add(a3)));
+                total += sumLanes(a0.add(a1).add(a2.add(a3)));
                 a0 = FloatVector.zero(S);
                 a1 = a0;
                 a2 = a0;
@@ -44,7 +50,7 @@ final class ReduceRowF32 {
                 k = 0;
             }
         }
-        total += Lanes.sum(a0.add(a1).add(a2.add(a3)));
+        total += sumLanes(a0.add(a1).add(a2.add(a3)));
         for (; i < n; i++) total += get(x, xi + i);
         return total;
     }
@@ -65,8 +71,8 @@ final class ReduceRowF32 {
             q0 = d0.fma(d0, q0);
             q1 = d1.fma(d1, q1);
             if (++k == 2 * FLUSH) {
-                total += Lanes.sum(a0.add(a1));
-                squares += Lanes.sum(q0.add(q1));
+                total += sumLanes(a0.add(a1));
+                squares += sumLanes(q0.add(q1));
                 a0 = FloatVector.zero(S);
                 a1 = a0;
                 q0 = a0;
@@ -74,8 +80,8 @@ final class ReduceRowF32 {
                 k = 0;
             }
         }
-        total += Lanes.sum(a0.add(a1));
-        squares += Lanes.sum(q0.add(q1));
+        total += sumLanes(a0.add(a1));
+        squares += sumLanes(q0.add(q1));
         for (; i < n; i++) {
             double d = get(x, xi + i) - m;
             total += d;
@@ -95,13 +101,13 @@ final class ReduceRowF32 {
             a0 = d0.fma(d0, a0);
             a1 = d1.fma(d1, a1);
             if (++k == 2 * FLUSH) {
-                total += Lanes.sum(a0.add(a1));
+                total += sumLanes(a0.add(a1));
                 a0 = FloatVector.zero(S);
                 a1 = a0;
                 k = 0;
             }
         }
-        total += Lanes.sum(a0.add(a1));
+        total += sumLanes(a0.add(a1));
         for (; i < n; i++) {
             double d = get(x, xi + i) - mean;
             total += d * d;
@@ -153,7 +159,7 @@ final class ReduceRowF32 {
             a0 = a0.mul(ld(x, xi + i));
             a1 = a1.mul(ld(x, xi + i + L));
         }
-        float r = Lanes.prod(a0.mul(a1));
+        float r = prodLanes(a0.mul(a1));
         for (; i < n; i++) r *= get(x, xi + i);
         return r;
     }
@@ -166,12 +172,12 @@ final class ReduceRowF32 {
         for (int up = S.loopBound(n); i < up; i += L) {
             a = a.add(ElemVecF32.exp(ld(x, xi + i).sub(mv)));
             if (++k == 4 * FLUSH) {
-                total += Lanes.sum(a);
+                total += sumLanes(a);
                 a = FloatVector.zero(S);
                 k = 0;
             }
         }
-        total += Lanes.sum(a);
+        total += sumLanes(a);
         for (; i < n; i++) total += Math.exp(get(x, xi + i) - (double) m);
         return total;
     }
@@ -212,12 +218,12 @@ final class ReduceRowF32 {
             ElemUnary.stF(e, o, oi + i);
             a = a.add(e);
             if (++k == 4 * FLUSH) {
-                total += Lanes.sum(a);
+                total += sumLanes(a);
                 a = FloatVector.zero(S);
                 k = 0;
             }
         }
-        total += Lanes.sum(a);
+        total += sumLanes(a);
         for (; i < n; i++) {
             float e = (float) Math.exp(get(x, xi + i) - (double) m);
             o.setAtIndex(Storage.F32, oi + i, e);

@@ -22,6 +22,12 @@ final class ReduceRowF64 {
     static DoubleVector ld(MemorySegment x, long i) { return ElemUnary.ldD(x, i); }
     static double get(MemorySegment x, long i) { return x.getAtIndex(Storage.F64, i); }
 
+    /** Sum of the lanes in lane order, in double ({@link Lanes#sum}: never reduceLanes, whose order changes once C2 compiles). */
+    static double sumLanes(DoubleVector v) { return Lanes.sum(v); }
+
+    /** Product of the lanes in lane order ({@link Lanes#prod}). */
+    static double prodLanes(DoubleVector v) { return Lanes.prod(v); }
+
     /** Sum of the row, blocked (see class comment). */
     static double sum(MemorySegment x, long xi, int n) {
         DoubleVector a0 = DoubleVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
@@ -33,7 +39,7 @@ final class ReduceRowF64 {
             a2 = a2.add(ld(x, xi + i + 2 * L));
             a3 = a3.add(ld(x, xi + i + 3 * L));
             if (++k == FLUSH) {
-                total += Lanes.sum(a0.add(a1).add(a2.add(a3)));
+                total += sumLanes(a0.add(a1).add(a2.add(a3)));
                 a0 = DoubleVector.zero(S);
                 a1 = a0;
                 a2 = a0;
@@ -41,7 +47,7 @@ final class ReduceRowF64 {
                 k = 0;
             }
         }
-        total += Lanes.sum(a0.add(a1).add(a2.add(a3)));
+        total += sumLanes(a0.add(a1).add(a2.add(a3)));
         for (; i < n; i++) total += get(x, xi + i);
         return total;
     }
@@ -56,13 +62,13 @@ final class ReduceRowF64 {
             a0 = d0.fma(d0, a0);
             a1 = d1.fma(d1, a1);
             if (++k == 2 * FLUSH) {
-                total += Lanes.sum(a0.add(a1));
+                total += sumLanes(a0.add(a1));
                 a0 = DoubleVector.zero(S);
                 a1 = a0;
                 k = 0;
             }
         }
-        total += Lanes.sum(a0.add(a1));
+        total += sumLanes(a0.add(a1));
         for (; i < n; i++) {
             double d = get(x, xi + i) - mean;
             total += d * d;
@@ -114,7 +120,7 @@ final class ReduceRowF64 {
             a0 = a0.mul(ld(x, xi + i));
             a1 = a1.mul(ld(x, xi + i + L));
         }
-        double r = Lanes.prod(a0.mul(a1));
+        double r = prodLanes(a0.mul(a1));
         for (; i < n; i++) r *= get(x, xi + i);
         return r;
     }
@@ -127,12 +133,12 @@ final class ReduceRowF64 {
         for (int up = S.loopBound(n); i < up; i += L) {
             a = a.add(ElemVecF64.exp(ld(x, xi + i).sub(mv)));
             if (++k == 4 * FLUSH) {
-                total += Lanes.sum(a);
+                total += sumLanes(a);
                 a = DoubleVector.zero(S);
                 k = 0;
             }
         }
-        total += Lanes.sum(a);
+        total += sumLanes(a);
         for (; i < n; i++) total += Math.exp(get(x, xi + i) - m);
         return total;
     }
@@ -173,12 +179,12 @@ final class ReduceRowF64 {
             ElemUnary.stD(e, o, oi + i);
             a = a.add(e);
             if (++k == 4 * FLUSH) {
-                total += Lanes.sum(a);
+                total += sumLanes(a);
                 a = DoubleVector.zero(S);
                 k = 0;
             }
         }
-        total += Lanes.sum(a);
+        total += sumLanes(a);
         for (; i < n; i++) {
             double e = Math.exp(get(x, xi + i) - m);
             o.setAtIndex(Storage.F64, oi + i, e);
