@@ -19,14 +19,27 @@ final class CompressSupport {
     /**
      * The model of a checkpoint with its weights, in eval mode: rebuilt from the architecture in
      * its metadata when it carries one (a pruned or fused model, see {@link ModelCheckpoint}), else
-     * the named model ({@link Models}).
+     * the model named in its metadata (as {@code kiln train --save} records it), else the one named
+     * by the caller's option (null when not given). The file is checked by content first
+     * ({@link CliChecks#requireCheckpoint}); command names it in errors ("quantize").
+     *
+     * @param option the option naming the architecture, for messages ("--model")
      */
-    static Module loadModel(String name, Path checkpoint) {
+    static Module loadModel(String command, String option, String name, Path checkpoint) throws java.io.IOException {
+        CliChecks.requireCheckpoint(command, checkpoint);
         if (ModelCheckpoint.hasArchitecture(checkpoint)) {
             Module m = ModelCheckpoint.load(checkpoint).model();
             m.eval();
             return m;
         }
+        String recorded = ModelCheckpoint.metadata(checkpoint).get(ModelCheckpoint.MODEL_KEY);
+        if (name != null && recorded != null && !name.equals(recorded))
+            throw new IllegalArgumentException(command + ": " + checkpoint + " holds a '" + recorded + "' model, not " + option + " " + name);
+        if (name == null) name = recorded;
+        if (name == null)
+            throw new IllegalArgumentException(command + ": " + checkpoint + " does not record its model; give " + option + " (one of " + Models.NAMES + ")");
+        if (!Models.NAMES.contains(name))
+            throw new IllegalArgumentException(command + ": unknown model '" + name + "' (expected one of " + Models.NAMES + ")");
         Module m = Models.byName(name, new dev.kiln.tensor.Generator(0));
         try {
             Checkpoint.load(checkpoint, m, null);

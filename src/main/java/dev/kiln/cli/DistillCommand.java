@@ -33,16 +33,16 @@ import java.util.concurrent.Callable;
         description = "Distill a trained teacher into a small student and compare with the student trained on labels alone.")
 public final class DistillCommand implements Callable<Integer> {
     @Option(names = "--teacher", required = true, description = "Teacher checkpoint (from kiln train --save).") Path teacherPath;
-    @Option(names = "--teacher-model", defaultValue = "cnn", description = "Teacher architecture, unless the checkpoint carries its own (default: ${DEFAULT-VALUE}).") String teacherModel;
+    @Option(names = "--teacher-model", description = "Teacher architecture, for a checkpoint that does not record it (default: the one recorded in the checkpoint).") String teacherModel;
     @Option(names = "--student-model", defaultValue = "mlp-small", description = "Student architecture (default: ${DEFAULT-VALUE}).") String studentModel;
     @Option(names = "--temperature", defaultValue = "2", description = "Softmax temperature T (default: ${DEFAULT-VALUE}).") double temperature;
     @Option(names = "--alpha", defaultValue = "0.5", description = "Weight of the teacher term (default: ${DEFAULT-VALUE}).") double alpha;
-    @Option(names = "--epochs", defaultValue = "1") int epochs;
-    @Option(names = "--batch", defaultValue = "64") int batch;
-    @Option(names = "--lr", defaultValue = "0.05") double lr;
-    @Option(names = "--momentum", defaultValue = "0.9") double momentum;
+    @Option(names = "--epochs", defaultValue = "1", description = "Training epochs of each student (default: ${DEFAULT-VALUE}).") int epochs;
+    @Option(names = "--batch", defaultValue = "64", description = "Mini-batch size (default: ${DEFAULT-VALUE}).") int batch;
+    @Option(names = "--lr", defaultValue = "0.05", description = "SGD learning rate (default: ${DEFAULT-VALUE}).") double lr;
+    @Option(names = "--momentum", defaultValue = "0.9", description = "SGD momentum (default: ${DEFAULT-VALUE}).") double momentum;
     @Option(names = "--seeds", defaultValue = "0", split = ",", description = "Seeds to run (each: both students), e.g. 0,1,2.") List<Long> seeds;
-    @Option(names = "--data", defaultValue = "fashion-mnist") String data;
+    @Option(names = "--data", defaultValue = "fashion-mnist", description = "fashion-mnist (default) or a directory with its IDX files.") String data;
     @Option(names = "--limit", description = "Use only the first N training examples.") Integer limit;
     @Option(names = "--timing-budget", defaultValue = "1.5", description = "Seconds spent timing each latency (default: ${DEFAULT-VALUE}).") double timingBudget;
     @Option(names = "--threads", description = "CPU threads (default: all cores).") Integer threads;
@@ -64,12 +64,21 @@ public final class DistillCommand implements Callable<Integer> {
 
     private Integer run(PrintWriter pw) throws Exception {
         DistillLoss.Config cfg = new DistillLoss.Config(temperature, alpha);
-        if (epochs < 1 || batch < 1 || lr <= 0) throw new IllegalArgumentException("distill: need epochs >= 1, batch >= 1, lr > 0");
+        CliChecks.atLeast("distill", "--epochs", epochs, 1);
+        CliChecks.atLeast("distill", "--batch", batch, 1);
+        CliChecks.positive("distill", "--lr", lr);
+        CliChecks.inRange("distill", "--momentum", momentum, 0, 1);
+        CliChecks.positive("distill", "--temperature", temperature);
+        CliChecks.inRange("distill", "--alpha", alpha, 0, 1);
+        CliChecks.positive("distill", "--timing-budget", timingBudget);
+        if (limit != null) CliChecks.atLeast("distill", "--limit", limit, 1);
+        if (threads != null) CliChecks.atLeast("distill", "--threads", threads, 1);
+        CliChecks.requireCheckpoint("distill --teacher", teacherPath);
         if (!Models.NAMES.contains(studentModel))
             throw new IllegalArgumentException("distill: unknown student model '" + studentModel + "' (expected one of " + Models.NAMES + ")");
         if (threads != null) CpuConfig.setThreads(threads);
         try (FashionData.Sets d = FashionData.load(data, limit, "distill");
-             Module teacher = CompressSupport.loadModel(teacherModel, teacherPath);
+             Module teacher = CompressSupport.loadModel("distill --teacher", "--teacher-model", teacherModel, teacherPath);
              DataLoader testLoader = DataLoader.builder(d.test()).batchSize(1000).prefetch(false).build()) {
             pw.println(d.note());
             double teacherAcc = Trainer.accuracy(teacher, testLoader);

@@ -42,6 +42,10 @@ final class ExportCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         PrintWriter pw = spec.commandLine().getOut();
+        CliChecks.requireCheckpoint("export", checkpoint);
+        if (opset < OnnxExport.MIN_OPSET || opset > OnnxExport.MAX_OPSET)
+            throw new IllegalArgumentException("export: --opset " + opset + " is not supported (" + OnnxExport.MIN_OPSET + " to " + OnnxExport.MAX_OPSET + ")");
+        for (int d : inputShape) CliChecks.atLeast("export", "--input-shape", d, 1);
         int[] shape = new int[inputShape.length + 1];
         shape[0] = 1;
         System.arraycopy(inputShape, 0, shape, 1, inputShape.length);

@@ -32,7 +32,7 @@ import java.util.concurrent.Callable;
         description = "Fuse a trained model's layers for inference and compare it with the original.")
 public final class FuseCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MODEL", description = "Checkpoint of the model (from kiln train --save).") Path checkpoint;
-    @Option(names = "--model", required = true, description = "Architecture of the checkpoint: mlp, cnn, mlp-small or cnn-bn (a checkpoint that carries its own architecture, e.g. a pruned one, is rebuilt from it).") String model;
+    @Option(names = "--model", description = "Architecture (mlp, cnn, mlp-small or cnn-bn) of a checkpoint that does not record it (default: the one recorded in the checkpoint; one that carries its full architecture, e.g. a pruned one, is rebuilt from it).") String model;
     @Option(names = "--out", required = true, description = "Where to write the fused model.") Path out;
     @Option(names = "--data", defaultValue = "fashion-mnist", description = "Test set for accuracy and latency inputs.") String data;
     @Option(names = "--timing-budget", defaultValue = "1.5", description = "Seconds spent timing each latency (default: ${DEFAULT-VALUE}).") double timingBudget;
@@ -51,11 +51,13 @@ public final class FuseCommand implements Callable<Integer> {
     }
 
     private Integer run(PrintWriter pw) throws Exception {
-        if (!Models.NAMES.contains(model))
+        if (model != null && !Models.NAMES.contains(model))
             throw new IllegalArgumentException("fuse: unknown model '" + model + "' (expected one of " + Models.NAMES + ")");
+        CliChecks.positive("fuse", "--timing-budget", timingBudget);
+        if (threads != null) CliChecks.atLeast("fuse", "--threads", threads, 1);
         if (threads != null) CpuConfig.setThreads(threads);
-        try (FashionData.Sets d = FashionData.load(data, 1, "fuse");
-             Module original = CompressSupport.loadModel(model, checkpoint)) {
+        try (Module original = CompressSupport.loadModel("fuse", "--model", model, checkpoint);
+             FashionData.Sets d = FashionData.load(data, 1, "fuse")) {
             pw.println(d.note());
             Fusion.Result r = Fusion.fuseWithLog(original);
             try (Sequential fused = r.model()) {
@@ -70,7 +72,8 @@ public final class FuseCommand implements Callable<Integer> {
                 pw.printf(Locale.ROOT, "speed-up (original / fused latency): batch %d %.2fx, batch 1 %.2fx (medians, timed alternately)%n",
                         b64, l64[0] / l64[1], l1[0] / l1[1]);
                 pw.printf(Locale.ROOT, "max |fused - original| / max |original| over the test logits: %.2e%n", err);
-                ModelCheckpoint.save(out, fused, Map.of("fused_from", model, "source", checkpoint.toString()));
+                ModelCheckpoint.save(out, fused, Map.of("fused_from", model != null ? model
+                        : ModelCheckpoint.metadata(checkpoint).getOrDefault(ModelCheckpoint.MODEL_KEY, "its architecture"), "source", checkpoint.toString()));
                 try (ModelCheckpoint.Loaded back = ModelCheckpoint.load(out)) {
                     double e2 = maxRelativeError(fused, back.model(), d.test());
                     pw.printf(Locale.ROOT, "saved to %s (architecture in its metadata); reloaded: max relative difference %.1e%n", out, e2);

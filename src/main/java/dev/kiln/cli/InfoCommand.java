@@ -21,7 +21,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "info", mixinStandardHelpOptions = true,
         description = {"Show the JDK, CPU, Vector API width, CPU backend settings and CUDA availability.",
-                "With MODEL (.onnx or TorchScript .pt): its inputs, outputs, ops/modules, parameter count and size."})
+                "With MODEL (an ONNX or TorchScript model, or a Kiln checkpoint, known by content): its inputs, outputs, ops/modules, parameter count and size."})
 public final class InfoCommand implements Callable<Integer> {
     @Spec private CommandSpec spec;
 
@@ -32,8 +32,12 @@ public final class InfoCommand implements Callable<Integer> {
     public Integer call() throws java.io.IOException {
         PrintWriter out = spec.commandLine().getOut();
         if (model != null) {
-            try (LoadedModel m = LoadedModel.open(model)) {
-                out.print(m.describe());
+            if (CliChecks.inputKind(model) == dev.kiln.io.FileKind.SAFETENSORS) {
+                out.print(describeCheckpoint(model));
+            } else {
+                try (LoadedModel m = LoadedModel.open(model)) {
+                    out.print(m.describe());
+                }
             }
             out.flush();
             return Main.OK;
@@ -52,6 +56,35 @@ public final class InfoCommand implements Callable<Integer> {
         line(out, "cuda runtime", probe(InfoCommand::cudaProbe));
         out.flush();
         return Main.OK;
+    }
+
+    /**
+     * A Kiln checkpoint (or any safetensors file), from its header: format, model name and
+     * architecture when recorded, the other metadata, then the tensors (model and optimizer state
+     * counted apart) with their dtypes and shapes.
+     */
+    static String describeCheckpoint(Path file) {
+        StringBuilder sb = new StringBuilder();
+        try (dev.kiln.io.SafetensorsFile f = dev.kiln.io.Safetensors.map(file)) {
+            var meta = f.metadata();
+            boolean kiln = dev.kiln.train.Checkpoint.FORMAT.equals(meta.get("format"));
+            sb.append(file).append(": ").append(kiln ? "Kiln checkpoint (" + meta.get("format") + ")" : "safetensors file (not written by Kiln)").append('\n');
+            for (var e : meta.entrySet())
+                if (!e.getKey().equals("format")) sb.append(String.format(Locale.ROOT, "  %-16s %s%n", e.getKey() + ":", e.getValue()));
+            long modelParams = 0, optimState = 0, bytes = 0;
+            StringBuilder rows = new StringBuilder();
+            for (var e : f.tensors().entrySet()) {
+                var t = e.getValue();
+                if (e.getKey().startsWith("optim.")) optimState += t.numel();
+                else modelParams += t.numel();
+                bytes += t.numel() * t.dtype().byteSize();
+                rows.append(String.format(Locale.ROOT, "  %-32s %-5s %s%n", e.getKey(), t.dtype(), java.util.Arrays.toString(t.shape())));
+            }
+            sb.append(String.format(Locale.ROOT, "tensors: %d (%,d model values, %,d optimizer-state values, %,d bytes)%n",
+                    f.tensors().size(), modelParams, optimState, bytes));
+            sb.append(rows);
+        }
+        return sb.toString();
     }
 
     private static void line(PrintWriter out, String key, String value) {

@@ -1,5 +1,7 @@
 package dev.kiln.cli;
 
+import dev.kiln.io.FileKind;
+import dev.kiln.io.KilnFormatException;
 import dev.kiln.onnx.ElemType;
 import dev.kiln.onnx.OnnxExecutor;
 import dev.kiln.onnx.OnnxInfo;
@@ -17,8 +19,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A model file opened by {@code kiln run} / {@code kiln info}: ONNX (.onnx) or TorchScript (.pt,
- * .pth, .zip). Inputs are given by name or by position; outputs come back by name (ONNX: the
+ * A model file opened by {@code kiln run} / {@code kiln info}: ONNX or TorchScript (a zip), known by
+ * content, not by name. Inputs are given by name or by position; outputs come back by name (ONNX: the
  * graph's output names; TorchScript: output_0, output_1, ... over the flattened result).
  */
 interface LoadedModel extends AutoCloseable {
@@ -30,12 +32,21 @@ interface LoadedModel extends AutoCloseable {
 
     @Override void close();
 
+    /** Opens an ONNX or TorchScript model, told apart by content ({@link FileKind}), whatever the file is named. */
     static LoadedModel open(Path file) throws IOException {
-        String name = file.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
-        if (name.endsWith(".onnx")) return new Onnx(file);
-        if (name.endsWith(".pt") || name.endsWith(".pth") || name.endsWith(".zip") || name.endsWith(".ptl"))
-            return TorchScriptRunner.open(file);
-        throw new IllegalArgumentException(file + ": unknown model format (expected .onnx, or .pt/.pth for TorchScript)");
+        FileKind kind = CliChecks.inputKind(file);
+        return switch (kind) {
+            case ONNX -> new Onnx(file);
+            case ZIP -> TorchScriptRunner.open(file);
+            case ONNX_TRUNCATED -> throw new KilnFormatException("truncated or not an ONNX file (" + file + ")");
+            case SAFETENSORS -> throw new IllegalArgumentException(file + " is a Kiln checkpoint (safetensors), not an ONNX or TorchScript model"
+                    + " (kiln info describes it; kiln export turns it into ONNX)");
+            default -> {
+                String name = file.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
+                if (name.endsWith(".onnx")) throw new KilnFormatException("truncated or not an ONNX file (" + file + ")");
+                throw new IllegalArgumentException(file + " is " + kind.description() + ", not a model (expected an ONNX model, or TorchScript saved by torch.jit.save)");
+            }
+        };
     }
 
     /** An ONNX model through {@link OnnxExecutor}. */

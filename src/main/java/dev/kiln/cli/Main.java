@@ -69,6 +69,11 @@ public final class Main implements Runnable {
         CommandLine cl = new CommandLine(this);
         cl.setExecutionExceptionHandler(this::onExecutionError);
         cl.setParameterExceptionHandler(this::onParameterError);
+        // output paths are checked before any command starts its work (exit 2 naming the path)
+        cl.setExecutionStrategy(parsed -> {
+            CliChecks.checkOutputs(parsed);
+            return new CommandLine.RunLast().execute(parsed);
+        });
         // `kiln bench jmh Regex -f 1 -wi 1`: JMH's own options are passed through as arguments
         cl.getSubcommands().get("bench").getSubcommands().get("jmh").setUnmatchedOptionsArePositionalParams(true);
         ensureHelpOptions(cl);
@@ -128,7 +133,7 @@ public final class Main implements Runnable {
 
     /** A one-line description: the message for bad input, the exception type too for failures. */
     static String message(Throwable t) {
-        Throwable m = t instanceof UncheckedIOException && t.getCause() != null ? t.getCause() : t;
+        Throwable m = (t instanceof UncheckedIOException || t instanceof ExceptionInInitializerError) && t.getCause() != null ? t.getCause() : t;
         String text = m.getMessage() == null ? "" : oneLine(m.getMessage()).replaceFirst("^kiln: ", "");
         if (m instanceof FileSystemException fs) text = fileError(fs);
         else if (m instanceof OutOfMemoryError) text = "out of memory: " + text;
@@ -140,14 +145,19 @@ public final class Main implements Runnable {
     }
 
     private static String fileError(FileSystemException fs) {
-        String what = fs.getReason() != null ? fs.getReason() : switch (fs) {
+        String what = reason(fs);
+        String file = fs.getFile() == null ? "" : fs.getFile();
+        return fs.getOtherFile() == null ? what + ": " + file : what + ": " + file + " -> " + fs.getOtherFile();
+    }
+
+    /** The cause of a file error in words: "no such file", "permission denied", or the OS's reason. */
+    static String reason(FileSystemException fs) {
+        return fs.getReason() != null ? fs.getReason() : switch (fs) {
             case java.nio.file.NoSuchFileException e -> "no such file";
             case java.nio.file.AccessDeniedException e -> "permission denied";
             case java.nio.file.NotDirectoryException e -> "not a directory";
             default -> "file error";
         };
-        String file = fs.getFile() == null ? "" : fs.getFile();
-        return fs.getOtherFile() == null ? what + ": " + file : what + ": " + file + " -> " + fs.getOtherFile();
     }
 
     static String oneLine(String s) {

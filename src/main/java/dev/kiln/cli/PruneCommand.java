@@ -53,8 +53,8 @@ public final class PruneCommand implements Callable<Integer> {
     @Option(names = "--gradual-steps", defaultValue = "20", description = "Number of pruning steps in the schedule (default: ${DEFAULT-VALUE}).") int gradualSteps;
     @Option(names = "--data", defaultValue = "fashion-mnist", description = "fashion-mnist (default) or a directory with its IDX files.") String data;
     @Option(names = "--lr", defaultValue = "0.01", description = "Fine-tuning learning rate, SGD with momentum 0.9 (default: ${DEFAULT-VALUE}).") double lr;
-    @Option(names = "--batch", defaultValue = "64") int batch;
-    @Option(names = "--seed", defaultValue = "0") long seed;
+    @Option(names = "--batch", defaultValue = "64", description = "Fine-tuning mini-batch size (default: ${DEFAULT-VALUE}).") int batch;
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the shuffling and of --method random (default: ${DEFAULT-VALUE}).") long seed;
     @Option(names = "--limit", description = "Use only the first N training examples.") Integer limit;
     @Option(names = "--threads", description = "CPU threads (default: all cores).") Integer threads;
     @Option(names = "--latency-seconds", defaultValue = "0.5", description = "Time budget of each latency measurement (default: ${DEFAULT-VALUE}).") double latencySeconds;
@@ -76,11 +76,16 @@ public final class PruneCommand implements Callable<Integer> {
         }
     }
 
-    private void validate() {
+    private void validate() throws java.io.IOException {
         if (!java.util.Set.of("magnitude", "nm", "structured", "random").contains(method))
             throw new IllegalArgumentException("prune: unknown method '" + method + "' (magnitude, nm, structured, random)");
         if (!(sparsity >= 0 && sparsity < 1)) throw new IllegalArgumentException("prune: --sparsity must be in [0, 1), got " + sparsity);
-        if (epochs < 0 || batch < 1 || lr < 0) throw new IllegalArgumentException("prune: need finetune-epochs >= 0, batch >= 1, lr >= 0");
+        CliChecks.atLeast("prune", "--finetune-epochs", epochs, 0);
+        CliChecks.atLeast("prune", "--batch", batch, 1);
+        CliChecks.inRange("prune", "--lr", lr, 0, Double.MAX_VALUE);
+        CliChecks.positive("prune", "--latency-seconds", latencySeconds);
+        if (limit != null) CliChecks.atLeast("prune", "--limit", limit, 1);
+        if (threads != null) CliChecks.atLeast("prune", "--threads", threads, 1);
         if (gradual && !method.equals("magnitude")) throw new IllegalArgumentException("prune: --gradual works with --method magnitude");
         if (gradual && epochs < 1) throw new IllegalArgumentException("prune: --gradual prunes during fine-tuning: give --finetune-epochs >= 1");
         if (!(gradualSpan > 0 && gradualSpan <= 1) || gradualSteps < 1)
@@ -88,8 +93,7 @@ public final class PruneCommand implements Callable<Integer> {
         if (global && !method.equals("magnitude")) throw new IllegalArgumentException("prune: --global works with --method magnitude");
         if (method.equals("nm")) Pruner.parseNm(nm);
         if (method.equals("structured")) Criterion.parse(criterion);
-        if (outFile.toAbsolutePath().getParent() != null && !Files.isDirectory(outFile.toAbsolutePath().getParent()))
-            throw new IllegalArgumentException("prune: directory of --out " + outFile + " does not exist");
+        CliChecks.requireCheckpoint("prune", modelFile);
     }
 
     private Integer prune() throws Exception {

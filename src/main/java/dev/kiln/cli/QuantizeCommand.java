@@ -45,7 +45,7 @@ final class QuantizeCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "CKPT", description = "A Kiln checkpoint (from kiln train --save, prune or fuse).")
     Path checkpoint;
 
-    @Option(names = "--model", defaultValue = "mlp", description = "Architecture of a plain training checkpoint (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--model", description = "Architecture (mlp, cnn, mlp-small, cnn-bn) of a checkpoint that does not record it (default: the one recorded in the checkpoint).")
     String model;
 
     @Option(names = "--mode", defaultValue = "static", description = "static, dynamic or qat (default: ${DEFAULT-VALUE}).")
@@ -78,10 +78,13 @@ final class QuantizeCommand implements Callable<Integer> {
         kindOf(); // validates --observer
         if (!List.of("static", "dynamic", "qat").contains(mode))
             throw new IllegalArgumentException("quantize: unknown mode '" + mode + "' (static, dynamic, qat)");
-        if (calibBatches < 1 || qatEpochs < 0) throw new IllegalArgumentException("quantize: need --calib-batches >= 1 and --qat-epochs >= 0");
+        CliChecks.atLeast("quantize", "--calib-batches", calibBatches, 1);
+        CliChecks.atLeast("quantize", "--qat-epochs", qatEpochs, 0);
+        CliChecks.positive("quantize", "--latency-seconds", latencySeconds);
+        if (threads != null) CliChecks.atLeast("quantize", "--threads", threads, 1);
         if (threads != null) CpuConfig.setThreads(threads);
-        try (FashionData.Sets d = FashionData.load(data, null, "quantize");
-             Module fp32 = CompressSupport.loadModel(model, checkpoint);
+        try (Module fp32 = CompressSupport.loadModel("quantize", "--model", model, checkpoint);
+             FashionData.Sets d = FashionData.load(data, null, "quantize");
              DataLoader test = DataLoader.builder(d.test()).batchSize(1000).prefetch(false).build();
              Tensor sample = d.test().features().narrow(0, 0, Math.min(64, d.test().size())).contiguous()) {
             out.println(d.note());

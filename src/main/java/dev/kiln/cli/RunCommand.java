@@ -40,13 +40,17 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--output-dir", paramLabel = "DIR", required = true, description = "Where to write the outputs (created if missing).")
     Path outputDir;
 
-    @Option(names = "--device", paramLabel = "cpu|cuda", description = "Device to run on (default ${DEFAULT-VALUE}).")
+    @Option(names = "--device", paramLabel = "cpu|cuda", description = "Device to run on: cpu (default), or cuda (not yet: model execution runs on the CPU backend).")
     String device = "cpu";
 
     @Override
     public Integer call() throws IOException {
-        if (!device.equals("cpu"))
-            throw new UnsupportedOperationException("run --device " + device + ": model execution runs on the CPU backend only for now");
+        checkDevice(device);
+        for (String spec : inputs) {
+            Path f = Path.of(spec.indexOf('=') > 0 ? spec.substring(spec.indexOf('=') + 1) : spec);
+            dev.kiln.io.FileKind k = CliChecks.inputKind("--input ", f);
+            if (k != dev.kiln.io.FileKind.NPY) throw new IllegalArgumentException("--input " + f + " is " + k.description() + ", not a .npy array");
+        }
         PrintWriter out = spec.commandLine().getOut();
         Map<String, Tensor> named = new LinkedHashMap<>();
         List<Tensor> positional = new ArrayList<>();
@@ -81,6 +85,20 @@ final class RunCommand implements Callable<Integer> {
             int eq = spec.indexOf('=');
             if (eq > 0) named.put(spec.substring(0, eq), Npy.read(Path.of(spec.substring(eq + 1))));
             else positional.add(Npy.read(Path.of(spec)));
+        }
+    }
+
+    /** --device: cpu runs; cuda says why it cannot (no CUDA here, or no CUDA model execution yet); anything else is unknown. */
+    static void checkDevice(String device) {
+        switch (device) {
+            case "cpu" -> { }
+            case "cuda" -> {
+                var probe = dev.kiln.backend.cuda.CudaAvailability.probe();
+                throw new IllegalArgumentException("run --device cuda: " + (probe.available()
+                        ? "CUDA is present (" + probe.deviceCount() + " device(s)) but Kiln runs ONNX/TorchScript models on the CPU backend only so far; use --device cpu"
+                        : "CUDA is not available here (" + probe.reason().replaceFirst("^cuda: ", "") + "); use --device cpu"));
+            }
+            default -> throw new IllegalArgumentException("run: unknown device '" + device + "' (cpu or cuda)");
         }
     }
 

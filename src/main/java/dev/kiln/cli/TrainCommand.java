@@ -32,17 +32,21 @@ import java.util.concurrent.Callable;
 public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--data", defaultValue = "fashion-mnist", description = "Data set: fashion-mnist (default), or a directory with its IDX files.")
     String data;
-    @Option(names = "--model", defaultValue = "mlp", description = "mlp, cnn, mlp-small or cnn-bn (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--model", description = "mlp, cnn, mlp-small or cnn-bn (default: mlp; with --resume, the model recorded in the checkpoint).")
     String model;
-    @Option(names = "--epochs", defaultValue = "1") int epochs;
-    @Option(names = "--batch", defaultValue = "64") int batch;
-    @Option(names = "--lr", defaultValue = "0.05") double lr;
-    @Option(names = "--optimizer", defaultValue = "sgd", description = "sgd (momentum 0.9) or adam.") String optimizer;
-    @Option(names = "--momentum", defaultValue = "0.9") double momentum;
-    @Option(names = "--weight-decay", defaultValue = "0") double weightDecay;
+    @Option(names = "--epochs", defaultValue = "1",
+            description = "Epochs to train (default: ${DEFAULT-VALUE}); with --resume, epochs to train after the checkpoint's (--epochs 2 from an epoch-3 checkpoint ends at epoch 5).")
+    int epochs;
+    @Option(names = "--batch", defaultValue = "64", description = "Mini-batch size (default: ${DEFAULT-VALUE}).") int batch;
+    @Option(names = "--lr", description = "Learning rate (default: " + SGD_LR + " for sgd, " + ADAM_LR + " for adam and adamw).") Double lr;
+    @Option(names = "--optimizer", defaultValue = "sgd",
+            description = "sgd (with --momentum), adam, or adamw (Adam with decoupled weight decay) (default: ${DEFAULT-VALUE}).")
+    String optimizer;
+    @Option(names = "--momentum", defaultValue = "0.9", description = "SGD momentum (default: ${DEFAULT-VALUE}).") double momentum;
+    @Option(names = "--weight-decay", defaultValue = "0", description = "Weight decay (L2 for sgd and adam, decoupled for adamw) (default: ${DEFAULT-VALUE}).") double weightDecay;
     @Option(names = "--accumulate", defaultValue = "1", description = "Micro-batches per optimizer step.") int accumulate;
     @Option(names = "--schedule", defaultValue = "none", description = "none, step, cosine or exponential (per epoch).") String schedule;
-    @Option(names = "--seed", defaultValue = "0") long seed;
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the initial weights and the shuffling (default: ${DEFAULT-VALUE}).") long seed;
     @Option(names = "--threads", description = "CPU threads (default: all cores).") Integer threads;
     @Option(names = "--prefetch", defaultValue = "true", negatable = true, fallbackValue = "true", description = "Load batches on a background thread.") boolean prefetch;
     @Option(names = "--limit", description = "Use only the first N training examples.") Integer limit;
@@ -50,6 +54,8 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--save", description = "Checkpoint file (model + optimizer) written after every epoch.") Path save;
     @Option(names = "--resume", description = "Checkpoint to resume from.") Path resume;
     @Option(names = "--no-progress", description = "No progress bar.") boolean noProgress;
+
+    static final double SGD_LR = 0.05, ADAM_LR = 0.001;
 
     @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
     private java.io.PrintWriter out;
@@ -65,8 +71,8 @@ public final class TrainCommand implements Callable<Integer> {
     }
 
     private Integer train() throws Exception {
-        if (epochs < 0 || batch < 1 || lr < 0 || accumulate < 1)
-            throw new IllegalArgumentException("train: need epochs >= 0, batch >= 1, lr >= 0, accumulate >= 1");
+        validate();
+        model = resumedModel();
         if (!dev.kiln.train.Models.NAMES.contains(model))
             throw new IllegalArgumentException("train: unknown model '" + model + "' (expected one of " + dev.kiln.train.Models.NAMES + ")");
         if (!java.util.Set.of("sgd", "adam", "adamw").contains(optimizer))
@@ -74,8 +80,6 @@ public final class TrainCommand implements Callable<Integer> {
         if (!java.util.Set.of("none", "step", "cosine", "exponential").contains(schedule))
             throw new IllegalArgumentException("train: unknown schedule '" + schedule + "' (none, step, cosine, exponential)");
         if (threads != null) CpuConfig.setThreads(threads);
-        if (json != null && json.toAbsolutePath().getParent() != null && !Files.isDirectory(json.toAbsolutePath().getParent()))
-            throw new IllegalArgumentException("train: directory of --json " + json + " does not exist");
         FashionData.Sets sets = FashionData.load(data, limit, "train");
         Generator g = new Generator(seed);
         // WORLD_SIZE > 1 (kiln launch): DDP, sharded data, rank 0 logs/evaluates/saves
@@ -127,6 +131,35 @@ public final class TrainCommand implements Callable<Integer> {
             if (json != null && dist.isMain()) writeJson(acc, secs, rss, total > 0 ? samples / total : Double.NaN, train.size());
             return Main.OK;
         }
+    }
+
+    /**
+     * The model to train: --model, else (with --resume) the one the checkpoint records, else mlp.
+     * A --resume checkpoint must be one kiln train wrote, of the same model.
+     */
+    private String resumedModel() throws java.io.IOException {
+        if (resume == null) return model == null ? "mlp" : model;
+        CliChecks.requireCheckpoint("train --resume", resume);
+        Map<String, String> meta = dev.kiln.compress.ModelCheckpoint.metadata(resume);
+        if (meta.containsKey(dev.kiln.compress.ModelCheckpoint.ARCHITECTURE_KEY))
+            throw new IllegalArgumentException("train --resume: " + resume + " holds a pruned, fused or quantized model; --resume takes a checkpoint of kiln train --save");
+        String recorded = meta.get(dev.kiln.compress.ModelCheckpoint.MODEL_KEY);
+        if (model != null && recorded != null && !model.equals(recorded))
+            throw new IllegalArgumentException("train --resume: " + resume + " holds a '" + recorded + "' model, not --model " + model);
+        return model != null ? model : recorded != null ? recorded : "mlp";
+    }
+
+    /** Every numeric option, each named when bad; the learning rate's default follows the optimizer. */
+    private void validate() {
+        CliChecks.atLeast("train", "--epochs", epochs, 0);
+        CliChecks.atLeast("train", "--batch", batch, 1);
+        CliChecks.atLeast("train", "--accumulate", accumulate, 1);
+        if (limit != null) CliChecks.atLeast("train", "--limit", limit, 1);
+        if (threads != null) CliChecks.atLeast("train", "--threads", threads, 1);
+        if (lr == null) lr = optimizer.equals("sgd") ? SGD_LR : ADAM_LR;
+        CliChecks.inRange("train", "--lr", lr, 0, Double.MAX_VALUE);
+        CliChecks.inRange("train", "--momentum", momentum, 0, 1);
+        CliChecks.inRange("train", "--weight-decay", weightDecay, 0, Double.MAX_VALUE);
     }
 
     private Optimizer makeOptimizer(Module net) {

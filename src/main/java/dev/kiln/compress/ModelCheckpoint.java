@@ -36,7 +36,7 @@ public final class ModelCheckpoint {
 
     /** Writes the model's weights and architecture (the metadata given is kept; "architecture" is set here). */
     public static void save(Path file, Sequential model, Map<String, String> metadata) {
-        LinkedHashMap<String, String> meta = new LinkedHashMap<>(metadata);
+        LinkedHashMap<String, String> meta = dev.kiln.io.Safetensors.stableOrder(metadata);
         meta.put(ARCHITECTURE_KEY, Architecture.describe(model));
         Checkpoint.save(file, model, null, meta);
     }

@@ -61,7 +61,18 @@ public final class Safetensors {
 
     public static void write(Path file, Map<String, Tensor> tensors) { write(file, tensors, Map.of()); }
 
-    /** Writes tensors and string metadata to file, atomically replacing any existing file. */
+    /**
+     * A copy of metadata in the order a file gets it: the map's own order when it has one (a
+     * {@link java.util.SequencedMap} such as LinkedHashMap), otherwise sorted by key, so a
+     * {@code Map.of(...)} or HashMap, whose order can change from one JVM run to the next, still
+     * gives byte-identical files.
+     */
+    public static java.util.LinkedHashMap<String, String> stableOrder(Map<String, String> metadata) {
+        if (metadata == null) return new java.util.LinkedHashMap<>();
+        return new java.util.LinkedHashMap<>(metadata instanceof java.util.SequencedMap<String, String> ? metadata : new java.util.TreeMap<>(metadata));
+    }
+
+    /** Writes tensors and string metadata (in {@link #stableOrder} order) to file, atomically replacing any existing file. */
     public static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) {
         List<Tensor> data = new ArrayList<>();
         try {

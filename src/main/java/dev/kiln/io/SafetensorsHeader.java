@@ -202,13 +202,13 @@ final class SafetensorsHeader {
 
     // ---------------------------------------------------------------- writing
 
-    /** The header bytes (length prefix included), padded with spaces to a multiple of 8. */
+    /** The header bytes (length prefix included), padded with spaces to a multiple of 8; metadata in {@link Safetensors#stableOrder} order. */
     static byte[] encode(List<Entry> entries, Map<String, String> metadata) {
         StringBuilder sb = new StringBuilder("{");
         if (metadata != null && !metadata.isEmpty()) {
             sb.append(SafetensorsJson.quote(METADATA_KEY)).append(":{");
             boolean first = true;
-            for (Map.Entry<String, String> e : metadata.entrySet()) {
+            for (Map.Entry<String, String> e : Safetensors.stableOrder(metadata).entrySet()) {
                 if (!first) sb.append(',');
                 first = false;
                 sb.append(SafetensorsJson.quote(e.getKey())).append(':').append(SafetensorsJson.quote(e.getValue()));

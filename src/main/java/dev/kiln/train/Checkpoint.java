@@ -25,7 +25,7 @@ public final class Checkpoint {
         for (var e : model.stateDict().entrySet()) all.put("model." + e.getKey(), e.getValue());
         Map<String, Tensor> os = opt == null ? Map.of() : opt.stateDict();
         for (var e : os.entrySet()) all.put("optim." + e.getKey(), e.getValue());
-        LinkedHashMap<String, String> meta = new LinkedHashMap<>(metadata);
+        LinkedHashMap<String, String> meta = Safetensors.stableOrder(metadata);
         meta.put("format", FORMAT);
         try {
             Safetensors.write(file, all, meta);

@@ -19,6 +19,23 @@ class QuantizeCommandTest {
     @TempDir Path tmp;
 
     @Test
+    void withoutModelTheArchitectureRecordedInTheCheckpointIsUsed() {
+        Path cnn = tmp.resolve("cnn.ckpt"), anonymous = tmp.resolve("anonymous.ckpt");
+        try (var model = Models.cnn(new Generator(1))) {
+            Checkpoint.save(cnn, model, null, Map.of("model", "cnn", "epoch", "1"));
+            Checkpoint.save(anonymous, model, null, Map.of());
+        }
+        CliRun r = CliRun.of("quantize", cnn.toString(), "--mode", "dynamic", "--latency-seconds", "0.01");
+        assertEquals(Main.OK, r.code(), r.err());
+        assertTrue(r.out().contains("int8"), r.out());
+        CliRun none = CliRun.of("quantize", anonymous.toString(), "--mode", "dynamic", "--latency-seconds", "0.01");
+        assertEquals(Main.BAD_INPUT, none.code());
+        assertTrue(none.err().contains(anonymous + " does not record its model; give --model"), none.err());
+        CliRun given = CliRun.of("quantize", anonymous.toString(), "--model", "cnn", "--mode", "dynamic", "--latency-seconds", "0.01");
+        assertEquals(Main.OK, given.code(), given.err());
+    }
+
+    @Test
     void everyModeReportsAccuracyAndSmallerWeights() {
         Path ckpt = tmp.resolve("mlp.safetensors");
         try (var model = Models.mlp(new Generator(1))) {

@@ -46,6 +46,16 @@ class TrainCommandTest {
         return out;
     }
 
+    @Test void resumeWithoutModelTrainsTheModelRecordedInTheCheckpoint(@TempDir Path dir) {
+        Path ck = dir.resolve("cnn.ckpt");
+        try (var m = dev.kiln.train.Models.cnn(new dev.kiln.tensor.Generator(3))) {
+            dev.kiln.train.Checkpoint.save(ck, m, null, java.util.Map.of("model", "cnn", "epoch", "1"));
+        }
+        CliRun r = CliRun.of("train", "--resume", ck.toString(), "--epochs", "0", "--limit", "64", "--no-progress");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("resumed from " + ck + " at epoch 1") && r.out().contains("model cnn ("), r.out());
+    }
+
     @Test void badInputExitsTwoWithOneLine(@TempDir Path dir) {
         CliRun r = CliRun.of("train", "--model", "resnet", "--epochs", "1", "--limit", "64", "--no-progress");
         assertEquals(2, r.code());

@@ -95,6 +95,25 @@ class SafetensorsTest {
     }
 
     @Test
+    void unorderedMetadataIsWrittenSortedSoFilesAreByteIdentical() throws IOException {
+        Map<String, String> hashed = new java.util.HashMap<>();
+        for (String k : List.of("model", "epoch", "format", "architecture", "seed", "lr", "a", "zeta")) hashed.put(k, k + "-value");
+        TreeMap<String, String> sorted = new TreeMap<>(hashed);
+        assertNotEquals(List.copyOf(sorted.keySet()), List.copyOf(hashed.keySet()), "precondition: HashMap order is not sorted");
+        try (Tensor t = random(new Generator(2), DType.F32, 3, 5)) {
+            Safetensors.write(dir.resolve("hashed.safetensors"), Map.of("w", t), hashed);
+            Safetensors.write(dir.resolve("sorted.safetensors"), Map.of("w", t), sorted);
+            Safetensors.write(dir.resolve("mapof.safetensors"), Map.of("w", t), Map.copyOf(hashed));
+        }
+        byte[] want = Files.readAllBytes(dir.resolve("sorted.safetensors"));
+        assertArrayEquals(want, Files.readAllBytes(dir.resolve("hashed.safetensors")), "HashMap metadata is written sorted");
+        assertArrayEquals(want, Files.readAllBytes(dir.resolve("mapof.safetensors")), "Map.of metadata is written sorted");
+        try (Safetensors.Contents c = Safetensors.read(dir.resolve("hashed.safetensors"))) {
+            assertEquals(List.copyOf(sorted.keySet()), List.copyOf(c.metadata().keySet()));
+        }
+    }
+
+    @Test
     void roundTripNonContiguousViews() {
         Generator g = new Generator(5);
         try (Tensor base = random(g, DType.F32, 45, 65);

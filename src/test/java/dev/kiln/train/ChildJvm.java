@@ -15,13 +15,13 @@ import java.util.concurrent.TimeUnit;
  * for a fast start), its stdout and stderr merged and read line by line on a daemon thread. Always
  * close it: close kills the process (SIGKILL) if it still runs, so no test leaves children behind.
  */
-final class ChildJvm implements AutoCloseable {
+public final class ChildJvm implements AutoCloseable {
     private static final String EOF = "\u0000eof";
     private final Process process;
     private final LinkedBlockingQueue<String> lines = new LinkedBlockingQueue<>();
     private final List<String> seen = new ArrayList<>();
 
-    ChildJvm(Class<?> main, List<String> jvmFlags, String... args) throws IOException {
+    public ChildJvm(Class<?> main, List<String> jvmFlags, String... args) throws IOException {
         String java = ProcessHandle.current().info().command()
                 .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         List<String> cmd = new ArrayList<>(List.of(java, "-Xshare:auto", "-XX:+UseSerialGC", "-Xmx256m",
@@ -46,7 +46,7 @@ final class ChildJvm implements AutoCloseable {
     }
 
     /** The next line starting with prefix (others are kept for error messages); fails after timeoutMs or at exit. */
-    String await(String prefix, long timeoutMs) throws InterruptedException {
+    public String await(String prefix, long timeoutMs) throws InterruptedException {
         long deadline = System.nanoTime() + timeoutMs * 1_000_000;
         while (true) {
             String l = lines.poll(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
@@ -58,7 +58,7 @@ final class ChildJvm implements AutoCloseable {
     }
 
     /** Kills the child with SIGKILL, waits for it, and returns every line it printed after the last await. */
-    List<String> kill() throws InterruptedException {
+    public List<String> kill() throws InterruptedException {
         process.destroyForcibly();
         process.waitFor();
         List<String> rest = new ArrayList<>();
@@ -70,12 +70,12 @@ final class ChildJvm implements AutoCloseable {
     }
 
     /** Waits for a normal exit and returns the exit code. */
-    int waitFor(long timeoutMs) throws InterruptedException {
+    public int waitFor(long timeoutMs) throws InterruptedException {
         if (!process.waitFor(timeoutMs, TimeUnit.MILLISECONDS)) throw new AssertionError("child still running after " + timeoutMs + " ms; output: " + seen);
         return process.exitValue();
     }
 
-    long pid() { return process.pid(); }
+    public long pid() { return process.pid(); }
 
     private String exitCode() {
         return process.isAlive() ? "running" : "exit " + process.exitValue();

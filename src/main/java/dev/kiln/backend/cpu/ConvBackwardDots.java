@@ -1,7 +1,6 @@
 package dev.kiln.backend.cpu;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 
@@ -84,6 +83,6 @@ final class ConvBackwardDots {
 
     /** out[i] = the sum of lane slot i, for i < slots. */
     static void reduce(float[] lanes, int slots, float[] out) {
-        for (int i = 0; i < slots; i++) out[i] = FloatVector.fromArray(S, lanes, i * L).reduceLanes(VectorOperators.ADD);
+        for (int i = 0; i < slots; i++) out[i] = (float) Lanes.sum(FloatVector.fromArray(S, lanes, i * L));
     }
 }

@@ -2,7 +2,6 @@ package dev.kiln.backend.cpu;
 
 import dev.kiln.tensor.Storage;
 import jdk.incubator.vector.DoubleVector;
-import jdk.incubator.vector.VectorOperators;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
@@ -88,7 +87,7 @@ final class GemmF64Gemv {
             s0 = DoubleVector.fromMemorySegment(S, seg, off, LE).fma(DoubleVector.fromArray(S, x, p), s0);
             s1 = DoubleVector.fromMemorySegment(S, seg, off + L * Double.BYTES, LE).fma(DoubleVector.fromArray(S, x, p + L), s1);
         }
-        double dot = s0.add(s1).reduceLanes(VectorOperators.ADD);
+        double dot = Lanes.sum(s0.add(s1));
         for (; p < k; p++) dot = Math.fma(seg.getAtIndex(Storage.F64, row + p), x[p], dot);
         return dot;
     }

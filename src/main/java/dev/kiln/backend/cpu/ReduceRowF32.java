@@ -24,22 +24,12 @@ final class ReduceRowF32 {
     static FloatVector ld(MemorySegment x, long i) { return ElemUnary.ldF(x, i); }
     static float get(MemorySegment x, long i) { return x.getAtIndex(Storage.F32, i); }
 
-    /**
-     * Sum of the lanes in lane order, in double. Not reduceLanes: its order differs between the
-     * interpreter / C1 fallback and the C2 intrinsic, so results would change as code warms up.
-     */
-    static double sumLanes(FloatVector v) {
-        double s = 0;
-        for (int i = 0; i < L; i++) s += v.lane(i);
-        return s;
-    }
 
-    /** Product of the lanes in lane order (deterministic, see {@link #sumLanes}). */
-    static float prodLanes(FloatVector v) {
-        float p = 1;
-        for (int i = 0; i < L; i++) p *= v.lane(i);
-        return p;
-    }
+    /** Sum of the lanes in lane order, in double ({@link Lanes#sum}: never reduceLanes, whose order changes once C2 compiles). */
+    static double sumLanes(FloatVector v) { return Lanes.sum(v); }
+
+    /** Product of the lanes in lane order ({@link Lanes#prod}). */
+    static float prodLanes(FloatVector v) { return Lanes.prod(v); }
 
     /** Rows at least this long are summed as {@value #STRIPES} stripes read side by side. */
     static final int STRIPED_MIN = 1 << 16;

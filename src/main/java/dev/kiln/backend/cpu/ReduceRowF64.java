@@ -22,22 +22,11 @@ final class ReduceRowF64 {
     static DoubleVector ld(MemorySegment x, long i) { return ElemUnary.ldD(x, i); }
     static double get(MemorySegment x, long i) { return x.getAtIndex(Storage.F64, i); }
 
-    /**
-     * Sum of the lanes in lane order, in double. Not reduceLanes: its order differs between the
-     * interpreter / C1 fallback and the C2 intrinsic, so results would change as code warms up.
-     */
-    static double sumLanes(DoubleVector v) {
-        double s = 0;
-        for (int i = 0; i < L; i++) s += v.lane(i);
-        return s;
-    }
+    /** Sum of the lanes in lane order, in double ({@link Lanes#sum}: never reduceLanes, whose order changes once C2 compiles). */
+    static double sumLanes(DoubleVector v) { return Lanes.sum(v); }
 
-    /** Product of the lanes in lane order (deterministic, see {@link #sumLanes}). */
-    static double prodLanes(DoubleVector v) {
-        double p = 1;
-        for (int i = 0; i < L; i++) p *= v.lane(i);
-        return p;
-    }
+    /** Product of the lanes in lane order ({@link Lanes#prod}). */
+    static double prodLanes(DoubleVector v) { return Lanes.prod(v); }
 
     /** Sum of the row, blocked (see class comment). */
     static double sum(MemorySegment x, long xi, int n) {

@@ -1,8 +1,8 @@
 package dev.kiln.compress.sparse;
 
 import dev.kiln.backend.cpu.CpuConfig;
+import dev.kiln.backend.cpu.Lanes;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -92,7 +92,7 @@ final class CsrKernels {
                 FloatVector acc = FloatVector.zero(S);
                 for (; p + L <= e; p += L)
                     acc = FloatVector.fromArray(S, x, 0, col, p).fma(FloatVector.fromArray(S, v, p), acc);
-                sum = acc.reduceLanes(VectorOperators.ADD);
+                sum = (float) Lanes.sum(acc);
             }
             for (; p < e; p++) sum += v[p] * x[col[p]];
             y[i] = sum;

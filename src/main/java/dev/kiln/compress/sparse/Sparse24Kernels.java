@@ -1,6 +1,7 @@
 package dev.kiln.compress.sparse;
 
 import dev.kiln.backend.cpu.CpuConfig;
+import dev.kiln.backend.cpu.Lanes;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
@@ -191,7 +192,7 @@ final class Sparse24Kernels {
                 if ((t & 1) == 0) acc = sel.fma(FloatVector.fromArray(S, v, vb + 16 * t), acc);
                 else acc2 = sel.fma(FloatVector.fromArray(S, v, vb + 16 * t), acc2);
             }
-            y[i] = acc.add(acc2).reduceLanes(VectorOperators.ADD);
+            y[i] = (float) Lanes.sum(acc.add(acc2));
         }
     }
 
