@@ -57,6 +57,24 @@ class RealModelsTest {
         }
     }
 
+    /** A token id beyond the embedding table (or negative) is an error naming the op and the id, in both formats. */
+    @ParameterizedTest(name = "{0} {1}")
+    @CsvSource({"bert,op17.onnx,1000", "bert,op13.onnx,-40", "bert,trace.pt,32", "bert,script.pt,-1",
+            "gpt2,op17.onnx,32", "gpt2,trace.pt,1000", "gpt2_decode,script.pt,99"})
+    void outOfRangeTokenIdsAreErrors(String model, String format, long id) throws Exception {
+        List<Tensor> in = numbered(model + "_in");
+        long[] ids = in.get(0).toLongArray();
+        ids[ids.length - 1] = id;
+        in.set(0, Tensor.fromArray(ids, in.get(0).shape()));
+        Path file = DIR.resolve(model + "_" + format);
+        try (Runner r = format.endsWith(".onnx") ? new OnnxRunner(file) : new ScriptRunner(file)) {
+            RuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(RuntimeException.class, () -> r.run(in));
+            String msg = e.getMessage();
+            assertTrue(msg.contains(format.endsWith(".onnx") ? "Gather" : "embedding") && msg.contains("index " + id)
+                    && msg.contains("out of range"), msg);
+        }
+    }
+
     private static Tensor row(Tensor t, int axis) { return t.narrow(axis, 1, 1).contiguous(); }
 
     private static List<Tensor> numbered(String prefix) throws Exception {

@@ -251,13 +251,7 @@ final class ShapeOps {
         return Tensor.full(value, like.dtype(), s);
     }
 
-    static Tensor embedding(Tensor weight, Tensor ids) {
-        Tensor flat = ids.reshape(-1);
-        Tensor rows = Indexing.indexSelect(weight, 0, flat.dtype() == DType.I64 ? flat : flat.to(DType.I64));
-        int[] s = Arrays.copyOf(ids.shape(), ids.dim() + 1);
-        s[ids.dim()] = weight.size(1);
-        return rows.reshape(s);
-    }
+    static Tensor embedding(Tensor weight, Tensor ids) { return Indexing.embedding("embedding", weight, ids); }
 
     static PyTuple tuple(Object... items) { return new PyTuple(Arrays.asList(items)); }
 }
