@@ -59,8 +59,8 @@ abstract sealed class BenchTarget implements AutoCloseable {
     /** Runs once on the prepared inputs; the caller owns (and closes) the outputs. */
     abstract LinkedHashMap<String, Tensor> run();
 
-    /** Turns per-op timing on or off; false when this format has none. */
-    abstract boolean profile(boolean on);
+    /** Turns per-op timing on (a new table) or off. */
+    abstract void profile(boolean on);
 
     /** The per-op table of the profiled runs. */
     abstract String profileTable();
@@ -160,11 +160,7 @@ abstract sealed class BenchTarget implements AutoCloseable {
             return out;
         }
 
-        @Override
-        boolean profile(boolean on) {
-            profile = ex.profile(on);
-            return true;
-        }
+        @Override void profile(boolean on) { profile = ex.profile(on); }
 
         @Override String profileTable() { return profile == null ? "" : profile.table(); }
 
@@ -206,9 +202,11 @@ abstract sealed class BenchTarget implements AutoCloseable {
             }
         }
 
-        @Override boolean profile(boolean on) { return false; }
+        private OnnxProfile profile;
 
-        @Override String profileTable() { return ""; }
+        @Override void profile(boolean on) { profile = model.profile(on); }
+
+        @Override String profileTable() { return profile == null ? "" : profile.table(); }
 
         @Override public void close() { model.close(); }
     }

@@ -149,6 +149,9 @@ public final class TorchScriptModel implements AutoCloseable {
         return s.startsWith("__torch__.") ? s.substring("__torch__.".length()) : s;
     }
 
+    /** Per-op timing of the builtin calls of later runs (on), or none (off); see {@link Interpreter#profile}. */
+    public dev.kiln.onnx.OnnxProfile profile(boolean on) { return interpreter.profile(on); }
+
     /** forward's parameter names after self, in order (the model's positional inputs). */
     public List<String> forwardArgumentNames() {
         var f = interpreter.classOf(root).method("forward");

@@ -34,9 +34,11 @@ class BenchModelTest {
     @Test
     void benchesTorchScriptFromNpyFilesAndTheModelSubcommand() {
         CliRun r = CliRun.of("bench", "model", DIR.resolve("gpt2_decode_trace.pt").toString(), "--input", DIR.resolve("gpt2_decode_in0.npy").toString(),
-                "--input", DIR.resolve("gpt2_decode_in1.npy").toString(), "--warmup", "1", "--iters", "2");
+                "--input", DIR.resolve("gpt2_decode_in1.npy").toString(), "--warmup", "1", "--iters", "2", "--profile");
         assertEquals(Main.OK, r.code(), r.err());
         assertTrue(r.out().contains("(TorchScript), inputs: input_ids int64 2x1, past float32 2x2x2x2x7x8"), r.out());
+        // the per-op table of the interpreter's builtin calls: addmm (Conv1D), matmul, softmax, embedding
+        assertTrue(r.out().contains("\naddmm ") && r.out().contains("\nsoftmax ") && r.out().contains("\nembedding "), r.out());
         // token ids generated below the largest nn.Embedding's rows
         CliRun g = CliRun.of("bench", DIR.resolve("gpt2_script.pt").toString(), "--shape", "input_ids=1x5", "--warmup", "1", "--iters", "1");
         assertEquals(Main.OK, g.code(), g.err());
