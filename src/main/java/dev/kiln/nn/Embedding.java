@@ -20,12 +20,7 @@ public final class Embedding extends Module {
     public Tensor weight() { return weight; }
 
     @Override
-    public Tensor forward(Tensor idx) {
-        int[] s = idx.shape();
-        int[] out = java.util.Arrays.copyOf(s, s.length + 1);
-        out[s.length] = dim;
-        return Indexing.indexSelect(weight, 0, idx.reshape(-1)).reshape(out);
-    }
+    public Tensor forward(Tensor idx) { return Indexing.embedding("Embedding(" + num + ", " + dim + ")", weight, idx); }
 
     @Override protected String extraRepr() { return num + ", " + dim; }
 }

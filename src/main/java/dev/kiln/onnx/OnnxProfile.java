@@ -7,14 +7,15 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Time per op type over the runs of an executor with profiling on ({@link OnnxExecutor#profile}):
- * calls and total wall time, printed as a table sorted by time. Nested subgraph nodes count too
+ * Time per op type over the runs of an executor with profiling on ({@link OnnxExecutor#profile},
+ * and TorchScriptModel.profile for builtin calls): calls and total wall time, printed as a table sorted by time. Nested subgraph nodes count too
  * (their time is also inside the enclosing If/Loop/Scan).
  */
 public final class OnnxProfile {
     private final Map<String, long[]> byOp = new LinkedHashMap<>(); // op -> {calls, nanos}
 
-    synchronized void record(String op, long nanos) {
+    /** Adds one call of op that took nanos (the TorchScript interpreter's op table records here too). */
+    public synchronized void record(String op, long nanos) {
         long[] c = byOp.computeIfAbsent(op, k -> new long[2]);
         c[0]++;
         c[1] += nanos;

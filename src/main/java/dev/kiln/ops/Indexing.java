@@ -30,6 +30,7 @@ public final class Indexing {
         int a = Shape.axis("index_select", axis, x.dim());
         checkIndex("index_select", idx);
         if (idx.dim() != 1) throw new IllegalArgumentException("index_select: index must be 1-d, got shape " + Shape.str(idx.shape()));
+        checkRange("index_select", idx, x.shape()[a], "an axis of size " + x.shape()[a]);
         int[] target = x.shape();
         target[a] = idx.shape()[0];
         int[] view = new int[x.dim()];
@@ -42,6 +43,20 @@ public final class Indexing {
         Tensor out = gather(x, a, expanded);
         if (out.gradFn() == null) expanded.close(); // else the gradient rule holds it
         return out;
+    }
+
+    /**
+     * An embedding lookup (torch.embedding, nn.Embedding): ids [...] (I64/I32) -> rows of weight
+     * [rows, dim] as [..., dim]. An id outside [0, rows) is an error naming op and the id, checked
+     * before anything is read.
+     */
+    public static Tensor embedding(String op, Tensor weight, Tensor ids) {
+        if (weight.dim() != 2) throw new IllegalArgumentException(op + ": weight must be 2-d, got shape " + Shape.str(weight.shape()));
+        checkIndex(op, ids);
+        checkRange(op, ids, weight.shape()[0], "a table of " + weight.shape()[0] + " rows");
+        int[] out = java.util.Arrays.copyOf(ids.shape(), ids.dim() + 1);
+        out[ids.dim()] = weight.shape()[1];
+        return indexSelect(weight, 0, ids.reshape(-1)).reshape(out);
     }
 
     /** Out-of-place scatter-add: a copy of dst with src added at index positions along axis. */
@@ -72,6 +87,15 @@ public final class Indexing {
                 return new Tensor[]{z};
             }
         };
+    }
+
+    /** Every value of index in [0, len), else an IndexOutOfBoundsException naming op, the value and its position. */
+    private static void checkRange(String op, Tensor index, long len, String what) {
+        long[] v = index.toLongArray();
+        for (int i = 0; i < v.length; i++)
+            if (v[i] < 0 || v[i] >= len)
+                throw new IndexOutOfBoundsException(op + ": index " + v[i] + " is out of range for " + what
+                        + (v.length > 1 ? " (at position " + i + " of indices " + Shape.str(index.shape()) + ")" : ""));
     }
 
     private static void checkIndex(String op, Tensor index) {

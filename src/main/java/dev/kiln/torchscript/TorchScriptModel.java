@@ -149,6 +149,33 @@ public final class TorchScriptModel implements AutoCloseable {
         return s.startsWith("__torch__.") ? s.substring("__torch__.".length()) : s;
     }
 
+    /** Per-op timing of the builtin calls of later runs (on), or none (off); see {@link Interpreter#profile}. */
+    public dev.kiln.onnx.OnnxProfile profile(boolean on) { return interpreter.profile(on); }
+
+    /** forward's parameter names after self, in order (the model's positional inputs). */
+    public List<String> forwardArgumentNames() {
+        var f = interpreter.classOf(root).method("forward");
+        if (f == null) throw new ScriptException("module " + root.className() + " has no forward method");
+        List<String> names = new ArrayList<>();
+        for (var p : f.params()) if (!p.name().equals("self")) names.add(p.name());
+        return names;
+    }
+
+    /**
+     * The rows of the largest embedding table (an nn.Embedding module's weight) in the module
+     * tree, or -1 when there is none: the vocabulary a token-id input can index.
+     */
+    public long largestEmbeddingRows() { return embeddingRows(root, new IdentityHashMap<>()); }
+
+    private static long embeddingRows(PyObject m, IdentityHashMap<Object, Boolean> seen) {
+        if (seen.put(m, Boolean.TRUE) != null) return -1;
+        long best = -1;
+        if (m.className().contains("torch.nn.modules.sparse.") && m.className().endsWith(".Embedding") && m.state().get("weight") instanceof Tensor w && w.dim() == 2)
+            best = w.shape()[0];
+        for (Object v : m.state().values()) if (v instanceof PyObject c) best = Math.max(best, embeddingRows(c, seen));
+        return best;
+    }
+
     /** Frees the weights and constants. */
     @Override
     public void close() {

@@ -44,6 +44,16 @@ public final class Interpreter {
         return new Interpreter(CodeBase.parse(code), constants, Limits.defaults());
     }
 
+    /**
+     * Times every builtin call (torch.*, ops.*, builtins) by op name from now on, or stops when
+     * on is false; returns the profile (null when off). Module calls are not ops: their time is
+     * that of the ops inside them.
+     */
+    public dev.kiln.onnx.OnnxProfile profile(boolean on) {
+        ops.profile = on ? new dev.kiln.onnx.OnnxProfile() : null;
+        return ops.profile;
+    }
+
     /** Calls self.method(args...) with autograd off. */
     public Object callMethod(PyObject self, String method, List<Object> args) {
         ClassDef cls = classOf(self);

@@ -43,10 +43,20 @@ final class OpTable {
 
     boolean has(String name) { return ops.containsKey(name); }
 
+    /** Where calls are timed (by op name), or null when profiling is off. */
+    volatile dev.kiln.onnx.OnnxProfile profile;
+
     Object call(String name, java.util.List<Object> args, Map<String, Object> kwargs) {
         Entry e = ops.get(name);
         if (e == null) throw new ScriptException("unsupported TorchScript op " + name);
         String shortName = name.substring(name.lastIndexOf('.') + 1);
-        return e.op.call(new Args(shortName, args, kwargs, e.params));
+        var p = profile;
+        if (p == null) return e.op.call(new Args(shortName, args, kwargs, e.params));
+        long t0 = System.nanoTime();
+        try {
+            return e.op.call(new Args(shortName, args, kwargs, e.params));
+        } finally {
+            p.record(shortName, System.nanoTime() - t0);
+        }
     }
 }

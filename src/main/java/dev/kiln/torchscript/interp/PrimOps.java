@@ -70,7 +70,8 @@ final class PrimOps {
         };
     }
 
-    private static Object item(Tensor x) {
+    /** A one-element tensor as a Python number: bool, int (integral dtypes) or float. */
+    static Object item(Tensor x) {
         if (x.numel() != 1) throw new ScriptException("a Tensor with " + x.numel() + " elements cannot be converted to a scalar");
         if (x.dtype() == DType.BOOL) return x.getFlat(0) != 0;
         return x.dtype().isFloating() ? (Object) x.getFlat(0) : (Object) (long) x.getFlat(0);

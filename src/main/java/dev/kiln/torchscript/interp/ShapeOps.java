@@ -170,7 +170,7 @@ final class ShapeOps {
     }
 
     private static void misc(OpTable t) {
-        t.add("to", "self, dtype, non_blocking, copy, memory_format", ShapeOps::to);
+        t.add("to", "self, dtype, layout, device, pin_memory, non_blocking, copy, memory_format", ShapeOps::to);
         t.add("type_as", "self, other", a -> a.tensor(0).to(a.tensor(1).dtype()));
         t.add("masked_fill", "self, mask, value", a -> maskedFill(a.tensor(0), a.tensor(1), a.get(2)));
         t.add("masked_fill_", "self, mask, value", a -> maskedFill(a.tensor(0), a.tensor(1), a.get(2)));
@@ -186,15 +186,31 @@ final class ShapeOps {
         t.add("embedding", "weight, indices, padding_idx, scale_grad_by_freq, sparse", a -> embedding(a.tensor(0), a.tensor(1)));
     }
 
+    /**
+     * Every Tensor.to overload torch prints: to(dtype, ...), to(device, dtype, ...), to(other, ...),
+     * the keyword form to(dtype=, layout=, device=, pin_memory=, ...) and the prim forms
+     * to(device?, dtype?, non_blocking, copy) / to(dtype?, ...). Devices are accepted and ignored.
+     */
     private static Object to(Args a) {
         Tensor x = a.tensor(0);
+        List<Object> pos = a.positional();
         DType target = null;
-        for (int i = 1; i < a.positional().size(); i++) {
-            Object v = a.positional().get(i);
-            if (v instanceof Long code) { target = ScalarTypes.dtype(code); break; }
-            if (v instanceof Tensor other) { target = other.dtype(); break; }
+        if (pos.size() > 1) {
+            Object first = pos.get(1);
+            Object dt = switch (first) {
+                case Long code -> code;
+                case Tensor other -> other.dtype();
+                case Refs.Device d -> pos.size() > 2 && pos.get(2) instanceof Long code ? code : null;
+                case String device -> pos.size() > 2 && pos.get(2) instanceof Long code ? code : null;
+                case null -> pos.size() > 2 && pos.get(2) instanceof Long code ? code : null; // prim: to(None, dtype)
+                default -> null; // prim_other: to(non_blocking, copy)
+            };
+            target = dt instanceof DType d ? d : dt instanceof Long code ? ScalarTypes.dtype(code) : null;
+        } else {
+            target = a.dtype(1); // keywords only
+            Object layout = a.get(2, null);
+            if (layout != null && Values.toLong(layout, "to layout") != 0) throw a.error("layout " + layout + " is not supported (only torch.strided)");
         }
-        if (target == null) target = a.dtype(1);
         return target == null || target == x.dtype() ? x : x.to(target);
     }
 
@@ -235,13 +251,7 @@ final class ShapeOps {
         return Tensor.full(value, like.dtype(), s);
     }
 
-    static Tensor embedding(Tensor weight, Tensor ids) {
-        Tensor flat = ids.reshape(-1);
-        Tensor rows = Indexing.indexSelect(weight, 0, flat.dtype() == DType.I64 ? flat : flat.to(DType.I64));
-        int[] s = Arrays.copyOf(ids.shape(), ids.dim() + 1);
-        s[ids.dim()] = weight.size(1);
-        return rows.reshape(s);
-    }
+    static Tensor embedding(Tensor weight, Tensor ids) { return Indexing.embedding("embedding", weight, ids); }
 
     static PyTuple tuple(Object... items) { return new PyTuple(Arrays.asList(items)); }
 }

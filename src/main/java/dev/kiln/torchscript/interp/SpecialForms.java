@@ -22,7 +22,8 @@ final class SpecialForms {
         return switch (name) {
             case "annotate", "unchecked_cast" -> {
                 arity(name, c, 2);
-                yield ev.eval(c.args().get(1), f);
+                Object v = ev.eval(c.args().get(1), f);
+                yield name.equals("annotate") ? annotate(c.args().get(0), v) : v;
             }
             case "uninitialized" -> Refs.Uninitialized.VALUE;
             case "getattr" -> getattr(c, f, ev);
@@ -38,6 +39,23 @@ final class SpecialForms {
                 yield isInstance(ev.eval(c.args().get(0), f), c.args().get(1));
             }
             default -> NOT_SPECIAL;
+        };
+    }
+
+    /**
+     * annotate(number|int|float|bool, x) where x is a one-element Tensor: traced code passes the
+     * tensors of size arithmetic (prim::NumToTensor) where a schema wants a Scalar, and the printer
+     * writes the implicit conversion as annotate(number, t): give the number (int for integral
+     * dtypes, float for floating ones; int()/float() force the type).
+     */
+    private static Object annotate(Expr type, Object v) {
+        if (!(v instanceof Tensor t) || !(type instanceof Expr.Name n)) return v;
+        return switch (n.id()) {
+            case "number", "Scalar" -> PrimOps.item(t);
+            case "int" -> Values.toLong(PrimOps.item(t), "annotate(int, ...)");
+            case "float" -> Values.toDouble(PrimOps.item(t), "annotate(float, ...)");
+            case "bool" -> Values.truthy(PrimOps.item(t));
+            default -> v;
         };
     }
 
