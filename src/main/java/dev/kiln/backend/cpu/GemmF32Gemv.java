@@ -199,17 +199,10 @@ final class GemmF32Gemv {
             s30 = FloatVector.fromMemorySegment(S, seg, r3 + o, LE).fma(x0, s30);
             s31 = FloatVector.fromMemorySegment(S, seg, r3 + o2, LE).fma(x1, s31);
         }
-        dots[0] = tail(seg, row0, x, p, k, lanes(s00.add(s01)));
-        dots[1] = tail(seg, row0 + rs, x, p, k, lanes(s10.add(s11)));
-        dots[2] = tail(seg, row0 + 2 * rs, x, p, k, lanes(s20.add(s21)));
-        dots[3] = tail(seg, row0 + 3 * rs, x, p, k, lanes(s30.add(s31)));
-    }
-
-    /** The lanes of v added in lane order (a fixed order, unlike reduceLanes). */
-    private static float lanes(FloatVector v) {
-        float s = 0f;
-        for (int i = 0; i < L; i++) s += v.lane(i);
-        return s;
+        dots[0] = tail(seg, row0, x, p, k, (float) Lanes.sum(s00.add(s01)));
+        dots[1] = tail(seg, row0 + rs, x, p, k, (float) Lanes.sum(s10.add(s11)));
+        dots[2] = tail(seg, row0 + 2 * rs, x, p, k, (float) Lanes.sum(s20.add(s21)));
+        dots[3] = tail(seg, row0 + 3 * rs, x, p, k, (float) Lanes.sum(s30.add(s31)));
     }
 
     private static float tail(MemorySegment seg, long row, float[] x, int p, int k, float dot) {

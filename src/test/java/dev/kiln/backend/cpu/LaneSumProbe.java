@@ -74,6 +74,18 @@ public final class LaneSumProbe {
             for (int i = 0; i < m; i++) out[i] = c.getAtIndex(Storage.F64, i);
             return bits(out);
         }));
+        // f32 matrix x column (4-row dots with a fixed-order lane sum), k with a tail
+        int m32 = 6, k32 = 4 * L + 3;
+        MemorySegment a32 = arena.allocate((long) m32 * k32 * 4, 64), b32 = arena.allocate(k32 * 4L, 64), c32 = arena.allocate(m32 * 4L, 64);
+        for (int i = 0; i < m32 * k32; i++) a32.setAtIndex(Storage.F32, i, (float) (r.nextDouble() * 4 - 2));
+        for (int i = 0; i < k32; i++) b32.setAtIndex(Storage.F32, i, (float) (r.nextDouble() * 4 - 2));
+        ks.add(new Kernel("GemmF32Gemv.dots", () -> {
+            GemmF32Gemv.matrixTimesColumn(0, m32, k32, 1f, new GemmMatrix(a32, 0, k32, 1), new GemmMatrix(b32, 0, 1, 1), 0f,
+                    new GemmMatrix(c32, 0, 1, 1), new float[k32], true);
+            float[] out = new float[m32];
+            for (int i = 0; i < m32; i++) out[i] = c32.getAtIndex(Storage.F32, i);
+            return bits(out);
+        }));
         // sparse matrix x vector, CSR and 2:4 (rows long enough for the vector body)
         int rows = 6, cols = 4 * L;
         float[] dense = floats(4, rows * cols), x = floats(5, cols);
