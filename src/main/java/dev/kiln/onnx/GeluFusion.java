@@ -16,8 +16,8 @@ import java.util.function.Function;
  *   y  = Mul(Mul(x, t2), 0.5)          (torch.nn.GELU, torch.nn.functional.gelu)
  *   y  = Mul(Mul(x, 0.5), t2)          (Hugging Face BERT's x * 0.5 * (1 + erf(x / sqrt 2)))
  * </pre>
- * (Mul and Add operands in either order.) The tanh form has too many spellings to match safely
- * and is left as it is.
+ * (Mul and Add operands in either order.) Also the tanh form GPT-2 writes ({@link #matchTanh}),
+ * as a "Gelu" with approximate = "tanh".
  */
 final class GeluFusion {
     private GeluFusion() {}
@@ -42,9 +42,17 @@ final class GeluFusion {
             if (y == null || !y.opType().equals("Mul") || y.inputs().size() != 2 || !y.domain().isEmpty() && !y.domain().equals("ai.onnx"))
                 continue;
             Match m = match(g, y);
+            boolean tanh = false;
+            if (m == null) {
+                m = matchTanh(g, y);
+                tanh = true;
+            }
             if (m == null) continue;
             for (int j : m.removed) nodes.set(j, null);
-            nodes.set(i, new OnnxNode(y.name(), "Gelu", FusedOps.DOMAIN, List.of(m.x), y.outputs(), Map.of()));
+            Map<String, OnnxAttribute> attrs = tanh ? Map.of("approximate", new OnnxAttribute("approximate", OnnxAttribute.Type.STRING,
+                    0, 0, "tanh".getBytes(java.nio.charset.StandardCharsets.UTF_8), null, null, new float[0], new long[0], List.of(),
+                    List.of(), List.of(), null)) : Map.of();
+            nodes.set(i, new OnnxNode(y.name(), "Gelu", FusedOps.DOMAIN, List.of(m.x), y.outputs(), attrs));
             g.produced(y.outputs().get(0), i);
             changed = true;
         }
@@ -97,6 +105,43 @@ final class GeluFusion {
             }
             if (ok) return new Match(x, new int[]{also, add, erf, scale});
         }
+        return null;
+    }
+
+    /**
+     * The tanh form as GPT-2 (Hugging Face gelu_new) exports it:
+     * y = Mul(Mul(x, 0.5), Add(Tanh(Mul(Add(x, Mul(Pow(x, 3), 0.044715)), sqrt(2/pi))), 1)).
+     */
+    private static Match matchTanh(Graph g, OnnxNode y) {
+        for (int side = 0; side < 2; side++) {
+            int half = g.producer(y.inputs().get(side), "Mul", 1), add1 = g.producer(y.inputs().get(1 - side), "Add", 1);
+            if (half < 0 || add1 < 0) continue;
+            String x = other(g, g.nodes().get(half), 0.5);
+            String th = other(g, g.nodes().get(add1), 1.0);
+            if (x == null || th == null) continue;
+            int tanh = g.producer(th, "Tanh", 1);
+            if (tanh < 0) continue;
+            int scale = g.producer(g.nodes().get(tanh).inputs().get(0), "Mul", 1);
+            String c = scale < 0 ? null : other(g, g.nodes().get(scale), Math.sqrt(2 / Math.PI));
+            int inner = c == null ? -1 : g.producer(c, "Add", 1);
+            if (inner < 0) continue;
+            List<String> in = g.nodes().get(inner).inputs();
+            String cube = in.get(0).equals(x) ? in.get(1) : in.get(1).equals(x) ? in.get(0) : null;
+            int cubic = cube == null ? -1 : g.producer(cube, "Mul", 1);
+            String p = cubic < 0 ? null : other(g, g.nodes().get(cubic), 0.044715);
+            int pow = p == null ? -1 : g.producer(p, "Pow", 1);
+            if (pow < 0 || !g.nodes().get(pow).inputs().get(0).equals(x) || !near(g.scalar(g.nodes().get(pow).inputs().get(1)), 3.0))
+                continue;
+            return new Match(x, new int[]{half, add1, tanh, scale, inner, cubic, pow});
+        }
+        return null;
+    }
+
+    /** For a binary node with one input a scalar constant equal to c: the other input; else null. */
+    private static String other(Graph g, OnnxNode n, double c) {
+        if (n.inputs().size() != 2) return null;
+        if (near(g.scalar(n.inputs().get(1)), c)) return n.inputs().get(0);
+        if (near(g.scalar(n.inputs().get(0)), c)) return n.inputs().get(1);
         return null;
     }
 

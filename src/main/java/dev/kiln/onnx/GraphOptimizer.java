@@ -218,10 +218,20 @@ final class GraphOptimizer {
         return j;
     }
 
-    /** The tensor of a constant float initializer (F32 or F64), or null. */
+    /**
+     * The tensor of a constant float initializer (F32 or F64), or of a Constant node's float
+     * {@code value} (exporters such as torch write scalars that way), or null.
+     */
     private Tensor floatConst(String name) {
         if (name.isEmpty() || inputNames.contains(name)) return null;
-        if (!(inits.get(name) instanceof Value.TensorValue v)) return null;
+        Value init = inits.get(name);
+        if (init == null) {
+            Integer j = producer.get(name);
+            OnnxNode n = j == null ? null : nodes.get(j);
+            OnnxAttribute value = n != null && isDefault(n, "Constant") ? n.attributes().get("value") : null;
+            init = value == null ? null : value.t();
+        }
+        if (!(init instanceof Value.TensorValue v)) return null;
         DType t = v.tensor().dtype();
         return (t == DType.F32 || t == DType.F64) && (v.type() == ElemType.FLOAT || v.type() == ElemType.DOUBLE) ? v.tensor() : null;
     }

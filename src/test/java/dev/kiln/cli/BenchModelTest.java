@@ -19,6 +19,7 @@ class BenchModelTest {
     @Test
     void benchesOnnxWithGeneratedInputsProfileAndJson() throws Exception {
         Path json = tmp.resolve("r/bert.json");
+        Files.createDirectories(json.getParent());          // output folders must exist (checked before any work)
         CliRun r = CliRun.of("bench", DIR.resolve("bert_op17.onnx").toString(), "--shape", "input_ids=2x8", "--shape", "attention_mask=2x8",
                 "--threads", "1", "--warmup", "2", "--iters", "3", "--profile", "--json", json.toString());
         assertEquals(Main.OK, r.code(), r.err());

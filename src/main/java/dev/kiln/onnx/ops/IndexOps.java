@@ -70,9 +70,16 @@ final class IndexOps {
         System.arraycopy(xs, 0, out, 0, a);
         System.arraycopy(is, 0, out, a, is.length);
         System.arraycopy(xs, a + 1, out, a + is.length, r - a - 1);
-        try (Tensor picked = select(call, x, a, pos)) {
-            return one(call, picked.reshape(out));
+        try (Tensor picked = contiguousRange(pos) ? x.narrow(a, (int) pos[0], pos.length) : select(call, x, a, pos)) {
+            return one(call, picked.reshape(out));   // a view when the indices are one index or a run (a KV-cache layer, a position)
         }
+    }
+
+    /** Whether pos is p, p+1, ..., p+n-1 (n >= 1): then Gather is a view of data, no copy. */
+    private static boolean contiguousRange(long[] pos) {
+        if (pos.length == 0) return false;
+        for (int i = 1; i < pos.length; i++) if (pos[i] != pos[0] + i) return false;
+        return true;
     }
 
     private static List<Value> gatherElements(OpCall call) {
