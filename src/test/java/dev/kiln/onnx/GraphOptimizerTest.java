@@ -145,6 +145,25 @@ class GraphOptimizerTest {
         assertEquals(5, GraphOptimizer.optimize(g3).nodes().size());
     }
 
+    /** Which fusions fire on the real-architecture exports (torch 1.13, testdata/real-models): per layer one of each. */
+    @Test
+    void fusionsFireOnRealExports() throws Exception {
+        java.util.function.Function<String, Map<String, Integer>> fused = name -> {
+            try {
+                OnnxGraph g = GraphOptimizer.optimize(OnnxReader.read(java.nio.file.Path.of("testdata/real-models", name)).graph());
+                Map<String, Integer> c = new java.util.TreeMap<>();
+                for (OnnxNode n : g.nodes()) if (FusedOps.isFused(n)) c.merge(n.opType(), 1, Integer::sum);
+                return c;
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        };
+        assertEquals(Map.of("Attention", 2, "Gelu", 2), fused.apply("bert_op17.onnx"));          // 2 layers: erf GELU + attention
+        assertEquals(Map.of("Attention", 2, "Gelu", 2), fused.apply("bert_op13.onnx"));
+        assertEquals(Map.of("Gelu", 2), fused.apply("gpt2_op17.onnx"));                           // tanh GELU; Where-masked attention not yet
+        assertEquals(Map.of("Add+Relu", 4, "Conv+Relu", 9), fused.apply("resnet50_op17.onnx"));
+    }
+
     // ------------------------------------------------------------------ helpers
 
     /** Runs g with and without the optimizer and compares every output (1e-5 relative); closes g's tensors. */
