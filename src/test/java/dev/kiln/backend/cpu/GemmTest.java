@@ -175,7 +175,7 @@ class GemmTest {
     }
 
     /**
-     * The streamed matrix-vector kernels past one task: several column chunks (n > 4096) and K
+     * The streamed matrix-vector kernels past one task: several column chunks (n > 1024, and > 4096) and K
      * parts (k > 512) with odd remainders, B row-major and transposed, beta != 0; the row case is
      * bitwise equal on 1 and 2 threads and to its scalar twin, every case matches the reference.
      */
