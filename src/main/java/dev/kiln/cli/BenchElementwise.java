@@ -53,7 +53,7 @@ public final class BenchElementwise implements Callable<Integer> {
     @Option(names = "--runs", defaultValue = "15", description = "Timed runs; the median is reported (default: ${DEFAULT-VALUE}).")
     int runs;
 
-    @Option(names = "--warmup", defaultValue = "3", description = "Untimed warm-up runs (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup", defaultValue = "3", description = "Untimed warm-up runs after a second of untimed calls (0: neither) (default: ${DEFAULT-VALUE}).")
     int warmup;
 
     @Option(names = "--threads", split = ",", paramLabel = "N",
@@ -144,6 +144,10 @@ public final class BenchElementwise implements Callable<Integer> {
     }
 
     private BenchResult row(String name, double bytes, Timing.Action action, String peerName, double peer) throws Exception {
+        if (warmup > 0) {          // at least a second of calls first: the JIT's C2 versions, not its C1 ones, are timed
+            long end = System.nanoTime() + 1_000_000_000L;
+            do action.run(); while (System.nanoTime() < end);
+        }
         double s = Timing.medianSeconds(action, warmup, runs, Double.MAX_VALUE);
         return new BenchResult(name, "GB/s", bytes / s * 1e-9, peerName, peer);
     }

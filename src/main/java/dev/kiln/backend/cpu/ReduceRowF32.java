@@ -46,17 +46,23 @@ final class ReduceRowF32 {
         if (n < STRIPED_MIN) return sumBlocked(x, xi, n);
         int stripe = n / STRIPES / (4 * L) * (4 * L);
         double[] part = new double[STRIPES];
-        sumStripes(x, xi, stripe, part);
+        // blocks of 2 FLUSH vector pairs per stripe and call: a short method the JIT compiles by its
+        // call count (a single call over the whole stripe ran for seconds in C1's vector boxing
+        // before on-stack replacement reached C2)
+        int block = 2 * FLUSH * 2 * L;
+        for (int off = 0; off < stripe; off += block) sumStripes(x, xi + off, stripe, Math.min(block, stripe - off), part);
         double total = 0;
         for (double p : part) total += p;
         return total + sumBlocked(x, xi + (long) STRIPES * stripe, n - STRIPES * stripe);
     }
 
-    /** part[s] = sum of x[xi + s*len, xi + (s+1)*len) for s < 4, the four stripes read in one loop; len % (4L) == 0. */
-    private static void sumStripes(MemorySegment x, long xi, int len, double[] part) {
+    /**
+     * part[s] += sum of x[xi + s*stride, + len) for the four stripes s < 4, read in one loop;
+     * len % (2L) == 0.
+     */
+    private static void sumStripes(MemorySegment x, long xi, int stride, int len, double[] part) {
         FloatVector a0 = FloatVector.zero(S), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
-        long xa = xi, xb = xi + len, xc = xi + 2L * len, xd = xi + 3L * len;
-        int k = 0;
+        long xa = xi, xb = xi + stride, xc = xi + 2L * stride, xd = xi + 3L * stride;
         for (int i = 0; i < len; i += 2 * L) {
             a0 = a0.add(ld(x, xa + i));
             a1 = a1.add(ld(x, xa + i + L));
@@ -66,15 +72,6 @@ final class ReduceRowF32 {
             c1 = c1.add(ld(x, xc + i + L));
             d0 = d0.add(ld(x, xd + i));
             d1 = d1.add(ld(x, xd + i + L));
-            if (++k == 2 * FLUSH) {
-                part[0] += sumLanes(a0.add(a1));
-                part[1] += sumLanes(b0.add(b1));
-                part[2] += sumLanes(c0.add(c1));
-                part[3] += sumLanes(d0.add(d1));
-                a0 = FloatVector.zero(S);
-                a1 = a0; b0 = a0; b1 = a0; c0 = a0; c1 = a0; d0 = a0; d1 = a0;
-                k = 0;
-            }
         }
         part[0] += sumLanes(a0.add(a1));
         part[1] += sumLanes(b0.add(b1));
