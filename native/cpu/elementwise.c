@@ -88,3 +88,55 @@ TARGET void kiln_f32_exp_stream(const float *x, float *o, long n) {
     }
     _mm_sfence();
 }
+
+/* The sum of v's 16 lanes in lane order, in double (as dev.kiln.backend.cpu.Lanes.sum). */
+static inline __attribute__((always_inline)) TARGET double lanes_in_order(__m512 v) {
+    float f[16];
+    _mm512_storeu_ps(f, v);
+    double s = 0;
+    for (int i = 0; i < 16; i++) s += f[i];
+    return s;
+}
+
+/*
+ * Softmax of rows [0, rows) of x [rows, d] into o (both contiguous, d a multiple of 16, d <= 4096),
+ * with the output written by streaming stores: the result of ReduceNorm's F32 softmax row kernel
+ * bit for bit (max; e = exp(x - max) kept in a row buffer while summed as ReduceRowF32.expSubStore
+ * sums, one vector accumulator flushed into a double every 64 vectors; o = e * (float) (1 / sum)).
+ */
+TARGET void kiln_f32_softmax_rows_stream(const float *x, float *o, long rows, int d) {
+    float e[4096] __attribute__((aligned(64)));
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * d;
+        float *orow = o + r * d;
+        __m512 mx = _mm512_loadu_ps(xr);
+        __mmask16 nan = _mm512_cmp_ps_mask(mx, mx, _CMP_UNORD_Q);
+        for (int j = 16; j < d; j += 16) {
+            __m512 v = _mm512_loadu_ps(xr + j);
+            nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+            mx = _mm512_max_ps(mx, v);
+        }
+        float m = nan ? __builtin_nanf("") : _mm512_reduce_max_ps(mx);
+        __m512 mv = _mm512_set1_ps(m), acc = _mm512_setzero_ps();
+        double total = 0;
+        int k = 0;
+        for (int j = 0; j < d; j += 16) {
+            __m512 v = exp16(_mm512_sub_ps(_mm512_loadu_ps(xr + j), mv));
+            _mm512_store_ps(e + j, v);
+            acc = _mm512_add_ps(acc, v);
+            if (++k == 64) {
+                total += lanes_in_order(acc);
+                acc = _mm512_setzero_ps();
+                k = 0;
+            }
+        }
+        total += lanes_in_order(acc);
+        __m512 s = _mm512_set1_ps((float) (1 / total));
+        if (((uintptr_t) orow & 63) == 0) {
+            for (int j = 0; j < d; j += 16) _mm512_stream_ps(orow + j, _mm512_mul_ps(_mm512_load_ps(e + j), s));
+        } else {
+            for (int j = 0; j < d; j += 16) _mm512_storeu_ps(orow + j, _mm512_mul_ps(_mm512_load_ps(e + j), s));
+        }
+    }
+    _mm_sfence();
+}

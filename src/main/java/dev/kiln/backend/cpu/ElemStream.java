@@ -8,7 +8,7 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
 /**
- * Large contiguous F32 rows of add/sub/mul/div and exp through the native streaming kernels
+ * Large contiguous F32 rows of add/sub/mul/div, exp and softmax through the native streaming kernels
  * ({@code native/cpu/elementwise.c}): the same arithmetic as the Vector API kernels, bit for bit,
  * but written with non-temporal stores, which the Vector API cannot express (see the C file for
  * why and how much). Used for rows of at least {@link #minElements} elements (8 MB of output per
@@ -22,19 +22,21 @@ final class ElemStream {
     /** Row length from which streaming stores are used (tests lower it). */
     static long minElements = 1L << 21;
     private static volatile boolean enabled;
-    private static final MethodHandle BINARY, EXP;
+    private static final MethodHandle BINARY, EXP, SOFTMAX;
 
     static {
-        MethodHandle bin = null, exp = null;
+        MethodHandle bin = null, exp = null, softmax = null;
         if (Boolean.parseBoolean(System.getProperty("kiln.elem.stream", "true")) && CpuConfig.F32.length() == 16
                 && NativeCpu.cpuSupports("kiln_cpu_has_avx512f")) {
             var A = ValueLayout.ADDRESS;
             var L = ValueLayout.JAVA_LONG;
             bin = NativeCpu.function("kiln_f32_binary_stream", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT, A, A, A, L), true);
             exp = NativeCpu.function("kiln_f32_exp_stream", FunctionDescriptor.ofVoid(A, A, L), true);
+            softmax = NativeCpu.function("kiln_f32_softmax_rows_stream", FunctionDescriptor.ofVoid(A, A, L, ValueLayout.JAVA_INT), true);
         }
         BINARY = bin;
         EXP = exp;
+        SOFTMAX = softmax;
         enabled = bin != null;
     }
 
@@ -81,5 +83,20 @@ final class ElemStream {
             throw new IllegalStateException("exp: native streaming kernel failed: " + t, t);
         }
         return done;
+    }
+
+    /**
+     * Softmax of rows [0, rows) of contiguous x [rows, d] into contiguous o with streaming stores,
+     * bit for bit ReduceNorm's F32 row kernel; for a tensor of at least {@link #minElements}
+     * elements with d a multiple of 16 up to 4096 (the C kernel's row buffer). Returns whether it ran.
+     */
+    static boolean softmaxRows(long total, MemorySegment x, long xi, MemorySegment o, long oi, long rows, int d) {
+        if (!enabled || total < minElements || d % 16 != 0 || d > 4096) return false;
+        try {
+            SOFTMAX.invokeExact(x.asSlice(xi * 4), o.asSlice(oi * 4), rows, d);
+        } catch (Throwable t) {
+            throw new IllegalStateException("softmax: native streaming kernel failed: " + t, t);
+        }
+        return true;
     }
 }

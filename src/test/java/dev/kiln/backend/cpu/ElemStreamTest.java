@@ -95,6 +95,21 @@ class ElemStreamTest {
     }
 
     @Test
+    void softmaxRowsBitwiseEqualToVectorKernel() {
+        for (int d : new int[]{16, 48, 1024, 4096}) {
+            int rows = 37;
+            Tensor x = input(rows * d, -30, 30).view(rows, d);
+            java.util.function.Supplier<Tensor> f = () -> {
+                Tensor o = Tensor.zeros(DType.F32, rows, d);
+                x.backend().softmax(x, 1, false, o);
+                return o;
+            };
+            float[] s = both(f, true), v = both(f, false);
+            assertArrayEquals(v, s, "softmax d=" + d);
+        }
+    }
+
+    @Test
     void threadsGiveTheSameBits() {
         Tensor a = input(300_001, -2, 2), b = input(300_001, -2, 2);
         CpuConfig.setThreads(1);
