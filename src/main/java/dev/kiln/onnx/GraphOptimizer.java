@@ -17,6 +17,7 @@ import java.util.Set;
  * initializers that are not also graph inputs (a graph input named like an initializer may be
  * overridden at run time, so it is left alone).
  * <ul>
+ *   <li>Constant nodes with a tensor value: initializers (not run per call).</li>
  *   <li>BatchNormalization (inference) after a Conv whose only consumer it is: folded into the
  *       Conv's weight and bias, computed in double.</li>
  *   <li>Gemm with transB=1 and a constant B: B is transposed once into a new contiguous
@@ -66,7 +67,7 @@ final class GraphOptimizer {
     /** The optimized graph (the same object when nothing applies). */
     static OnnxGraph optimize(OnnxGraph g) {
         GraphOptimizer o = new GraphOptimizer(g);
-        boolean changed = o.foldBatchNorms() | o.transposeGemmWeights() | o.fuseRelus() | GeluFusion.apply(o.geluView())
+        boolean changed = o.foldConstants() | o.foldBatchNorms() | o.transposeGemmWeights() | o.fuseRelus() | GeluFusion.apply(o.geluView())
                 | AttentionFusion.apply(o.geluView());
         if (!changed) return g;
         List<OnnxNode> kept = o.nodes.stream().filter(n -> n != null).toList();
@@ -79,6 +80,30 @@ final class GraphOptimizer {
             for (OnnxGraph s : GraphPlan.subgraphs(n)) countSubgraphUses(s);
         }
         for (ValueInfo out : sub.outputs()) uses.merge(out.name(), 1, Integer::sum);
+    }
+
+    // ------------------------------------------------------------------ Constant nodes
+
+    /**
+     * A Constant node with a tensor value becomes an initializer: it is not run on every call (a
+     * torch export of GPT-2 has about a hundred per layer, for the shape arithmetic). Left alone
+     * when its output is also a graph output (the caller owns outputs).
+     */
+    private boolean foldConstants() {
+        Set<String> outputs = new HashSet<>();
+        for (ValueInfo out : g.outputs()) outputs.add(out.name());
+        boolean changed = false;
+        for (int i = 0; i < nodes.size(); i++) {
+            OnnxNode n = nodes.get(i);
+            if (n == null || !isDefault(n, "Constant") || n.outputs().size() != 1 || outputs.contains(n.outputs().get(0))) continue;
+            OnnxAttribute value = n.attributes().get("value");
+            if (value == null || !(value.t() instanceof Value.TensorValue) || inits.containsKey(n.outputs().get(0))) continue;
+            inits.put(n.outputs().get(0), value.t());
+            producer.remove(n.outputs().get(0));
+            nodes.set(i, null);
+            changed = true;
+        }
+        return changed;
     }
 
     // ------------------------------------------------------------------ BatchNormalization into Conv
