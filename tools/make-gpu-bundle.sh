@@ -10,7 +10,8 @@
 #                      the JUnit console launcher
 #   OUT/gpu-tests.jar  the @Tag("gpu") test classes and the test classes they use (no fixtures: the
 #                      GPU tests read only files of the tracked tree)
-#   OUT/gpu-classes.txt  those test classes, one per line (tools/gpu-check runs one JVM per class)
+#   OUT/gpu-classes.txt  those test classes, one per line (tools/gpu-check runs one JVM per class);
+#                      OUT/gpu-timing-classes.txt the ones with @Tag("timing") tests
 #   OUT/gpu-check      a copy of tools/gpu-check
 # It then checks the bundle (no class missing; the stripped JRE starts the JUnit console launcher and
 # runs a CPU-only test class and `kiln info`), measures bundle + working tree and FAILS when the sum
@@ -102,6 +103,9 @@ cp "$JCPP_NATIVE" "$CONSOLE" "$OUT/lib/"
 # ---- GPU test classes and the test classes they reach ----
 grep -rlE '^\s*@Tag\("gpu"\)' src/test/java | sed -e 's|^src/test/java/||' -e 's|\.java$||' -e 's|/|.|g' | sort > "$OUT/gpu-classes.txt"
 [ -s "$OUT/gpu-classes.txt" ] || die "no @Tag(\"gpu\") test classes under src/test/java"
+# classes with @Tag("timing") tests: gpu-check runs those tests in a second JVM without CUDA_LAUNCH_BLOCKING
+grep -rlE '@Tag\("timing"\)' src/test/java | sed -e 's|^src/test/java/||' -e 's|\.java$||' -e 's|/|.|g' | sort \
+  | comm -12 - "$OUT/gpu-classes.txt" > "$OUT/gpu-timing-classes.txt" || true
 RUN_CP="target/kiln-0.1.0-SNAPSHOT.jar:$(cat target/classpath.txt):$CONSOLE"
 # class -> test class edges among target/test-classes (jdeps -verbose:class), then the closure
 jdeps --multi-release 25 -verbose:class -filter:none -cp "$RUN_CP" target/test-classes 2>/dev/null \
