@@ -18,8 +18,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * tools/gpu-check survives what a first GPU run can do, checked here without a GPU on stand-in test
  * classes (compiled into a throw-away bundle, run by this JDK): one that passes, one that fails an
- * assertion, one that crashes the JVM (SIGSEGV: an hs_err log), one that hangs (killed by timeout),
- * and one with a timing test. Each runs in its own JVM; the summary table always prints, last,
+ * assertion, one that crashes the JVM (SIGSEGV: an hs_err log), one whose @BeforeAll assumption
+ * aborts it (no device: "skipped", not "ok"), one that hangs (killed by timeout), and one with a
+ * timing test. Each runs in its own JVM; the summary table always prints, last,
  * with every class's status; crash logs are folded into one file; the log folder stays at <= 8
  * files; timing tests run in a second JVM without CUDA_LAUNCH_BLOCKING, correctness tests with it.
  * Needs bash and the JUnit console launcher that the build copies to target/gpu-bundle-deps.
@@ -54,6 +55,7 @@ class GpuCheckScriptTest {
                 "Fails", "@Test void ok() {} @Test void bad() { Assertions.assertEquals(1, 2, \"kernel result\"); }",
                 "Crashes", "@Test void segv() throws Exception { var f = sun.misc.Unsafe.class.getDeclaredField(\"theUnsafe\");"
                         + " f.setAccessible(true); ((sun.misc.Unsafe) f.get(null)).putLong(0L, 42L); }",
+                "Skips", "@BeforeAll static void needsCuda() { Assumptions.assumeTrue(false, \"no CUDA device\"); } @Test void t() {}",
                 "Hangs", "@Test void forever() throws Exception { System.out.println(\"hanging\"); Thread.sleep(600_000); }",
                 "Timed", "@Test void correct() { System.out.println(\"correct blocking=\" + System.getenv(\"CUDA_LAUNCH_BLOCKING\")); }"
                         + " @Test @Tag(\"timing\") void timing() { System.out.println(\"timing blocking=\" + System.getenv(\"CUDA_LAUNCH_BLOCKING\")); }");
@@ -77,7 +79,7 @@ class GpuCheckScriptTest {
         ProcessBuilder pb = new ProcessBuilder("bash", "tools/gpu-check").redirectErrorStream(true);
         pb.environment().putAll(Map.of(
                 "BUNDLE", bundle.toString(), "OUT", out.toString(), "KILN_JAVA", java,
-                "KILN_GPU_CLASSES", String.join(" ", PKG + ".Passes", PKG + ".Fails", PKG + ".Crashes", PKG + ".Hangs", PKG + ".Timed"),
+                "KILN_GPU_CLASSES", String.join(" ", PKG + ".Passes", PKG + ".Fails", PKG + ".Crashes", PKG + ".Skips", PKG + ".Hangs", PKG + ".Timed"),
                 "KILN_GPU_TEST_TIMEOUT", "25", "KILN_GPU_INT8_TIMEOUT", "30", "KILN_INT8_N", "64",
                 // the engine and its runtime jars, no JUnit (the console launcher brings its own)
                 "KILN_GPU_CLASSPATH", Path.of("target/classes").toAbsolutePath() + File.pathSeparator
@@ -92,7 +94,9 @@ class GpuCheckScriptTest {
         System.out.println("GpuCheckScriptTest: gpu-check on stand-in classes printed:\n" + summary);
         assertTrue(summary.lines().anyMatch(l -> l.matches("gpucheckfake\\.Passes\\s+correct\\s+ok\\s+1\\s+1\\s+0\\s+0\\s+\\d+")), summary);
         assertTrue(summary.lines().anyMatch(l -> l.matches("gpucheckfake\\.Fails\\s+correct\\s+FAILED\\s+2\\s+1\\s+1\\s+0\\s+\\d+")), summary);
-        assertTrue(summary.lines().anyMatch(l -> l.matches("gpucheckfake\\.Crashes\\s+correct\\s+CRASHED\\s+-\\s+-\\s+-\\s+0\\s+\\d+")), summary);
+        assertTrue(summary.lines().anyMatch(l -> l.matches("gpucheckfake\\.Crashes\\s+correct\\s+CRASHED\\s+-\\s+-\\s+-\\s+-\\s+\\d+")), summary);
+        assertTrue(summary.lines().anyMatch(l -> l.matches("gpucheckfake\\.Skips\\s+correct\\s+skipped\\s+1\\s+0\\s+0\\s+1\\s+\\d+")),
+                "a class whose tests all skipped is not a pass: " + summary);
         assertTrue(summary.lines().anyMatch(l -> l.matches("gpucheckfake\\.Hangs\\s+correct\\s+TIMEOUT\\s+.*")), summary);
         assertTrue(summary.lines().anyMatch(l -> l.matches("gpucheckfake\\.Timed\\s+correct\\s+ok\\s+1\\s+1\\s+0\\s+0\\s+\\d+")), summary);
         assertTrue(summary.lines().anyMatch(l -> l.matches("gpucheckfake\\.Timed\\s+timing\\s+ok\\s+1\\s+1\\s+0\\s+0\\s+\\d+")), summary);
