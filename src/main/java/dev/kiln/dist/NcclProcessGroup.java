@@ -10,7 +10,6 @@ import dev.kiln.tensor.Tensor;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.locks.LockSupport;
-import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.cuda.global.nccl;
 import org.bytedeco.cuda.nccl.ncclComm;
 import org.bytedeco.cuda.nccl.ncclUniqueId;
@@ -85,7 +84,7 @@ public final class NcclProcessGroup implements ProcessGroup {
         this.ownsStore = ownsStore;
         this.cuda = CudaBackend.of(device);
         ncclUniqueId id = uniqueId(store, "kiln/pg/" + name + "/nccl-id");
-        check(cudart.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+        cuda.makeCurrent();
         this.comm = new ncclComm();
         int rc = nccl.ncclCommInitRank(comm, size, id, rank);
         if (rc != nccl.ncclSuccess)
@@ -197,7 +196,7 @@ public final class NcclProcessGroup implements ProcessGroup {
     private synchronized String launch(String op, NcclCall call) {
         String what = "nccl " + op + " #" + (++seq) + " (rank " + rank + ")";
         if (aborted != null) throw new DistException(what + ": group aborted: " + aborted);
-        check(cudart.cudaSetDevice(cuda.device()), "cudaSetDevice");
+        cuda.makeCurrent();
         int rc = call.run();
         if (rc != nccl.ncclSuccess) {
             String msg = what + ": " + errorString(rc);

@@ -52,7 +52,7 @@ public final class CudaBackend implements Backend {
     private CudaBackend(int device) {
         this.device = device;
         this.allocator = new CachingAllocator(new CudaDeviceMemory(device));
-        check(cudart.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+        CudaContext.makeCurrent(device);
         this.kernels = new CudaOpsKernels(device, CudaStream.create(true), allocator);
         this.copies = new CudaOpsCopy(kernels);
         this.elementwise = new CudaOpsElementwise(kernels, copies);
@@ -83,6 +83,11 @@ public final class CudaBackend implements Backend {
 
     public int device() {
         return device;
+    }
+
+    /** Makes this device's primary context current on the calling thread (before raw CUDA/NCCL calls). */
+    public void makeCurrent() {
+        CudaContext.makeCurrent(device);
     }
 
     /** The stream every kernel and copy of this backend is queued on (collectives join it, e.g. NCCL). */
