@@ -2,22 +2,19 @@
 //
 // Loaded at run time with cuModuleLoadData (fatbin from native/build-kernels.sh), launched with
 // cuLaunchKernel. Names: kiln_cast_<src>_<dst>, kiln_cast_<src>_<dst>_strided (no identity casts:
-// use a device copy). Element types: f32 float, f64 double, bf16 __nv_bfloat16, f16 __half,
-// i32 int32, i64 int64, i8 int8, bool uint8 (0/1).
+// use a device copy). Element types: f32 float, f64 double, bf16 and f16 the 16-bit storage structs
+// of kiln_convert.cuh, i32 int, i64 long long, i8 signed char, bool unsigned char (0/1). No system
+// or CUDA headers: NVRTC compiles it with no include path.
 //
 //   kiln_cast_<src>_<dst>(const S* x, D* y, int64 n)
 //       x (n), y (n): contiguous.
 //   kiln_cast_<src>_<dst>_strided(const S* x, D* y, int64 n, KilnIndexer ix)
 //       n-d strided (<= 8 dims); ix.shape = logical shape, operand 0 = y, 1 = x.
 //
-// Semantics (match Java's casts, which the CPU backend uses):
-//   float -> float: round to nearest even (f32/bf16/f16 sources widen exactly to double first,
-//                   then round once to the target).
-//   float -> int:   truncate toward zero, saturate to int32/int64, NaN -> 0; to i8: saturate to
-//                   int32, then wrap to 8 bits (Java `(byte)(int) x`).
-//   int -> int:     two's-complement wrap. int -> float: round to nearest (i64 -> bf16/f16 goes
-//                   through double: a second rounding only for |v| > 2^53).
-//   x -> bool:      x != 0 (NaN -> 1). bool -> x: 0 or 1.
+// Semantics: see kiln_convert.cuh (the CPU backend's dev.kiln.backend.cpu.Casts follows the same
+// rules bit for bit): float -> float one round-to-nearest-even from the exact value (f64 -> bf16/f16
+// directly), overflow -> inf; float -> int truncates, saturates to the target (i8 too), NaN -> 0;
+// int -> float one rounding (i64 -> bf16/f16 directly); int -> int wraps; x -> bool is x != 0.
 //
 // Launch configuration: 256 threads per block; grid = min(ceil(n / 256), 132 * 8). Grid-stride
 // loops, so any grid is correct. Dynamic shared memory: 0.
@@ -55,14 +52,13 @@
 //   kiln_cast_bool_i8_strided
 
 #include "kiln_common.cuh"
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
+#include "kiln_convert.cuh"
 
 // ---- source -> wide value: floating sources widen exactly to double, integers to int64 ----
 __device__ __forceinline__ double wide(float v) { return (double)v; }
 __device__ __forceinline__ double wide(double v) { return v; }
-__device__ __forceinline__ double wide(__nv_bfloat16 v) { return (double)__bfloat162float(v); }
-__device__ __forceinline__ double wide(__half v) { return (double)__half2float(v); }
+__device__ __forceinline__ double wide(KilnBf16 v) { return (double)kiln_bf16_to_float(v); }
+__device__ __forceinline__ double wide(KilnF16 v) { return (double)kiln_f16_to_float(v); }
 __device__ __forceinline__ long long wide(int v) { return v; }
 __device__ __forceinline__ long long wide(long long v) { return v; }
 __device__ __forceinline__ long long wide(signed char v) { return v; }
@@ -78,24 +74,24 @@ template <> struct Narrow<double> {
     __device__ static double f(double v) { return v; }
     __device__ static double f(long long v) { return __ll2double_rn(v); }
 };
-template <> struct Narrow<__nv_bfloat16> {
-    __device__ static __nv_bfloat16 f(double v) { return __double2bfloat16(v); }
-    __device__ static __nv_bfloat16 f(long long v) { return __double2bfloat16(__ll2double_rn(v)); }
+template <> struct Narrow<KilnBf16> {
+    __device__ static KilnBf16 f(double v) { return kiln_double_to_bf16(v); }
+    __device__ static KilnBf16 f(long long v) { return kiln_long_to_bf16(v); }
 };
-template <> struct Narrow<__half> {
-    __device__ static __half f(double v) { return __double2half(v); }
-    __device__ static __half f(long long v) { return __double2half(__ll2double_rn(v)); }
+template <> struct Narrow<KilnF16> {
+    __device__ static KilnF16 f(double v) { return kiln_double_to_f16(v); }
+    __device__ static KilnF16 f(long long v) { return kiln_long_to_f16(v); }
 };
 template <> struct Narrow<int> {
-    __device__ static int f(double v) { return __double2int_rz(v); }
+    __device__ static int f(double v) { return kiln_double_to_i32_sat(v); }
     __device__ static int f(long long v) { return (int)(unsigned int)(unsigned long long)v; }
 };
 template <> struct Narrow<long long> {
-    __device__ static long long f(double v) { return __double2ll_rz(v); }
+    __device__ static long long f(double v) { return kiln_double_to_i64_sat(v); }
     __device__ static long long f(long long v) { return v; }
 };
 template <> struct Narrow<signed char> {
-    __device__ static signed char f(double v) { return Narrow<signed char>::f((long long)__double2int_rz(v)); }
+    __device__ static signed char f(double v) { return kiln_double_to_i8_sat(v); }
     __device__ static signed char f(long long v) {
         unsigned int b = (unsigned int)(unsigned long long)v & 0xffu;
         return (signed char)(b >= 128u ? (int)b - 256 : (int)b);
@@ -132,58 +128,58 @@ __device__ __forceinline__ void cast_strided(const S* x, D* y, long long n,
     }
 
 KILN_DEF_CAST(kiln_cast_f32_f64, kiln_cast_f32_f64_strided, float, double)
-KILN_DEF_CAST(kiln_cast_f32_bf16, kiln_cast_f32_bf16_strided, float, __nv_bfloat16)
-KILN_DEF_CAST(kiln_cast_f32_f16, kiln_cast_f32_f16_strided, float, __half)
+KILN_DEF_CAST(kiln_cast_f32_bf16, kiln_cast_f32_bf16_strided, float, KilnBf16)
+KILN_DEF_CAST(kiln_cast_f32_f16, kiln_cast_f32_f16_strided, float, KilnF16)
 KILN_DEF_CAST(kiln_cast_f32_i32, kiln_cast_f32_i32_strided, float, int)
 KILN_DEF_CAST(kiln_cast_f32_i64, kiln_cast_f32_i64_strided, float, long long)
 KILN_DEF_CAST(kiln_cast_f32_i8, kiln_cast_f32_i8_strided, float, signed char)
 KILN_DEF_CAST(kiln_cast_f32_bool, kiln_cast_f32_bool_strided, float, unsigned char)
 KILN_DEF_CAST(kiln_cast_f64_f32, kiln_cast_f64_f32_strided, double, float)
-KILN_DEF_CAST(kiln_cast_f64_bf16, kiln_cast_f64_bf16_strided, double, __nv_bfloat16)
-KILN_DEF_CAST(kiln_cast_f64_f16, kiln_cast_f64_f16_strided, double, __half)
+KILN_DEF_CAST(kiln_cast_f64_bf16, kiln_cast_f64_bf16_strided, double, KilnBf16)
+KILN_DEF_CAST(kiln_cast_f64_f16, kiln_cast_f64_f16_strided, double, KilnF16)
 KILN_DEF_CAST(kiln_cast_f64_i32, kiln_cast_f64_i32_strided, double, int)
 KILN_DEF_CAST(kiln_cast_f64_i64, kiln_cast_f64_i64_strided, double, long long)
 KILN_DEF_CAST(kiln_cast_f64_i8, kiln_cast_f64_i8_strided, double, signed char)
 KILN_DEF_CAST(kiln_cast_f64_bool, kiln_cast_f64_bool_strided, double, unsigned char)
-KILN_DEF_CAST(kiln_cast_bf16_f32, kiln_cast_bf16_f32_strided, __nv_bfloat16, float)
-KILN_DEF_CAST(kiln_cast_bf16_f64, kiln_cast_bf16_f64_strided, __nv_bfloat16, double)
-KILN_DEF_CAST(kiln_cast_bf16_f16, kiln_cast_bf16_f16_strided, __nv_bfloat16, __half)
-KILN_DEF_CAST(kiln_cast_bf16_i32, kiln_cast_bf16_i32_strided, __nv_bfloat16, int)
-KILN_DEF_CAST(kiln_cast_bf16_i64, kiln_cast_bf16_i64_strided, __nv_bfloat16, long long)
-KILN_DEF_CAST(kiln_cast_bf16_i8, kiln_cast_bf16_i8_strided, __nv_bfloat16, signed char)
-KILN_DEF_CAST(kiln_cast_bf16_bool, kiln_cast_bf16_bool_strided, __nv_bfloat16, unsigned char)
-KILN_DEF_CAST(kiln_cast_f16_f32, kiln_cast_f16_f32_strided, __half, float)
-KILN_DEF_CAST(kiln_cast_f16_f64, kiln_cast_f16_f64_strided, __half, double)
-KILN_DEF_CAST(kiln_cast_f16_bf16, kiln_cast_f16_bf16_strided, __half, __nv_bfloat16)
-KILN_DEF_CAST(kiln_cast_f16_i32, kiln_cast_f16_i32_strided, __half, int)
-KILN_DEF_CAST(kiln_cast_f16_i64, kiln_cast_f16_i64_strided, __half, long long)
-KILN_DEF_CAST(kiln_cast_f16_i8, kiln_cast_f16_i8_strided, __half, signed char)
-KILN_DEF_CAST(kiln_cast_f16_bool, kiln_cast_f16_bool_strided, __half, unsigned char)
+KILN_DEF_CAST(kiln_cast_bf16_f32, kiln_cast_bf16_f32_strided, KilnBf16, float)
+KILN_DEF_CAST(kiln_cast_bf16_f64, kiln_cast_bf16_f64_strided, KilnBf16, double)
+KILN_DEF_CAST(kiln_cast_bf16_f16, kiln_cast_bf16_f16_strided, KilnBf16, KilnF16)
+KILN_DEF_CAST(kiln_cast_bf16_i32, kiln_cast_bf16_i32_strided, KilnBf16, int)
+KILN_DEF_CAST(kiln_cast_bf16_i64, kiln_cast_bf16_i64_strided, KilnBf16, long long)
+KILN_DEF_CAST(kiln_cast_bf16_i8, kiln_cast_bf16_i8_strided, KilnBf16, signed char)
+KILN_DEF_CAST(kiln_cast_bf16_bool, kiln_cast_bf16_bool_strided, KilnBf16, unsigned char)
+KILN_DEF_CAST(kiln_cast_f16_f32, kiln_cast_f16_f32_strided, KilnF16, float)
+KILN_DEF_CAST(kiln_cast_f16_f64, kiln_cast_f16_f64_strided, KilnF16, double)
+KILN_DEF_CAST(kiln_cast_f16_bf16, kiln_cast_f16_bf16_strided, KilnF16, KilnBf16)
+KILN_DEF_CAST(kiln_cast_f16_i32, kiln_cast_f16_i32_strided, KilnF16, int)
+KILN_DEF_CAST(kiln_cast_f16_i64, kiln_cast_f16_i64_strided, KilnF16, long long)
+KILN_DEF_CAST(kiln_cast_f16_i8, kiln_cast_f16_i8_strided, KilnF16, signed char)
+KILN_DEF_CAST(kiln_cast_f16_bool, kiln_cast_f16_bool_strided, KilnF16, unsigned char)
 KILN_DEF_CAST(kiln_cast_i32_f32, kiln_cast_i32_f32_strided, int, float)
 KILN_DEF_CAST(kiln_cast_i32_f64, kiln_cast_i32_f64_strided, int, double)
-KILN_DEF_CAST(kiln_cast_i32_bf16, kiln_cast_i32_bf16_strided, int, __nv_bfloat16)
-KILN_DEF_CAST(kiln_cast_i32_f16, kiln_cast_i32_f16_strided, int, __half)
+KILN_DEF_CAST(kiln_cast_i32_bf16, kiln_cast_i32_bf16_strided, int, KilnBf16)
+KILN_DEF_CAST(kiln_cast_i32_f16, kiln_cast_i32_f16_strided, int, KilnF16)
 KILN_DEF_CAST(kiln_cast_i32_i64, kiln_cast_i32_i64_strided, int, long long)
 KILN_DEF_CAST(kiln_cast_i32_i8, kiln_cast_i32_i8_strided, int, signed char)
 KILN_DEF_CAST(kiln_cast_i32_bool, kiln_cast_i32_bool_strided, int, unsigned char)
 KILN_DEF_CAST(kiln_cast_i64_f32, kiln_cast_i64_f32_strided, long long, float)
 KILN_DEF_CAST(kiln_cast_i64_f64, kiln_cast_i64_f64_strided, long long, double)
-KILN_DEF_CAST(kiln_cast_i64_bf16, kiln_cast_i64_bf16_strided, long long, __nv_bfloat16)
-KILN_DEF_CAST(kiln_cast_i64_f16, kiln_cast_i64_f16_strided, long long, __half)
+KILN_DEF_CAST(kiln_cast_i64_bf16, kiln_cast_i64_bf16_strided, long long, KilnBf16)
+KILN_DEF_CAST(kiln_cast_i64_f16, kiln_cast_i64_f16_strided, long long, KilnF16)
 KILN_DEF_CAST(kiln_cast_i64_i32, kiln_cast_i64_i32_strided, long long, int)
 KILN_DEF_CAST(kiln_cast_i64_i8, kiln_cast_i64_i8_strided, long long, signed char)
 KILN_DEF_CAST(kiln_cast_i64_bool, kiln_cast_i64_bool_strided, long long, unsigned char)
 KILN_DEF_CAST(kiln_cast_i8_f32, kiln_cast_i8_f32_strided, signed char, float)
 KILN_DEF_CAST(kiln_cast_i8_f64, kiln_cast_i8_f64_strided, signed char, double)
-KILN_DEF_CAST(kiln_cast_i8_bf16, kiln_cast_i8_bf16_strided, signed char, __nv_bfloat16)
-KILN_DEF_CAST(kiln_cast_i8_f16, kiln_cast_i8_f16_strided, signed char, __half)
+KILN_DEF_CAST(kiln_cast_i8_bf16, kiln_cast_i8_bf16_strided, signed char, KilnBf16)
+KILN_DEF_CAST(kiln_cast_i8_f16, kiln_cast_i8_f16_strided, signed char, KilnF16)
 KILN_DEF_CAST(kiln_cast_i8_i32, kiln_cast_i8_i32_strided, signed char, int)
 KILN_DEF_CAST(kiln_cast_i8_i64, kiln_cast_i8_i64_strided, signed char, long long)
 KILN_DEF_CAST(kiln_cast_i8_bool, kiln_cast_i8_bool_strided, signed char, unsigned char)
 KILN_DEF_CAST(kiln_cast_bool_f32, kiln_cast_bool_f32_strided, unsigned char, float)
 KILN_DEF_CAST(kiln_cast_bool_f64, kiln_cast_bool_f64_strided, unsigned char, double)
-KILN_DEF_CAST(kiln_cast_bool_bf16, kiln_cast_bool_bf16_strided, unsigned char, __nv_bfloat16)
-KILN_DEF_CAST(kiln_cast_bool_f16, kiln_cast_bool_f16_strided, unsigned char, __half)
+KILN_DEF_CAST(kiln_cast_bool_bf16, kiln_cast_bool_bf16_strided, unsigned char, KilnBf16)
+KILN_DEF_CAST(kiln_cast_bool_f16, kiln_cast_bool_f16_strided, unsigned char, KilnF16)
 KILN_DEF_CAST(kiln_cast_bool_i32, kiln_cast_bool_i32_strided, unsigned char, int)
 KILN_DEF_CAST(kiln_cast_bool_i64, kiln_cast_bool_i64_strided, unsigned char, long long)
 KILN_DEF_CAST(kiln_cast_bool_i8, kiln_cast_bool_i8_strided, unsigned char, signed char)

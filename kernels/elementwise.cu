@@ -138,7 +138,7 @@ template <typename T> struct OpSign {
 };
 
 // ============================================================================================
-// Binary op functors: R f(T a, T b), R = T for arithmetic, uint8_t (0/1) for comparisons.
+// Binary op functors: R f(T a, T b), R = T for arithmetic, unsigned char (0/1) for comparisons.
 // ============================================================================================
 template <typename T> struct OpAdd { typedef T R; __device__ static R f(T a, T b) { return a + b; } };
 template <typename T> struct OpSub { typedef T R; __device__ static R f(T a, T b) { return a - b; } };
@@ -147,12 +147,12 @@ template <typename T> struct OpDiv { typedef T R; __device__ static R f(T a, T b
 template <typename T> struct OpMax { typedef T R; __device__ static R f(T a, T b) { return k_max(a, b); } };
 template <typename T> struct OpMin { typedef T R; __device__ static R f(T a, T b) { return k_min(a, b); } };
 template <typename T> struct OpPow { typedef T R; __device__ static R f(T a, T b) { return k_pow(a, b); } };
-template <typename T> struct OpEq { typedef uint8_t R; __device__ static R f(T a, T b) { return a == b; } };
-template <typename T> struct OpNe { typedef uint8_t R; __device__ static R f(T a, T b) { return a != b; } };
-template <typename T> struct OpLt { typedef uint8_t R; __device__ static R f(T a, T b) { return a < b; } };
-template <typename T> struct OpLe { typedef uint8_t R; __device__ static R f(T a, T b) { return a <= b; } };
-template <typename T> struct OpGt { typedef uint8_t R; __device__ static R f(T a, T b) { return a > b; } };
-template <typename T> struct OpGe { typedef uint8_t R; __device__ static R f(T a, T b) { return a >= b; } };
+template <typename T> struct OpEq { typedef unsigned char R; __device__ static R f(T a, T b) { return a == b; } };
+template <typename T> struct OpNe { typedef unsigned char R; __device__ static R f(T a, T b) { return a != b; } };
+template <typename T> struct OpLt { typedef unsigned char R; __device__ static R f(T a, T b) { return a < b; } };
+template <typename T> struct OpLe { typedef unsigned char R; __device__ static R f(T a, T b) { return a <= b; } };
+template <typename T> struct OpGt { typedef unsigned char R; __device__ static R f(T a, T b) { return a > b; } };
+template <typename T> struct OpGe { typedef unsigned char R; __device__ static R f(T a, T b) { return a >= b; } };
 
 // ============================================================================================
 // Generic bodies
@@ -197,7 +197,7 @@ __device__ __forceinline__ void binary_contig(const T* a, const T* b,
     const int N = Lanes<T>::N;
     long long start = 0;
     if (kiln_aligned16(a) && kiln_aligned16(b) &&
-        (reinterpret_cast<uintptr_t>(y) % (sizeof(R) * N)) == 0) {
+        (reinterpret_cast<unsigned long long>(y) % (sizeof(R) * N)) == 0) {
         long long packs = n / N;
         const Pack<T, N>* ap = reinterpret_cast<const Pack<T, N>*>(a);
         const Pack<T, N>* bp = reinterpret_cast<const Pack<T, N>*>(b);

@@ -7,9 +7,8 @@
 // - Warp reductions by shuffle.
 //
 // Index arithmetic is 64-bit everywhere: element counts, strides and offsets are `long long`.
+// No system or CUDA headers: the NVRTC fallback compiles these sources with no include path.
 #pragma once
-
-#include <stdint.h>
 
 #define KILN_MAX_DIMS 8
 
@@ -44,7 +43,7 @@ __device__ __forceinline__ void kiln_offsets(const KilnIndexer& ix, long long fl
 }
 
 __device__ __forceinline__ bool kiln_aligned16(const void* p) {
-    return (reinterpret_cast<uintptr_t>(p) & 15u) == 0;
+    return (reinterpret_cast<unsigned long long>(p) & 15ull) == 0;
 }
 
 // A 16-byte packet of T (float: 4 lanes, double: 2); Pack<T, 1> is a

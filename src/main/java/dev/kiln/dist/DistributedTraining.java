@@ -1,5 +1,7 @@
 package dev.kiln.dist;
 
+import dev.kiln.backend.Backend;
+import dev.kiln.backend.Backends;
 import dev.kiln.data.DataLoader;
 import dev.kiln.io.Safetensors;
 import dev.kiln.nn.Module;
@@ -75,12 +77,37 @@ public final class DistributedTraining implements AutoCloseable {
         return pg == null ? loader : loader.sampler(DistributedSampler.of(pg, datasetSize, seed).blocked(perRankBatch));
     }
 
-    /** The model to train: a DDP wrapper (broadcasting rank 0's state now), or net itself. */
+    /**
+     * Where the model, its inputs and its gradients must live: the process group's tensor backend
+     * (the rank's CUDA device for NCCL, the CPU otherwise; the CPU in one process).
+     */
+    public Backend device() {
+        return pg == null ? Backends.cpu() : pg.tensorBackend();
+    }
+
+    /**
+     * The model to train: a DDP wrapper (broadcasting rank 0's state now), or net itself. With a
+     * group whose collectives take device tensors (NCCL) the parameters and buffers must already be
+     * on {@link #device()}: Kiln's layers keep their parameter tensors in final fields, so a built
+     * model cannot be moved in place; build it (and its inputs) there. A model elsewhere fails here
+     * with a one-line error rather than inside the first all-reduce.
+     */
     public Module wrap(Module net) {
         if (pg == null) return net;
         if (ddp != null) throw new IllegalStateException("DistributedTraining: wrap(Module) called twice");
+        Backend dev = device();
+        for (var e : net.stateDict().entrySet()) {
+            if (e.getValue().backend() != dev)
+                throw new IllegalStateException("DistributedTraining: the " + pg.backend() + " group takes tensors on " + where(dev)
+                        + " but " + e.getKey() + " is on " + where(e.getValue().backend()) + "; build the model on dist.device()");
+        }
         ddp = new DistributedDataParallel(net, pg);
         return ddp;
+    }
+
+    /** "cuda:0" for a CUDA device, else the backend's name ("cpu"). */
+    static String where(Backend b) {
+        return b.name().equals("cuda") ? b.toString() : b.name();
     }
 
     /** The optimizer to step: one that finishes DDP's gradient all-reduce first, or opt itself. */

@@ -1,6 +1,7 @@
 package dev.kiln.dist;
 
 import dev.kiln.autograd.GradMode;
+import dev.kiln.backend.Backend;
 import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Scope;
 import dev.kiln.tensor.Tensor;
@@ -13,6 +14,8 @@ import java.util.List;
  * followed by one flag per parameter (1 where this rank has a gradient, 0 where it has none). The
  * whole buffer is all-reduced (AVG) in one collective, so after it a positive flag means some rank
  * had a gradient for that parameter, and its slot holds the sum of the ranks' gradients / size.
+ * The buffer lives on the parameters' backend (a CUDA device for NCCL, which rejects host tensors);
+ * the parameters of one bucket must share it.
  */
 final class GradBucket implements AutoCloseable {
     final int index;
@@ -32,9 +35,16 @@ final class GradBucket implements AutoCloseable {
         this.params = List.copyOf(params);
         this.names = List.copyOf(names);
         DType dtype = params.getFirst().dtype();
+        Backend backend = params.getFirst().backend();
         long total = 0;
-        for (Tensor p : params) total += p.numel();
-        this.flat = Scope.escape(Tensor.zeros(dtype, Math.toIntExact(total + params.size())));
+        for (int i = 0; i < params.size(); i++) {
+            Tensor p = params.get(i);
+            if (p.backend() != backend)
+                throw new IllegalArgumentException("DistributedDataParallel: parameter " + names.get(i) + " lives on " + DistributedTraining.where(p.backend())
+                        + " but " + names.getFirst() + " on " + DistributedTraining.where(backend) + "; build the whole model on one device");
+            total += p.numel();
+        }
+        this.flat = Scope.escape(Tensor.empty(backend, dtype, Math.toIntExact(total + params.size())));
         this.slots = new Tensor[params.size()];
         long off = 0;
         for (int i = 0; i < slots.length; i++) {
@@ -51,6 +61,9 @@ final class GradBucket implements AutoCloseable {
 
     long bytes() { return flat.numel() * flat.dtype().byteSize(); }
 
+    /** Where the flat buffer lives (the parameters' backend). */
+    Backend backend() { return flat.backend(); }
+
     boolean launched() { return work != null; }
 
     boolean isReady() { return ready == params.size(); }
@@ -62,10 +75,11 @@ final class GradBucket implements AutoCloseable {
         try (GradMode.Guard g = GradMode.noGrad(); Scope s = Scope.open()) {
             for (int i = 0; i < slots.length; i++) {
                 Tensor grad = params.get(i).grad();
-                slots[i].copyFrom(grad != null ? grad : Tensor.scalar(0));
+                if (grad != null) slots[i].copyFrom(grad);
+                else slots[i].copyFrom(Tensor.zeros(slots[i].dtype(), slots[i].shape()));
                 has[i] = grad != null ? 1 : 0;
             }
-            flags.copyFrom(Tensor.fromArray(has, has.length));
+            flags.copyFrom(Tensor.fromArray(has, has.length)); // host -> the bucket's device
         }
         work = pg.allReduce(flat, ProcessGroup.ReduceOp.AVG);
     }

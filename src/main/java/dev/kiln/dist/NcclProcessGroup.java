@@ -10,7 +10,6 @@ import dev.kiln.tensor.Tensor;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.locks.LockSupport;
-import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.cuda.global.nccl;
 import org.bytedeco.cuda.nccl.ncclComm;
 import org.bytedeco.cuda.nccl.ncclUniqueId;
@@ -85,7 +84,7 @@ public final class NcclProcessGroup implements ProcessGroup {
         this.ownsStore = ownsStore;
         this.cuda = CudaBackend.of(device);
         ncclUniqueId id = uniqueId(store, "kiln/pg/" + name + "/nccl-id");
-        check(cudart.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+        cuda.makeCurrent();
         this.comm = new ncclComm();
         int rc = nccl.ncclCommInitRank(comm, size, id, rank);
         if (rc != nccl.ncclSuccess)
@@ -131,6 +130,8 @@ public final class NcclProcessGroup implements ProcessGroup {
     @Override public int size() { return size; }
     @Override public String backend() { return "nccl"; }
     @Override public Duration timeout() { return timeout; }
+    /** This rank's CUDA device: NCCL takes only tensors there. */
+    @Override public CudaBackend tensorBackend() { return cuda; }
 
     @Override
     public Work allReduce(Tensor t, ReduceOp op) {
@@ -195,7 +196,7 @@ public final class NcclProcessGroup implements ProcessGroup {
     private synchronized String launch(String op, NcclCall call) {
         String what = "nccl " + op + " #" + (++seq) + " (rank " + rank + ")";
         if (aborted != null) throw new DistException(what + ": group aborted: " + aborted);
-        check(cudart.cudaSetDevice(cuda.device()), "cudaSetDevice");
+        cuda.makeCurrent();
         int rc = call.run();
         if (rc != nccl.ncclSuccess) {
             String msg = what + ": " + errorString(rc);
@@ -299,28 +300,39 @@ public final class NcclProcessGroup implements ProcessGroup {
 
     // ---------------------------------------------------------------- failure and shutdown
 
+    /** Aborts the communicator (queued work is dropped); a failing ncclCommAbort throws, naming the reason. */
     @Override
     public synchronized void abort(String reason) {
         if (aborted == null) aborted = reason;
         if (!released) {
             released = true;
-            nccl.ncclCommAbort(comm); // gives up on queued work; never waits for other ranks
+            int rc = nccl.ncclCommAbort(comm); // gives up on queued work; never waits for other ranks
+            if (rc != nccl.ncclSuccess)
+                throw new DistException("nccl: ncclCommAbort failed: " + errorString(rc) + " (aborting because: " + reason + ")");
         }
     }
 
     /** Waits for queued work, then releases the communicator (and the store when this group opened it). */
     @Override
     public synchronized void close() {
-        if (!released) {
-            released = true;
-            try {
-                cuda.stream().synchronize();
-                nccl.ncclCommDestroy(comm);
-            } finally {
-                aborted = "group closed";
+        try {
+            if (!released) {
+                released = true;
+                try {
+                    cuda.stream().synchronize();
+                    int rc = nccl.ncclCommDestroy(comm);
+                    if (rc != nccl.ncclSuccess) throw new DistException("nccl: ncclCommDestroy failed: " + errorString(rc));
+                } catch (RuntimeException e) { // the stream or the communicator is broken: do not leave it behind
+                    int rc = nccl.ncclCommAbort(comm);
+                    if (rc != nccl.ncclSuccess) e.addSuppressed(new DistException("nccl: ncclCommAbort failed: " + errorString(rc)));
+                    throw e;
+                } finally {
+                    aborted = "group closed";
+                }
             }
+        } finally {
+            token.close();
+            if (ownsStore && store != null) store.close();
         }
-        token.close();
-        if (ownsStore && store != null) store.close();
     }
 }

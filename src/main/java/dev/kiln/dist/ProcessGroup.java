@@ -28,6 +28,13 @@ public interface ProcessGroup extends AutoCloseable {
 
     Duration timeout();
 
+    /**
+     * The backend whose tensors this group's collectives take: the CPU for the CPU and in-process
+     * groups, the group's CUDA device for NCCL (which rejects host tensors). DDP keeps its gradient
+     * buckets there and {@link DistributedTraining} moves the model there.
+     */
+    default dev.kiln.backend.Backend tensorBackend() { return dev.kiln.backend.Backends.cpu(); }
+
     /** Reduces {@code t} over all ranks in place: every rank ends with the same result. */
     Work allReduce(Tensor t, ReduceOp op);
 

@@ -9,8 +9,8 @@ import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 
 /**
- * Strided copy with dtype conversion: dst[i] = cast(src[i]). Runs that are contiguous on both
- * sides (after {@link Rows} merges dims) are bulk copies.
+ * Strided copy with dtype conversion: dst[i] = cast(src[i]) by {@link Casts}' rules. Runs that are
+ * contiguous on both sides (after {@link Rows} merges dims) are bulk copies.
  */
 final class CpuCopy {
     private CpuCopy() {}
@@ -56,12 +56,9 @@ final class CpuCopy {
                     } else if (!st.isFloating() && !dt.isFloating()) {
                         for (int i = 0; i < n; i++, si += sst, di += dst2)
                             ds.setLong(dt, di, ss.getLong(st, si));
-                    } else if (dt == DType.BOOL) {
+                    } else { // the documented conversion rules (Casts), shared with the CUDA kernels
                         for (int i = 0; i < n; i++, si += sst, di += dst2)
-                            ds.setLong(dt, di, ss.getDouble(st, si) != 0 ? 1 : 0);
-                    } else {
-                        for (int i = 0; i < n; i++, si += sst, di += dst2)
-                            ds.setDouble(dt, di, ss.getDouble(st, si));
+                            Casts.element(ss, st, si, ds, dt, di);
                     }
                 });
     }

@@ -75,6 +75,7 @@ public final class CublasLtInt8 implements AutoCloseable {
         String why = unsupported(m, n, k);
         if (why != null) throw new IllegalArgumentException("cublasLt int8: " + why);
         Plan p = plans.computeIfAbsent(m + "x" + n + "x" + k, key -> new Plan(m, n, k));
+        CudaContext.makeCurrent(gpu.device());
         try (IntPointer one = new IntPointer(1).put(1); IntPointer zero = new IntPointer(1).put(0)) {
             status(cublas.cublasLtMatmul(lt, p.desc, one, DevicePointers.at(b), p.layoutB, DevicePointers.at(a), p.layoutA, zero,
                     DevicePointers.at(c), p.layoutC, DevicePointers.at(c), p.layoutC, p.heuristic.algo(),
@@ -84,6 +85,7 @@ public final class CublasLtInt8 implements AutoCloseable {
 
     /** Queues C (bf16 [m, n]) = A (bf16 [m, k]) B (bf16 [n, k])^T with cublasGemmEx, fp32 accumulation. */
     public void bf16MatmulT(long a, long b, long c, int m, int n, int k) {
+        CudaContext.makeCurrent(gpu.device());
         try (FloatPointer one = new FloatPointer(1).put(1f); FloatPointer zero = new FloatPointer(1).put(0f)) {
             status(cublas.cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, one, DevicePointers.at(b), CUDA_R_16BF, k,
                     DevicePointers.at(a), CUDA_R_16BF, k, zero, DevicePointers.at(c), CUDA_R_16BF, n, CUBLAS_COMPUTE_32F,
@@ -105,9 +107,18 @@ public final class CublasLtInt8 implements AutoCloseable {
                 layoutA = layout(out, CUDA_R_8I, k, m, k);
                 layoutC = layout(out, CUDA_R_32I, n, m, n);
             }
-            opAttribute(CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
-            opAttribute(CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
-            choose(m, n, k);
+            try {
+                opAttribute(CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
+                opAttribute(CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
+                choose(m, n, k);
+            } catch (RuntimeException e) { // e.g. no algorithm for this shape: free the descriptors
+                try {
+                    close();
+                } catch (RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+                throw e;
+            }
         }
 
         private cublasLtMatrixLayoutOpaque_t layout(PointerPointer<Pointer> out, int type, long rows, long cols, long ld) {
@@ -133,18 +144,17 @@ public final class CublasLtInt8 implements AutoCloseable {
                             "cublasLtMatmulAlgoGetHeuristic");
                     if (found[0] < 1) throw new CudaException("cublasLt int8: no algorithm for " + m + "x" + n + "x" + k, 0);
                 } finally {
-                    cublas.cublasLtMatmulPreferenceDestroy(pref);
+                    status(cublas.cublasLtMatmulPreferenceDestroy(pref), "cublasLtMatmulPreferenceDestroy");
                 }
             }
         }
 
         @Override
         public void close() {
-            cublas.cublasLtMatrixLayoutDestroy(layoutA);
-            cublas.cublasLtMatrixLayoutDestroy(layoutB);
-            cublas.cublasLtMatrixLayoutDestroy(layoutC);
-            cublas.cublasLtMatmulDescDestroy(desc);
+            int[] r = {cublas.cublasLtMatrixLayoutDestroy(layoutA), cublas.cublasLtMatrixLayoutDestroy(layoutB),
+                    cublas.cublasLtMatrixLayoutDestroy(layoutC), cublas.cublasLtMatmulDescDestroy(desc)};
             heuristic.close();
+            for (int x : r) status(x, "cublasLtMatrixLayoutDestroy/MatmulDescDestroy");
         }
     }
 
@@ -156,10 +166,20 @@ public final class CublasLtInt8 implements AutoCloseable {
 
     @Override
     public void close() {
-        plans.values().forEach(Plan::close);
+        CudaContext.makeCurrent(gpu.device());
+        RuntimeException first = null;
+        for (Plan p : plans.values()) {
+            try {
+                p.close();
+            } catch (RuntimeException e) {
+                if (first == null) first = e;
+            }
+        }
         plans.clear();
         gpu.free(workspace);
-        status(cublas.cublasDestroy_v2(blas), "cublasDestroy");
-        status(cublas.cublasLtDestroy(lt), "cublasLtDestroy");
+        int rb = cublas.cublasDestroy_v2(blas), rl = cublas.cublasLtDestroy(lt);
+        if (first != null) throw first;
+        status(rb, "cublasDestroy");
+        status(rl, "cublasLtDestroy");
     }
 }

@@ -15,6 +15,9 @@ public final class CudaAvailability {
     /** Reason when the bindings cannot be loaded. */
     public static final String NO_RUNTIME =
             "cuda: no CUDA driver/runtime found (org.bytedeco cuda natives not on the classpath)";
+    /** Reason when the natives jar is there but its JNI glue cannot be loaded (a CUDA library missing). */
+    public static final String NO_CUDA_LIBS = "cuda: the JavaCPP natives are on the class path but could not be loaded: "
+            + "libcuda.so.1 (the NVIDIA driver) or libcudart.so.13 is not on the loader path (LD_LIBRARY_PATH)";
     /** Reason when the bindings load but report no usable device. */
     public static final String NO_DEVICE = "cuda: driver found but no device";
     /** Reason when cudart loads but reports cudaErrorInsufficientDriver (no or too old libcuda). */
@@ -64,7 +67,9 @@ public final class CudaAvailability {
 
     private static Probe probeNow() {
         if (Boolean.getBoolean("kiln.cuda.disable")) return new Probe(0, DISABLED, "");
-        return probe(Natives::load, Natives::deviceCount);
+        boolean glue = CudaAvailability.class.getResource("/org/bytedeco/cuda/linux-x86_64/libjnicudart.so") != null;
+        Probe p = probe(Natives::load, Natives::deviceCount);
+        return glue && p.reason().equals(NO_RUNTIME) ? new Probe(0, NO_CUDA_LIBS, p.detail()) : p;
     }
 
     /**

@@ -32,7 +32,8 @@ import org.bytedeco.cuda.global.cudart;
  * <p>Implemented: allocate, copy (memcpy / cast.cu), unary, binary, reluBackward (elementwise.cu),
  * softmax (any axis), layerNorm, reduce SUM/MEAN/MAX over any axes (reduce.cu), gemm
  * (cuBLAS), sgdStep, adamStep (optim.cu); f32/f64 for compute, every dtype for copies and casts.
- * Not yet: where (no kernel), conv2d and its backward, pool2d and its backward, gather, scatterAdd,
+ * Fused ops outside the Backend interface (public methods here): bias+GELU, softmax / log-softmax
+ * backward, layer-norm backward. Not yet: where (no kernel), conv2d and its backward, pool2d and its backward, gather, scatterAdd,
  * reductions other than SUM/MEAN/MAX, compute on bf16/f16/integers: they throw
  * UnsupportedOperationException naming the op (and dtype). Requires {@link CudaAvailability#isAvailable()}.
  */
@@ -46,16 +47,18 @@ public final class CudaBackend implements Backend {
     private final CudaOpsElementwise elementwise;
     private final CudaOpsReduce reductions;
     private final CublasGemm blas;
+    private final CudaOpsFused fused;
 
     private CudaBackend(int device) {
         this.device = device;
         this.allocator = new CachingAllocator(new CudaDeviceMemory(device));
-        check(cudart.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+        CudaContext.makeCurrent(device);
         this.kernels = new CudaOpsKernels(device, CudaStream.create(true), allocator);
         this.copies = new CudaOpsCopy(kernels);
         this.elementwise = new CudaOpsElementwise(kernels, copies);
         this.reductions = new CudaOpsReduce(kernels, copies);
         this.blas = new CublasGemm(kernels, copies);
+        this.fused = new CudaOpsFused(kernels, copies);
         dev.kiln.tensor.MemoryStats.register("cuda:" + device, allocator::snapshot);
     }
 
@@ -80,6 +83,11 @@ public final class CudaBackend implements Backend {
 
     public int device() {
         return device;
+    }
+
+    /** Makes this device's primary context current on the calling thread (before raw CUDA/NCCL calls). */
+    public void makeCurrent() {
+        CudaContext.makeCurrent(device);
     }
 
     /** The stream every kernel and copy of this backend is queued on (collectives join it, e.g. NCCL). */
@@ -203,6 +211,36 @@ public final class CudaBackend implements Backend {
         try (Tensor s = Tensor.full(t.getFlat(0), t.dtype()); Tensor d = s.to(this); Tensor r = d.reshape(one)) {
             return r.expand(t.shape()); // the view keeps the storage alive (ref-counted)
         }
+    }
+
+    // ---- fused ops the Backend interface has no method for yet (kernels of elementwise.cu / reduce.cu) ----
+
+    /** out = gelu(x + bias) (tanh: the tanh approximation), bias over x's last dim; float32, out contiguous. */
+    public void biasGelu(Tensor x, Tensor bias, boolean tanh, Tensor out) {
+        String op = tanh ? "biasGeluTanh" : "biasGelu";
+        fused.biasGelu(here(op, x), here(op, bias), tanh, here(op, out));
+    }
+
+    /** dx = the gradient of softmax (log: log-softmax) over the last dim, from its output y and dL/dy g. */
+    public void softmaxBackward(Tensor y, Tensor g, boolean log, Tensor dx) {
+        String op = log ? "logSoftmaxBackward" : "softmaxBackward";
+        fused.softmaxBackward(here(op, y), here(op, g), log, here(op, dx));
+    }
+
+    /**
+     * Layer-norm backward over the trailing normalizedDims dims (the forward's x, weight w or null,
+     * eps): dx, and dw / db when not null (sums over the rows).
+     */
+    public void layerNormBackward(Tensor dy, Tensor x, Tensor w, int normalizedDims, double eps, Tensor dx, Tensor dw, Tensor db) {
+        String op = "layerNormBackward";
+        fused.layerNormBackward(here(op, dy), here(op, x), w == null ? null : here(op, w), normalizedDims, eps, here(op, dx),
+                dw == null ? null : here(op, dw), db == null ? null : here(op, db));
+    }
+
+    private CudaOpsView here(String op, Tensor t) {
+        if (t.backend() != this)
+            throw new IllegalArgumentException("cuda " + op + ": operand lives on " + t.backend().name() + ", not on " + this);
+        return CudaOpsView.of(t);
     }
 
     @Override

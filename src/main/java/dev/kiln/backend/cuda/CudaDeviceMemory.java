@@ -30,7 +30,7 @@ public final class CudaDeviceMemory implements DeviceMemory {
 
     @Override
     public long malloc(long bytes) {
-        check(cudart.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+        CudaContext.makeCurrent(device);
         Pointer p = new Pointer();
         int err = cudart.cudaMalloc(p, bytes);
         if (err == cudart.cudaErrorMemoryAllocation) {
@@ -43,7 +43,7 @@ public final class CudaDeviceMemory implements DeviceMemory {
 
     @Override
     public void free(long ptr) {
-        check(cudart.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+        CudaContext.makeCurrent(device);
         check(cudart.cudaFree(DevicePointers.at(ptr)), "cudaFree");
     }
 
@@ -58,7 +58,7 @@ public final class CudaDeviceMemory implements DeviceMemory {
     }
 
     private long[] memInfo() {
-        check(cudart.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+        CudaContext.makeCurrent(device);
         try (SizeTPointer free = new SizeTPointer(1); SizeTPointer total = new SizeTPointer(1)) {
             check(cudart.cudaMemGetInfo(free, total), "cudaMemGetInfo");
             return new long[] {free.get(), total.get()};

@@ -87,6 +87,8 @@ public final class CudaInt8Gemm implements AutoCloseable {
 
     public CudaDeviceMemory memory() { return mem; }
     public CudaStream stream() { return stream; }
+    /** The CUDA device these kernels run on. */
+    public int device() { return device; }
     /** Streaming multiprocessors of the device (132 on an H200). */
     public int smCount() { return smCount; }
     /** Compute capability major version (9 on an H200). */
@@ -283,6 +285,7 @@ public final class CudaInt8Gemm implements AutoCloseable {
      * be ordered before the kernels queued next.
      */
     void copyIn(long d, Pointer h, long bytes) {
+        CudaContext.makeCurrent(device);
         check(cudart.cudaMemcpyAsync(DevicePointers.at(d), h, bytes, cudart.cudaMemcpyHostToDevice, stream.handle()),
                 "cudaMemcpyAsync H2D " + bytes + " bytes");
         stream.synchronize();
@@ -290,6 +293,7 @@ public final class CudaInt8Gemm implements AutoCloseable {
 
     /** Device -> host on {@link #stream()} (after the work queued there), then waits. */
     void copyOut(Pointer h, long d, long bytes) {
+        CudaContext.makeCurrent(device);
         check(cudart.cudaMemcpyAsync(h, DevicePointers.at(d), bytes, cudart.cudaMemcpyDeviceToHost, stream.handle()),
                 "cudaMemcpyAsync D2H " + bytes + " bytes");
         stream.synchronize();
@@ -297,6 +301,7 @@ public final class CudaInt8Gemm implements AutoCloseable {
 
     /** Sets {@code bytes} bytes at d to {@code value}, queued on {@link #stream()}. */
     public void memset(long d, int value, long bytes) {
+        CudaContext.makeCurrent(device);
         check(cudart.cudaMemsetAsync(DevicePointers.at(d), value, bytes, stream.handle()), "cudaMemsetAsync");
     }
 
@@ -320,7 +325,10 @@ public final class CudaInt8Gemm implements AutoCloseable {
 
     @Override
     public void close() {
-        module.close();
-        stream.close();
+        try {
+            module.close();
+        } finally {
+            stream.close();
+        }
     }
 }

@@ -1,16 +1,11 @@
 package dev.kiln.backend.cuda;
 
-import static dev.kiln.backend.cuda.CudaException.check;
-import static dev.kiln.backend.cuda.CudaException.checkDriver;
-
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import org.bytedeco.cuda.cudart.CUfunc_st;
-import org.bytedeco.cuda.global.cudart;
 
 /**
  * The launch machinery shared by the CUDA backend's ops: the kernel families of {@code kernels/}
@@ -48,20 +43,17 @@ final class CudaOpsKernels {
 
     /** Makes this device current on the calling thread (primary context for the driver API). */
     void makeCurrent() {
-        check(cudart.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+        CudaContext.makeCurrent(device);
     }
 
     private KernelModule module(String family) {
         return modules.computeIfAbsent(family, f -> KernelModule.load(f, device));
     }
 
-    /** Queues kernels/family.cu's kernel with a 1-D or 2-D launch; closes args. */
+    /** Queues kernels/family.cu's kernel with a 1-D or 2-D launch (via {@link CudaContext}); closes args. */
     void launch(String family, String kernel, int[] grid, int[] block, CudaOpsArgs args) {
-        makeCurrent();
         try (args) {
-            CUfunc_st f = module(family).function(kernel);
-            checkDriver(cudart.cuLaunchKernel(f, grid[0], grid[1], grid[2], block[0], block[1], block[2], 0,
-                    stream.handle(), args.array(), null), "cuLaunchKernel(" + family + "/" + kernel + ")");
+            module(family).launch(kernel, grid, block, 0, stream, args.array());
         }
     }
 

@@ -8,6 +8,7 @@ import dev.kiln.compress.sparse.SparseMatrix;
 import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.Pointer;
 
 /**
  * Sparse x dense on the GPU with Kiln's own kernels ({@code kernels/sparse.cu}):
@@ -19,12 +20,14 @@ import org.bytedeco.javacpp.IntPointer;
  * GPU host only (compile-only elsewhere); requires {@link CudaAvailability#isAvailable()}.
  */
 public final class CudaSparse implements AutoCloseable {
+    private final int device;
     private final CudaDeviceMemory mem;
     private final KernelModule module;
     private final CudaStream stream;
 
     public CudaSparse(int device) {
         if (!CudaAvailability.isAvailable()) throw new IllegalStateException(CudaAvailability.reason());
+        this.device = device;
         this.mem = new CudaDeviceMemory(device);
         this.module = KernelModule.load("sparse", device);
         this.stream = CudaStream.create(true);
@@ -97,7 +100,7 @@ public final class CudaSparse implements AutoCloseable {
     long upload(float[] v) {
         long d = mem.malloc(4L * Math.max(1, v.length));
         try (FloatPointer h = new FloatPointer(v)) {
-            check(cudart.cudaMemcpy(DevicePointers.at(d), h, 4L * v.length, cudart.cudaMemcpyHostToDevice), "cudaMemcpy H2D");
+            copyIn(d, h, 4L * v.length);
         }
         return d;
     }
@@ -105,15 +108,32 @@ public final class CudaSparse implements AutoCloseable {
     long upload(int[] v) {
         long d = mem.malloc(4L * Math.max(1, v.length));
         try (IntPointer h = new IntPointer(v)) {
-            check(cudart.cudaMemcpy(DevicePointers.at(d), h, 4L * v.length, cudart.cudaMemcpyHostToDevice), "cudaMemcpy H2D");
+            copyIn(d, h, 4L * v.length);
         }
         return d;
     }
 
+    /**
+     * Host -> device on the kernels' stream, then waits: the stream is non-blocking, so a plain
+     * cudaMemcpy (legacy stream) would not be ordered with the kernels queued there.
+     */
+    private void copyIn(long d, Pointer h, long bytes) {
+        if (bytes == 0) return;
+        CudaContext.makeCurrent(device);
+        check(cudart.cudaMemcpyAsync(DevicePointers.at(d), h, bytes, cudart.cudaMemcpyHostToDevice, stream.handle()),
+                "cudaMemcpyAsync H2D " + bytes + " bytes");
+        stream.synchronize();
+    }
+
+    /** Device -> host on the kernels' stream (after the work queued there), then waits. */
     float[] download(long d, int count) {
         float[] out = new float[count];
+        if (count == 0) return out;
         try (FloatPointer h = new FloatPointer(count)) {
-            check(cudart.cudaMemcpy(h, DevicePointers.at(d), 4L * count, cudart.cudaMemcpyDeviceToHost), "cudaMemcpy D2H");
+            CudaContext.makeCurrent(device);
+            check(cudart.cudaMemcpyAsync(h, DevicePointers.at(d), 4L * count, cudart.cudaMemcpyDeviceToHost, stream.handle()),
+                    "cudaMemcpyAsync D2H " + 4L * count + " bytes");
+            stream.synchronize();
             h.get(out);
         }
         return out;
@@ -129,7 +149,10 @@ public final class CudaSparse implements AutoCloseable {
 
     @Override
     public void close() {
-        module.close();
-        stream.close();
+        try {
+            module.close();
+        } finally {
+            stream.close();
+        }
     }
 }

@@ -32,32 +32,48 @@ public final class CusparseSpmm implements AutoCloseable {
     private final MethodHandle create, destroy, setStream, createCsr, createDnMat, destroySpMat, destroyDnMat, bufferSize, spmm;
     private final MemorySegment handle;
 
+    /**
+     * Opens libcusparse and creates a handle on {@code gpu}'s stream. A missing library or symbol
+     * throws IllegalStateException (the peer is optional: callers skip it and say why).
+     */
     public CusparseSpmm(CudaSparse gpu) {
         this.gpu = gpu;
-        SymbolLookup lib = library(arena);
-        Linker l = Linker.nativeLinker();
-        create = l.downcallHandle(find(lib, "cusparseCreate"), FunctionDescriptor.of(I32, PTR));
-        destroy = l.downcallHandle(find(lib, "cusparseDestroy"), FunctionDescriptor.of(I32, PTR));
-        setStream = l.downcallHandle(find(lib, "cusparseSetStream"), FunctionDescriptor.of(I32, PTR, PTR));
-        createCsr = l.downcallHandle(find(lib, "cusparseCreateCsr"),
-                FunctionDescriptor.of(I32, PTR, I64, I64, I64, PTR, PTR, PTR, I32, I32, I32, I32));
-        createDnMat = l.downcallHandle(find(lib, "cusparseCreateDnMat"), FunctionDescriptor.of(I32, PTR, I64, I64, I64, PTR, I32, I32));
-        destroySpMat = l.downcallHandle(find(lib, "cusparseDestroySpMat"), FunctionDescriptor.of(I32, PTR));
-        destroyDnMat = l.downcallHandle(find(lib, "cusparseDestroyDnMat"), FunctionDescriptor.of(I32, PTR));
-        bufferSize = l.downcallHandle(find(lib, "cusparseSpMM_bufferSize"),
-                FunctionDescriptor.of(I32, PTR, I32, I32, PTR, PTR, PTR, PTR, PTR, I32, I32, PTR));
-        spmm = l.downcallHandle(find(lib, "cusparseSpMM"),
-                FunctionDescriptor.of(I32, PTR, I32, I32, PTR, PTR, PTR, PTR, PTR, I32, I32, PTR));
-        MemorySegment h = arena.allocate(PTR);
-        status(call(create, h), "cusparseCreate");
-        handle = h.get(PTR, 0);
-        long stream = gpu.stream().handle() == null ? 0 : gpu.stream().handle().address();
-        status(call(setStream, handle, MemorySegment.ofAddress(stream)), "cusparseSetStream");
+        try {
+            SymbolLookup lib = library(arena);
+            Linker l = Linker.nativeLinker();
+            create = l.downcallHandle(find(lib, "cusparseCreate"), FunctionDescriptor.of(I32, PTR));
+            destroy = l.downcallHandle(find(lib, "cusparseDestroy"), FunctionDescriptor.of(I32, PTR));
+            setStream = l.downcallHandle(find(lib, "cusparseSetStream"), FunctionDescriptor.of(I32, PTR, PTR));
+            createCsr = l.downcallHandle(find(lib, "cusparseCreateCsr"),
+                    FunctionDescriptor.of(I32, PTR, I64, I64, I64, PTR, PTR, PTR, I32, I32, I32, I32));
+            createDnMat = l.downcallHandle(find(lib, "cusparseCreateDnMat"), FunctionDescriptor.of(I32, PTR, I64, I64, I64, PTR, I32, I32));
+            destroySpMat = l.downcallHandle(find(lib, "cusparseDestroySpMat"), FunctionDescriptor.of(I32, PTR));
+            destroyDnMat = l.downcallHandle(find(lib, "cusparseDestroyDnMat"), FunctionDescriptor.of(I32, PTR));
+            bufferSize = l.downcallHandle(find(lib, "cusparseSpMM_bufferSize"),
+                    FunctionDescriptor.of(I32, PTR, I32, I32, PTR, PTR, PTR, PTR, PTR, I32, I32, PTR));
+            spmm = l.downcallHandle(find(lib, "cusparseSpMM"),
+                    FunctionDescriptor.of(I32, PTR, I32, I32, PTR, PTR, PTR, PTR, PTR, I32, I32, PTR));
+            MemorySegment h = arena.allocate(PTR);
+            status(call(create, h), "cusparseCreate");
+            handle = h.get(PTR, 0);
+            long stream = gpu.stream().handle() == null ? 0 : gpu.stream().handle().address();
+            status(call(setStream, handle, MemorySegment.ofAddress(stream)), "cusparseSetStream");
+        } catch (RuntimeException e) {
+            arena.close();
+            throw e;
+        }
     }
 
-    private static SymbolLookup library(Arena arena) {
+    /** libcusparse: -Dkiln.cusparse.lib, else the dynamic loader's; IllegalStateException naming what is missing. */
+    static SymbolLookup library(Arena arena) {
         String forced = System.getProperty("kiln.cusparse.lib");
-        if (forced != null) return SymbolLookup.libraryLookup(java.nio.file.Path.of(forced), arena);
+        if (forced != null) {
+            try {
+                return SymbolLookup.libraryLookup(java.nio.file.Path.of(forced), arena);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalStateException("cusparse: cannot load -Dkiln.cusparse.lib=" + forced + " (" + e.getMessage() + ")", e);
+            }
+        }
         IllegalArgumentException last = null;
         for (String name : new String[]{"libcusparse.so.12", "libcusparse.so.13", "libcusparse.so"}) {
             try {
@@ -107,9 +123,8 @@ public final class CusparseSpmm implements AutoCloseable {
                 gpu.stream().synchronize();
             } finally {
                 if (buf != 0) gpu.memory().free(buf);
-                call(destroySpMat, A);
-                call(destroyDnMat, B);
-                call(destroyDnMat, C);
+                int s1 = call(destroySpMat, A), s2 = call(destroyDnMat, B), s3 = call(destroyDnMat, C);
+                status(s1 != 0 ? s1 : s2 != 0 ? s2 : s3, "cusparseDestroySpMat/DnMat");
             }
         }
     }
@@ -130,7 +145,10 @@ public final class CusparseSpmm implements AutoCloseable {
 
     @Override
     public void close() {
-        call(destroy, handle);
-        arena.close();
+        try {
+            status(call(destroy, handle), "cusparseDestroy");
+        } finally {
+            arena.close();
+        }
     }
 }

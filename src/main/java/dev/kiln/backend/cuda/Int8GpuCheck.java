@@ -34,8 +34,10 @@ import org.bytedeco.javacpp.BytePointer;
  *       cuBLASLt's in full.</li>
  * </ol>
  * Prints a table (TOPS, ratio to cuBLASLt; goal: Kiln >= 0.6x) and writes {@code int8-gemm.json}
- * into OUT_DIR. Exit code 0 when everything matched, 1 on a mismatch, 0 with "skipped" and the
- * reason when there is no usable CUDA device.
+ * into OUT_DIR, whatever happened: an exception in one shape, variant or timing (say cuBLASLt has no
+ * algorithm for an odd shape) is recorded as an "ERROR ..." failure and the rest still runs. Exit
+ * code 0 when everything matched, 1 on a mismatch or error, 0 with "skipped" and the reason when
+ * there is no usable CUDA device.
  */
 public final class Int8GpuCheck {
     static final int REPS = 10;
@@ -56,18 +58,62 @@ public final class Int8GpuCheck {
             System.out.println("int8 gpu check skipped: " + CudaAvailability.reason());
             return;
         }
-        try (CudaInt8Gemm gpu = new CudaInt8Gemm(0); CublasLtInt8 lt = new CublasLtInt8(gpu)) {
-            List<String> failures = checkCorrectness(gpu, lt, System.out);
-            List<Timing> timings = timeAll(gpu, lt, n, failures);
-            String device = deviceName() + ", sm_" + gpu.archMajor() + "x, " + gpu.smCount() + " SMs";
+        List<String> failures = new ArrayList<>();
+        List<Timing> timings = new ArrayList<>();
+        String device = "cuda:0";
+        // every step records its own failure and the rest still runs; the table and the JSON are
+        // written whatever happened (a sticky CUDA error makes the later steps fail too, each named)
+        try (CudaInt8Gemm gpu = new CudaInt8Gemm(0)) {
+            device = deviceName() + ", sm_" + gpu.archMajor() + "x, " + gpu.smCount() + " SMs";
+            CublasLtInt8 lt = null;
+            try {
+                lt = new CublasLtInt8(gpu);
+            } catch (RuntimeException e) {
+                failures.add(error("cuBLASLt setup (its checks and timings are skipped)", e));
+            }
+            try {
+                failures.addAll(checkCorrectness(gpu, lt, System.out));
+                timings.addAll(timeAll(gpu, lt, n, failures));
+            } finally {
+                if (lt != null) {
+                    try {
+                        lt.close();
+                    } catch (RuntimeException e) {
+                        failures.add(error("cuBLASLt close", e));
+                    }
+                }
+            }
+        } catch (RuntimeException e) {
+            failures.add(error("int8 check aborted", e));
+        } finally {
             System.out.print(table(device, n, timings, failures));
             Files.createDirectories(out);
             Files.writeString(out.resolve("int8-gemm.json"), json(device, n, timings, failures));
-            if (!failures.isEmpty()) System.exit(1);
+        }
+        if (!failures.isEmpty()) System.exit(1);
+    }
+
+    /** "ERROR what: Exception: message" (one line). */
+    static String error(String what, Throwable e) {
+        String msg = String.valueOf(e.getMessage()).lines().findFirst().orElse("");
+        return "ERROR " + what + ": " + e.getClass().getSimpleName() + ": " + msg;
+    }
+
+    /** Runs one check; an exception becomes a failure line naming it instead of ending the run. */
+    private static int[] attempt(List<String> failures, String what, java.util.function.Supplier<int[]> run) {
+        try {
+            return run.get();
+        } catch (RuntimeException e) {
+            failures.add(error(what, e));
+            return null;
         }
     }
 
-    /** Runs every shape through every applicable kernel; returns one line per mismatch (empty: all exact). */
+    /**
+     * Runs every shape through every applicable kernel (and cuBLASLt when {@code lt} is not null);
+     * returns one line per mismatch or error (empty: all exact). An error in one shape or variant
+     * (e.g. cuBLASLt has no algorithm for an odd shape) is recorded and the others still run.
+     */
     static List<String> checkCorrectness(CudaInt8Gemm gpu, CublasLtInt8 lt, PrintStream log) {
         List<String> failures = new ArrayList<>();
         int checked = 0;
@@ -81,20 +127,29 @@ public final class Int8GpuCheck {
             for (CudaInt8Gemm.Variant v : CudaInt8Gemm.Variant.values())
                 if (!v.tiled() || CudaInt8Gemm.tiledRejection(k, 0, 0, gpu.archMajor()) == null) variants.add(v);
             for (CudaInt8Gemm.Variant v : variants) {
-                int[] got = gpu.matmulT(a, b, m, n, k, v);
-                addMismatch(failures, "kiln " + (v == null ? "auto" : v.kernel()) + " " + shape, ref, got, n);
+                String what = "kiln " + (v == null ? "auto" : v.kernel()) + " " + shape;
+                int[] got = attempt(failures, what, () -> gpu.matmulT(a, b, m, n, k, v));
+                if (got != null) addMismatch(failures, what, ref, got, n);
                 checked++;
             }
-            addMismatch(failures, "kiln auto, A misaligned by 1 byte " + shape, ref, misalignedA(gpu, a, b, m, n, k), n);
+            String mis = "kiln auto, A misaligned by 1 byte " + shape;
+            int[] got = attempt(failures, mis, () -> misalignedA(gpu, a, b, m, n, k));
+            if (got != null) addMismatch(failures, mis, ref, got, n);
             checked++;
-            if (CublasLtInt8.unsupported(m, n, k) == null) {
-                addMismatch(failures, "cublasLt int8 " + shape, ref, cublasLt(gpu, lt, a, b, m, n, k), n);
+            if (lt != null && CublasLtInt8.unsupported(m, n, k) == null) {
+                String what = "cublasLt int8 " + shape;
+                int[] c = attempt(failures, what, () -> cublasLt(gpu, lt, a, b, m, n, k));
+                if (c != null) addMismatch(failures, what, ref, c, n);
                 checked++;
             }
         }
-        failures.addAll(checkRequantize(gpu));
-        log.printf(Locale.ROOT, "int8 gemm correctness: %d runs on %d shapes, %d mismatches%n", checked, SHAPES.length, failures.size());
-        failures.forEach(f -> log.println("  MISMATCH " + f));
+        try {
+            failures.addAll(checkRequantize(gpu));
+        } catch (RuntimeException e) {
+            failures.add(error("requantize", e));
+        }
+        log.printf(Locale.ROOT, "int8 gemm correctness: %d runs on %d shapes, %d mismatches or errors%n", checked, SHAPES.length, failures.size());
+        failures.forEach(f -> log.println(f.startsWith("ERROR ") ? "  " + f : "  MISMATCH " + f));
         return failures;
     }
 
@@ -155,31 +210,52 @@ public final class Int8GpuCheck {
         return failures;
     }
 
-    /** Times Kiln's kernels, cuBLASLt int8 and cuBLAS bf16 at n^3; Kiln results that differ from cuBLASLt's go to failures. */
+    /**
+     * Times Kiln's kernels, cuBLASLt int8 and cuBLAS bf16 at n^3 (the NVIDIA peers only when
+     * {@code lt} is not null); Kiln results that differ from cuBLASLt's, and any step that throws,
+     * go to failures while the other steps still run.
+     */
     static List<Timing> timeAll(CudaInt8Gemm gpu, CublasLtInt8 lt, int n, List<String> failures) {
         List<Timing> out = new ArrayList<>();
-        byte[] a = randomBytes(11, n * n), b = randomBytes(12, n * n);
+        byte[] a = randomBytes(11, (long) n * n), b = randomBytes(12, (long) n * n);
         long da = gpu.upload(a), db = gpu.upload(b), dc = gpu.malloc(4L * n * n);
         try (CudaEvent start = CudaEvent.create(true); CudaEvent end = CudaEvent.create(true)) {
-            double ltMs = median(time(() -> lt.matmulT(da, db, dc, n, n, n), gpu, start, end, REPS));
-            int[] ref = gpu.downloadInts(dc, n * n);
-            out.add(new Timing("cuBLASLt int8 (IMMA)", ltMs, tops(n, ltMs), null));
+            int[] ref = null;
+            if (lt != null) {
+                try {
+                    double ltMs = median(time(() -> lt.matmulT(da, db, dc, n, n, n), gpu, start, end, REPS));
+                    ref = gpu.downloadInts(dc, n * n);
+                    out.add(new Timing("cuBLASLt int8 (IMMA)", ltMs, tops(n, ltMs), null));
+                } catch (RuntimeException e) {
+                    failures.add(error("cuBLASLt int8 timing " + n + "^3", e));
+                }
+            }
             CudaInt8Gemm.Launch auto = CudaInt8Gemm.plan(n, n, n, da, db, gpu.archMajor(), gpu.smCount(), null);
             for (CudaInt8Gemm.Variant v : CudaInt8Gemm.Variant.values()) {
-                int reps = v.tiled() ? REPS : 3;
-                gpu.memset(dc, 0x5A, 4L * n * n);  // a kernel that writes nothing cannot pass
-                double ms = median(time(() -> gpu.matmulT(da, db, dc, n, n, n, v), gpu, start, end, reps));
                 String name = "kiln " + v.kernel().replace("kiln_int8_gemm_nt_", "int8 ") + (v == auto.variant() ? " (auto)" : "");
-                String bad = firstMismatch(ref, gpu.downloadInts(dc, n * n), n);
-                if (bad != null) failures.add(name + " " + n + "^3 vs cuBLASLt: " + bad);
-                out.add(new Timing(name, ms, tops(n, ms), bad == null));
+                try {
+                    int reps = v.tiled() ? REPS : 3;
+                    gpu.memset(dc, 0x5A, 4L * n * n);  // a kernel that writes nothing cannot pass
+                    double ms = median(time(() -> gpu.matmulT(da, db, dc, n, n, n, v), gpu, start, end, reps));
+                    String bad = ref == null ? null : firstMismatch(ref, gpu.downloadInts(dc, n * n), n);
+                    if (bad != null) failures.add(name + " " + n + "^3 vs cuBLASLt: " + bad);
+                    out.add(new Timing(name, ms, tops(n, ms), ref == null ? null : bad == null));
+                } catch (RuntimeException e) {
+                    failures.add(error(name + " timing " + n + "^3", e));
+                }
             }
         } finally {
             gpu.free(da);
             gpu.free(db);
             gpu.free(dc);
         }
-        out.add(timeBf16(gpu, lt, a, b, n));
+        if (lt != null) {
+            try {
+                out.add(timeBf16(gpu, lt, a, b, n));
+            } catch (RuntimeException e) {
+                failures.add(error("cuBLAS bf16 timing " + n + "^3", e));
+            }
+        }
         return out;
     }
 
@@ -299,7 +375,7 @@ public final class Int8GpuCheck {
             sb.append(String.format(Locale.ROOT, "%-28s %9.3f %9.1f %12.2f %8s%n", t.name(), t.ms(), t.tops(), lt / t.ms(), exact));
         }
         sb.append(String.format(Locale.ROOT, "best Kiln int8 / cuBLASLt int8 = %.2f (goal >= 0.6); correctness: %s%n",
-                kilnOverCublasLt(timings), failures.isEmpty() ? "all exact" : failures.size() + " MISMATCHES"));
+                kilnOverCublasLt(timings), failures.isEmpty() ? "all exact" : failures.size() + " MISMATCHES OR ERRORS"));
         return sb.toString();
     }
 

@@ -9,6 +9,7 @@ import org.bytedeco.cuda.cudart.CUfunc_st;
 import org.bytedeco.cuda.cudart.CUmod_st;
 import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.PointerPointer;
 
 /**
  * One kernel family ({@code kernels/<family>.cu}) loaded into the current CUDA context with the
@@ -22,19 +23,22 @@ import org.bytedeco.javacpp.BytePointer;
  * ({@link KernelCache}, keyed by a hash of source + headers + options), so the compile happens once
  * per source version and GPU. A fatbin's embedded PTX lets the driver JIT for newer GPUs.
  *
- * <p>The driver API needs a current context: {@link #load} calls {@code cudaSetDevice}, which makes
- * the device's primary context (shared with cudart and cuBLAS) current on the calling thread.
+ * <p>The driver API needs a current context: {@link #load} and every {@link #launch} make the
+ * device's primary context (shared with cudart and cuBLAS) current on the calling thread
+ * ({@link CudaContext}), so a module loaded on one thread can be launched from any other.
  * Requires {@link CudaAvailability#isAvailable()}; compile-only without a GPU.
  */
 public final class KernelModule implements AutoCloseable {
     private final String family;
+    private final int device;
     private final String origin;
     private final CUmod_st module;
     private final Map<String, CUfunc_st> functions = new ConcurrentHashMap<>();
     private boolean closed;
 
-    private KernelModule(String family, String origin, CUmod_st module) {
+    private KernelModule(String family, int device, String origin, CUmod_st module) {
         this.family = family;
+        this.device = device;
         this.origin = origin;
         this.module = module;
     }
@@ -42,11 +46,11 @@ public final class KernelModule implements AutoCloseable {
     /** Loads {@code family} on {@code device}, from a prebuilt image or else via NVRTC + disk cache. */
     public static KernelModule load(String family, int device) {
         if (!CudaAvailability.isAvailable()) throw new IllegalStateException(CudaAvailability.reason());
-        check(cudart.cudaSetDevice(device), "cudaSetDevice(" + device + ")");
+        CudaContext.makeCurrent(device);
         KernelImages images = KernelImages.fromSystem();
         KernelImages.Image img = images.find(family).orElseThrow(() -> new IllegalStateException(
                 "kernels: no image or source for family '" + family + "' (looked in " + images.searched(family) + ")"));
-        if (img.kind() != KernelImages.Kind.SOURCE) return fromImage(family, img.bytes(), img.origin());
+        if (img.kind() != KernelImages.Kind.SOURCE) return fromImage(family, device, img.bytes(), img.origin());
         String arch = arch(device);
         KernelCache cache = KernelCache.fromSystem();
         String key = KernelCache.key(family, img.text(), img.headers(), NvrtcCompiler.options(arch));
@@ -56,16 +60,17 @@ public final class KernelModule implements AutoCloseable {
             cubin = NvrtcCompiler.compile(family, img.text(), img.headers(), arch);
             if (!cache.put(key, arch, cubin)) origin = "NVRTC from " + img.origin() + " (cache not writable)";
         }
-        return fromImage(family, cubin, origin);
+        return fromImage(family, device, cubin, origin);
     }
 
-    /** Loads an image (fatbin, cubin, or PTX text) into the current context. */
-    public static KernelModule fromImage(String family, byte[] image, String origin) {
+    /** Loads an image (fatbin, cubin, or PTX text) into {@code device}'s primary context. */
+    public static KernelModule fromImage(String family, int device, byte[] image, String origin) {
+        CudaContext.makeCurrent(device);
         CUmod_st m = new CUmod_st();
         try (BytePointer data = new BytePointer(nulTerminated(image))) {
             checkDriver(cudart.cuModuleLoadData(m, data), "cuModuleLoadData(kernels/" + family + " from " + origin + ")");
         }
-        return new KernelModule(family, origin, m);
+        return new KernelModule(family, device, origin, m);
     }
 
     /** The device's real architecture, e.g. {@code sm_90}. */
@@ -110,9 +115,12 @@ public final class KernelModule implements AutoCloseable {
 
     /** Queues {@code kernel} on {@code stream} with a grid and block (x, y, z) and dynamic shared memory. */
     public void launch(String kernel, int[] grid, int[] block, int sharedBytes, CudaStream stream, KernelArgs args) {
-        CUfunc_st f = function(kernel);
-        checkDriver(cudart.cuLaunchKernel(f, grid[0], grid[1], grid[2], block[0], block[1], block[2], sharedBytes,
-                stream.handle(), args.array(), null), "cuLaunchKernel(" + family + "/" + kernel + ")");
+        launch(kernel, grid, block, sharedBytes, stream, args.array());
+    }
+
+    /** The same with a prepared void** argument array (see {@link CudaContext#launch}). */
+    void launch(String kernel, int[] grid, int[] block, int sharedBytes, CudaStream stream, PointerPointer<?> args) {
+        CudaContext.get().launch(device, family + "/" + kernel, function(kernel), grid, block, sharedBytes, stream, args);
     }
 
     @Override
@@ -120,6 +128,7 @@ public final class KernelModule implements AutoCloseable {
         if (closed) return;
         closed = true;
         functions.clear();
+        CudaContext.makeCurrent(device);
         checkDriver(cudart.cuModuleUnload(module), "cuModuleUnload(" + family + ")");
     }
 

@@ -38,16 +38,21 @@ final class NvrtcCompiler {
                 BytePointer src = new BytePointer(source);
                 BytePointer name = new BytePointer(family + ".cu")) {
             check(nvrtc.nvrtcCreateProgram(prog, src, name, headers.size(), hdrs, names), "nvrtcCreateProgram", family);
+            byte[] out;
             try {
                 int r = nvrtc.nvrtcCompileProgram(prog, opts.size(), o);
                 if (r != NVRTC_SUCCESS) {
                     throw new IllegalStateException("cuda: NVRTC failed to compile kernels/" + family + ".cu for " + arch
                             + ": " + nvrtc.nvrtcGetErrorString(r).getString() + "\n" + log(prog));
                 }
-                return cubin(prog, family);
-            } finally {
-                nvrtc.nvrtcDestroyProgram(prog);
+                out = cubin(prog, family);
+            } catch (RuntimeException e) {
+                int d = nvrtc.nvrtcDestroyProgram(prog);
+                if (d != NVRTC_SUCCESS) e.addSuppressed(new IllegalStateException("nvrtcDestroyProgram: " + nvrtc.nvrtcGetErrorString(d).getString()));
+                throw e;
             }
+            check(nvrtc.nvrtcDestroyProgram(prog), "nvrtcDestroyProgram", family);
+            return out;
         }
     }
 

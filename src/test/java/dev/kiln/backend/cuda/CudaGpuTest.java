@@ -66,7 +66,7 @@ class CudaGpuTest {
         int n = 1025;
         CachingAllocator a = new CachingAllocator(new CudaDeviceMemory(0));
         long out = a.allocate(4L * n);
-        try (KernelModule m = KernelModule.fromImage("test_iota", cubin, "nvrtc");
+        try (KernelModule m = KernelModule.fromImage("test_iota", 0, cubin, "nvrtc");
                 CudaStream s = CudaStream.create(true);
                 CudaEvent start = CudaEvent.create(true);
                 CudaEvent stop = CudaEvent.create(true);

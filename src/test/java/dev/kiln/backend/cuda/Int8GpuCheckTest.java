@@ -69,4 +69,15 @@ class Int8GpuCheckTest {
         assertTrue(json.contains("\"mismatches\": [\"a\\\\b\"]"), json);
         assertTrue(json.contains("\"exact_vs_cublaslt\": null") && json.contains("\"exact_vs_cublaslt\": false"), json);
     }
+
+    @Test
+    void anErrorIsOneLineAndTheReportIsWrittenWithoutTimings() {
+        String e = Int8GpuCheck.error("cublasLt int8 3x1000x64", new CudaException("cublasLt int8: no algorithm for 3x1000x64\nmore", 0));
+        assertEquals("ERROR cublasLt int8 3x1000x64: CudaException: cublasLt int8: no algorithm for 3x1000x64", e);
+        String table = Int8GpuCheck.table("cuda:0", 8192, List.of(), List.of(e));
+        assertTrue(table.contains("best Kiln int8 / cuBLASLt int8 = NaN") && table.contains("1 MISMATCHES OR ERRORS"), table);
+        String json = Int8GpuCheck.json("cuda:0", 8192, List.of(), List.of(e));
+        assertTrue(json.contains("\"results\": [\n  ],") && json.contains("\"kiln_over_cublaslt\": null"), json);
+        assertTrue(json.contains("\"mismatches\": [\"ERROR cublasLt int8 3x1000x64: CudaException:"), json);
+    }
 }

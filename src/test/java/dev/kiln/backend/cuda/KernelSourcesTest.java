@@ -41,6 +41,24 @@ class KernelSourcesTest {
     private static final Pattern HEADER_NAME =
             Pattern.compile("\\bkiln_[a-z0-9_]*[a-z0-9]\\b(?![<.])");
 
+    /**
+     * The NVRTC fallback compiles the shipped sources with no include path (a runtime-only host has
+     * no CUDA headers): no {@code #include <...>}, and every quoted include is a file of kernels/.
+     */
+    @Test
+    void sourcesAreSelfContainedForNvrtc() throws IOException {
+        Pattern include = Pattern.compile("(?m)^\\s*#\\s*include\\s*([<\"])([^>\"]+)[>\"]");
+        try (Stream<Path> files = Files.list(KERNELS)) {
+            for (Path f : files.filter(p -> p.toString().endsWith(".cu") || p.toString().endsWith(".cuh")).toList()) {
+                Matcher m = include.matcher(Files.readString(f));
+                while (m.find()) {
+                    assertEquals("\"", m.group(1), f.getFileName() + ": #include <" + m.group(2) + "> needs an include path NVRTC lacks");
+                    assertTrue(Files.isRegularFile(KERNELS.resolve(m.group(2))), f.getFileName() + ": includes missing " + m.group(2));
+                }
+            }
+        }
+    }
+
     @Test
     void everyKernelIsListedInItsFileHeader() throws IOException {
         List<Path> sources = cuSources();
