@@ -50,12 +50,16 @@ final class PoolKernels {
             long[] idx = indices == null ? null : new long[Pool2x2.slack(on)];
             float[] v = fast ? new float[Pool2x2.slack(g.w)] : null;
             int[] vp = fast && indices != null ? new int[Pool2x2.slack(g.w)] : null;
+            float[] rowMax = f32 && !fast ? new float[g.h * g.ow] : null;
             for (int pl = s; pl < e; pl++) {
                 long xOff = x.offset() + (pl / channels) * st[0] + (pl % channels) * st[1];
                 long oOff = out.offset() + (long) pl * on;
                 if (fast) {
                     loadF32(x.segment(), xOff, g, xf);
                     Pool2x2.plane(op == PoolOp.MAX, xf, g.w, g.oh, g.ow, of, idx, v, vp);
+                } else if (f32 && op == PoolOp.MAX && idx == null && !CpuConfig.scalar()) {
+                    loadF32(x.segment(), xOff, g, xf);
+                    maxPlaneSeparable(g, xf, of, rowMax);
                 } else {
                     if (f32) {
                         loadF32(x.segment(), xOff, g, xf);
@@ -97,6 +101,39 @@ final class PoolKernels {
             long row = off + r * g.sy;
             if (g.sx == 1) MemorySegment.copy(x, Storage.F64, row * 8, dst, r * g.w, g.w);
             else for (int c = 0; c < g.w; c++) dst[r * g.w + c] = x.getAtIndex(Storage.F64, row + c * g.sx);
+        }
+    }
+
+    /**
+     * F32 max pooling of one dense plane without indices, any window and stride (ResNet's 3x3
+     * stride 2): max over each row's windows first (rowMax [H, OW]), then over the rows of each
+     * window; float all the way, with the generic loop's rule (keep the first maximum in row-major
+     * order, a NaN wins), so the result equals {@link #maxPlane}'s bit for bit (signed zeros too).
+     */
+    static void maxPlaneSeparable(Geometry g, float[] x, float[] out, float[] rowMax) {
+        Pool2dParams p = g.p;
+        for (int h = 0; h < g.h; h++) {
+            int row = h * g.w, dst = h * g.ow;
+            for (int ow = 0; ow < g.ow; ow++) {
+                int w0 = ow * p.strideW() - p.padW(), w1 = Math.min(w0 + p.kernelW(), g.w);
+                float best = Float.NEGATIVE_INFINITY;
+                for (int w = Math.max(w0, 0); w < w1; w++) {
+                    float v = x[row + w];
+                    if (v > best || v != v) best = v;          // the generic loop's rule: first max, last NaN
+                }
+                rowMax[dst + ow] = best;
+            }
+        }
+        for (int oh = 0; oh < g.oh; oh++) {
+            int h0 = oh * p.strideH() - p.padH(), h1 = Math.min(h0 + p.kernelH(), g.h), o = oh * g.ow;
+            for (int ow = 0; ow < g.ow; ow++) out[o + ow] = Float.NEGATIVE_INFINITY;
+            for (int h = Math.max(h0, 0); h < h1; h++) {
+                int src = h * g.ow;
+                for (int ow = 0; ow < g.ow; ow++) {
+                    float v = rowMax[src + ow];
+                    if (v > out[o + ow] || v != v) out[o + ow] = v;
+                }
+            }
         }
     }
 

@@ -248,6 +248,24 @@ class PoolTest {
         random(11, DType.F32, 1, 2, 33, 45, params(3, 2, 1, false, true), params(2, 1, 0, false, true));
     }
 
+    /** The separable F32 max pooling (no indices) gives the generic loop's bits: NaNs, -0/+0 ties, odd windows, ceil mode. */
+    @Test
+    void separableMaxMatchesGenericBitwise() {
+        float[] v = Tensor.randn(new Generator(4), 2, 3, 13, 15).toFloatArray();
+        for (int i = 0; i < v.length; i += 17) v[i] = (i / 17) % 3 == 0 ? Float.NaN : (i / 17) % 3 == 1 ? -0f : 0f;
+        Tensor x = Tensor.fromArray(v, 2, 3, 13, 15);
+        for (Pool2dParams p : new Pool2dParams[]{params(3, 2, 1, false, true), params(3, 2, 1, true, true), params(3, 1, 1, false, true),
+                new Pool2dParams(3, 2, 2, 1, 1, 0, true, false), params(5, 3, 2, false, true)}) {
+            float[] fast = x.maxPool2d(p).toFloatArray();
+            CpuConfig.setScalar(true);
+            try {
+                assertArrayEquals(x.maxPool2d(p).toFloatArray(), fast, p.toString());
+            } finally {
+                CpuConfig.setScalar(false);
+            }
+        }
+    }
+
     @Test
     void float64() {
         random(20, DType.F64, 2, 3, 9, 34, Pool2dParams.of(2, 2, 0), params(3, 2, 1, true, false), params(2, 2, 0, true, true));
