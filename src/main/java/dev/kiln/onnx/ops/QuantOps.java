@@ -22,6 +22,9 @@ import java.util.List;
 final class QuantOps {
     private QuantOps() {}
 
+    /** Whether the int8 kernels of {@link QuantFast} run where they apply (tests compare with the reference path). */
+    static volatile boolean fast = true;
+
     static void register(OpRegistry r) {
         r.register("QuantizeLinear", QuantOps::quantizeLinear);
         r.register("DequantizeLinear", QuantOps::dequantizeLinear);
@@ -65,6 +68,10 @@ final class QuantOps {
     }
 
     private static List<Value> dynamicQuantizeLinear(OpCall call) {
+        if (fast) {
+            List<Value> r = QuantFast.dynamicQuantize(call);
+            if (r != null) return r;
+        }
         Tensor x = call.in(0);
         double[] v = x.toDoubleArray();
         float min = 0, max = 0;
@@ -126,6 +133,10 @@ final class QuantOps {
     // ------------------------------------------------------------------ integer matmuls
 
     private static List<Value> matMulInteger(OpCall call) {
+        if (fast) {
+            List<Value> r = QuantFast.matMulInteger(call);
+            if (r != null) return r;
+        }
         try (Scope s = Scope.open()) {
             Tensor acc = integerProduct(call, 0, call.has(2) ? 2 : -1, 1, call.has(3) ? 3 : -1);
             return List.of(Value.of(s.keep(acc.to(DType.I32)), ElemType.INT32));

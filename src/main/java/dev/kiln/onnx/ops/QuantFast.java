@@ -1,0 +1,96 @@
+package dev.kiln.onnx.ops;
+
+import dev.kiln.compress.quant.Int8Gemm;
+import dev.kiln.onnx.ElemType;
+import dev.kiln.onnx.Value;
+import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Tensor;
+
+import java.util.List;
+
+/**
+ * The int8 kernels behind the ops ONNX Runtime's {@code quantize_dynamic} writes
+ * (DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul): exact integer results, the same as
+ * {@link QuantOps}' float64 reference (which stays for every other case and the conformance tests).
+ * <ul>
+ *   <li>{@link #dynamicQuantize}: one pass for min/max and one to quantize, in float (the
+ *       reference converts the tensor to double twice).</li>
+ *   <li>{@link #matMulInteger}: uint8 A [..., M, K] (zero point per tensor) times a constant int8
+ *       B [K, N] (zero point per tensor or per column) on Kiln's int8 GEMM (native VNNI where the
+ *       CPU has it). A - 128 fits int8, so with a' = A - 128 and za' = za - 128:
+ *       sum (a - za)(b - zb) = sum a'b - za' colsum(B) - zb (rowsum(a') - K za'),
+ *       every term exact in int32. B is packed once and kept with its storage.</li>
+ * </ul>
+ */
+final class QuantFast {
+    private QuantFast() {}
+
+    /** Calls that took the int8 kernel (tests check that the fast path really ran). */
+    static final java.util.concurrent.atomic.AtomicLong MATMULS = new java.util.concurrent.atomic.AtomicLong();
+
+    /** y, y_scale, y_zero_point of DynamicQuantizeLinear for a float32 x, or null for other types. */
+    static List<Value> dynamicQuantize(OpCall call) {
+        Tensor x = call.in(0);
+        if (x.dtype() != DType.F32) return null;
+        float[] v = x.toFloatArray();
+        float min = 0, max = 0;
+        for (float f : v) {
+            min = Math.min(min, f);
+            max = Math.max(max, f);
+        }
+        float scale = (max - min) / 255f;
+        int zp = scale == 0 ? 0 : (int) clamp(Math.rint((0 - min) / scale));
+        int[] q = new int[v.length];
+        for (int i = 0; i < v.length; i++) q[i] = scale == 0 ? zp : (int) clamp(Math.rint(v[i] / scale) + zp);
+        return List.of(Value.of(Tensor.fromArray(q, x.shape()), ElemType.UINT8),
+                Value.of(Tensor.fromArray(new float[]{scale}), ElemType.FLOAT),
+                Value.of(Tensor.fromArray(new int[]{zp}), ElemType.UINT8));
+    }
+
+    private static double clamp(double v) { return Math.max(0, Math.min(255, v)); }
+
+    /** MatMulInteger on the int8 GEMM, or null when the inputs are not the dynamic-quantization case. */
+    static List<Value> matMulInteger(OpCall call) {
+        if (call.type(0) != ElemType.UINT8 || call.type(1) != ElemType.INT8) return null;
+        Tensor a = call.in(0), b = call.in(1);
+        Tensor za = call.has(2) ? call.in(2) : null, zb = call.has(3) ? call.in(3) : null;
+        if (a.dim() < 2 || b.dim() != 2 || a.size(-1) != b.size(0) || (za != null && za.numel() != 1)
+                || !b.storage().isConstant() || (zb != null && zb.numel() != 1 && zb.numel() != b.size(1)))
+            return null;
+        int k = b.size(0), n = b.size(1), m = (int) (a.numel() / k);
+        Int8Gemm.PackedInt8 packed = b.storage().derived(new PackKey(b.offset(), b.stride(0), b.stride(1), k, n), key -> {
+            try (Tensor bt = b.transpose(0, 1).contiguous()) {
+                return Int8Gemm.pack(bt);
+            }
+        });
+        int zaShift = (za == null ? 0 : (int) za.item()) - 128;
+        int[] av = a.toIntArray();
+        byte[] ab = new byte[av.length];
+        int[] rowSum = new int[m];
+        for (int i = 0, r = 0; r < m; r++) {
+            int s = 0;
+            for (int p = 0; p < k; p++, i++) {
+                int q = av[i] - 128;
+                ab[i] = (byte) q;
+                s += q;
+            }
+            rowSum[r] = s;
+        }
+        int[] c = Int8Gemm.matmulT(ab, m, k, packed);
+        MATMULS.incrementAndGet();
+        int[] colSum = packed.rowSums();
+        int[] zbv = zb == null ? new int[]{0} : zb.toIntArray();
+        for (int r = 0; r < m; r++) {
+            int rowTerm = rowSum[r] - k * zaShift;
+            for (int j = 0; j < n; j++) {
+                int z = zbv[zbv.length == 1 ? 0 : j];
+                c[r * n + j] = c[r * n + j] - zaShift * colSum[j] - z * rowTerm;
+            }
+        }
+        int[] shape = a.shape().clone();
+        shape[shape.length - 1] = n;
+        return List.of(Value.of(Tensor.fromArray(c, shape), ElemType.INT32));
+    }
+
+    private record PackKey(long off, long rs, long cs, int k, int n) {}
+}
