@@ -82,11 +82,28 @@ def attention(out):
     save(out, "attention_128x768_h12", nodes, [128, 768], [128, 768], [shape, back, const("scale", 8.0)])
 
 
+def matmul_int8_dynamic(out, k, n):
+    # the pattern ONNX Runtime's quantize_dynamic writes for a MatMul: int8 symmetric weights
+    w = rng.uniform(-0.05, 0.05, (k, n))
+    ws = float(np.abs(w).max() / 127)
+    wq = np.clip(np.rint(w / ws), -127, 127).astype(np.int8)
+    inits = [numpy_helper.from_array(wq, "wq"), numpy_helper.from_array(np.array(0, dtype=np.int8), "wz"),
+             const("ws", ws)]
+    nodes = [helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]),
+             helper.make_node("MatMulInteger", ["xq", "wq", "xz", "wz"], ["acc"]),
+             helper.make_node("Cast", ["acc"], ["accf"], to=TensorProto.FLOAT),
+             helper.make_node("Mul", ["xs", "ws"], ["s"]),
+             helper.make_node("Mul", ["accf", "s"], ["y"])]
+    save(out, f"matmul_int8dyn_{k}x{n}", nodes, [k], [n], inits)
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "target/op-models"
     os.makedirs(out, exist_ok=True)
     for k, n in [(768, 768), (768, 3072), (3072, 768), (4096, 4096)]:
         matmul(out, k, n)
+    for k, n in [(768, 768), (768, 3072), (3072, 768)]:
+        matmul_int8_dynamic(out, k, n)
     conv(out, "conv1_7x7s2_3to64_224", 3, 224, 64, 7, 2)
     conv(out, "conv_1x1_256to64_56", 256, 56, 64, 1, 1)
     conv(out, "conv_3x3_64to64_56", 64, 56, 64, 3, 1)
