@@ -25,7 +25,7 @@ import java.util.concurrent.Callable;
         description = "Kiln bf16 GEMM (native AVX512-BF16 or Vector API) vs Kiln f32 GEMM: median GFLOP/s, 1 and all threads.")
 public final class BenchBf16 implements Callable<Integer> {
     @Option(names = "--shapes", split = ",", paramLabel = "MxKxN", defaultValue = "512x512x512,1024x1024x1024,2048x2048x2048,1x768x3072,64x768x3072,1x4096x4096",
-            description = "Shapes C[M,N] = A[M,K] * B[K,N] (default: ${DEFAULT-VALUE}).")
+            description = "Shapes C[M,N] = A[M,K] * B[K,N], or 'inference' (default: ${DEFAULT-VALUE}).")
     String[] shapes;
 
     @Option(names = "--threads", split = ",", description = "Thread counts (default: 1 and all cores).")
@@ -37,18 +37,16 @@ public final class BenchBf16 implements Callable<Integer> {
     @Option(names = "--json", paramLabel = "FILE", description = "Also write the rows as JSON to FILE.")
     Path json;
 
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
     @Override
     public Integer call() throws Exception {
         if (runs < 1) throw new IllegalArgumentException("bench bf16: --runs must be >= 1, got " + runs);
         BenchElementwise.checkWritable(json);
         int all = Runtime.getRuntime().availableProcessors();
         int[] ts = threads != null ? threads : all > 1 ? new int[]{1, all} : new int[]{1};
-        List<int[]> list = new ArrayList<>();
-        for (String s : shapes) {
-            String[] p = s.split("x");
-            if (p.length != 3) throw new IllegalArgumentException("bench bf16: --shapes wants MxKxN, got '" + s + "'");
-            list.add(new int[]{Integer.parseInt(p[0]), Integer.parseInt(p[1]), Integer.parseInt(p[2])});
-        }
+        List<int[]> list = BenchGemm.parseShapes("bench bf16", shapes, spec);
         System.out.println("bench bf16: kernel " + Bf16Gemm.describe() + "; peer: Kiln f32 GEMM");
         List<BenchResult> rows = new ArrayList<>();
         int saved = CpuConfig.threads();

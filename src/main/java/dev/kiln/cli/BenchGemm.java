@@ -106,12 +106,19 @@ public final class BenchGemm implements Runnable {
 
     /** The shapes to run as {M, K, N}: --shapes when given, else the square --sizes. */
     private List<int[]> shapeList() {
+        if (shapes != null) return parseShapes("bench gemm", shapes, spec);
         List<int[]> out = new ArrayList<>();
-        if (shapes == null) {
-            for (int n : sizes) out.add(new int[]{n, n, n});
-            return out;
-        }
-        for (String s : shapes) {
+        for (int n : sizes) out.add(new int[]{n, n, n});
+        return out;
+    }
+
+    /**
+     * {M, K, N} for each "MxKxN" (positive integers) or "inference" (M in {1, 8, 64} x the BERT/GPT-2
+     * weights 768x768, 768x3072, 3072x768, 4096x4096); a bad one is a usage error naming it.
+     */
+    static List<int[]> parseShapes(String command, String[] specs, CommandSpec spec) {
+        List<int[]> out = new ArrayList<>();
+        for (String s : specs) {
             if (s.equals("inference")) {
                 for (int m : new int[]{1, 8, 64})
                     for (int[] kn : new int[][]{{768, 768}, {768, 3072}, {3072, 768}, {4096, 4096}}) out.add(new int[]{m, kn[0], kn[1]});
@@ -125,7 +132,7 @@ public final class BenchGemm implements Runnable {
                 out.add(mkn);
             } catch (NumberFormatException e) {
                 throw new CommandLine.ParameterException(spec.commandLine(),
-                        "bench gemm: --shapes wants MxKxN with positive integers (e.g. 64x4096x4096), got '" + s + "'");
+                        command + ": --shapes wants MxKxN with positive integers (e.g. 64x4096x4096), got '" + s + "'");
             }
         }
         return out;
