@@ -165,9 +165,14 @@ final class GemmF32 {
 
     /** Packs a [mc, kc] into mr-row panels: panel p holds dst[p*mr*kc + r*kc + k] = a(p*mr + r, k). */
     static void packA(GemmMatrix a, int mc, int kc, int mr, float[] dst, float[] scratch) {
+        packA(a, mc, kc, mr, dst, 0, scratch);
+    }
+
+    /** The same starting at dst[d0]. */
+    static void packA(GemmMatrix a, int mc, int kc, int mr, float[] dst, int d0, float[] scratch) {
         for (int p = 0; p < mc; p += mr) {
             int rows = Math.min(mr, mc - p);
-            int base = p * kc;
+            int base = d0 + p * kc;
             if (rows < mr) Arrays.fill(dst, base + rows * kc, base + mr * kc, 0f);
             gather(a.seg(), a.off() + p * a.rs(), a.rs(), a.cs(), rows, kc, dst, base, kc, 1, scratch);
         }

@@ -96,27 +96,34 @@ final class GemmF32Packed {
         // column groups: enough tasks for the threads (4 per thread) even when M is one block
         int groups = Math.max(1, Math.min(panelsPerBlock, (4 * threads + mBlocks * jcBlocks - 1) / (mBlocks * jcBlocks)));
         int tasksPerPc = mBlocks * jcBlocks * groups;
+        // all of A's panels for one K block, packed once into the caller's A buffer (row blocks
+        // packed in parallel), then read by every column group: packing A per task repeated it
+        // once per group (9 times for 64 x 768 x 3072)
+        float[] ap = GemmF32.tile(GemmF32.roundUp(m, mr) * kc0, kc0).a();
         for (int pc = 0, pb = 0; pc < k; pc += kc0, pb++) {
             int kc = Math.min(kc0, k - pc), p0 = pc, pbF = pb;
             float betaNow = pc == 0 ? beta : 1f;
-            CpuGemm.forBlocks(tasksPerPc, threads, t -> {
+            GemmTeam.run(threads, mBlocks, mb -> {
+                int ic = (int) ((long) mb * units / mBlocks) * mr;
+                int mc = Math.min(m, (int) ((long) (mb + 1) * units / mBlocks) * mr) - ic;
+                if (mc > 0) GemmF32.packA(a.at(ic, p0), mc, kc, mr, ap, ic * kc, GemmF32.tile(0, kc).scratch());
+            }, tasksPerPc, t -> {
                 int mb = t / (jcBlocks * groups), rest = t % (jcBlocks * groups), jb = rest / groups, g = rest % groups;
                 int ic = (int) ((long) mb * units / mBlocks) * mr;
                 int mc = Math.min(m, (int) ((long) (mb + 1) * units / mBlocks) * mr) - ic;
                 int nc = Math.min(nc0, n - jb * nc0), panels = (nc + NR - 1) / NR;
                 int q0 = (int) ((long) g * panels / groups), q1 = (int) ((long) (g + 1) * panels / groups);
                 if (q0 >= q1 || mc <= 0) return;
-                GemmF32.Tile tile = GemmF32.tile(mr * ((mc + mr - 1) / mr) * kc, kc);
-                GemmF32.packA(a.at(ic, p0), mc, kc, mr, tile.a(), tile.scratch());
-                int bo = b.offsets()[jb][pbF];
+                float[] tt = GemmF32.tile(0, 0).t();
+                int ao = ic * kc, bo = b.offsets()[jb][pbF];
                 GemmMatrix cb = c.at(ic, jb * nc0);
                 for (int q = q0; q < q1; q++) {
                     int jr = q * NR, nr = Math.min(NR, nc - jr);
                     for (int ir = 0; ir < mc; ir += mr) {
-                        if (vector && nr <= L) GemmF32Kernel.kernelNarrow(mr, kc, tile.a(), ir * kc, b.data(), bo + jr * kc, tile.t());
-                        else if (vector) GemmF32Kernel.kernel(mr, kc, tile.a(), ir * kc, b.data(), bo + jr * kc, tile.t());
-                        else GemmF32Kernel.kernelScalar(mr, kc, tile.a(), ir * kc, b.data(), bo + jr * kc, tile.t());
-                        GemmF32Kernel.store(tile.t(), Math.min(mr, mc - ir), nr, cb.seg(), cb.off() + ir * cb.rs() + jr, cb.rs(),
+                        if (vector && nr <= L) GemmF32Kernel.kernelNarrow(mr, kc, ap, ao + ir * kc, b.data(), bo + jr * kc, tt);
+                        else if (vector) GemmF32Kernel.kernel(mr, kc, ap, ao + ir * kc, b.data(), bo + jr * kc, tt);
+                        else GemmF32Kernel.kernelScalar(mr, kc, ap, ao + ir * kc, b.data(), bo + jr * kc, tt);
+                        GemmF32Kernel.store(tt, Math.min(mr, mc - ir), nr, cb.seg(), cb.off() + ir * cb.rs() + jr, cb.rs(),
                                 alpha, betaNow, vector);
                     }
                 }
