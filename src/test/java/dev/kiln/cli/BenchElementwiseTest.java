@@ -22,6 +22,8 @@ class BenchElementwiseTest {
         CliRun r = CliRun.of("bench", "elementwise", "--size", "4096", "--runs", "1", "--warmup", "0", "--threads", "1", "--json", json.toString());
         assertEquals(0, r.code(), r.err());
         String text = Files.readString(json);
+        assertTrue(text.startsWith("{\"meta\": {\"date\": ") && text.contains("\"cpu\": ") && text.contains("\"jdk\": ")
+                && text.contains("\"default_threads\": ") && text.contains("\"rows\": ["), text);
         List<String> names = Pattern.compile("\"name\":\"([^\"]+)\"").matcher(text).results().map(m -> m.group(1)).toList();
         assertEquals(List.of("add f32 4K t1 kernel", "add f32 4K t1 api", "mul f32 4K t1 kernel", "mul f32 4K t1 api",
                 "exp f32 4K t1 kernel", "exp f32 4K t1 api", "sum f32 4K t1 api", "softmax f32 4K rows of 1024 t1 kernel",
