@@ -49,10 +49,13 @@ class QuantFastTest {
         OnnxGraph graph = new OnnxGraph("q", nodes, List.of(info("x", ElemType.FLOAT)),
                 List.of(info("y", ElemType.INT32), info("xq", ElemType.UINT8), info("xs", ElemType.FLOAT), info("xz", ElemType.UINT8)),
                 List.of(), init);
-        try (OnnxExecutor ex = new OnnxExecutor(new OnnxModel(8, "test", "", Map.of("", 17L), graph))) {
-            Map<String, Value> out = ex.run(Map.of("x", Value.of(Tensor.fromArray(x, shape))));
-            return List.of(out.get("y").tensor().toDoubleArray(), out.get("xq").tensor().toDoubleArray(),
+        try (OnnxExecutor ex = new OnnxExecutor(new OnnxModel(8, "test", "", Map.of("", 17L), graph));
+             Tensor in = Tensor.fromArray(x, shape)) {
+            Map<String, Value> out = ex.run(Map.of("x", Value.of(in)));
+            List<double[]> r = List.of(out.get("y").tensor().toDoubleArray(), out.get("xq").tensor().toDoubleArray(),
                     out.get("xs").tensor().toDoubleArray(), out.get("xz").tensor().toDoubleArray());
+            out.values().forEach(v -> v.tensor().close());
+            return r;
         }
     }
 
