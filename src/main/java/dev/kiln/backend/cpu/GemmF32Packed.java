@@ -7,15 +7,17 @@ import static dev.kiln.backend.cpu.GemmF32Kernel.NR;
 
 /**
  * F32 GEMM against a constant B (a model's weight: a read-only file mapping or storage its reader
- * sealed, see {@link Storage#isConstant}): B is packed once,
- * into the very panels {@link GemmF32} packs per call, and kept with its storage
- * ({@link Storage#derived}: dropped when the weight is released). A call then only packs A. That
- * per-call pack of B is what small batches pay most for: at M = 8 packing a 3072 x 768 weight
- * costs about as much as the multiply itself (ONNX Runtime pre-packs its weights the same way).
+ * sealed, see {@link Storage#isConstant}): B is packed once, into the very panels {@link GemmF32}
+ * packs per call, and kept with its storage ({@link Storage#derived}: dropped when the weight is
+ * released). A call then only packs A. That per-call pack of B is what small batches pay most
+ * for: at M = 8 packing a 3072 x 768 weight costs about as much as the multiply itself (ONNX
+ * Runtime pre-packs its weights the same way). {@link #ofA} does the same for a constant A (conv
+ * weights).
  *
- * <p>Work is cut into tasks of (a block of up to MC rows) x (a group of NR-column panels of one
- * NC block), for every K block in turn (beta applies on the first); tasks are claimed dynamically,
- * so even M = 8 spreads over the threads through its column groups. Each output element is
+ * <p>Per K block (beta applies on the first), A's row blocks are packed once into the caller's
+ * buffer, then tasks of (a block of up to MC rows) x (a group of NR-column panels of one NC block)
+ * are claimed dynamically ({@link GemmTeam}), so even M = 8 spreads over the threads through its
+ * column groups. Each output element is
  * computed by one task with the same K order as {@link GemmF32}, so the result equals the
  * per-call path's bit for bit and does not depend on the thread count.
  */
