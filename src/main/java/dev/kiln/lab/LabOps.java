@@ -31,8 +31,11 @@ public final class LabOps {
         Map<String, LabOp> ops = new LinkedHashMap<>();
         for (LabOp op : List.of(new Add(), new Exp(), new Softmax(), new Sum(), new Gemm(), new GemmBf16())) ops.put(op.name(), op);
         ops.get("add").register(new Variant("add-256bit", "cpu", Add256::add));
-        // B as a model's constant weight: packed once and kept with its storage (GemmF32Packed)
-        ops.get("gemm").register(new Variant("kiln-const-weight", "cpu", in -> in[0].matmul(sealed(in[1]))));
+        // B as a model's constant weight: sealed once per input, so its packed copy (GemmF32Packed,
+        // kept with the storage) is made on the first call and reused, as in a model
+        Map<Tensor, Tensor> weights = new java.util.IdentityHashMap<>();
+        ops.get("gemm").register(new Variant("kiln-const-weight", "cpu",
+                in -> in[0].matmul(weights.computeIfAbsent(in[1], LabOps::sealed))));
         return ops;
     }
 

@@ -95,8 +95,11 @@ final class GemmF32Packed {
         int mr = GemmF32Kernel.tileRows(m);
         int units = (m + mr - 1) / mr, mBlocks = Math.max(1, (units + GemmF32.MC / mr - 1) / (GemmF32.MC / mr));
         int jcBlocks = (n + nc0 - 1) / nc0, panelsPerBlock = (nc0 + NR - 1) / NR;
-        // column groups: enough tasks for the threads (4 per thread) even when M is one block
-        int groups = Math.max(1, Math.min(panelsPerBlock, (4 * threads + mBlocks * jcBlocks - 1) / (mBlocks * jcBlocks)));
+        // column groups: enough tasks for the threads (4 per thread) even when M is one block, and a
+        // multiple of the thread count where the panels allow (9 tasks on 2 threads left one idle a ninth of the time)
+        int g0 = Math.max(1, Math.min(panelsPerBlock, (4 * threads + mBlocks * jcBlocks - 1) / (mBlocks * jcBlocks)));
+        while (threads > 1 && g0 < panelsPerBlock && (long) mBlocks * jcBlocks * g0 % threads != 0) g0++;
+        int groups = g0;
         int tasksPerPc = mBlocks * jcBlocks * groups;
         // all of A's panels for one K block, packed once into the caller's A buffer (row blocks
         // packed in parallel), then read by every column group: packing A per task repeated it
