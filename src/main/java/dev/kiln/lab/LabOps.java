@@ -2,6 +2,7 @@ package dev.kiln.lab;
 
 import dev.kiln.backend.cpu.CpuConfig;
 import dev.kiln.backend.cuda.CudaAvailability;
+import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Generator;
 import dev.kiln.tensor.Tensor;
 
@@ -192,14 +193,9 @@ public final class LabOps {
             double[][] rounded = new double[2][];
             for (int i = 0; i < 2; i++) {
                 rounded[i] = new double[in[i].length];
-                for (int j = 0; j < in[i].length; j++) rounded[i][j] = bf16((float) in[i][j]);
+                for (int j = 0; j < in[i].length; j++) rounded[i][j] = DType.bf16ToFloat(DType.floatToBf16((float) in[i][j]));
             }
             return new Gemm().reference(rounded, size);
-        }
-        private static double bf16(float f) {
-            int u = Float.floatToRawIntBits(f);
-            u += 0x7fff + ((u >>> 16) & 1);
-            return Float.intBitsToFloat(u & 0xffff0000);
         }
         @Override public double work(int[] size) { return 2.0 * size[0] * size[1] * size[2]; }
         @Override public Unit unit() { return Unit.FLOPS; }

@@ -123,18 +123,10 @@ public final class Bf16Gemm {
                 long col = (long) (j / BLOCK) * p.kp * 32 + 2 * (j % BLOCK);
                 for (int q = 0; q < k; q++)
                     p.seg.setAtIndex(ValueLayout.JAVA_SHORT, col + (long) (q / 2) * 32 + (q & 1),
-                            bf16(src.getAtIndex(Storage.F32, q * rs + j * cs)));
+                            DType.floatToBf16(src.getAtIndex(Storage.F32, q * rs + j * cs)));
             }
         }
         return p;
-    }
-
-    /** f32 -> bf16 bits, round to nearest even; NaN stays a quiet NaN (as the hardware converts). */
-    static short bf16(float f) {
-        int u = Float.floatToRawIntBits(f);
-        if ((u & 0x7fffffff) > 0x7f800000) return (short) ((u >>> 16) | 0x40);
-        u += 0x7fff + ((u >>> 16) & 1);
-        return (short) (u >>> 16);
     }
 
     /** c = bf16(a) x b: a F32 [m, k] with unit column stride, c F32 [m, n] contiguous. */
@@ -204,7 +196,7 @@ public final class Bf16Gemm {
         float[] row = new float[k2];
         float[] acc = new float[BLOCK];
         for (int i = 0; i < m; i++) {
-            for (int p = 0; p < k2; p++) row[p] = p < k ? Float.intBitsToFloat(bf16(a.getAtIndex(Storage.F32, i * lda + p)) << 16) : 0f;
+            for (int p = 0; p < k2; p++) row[p] = p < k ? DType.bf16ToFloat(DType.floatToBf16(a.getAtIndex(Storage.F32, i * lda + p))) : 0f;
             for (int jb = 0; jb * BLOCK < n; jb++) {
                 long blk = (long) jb * kp * 64;
                 for (int h = 0; h < BLOCK; h += l) {

@@ -1,5 +1,6 @@
 package dev.kiln.backend.cpu;
 
+import dev.kiln.backend.Backends;
 import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Shape;
 import dev.kiln.tensor.Storage;
@@ -65,12 +66,13 @@ public final class CpuAttention {
         Parallel.forRange(heads, 4L * t * s * Math.max(d, dv), (h0, h1) -> {
             MemorySegment sc = SCRATCH.get().get((long) t * s);
             GemmMatrix sm = new GemmMatrix(sc, 0, s, 1);
+            Storage scores = scalar ? Storage.wrap(Backends.cpu(), sc) : null;   // for the scalar twin's row kernel
             for (int h = h0; h < h1; h++) {
                 GemmMatrix qm = matrix(q, lead, h), km = matrix(kt, lead, h), vm = matrix(v, lead, h), om = matrix(out, lead, h);
                 GemmF32.gemm(t, s, d, 1f, qm, km, 0f, sm, 1);
                 if (div != 1f || mul != 1f || m != null) scaleMask(sc, t, s, div, mul, m, lead, h);
                 for (int i = 0; i < t; i++) {
-                    if (scalar) softmaxRowScalar(sc, (long) i * s, s);
+                    if (scalar) ReduceNorm.softmaxScalar(DType.F32, scores, (long) i * s, scores, (long) i * s, s, false);
                     else ReduceNorm.softmaxF32(sc, (long) i * s, sc, (long) i * s, s, false);
                 }
                 GemmF32.gemm(t, dv, s, 1f, sm, vm, 0f, om, 1);
@@ -124,16 +126,5 @@ public final class CpuAttention {
                 sc.setAtIndex(Storage.F32, row + j, x);
             }
         }
-    }
-
-    private static void softmaxRowScalar(MemorySegment sc, long off, int n) {
-        double mx = Double.NEGATIVE_INFINITY, sum = 0;
-        for (int j = 0; j < n; j++) mx = Math.max(mx, sc.getAtIndex(Storage.F32, off + j));
-        for (int j = 0; j < n; j++) {
-            float e = (float) Math.exp(sc.getAtIndex(Storage.F32, off + j) - mx);
-            sc.setAtIndex(Storage.F32, off + j, e);
-            sum += e;
-        }
-        for (int j = 0; j < n; j++) sc.setAtIndex(Storage.F32, off + j, (float) (sc.getAtIndex(Storage.F32, off + j) / sum));
     }
 }

@@ -163,7 +163,7 @@ final class ReduceNorm {
     }
 
     /** Scalar twin: double precision. */
-    private static void softmaxScalar(DType t, Storage x, long xi, Storage o, long oi, int d, boolean log) {
+    static void softmaxScalar(DType t, Storage x, long xi, Storage o, long oi, int d, boolean log) {
         double m = Double.NEGATIVE_INFINITY;
         for (int i = 0; i < d; i++) m = Math.max(m, x.getDouble(t, xi + i));
         double s = 0;

@@ -37,7 +37,7 @@ class Bf16GemmTest {
         return k;
     }
 
-    private static double round(float f) { return Float.intBitsToFloat(Bf16Gemm.bf16(f) << 16); }
+    private static double round(float f) { return DType.bf16ToFloat(DType.floatToBf16(f)); }
 
     private static void check(Tensor a, Tensor b, boolean transB, String what) {
         int m = a.size(0), k = a.size(1), n = transB ? b.size(0) : b.size(1);
@@ -116,12 +116,12 @@ class Bf16GemmTest {
 
     @Test
     void roundingIsNearestEvenAndKeepsSpecials() {
-        assertEquals((short) 0x3f80, Bf16Gemm.bf16(1.0f));
-        assertEquals((short) 0x3f80, Bf16Gemm.bf16(Float.intBitsToFloat(0x3f808000)));   // tie, even stays
-        assertEquals((short) 0x3f82, Bf16Gemm.bf16(Float.intBitsToFloat(0x3f818000)));   // tie, odd rounds up
-        assertEquals((short) 0x3f81, Bf16Gemm.bf16(Float.intBitsToFloat(0x3f808001)));   // above the tie
-        assertEquals((short) 0x7f80, Bf16Gemm.bf16(Float.POSITIVE_INFINITY));
-        assertTrue(Float.isNaN(Float.intBitsToFloat(Bf16Gemm.bf16(Float.NaN) << 16)));
+        assertEquals((short) 0x3f80, DType.floatToBf16(1.0f));
+        assertEquals((short) 0x3f80, DType.floatToBf16(Float.intBitsToFloat(0x3f808000)));   // tie, even stays
+        assertEquals((short) 0x3f82, DType.floatToBf16(Float.intBitsToFloat(0x3f818000)));   // tie, odd rounds up
+        assertEquals((short) 0x3f81, DType.floatToBf16(Float.intBitsToFloat(0x3f808001)));   // above the tie
+        assertEquals((short) 0x7f80, DType.floatToBf16(Float.POSITIVE_INFINITY));
+        assertTrue(Float.isNaN(Float.intBitsToFloat(DType.floatToBf16(Float.NaN) << 16)));
     }
 
     @Test
