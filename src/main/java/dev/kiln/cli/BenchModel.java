@@ -59,6 +59,9 @@ final class BenchModel implements Callable<Integer> {
     @Option(names = "--profile", description = "After timing, run --iters more calls with per-op timing and print the table.")
     boolean profile;
 
+    @Option(names = "--profile-shapes", description = "As --profile, with one row per op type and input shapes (e.g. each Conv shape of a CNN).")
+    boolean profileShapes;
+
     @Option(names = "--compare", paramLabel = "PEER", description = "Run a peer engine side by side, interleaved: ort (ONNX Runtime, ONNX models).")
     String compare;
 
@@ -154,11 +157,11 @@ final class BenchModel implements Callable<Integer> {
                     }
                 }
                 String table = null;
-                if (profile) {
-                    kiln.profile(true);
+                if (profile || profileShapes) {
+                    kiln.profile(true, profileShapes);
                     for (int i = 0; i < iters; i++) closeAll(kiln.run());
                     table = kiln.profileTable();
-                    kiln.profile(false);
+                    kiln.profile(false, false);
                 }
                 long hwm = procStatusKb("VmHWM:");
                 report(out, kiln, values, k, o, diffs, table, hwm, t);

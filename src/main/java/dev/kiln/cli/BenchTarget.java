@@ -60,7 +60,7 @@ abstract sealed class BenchTarget implements AutoCloseable {
     abstract LinkedHashMap<String, Tensor> run();
 
     /** Turns per-op timing on (a new table) or off. */
-    abstract void profile(boolean on);
+    abstract void profile(boolean on, boolean byShape);
 
     /** The per-op table of the profiled runs. */
     abstract String profileTable();
@@ -160,7 +160,7 @@ abstract sealed class BenchTarget implements AutoCloseable {
             return out;
         }
 
-        @Override void profile(boolean on) { profile = ex.profile(on); }
+        @Override void profile(boolean on, boolean byShape) { profile = ex.profile(on, byShape); }
 
         @Override String profileTable() { return profile == null ? "" : profile.table(); }
 
@@ -204,7 +204,7 @@ abstract sealed class BenchTarget implements AutoCloseable {
 
         private OnnxProfile profile;
 
-        @Override void profile(boolean on) { profile = model.profile(on); }
+        @Override void profile(boolean on, boolean byShape) { profile = model.profile(on); } // TorchScript: by op only
 
         @Override String profileTable() { return profile == null ? "" : profile.table(); }
 

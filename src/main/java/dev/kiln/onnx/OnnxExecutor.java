@@ -75,8 +75,11 @@ public final class OnnxExecutor implements AutoCloseable {
     public OnnxModel model() { return model; }
 
     /** Turns per-op timing on (a fresh {@link OnnxProfile}, returned) or off (null). */
-    public OnnxProfile profile(boolean on) {
-        profile = on ? new OnnxProfile() : null;
+    public OnnxProfile profile(boolean on) { return profile(on, false); }
+
+    /** As {@link #profile(boolean)}; byShape splits each op's row by input shapes (see {@link OnnxProfile#OnnxProfile(boolean)}). */
+    public OnnxProfile profile(boolean on, boolean byShape) {
+        profile = on ? new OnnxProfile(byShape) : null;
         return profile;
     }
 
@@ -157,6 +160,26 @@ public final class OnnxExecutor implements AutoCloseable {
         }
     }
 
+    /** "Conv 1x64x56x56 64x64x3x3 64 s2": op type, input shapes, and the strides attribute where present. */
+    private static String shapeKey(OnnxNode node, List<Value> ins) {
+        StringBuilder sb = new StringBuilder(node.opType());
+        for (Value v : ins) {
+            sb.append(' ');
+            if (v instanceof Value.TensorValue tv) {
+                int[] sh = tv.tensor().shape();
+                if (sh.length == 0) sb.append("scalar");
+                for (int d = 0; d < sh.length; d++) sb.append(d == 0 ? "" : "x").append(sh[d]);
+            } else sb.append(v == null ? "-" : "?");
+        }
+        OnnxAttribute st = node.attributes().get("strides");
+        if (st != null) {
+            sb.append(" s");
+            long[] s = st.ints();
+            for (int d = 0; d < s.length; d++) sb.append(d == 0 ? "" : "x").append(s[d]);
+        }
+        return sb.toString();
+    }
+
     private void runNode(GraphPlan plan, int i, Frame frame) {
         OnnxNode node = plan.graph.nodes().get(i);
         int opset = plan.opsets[i];
@@ -176,7 +199,8 @@ public final class OnnxExecutor implements AutoCloseable {
         long t0 = profile == null ? 0 : System.nanoTime();
         try {
             outs = plan.ops[i].run(call);
-            if (profile != null) profile.record(node.opType(), System.nanoTime() - t0);
+            OnnxProfile pr = profile;
+            if (pr != null) pr.record(pr.byShape() ? shapeKey(node, ins) : node.opType(), System.nanoTime() - t0);
         } catch (OnnxException e) {
             throw e;
         } catch (RuntimeException e) {

@@ -13,6 +13,16 @@ import java.util.Map;
  */
 public final class OnnxProfile {
     private final Map<String, long[]> byOp = new LinkedHashMap<>(); // op -> {calls, nanos}
+    private final boolean byShape;
+
+    /** A table keyed by op type. */
+    public OnnxProfile() { this(false); }
+
+    /** byShape: keyed by op type and input shapes (plus strides where the node has them), one row per distinct call. */
+    public OnnxProfile(boolean byShape) { this.byShape = byShape; }
+
+    /** Whether rows are split by input shape. */
+    public boolean byShape() { return byShape; }
 
     /** Adds one call of op that took nanos (the TorchScript interpreter's op table records here too). */
     public synchronized void record(String op, long nanos) {
@@ -35,10 +45,16 @@ public final class OnnxProfile {
         rows.sort((a, b) -> Long.compare(b.getValue()[1], a.getValue()[1]));
         long total = 0;
         for (var e : rows) total += e.getValue()[1];
-        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%-26s %8s %11s %7s%n", "op", "calls", "total ms", "share"));
+        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%-" + width(rows) + "s %8s %11s %7s%n", "op", "calls", "total ms", "share"));
         for (var e : rows)
-            sb.append(String.format(Locale.ROOT, "%-26s %8d %11.3f %6.1f%%%n", e.getKey(), e.getValue()[0],
+            sb.append(String.format(Locale.ROOT, "%-" + width(rows) + "s %8d %11.3f %6.1f%%%n", e.getKey(), e.getValue()[0],
                     e.getValue()[1] / 1e6, 100.0 * e.getValue()[1] / Math.max(1, total)));
         return sb.toString();
+    }
+
+    private static int width(List<Map.Entry<String, long[]>> rows) {
+        int w = 26;
+        for (var e : rows) w = Math.max(w, e.getKey().length());
+        return w;
     }
 }

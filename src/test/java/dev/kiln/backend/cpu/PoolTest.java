@@ -251,9 +251,14 @@ class PoolTest {
     /** The separable F32 max pooling (no indices) gives the generic loop's bits: NaNs, -0/+0 ties, odd windows, ceil mode. */
     @Test
     void separableMaxMatchesGenericBitwise() {
-        float[] v = Tensor.randn(new Generator(4), 2, 3, 13, 15).toFloatArray();
-        for (int i = 0; i < v.length; i += 17) v[i] = (i / 17) % 3 == 0 ? Float.NaN : (i / 17) % 3 == 1 ? -0f : 0f;
-        Tensor x = Tensor.fromArray(v, 2, 3, 13, 15);
+        for (int[] shape : new int[][]{{2, 3, 13, 15}, {1, 2, 9, 70}, {1, 2, 112, 112}}) {
+            float[] v = Tensor.randn(new Generator(4), shape).toFloatArray();
+            for (int i = 0; i < v.length; i += 17) v[i] = (i / 17) % 3 == 0 ? Float.NaN : (i / 17) % 3 == 1 ? -0f : 0f;
+            separableCase(Tensor.fromArray(v, shape));
+        }
+    }
+
+    private static void separableCase(Tensor x) {
         for (Pool2dParams p : new Pool2dParams[]{params(3, 2, 1, false, true), params(3, 2, 1, true, true), params(3, 1, 1, false, true),
                 new Pool2dParams(3, 2, 2, 1, 1, 0, true, false), params(5, 3, 2, false, true)}) {
             float[] fast = x.maxPool2d(p).toFloatArray();
