@@ -1,5 +1,8 @@
 package dev.kiln.cli;
 
+import dev.kiln.compress.quant.OnnxDynamicQuantizer;
+import java.util.Set;
+
 import dev.kiln.autograd.GradMode;
 import dev.kiln.backend.cpu.CpuConfig;
 import dev.kiln.compress.ModelCheckpoint;
@@ -42,14 +45,29 @@ import java.util.concurrent.Callable;
 final class QuantizeCommand implements Callable<Integer> {
     @Spec private CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "CKPT", description = "A Kiln checkpoint (from kiln train --save, prune or fuse).")
+    @Parameters(index = "0", paramLabel = "CKPT|MODEL.onnx", description = "A Kiln checkpoint (from kiln train --save, prune or fuse), or an ONNX model (dynamic int8, written as ONNX Runtime's quantize_dynamic does).")
     Path checkpoint;
 
     @Option(names = "--model", description = "Architecture (mlp, cnn, mlp-small, cnn-bn) of a checkpoint that does not record it (default: the one recorded in the checkpoint).")
     String model;
 
-    @Option(names = "--mode", defaultValue = "static", description = "static, dynamic or qat (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--mode", description = "static, dynamic or qat (default: static for a checkpoint, dynamic for an .onnx file, the only mode ONNX files have).")
     String mode;
+
+    @Option(names = "--per-channel", description = "ONNX: one weight scale per output column instead of one per tensor.")
+    boolean perChannel;
+
+    @Option(names = "--op-types", split = ",", defaultValue = "MatMul,Gemm", description = "ONNX: op types to quantize (default: ${DEFAULT-VALUE}).")
+    List<String> opTypes;
+
+    @Option(names = "--exclude-nodes", split = ",", description = "ONNX: node names to leave in float.")
+    List<String> excludeNodes = new ArrayList<>();
+
+    @Option(names = "--input", paramLabel = "[NAME=]FILE.npy", description = "ONNX: an input (.npy) for the float/int8 comparison. Repeatable.")
+    List<String> inputs = new ArrayList<>();
+
+    @Option(names = "--shape", paramLabel = "[NAME=]DIMS[:TYPE]", description = "ONNX: a generated input for the comparison, as in kiln bench. Repeatable.")
+    List<String> shapes = new ArrayList<>();
 
     @Option(names = "--observer", defaultValue = "minmax", description = "Static calibration: minmax, moving, percentile or mse (default: ${DEFAULT-VALUE}).")
     String observer;
@@ -75,6 +93,8 @@ final class QuantizeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        if (CliChecks.inputKind(checkpoint).isOnnx()) return quantizeOnnx(out);
+        if (mode == null) mode = "static";
         kindOf(); // validates --observer
         if (!List.of("static", "dynamic", "qat").contains(mode))
             throw new IllegalArgumentException("quantize: unknown mode '" + mode + "' (static, dynamic, qat)");
@@ -98,6 +118,59 @@ final class QuantizeCommand implements Callable<Integer> {
         }
         out.flush();
         return Main.OK;
+    }
+
+    /**
+     * {@code kiln quantize MODEL.onnx --out OUT.onnx}: dynamic int8 as ONNX Runtime's quantize_dynamic
+     * writes it ({@link OnnxDynamicQuantizer}), then sizes, and with inputs (--input/--shape) the
+     * int8 outputs against the float model's, both run by Kiln.
+     */
+    private Integer quantizeOnnx(PrintWriter out) throws Exception {
+        if (mode != null && !mode.equals("dynamic"))
+            throw new IllegalArgumentException("quantize: " + checkpoint + ": ONNX files take --mode dynamic only (static ONNX quantization with calibration is not implemented)");
+        if (outFile == null) throw new IllegalArgumentException("quantize: " + checkpoint + ": give --out OUT.onnx for the quantized model");
+        if (threads != null) CliChecks.atLeast("quantize", "--threads", threads, 1);
+        if (threads != null) CpuConfig.setThreads(threads);
+        var result = OnnxDynamicQuantizer.quantize(checkpoint, outFile,
+                new OnnxDynamicQuantizer.Options(Set.copyOf(opTypes), Set.copyOf(excludeNodes), perChannel));
+        out.printf(Locale.ROOT, "%s: %d nodes quantized to int8 (dynamic, %s weight scales), %d float weights replaced%n",
+                outFile, result.nodes().size(), perChannel ? "per-column" : "per-tensor", result.weightsDropped());
+        out.printf(Locale.ROOT, "size: %.1f MB -> %.1f MB (%.2fx smaller)%n", result.bytesIn() / 1e6, result.bytesOut() / 1e6,
+                (double) result.bytesIn() / Math.max(1, result.bytesOut()));
+        if (!inputs.isEmpty() || !shapes.isEmpty()) compareOnnx(out);
+        out.flush();
+        return Main.OK;
+    }
+
+    /** Runs the float and the int8 file on the same inputs; prints max |diff| and cosine per output. */
+    private void compareOnnx(PrintWriter out) throws Exception {
+        try (BenchTarget f32 = BenchTarget.open(checkpoint); BenchTarget i8 = BenchTarget.open(outFile)) {
+            List<Tensor> values = BenchInputs.build(f32, inputs, shapes, null, 1);
+            try {
+                f32.prepare(values);
+                i8.prepare(values);
+                var a = f32.run();
+                var b = i8.run();
+                out.printf("%-24s %14s %12s %10s%n", "output (kiln f32 vs int8)", "max |diff|", "max |f32|", "cosine");
+                for (var e : a.entrySet()) {
+                    Tensor y = b.get(e.getKey());
+                    double[] x = e.getValue().toDoubleArray(), z = y.toDoubleArray();
+                    double dot = 0, nx = 0, nz = 0, diff = 0, mx = 0;
+                    for (int i = 0; i < x.length; i++) {
+                        dot += x[i] * z[i];
+                        nx += x[i] * x[i];
+                        nz += z[i] * z[i];
+                        diff = Math.max(diff, Math.abs(x[i] - z[i]));
+                        mx = Math.max(mx, Math.abs(x[i]));
+                    }
+                    out.printf(Locale.ROOT, "%-24s %14.3g %12.3g %10.6f%n", e.getKey(), diff, mx, dot / Math.sqrt(nx * nz));
+                }
+                a.values().forEach(Tensor::close);
+                b.values().forEach(Tensor::close);
+            } finally {
+                values.forEach(Tensor::close);
+            }
+        }
     }
 
     private Sequential quantize(Module fp32, FashionData.Sets d, PrintWriter out) {

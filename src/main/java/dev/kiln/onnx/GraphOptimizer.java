@@ -30,6 +30,8 @@ import java.util.Set;
  *       {@value FusedOps#DOMAIN} (see {@link GeluFusion}).</li>
  *   <li>Attention written out as MatMul [Div|Mul] [Add mask] Softmax MatMul: one "Attention" node
  *       (see {@link AttentionFusion}).</li>
+ *   <li>Dynamic int8 MatMul as quantize_dynamic writes it (DynamicQuantizeLinear, MatMulInteger,
+ *       Cast, Mul, Mul): one "QuantMatMul" node (see {@link QuantMatMulFusion}).</li>
  * </ul>
  * Nested subgraphs are not rewritten; a name they read counts as a use. The input model is not
  * changed: the result is a new graph sharing the unchanged nodes and initializers. The pass is
@@ -68,7 +70,7 @@ final class GraphOptimizer {
     static OnnxGraph optimize(OnnxGraph g) {
         GraphOptimizer o = new GraphOptimizer(g);
         boolean changed = o.foldConstants() | o.foldBatchNorms() | o.transposeGemmWeights() | o.fuseRelus() | GeluFusion.apply(o.geluView())
-                | AttentionFusion.apply(o.geluView());
+                | AttentionFusion.apply(o.geluView()) | QuantMatMulFusion.apply(o.quantView());
         if (!changed) return g;
         List<OnnxNode> kept = o.nodes.stream().filter(n -> n != null).toList();
         return new OnnxGraph(g.name(), kept, g.inputs(), g.outputs(), g.valueInfo(), o.inits);
@@ -225,6 +227,23 @@ final class GraphOptimizer {
                 return count == 1 ? soleProducer(name, opType) : -1;
             }
             @Override public double scalar(String name) { return GeluFusion.scalarOf(GraphOptimizer.this::floatConst, name); }
+            @Override public void produced(String name, int j) { producer.put(name, j); }
+        };
+    }
+
+    /** This graph as {@link QuantMatMulFusion} sees it. */
+    private QuantMatMulFusion.Graph quantView() {
+        return new QuantMatMulFusion.Graph() {
+            @Override public List<OnnxNode> nodes() { return nodes; }
+            @Override public int producerOf(String name) {
+                Integer j = producer.get(name);
+                return j == null || nodes.get(j) == null ? -1 : j;
+            }
+            @Override public int uses(String name) { return uses.getOrDefault(name, 0); }
+            @Override public void use(String name, int delta) { uses.merge(name, delta, Integer::sum); }
+            @Override public Value.TensorValue constant(String name) {
+                return !name.isEmpty() && !inputNames.contains(name) && inits.get(name) instanceof Value.TensorValue v ? v : null;
+            }
             @Override public void produced(String name, int j) { producer.put(name, j); }
         };
     }

@@ -91,7 +91,7 @@ class CliBadInputTest {
                 bad("--json|" + missing, "lab", "softmax", "--json", missing.resolve("l.json")),
                 bad("--json|" + missing, "check-onnx", folder, "--json", missing.resolve("c.json")),
                 // inputs, by content
-                bad(onnx + " is an ONNX model; quantize takes a Kiln checkpoint", "quantize", onnx),
+                bad(onnx + ": give --out OUT.onnx for the quantized model", "quantize", onnx),   // an ONNX model is quantized to an ONNX file
                 bad(random + " is not a Kiln checkpoint (safetensors) file", "quantize", random),
                 bad(folder + " is a directory", "quantize", folder),
                 bad(onnx + " is an ONNX model; prune takes a Kiln checkpoint", "prune", onnx, "--method", "magnitude", "--out", dir.resolve("p.ckpt")),

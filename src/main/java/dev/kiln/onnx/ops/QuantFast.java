@@ -58,11 +58,7 @@ final class QuantFast {
                 || !b.storage().isConstant() || (zb != null && zb.numel() != 1 && zb.numel() != b.size(1)))
             return null;
         int k = b.size(0), n = b.size(1), m = (int) (a.numel() / k);
-        Int8Gemm.PackedInt8 packed = b.storage().derived(new PackKey(b.offset(), b.stride(0), b.stride(1), k, n), key -> {
-            try (Tensor bt = b.transpose(0, 1).contiguous()) {
-                return Int8Gemm.pack(bt);
-            }
-        });
+        Int8Gemm.PackedInt8 packed = packed(b);
         int zaShift = (za == null ? 0 : (int) za.item()) - 128;
         int[] av = a.toIntArray();
         byte[] ab = new byte[av.length];
@@ -78,18 +74,92 @@ final class QuantFast {
         }
         int[] c = Int8Gemm.matmulT(ab, m, k, packed);
         MATMULS.incrementAndGet();
-        int[] colSum = packed.rowSums();
         int[] zbv = zb == null ? new int[]{0} : zb.toIntArray();
-        for (int r = 0; r < m; r++) {
+        correct(c, 0, m, n, k, rowSum, packed.rowSums(), zaShift, zbv);
+        int[] shape = a.shape().clone();
+        shape[shape.length - 1] = n;
+        return List.of(Value.of(Tensor.fromArray(c, shape), ElemType.INT32));
+    }
+
+    /** B [K, N] (constant int8) packed for the int8 GEMM once, kept with its storage. */
+    private static Int8Gemm.PackedInt8 packed(Tensor b) {
+        return b.storage().derived(new PackKey(b.offset(), b.stride(0), b.stride(1), b.size(0), b.size(1)), key -> {
+            try (Tensor bt = b.transpose(0, 1).contiguous()) {
+                return Int8Gemm.pack(bt);
+            }
+        });
+    }
+
+    /** Rows [r0, r1) of c = sum a'b -> sum (a - za)(b - zb): minus za' colsum(B) + zb (rowsum(a') - K za'), exact in int32. */
+    private static void correct(int[] c, int r0, int r1, int n, int k, int[] rowSum, int[] colSum, int zaShift, int[] zbv) {
+        for (int r = r0; r < r1; r++) {
             int rowTerm = rowSum[r] - k * zaShift;
             for (int j = 0; j < n; j++) {
                 int z = zbv[zbv.length == 1 ? 0 : j];
                 c[r * n + j] = c[r * n + j] - zaShift * colSum[j] - z * rowTerm;
             }
         }
-        int[] shape = a.shape().clone();
+    }
+
+    /**
+     * dev.kiln "QuantMatMul" (made by the graph optimizer from DynamicQuantizeLinear -> MatMulInteger
+     * -> Cast -> Mul(., Mul(x_scale, w_scale)); see QuantMatMulFusion): inputs X float [..., K], Wq
+     * int8 [K, N] (constant), Wz int8 (scalar or [N], or absent), Ws float (scalar or [N]); output
+     * float [..., N]. One pass for X's range, one to quantize it straight to a' = q - 128 (int8),
+     * the int8 GEMM, then the exact integer correction and the float scale per element:
+     * y = (float) c * (x_scale * w_scale[j]), the same float operations as the unfused nodes, so
+     * the result equals theirs bit for bit.
+     */
+    static List<Value> quantMatMul(OpCall call) {
+        Tensor x = call.in(0), b = call.in(1), ws = call.in(3);
+        Tensor zb = call.has(2) ? call.in(2) : null;
+        if (x.dtype() != DType.F32 || b.dtype() != DType.I8 || b.dim() != 2 || x.dim() < 1 || x.size(-1) != b.size(0)
+                || !b.storage().isConstant() || (zb != null && zb.numel() != 1 && zb.numel() != b.size(1))
+                || ws.dtype() != DType.F32 || (ws.numel() != 1 && ws.numel() != b.size(1)))
+            throw call.error("QuantMatMul needs float X [..., K], a constant int8 [K, N] weight, int8 zero points and float scales"
+                    + " (scalar or [N]); got X " + dev.kiln.tensor.Shape.str(x.shape()) + " " + x.dtype().pyName() + ", W "
+                    + dev.kiln.tensor.Shape.str(b.shape()) + " " + b.dtype().pyName());
+        int k = b.size(0), n = b.size(1), m = (int) (x.numel() / k);
+        Int8Gemm.PackedInt8 packed = packed(b);
+        float[] v = x.toFloatArray();
+        // DynamicQuantizeLinear: the range includes 0; scale and zero point as QuantOps computes them
+        float min = 0, max = 0;
+        for (float f : v) {
+            min = Math.min(min, f);
+            max = Math.max(max, f);
+        }
+        float scale = (max - min) / 255f;
+        int zp = scale == 0 ? 0 : (int) clamp(Math.rint((0 - min) / scale));
+        byte[] ab = new byte[v.length];
+        int[] rowSum = new int[m];
+        float sc = scale;
+        dev.kiln.backend.cpu.Parallel.forRange(m, 4L * k, (r0, r1) -> {
+            for (int r = r0; r < r1; r++) {
+                int s = 0;
+                for (int p = 0, i = r * k; p < k; p++, i++) {
+                    int q = (sc == 0 ? zp : (int) clamp(Math.rint(v[i] / sc) + zp)) - 128;
+                    ab[i] = (byte) q;
+                    s += q;
+                }
+                rowSum[r] = s;
+            }
+        });
+        int[] c = Int8Gemm.matmulT(ab, m, k, packed);
+        MATMULS.incrementAndGet();
+        int[] zbv = zb == null ? new int[]{0} : zb.toIntArray();
+        float[] wsv = ws.toFloatArray(), s = new float[wsv.length];
+        for (int j = 0; j < s.length; j++) s[j] = scale * wsv[j];   // Mul(x_scale, w_scale) in float
+        float[] y = new float[m * n];
+        int[] colSum = packed.rowSums();
+        int zaShift = zp - 128;
+        dev.kiln.backend.cpu.Parallel.forRange(m, 4L * n, (r0, r1) -> {
+            correct(c, r0, r1, n, k, rowSum, colSum, zaShift, zbv);
+            for (int r = r0; r < r1; r++)
+                for (int j = 0, i = r * n; j < n; j++, i++) y[i] = (float) c[i] * s[s.length == 1 ? 0 : j];
+        });
+        int[] shape = x.shape().clone();
         shape[shape.length - 1] = n;
-        return List.of(Value.of(Tensor.fromArray(c, shape), ElemType.INT32));
+        return List.of(Value.of(Tensor.fromArray(y, shape), ElemType.FLOAT));
     }
 
     private record PackKey(long off, long rs, long cs, int k, int n) {}

@@ -31,6 +31,7 @@ final class QuantOps {
         r.register("DynamicQuantizeLinear", QuantOps::dynamicQuantizeLinear);
         r.register("MatMulInteger", QuantOps::matMulInteger);
         r.register("QLinearMatMul", QuantOps::qLinearMatMul);
+        r.register("dev.kiln", "QuantMatMul", QuantFast::quantMatMul); // GraphOptimizer's fused dynamic int8 MatMul (QuantMatMulFusion)
         QuantConv.register(r);
     }
 

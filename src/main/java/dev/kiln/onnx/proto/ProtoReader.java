@@ -35,6 +35,7 @@ public final class ProtoReader {
     private long pos;
     private int field;
     private int wireType;
+    private long fieldStart;
 
     private ProtoReader(MemorySegment seg, long start, long end, String file, String path, int depth) {
         this.seg = seg;
@@ -71,6 +72,7 @@ public final class ProtoReader {
      */
     public boolean next() throws KilnFormatException {
         if (pos >= end) return false;
+        fieldStart = pos;
         long tag = readVarint();
         field = (int) (tag >>> 3);
         wireType = (int) (tag & 7);
@@ -81,6 +83,12 @@ public final class ProtoReader {
     }
 
     public int field() { return field; }
+
+    /**
+     * The current field as it is encoded (tag, length and value), once its value has been read or
+     * skipped: a slice of the underlying segment, for copying a field through unchanged.
+     */
+    public MemorySegment rawField() { return seg.asSlice(fieldStart, pos - fieldStart); }
 
     public int wireType() { return wireType; }
 

@@ -70,6 +70,17 @@ public final class ProtoWriter {
         return this;
     }
 
+    /** Bytes already encoded as whole fields (see {@code ProtoReader.rawField}), written as they are. */
+    public ProtoWriter raw(java.lang.foreign.MemorySegment encoded) {
+        byte[] buf = new byte[(int) Math.min(encoded.byteSize(), 1 << 20)];
+        for (long at = 0; at < encoded.byteSize(); at += buf.length) {
+            int n = (int) Math.min(buf.length, encoded.byteSize() - at);
+            java.lang.foreign.MemorySegment.copy(encoded, java.lang.foreign.ValueLayout.JAVA_BYTE, at, buf, 0, n);
+            out.write(buf, 0, n);
+        }
+        return this;
+    }
+
     /** A nested message: {@code body} writes its fields into a fresh writer. */
     public ProtoWriter message(int field, Consumer<ProtoWriter> body) {
         ProtoWriter child = new ProtoWriter(64);

@@ -94,4 +94,66 @@ class QuantFastTest {
             }
         }
     }
+
+    /**
+     * The whole quantize_dynamic pattern (DynamicQuantizeLinear shared by two MatMulInteger ->
+     * Cast -> Mul(., Mul(x_scale, w_scale)) chains, per-tensor and per-column scales) fused into
+     * QuantMatMul gives the unfused reference path's floats bit for bit.
+     */
+    @Test
+    void fusedQuantMatMulEqualsTheUnfusedChain() {
+        int k = 37, n = 19;
+        int[] shape = {2, 5, k};
+        float[] x = Tensor.uniform(g, -2, 3, DType.F32, 2 * 5 * k).toFloatArray();
+        long before = QuantFast.MATMULS.get();
+        List<float[]> fused = runFloats(chains(k, n), x, shape);
+        assertEquals(before + 2, QuantFast.MATMULS.get(), "both chains ran as QuantMatMul");
+        QuantOps.fast = false;
+        System.setProperty("kiln.onnx.optimize", "false");
+        try {
+            List<float[]> ref = runFloats(chains(k, n), x, shape);
+            for (int t = 0; t < 2; t++) assertArrayEquals(ref.get(t), fused.get(t), "output y" + t);
+        } finally {
+            System.clearProperty("kiln.onnx.optimize");
+        }
+    }
+
+    /** The graph of the test above (fresh initializers each time: an executor closes its model's). */
+    private static OnnxGraph chains(int k, int n) {
+        java.util.Random r = new java.util.Random(9);
+        Map<String, Value> init = new LinkedHashMap<>();
+        for (int t = 0; t < 2; t++) {
+            double[] w = new double[k * n];
+            for (int i = 0; i < w.length; i++) w[i] = r.nextInt(255) - 127;
+            Tensor wt = Tensor.fromDoubles(DType.I8, w, k, n);
+            wt.storage().seal();
+            init.put("W" + t, Value.of(wt, ElemType.INT8));
+            init.put("WZ" + t, Value.of(Tensor.fromDoubles(DType.I8, new double[t == 0 ? 1 : n], t == 0 ? new int[0] : new int[]{n}), ElemType.INT8));
+            float[] sc = new float[t == 0 ? 1 : n];
+            for (int j = 0; j < sc.length; j++) sc[j] = 0.001f + r.nextFloat() * 0.01f;
+            init.put("WS" + t, Value.of(t == 0 ? Tensor.scalar(sc[0]) : Tensor.fromArray(sc, n), ElemType.FLOAT));
+        }
+        List<OnnxNode> nodes = new java.util.ArrayList<>(List.of(
+                new OnnxNode("dq", "DynamicQuantizeLinear", "", List.of("x"), List.of("xq", "xs", "xz"), Map.of())));
+        for (int t = 0; t < 2; t++) {
+            nodes.add(new OnnxNode("mm" + t, "MatMulInteger", "", List.of("xq", "W" + t, "xz", "WZ" + t), List.of("i" + t), Map.of()));
+            nodes.add(new OnnxNode("c" + t, "Cast", "", List.of("i" + t), List.of("f" + t),
+                    Map.of("to", new dev.kiln.onnx.OnnxAttribute("to", dev.kiln.onnx.OnnxAttribute.Type.INT, 0, 1, null, null, null,
+                            new float[0], new long[0], List.of(), List.of(), List.of(), null))));
+            nodes.add(new OnnxNode("s" + t, "Mul", "", t == 0 ? List.of("xs", "WS0") : List.of("WS1", "xs"), List.of("s" + t), Map.of()));
+            nodes.add(new OnnxNode("y" + t, "Mul", "", t == 0 ? List.of("f0", "s0") : List.of("s1", "f1"), List.of("y" + t), Map.of()));
+        }
+        return new OnnxGraph("q", nodes, List.of(info("x", ElemType.FLOAT)),
+                List.of(info("y0", ElemType.FLOAT), info("y1", ElemType.FLOAT)), List.of(), init);
+    }
+
+    private static List<float[]> runFloats(OnnxGraph graph, float[] x, int[] shape) {
+        try (OnnxExecutor ex = new OnnxExecutor(new OnnxModel(8, "test", "", Map.of("", 17L), graph));
+             Tensor in = Tensor.fromArray(x, shape)) {
+            Map<String, Value> out = ex.run(Map.of("x", Value.of(in)));
+            List<float[]> r = List.of(out.get("y0").tensor().toFloatArray(), out.get("y1").tensor().toFloatArray());
+            out.values().forEach(v -> v.tensor().close());
+            return r;
+        }
+    }
 }

@@ -1,0 +1,272 @@
+package dev.kiln.compress.quant;
+
+import dev.kiln.io.AtomicWrite;
+import dev.kiln.io.KilnFormatException;
+import dev.kiln.onnx.ElemType;
+import dev.kiln.onnx.OnnxAttribute;
+import dev.kiln.onnx.OnnxGraph;
+import dev.kiln.onnx.OnnxModel;
+import dev.kiln.onnx.OnnxNode;
+import dev.kiln.onnx.OnnxReader;
+import dev.kiln.onnx.Value;
+import dev.kiln.onnx.proto.ProtoReader;
+import dev.kiln.onnx.proto.ProtoWriter;
+import dev.kiln.tensor.Tensor;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Dynamic int8 quantization of an ONNX file, written as the graph ONNX Runtime's
+ * {@code quantize_dynamic} writes (so the file runs in ORT, whose MatMulIntegerToFloat fusion
+ * picks it up, and in Kiln, whose {@code QuantFast} runs it on the int8 GEMM). Each MatMul (and
+ * Gemm with alpha = beta = 1, transA = 0) whose weight B is a 2-D float initializer becomes
+ * <pre>
+ * X --DynamicQuantizeLinear--> Xq, Xs, Xz        (uint8, per tensor, computed at run time)
+ * MatMulInteger(Xq, Wq, Xz, Wz) -> int32         (Wq int8 [K, N], symmetric: Wz = 0)
+ * Cast(to float) ; Mul(Xs, Ws) -> S ; Mul(., S) -> Y   (Gemm: then Add(., C))
+ * </pre>
+ * Weights are symmetric int8 in [-127, 127]: Ws = max|W| / 127 per tensor, or per output column
+ * with {@code perChannel} (Wz then has N zeros). A weight is replaced only when every use of it is
+ * such a node; otherwise the float initializer stays beside the int8 one.
+ *
+ * <p>The file is rewritten at the protobuf level: every field of the model and of its main graph
+ * is copied through byte for byte except the replaced nodes and initializers, so opsets, metadata,
+ * value_info, subgraphs and unknown fields survive. Needs ai.onnx opset 11 or later
+ * (DynamicQuantizeLinear); models with external data are refused.
+ */
+public final class OnnxDynamicQuantizer {
+    private OnnxDynamicQuantizer() {}
+
+    /** What to quantize: op types (MatMul, Gemm), node names to leave alone, per-channel weight scales. */
+    public record Options(Set<String> opTypes, Set<String> excludeNodes, boolean perChannel) {
+        public static Options defaults() { return new Options(Set.of("MatMul", "Gemm"), Set.of(), false); }
+    }
+
+    /** The outcome: nodes quantized (name or first output), float weights dropped, file sizes in bytes. */
+    public record Result(List<String> nodes, int weightsDropped, long bytesIn, long bytesOut) {}
+
+    // GraphProto, NodeProto, TensorProto, ModelProto field numbers (onnx.proto3)
+    private static final int GRAPH_NODE = 1, GRAPH_INITIALIZER = 5;
+    private static final int NODE_INPUT = 1, NODE_OUTPUT = 2, NODE_NAME = 3, NODE_OP_TYPE = 4, NODE_ATTRIBUTE = 5, NODE_DOMAIN = 7;
+    private static final int T_DIMS = 1, T_DATA_TYPE = 2, T_NAME = 8, T_RAW = 9, T_DATA_LOCATION = 14;
+    private static final int MODEL_GRAPH = 7;
+
+    /** Quantizes {@code in} into {@code out} (written atomically). */
+    public static Result quantize(Path in, Path out, Options opts) throws IOException {
+        OnnxModel model = OnnxReader.read(in);
+        if (model.opset() < 11)
+            throw new KilnFormatException(in + ": opset " + model.opset() + " has no DynamicQuantizeLinear (needs 11 or later)");
+        OnnxGraph g = model.graph();
+        Map<String, Plan> plans = plan(g, opts);
+        Set<String> drop = droppable(g, plans);
+        List<String> names = new ArrayList<>();
+        for (Plan p : plans.values()) names.add(p.label);
+        byte[] bytes;
+        try (Arena arena = Arena.ofConfined(); FileChannel ch = FileChannel.open(in, StandardOpenOption.READ)) {
+            MemorySegment seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+            bytes = rewriteModel(ProtoReader.of(seg, in.toString()), g, plans, drop, opts);
+        }
+        byte[] file = bytes;
+        AtomicWrite.write(out, ch -> {
+            ByteBuffer buf = ByteBuffer.wrap(file);
+            while (buf.hasRemaining()) ch.write(buf);
+        });
+        return new Result(names, drop.size(), Files.size(in), bytes.length);
+    }
+
+    /** One node to replace: its weight [K, N] (transposed from a Gemm's transB), the bias of a Gemm. */
+    private record Plan(String label, String x, String weight, boolean transB, String bias, String y, int k, int n) {}
+
+    private static Map<String, Plan> plan(OnnxGraph g, Options opts) {
+        Map<String, Plan> plans = new LinkedHashMap<>();  // keyed by the node's first output (unique in SSA)
+        for (OnnxNode node : g.nodes()) {
+            if (!node.domain().isEmpty() && !node.domain().equals("ai.onnx")) continue;
+            if (!opts.opTypes().contains(node.opType()) || opts.excludeNodes().contains(node.name())) continue;
+            if (node.inputs().size() < 2 || node.outputs().size() != 1) continue;
+            Value w = g.initializers().get(node.inputs().get(1));
+            if (!(w instanceof Value.TensorValue tv) || tv.type() != ElemType.FLOAT || tv.tensor().dim() != 2) continue;
+            boolean transB = false;
+            String bias = null;
+            if (node.opType().equals("Gemm")) {
+                if (attrFloat(node, "alpha", 1f) != 1f || attrFloat(node, "beta", 1f) != 1f || attrInt(node, "transA", 0) != 0) continue;
+                transB = attrInt(node, "transB", 0) != 0;
+                if (node.inputs().size() > 2 && !node.inputs().get(2).isEmpty()) bias = node.inputs().get(2);
+            } else if (node.inputs().size() != 2) continue;
+            int[] s = tv.tensor().shape();
+            int k = transB ? s[1] : s[0], n = transB ? s[0] : s[1];
+            String label = node.name().isEmpty() ? node.outputs().get(0) : node.name();
+            plans.put(node.outputs().get(0), new Plan(label, node.inputs().get(0), node.inputs().get(1), transB, bias,
+                    node.outputs().get(0), k, n));
+        }
+        return plans;
+    }
+
+    /** Weights used only by planned nodes (as their B), nowhere else (other inputs, subgraphs, graph outputs). */
+    private static Set<String> droppable(OnnxGraph g, Map<String, Plan> plans) {
+        Map<String, Integer> uses = new HashMap<>();
+        countUses(g, uses);
+        for (var o : g.outputs()) uses.merge(o.name(), 1, Integer::sum);
+        Map<String, Integer> planned = new HashMap<>();
+        for (Plan p : plans.values()) planned.merge(p.weight, 1, Integer::sum);
+        Set<String> drop = new HashSet<>();
+        for (var e : planned.entrySet()) if (e.getValue().equals(uses.get(e.getKey()))) drop.add(e.getKey());
+        return drop;
+    }
+
+    private static void countUses(OnnxGraph g, Map<String, Integer> uses) {
+        for (OnnxNode n : g.nodes()) {
+            for (String in : n.inputs()) if (!in.isEmpty()) uses.merge(in, 1, Integer::sum);
+            for (OnnxAttribute a : n.attributes().values()) {
+                if (a.g() != null) countUses(a.g(), uses);
+                if (a.graphs() != null) for (OnnxGraph sub : a.graphs()) countUses(sub, uses);
+            }
+        }
+    }
+
+    private static byte[] rewriteModel(ProtoReader r, OnnxGraph g, Map<String, Plan> plans, Set<String> drop, Options opts)
+            throws IOException {
+        ProtoWriter w = new ProtoWriter(1 << 20);
+        while (r.next()) {
+            if (r.field() == MODEL_GRAPH) {
+                ProtoReader gr = r.readMessage("graph");
+                byte[] graph = rewriteGraph(gr, g, plans, drop, opts);
+                w.bytes(MODEL_GRAPH, graph);
+            } else {
+                r.skip();
+                w.raw(r.rawField());
+            }
+        }
+        return w.toByteArray();
+    }
+
+    private static byte[] rewriteGraph(ProtoReader r, OnnxGraph g, Map<String, Plan> plans, Set<String> drop, Options opts)
+            throws IOException {
+        ProtoWriter w = new ProtoWriter(1 << 20);
+        Set<String> quantizedWeights = new HashSet<>();
+        List<byte[]> newInits = new ArrayList<>();
+        while (r.next()) {
+            switch (r.field()) {
+                case GRAPH_NODE -> {
+                    ProtoReader nr = r.readMessage("node");
+                    Plan p = plans.get(firstOutput(nr.copy()));
+                    if (p == null) {
+                        w.raw(r.rawField());
+                        break;
+                    }
+                    String q = p.y + "_kq";   // prefix of every name this node adds
+                    if (quantizedWeights.add(p.weight)) newInits.addAll(weightInitializers(g, p, opts.perChannel()));
+                    String wq = p.weight + "_quantized", ws = p.weight + "_scale", wz = p.weight + "_zero_point";
+                    node(w, "DynamicQuantizeLinear", q + "_dql", List.of(p.x), List.of(q + "_x", q + "_xs", q + "_xz"), null);
+                    node(w, "MatMulInteger", q + "_mmi", List.of(q + "_x", wq, q + "_xz", wz), List.of(q + "_i32"), null);
+                    node(w, "Cast", q + "_cast", List.of(q + "_i32"), List.of(q + "_f"), ElemType.FLOAT.code());
+                    node(w, "Mul", q + "_scale", List.of(q + "_xs", ws), List.of(q + "_s"), null);
+                    String mulOut = p.bias == null ? p.y : q + "_nobias";
+                    node(w, "Mul", q + "_dequant", List.of(q + "_f", q + "_s"), List.of(mulOut), null);
+                    if (p.bias != null) node(w, "Add", q + "_bias", List.of(mulOut, p.bias), List.of(p.y), null);
+                }
+                case GRAPH_INITIALIZER -> {
+                    ProtoReader tr = r.readMessage("initializer");
+                    String name = checkedTensorName(tr.copy());
+                    if (!drop.contains(name)) w.raw(r.rawField());
+                }
+                default -> {
+                    r.skip();
+                    w.raw(r.rawField());
+                }
+            }
+        }
+        for (byte[] t : newInits) w.bytes(GRAPH_INITIALIZER, t);
+        return w.toByteArray();
+    }
+
+    /** Wq int8 [K, N], Ws float (scalar or [N]), Wz int8 (scalar or [N] zeros), as encoded TensorProtos. */
+    private static List<byte[]> weightInitializers(OnnxGraph g, Plan p, boolean perChannel) {
+        Tensor t = ((Value.TensorValue) g.initializers().get(p.weight)).tensor();
+        float[] v = t.toFloatArray();
+        int k = p.k, n = p.n;
+        float[] w = new float[k * n];   // [K, N]
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < n; j++) w[i * n + j] = p.transB ? v[j * k + i] : v[i * n + j];
+        float[] scale = new float[perChannel ? n : 1];
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < n; j++) {
+                int s = perChannel ? j : 0;
+                scale[s] = Math.max(scale[s], Math.abs(w[i * n + j]));
+            }
+        for (int s = 0; s < scale.length; s++) scale[s] = scale[s] == 0 ? 1f : scale[s] / 127f;
+        byte[] q = new byte[k * n];
+        for (int i = 0; i < k * n; i++) {
+            float s = scale[perChannel ? i % n : 0];
+            q[i] = (byte) Math.max(-127, Math.min(127, Math.round(w[i] / s)));   // Math.round: half up (ORT: half to even; ties are rare)
+        }
+        long[] sd = perChannel ? new long[]{n} : new long[0];
+        ByteBuffer sb = ByteBuffer.allocate(4 * scale.length).order(ByteOrder.LITTLE_ENDIAN);
+        for (float f : scale) sb.putFloat(f);
+        return List.of(tensor(p.weight + "_quantized", ElemType.INT8.code(), new long[]{k, n}, q),
+                tensor(p.weight + "_scale", ElemType.FLOAT.code(), sd, sb.array()),
+                tensor(p.weight + "_zero_point", ElemType.INT8.code(), sd, new byte[scale.length]));
+    }
+
+    private static byte[] tensor(String name, int type, long[] dims, byte[] raw) {
+        ProtoWriter t = new ProtoWriter(raw.length + 64);
+        for (long d : dims) t.int64(T_DIMS, d);
+        t.int64(T_DATA_TYPE, type);
+        t.string(T_NAME, name);
+        t.bytes(T_RAW, raw);
+        return t.toByteArray();
+    }
+
+    private static void node(ProtoWriter w, String op, String name, List<String> ins, List<String> outs, Integer castTo) {
+        w.message(GRAPH_NODE, n -> {
+            for (String i : ins) n.string(NODE_INPUT, i);
+            for (String o : outs) n.string(NODE_OUTPUT, o);
+            n.string(NODE_NAME, name);
+            n.string(NODE_OP_TYPE, op);
+            if (castTo != null) n.message(NODE_ATTRIBUTE, a -> a.string(1, "to").int64(3, castTo).int64(20, 2));
+        });
+    }
+
+    private static String firstOutput(ProtoReader nr) throws KilnFormatException {
+        while (nr.next()) {
+            if (nr.field() == NODE_OUTPUT) return nr.readString();
+            nr.skip();
+        }
+        return "";
+    }
+
+    private static String checkedTensorName(ProtoReader tr) throws KilnFormatException {
+        String name = "";
+        while (tr.next()) {
+            if (tr.field() == T_NAME) name = tr.readString();
+            else if (tr.field() == T_DATA_LOCATION && tr.readInt64() == 1)
+                throw tr.error("initializers with external data are not supported by kiln quantize (save the model with its weights inside)");
+            else tr.skip();
+        }
+        return name;
+    }
+
+    private static float attrFloat(OnnxNode n, String name, float dflt) {
+        OnnxAttribute a = n.attributes().get(name);
+        return a == null ? dflt : a.f();
+    }
+
+    private static long attrInt(OnnxNode n, String name, long dflt) {
+        OnnxAttribute a = n.attributes().get(name);
+        return a == null ? dflt : a.i();
+    }
+}

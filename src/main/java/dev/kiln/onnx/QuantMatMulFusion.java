@@ -1,0 +1,110 @@
+package dev.kiln.onnx;
+
+import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Tensor;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Finds the dynamic int8 MatMul that ONNX Runtime's {@code quantize_dynamic} (and
+ * {@code kiln quantize --dynamic}) write, and replaces it by one node "QuantMatMul" in domain
+ * {@value FusedOps#DOMAIN} (quantize X, int8 GEMM and dequantize in one op, see
+ * {@code QuantFast.quantMatMul}):
+ * <pre>
+ *   Xq, Xs, Xz = DynamicQuantizeLinear(X)
+ *   I = MatMulInteger(Xq, Wq, Xz[, Wz]);  F = Cast(I, to = FLOAT);  S = Mul(Xs, Ws)
+ *   Y = Mul(F, S)                                  (Mul operands in either order)
+ *   ->  Y = QuantMatMul(X, Wq, Wz | "", Ws)
+ * </pre>
+ * Wq must be a constant int8 [K, N], Wz a constant int8 and Ws a constant float (each a scalar or
+ * one per column); I, F and S used only there. A DynamicQuantizeLinear shared by several MatMuls
+ * (ORT writes one per activation) goes once the last of them is fused.
+ */
+final class QuantMatMulFusion {
+    private QuantMatMulFusion() {}
+
+    /** What the matcher needs from the optimizer's view of the graph. */
+    interface Graph {
+        List<OnnxNode> nodes();
+        /** Index of the node producing name (any of its outputs), or -1. */
+        int producerOf(String name);
+        /** How many inputs (and graph outputs) read name. */
+        int uses(String name);
+        /** Adds delta to name's use count. */
+        void use(String name, int delta);
+        /** A constant initializer (not a graph input), or null. */
+        Value.TensorValue constant(String name);
+        /** Registers that the node at index j now produces name. */
+        void produced(String name, int j);
+    }
+
+    static boolean apply(Graph g) {
+        boolean changed = false;
+        List<OnnxNode> nodes = g.nodes();
+        for (int i = 0; i < nodes.size(); i++) {
+            OnnxNode y = nodes.get(i);
+            if (y == null || !isDefault(y, "Mul") || y.inputs().size() != 2) continue;
+            for (int side = 0; side < 2; side++) {
+                if (fuse(g, i, y, y.inputs().get(side), y.inputs().get(1 - side))) {
+                    changed = true;
+                    break;
+                }
+            }
+        }
+        return changed;
+    }
+
+    private static boolean fuse(Graph g, int i, OnnxNode y, String f, String s) {
+        List<OnnxNode> nodes = g.nodes();
+        int cast = sole(g, f, "Cast"), scale = sole(g, s, "Mul");
+        if (cast < 0 || scale < 0) return false;
+        OnnxAttribute to = nodes.get(cast).attributes().get("to");
+        if (to == null || to.i() != ElemType.FLOAT.code()) return false;
+        int mmi = sole(g, nodes.get(cast).inputs().get(0), "MatMulInteger");
+        if (mmi < 0) return false;
+        List<String> mi = nodes.get(mmi).inputs();
+        if (mi.size() < 3 || mi.get(2).isEmpty()) return false;
+        int dql = g.producerOf(mi.get(0));
+        if (dql < 0 || !isDefault(nodes.get(dql), "DynamicQuantizeLinear") || nodes.get(dql).outputs().size() != 3) return false;
+        List<String> dq = nodes.get(dql).outputs();
+        if (!dq.get(0).equals(mi.get(0)) || !dq.get(2).equals(mi.get(2))) return false;
+        List<String> si = nodes.get(scale).inputs();
+        String ws = si.get(0).equals(dq.get(1)) ? si.get(1) : si.get(1).equals(dq.get(1)) ? si.get(0) : null;
+        if (ws == null) return false;
+        Value.TensorValue wq = g.constant(mi.get(1)), wsv = g.constant(ws);
+        String wzName = mi.size() > 3 ? mi.get(3) : "";
+        Value.TensorValue wz = wzName.isEmpty() ? null : g.constant(wzName);
+        if (wq == null || wq.type() != ElemType.INT8 || wq.tensor().dim() != 2) return false;
+        int n = wq.tensor().size(1);
+        if (wsv == null || wsv.tensor().dtype() != DType.F32 || !scalarOrColumns(wsv.tensor(), n)) return false;
+        if (!wzName.isEmpty() && (wz == null || wz.type() != ElemType.INT8 || !scalarOrColumns(wz.tensor(), n))) return false;
+        String x = nodes.get(dql).inputs().get(0);
+        nodes.set(i, new OnnxNode(y.name(), "QuantMatMul", FusedOps.DOMAIN, List.of(x, mi.get(1), wzName, ws), y.outputs(), Map.of()));
+        g.produced(y.outputs().get(0), i);
+        g.use(x, 1);
+        for (int j : new int[]{cast, mmi, scale}) nodes.set(j, null);
+        g.use(dq.get(0), -1);
+        g.use(dq.get(1), -1);
+        g.use(dq.get(2), -1);
+        if (g.uses(dq.get(0)) == 0 && g.uses(dq.get(1)) == 0 && g.uses(dq.get(2)) == 0) {
+            nodes.set(dql, null);
+            g.use(x, -1);
+        }
+        return true;
+    }
+
+    private static boolean scalarOrColumns(Tensor t, int n) { return t.numel() == 1 || (t.dim() == 1 && t.size(0) == n); }
+
+    /** The node of opType producing name as its only output, read once; else -1. */
+    private static int sole(Graph g, String name, String opType) {
+        int j = g.producerOf(name);
+        if (j < 0) return -1;
+        OnnxNode n = g.nodes().get(j);
+        return n != null && isDefault(n, opType) && n.outputs().size() == 1 && g.uses(name) == 1 ? j : -1;
+    }
+
+    private static boolean isDefault(OnnxNode n, String opType) {
+        return n.opType().equals(opType) && (n.domain().isEmpty() || n.domain().equals("ai.onnx"));
+    }
+}
