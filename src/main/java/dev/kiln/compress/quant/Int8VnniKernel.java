@@ -113,10 +113,17 @@ final class Int8VnniKernel {
         }
         int[] c = new int[Math.toIntExact((long) m * nPad)];
         // tiles of at most ROW_TILE rows, as equal as multiples of 8 allow, so threads get equal work
-        int rowTiles = (m + ROW_TILE - 1) / ROW_TILE, colTiles = (blocks + BLOCK_TILE - 1) / BLOCK_TILE;
+        int rowTiles = (m + ROW_TILE - 1) / ROW_TILE;
         int rowTile = Math.min(ROW_TILE, ((m + rowTiles - 1) / rowTiles + 7) / 8 * 8);
         rowTiles = (m + rowTile - 1) / rowTile;
-        long cost = (long) Math.min(m, rowTile) * BLOCK_TILE * LANES * k / 8;
+        // few rows (a decode step: m = 1): narrower column tiles, so that every thread gets about 4
+        // (N = 768 made 3 tiles of 16 blocks: one thread did two, the other one)
+        int threads = CpuConfig.threads();
+        int blockTile = rowTiles >= 4 * threads ? BLOCK_TILE
+                : Math.max(1, Math.min(BLOCK_TILE, blocks / Math.max(1, 4 * threads / rowTiles)));
+        int colTiles = (blocks + blockTile - 1) / blockTile;
+        long cost = (long) Math.min(m, rowTile) * blockTile * LANES * k / 8;
+        final int bt = blockTile;
         final byte[] av = ap;
         final int rt = rowTile;
         final int rowTilesF = rowTiles;
@@ -126,8 +133,8 @@ final class Int8VnniKernel {
             for (int t = s; t < e; t++) {
                 // column-major task order: a thread's contiguous range covers few column tiles, so
                 // its share of the packed weights stays in its L2 while it walks down the rows
-                int r0 = (t % rowTilesF) * rt, jb0 = (t / rowTilesF) * BLOCK_TILE;
-                int rows = Math.min(rt, m - r0), nb = Math.min(BLOCK_TILE, blocks - jb0);
+                int r0 = (t % rowTilesF) * rt, jb0 = (t / rowTilesF) * bt;
+                int rows = Math.min(rt, m - r0), nb = Math.min(bt, blocks - jb0);
                 if (fixRow != r0) {
                     rowSums(av, (long) r0 * lda, lda, rows, fix, 0);   // K padding is zero: sums over lda are exact
                     for (int i = 0; i < rows; i++) fix[i] *= 128;

@@ -93,11 +93,37 @@ final class QuantFast {
     /** Rows [r0, r1) of c = sum a'b -> sum (a - za)(b - zb): minus za' colsum(B) + zb (rowsum(a') - K za'), exact in int32. */
     private static void correct(int[] c, int r0, int r1, int n, int k, int[] rowSum, int[] colSum, int zaShift, int[] zbv) {
         for (int r = r0; r < r1; r++) {
-            int rowTerm = rowSum[r] - k * zaShift;
-            for (int j = 0; j < n; j++) {
-                int z = zbv[zbv.length == 1 ? 0 : j];
-                c[r * n + j] = c[r * n + j] - zaShift * colSum[j] - z * rowTerm;
+            int rowTerm = rowSum[r] - k * zaShift, o = r * n;
+            if (zbv.length == 1) {
+                int zr = zbv[0] * rowTerm;
+                for (int j = 0; j < n; j++) c[o + j] -= zaShift * colSum[j] + zr;
+            } else {
+                for (int j = 0; j < n; j++) c[o + j] -= zaShift * colSum[j] + zbv[j] * rowTerm;
             }
+        }
+    }
+
+    /** Rows [r0, r1) of x quantized to a' = q - 128 (int8), with each row's sum of a'. */
+    private static void quantizeRows(float[] v, int k, int r0, int r1, float scale, int zp, byte[] ab, int[] rowSum) {
+        for (int r = r0; r < r1; r++) {
+            int sum = 0;
+            for (int p = 0, i = r * k; p < k; p++, i++) {
+                int q = (scale == 0 ? zp : (int) clamp(Math.rint(v[i] / scale) + zp)) - 128;
+                ab[i] = (byte) q;
+                sum += q;
+            }
+            rowSum[r] = sum;
+        }
+    }
+
+    /** Rows [r0, r1): the exact integer correction, then y = (float) c * s[j] (s: one scale, or one per column). */
+    private static void dequantRows(int[] c, float[] y, int r0, int r1, int n, int k, int[] rowSum, int[] colSum, int zaShift,
+                                    int[] zbv, float[] s) {
+        correct(c, r0, r1, n, k, rowSum, colSum, zaShift, zbv);
+        for (int r = r0; r < r1; r++) {
+            int o = r * n;
+            if (s.length == 1) for (int j = 0; j < n; j++) y[o + j] = (float) c[o + j] * s[0];
+            else for (int j = 0; j < n; j++) y[o + j] = (float) c[o + j] * s[j];
         }
     }
 
@@ -132,18 +158,8 @@ final class QuantFast {
         int zp = scale == 0 ? 0 : (int) clamp(Math.rint((0 - min) / scale));
         byte[] ab = new byte[v.length];
         int[] rowSum = new int[m];
-        float sc = scale;
-        dev.kiln.backend.cpu.Parallel.forRange(m, 4L * k, (r0, r1) -> {
-            for (int r = r0; r < r1; r++) {
-                int s = 0;
-                for (int p = 0, i = r * k; p < k; p++, i++) {
-                    int q = (sc == 0 ? zp : (int) clamp(Math.rint(v[i] / sc) + zp)) - 128;
-                    ab[i] = (byte) q;
-                    s += q;
-                }
-                rowSum[r] = s;
-            }
-        });
+        if (m == 1) quantizeRows(v, k, 0, 1, scale, zp, ab, rowSum);
+        else dev.kiln.backend.cpu.Parallel.forRange(m, 4L * k, (r0, r1) -> quantizeRows(v, k, r0, r1, scale, zp, ab, rowSum));
         int[] c = Int8Gemm.matmulT(ab, m, k, packed);
         MATMULS.incrementAndGet();
         int[] zbv = zb == null ? new int[]{0} : zb.toIntArray();
@@ -152,11 +168,8 @@ final class QuantFast {
         float[] y = new float[m * n];
         int[] colSum = packed.rowSums();
         int zaShift = zp - 128;
-        dev.kiln.backend.cpu.Parallel.forRange(m, 4L * n, (r0, r1) -> {
-            correct(c, r0, r1, n, k, rowSum, colSum, zaShift, zbv);
-            for (int r = r0; r < r1; r++)
-                for (int j = 0, i = r * n; j < n; j++, i++) y[i] = (float) c[i] * s[s.length == 1 ? 0 : j];
-        });
+        if (m == 1) dequantRows(c, y, 0, 1, n, k, rowSum, colSum, zaShift, zbv, s);
+        else dev.kiln.backend.cpu.Parallel.forRange(m, 4L * n, (r0, r1) -> dequantRows(c, y, r0, r1, n, k, rowSum, colSum, zaShift, zbv, s));
         int[] shape = x.shape().clone();
         shape[shape.length - 1] = n;
         return List.of(Value.of(Tensor.fromArray(y, shape), ElemType.FLOAT));
