@@ -5,6 +5,15 @@ import dev.kiln.onnx.ElemType;
 import dev.kiln.onnx.Value;
 import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Tensor;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 
 import java.util.List;
 
@@ -103,27 +112,79 @@ final class QuantFast {
         }
     }
 
-    /** Rows [r0, r1) of x quantized to a' = q - 128 (int8), with each row's sum of a'. */
-    private static void quantizeRows(float[] v, int k, int r0, int r1, float scale, int zp, byte[] ab, int[] rowSum) {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
+    private static final ByteOrder LE = ByteOrder.nativeOrder();
+    /** 1.5 * 2^23: (x + M) - M rounds a float |x| < 2^22 to an integer, half to even, as Math.rint does. */
+    private static final float ROUND = 12582912f;
+
+    /** min(0, min x) and max(0, max x) over n floats of x at byte offset off (DynamicQuantizeLinear's range). */
+    private static float[] range(MemorySegment x, long off, long n) {
+        FloatVector lo = FloatVector.zero(F), hi = lo;
+        long i = 0;
+        for (long e = n - n % F.length(); i < e; i += F.length()) {
+            FloatVector v = FloatVector.fromMemorySegment(F, x, off + 4 * i, LE);
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+        float min = lo.reduceLanes(VectorOperators.MIN), max = hi.reduceLanes(VectorOperators.MAX);
+        for (; i < n; i++) {
+            float f = x.get(ValueLayout.JAVA_FLOAT_UNALIGNED, off + 4 * i);
+            min = Math.min(min, f);
+            max = Math.max(max, f);
+        }
+        return new float[]{min, max};
+    }
+
+    /**
+     * Rows [r0, r1) of x (row-major [m, k] at byte offset off) quantized as DynamicQuantizeLinear
+     * does, q = clamp(rint(x / scale) + zp, 0, 255), stored as a' = q - 128 (int8), with each
+     * row's sum of a'. In vectors: x / scale in float, then the ROUND trick (exact: |x / scale| <= 255).
+     */
+    private static void quantizeRows(MemorySegment x, long off, int k, int r0, int r1, float scale, int zp, byte[] ab, int[] rowSum) {
+        FloatVector lo = FloatVector.broadcast(F, -128f), hi = FloatVector.broadcast(F, 127f);
+        float shift = zp - 128;
         for (int r = r0; r < r1; r++) {
-            int sum = 0;
-            for (int p = 0, i = r * k; p < k; p++, i++) {
-                int q = (scale == 0 ? zp : (int) clamp(Math.rint(v[i] / scale) + zp)) - 128;
-                ab[i] = (byte) q;
+            int sum = 0, p = 0;
+            long row = off + 4L * r * k;
+            if (scale != 0) {
+                IntVector acc = IntVector.zero(I);
+                for (int e = k - k % F.length(); p < e; p += F.length()) {
+                    FloatVector v = FloatVector.fromMemorySegment(F, x, row + 4L * p, LE).div(scale);
+                    v = v.add(ROUND).sub(ROUND).add(shift).max(lo).min(hi);
+                    IntVector q = (IntVector) v.convertShape(VectorOperators.F2I, I, 0);
+                    q.convertShape(VectorOperators.I2B, jdk.incubator.vector.ByteVector.SPECIES_128, 0)
+                            .reinterpretAsBytes().intoArray(ab, r * k + p, VectorMask.fromLong(jdk.incubator.vector.ByteVector.SPECIES_128, (1L << F.length()) - 1));
+                    acc = acc.add(q);
+                }
+                sum = acc.reduceLanes(VectorOperators.ADD);
+            }
+            for (; p < k; p++) {
+                float f = x.get(ValueLayout.JAVA_FLOAT_UNALIGNED, row + 4L * p);
+                int q = (scale == 0 ? zp : (int) clamp(Math.rint(f / scale) + zp)) - 128;
+                ab[r * k + p] = (byte) q;
                 sum += q;
             }
             rowSum[r] = sum;
         }
     }
 
-    /** Rows [r0, r1): the exact integer correction, then y = (float) c * s[j] (s: one scale, or one per column). */
-    private static void dequantRows(int[] c, float[] y, int r0, int r1, int n, int k, int[] rowSum, int[] colSum, int zaShift,
-                                    int[] zbv, float[] s) {
+    /**
+     * Rows [r0, r1): the exact integer correction of c, then y = (float) c * s[j] (s: one scale, or
+     * one per column) stored to y (row-major [m, n] at byte offset yOff).
+     */
+    private static void dequantRows(int[] c, MemorySegment y, long yOff, int r0, int r1, int n, int k, int[] rowSum, int[] colSum,
+                                    int zaShift, int[] zbv, float[] s) {
         correct(c, r0, r1, n, k, rowSum, colSum, zaShift, zbv);
         for (int r = r0; r < r1; r++) {
-            int o = r * n;
-            if (s.length == 1) for (int j = 0; j < n; j++) y[o + j] = (float) c[o + j] * s[0];
-            else for (int j = 0; j < n; j++) y[o + j] = (float) c[o + j] * s[j];
+            int o = r * n, j = 0;
+            long row = yOff + 4L * o;
+            for (int e = n - n % I.length(); j < e; j += I.length()) {
+                FloatVector f = (FloatVector) IntVector.fromArray(I, c, o + j).convertShape(VectorOperators.I2F, F, 0);
+                FloatVector sv = s.length == 1 ? FloatVector.broadcast(F, s[0]) : FloatVector.fromArray(F, s, j);
+                f.mul(sv).intoMemorySegment(y, row + 4L * j, LE);
+            }
+            for (; j < n; j++) y.set(ValueLayout.JAVA_FLOAT_UNALIGNED, row + 4L * j, (float) c[o + j] * s[s.length == 1 ? 0 : j]);
         }
     }
 
@@ -147,32 +208,34 @@ final class QuantFast {
                     + dev.kiln.tensor.Shape.str(b.shape()) + " " + b.dtype().pyName());
         int k = b.size(0), n = b.size(1), m = (int) (x.numel() / k);
         Int8Gemm.PackedInt8 packed = packed(b);
-        float[] v = x.toFloatArray();
-        // DynamicQuantizeLinear: the range includes 0; scale and zero point as QuantOps computes them
-        float min = 0, max = 0;
-        for (float f : v) {
-            min = Math.min(min, f);
-            max = Math.max(max, f);
+        try (Tensor xc = x.contiguous()) {
+            MemorySegment xs = xc.segment();
+            long xOff = 4L * xc.offset();
+            // DynamicQuantizeLinear: the range includes 0; scale and zero point as QuantOps computes them
+            float[] mm = range(xs, xOff, (long) m * k);
+            float min = mm[0], max = mm[1];
+            float scale = (max - min) / 255f;
+            int zp = scale == 0 ? 0 : (int) clamp(Math.rint((0 - min) / scale));
+            byte[] ab = new byte[m * k];
+            int[] rowSum = new int[m];
+            if (m == 1) quantizeRows(xs, xOff, k, 0, 1, scale, zp, ab, rowSum);
+            else dev.kiln.backend.cpu.Parallel.forRange(m, 4L * k, (r0, r1) -> quantizeRows(xs, xOff, k, r0, r1, scale, zp, ab, rowSum));
+            int[] c = Int8Gemm.matmulT(ab, m, k, packed);
+            MATMULS.incrementAndGet();
+            int[] zbv = zb == null ? new int[]{0} : zb.toIntArray();
+            float[] wsv = ws.toFloatArray(), s = new float[wsv.length];
+            for (int j = 0; j < s.length; j++) s[j] = scale * wsv[j];   // Mul(x_scale, w_scale) in float
+            int[] colSum = packed.rowSums();
+            int zaShift = zp - 128;
+            int[] shape = x.shape().clone();
+            shape[shape.length - 1] = n;
+            Tensor y = Tensor.uninitialized(x.backend(), DType.F32, shape);
+            MemorySegment ys = y.segment();
+            long yOff = 4L * y.offset();
+            if (m == 1) dequantRows(c, ys, yOff, 0, 1, n, k, rowSum, colSum, zaShift, zbv, s);
+            else dev.kiln.backend.cpu.Parallel.forRange(m, 4L * n, (r0, r1) -> dequantRows(c, ys, yOff, r0, r1, n, k, rowSum, colSum, zaShift, zbv, s));
+            return List.of(Value.of(y, ElemType.FLOAT));
         }
-        float scale = (max - min) / 255f;
-        int zp = scale == 0 ? 0 : (int) clamp(Math.rint((0 - min) / scale));
-        byte[] ab = new byte[v.length];
-        int[] rowSum = new int[m];
-        if (m == 1) quantizeRows(v, k, 0, 1, scale, zp, ab, rowSum);
-        else dev.kiln.backend.cpu.Parallel.forRange(m, 4L * k, (r0, r1) -> quantizeRows(v, k, r0, r1, scale, zp, ab, rowSum));
-        int[] c = Int8Gemm.matmulT(ab, m, k, packed);
-        MATMULS.incrementAndGet();
-        int[] zbv = zb == null ? new int[]{0} : zb.toIntArray();
-        float[] wsv = ws.toFloatArray(), s = new float[wsv.length];
-        for (int j = 0; j < s.length; j++) s[j] = scale * wsv[j];   // Mul(x_scale, w_scale) in float
-        float[] y = new float[m * n];
-        int[] colSum = packed.rowSums();
-        int zaShift = zp - 128;
-        if (m == 1) dequantRows(c, y, 0, 1, n, k, rowSum, colSum, zaShift, zbv, s);
-        else dev.kiln.backend.cpu.Parallel.forRange(m, 4L * n, (r0, r1) -> dequantRows(c, y, r0, r1, n, k, rowSum, colSum, zaShift, zbv, s));
-        int[] shape = x.shape().clone();
-        shape[shape.length - 1] = n;
-        return List.of(Value.of(Tensor.fromArray(y, shape), ElemType.FLOAT));
     }
 
     private record PackKey(long off, long rs, long cs, int k, int n) {}
