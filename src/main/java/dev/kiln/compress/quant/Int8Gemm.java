@@ -59,6 +59,8 @@ public final class Int8Gemm {
         int blocks() { return (n + lanes - 1) / lanes; }
         short[] data() { return data; }
         int[] rowSumRef() { return rowSum; }
+        /** Columns of the padded result of {@link #matmulTPadded}: N rounded up to whole kernel blocks. */
+        public int paddedN() { return blocks() * lanes; }
     }
 
     /**
@@ -116,16 +118,27 @@ public final class Int8Gemm {
         if (k != b.k() || m < 0 || (long) m * k > a.length)
             throw new IllegalArgumentException("int8 gemm: need A [" + m + ", " + b.k() + "] in " + a.length + " bytes, got K = " + k);
         int n = b.n(), nPad = b.blocks() * b.lanes();
-        int[] cPad = accumulate(a, m, b);
+        int[] cPad = accumulate(a, m, b, null);
         if (n == nPad) return cPad;
         int[] c = new int[Math.toIntExact((long) m * n)];
         for (int i = 0; i < m; i++) System.arraycopy(cPad, i * nPad, c, i * n, n);
         return c;
     }
 
+    /**
+     * C [M, {@link PackedInt8#paddedN}] = A [M, K] B^T, exact, row stride paddedN (the columns past N
+     * are not meaningful). The VNNI kernel writes into {@code scratch} when it is large enough (the
+     * result is then scratch itself, valid until the caller reuses it); null: a new array.
+     */
+    public static int[] matmulTPadded(byte[] a, int m, int k, PackedInt8 b, int[] scratch) {
+        if (k != b.k() || m < 0 || (long) m * k > a.length)
+            throw new IllegalArgumentException("int8 gemm: need A [" + m + ", " + b.k() + "] in " + a.length + " bytes, got K = " + k);
+        return accumulate(a, m, b, scratch);
+    }
+
     /** C [M, nPad] (row stride: whole kernel blocks; only the first N columns are meaningful). */
-    private static int[] accumulate(byte[] a, int m, PackedInt8 b) {
-        if (b.vnni != null) return Int8VnniKernel.run(a, m, b.k(), b.vnni, b.blocks());
+    private static int[] accumulate(byte[] a, int m, PackedInt8 b, int[] scratch) {
+        if (b.vnni != null) return Int8VnniKernel.run(a, m, b.k(), b.vnni, b.blocks(), scratch);
         int k = b.k(), kh = b.pairs(), n = b.n(), nPad = b.blocks() * b.lanes();
         int[] ap = new int[Math.toIntExact((long) m * kh)], rowSumA = new int[m];
         packPairs(a, m, k, ap, rowSumA);

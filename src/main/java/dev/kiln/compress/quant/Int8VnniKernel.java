@@ -102,16 +102,17 @@ final class Int8VnniKernel {
 
     /**
      * cPad [m, blocks * 16] = A [m, k] x B^T, exact: A row-major int8 (first m k bytes of a),
-     * B packed by {@link #packB} with {@code blocks} blocks.
+     * B packed by {@link #packB} with {@code blocks} blocks. Written into {@code scratch} when it is
+     * large enough (every element is overwritten), else into a new array.
      */
-    static int[] run(byte[] a, int m, int k, byte[] bPacked, int blocks) {
+    static int[] run(byte[] a, int m, int k, byte[] bPacked, int blocks, int[] scratch) {
         int k4 = groups(k), lda = 4 * k4, nPad = blocks * LANES;
         byte[] ap = a;
         if (lda != k) {                       // pad K with zeros to whole groups
             ap = new byte[Math.toIntExact((long) m * lda)];
             for (int i = 0; i < m; i++) System.arraycopy(a, i * k, ap, i * lda, k);
         }
-        int[] c = new int[Math.toIntExact((long) m * nPad)];
+        int[] c = scratch != null && scratch.length >= (long) m * nPad ? scratch : new int[Math.toIntExact((long) m * nPad)];
         // tiles of at most ROW_TILE rows, as equal as multiples of 8 allow, so threads get equal work
         int rowTiles = (m + ROW_TILE - 1) / ROW_TILE;
         int rowTile = Math.min(ROW_TILE, ((m + rowTiles - 1) / rowTiles + 7) / 8 * 8);

@@ -84,7 +84,7 @@ final class QuantFast {
         int[] c = Int8Gemm.matmulT(ab, m, k, packed);
         MATMULS.incrementAndGet();
         int[] zbv = zb == null ? new int[]{0} : zb.toIntArray();
-        correct(c, 0, m, n, k, rowSum, packed.rowSums(), zaShift, zbv);
+        correct(c, n, 0, m, n, k, rowSum, packed.rowSums(), zaShift, zbv);
         int[] shape = a.shape().clone();
         shape[shape.length - 1] = n;
         return List.of(Value.of(Tensor.fromArray(c, shape), ElemType.INT32));
@@ -100,9 +100,9 @@ final class QuantFast {
     }
 
     /** Rows [r0, r1) of c = sum a'b -> sum (a - za)(b - zb): minus za' colsum(B) + zb (rowsum(a') - K za'), exact in int32. */
-    private static void correct(int[] c, int r0, int r1, int n, int k, int[] rowSum, int[] colSum, int zaShift, int[] zbv) {
+    private static void correct(int[] c, int ldc, int r0, int r1, int n, int k, int[] rowSum, int[] colSum, int zaShift, int[] zbv) {
         for (int r = r0; r < r1; r++) {
-            int rowTerm = rowSum[r] - k * zaShift, o = r * n;
+            int rowTerm = rowSum[r] - k * zaShift, o = r * ldc;
             if (zbv.length == 1) {
                 int zr = zbv[0] * rowTerm;
                 for (int j = 0; j < n; j++) c[o + j] -= zaShift * colSum[j] + zr;
@@ -111,6 +111,17 @@ final class QuantFast {
             }
         }
     }
+
+    /** Per-thread buffers for QuantMatMul's quantized input and int32 product (reused: no allocation and zeroing per call). */
+    private static final class Scratch {
+        private byte[] b = new byte[0];
+        private int[] i = new int[0];
+
+        byte[] bytes(int n) { return b.length >= n ? b : (b = new byte[n]); }
+        int[] ints(int n) { return i.length >= n ? i : (i = new int[n]); }
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
@@ -173,12 +184,12 @@ final class QuantFast {
      * Rows [r0, r1): the exact integer correction of c, then y = (float) c * s[j] (s: one scale, or
      * one per column) stored to y (row-major [m, n] at byte offset yOff).
      */
-    private static void dequantRows(int[] c, MemorySegment y, long yOff, int r0, int r1, int n, int k, int[] rowSum, int[] colSum,
+    private static void dequantRows(int[] c, int ldc, MemorySegment y, long yOff, int r0, int r1, int n, int k, int[] rowSum, int[] colSum,
                                     int zaShift, int[] zbv, float[] s) {
-        correct(c, r0, r1, n, k, rowSum, colSum, zaShift, zbv);
+        correct(c, ldc, r0, r1, n, k, rowSum, colSum, zaShift, zbv);
         for (int r = r0; r < r1; r++) {
-            int o = r * n, j = 0;
-            long row = yOff + 4L * o;
+            int o = r * ldc, j = 0;
+            long row = yOff + 4L * r * n;
             for (int e = n - n % I.length(); j < e; j += I.length()) {
                 FloatVector f = (FloatVector) IntVector.fromArray(I, c, o + j).convertShape(VectorOperators.I2F, F, 0);
                 FloatVector sv = s.length == 1 ? FloatVector.broadcast(F, s[0]) : FloatVector.fromArray(F, s, j);
@@ -216,11 +227,13 @@ final class QuantFast {
             float min = mm[0], max = mm[1];
             float scale = (max - min) / 255f;
             int zp = scale == 0 ? 0 : (int) clamp(Math.rint((0 - min) / scale));
-            byte[] ab = new byte[m * k];
+            Scratch sc = SCRATCH.get();
+            byte[] ab = sc.bytes(m * k);
             int[] rowSum = new int[m];
             if (m == 1) quantizeRows(xs, xOff, k, 0, 1, scale, zp, ab, rowSum);
             else dev.kiln.backend.cpu.Parallel.forRange(m, 4L * k, (r0, r1) -> quantizeRows(xs, xOff, k, r0, r1, scale, zp, ab, rowSum));
-            int[] c = Int8Gemm.matmulT(ab, m, k, packed);
+            int nPad = packed.paddedN();
+            int[] c = Int8Gemm.matmulTPadded(ab, m, k, packed, sc.ints(m * nPad));
             MATMULS.incrementAndGet();
             int[] zbv = zb == null ? new int[]{0} : zb.toIntArray();
             float[] wsv = ws.toFloatArray(), s = new float[wsv.length];
@@ -232,8 +245,8 @@ final class QuantFast {
             Tensor y = Tensor.uninitialized(x.backend(), DType.F32, shape);
             MemorySegment ys = y.segment();
             long yOff = 4L * y.offset();
-            if (m == 1) dequantRows(c, ys, yOff, 0, 1, n, k, rowSum, colSum, zaShift, zbv, s);
-            else dev.kiln.backend.cpu.Parallel.forRange(m, 4L * n, (r0, r1) -> dequantRows(c, ys, yOff, r0, r1, n, k, rowSum, colSum, zaShift, zbv, s));
+            if (m == 1) dequantRows(c, nPad, ys, yOff, 0, 1, n, k, rowSum, colSum, zaShift, zbv, s);
+            else dev.kiln.backend.cpu.Parallel.forRange(m, 4L * n, (r0, r1) -> dequantRows(c, nPad, ys, yOff, r0, r1, n, k, rowSum, colSum, zaShift, zbv, s));
             return List.of(Value.of(y, ElemType.FLOAT));
         }
     }
