@@ -16,6 +16,7 @@ import java.util.Map;
  *   I = MatMulInteger(Xq, Wq, Xz[, Wz]);  F = Cast(I, to = FLOAT);  S = Mul(Xs, Ws)
  *   Y = Mul(F, S)                                  (Mul operands in either order)
  *   ->  Y = QuantMatMul(X, Wq, Wz | "", Ws)
+ *   Z = Add(Y, B) | Add(B, Y), B a constant float [N], Y read only there   ->  Z = QuantMatMul(X, Wq, Wz | "", Ws, B)
  * </pre>
  * Wq must be a constant int8 [K, N], Wz a constant int8 and Ws a constant float (each a scalar or
  * one per column); I, F and S used only there. A DynamicQuantizeLinear shared by several MatMuls
@@ -80,8 +81,16 @@ final class QuantMatMulFusion {
         if (wsv == null || wsv.tensor().dtype() != DType.F32 || !scalarOrColumns(wsv.tensor(), n)) return false;
         if (!wzName.isEmpty() && (wz == null || wz.type() != ElemType.INT8 || !scalarOrColumns(wz.tensor(), n))) return false;
         String x = nodes.get(dql).inputs().get(0);
-        nodes.set(i, new OnnxNode(y.name(), "QuantMatMul", FusedOps.DOMAIN, List.of(x, mi.get(1), wzName, ws), y.outputs(), Map.of()));
-        g.produced(y.outputs().get(0), i);
+        // a bias added right after (a Linear exported as MatMul + Add, or a quantized Gemm's C): into the epilogue
+        int add = g.uses(y.outputs().get(0)) == 1 ? biasAdd(g, y.outputs().get(0), n) : -1;
+        List<String> ins = add < 0 ? List.of(x, mi.get(1), wzName, ws) : List.of(x, mi.get(1), wzName, ws, biasOf(nodes.get(add), y.outputs().get(0)));
+        List<String> outs = add < 0 ? y.outputs() : nodes.get(add).outputs();
+        nodes.set(i, new OnnxNode(y.name(), "QuantMatMul", FusedOps.DOMAIN, ins, outs, Map.of()));
+        g.produced(outs.get(0), i);
+        if (add >= 0) {
+            g.use(y.outputs().get(0), -1);
+            nodes.set(add, null);
+        }
         g.use(x, 1);
         for (int j : new int[]{cast, mmi, scale}) nodes.set(j, null);
         g.use(dq.get(0), -1);
@@ -93,6 +102,21 @@ final class QuantMatMulFusion {
         }
         return true;
     }
+
+    /** The index of the Add reading name whose other input is a constant float [N] (a bias), else -1. */
+    private static int biasAdd(Graph g, String name, int n) {
+        List<OnnxNode> nodes = g.nodes();
+        for (int j = 0; j < nodes.size(); j++) {
+            OnnxNode a = nodes.get(j);
+            if (a == null || !isDefault(a, "Add") || a.inputs().size() != 2 || a.outputs().size() != 1 || !a.inputs().contains(name))
+                continue;
+            Value.TensorValue b = g.constant(biasOf(a, name));
+            return b != null && b.tensor().dtype() == DType.F32 && b.tensor().dim() == 1 && b.tensor().size(0) == n ? j : -1;
+        }
+        return -1;
+    }
+
+    private static String biasOf(OnnxNode add, String name) { return add.inputs().get(0).equals(name) ? add.inputs().get(1) : add.inputs().get(0); }
 
     private static boolean scalarOrColumns(Tensor t, int n) { return t.numel() == 1 || (t.dim() == 1 && t.size(0) == n); }
 

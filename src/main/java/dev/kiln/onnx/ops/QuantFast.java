@@ -185,7 +185,7 @@ final class QuantFast {
      * one per column) stored to y (row-major [m, n] at byte offset yOff).
      */
     private static void dequantRows(int[] c, int ldc, MemorySegment y, long yOff, int r0, int r1, int n, int k, int[] rowSum, int[] colSum,
-                                    int zaShift, int[] zbv, float[] s) {
+                                    int zaShift, int[] zbv, float[] s, float[] bias) {
         correct(c, ldc, r0, r1, n, k, rowSum, colSum, zaShift, zbv);
         for (int r = r0; r < r1; r++) {
             int o = r * ldc, j = 0;
@@ -193,9 +193,14 @@ final class QuantFast {
             for (int e = n - n % I.length(); j < e; j += I.length()) {
                 FloatVector f = (FloatVector) IntVector.fromArray(I, c, o + j).convertShape(VectorOperators.I2F, F, 0);
                 FloatVector sv = s.length == 1 ? FloatVector.broadcast(F, s[0]) : FloatVector.fromArray(F, s, j);
-                f.mul(sv).intoMemorySegment(y, row + 4L * j, LE);
+                f = f.mul(sv);
+                if (bias != null) f = f.add(FloatVector.fromArray(F, bias, j));
+                f.intoMemorySegment(y, row + 4L * j, LE);
             }
-            for (; j < n; j++) y.set(ValueLayout.JAVA_FLOAT_UNALIGNED, row + 4L * j, (float) c[o + j] * s[s.length == 1 ? 0 : j]);
+            for (; j < n; j++) {
+                float v = (float) c[o + j] * s[s.length == 1 ? 0 : j];
+                y.set(ValueLayout.JAVA_FLOAT_UNALIGNED, row + 4L * j, bias == null ? v : v + bias[j]);
+            }
         }
     }
 
@@ -205,8 +210,9 @@ final class QuantFast {
      * int8 [K, N] (constant), Wz int8 (scalar or [N], or absent), Ws float (scalar or [N]); output
      * float [..., N]. One pass for X's range, one to quantize it straight to a' = q - 128 (int8),
      * the int8 GEMM, then the exact integer correction and the float scale per element:
-     * y = (float) c * (x_scale * w_scale[j]), the same float operations as the unfused nodes, so
-     * the result equals theirs bit for bit.
+     * y = (float) c * (x_scale * w_scale[j]) (+ bias[j] when a fifth input, a float [N], is given:
+     * the Add the fusion absorbed), the same float operations as the unfused nodes, so the result
+     * equals theirs bit for bit.
      */
     static List<Value> quantMatMul(OpCall call) {
         Tensor x = call.in(0), b = call.in(1), ws = call.in(3);
@@ -236,6 +242,8 @@ final class QuantFast {
             int[] c = Int8Gemm.matmulTPadded(ab, m, k, packed, sc.ints(m * nPad));
             MATMULS.incrementAndGet();
             int[] zbv = zb == null ? new int[]{0} : zb.toIntArray();
+            float[] bias = call.has(4) ? call.in(4).toFloatArray() : null;
+            if (bias != null && bias.length != n) throw call.error("QuantMatMul bias has " + bias.length + " values for " + n + " columns");
             float[] wsv = ws.toFloatArray(), s = new float[wsv.length];
             for (int j = 0; j < s.length; j++) s[j] = scale * wsv[j];   // Mul(x_scale, w_scale) in float
             int[] colSum = packed.rowSums();
@@ -245,8 +253,8 @@ final class QuantFast {
             Tensor y = Tensor.uninitialized(x.backend(), DType.F32, shape);
             MemorySegment ys = y.segment();
             long yOff = 4L * y.offset();
-            if (m == 1) dequantRows(c, nPad, ys, yOff, 0, 1, n, k, rowSum, colSum, zaShift, zbv, s);
-            else dev.kiln.backend.cpu.Parallel.forRange(m, 4L * n, (r0, r1) -> dequantRows(c, nPad, ys, yOff, r0, r1, n, k, rowSum, colSum, zaShift, zbv, s));
+            if (m == 1) dequantRows(c, nPad, ys, yOff, 0, 1, n, k, rowSum, colSum, zaShift, zbv, s, bias);
+            else dev.kiln.backend.cpu.Parallel.forRange(m, 4L * n, (r0, r1) -> dequantRows(c, nPad, ys, yOff, r0, r1, n, k, rowSum, colSum, zaShift, zbv, s, bias));
             return List.of(Value.of(y, ElemType.FLOAT));
         }
     }

@@ -97,8 +97,8 @@ class QuantFastTest {
 
     /**
      * The whole quantize_dynamic pattern (DynamicQuantizeLinear shared by two MatMulInteger ->
-     * Cast -> Mul(., Mul(x_scale, w_scale)) chains, per-tensor and per-column scales) fused into
-     * QuantMatMul gives the unfused reference path's floats bit for bit.
+     * Cast -> Mul(., Mul(x_scale, w_scale)) chains, per-tensor and per-column scales, one with a
+     * bias Add after it) fused into QuantMatMul gives the unfused reference path's floats bit for bit.
      */
     @Test
     void fusedQuantMatMulEqualsTheUnfusedChain() {
@@ -141,8 +141,12 @@ class QuantFastTest {
                     Map.of("to", new dev.kiln.onnx.OnnxAttribute("to", dev.kiln.onnx.OnnxAttribute.Type.INT, 0, 1, null, null, null,
                             new float[0], new long[0], List.of(), List.of(), List.of(), null))));
             nodes.add(new OnnxNode("s" + t, "Mul", "", t == 0 ? List.of("xs", "WS0") : List.of("WS1", "xs"), List.of("s" + t), Map.of()));
-            nodes.add(new OnnxNode("y" + t, "Mul", "", t == 0 ? List.of("f0", "s0") : List.of("s1", "f1"), List.of("y" + t), Map.of()));
+            nodes.add(new OnnxNode("y" + t, "Mul", "", t == 0 ? List.of("f0", "s0") : List.of("s1", "f1"), List.of(t == 0 ? "y0" : "m1"), Map.of()));
         }
+        float[] bias = new float[n];                                   // chain 1 ends in a bias Add (fused into the epilogue)
+        for (int j = 0; j < n; j++) bias[j] = r.nextFloat() - 0.5f;
+        init.put("B1", Value.of(Tensor.fromArray(bias, n), ElemType.FLOAT));
+        nodes.add(new OnnxNode("b1", "Add", "", List.of("B1", "m1"), List.of("y1"), Map.of()));
         return new OnnxGraph("q", nodes, List.of(info("x", ElemType.FLOAT)),
                 List.of(info("y0", ElemType.FLOAT), info("y1", ElemType.FLOAT)), List.of(), init);
     }
