@@ -57,6 +57,12 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--per-channel", description = "ONNX: one weight scale per output column instead of one per tensor.")
     boolean perChannel;
 
+    @Option(names = "--weight-only", paramLabel = "BITS", description = "ONNX: weight-only 4- or 8-bit blocks (com.microsoft MatMulNBits, float activations) instead of dynamic int8.")
+    Integer weightOnly;
+
+    @Option(names = "--block-size", defaultValue = "32", description = "ONNX, with --weight-only: weights per scale along K, a power of two >= 16 (default: ${DEFAULT-VALUE}).")
+    int blockSize;
+
     @Option(names = "--op-types", split = ",", defaultValue = "MatMul,Gemm", description = "ONNX: op types to quantize (default: ${DEFAULT-VALUE}).")
     List<String> opTypes;
 
@@ -131,10 +137,17 @@ final class QuantizeCommand implements Callable<Integer> {
         if (outFile == null) throw new IllegalArgumentException("quantize: " + checkpoint + ": give --out OUT.onnx for the quantized model");
         if (threads != null) CliChecks.atLeast("quantize", "--threads", threads, 1);
         if (threads != null) CpuConfig.setThreads(threads);
-        var result = OnnxDynamicQuantizer.quantize(checkpoint, outFile,
-                new OnnxDynamicQuantizer.Options(Set.copyOf(opTypes), Set.copyOf(excludeNodes), perChannel));
-        out.printf(Locale.ROOT, "%s: %d nodes quantized to int8 (dynamic, %s weight scales), %d float weights replaced%n",
-                outFile, result.nodes().size(), perChannel ? "per-column" : "per-tensor", result.weightsDropped());
+        if (weightOnly != null && perChannel)
+            throw new IllegalArgumentException("quantize: --per-channel is for dynamic int8; --weight-only has one scale per block (--block-size)");
+        var opts = new OnnxDynamicQuantizer.Options(Set.copyOf(opTypes), Set.copyOf(excludeNodes), perChannel,
+                weightOnly == null ? 0 : weightOnly, blockSize);
+        var result = OnnxDynamicQuantizer.quantize(checkpoint, outFile, opts);
+        if (weightOnly == null)
+            out.printf(Locale.ROOT, "%s: %d nodes quantized to int8 (dynamic, %s weight scales), %d float weights replaced%n",
+                    outFile, result.nodes().size(), perChannel ? "per-column" : "per-tensor", result.weightsDropped());
+        else
+            out.printf(Locale.ROOT, "%s: %d nodes with %d-bit weights (MatMulNBits, blocks of %d along K, float activations), %d float weights replaced%n",
+                    outFile, result.nodes().size(), weightOnly, blockSize, result.weightsDropped());
         out.printf(Locale.ROOT, "size: %.1f MB -> %.1f MB (%.2fx smaller)%n", result.bytesIn() / 1e6, result.bytesOut() / 1e6,
                 (double) result.bytesIn() / Math.max(1, result.bytesOut()));
         if (!inputs.isEmpty() || !shapes.isEmpty()) compareOnnx(out);
@@ -151,7 +164,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 i8.prepare(values);
                 var a = f32.run();
                 var b = i8.run();
-                out.printf("%-24s %14s %12s %10s%n", "output (kiln f32 vs int8)", "max |diff|", "max |f32|", "cosine");
+                out.printf("%-24s %14s %12s %10s%n", "output (kiln f32 vs quantized)", "max |diff|", "max |f32|", "cosine");
                 for (var e : a.entrySet()) {
                     Tensor y = b.get(e.getKey());
                     double[] x = e.getValue().toDoubleArray(), z = y.toDoubleArray();

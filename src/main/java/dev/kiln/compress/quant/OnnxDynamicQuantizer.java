@@ -53,7 +53,17 @@ public final class OnnxDynamicQuantizer {
     private OnnxDynamicQuantizer() {}
 
     /** What to quantize: op types (MatMul, Gemm), node names to leave alone, per-channel weight scales. */
-    public record Options(Set<String> opTypes, Set<String> excludeNodes, boolean perChannel) {
+    public record Options(Set<String> opTypes, Set<String> excludeNodes, boolean perChannel, int weightBits, int blockSize) {
+        /** Dynamic int8 (weightBits 0); weightBits 4 or 8: weight-only MatMulNBits with blocks of blockSize along K. */
+        public Options {
+            if (weightBits != 0 && weightBits != 4 && weightBits != 8)
+                throw new IllegalArgumentException("weight-only quantization takes 4 or 8 bits, got " + weightBits);
+            if (weightBits != 0 && (blockSize < 16 || Integer.bitCount(blockSize) != 1))
+                throw new IllegalArgumentException("--block-size must be a power of two >= 16, got " + blockSize);
+        }
+
+        public Options(Set<String> opTypes, Set<String> excludeNodes, boolean perChannel) { this(opTypes, excludeNodes, perChannel, 0, 32); }
+
         public static Options defaults() { return new Options(Set.of("MatMul", "Gemm"), Set.of(), false); }
     }
 
@@ -64,7 +74,8 @@ public final class OnnxDynamicQuantizer {
     private static final int GRAPH_NODE = 1, GRAPH_INITIALIZER = 5;
     private static final int NODE_INPUT = 1, NODE_OUTPUT = 2, NODE_NAME = 3, NODE_OP_TYPE = 4, NODE_ATTRIBUTE = 5, NODE_DOMAIN = 7;
     private static final int T_DIMS = 1, T_DATA_TYPE = 2, T_NAME = 8, T_RAW = 9, T_DATA_LOCATION = 14;
-    private static final int MODEL_GRAPH = 7;
+    private static final int MODEL_GRAPH = 7, MODEL_OPSET_IMPORT = 8;
+    private static final String MS_DOMAIN = "com.microsoft";
 
     /** Quantizes {@code in} into {@code out} (written atomically). */
     public static Result quantize(Path in, Path out, Options opts) throws IOException {
@@ -141,8 +152,17 @@ public final class OnnxDynamicQuantizer {
     private static byte[] rewriteModel(ProtoReader r, OnnxGraph g, Map<String, Plan> plans, Set<String> drop, Options opts)
             throws IOException {
         ProtoWriter w = new ProtoWriter(1 << 20);
+        boolean msDomain = false;
         while (r.next()) {
-            if (r.field() == MODEL_GRAPH) {
+            if (r.field() == MODEL_OPSET_IMPORT) {
+                ProtoReader o = r.readMessage("opset_import");
+                ProtoReader oc = o.copy();
+                while (oc.next()) {
+                    if (oc.field() == 1) msDomain |= oc.readString().equals(MS_DOMAIN);
+                    else oc.skip();
+                }
+                w.raw(r.rawField());
+            } else if (r.field() == MODEL_GRAPH) {
                 ProtoReader gr = r.readMessage("graph");
                 byte[] graph = rewriteGraph(gr, g, plans, drop, opts);
                 w.bytes(MODEL_GRAPH, graph);
@@ -151,6 +171,7 @@ public final class OnnxDynamicQuantizer {
                 w.raw(r.rawField());
             }
         }
+        if (opts.weightBits() != 0 && !msDomain) w.message(MODEL_OPSET_IMPORT, o -> o.string(1, MS_DOMAIN).int64(2, 1));
         return w.toByteArray();
     }
 
@@ -169,6 +190,19 @@ public final class OnnxDynamicQuantizer {
                         break;
                     }
                     String q = p.y + "_kq";   // prefix of every name this node adds
+                    if (opts.weightBits() != 0) {
+                        if (quantizedWeights.add(p.weight)) newInits.addAll(blockInitializers(g, p, opts.weightBits(), opts.blockSize()));
+                        String mm = p.bias == null ? p.y : q + "_nobias";
+                        w.message(GRAPH_NODE, nw -> {
+                            for (String in : List.of(p.x, p.weight + "_q" + opts.weightBits(), p.weight + "_block_scales")) nw.string(NODE_INPUT, in);
+                            nw.string(NODE_OUTPUT, mm).string(NODE_NAME, q + "_nbits").string(NODE_OP_TYPE, "MatMulNBits").string(NODE_DOMAIN, MS_DOMAIN);
+                            for (var a : List.of(Map.entry("K", (long) p.k), Map.entry("N", (long) p.n), Map.entry("bits", (long) opts.weightBits()),
+                                    Map.entry("block_size", (long) opts.blockSize())))
+                                nw.message(NODE_ATTRIBUTE, at -> at.string(1, a.getKey()).int64(3, a.getValue()).int64(20, 2));
+                        });
+                        if (p.bias != null) node(w, "Add", q + "_bias", List.of(mm, p.bias), List.of(p.y), null);
+                        break;
+                    }
                     if (quantizedWeights.add(p.weight)) newInits.addAll(weightInitializers(g, p, opts.perChannel()));
                     String wq = p.weight + "_quantized", ws = p.weight + "_scale", wz = p.weight + "_zero_point";
                     node(w, "DynamicQuantizeLinear", q + "_dql", List.of(p.x), List.of(q + "_x", q + "_xs", q + "_xz"), null);
@@ -221,6 +255,38 @@ public final class OnnxDynamicQuantizer {
                 tensor(p.weight + "_scale", ElemType.FLOAT.code(), sd, sb.array()),
                 tensor(p.weight + "_zero_point", ElemType.INT8.code(), sd, new byte[scale.length]));
     }
+
+    /**
+     * MatMulNBits' B uint8 [N, kBlocks, blockSize * bits / 8] (codes low bits first, symmetric:
+     * code = round(w / scale) + 2^(bits-1), scale = max|w| over the block / (2^(bits-1) - 1), K
+     * padded with the zero code) and its scales float [N * kBlocks]; no zero points (the op's
+     * default is 2^(bits-1)).
+     */
+    private static List<byte[]> blockInitializers(OnnxGraph g, Plan p, int bits, int bs) {
+        float[] v = ((Value.TensorValue) g.initializers().get(p.weight)).tensor().toFloatArray();
+        int k = p.k, n = p.n, kb = (k + bs - 1) / bs, blob = bs * bits / 8, half = 1 << (bits - 1);
+        byte[] codes = new byte[n * kb * blob];
+        ByteBuffer sb = ByteBuffer.allocate(4 * n * kb).order(ByteOrder.LITTLE_ENDIAN);
+        for (int j = 0; j < n; j++)
+            for (int q = 0; q < kb; q++) {
+                float max = 0;
+                for (int i = q * bs; i < Math.min(k, (q + 1) * bs); i++) max = Math.max(max, Math.abs(weightAt(v, p, i, j)));
+                float scale = max == 0 ? 1f : max / (half - 1);
+                sb.putFloat(scale);
+                int base = (j * kb + q) * blob;
+                for (int t = 0; t < bs; t++) {
+                    int i = q * bs + t;
+                    int c = i < k ? Math.max(-half, Math.min(half - 1, Math.round(weightAt(v, p, i, j) / scale))) + half : half;
+                    if (bits == 8) codes[base + t] = (byte) c;
+                    else codes[base + t / 2] |= (byte) (c << (4 * (t & 1)));
+                }
+            }
+        return List.of(tensor(p.weight + "_q" + bits, ElemType.UINT8.code(), new long[]{n, kb, blob}, codes),
+                tensor(p.weight + "_block_scales", ElemType.FLOAT.code(), new long[]{(long) n * kb}, sb.array()));
+    }
+
+    /** W[k, n] of the plan's weight (stored [K, N], or [N, K] for a Gemm with transB). */
+    private static float weightAt(float[] v, Plan p, int k, int n) { return p.transB ? v[n * p.k + k] : v[k * p.n + n]; }
 
     private static byte[] tensor(String name, int type, long[] dims, byte[] raw) {
         ProtoWriter t = new ProtoWriter(raw.length + 64);

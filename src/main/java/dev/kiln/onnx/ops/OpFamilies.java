@@ -18,6 +18,7 @@ final class OpFamilies {
         TrainingOps.register(r);    // ai.onnx.preview.training: Adam, Adagrad, Momentum
         ControlOps.register(r);     // If, Loop, Scan, sequences, optionals
         QuantOps.register(r);       // QuantizeLinear, DequantizeLinear, MatMulInteger, QLinear*, ConvInteger
+        MatMulNBits.register(r);    // com.microsoft.MatMulNBits (weight-only 4/8-bit, as ORT and kiln quantize --weight-only write it)
         StringOps.register(r);      // StringNormalizer, TfIdfVectorizer (Cast to/from strings: StringCast)
         RandomOps.register(r);      // RandomUniform/Normal(Like), Bernoulli, Multinomial
     }

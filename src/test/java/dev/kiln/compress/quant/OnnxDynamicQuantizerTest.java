@@ -79,6 +79,30 @@ class OnnxDynamicQuantizerTest {
         }
     }
 
+    /** Weight-only 4- and 8-bit blocks (MatMulNBits): ORT runs the file to Kiln's outputs; close to float. */
+    @Test
+    void weightOnlyBlocksRunInOrtAndKiln() throws Exception {
+        for (int bits : new int[]{4, 8}) {
+            Path out = dir.resolve("bert_w" + bits + ".onnx");
+            var r = OnnxDynamicQuantizer.quantize(BERT, out, new OnnxDynamicQuantizer.Options(Set.of("MatMul", "Gemm"), Set.of(), false, bits, 32));
+            OnnxModel q = OnnxReader.read(out);
+            assertEquals(r.nodes().size(), count(q, "MatMulNBits"));
+            assertEquals(1L, q.opsets().get("com.microsoft"));
+            Map<String, Tensor> in = inputs();
+            try {
+                Map<String, float[]> ref = runKiln(BERT, in), got = runKiln(out, in), ort = runOrt(out, in);
+                for (String name : ref.keySet()) {
+                    double cos = cosine(ref.get(name), got.get(name));
+                    assertTrue(cos >= (bits == 4 ? 0.99 : 0.9999), bits + " bits, " + name + " cosine " + cos);
+                    double d = maxDiff(got.get(name), ort.get(name));
+                    assertTrue(d <= 1e-4, "ONNX Runtime vs Kiln, " + bits + " bits, " + name + ": max |diff| " + d);
+                }
+            } finally {
+                in.values().forEach(Tensor::close);
+            }
+        }
+    }
+
     @Test
     void excludedNodesStayFloatAndBadInputIsOneLine() throws Exception {
         OnnxModel f32 = OnnxReader.read(BERT);

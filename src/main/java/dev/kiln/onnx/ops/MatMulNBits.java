@@ -1,0 +1,190 @@
+package dev.kiln.onnx.ops;
+
+import dev.kiln.backend.cpu.Parallel;
+import dev.kiln.onnx.ElemType;
+import dev.kiln.onnx.Value;
+import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Shape;
+import dev.kiln.tensor.Tensor;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.List;
+
+/**
+ * ONNX Runtime's contrib op {@code com.microsoft.MatMulNBits}: weight-only quantization,
+ * Y = A x dequant(B)^T (+ bias), with A float [..., K] and B the N x K weight in blocks of
+ * {@code block_size} along K, each block with its own scale (and zero point):
+ * <pre>
+ * B uint8 [N, kBlocks, blockSize * bits / 8], codes packed low bits first (4 bits: element 2j in the
+ *   low nibble of byte j, 2j+1 in the high one); scales float [N * kBlocks] (or [N, kBlocks]);
+ * zero_points (optional) uint8, packed like B ([N * ceil(kBlocks / 2)] for 4 bits) or [N * kBlocks]
+ *   for 8 bits; default 2^(bits-1);  w[n, k] = (code[n, k] - zp[n, k / bs]) * scale[n, k / bs].
+ * </pre>
+ * bits 4 and 8. One row (a decode step, bound by reading the weight) runs as a matrix-vector
+ * product on the codes: per column and block, a float dot of the codes with A (the 4-bit lanes
+ * against A's even and odd elements, split once per call), then times the scale, minus
+ * zp * scale * sum(A over the block); column ranges spread over the threads. More rows dequantize
+ * the weight into a float [K, N] and take the GEMM (correct, not yet fast). Optional input 4
+ * (g_idx) must be absent; input 5 (bias, float [N]) is added.
+ */
+final class MatMulNBits {
+    private MatMulNBits() {}
+
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Byte> B16 = ByteVector.SPECIES_128;
+
+    static void register(OpRegistry r) { r.register("com.microsoft", "MatMulNBits", MatMulNBits::run); }
+
+    static List<Value> run(OpCall call) {
+        Tensor a = call.in(0), b = call.in(1), scales = call.in(2);
+        int k = (int) call.attrInt("K", -1), n = (int) call.attrInt("N", -1), bits = (int) call.attrInt("bits", 4),
+                bs = (int) call.attrInt("block_size", -1);
+        if (bits != 4 && bits != 8) throw call.error("bits = " + bits + " is not supported (4 or 8)");
+        if (k <= 0 || n <= 0 || bs < 16 || Integer.bitCount(bs) != 1)
+            throw call.error("needs attributes K > 0, N > 0 and block_size a power of two >= 16, got K " + k + ", N " + n + ", block_size " + bs);
+        int kBlocks = (k + bs - 1) / bs, blob = bs * bits / 8;
+        if (a.dtype() != DType.F32 || a.dim() < 1 || a.size(-1) != k)
+            throw call.error("A must be float32 [..., " + k + "], got " + a.dtype().pyName() + " " + Shape.str(a.shape()));
+        if (call.type(1) != ElemType.UINT8 || b.numel() != (long) n * kBlocks * blob)
+            throw call.error("B must be uint8 [" + n + ", " + kBlocks + ", " + blob + "], got " + call.type(1) + " " + Shape.str(b.shape()));
+        if (scales.dtype() != DType.F32 || scales.numel() != (long) n * kBlocks)
+            throw call.error("scales must be float32 with " + n * kBlocks + " values, got " + scales.dtype().pyName() + " " + Shape.str(scales.shape()));
+        if (call.has(4)) throw call.error("g_idx (input 4) is not supported");
+        float[] bias = call.has(5) ? call.in(5).toFloatArray() : null;
+        if (bias != null && bias.length != n) throw call.error("bias must have " + n + " values, got " + bias.length);
+        Weights w = weights(call, b, scales, n, k, kBlocks, blob, bits);
+        int m = (int) (a.numel() / k);
+        int[] shape = a.shape().clone();
+        shape[shape.length - 1] = n;
+        float[] x = a.toFloatArray();
+        float[] y = new float[m * n];
+        if (m == 1) gemv(w, x, y, bs, bits);
+        else dense(w, x, y, m, bs, bits);
+        if (bias != null) for (int r = 0; r < m; r++) for (int j = 0; j < n; j++) y[r * n + j] += bias[j];
+        return List.of(Value.of(Tensor.fromArray(y, shape), ElemType.FLOAT));
+    }
+
+    /** The codes as bytes (0..255), the scales and the zero points as floats, per (column, block). */
+    private record Weights(int n, int k, int kBlocks, int blob, byte[] codes, float[] scale, float[] zero) {}
+
+    private static Weights weights(OpCall call, Tensor b, Tensor scales, int n, int k, int kBlocks, int blob, int bits) {
+        // uint8 values are stored widened (I32); the codes are kept as raw bytes with the weight's storage
+        java.util.function.Function<Object, Weights> build = key -> {
+            int[] raw = b.toIntArray();
+            byte[] codes = new byte[raw.length];
+            for (int i = 0; i < raw.length; i++) codes[i] = (byte) raw[i];
+            float[] sc = scales.toFloatArray();
+            float[] zero = new float[n * kBlocks];
+            if (call.has(3)) {
+                Tensor z = call.in(3);
+                if (call.type(3) != ElemType.UINT8) throw call.error("zero_points must be uint8 (packed), got " + call.type(3));
+                int[] zv = z.toIntArray();
+                int perCol = bits == 4 ? (kBlocks + 1) / 2 : kBlocks;
+                if (zv.length != n * perCol) throw call.error("zero_points must have " + n * perCol + " values, got " + zv.length);
+                for (int j = 0; j < n; j++)
+                    for (int q = 0; q < kBlocks; q++)
+                        zero[j * kBlocks + q] = bits == 4 ? (zv[j * perCol + q / 2] >> (4 * (q & 1))) & 15 : zv[j * kBlocks + q];
+            } else {
+                java.util.Arrays.fill(zero, 1 << (bits - 1));
+            }
+            return new Weights(n, k, kBlocks, blob, codes, sc, zero);
+        };
+        Key key = new Key(b.offset(), n, k, kBlocks, bits, scales.offset(), call.has(3) ? call.in(3).offset() : -1);
+        // a model constant: unpacked once and kept with the weight's storage; else (a computed B) per call
+        return b.storage().isConstant() && scales.storage().isConstant() ? b.storage().derived(key, build) : build.apply(key);
+    }
+
+    private record Key(long bOff, int n, int k, int kBlocks, int bits, long sOff, long zOff) {}
+
+    /** y [N] = x [K] . dequant(B)^T, column ranges on the threads. */
+    private static void gemv(Weights w, float[] x, float[] y, int bs, int bits) {
+        int k = w.k, kb = w.kBlocks;
+        float[] xp = new float[kb * bs];                    // x zero-padded to whole blocks
+        System.arraycopy(x, 0, xp, 0, k);
+        float[] blockSum = new float[kb];
+        for (int q = 0; q < kb; q++) {
+            float s = 0;
+            for (int i = 0; i < bs; i++) s += xp[q * bs + i];
+            blockSum[q] = s;
+        }
+        // 4 bits: byte j of a block holds elements 2j (low) and 2j+1 (high): x split into even and odd halves per block
+        float[] xe = bits == 4 ? new float[kb * bs / 2] : null, xo = bits == 4 ? new float[kb * bs / 2] : null;
+        if (bits == 4) for (int i = 0; i < kb * bs / 2; i++) {
+            xe[i] = xp[2 * i];
+            xo[i] = xp[2 * i + 1];
+        }
+        Parallel.forRange(w.n, (long) k / 2 + 16, (j0, j1) -> {
+            for (int j = j0; j < j1; j++) {
+                float acc = 0;
+                for (int q = 0; q < kb; q++) {
+                    int base = (j * kb + q) * w.blob;
+                    float dot = bits == 4 ? dot4(w.codes, base, w.blob, xe, xo, q * w.blob) : dot8(w.codes, base, bs, xp, q * bs);
+                    float sc = w.scale[j * kb + q];
+                    acc += sc * (dot - w.zero[j * kb + q] * blockSum[q]);
+                }
+                y[j] = acc;
+            }
+        });
+    }
+
+    /** Sum over one 4-bit block: low nibbles times xe, high nibbles times xo (blob bytes from codes[base]). */
+    private static float dot4(byte[] codes, int base, int blob, float[] xe, float[] xo, int xOff) {
+        FloatVector acc = FloatVector.zero(F);
+        int j = 0;
+        if (F.length() == 16) {
+            for (; j + 16 <= blob; j += 16) {
+                ByteVector v = ByteVector.fromArray(B16, codes, base + j);
+                ByteVector lo = v.and((byte) 15), hi = v.lanewise(VectorOperators.LSHR, 4).and((byte) 15);
+                FloatVector fl = (FloatVector) lo.convertShape(VectorOperators.B2F, F, 0);
+                FloatVector fh = (FloatVector) hi.convertShape(VectorOperators.B2F, F, 0);
+                acc = fl.fma(FloatVector.fromArray(F, xe, xOff + j), acc);
+                acc = fh.fma(FloatVector.fromArray(F, xo, xOff + j), acc);
+            }
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; j < blob; j++) {
+            int c = codes[base + j] & 255;
+            s += (c & 15) * xe[xOff + j] + (c >> 4) * xo[xOff + j];
+        }
+        return s;
+    }
+
+    /** Sum over one 8-bit block of codes (unsigned) times x. */
+    private static float dot8(byte[] codes, int base, int bs, float[] xp, int xOff) {
+        FloatVector acc = FloatVector.zero(F);
+        int j = 0;
+        if (F.length() == 16) {
+            for (; j + 16 <= bs; j += 16) {
+                ByteVector v = ByteVector.fromArray(B16, codes, base + j);
+                // unsigned: (v xor 0x80) as signed + 128
+                FloatVector f = ((FloatVector) v.lanewise(VectorOperators.XOR, (byte) 0x80).convertShape(VectorOperators.B2F, F, 0)).add(128f);
+                acc = f.fma(FloatVector.fromArray(F, xp, xOff + j), acc);
+            }
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; j < bs; j++) s += (codes[base + j] & 255) * xp[xOff + j];
+        return s;
+    }
+
+    /** Several rows: the weight dequantized into float [K, N] for this call, then the GEMM. */
+    private static void dense(Weights w, float[] x, float[] y, int m, int bs, int bits) {
+        int k = w.k, n = w.n;
+        float[] wt = new float[k * n];
+        Parallel.forRange(n, (long) k, (j0, j1) -> {
+            for (int j = j0; j < j1; j++)
+                for (int p = 0; p < k; p++) {
+                    int q = p / bs, at = (j * w.kBlocks + q) * w.blob, i = p % bs;
+                    int c = bits == 4 ? ((w.codes[at + i / 2] & 255) >> (4 * (i & 1))) & 15 : w.codes[at + i] & 255;
+                    wt[p * n + j] = (c - w.zero[j * w.kBlocks + q]) * w.scale[j * w.kBlocks + q];
+                }
+        });
+        try (Tensor xa = Tensor.fromArray(x, m, k); Tensor wa = Tensor.fromArray(wt, k, n); Tensor ya = xa.matmul(wa)) {
+            MemorySegment.copy(ya.segment(), ValueLayout.JAVA_FLOAT, 4L * ya.offset(), y, 0, m * n);
+        }
+    }
+}
