@@ -83,6 +83,13 @@ public final class SparseInference extends Module {
         return k;
     }
 
+    /** Why each sparse layer runs the kernel it runs for this batch (measured timings, or the table's estimate), in layer order. */
+    public List<String> reasons(int batch) {
+        List<String> r = new ArrayList<>();
+        for (SparseLinear s : sparse) r.add(s.outFeatures() + "x" + s.inFeatures() + " " + s.reason(batch));
+        return r;
+    }
+
     /** One line per sparse layer: shape, sparsity, kernels for batch 1 and 64. */
     public String describe() {
         StringBuilder sb = new StringBuilder();

@@ -65,6 +65,22 @@ class SparseLinearTest {
         }
     }
 
+    /** In inference (no grad) the first call of a batch size times the kernels that apply and keeps the fastest, with its reason. */
+    @Test
+    void firstInferenceCallMeasuresTheKernels() {
+        int out = 32, in = 48;
+        float[] d = SparseTestData.random(11, out, in, 0.9);
+        try (Tensor w = Tensor.fromArray(d, out, in); Tensor x = Tensor.fromArray(SparseTestData.random(12, 5, in, 0), 5, in);
+             SparseLinear lin = SparseLinear.fromDense(w, null, table());
+             dev.kiln.autograd.GradMode.Guard g = dev.kiln.autograd.GradMode.noGrad()) {
+            assertTrue(lin.reason(5).contains("crossover table estimate"), lin.reason(5));
+            try (Tensor ref = Linear.linear(x, w, null); Tensor y = lin.forward(x)) { assertClose(ref, y, "measured"); }
+            String why = lin.reason(5);
+            assertTrue(why.startsWith(lin.chosen(5) + ": measured at batch 5") && why.contains("DENSE ") && why.contains("CSR "), why);
+            assertTrue(lin.reason(6).contains("crossover table estimate"), "another batch size is measured on its own first call");
+        }
+    }
+
     @Test
     void denseWhenTooDenseAndTwoFourWhenStructured() {
         int out = 8, in = 16;
