@@ -257,7 +257,7 @@ public final class DemoCommand implements Callable<Integer> {
                                 acc >= denseAcc - maxDrop && Math.abs(masks.sparsity() - 0.9) < 1e-3));
                 try (var fast = dev.kiln.compress.sparse.SparseInference.of(model)) {
                     double sparseS = CompressSupport.latency(fast, x, z.budgetS);
-                    table.add("compare", "batch-64 latency: dense " + ms(denseS) + " ms, pruned (each layer on the kernel measured fastest) "
+                    table.add("compare", "batch-64 latency: dense " + ms(denseS) + " ms, pruned (kernels per layer below) "
                                     + ms(sparseS) + " ms", "kernels " + fast.kernels(64), ms(sparseS), String.format(Locale.ROOT, "%.2fx dense", denseS / sparseS), "");
                     for (String why : fast.reasons(64)) table.add("kernel", "layer " + why, shape, "", "", "");
                 }
