@@ -184,21 +184,25 @@ final class QuantFast {
      * Rows [r0, r1): the exact integer correction of c, then y = (float) c * s[j] (s: one scale, or
      * one per column) stored to y (row-major [m, n] at byte offset yOff).
      */
-    private static void dequantRows(int[] c, int ldc, MemorySegment y, long yOff, int r0, int r1, int n, int k, int[] rowSum, int[] colSum,
+    private static void dequantRows(int[] c, int ldc, MemorySegment y, long yOff, int r0, int r1, int n, int k, int[] rowSum, int[] colTerm,
                                     int zaShift, int[] zbv, float[] s, float[] bias) {
-        correct(c, ldc, r0, r1, n, k, rowSum, colSum, zaShift, zbv);
+        boolean oneZb = zbv.length == 1, oneS = s.length == 1;
         for (int r = r0; r < r1; r++) {
             int o = r * ldc, j = 0;
+            int rowTerm = rowSum[r] - k * zaShift, zr = zbv[0] * rowTerm;
             long row = yOff + 4L * r * n;
+            // the correction c - (za' colsum(B)[j] + zb[j] (rowsum(a') - K za')) in int lanes (wrapping as the scalar ints do), then the scale
             for (int e = n - n % I.length(); j < e; j += I.length()) {
-                FloatVector f = (FloatVector) IntVector.fromArray(I, c, o + j).convertShape(VectorOperators.I2F, F, 0);
-                FloatVector sv = s.length == 1 ? FloatVector.broadcast(F, s[0]) : FloatVector.fromArray(F, s, j);
-                f = f.mul(sv);
+                IntVector corr = IntVector.fromArray(I, colTerm, j);
+                corr = oneZb ? corr.add(zr) : corr.add(IntVector.fromArray(I, zbv, j).mul(rowTerm));
+                FloatVector f = (FloatVector) IntVector.fromArray(I, c, o + j).sub(corr).convertShape(VectorOperators.I2F, F, 0);
+                f = f.mul(oneS ? FloatVector.broadcast(F, s[0]) : FloatVector.fromArray(F, s, j));
                 if (bias != null) f = f.add(FloatVector.fromArray(F, bias, j));
                 f.intoMemorySegment(y, row + 4L * j, LE);
             }
             for (; j < n; j++) {
-                float v = (float) c[o + j] * s[s.length == 1 ? 0 : j];
+                int ci = c[o + j] - (colTerm[j] + (oneZb ? zr : zbv[j] * rowTerm));
+                float v = (float) ci * s[oneS ? 0 : j];
                 y.set(ValueLayout.JAVA_FLOAT_UNALIGNED, row + 4L * j, bias == null ? v : v + bias[j]);
             }
         }
@@ -246,15 +250,16 @@ final class QuantFast {
             if (bias != null && bias.length != n) throw call.error("QuantMatMul bias has " + bias.length + " values for " + n + " columns");
             float[] wsv = ws.toFloatArray(), s = new float[wsv.length];
             for (int j = 0; j < s.length; j++) s[j] = scale * wsv[j];   // Mul(x_scale, w_scale) in float
-            int[] colSum = packed.rowSums();
             int zaShift = zp - 128;
+            int[] colTerm = packed.rowSums();
+            for (int j = 0; j < n; j++) colTerm[j] *= zaShift;             // za' colsum(B)[j] (rowSums() is a copy)
             int[] shape = x.shape().clone();
             shape[shape.length - 1] = n;
             Tensor y = Tensor.uninitialized(x.backend(), DType.F32, shape);
             MemorySegment ys = y.segment();
             long yOff = 4L * y.offset();
-            if (m == 1) dequantRows(c, nPad, ys, yOff, 0, 1, n, k, rowSum, colSum, zaShift, zbv, s, bias);
-            else dev.kiln.backend.cpu.Parallel.forRange(m, 4L * n, (r0, r1) -> dequantRows(c, nPad, ys, yOff, r0, r1, n, k, rowSum, colSum, zaShift, zbv, s, bias));
+            if (m == 1) dequantRows(c, nPad, ys, yOff, 0, 1, n, k, rowSum, colTerm, zaShift, zbv, s, bias);
+            else dev.kiln.backend.cpu.Parallel.forRange(m, 4L * n, (r0, r1) -> dequantRows(c, nPad, ys, yOff, r0, r1, n, k, rowSum, colTerm, zaShift, zbv, s, bias));
             return List.of(Value.of(y, ElemType.FLOAT));
         }
     }

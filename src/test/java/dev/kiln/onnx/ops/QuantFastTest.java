@@ -102,7 +102,7 @@ class QuantFastTest {
      */
     @Test
     void fusedQuantMatMulEqualsTheUnfusedChain() {
-        int k = 37, n = 19;
+        int k = 37, n = 35;                                                // N: two 16-lane vectors and a tail
         int[] shape = {2, 5, k};
         float[] x = Tensor.uniform(g, -2, 3, DType.F32, 2 * 5 * k).toFloatArray();
         long before = QuantFast.MATMULS.get();
@@ -128,7 +128,9 @@ class QuantFastTest {
             Tensor wt = Tensor.fromDoubles(DType.I8, w, k, n);
             wt.storage().seal();
             init.put("W" + t, Value.of(wt, ElemType.INT8));
-            init.put("WZ" + t, Value.of(Tensor.fromDoubles(DType.I8, new double[t == 0 ? 1 : n], t == 0 ? new int[0] : new int[]{n}), ElemType.INT8));
+            double[] zb = new double[t == 0 ? 1 : n];                      // nonzero weight zero points: -5, and one per column
+            for (int j = 0; j < zb.length; j++) zb[j] = t == 0 ? -5 : r.nextInt(7) - 3;
+            init.put("WZ" + t, Value.of(Tensor.fromDoubles(DType.I8, zb, t == 0 ? new int[0] : new int[]{n}), ElemType.INT8));
             float[] sc = new float[t == 0 ? 1 : n];
             for (int j = 0; j < sc.length; j++) sc[j] = 0.001f + r.nextFloat() * 0.01f;
             init.put("WS" + t, Value.of(t == 0 ? Tensor.scalar(sc[0]) : Tensor.fromArray(sc, n), ElemType.FLOAT));
