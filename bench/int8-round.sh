@@ -19,6 +19,7 @@ lscpu > "$out/lscpu.txt"
 run() { local name=$1; shift; ./kiln bench "$@" --compare ort --json "$out/$name.json" > "$out/$name.txt" 2>&1 || true; }
 run bert-int8-1x128 "$m/bert_op17_int8.onnx" --shape input_ids=1x128 --shape attention_mask=1x128 --warmup 40 --iters 30
 run bert-f32-1x128 "$m/bert_op17.onnx" --shape input_ids=1x128 --shape attention_mask=1x128 --warmup 20 --iters 30
+run bert-int8-2x128 "$m/bert_op17_int8.onnx" --shape input_ids=2x128 --shape attention_mask=2x128 --warmup 40 --iters 20
 run bert-int8-8x128 "$m/bert_op17_int8.onnx" --shape input_ids=8x128 --shape attention_mask=8x128 --warmup 20 --iters 10
 run gpt2-decode-63-int8 "$m/gpt2_decode_op17_int8.onnx" --shape input_ids=1x1 --shape past=12x2x1x12x63x64 --warmup 40 --iters 60
 run gpt2-decode-63-f32 "$m/gpt2_decode_op17.onnx" --shape input_ids=1x1 --shape past=12x2x1x12x63x64 --warmup 20 --iters 60
