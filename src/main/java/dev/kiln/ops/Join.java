@@ -29,7 +29,7 @@ public final class Join {
             t = DType.promote(t, p.dtype());
         }
         out[a] = total;
-        Tensor y = Tensor.empty(parts[0].backend(), t, out);
+        Tensor y = Tensor.uninitialized(parts[0].backend(), t, out);   // the parts cover every element: no zero fill
         int[] starts = new int[parts.length];
         try (GradMode.Guard g = GradMode.noGrad()) {
             int off = 0;
