@@ -36,9 +36,11 @@ import java.util.List;
 final class MatMulNBits {
     private MatMulNBits() {}
 
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-    private static final VectorSpecies<Byte> B16 = ByteVector.SPECIES_128;
-    private static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
+    /** Float lanes (16 with AVX-512, 8 with AVX2 or -Dkiln.cpu.vectorBits=256); bytes and ints in the same lane count. */
+    private static final VectorSpecies<Float> F = dev.kiln.backend.cpu.CpuConfig.F32;
+    private static final int L = F.length();
+    private static final VectorSpecies<Byte> BL = VectorSpecies.of(byte.class, jdk.incubator.vector.VectorShape.forBitSize(8 * L));
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
 
     static void register(OpRegistry r) { r.register("com.microsoft", "MatMulNBits", MatMulNBits::run); }
 
@@ -120,7 +122,7 @@ final class MatMulNBits {
             xe[i] = xp[2 * i];
             xo[i] = xp[2 * i + 1];
         }
-        boolean vector = F.length() == 16 && w.blob % 16 == 0;
+        boolean vector = L >= 8 && w.blob % L == 0 && !dev.kiln.backend.cpu.CpuConfig.scalar();
         Parallel.forRange(w.n, (long) k / 2 + 16, (j0, j1) -> {
             for (int j = j0; j < j1; j++) {
                 if (vector) {
@@ -140,13 +142,13 @@ final class MatMulNBits {
     }
 
     /**
-     * Column j, 4 bits, in 16-lane vectors: per block, the codes' dot with x stays a vector and is
+     * Column j, 4 bits, in vectors of L lanes: per block, the codes' dot with x stays a vector and is
      * added scaled (one FMA with the block's scale), so there is one horizontal sum per column, not
      * one per block (that version ran at 5 GB/s); the zero points' part, zp * scale * sum(x over
      * the block), is summed on the side.
      */
     private static float column4(Weights w, int j, float[] xe, float[] xo, float[] blockSum) {
-        if (w.blob == 16) return column4x16(w.codes, j * w.kBlocks, w.kBlocks, xe, xo, w.scale, w.zero, blockSum);
+        if (w.blob == L) return column4OneVector(w.codes, j * w.kBlocks, w.kBlocks, xe, xo, w.scale, w.zero, blockSum);
         int kb = w.kBlocks, blob = w.blob;
         byte[] codes = w.codes;
         float[] scale = w.scale, zero = w.zero;
@@ -155,9 +157,9 @@ final class MatMulNBits {
         for (int q = 0, base = j * kb * blob, at = j * kb; q < kb; q++, at++) {
             int xOff = q * blob;
             FloatVector t = FloatVector.zero(F);
-            for (int b = 0; b < blob; b += 16, base += 16) {
-                // widen the 16 bytes to int lanes first: nibble ops on ints are native, on bytes emulated (1.4x faster)
-                IntVector v = (IntVector) ByteVector.fromArray(B16, codes, base).convertShape(VectorOperators.B2I, I, 0);
+            for (int b = 0; b < blob; b += L, base += L) {
+                // widen the L bytes to int lanes first: nibble ops on ints are native, on bytes emulated (1.4x faster)
+                IntVector v = (IntVector) ByteVector.fromArray(BL, codes, base).convertShape(VectorOperators.B2I, I, 0);
                 FloatVector fl = (FloatVector) v.and(15).convert(VectorOperators.I2F, 0);
                 FloatVector fh = (FloatVector) v.lanewise(VectorOperators.ASHR, 4).and(15).convert(VectorOperators.I2F, 0);
                 t = fl.fma(FloatVector.fromArray(F, xe, xOff + b), t);
@@ -170,16 +172,19 @@ final class MatMulNBits {
         return acc.reduceLanes(VectorOperators.ADD) - corr;
     }
 
-    /** {@link #column4} for blocks of 32 (16 bytes: one vector per block, no inner loop; at = the column's first block). */
-    private static float column4x16(byte[] codes, int at, int kb, float[] xe, float[] xo, float[] scale, float[] zero, float[] blockSum) {
+    /**
+     * {@link #column4} when a block's codes are one vector (blocks of 32 with 16 lanes, of 16 with
+     * 8): no inner loop, which the JIT compiled 2x slower (at = the column's first block).
+     */
+    private static float column4OneVector(byte[] codes, int at, int kb, float[] xe, float[] xo, float[] scale, float[] zero, float[] blockSum) {
         FloatVector acc = FloatVector.zero(F);
         float corr = 0;
         for (int q = 0; q < kb; q++) {
-            IntVector v = (IntVector) ByteVector.fromArray(B16, codes, (at + q) * 16).convertShape(VectorOperators.B2I, I, 0);
+            IntVector v = (IntVector) ByteVector.fromArray(BL, codes, (at + q) * L).convertShape(VectorOperators.B2I, I, 0);
             FloatVector fl = (FloatVector) v.and(15).convert(VectorOperators.I2F, 0);
             FloatVector fh = (FloatVector) v.lanewise(VectorOperators.ASHR, 4).and(15).convert(VectorOperators.I2F, 0);
-            FloatVector t = fl.mul(FloatVector.fromArray(F, xe, q * 16));
-            t = fh.fma(FloatVector.fromArray(F, xo, q * 16), t);
+            FloatVector t = fl.mul(FloatVector.fromArray(F, xe, q * L));
+            t = fh.fma(FloatVector.fromArray(F, xo, q * L), t);
             float sc = scale[at + q];
             acc = t.fma(FloatVector.broadcast(F, sc), acc);
             corr += sc * zero[at + q] * blockSum[q];
@@ -195,9 +200,9 @@ final class MatMulNBits {
         for (int q = 0; q < kb; q++) {
             int base = (j * kb + q) * bs, xOff = q * bs;
             FloatVector t = FloatVector.zero(F);
-            for (int b = 0; b < bs; b += 16) {
-                ByteVector v = ByteVector.fromArray(B16, w.codes, base + b);
-                FloatVector f = ((FloatVector) v.lanewise(VectorOperators.XOR, (byte) 0x80).convertShape(VectorOperators.B2F, F, 0)).add(128f);
+            for (int b = 0; b < bs; b += L) {
+                IntVector v = (IntVector) ByteVector.fromArray(BL, w.codes, base + b).convertShape(VectorOperators.B2I, I, 0);
+                FloatVector f = (FloatVector) v.and(255).convert(VectorOperators.I2F, 0);   // unsigned codes
                 t = f.fma(FloatVector.fromArray(F, xp, xOff + b), t);
             }
             float sc = w.scale[j * kb + q];
@@ -207,42 +212,20 @@ final class MatMulNBits {
         return acc.reduceLanes(VectorOperators.ADD) - corr;
     }
 
-    /** Sum over one 4-bit block: low nibbles times xe, high nibbles times xo (blob bytes from codes[base]). */
+    /** Sum over one 4-bit block (the scalar path): low nibbles times xe, high nibbles times xo (blob bytes from codes[base]). */
     private static float dot4(byte[] codes, int base, int blob, float[] xe, float[] xo, int xOff) {
-        FloatVector acc = FloatVector.zero(F);
-        int j = 0;
-        if (F.length() == 16) {
-            for (; j + 16 <= blob; j += 16) {
-                ByteVector v = ByteVector.fromArray(B16, codes, base + j);
-                ByteVector lo = v.and((byte) 15), hi = v.lanewise(VectorOperators.LSHR, 4).and((byte) 15);
-                FloatVector fl = (FloatVector) lo.convertShape(VectorOperators.B2F, F, 0);
-                FloatVector fh = (FloatVector) hi.convertShape(VectorOperators.B2F, F, 0);
-                acc = fl.fma(FloatVector.fromArray(F, xe, xOff + j), acc);
-                acc = fh.fma(FloatVector.fromArray(F, xo, xOff + j), acc);
-            }
-        }
-        float s = acc.reduceLanes(VectorOperators.ADD);
-        for (; j < blob; j++) {
+        float s = 0;
+        for (int j = 0; j < blob; j++) {
             int c = codes[base + j] & 255;
             s += (c & 15) * xe[xOff + j] + (c >> 4) * xo[xOff + j];
         }
         return s;
     }
 
-    /** Sum over one 8-bit block of codes (unsigned) times x. */
+    /** Sum over one 8-bit block of codes (unsigned) times x (the scalar path). */
     private static float dot8(byte[] codes, int base, int bs, float[] xp, int xOff) {
-        FloatVector acc = FloatVector.zero(F);
-        int j = 0;
-        if (F.length() == 16) {
-            for (; j + 16 <= bs; j += 16) {
-                ByteVector v = ByteVector.fromArray(B16, codes, base + j);
-                // unsigned: (v xor 0x80) as signed + 128
-                FloatVector f = ((FloatVector) v.lanewise(VectorOperators.XOR, (byte) 0x80).convertShape(VectorOperators.B2F, F, 0)).add(128f);
-                acc = f.fma(FloatVector.fromArray(F, xp, xOff + j), acc);
-            }
-        }
-        float s = acc.reduceLanes(VectorOperators.ADD);
-        for (; j < bs; j++) s += (codes[base + j] & 255) * xp[xOff + j];
+        float s = 0;
+        for (int j = 0; j < bs; j++) s += (codes[base + j] & 255) * xp[xOff + j];
         return s;
     }
 
