@@ -148,8 +148,9 @@ final class QuantizeCommand implements Callable<Integer> {
         else
             out.printf(Locale.ROOT, "%s: %d nodes with %d-bit weights (MatMulNBits, blocks of %d along K, float activations), %d float weights replaced%n",
                     outFile, result.nodes().size(), weightOnly, blockSize, result.weightsDropped());
-        out.printf(Locale.ROOT, "size: %.1f MB -> %.1f MB (%.2fx smaller)%n", result.bytesIn() / 1e6, result.bytesOut() / 1e6,
-                (double) result.bytesIn() / Math.max(1, result.bytesOut()));
+        double ratio = (double) result.bytesIn() / Math.max(1, result.bytesOut());
+        out.printf(Locale.ROOT, "size: %.1f MB -> %.1f MB (%s)%n", result.bytesIn() / 1e6, result.bytesOut() / 1e6,
+                ratio >= 1 ? String.format(Locale.ROOT, "%.2fx smaller", ratio) : "larger: the added nodes outweigh the weights saved");
         if (!inputs.isEmpty() || !shapes.isEmpty()) compareOnnx(out);
         out.flush();
         return Main.OK;

@@ -32,6 +32,36 @@ class BenchModelTest {
         assertEquals(3, j.split("\"timed_ms\": \\[")[1].split("]")[0].split(",").length, j);
     }
 
+    /** --profile-shapes: one row per op type and input shapes (and strides where the node has them). */
+    @Test
+    void profileShapesSplitsRowsByInputShape() {
+        CliRun r = CliRun.of("bench", DIR.resolve("resnet50_op17.onnx").toString(), "--input", DIR.resolve("resnet50_in0.npy").toString(),
+                "--threads", "1", "--warmup", "1", "--iters", "1", "--profile-shapes");
+        assertEquals(Main.OK, r.code(), r.err());
+        assertTrue(r.out().matches("(?s).*\nConv\\+Relu [0-9x]+ [0-9x]+ [0-9]+ s2x2 .*"), r.out());   // the stem conv: input, weight, bias, strides
+        assertTrue(r.out().matches("(?s).*\nMaxPool [0-9x]+ s2x2 .*"), r.out());
+    }
+
+    /** kiln quantize on an ONNX file: dynamic int8 and weight-only 4-bit files written, sizes and the float comparison printed. */
+    @Test
+    void quantizesOnnxFiles() {
+        String bert = DIR.resolve("bert_op17.onnx").toString();
+        Path q8 = tmp.resolve("b8.onnx"), q4 = tmp.resolve("b4.onnx");
+        CliRun r = CliRun.of("quantize", bert, "--out", q8.toString(), "--per-channel", "--shape", "input_ids=2x8", "--shape", "attention_mask=2x8");
+        assertEquals(Main.OK, r.code(), r.err());
+        assertTrue(r.out().contains("nodes quantized to int8 (dynamic, per-column weight scales)") && r.out().contains("size: "), r.out());
+        assertTrue(r.out().matches("(?s).*\nlast_hidden_state +[0-9.e+-]+ +[0-9.e+-]+ +(0\\.99[0-9]+|1\\.0+)\n.*"), r.out());
+        CliRun w = CliRun.of("quantize", bert, "--out", q4.toString(), "--weight-only", "4", "--block-size", "16");
+        assertEquals(Main.OK, w.code(), w.err());
+        assertTrue(w.out().contains("with 4-bit weights (MatMulNBits, blocks of 16 along K"), w.out());
+        CliRun b = CliRun.of("bench", q4.toString(), "--shape", "input_ids=2x8", "--shape", "attention_mask=2x8", "--warmup", "1", "--iters", "1", "--profile");
+        assertEquals(Main.OK, b.code(), b.err());
+        assertTrue(b.out().contains("\nMatMulNBits "), b.out());
+        CliRun bad = CliRun.of("quantize", bert, "--out", tmp.resolve("x.onnx").toString(), "--weight-only", "3");
+        assertEquals(2, bad.code(), bad.out());
+        assertTrue(bad.err().contains("weight-only quantization takes 4 or 8 bits, got 3"), bad.err());
+    }
+
     @Test
     void benchesTorchScriptFromNpyFilesAndTheModelSubcommand() {
         CliRun r = CliRun.of("bench", "model", DIR.resolve("gpt2_decode_trace.pt").toString(), "--input", DIR.resolve("gpt2_decode_in0.npy").toString(),
