@@ -169,7 +169,7 @@ final class MatMulNBits {
             acc = t.fma(FloatVector.broadcast(F, sc), acc);
             corr += sc * zero[at] * blockSum[q];
         }
-        return acc.reduceLanes(VectorOperators.ADD) - corr;
+        return (float) dev.kiln.backend.cpu.Lanes.sum(acc) - corr;   // lanes in a fixed order (reduceLanes changes its order when C2 compiles)
     }
 
     /**
@@ -189,7 +189,7 @@ final class MatMulNBits {
             acc = t.fma(FloatVector.broadcast(F, sc), acc);
             corr += sc * zero[at + q] * blockSum[q];
         }
-        return acc.reduceLanes(VectorOperators.ADD) - corr;
+        return (float) dev.kiln.backend.cpu.Lanes.sum(acc) - corr;   // lanes in a fixed order (reduceLanes changes its order when C2 compiles)
     }
 
     /** Column j, 8 bits, as {@link #column4}. */
@@ -210,7 +210,7 @@ final class MatMulNBits {
             acc = t.fma(FloatVector.broadcast(F, sc), acc);
             corr += sc * w.zero[j * kb + q] * blockSum[q];
         }
-        return acc.reduceLanes(VectorOperators.ADD) - corr;
+        return (float) dev.kiln.backend.cpu.Lanes.sum(acc) - corr;   // lanes in a fixed order (reduceLanes changes its order when C2 compiles)
     }
 
     /** {@link #column8} for blocks of two vectors (32 with 16 lanes), unrolled: the loop over a block's vectors ran 2x slower. */
@@ -229,7 +229,7 @@ final class MatMulNBits {
             acc = t.fma(FloatVector.broadcast(F, sc), acc);
             corr += sc * zero[at + q] * blockSum[q];
         }
-        return acc.reduceLanes(VectorOperators.ADD) - corr;
+        return (float) dev.kiln.backend.cpu.Lanes.sum(acc) - corr;   // lanes in a fixed order (reduceLanes changes its order when C2 compiles)
     }
 
     /** Sum over one 4-bit block (the scalar path): low nibbles times xe, high nibbles times xo (blob bytes from codes[base]). */

@@ -115,6 +115,37 @@ public final class LaneSumProbe {
         ks.add(new Kernel("ReduceRowF64", () -> {
             return bits(ReduceRowF64.sum(xd, 0, n), ReduceRowF64.sumSqDev(xd, 0, n, 0.25), ReduceRowF64.prod(xd, 0, 2 * LD + 3));
         }));
+        // weight-only 4- and 8-bit matrix x vector (com.microsoft MatMulNBits, through the executor): per-column lane sums
+        for (int bits : new int[]{4, 8}) {
+            int nk = 4 * 32, nn = 6, blob = 32 * bits / 8;
+            int[] codes = new int[nn * (nk / 32) * blob];
+            Random rc = new Random(7 + bits);
+            for (int i = 0; i < codes.length; i++) codes[i] = rc.nextInt(256);
+            float[] scales = floats(8, nn * (nk / 32)), xa = floats(9, nk);
+            dev.kiln.tensor.Tensor bt = dev.kiln.tensor.Tensor.fromArray(codes, nn, nk / 32, blob);
+            dev.kiln.tensor.Tensor st = dev.kiln.tensor.Tensor.fromArray(scales, scales.length);
+            bt.storage().seal();
+            st.storage().seal();
+            java.util.Map<String, dev.kiln.onnx.Value> init = new java.util.LinkedHashMap<>();
+            init.put("B", new dev.kiln.onnx.Value.TensorValue(bt, dev.kiln.onnx.ElemType.UINT8));
+            init.put("S", new dev.kiln.onnx.Value.TensorValue(st, dev.kiln.onnx.ElemType.FLOAT));
+            java.util.function.BiFunction<String, Long, dev.kiln.onnx.OnnxAttribute> attr = (nm, v) -> new dev.kiln.onnx.OnnxAttribute(nm,
+                    dev.kiln.onnx.OnnxAttribute.Type.INT, 0, v, null, null, null, new float[0], new long[0], List.of(), List.of(), List.of(), null);
+            dev.kiln.onnx.OnnxNode node = new dev.kiln.onnx.OnnxNode("nb", "MatMulNBits", "com.microsoft", List.of("a", "B", "S"), List.of("y"),
+                    java.util.Map.of("K", attr.apply("K", (long) nk), "N", attr.apply("N", (long) nn), "bits", attr.apply("bits", (long) bits),
+                            "block_size", attr.apply("block_size", 32L)));
+            var info = (java.util.function.Function<String, dev.kiln.onnx.ValueInfo>) nm -> new dev.kiln.onnx.ValueInfo(nm,
+                    dev.kiln.onnx.ValueInfo.Kind.TENSOR, dev.kiln.onnx.ElemType.FLOAT, null, null);
+            dev.kiln.onnx.OnnxExecutor ex = new dev.kiln.onnx.OnnxExecutor(new dev.kiln.onnx.OnnxModel(8, "probe", "", java.util.Map.of("", 17L,
+                    "com.microsoft", 1L), new dev.kiln.onnx.OnnxGraph("p", List.of(node), List.of(info.apply("a")), List.of(info.apply("y")), List.of(), init)));
+            dev.kiln.tensor.Tensor at = dev.kiln.tensor.Tensor.fromArray(xa, 1, nk);
+            ks.add(new Kernel("MatMulNBits." + bits, () -> {
+                var out = ex.run(java.util.Map.of("a", new dev.kiln.onnx.Value.TensorValue(at, dev.kiln.onnx.ElemType.FLOAT)));
+                float[] y = out.get("y").tensor().toFloatArray();
+                out.get("y").tensor().close();
+                return bits(y);
+            }));
+        }
         return ks;
     }
 }
