@@ -4,6 +4,7 @@ import dev.kiln.backend.cpu.CpuConfig;
 import dev.kiln.tensor.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
@@ -37,12 +38,7 @@ final class BenchModel implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MODEL", description = "The model file (.onnx, or .pt/.pth saved by torch.jit.save).")
     Path model;
 
-    @Option(names = "--input", paramLabel = "[NAME=]FILE.npy", description = "An input from a .npy file (by name, or the next input). Repeatable.")
-    List<String> inputs = new ArrayList<>();
-
-    @Option(names = "--shape", paramLabel = "[NAME=]DIMS[:TYPE]",
-            description = "A generated input, e.g. input_ids=1x128 (ints get token ids below the embedding's rows), past=12x2x1x12x63x64; TYPE f32|i64|i32|bool. Repeatable.")
-    List<String> shapes = new ArrayList<>();
+    @Mixin ModelInputOptions feed;
 
     @Option(names = "--max-id", paramLabel = "N", description = "Generated token ids are in [0, N) (default: the rows of the table the input indexes).")
     Long maxId;
@@ -112,7 +108,7 @@ final class BenchModel implements Callable<Integer> {
         try (BenchTarget kiln = BenchTarget.open(model)) {
             Side k = new Side("kiln"), o = null;
             k.loadMs = (System.nanoTime() - t0) / 1e6;
-            values = BenchInputs.build(kiln, inputs, shapes, maxId, seed);
+            values = feed.build(kiln, maxId, seed);
             kiln.prepare(values);
             LinkedHashMap<String, Tensor> kOut;
             try {

@@ -19,6 +19,7 @@ import dev.kiln.tensor.Tensor;
 import dev.kiln.train.Trainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
@@ -69,11 +70,8 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--exclude-nodes", split = ",", description = "ONNX: node names to leave in float.")
     List<String> excludeNodes = new ArrayList<>();
 
-    @Option(names = "--input", paramLabel = "[NAME=]FILE.npy", description = "ONNX: an input (.npy) for the float/int8 comparison. Repeatable.")
-    List<String> inputs = new ArrayList<>();
-
-    @Option(names = "--shape", paramLabel = "[NAME=]DIMS[:TYPE]", description = "ONNX: a generated input for the comparison, as in kiln bench. Repeatable.")
-    List<String> shapes = new ArrayList<>();
+    /** ONNX: inputs for the float / quantized comparison. */
+    @Mixin ModelInputOptions feed;
 
     @Option(names = "--observer", defaultValue = "minmax", description = "Static calibration: minmax, moving, percentile or mse (default: ${DEFAULT-VALUE}).")
     String observer;
@@ -151,7 +149,7 @@ final class QuantizeCommand implements Callable<Integer> {
         double ratio = (double) result.bytesIn() / Math.max(1, result.bytesOut());
         out.printf(Locale.ROOT, "size: %.1f MB -> %.1f MB (%s)%n", result.bytesIn() / 1e6, result.bytesOut() / 1e6,
                 ratio >= 1 ? String.format(Locale.ROOT, "%.2fx smaller", ratio) : "larger: the added nodes outweigh the weights saved");
-        if (!inputs.isEmpty() || !shapes.isEmpty()) compareOnnx(out);
+        if (feed.given()) compareOnnx(out);
         out.flush();
         return Main.OK;
     }
@@ -159,7 +157,7 @@ final class QuantizeCommand implements Callable<Integer> {
     /** Runs the float and the int8 file on the same inputs; prints max |diff| and cosine per output. */
     private void compareOnnx(PrintWriter out) throws Exception {
         try (BenchTarget f32 = BenchTarget.open(checkpoint); BenchTarget i8 = BenchTarget.open(outFile)) {
-            List<Tensor> values = BenchInputs.build(f32, inputs, shapes, null, 1);
+            List<Tensor> values = feed.build(f32, null, 1);
             try {
                 f32.prepare(values);
                 i8.prepare(values);

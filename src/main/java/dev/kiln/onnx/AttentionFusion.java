@@ -20,7 +20,7 @@ final class AttentionFusion {
     private AttentionFusion() {}
 
     /** Rewrites every match in the optimizer's view; returns whether anything changed. */
-    static boolean apply(GeluFusion.Graph g) {
+    static boolean apply(FusionGraph g) {
         boolean changed = false;
         List<OnnxNode> nodes = g.nodes();
         for (int i = 0; i < nodes.size(); i++) {
@@ -72,7 +72,7 @@ final class AttentionFusion {
     }
 
     /** The node making name as scores (a Div, Mul or MatMul used once), or -1. */
-    private static int producerOfScores(GeluFusion.Graph g, String name) {
+    private static int producerOfScores(FusionGraph g, String name) {
         for (String op : new String[]{"Div", "Mul", "MatMul"}) {
             int j = g.producer(name, op, 1);
             if (j >= 0) return j;

@@ -22,19 +22,8 @@ import java.util.function.Function;
 final class GeluFusion {
     private GeluFusion() {}
 
-    /** What the matcher needs from the optimizer's view of the graph. */
-    interface Graph {
-        List<OnnxNode> nodes();
-        /** Index of the node producing name as its only output, used exactly `uses` times; -1 if not. */
-        int producer(String name, String opType, int uses);
-        /** A scalar float constant's value (a one-element initializer), or NaN. */
-        double scalar(String name);
-        /** Registers that the node at index j now produces name. */
-        void produced(String name, int j);
-    }
-
     /** Rewrites every match; returns whether anything changed. */
-    static boolean apply(Graph g) {
+    static boolean apply(FusionGraph g) {
         boolean changed = false;
         List<OnnxNode> nodes = g.nodes();
         for (int i = 0; i < nodes.size(); i++) {
@@ -61,7 +50,7 @@ final class GeluFusion {
 
     private record Match(String x, int[] removed) {}
 
-    private static Match match(Graph g, OnnxNode y) {
+    private static Match match(FusionGraph g, OnnxNode y) {
         for (int side = 0; side < 2; side++) {
             String a = y.inputs().get(side), b = y.inputs().get(1 - side);
             int inner = g.producer(a, "Mul", 1);
@@ -84,7 +73,7 @@ final class GeluFusion {
     }
 
     /** t2 = Add(Erf(x / sqrt 2), 1) for this x; `also` is one more node of the chain to remove. */
-    private static Match erfChain(Graph g, String x, String t2, int also) {
+    private static Match erfChain(FusionGraph g, String x, String t2, int also) {
         int add = g.producer(t2, "Add", 1);
         if (add < 0) return null;
         OnnxNode addNode = g.nodes().get(add);
@@ -112,7 +101,7 @@ final class GeluFusion {
      * The tanh form as GPT-2 (Hugging Face gelu_new) exports it:
      * y = Mul(Mul(x, 0.5), Add(Tanh(Mul(Add(x, Mul(Pow(x, 3), 0.044715)), sqrt(2/pi))), 1)).
      */
-    private static Match matchTanh(Graph g, OnnxNode y) {
+    private static Match matchTanh(FusionGraph g, OnnxNode y) {
         for (int side = 0; side < 2; side++) {
             int half = g.producer(y.inputs().get(side), "Mul", 1), add1 = g.producer(y.inputs().get(1 - side), "Add", 1);
             if (half < 0 || add1 < 0) continue;
@@ -138,7 +127,7 @@ final class GeluFusion {
     }
 
     /** For a binary node with one input a scalar constant equal to c: the other input; else null. */
-    private static String other(Graph g, OnnxNode n, double c) {
+    private static String other(FusionGraph g, OnnxNode n, double c) {
         if (n.inputs().size() != 2) return null;
         if (near(g.scalar(n.inputs().get(1)), c)) return n.inputs().get(0);
         if (near(g.scalar(n.inputs().get(0)), c)) return n.inputs().get(1);

@@ -69,8 +69,8 @@ final class GraphOptimizer {
     /** The optimized graph (the same object when nothing applies). */
     static OnnxGraph optimize(OnnxGraph g) {
         GraphOptimizer o = new GraphOptimizer(g);
-        boolean changed = o.foldConstants() | o.foldBatchNorms() | o.transposeGemmWeights() | o.fuseRelus() | GeluFusion.apply(o.geluView())
-                | AttentionFusion.apply(o.geluView()) | QuantMatMulFusion.apply(o.quantView());
+        boolean changed = o.foldConstants() | o.foldBatchNorms() | o.transposeGemmWeights() | o.fuseRelus() | GeluFusion.apply(o.view())
+                | AttentionFusion.apply(o.view()) | QuantMatMulFusion.apply(o.view());
         if (!changed) return g;
         List<OnnxNode> kept = o.nodes.stream().filter(n -> n != null).toList();
         return new OnnxGraph(g.name(), kept, g.inputs(), g.outputs(), g.valueInfo(), o.inits);
@@ -219,28 +219,20 @@ final class GraphOptimizer {
 
     // ------------------------------------------------------------------ GELU fusion
 
-    /** This graph as {@link GeluFusion} and {@link AttentionFusion} see it. */
-    private GeluFusion.Graph geluView() {
-        return new GeluFusion.Graph() {
+    /** This graph as the rewrites see it ({@link FusionGraph}). */
+    private FusionGraph view() {
+        return new FusionGraph() {
             @Override public List<OnnxNode> nodes() { return nodes; }
             @Override public int producer(String name, String opType, int count) {
                 return count == 1 ? soleProducer(name, opType) : -1;
             }
-            @Override public double scalar(String name) { return GeluFusion.scalarOf(GraphOptimizer.this::floatConst, name); }
-            @Override public void produced(String name, int j) { producer.put(name, j); }
-        };
-    }
-
-    /** This graph as {@link QuantMatMulFusion} sees it. */
-    private QuantMatMulFusion.Graph quantView() {
-        return new QuantMatMulFusion.Graph() {
-            @Override public List<OnnxNode> nodes() { return nodes; }
             @Override public int producerOf(String name) {
                 Integer j = producer.get(name);
                 return j == null || nodes.get(j) == null ? -1 : j;
             }
             @Override public int uses(String name) { return uses.getOrDefault(name, 0); }
             @Override public void use(String name, int delta) { uses.merge(name, delta, Integer::sum); }
+            @Override public double scalar(String name) { return GeluFusion.scalarOf(GraphOptimizer.this::floatConst, name); }
             @Override public Value.TensorValue constant(String name) {
                 return !name.isEmpty() && !inputNames.contains(name) && inits.get(name) instanceof Value.TensorValue v ? v : null;
             }

@@ -25,22 +25,7 @@ import java.util.Map;
 final class QuantMatMulFusion {
     private QuantMatMulFusion() {}
 
-    /** What the matcher needs from the optimizer's view of the graph. */
-    interface Graph {
-        List<OnnxNode> nodes();
-        /** Index of the node producing name (any of its outputs), or -1. */
-        int producerOf(String name);
-        /** How many inputs (and graph outputs) read name. */
-        int uses(String name);
-        /** Adds delta to name's use count. */
-        void use(String name, int delta);
-        /** A constant initializer (not a graph input), or null. */
-        Value.TensorValue constant(String name);
-        /** Registers that the node at index j now produces name. */
-        void produced(String name, int j);
-    }
-
-    static boolean apply(Graph g) {
+    static boolean apply(FusionGraph g) {
         boolean changed = false;
         List<OnnxNode> nodes = g.nodes();
         for (int i = 0; i < nodes.size(); i++) {
@@ -56,13 +41,13 @@ final class QuantMatMulFusion {
         return changed;
     }
 
-    private static boolean fuse(Graph g, int i, OnnxNode y, String f, String s) {
+    private static boolean fuse(FusionGraph g, int i, OnnxNode y, String f, String s) {
         List<OnnxNode> nodes = g.nodes();
-        int cast = sole(g, f, "Cast"), scale = sole(g, s, "Mul");
+        int cast = g.producer(f, "Cast", 1), scale = g.producer(s, "Mul", 1);
         if (cast < 0 || scale < 0) return false;
         OnnxAttribute to = nodes.get(cast).attributes().get("to");
         if (to == null || to.i() != ElemType.FLOAT.code()) return false;
-        int mmi = sole(g, nodes.get(cast).inputs().get(0), "MatMulInteger");
+        int mmi = g.producer(nodes.get(cast).inputs().get(0), "MatMulInteger", 1);
         if (mmi < 0) return false;
         List<String> mi = nodes.get(mmi).inputs();
         if (mi.size() < 3 || mi.get(2).isEmpty()) return false;
@@ -104,7 +89,7 @@ final class QuantMatMulFusion {
     }
 
     /** The index of the Add reading name whose other input is a constant float [N] (a bias), else -1. */
-    private static int biasAdd(Graph g, String name, int n) {
+    private static int biasAdd(FusionGraph g, String name, int n) {
         List<OnnxNode> nodes = g.nodes();
         for (int j = 0; j < nodes.size(); j++) {
             OnnxNode a = nodes.get(j);
@@ -119,14 +104,6 @@ final class QuantMatMulFusion {
     private static String biasOf(OnnxNode add, String name) { return add.inputs().get(0).equals(name) ? add.inputs().get(1) : add.inputs().get(0); }
 
     private static boolean scalarOrColumns(Tensor t, int n) { return t.numel() == 1 || (t.dim() == 1 && t.size(0) == n); }
-
-    /** The node of opType producing name as its only output, read once; else -1. */
-    private static int sole(Graph g, String name, String opType) {
-        int j = g.producerOf(name);
-        if (j < 0) return -1;
-        OnnxNode n = g.nodes().get(j);
-        return n != null && isDefault(n, opType) && n.outputs().size() == 1 && g.uses(name) == 1 ? j : -1;
-    }
 
     private static boolean isDefault(OnnxNode n, String opType) {
         return n.opType().equals(opType) && (n.domain().isEmpty() || n.domain().equals("ai.onnx"));

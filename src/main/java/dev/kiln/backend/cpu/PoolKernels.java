@@ -48,12 +48,12 @@ final class PoolKernels {
         }
         Parallel.forRange(planes, (long) on * p.kernelH() * p.kernelW() + in, (s, e) -> {
             // heap copies of one plane (with the slack Pool2x2 needs)
-            float[] xf = f32 ? new float[Pool2x2.slack(in)] : null, of = f32 ? new float[Pool2x2.slack(on)] : null;
-            double[] xd = fast ? null : new double[in], od = fast ? null : new double[on];
+            boolean vmax = f32 && !fast && op == PoolOp.MAX && indices == null && !CpuConfig.scalar();   // reads rows from x itself
+            float[] xf = f32 && !vmax ? new float[Pool2x2.slack(in)] : null, of = f32 ? new float[Pool2x2.slack(on)] : null;
+            double[] xd = fast || vmax ? null : new double[in], od = fast || vmax ? null : new double[on];
             long[] idx = indices == null ? null : new long[Pool2x2.slack(on)];
             float[] v = fast ? new float[Pool2x2.slack(g.w)] : null;
             int[] vp = fast && indices != null ? new int[Pool2x2.slack(g.w)] : null;
-            boolean vmax = f32 && !fast && op == PoolOp.MAX && indices == null && !CpuConfig.scalar();
             float[] row = vmax ? maxRowBuffer(g) : null, rowMax = vmax ? new float[g.h * roundUp(g.ow, CpuConfig.F32.length())] : null;
             int[] gather = vmax ? new int[CpuConfig.F32.length()] : null;
             for (int l = 0; vmax && l < gather.length; l++) gather[l] = l * p.strideW();

@@ -11,7 +11,6 @@ import dev.kiln.onnx.OnnxReader;
 import dev.kiln.onnx.Value;
 import dev.kiln.onnx.proto.ProtoReader;
 import dev.kiln.onnx.proto.ProtoWriter;
-import dev.kiln.tensor.Tensor;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -190,28 +189,22 @@ public final class OnnxDynamicQuantizer {
                         break;
                     }
                     String q = p.y + "_kq";   // prefix of every name this node adds
+                    String mm = p.bias == null ? p.y : q + "_nobias";   // the product, before a Gemm's bias
                     if (opts.weightBits() != 0) {
                         if (quantizedWeights.add(p.weight)) newInits.addAll(blockInitializers(g, p, opts.weightBits(), opts.blockSize()));
-                        String mm = p.bias == null ? p.y : q + "_nobias";
-                        w.message(GRAPH_NODE, nw -> {
-                            for (String in : List.of(p.x, p.weight + "_q" + opts.weightBits(), p.weight + "_block_scales")) nw.string(NODE_INPUT, in);
-                            nw.string(NODE_OUTPUT, mm).string(NODE_NAME, q + "_nbits").string(NODE_OP_TYPE, "MatMulNBits").string(NODE_DOMAIN, MS_DOMAIN);
-                            for (var a : List.of(Map.entry("K", (long) p.k), Map.entry("N", (long) p.n), Map.entry("bits", (long) opts.weightBits()),
-                                    Map.entry("block_size", (long) opts.blockSize())))
-                                nw.message(NODE_ATTRIBUTE, at -> at.string(1, a.getKey()).int64(3, a.getValue()).int64(20, 2));
-                        });
-                        if (p.bias != null) node(w, "Add", q + "_bias", List.of(mm, p.bias), List.of(p.y), null);
-                        break;
+                        node(w, MS_DOMAIN, "MatMulNBits", q + "_nbits", List.of(p.x, p.weight + "_q" + opts.weightBits(), p.weight + "_block_scales"),
+                                List.of(mm), List.of(Map.entry("K", (long) p.k), Map.entry("N", (long) p.n),
+                                        Map.entry("bits", (long) opts.weightBits()), Map.entry("block_size", (long) opts.blockSize())));
+                    } else {
+                        if (quantizedWeights.add(p.weight)) newInits.addAll(weightInitializers(g, p, opts.perChannel()));
+                        String wq = p.weight + "_quantized", ws = p.weight + "_scale", wz = p.weight + "_zero_point";
+                        node(w, "", "DynamicQuantizeLinear", q + "_dql", List.of(p.x), List.of(q + "_x", q + "_xs", q + "_xz"), List.of());
+                        node(w, "", "MatMulInteger", q + "_mmi", List.of(q + "_x", wq, q + "_xz", wz), List.of(q + "_i32"), List.of());
+                        node(w, "", "Cast", q + "_cast", List.of(q + "_i32"), List.of(q + "_f"), List.of(Map.entry("to", (long) ElemType.FLOAT.code())));
+                        node(w, "", "Mul", q + "_scale", List.of(q + "_xs", ws), List.of(q + "_s"), List.of());
+                        node(w, "", "Mul", q + "_dequant", List.of(q + "_f", q + "_s"), List.of(mm), List.of());
                     }
-                    if (quantizedWeights.add(p.weight)) newInits.addAll(weightInitializers(g, p, opts.perChannel()));
-                    String wq = p.weight + "_quantized", ws = p.weight + "_scale", wz = p.weight + "_zero_point";
-                    node(w, "DynamicQuantizeLinear", q + "_dql", List.of(p.x), List.of(q + "_x", q + "_xs", q + "_xz"), null);
-                    node(w, "MatMulInteger", q + "_mmi", List.of(q + "_x", wq, q + "_xz", wz), List.of(q + "_i32"), null);
-                    node(w, "Cast", q + "_cast", List.of(q + "_i32"), List.of(q + "_f"), ElemType.FLOAT.code());
-                    node(w, "Mul", q + "_scale", List.of(q + "_xs", ws), List.of(q + "_s"), null);
-                    String mulOut = p.bias == null ? p.y : q + "_nobias";
-                    node(w, "Mul", q + "_dequant", List.of(q + "_f", q + "_s"), List.of(mulOut), null);
-                    if (p.bias != null) node(w, "Add", q + "_bias", List.of(mulOut, p.bias), List.of(p.y), null);
+                    if (p.bias != null) node(w, "", "Add", q + "_bias", List.of(mm, p.bias), List.of(p.y), List.of());
                 }
                 case GRAPH_INITIALIZER -> {
                     ProtoReader tr = r.readMessage("initializer");
@@ -230,24 +223,19 @@ public final class OnnxDynamicQuantizer {
 
     /** Wq int8 [K, N], Ws float (scalar or [N]), Wz int8 (scalar or [N] zeros), as encoded TensorProtos. */
     private static List<byte[]> weightInitializers(OnnxGraph g, Plan p, boolean perChannel) {
-        Tensor t = ((Value.TensorValue) g.initializers().get(p.weight)).tensor();
-        float[] v = t.toFloatArray();
+        float[] v = ((Value.TensorValue) g.initializers().get(p.weight)).tensor().toFloatArray();
         int k = p.k, n = p.n;
-        float[] w = new float[k * n];   // [K, N]
-        for (int i = 0; i < k; i++)
-            for (int j = 0; j < n; j++) w[i * n + j] = p.transB ? v[j * k + i] : v[i * n + j];
         float[] scale = new float[perChannel ? n : 1];
         for (int i = 0; i < k; i++)
             for (int j = 0; j < n; j++) {
                 int s = perChannel ? j : 0;
-                scale[s] = Math.max(scale[s], Math.abs(w[i * n + j]));
+                scale[s] = Math.max(scale[s], Math.abs(weightAt(v, p, i, j)));
             }
         for (int s = 0; s < scale.length; s++) scale[s] = scale[s] == 0 ? 1f : scale[s] / 127f;
-        byte[] q = new byte[k * n];
-        for (int i = 0; i < k * n; i++) {
-            float s = scale[perChannel ? i % n : 0];
-            q[i] = (byte) Math.max(-127, Math.min(127, Math.round(w[i] / s)));   // Math.round: half up (ORT: half to even; ties are rare)
-        }
+        byte[] q = new byte[k * n];   // [K, N]
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < n; j++)   // Math.round: half up (ORT: half to even; ties are rare)
+                q[i * n + j] = (byte) Math.max(-127, Math.min(127, Math.round(weightAt(v, p, i, j) / scale[perChannel ? j : 0])));
         long[] sd = perChannel ? new long[]{n} : new long[0];
         ByteBuffer sb = ByteBuffer.allocate(4 * scale.length).order(ByteOrder.LITTLE_ENDIAN);
         for (float f : scale) sb.putFloat(f);
@@ -297,13 +285,16 @@ public final class OnnxDynamicQuantizer {
         return t.toByteArray();
     }
 
-    private static void node(ProtoWriter w, String op, String name, List<String> ins, List<String> outs, Integer castTo) {
+    /** A NodeProto (domain "" = ai.onnx) with integer attributes, in the order given. */
+    private static void node(ProtoWriter w, String domain, String op, String name, List<String> ins, List<String> outs,
+                             List<Map.Entry<String, Long>> intAttrs) {
         w.message(GRAPH_NODE, n -> {
             for (String i : ins) n.string(NODE_INPUT, i);
             for (String o : outs) n.string(NODE_OUTPUT, o);
             n.string(NODE_NAME, name);
             n.string(NODE_OP_TYPE, op);
-            if (castTo != null) n.message(NODE_ATTRIBUTE, a -> a.string(1, "to").int64(3, castTo).int64(20, 2));
+            if (!domain.isEmpty()) n.string(NODE_DOMAIN, domain);
+            for (var a : intAttrs) n.message(NODE_ATTRIBUTE, at -> at.string(1, a.getKey()).int64(3, a.getValue()).int64(20, 2));
         });
     }
 

@@ -22,7 +22,7 @@ import java.util.List;
  * (DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul): exact integer results, the same as
  * {@link QuantOps}' float64 reference (which stays for every other case and the conformance tests).
  * <ul>
- *   <li>{@link #dynamicQuantize}: one pass for min/max and one to quantize, in float (the
+ *   <li>{@link #dynamicQuantize}: one vector pass for min/max and one to quantize, in float (the
  *       reference converts the tensor to double twice).</li>
  *   <li>{@link #matMulInteger}: uint8 A [..., M, K] (zero point per tensor) times a constant int8
  *       B [K, N] (zero point per tensor or per column) on Kiln's int8 GEMM (native VNNI where the
@@ -41,14 +41,13 @@ final class QuantFast {
     static List<Value> dynamicQuantize(OpCall call) {
         Tensor x = call.in(0);
         if (x.dtype() != DType.F32) return null;
-        float[] v = x.toFloatArray();
-        float min = 0, max = 0;
-        for (float f : v) {
-            min = Math.min(min, f);
-            max = Math.max(max, f);
+        Params p;
+        try (Tensor xc = x.contiguous()) {
+            p = params(xc.segment(), 4L * xc.offset(), xc.numel());
         }
-        float scale = (max - min) / 255f;
-        int zp = scale == 0 ? 0 : (int) clamp(Math.rint((0 - min) / scale));
+        float scale = p.scale;
+        int zp = p.zp;
+        float[] v = x.toFloatArray();
         int[] q = new int[v.length];
         for (int i = 0; i < v.length; i++) q[i] = scale == 0 ? zp : (int) clamp(Math.rint(v[i] / scale) + zp);
         return List.of(Value.of(Tensor.fromArray(q, x.shape()), ElemType.UINT8),
@@ -128,6 +127,20 @@ final class QuantFast {
     private static final ByteOrder LE = ByteOrder.nativeOrder();
     /** 1.5 * 2^23: (x + M) - M rounds a float |x| < 2^22 to an integer, half to even, as Math.rint does. */
     private static final float ROUND = 12582912f;
+
+    /** DynamicQuantizeLinear's scale and uint8 zero point. */
+    private record Params(float scale, int zp) {}
+
+    /**
+     * The scale and zero point DynamicQuantizeLinear computes for n floats of x at byte offset off,
+     * as QuantOps' reference does: the range widened to include 0, scale = (max - min) / 255,
+     * zp = clamp(rint(-min / scale)).
+     */
+    private static Params params(MemorySegment x, long off, long n) {
+        float[] mm = range(x, off, n);
+        float scale = (mm[1] - mm[0]) / 255f;
+        return new Params(scale, scale == 0 ? 0 : (int) clamp(Math.rint((0 - mm[0]) / scale)));
+    }
 
     /** min(0, min x) and max(0, max x) over n floats of x at byte offset off (DynamicQuantizeLinear's range). */
     private static float[] range(MemorySegment x, long off, long n) {
@@ -233,10 +246,9 @@ final class QuantFast {
             MemorySegment xs = xc.segment();
             long xOff = 4L * xc.offset();
             // DynamicQuantizeLinear: the range includes 0; scale and zero point as QuantOps computes them
-            float[] mm = range(xs, xOff, (long) m * k);
-            float min = mm[0], max = mm[1];
-            float scale = (max - min) / 255f;
-            int zp = scale == 0 ? 0 : (int) clamp(Math.rint((0 - min) / scale));
+            Params p = params(xs, xOff, (long) m * k);
+            float scale = p.scale;
+            int zp = p.zp;
             Scratch sc = SCRATCH.get();
             byte[] ab = sc.bytes(m * k);
             int[] rowSum = new int[m];
