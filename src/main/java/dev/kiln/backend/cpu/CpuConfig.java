@@ -11,8 +11,9 @@ import jdk.incubator.vector.VectorSpecies;
  *   <li>{@code kiln.cpu.threads=N}: worker threads for parallel kernels (default: available cores).</li>
  *   <li>{@code kiln.cpu.vectorBits=256|512}: Vector API species width (default: the preferred one).</li>
  *   <li>{@code kiln.cpu.cacheBytes=N}: most bytes of freed host blocks kept for reuse (default 1 GiB).</li>
- *   <li>{@code kiln.conv.directMaxTaps=N}: largest C/groups*kh*kw a stride-1 F32 conv runs with the
- *       direct kernel instead of im2col + GEMM (default 1152; 0 forces im2col).</li>
+ *   <li>{@code kiln.conv.implicit=auto|always|never}: F32 convs on the implicit GEMM
+ *       ({@code ConvImplicit}; auto: groups 1, kernels larger than 1x1) or on im2col + GEMM;
+ *       {@code kiln.conv.kc=N}: its taps per K block (default 128).</li>
  * </ul>
  */
 public final class CpuConfig {

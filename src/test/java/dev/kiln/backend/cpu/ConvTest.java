@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * conv2d on every route (direct kernel, im2col + GEMM, scalar twin) against hand-computed values and
+ * conv2d on every route (implicit GEMM, im2col + GEMM, scalar twin) against hand-computed values and
  * a float64 direct reference written here.
  */
 class ConvTest {
@@ -62,19 +62,29 @@ class ConvTest {
         return new Conv2dParams(stride, stride, pad, pad, dil, dil, groups);
     }
 
-    /** The kernel routes: default (direct kernel where it applies), forced im2col + GEMM, scalar twin. */
-    enum Route { DEFAULT, IM2COL, SCALAR }
+    /**
+     * The kernel routes: default, the implicit GEMM forced on (1x1 convs included, and with a
+     * K block of 5 taps so that every conv here spans several blocks), forced im2col + GEMM,
+     * scalar twin.
+     */
+    enum Route { DEFAULT, IMPLICIT, IM2COL, SCALAR }
 
     static <T> T withRoute(Route r, java.util.function.Supplier<T> body) {
         boolean oldScalar = CpuConfig.scalar();
-        int oldTaps = ConvDirect.maxTaps;
+        int oldKc = ConvImplicit.KC;
+        String oldMode = ConvImplicit.mode;
         CpuConfig.setScalar(r == Route.SCALAR);
-        if (r == Route.IM2COL) ConvDirect.maxTaps = 0;
+        if (r == Route.IMPLICIT) {
+            ConvImplicit.mode = "always";
+            ConvImplicit.KC = 5;
+        }
+        if (r == Route.IM2COL) ConvImplicit.mode = "never";
         try {
             return body.get();
         } finally {
             CpuConfig.setScalar(oldScalar);
-            ConvDirect.maxTaps = oldTaps;
+            ConvImplicit.mode = oldMode;
+            ConvImplicit.KC = oldKc;
         }
     }
 
@@ -220,23 +230,58 @@ class ConvTest {
     }
 
     @Test
-    void directKernelEdges() {
-        // output channels: only single-channel blocks (5), 8-blocks plus a tail (13)
+    void implicitKernelEdges() {
+        // output channels below one panel (5, 13)
         random(80, 2, 2, 9, 9, 5, 3, 3, params(1, 1, 1, 1), true, DType.F32);
         random(81, 2, 2, 9, 9, 13, 3, 3, params(1, 1, 1, 1), true, DType.F32);
-        // row widths below, at and just above one vector; strips spilling over several rows
+        // planes of fewer pixels than a tile, and tiles spanning several output rows
         random(82, 2, 1, 6, 5, 8, 3, 3, params(1, 1, 1, 1), true, DType.F32);
         random(83, 2, 1, 5, 16, 8, 3, 3, params(1, 1, 1, 1), false, DType.F32);
         random(84, 2, 1, 5, 17, 8, 3, 3, params(1, 1, 1, 1), true, DType.F32);
         random(85, 1, 2, 3, 33, 16, 3, 3, params(1, 0, 1, 1), true, DType.F32); // one row of output
-        // tap counts at the default threshold (128*9 = 1152 direct, 129*9 = 1161 im2col)
+        // tap counts around K-block multiples (128*9 = 1152 = 9 blocks, 129*9 = 1161)
         random(86, 1, 128, 4, 5, 8, 3, 3, params(1, 1, 1, 1), true, DType.F32);
         random(87, 1, 129, 4, 5, 8, 3, 3, params(1, 1, 1, 1), true, DType.F32);
         // more images than threads, dilation and padding larger than the kernel
         random(88, 5, 3, 12, 10, 16, 3, 3, params(1, 2, 2, 1), true, DType.F32);
         random(89, 3, 2, 4, 4, 8, 3, 3, params(1, 3, 1, 1), true, DType.F32);
-        // one image split over threads by output channel groups [0, 8) and [8, 20)
+        // one image, several tiles
         random(90, 1, 3, 9, 11, 20, 3, 3, params(1, 1, 1, 1), true, DType.F32);
+    }
+
+    /**
+     * The implicit GEMM's geometry: strides 2 and 3 (phase planes, some unused), unequal strides,
+     * pads and dilations per axis, rectangular kernels, output channels around the panel width
+     * (NR = 32 or 16), pixel counts that leave the last tile partial, several K blocks.
+     */
+    @Test
+    void implicitGemmGeometries() {
+        int seed = 100;
+        int[][] cases = { // N, C, H, W, O, kh, kw, sh, sw, ph, pw, dh, dw
+                {2, 3, 23, 19, 5, 7, 7, 2, 2, 3, 3, 1, 1}, {1, 4, 12, 13, 33, 3, 3, 2, 2, 1, 1, 1, 1},
+                {2, 2, 14, 11, 17, 3, 3, 3, 3, 1, 1, 1, 1}, {1, 3, 10, 15, 9, 3, 5, 1, 2, 1, 2, 1, 1},
+                {2, 5, 13, 9, 70, 1, 7, 1, 1, 0, 3, 1, 1}, {1, 5, 9, 13, 16, 7, 1, 2, 1, 3, 0, 1, 1},
+                {1, 3, 15, 15, 8, 3, 3, 2, 2, 2, 2, 2, 2}, {3, 2, 5, 5, 31, 3, 3, 2, 2, 0, 0, 1, 1},
+                {1, 40, 9, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1}, {1, 6, 16, 16, 12, 1, 1, 2, 2, 0, 0, 1, 1},
+                {1, 1, 1, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1}, {2, 2, 6, 7, 4, 2, 2, 1, 1, 0, 0, 1, 1}};
+        for (int[] c : cases) {
+            Conv2dParams p = new Conv2dParams(c[7], c[8], c[9], c[10], c[11], c[12], 1);
+            random(seed++, c[0], c[1], c[2], c[3], c[4], c[5], c[6], p, seed % 2 == 0, DType.F32);
+        }
+    }
+
+    /** A constant (sealed) weight is packed once and reused: later calls with other inputs stay right. */
+    @Test
+    void implicitGemmReusesPackedConstantWeight() {
+        Generator g = new Generator(7);
+        Conv2dParams p = Conv2dParams.of(1, 1);
+        try (Tensor w = rand(g, DType.F32, 40, 6, 3, 3); Tensor b = rand(g, DType.F32, 40)) {
+            w.storage().seal();
+            for (int i = 0; i < 3; i++)
+                try (Tensor x = rand(g, DType.F32, 1 + i, 6, 10 + i, 9)) {
+                    check(x, w, b, p, "sealed weight, call " + i);
+                }
+        }
     }
 
     @Test
@@ -330,7 +375,7 @@ class ConvTest {
         assertTrue(m.contains("padding"), m);
     }
 
-    /** conv2dRelu == relu(conv2d) on the direct route (strip tails, O % 8 tails), im2col, 1x1 and the scalar twin. */
+    /** conv2dRelu == relu(conv2d) on the implicit GEMM (tile and panel tails), 1x1 (im2col route) and the scalar twin. */
     @Test
     void fusedReluMatchesConvThenRelu() {
         Generator g = new Generator(41);
