@@ -13,13 +13,12 @@ import java.util.concurrent.atomic.AtomicReference;
  * F32 conv2d (groups 1, any kernel, stride, padding and dilation) as an implicit GEMM with the
  * output pixels as GEMM rows and the output channels as vector columns: no column matrix.
  * <pre>
- * xq [C, sh, sw, Hq, Wq]: the padded image split into its sh*sw stride phases (phase (a, b) holds
- *     padded rows a, a+sh, ... and columns b, b+sw, ...), built once per image, zero borders
- * out[o, oh, ow] = bias[o] + sum_t w[o, t] * xq[tap[t] + oh*Wq + ow]
- *     t = (c*kh + ki)*kw + kj,  tap[t] = (((c*sh + ki*dh % sh)*sw + kj*dw % sw)*Hq + ki*dh / sh)*Wq + kj*dw / sw
+ * xq [C, Hp, Wp]: the image with its zero border (Hp = H + 2 ph, Wp = W + 2 pw), built once per image
+ * out[o, oh, ow] = bias[o] + sum_t w[o, t] * xq[tap[t] + base(oh, ow)]
+ *     t = (c*kh + ki)*kw + kj,  tap[t] = (c*Hp + ki*dh)*Wp + kj*dw,  base(oh, ow) = oh*sh*Wp + ow*sw
  * </pre>
  * so every tap of every output pixel, whatever the stride, is one scalar at a fixed offset from the
- * pixel's base oh*Wq + ow. The micro-kernel keeps a tile of {@link #MR} output pixels x 2 vectors of
+ * pixel's base (the kernel broadcasts input values, so a stride needs no contiguous pixels). The micro-kernel keeps a tile of {@link #MR} output pixels x 2 vectors of
  * output channels (6 x 32 with 512-bit vectors, 6 x 16 with 256-bit) in twelve accumulators; per
  * tap it loads two weight vectors (packed [O/NR][T][NR], once per constant weight) and broadcasts
  * six input values: the same load-to-FMA ratio as the GEMM kernel, without building, writing and
@@ -34,10 +33,11 @@ import java.util.concurrent.atomic.AtomicReference;
  * (ReLU applied on the way), copied into out's planes. Each output is summed in tap order by one
  * unit, so the result does not depend on the thread count.
  *
- * <p>Measured against im2col + GEMM and the earlier stride-1 pixel-vector kernel on Zen 4, 2
- * threads, ResNet-50's shapes (median ms, batch 1): 7x7/2 3->64 @224 2.32 vs 3.18 / 3.48;
- * 3x3 64 @56 1.69 vs 2.34 / 2.69; 3x3 512 @7 1.86 vs 2.12 / 2.18; 3x3/2 128 @56 2.37 vs
- * 2.42 / 2.42. 1x1 convs stay on the GEMM (K = C large: the GEMM path won 1.1-2.5x).
+ * <p>Measured against im2col + GEMM on Zen 4, 2 threads, ResNet-50's shapes (median ms, batch
+ * 1, same process, alternating): 7x7/2 3->64 @224 2.32 vs 3.18; 3x3 64 @56 1.69 vs 2.34; 3x3
+ * 512 @7 1.86 vs 2.12; 3x3/2 128 @56 2.15 vs 2.74 (this VM moves single numbers by 30%). On one
+ * core the kernel runs at 76-83 GFLOP/s (the GEMM micro-kernel alone: ~96). 1x1 convs stay on
+ * the GEMM (K = C large: the GEMM path won 1.1-2.5x).
  */
 final class ConvImplicit {
     private ConvImplicit() {}
@@ -87,29 +87,22 @@ final class ConvImplicit {
         return new Packed(o, taps, p);
     }
 
-    /** Sizes of the phase-split padded image and the tap offsets into it. */
-    record Layout(int hq, int wq, int planeElems, int[] taps, int[] pixelBase, boolean[] used) {
+    /** Sizes of the padded image and the offsets of the taps and output pixels in it. */
+    record Layout(int hp, int wp, int planeElems, int[] taps, int[] pixelBase) {
         static Layout of(ConvGeometry g) {
-            int sh = g.sh(), sw = g.sw();
             int hp = g.h() + 2 * g.ph(), wp = g.w() + 2 * g.pw();
-            int hq = (hp + sh - 1) / sh, wq = (wp + sw - 1) / sw;
             int[] taps = new int[g.kg()];
-            boolean[] used = new boolean[sh * sw];
             for (int c = 0, t = 0; c < g.c(); c++)
                 for (int ki = 0; ki < g.kh(); ki++)
-                    for (int kj = 0; kj < g.kw(); kj++) {
-                        int r = ki * g.dh(), q = kj * g.dw();
-                        used[(r % sh) * sw + q % sw] = true;
-                        taps[t++] = (((c * sh + r % sh) * sw + q % sw) * hq + r / sh) * wq + q / sw;
-                    }
+                    for (int kj = 0; kj < g.kw(); kj++) taps[t++] = (c * hp + ki * g.dh()) * wp + kj * g.dw();
             int p = g.p();
             // the pixel list padded to whole tiles with copies of the last pixel (computed, never stored)
             int[] base = new int[(p + MR - 1) / MR * MR];
             for (int i = 0; i < base.length; i++) {
                 int q = Math.min(i, p - 1);
-                base[i] = (q / g.ow()) * wq + q % g.ow();
+                base[i] = (q / g.ow()) * g.sh() * wp + (q % g.ow()) * g.sw();
             }
-            return new Layout(hq, wq, g.c() * sh * sw * hq * wq, taps, base, used);
+            return new Layout(hp, wp, g.c() * hp * wp, taps, base);
         }
     }
 
@@ -125,13 +118,14 @@ final class ConvImplicit {
         try {
             long[] xs = x.strides();
             MemorySegment xseg = x.segment();
-            // one pass over the input: on the caller unless the image is large (a thread's wake-up costs more)
-            Parallel.forRange(g.n() * g.c(), (long) plane / g.c() / 8, (s, e) -> {
-                float[] row = new float[g.w()];
+            // the zero border: one fill of the whole buffer (memset speed), the interiors written over it
+            java.util.Arrays.fill(xq, 0, g.n() * plane, 0f);
+            Parallel.forRange(g.n() * g.c(), (long) g.h() * g.w(), (s, e) -> {
+                float[] scratch = new float[g.h() * g.w()];
                 for (int u = s; u < e; u++) {
                     int n = u / g.c(), c = u % g.c();
-                    phases(g, lay, xseg, x.offset() + n * xs[0] + c * xs[1], xs[2], xs[3], xq,
-                            n * plane + c * (plane / g.c()), row);
+                    pad(g, lay, xseg, x.offset() + n * xs[0] + c * xs[1], xs[2], xs[3], xq,
+                            n * plane + c * lay.hp() * lay.wp(), scratch);
                 }
             });
             int tiles = lay.pixelBase().length / MR, nt = g.kg();
@@ -166,36 +160,18 @@ final class ConvImplicit {
     }
 
     /**
-     * One channel's phase planes of xq (those a tap reads; the others are left as they are) from
-     * the image plane at element offset off (strides rs, cs), through row, a scratch of W floats.
+     * One channel of xq (its zero border already written) from the image plane at element offset
+     * off (strides rs, cs), through plane, a scratch of H*W floats: the plane is fetched with one
+     * segment copy when contiguous (a segment copy per short row costs more than the row).
      */
-    private static void phases(ConvGeometry g, Layout lay, MemorySegment x, long off, long rs, long cs, float[] xq, int dst,
-                               float[] row) {
-        int sh = g.sh(), sw = g.sw(), hq = lay.hq(), wq = lay.wq(), h = g.h(), w = g.w(), pw = g.pw();
-        for (int a = 0; a < sh; a++)
-            for (int bph = 0; bph < sw; bph++) {
-                if (!lay.used()[a * sw + bph]) continue;
-                int pl = dst + (a * sw + bph) * hq * wq;
-                for (int i = 0; i < hq; i++) {
-                    int r = i * sh + a - g.ph(), out = pl + i * wq;
-                    if (r < 0 || r >= h) {
-                        java.util.Arrays.fill(xq, out, out + wq, 0f);
-                        continue;
-                    }
-                    long src = off + r * rs;
-                    if (sw == 1) {
-                        java.util.Arrays.fill(xq, out, out + pw, 0f);
-                        if (cs == 1) MemorySegment.copy(x, Storage.F32, src * 4, xq, out + pw, w);
-                        else for (int j = 0; j < w; j++) xq[out + pw + j] = x.getAtIndex(Storage.F32, src + j * cs);
-                        java.util.Arrays.fill(xq, out + pw + w, out + wq, 0f);
-                        continue;
-                    }
-                    if (cs == 1) MemorySegment.copy(x, Storage.F32, src * 4, row, 0, w);
-                    else for (int j = 0; j < w; j++) row[j] = x.getAtIndex(Storage.F32, src + j * cs);
-                    for (int j = 0, col = bph - pw; j < wq; j++, col += sw)
-                        xq[out + j] = col < 0 || col >= w ? 0f : row[col];
-                }
-            }
+    private static void pad(ConvGeometry g, Layout lay, MemorySegment x, long off, long rs, long cs, float[] xq, int dst,
+                            float[] plane) {
+        int h = g.h(), w = g.w(), wp = lay.wp();
+        if (cs == 1 && rs == w) MemorySegment.copy(x, Storage.F32, off * 4, plane, 0, h * w);
+        else
+            for (int r = 0; r < h; r++)
+                for (int j = 0; j < w; j++) plane[r * w + j] = x.getAtIndex(Storage.F32, off + r * rs + j * cs);
+        for (int r = 0, d = dst + g.ph() * wp + g.pw(); r < h; r++, d += wp) System.arraycopy(plane, r * w, xq, d, w);
     }
 
     /**
@@ -278,9 +254,8 @@ final class ConvImplicit {
     }
 
     /**
-     * The phase-split images of one call: one array kept between calls (taken and given back, so
-     * two concurrent calls never share it; the second makes its own), grown on demand and never
-     * zeroed: {@link #phases} writes every element.
+     * The padded images of one call: one array kept between calls (taken and given back, so
+     * two concurrent calls never share it; the second makes its own), grown on demand.
      */
     static final class Buffers {
         private Buffers() {}
