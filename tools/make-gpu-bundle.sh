@@ -42,9 +42,12 @@ if [ -z "${KILN_BUNDLE_SKIP_BUILD:-}" ]; then
   fi
   # shellcheck disable=SC2086
   mvn -B -q ${KILN_MVN_OPTS:-} install -DskipTests || die "mvn install failed"
+  # shellcheck disable=SC2086
+  mvn -B -q ${KILN_MVN_OPTS:-} -f cli/pom.xml package -DskipTests || die "mvn package of cli/ failed"
 fi
 DEPS="$ROOT/target/gpu-bundle-deps"
-for f in target/kiln-0.1.0-SNAPSHOT.jar target/classpath.txt target/test-classes "$DEPS"; do
+for f in target/kiln-0.1.0-SNAPSHOT.jar target/classpath.txt target/test-classes "$DEPS" \
+         cli/target/kiln-cli-0.1.0-SNAPSHOT.jar cli/target/classpath.txt; do
   [ -e "$f" ] || die "$f missing: build first (mvn install -DskipTests) or unset KILN_BUNDLE_SKIP_BUILD"
 done
 jar_of() { compgen -G "$DEPS/$1" | head -1 || true; }
@@ -78,6 +81,14 @@ tr ':' '\n' < target/classpath.txt | while read -r j || [ -n "$j" ]; do
   case "$(basename "$j")" in
     cuda-*.jar) ;;                                  # replaced by the cut-down copy below
     *) cp "$j" "$OUT/lib/" ;;
+  esac
+done
+# the CLI (for `kiln info` on the GPU host) and its own dependencies (picocli, progressbar, jline)
+cp cli/target/kiln-cli-0.1.0-SNAPSHOT.jar "$OUT/lib/"
+tr ':' '\n' < cli/target/classpath.txt | while read -r j || [ -n "$j" ]; do
+  case "$(basename "$j")" in
+    ""|kiln-0.1.0-SNAPSHOT.jar|cuda-*.jar|javacpp-*.jar) ;;     # the engine and its jars: above
+    *) cp -n "$j" "$OUT/lib/" ;;
   esac
 done
 # repack: keep only the entries whose path matches the pattern (jar writes a fresh manifest)

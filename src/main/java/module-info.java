@@ -1,8 +1,7 @@
 /** Kiln: a tensor engine for the JVM. */
 module dev.kiln {
-    requires jdk.incubator.vector;
-    requires info.picocli;
-    requires me.tongfei.progressbar;
+    // transitive: public signatures carry Vector API types (e.g. CpuConfig.F32)
+    requires transitive jdk.incubator.vector;
     requires static org.bytedeco.javacpp;
     requires static org.bytedeco.cuda;
 
@@ -17,11 +16,12 @@ module dev.kiln {
     exports dev.kiln.train;
     exports dev.kiln.io;
     exports dev.kiln.data;
-    exports dev.kiln.cli;
     exports dev.kiln.lab;
     exports dev.kiln.onnx;
     exports dev.kiln.onnx.ops;
     exports dev.kiln.onnx.export;
+    exports dev.kiln.onnx.conformance;
+    exports dev.kiln.torchscript;
     exports dev.kiln.pickle;
     exports dev.kiln.compress;
     exports dev.kiln.compress.sparse;
@@ -30,8 +30,4 @@ module dev.kiln {
     exports dev.kiln.compress.fuse;
     exports dev.kiln.compress.quant;
     exports dev.kiln.dist;
-
-    opens dev.kiln.cli to info.picocli;
-
-    uses dev.kiln.cli.GemmPeer;
 }

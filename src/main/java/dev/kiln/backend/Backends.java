@@ -10,8 +10,8 @@ public final class Backends {
 
     /** The message when the Vector API module is missing (checked once, before the CPU backend exists). */
     public static final String NO_VECTOR_API = "Kiln needs the Vector API: start java with --add-modules jdk.incubator.vector"
-            + " --enable-native-access=ALL-UNNAMED (Maven Surefire/Failsafe: put both in <argLine>; on the module path:"
-            + " requires jdk.incubator.vector in module-info and --enable-native-access=dev.kiln)";
+            + " --enable-native-access=ALL-UNNAMED (Maven Surefire/Failsafe: put both in <argLine>; on the module path"
+            + " 'requires dev.kiln;' brings the Vector API, add --enable-native-access=dev.kiln)";
 
     static { requireVectorApi(); }
 
