@@ -11,7 +11,7 @@ import java.util.NoSuchElementException;
  * background worker that prepares the next batches (bounded queue of 2) while the consumer trains.
  * <pre>
  * DataLoader loader = DataLoader.builder(train).batchSize(64).shuffle(42).dropLast(true).build();
- * for (int epoch = 0; epoch < 10; epoch++)
+ * for (int epoch = 0; epoch &lt; 10; epoch++)
  *     for (Batch b : loader)          // each iteration is one epoch, in a new order
  *         try (b) { ... b.x() ... b.y() ... }
  * </pre>

@@ -11,7 +11,7 @@ import dev.kiln.tensor.Tensor;
 public interface Dataset {
     int size();
 
-    /** Example i (0 <= i < size()); the caller closes it. */
+    /** Example i ({@code 0 <= i < size()}); the caller closes it. */
     Example get(int i);
 
     /** Examples at the given indices stacked along a new leading dim; the caller closes the batch. */

@@ -92,6 +92,30 @@ public final class OnnxExecutor implements AutoCloseable {
     }
 
     /**
+     * Runs the graph on tensors given in the order of {@link #feedInputs()} (the caller keeps them)
+     * and returns its outputs in declaration order (the caller owns them). For models whose inputs
+     * or outputs are sequences, maps or strings use {@link #run(Map)}.
+     */
+    public List<Tensor> run(List<Tensor> inputs) {
+        List<ValueInfo> feeds = feedInputs();
+        if (inputs.size() != feeds.size())
+            throw new IllegalArgumentException("kiln: the model takes " + feeds.size() + " inputs "
+                    + feeds.stream().map(ValueInfo::name).toList() + ", got " + inputs.size());
+        Map<String, Value> feed = new LinkedHashMap<>();
+        for (int i = 0; i < feeds.size(); i++) feed.put(feeds.get(i).name(), Value.of(inputs.get(i)));
+        LinkedHashMap<String, Value> out = run(feed);
+        List<Tensor> tensors = new ArrayList<>();
+        for (Map.Entry<String, Value> e : out.entrySet()) {
+            if (!(e.getValue() instanceof Value.TensorValue tv)) {
+                for (Value v : out.values()) if (v instanceof Value.TensorValue t) t.tensor().close();
+                throw new IllegalArgumentException("kiln: output " + e.getKey() + " is not a tensor; use run(Map)");
+            }
+            tensors.add(tv.tensor());
+        }
+        return tensors;
+    }
+
+    /**
      * Runs the graph. {@code inputs} maps input names to values (the caller keeps ownership); the
      * result maps each graph output name, in declaration order, to a value the caller owns.
      */

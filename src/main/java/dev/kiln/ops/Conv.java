@@ -101,7 +101,7 @@ public final class Conv {
         return new int[]{x[0], w[0], oh, ow};
     }
 
-    /** floor((in + 2*pad - dil*(k-1) - 1) / stride) + 1 (may be < 1 when the kernel does not fit). */
+    /** floor((in + 2*pad - dil*(k-1) - 1) / stride) + 1 (may be below 1 when the kernel does not fit). */
     public static int convOutSize(int in, int k, int stride, int pad, int dil) {
         return Math.floorDiv(in + 2 * pad - dil * (k - 1) - 1, stride) + 1;
     }

@@ -26,7 +26,7 @@ public enum DType {
     /** The NumPy / PyTorch name of this type, e.g. "float32". */
     public String pyName() { return pyName; }
 
-    /** Type promotion for binary ops, following PyTorch's category rules (bool < int < float). */
+    /** Type promotion for binary ops, following PyTorch's category rules (bool, then int, then float). */
     public static DType promote(DType a, DType b) {
         if (a == b) return a;
         if (a.floating || b.floating) {

@@ -71,6 +71,20 @@ class OnnxExecutorTest {
     }
 
     @Test
+    void runsOnTensorsInFeedOrder() throws IOException {
+        try (OnnxExecutor ex = new OnnxExecutor(smallModel(), TestOps.registry());
+             Tensor x = Tensor.fromArray(new float[]{1, -5, 2, -1, 0, 1}, 2, 3)) {
+            List<Tensor> out = ex.run(List.of(x));
+            assertEquals(2, out.size());
+            assertArrayEquals(new float[]{2, -0f, 10, -0f, 0, 4}, out.get(0).toFloatArray());
+            assertArrayEquals(x.toFloatArray(), out.get(1).toFloatArray());
+            out.forEach(Tensor::close);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ex.run(List.of(x, x)));
+            assertTrue(e.getMessage().contains("takes 1 inputs [x], got 2"), e.getMessage());
+        }
+    }
+
+    @Test
     void inputsAreCheckedAgainstTheirDeclarations() throws IOException {
         try (OnnxExecutor ex = new OnnxExecutor(smallModel(), TestOps.registry());
              Tensor ok = Tensor.zeros(5, 3); Tensor wrongDim = Tensor.zeros(2, 4); Tensor wrongRank = Tensor.zeros(3);

@@ -3,7 +3,6 @@ package dev.kiln.examples;
 import dev.kiln.io.Npy;
 import dev.kiln.onnx.OnnxExecutor;
 import dev.kiln.onnx.OnnxReader;
-import dev.kiln.onnx.Value;
 import dev.kiln.onnx.ValueInfo;
 import dev.kiln.tensor.Scope;
 import dev.kiln.tensor.Tensor;
@@ -11,13 +10,11 @@ import dev.kiln.tensor.Tensor;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
- * Runs an ONNX model on Kiln's {@link OnnxExecutor}: reads the file, feeds its inputs (read with
- * {@link Npy#read}) by name, and prints each output's shape and first values. Where the eager
+ * Runs an ONNX model on Kiln's {@link OnnxExecutor}: reads the file, runs it on input tensors (read
+ * with {@link Npy#read}) given in the order of its inputs, and prints each output's shape and first values. Where the eager
  * PyTorch outputs lie beside the model ({@code NAME_out0.npy, ...}) they are compared, and a
  * mismatch exits 1.
  *
@@ -35,20 +32,13 @@ public final class RunOnnx {
             if (inputs.isEmpty()) inputs = Goldens.beside(model, "in");
             List<Tensor> golden = Goldens.beside(model, "out");
 
-            // graph inputs in declaration order (initializers excluded), fed by name
+            // tensors in the order of the graph's inputs (initializers excluded); outputs in declaration order
             List<ValueInfo> feeds = executor.feedInputs();
-            if (feeds.size() != inputs.size())
-                throw new IllegalArgumentException(model + " takes " + feeds.size() + " inputs, got " + inputs.size());
-            Map<String, Value> feed = new LinkedHashMap<>();
-            for (int i = 0; i < feeds.size(); i++) feed.put(feeds.get(i).name(), Value.of(inputs.get(i)));
-
-            System.out.println(model.getFileName() + ": " + feeds.size() + " input(s)");
-            int k = 0;
-            for (Map.Entry<String, Value> out : executor.run(feed).entrySet()) {
-                Tensor t = out.getValue().tensor();  // owned by us; the scope frees it
-                ok &= Goldens.report(out.getKey(), t, k < golden.size() ? golden.get(k) : null);
-                k++;
-            }
+            System.out.println(model.getFileName() + ": " + feeds.size() + " input(s) " + feeds.stream().map(ValueInfo::name).toList());
+            List<Tensor> outputs = executor.run(inputs);   // owned by us; the scope frees them
+            List<ValueInfo> names = executor.model().graph().outputs();
+            for (int k = 0; k < outputs.size(); k++)
+                ok &= Goldens.report(names.get(k).name(), outputs.get(k), k < golden.size() ? golden.get(k) : null);
         }
         if (!ok) System.exit(1);
     }

@@ -24,7 +24,7 @@ public final class CpuBackend implements Backend {
     @Override public String name() { return "cpu"; }
 
     /**
-     * {@code acc[i] = acc[i] op b[i * bStride]} for i < n over raw contiguous segments, on the
+     * {@code acc[i] = acc[i] op b[i * bStride]} for {@code i < n} over raw contiguous segments, on the
      * calling thread with the same kernels as {@link #binary} (for callers that run their own
      * threads, e.g. the CPU ring's I/O thread). bStride is 1, or 0 to broadcast b[0]. Arithmetic
      * ops other than POW; F32/F64 (Vector API) and I32/I64 (no DIV, like the integer kernels).

@@ -58,7 +58,7 @@ public final class OnnxDynamicQuantizer {
             if (weightBits != 0 && weightBits != 4 && weightBits != 8)
                 throw new IllegalArgumentException("weight-only quantization takes 4 or 8 bits, got " + weightBits);
             if (weightBits != 0 && (blockSize < 16 || Integer.bitCount(blockSize) != 1))
-                throw new IllegalArgumentException("--block-size must be a power of two >= 16, got " + blockSize);
+                throw new IllegalArgumentException("weight-only block size must be a power of two >= 16, got " + blockSize);
         }
 
         public Options(Set<String> opTypes, Set<String> excludeNodes, boolean perChannel) { this(opTypes, excludeNodes, perChannel, 0, 32); }

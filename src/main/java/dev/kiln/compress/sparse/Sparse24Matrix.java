@@ -8,7 +8,7 @@ import dev.kiln.tensor.Tensor;
  * 2-bit positions inside the group (ascending; a group with fewer nonzeros stores zeros at unused
  * positions). Per row, values hold 2 * groupsPadded floats, groupsPadded = ceil(cols / 4) rounded up
  * to 8 (the padding groups are zero), so every 16 values (8 groups, 32 columns) share one int of
- * metadata: value q of a row sits at column 4 * (q / 2) + ((meta >>> 2 * (q % 16)) & 3).
+ * metadata: value q of a row sits at column {@code 4 * (q / 2) + ((meta >>> 2 * (q % 16)) & 3)}.
  * Bytes: 4 per stored value + 1/4 byte per value of metadata, ~53% of dense.
  *
  * <p>Kernels ({@link Sparse24Kernels}): batch = CSR-like broadcast-FMA with the column decoded from

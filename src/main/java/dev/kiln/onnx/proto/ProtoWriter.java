@@ -30,7 +30,7 @@ public final class ProtoWriter {
 
     public int size() { return out.size(); }
 
-    /** A field key: (field << 3) | wireType, as a varint. */
+    /** A field key: {@code (field << 3) | wireType}, as a varint. */
     public ProtoWriter tag(int field, int wireType) {
         if (field <= 0) throw new IllegalArgumentException("protobuf field number must be positive, got " + field);
         rawVarint(((long) field << 3) | wireType);

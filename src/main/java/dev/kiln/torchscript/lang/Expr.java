@@ -29,13 +29,13 @@ public sealed interface Expr {
 
     record DictExpr(List<Expr> keys, List<Expr> values, int line) implements Expr {}
 
-    /** Arithmetic and bitwise operators: + - * / // % ** @ & | ^ << >>. */
+    /** Arithmetic and bitwise operators: {@code + - * / // % ** @ & | ^ << >>}. */
     record BinOp(String op, Expr left, Expr right, int line) implements Expr {}
 
     /** Unary -, + , ~ and not. */
     record Unary(String op, Expr operand, int line) implements Expr {}
 
-    /** a < b <= c ...: ops.size() == operands.size() - 1; ops include "is", "is not", "in", "not in". */
+    /** {@code a < b <= c ...}: ops.size() == operands.size() - 1; ops include "is", "is not", "in", "not in". */
     record Compare(List<String> ops, List<Expr> operands, int line) implements Expr {}
 
     /** "and" / "or" over two or more operands, short-circuit. */
