@@ -25,8 +25,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * re-packing the C*kh*kw x OH*OW column matrix that im2col + GEMM pays for, and without the
  * partly empty vectors that a pixel-vector kernel leaves on a 7- or 14-wide plane.
  *
- * <p>Work units are (image, NR output channels, a run of up to {@link #MAX_RUN} pixel tiles),
- * claimed dynamically, so a single image spreads over the threads. A unit walks the taps in
+ * <p>Work units are (NR output channels, a run of up to {@link #MAX_RUN} pixel tiles of the whole
+ * batch's pixel list), claimed dynamically, so a single image spreads over the threads and a
+ * weight panel serves several images (batch 8 of a 7x7 plane: 3 units per panel instead of 8). A unit walks the taps in
  * blocks of {@link #KC} (the block's weights stay in L1 while its tiles pass over them), keeping
  * its tiles' accumulators in a small [pixel][channel] buffer between blocks (started from the
  * bias); at the end one gather per channel and L pixels turns them into [channel][pixel] rows
@@ -95,14 +96,16 @@ final class ConvImplicit {
             for (int c = 0, t = 0; c < g.c(); c++)
                 for (int ki = 0; ki < g.kh(); ki++)
                     for (int kj = 0; kj < g.kw(); kj++) taps[t++] = (c * hp + ki * g.dh()) * wp + kj * g.dw();
-            int p = g.p();
-            // the pixel list padded to whole tiles with copies of the last pixel (computed, never stored)
-            int[] base = new int[(p + MR - 1) / MR * MR];
+            int p = g.p(), all = g.n() * p, plane = g.c() * hp * wp;
+            // the pixels of all images in one list (so a tile or a unit may span images and a weight
+            // panel serves the whole batch), padded to whole tiles with copies of the last pixel
+            // (computed, never stored); entry i is the offset of pixel i's window in xq
+            int[] base = new int[(all + MR - 1) / MR * MR];
             for (int i = 0; i < base.length; i++) {
-                int q = Math.min(i, p - 1);
-                base[i] = (q / g.ow()) * g.sh() * wp + (q % g.ow()) * g.sw();
+                int q = Math.min(i, all - 1), n = q / p, r = q % p;
+                base[i] = n * plane + (r / g.ow()) * g.sh() * wp + (r % g.ow()) * g.sw();
             }
-            return new Layout(hp, wp, g.c() * hp * wp, taps, base);
+            return new Layout(hp, wp, plane, taps, base);
         }
     }
 
@@ -132,26 +135,31 @@ final class ConvImplicit {
             long tileCost = 2L * MR * NR * nt;
             // runs of tiles: enough units for the threads to balance, each long enough to amortise its
             // weight panel, short enough that the unit's accumulators stay near L1
-            int perUnit = (int) Math.max(1, Math.min(Math.min(tiles, MAX_RUN), (long) tiles * panels * g.n() / (8L * CpuConfig.threads())));
-            int runs = (tiles + perUnit - 1) / perUnit, units = g.n() * panels * runs;
+            int perUnit = (int) Math.max(1, Math.min(Math.min(tiles, MAX_RUN), (long) tiles * panels / (8L * CpuConfig.threads())));
+            int runs = (tiles + perUnit - 1) / perUnit, units = panels * runs;
             long outOff = out.offset();
             MemorySegment oseg = out.segment();
-            int workers = (long) tiles * panels * g.n() * tileCost < (1 << 20) ? 1 : Math.min(units, CpuConfig.threads());
+            int workers = (long) tiles * panels * tileCost < (1 << 20) ? 1 : Math.min(units, CpuConfig.threads());
             java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
             int cap = (perUnit * MR + L - 1) / L * L;
             Parallel.forChunks(workers, workers, (s, e) -> {
                 float[] acc = new float[cap * NR], run = new float[NR * cap];
                 for (int u; (u = next.getAndIncrement()) < units; ) {
-                    int r = u % runs, pn = (u / runs) % panels, n = u / (runs * panels);
+                    int r = u % runs, pn = u / runs;
                     int t0 = r * perUnit, t1 = Math.min(tiles, t0 + perUnit);
                     for (int k0 = 0; k0 < nt; k0 += KC)
                         for (int t = t0; t < t1; t++)
-                            tile(lay, xq, n * plane, wp.data(), pn, b, t * MR, k0, Math.min(nt, k0 + KC), acc, (t - t0) * MR * NR);
-                    int p0 = t0 * MR, len = Math.min(g.p(), t1 * MR) - p0, o0 = pn * NR, cols = Math.min(NR, o - o0);
+                            tile(lay, xq, wp.data(), pn, b, t * MR, k0, Math.min(nt, k0 + KC), acc, (t - t0) * MR * NR);
+                    int q0 = t0 * MR, len = Math.min(g.n() * g.p(), t1 * MR) - q0, o0 = pn * NR, cols = Math.min(NR, o - o0);
                     transpose(acc, run, cap, len, cols, relu);
-                    long img = outOff + (long) n * o * g.p() + p0;
-                    for (int j = 0; j < cols; j++)
-                        MemorySegment.copy(run, j * cap, oseg, Storage.F32, (img + (long) (o0 + j) * g.p()) * 4, len);
+                    // the unit's pixels, image by image, into each channel's plane
+                    for (int q = q0; q < q0 + len; ) {
+                        int n = q / g.p(), p0 = q % g.p(), m = Math.min(g.p() - p0, q0 + len - q);
+                        long img = outOff + (long) n * o * g.p() + p0;
+                        for (int j = 0; j < cols; j++)
+                            MemorySegment.copy(run, j * cap + (q - q0), oseg, Storage.F32, (img + (long) (o0 + j) * g.p()) * 4, m);
+                        q += m;
+                    }
                 }
             });
         } finally {
@@ -175,14 +183,13 @@ final class ConvImplicit {
     }
 
     /**
-     * Taps [k0, k1) of output pixels [p0, p0 + MR) x the output channels of panel pn of the image at
-     * element offset img of xq, accumulated into acc[at + r*NR + j] (started from the bias when k0 = 0).
+     * Taps [k0, k1) of output pixels [p0, p0 + MR) (of the whole batch's pixel list) x the output
+     * channels of panel pn, accumulated into acc[at + r*NR + j] (started from the bias when k0 = 0).
      */
-    private static void tile(Layout lay, float[] xq, int img, float[] w, int pn, float[] b, int p0, int k0, int k1,
+    private static void tile(Layout lay, float[] xq, float[] w, int pn, float[] b, int p0, int k0, int k1,
                              float[] acc, int at) {
         int[] base = lay.pixelBase(), taps = lay.taps();
-        kernel(xq, img + base[p0], img + base[p0 + 1], img + base[p0 + 2], img + base[p0 + 3], img + base[p0 + 4],
-                img + base[p0 + 5], taps, k0, k1, w, pn * taps.length * NR, k0 == 0 ? b : acc, k0 == 0 ? pn * NR : at,
+        kernel(xq, base[p0], base[p0 + 1], base[p0 + 2], base[p0 + 3], base[p0 + 4], base[p0 + 5], taps, k0, k1, w, pn * taps.length * NR, k0 == 0 ? b : acc, k0 == 0 ? pn * NR : at,
                 k0 == 0 ? 0 : NR, acc, at);
     }
 
