@@ -60,8 +60,14 @@ final class CpuGemm {
                 ? GemmF32Packed.ofA(a.storage(), oa.at(0), d.m, d.k) : null;
         if (threads == 1 || d.batch >= threads || vectorShape) {  // F32 matrix-vector shapes split inside GemmF32
             int inner = threads > 1 && d.batch < threads ? threads : 1;
+            // a model's weight in a matrix-vector product (a decode step) streams from DRAM: each is read once per step
+            boolean weightB = vectorShape && ob.batchStride() == 0 && b.storage().isConstant();
             Parallel.forChunks(d.batch, threads, (s, e) -> {
-                for (int i = s; i < e; i++) run(f64, d, alpha, beta, oa.at(i), packedA, ob.at(i), oc.at(i), 0, d.n, inner);
+                for (int i = s; i < e; i++) {
+                    GemmMatrix ma = oa.at(i), mb = ob.at(i), mc = oc.at(i);
+                    if (f64) GemmF64.gemm(d.m, d.n, d.k, alpha, ma, mb, beta, mc, inner);
+                    else GemmF32.gemm(d.m, d.n, d.k, (float) alpha, ma, packedA, mb, (float) beta, mc, inner, false, weightB);
+                }
             });
             return;
         }
@@ -83,7 +89,7 @@ final class CpuGemm {
                             GemmMatrix b, GemmMatrix c, int j0, int j1, int threads) {
         GemmMatrix sb = b.at(0, j0), sc = c.at(0, j0);
         if (f64) GemmF64.gemm(d.m, j1 - j0, d.k, alpha, a, sb, beta, sc, threads);
-        else GemmF32.gemm(d.m, j1 - j0, d.k, (float) alpha, a, packedA, sb, (float) beta, sc, threads, j1 - j0 < d.n);
+        else GemmF32.gemm(d.m, j1 - j0, d.k, (float) alpha, a, packedA, sb, (float) beta, sc, threads, j1 - j0 < d.n, false);
     }
 
     /**

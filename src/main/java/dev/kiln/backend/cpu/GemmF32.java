@@ -61,7 +61,7 @@ final class GemmF32 {
      * (over blocks of M); c must have unit column stride.
      */
     static void gemm(int m, int n, int k, float alpha, GemmMatrix a, GemmMatrix b, float beta, GemmMatrix c, int threads) {
-        gemm(m, n, k, alpha, a, null, b, beta, c, threads, false);
+        gemm(m, n, k, alpha, a, null, b, beta, c, threads, false, false);
     }
 
     /**
@@ -69,9 +69,11 @@ final class GemmF32 {
      * conv weights). A column slice of a larger product ({@code slice}) always takes the blocked
      * path, so a slice one column wide is summed as the whole product sums it (not as a dot
      * product): the result then does not depend on how the columns were split over threads.
+     * {@code weightB}: B is a model's constant weight, which a matrix-vector product reads from DRAM
+     * (see {@link GemmF32Gemv#rowTimesMatrix}).
      */
     static void gemm(int m, int n, int k, float alpha, GemmMatrix a, GemmF32Packed.PackedA packedA, GemmMatrix b, float beta,
-                     GemmMatrix c, int threads, boolean slice) {
+                     GemmMatrix c, int threads, boolean slice, boolean weightB) {
         if (m == 0 || n == 0) return;
         if (k == 0 || alpha == 0) {
             scale(m, n, beta, c);
@@ -81,7 +83,8 @@ final class GemmF32 {
         if (m == 1 && b.cs() == 1) {
             Buffers buf = BUFFERS.get();
             int parts = (k + GemmF32Gemv.K_PART - 1) / GemmF32Gemv.K_PART;
-            GemmF32Gemv.rowTimesMatrix(n, k, alpha, a, b, beta, c, scratch(buf, k), accumulator(buf, n * parts), threads, vector);
+            GemmF32Gemv.rowTimesMatrix(n, k, alpha, a, b, beta, c, scratch(buf, k), accumulator(buf, n * parts), threads, vector,
+                    weightB && GemmF32Gemv.weightsFromDram);
         } else if (m == 1 && b.rs() == 1) {         // B stored transposed: c^T = B^T a^T, a dot per column
             GemmMatrix bt = new GemmMatrix(b.seg(), b.off(), b.cs(), 1), at = new GemmMatrix(a.seg(), a.off(), a.cs(), a.rs());
             dots(n, k, alpha, bt, at, beta, new GemmMatrix(c.seg(), c.off(), c.cs(), c.rs()), threads, vector);

@@ -48,6 +48,13 @@ final class GemmF32Gemv {
      */
     static final int CHUNK_DRAM = 4096;
     private static final long L3 = CpuProfile.get().l3() > 0 ? CpuProfile.get().l3() : 32L << 20;
+    /**
+     * Whether a model's constant weight in a matrix-vector product is taken to stream from DRAM
+     * (runs of {@link #CHUNK_DRAM} columns) whatever its size: in a decode step every weight is read
+     * once, and the model's weights together exceed the caches even when one matrix would fit.
+     * Property {@code kiln.gemv.weightsFromDram} (default true).
+     */
+    static volatile boolean weightsFromDram = !"false".equals(System.getProperty("kiln.gemv.weightsFromDram"));
     /** Rows of B per task: K is cut into parts of at most this many rows, added at the end. */
     static final int K_PART = 512;
 
@@ -61,13 +68,14 @@ final class GemmF32Gemv {
 
     /**
      * c[0, 0:n] = alpha * a[0, 0:k] * b[0:k, 0:n] + beta * c[0, 0:n]; b.cs() == 1. x (>= k) and
-     * partial (>= n * ceil(k / K_PART)) are the caller's scratch.
+     * partial (>= n * ceil(k / K_PART)) are the caller's scratch. fromDram: B is known to stream
+     * from DRAM (else judged by its size against the L3). The column cut changes no sum.
      */
     static void rowTimesMatrix(int n, int k, float alpha, GemmMatrix a, GemmMatrix b, float beta, GemmMatrix c,
-                               float[] x, float[] partial, int threads, boolean vector) {
+                               float[] x, float[] partial, int threads, boolean vector, boolean fromDram) {
         MemorySegment as = a.seg(), bs = b.seg();
         for (int p = 0; p < k; p++) x[p] = as.getAtIndex(Storage.F32, a.off() + p * a.cs());
-        int width = GemmF32.evenBlock(n, 4L * k * n > L3 / 2 ? CHUNK_DRAM : CHUNK, L), chunks = (n + width - 1) / width;
+        int width = GemmF32.evenBlock(n, fromDram || 4L * k * n > L3 / 2 ? CHUNK_DRAM : CHUNK, L), chunks = (n + width - 1) / width;
         int parts = (k + K_PART - 1) / K_PART, rows = (k + parts - 1) / parts;
         CpuGemm.forBlocks(chunks * parts, threads, t -> {
             int j0 = (t % chunks) * width, w = Math.min(width, n - j0);

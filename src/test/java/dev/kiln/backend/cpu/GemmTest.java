@@ -283,6 +283,10 @@ class GemmTest {
                     GemmF32Gemv.useNative = nat;
                 }
                 checkAgainstReference(false, false, 1.25, a, b, 0.5, c0.clone(), 1e-5);
+                // a model's constant weight takes the DRAM column cut: the same sums
+                Tensor bc = b.clone();
+                bc.storage().seal();
+                assertArrayEquals(one, run(DType.F32, false, false, a, bc, c0, 0.5), "row x constant matrix, n=" + n + " k=" + k);
                 Tensor bt = rand(DType.F32, n, k);                              // a Linear weight [N, K]
                 checkAgainstReference(false, true, 1.25, a, bt, 0.5, c0.clone(), 1e-5);
                 CpuConfig.setThreads(1);
