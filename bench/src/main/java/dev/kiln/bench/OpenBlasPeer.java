@@ -20,6 +20,22 @@ import static org.bytedeco.openblas.global.openblas_full.openblas_set_num_thread
  * and openblas_get_config (the plain {@code openblas} class of this preset version does not).
  */
 public final class OpenBlasPeer implements GemmPeer {
+    /**
+     * Before JavaCPP's Loader starts: its log goes to SLF4J (slf4j-simple), JavaCPP's documented
+     * switch ({@code org.bytedeco.javacpp.logger=slf4j}), with the Loader's warnings left out and its
+     * errors kept. Otherwise every run prints "Versions of org.bytedeco:javacpp:1.5.14 and
+     * org.bytedeco:openblas:0.3.31-1.5.13 do not match": the engine's CUDA presets need javacpp
+     * 1.5.14, and 0.3.31-1.5.13 is the newest openblas preset; the pair works, and bench gemm checks
+     * OpenBLAS's results against Kiln's. Settings given on the command line are left alone.
+     */
+    static {
+        if (System.getProperty("org.bytedeco.javacpp.logger") == null) {
+            System.setProperty("org.bytedeco.javacpp.logger", "slf4j");
+            if (System.getProperty("org.slf4j.simpleLogger.log.org.bytedeco.javacpp.Loader") == null)
+                System.setProperty("org.slf4j.simpleLogger.log.org.bytedeco.javacpp.Loader", "error");
+        }
+    }
+
     private final String name;
 
     /** Loads the native library at once, so a missing one fails at ServiceLoader time. */
