@@ -56,6 +56,8 @@ public final class BenchAllreduce implements Callable<Integer> {
     @Option(names = "--json", paramLabel = "FILE", description = "Also write the rows as JSON to FILE.")
     Path json;
 
+    @picocli.CommandLine.Mixin PlotOption plot;
+
     @Spec private CommandSpec spec;
 
     /** One measured size. */
@@ -78,6 +80,17 @@ public final class BenchAllreduce implements Callable<Integer> {
         if (json != null) {
             Files.writeString(json, toJson(rows));
             out.println("wrote " + json);
+        }
+        if (plot.wanted()) {
+            BenchPlot.Panel bw = new BenchPlot.Panel("bandwidth, median per size", "buffer size", "GB/s (higher is better)", BenchPlot.Style.LINES);
+            BenchPlot.Panel ms = new BenchPlot.Panel("time per all-reduce, median", "buffer size", "ms (lower is better)", BenchPlot.Style.LINES);
+            for (Row r : rows) {
+                String x = size(r.bytes());
+                if (nproc == 2) bw.add("Kiln busbw (= algbw with 2 processes)", x, r.busbw(nproc));
+                else bw.add("Kiln busbw = algbw x 2(n-1)/n", x, r.busbw(nproc)).add("Kiln algbw = bytes / time", x, r.algbw());
+                ms.add("Kiln ring all-reduce", x, r.medianS() * 1e3);
+            }
+            plot.write(out, "kiln bench allreduce: CPU ring all-reduce (float32 SUM) over TCP loopback, " + nproc + " processes", List.of(bw, ms));
         }
         out.flush();
         return 0;

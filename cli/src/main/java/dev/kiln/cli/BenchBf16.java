@@ -37,6 +37,8 @@ public final class BenchBf16 implements Callable<Integer> {
     @Option(names = "--json", paramLabel = "FILE", description = "Also write the rows as JSON to FILE.")
     Path json;
 
+    @picocli.CommandLine.Mixin PlotOption plot;
+
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
@@ -49,18 +51,25 @@ public final class BenchBf16 implements Callable<Integer> {
         List<int[]> list = BenchGemm.parseShapes("bench bf16", shapes, spec);
         System.out.println("bench bf16: kernel " + Bf16Gemm.describe() + "; peer: Kiln f32 GEMM");
         List<BenchResult> rows = new ArrayList<>();
+        java.util.Map<Integer, BenchPlot.Panel> panels = new java.util.LinkedHashMap<>();
+        for (int t : ts) panels.put(t, new BenchPlot.Panel(BenchGemm.threadsLabel(t), "M x K x N", "GFLOP/s (higher is better)", BenchPlot.Style.BARS));
         int saved = CpuConfig.threads();
         try {
             for (int[] s : list)
                 for (int t : ts) {
                     CpuConfig.setThreads(t);
-                    rows.add(measure(s[0], s[1], s[2], t));
+                    BenchResult r = measure(s[0], s[1], s[2], t);
+                    rows.add(r);
+                    String x = s[0] + "x" + s[1] + "x" + s[2];
+                    panels.get(t).add("Kiln bf16", x, r.kiln()).add("Kiln f32", x, r.peerValue());
                 }
         } finally {
             CpuConfig.setThreads(saved);
         }
         BenchResult.printTable(rows);
         if (json != null) BenchResult.writeJson(json, rows);
+        plot.write(spec.commandLine().getOut(), "kiln bench bf16: bf16 GEMM (" + Bf16Gemm.describe() + ") vs Kiln f32 GEMM",
+                new ArrayList<>(panels.values()));
         return Main.OK;
     }
 

@@ -52,6 +52,7 @@ public final class BenchDdp implements Callable<Integer> {
     long bucketKb;
     @Option(names = "--json", paramLabel = "FILE", description = "Also write the rows as a JSON array to FILE.")
     Path json;
+    @CommandLine.Mixin PlotOption plot;
     @Option(names = "--worker", hidden = true, description = "Run as a DDP worker (started by this benchmark).")
     boolean worker;
 
@@ -82,6 +83,10 @@ public final class BenchDdp implements Callable<Integer> {
             BenchResult.writeJson(json, rows);
             out.println("wrote " + json);
         }
+        BenchPlot.Panel p = new BenchPlot.Panel(model + ", batch " + batch + " per process, 1 thread per process, median of " + steps + " steps",
+                "", "ms per training step (lower is better)", BenchPlot.Style.BARS);
+        for (BenchResult r : rows) p.add("Kiln ms/step", r.name().replace("ddp " + model + " ", ""), r.kiln());
+        plot.write(out, "kiln bench ddp: data-parallel step time (2 processes do twice the work of 1)", List.of(p));
         return Main.OK;
     }
 

@@ -10,6 +10,7 @@ import dev.kiln.tensor.Generator;
 import dev.kiln.tensor.Scope;
 import dev.kiln.tensor.Tensor;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -63,6 +64,8 @@ public final class BenchElementwise implements Callable<Integer> {
     @Option(names = "--json", paramLabel = "FILE", description = "Also write the rows as a JSON array to FILE.")
     Path json;
 
+    @Mixin PlotOption plot;
+
     @Spec private CommandSpec spec;
 
     @Override
@@ -76,11 +79,14 @@ public final class BenchElementwise implements Callable<Integer> {
                 size, size * 4.0 / (1 << 20), runs, warmup);
         out.flush();
         List<BenchResult> rows = new ArrayList<>();
+        List<BenchPlot.Panel> panels = new ArrayList<>();
         int saved = CpuConfig.threads();
         try {
             for (int t : counts) {
                 CpuConfig.setThreads(t);
-                rows.addAll(runAll(t));
+                List<BenchResult> some = runAll(t);
+                rows.addAll(some);
+                panels.add(panel(some, t));
             }
         } finally {
             CpuConfig.setThreads(saved);
@@ -91,8 +97,19 @@ public final class BenchElementwise implements Callable<Integer> {
             BenchResult.writeJson(json, rows);
             out.println("wrote " + json);
         }
+        plot.write(out, "kiln bench elementwise: F32 GB/s (bytes read + written) per op, " + sizeLabel(size) + " elements", panels);
         out.flush();
         return Main.OK;
+    }
+
+    /** One chart panel per thread count: a bar per op, the memcpy peer as a line across them. */
+    private BenchPlot.Panel panel(List<BenchResult> rows, int t) {
+        BenchPlot.Panel p = new BenchPlot.Panel(BenchGemm.threadsLabel(t), "op", "GB/s (higher is better)", BenchPlot.Style.BARS);
+        for (BenchResult r : rows) {
+            String op = r.name().replace(" f32 " + sizeLabel(size), "").replace(" t" + t, "").replace(" rows of " + SOFTMAX_ROW, "(" + SOFTMAX_ROW + ")");
+            p.add("Kiln", op, r.kiln()).add("memcpy (peer)", op, r.peerValue());
+        }
+        return p.asLine("memcpy (peer)");
     }
 
     /** Fails before the run (not after minutes of it) when the JSON file's folder does not exist. */

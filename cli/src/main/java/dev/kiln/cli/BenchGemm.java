@@ -8,6 +8,7 @@ import dev.kiln.tensor.Generator;
 import dev.kiln.tensor.Tensor;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -52,6 +53,8 @@ public final class BenchGemm implements Runnable {
     @Option(names = "--iters", description = "Timed samples per implementation (default: ${DEFAULT-VALUE}).", defaultValue = "15")
     int iters;
 
+    @Mixin PlotOption plot;
+
     @Spec
     CommandSpec spec;
 
@@ -76,25 +79,33 @@ public final class BenchGemm implements Runnable {
         String peerName = peer == null ? "none" : peer.name();
         int savedThreads = CpuConfig.threads();
         List<BenchResult> rows = new ArrayList<>();
+        boolean square = shapes == null;
+        BenchPlot.Panel chart = new BenchPlot.Panel("GFLOP/s by " + (square ? "size n (n x n x n)" : "shape M x K x N"),
+                square ? "n" : "M x K x N", "GFLOP/s (higher is better)", square ? BenchPlot.Style.LINES : BenchPlot.Style.BARS);
         try {
             for (int[] mkn : shapeList())
                 for (int t : ts) {
                     BenchResult r = measure(mkn[0], mkn[1], mkn[2], t, peer, peerName);
                     System.err.printf(Locale.ROOT, "  %s: kiln %.1f, %s %.1f GFLOP/s%n", r.name(), r.kiln(), peerName, r.peerValue());
                     rows.add(r);
+                    String x = square ? Integer.toString(mkn[0]) : mkn[0] + "x" + mkn[1] + "x" + mkn[2];
+                    chart.add("Kiln " + threadsLabel(t), x, r.kiln());
+                    if (peer != null) chart.add(peerName + " " + threadsLabel(t), x, r.peerValue());
                 }
         } finally {
             CpuConfig.setThreads(savedThreads);
         }
         BenchResult.printTable(rows);
-        if (json != null) {
-            try {
-                BenchResult.writeJson(json, rows);
-            } catch (IOException e) {
-                throw new IllegalStateException("bench gemm: cannot write " + json + ": " + e.getMessage(), e);
-            }
+        try {
+            if (json != null) BenchResult.writeJson(json, rows);
+            plot.write(spec.commandLine().getOut(), "kiln bench gemm: F32 GEMM, Kiln vs " + (peer == null ? "no peer (none on the class path)" : peerName), List.of(chart));
+        } catch (IOException e) {
+            throw new IllegalStateException("bench gemm: cannot write the results: " + e.getMessage(), e);
         }
     }
+
+    /** "1 thread", "2 threads": the series names of the charts. */
+    static String threadsLabel(int t) { return t + (t == 1 ? " thread" : " threads"); }
 
     private void validate(int[] ts) {
         String bad = iters < 1 ? "--iters must be >= 1"

@@ -51,6 +51,8 @@ public final class BenchInt8 implements Runnable {
     @Option(names = "--iters", description = "Timed samples per implementation (default: ${DEFAULT-VALUE}).", defaultValue = "9")
     int iters;
 
+    @picocli.CommandLine.Mixin PlotOption plot;
+
     @Spec
     CommandSpec spec;
 
@@ -68,19 +70,28 @@ public final class BenchInt8 implements Runnable {
         if (rows > 0) shapes.add(new int[]{rows, 4096, 4096});
         int savedThreads = CpuConfig.threads();
         List<BenchResult> out = new ArrayList<>();
+        java.util.Map<Integer, BenchPlot.Panel> panels = new java.util.LinkedHashMap<>();
+        for (int t : threads)
+            panels.put(t, new BenchPlot.Panel(BenchGemm.threadsLabel(t), "M x K x N", "GOP/s (higher is better)", BenchPlot.Style.BARS));
         try {
             for (int[] s : shapes)
-                for (int t : threads) out.addAll(measure(s[0], s[1], s[2], t, peer, peerName));
+                for (int t : threads) {
+                    List<BenchResult> two = measure(s[0], s[1], s[2], t, peer, peerName);
+                    out.addAll(two);
+                    String x = s[0] + "x" + s[2] + "x" + s[1];      // measure's (m, n, k) as M x K x N
+                    panels.get(t).add("Kiln int8", x, two.get(0).kiln()).add("Kiln f32", x, two.get(0).peerValue())
+                            .add(peerName + " f32", x, two.get(1).peerValue());
+                }
         } finally {
             CpuConfig.setThreads(savedThreads);
         }
         BenchResult.printTable(out);
-        if (json != null) {
-            try {
-                BenchResult.writeJson(json, out);
-            } catch (IOException e) {
-                throw new IllegalStateException("bench int8: cannot write " + json + ": " + e.getMessage(), e);
-            }
+        try {
+            if (json != null) BenchResult.writeJson(json, out);
+            plot.write(spec.commandLine().getOut(), "kiln bench int8: int8 GEMM (int32 result) vs F32 GEMM, 2MNK op/s",
+                    new ArrayList<>(panels.values()));
+        } catch (IOException e) {
+            throw new IllegalStateException("bench int8: cannot write the results: " + e.getMessage(), e);
         }
     }
 

@@ -67,6 +67,8 @@ final class BenchModel implements Callable<Integer> {
     @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON.")
     Path json;
 
+    @Mixin PlotOption plot;
+
     /** The timings of one engine. */
     static final class Side {
         final String name;
@@ -162,6 +164,8 @@ final class BenchModel implements Callable<Integer> {
                 long hwm = procStatusKb("VmHWM:");
                 report(out, kiln, values, k, o, diffs, table, hwm, t);
                 if (json != null) BenchModelJson.write(json, model, kiln, values, k, o, diffs, hwm, t, iters, warmup);
+                if (plot.wanted()) plot.write(out, "kiln bench " + model.getFileName() + ": latency per call (lower is better)",
+                        List.of(latencyPanel(kiln, values, k, o, t)));
             } finally {
                 closeAll(kOut);
             }
@@ -224,6 +228,20 @@ final class BenchModel implements Callable<Integer> {
             return -1;
         }
         return -1;
+    }
+
+    /** The chart: p50 and p90 latency bars of Kiln and the peer side by side. */
+    private BenchPlot.Panel latencyPanel(BenchTarget kiln, List<Tensor> values, Side k, Side o, int t) {
+        StringBuilder in = new StringBuilder();
+        for (int i = 0; i < values.size(); i++)
+            in.append(i == 0 ? "" : ", ").append(kiln.inputs().get(i).name()).append(' ').append(BenchInputs.shapeText(values.get(i).shape()));
+        BenchPlot.Panel p = new BenchPlot.Panel(String.format(Locale.ROOT, "%s; %s; %d timed calls", in, BenchGemm.threadsLabel(t), iters),
+                "percentile of the timed calls", "ms per call", BenchPlot.Style.BARS);
+        for (Side s : o == null ? List.of(k) : List.of(k, o)) {
+            String engine = s == k ? "Kiln" : s.name;
+            p.add(engine, "p50", s.pct(50)).add(engine, "p90", s.pct(90));
+        }
+        return p;
     }
 
     private void report(PrintWriter out, BenchTarget kiln, List<Tensor> values, Side k, Side o, Map<String, double[]> diffs,

@@ -56,6 +56,8 @@ public final class BenchSparse implements Callable<Integer> {
     @Option(names = "--crossover", paramLabel = "FILE", description = "Write the crossover table (SparseCrossover JSON).")
     Path crossover;
 
+    @picocli.CommandLine.Mixin PlotOption plot;
+
     @Spec CommandSpec spec;
 
     /** One measured row. */
@@ -86,9 +88,29 @@ public final class BenchSparse implements Callable<Integer> {
             AtomicWrite.writeString(crossover, table);
             out.println("wrote " + crossover);
         }
+        plot.write(out, "kiln bench sparse: Y = X W^T, W " + size + "x" + size + " sparse vs Kiln's dense Linear", panels(rows));
         out.flush();
         return Main.OK;
     }
+
+    /** One chart panel per batch and thread count: each format's speedup over dense by sparsity, dense = 1 as a line. */
+    static List<BenchPlot.Panel> panels(List<Row> rows) {
+        Map<String, BenchPlot.Panel> panels = new LinkedHashMap<>();
+        List<String> xs = rows.stream().filter(r -> !r.format.equals("dense")).map(r -> sparsityLabel(r.sparsity)).distinct().sorted().toList();
+        for (Row r : rows) {
+            BenchPlot.Panel p = panels.computeIfAbsent("batch " + r.batch + ", " + BenchGemm.threadsLabel(r.threads),
+                    k -> new BenchPlot.Panel(k, "sparsity (fraction of zero weights)", "speedup over dense (higher is better)", BenchPlot.Style.LINES));
+            if (r.format.equals("dense")) {
+                for (String x : xs) p.add("dense", x, 1.0);
+                p.asLine("dense");
+            } else {
+                p.add(r.format, sparsityLabel(r.sparsity), r.speedup);
+            }
+        }
+        return new ArrayList<>(panels.values());
+    }
+
+    private static String sparsityLabel(double s) { return String.format(Locale.ROOT, "%.2f", s); }
 
     private void validate() {
         String bad = size < 1 ? "--size must be >= 1" : runs < 1 ? "--runs must be >= 1" : warmup < 0 ? "--warmup must be >= 0"

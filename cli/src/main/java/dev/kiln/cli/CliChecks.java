@@ -30,6 +30,8 @@ final class CliChecks {
 
     /** Options that name a file a command writes. */
     static final Set<String> OUTPUT_FILES = Set.of("--out", "--save", "--json", "--crossover", "--plot");
+    /** Output options whose file must have a given extension (the file's format follows from it). */
+    static final java.util.Map<String, String> OUTPUT_EXTENSIONS = java.util.Map.of("--plot", ".png");
     /** Options that name a directory a command writes into (created if missing). */
     static final Set<String> OUTPUT_DIRS = Set.of("--output-dir");
 
@@ -51,9 +53,13 @@ final class CliChecks {
         }
     }
 
-    /** A file the command will write: not a directory; its directory exists and is writable. */
+    /** A file the command will write: not a directory, the extension {@link #OUTPUT_EXTENSIONS} asks for; its directory exists and is writable. */
     static void outputFile(String option, Path p) {
         if (Files.isDirectory(p)) throw new IllegalArgumentException(option + " " + p + " is a directory");
+        String ext = OUTPUT_EXTENSIONS.get(option);
+        if (ext != null && !p.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(ext))
+            throw new IllegalArgumentException(option + " " + p + ": the file is written as " + ext.substring(1).toUpperCase(java.util.Locale.ROOT)
+                    + "; give a name ending in " + ext);
         if (Files.exists(p) && !Files.isWritable(p)) throw new IllegalArgumentException(option + " " + p + " is not writable");
         writableDirectory(option, p, p.toAbsolutePath().getParent());
     }

@@ -54,6 +54,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--save", description = "Checkpoint file (model + optimizer) written after every epoch.") Path save;
     @Option(names = "--resume", description = "Checkpoint to resume from.") Path resume;
     @Option(names = "--no-progress", description = "No progress bar.") boolean noProgress;
+    @picocli.CommandLine.Mixin PlotOption plot;
 
     static final double SGD_LR = 0.05, ADAM_LR = 0.001;
 
@@ -105,6 +106,8 @@ public final class TrainCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "model %s (%,d parameters), %s lr %.4g, batch %d, %d train / %d test examples, %d threads%n",
                     model, net.parameterCount(), optimizer, lr, batch, train.size(), test.size(), CpuConfig.threads());
             List<Double> secs = new ArrayList<>();
+            BenchPlot.Panel lossPanel = new BenchPlot.Panel("mean training loss", "epoch", "loss", BenchPlot.Style.LINES);
+            BenchPlot.Panel accPanel = new BenchPlot.Panel("test accuracy", "epoch", "accuracy", BenchPlot.Style.LINES);
             List<Long> rss = new ArrayList<>();
             double acc = Double.NaN;
             long samples = 0;
@@ -122,6 +125,8 @@ public final class TrainCommand implements Callable<Integer> {
                 secs.add(st.seconds());
                 samples += st.samples();
                 rss.add(rssBytes());
+                lossPanel.add("Kiln: mean training loss", Integer.toString(e + 1), st.meanLoss());
+                accPanel.add("Kiln: test accuracy", Integer.toString(e + 1), acc);
                 out.printf(Locale.ROOT, "%-6d %10.4f %10.2f %12.0f %10.4f %9.1f%n", e + 1, st.meanLoss(), st.seconds(), st.samplesPerSecond(), acc,
                         rss.getLast() / 1048576.0);
                 out.flush();
@@ -129,6 +134,9 @@ public final class TrainCommand implements Callable<Integer> {
             }
             double total = secs.stream().mapToDouble(Double::doubleValue).sum();
             if (json != null && dist.isMain()) writeJson(acc, secs, rss, total > 0 ? samples / total : Double.NaN, train.size());
+            if (dist.isMain())
+                plot.write(out, String.format(Locale.ROOT, "kiln train: %s on %s, %s lr %.4g, batch %d", model, data, optimizer, lr, batch),
+                        List.of(lossPanel, accPanel));
             return Main.OK;
         }
     }
