@@ -35,11 +35,15 @@ public final class DemoCommand implements Callable<Integer> {
 
     @Spec private CommandSpec spec;
 
-    /** Problem sizes of one demo run. */
-    record Sizes(int batch, int in, int hidden, int classes, int[] gemm, int rows, int cols, int maxRuns, double budgetS) {}
+    /**
+     * Problem sizes of one demo run, and how its kernel rows are timed: at least warmup untimed
+     * runs and warmupS seconds of them (the JIT compiles the kernels), then the median of at most
+     * maxRuns timed runs within budgetS seconds.
+     */
+    record Sizes(int batch, int in, int hidden, int classes, int[] gemm, int rows, int cols, int warmup, double warmupS, int maxRuns, double budgetS) {}
 
-    static final Sizes FULL = new Sizes(512, 784, 512, 10, new int[]{256, 512, 1024}, 4096, 1024, 10, 0.5);
-    static final Sizes QUICK = new Sizes(64, 128, 64, 10, new int[]{64, 128}, 256, 256, 3, 0.1);
+    static final Sizes FULL = new Sizes(512, 784, 512, 10, new int[]{256, 512, 1024}, 4096, 1024, 5, 0.3, 11, 0.5);
+    static final Sizes QUICK = new Sizes(64, 128, 64, 10, new int[]{64, 128}, 256, 256, 2, 0, 3, 0.1);
 
     private final List<String> failures = new ArrayList<>();
     private int checks;
@@ -62,11 +66,13 @@ public final class DemoCommand implements Callable<Integer> {
         reductions(g, z);
         String data = train(z);
         table.print(out);
+        out.printf(Locale.ROOT, "kernel times: median of up to %d runs after %d or more untimed warm-up runs%n", z.maxRuns, z.warmup);
         out.println(data);
         out.println("mlp predicted classes (class:count): " + classes);
         double total = (System.nanoTime() - t0) * 1e-9;
         if (failures.isEmpty()) {
             out.printf(Locale.ROOT, "all %d checks passed in %.1f s%n", checks, total);
+            out.print(NEXT);
             out.flush();
             return Main.OK;
         }
@@ -75,6 +81,26 @@ public final class DemoCommand implements Callable<Integer> {
         err.println("kiln: demo: " + failures.size() + " of " + checks + " checks failed: " + String.join("; ", failures));
         err.flush();
         return Main.FAILURE;
+    }
+
+    /** What to try after the demo, and where the documentation is (printed last). */
+    static final String NEXT = """
+
+            Try next:
+              ./kiln bench gemm --plot gemm.png          Kiln's GEMM vs OpenBLAS in GFLOP/s, and a chart of it
+              ./kiln bench elementwise                   add/mul/exp/sum/softmax in GB/s vs a memory copy
+              ./kiln bench MODEL.onnx --compare ort      a model's latency beside ONNX Runtime's (same file, same process)
+              ./kiln train --epochs 3 --plot train.png   train the MLP on Fashion-MNIST; loss and accuracy per epoch
+              ./kiln lab --list                          the kernel lab: each kernel's variants validated, then timed
+              ./kiln --help                              every command
+            Docs: README.md, docs/ARCHITECTURE.md (how the engine is built), docs/BENCHMARKS.md (measurements), docs/KERNEL_LAB.md
+            """;
+
+    /** Median seconds of a warm kernel: untimed runs first (see {@link Sizes}), then timed ones. */
+    private static double warmSeconds(Timing.Action action, Sizes z) throws Exception {
+        long end = System.nanoTime() + (long) (z.warmupS * 1e9);
+        for (int i = 0; i < z.warmup || System.nanoTime() < end; i++) action.run();
+        return Timing.medianSeconds(action, 0, z.maxRuns, z.budgetS);
     }
 
     // ------------------------------------------------------------------ MLP forward pass
@@ -87,9 +113,9 @@ public final class DemoCommand implements Callable<Integer> {
             Tensor b1 = Tensor.uniform(g, -0.1, 0.1, DType.F32, z.hidden);
             Tensor w2 = Tensor.randn(g, z.hidden, z.classes).mul(Math.sqrt(1.0 / z.hidden));
             Tensor b2 = Tensor.uniform(g, -0.1, 0.1, DType.F32, z.classes);
-            double t = Timing.medianSeconds(() -> {
+            double t = warmSeconds(() -> {
                 try (Scope r = Scope.open()) { forward(x, w1, b1, w2, b2).argmax(1, false); }
-            }, 1, z.maxRuns, z.budgetS);
+            }, z);
             Tensor p = forward(x, w1, b1, w2, b2);
             long[] pred = p.argmax(1, false).toLongArray();
             float[] probs = p.toFloatArray();
@@ -142,7 +168,7 @@ public final class DemoCommand implements Callable<Integer> {
         try (Scope s = Scope.open()) {
             Tensor a = Tensor.uniform(g, -1, 1, DType.F32, n, n);
             Tensor b = Tensor.uniform(g, -1, 1, DType.F32, n, n);
-            double t = Timing.medianSeconds(() -> a.matmul(b).close(), 1, z.maxRuns, z.budgetS);
+            double t = warmSeconds(() -> a.matmul(b).close(), z);
             float[] c = a.matmul(b).toFloatArray();
             double err = Reference.gemmSampleError(a.toFloatArray(), b.toFloatArray(), c, n, 64, g);
             table.add("gemm", "c = a.matmul(b), f32", n + "x" + n + "x" + n, ms(t), rate(2.0 * n * n * n / t, "GFLOP/s"),
@@ -160,7 +186,7 @@ public final class DemoCommand implements Callable<Integer> {
             float[] av = a.toFloatArray(), bv = b.toFloatArray();
             for (String op : new String[]{"add", "mul", "exp", "relu"}) {
                 boolean binary = op.equals("add") || op.equals("mul");
-                double t = Timing.medianSeconds(() -> apply(op, a, b).close(), 1, z.maxRuns, z.budgetS);
+                double t = warmSeconds(() -> apply(op, a, b).close(), z);
                 double err = Reference.elementwiseError(op, av, bv, apply(op, a, b).toFloatArray());
                 double bytes = (binary ? 12.0 : 8.0) * n;
                 String expr = binary ? "a." + op + "(b)" : "a." + op + "()";
@@ -187,14 +213,14 @@ public final class DemoCommand implements Callable<Integer> {
             Tensor x = Tensor.uniform(g, 0, 1, DType.F32, z.rows, z.cols);
             float[] xv = x.toFloatArray();
             String shape = "[" + z.rows + "," + z.cols + "]";
-            double t = Timing.medianSeconds(() -> x.sum().close(), 1, z.maxRuns, z.budgetS);
+            double t = warmSeconds(() -> x.sum().close(), z);
             double ref = Reference.sum(xv, 0, n);
             table.add("reduction", "x.sum(), all elements", shape, ms(t), rate(4.0 * n / t, "GB/s"),
                     check("sum vs f64 (rel)", Math.abs(x.sum().item() - ref) / ref, 1e-5));
-            t = Timing.medianSeconds(() -> x.sum(1).close(), 1, z.maxRuns, z.budgetS);
+            t = warmSeconds(() -> x.sum(1).close(), z);
             table.add("reduction", "x.sum(1), per row", shape, ms(t), rate(4.0 * n / t, "GB/s"),
                     check("row sums vs f64 (rel)", Reference.rowSumError(xv, x.sum(1).toFloatArray(), z.rows, z.cols), 1e-5));
-            t = Timing.medianSeconds(() -> x.softmax(1).close(), 1, z.maxRuns, z.budgetS);
+            t = warmSeconds(() -> x.softmax(1).close(), z);
             table.add("reduction", "x.softmax(1), per row", shape, ms(t), rate(8.0 * n / t, "GB/s"),
                     check("softmax vs f64", Reference.softmaxError(xv, x.softmax(1).toFloatArray(), z.rows, z.cols), 1e-6));
         }

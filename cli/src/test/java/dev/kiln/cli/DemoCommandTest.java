@@ -16,5 +16,10 @@ class DemoCommandTest {
             assertTrue(o.contains(s), "table lacks " + s + ":\n" + o);
         assertTrue(o.matches("(?s).*all \\d+ checks passed.*"), o);
         assertTrue(!o.contains("FAILED"), o);
+        assertTrue(o.contains("kernel times: median of up to"), "says how the kernels were timed:\n" + o);
+        // it ends by saying what to try next and where the docs are
+        String next = o.substring(o.indexOf("checks passed"));
+        for (String s : new String[]{"Try next:", "./kiln bench gemm", "./kiln bench MODEL.onnx --compare ort", "./kiln lab", "docs/"})
+            assertTrue(next.contains(s), "the closing lines lack " + s + ":\n" + next);
     }
 }
