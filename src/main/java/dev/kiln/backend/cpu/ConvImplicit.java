@@ -89,7 +89,7 @@ final class ConvImplicit {
     }
 
     /** Sizes of the padded image and the offsets of the taps and output pixels in it. */
-    record Layout(int hp, int wp, int planeElems, int[] taps, int[] pixelBase) {
+    record Layout(int hp, int wp, int planeElems, int[] taps, int[] pixelBase, int[] tileStep) {
         static Layout of(ConvGeometry g) {
             int hp = g.h() + 2 * g.ph(), wp = g.w() + 2 * g.pw();
             int[] taps = new int[g.kg()];
@@ -105,7 +105,16 @@ final class ConvImplicit {
                 int q = Math.min(i, all - 1), n = q / p, r = q % p;
                 base[i] = n * plane + (r / g.ow()) * g.sh() * wp + (r % g.ow()) * g.sw();
             }
-            return new Layout(hp, wp, plane, taps, base);
+            // per tile: 1 or 2 when its six pixels are evenly spaced by that step (one row of one image
+            // at stride 1 or 2: the kernels with constant offsets), else 0 (the general kernel)
+            int[] step = new int[base.length / MR];
+            for (int t = 0; t < step.length; t++) {
+                int d = base[t * MR + 1] - base[t * MR];
+                boolean even = d == 1 || d == 2;
+                for (int r = 2; r < MR && even; r++) even = base[t * MR + r] - base[t * MR] == r * d;
+                step[t] = even ? d : 0;
+            }
+            return new Layout(hp, wp, plane, taps, base, step);
         }
     }
 
@@ -140,12 +149,16 @@ final class ConvImplicit {
             long outOff = out.offset();
             MemorySegment oseg = out.segment();
             int workers = (long) tiles * panels * tileCost < (1 << 20) ? 1 : Math.min(units, CpuConfig.threads());
+            // units in the order that re-reads the smaller operand: all panels of a run of pixels back to
+            // back while those pixels are in cache (images larger than the weights, e.g. 64 channels
+            // at 56x56, batch 8), or all runs of a panel while its weights are (512 channels at 7x7)
+            boolean runMajor = (long) g.n() * plane > (long) panels * nt * NR;
             java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
             int cap = (perUnit * MR + L - 1) / L * L;
             Parallel.forChunks(workers, workers, (s, e) -> {
                 float[] acc = new float[cap * NR], run = new float[NR * cap];
                 for (int u; (u = next.getAndIncrement()) < units; ) {
-                    int r = u % runs, pn = u / runs;
+                    int r = runMajor ? u / panels : u % runs, pn = runMajor ? u % panels : u / runs;
                     int t0 = r * perUnit, t1 = Math.min(tiles, t0 + perUnit);
                     for (int k0 = 0; k0 < nt; k0 += KC)
                         for (int t = t0; t < t1; t++)
@@ -189,8 +202,14 @@ final class ConvImplicit {
     private static void tile(Layout lay, float[] xq, float[] w, int pn, float[] b, int p0, int k0, int k1,
                              float[] acc, int at) {
         int[] base = lay.pixelBase(), taps = lay.taps();
-        kernel(xq, base[p0], base[p0 + 1], base[p0 + 2], base[p0 + 3], base[p0 + 4], base[p0 + 5], taps, k0, k1, w, pn * taps.length * NR, k0 == 0 ? b : acc, k0 == 0 ? pn * NR : at,
-                k0 == 0 ? 0 : NR, acc, at);
+        int wo = pn * taps.length * NR, so = k0 == 0 ? pn * NR : at, ss = k0 == 0 ? 0 : NR;
+        float[] src = k0 == 0 ? b : acc;
+        switch (lay.tileStep()[p0 / MR]) {
+            case 1 -> kernelStep1(xq, base[p0], taps, k0, k1, w, wo, src, so, ss, acc, at);
+            case 2 -> kernelStep2(xq, base[p0], taps, k0, k1, w, wo, src, so, ss, acc, at);
+            default -> kernel(xq, base[p0], base[p0 + 1], base[p0 + 2], base[p0 + 3], base[p0 + 4], base[p0 + 5], taps, k0, k1,
+                    w, wo, src, so, ss, acc, at);
+        }
     }
 
     /** Gather indices of one output channel across L consecutive pixels of an accumulator block: i*NR. */
@@ -243,6 +262,100 @@ final class ConvImplicit {
             c40 = v.fma(w0, c40);
             c41 = v.fma(w1, c41);
             v = FloatVector.broadcast(S, x[x5 + tk]);
+            c50 = v.fma(w0, c50);
+            c51 = v.fma(w1, c51);
+        }
+        c00.intoArray(dst, dof);
+        c01.intoArray(dst, dof + L);
+        c10.intoArray(dst, dof + NR);
+        c11.intoArray(dst, dof + NR + L);
+        c20.intoArray(dst, dof + 2 * NR);
+        c21.intoArray(dst, dof + 2 * NR + L);
+        c30.intoArray(dst, dof + 3 * NR);
+        c31.intoArray(dst, dof + 3 * NR + L);
+        c40.intoArray(dst, dof + 4 * NR);
+        c41.intoArray(dst, dof + 4 * NR + L);
+        c50.intoArray(dst, dof + 5 * NR);
+        c51.intoArray(dst, dof + 5 * NR + L);
+    }
+
+    /**
+     * {@link #kernel} for six pixels of one row at stride 1 (x0, x0 + 1, ..., x0 + 5): the constant
+     * offsets let C2 merge the six bounds checks of a tap into two, which measured 1.25x the
+     * general kernel's speed (Zen 4, one core, 90 -> 115 GFLOP/s in the kernel alone).
+     */
+    private static void kernelStep1(float[] x, int x0, int[] taps, int k0, int k1,
+                               float[] w, int wo, float[] src, int so, int ss, float[] dst, int dof) {
+        FloatVector c00 = FloatVector.fromArray(S, src, so), c01 = FloatVector.fromArray(S, src, so + L);
+        FloatVector c10 = FloatVector.fromArray(S, src, so + ss), c11 = FloatVector.fromArray(S, src, so + ss + L);
+        FloatVector c20 = FloatVector.fromArray(S, src, so + 2 * ss), c21 = FloatVector.fromArray(S, src, so + 2 * ss + L);
+        FloatVector c30 = FloatVector.fromArray(S, src, so + 3 * ss), c31 = FloatVector.fromArray(S, src, so + 3 * ss + L);
+        FloatVector c40 = FloatVector.fromArray(S, src, so + 4 * ss), c41 = FloatVector.fromArray(S, src, so + 4 * ss + L);
+        FloatVector c50 = FloatVector.fromArray(S, src, so + 5 * ss), c51 = FloatVector.fromArray(S, src, so + 5 * ss + L);
+        for (int k = k0; k < k1; k++) {
+            int wk = wo + k * NR, tk = x0 + taps[k];
+            FloatVector w0 = FloatVector.fromArray(S, w, wk), w1 = FloatVector.fromArray(S, w, wk + L);
+            FloatVector v = FloatVector.broadcast(S, x[tk]);
+            c00 = v.fma(w0, c00);
+            c01 = v.fma(w1, c01);
+            v = FloatVector.broadcast(S, x[tk + 1]);
+            c10 = v.fma(w0, c10);
+            c11 = v.fma(w1, c11);
+            v = FloatVector.broadcast(S, x[tk + 2]);
+            c20 = v.fma(w0, c20);
+            c21 = v.fma(w1, c21);
+            v = FloatVector.broadcast(S, x[tk + 3]);
+            c30 = v.fma(w0, c30);
+            c31 = v.fma(w1, c31);
+            v = FloatVector.broadcast(S, x[tk + 4]);
+            c40 = v.fma(w0, c40);
+            c41 = v.fma(w1, c41);
+            v = FloatVector.broadcast(S, x[tk + 5]);
+            c50 = v.fma(w0, c50);
+            c51 = v.fma(w1, c51);
+        }
+        c00.intoArray(dst, dof);
+        c01.intoArray(dst, dof + L);
+        c10.intoArray(dst, dof + NR);
+        c11.intoArray(dst, dof + NR + L);
+        c20.intoArray(dst, dof + 2 * NR);
+        c21.intoArray(dst, dof + 2 * NR + L);
+        c30.intoArray(dst, dof + 3 * NR);
+        c31.intoArray(dst, dof + 3 * NR + L);
+        c40.intoArray(dst, dof + 4 * NR);
+        c41.intoArray(dst, dof + 4 * NR + L);
+        c50.intoArray(dst, dof + 5 * NR);
+        c51.intoArray(dst, dof + 5 * NR + L);
+    }
+
+    /** {@link #kernelStep1} for stride 2 (x0, x0 + 2, ..., x0 + 10). */
+    private static void kernelStep2(float[] x, int x0, int[] taps, int k0, int k1,
+                               float[] w, int wo, float[] src, int so, int ss, float[] dst, int dof) {
+        FloatVector c00 = FloatVector.fromArray(S, src, so), c01 = FloatVector.fromArray(S, src, so + L);
+        FloatVector c10 = FloatVector.fromArray(S, src, so + ss), c11 = FloatVector.fromArray(S, src, so + ss + L);
+        FloatVector c20 = FloatVector.fromArray(S, src, so + 2 * ss), c21 = FloatVector.fromArray(S, src, so + 2 * ss + L);
+        FloatVector c30 = FloatVector.fromArray(S, src, so + 3 * ss), c31 = FloatVector.fromArray(S, src, so + 3 * ss + L);
+        FloatVector c40 = FloatVector.fromArray(S, src, so + 4 * ss), c41 = FloatVector.fromArray(S, src, so + 4 * ss + L);
+        FloatVector c50 = FloatVector.fromArray(S, src, so + 5 * ss), c51 = FloatVector.fromArray(S, src, so + 5 * ss + L);
+        for (int k = k0; k < k1; k++) {
+            int wk = wo + k * NR, tk = x0 + taps[k];
+            FloatVector w0 = FloatVector.fromArray(S, w, wk), w1 = FloatVector.fromArray(S, w, wk + L);
+            FloatVector v = FloatVector.broadcast(S, x[tk]);
+            c00 = v.fma(w0, c00);
+            c01 = v.fma(w1, c01);
+            v = FloatVector.broadcast(S, x[tk + 2]);
+            c10 = v.fma(w0, c10);
+            c11 = v.fma(w1, c11);
+            v = FloatVector.broadcast(S, x[tk + 4]);
+            c20 = v.fma(w0, c20);
+            c21 = v.fma(w1, c21);
+            v = FloatVector.broadcast(S, x[tk + 6]);
+            c30 = v.fma(w0, c30);
+            c31 = v.fma(w1, c31);
+            v = FloatVector.broadcast(S, x[tk + 8]);
+            c40 = v.fma(w0, c40);
+            c41 = v.fma(w1, c41);
+            v = FloatVector.broadcast(S, x[tk + 10]);
             c50 = v.fma(w0, c50);
             c51 = v.fma(w1, c51);
         }
