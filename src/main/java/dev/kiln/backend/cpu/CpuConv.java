@@ -11,7 +11,6 @@ import jdk.incubator.vector.FloatVector;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
-import java.util.concurrent.ForkJoinTask;
 
 /**
  * CPU conv2d and pooling. F32 convs with groups 1 and a kernel larger than 1x1 (any stride,
