@@ -47,11 +47,11 @@ final class ConvImplicit {
     private static final int L = S.length();
     /** Output channels per panel: two vectors. */
     static final int NR = 2 * L;
-    /** Output pixels per tile. */
+    /** Output pixels per tile (seven where the rows allow, see {@link Layout#of}). */
     static final int MR = 6;
     /** Taps per block: a block's weights (KC x NR floats, 16 KB with 512-bit vectors) stay in L1 while the unit's tiles pass over them. */
     static int KC = Integer.getInteger("kiln.conv.kc", 128);
-    /** Most tiles per work unit (its accumulators: MAX_RUN x 6 x NR floats). */
+    /** Most tiles per work unit (its accumulators: MAX_RUN x 6 or 7 x NR floats). */
     static final int MAX_RUN = 32;
 
     /**
@@ -88,9 +88,18 @@ final class ConvImplicit {
         return new Packed(o, taps, p);
     }
 
-    /** Sizes of the padded image and the offsets of the taps and output pixels in it. */
-    record Layout(int hp, int wp, int planeElems, int[] taps, int[] pixelBase, int[] tileStep) {
+    /** Sizes of the padded image, the offsets of the taps and output pixels in it, and the tiles. */
+    record Layout(int hp, int wp, int planeElems, int[] taps, int[] pixelBase, int mr, int[] tileStep) {
         static Layout of(ConvGeometry g) {
+            // seven-pixel tiles where they fit the rows exactly (every tile then takes a
+            // constant-offset kernel) and the registers hold fourteen accumulators (512-bit)
+            boolean seven = L == 16 && g.ow() % 7 == 0 && (g.sw() == 1 || g.sw() == 2);
+            Layout lay = of(g, seven ? 7 : MR);
+            if (lay.mr() == 7 && java.util.Arrays.stream(lay.tileStep()).anyMatch(t -> t == 0)) lay = of(g, MR);
+            return lay;
+        }
+
+        private static Layout of(ConvGeometry g, int mr) {
             int hp = g.h() + 2 * g.ph(), wp = g.w() + 2 * g.pw();
             int[] taps = new int[g.kg()];
             for (int c = 0, t = 0; c < g.c(); c++)
@@ -100,21 +109,21 @@ final class ConvImplicit {
             // the pixels of all images in one list (so a tile or a unit may span images and a weight
             // panel serves the whole batch), padded to whole tiles with copies of the last pixel
             // (computed, never stored); entry i is the offset of pixel i's window in xq
-            int[] base = new int[(all + MR - 1) / MR * MR];
+            int[] base = new int[(all + mr - 1) / mr * mr];
             for (int i = 0; i < base.length; i++) {
                 int q = Math.min(i, all - 1), n = q / p, r = q % p;
                 base[i] = n * plane + (r / g.ow()) * g.sh() * wp + (r % g.ow()) * g.sw();
             }
-            // per tile: 1 or 2 when its six pixels are evenly spaced by that step (one row of one image
+            // per tile: 1 or 2 when its pixels are evenly spaced by that step (one row of one image
             // at stride 1 or 2: the kernels with constant offsets), else 0 (the general kernel)
-            int[] step = new int[base.length / MR];
+            int[] step = new int[base.length / mr];
             for (int t = 0; t < step.length; t++) {
-                int d = base[t * MR + 1] - base[t * MR];
+                int d = base[t * mr + 1] - base[t * mr];
                 boolean even = d == 1 || d == 2;
-                for (int r = 2; r < MR && even; r++) even = base[t * MR + r] - base[t * MR] == r * d;
+                for (int r = 2; r < mr && even; r++) even = base[t * mr + r] - base[t * mr] == r * d;
                 step[t] = even ? d : 0;
             }
-            return new Layout(hp, wp, plane, taps, base, step);
+            return new Layout(hp, wp, plane, taps, base, mr, step);
         }
     }
 
@@ -140,8 +149,8 @@ final class ConvImplicit {
                             n * plane + c * lay.hp() * lay.wp(), scratch);
                 }
             });
-            int tiles = lay.pixelBase().length / MR, nt = g.kg();
-            long tileCost = 2L * MR * NR * nt;
+            int mr = lay.mr(), tiles = lay.pixelBase().length / mr, nt = g.kg();
+            long tileCost = 2L * mr * NR * nt;
             // runs of tiles: enough units for the threads to balance, each long enough to amortise its
             // weight panel, short enough that the unit's accumulators stay near L1
             int perUnit = (int) Math.max(1, Math.min(Math.min(tiles, MAX_RUN), (long) tiles * panels / (8L * CpuConfig.threads())));
@@ -154,7 +163,7 @@ final class ConvImplicit {
             // at 56x56, batch 8), or all runs of a panel while its weights are (512 channels at 7x7)
             boolean runMajor = (long) g.n() * plane > (long) panels * nt * NR;
             java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
-            int cap = (perUnit * MR + L - 1) / L * L;
+            int cap = (perUnit * mr + L - 1) / L * L;
             Parallel.forChunks(workers, workers, (s, e) -> {
                 float[] acc = new float[cap * NR], run = new float[NR * cap];
                 for (int u; (u = next.getAndIncrement()) < units; ) {
@@ -162,8 +171,8 @@ final class ConvImplicit {
                     int t0 = r * perUnit, t1 = Math.min(tiles, t0 + perUnit);
                     for (int k0 = 0; k0 < nt; k0 += KC)
                         for (int t = t0; t < t1; t++)
-                            tile(lay, xq, wp.data(), pn, b, t * MR, k0, Math.min(nt, k0 + KC), acc, (t - t0) * MR * NR);
-                    int q0 = t0 * MR, len = Math.min(g.n() * g.p(), t1 * MR) - q0, o0 = pn * NR, cols = Math.min(NR, o - o0);
+                            tile(lay, xq, wp.data(), pn, b, t * mr, k0, Math.min(nt, k0 + KC), acc, (t - t0) * mr * NR);
+                    int q0 = t0 * mr, len = Math.min(g.n() * g.p(), t1 * mr) - q0, o0 = pn * NR, cols = Math.min(NR, o - o0);
                     transpose(acc, run, cap, len, cols, relu);
                     // the unit's pixels, image by image, into each channel's plane
                     for (int q = q0; q < q0 + len; ) {
@@ -196,7 +205,7 @@ final class ConvImplicit {
     }
 
     /**
-     * Taps [k0, k1) of output pixels [p0, p0 + MR) (of the whole batch's pixel list) x the output
+     * Taps [k0, k1) of output pixels [p0, p0 + mr) (of the whole batch's pixel list) x the output
      * channels of panel pn, accumulated into acc[at + r*NR + j] (started from the bias when k0 = 0).
      */
     private static void tile(Layout lay, float[] xq, float[] w, int pn, float[] b, int p0, int k0, int k1,
@@ -204,7 +213,13 @@ final class ConvImplicit {
         int[] base = lay.pixelBase(), taps = lay.taps();
         int wo = pn * taps.length * NR, so = k0 == 0 ? pn * NR : at, ss = k0 == 0 ? 0 : NR;
         float[] src = k0 == 0 ? b : acc;
-        switch (lay.tileStep()[p0 / MR]) {
+        int step = lay.tileStep()[p0 / lay.mr()];
+        if (lay.mr() == 7) {            // Layout.of takes seven only when every tile is evenly spaced
+            if (step == 1) kernel7Step1(xq, base[p0], taps, k0, k1, w, wo, src, so, ss, acc, at);
+            else kernel7Step2(xq, base[p0], taps, k0, k1, w, wo, src, so, ss, acc, at);
+            return;
+        }
+        switch (step) {
             case 1 -> kernelStep1(xq, base[p0], taps, k0, k1, w, wo, src, so, ss, acc, at);
             case 2 -> kernelStep2(xq, base[p0], taps, k0, k1, w, wo, src, so, ss, acc, at);
             default -> kernel(xq, base[p0], base[p0 + 1], base[p0 + 2], base[p0 + 3], base[p0 + 4], base[p0 + 5], taps, k0, k1,
@@ -371,6 +386,113 @@ final class ConvImplicit {
         c41.intoArray(dst, dof + 4 * NR + L);
         c50.intoArray(dst, dof + 5 * NR);
         c51.intoArray(dst, dof + 5 * NR + L);
+    }
+
+    /**
+     * Seven pixels of one row at stride 1 (x0, ..., x0 + 6), for 512-bit vectors (fourteen
+     * accumulators): ResNet's planes (7, 14, 28, 56, 112 wide) are multiples of seven, so every
+     * tile lies in one row and takes a constant-offset kernel (with six, 7- and 14-wide rows
+     * left most tiles to the general kernel).
+     */
+    private static void kernel7Step1(float[] x, int x0, int[] taps, int k0, int k1,
+                                   float[] w, int wo, float[] src, int so, int ss, float[] dst, int dof) {
+        FloatVector c00 = FloatVector.fromArray(S, src, so), c01 = FloatVector.fromArray(S, src, so + L);
+        FloatVector c10 = FloatVector.fromArray(S, src, so + ss), c11 = FloatVector.fromArray(S, src, so + ss + L);
+        FloatVector c20 = FloatVector.fromArray(S, src, so + 2 * ss), c21 = FloatVector.fromArray(S, src, so + 2 * ss + L);
+        FloatVector c30 = FloatVector.fromArray(S, src, so + 3 * ss), c31 = FloatVector.fromArray(S, src, so + 3 * ss + L);
+        FloatVector c40 = FloatVector.fromArray(S, src, so + 4 * ss), c41 = FloatVector.fromArray(S, src, so + 4 * ss + L);
+        FloatVector c50 = FloatVector.fromArray(S, src, so + 5 * ss), c51 = FloatVector.fromArray(S, src, so + 5 * ss + L);
+        FloatVector c60 = FloatVector.fromArray(S, src, so + 6 * ss), c61 = FloatVector.fromArray(S, src, so + 6 * ss + L);
+        for (int k = k0; k < k1; k++) {
+            int wk = wo + k * NR, tk = x0 + taps[k];
+            FloatVector w0 = FloatVector.fromArray(S, w, wk), w1 = FloatVector.fromArray(S, w, wk + L);
+            FloatVector v = FloatVector.broadcast(S, x[tk]);
+            c00 = v.fma(w0, c00);
+            c01 = v.fma(w1, c01);
+            v = FloatVector.broadcast(S, x[tk + 1]);
+            c10 = v.fma(w0, c10);
+            c11 = v.fma(w1, c11);
+            v = FloatVector.broadcast(S, x[tk + 2]);
+            c20 = v.fma(w0, c20);
+            c21 = v.fma(w1, c21);
+            v = FloatVector.broadcast(S, x[tk + 3]);
+            c30 = v.fma(w0, c30);
+            c31 = v.fma(w1, c31);
+            v = FloatVector.broadcast(S, x[tk + 4]);
+            c40 = v.fma(w0, c40);
+            c41 = v.fma(w1, c41);
+            v = FloatVector.broadcast(S, x[tk + 5]);
+            c50 = v.fma(w0, c50);
+            c51 = v.fma(w1, c51);
+            v = FloatVector.broadcast(S, x[tk + 6]);
+            c60 = v.fma(w0, c60);
+            c61 = v.fma(w1, c61);
+        }
+        c00.intoArray(dst, dof);
+        c01.intoArray(dst, dof + L);
+        c10.intoArray(dst, dof + NR);
+        c11.intoArray(dst, dof + NR + L);
+        c20.intoArray(dst, dof + 2 * NR);
+        c21.intoArray(dst, dof + 2 * NR + L);
+        c30.intoArray(dst, dof + 3 * NR);
+        c31.intoArray(dst, dof + 3 * NR + L);
+        c40.intoArray(dst, dof + 4 * NR);
+        c41.intoArray(dst, dof + 4 * NR + L);
+        c50.intoArray(dst, dof + 5 * NR);
+        c51.intoArray(dst, dof + 5 * NR + L);
+        c60.intoArray(dst, dof + 6 * NR);
+        c61.intoArray(dst, dof + 6 * NR + L);
+    }
+
+    /** {@link #kernel7Step1} for stride 2 (x0, x0 + 2, ..., x0 + 12). */
+    private static void kernel7Step2(float[] x, int x0, int[] taps, int k0, int k1,
+                                   float[] w, int wo, float[] src, int so, int ss, float[] dst, int dof) {
+        FloatVector c00 = FloatVector.fromArray(S, src, so), c01 = FloatVector.fromArray(S, src, so + L);
+        FloatVector c10 = FloatVector.fromArray(S, src, so + ss), c11 = FloatVector.fromArray(S, src, so + ss + L);
+        FloatVector c20 = FloatVector.fromArray(S, src, so + 2 * ss), c21 = FloatVector.fromArray(S, src, so + 2 * ss + L);
+        FloatVector c30 = FloatVector.fromArray(S, src, so + 3 * ss), c31 = FloatVector.fromArray(S, src, so + 3 * ss + L);
+        FloatVector c40 = FloatVector.fromArray(S, src, so + 4 * ss), c41 = FloatVector.fromArray(S, src, so + 4 * ss + L);
+        FloatVector c50 = FloatVector.fromArray(S, src, so + 5 * ss), c51 = FloatVector.fromArray(S, src, so + 5 * ss + L);
+        FloatVector c60 = FloatVector.fromArray(S, src, so + 6 * ss), c61 = FloatVector.fromArray(S, src, so + 6 * ss + L);
+        for (int k = k0; k < k1; k++) {
+            int wk = wo + k * NR, tk = x0 + taps[k];
+            FloatVector w0 = FloatVector.fromArray(S, w, wk), w1 = FloatVector.fromArray(S, w, wk + L);
+            FloatVector v = FloatVector.broadcast(S, x[tk]);
+            c00 = v.fma(w0, c00);
+            c01 = v.fma(w1, c01);
+            v = FloatVector.broadcast(S, x[tk + 2]);
+            c10 = v.fma(w0, c10);
+            c11 = v.fma(w1, c11);
+            v = FloatVector.broadcast(S, x[tk + 4]);
+            c20 = v.fma(w0, c20);
+            c21 = v.fma(w1, c21);
+            v = FloatVector.broadcast(S, x[tk + 6]);
+            c30 = v.fma(w0, c30);
+            c31 = v.fma(w1, c31);
+            v = FloatVector.broadcast(S, x[tk + 8]);
+            c40 = v.fma(w0, c40);
+            c41 = v.fma(w1, c41);
+            v = FloatVector.broadcast(S, x[tk + 10]);
+            c50 = v.fma(w0, c50);
+            c51 = v.fma(w1, c51);
+            v = FloatVector.broadcast(S, x[tk + 12]);
+            c60 = v.fma(w0, c60);
+            c61 = v.fma(w1, c61);
+        }
+        c00.intoArray(dst, dof);
+        c01.intoArray(dst, dof + L);
+        c10.intoArray(dst, dof + NR);
+        c11.intoArray(dst, dof + NR + L);
+        c20.intoArray(dst, dof + 2 * NR);
+        c21.intoArray(dst, dof + 2 * NR + L);
+        c30.intoArray(dst, dof + 3 * NR);
+        c31.intoArray(dst, dof + 3 * NR + L);
+        c40.intoArray(dst, dof + 4 * NR);
+        c41.intoArray(dst, dof + 4 * NR + L);
+        c50.intoArray(dst, dof + 5 * NR);
+        c51.intoArray(dst, dof + 5 * NR + L);
+        c60.intoArray(dst, dof + 6 * NR);
+        c61.intoArray(dst, dof + 6 * NR + L);
     }
 
     /**

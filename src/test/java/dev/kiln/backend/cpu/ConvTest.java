@@ -252,7 +252,8 @@ class ConvTest {
     /**
      * The implicit GEMM's geometry: strides 2 and 3 (phase planes, some unused), unequal strides,
      * pads and dilations per axis, rectangular kernels, output channels around the panel width
-     * (NR = 32 or 16), pixel counts that leave the last tile partial, several K blocks.
+     * (NR = 32 or 16), pixel counts that leave the last tile partial, several K blocks, rows a
+     * multiple of seven wide (seven-pixel tiles).
      */
     @Test
     void implicitGemmGeometries() {
@@ -263,7 +264,10 @@ class ConvTest {
                 {2, 5, 13, 9, 70, 1, 7, 1, 1, 0, 3, 1, 1}, {1, 5, 9, 13, 16, 7, 1, 2, 1, 3, 0, 1, 1},
                 {1, 3, 15, 15, 8, 3, 3, 2, 2, 2, 2, 2, 2}, {3, 2, 5, 5, 31, 3, 3, 2, 2, 0, 0, 1, 1},
                 {1, 40, 9, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1}, {1, 6, 16, 16, 12, 1, 1, 2, 2, 0, 0, 1, 1},
-                {1, 1, 1, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1}, {2, 2, 6, 7, 4, 2, 2, 1, 1, 0, 0, 1, 1}};
+                {1, 1, 1, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1}, {2, 2, 6, 7, 4, 2, 2, 1, 1, 0, 0, 1, 1},
+                // output rows a multiple of seven wide (seven-pixel tiles with 512-bit vectors), stride 1 and 2
+                {2, 3, 7, 7, 33, 3, 3, 1, 1, 1, 1, 1, 1}, {1, 5, 14, 14, 40, 3, 3, 2, 2, 1, 1, 1, 1},
+                {2, 2, 9, 16, 17, 3, 3, 1, 1, 1, 0, 1, 1}};
         for (int[] c : cases) {
             Conv2dParams p = new Conv2dParams(c[7], c[8], c[9], c[10], c[11], c[12], 1);
             random(seed++, c[0], c[1], c[2], c[3], c[4], c[5], c[6], p, seed % 2 == 0, DType.F32);
