@@ -49,6 +49,8 @@ final class ConvImplicit {
     static final int NR = 2 * L;
     /** Output pixels per tile (seven where the rows allow, see {@link Layout#of}). */
     static final int MR = 6;
+    /** Whether seven-pixel tiles are used where they fit ({@code kiln.conv.sevenTiles}, default true). */
+    static volatile boolean sevenTiles = !"false".equals(System.getProperty("kiln.conv.sevenTiles"));
     /** Taps per block: a block's weights (KC x NR floats, 16 KB with 512-bit vectors) stay in L1 while the unit's tiles pass over them. */
     static int KC = Integer.getInteger("kiln.conv.kc", 128);
     /** Most tiles per work unit (its accumulators: MAX_RUN x 6 or 7 x NR floats). */
@@ -93,7 +95,7 @@ final class ConvImplicit {
         static Layout of(ConvGeometry g) {
             // seven-pixel tiles where they fit the rows exactly (every tile then takes a
             // constant-offset kernel) and the registers hold fourteen accumulators (512-bit)
-            boolean seven = L == 16 && g.ow() % 7 == 0 && (g.sw() == 1 || g.sw() == 2);
+            boolean seven = sevenTiles && L == 16 && g.ow() % 7 == 0 && (g.sw() == 1 || g.sw() == 2);
             Layout lay = of(g, seven ? 7 : MR);
             if (lay.mr() == 7 && java.util.Arrays.stream(lay.tileStep()).anyMatch(t -> t == 0)) lay = of(g, MR);
             return lay;
