@@ -34,11 +34,13 @@ import java.util.concurrent.atomic.AtomicReference;
  * (ReLU applied on the way), copied into out's planes. Each output is summed in tap order by one
  * unit, so the result does not depend on the thread count.
  *
- * <p>Measured against im2col + GEMM on Zen 4, 2 threads, ResNet-50's shapes (median ms, batch
- * 1, same process, alternating): 7x7/2 3->64 @224 2.32 vs 3.18; 3x3 64 @56 1.69 vs 2.34; 3x3
- * 512 @7 1.86 vs 2.12; 3x3/2 128 @56 2.15 vs 2.74 (this VM moves single numbers by 30%). On one
- * core the kernel runs at 76-83 GFLOP/s (the GEMM micro-kernel alone: ~96). 1x1 convs stay on
- * the GEMM (K = C large: the GEMM path won 1.1-2.5x).
+ * <p>Measured on Zen 4, 2 threads, against ONNX Runtime 1.23.2 (MLAS) on single-conv models in
+ * the same process (docs/BENCHMARKS.md, round 4): ResNet-50's 3x3 and 7x7 convs went from 1.11-1.52x
+ * ORT's time (im2col + GEMM, and an earlier stride-1 pixel-vector kernel) to 0.96-1.21x. 1x1
+ * convs stay on the GEMM: forcing them here ({@code kiln.conv.implicit=always}) was slower or
+ * equal on 11 of ResNet-50's 12 1x1 shapes at batch 1 (same-process A/B; only 512->2048 at 7x7,
+ * batch 8, gained: 6.5 -> 5.7 ms). The kernel has five unrolled variants (general, and 6 or 7
+ * pixels at stride 1 or 2) because C2 merges bounds checks only for literal offsets.
  */
 final class ConvImplicit {
     private ConvImplicit() {}
