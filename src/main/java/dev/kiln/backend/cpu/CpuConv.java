@@ -24,7 +24,8 @@ import java.nio.ByteOrder;
  * Images are spread over threads, each with its own column buffer ({@link ConvScratch}); a single
  * image runs on the caller and leaves the threads to the GEMM. 1x1 stride-1 unpadded convs skip
  * im2col (the input plane is the column matrix; groups=1 is one batched GEMM for all images).
- * Bias is added per image right after its GEMM, while the output is in cache. The scalar twin of
+ * Bias (and a fused ReLU, in the same pass) is added per image right after its GEMM, while the
+ * output is in cache, its channels spread over the threads. The scalar twin of
  * both routes is {@link ConvScalar}. Pooling lives in {@link PoolKernels}.
  */
 final class CpuConv {
@@ -40,23 +41,25 @@ final class CpuConv {
             ConvImplicit.conv2d(x, w, bias, g, out, relu);
             return;
         }
-        conv2dUnfused(x, w, bias, g, out);
-        if (relu) out.backend().unary(dev.kiln.ops.UnaryOp.RELU, out, out, 0, 0);
+        boolean reluDone = conv2dUnfused(x, w, bias, g, out, relu);
+        if (relu && !reluDone) out.backend().unary(dev.kiln.ops.UnaryOp.RELU, out, out, 0, 0);
     }
 
-    private static void conv2dUnfused(Tensor x, Tensor w, Tensor bias, ConvGeometry g, Tensor out) {
+    /** The GEMM routes; returns whether ReLU was applied (with the bias, in one pass over the output). */
+    private static boolean conv2dUnfused(Tensor x, Tensor w, Tensor bias, ConvGeometry g, Tensor out, boolean relu) {
         if (CpuConfig.scalar() || (x.dtype() != DType.F32 && x.dtype() != DType.F64)) {
             ConvScalar.conv2d(x, w, bias, g, out);
-            return;
+            return false;
         }
         try (Tensor wc = w.contiguous(); Tensor a = weightMatrix(wc, g)) {
             if (g.pointwise() && x.stride(2) == g.w() * x.stride(3)) {
-                if (g.groups() == 1 && g.n() > 1) pointwiseBatch(x, a, bias, g, out);
-                else forImages(x, a, bias, g, out, false);
+                if (g.groups() == 1 && g.n() > 1) pointwiseBatch(x, a, bias, g, out, relu);
+                else forImages(x, a, bias, g, out, false, relu);
             } else {
-                forImages(x, a, bias, g, out, true);
+                forImages(x, a, bias, g, out, true, relu);
             }
         }
+        return bias != null;
     }
 
     /** The weight as GEMM operand A: [O, kg] for one group, [groups, og, kg] otherwise. */
@@ -68,12 +71,12 @@ final class CpuConv {
     }
 
     /** Runs each image (im2col if needed, GEMM, bias), images spread over threads. */
-    private static void forImages(Tensor x, Tensor a, Tensor bias, ConvGeometry g, Tensor out, boolean im2col) {
+    private static void forImages(Tensor x, Tensor a, Tensor bias, ConvGeometry g, Tensor out, boolean im2col, boolean relu) {
         long cost = 2 * g.macsPerImage() + (long) g.c() * g.kh() * g.kw() * g.p();
         onWorkers(g.n(), cost, (s, e) -> {
             Tensor col = im2col ? ConvScratch.acquire(x.dtype(), (long) g.c() * g.kh() * g.kw() * g.p()) : null;
             try {
-                for (int n = s; n < e; n++) image(x, a, bias, g, out, n, col);
+                for (int n = s; n < e; n++) image(x, a, bias, g, out, n, col, relu);
             } finally {
                 if (col != null) ConvScratch.release(col);
             }
@@ -85,7 +88,7 @@ final class CpuConv {
         Parallel.forRange(n, costPerItem, body);
     }
 
-    private static void image(Tensor x, Tensor a, Tensor bias, ConvGeometry g, Tensor out, int n, Tensor col) {
+    private static void image(Tensor x, Tensor a, Tensor bias, ConvGeometry g, Tensor out, int n, Tensor col, boolean relu) {
         long[] xs = x.strides();
         long xOff = x.offset() + n * xs[0];
         Tensor b;
@@ -105,7 +108,7 @@ final class CpuConv {
         try (b; Tensor c = operandC(out, g, outOff)) {
             x.backend().gemm(false, false, 1.0, a, b, 0.0, c);
         }
-        if (bias != null) addBias(bias, g, out.segment(), outOff);
+        if (bias != null) addBias(bias, g, out.segment(), outOff, relu);
     }
 
     /** GEMM operand B: [kg, P] (strides rowStride, colStride), with a group dim in front when groups > 1. */
@@ -123,7 +126,7 @@ final class CpuConv {
     }
 
     /** 1x1, groups=1, several images: one batched GEMM [N: O x C] x [N: C x HW] (weight broadcast). */
-    private static void pointwiseBatch(Tensor x, Tensor a, Tensor bias, ConvGeometry g, Tensor out) {
+    private static void pointwiseBatch(Tensor x, Tensor a, Tensor bias, ConvGeometry g, Tensor out, boolean relu) {
         long[] xs = x.strides();
         int p = g.p();
         try (Tensor a3 = Tensor.of(a.storage(), a.dtype(), new int[]{g.n(), g.o(), g.c()}, new long[]{0, g.c(), 1}, a.offset());
@@ -133,45 +136,58 @@ final class CpuConv {
             x.backend().gemm(false, false, 1.0, a3, b3, 0.0, c3);
         }
         if (bias == null) return;
-        Parallel.forRange(g.n(), (long) g.o() * p, (s, e) -> {
-            for (int n = s; n < e; n++) addBias(bias, g, out.segment(), out.offset() + (long) n * g.o() * p);
+        for (int n = 0; n < g.n(); n++) addBias(bias, g, out.segment(), out.offset() + (long) n * g.o() * p, relu);
+    }
+
+    /**
+     * out[o, :] += bias[o] over the output planes of one image at element offset off, then
+     * max(., 0) when relu (one pass instead of two); channels spread over the threads.
+     */
+    private static void addBias(Tensor bias, ConvGeometry g, MemorySegment out, long off, boolean relu) {
+        int p = g.p();
+        boolean f32 = bias.dtype() == DType.F32;
+        double[] b = bias.toDoubleArray();
+        Parallel.forRange(g.o(), p, (o0, o1) -> {
+            for (int o = o0; o < o1; o++) {
+                long row = off + (long) o * p;
+                if (f32) addF32(out, row, p, (float) b[o], relu);
+                else addF64(out, row, p, b[o], relu);
+            }
         });
     }
 
-    /** out[o, :] += bias[o] over the output planes of one image at element offset off. */
-    private static void addBias(Tensor bias, ConvGeometry g, MemorySegment out, long off) {
-        int p = g.p();
-        boolean f32 = bias.dtype() == DType.F32;
-        for (int o = 0; o < g.o(); o++) {
-            double b = bias.getDouble(o);
-            long row = off + (long) o * p;
-            if (f32) addF32(out, row, p, (float) b);
-            else addF64(out, row, p, b);
-        }
-    }
-
-    private static void addF32(MemorySegment seg, long off, int n, float b) {
+    private static void addF32(MemorySegment seg, long off, int n, float b, boolean relu) {
         int i = 0;
         if (!CpuConfig.scalar()) {
             var sp = CpuConfig.F32;
+            FloatVector zero = FloatVector.zero(sp);
             for (int l = sp.length(); i + l <= n; i += l) {
                 long byteOff = (off + i) * 4;
-                FloatVector.fromMemorySegment(sp, seg, byteOff, LE).add(b).intoMemorySegment(seg, byteOff, LE);
+                FloatVector v = FloatVector.fromMemorySegment(sp, seg, byteOff, LE).add(b);
+                (relu ? v.max(zero) : v).intoMemorySegment(seg, byteOff, LE);
             }
         }
-        for (; i < n; i++) seg.setAtIndex(Storage.F32, off + i, seg.getAtIndex(Storage.F32, off + i) + b);
+        for (; i < n; i++) {
+            float v = seg.getAtIndex(Storage.F32, off + i) + b;
+            seg.setAtIndex(Storage.F32, off + i, relu ? Math.max(v, 0f) : v);
+        }
     }
 
-    private static void addF64(MemorySegment seg, long off, int n, double b) {
+    private static void addF64(MemorySegment seg, long off, int n, double b, boolean relu) {
         int i = 0;
         if (!CpuConfig.scalar()) {
             var sp = CpuConfig.F64;
+            DoubleVector zero = DoubleVector.zero(sp);
             for (int l = sp.length(); i + l <= n; i += l) {
                 long byteOff = (off + i) * 8;
-                DoubleVector.fromMemorySegment(sp, seg, byteOff, LE).add(b).intoMemorySegment(seg, byteOff, LE);
+                DoubleVector v = DoubleVector.fromMemorySegment(sp, seg, byteOff, LE).add(b);
+                (relu ? v.max(zero) : v).intoMemorySegment(seg, byteOff, LE);
             }
         }
-        for (; i < n; i++) seg.setAtIndex(Storage.F64, off + i, seg.getAtIndex(Storage.F64, off + i) + b);
+        for (; i < n; i++) {
+            double v = seg.getAtIndex(Storage.F64, off + i) + b;
+            seg.setAtIndex(Storage.F64, off + i, relu ? Math.max(v, 0.0) : v);
+        }
     }
 
     // ------------------------------------------------------------------ pooling
