@@ -8,13 +8,16 @@ import java.util.TreeMap;
 
 /**
  * The text of {@code kiln info MODEL.onnx}: producer and opsets, inputs and outputs with their
- * types and dims, node counts per op type (nested subgraphs included), and the initializers'
- * parameter count and bytes.
+ * types and dims, node counts per op type (nested subgraphs included), whether Kiln has every op
+ * type, and the initializers' parameter count and bytes.
  */
 public final class OnnxInfo {
     private OnnxInfo() {}
 
-    public static String describe(OnnxModel m) {
+    public static String describe(OnnxModel m) { return describe(m, dev.kiln.onnx.ops.OpRegistry.standard()); }
+
+    /** As {@link #describe(OnnxModel)}, saying which op types registry lacks. */
+    public static String describe(OnnxModel m, dev.kiln.onnx.ops.OpRegistry registry) {
         StringBuilder sb = new StringBuilder();
         OnnxGraph g = m.graph();
         sb.append("ONNX model: ir_version ").append(m.irVersion()).append(", producer ")
@@ -32,6 +35,10 @@ public final class OnnxInfo {
         int nodes = countOps(g, ops);
         sb.append("nodes: ").append(nodes).append(" (").append(ops.size()).append(" op types)\n");
         ops.forEach((op, n) -> sb.append(String.format(Locale.ROOT, "  %-28s %d%n", op, n)));
+        var known = registry.names();
+        var missing = ops.keySet().stream().filter(op -> !known.contains(op)).toList();
+        sb.append(missing.isEmpty() ? "ops: Kiln runs all " + ops.size() + " op types"
+                : "ops not supported by Kiln (" + missing.size() + " of " + ops.size() + "): " + String.join(", ", missing)).append('\n');
         long params = 0, bytes = 0;
         for (Value v : g.initializers().values()) {
             if (!(v instanceof Value.TensorValue t)) {

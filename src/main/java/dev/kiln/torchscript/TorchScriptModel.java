@@ -117,9 +117,45 @@ public final class TorchScriptModel implements AutoCloseable {
         sb.append("parameters and buffers: ").append(totals[0]).append(" tensors, ").append(totals[1])
                 .append(" values, ").append(totals[2]).append(" bytes\n");
         sb.append("methods of the root: ").append(String.join(", ", interpreter.classOf(root).methods().keySet())).append('\n');
+        var forward = interpreter.classOf(root).method("forward");
+        if (forward != null) sb.append("signature: ").append(signature(forward)).append('\n');
+        var called = code.calledBuiltins();
+        var missing = called.stream().filter(n -> !interpreter.supports(n)).toList();
+        sb.append(missing.isEmpty()
+                ? "ops: Kiln runs all " + called.size() + " torch.* / ops.* functions the code calls (tensor methods are checked as they run)"
+                : "ops not supported by Kiln (" + missing.size() + " of " + called.size() + " torch.* / ops.* functions): " + String.join(", ", missing)).append('\n');
         sb.append("code: ").append(code.classCount()).append(" classes, ").append(code.functionCount())
                 .append(" functions; constants: ").append(constants.size()).append('\n');
         return sb.toString();
+    }
+
+    /** forward(x: Tensor, ...) -> T, from the method's source (self left out). */
+    static String signature(dev.kiln.torchscript.lang.FunctionDef f) {
+        StringBuilder sb = new StringBuilder(f.name()).append('(');
+        boolean first = true;
+        for (var p : f.params()) {
+            if (p.name().equals("self")) continue;
+            if (!first) sb.append(", ");
+            first = false;
+            sb.append(p.name());
+            if (p.annotation() != null) sb.append(": ").append(show(p.annotation()));
+        }
+        sb.append(')');
+        if (f.returns() != null) sb.append(" -> ").append(show(f.returns()));
+        return sb.toString();
+    }
+
+    /** A type annotation as written (Tensor, Optional[Tensor], Tuple[Tensor, Tensor], __torch__.M). */
+    private static String show(dev.kiln.torchscript.lang.Expr e) {
+        return switch (e) {
+            case dev.kiln.torchscript.lang.Expr.Name n -> n.id();
+            case dev.kiln.torchscript.lang.Expr.Attribute a -> show(a.value()) + "." + a.attr();
+            case dev.kiln.torchscript.lang.Expr.Const c -> c.value() == null ? "None" : String.valueOf(c.value());
+            case dev.kiln.torchscript.lang.Expr.Subscript s -> show(s.value()) + "[" + show(s.index()) + "]";
+            case dev.kiln.torchscript.lang.Expr.TupleExpr t -> String.join(", ", t.items().stream().map(TorchScriptModel::show).toList());
+            case dev.kiln.torchscript.lang.Expr.ListExpr l -> "[" + String.join(", ", l.items().stream().map(TorchScriptModel::show).toList()) + "]";
+            default -> "?";
+        };
     }
 
     private void describe(PyObject m, String label, String indent, StringBuilder sb, long[] totals,

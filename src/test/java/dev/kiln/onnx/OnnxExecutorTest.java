@@ -197,6 +197,11 @@ class OnnxExecutorTest {
         assertTrue(text.contains("x: FLOAT [batch, 3]"), text);
         assertTrue(text.contains("nodes: 5 (4 op types)"), text);
         assertTrue(text.contains("initializers: 2, 6 parameters, 24 bytes"), text);
+        assertTrue(text.contains("ops: Kiln runs all 4 op types"), text);
+        OpRegistry some = OpRegistry.empty();
+        for (String op : new String[]{"Add", "Relu", "Mul"}) some.register(op, c -> List.of());
+        String partial = OnnxInfo.describe(smallModel(), some);
+        assertTrue(partial.contains("ops not supported by Kiln (1 of 4): Identity"), partial);
     }
 
     private static void assertMessage(org.junit.jupiter.api.function.Executable e, String part) {

@@ -67,6 +67,8 @@ class TorchScriptModelTest {
             assertTrue(d.contains("running_var: buffer [4] float32"), d);
             assertTrue(d.contains("weight: parameter [4, 2, 3, 3] float32"), d);
             assertTrue(d.contains("methods of the root: forward"), d);
+            assertTrue(d.matches("(?s).*signature: forward\\([a-z_0-9]+: Tensor\\) -> Tensor\n.*"), d);
+            assertTrue(d.matches("(?s).*ops: Kiln runs all \\d+ torch\\.\\* / ops\\.\\* functions the code calls.*"), d);
         }
     }
 

@@ -36,4 +36,45 @@ public final class CodeBase {
     public int classCount() { return classes.size(); }
 
     public int functionCount() { return functions.size(); }
+
+    /**
+     * The builtin functions the code calls by name ("torch.linear", "ops.prim.dtype"): every call
+     * whose callee is a dotted name under torch or ops, in any method or function. Tensor methods
+     * (x.view(...)) are not among them: what they resolve to is known only when they run.
+     */
+    public java.util.SortedSet<String> calledBuiltins() {
+        java.util.SortedSet<String> names = new java.util.TreeSet<>();
+        java.util.function.Consumer<Object> walk = new java.util.function.Consumer<>() {
+            @Override
+            public void accept(Object o) {
+                if (o instanceof dev.kiln.torchscript.lang.Expr.Call c) {
+                    String name = dotted(c.func());
+                    if (name != null && (name.startsWith("torch.") || name.startsWith("ops."))) names.add(name);
+                }
+                if (o instanceof java.util.Collection<?> list) list.forEach(this);
+                else if (o instanceof Map<?, ?> map) map.values().forEach(this);
+                else if (o instanceof Record r)
+                    for (var rc : r.getClass().getRecordComponents()) {
+                        try {
+                            accept(rc.getAccessor().invoke(r));
+                        } catch (ReflectiveOperationException e) {
+                            throw new IllegalStateException(e);
+                        }
+                    }
+            }
+        };
+        classes.values().forEach(c -> walk.accept(c.methods()));
+        functions.values().forEach(walk);
+        return names;
+    }
+
+    /** a.b.c for a chain of attribute accesses on a name, else null. */
+    private static String dotted(dev.kiln.torchscript.lang.Expr e) {
+        if (e instanceof dev.kiln.torchscript.lang.Expr.Name n) return n.id();
+        if (e instanceof dev.kiln.torchscript.lang.Expr.Attribute a) {
+            String left = dotted(a.value());
+            return left == null ? null : left + "." + a.attr();
+        }
+        return null;
+    }
 }

@@ -260,4 +260,7 @@ public final class Interpreter {
     static List<Object> newList() { return new ArrayList<>(); }
 
     static boolean isTensor(Object o) { return o instanceof Tensor; }
+
+    /** Whether a builtin name ("torch.linear", "ops.prim.dtype") is one this interpreter runs. */
+    public boolean supports(String builtin) { return ops.has(builtin); }
 }
