@@ -66,8 +66,14 @@ final class ConvImplicit {
 
     static boolean applies(ConvGeometry g, DType t) {
         if (t != DType.F32 || g.groups() != 1 || CpuConfig.scalar() || mode.equals("never")) return false;
+        // the padded batch lives in one float[] indexed by int: larger inputs take im2col, image by image
+        long padded = (long) g.n() * g.c() * (g.h() + 2L * g.ph()) * (g.w() + 2L * g.pw());
+        if (padded > MAX_PADDED || (long) g.n() * g.p() > MAX_PADDED) return false;
         return mode.equals("always") || g.kh() * g.kw() > 1;
     }
+
+    /** Most elements of the padded batch (and output pixels) this kernel takes: 2^30 (4 GB). */
+    static final long MAX_PADDED = 1L << 30;
 
     /** The weight packed for {@link #kernel}: wp[(o/NR)*T*NR + t*NR + o%NR] = w[o, t], zero-padded to NR. */
     record Packed(int o, int taps, float[] data) {}
