@@ -13,7 +13,9 @@ import jdk.incubator.vector.VectorSpecies;
  *   <li>{@code kiln.cpu.cacheBytes=N}: most bytes of freed host blocks kept for reuse (default 1 GiB).</li>
  *   <li>{@code kiln.conv.implicit=auto|always|never}: F32 convs on the implicit GEMM
  *       ({@code ConvImplicit}; auto: groups 1, kernels larger than 1x1) or on im2col + GEMM;
- *       {@code kiln.conv.kc=N}: its taps per K block (default 128).</li>
+ *       {@code kiln.conv.kc=N}: its taps per K block (default 128);
+ *       {@code kiln.conv.directMaxTaps=N}: stride-1 convs with up to N taps per output (C*kh*kw,
+ *       default 288) take the pixel-vector kernel {@code ConvDirect} instead (0: never).</li>
  * </ul>
  */
 public final class CpuConfig {

@@ -13,9 +13,11 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 
 /**
- * CPU conv2d and pooling. F32 convs with groups 1 and a kernel larger than 1x1 (any stride,
- * padding, dilation) take the implicit GEMM {@link ConvImplicit}; all others (1x1, groups, F64)
- * run as im2col + GEMM through {@code backend().gemm}:
+ * CPU conv2d and pooling. F32 convs with groups 1 and a kernel larger than 1x1 take the implicit
+ * GEMM {@link ConvImplicit} (any stride, padding, dilation), except stride-1 convs with few taps
+ * per output (C*kh*kw up to {@link ConvDirect#maxTaps}: the first layers of small CNNs), which take
+ * the pixel-vector kernel {@link ConvDirect}; all others (1x1, groups, F64) run as im2col + GEMM
+ * through {@code backend().gemm}:
  * <pre>
  * per image n, per group g:  out[n, g*og:(g+1)*og, :] [og, OH*OW] = w_g [og, kg] x col_g [kg, OH*OW]
  *   kg = (C/groups)*kh*kw; col from {@link Im2col} (built once per image for all groups;
@@ -33,10 +35,15 @@ final class CpuConv {
 
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
-    /** out = conv2d(x, w, bias), then max(out, 0) when relu (the implicit GEMM applies it before its stores). */
+    /** out = conv2d(x, w, bias), then max(out, 0) when relu (the direct and implicit kernels apply it before their stores). */
     static void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out, boolean relu) {
         ConvGeometry g = ConvGeometry.of(x, w, p, out);
         if (out.numel() == 0) return;
+        boolean implicitForced = ConvImplicit.mode.equals("always");
+        if (!implicitForced && ConvDirect.applies(g, x.dtype()) && !CpuConfig.scalar()) {
+            ConvDirect.conv2d(x, w, bias, g, out, relu);
+            return;
+        }
         if (ConvImplicit.applies(g, x.dtype())) {
             ConvImplicit.conv2d(x, w, bias, g, out, relu);
             return;

@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * conv2d on every route (implicit GEMM, im2col + GEMM, scalar twin) against hand-computed values and
+ * conv2d on every route (direct kernel, implicit GEMM, im2col + GEMM, scalar twin) against hand-computed values and
  * a float64 direct reference written here.
  */
 class ConvTest {
@@ -63,28 +63,34 @@ class ConvTest {
     }
 
     /**
-     * The kernel routes: default, the implicit GEMM forced on (1x1 convs included, and with a
-     * K block of 5 taps so that every conv here spans several blocks), forced im2col + GEMM,
-     * scalar twin.
+     * The kernel routes: default (the direct kernel for few taps, else the implicit GEMM), the
+     * implicit GEMM forced on (1x1 convs included, and with a K block of 5 taps so that every conv
+     * here spans several blocks), the direct kernel wherever it applies (stride 1), forced im2col
+     * + GEMM, scalar twin.
      */
-    enum Route { DEFAULT, IMPLICIT, IM2COL, SCALAR }
+    enum Route { DEFAULT, IMPLICIT, DIRECT, IM2COL, SCALAR }
 
     static <T> T withRoute(Route r, java.util.function.Supplier<T> body) {
         boolean oldScalar = CpuConfig.scalar();
-        int oldKc = ConvImplicit.KC;
+        int oldKc = ConvImplicit.KC, oldTaps = ConvDirect.maxTaps;
         String oldMode = ConvImplicit.mode;
         CpuConfig.setScalar(r == Route.SCALAR);
         if (r == Route.IMPLICIT) {
             ConvImplicit.mode = "always";
             ConvImplicit.KC = 5;
         }
-        if (r == Route.IM2COL) ConvImplicit.mode = "never";
+        if (r == Route.IM2COL) {
+            ConvImplicit.mode = "never";
+            ConvDirect.maxTaps = 0;
+        }
+        if (r == Route.DIRECT) ConvDirect.maxTaps = Integer.MAX_VALUE;
         try {
             return body.get();
         } finally {
             CpuConfig.setScalar(oldScalar);
             ConvImplicit.mode = oldMode;
             ConvImplicit.KC = oldKc;
+            ConvDirect.maxTaps = oldTaps;
         }
     }
 
