@@ -10,12 +10,15 @@ import java.util.concurrent.locks.LockSupport;
  * next one before it parks: a decode step or a small batch runs hundreds of parallel ops tens of
  * microseconds apart, and waking a parked thread costs about as much as a 768 x 768 matrix-vector
  * product's share (measured ~25 us on the Zen 4 VM), the cost that OpenMP runtimes avoid the same
- * way. Property {@code kiln.cpu.spinMicros} (default 200; 0: park at once).
+ * way. Property {@code kiln.cpu.spinMicros} (default 50; 0: park at once). Longer spins cost
+ * elsewhere: with 200 us the CNN training epoch (2 cores, where the spinning worker competes with
+ * the GC and JIT threads) took 2.21-2.30 s against 1.89-2.01 s with 50 and 2.00-2.09 s with the
+ * ForkJoinPool before (Zen 4, alternating runs).
  */
 public final class Parallel {
     private Parallel() {}
 
-    static final long SPIN_NANOS = 1000L * Long.getLong("kiln.cpu.spinMicros", 200L);
+    static final long SPIN_NANOS = 1000L * Long.getLong("kiln.cpu.spinMicros", 50L);
 
     private static final Worker[] WORKERS = new Worker[Math.max(Runtime.getRuntime().availableProcessors(), 1)];
 
