@@ -1,7 +1,6 @@
 package dev.kiln.backend.cpu;
 
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -57,10 +56,9 @@ public final class Parallel {
             return;
         }
         Fork fork = new Fork(n, chunks, body, Thread.currentThread());
-        // hand the fork to idle workers (each claims pieces until none are left); busy ones are
-        // skipped: the caller then runs the pieces nobody claimed
-        for (int i = 0, posted = 0; i < WORKERS.length && posted < chunks - 1; i++)
-            if (worker(i).offer(fork)) posted++;
+        // hand the fork to chunks - 1 workers (each claims pieces until none are left); the caller
+        // runs the first piece and any that no worker has claimed yet
+        for (int i = 0; i < Math.min(WORKERS.length, chunks - 1); i++) worker(i).offer(fork);
         boolean[] flag = IN_PARALLEL.get();
         boolean was = flag[0];
         flag[0] = true;
@@ -136,17 +134,17 @@ public final class Parallel {
     }
 
     /**
-     * A persistent pool thread. {@link #offer} hands it a fork when it is idle; after running one
-     * it spins for {@link #SPIN_NANOS} on its slot, then parks until the next offer unparks it.
-     * The slot and the parked flag are volatile and written and read in opposite orders by the two
-     * sides (offer: slot, then parked; worker: parked, then slot), so a fork is never left waiting
-     * on a parked worker.
+     * A persistent pool thread with a queue of forks. {@link #offer} always queues (a worker that
+     * is just finishing the previous fork takes the next one as soon as it is done; one that is
+     * busy with another caller's fork takes it later and finds nothing left: harmless), then wakes
+     * the worker if it parked. Dropping the offer while the worker still looked busy made the
+     * caller run back-to-back parallel ops alone. After a fork the worker spins for
+     * {@link #SPIN_NANOS} on its queue, then parks; the parked flag and the queue are written and
+     * read in opposite orders by the two sides, so a fork is never left waiting on a parked worker.
      */
     private static final class Worker extends Thread {
-        private final AtomicReference<Fork> slot = new AtomicReference<>();
+        private final java.util.concurrent.ConcurrentLinkedQueue<Fork> queue = new java.util.concurrent.ConcurrentLinkedQueue<>();
         private volatile boolean parked;
-        /** Set while a fork is assigned or running, so that offers go to idle workers only. */
-        private final java.util.concurrent.atomic.AtomicBoolean busy = new java.util.concurrent.atomic.AtomicBoolean();
 
         Worker(String name) {
             super(name);
@@ -154,8 +152,7 @@ public final class Parallel {
         }
 
         boolean offer(Fork f) {
-            if (!busy.compareAndSet(false, true)) return false;
-            slot.set(f);
+            queue.add(f);
             if (parked) LockSupport.unpark(this);
             return true;
         }
@@ -165,22 +162,17 @@ public final class Parallel {
             while (true) {
                 Fork f;
                 long spinUntil = System.nanoTime() + SPIN_NANOS;
-                while ((f = slot.get()) == null) {
+                while ((f = queue.poll()) == null) {
                     if (System.nanoTime() < spinUntil) {
                         Thread.onSpinWait();
                         continue;
                     }
                     parked = true;
-                    if (slot.get() == null) LockSupport.park(this);
+                    if (queue.isEmpty()) LockSupport.park(this);
                     parked = false;
                     spinUntil = System.nanoTime() + SPIN_NANOS;
                 }
-                slot.set(null);
-                try {
-                    f.help();
-                } finally {
-                    busy.set(false);
-                }
+                f.help();
             }
         }
     }
