@@ -75,19 +75,20 @@ final class ConvImplicit {
     /** Most elements of the padded batch (and output pixels) this kernel takes: 2^30 (4 GB). */
     static final long MAX_PADDED = 1L << 30;
 
-    /** The weight packed for {@link #kernel}: wp[(o/NR)*T*NR + t*NR + o%NR] = w[o, t], zero-padded to NR. */
-    record Packed(int o, int taps, float[] data) {}
-
     private record Key(long off, int o, int taps, int nr) {}
 
-    static Packed packed(Tensor w, ConvGeometry g) {
+    /**
+     * The weight packed for {@link #kernel}: wp[(o/NR)*T*NR + t*NR + o%NR] = w[o, t], zero-padded to
+     * NR; made once and kept with a constant weight's storage.
+     */
+    static float[] packed(Tensor w, ConvGeometry g) {
         int taps = g.kg(), o = g.o();
         if (w.isContiguous() && w.storage().isConstant())
             return w.storage().derived(new Key(w.offset(), o, taps, NR), k -> pack(w, o, taps));
         return pack(w, o, taps);
     }
 
-    private static Packed pack(Tensor w, int o, int taps) {
+    private static float[] pack(Tensor w, int o, int taps) {
         float[] wf = w.toFloatArray(); // [O, T] row-major
         int panels = (o + NR - 1) / NR;
         float[] p = new float[panels * taps * NR];
@@ -95,7 +96,7 @@ final class ConvImplicit {
             int base = (oc / NR) * taps * NR + oc % NR;
             for (int t = 0; t < taps; t++) p[base + t * NR] = wf[oc * taps + t];
         }
-        return new Packed(o, taps, p);
+        return p;
     }
 
     /** Sizes of the padded image, the offsets of the taps and output pixels in it, and the tiles. */
@@ -139,7 +140,7 @@ final class ConvImplicit {
 
     /** out = conv2d(x, w, bias), ReLU applied before the stores when relu. */
     static void conv2d(Tensor x, Tensor w, Tensor bias, ConvGeometry g, Tensor out, boolean relu) {
-        Packed wp = packed(w, g);
+        float[] wp = packed(w, g);
         Layout lay = Layout.of(g);
         int o = g.o(), panels = (o + NR - 1) / NR;
         float[] b = new float[panels * NR];
@@ -181,7 +182,7 @@ final class ConvImplicit {
                     int t0 = r * perUnit, t1 = Math.min(tiles, t0 + perUnit);
                     for (int k0 = 0; k0 < nt; k0 += KC)
                         for (int t = t0; t < t1; t++)
-                            tile(lay, xq, wp.data(), pn, b, t * mr, k0, Math.min(nt, k0 + KC), acc, (t - t0) * mr * NR);
+                            tile(lay, xq, wp, pn, b, t * mr, k0, Math.min(nt, k0 + KC), acc, (t - t0) * mr * NR);
                     int q0 = t0 * mr, len = Math.min(g.n() * g.p(), t1 * mr) - q0, o0 = pn * NR, cols = Math.min(NR, o - o0);
                     transpose(acc, run, cap, len, cols, relu);
                     // the unit's pixels, image by image, into each channel's plane

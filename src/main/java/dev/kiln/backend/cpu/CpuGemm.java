@@ -63,11 +63,7 @@ final class CpuGemm {
             // a model's weight in a matrix-vector product (a decode step) streams from DRAM: each is read once per step
             boolean weightB = vectorShape && ob.batchStride() == 0 && b.storage().isConstant();
             Parallel.forChunks(d.batch, threads, (s, e) -> {
-                for (int i = s; i < e; i++) {
-                    GemmMatrix ma = oa.at(i), mb = ob.at(i), mc = oc.at(i);
-                    if (f64) GemmF64.gemm(d.m, d.n, d.k, alpha, ma, mb, beta, mc, inner);
-                    else GemmF32.gemm(d.m, d.n, d.k, (float) alpha, ma, packedA, mb, (float) beta, mc, inner, false, weightB);
-                }
+                for (int i = s; i < e; i++) run(f64, d, alpha, beta, oa.at(i), packedA, ob.at(i), oc.at(i), 0, d.n, inner, weightB);
             });
             return;
         }
@@ -76,20 +72,23 @@ final class CpuGemm {
             GemmMatrix ma = oa.at(i), mb = ob.at(i), mc = oc.at(i);
             int units = (d.n + nr - 1) / nr;
             if (d.m >= 4 * mr * threads && (d.m >= mSplitTiles * mr * threads || units < 2 * threads)) {
-                run(f64, d, alpha, beta, ma, packedA, mb, mc, 0, d.n, threads);   // M blocks shared out dynamically
+                run(f64, d, alpha, beta, ma, packedA, mb, mc, 0, d.n, threads, false);   // M blocks shared out dynamically
             } else {                                                   // few rows: split N statically
                 Parallel.forChunks(units, threads,
-                        (s, e) -> run(f64, d, alpha, beta, ma, packedA, mb, mc, s * nr, Math.min(e * nr, d.n), 1));
+                        (s, e) -> run(f64, d, alpha, beta, ma, packedA, mb, mc, s * nr, Math.min(e * nr, d.n), 1, false));
             }
         }
     }
 
-    /** Columns [j0, j1) of one batch item on the given number of threads (packedA: a's panels, or null). */
+    /**
+     * Columns [j0, j1) of one batch item on the given number of threads (packedA: a's panels, or
+     * null; weightB: b is a model's constant weight, see {@link GemmF32#gemm}).
+     */
     private static void run(boolean f64, Dims d, double alpha, double beta, GemmMatrix a, GemmF32Packed.PackedA packedA,
-                            GemmMatrix b, GemmMatrix c, int j0, int j1, int threads) {
+                            GemmMatrix b, GemmMatrix c, int j0, int j1, int threads, boolean weightB) {
         GemmMatrix sb = b.at(0, j0), sc = c.at(0, j0);
         if (f64) GemmF64.gemm(d.m, j1 - j0, d.k, alpha, a, sb, beta, sc, threads);
-        else GemmF32.gemm(d.m, j1 - j0, d.k, (float) alpha, a, packedA, sb, (float) beta, sc, threads, j1 - j0 < d.n, false);
+        else GemmF32.gemm(d.m, j1 - j0, d.k, (float) alpha, a, packedA, sb, (float) beta, sc, threads, j1 - j0 < d.n, weightB);
     }
 
     /**

@@ -83,8 +83,7 @@ final class GemmF32 {
         if (m == 1 && b.cs() == 1) {
             Buffers buf = BUFFERS.get();
             int parts = (k + GemmF32Gemv.K_PART - 1) / GemmF32Gemv.K_PART;
-            GemmF32Gemv.rowTimesMatrix(n, k, alpha, a, b, beta, c, scratch(buf, k), accumulator(buf, n * parts), threads, vector,
-                    weightB && GemmF32Gemv.weightsFromDram);
+            GemmF32Gemv.rowTimesMatrix(n, k, alpha, a, b, beta, c, scratch(buf, k), accumulator(buf, n * parts), threads, vector, weightB);
         } else if (m == 1 && b.rs() == 1) {         // B stored transposed: c^T = B^T a^T, a dot per column
             GemmMatrix bt = new GemmMatrix(b.seg(), b.off(), b.cs(), 1), at = new GemmMatrix(a.seg(), a.off(), a.cs(), a.rs());
             dots(n, k, alpha, bt, at, beta, new GemmMatrix(c.seg(), c.off(), c.cs(), c.rs()), threads, vector);

@@ -68,14 +68,16 @@ final class GemmF32Gemv {
 
     /**
      * c[0, 0:n] = alpha * a[0, 0:k] * b[0:k, 0:n] + beta * c[0, 0:n]; b.cs() == 1. x (>= k) and
-     * partial (>= n * ceil(k / K_PART)) are the caller's scratch. fromDram: B is known to stream
-     * from DRAM (else judged by its size against the L3). The column cut changes no sum.
+     * partial (>= n * ceil(k / K_PART)) are the caller's scratch. weightB: B is a model's constant
+     * weight, taken to stream from DRAM when {@link #weightsFromDram} (else B is judged by its size
+     * against the L3). The column cut changes no sum.
      */
     static void rowTimesMatrix(int n, int k, float alpha, GemmMatrix a, GemmMatrix b, float beta, GemmMatrix c,
-                               float[] x, float[] partial, int threads, boolean vector, boolean fromDram) {
+                               float[] x, float[] partial, int threads, boolean vector, boolean weightB) {
+        boolean fromDram = weightB && weightsFromDram || 4L * k * n > L3 / 2;
         MemorySegment as = a.seg(), bs = b.seg();
         for (int p = 0; p < k; p++) x[p] = as.getAtIndex(Storage.F32, a.off() + p * a.cs());
-        int width = GemmF32.evenBlock(n, fromDram || 4L * k * n > L3 / 2 ? CHUNK_DRAM : CHUNK, L), chunks = (n + width - 1) / width;
+        int width = GemmF32.evenBlock(n, fromDram ? CHUNK_DRAM : CHUNK, L), chunks = (n + width - 1) / width;
         int parts = (k + K_PART - 1) / K_PART, rows = (k + parts - 1) / parts;
         CpuGemm.forBlocks(chunks * parts, threads, t -> {
             int j0 = (t % chunks) * width, w = Math.min(width, n - j0);

@@ -24,6 +24,9 @@ public final class Parallel {
     /** True on a thread that is running a chunk of a parallel loop (nested loops then run inline). */
     private static final ThreadLocal<boolean[]> IN_PARALLEL = ThreadLocal.withInitial(() -> new boolean[1]);
 
+    /** Whether this thread is inside a parallel loop (a worker, or a caller running a piece): nested loops run inline. */
+    private static boolean nested() { return Thread.currentThread() instanceof Worker || IN_PARALLEL.get()[0]; }
+
     /** A range task: body(start, end) over [0, n). */
     public interface Range { void run(int start, int end); }
 
@@ -35,7 +38,7 @@ public final class Parallel {
         int t = CpuConfig.threads();
         long work = (long) n * Math.max(costPerItem, 1);
         int chunks = (int) Math.min(Math.min(t, n), Math.max(1, work / 32_768));
-        if (chunks <= 1 || Thread.currentThread() instanceof Worker || IN_PARALLEL.get()[0]) {
+        if (chunks <= 1 || nested()) {
             body.run(0, n);
             return;
         }
@@ -51,7 +54,7 @@ public final class Parallel {
      */
     public static void forChunks(int n, int chunks, Range body) {
         chunks = Math.min(chunks, n);
-        if (chunks <= 1 || Thread.currentThread() instanceof Worker || IN_PARALLEL.get()[0]) {
+        if (chunks <= 1 || nested()) {
             if (n > 0) body.run(0, n);
             return;
         }
@@ -151,10 +154,9 @@ public final class Parallel {
             setDaemon(true);
         }
 
-        boolean offer(Fork f) {
+        void offer(Fork f) {
             queue.add(f);
             if (parked) LockSupport.unpark(this);
-            return true;
         }
 
         @Override
