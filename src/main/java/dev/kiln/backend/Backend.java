@@ -60,6 +60,15 @@ public interface Backend {
      */
     void gemm(boolean transA, boolean transB, double alpha, Tensor a, Tensor b, double beta, Tensor c);
 
+    /**
+     * The same, then {@code c = act(c + bias)} ({@link GemmEpilogue}; null: none). A backend may
+     * apply the epilogue to each block of c as it finishes it; by default it runs as separate passes.
+     */
+    default void gemm(boolean transA, boolean transB, double alpha, Tensor a, Tensor b, double beta, Tensor c, GemmEpilogue epilogue) {
+        gemm(transA, transB, alpha, a, b, beta, c);
+        if (epilogue != null) epilogue.applySeparately(c);
+    }
+
     /** x [N,C,H,W], w [O,C/groups,kh,kw], bias [O] or null, out [N,O,OH,OW]. */
     void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out);
 

@@ -37,7 +37,12 @@ final class GeluFusion {
                 tanh = true;
             }
             if (m == null) continue;
-            for (int j : m.removed) nodes.set(j, null);
+            int reads = (int) y.inputs().stream().filter(m.x::equals).count();    // x's uses inside the chain become one
+            for (int j : m.removed) {
+                reads += (int) nodes.get(j).inputs().stream().filter(m.x::equals).count();
+                nodes.set(j, null);
+            }
+            g.use(m.x, 1 - reads);
             Map<String, OnnxAttribute> attrs = tanh ? Map.of("approximate", new OnnxAttribute("approximate", OnnxAttribute.Type.STRING,
                     0, 0, "tanh".getBytes(java.nio.charset.StandardCharsets.UTF_8), null, null, new float[0], new long[0], List.of(),
                     List.of(), List.of(), null)) : Map.of();

@@ -30,6 +30,8 @@ import java.util.Set;
  *       {@value FusedOps#DOMAIN} (see {@link GeluFusion}).</li>
  *   <li>Attention written out as MatMul [Div|Mul] [Add mask] Softmax MatMul: one "Attention" node
  *       (see {@link AttentionFusion}).</li>
+ *   <li>A Linear layer, Add(MatMul(x, W), b) with constant W and b, with its Relu or Gelu: one
+ *       "MatMulBias" node (the GEMM applies bias and activation as it stores; see {@link MatMulBiasFusion}).</li>
  *   <li>Dynamic int8 MatMul as quantize_dynamic writes it (DynamicQuantizeLinear, MatMulInteger,
  *       Cast, Mul, Mul): one "QuantMatMul" node (see {@link QuantMatMulFusion}).</li>
  * </ul>
@@ -69,8 +71,8 @@ final class GraphOptimizer {
     /** The optimized graph (the same object when nothing applies). */
     static OnnxGraph optimize(OnnxGraph g) {
         GraphOptimizer o = new GraphOptimizer(g);
-        boolean changed = o.foldConstants() | o.foldBatchNorms() | o.transposeGemmWeights() | o.fuseRelus() | GeluFusion.apply(o.view())
-                | AttentionFusion.apply(o.view()) | QuantMatMulFusion.apply(o.view());
+        boolean changed = o.foldConstants() | o.foldBatchNorms() | o.transposeGemmWeights() | GeluFusion.apply(o.view())
+                | AttentionFusion.apply(o.view()) | QuantMatMulFusion.apply(o.view()) | (MatMulBiasFusion.enabled() && MatMulBiasFusion.apply(o.view())) | o.fuseRelus();
         if (!changed) return g;
         List<OnnxNode> kept = o.nodes.stream().filter(n -> n != null).toList();
         return new OnnxGraph(g.name(), kept, g.inputs(), g.outputs(), g.valueInfo(), o.inits);

@@ -1,6 +1,7 @@
 package dev.kiln.ops;
 
 import dev.kiln.autograd.GradMode;
+import dev.kiln.backend.GemmEpilogue;
 import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Shape;
 import dev.kiln.tensor.Tensor;
@@ -66,6 +67,36 @@ public final class MatMul {
         return castBack(out, promoted);
     }
 
+    /**
+     * A Linear layer's forward, {@code act(a @ w + bias)}: a [..., k], w [k, n], bias [n] or null,
+     * act a parameterless unary op (RELU, GELU, GELU_TANH, ...) or null. Float32 operands without
+     * gradients run as one GEMM over all rows of a, with the bias and activation applied to each
+     * block of the output as the GEMM finishes it ({@link GemmEpilogue}); anything else runs as
+     * matmul, add and the activation, with the same result.
+     */
+    public static Tensor linear(Tensor a, Tensor w, Tensor bias, UnaryOp act) {
+        boolean fused = a.dim() >= 2 && w.dim() == 2 && a.size(-1) == w.size(0) && (bias != null || act != null)
+                && a.dtype() == DType.F32 && w.dtype() == DType.F32 && a.backend() == w.backend()
+                && (bias == null || bias.dim() == 1 && bias.size(0) == w.size(1) && bias.dtype() == DType.F32 && !Tensor.needsGrad(bias))
+                && !Tensor.needsGrad(a, w);
+        if (!fused) {
+            Tensor y = matmul(a, w);
+            if (bias != null) {
+                Tensor t = y.add(bias);
+                y.close();
+                y = t;
+            }
+            if (act != null) {
+                Tensor t = Elementwise.unary(act, y, 0, 0);
+                y.close();
+                y = t;
+            }
+            return y;
+        }
+        int[] as = a.shape();
+        return stackedRows(a, w, Arrays.copyOf(as, as.length - 2), as[as.length - 2], w.size(0), w.size(1), new GemmEpilogue(bias, act));
+    }
+
     private static Tensor castBack(Tensor out, DType promoted) {
         if ((promoted == DType.BF16 || promoted == DType.F16) && out.dtype() != promoted) {
             Tensor half = out.to(promoted);
@@ -82,6 +113,11 @@ public final class MatMul {
      * is copied contiguous first (cheaper than the output it feeds).
      */
     private static Tensor stackedRows(Tensor a, Tensor b, int[] batch, int m, int k, int n) {
+        return stackedRows(a, b, batch, m, k, n, null);
+    }
+
+    /** The same with an epilogue applied by the GEMM (null: none). */
+    private static Tensor stackedRows(Tensor a, Tensor b, int[] batch, int m, int k, int n, GemmEpilogue epilogue) {
         int rows = (int) (Shape.numel(batch) * m);
         int r = a.dim();
         long rowStride = mergedBatchStride(Arrays.copyOf(a.shape(), r - 1), a.strides());
@@ -96,7 +132,7 @@ public final class MatMul {
         Tensor out = Tensor.uninitialized(a.backend(), a.dtype(), rows, n); // gemm with beta 0 writes it all
         try (Tensor a2 = Tensor.of(src.storage(), src.dtype(), new int[]{rows, k}, new long[]{rowStride, src.stride(r - 1)},
                 src.offset())) {
-            a.backend().gemm(false, false, 1.0, a2, b, 0.0, out);
+            a.backend().gemm(false, false, 1.0, a2, b, 0.0, out, epilogue);
         } finally {
             if (src != a) src.close();
         }
@@ -111,6 +147,12 @@ public final class MatMul {
      * 1 (broadcast) or B. a and b are cast to c's dtype (F32 or F64); beta == 0 never reads c.
      */
     public static void gemm(boolean transA, boolean transB, double alpha, Tensor a, Tensor b, double beta, Tensor c) {
+        gemm(transA, transB, alpha, a, b, beta, c, null);
+    }
+
+    /** The same, then c = act(c + bias) per the epilogue (null: none), applied by the backend's GEMM where it can. */
+    public static void gemm(boolean transA, boolean transB, double alpha, Tensor a, Tensor b, double beta, Tensor c,
+                            GemmEpilogue epilogue) {
         if (c.dtype() != DType.F32 && c.dtype() != DType.F64)
             throw new IllegalArgumentException("gemm: c must be float32 or float64, got " + c.dtype().pyName()
                     + " (" + shapes(transA, transB, a, b, c) + ")");
@@ -130,7 +172,7 @@ public final class MatMul {
         Tensor ac = cast(a, c.dtype()), bc = cast(b, c.dtype());
         Tensor ae = rc == 3 ? expandBatch(ac, batch) : ac, be = rc == 3 ? expandBatch(bc, batch) : bc;
         Tensor target = c.isContiguous() ? c : c.contiguous();
-        c.backend().gemm(transA, transB, alpha, ae, be, beta, target);
+        c.backend().gemm(transA, transB, alpha, ae, be, beta, target, epilogue);
         if (target != c) {
             c.copyFrom(target);
             target.close();

@@ -66,16 +66,64 @@ class GraphOptimizerTest {
         assertArrayEquals(before, x.toFloatArray());
     }
 
+    /** MatMul, constant bias Add, Relu: one MatMulBias node; with a bias that is a graph input, the Add+Relu fusion in place. */
     @Test
-    void biasAddThenReluIsFusedInPlace() {
-        Map<String, Value> init = new LinkedHashMap<>();
-        init.put("W", Value.of(Tensor.randn(G, 8, 6)));
-        init.put("b", Value.of(Tensor.randn(G, 6)));
-        OnnxGraph g = new OnnxGraph("ffn", List.of(node("MatMul", List.of("x", "W"), "mm", Map.of()),
-                node("Add", List.of("b", "mm"), "add", Map.of()), node("Relu", List.of("add"), "y", Map.of())),
-                List.of(info("x")), List.of(info("y")), List.of(), init);
-        assertEquals(List.of("MatMul", "Add+Relu"), GraphOptimizer.optimize(g).nodes().stream().map(OnnxNode::opType).toList());
+    void biasAddThenReluIsFused() {
+        java.util.function.Supplier<Map<String, Value>> init = () -> {
+            Map<String, Value> m = new LinkedHashMap<>();
+            m.put("W", Value.of(Tensor.randn(new Generator(3), 8, 6)));
+            m.put("b", Value.of(Tensor.randn(new Generator(4), 6)));
+            return m;
+        };
+        List<OnnxNode> ffn = List.of(node("MatMul", List.of("x", "W"), "mm", Map.of()),
+                node("Add", List.of("b", "mm"), "add", Map.of()), node("Relu", List.of("add"), "y", Map.of()));
+        OnnxGraph g = new OnnxGraph("ffn", ffn, List.of(info("x")), List.of(info("y")), List.of(), init.get());
+        assertEquals(List.of("MatMulBias"), GraphOptimizer.optimize(g).nodes().stream().map(OnnxNode::opType).toList());
         compare(g, "x", Tensor.randn(G, 2, 5, 8).transpose(0, 1));
+        OnnxGraph asInput = new OnnxGraph("ffn_b_input", ffn, List.of(info("x"), info("b")), List.of(info("y")), List.of(), init.get());
+        assertEquals(List.of("MatMul", "Add+Relu"), GraphOptimizer.optimize(asInput).nodes().stream().map(OnnxNode::opType).toList());
+    }
+
+    /**
+     * Linear layers (MatMul + constant bias Add) with an erf GELU, a Relu and none become MatMulBias
+     * nodes that match the unfused graph; a bias Add whose output is also read elsewhere stays.
+     */
+    @Test
+    void linearLayersAreFused() {
+        java.util.function.Supplier<Map<String, Value>> constants = () -> {
+            Generator r = new Generator(5);
+            Map<String, Value> init = new LinkedHashMap<>();
+            init.put("W1", Value.of(Tensor.randn(r, 12, 40)));
+            init.put("b1", Value.of(Tensor.randn(r, 40)));
+            init.put("W2", Value.of(Tensor.randn(r, 40, 9)));
+            init.put("b2", Value.of(Tensor.randn(r, 1, 9)));
+            init.put("W3", Value.of(Tensor.randn(r, 9, 7)));
+            init.put("b3", Value.of(Tensor.randn(r, 7)));
+            init.put("s2", Value.of(Tensor.fromArray(new float[]{1.4142135f}, 1)));
+            init.put("one", Value.of(Tensor.fromArray(new float[]{1f})));
+            init.put("half", Value.of(Tensor.fromArray(new float[]{0.5f})));
+            return init;
+        };
+        List<OnnxNode> mlp = List.of(node("MatMul", List.of("x", "W1"), "m1", Map.of()), node("Add", List.of("m1", "b1"), "h", Map.of()),
+                node("Div", List.of("h", "s2"), "t0", Map.of()), node("Erf", List.of("t0"), "t1", Map.of()),
+                node("Add", List.of("t1", "one"), "t2", Map.of()), node("Mul", List.of("h", "t2"), "t3", Map.of()),
+                node("Mul", List.of("t3", "half"), "g1", Map.of()),
+                node("MatMul", List.of("g1", "W2"), "m2", Map.of()), node("Add", List.of("b2", "m2"), "a2", Map.of()),
+                node("Relu", List.of("a2"), "r2", Map.of()),
+                node("MatMul", List.of("r2", "W3"), "m3", Map.of()), node("Add", List.of("m3", "b3"), "y", Map.of()));
+        OnnxGraph g = new OnnxGraph("mlp", mlp, List.of(info("x")), List.of(info("y")), List.of(), constants.get());
+        List<OnnxNode> opt = GraphOptimizer.optimize(g).nodes();
+        assertEquals(List.of("MatMulBias", "MatMulBias", "MatMulBias"), opt.stream().map(OnnxNode::opType).toList());
+        assertEquals(List.of("Gelu", "Relu", ""), opt.stream().map(n -> n.attributes().containsKey("activation")
+                ? new String(n.attributes().get("activation").s(), java.nio.charset.StandardCharsets.UTF_8) : "").toList());
+        compare(g, "x", Tensor.randn(G, 3, 5, 12));
+        OnnxGraph vec = new OnnxGraph("mlp_vector", mlp, List.of(info("x")), List.of(info("y")), List.of(), constants.get());
+        compare(vec, "x", Tensor.randn(G, 12));                 // a vector input: NumPy shapes, [1, 9] bias broadcast
+        // h (the first layer's pre-activation) is also an output: its Add stays, the MatMul becomes a plain MatMulBias
+        OnnxGraph g2 = new OnnxGraph("mlp_h", mlp, List.of(info("x")), List.of(info("y"), info("h")), List.of(), constants.get());
+        assertEquals(List.of("MatMulBias", "Gelu", "MatMulBias", "MatMulBias"),
+                GraphOptimizer.optimize(g2).nodes().stream().map(OnnxNode::opType).toList());
+        compare(g2, "x", Tensor.randn(G, 4, 12));
     }
 
     /** Both exporter spellings of the erf GELU become one fused node; a wrong constant or an extra use keeps the chain. */
@@ -158,9 +206,10 @@ class GraphOptimizerTest {
                 throw new java.io.UncheckedIOException(e);
             }
         };
-        assertEquals(Map.of("Attention", 2, "Gelu", 2), fused.apply("bert_op17.onnx"));          // 2 layers: erf GELU + attention
-        assertEquals(Map.of("Attention", 2, "Gelu", 2), fused.apply("bert_op13.onnx"));
-        assertEquals(Map.of("Gelu", 2), fused.apply("gpt2_op17.onnx"));                           // tanh GELU; Where-masked attention not yet
+        // 2 layers: attention; six Linear layers each (q, k, v, output, and the two of the MLP, the first with its erf GELU)
+        assertEquals(Map.of("Attention", 2, "MatMulBias", 12), fused.apply("bert_op17.onnx"));
+        assertEquals(Map.of("Attention", 2, "MatMulBias", 12), fused.apply("bert_op13.onnx"));
+        assertEquals(Map.of("Gelu", 2), fused.apply("gpt2_op17.onnx"));  // tanh GELU after Gemm + Reshape; Where-masked attention not yet
         assertEquals(Map.of("Add+Relu", 4, "Conv+Relu", 9), fused.apply("resnet50_op17.onnx"));
     }
 

@@ -2,6 +2,7 @@ package dev.kiln.backend.cpu;
 
 import dev.kiln.backend.Backend;
 import dev.kiln.backend.Backends;
+import dev.kiln.backend.GemmEpilogue;
 import dev.kiln.ops.BinaryOp;
 import dev.kiln.ops.Conv2dParams;
 import dev.kiln.ops.Pool2dParams;
@@ -107,6 +108,15 @@ public final class CpuBackend implements Backend {
     @Override public void gemm(boolean transA, boolean transB, double alpha, Tensor a, Tensor b, double beta, Tensor c) {
         try {
             CpuGemm.gemm(transA, transB, alpha, a, b, beta, c);
+        } finally {
+            fence(a, b, c);
+        }
+    }
+
+    @Override public void gemm(boolean transA, boolean transB, double alpha, Tensor a, Tensor b, double beta, Tensor c,
+                               GemmEpilogue epilogue) {
+        try {
+            CpuGemm.gemm(transA, transB, alpha, a, b, beta, c, epilogue);
         } finally {
             fence(a, b, c);
         }

@@ -1,5 +1,6 @@
 package dev.kiln.backend.cpu;
 
+import dev.kiln.backend.GemmEpilogue;
 import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Shape;
 import dev.kiln.tensor.Tensor;
@@ -37,10 +38,29 @@ final class CpuGemm {
     static int mSplitTiles = Integer.getInteger("kiln.gemm.mSplitTiles", 32);
 
     static void gemm(boolean transA, boolean transB, double alpha, Tensor a, Tensor b, double beta, Tensor c) {
+        gemm(transA, transB, alpha, a, b, beta, c, (GemmEpilogue) null);
+    }
+
+    /**
+     * The same, then c = act(c + bias) ({@link GemmEpilogue}, null: none): F32 applies it to each
+     * block of c as the GEMM finishes it (a constant B: per task, on the last K block) or in one
+     * pass over c right after; F64 runs it as separate ops.
+     */
+    static void gemm(boolean transA, boolean transB, double alpha, Tensor a, Tensor b, double beta, Tensor c, GemmEpilogue epilogue) {
+        Dims d = check(transA, transB, a, b, c);
+        if (epilogue != null && c.dtype() != DType.F32) {
+            gemm(transA, transB, alpha, a, b, beta, c, (CpuEpilogue) null);
+            epilogue.applySeparately(c);
+            return;
+        }
+        gemm(transA, transB, alpha, a, b, beta, c, epilogue == null ? null : CpuEpilogue.of(epilogue, d.n));
+    }
+
+    private static void gemm(boolean transA, boolean transB, double alpha, Tensor a, Tensor b, double beta, Tensor c, CpuEpilogue ep) {
         Dims d = check(transA, transB, a, b, c);
         if (c.dim() > 0 && c.stride(c.dim() - 1) != 1 && d.m * (long) d.n > 1) {
             Tensor tmp = c.contiguous();
-            gemm(transA, transB, alpha, a, b, beta, tmp);
+            gemm(transA, transB, alpha, a, b, beta, tmp, ep);
             c.copyFrom(tmp);
             tmp.close();
             return;
@@ -52,9 +72,21 @@ final class CpuGemm {
         if (!f64 && !vectorShape && usePackedWeights && ob.batchStride() == 0 && b.storage().isConstant()) {
             // a constant weight (a model file's mapping, or sealed by its reader): packed once, kept with its storage
             GemmF32Packed.PackedB packed = GemmF32Packed.of(b.storage(), ob.at(0), d.k, d.n);
-            for (int i = 0; i < d.batch; i++) GemmF32Packed.gemm(d.m, (float) alpha, oa.at(i), packed, (float) beta, oc.at(i), threads);
+            for (int i = 0; i < d.batch; i++) GemmF32Packed.gemm(d.m, (float) alpha, oa.at(i), packed, (float) beta, oc.at(i), threads, ep);
             return;
         }
+        gemmUnpacked(d, alpha, beta, oa, ob, oc, a, b, f64, vectorShape, threads);
+        if (ep != null) {   // one pass over c, its rows over the threads
+            long ld = oc.base().rs(), cost = (long) d.n * 4;
+            for (int i = 0; i < d.batch; i++) {
+                GemmMatrix mc = oc.at(i);
+                Parallel.forRange(d.m, cost, (s, e) -> ep.rows(mc.seg(), mc.off() + s * ld, ld, e - s, 0, d.n));
+            }
+        }
+    }
+
+    private static void gemmUnpacked(Dims d, double alpha, double beta, Operand oa, Operand ob, Operand oc, Tensor a, Tensor b,
+                                     boolean f64, boolean vectorShape, int threads) {
         // a constant A (conv weights [out channels, C kh kw]): its panels packed once, kept with its storage
         GemmF32Packed.PackedA packedA = !f64 && !vectorShape && usePackedWeights && oa.batchStride() == 0 && a.storage().isConstant()
                 ? GemmF32Packed.ofA(a.storage(), oa.at(0), d.m, d.k) : null;

@@ -90,6 +90,14 @@ final class GemmF32Packed {
 
     /** c[0:m, 0:n] = alpha * a[0:m, 0:k] * B + beta * c on up to threads threads; c has unit column stride. */
     static void gemm(int m, float alpha, GemmMatrix a, PackedB b, float beta, GemmMatrix c, int threads) {
+        gemm(m, alpha, a, b, beta, c, threads, null);
+    }
+
+    /**
+     * The same, then the epilogue (null: none) on each task's block of c once its last K block is
+     * stored, by the thread that computed it, while the block is in that core's cache.
+     */
+    static void gemm(int m, float alpha, GemmMatrix a, PackedB b, float beta, GemmMatrix c, int threads, CpuEpilogue ep) {
         int k = b.k(), n = b.n(), kc0 = b.kc0(), nc0 = b.nc0();
         boolean vector = !CpuConfig.scalar();
         int mr = GemmF32Kernel.tileRows(m);
@@ -108,6 +116,7 @@ final class GemmF32Packed {
         for (int pc = 0, pb = 0; pc < k; pc += kc0, pb++) {
             int kc = Math.min(kc0, k - pc), p0 = pc, pbF = pb;
             float betaNow = pc == 0 ? beta : 1f;
+            CpuEpilogue epNow = pc + kc == k ? ep : null;
             GemmTeam.run(threads, mBlocks, mb -> {
                 int ic = (int) ((long) mb * units / mBlocks) * mr;
                 int mc = Math.min(m, (int) ((long) (mb + 1) * units / mBlocks) * mr) - ic;
@@ -131,6 +140,10 @@ final class GemmF32Packed {
                         GemmF32Kernel.store(tt, Math.min(mr, mc - ir), nr, cb.seg(), cb.off() + ir * cb.rs() + jr, cb.rs(),
                                 alpha, betaNow, vector);
                     }
+                }
+                if (epNow != null) {
+                    int j0 = q0 * NR;
+                    epNow.rows(cb.seg(), cb.off() + j0, cb.rs(), mc, jb * nc0 + j0, Math.min(q1 * NR, nc) - j0);
                 }
             });
         }

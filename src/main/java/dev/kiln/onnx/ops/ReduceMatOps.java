@@ -1,7 +1,9 @@
 package dev.kiln.onnx.ops;
 
 import dev.kiln.onnx.ElemType;
+import dev.kiln.backend.GemmEpilogue;
 import dev.kiln.onnx.Value;
+import dev.kiln.ops.UnaryOp;
 import dev.kiln.ops.MatMul;
 import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Scope;
@@ -24,6 +26,34 @@ final class ReduceMatOps {
         r.register("MatMul", ReduceMatOps::matmul);
         r.register("Gemm", ReduceMatOps::gemm);
         r.register("Det", ReduceMatOps::det);
+        r.register("dev.kiln", "MatMulBias", ReduceMatOps::matMulBias); // GraphOptimizer's fused Linear layer (MatMulBiasFusion)
+    }
+
+    /** act(MatMul(A, W) + bias): inputs A, W [k, n], bias [n] or [1, n]; attribute activation "", Relu, Gelu or GeluTanh. */
+    private static List<Value> matMulBias(OpCall c) {
+        ElemType t = MathOps.sameType(c, 0, 1);
+        String name = c.attrString("activation", "");
+        UnaryOp act = switch (name) {
+            case "" -> null;
+            case "Relu" -> UnaryOp.RELU;
+            case "Gelu" -> UnaryOp.GELU;
+            case "GeluTanh" -> UnaryOp.GELU_TANH;
+            default -> throw c.error("unknown activation '" + name + "'");
+        };
+        Tensor a = c.in(0), w = c.in(1), bias = c.in(2);
+        if (t != ElemType.FLOAT || c.type(2) != ElemType.FLOAT)
+            throw c.error("expects float inputs, got " + t + " and bias " + c.type(2));
+        if (w.dim() != 2 || bias.numel() != w.size(1))
+            throw c.error("weight must be [k, n] with a bias of n values, got " + Shape.str(w.shape()) + " and " + Shape.str(bias.shape()));
+        if (a.dim() < 2) {   // a vector input: NumPy shapes (a [1, n] bias makes the result [1, n]), done by the separate ops
+            try (Scope s = Scope.open()) {
+                Tensor y = MatMul.matmul(a, w).add(bias);
+                return MathOps.one(s.keep(act == null ? y : dev.kiln.ops.Elementwise.unary(act, y, 0, 0)), t);
+            }
+        }
+        try (Tensor b1 = bias.dim() == 1 ? null : bias.view(w.size(1))) {
+            return MathOps.one(MatMul.linear(a, w, b1 == null ? bias : b1, act), t);
+        }
     }
 
     private static List<Value> matmul(OpCall c) {
@@ -51,7 +81,13 @@ final class ReduceMatOps {
         try (Scope s = Scope.open()) {
             Tensor out = Tensor.uninitialized(a.backend(), compute, m, n); // bias copy or beta 0 writes it all
             Tensor cIn = c.inOrNull(2);
-            if (cIn != null && beta != 0) {
+            GemmEpilogue bias = null;
+            if (cIn != null && beta == 1 && compute == DType.F32 && cIn.numel() == n && n > 1 && cIn.size(cIn.dim() - 1) == n
+                    && cIn.dim() <= 2) {
+                // a bias row ([n] or [1, n]): added by the GEMM as it stores each block, not copied into out first
+                bias = new GemmEpilogue((cIn.dtype() == compute ? cIn : cIn.to(compute)).view(n), null);
+                beta = 0;
+            } else if (cIn != null && beta != 0) {
                 if (!Arrays.equals(Shape.broadcast("Gemm", cIn.shape(), new int[]{m, n}), new int[]{m, n}))
                     throw c.error("C of shape " + Shape.str(cIn.shape()) + " does not broadcast to [" + m + ", " + n + "]");
                 out.copyFrom(cIn.dtype() == compute ? cIn : cIn.to(compute));
@@ -60,7 +96,7 @@ final class ReduceMatOps {
             }
             // operands already in the compute type go in as they are (a copy of a weight per call
             // cost as much as the GEMM itself at batch 1)
-            if (m > 0 && n > 0) MatMul.gemm(ta, tb, alpha, as(a, compute), as(b, compute), beta, out);
+            if (m > 0 && n > 0) MatMul.gemm(ta, tb, alpha, as(a, compute), as(b, compute), beta, out, bias);
             Tensor r = ElemType.of(compute) == t ? out : MathKernels.cast(out, ElemType.of(compute), t);
             return MathOps.one(s.keep(r), t);
         }
