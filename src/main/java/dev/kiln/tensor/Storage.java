@@ -180,6 +180,16 @@ public final class Storage {
      */
     public void seal() { sealed = true; }
 
+    /**
+     * Takes back {@link #seal}: the owner is about to write this memory (a TorchScript program
+     * updating a parameter in place). Data derived from it is dropped, so no kernel reads a stale
+     * packed copy.
+     */
+    public void unseal() {
+        sealed = false;
+        derived = null;
+    }
+
     void release() {
         int r = refs.decrementAndGet();
         if (r == 0) derived = null;

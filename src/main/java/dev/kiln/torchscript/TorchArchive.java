@@ -200,16 +200,19 @@ public final class TorchArchive implements AutoCloseable {
     public static void closeTensors(Object value) { closeTensorsExcept(value, List.of()); }
 
     /** Closes every tensor inside value except those in keep (compared by identity). */
-    static void closeTensorsExcept(Object value, Collection<Tensor> keep) {
+    static void closeTensorsExcept(Object value, Collection<Tensor> keep) { forEachTensor(value, keep, Tensor::close); }
+
+    /** Calls action once for every tensor inside value (tuples, modules, dicts, lists), except those in skip. */
+    static void forEachTensor(Object value, Collection<Tensor> skip, java.util.function.Consumer<Tensor> action) {
         ArrayList<Object> todo = new ArrayList<>();
         IdentityHashMap<Object, Boolean> seen = new IdentityHashMap<>();
-        for (Tensor t : keep) seen.put(t, Boolean.TRUE);
+        for (Tensor t : skip) seen.put(t, Boolean.TRUE);
         todo.add(value);
         while (!todo.isEmpty()) {
             Object v = todo.removeLast();
             if (v == null || seen.put(v, Boolean.TRUE) != null) continue;
             switch (v) {
-                case Tensor t -> t.close();
+                case Tensor t -> action.accept(t);
                 case PyTuple t -> todo.addAll(t.items());
                 case PyObject o -> { todo.addAll(o.args()); todo.addAll(o.state().values()); }
                 case PyOrderedDict d -> { todo.addAll(d.values()); todo.addAll(d.attributes().values()); }

@@ -67,6 +67,10 @@ public final class TorchScriptModel implements AutoCloseable {
                 TorchArchive.closeTensors(constants);
                 throw new KilnFormatException(path + ": data.pkl holds a " + data.getClass().getSimpleName() + ", not a module");
             }
+            // the module's parameters, buffers and constants are the model's weights: sealed, so the
+            // GEMM packs each weight once and keeps it (an in-place op on one unseals it, see OpTable)
+            TorchArchive.forEachTensor(root, List.of(), t -> t.storage().seal());
+            TorchArchive.forEachTensor(constants, List.of(), t -> t.storage().seal());
             try {
                 return new TorchScriptModel(path.getFileName().toString(), root, constants, code, limits);
             } catch (ScriptException e) {

@@ -98,6 +98,16 @@ class TorchScriptModelTest {
             Tensor b = (Tensor) m.forward(x).get(0);
             assertArrayEquals(a.toFloatArray(), b.toFloatArray());
             assertFalse(a.isClosed());
+            // the loader seals the module's tensors (weights): the GEMM then packs each one once
+            java.util.List<Tensor> weights = new java.util.ArrayList<>();
+            for (Object v : m.root().state().values()) collect(v, weights);
+            assertFalse(weights.isEmpty());
+            for (Tensor w : weights) assertTrue(w.storage().isConstant(), "weight " + java.util.Arrays.toString(w.shape()) + " sealed");
         }
+    }
+
+    private static void collect(Object v, java.util.List<Tensor> out) {
+        if (v instanceof Tensor t) out.add(t);
+        else if (v instanceof dev.kiln.pickle.PyObject o) o.state().values().forEach(x -> collect(x, out));
     }
 }

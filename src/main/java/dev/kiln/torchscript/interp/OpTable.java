@@ -1,5 +1,7 @@
 package dev.kiln.torchscript.interp;
 
+import dev.kiln.tensor.Tensor;
+
 import java.util.HashMap;
 import java.util.Map;
 
@@ -51,12 +53,39 @@ final class OpTable {
         if (e == null) throw new ScriptException("unsupported TorchScript op " + name);
         String shortName = name.substring(name.lastIndexOf('.') + 1);
         var p = profile;
-        if (p == null) return e.op.call(new Args(shortName, args, kwargs, e.params));
-        long t0 = System.nanoTime();
+        long t0 = p == null ? 0 : System.nanoTime();
         try {
-            return e.op.call(new Args(shortName, args, kwargs, e.params));
+            Object r = e.op.call(new Args(shortName, args, kwargs, e.params));
+            return inPlace(shortName, args) ? writeBack((Tensor) args.get(0), r, name, args) : r;
         } finally {
-            p.record(shortName, System.nanoTime() - t0);
+            if (p != null) p.record(shortName, System.nanoTime() - t0);
         }
+    }
+
+    /** An in-place op (PyTorch's trailing underscore: add_, masked_fill_, copy_, ...) on a tensor. */
+    private static boolean inPlace(String shortName, java.util.List<Object> args) {
+        return shortName.endsWith("_") && !shortName.startsWith("__") && !args.isEmpty() && args.get(0) instanceof Tensor;
+    }
+
+    /**
+     * PyTorch semantics for an in-place op whose implementation computed its result as a new
+     * tensor: the result is written into self (cast to self's dtype; it must have self's shape or
+     * broadcast to it) and self is returned, so later reads of self (a buffer, a parameter, an
+     * alias) see the update. A sealed weight is unsealed first: a GEMM must not keep using a copy
+     * packed from the old values.
+     */
+    private static Object writeBack(Tensor self, Object result, String name, java.util.List<Object> args) {
+        if (result == self) return self;
+        if (!(result instanceof Tensor r))
+            throw new ScriptException(name + ": in-place op returned " + Values.typeName(result) + ", not a tensor");
+        if (!java.util.Arrays.equals(dev.kiln.tensor.Shape.broadcast(name, r.shape(), self.shape()), self.shape()))
+            throw new ScriptException(name + ": result of shape " + dev.kiln.tensor.Shape.str(r.shape())
+                    + " cannot be written into self of shape " + dev.kiln.tensor.Shape.str(self.shape()));
+        if (self.storage().isConstant()) self.storage().unseal();
+        self.copyFrom(r);
+        boolean anArgument = false;
+        for (Object a : args) anArgument |= a == r;
+        if (!anArgument) r.close();      // a fresh result; an argument handed back belongs to the caller
+        return self;
     }
 }

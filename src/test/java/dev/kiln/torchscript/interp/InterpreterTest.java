@@ -29,6 +29,38 @@ class InterpreterTest {
         return interp(src, Limits.defaults()).callMethod(module(state), "forward", new ArrayList<>(List.of(args)));
     }
 
+    /**
+     * A weight sealed by the loader (so the GEMM keeps a packed copy) and then updated in place by
+     * the program: the in-place op unseals it, and the next linear sees the new values.
+     */
+    @Test
+    void inPlaceUpdateOfASealedWeightReachesTheNextGemm() {
+        dev.kiln.tensor.Generator g = new dev.kiln.tensor.Generator(9);
+        Tensor w = Tensor.randn(g, 6, 8), x = Tensor.randn(g, 5, 8);
+        w.storage().seal();
+        String body = """
+                  def forward(self: __torch__.M, x: Tensor) -> Tensor:
+                    y = torch.linear(x, self.w, None)
+                    _0 = torch.add_(self.w, 1.)
+                    return y
+                """;
+        float[] xs = x.toFloatArray(), w0 = w.toFloatArray();
+        Map<String, Object> state = Map.of("w", w);
+        Tensor first = (Tensor) run(body, state, x), second = (Tensor) run(body, state, x);
+        assertFalse(w.storage().isConstant());
+        float[] a = first.toFloatArray(), b = second.toFloatArray();
+        for (int i = 0; i < 5; i++)
+            for (int j = 0; j < 6; j++) {
+                double s0 = 0, s1 = 0;
+                for (int k = 0; k < 8; k++) {
+                    s0 += xs[i * 8 + k] * w0[j * 8 + k];
+                    s1 += xs[i * 8 + k] * (w0[j * 8 + k] + 1.0);
+                }
+                assertEquals(s0, a[i * 6 + j], 1e-4, "first call [" + i + "," + j + "]");
+                assertEquals(s1, b[i * 6 + j], 1e-4, "second call, after add_ [" + i + "," + j + "]");
+            }
+    }
+
     @Test
     void controlFlowLoopsAndHelperMethods() {
         String body = """
