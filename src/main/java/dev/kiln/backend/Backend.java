@@ -69,6 +69,14 @@ public interface Backend {
         if (epilogue != null) epilogue.applySeparately(c);
     }
 
+    /**
+     * Reduced-precision GEMM against a constant weight, opt-in ({@code --precision bf16}):
+     * c [m, n] = bf16(a [m, k]) x bf16(w [k, n]) with f32 sums, w's bf16 copy made once and kept
+     * with its storage. Returns false (c untouched) where this backend has no such kernel or the
+     * operands do not fit it (w not constant, not F32); the caller then runs the f32 GEMM.
+     */
+    default boolean gemmBf16(Tensor a, Tensor w, Tensor c) { return false; }
+
     /** x [N,C,H,W], w [O,C/groups,kh,kw], bias [O] or null, out [N,O,OH,OW]. */
     void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out);
 

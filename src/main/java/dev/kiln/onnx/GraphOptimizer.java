@@ -69,10 +69,14 @@ final class GraphOptimizer {
     static boolean enabled() { return !"false".equalsIgnoreCase(System.getProperty("kiln.onnx.optimize", "true")); }
 
     /** The optimized graph (the same object when nothing applies). */
-    static OnnxGraph optimize(OnnxGraph g) {
+    static OnnxGraph optimize(OnnxGraph g) { return optimize(g, false); }
+
+    /** The same; bf16: constant-weight MatMul/Gemm nodes run in bf16 ({@link MatMulBiasFusion#toBf16}). */
+    static OnnxGraph optimize(OnnxGraph g, boolean bf16) {
         GraphOptimizer o = new GraphOptimizer(g);
         boolean changed = o.foldConstants() | o.foldBatchNorms() | o.transposeGemmWeights() | GeluFusion.apply(o.view())
-                | AttentionFusion.apply(o.view()) | QuantMatMulFusion.apply(o.view()) | (MatMulBiasFusion.enabled() && MatMulBiasFusion.apply(o.view())) | o.fuseRelus();
+                | AttentionFusion.apply(o.view()) | QuantMatMulFusion.apply(o.view()) | (MatMulBiasFusion.enabled() && MatMulBiasFusion.apply(o.view()))
+                | (bf16 && MatMulBiasFusion.toBf16(o.view())) | o.fuseRelus();
         if (!changed) return g;
         List<OnnxNode> kept = o.nodes.stream().filter(n -> n != null).toList();
         return new OnnxGraph(g.name(), kept, g.inputs(), g.outputs(), g.valueInfo(), o.inits);

@@ -54,6 +54,57 @@ final class MatMulBiasFusion {
         return changed;
     }
 
+    /**
+     * For {@code --precision bf16}: every MatMulBias node, every MatMul with a constant float 2-D
+     * weight, and every Gemm that is one (no transposes after the optimizer's, alpha and beta 1,
+     * a constant float weight and bias row or no bias) becomes a MatMulBias with attribute
+     * precision = "bf16": its weight is multiplied in bf16 (Backend.gemmBf16). Returns whether
+     * anything changed.
+     */
+    static boolean toBf16(FusionGraph g) {
+        boolean changed = false;
+        List<OnnxNode> nodes = g.nodes();
+        for (int i = 0; i < nodes.size(); i++) {
+            OnnxNode n = nodes.get(i);
+            if (n == null || n.outputs().size() != 1) continue;
+            List<String> in = null;
+            Map<String, OnnxAttribute> attrs = new java.util.LinkedHashMap<>();
+            if (n.opType().equals("MatMulBias") && n.domain().equals(FusedOps.DOMAIN)) {
+                in = n.inputs();
+                attrs.putAll(n.attributes());
+            } else if (isDefault(n, "MatMul") && n.inputs().size() == 2 && weight(g, n.inputs().get(1)) > 0) {
+                in = List.of(n.inputs().get(0), n.inputs().get(1), "");
+            } else if (isDefault(n, "Gemm") && plainGemm(g, n)) {
+                in = List.of(n.inputs().get(0), n.inputs().get(1), n.inputs().size() > 2 ? n.inputs().get(2) : "");
+            }
+            if (in == null) continue;
+            attrs.put("precision", string("precision", "bf16"));
+            nodes.set(i, new OnnxNode(n.name(), "MatMulBias", FusedOps.DOMAIN, in, n.outputs(), attrs));
+            changed = true;
+        }
+        return changed;
+    }
+
+    /** A constant float 2-D weight's column count, or -1. */
+    private static int weight(FusionGraph g, String name) {
+        Value.TensorValue w = g.constant(name);
+        return w == null || w.type() != ElemType.FLOAT || w.tensor().dim() != 2 ? -1 : w.tensor().size(1);
+    }
+
+    /** Gemm(A, W, b) that is A W + b: no transposes, alpha = beta = 1, W a constant float [k, n], b absent or a constant row of n. */
+    private static boolean plainGemm(FusionGraph g, OnnxNode n) {
+        Map<String, OnnxAttribute> a = n.attributes();
+        if (a.containsKey("transA") && a.get("transA").i() != 0 || a.containsKey("transB") && a.get("transB").i() != 0) return false;
+        if (a.containsKey("alpha") && a.get("alpha").f() != 1f || a.containsKey("beta") && a.get("beta").f() != 1f) return false;
+        int cols = weight(g, n.inputs().get(1));
+        if (cols < 0) return false;
+        if (n.inputs().size() < 3 || n.inputs().get(2).isEmpty()) return true;
+        Value.TensorValue b = g.constant(n.inputs().get(2));
+        if (b == null || b.type() != ElemType.FLOAT) return false;
+        int[] bs = b.tensor().shape();
+        return bs.length == 1 && bs[0] == cols || bs.length == 2 && bs[0] == 1 && bs[1] == cols;
+    }
+
     /** The activation a node applies, as the fused node names it, or null when it is not one the GEMM takes in. */
     private static String activation(OnnxNode n) {
         if (n.inputs().size() != 1 || n.outputs().size() != 1) return null;

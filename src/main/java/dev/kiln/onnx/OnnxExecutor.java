@@ -52,14 +52,33 @@ public final class OnnxExecutor implements AutoCloseable {
 
     public OnnxExecutor(OnnxModel model, OpRegistry registry) { this(model, registry, GraphOptimizer.enabled()); }
 
+    /** Arithmetic precision of the model's matrix products with constant weights. */
+    public enum Precision {
+        /** float32 throughout (the default). */
+        F32,
+        /**
+         * Opt-in: MatMul/Gemm with a constant float weight multiply in bf16 (8 significant bits per
+         * input, f32 sums) where the CPU has a bf16 kernel (AVX512-BF16: about twice the f32
+         * GEMM's speed); everything else stays f32. Outputs differ from f32 by about 1e-3 relative.
+         */
+        BF16
+    }
+
+    /** An executor with every op Kiln implements, its constant-weight matrix products in the given precision. */
+    public OnnxExecutor(OnnxModel model, Precision precision) {
+        this(model, OpRegistry.standard(), GraphOptimizer.enabled() || precision == Precision.BF16, precision == Precision.BF16);
+    }
+
     /**
      * An executor that runs the graph as given ({@code optimize} false) or after {@link GraphOptimizer}
      * (only with the standard registry).
      */
-    OnnxExecutor(OnnxModel model, OpRegistry registry, boolean optimize) {
+    OnnxExecutor(OnnxModel model, OpRegistry registry, boolean optimize) { this(model, registry, optimize, false); }
+
+    private OnnxExecutor(OnnxModel model, OpRegistry registry, boolean optimize, boolean bf16) {
         this.model = model;
         // the rewrites assume Kiln's own op semantics: a custom registry runs the graph as given
-        this.root = optimize && registry == OpRegistry.standard() ? GraphOptimizer.optimize(model.graph()) : model.graph();
+        this.root = optimize && registry == OpRegistry.standard() ? GraphOptimizer.optimize(model.graph(), bf16) : model.graph();
         OnnxModel planned = root == model.graph() ? model
                 : new OnnxModel(model.irVersion(), model.producerName(), model.producerVersion(), model.opsets(), root);
         this.modelTensors = GraphPlan.modelTensors(model.graph());

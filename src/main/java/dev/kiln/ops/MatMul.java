@@ -74,7 +74,43 @@ public final class MatMul {
      * block of the output as the GEMM finishes it ({@link GemmEpilogue}); anything else runs as
      * matmul, add and the activation, with the same result.
      */
-    public static Tensor linear(Tensor a, Tensor w, Tensor bias, UnaryOp act) {
+    public static Tensor linear(Tensor a, Tensor w, Tensor bias, UnaryOp act) { return linear(a, w, bias, act, false); }
+
+    /**
+     * The same; with {@code bf16} true (opt-in reduced precision, {@code --precision bf16}) a
+     * constant float32 weight is multiplied in bf16 with f32 sums where the backend has such a
+     * kernel ({@link dev.kiln.backend.Backend#gemmBf16}: each input keeps 8 significant bits), then
+     * bias and activation are applied in f32; otherwise, and for gradients, the f32 path.
+     */
+    public static Tensor linear(Tensor a, Tensor w, Tensor bias, UnaryOp act, boolean bf16) {
+        if (bf16 && a.dim() >= 2 && w.dim() == 2 && a.size(-1) == w.size(0) && a.dtype() == DType.F32 && w.dtype() == DType.F32
+                && a.backend() == w.backend() && !Tensor.needsGrad(a, w) && (bias == null || !Tensor.needsGrad(bias))
+                && (bias == null || bias.dim() == 1 && bias.size(0) == w.size(1))) {
+            int[] as = a.shape();
+            int k = w.size(0), n = w.size(1), rows = (int) (a.numel() / Math.max(k, 1));
+            Tensor src = a.isContiguous() ? a : a.contiguous(), a2 = src.view(rows, k);
+            Tensor out = Tensor.uninitialized(a.backend(), DType.F32, rows, n);
+            boolean done;
+            try {
+                done = rows == 0 || a.backend().gemmBf16(a2, w, out);
+            } finally {
+                a2.close();
+                if (src != a) src.close();
+            }
+            if (done) {
+                if (bias != null || act != null) new GemmEpilogue(bias, act).applySeparately(out);
+                int[] shape = as.clone();
+                shape[shape.length - 1] = n;
+                Tensor y = out.view(shape);
+                out.close();
+                return y;
+            }
+            out.close();
+        }
+        return linearF32(a, w, bias, act);
+    }
+
+    private static Tensor linearF32(Tensor a, Tensor w, Tensor bias, UnaryOp act) {
         boolean fused = a.dim() >= 2 && w.dim() == 2 && a.size(-1) == w.size(0) && (bias != null || act != null)
                 && a.dtype() == DType.F32 && w.dtype() == DType.F32 && a.backend() == w.backend()
                 && (bias == null || bias.dim() == 1 && bias.size(0) == w.size(1) && bias.dtype() == DType.F32 && !Tensor.needsGrad(bias))

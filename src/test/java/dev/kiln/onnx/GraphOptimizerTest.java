@@ -193,6 +193,50 @@ class GraphOptimizerTest {
         assertEquals(5, GraphOptimizer.optimize(g3).nodes().size());
     }
 
+    /**
+     * --precision bf16: MatMul, Gemm and fused Linear layers with constant weights become bf16
+     * MatMulBias nodes; the outputs stay within bf16's rounding of the f32 run (8 significant bits
+     * per input, f32 sums); a weight that is a graph input stays f32.
+     */
+    @Test
+    void bf16PrecisionRewritesConstantWeightProducts() {
+        java.util.function.Supplier<Map<String, Value>> constants = () -> {
+            Generator r = new Generator(8);
+            Map<String, Value> init = new LinkedHashMap<>();
+            init.put("W1", Value.of(Tensor.randn(r, 12, 40)));
+            init.put("b1", Value.of(Tensor.randn(r, 40)));
+            init.put("W2", Value.of(Tensor.randn(r, 40, 9)));
+            init.put("b2", Value.of(Tensor.randn(r, 9)));
+            init.put("W3", Value.of(Tensor.randn(r, 9, 7)));
+            init.values().forEach(v -> v.tensor().storage().seal());      // as the ONNX reader leaves initializers
+            return init;
+        };
+        List<OnnxNode> mlp = List.of(node("MatMul", List.of("x", "W1"), "m1", Map.of()), node("Add", List.of("m1", "b1"), "a1", Map.of()),
+                node("Relu", List.of("a1"), "r1", Map.of()), node("Gemm", List.of("r1", "W2", "b2"), "g2", Map.of()),
+                node("MatMul", List.of("g2", "W3"), "y", Map.of()));
+        OnnxGraph g = new OnnxGraph("mlp", mlp, List.of(info("x")), List.of(info("y")), List.of(), constants.get());
+        List<OnnxNode> opt = GraphOptimizer.optimize(g, true).nodes();
+        assertEquals(List.of("MatMulBias", "MatMulBias", "MatMulBias"), opt.stream().map(OnnxNode::opType).toList());
+        for (OnnxNode n : opt) assertEquals("bf16", new String(n.attributes().get("precision").s(), java.nio.charset.StandardCharsets.UTF_8));
+        Tensor x = Tensor.randn(G, 33, 12);
+        OnnxModel m = new OnnxModel(8, "test", "", Map.of("", 17L), g);
+        try (OnnxExecutor f32 = new OnnxExecutor(m, OnnxExecutor.Precision.F32); OnnxExecutor bf16 = new OnnxExecutor(m, OnnxExecutor.Precision.BF16)) {
+            float[] want = f32.run(List.of(x)).get(0).toFloatArray(), got = bf16.run(List.of(x)).get(0).toFloatArray();
+            double worst = 0, scale = 0, diff = 0;
+            for (int i = 0; i < want.length; i++) {
+                scale = Math.max(scale, Math.abs(want[i]));
+                diff = Math.max(diff, Math.abs(want[i] - got[i]));
+            }
+            worst = diff / scale;
+            assertTrue(worst < 2e-2, "bf16 vs f32: max |diff| / max |f32| = " + worst);
+            assertTrue(diff > 0, "bf16 run gave the f32 result exactly: the bf16 path did not run");
+        }
+        // a weight fed as a graph input is not constant: the node stays as it was
+        OnnxGraph asInput = new OnnxGraph("w_input", List.of(node("MatMul", List.of("x", "W3"), "y", Map.of())),
+                List.of(info("x"), info("W3")), List.of(info("y")), List.of(), constants.get());
+        assertEquals(List.of("MatMul"), GraphOptimizer.optimize(asInput, true).nodes().stream().map(OnnxNode::opType).toList());
+    }
+
     /** Which fusions fire on the real-architecture exports (torch 1.13, testdata/real-models): per layer one of each. */
     @Test
     void fusionsFireOnRealExports() throws Exception {

@@ -1,6 +1,8 @@
 package dev.kiln.cli;
 
+import dev.kiln.backend.cpu.Bf16Gemm;
 import dev.kiln.backend.cpu.CpuConfig;
+import dev.kiln.onnx.OnnxExecutor;
 import dev.kiln.tensor.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -61,6 +63,10 @@ final class BenchModel implements Callable<Integer> {
     @Option(names = "--compare", paramLabel = "PEER", description = "Run a peer engine side by side, interleaved: ort (ONNX Runtime, ONNX models).")
     String compare;
 
+    @Option(names = "--precision", paramLabel = "f32|bf16", description = "Matrix products with constant weights in f32 (default) or bf16 "
+            + "(opt-in: 8 significant bits per input, f32 sums; ONNX models; --compare ort then shows the difference to f32).")
+    String precision = "f32";
+
     @Option(names = "--seed", description = "Seed of the generated inputs (default ${DEFAULT-VALUE}).")
     long seed = 0;
 
@@ -95,7 +101,9 @@ final class BenchModel implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         String bad = warmup < 1 ? "--warmup must be >= 1" : iters < 1 ? "--iters must be >= 1" : threads != null && threads < 1 ? "--threads must be >= 1"
-                : maxId != null && maxId < 1 ? "--max-id must be >= 1" : compare != null && !compare.equals("ort") ? "--compare takes 'ort'" : null;
+                : maxId != null && maxId < 1 ? "--max-id must be >= 1" : compare != null && !compare.equals("ort") ? "--compare takes 'ort'"
+                : !precision.equals("f32") && !precision.equals("bf16") ? "--precision takes f32 or bf16, got '" + precision + "'"
+                : precision.equals("bf16") && !model.toString().toLowerCase(Locale.ROOT).endsWith(".onnx") ? "--precision bf16 needs an .onnx model" : null;
         if (bad != null) throw new IllegalArgumentException("bench " + model + ": " + bad);
         if (!Files.isRegularFile(model)) throw new java.nio.file.NoSuchFileException(model.toString());
         if (compare != null && !model.toString().toLowerCase(Locale.ROOT).endsWith(".onnx"))
@@ -107,7 +115,7 @@ final class BenchModel implements Callable<Integer> {
         ModelPeer.Session peer = null;
         List<Tensor> values = List.of();
         long t0 = System.nanoTime();
-        try (BenchTarget kiln = BenchTarget.open(model)) {
+        try (BenchTarget kiln = BenchTarget.open(model, precision.equals("bf16") ? OnnxExecutor.Precision.BF16 : OnnxExecutor.Precision.F32)) {
             Side k = new Side("kiln"), o = null;
             k.loadMs = (System.nanoTime() - t0) / 1e6;
             values = feed.build(kiln, maxId, seed);
@@ -251,8 +259,9 @@ final class BenchModel implements Callable<Integer> {
             in.append(i == 0 ? "" : ", ").append(kiln.inputs().get(i).name()).append(' ').append(values.get(i).dtype().pyName())
                     .append(' ').append(BenchInputs.shapeText(values.get(i).shape()));
         out.printf(Locale.ROOT, "%s (%s), inputs: %s%n", model, kiln.format(), in);
-        out.printf(Locale.ROOT, "threads %d, warm-up %d calls, %d timed calls%s%n", t, warmup, iters,
-                o == null ? "" : ", interleaved with " + o.name);
+        out.printf(Locale.ROOT, "threads %d, warm-up %d calls, %d timed calls%s%s%n", t, warmup, iters,
+                o == null ? "" : ", interleaved with " + o.name,
+                precision.equals("bf16") ? "; Kiln's constant-weight matrix products in bf16 (" + Bf16Gemm.describe() + ")" : "");
         out.printf(Locale.ROOT, "%-22s %10s %10s %10s %10s %10s %10s %12s%n", "engine", "load ms", "first ms", "first10 ms",
                 "p50 ms", "p90 ms", "p99 ms", "samples/s");
         int batch = values.isEmpty() || values.get(0).dim() == 0 ? 1 : values.get(0).shape()[0];

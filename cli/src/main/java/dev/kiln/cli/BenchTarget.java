@@ -67,9 +67,12 @@ abstract sealed class BenchTarget implements AutoCloseable {
 
     @Override public abstract void close();
 
-    static BenchTarget open(Path file) throws IOException {
+    static BenchTarget open(Path file) throws IOException { return open(file, OnnxExecutor.Precision.F32); }
+
+    /** The same with the precision of an ONNX model's constant-weight matrix products. */
+    static BenchTarget open(Path file, OnnxExecutor.Precision precision) throws IOException {
         String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
-        if (name.endsWith(".onnx")) return new Onnx(file);
+        if (name.endsWith(".onnx")) return new Onnx(file, precision);
         if (name.endsWith(".pt") || name.endsWith(".pth") || name.endsWith(".zip")) return new Script(file);
         throw new IllegalArgumentException(file + ": unknown model format (expected .onnx, or .pt/.pth for TorchScript)");
     }
@@ -81,13 +84,13 @@ abstract sealed class BenchTarget implements AutoCloseable {
         private final int opset;
         private OnnxProfile profile;
 
-        Onnx(Path file) throws IOException {
+        Onnx(Path file, OnnxExecutor.Precision precision) throws IOException {
             super(file);
             OnnxModel model = OnnxReader.read(file);
             opset = model.opset();
             Map<String, long[]> tables = gatherTables(model.graph());
             try {
-                ex = new OnnxExecutor(model);
+                ex = new OnnxExecutor(model, precision);
             } catch (RuntimeException e) {
                 OnnxExecutor.release(model);
                 throw e;

@@ -55,13 +55,27 @@ public final class Main implements Runnable {
         Main main = new Main();
         CommandLine cl = main.commandLine();
         try {
-            return cl.execute(args);
+            return cl.execute(modelBench(args));
         } catch (Throwable t) { // Errors escape picocli's handlers
             return main.report(cl.getErr(), t);
         } finally {
             cl.getOut().flush();
             cl.getErr().flush();
         }
+    }
+
+    /**
+     * {@code kiln bench FILE ...} is {@code kiln bench model FILE ...}: named here, before parsing,
+     * so an option value that is also a suite's name ({@code --precision bf16}) is not taken for
+     * that suite.
+     */
+    static String[] modelBench(String[] args) {
+        if (args.length < 2 || !args[0].equals("bench") || !java.nio.file.Files.isRegularFile(java.nio.file.Path.of(args[1]))) return args;
+        String[] r = new String[args.length + 1];
+        r[0] = "bench";
+        r[1] = "model";
+        System.arraycopy(args, 1, r, 2, args.length - 1);
+        return r;
     }
 
     /** The configured command line (tests call {@code execute} on it, with their own out/err). */

@@ -33,6 +33,27 @@ class BenchModelTest {
     }
 
     /** --profile-shapes: one row per op type and input shapes (and strides where the node has them). */
+    /**
+     * --precision bf16: the constant-weight matrix products run in bf16 (the header says so, the
+     * profile shows MatMulBias nodes); the value "bf16" is not taken for the bf16 suite; a bad value
+     * or a TorchScript file is a one-line error.
+     */
+    @Test
+    void bf16PrecisionOption() {
+        String bert = DIR.resolve("bert_op17.onnx").toString();
+        CliRun r = CliRun.of("bench", bert, "--shape", "input_ids=2x8", "--shape", "attention_mask=2x8", "--precision", "bf16",
+                "--warmup", "1", "--iters", "2", "--profile");
+        assertEquals(Main.OK, r.code(), r.err());
+        assertTrue(r.out().contains("constant-weight matrix products in bf16 ("), r.out());
+        assertTrue(r.out().contains("\nMatMulBias "), r.out());
+        CliRun bad = CliRun.of("bench", bert, "--shape", "input_ids=2x8", "--shape", "attention_mask=2x8", "--precision", "f16");
+        assertEquals(Main.BAD_INPUT, bad.code(), bad.out() + bad.err());
+        assertTrue(bad.err().contains("--precision takes f32 or bf16, got 'f16'"), bad.err());
+        CliRun pt = CliRun.of("bench", DIR.resolve("gpt2_script.pt").toString(), "--shape", "input_ids=1x5", "--precision", "bf16");
+        assertEquals(Main.BAD_INPUT, pt.code(), pt.out() + pt.err());
+        assertTrue(pt.err().contains("--precision bf16 needs an .onnx model"), pt.err());
+    }
+
     @Test
     void profileShapesSplitsRowsByInputShape() {
         CliRun r = CliRun.of("bench", DIR.resolve("resnet50_op17.onnx").toString(), "--input", DIR.resolve("resnet50_in0.npy").toString(),

@@ -13,7 +13,7 @@ public record CliRun(int code, String out, String err) {
         StringWriter out = new StringWriter(), err = new StringWriter();
         cl.setOut(new PrintWriter(out, true));
         cl.setErr(new PrintWriter(err, true));
-        int code = cl.execute(args);
+        int code = cl.execute(Main.modelBench(args));   // as Main.run does
         return new CliRun(code, out.toString(), err.toString());
     }
 

@@ -57,7 +57,11 @@ public final class Bf16Gemm {
             var I = ValueLayout.JAVA_INT;
             var L = ValueLayout.JAVA_LONG;
             pack = NativeCpu.function("kiln_bf16_pack_b", FunctionDescriptor.ofVoid(A, L, L, I, I, A), false);
-            gemm = NativeCpu.function("kiln_bf16_gemm", FunctionDescriptor.ofVoid(A, L, I, I, A, I, A, L, A), true);
+            // not a critical call: a tile runs for milliseconds (a 64 x 50257 LM head), and a thread in a
+            // critical downcall holds off every safepoint of the JVM (GC, JIT): other threads stalled
+            // for up to half a second (GPT-2 prefill p90 437-601 ms against p50 143); all operands are
+            // off-heap, the scratch too
+            gemm = NativeCpu.function("kiln_bf16_gemm", FunctionDescriptor.ofVoid(A, L, I, I, A, I, A, L, A), false);
         }
         PACK_B = pack;
         GEMM = gemm;
@@ -86,13 +90,16 @@ public final class Bf16Gemm {
     /** A B operand [k, n] rounded to bf16 and packed; close() frees it at once. */
     public static final class Packed implements AutoCloseable {
         final int k, n, kp;
-        private final Arena arena = Arena.ofShared();
+        private final Arena arena;
         final MemorySegment seg;
 
-        private Packed(int k, int n) {
+        private Packed(int k, int n) { this(k, n, Arena.ofShared()); }
+
+        private Packed(int k, int n, Arena arena) {
             this.k = k;
             this.n = n;
             this.kp = (k + 1) / 2;
+            this.arena = arena;
             this.seg = arena.allocate((long) blocks() * kp * 64, 64);
         }
 
@@ -100,16 +107,37 @@ public final class Bf16Gemm {
         public int k() { return k; }
         public int n() { return n; }
 
-        @Override public void close() { arena.close(); }
+        /** Frees the packed data at once (a no-op for a constant weight's copy, which the GC frees). */
+        @Override public void close() {
+            try {
+                arena.close();
+            } catch (UnsupportedOperationException automatic) {
+                // Arena.ofAuto(): freed when unreachable
+            }
+        }
     }
 
     /** Packs b (F32 [k, n], or [n, k] when transB: a Linear weight) for {@link #gemm}. */
-    public static Packed pack(Tensor b, boolean transB) {
+    public static Packed pack(Tensor b, boolean transB) { return pack(b, transB, Arena.ofShared()); }
+
+    private record ConstantKey(long off, long rs, long cs, int k, int n) {}
+
+    /**
+     * The packed form of a constant weight b [k, n] (constant storage: a model's sealed weight),
+     * made on first use and kept with the storage ({@link Storage#derived}; its memory is freed by
+     * the GC once the storage drops it). Do not close it.
+     */
+    static Packed packConstant(Tensor b) {
+        return b.storage().derived(new ConstantKey(b.offset(), b.stride(0), b.stride(1), b.size(0), b.size(1)),
+                key -> pack(b, false, Arena.ofAuto()));
+    }
+
+    private static Packed pack(Tensor b, boolean transB, Arena arena) {
         if (b.dtype() != DType.F32 || b.dim() != 2)
             throw new IllegalArgumentException("bf16 gemm: weights must be a float32 matrix, got " + b.dtype().pyName() + " " + Shape.str(b.shape()));
         int k = b.size(transB ? 1 : 0), n = b.size(transB ? 0 : 1);
         long rs = b.stride(transB ? 1 : 0), cs = b.stride(transB ? 0 : 1);
-        Packed p = new Packed(k, n);
+        Packed p = new Packed(k, n, arena);
         MemorySegment src = b.segment().asSlice(b.offset() * Float.BYTES);
         if (PACK_B != null) {
             try {
@@ -165,17 +193,18 @@ public final class Bf16Gemm {
         });
     }
 
-    private static final ThreadLocal<short[][]> SCRATCH = ThreadLocal.withInitial(() -> new short[1][0]);
+    /** Per-thread native scratch for the packed A rows (bf16), grown as needed, freed by the GC with its thread. */
+    private static final ThreadLocal<MemorySegment[]> SCRATCH = ThreadLocal.withInitial(() -> new MemorySegment[]{MemorySegment.NULL});
 
-    private static short[] scratch(int size) {
-        short[][] s = SCRATCH.get();
-        if (s[0].length < size) s[0] = new short[size];
+    private static MemorySegment scratch(int shorts) {
+        MemorySegment[] s = SCRATCH.get();
+        if (s[0].byteSize() < 2L * shorts) s[0] = Arena.ofAuto().allocate(2L * shorts, 64);
         return s[0];
     }
 
-    private static void nativeTile(MemorySegment a, long lda, int m, int k, MemorySegment b, int n, MemorySegment c, long ldc, short[] scratch) {
+    private static void nativeTile(MemorySegment a, long lda, int m, int k, MemorySegment b, int n, MemorySegment c, long ldc, MemorySegment scratch) {
         try {
-            GEMM.invokeExact(a, lda, m, k, b, n, c, ldc, MemorySegment.ofArray(scratch));
+            GEMM.invokeExact(a, lda, m, k, b, n, c, ldc, scratch);
         } catch (Throwable t) {
             throw new IllegalStateException("bf16 gemm: native kernel failed: " + t, t);
         }

@@ -113,6 +113,18 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    @Override public boolean gemmBf16(Tensor a, Tensor w, Tensor c) {
+        if (a.dtype() != DType.F32 || w.dtype() != DType.F32 || c.dtype() != DType.F32 || a.dim() != 2 || w.dim() != 2
+                || c.dim() != 2 || !w.storage().isConstant() || !c.isContiguous())
+            return false;
+        try {
+            Bf16Gemm.gemm(a, Bf16Gemm.packConstant(w), c);
+        } finally {
+            fence(a, w, c);
+        }
+        return true;
+    }
+
     @Override public void gemm(boolean transA, boolean transB, double alpha, Tensor a, Tensor b, double beta, Tensor c,
                                GemmEpilogue epilogue) {
         try {

@@ -30,9 +30,11 @@ final class ElemStream {
                 && NativeCpu.cpuSupports("kiln_cpu_has_avx512f")) {
             var A = ValueLayout.ADDRESS;
             var L = ValueLayout.JAVA_LONG;
-            bin = NativeCpu.function("kiln_f32_binary_stream", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT, A, A, A, L), true);
-            exp = NativeCpu.function("kiln_f32_exp_stream", FunctionDescriptor.ofVoid(A, A, L), true);
-            softmax = NativeCpu.function("kiln_f32_softmax_rows_stream", FunctionDescriptor.ofVoid(A, A, L, ValueLayout.JAVA_INT), true);
+            // not critical calls: a call streams 8 MB or more (a millisecond), and a thread in a critical
+            // downcall holds off every safepoint of the JVM; the operands must be off-heap (checked)
+            bin = NativeCpu.function("kiln_f32_binary_stream", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT, A, A, A, L), false);
+            exp = NativeCpu.function("kiln_f32_exp_stream", FunctionDescriptor.ofVoid(A, A, L), false);
+            softmax = NativeCpu.function("kiln_f32_softmax_rows_stream", FunctionDescriptor.ofVoid(A, A, L, ValueLayout.JAVA_INT), false);
         }
         BINARY = bin;
         EXP = exp;
@@ -63,7 +65,7 @@ final class ElemStream {
             case DIV -> 3;
             default -> -1;
         };
-        if (code < 0 || !use(n)) return 0;
+        if (code < 0 || !use(n) || !a.isNative() || !b.isNative() || !o.isNative()) return 0;
         int done = CpuConfig.F32.loopBound(n);
         try {
             BINARY.invokeExact(code, a.asSlice(ai * 4), b.asSlice(bi * 4), o.asSlice(oi * 4), (long) done);
@@ -75,7 +77,7 @@ final class ElemStream {
 
     /** o[oi + i] = e^x[xi + i] like {@link #binary}. */
     static int exp(MemorySegment x, long xi, MemorySegment o, long oi, int n) {
-        if (!use(n)) return 0;
+        if (!use(n) || !x.isNative() || !o.isNative()) return 0;
         int done = CpuConfig.F32.loopBound(n);
         try {
             EXP.invokeExact(x.asSlice(xi * 4), o.asSlice(oi * 4), (long) done);
@@ -91,7 +93,7 @@ final class ElemStream {
      * elements with d a multiple of 16 up to 4096 (the C kernel's row buffer). Returns whether it ran.
      */
     static boolean softmaxRows(long total, MemorySegment x, long xi, MemorySegment o, long oi, long rows, int d) {
-        if (!enabled || total < minElements || d % 16 != 0 || d > 4096) return false;
+        if (!enabled || total < minElements || d % 16 != 0 || d > 4096 || !x.isNative() || !o.isNative()) return false;
         try {
             SOFTMAX.invokeExact(x.asSlice(xi * 4), o.asSlice(oi * 4), rows, d);
         } catch (Throwable t) {

@@ -29,7 +29,10 @@ final class ReduceMatOps {
         r.register("dev.kiln", "MatMulBias", ReduceMatOps::matMulBias); // GraphOptimizer's fused Linear layer (MatMulBiasFusion)
     }
 
-    /** act(MatMul(A, W) + bias): inputs A, W [k, n], bias [n] or [1, n]; attribute activation "", Relu, Gelu or GeluTanh. */
+    /**
+     * act(MatMul(A, W) + bias): inputs A, W [k, n], bias [n] or [1, n] (or none); attributes
+     * activation ("", Relu, Gelu or GeluTanh) and precision ("" or "bf16", see OnnxExecutor.Precision).
+     */
     private static List<Value> matMulBias(OpCall c) {
         ElemType t = MathOps.sameType(c, 0, 1);
         String name = c.attrString("activation", "");
@@ -40,19 +43,23 @@ final class ReduceMatOps {
             case "GeluTanh" -> UnaryOp.GELU_TANH;
             default -> throw c.error("unknown activation '" + name + "'");
         };
-        Tensor a = c.in(0), w = c.in(1), bias = c.in(2);
-        if (t != ElemType.FLOAT || c.type(2) != ElemType.FLOAT)
-            throw c.error("expects float inputs, got " + t + " and bias " + c.type(2));
-        if (w.dim() != 2 || bias.numel() != w.size(1))
-            throw c.error("weight must be [k, n] with a bias of n values, got " + Shape.str(w.shape()) + " and " + Shape.str(bias.shape()));
+        String precision = c.attrString("precision", "");
+        if (!precision.isEmpty() && !precision.equals("bf16")) throw c.error("unknown precision '" + precision + "'");
+        Tensor a = c.in(0), w = c.in(1), bias = c.inOrNull(2);
+        if (t != ElemType.FLOAT || bias != null && c.type(2) != ElemType.FLOAT)
+            throw c.error("expects float inputs, got " + t + (bias == null ? "" : " and bias " + c.type(2)));
+        if (w.dim() != 2 || bias != null && bias.numel() != w.size(1))
+            throw c.error("weight must be [k, n] with a bias of n values, got " + Shape.str(w.shape())
+                    + (bias == null ? "" : " and " + Shape.str(bias.shape())));
         if (a.dim() < 2) {   // a vector input: NumPy shapes (a [1, n] bias makes the result [1, n]), done by the separate ops
             try (Scope s = Scope.open()) {
-                Tensor y = MatMul.matmul(a, w).add(bias);
+                Tensor y = MatMul.matmul(a, w);
+                if (bias != null) y = y.add(bias);
                 return MathOps.one(s.keep(act == null ? y : dev.kiln.ops.Elementwise.unary(act, y, 0, 0)), t);
             }
         }
-        try (Tensor b1 = bias.dim() == 1 ? null : bias.view(w.size(1))) {
-            return MathOps.one(MatMul.linear(a, w, b1 == null ? bias : b1, act), t);
+        try (Tensor b1 = bias == null || bias.dim() == 1 ? null : bias.view(w.size(1))) {
+            return MathOps.one(MatMul.linear(a, w, b1 == null ? bias : b1, act, precision.equals("bf16")), t);
         }
     }
 
