@@ -134,3 +134,59 @@ TARGET void kiln_bf16_gemm(const float *a, long lda, int m, int k, const uint16_
         }
     }
 }
+
+/*
+ * One row: c[0:n] = bf16(a[0:k]) x (blocks of bp), overwriting c (a decode step, bound by reading
+ * B). The GEMM kernel above computes eight rows per tile, seven of them padding here, and walks B
+ * K chunk by K chunk; this one streams NB column blocks side by side over all of K (NB streams of
+ * misses in flight) and sums exactly as the GEMM does: per chunk of KC pairs into a fresh
+ * accumulator, the chunks added in order, so its bits equal the GEMM's for m = 1. ascratch holds
+ * 2 * kp uint16 (the packed row).
+ */
+#define DEF_GEMV(NB)                                                                                \
+    static inline __attribute__((always_inline)) TARGET void gemv_##NB(                            \
+        const uint16_t *a, const uint16_t *b, long bstride, int kp, float *c, __mmask16 lastMask) { \
+        __m512 total[NB];                                                                           \
+        _Pragma("GCC unroll 8") for (int t = 0; t < NB; t++) total[t] = _mm512_setzero_ps();        \
+        for (int q0 = 0; q0 < kp; q0 += KC) {                                                       \
+            int kc = kp - q0 < KC ? kp - q0 : KC;                                                   \
+            __m512 acc[NB];                                                                         \
+            _Pragma("GCC unroll 8") for (int t = 0; t < NB; t++) acc[t] = _mm512_setzero_ps();      \
+            for (int q = q0; q < q0 + kc; q++) {                                                    \
+                int32_t pair;                                                                       \
+                memcpy(&pair, a + 2 * (long) q, 4);                                                 \
+                __m512bh x = (__m512bh) _mm512_set1_epi32(pair);                                    \
+                _Pragma("GCC unroll 8") for (int t = 0; t < NB; t++)                                \
+                    acc[t] = _mm512_dpbf16_ps(acc[t], x,                                            \
+                             (__m512bh) _mm512_loadu_si512(b + t * bstride + 32 * (long) q));       \
+            }                                                                                       \
+            _Pragma("GCC unroll 8") for (int t = 0; t < NB; t++)                                    \
+                total[t] = q0 == 0 ? acc[t] : _mm512_add_ps(total[t], acc[t]);                      \
+        }                                                                                           \
+        _Pragma("GCC unroll 8") for (int t = 0; t < NB; t++)                                        \
+            _mm512_mask_storeu_ps(c + 16 * t, t == NB - 1 ? lastMask : 0xffff, total[t]);           \
+    }
+
+DEF_GEMV(8)
+DEF_GEMV(4)
+DEF_GEMV(2)
+DEF_GEMV(1)
+
+TARGET void kiln_bf16_gemv(const float *a, int k, const uint16_t *bp, int n, float *c, uint16_t *ascratch) {
+    int kp = (k + 1) / 2, nb = (n + 15) / 16;
+    long bstride = 32L * kp;
+    pack_row(a, k, ascratch);
+    if (k & 1) ascratch[k] = 0;      /* the odd pair's upper half (pack_row pads with zeros: kept explicit) */
+    for (int jb = 0; jb < nb; ) {
+        int left = nb - jb, nbt = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        int lastCols = n - 16 * (jb + nbt - 1);
+        __mmask16 mask = (__mmask16) (lastCols >= 16 ? 0xffff : (1u << lastCols) - 1);
+        const uint16_t *bt = bp + jb * bstride;
+        float *ct = c + 16 * jb;
+        if (nbt == 8) gemv_8(ascratch, bt, bstride, kp, ct, mask);
+        else if (nbt == 4) gemv_4(ascratch, bt, bstride, kp, ct, mask);
+        else if (nbt == 2) gemv_2(ascratch, bt, bstride, kp, ct, mask);
+        else gemv_1(ascratch, bt, bstride, kp, ct, mask);
+        jb += nbt;
+    }
+}

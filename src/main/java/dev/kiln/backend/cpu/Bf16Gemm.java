@@ -42,12 +42,12 @@ public final class Bf16Gemm {
     private Bf16Gemm() {}
 
     private static final int ROW_TILE = 96, BLOCK = 16;
-    private static final MethodHandle PACK_B, GEMM;
+    private static final MethodHandle PACK_B, GEMM, GEMV;
     private static final String UNAVAILABLE;
     private static volatile boolean useNative;
 
     static {
-        MethodHandle pack = null, gemm = null;
+        MethodHandle pack = null, gemm = null, gemv = null;
         String why = null;
         if (System.getProperty("kiln.bf16.kernel", "auto").equals("vector")) why = "disabled by -Dkiln.bf16.kernel=vector";
         else if (!NativeCpu.loaded()) why = NativeCpu.unavailableReason();
@@ -62,9 +62,11 @@ public final class Bf16Gemm {
             // for up to half a second (GPT-2 prefill p90 437-601 ms against p50 143); all operands are
             // off-heap, the scratch too
             gemm = NativeCpu.function("kiln_bf16_gemm", FunctionDescriptor.ofVoid(A, L, I, I, A, I, A, L, A), false);
+            gemv = NativeCpu.function("kiln_bf16_gemv", FunctionDescriptor.ofVoid(A, I, A, I, A, A), false);
         }
         PACK_B = pack;
         GEMM = gemm;
+        GEMV = gemv;
         UNAVAILABLE = why;
         useNative = gemm != null;
     }
@@ -174,6 +176,21 @@ public final class Bf16Gemm {
 
     private static void run(MemorySegment a, long lda, int m, Packed b, MemorySegment c) {
         int blocks = b.blocks(), threads = CpuConfig.threads();
+        if (m == 1 && useNative()) {   // one row (a decode step): stream B, column ranges over the threads
+            int tiles = Math.min(blocks, 4 * threads), useThreads = (long) b.n * b.k < (1L << 18) ? 1 : threads;
+            CpuGemm.forBlocks(tiles, useThreads, t -> {
+                int jb0 = (int) ((long) t * blocks / tiles), jb1 = (int) ((long) (t + 1) * blocks / tiles);
+                int j0 = jb0 * BLOCK, cols = Math.min(b.n, jb1 * BLOCK) - j0;
+                if (cols <= 0) return;
+                try {
+                    GEMV.invokeExact(a, b.k, b.seg.asSlice((long) jb0 * b.kp * 64), cols, c.asSlice((long) j0 * Float.BYTES),
+                            scratch(2 * b.kp + 32));
+                } catch (Throwable e) {
+                    throw new IllegalStateException("bf16 gemm: native row kernel failed: " + e, e);
+                }
+            });
+            return;
+        }
         int rowTiles = (m + ROW_TILE - 1) / ROW_TILE, rowTile = ((m + rowTiles - 1) / rowTiles + 7) / 8 * 8;
         rowTiles = (m + rowTile - 1) / rowTile;
         int colTiles = rowTiles >= 2 * threads ? 1 : Math.min(blocks, (4 * threads + rowTiles - 1) / rowTiles);

@@ -66,7 +66,8 @@ class Bf16GemmTest {
         for (boolean nat : kernels()) {
             if (Bf16Gemm.unavailableReason() == null) Bf16Gemm.setNative(nat);
             String what = nat ? "native" : "vector";
-            for (int[] s : new int[][]{{1, 1, 1}, {7, 3, 17}, {8, 2, 16}, {9, 33, 15}, {13, 257, 50}, {97, 300, 100}, {200, 64, 33}, {3, 1030, 49}}) {
+            for (int[] s : new int[][]{{1, 1, 1}, {7, 3, 17}, {8, 2, 16}, {9, 33, 15}, {13, 257, 50}, {97, 300, 100}, {200, 64, 33}, {3, 1030, 49},
+                    {1, 770, 100}, {1, 3001, 600}, {1, 64, 250}, {2, 255, 40}}) {      // one row: the streaming row kernel
                 check(Tensor.uniform(g, -2, 2, DType.F32, s[0], s[1]), Tensor.uniform(g, -2, 2, DType.F32, s[1], s[2]), false, what);
                 check(Tensor.uniform(g, -2, 2, DType.F32, s[0], s[1]), Tensor.uniform(g, -2, 2, DType.F32, s[2], s[1]), true, what + " transB");
             }
@@ -86,6 +87,23 @@ class Bf16GemmTest {
                 CpuConfig.setThreads(2);
                 Bf16Gemm.gemm(a, p, c2);
                 assertArrayEquals(c1.toFloatArray(), c2.toFloatArray(), nat ? "native" : "vector");
+            }
+        }
+    }
+
+    /** The one-row kernel sums as the GEMM does: a row alone gives the bits it gets as row 0 of a block. */
+    @Test
+    void oneRowKernelEqualsTheGemmRowBitwise() {
+        if (Bf16Gemm.unavailableReason() != null) return;
+        Tensor a = Tensor.uniform(g, -1, 1, DType.F32, 9, 1001), b = Tensor.uniform(g, -1, 1, DType.F32, 1001, 300);
+        try (Bf16Gemm.Packed p = Bf16Gemm.pack(b, false); Tensor all = Tensor.zeros(9, 300); Tensor one = Tensor.zeros(1, 300);
+             Tensor row = a.slice(0, 4, 5, 1)) {
+            Bf16Gemm.gemm(a, p, all);
+            for (int threads : new int[]{1, 2}) {
+                CpuConfig.setThreads(threads);
+                Bf16Gemm.gemm(row, p, one);
+                float[] want = java.util.Arrays.copyOfRange(all.toFloatArray(), 4 * 300, 5 * 300);
+                assertArrayEquals(want, one.toFloatArray(), "threads " + threads);
             }
         }
     }
