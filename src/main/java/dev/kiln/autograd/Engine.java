@@ -7,14 +7,19 @@ import dev.kiln.tensor.Tensor;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Reverse-mode differentiation: walks the graph below a root in reverse topological order,
  * calling each node's gradient rule once with the summed gradient of its output, and accumulates
- * into the {@code grad} of leaf tensors that require gradients.
+ * into the {@code grad} of leaf tensors that require gradients. Memory: each rule runs in its own
+ * {@link Scope} (its temporaries are freed when it returns), a gradient is freed as soon as the
+ * nodes that needed it have run (only the frontier of pending gradients stays alive), and a node's
+ * saved activations are released right after its rule (unless the graph is retained).
  */
 public final class Engine {
     private Engine() {}
@@ -25,36 +30,72 @@ public final class Engine {
         if (seed == null) {
             if (root.numel() != 1)
                 throw new IllegalArgumentException("backward: gradient can be implicit only for one-element outputs, got shape " + Shape.str(root.shape()));
-            seed = Tensor.ones(root.dtype(), root.shape());
         } else if (!Arrays.equals(seed.shape(), root.shape())) {
             throw new IllegalArgumentException("backward: gradient shape " + Shape.str(seed.shape()) + " != output shape " + Shape.str(root.shape()));
         }
+        boolean seedIsOurs = seed == null;
         try (GradMode.Guard g = GradMode.noGrad(); Scope scope = Scope.open()) {
+            if (seedIsOurs) seed = Tensor.ones(root.dtype(), root.shape());
             if (root.gradFn() == null) {
                 accumulateLeaf(root, seed);
                 return;
             }
             List<Node> order = topoOrder(root.gradFn());
             Map<Node, Tensor> pending = new IdentityHashMap<>();
+            // gradient tensors this pass made: each is closed as soon as no pending entry holds it,
+            // so the pass keeps only the frontier of the graph alive, not every gradient it computed
+            Set<Tensor> ours = Collections.newSetFromMap(new IdentityHashMap<>());
+            if (seedIsOurs) ours.add(seed);
             pending.put(root.gradFn(), seed);
             for (Node node : order) {
                 Tensor gOut = pending.remove(node);
                 if (gOut == null) continue;
-                Tensor[] gIn = node.backward(gOut);
+                Tensor[] gIn;
+                try (Scope step = Scope.open()) {        // the rule's temporaries end with it
+                    gIn = node.backward(gOut);
+                    for (Tensor t : gIn) {
+                        if (t != null && step.owns(t)) {
+                            step.keep(t);
+                            ours.add(t);
+                        }
+                    }
+                }
+                List<Tensor> finished = new ArrayList<>();
+                finished.add(gOut);
                 for (int i = 0; i < node.inputs.length; i++) {
                     Tensor in = node.inputs[i];
+                    if (gIn[i] != null) finished.add(gIn[i]);
                     if (in == null || gIn[i] == null || !in.requiresGrad()) continue;
                     Node fn = in.gradFn();
                     if (fn == null) {
                         accumulateLeaf(in, gIn[i]);
                     } else {
                         Tensor prev = pending.get(fn);
-                        pending.put(fn, prev == null ? gIn[i] : prev.add(gIn[i]));
+                        if (prev == null) {
+                            pending.put(fn, gIn[i]);
+                        } else {
+                            Tensor sum = prev.add(gIn[i]);
+                            ours.add(sum);
+                            pending.put(fn, sum);
+                            finished.add(prev);
+                        }
                     }
                 }
                 if (!retainGraph) node.release();
+                for (Tensor t : finished) {
+                    if (ours.contains(t) && !held(pending, t)) {
+                        ours.remove(t);
+                        t.close();
+                    }
+                }
             }
         }
+    }
+
+    /** Whether a pending gradient is t itself. */
+    private static boolean held(Map<Node, Tensor> pending, Tensor t) {
+        for (Tensor p : pending.values()) if (p == t) return true;
+        return false;
     }
 
     private static void accumulateLeaf(Tensor leaf, Tensor g) {
@@ -66,7 +107,9 @@ public final class Engine {
             Scope.escape(copy);
             leaf.setGrad(copy);
         } else {
-            cur.copyFrom(cur.add(g));
+            try (Tensor sum = cur.add(g)) {
+                cur.copyFrom(sum);
+            }
         }
         leaf.runGradHooks();
     }

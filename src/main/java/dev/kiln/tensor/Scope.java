@@ -43,6 +43,12 @@ public final class Scope implements AutoCloseable {
         return t;
     }
 
+    /** Whether t was created while this scope was the innermost open one (and not escaped): this scope will close it. */
+    public boolean owns(Tensor t) {
+        for (Tensor o : owned) if (o == t) return true;
+        return false;
+    }
+
     /** Keeps t alive past this scope; it moves to the enclosing scope, if any. */
     public <T extends Tensor> T keep(T t) {
         kept.add(t);

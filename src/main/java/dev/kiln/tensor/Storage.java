@@ -63,7 +63,7 @@ public final class Storage {
         this.backend = backend;
         this.segment = segment;
         LIVE.incrementAndGet();
-        LIVE_BYTES.addAndGet(bytes);
+        notePeak(LIVE_BYTES.addAndGet(bytes));
         this.cleanable = CLEANER.register(this, new Release(block, bytes));
     }
 
@@ -88,7 +88,7 @@ public final class Storage {
         this.devicePtr = ptr;
         this.deviceBytes = bytes;
         LIVE.incrementAndGet();
-        LIVE_BYTES.addAndGet(bytes);
+        notePeak(LIVE_BYTES.addAndGet(bytes));
         this.cleanable = CLEANER.register(this, () -> {
             release.run();
             FREED.incrementAndGet();
@@ -221,6 +221,19 @@ public final class Storage {
     public static long liveCountIgnoringCleaner() { return LIVE.get() + freedByCleanerCount(); }
     /** Bytes of host storage currently allocated (for leak tests). */
     public static long liveBytes() { return LIVE_BYTES.get(); }
+
+    private static final java.util.concurrent.atomic.AtomicLong PEAK_BYTES = new java.util.concurrent.atomic.AtomicLong();
+
+    private static void notePeak(long live) {
+        long p;
+        while (live > (p = PEAK_BYTES.get()) && !PEAK_BYTES.compareAndSet(p, live)) Thread.onSpinWait();
+    }
+
+    /** The most bytes of storage (host and device) alive at once since the last {@link #resetPeakBytes}. */
+    public static long peakBytes() { return PEAK_BYTES.get(); }
+
+    /** Starts a new peak measurement from the bytes alive now (e.g. per training step). */
+    public static void resetPeakBytes() { PEAK_BYTES.set(LIVE_BYTES.get()); }
 
     // ---- element access by dtype (scalar paths, tests, I/O); each checks the storage is live ----
 
