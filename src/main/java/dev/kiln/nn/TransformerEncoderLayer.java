@@ -43,7 +43,8 @@ public final class TransformerEncoderLayer extends Module {
 
     public Tensor forward(Tensor x, Tensor mask) {
         if (normFirst) {
-            Tensor h = x.add(dropout1.forward(selfAttn.forward(norm1.forward(x), norm1.forward(x), norm1.forward(x), mask)));
+            Tensor n = norm1.forward(x);    // once for q, k and v (it was computed three times)
+            Tensor h = x.add(dropout1.forward(selfAttn.forward(n, n, n, mask)));
             return h.add(dropout2.forward(ff(norm2.forward(h))));
         }
         Tensor h = norm1.forward(x.add(dropout1.forward(selfAttn.forward(x, x, x, mask))));
