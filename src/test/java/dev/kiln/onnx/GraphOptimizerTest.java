@@ -186,6 +186,20 @@ class GraphOptimizerTest {
         OnnxGraph g2 = new OnnxGraph("attn_mul", mulScale, List.of(info("x")), List.of(info("y")), List.of(), init2);
         assertEquals(List.of("Transpose", "Attention"), GraphOptimizer.optimize(g2).nodes().stream().map(OnnxNode::opType).toList());
         compare(g2, "x", Tensor.randn(G, 1, 4, 130, 16));
+        // GPT-2: the scale divides by a value computed at run time, the causal mask is a Where with a constant fill
+        Map<String, Value> init4 = new LinkedHashMap<>();
+        init4.put("fill", Value.of(Tensor.fromArray(new float[]{-10000f})));
+        float[] causal = new float[9 * 9];
+        for (int i = 0; i < 9; i++) for (int j = 0; j <= i; j++) causal[i * 9 + j] = 1;
+        init4.put("causal", Value.of(Tensor.fromArray(causal, 1, 1, 9, 9).to(dev.kiln.tensor.DType.BOOL), ElemType.BOOL));
+        init4.put("two", Value.of(Tensor.fromArray(new float[]{2f})));
+        List<OnnxNode> gpt2 = List.of(node("Transpose", List.of("x"), "kt", perm), node("MatMul", List.of("x", "kt"), "s", Map.of()),
+                node("Mul", List.of("two", "two"), "d", Map.of()),                 // a divisor that is not a constant initializer
+                node("Div", List.of("s", "d"), "sd", Map.of()), node("Where", List.of("causal", "sd", "fill"), "sw", Map.of()),
+                node("Softmax", List.of("sw"), "p", last), node("MatMul", List.of("p", "x"), "y", Map.of()));
+        OnnxGraph g4 = new OnnxGraph("attn_gpt2", gpt2, List.of(info("x")), List.of(info("y")), List.of(), init4);
+        assertEquals(List.of("Transpose", "Mul", "Attention"), GraphOptimizer.optimize(g4).nodes().stream().map(OnnxNode::opType).toList());
+        compare(g4, "x", Tensor.randn(G, 2, 3, 9, 5));
         // the probabilities are also an output: nothing fused
         Map<String, Value> init3 = new LinkedHashMap<>();
         init3.put("c", Value.of(Tensor.fromArray(new float[]{0.125f})));
@@ -253,7 +267,7 @@ class GraphOptimizerTest {
         // 2 layers: attention; six Linear layers each (q, k, v, output, and the two of the MLP, the first with its erf GELU)
         assertEquals(Map.of("Attention", 2, "MatMulBias", 12), fused.apply("bert_op17.onnx"));
         assertEquals(Map.of("Attention", 2, "MatMulBias", 12), fused.apply("bert_op13.onnx"));
-        assertEquals(Map.of("Gelu", 2), fused.apply("gpt2_op17.onnx"));  // tanh GELU after Gemm + Reshape; Where-masked attention not yet
+        assertEquals(Map.of("Attention", 2, "Gelu", 2), fused.apply("gpt2_op17.onnx"));  // Where-masked attention; tanh GELU after Gemm + Reshape
         assertEquals(Map.of("Add+Relu", 4, "Conv+Relu", 9), fused.apply("resnet50_op17.onnx"));
     }
 

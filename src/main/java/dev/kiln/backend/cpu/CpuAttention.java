@@ -48,7 +48,19 @@ public final class CpuAttention {
 
     /** out = softmax(q kt / div * mul + mask) v (see the class comment); div, mul are 1 when unused. */
     public static void attention(Tensor q, Tensor kt, Tensor v, float div, float mul, Tensor mask, Tensor out) {
+        attention(q, kt, v, div, mul, mask, null, 0f, out);
+    }
+
+    /**
+     * The same, then where(keep, s, fill) on the scores before the softmax (keep: a bool tensor
+     * broadcastable to [..., T, S], or null): GPT-2's causal mask, which sets masked scores to a
+     * constant instead of adding to them.
+     */
+    public static void attention(Tensor q, Tensor kt, Tensor v, float div, float mul, Tensor mask, Tensor keep, float fill, Tensor out) {
         int r = out.dim();
+        if (keep != null && (keep.dtype() != DType.BOOL || keep.dim() > r))
+            throw new IllegalArgumentException("attention: the keep mask must be bool of rank <= " + r + ", got " + keep.dtype().pyName()
+                    + " " + Shape.str(keep.shape()));
         if (r < 2 || q.dim() != r || kt.dim() != r || v.dim() != r || (mask != null && mask.dim() > r))
             throw new IllegalArgumentException("attention: q, kt, v and out must have the same rank >= 2, got q " + Shape.str(q.shape())
                     + ", kt " + Shape.str(kt.shape()) + ", v " + Shape.str(v.shape()) + ", out " + Shape.str(out.shape()));
@@ -62,6 +74,7 @@ public final class CpuAttention {
         int[] lead = java.util.Arrays.copyOf(out.shape(), r - 2);
         int heads = (int) Shape.numel(lead);
         Tensor m = mask == null ? null : mask.expand(withTail(lead, t, s));
+        Tensor k = keep == null ? null : keep.expand(withTail(lead, t, s));
         boolean scalar = CpuConfig.scalar();
         Parallel.forRange(heads, 4L * t * s * Math.max(d, dv), (h0, h1) -> {
             MemorySegment sc = SCRATCH.get().get((long) t * s);
@@ -71,6 +84,7 @@ public final class CpuAttention {
                 GemmMatrix qm = matrix(q, lead, h), km = matrix(kt, lead, h), vm = matrix(v, lead, h), om = matrix(out, lead, h);
                 GemmF32.gemm(t, s, d, 1f, qm, km, 0f, sm, 1);
                 if (div != 1f || mul != 1f || m != null) scaleMask(sc, t, s, div, mul, m, lead, h);
+                if (k != null) keepOrFill(sc, t, s, k, fill, lead, h);
                 for (int i = 0; i < t; i++) {
                     if (scalar) ReduceNorm.softmaxScalar(DType.F32, scores, (long) i * s, scores, (long) i * s, s, false);
                     else ReduceNorm.softmaxF32(sc, (long) i * s, sc, (long) i * s, s, false);
@@ -79,6 +93,18 @@ public final class CpuAttention {
             }
         });
         if (m != null && m != mask) m.close();
+        if (k != null && k != keep) k.close();
+    }
+
+    /** s = keep[h] ? s : fill over the T x S scores (the unfused Where). */
+    private static void keepOrFill(MemorySegment sc, int t, int s, Tensor k, float fill, int[] lead, int h) {
+        GemmMatrix km = matrix(k, lead, h);
+        MemorySegment kb = km.seg();
+        for (int i = 0; i < t; i++) {
+            long row = (long) i * s, krow = km.off() + i * km.rs();
+            for (int j = 0; j < s; j++)
+                if (kb.get(java.lang.foreign.ValueLayout.JAVA_BYTE, krow + j * km.cs()) == 0) sc.setAtIndex(Storage.F32, row + j, fill);
+        }
     }
 
     private static int[] withTail(int[] lead, int a, int b) {

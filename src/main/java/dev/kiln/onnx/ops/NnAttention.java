@@ -13,7 +13,10 @@ import java.util.List;
 
 /**
  * The fused "Attention" node of GraphOptimizer (domain dev.kiln; AttentionFusion): inputs Q, Kt,
- * V and an optional additive mask, attributes div and mul (the scale). Float32 tensors on the CPU
+ * V, an optional additive mask, an optional divisor computed at run time (input 4, a one-element
+ * tensor: the scale GPT-2 computes from the head size) and an optional bool keep mask (input 5:
+ * scores where it is false become attribute fill, GPT-2's causal Where); attributes div and mul
+ * (a constant scale). Float32 tensors on the CPU
  * run {@link CpuAttention}; anything else runs the ops the node replaced (MatMul, Div, Mul, Add,
  * Softmax, MatMul), with the same results.
  */
@@ -21,13 +24,18 @@ final class NnAttention {
     private NnAttention() {}
 
     static List<Value> attention(OpCall c) {
-        Tensor q = c.in(0), kt = c.in(1), v = c.in(2), mask = c.inOrNull(3);
-        float div = c.attrFloat("div", 1f), mul = c.attrFloat("mul", 1f);
+        Tensor q = c.in(0), kt = c.in(1), v = c.in(2), mask = c.inOrNull(3), divisor = c.inOrNull(4), keep = c.inOrNull(5);
+        float div = c.attrFloat("div", 1f), mul = c.attrFloat("mul", 1f), fill = c.attrFloat("fill", 0f);
         ElemType t = c.type(0);
         int r = q.dim();
+        if (divisor != null && divisor.numel() == 1 && divisor.dtype() == DType.F32) {   // a scale computed at run time (GPT-2: sqrt of the head size)
+            div = (float) divisor.toDoubleArray()[0];
+            divisor = null;
+        }
         boolean fused = t == ElemType.FLOAT && r >= 2 && kt.dim() == r && v.dim() == r && q.backend() == v.backend()
                 && q.backend().name().equals("cpu") && kt.dtype() == DType.F32 && v.dtype() == DType.F32
-                && (mask == null || mask.dtype() == DType.F32 && mask.dim() <= r);
+                && (mask == null || mask.dtype() == DType.F32 && mask.dim() <= r) && divisor == null
+                && (keep == null || keep.dtype() == DType.BOOL && keep.dim() <= r);
         if (fused) {
             int[] lead = Shape.broadcast("Attention", Shape.broadcast("Attention", Arrays.copyOf(q.shape(), r - 2),
                     Arrays.copyOf(kt.shape(), r - 2)), Arrays.copyOf(v.shape(), r - 2));
@@ -36,7 +44,7 @@ final class NnAttention {
             shape[r - 1] = v.size(-1);
             Tensor out = Tensor.uninitialized(q.backend(), DType.F32, shape);   // every element written
             try {
-                CpuAttention.attention(q, kt, v, div, mul, mask, out);
+                CpuAttention.attention(q, kt, v, div, mul, mask, keep, fill, out);
             } catch (IllegalArgumentException e) {
                 out.close();
                 throw c.error(e.getMessage());
@@ -45,9 +53,11 @@ final class NnAttention {
         }
         try (Scope s = Scope.open()) {
             Tensor scores = q.matmul(kt);
-            if (div != 1f) scores = scores.div(Tensor.scalar(div, scores.dtype()));
+            if (divisor != null) scores = scores.div(divisor);
+            else if (div != 1f) scores = scores.div(Tensor.scalar(div, scores.dtype()));
             if (mul != 1f) scores = scores.mul(Tensor.scalar(mul, scores.dtype()));
             if (mask != null) scores = scores.add(mask);
+            if (keep != null) scores = Tensor.where(keep, scores, Tensor.scalar(fill, scores.dtype()));
             return MathOps.one(s.keep(scores.softmax(-1).matmul(v)), t);
         }
     }
