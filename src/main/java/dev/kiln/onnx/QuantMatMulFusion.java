@@ -38,6 +38,39 @@ final class QuantMatMulFusion {
                 }
             }
         }
+        return changed | takeActivations(g);
+    }
+
+    /**
+     * A Gelu (the fused node of {@link GeluFusion}, erf or tanh form) or Relu that is the only reader
+     * of a QuantMatMul's output becomes that node's attribute "activation" (Gelu, GeluTanh, Relu),
+     * applied to each block of rows as it is dequantized.
+     */
+    private static boolean takeActivations(FusionGraph g) {
+        boolean changed = false;
+        List<OnnxNode> nodes = g.nodes();
+        for (int i = 0; i < nodes.size(); i++) {
+            OnnxNode a = nodes.get(i);
+            if (a == null || a.inputs().size() != 1 || a.outputs().size() != 1) continue;
+            String act = null;
+            if (isDefault(a, "Relu")) act = "Relu";
+            else if (a.opType().equals("Gelu") && a.domain().equals(FusedOps.DOMAIN)) {
+                OnnxAttribute approx = a.attributes().get("approximate");
+                String form = approx == null ? "none" : new String(approx.s(), java.nio.charset.StandardCharsets.UTF_8);
+                act = form.equals("tanh") ? "GeluTanh" : form.equals("none") ? "Gelu" : null;
+            }
+            if (act == null) continue;
+            String in = a.inputs().get(0);
+            int q = g.producerOf(in);
+            if (q < 0 || g.uses(in) != 1) continue;
+            OnnxNode qm = nodes.get(q);
+            if (!qm.opType().equals("QuantMatMul") || !qm.domain().equals(FusedOps.DOMAIN) || qm.attributes().containsKey("activation")) continue;
+            nodes.set(q, null);
+            nodes.set(i, new OnnxNode(qm.name(), "QuantMatMul", FusedOps.DOMAIN, qm.inputs(), a.outputs(),
+                    Map.of("activation", MatMulBiasFusion.string("activation", act))));
+            g.produced(a.outputs().get(0), i);
+            changed = true;
+        }
         return changed;
     }
 

@@ -229,7 +229,8 @@ final class QuantFast {
      * the int8 GEMM, then the exact integer correction and the float scale per element:
      * y = (float) c * (x_scale * w_scale[j]) (+ bias[j] when a fifth input, a float [N], is given:
      * the Add the fusion absorbed), the same float operations as the unfused nodes, so the result
-     * equals theirs bit for bit.
+     * equals theirs bit for bit; attribute activation (Relu, Gelu, GeluTanh: the node the fusion
+     * took in) is then applied to each block of rows in place.
      */
     static List<Value> quantMatMul(OpCall call) {
         Tensor x = call.in(0), b = call.in(1), ws = call.in(3);
@@ -270,8 +271,24 @@ final class QuantFast {
             Tensor y = Tensor.uninitialized(x.backend(), DType.F32, shape);
             MemorySegment ys = y.segment();
             long yOff = 4L * y.offset();
-            if (m == 1) dequantRows(c, nPad, ys, yOff, 0, 1, n, k, rowSum, colTerm, zaShift, zbv, s, bias);
-            else dev.kiln.backend.cpu.Parallel.forRange(m, 4L * n, (r0, r1) -> dequantRows(c, nPad, ys, yOff, r0, r1, n, k, rowSum, colTerm, zaShift, zbv, s, bias));
+            dev.kiln.ops.UnaryOp act = switch (call.attrString("activation", "")) {
+                case "" -> null;
+                case "Relu" -> dev.kiln.ops.UnaryOp.RELU;
+                case "Gelu" -> dev.kiln.ops.UnaryOp.GELU;
+                case "GeluTanh" -> dev.kiln.ops.UnaryOp.GELU_TANH;
+                default -> throw call.error("unknown activation '" + call.attrString("activation", "") + "'");
+            };
+            // rows [r0, r1): dequantized, then the activation while they are in this core's cache
+            dev.kiln.backend.cpu.Parallel.Range rows = (r0, r1) -> {
+                dequantRows(c, nPad, ys, yOff, r0, r1, n, k, rowSum, colTerm, zaShift, zbv, s, bias);
+                if (act != null) {
+                    try (Tensor block = Tensor.of(y.storage(), DType.F32, new int[]{r1 - r0, n}, new long[]{n, 1}, y.offset() + (long) r0 * n)) {
+                        block.backend().unary(act, block, block, 0, 0);
+                    }
+                }
+            };
+            if (m == 1) rows.run(0, 1);
+            else dev.kiln.backend.cpu.Parallel.forRange(m, 4L * n, rows);
             return List.of(Value.of(y, ElemType.FLOAT));
         }
     }

@@ -98,7 +98,8 @@ class QuantFastTest {
     /**
      * The whole quantize_dynamic pattern (DynamicQuantizeLinear shared by two MatMulInteger ->
      * Cast -> Mul(., Mul(x_scale, w_scale)) chains, per-tensor and per-column scales, one with a
-     * bias Add after it) fused into QuantMatMul gives the unfused reference path's floats bit for bit.
+     * bias Add and a Relu after it) fused into QuantMatMul gives the unfused reference path's floats
+     * bit for bit, and the Relu runs inside the fused node.
      */
     @Test
     void fusedQuantMatMulEqualsTheUnfusedChain() {
@@ -148,7 +149,8 @@ class QuantFastTest {
         float[] bias = new float[n];                                   // chain 1 ends in a bias Add (fused into the epilogue)
         for (int j = 0; j < n; j++) bias[j] = r.nextFloat() - 0.5f;
         init.put("B1", Value.of(Tensor.fromArray(bias, n), ElemType.FLOAT));
-        nodes.add(new OnnxNode("b1", "Add", "", List.of("B1", "m1"), List.of("y1"), Map.of()));
+        nodes.add(new OnnxNode("b1", "Add", "", List.of("B1", "m1"), List.of("a1"), Map.of()));
+        nodes.add(new OnnxNode("r1", "Relu", "", List.of("a1"), List.of("y1"), Map.of()));   // taken in as the activation
         return new OnnxGraph("q", nodes, List.of(info("x", ElemType.FLOAT)),
                 List.of(info("y0", ElemType.FLOAT), info("y1", ElemType.FLOAT)), List.of(), init);
     }
@@ -156,7 +158,10 @@ class QuantFastTest {
     private static List<float[]> runFloats(OnnxGraph graph, float[] x, int[] shape) {
         try (OnnxExecutor ex = new OnnxExecutor(new OnnxModel(8, "test", "", Map.of("", 17L), graph));
              Tensor in = Tensor.fromArray(x, shape)) {
+            dev.kiln.onnx.OnnxProfile prof = ex.profile(true);
             Map<String, Value> out = ex.run(Map.of("x", Value.of(in)));
+            if (!"false".equals(System.getProperty("kiln.onnx.optimize")))
+                org.junit.jupiter.api.Assertions.assertFalse(prof.table().contains("Relu"), "the Relu ran as its own node:\n" + prof.table());
             List<float[]> r = List.of(out.get("y0").tensor().toFloatArray(), out.get("y1").tensor().toFloatArray());
             out.values().forEach(v -> v.tensor().close());
             return r;
