@@ -16,7 +16,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class ScheduleAndAccumulationTest {
     private static SGD sgd(double lr) { return new SGD(List.of(Tensor.zeros(1).requiresGrad(true)), lr); }
@@ -124,6 +123,5 @@ class ScheduleAndAccumulationTest {
         assertThrows(IllegalArgumentException.class, () -> sgd(-1));
         assertThrows(IllegalArgumentException.class, () -> new SGD(List.of(), 0.1, 0, 0, 0, true));
         assertThrows(IllegalArgumentException.class, () -> Adam.adam(List.of(), 0.1, 1.0, 0.9, 1e-8, 0));
-        assertTrue(true);
     }
 }

@@ -95,39 +95,24 @@ class CudaSparseGpuTest {
             }
     }
 
+    /**
+     * The real-scale shape of the sparse benchmark (a 4096 x 4096 weight, 90% zeros, batch 64):
+     * Kiln's CSR kernel, and cuSPARSE where it loads, against the CPU reference. (Timing belongs to
+     * the GPU benchmark run, not to a test; this test used to print timings and assert nothing.)
+     */
     @Test
-    @Tag("timing")
-    void timingKilnCsrVsCusparse() {
+    void realScaleCsrMatchesTheCpu() {
         int n = 4096, batch = 64;
-        try (CudaSparse gpu = new CudaSparse(0)) {
-            CsrMatrix csr = CsrMatrix.fromDense(random(1, n * n, 0.9), n, n);
-            try (CudaSparse.Uploaded w = gpu.upload(csr)) {
-                long dx = gpu.upload(random(2, n * batch, 0)), dy = gpu.memory().malloc(4L * n * batch);
-                try {
-                    double kiln = time(() -> gpu.launch(w, dx, dy, batch), gpu);
-                    String peer;
-                    try (CusparseSpmm cus = new CusparseSpmm(gpu)) {
-                        double t = time(() -> cus.run(csr, w, dx, dy, batch), gpu);
-                        peer = String.format("cusparseSpMM %.3f ms (%.2fx)", t, t / kiln);
-                    } catch (IllegalStateException e) {
-                        peer = "cusparseSpMM unavailable (" + e.getMessage() + ")";
-                    }
-                    System.out.printf("sparse GPU 4096x4096 90%% batch 64: kiln csr %.3f ms, %s%n", kiln, peer);
-                } finally {
-                    gpu.memory().free(dx);
-                    gpu.memory().free(dy);
-                }
+        float[] x = random(2, n * batch, 0);
+        CsrMatrix csr = CsrMatrix.fromDense(random(1, n * n, 0.9), n, n);
+        float[] ref = SparseMatmul.linear(x, batch, csr);
+        try (CudaSparse gpu = new CudaSparse(0); CudaSparse.Uploaded w = gpu.upload(csr)) {
+            assertClose(ref, gpu.linear(x, batch, w), "kiln csr 4096x4096 b64");
+            try (CusparseSpmm cus = new CusparseSpmm(gpu)) {
+                assertClose(ref, cus.linear(x, batch, w), "cusparse 4096x4096 b64");
+            } catch (IllegalStateException unavailable) {
+                // cuSPARSE missing from this CUDA install: Kiln's kernel was still checked
             }
         }
-    }
-
-    private static double time(Runnable r, CudaSparse gpu) {
-        for (int i = 0; i < 3; i++) r.run();
-        gpu.stream().synchronize();
-        long t0 = System.nanoTime();
-        int reps = 20;
-        for (int i = 0; i < reps; i++) r.run();
-        gpu.stream().synchronize();
-        return (System.nanoTime() - t0) / 1e6 / reps;
     }
 }

@@ -89,7 +89,10 @@ class QdqExportTest {
         try (Sequential m = Models.cnn(new Generator(4)); Sequential qat = Quantize.prepareQat(m)) {
             qat.train();
             try (GradMode.Guard ng = GradMode.noGrad()) {
-                for (int i = 0; i < 3; i++) try (Tensor x = Tensor.randn(g, 4, 1, 28, 28); Tensor y = qat.forward(x)) { assertTrue(y.numel() > 0); }
+                for (int i = 0; i < 3; i++) try (Tensor x = Tensor.randn(g, 4, 1, 28, 28); Tensor y = qat.forward(x)) {   // calibrates the observers
+                    assertArrayEquals(new int[]{4, 10}, y.shape());
+                    for (float v : y.toFloatArray()) assertTrue(Float.isFinite(v), "QAT forward gave a non-finite value");
+                }
             }
             qat.eval();
             try (GradMode.Guard ng = GradMode.noGrad(); Tensor x = Tensor.randn(new Generator(98), 3, 1, 28, 28);
