@@ -33,10 +33,15 @@ interface LoadedModel extends AutoCloseable {
     @Override void close();
 
     /** Opens an ONNX or TorchScript model, told apart by content ({@link FileKind}), whatever the file is named. */
-    static LoadedModel open(Path file) throws IOException {
+    static LoadedModel open(Path file) throws IOException { return open(file, OnnxExecutor.Precision.F32); }
+
+    /** The same; an ONNX model's constant-weight matrix products run in the given precision (TorchScript: f32 only). */
+    static LoadedModel open(Path file, OnnxExecutor.Precision precision) throws IOException {
         FileKind kind = CliChecks.inputKind(file);
+        if (precision != OnnxExecutor.Precision.F32 && kind != FileKind.ONNX)
+            throw new IllegalArgumentException(file + ": --precision " + precision.name().toLowerCase(java.util.Locale.ROOT) + " needs an ONNX model");
         return switch (kind) {
-            case ONNX -> new Onnx(file);
+            case ONNX -> new Onnx(file, precision);
             case ZIP -> TorchScriptRunner.open(file);
             case ONNX_TRUNCATED -> throw new KilnFormatException("truncated or not an ONNX file (" + file + ")");
             case SAFETENSORS -> throw new IllegalArgumentException(file + " is a Kiln checkpoint (safetensors), not an ONNX or TorchScript model"
@@ -53,10 +58,12 @@ interface LoadedModel extends AutoCloseable {
     final class Onnx implements LoadedModel {
         private final OnnxModel model;
         private final Path file;
+        private final OnnxExecutor.Precision precision;
         private OnnxExecutor executor; // created on first run: describing needs no op support
 
-        Onnx(Path file) throws IOException {
+        Onnx(Path file, OnnxExecutor.Precision precision) throws IOException {
             this.file = file;
+            this.precision = precision;
             this.model = OnnxReader.read(file);
         }
 
@@ -64,7 +71,7 @@ interface LoadedModel extends AutoCloseable {
 
         @Override
         public LinkedHashMap<String, Tensor> run(Map<String, Tensor> named, List<Tensor> positional) {
-            if (executor == null) executor = new OnnxExecutor(model);
+            if (executor == null) executor = new OnnxExecutor(model, precision);
             List<ValueInfo> feeds = executor.feedInputs();
             if (positional.size() > feeds.size())
                 throw new IllegalArgumentException(file + ": " + positional.size() + " positional inputs given, the model has "

@@ -1,6 +1,7 @@
 package dev.kiln.cli;
 
 import dev.kiln.io.Npy;
+import dev.kiln.onnx.OnnxExecutor;
 import dev.kiln.tensor.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -40,12 +41,18 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--output-dir", paramLabel = "DIR", required = true, description = "Where to write the outputs (created if missing).")
     Path outputDir;
 
+    @Option(names = "--precision", paramLabel = "f32|bf16", description = "Matrix products with constant weights in f32 (default) or bf16 "
+            + "(opt-in: 8 significant bits per input, f32 sums; ONNX models).")
+    String precision = "f32";
+
     @Option(names = "--device", paramLabel = "cpu|cuda", description = "Device to run on: cpu (default), or cuda (not yet: model execution runs on the CPU backend).")
     String device = "cpu";
 
     @Override
     public Integer call() throws IOException {
         checkDevice(device);
+        if (!precision.equals("f32") && !precision.equals("bf16"))
+            throw new IllegalArgumentException("--precision takes f32 or bf16, got '" + precision + "'");
         for (String spec : inputs) {
             Path f = Path.of(spec.indexOf('=') > 0 ? spec.substring(spec.indexOf('=') + 1) : spec);
             dev.kiln.io.FileKind k = CliChecks.inputKind("--input ", f);
@@ -54,7 +61,7 @@ final class RunCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         Map<String, Tensor> named = new LinkedHashMap<>();
         List<Tensor> positional = new ArrayList<>();
-        try (LoadedModel m = LoadedModel.open(model)) {
+        try (LoadedModel m = LoadedModel.open(model, precision.equals("bf16") ? OnnxExecutor.Precision.BF16 : OnnxExecutor.Precision.F32)) {
             try {
                 readInputs(named, positional);
                 long t0 = System.nanoTime();

@@ -31,6 +31,28 @@ class RunCommandTest {
         }
     }
 
+    /** --precision bf16: the MLP's products in bf16, close to the f32 outputs but not equal to them; a bad value is one line. */
+    @Test
+    void bf16PrecisionRunsCloseToF32() throws Exception {
+        String input = MODELS.resolve("mlp_input.npy").toString();
+        Path dir = tmp.resolve("bf16");
+        CliRun r = CliRun.of("run", MODELS.resolve("mlp_op17.onnx").toString(), "--input", input, "--output-dir", dir.toString(), "--precision", "bf16");
+        assertEquals(Main.OK, r.code(), r.err());
+        try (Tensor got = Npy.read(dir.resolve("output.npy")); Tensor want = Npy.read(MODELS.resolve("mlp_expected.npy"))) {
+            float[] g = got.toFloatArray(), w = want.toFloatArray();
+            double diff = 0, scale = 0;
+            for (int i = 0; i < g.length; i++) {
+                diff = Math.max(diff, Math.abs(g[i] - w[i]));
+                scale = Math.max(scale, Math.abs(w[i]));
+            }
+            assertTrue(diff <= 2e-2 * scale, "bf16 vs f32: max diff " + diff + " of " + scale);
+            assertTrue(diff > 0, "the bf16 path did not run (the output equals f32 exactly)");
+        }
+        CliRun bad = CliRun.of("run", MODELS.resolve("mlp_op17.onnx").toString(), "--input", input, "--output-dir", dir.toString(), "--precision", "fp8");
+        assertEquals(Main.BAD_INPUT, bad.code());
+        assertTrue(bad.err().contains("--precision takes f32 or bf16, got 'fp8'"), bad.err());
+    }
+
     @Test
     void badInputsAreOneLineErrors() throws Exception {
         String model = MODELS.resolve("mlp_op17.onnx").toString(), out = tmp.toString();
