@@ -84,6 +84,11 @@ final class MathOps {
     private static List<Value> pow(OpCall c) {
         ElemType tx = c.type(0), ty = c.type(1);
         Tensor x = c.in(0), y = c.in(1);
+        if (tx.isFloat() && ty.isFloat() && y.numel() == 1 && y.dim() <= x.dim()) {
+            // a scalar exponent (x^2 in a written-out LayerNorm): the scalar-exponent kernel, exact for
+            // small integer and half exponents (x * x) instead of the log/exp passes
+            return one(Elementwise.unary(dev.kiln.ops.UnaryOp.POW_SCALAR, x, y.toDoubleArray()[0], 0), tx);
+        }
         if (tx.isFloat()) {
             Tensor yc = ty == tx ? y : MathKernels.cast(y, ty, tx);
             Tensor out = Elementwise.binary(BinaryOp.POW, x, yc);
