@@ -30,6 +30,9 @@ import java.util.Set;
  *       {@value FusedOps#DOMAIN} (see {@link GeluFusion}).</li>
  *   <li>Attention written out as MatMul [Div|Mul] [Add mask] Softmax MatMul: one "Attention" node
  *       (see {@link AttentionFusion}).</li>
+ *   <li>LayerNorm over the last axis written out as ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt,
+ *       Div, Mul, Add (torch exports below opset 17): one "LayerNormalization" node (see
+ *       {@link LayerNormFusion}).</li>
  *   <li>A Linear layer, Add(MatMul(x, W), b) with constant W and b, with its Relu or Gelu: one
  *       "MatMulBias" node (the GEMM applies bias and activation as it stores; see {@link MatMulBiasFusion}).</li>
  *   <li>Dynamic int8 MatMul as quantize_dynamic writes it (DynamicQuantizeLinear, MatMulInteger,
@@ -74,7 +77,7 @@ final class GraphOptimizer {
     /** The same; bf16: constant-weight MatMul/Gemm nodes run in bf16 ({@link MatMulBiasFusion#toBf16}). */
     static OnnxGraph optimize(OnnxGraph g, boolean bf16) {
         GraphOptimizer o = new GraphOptimizer(g);
-        boolean changed = o.foldConstants() | o.foldBatchNorms() | o.transposeGemmWeights() | GeluFusion.apply(o.view())
+        boolean changed = o.foldConstants() | o.foldBatchNorms() | o.transposeGemmWeights() | GeluFusion.apply(o.view()) | LayerNormFusion.apply(o.view())
                 | AttentionFusion.apply(o.view()) | QuantMatMulFusion.apply(o.view()) | (MatMulBiasFusion.enabled() && MatMulBiasFusion.apply(o.view()))
                 | (bf16 && MatMulBiasFusion.toBf16(o.view())) | o.fuseRelus();
         if (!changed) return g;

@@ -251,6 +251,35 @@ class GraphOptimizerTest {
         assertEquals(List.of("MatMul"), GraphOptimizer.optimize(asInput, true).nodes().stream().map(OnnxNode::opType).toList());
     }
 
+    /**
+     * LayerNorm written out (ReduceMean, Sub, Pow, ReduceMean, Add eps, Sqrt, Div, Mul, Add) becomes
+     * one node with the unfused graph's outputs (to float rounding); with d also a graph output the
+     * pattern stays.
+     */
+    @Test
+    void writtenOutLayerNormIsFused() {
+        java.util.function.Supplier<Map<String, Value>> constants = () -> {
+            Generator r = new Generator(12);
+            Map<String, Value> init = new LinkedHashMap<>();
+            init.put("gamma", Value.of(Tensor.randn(r, 24)));
+            init.put("beta", Value.of(Tensor.randn(r, 24)));
+            init.put("two", Value.of(Tensor.fromArray(new float[]{2f})));
+            init.put("eps", Value.of(Tensor.fromArray(new float[]{1e-12f})));
+            return init;
+        };
+        Map<String, OnnxAttribute> axes = Map.of("axes", ints("axes", -1));
+        List<OnnxNode> ln = List.of(node("ReduceMean", List.of("x"), "m", axes), node("Sub", List.of("x", "m"), "d", Map.of()),
+                node("Pow", List.of("d", "two"), "p", Map.of()), node("ReduceMean", List.of("p"), "v", axes),
+                node("Add", List.of("v", "eps"), "ve", Map.of()), node("Sqrt", List.of("ve"), "sd", Map.of()),
+                node("Div", List.of("d", "sd"), "n", Map.of()), node("Mul", List.of("gamma", "n"), "gn", Map.of()),
+                node("Add", List.of("gn", "beta"), "y", Map.of()));
+        OnnxGraph g = new OnnxGraph("ln", ln, List.of(info("x")), List.of(info("y")), List.of(), constants.get());
+        assertEquals(List.of("LayerNormalization"), GraphOptimizer.optimize(g).nodes().stream().map(OnnxNode::opType).toList());
+        compare(g, "x", Tensor.randn(G, 2, 7, 24).mul(3).add(1));
+        OnnxGraph g2 = new OnnxGraph("ln_d_out", ln, List.of(info("x")), List.of(info("y"), info("d")), List.of(), constants.get());
+        assertEquals(9, GraphOptimizer.optimize(g2).nodes().size());
+    }
+
     /** Which fusions fire on the real-architecture exports (torch 1.13, testdata/real-models): per layer one of each. */
     @Test
     void fusionsFireOnRealExports() throws Exception {
@@ -266,7 +295,7 @@ class GraphOptimizerTest {
         };
         // 2 layers: attention; six Linear layers each (q, k, v, output, and the two of the MLP, the first with its erf GELU)
         assertEquals(Map.of("Attention", 2, "MatMulBias", 12), fused.apply("bert_op17.onnx"));
-        assertEquals(Map.of("Attention", 2, "MatMulBias", 12), fused.apply("bert_op13.onnx"));
+        assertEquals(Map.of("Attention", 2, "MatMulBias", 12, "LayerNormalization", 5), fused.apply("bert_op13.onnx"));  // opset 13: LayerNorm written out
         assertEquals(Map.of("Attention", 2, "Gelu", 2), fused.apply("gpt2_op17.onnx"));  // Where-masked attention; tanh GELU after Gemm + Reshape
         assertEquals(Map.of("Add+Relu", 4, "Conv+Relu", 9), fused.apply("resnet50_op17.onnx"));
     }

@@ -25,6 +25,7 @@ final class NormOps {
         r.register("BatchNormalization", NormOps::batchNorm);
         r.register("InstanceNormalization", NormOps::instanceNorm);
         r.register("LayerNormalization", NormOps::layerNorm);
+        r.register("dev.kiln", "LayerNormalization", NormOps::layerNorm);   // GraphOptimizer's fused written-out LayerNorm (LayerNormFusion)
         r.register("MeanVarianceNormalization", NormOps::meanVarianceNorm);
         NormDropout.register(r);
         NormLosses.register(r);

@@ -1,0 +1,100 @@
+package dev.kiln.onnx;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Finds LayerNorm over the last axis written out as ONNX ops (torch exports at opsets below 17,
+ * which have no LayerNormalization op) and replaces it by one "LayerNormalization" node in domain
+ * {@value FusedOps#DOMAIN} (the engine's fused layer norm, one pass instead of nine):
+ * <pre>
+ *   m = ReduceMean(x, axes=[-1]);  d = Sub(x, m);  v = ReduceMean(Pow(d, 2), axes=[-1]);
+ *   n = Div(d, Sqrt(Add(v, eps)));  y = Add(Mul(n, gamma), beta)
+ * </pre>
+ * with eps a scalar constant, gamma and beta constant vectors of the last dim's size, axes given
+ * as an attribute or a constant input, keepdims 1, Mul and Add operands in either order, and every
+ * intermediate used only inside the pattern (d exactly twice). The fused op computes in higher
+ * precision than the nine float ops, so outputs agree to float rounding, not bit for bit.
+ */
+final class LayerNormFusion {
+    private LayerNormFusion() {}
+
+    static boolean apply(FusionGraph g) {
+        boolean changed = false;
+        List<OnnxNode> nodes = g.nodes();
+        for (int i = 0; i < nodes.size(); i++) {
+            OnnxNode add = nodes.get(i);
+            if (add == null || !isDefault(add, "Add") || add.inputs().size() != 2) continue;
+            for (int side = 0; side < 2; side++) {
+                int mul = g.producer(add.inputs().get(side), "Mul", 1);
+                String beta = add.inputs().get(1 - side);
+                if (mul < 0 || !vector(g, beta)) continue;
+                Match m = scaled(g, nodes.get(mul));
+                if (m == null || !vector(g, m.gamma) || size(g, m.gamma) != size(g, beta)) continue;
+                for (int j : new int[]{mul, m.div, m.sqrt, m.addEps, m.var, m.pow, m.sub, m.mean}) nodes.set(j, null);
+                nodes.set(i, new OnnxNode(add.name(), "LayerNormalization", FusedOps.DOMAIN, List.of(m.x, m.gamma, beta), add.outputs(),
+                        Map.of("epsilon", new OnnxAttribute("epsilon", OnnxAttribute.Type.FLOAT, m.eps, 0, null, null, null, new float[0],
+                                new long[0], List.of(), List.of(), List.of(), null))));
+                g.produced(add.outputs().get(0), i);
+                g.use(m.x, -1);                                   // x was read by ReduceMean and Sub, now by the one node
+                changed = true;
+                break;
+            }
+        }
+        return changed;
+    }
+
+    private record Match(String x, String gamma, float eps, int div, int sqrt, int addEps, int var, int pow, int sub, int mean) {}
+
+    /** Mul(Div(d, Sqrt(Add(ReduceMean(Pow(d, 2)), eps))), gamma) with d = Sub(x, ReduceMean(x)), or null. */
+    private static Match scaled(FusionGraph g, OnnxNode mul) {
+        List<OnnxNode> nodes = g.nodes();
+        for (int side = 0; side < 2; side++) {
+            int div = g.producer(mul.inputs().get(side), "Div", 1);
+            if (div < 0) continue;
+            String gamma = mul.inputs().get(1 - side), d = nodes.get(div).inputs().get(0);
+            int sqrt = g.producer(nodes.get(div).inputs().get(1), "Sqrt", 1);
+            if (sqrt < 0) continue;
+            int addEps = g.producer(nodes.get(sqrt).inputs().get(0), "Add", 1);
+            if (addEps < 0) continue;
+            List<String> ae = nodes.get(addEps).inputs();
+            int which = !Double.isNaN(g.scalar(ae.get(1))) ? 0 : !Double.isNaN(g.scalar(ae.get(0))) ? 1 : -1;
+            if (which < 0) continue;
+            double eps = g.scalar(ae.get(1 - which));
+            int var = g.producer(ae.get(which), "ReduceMean", 1);
+            if (var < 0 || !lastAxis(g, nodes.get(var))) continue;
+            int pow = g.producer(nodes.get(var).inputs().get(0), "Pow", 1);
+            if (pow < 0 || !nodes.get(pow).inputs().get(0).equals(d) || g.scalar(nodes.get(pow).inputs().get(1)) != 2.0) continue;
+            int sub = g.producerOf(d);
+            if (sub < 0 || !isDefault(nodes.get(sub), "Sub") || g.uses(d) != 2 || nodes.get(sub).outputs().size() != 1) continue;
+            String x = nodes.get(sub).inputs().get(0);
+            int mean = g.producer(nodes.get(sub).inputs().get(1), "ReduceMean", 1);
+            if (mean < 0 || !nodes.get(mean).inputs().get(0).equals(x) || !lastAxis(g, nodes.get(mean))) continue;
+            return new Match(x, gamma, (float) eps, div, sqrt, addEps, var, pow, sub, mean);
+        }
+        return null;
+    }
+
+    /** ReduceMean over exactly the last axis with keepdims 1 (axes as an attribute, or a constant input from opset 18). */
+    private static boolean lastAxis(FusionGraph g, OnnxNode r) {
+        OnnxAttribute keep = r.attributes().get("keepdims");
+        if (keep != null && keep.i() != 1) return false;
+        long[] axes;
+        if (r.attributes().containsKey("axes")) axes = r.attributes().get("axes").ints();
+        else if (r.inputs().size() > 1 && g.constant(r.inputs().get(1)) != null) axes = g.constant(r.inputs().get(1)).tensor().toLongArray();
+        else return false;
+        return axes.length == 1 && axes[0] == -1;
+    }
+
+    /** A constant float vector (rank 1). */
+    private static boolean vector(FusionGraph g, String name) {
+        Value.TensorValue v = g.constant(name);
+        return v != null && v.type() == ElemType.FLOAT && v.tensor().dim() == 1;
+    }
+
+    private static int size(FusionGraph g, String name) { return g.constant(name).tensor().size(0); }
+
+    private static boolean isDefault(OnnxNode n, String opType) {
+        return n.opType().equals(opType) && (n.domain().isEmpty() || n.domain().equals("ai.onnx"));
+    }
+}
