@@ -298,6 +298,9 @@ class GraphOptimizerTest {
         assertEquals(Map.of("Attention", 2, "MatMulBias", 12, "LayerNormalization", 5), fused.apply("bert_op13.onnx"));  // opset 13: LayerNorm written out
         assertEquals(Map.of("Attention", 2, "Gelu", 2), fused.apply("gpt2_op17.onnx"));  // Where-masked attention; tanh GELU after Gemm + Reshape
         assertEquals(Map.of("Add+Relu", 4, "Conv+Relu", 9), fused.apply("resnet50_op17.onnx"));
+        assertEquals(Map.of("Attention", 2, "Gelu", 2, "LayerNormalization", 5), fused.apply("gpt2_op13.onnx"));   // opset 13: LayerNorm written out
+        assertEquals(Map.of("Attention", 2, "Gelu", 2, "LayerNormalization", 5), fused.apply("gpt2_decode_op13.onnx"));
+        assertEquals(Map.of("Attention", 2, "Gelu", 2), fused.apply("gpt2_decode_op17.onnx"));       // the decode step: attention over the cache too
     }
 
     // ------------------------------------------------------------------ helpers
