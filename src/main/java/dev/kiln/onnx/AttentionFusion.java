@@ -28,7 +28,7 @@ final class AttentionFusion {
         List<OnnxNode> nodes = g.nodes();
         for (int i = 0; i < nodes.size(); i++) {
             OnnxNode y = nodes.get(i);
-            if (y == null || !isDefault(y, "MatMul") || y.inputs().size() != 2) continue;
+            if (y == null || !FusionGraph.isDefault(y, "MatMul") || y.inputs().size() != 2) continue;
             int sm = g.producer(y.inputs().get(0), "Softmax", 1);
             if (sm < 0 || !axisIsLast(nodes.get(sm))) continue;
             List<Integer> chain = new ArrayList<>(List.of(sm));
@@ -101,9 +101,6 @@ final class AttentionFusion {
         return a != null && a.i() == -1;
     }
 
-    private static boolean isDefault(OnnxNode n, String op) {
-        return n.opType().equals(op) && (n.domain().isEmpty() || n.domain().equals("ai.onnx"));
-    }
 
     private static OnnxAttribute floatAttr(String name, float v) {
         return new OnnxAttribute(name, OnnxAttribute.Type.FLOAT, v, 0, null, null, null, new float[0], new long[0], List.of(),

@@ -30,4 +30,9 @@ interface FusionGraph {
 
     /** Registers that the node at index j now produces name. */
     void produced(String name, int j);
+
+    /** Whether n is the standard (default-domain) op opType. */
+    static boolean isDefault(OnnxNode n, String opType) {
+        return n.opType().equals(opType) && (n.domain().isEmpty() || n.domain().equals("ai.onnx"));
+    }
 }

@@ -106,7 +106,7 @@ final class GraphOptimizer {
         boolean changed = false;
         for (int i = 0; i < nodes.size(); i++) {
             OnnxNode n = nodes.get(i);
-            if (n == null || !isDefault(n, "Constant") || n.outputs().size() != 1 || outputs.contains(n.outputs().get(0))) continue;
+            if (n == null || !FusionGraph.isDefault(n, "Constant") || n.outputs().size() != 1 || outputs.contains(n.outputs().get(0))) continue;
             OnnxAttribute value = n.attributes().get("value");
             if (value == null || !(value.t() instanceof Value.TensorValue) || inits.containsKey(n.outputs().get(0))) continue;
             inits.put(n.outputs().get(0), value.t());
@@ -123,7 +123,7 @@ final class GraphOptimizer {
         boolean changed = false;
         for (int i = 0; i < nodes.size(); i++) {
             OnnxNode bn = nodes.get(i);
-            if (bn == null || !isDefault(bn, "BatchNormalization") || !inferenceBn(bn)) continue;
+            if (bn == null || !FusionGraph.isDefault(bn, "BatchNormalization") || !inferenceBn(bn)) continue;
             int j = soleProducer(bn.inputs().get(0), "Conv");
             if (j < 0) continue;
             OnnxNode conv = nodes.get(j);
@@ -183,7 +183,7 @@ final class GraphOptimizer {
         boolean changed = false;
         for (int i = 0; i < nodes.size(); i++) {
             OnnxNode n = nodes.get(i);
-            if (n == null || !isDefault(n, "Gemm") || n.inputs().size() < 2) continue;
+            if (n == null || !FusionGraph.isDefault(n, "Gemm") || n.inputs().size() < 2) continue;
             OnnxAttribute tb = n.attributes().get("transB");
             if (tb == null || tb.i() == 0) continue;
             Tensor b = floatConst(n.inputs().get(1));
@@ -209,11 +209,11 @@ final class GraphOptimizer {
         boolean changed = false;
         for (int i = 0; i < nodes.size(); i++) {
             OnnxNode relu = nodes.get(i);
-            if (relu == null || !isDefault(relu, "Relu") || relu.inputs().size() != 1 || relu.outputs().size() != 1) continue;
+            if (relu == null || !FusionGraph.isDefault(relu, "Relu") || relu.inputs().size() != 1 || relu.outputs().size() != 1) continue;
             Integer j = producer.get(relu.inputs().get(0));
             if (j == null || nodes.get(j) == null || uses.getOrDefault(relu.inputs().get(0), 0) != 1) continue;
             OnnxNode base = nodes.get(j);
-            if (!RELU_BASES.contains(base.opType()) || !isDefault(base, base.opType())) continue;
+            if (!RELU_BASES.contains(base.opType()) || !FusionGraph.isDefault(base, base.opType())) continue;
             if (base.outputs().stream().filter(s -> !s.isEmpty()).count() != 1 || !base.outputs().get(0).equals(relu.inputs().get(0)))
                 continue;
             List<String> outs = new ArrayList<>(base.outputs());
@@ -251,14 +251,11 @@ final class GraphOptimizer {
 
     // ------------------------------------------------------------------ helpers
 
-    private static boolean isDefault(OnnxNode n, String opType) {
-        return n.opType().equals(opType) && (n.domain().isEmpty() || n.domain().equals("ai.onnx"));
-    }
 
     /** The index of the node of type opType producing name as its only output with one use, else -1. */
     private int soleProducer(String name, String opType) {
         Integer j = producer.get(name);
-        if (j == null || nodes.get(j) == null || !isDefault(nodes.get(j), opType)) return -1;
+        if (j == null || nodes.get(j) == null || !FusionGraph.isDefault(nodes.get(j), opType)) return -1;
         if (uses.getOrDefault(name, 0) != 1 || nodes.get(j).outputs().size() != 1) return -1;
         return j;
     }
@@ -273,7 +270,7 @@ final class GraphOptimizer {
         if (init == null) {
             Integer j = producer.get(name);
             OnnxNode n = j == null ? null : nodes.get(j);
-            OnnxAttribute value = n != null && isDefault(n, "Constant") ? n.attributes().get("value") : null;
+            OnnxAttribute value = n != null && FusionGraph.isDefault(n, "Constant") ? n.attributes().get("value") : null;
             init = value == null ? null : value.t();
         }
         if (!(init instanceof Value.TensorValue v)) return null;

@@ -24,7 +24,7 @@ final class LayerNormFusion {
         List<OnnxNode> nodes = g.nodes();
         for (int i = 0; i < nodes.size(); i++) {
             OnnxNode add = nodes.get(i);
-            if (add == null || !isDefault(add, "Add") || add.inputs().size() != 2) continue;
+            if (add == null || !FusionGraph.isDefault(add, "Add") || add.inputs().size() != 2) continue;
             for (int side = 0; side < 2; side++) {
                 int mul = g.producer(add.inputs().get(side), "Mul", 1);
                 String beta = add.inputs().get(1 - side);
@@ -66,7 +66,7 @@ final class LayerNormFusion {
             int pow = g.producer(nodes.get(var).inputs().get(0), "Pow", 1);
             if (pow < 0 || !nodes.get(pow).inputs().get(0).equals(d) || g.scalar(nodes.get(pow).inputs().get(1)) != 2.0) continue;
             int sub = g.producerOf(d);
-            if (sub < 0 || !isDefault(nodes.get(sub), "Sub") || g.uses(d) != 2 || nodes.get(sub).outputs().size() != 1) continue;
+            if (sub < 0 || !FusionGraph.isDefault(nodes.get(sub), "Sub") || g.uses(d) != 2 || nodes.get(sub).outputs().size() != 1) continue;
             String x = nodes.get(sub).inputs().get(0);
             int mean = g.producer(nodes.get(sub).inputs().get(1), "ReduceMean", 1);
             if (mean < 0 || !nodes.get(mean).inputs().get(0).equals(x) || !lastAxis(g, nodes.get(mean))) continue;
@@ -94,7 +94,4 @@ final class LayerNormFusion {
 
     private static int size(FusionGraph g, String name) { return g.constant(name).tensor().size(0); }
 
-    private static boolean isDefault(OnnxNode n, String opType) {
-        return n.opType().equals(opType) && (n.domain().isEmpty() || n.domain().equals("ai.onnx"));
-    }
 }

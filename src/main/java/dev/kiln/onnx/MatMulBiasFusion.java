@@ -28,7 +28,7 @@ final class MatMulBiasFusion {
             for (int i = 0; i < nodes.size(); i++) {
                 OnnxNode last = nodes.get(i);
                 if (last == null) continue;
-                String act = pass == 0 ? activation(last) : isDefault(last, "Add") ? "" : null;
+                String act = pass == 0 ? activation(last) : FusionGraph.isDefault(last, "Add") ? "" : null;
                 if (act == null) continue;
                 int add = act.isEmpty() ? i : g.producer(last.inputs().get(0), "Add", 1);
                 if (add < 0) continue;
@@ -72,9 +72,9 @@ final class MatMulBiasFusion {
             if (n.opType().equals("MatMulBias") && n.domain().equals(FusedOps.DOMAIN)) {
                 in = n.inputs();
                 attrs.putAll(n.attributes());
-            } else if (isDefault(n, "MatMul") && n.inputs().size() == 2 && weight(g, n.inputs().get(1)) > 0) {
+            } else if (FusionGraph.isDefault(n, "MatMul") && n.inputs().size() == 2 && weight(g, n.inputs().get(1)) > 0) {
                 in = List.of(n.inputs().get(0), n.inputs().get(1), "");
-            } else if (isDefault(n, "Gemm") && plainGemm(g, n)) {
+            } else if (FusionGraph.isDefault(n, "Gemm") && plainGemm(g, n)) {
                 in = List.of(n.inputs().get(0), n.inputs().get(1), n.inputs().size() > 2 ? n.inputs().get(2) : "");
             }
             if (in == null) continue;
@@ -108,10 +108,14 @@ final class MatMulBiasFusion {
     /** The activation a node applies, as the fused node names it, or null when it is not one the GEMM takes in. */
     private static String activation(OnnxNode n) {
         if (n.inputs().size() != 1 || n.outputs().size() != 1) return null;
-        if (isDefault(n, "Relu")) return "Relu";
+        if (FusionGraph.isDefault(n, "Relu")) return "Relu";
         boolean gelu = n.opType().equals("Gelu") && (n.domain().equals(FusedOps.DOMAIN) || n.domain().isEmpty() || n.domain().equals("ai.onnx"));
-        if (!gelu) return null;
-        OnnxAttribute approx = n.attributes().get("approximate");
+        return gelu ? geluForm(n) : null;
+    }
+
+    /** A Gelu node's form as a fused node names its activation: "Gelu" (erf), "GeluTanh", or null for another approximate value. */
+    static String geluForm(OnnxNode gelu) {
+        OnnxAttribute approx = gelu.attributes().get("approximate");
         String a = approx == null ? "none" : new String(approx.s(), StandardCharsets.UTF_8);
         return a.equals("tanh") ? "GeluTanh" : a.equals("none") ? "Gelu" : null;
     }
@@ -125,9 +129,6 @@ final class MatMulBiasFusion {
         return bs.length == 1 && bs[0] == n || bs.length == 2 && bs[0] == 1 && bs[1] == n;
     }
 
-    private static boolean isDefault(OnnxNode n, String opType) {
-        return n.opType().equals(opType) && (n.domain().isEmpty() || n.domain().equals("ai.onnx"));
-    }
 
     static OnnxAttribute string(String name, String value) {
         return new OnnxAttribute(name, OnnxAttribute.Type.STRING, 0, 0, value.getBytes(StandardCharsets.UTF_8), null, null,

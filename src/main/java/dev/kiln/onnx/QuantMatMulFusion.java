@@ -30,7 +30,7 @@ final class QuantMatMulFusion {
         List<OnnxNode> nodes = g.nodes();
         for (int i = 0; i < nodes.size(); i++) {
             OnnxNode y = nodes.get(i);
-            if (y == null || !isDefault(y, "Mul") || y.inputs().size() != 2) continue;
+            if (y == null || !FusionGraph.isDefault(y, "Mul") || y.inputs().size() != 2) continue;
             for (int side = 0; side < 2; side++) {
                 if (fuse(g, i, y, y.inputs().get(side), y.inputs().get(1 - side))) {
                     changed = true;
@@ -53,12 +53,8 @@ final class QuantMatMulFusion {
             OnnxNode a = nodes.get(i);
             if (a == null || a.inputs().size() != 1 || a.outputs().size() != 1) continue;
             String act = null;
-            if (isDefault(a, "Relu")) act = "Relu";
-            else if (a.opType().equals("Gelu") && a.domain().equals(FusedOps.DOMAIN)) {
-                OnnxAttribute approx = a.attributes().get("approximate");
-                String form = approx == null ? "none" : new String(approx.s(), java.nio.charset.StandardCharsets.UTF_8);
-                act = form.equals("tanh") ? "GeluTanh" : form.equals("none") ? "Gelu" : null;
-            }
+            if (FusionGraph.isDefault(a, "Relu")) act = "Relu";
+            else if (a.opType().equals("Gelu") && a.domain().equals(FusedOps.DOMAIN)) act = MatMulBiasFusion.geluForm(a);
             if (act == null) continue;
             String in = a.inputs().get(0);
             int q = g.producerOf(in);
@@ -85,7 +81,7 @@ final class QuantMatMulFusion {
         List<String> mi = nodes.get(mmi).inputs();
         if (mi.size() < 3 || mi.get(2).isEmpty()) return false;
         int dql = g.producerOf(mi.get(0));
-        if (dql < 0 || !isDefault(nodes.get(dql), "DynamicQuantizeLinear") || nodes.get(dql).outputs().size() != 3) return false;
+        if (dql < 0 || !FusionGraph.isDefault(nodes.get(dql), "DynamicQuantizeLinear") || nodes.get(dql).outputs().size() != 3) return false;
         List<String> dq = nodes.get(dql).outputs();
         if (!dq.get(0).equals(mi.get(0)) || !dq.get(2).equals(mi.get(2))) return false;
         List<String> si = nodes.get(scale).inputs();
@@ -126,7 +122,7 @@ final class QuantMatMulFusion {
         List<OnnxNode> nodes = g.nodes();
         for (int j = 0; j < nodes.size(); j++) {
             OnnxNode a = nodes.get(j);
-            if (a == null || !isDefault(a, "Add") || a.inputs().size() != 2 || a.outputs().size() != 1 || !a.inputs().contains(name))
+            if (a == null || !FusionGraph.isDefault(a, "Add") || a.inputs().size() != 2 || a.outputs().size() != 1 || !a.inputs().contains(name))
                 continue;
             Value.TensorValue b = g.constant(biasOf(a, name));
             return b != null && b.tensor().dtype() == DType.F32 && b.tensor().dim() == 1 && b.tensor().size(0) == n ? j : -1;
@@ -138,7 +134,4 @@ final class QuantMatMulFusion {
 
     private static boolean scalarOrColumns(Tensor t, int n) { return t.numel() == 1 || (t.dim() == 1 && t.size(0) == n); }
 
-    private static boolean isDefault(OnnxNode n, String opType) {
-        return n.opType().equals(opType) && (n.domain().isEmpty() || n.domain().equals("ai.onnx"));
-    }
 }

@@ -102,9 +102,14 @@ final class BenchModel implements Callable<Integer> {
     public Integer call() throws Exception {
         String bad = warmup < 1 ? "--warmup must be >= 1" : iters < 1 ? "--iters must be >= 1" : threads != null && threads < 1 ? "--threads must be >= 1"
                 : maxId != null && maxId < 1 ? "--max-id must be >= 1" : compare != null && !compare.equals("ort") ? "--compare takes 'ort'"
-                : !precision.equals("f32") && !precision.equals("bf16") ? "--precision takes f32 or bf16, got '" + precision + "'"
                 : precision.equals("bf16") && !model.toString().toLowerCase(Locale.ROOT).endsWith(".onnx") ? "--precision bf16 needs an .onnx model" : null;
         if (bad != null) throw new IllegalArgumentException("bench " + model + ": " + bad);
+        OnnxExecutor.Precision prec;
+        try {
+            prec = CliChecks.precision(precision);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("bench " + model + ": " + e.getMessage());
+        }
         if (!Files.isRegularFile(model)) throw new java.nio.file.NoSuchFileException(model.toString());
         if (compare != null && !model.toString().toLowerCase(Locale.ROOT).endsWith(".onnx"))
             throw new IllegalArgumentException("bench " + model + ": --compare ort needs an .onnx model");
@@ -115,7 +120,7 @@ final class BenchModel implements Callable<Integer> {
         ModelPeer.Session peer = null;
         List<Tensor> values = List.of();
         long t0 = System.nanoTime();
-        try (BenchTarget kiln = BenchTarget.open(model, precision.equals("bf16") ? OnnxExecutor.Precision.BF16 : OnnxExecutor.Precision.F32)) {
+        try (BenchTarget kiln = BenchTarget.open(model, prec)) {
             Side k = new Side("kiln"), o = null;
             k.loadMs = (System.nanoTime() - t0) / 1e6;
             values = feed.build(kiln, maxId, seed);

@@ -129,4 +129,13 @@ final class CliChecks {
         if (v == Double.MAX_VALUE) return "inf";
         return v == Math.rint(v) ? Long.toString((long) v) : Double.toString(v);
     }
+
+    /** The value of --precision (kiln bench, kiln run): f32 or bf16; anything else is an error naming it. */
+    static dev.kiln.onnx.OnnxExecutor.Precision precision(String text) {
+        return switch (text) {
+            case "f32" -> dev.kiln.onnx.OnnxExecutor.Precision.F32;
+            case "bf16" -> dev.kiln.onnx.OnnxExecutor.Precision.BF16;
+            default -> throw new IllegalArgumentException("--precision takes f32 or bf16, got '" + text + "'");
+        };
+    }
 }

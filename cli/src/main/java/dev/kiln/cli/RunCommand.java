@@ -51,8 +51,7 @@ final class RunCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         checkDevice(device);
-        if (!precision.equals("f32") && !precision.equals("bf16"))
-            throw new IllegalArgumentException("--precision takes f32 or bf16, got '" + precision + "'");
+        OnnxExecutor.Precision prec = CliChecks.precision(precision);
         for (String spec : inputs) {
             Path f = Path.of(spec.indexOf('=') > 0 ? spec.substring(spec.indexOf('=') + 1) : spec);
             dev.kiln.io.FileKind k = CliChecks.inputKind("--input ", f);
@@ -61,7 +60,7 @@ final class RunCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         Map<String, Tensor> named = new LinkedHashMap<>();
         List<Tensor> positional = new ArrayList<>();
-        try (LoadedModel m = LoadedModel.open(model, precision.equals("bf16") ? OnnxExecutor.Precision.BF16 : OnnxExecutor.Precision.F32)) {
+        try (LoadedModel m = LoadedModel.open(model, prec)) {
             try {
                 readInputs(named, positional);
                 long t0 = System.nanoTime();

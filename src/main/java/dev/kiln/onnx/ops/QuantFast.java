@@ -271,13 +271,7 @@ final class QuantFast {
             Tensor y = Tensor.uninitialized(x.backend(), DType.F32, shape);
             MemorySegment ys = y.segment();
             long yOff = 4L * y.offset();
-            dev.kiln.ops.UnaryOp act = switch (call.attrString("activation", "")) {
-                case "" -> null;
-                case "Relu" -> dev.kiln.ops.UnaryOp.RELU;
-                case "Gelu" -> dev.kiln.ops.UnaryOp.GELU;
-                case "GeluTanh" -> dev.kiln.ops.UnaryOp.GELU_TANH;
-                default -> throw call.error("unknown activation '" + call.attrString("activation", "") + "'");
-            };
+            dev.kiln.ops.UnaryOp act = ReduceMatOps.fusedActivation(call);
             // rows [r0, r1): dequantized, then the activation while they are in this core's cache
             dev.kiln.backend.cpu.Parallel.Range rows = (r0, r1) -> {
                 dequantRows(c, nPad, ys, yOff, r0, r1, n, k, rowSum, colTerm, zaShift, zbv, s, bias);

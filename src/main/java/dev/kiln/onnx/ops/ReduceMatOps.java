@@ -29,20 +29,25 @@ final class ReduceMatOps {
         r.register("dev.kiln", "MatMulBias", ReduceMatOps::matMulBias); // GraphOptimizer's fused Linear layer (MatMulBiasFusion)
     }
 
-    /**
-     * act(MatMul(A, W) + bias): inputs A, W [k, n], bias [n] or [1, n] (or none); attributes
-     * activation ("", Relu, Gelu or GeluTanh) and precision ("" or "bf16", see OnnxExecutor.Precision).
-     */
-    private static List<Value> matMulBias(OpCall c) {
-        ElemType t = MathOps.sameType(c, 0, 1);
+    /** Attribute "activation" of a fused node (MatMulBias, QuantMatMul): "", Relu, Gelu or GeluTanh; null for none. */
+    static UnaryOp fusedActivation(OpCall c) {
         String name = c.attrString("activation", "");
-        UnaryOp act = switch (name) {
+        return switch (name) {
             case "" -> null;
             case "Relu" -> UnaryOp.RELU;
             case "Gelu" -> UnaryOp.GELU;
             case "GeluTanh" -> UnaryOp.GELU_TANH;
             default -> throw c.error("unknown activation '" + name + "'");
         };
+    }
+
+    /**
+     * act(MatMul(A, W) + bias): inputs A, W [k, n], bias [n] or [1, n] (or none); attributes
+     * activation ("", Relu, Gelu or GeluTanh) and precision ("" or "bf16", see OnnxExecutor.Precision).
+     */
+    private static List<Value> matMulBias(OpCall c) {
+        ElemType t = MathOps.sameType(c, 0, 1);
+        UnaryOp act = fusedActivation(c);
         String precision = c.attrString("precision", "");
         if (!precision.isEmpty() && !precision.equals("bf16")) throw c.error("unknown precision '" + precision + "'");
         Tensor a = c.in(0), w = c.in(1), bias = c.inOrNull(2);

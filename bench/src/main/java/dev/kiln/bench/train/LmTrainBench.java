@@ -24,7 +24,6 @@ import java.util.SplittableRandom;
 public final class LmTrainBench {
   private LmTrainBench() {}
 
-  private static Object call(String m) { try { return Storage.class.getMethod(m).invoke(null); } catch (NoSuchMethodException e) { return -1L; } catch (Exception e) { throw new RuntimeException(e); } }
   static long hwmKb() throws Exception { for (String l : Files.readAllLines(Path.of("/proc/self/status"))) if (l.startsWith("VmHWM:")) return Long.parseLong(l.replaceAll("[^0-9]", "")); return -1; }
   public static void main(String[] a) throws Exception {
     int vocab = 8192, d = 512, heads = 8, layers = 6, ffn = 2048, B = 8, T = 128, steps = a.length > 0 ? Integer.parseInt(a[0]) : 5;
@@ -48,7 +47,7 @@ public final class LmTrainBench {
     Tensor x = Tensor.fromArray(ids, B, T), y = Tensor.fromArray(tgt, B * T), p = Tensor.fromArray(posIds, B, T);
     System.out.printf("params %.1fM%n", n / 1e6);
     for (int s = 0; s < steps; s++) {
-      call("resetPeakBytes");
+      Storage.resetPeakBytes();
       long t0 = System.nanoTime(), t1, t2;
       double lossV;
       try (Scope sc = Scope.open()) {
@@ -65,7 +64,7 @@ public final class LmTrainBench {
       opt.step();
       long t3 = System.nanoTime();
       System.out.printf("step %d loss %.4f  %.0f ms (fwd %.0f bwd %.0f opt %.0f)  storage peak %.2f GB  VmHWM %.2f GB%n", s, lossV,
-          (t3 - t0) / 1e6, (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6, ((Number) call("peakBytes")).doubleValue() / 1e9, hwmKb() / 1e6);
+          (t3 - t0) / 1e6, (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6, Storage.peakBytes() / 1e9, hwmKb() / 1e6);
     }
   }
 }
