@@ -103,7 +103,6 @@ final class AttentionFusion {
 
 
     private static OnnxAttribute floatAttr(String name, float v) {
-        return new OnnxAttribute(name, OnnxAttribute.Type.FLOAT, v, 0, null, null, null, new float[0], new long[0], List.of(),
-                List.of(), List.of(), null);
+        return OnnxAttribute.ofFloat(name, v);
     }
 }

@@ -43,9 +43,7 @@ final class GeluFusion {
                 nodes.set(j, null);
             }
             g.use(m.x, 1 - reads);
-            Map<String, OnnxAttribute> attrs = tanh ? Map.of("approximate", new OnnxAttribute("approximate", OnnxAttribute.Type.STRING,
-                    0, 0, "tanh".getBytes(java.nio.charset.StandardCharsets.UTF_8), null, null, new float[0], new long[0], List.of(),
-                    List.of(), List.of(), null)) : Map.of();
+            Map<String, OnnxAttribute> attrs = tanh ? Map.of("approximate", OnnxAttribute.ofString("approximate", "tanh")) : Map.of();
             nodes.set(i, new OnnxNode(y.name(), "Gelu", FusedOps.DOMAIN, List.of(m.x), y.outputs(), attrs));
             g.produced(y.outputs().get(0), i);
             changed = true;

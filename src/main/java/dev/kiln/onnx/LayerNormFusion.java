@@ -33,8 +33,7 @@ final class LayerNormFusion {
                 if (m == null || !vector(g, m.gamma) || size(g, m.gamma) != size(g, beta)) continue;
                 for (int j : new int[]{mul, m.div, m.sqrt, m.addEps, m.var, m.pow, m.sub, m.mean}) nodes.set(j, null);
                 nodes.set(i, new OnnxNode(add.name(), "LayerNormalization", FusedOps.DOMAIN, List.of(m.x, m.gamma, beta), add.outputs(),
-                        Map.of("epsilon", new OnnxAttribute("epsilon", OnnxAttribute.Type.FLOAT, m.eps, 0, null, null, null, new float[0],
-                                new long[0], List.of(), List.of(), List.of(), null))));
+                        Map.of("epsilon", OnnxAttribute.ofFloat("epsilon", m.eps))));
                 g.produced(add.outputs().get(0), i);
                 g.use(m.x, -1);                                   // x was read by ReduceMean and Sub, now by the one node
                 changed = true;

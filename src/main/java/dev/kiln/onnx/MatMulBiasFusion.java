@@ -131,7 +131,6 @@ final class MatMulBiasFusion {
 
 
     static OnnxAttribute string(String name, String value) {
-        return new OnnxAttribute(name, OnnxAttribute.Type.STRING, 0, 0, value.getBytes(StandardCharsets.UTF_8), null, null,
-                new float[0], new long[0], List.of(), List.of(), List.of(), null);
+        return OnnxAttribute.ofString(name, value);
     }
 }

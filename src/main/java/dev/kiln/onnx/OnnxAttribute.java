@@ -26,5 +26,20 @@ public record OnnxAttribute(String name, Type type, float f, long i, byte[] s, V
         }
     }
 
+    /** An INT attribute (the other fields empty). */
+    public static OnnxAttribute ofInt(String name, long v) { return of(name, Type.INT, 0, v, null, new long[0]); }
+
+    public static OnnxAttribute ofInts(String name, long... v) { return of(name, Type.INTS, 0, 0, null, v.clone()); }
+
+    public static OnnxAttribute ofFloat(String name, float v) { return of(name, Type.FLOAT, v, 0, null, new long[0]); }
+
+    public static OnnxAttribute ofString(String name, String v) {
+        return of(name, Type.STRING, 0, 0, v.getBytes(java.nio.charset.StandardCharsets.UTF_8), new long[0]);
+    }
+
+    private static OnnxAttribute of(String name, Type type, float f, long i, byte[] s, long[] ints) {
+        return new OnnxAttribute(name, type, f, i, s, null, null, new float[0], ints, List.of(), List.of(), List.of(), null);
+    }
+
     public String string() { return s == null ? null : new String(s, java.nio.charset.StandardCharsets.UTF_8); }
 }

@@ -186,7 +186,7 @@ public final class OnnxTensors {
     }
 
     /** Bytes per element in raw_data / external data (the ONNX encoding, not Kiln's storage). */
-    static int rawSize(ElemType t) {
+    public static int rawSize(ElemType t) {
         return switch (t) {
             case UINT8, INT8, BOOL -> 1;
             case UINT16, INT16, FLOAT16, BFLOAT16 -> 2;
@@ -205,7 +205,7 @@ public final class OnnxTensors {
      * int64/32/8, float16, bfloat16) is not copied: it stays in the mapping (read-only, paged in on
      * use, unmapped once no tensor refers to it).
      */
-    static Value.TensorValue fromRaw(MemorySegment src, ElemType type, int[] shape) {
+    public static Value.TensorValue fromRaw(MemorySegment src, ElemType type, int[] shape) {
         long bytes = src.byteSize();
         if (bytes >= MAP_IN_PLACE_BYTES && src.isNative() && src.isReadOnly() && sameEncoding(type)) {
             long[] strides = dev.kiln.tensor.Shape.contiguousStrides(shape);

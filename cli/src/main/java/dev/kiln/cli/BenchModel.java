@@ -67,6 +67,9 @@ final class BenchModel implements Callable<Integer> {
             + "(opt-in: 8 significant bits per input, f32 sums; ONNX models; --compare ort then shows the difference to f32).")
     String precision = "f32";
 
+    @Option(names = "--signature", paramLabel = "KEY", description = "SavedModel directories: the signature to time (default: serving_default, or the only one).")
+    String signature;
+
     @Option(names = "--seed", description = "Seed of the generated inputs (default ${DEFAULT-VALUE}).")
     long seed = 0;
 
@@ -101,8 +104,8 @@ final class BenchModel implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         String bad = warmup < 1 ? "--warmup must be >= 1" : iters < 1 ? "--iters must be >= 1" : threads != null && threads < 1 ? "--threads must be >= 1"
-                : maxId != null && maxId < 1 ? "--max-id must be >= 1" : compare != null && !compare.equals("ort") ? "--compare takes 'ort'"
-                : precision.equals("bf16") && !model.toString().toLowerCase(Locale.ROOT).endsWith(".onnx") ? "--precision bf16 needs an .onnx model" : null;
+                : maxId != null && maxId < 1 ? "--max-id must be >= 1" : compare != null && !compare.equals("ort") && !compare.equals("tf") ? "--compare takes 'ort' or 'tf'"
+                : precision.equals("bf16") && !model.toString().toLowerCase(Locale.ROOT).endsWith(".onnx") && !Files.isDirectory(model) ? "--precision bf16 needs an .onnx model or a SavedModel" : null;
         if (bad != null) throw new IllegalArgumentException("bench " + model + ": " + bad);
         OnnxExecutor.Precision prec;
         try {
@@ -110,9 +113,12 @@ final class BenchModel implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("bench " + model + ": " + e.getMessage());
         }
-        if (!Files.isRegularFile(model)) throw new java.nio.file.NoSuchFileException(model.toString());
-        if (compare != null && !model.toString().toLowerCase(Locale.ROOT).endsWith(".onnx"))
+        boolean dir = Files.isDirectory(model);
+        if (!dir && !Files.isRegularFile(model)) throw new java.nio.file.NoSuchFileException(model.toString());
+        if (compare != null && compare.equals("ort") && !model.toString().toLowerCase(Locale.ROOT).endsWith(".onnx"))
             throw new IllegalArgumentException("bench " + model + ": --compare ort needs an .onnx model");
+        if (compare != null && compare.equals("tf") && !dir)
+            throw new IllegalArgumentException("bench " + model + ": --compare tf needs a SavedModel directory");
         PrintWriter out = spec.commandLine().getOut();
         int saved = CpuConfig.threads();
         int t = threads != null ? threads : saved;
@@ -120,7 +126,7 @@ final class BenchModel implements Callable<Integer> {
         ModelPeer.Session peer = null;
         List<Tensor> values = List.of();
         long t0 = System.nanoTime();
-        try (BenchTarget kiln = BenchTarget.open(model, prec)) {
+        try (BenchTarget kiln = BenchTarget.open(model, prec, signature)) {
             Side k = new Side("kiln"), o = null;
             k.loadMs = (System.nanoTime() - t0) / 1e6;
             values = feed.build(kiln, maxId, seed);

@@ -70,7 +70,17 @@ abstract sealed class BenchTarget implements AutoCloseable {
     static BenchTarget open(Path file) throws IOException { return open(file, OnnxExecutor.Precision.F32); }
 
     /** The same with the precision of an ONNX model's constant-weight matrix products. */
-    static BenchTarget open(Path file, OnnxExecutor.Precision precision) throws IOException {
+    static BenchTarget open(Path file, OnnxExecutor.Precision precision) throws IOException { return open(file, precision, null); }
+
+    /** The same, and a TensorFlow SavedModel directory: its signature (null: the default one) lowered to ONNX ops. */
+    static BenchTarget open(Path file, OnnxExecutor.Precision precision, String signature) throws IOException {
+        if (java.nio.file.Files.isDirectory(file)) {
+            if (!dev.kiln.savedmodel.SavedModel.isSavedModel(file))
+                throw new IllegalArgumentException(file + " is a directory without saved_model.pb (not a TensorFlow SavedModel)");
+            var sm = dev.kiln.savedmodel.SavedModel.load(file);
+            return new Onnx(file, sm.toOnnx(signature != null ? signature : sm.defaultSignature()), precision);
+        }
+        if (signature != null) throw new IllegalArgumentException(file + ": --signature applies to TensorFlow SavedModel directories only");
         String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
         if (name.endsWith(".onnx")) return new Onnx(file, precision);
         if (name.endsWith(".pt") || name.endsWith(".pth") || name.endsWith(".zip")) return new Script(file);
@@ -85,8 +95,11 @@ abstract sealed class BenchTarget implements AutoCloseable {
         private OnnxProfile profile;
 
         Onnx(Path file, OnnxExecutor.Precision precision) throws IOException {
+            this(file, OnnxReader.read(file), precision);
+        }
+
+        Onnx(Path file, OnnxModel model, OnnxExecutor.Precision precision) {
             super(file);
-            OnnxModel model = OnnxReader.read(file);
             opset = model.opset();
             Map<String, long[]> tables = gatherTables(model.graph());
             try {

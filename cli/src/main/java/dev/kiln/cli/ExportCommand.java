@@ -22,11 +22,12 @@ import java.util.concurrent.Callable;
  * {@code kiln run}, ONNX Runtime and PyTorch's onnx checker accept.
  */
 @Command(name = "export", mixinStandardHelpOptions = true,
-        description = "Export a Kiln checkpoint as ONNX (input 'input' with a dynamic batch axis, output 'output').")
+        description = {"Export a Kiln checkpoint as ONNX (input 'input' with a dynamic batch axis, output 'output').",
+                "Or a TensorFlow SavedModel directory: one signature, inputs and outputs named by its keys."})
 final class ExportCommand implements Callable<Integer> {
     @Spec private CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "CKPT", description = "A Kiln checkpoint (its architecture, or its model name: mlp, cnn, ...).")
+    @Parameters(index = "0", paramLabel = "CKPT|DIR", description = "A Kiln checkpoint (its architecture, or its model name: mlp, cnn, ...), or a SavedModel directory.")
     Path checkpoint;
 
     @Option(names = "--out", required = true, paramLabel = "FILE.onnx", description = "Where to write the ONNX model.")
@@ -39,9 +40,14 @@ final class ExportCommand implements Callable<Integer> {
             description = "Input shape without the batch axis (default: ${DEFAULT-VALUE}, a Fashion-MNIST image).")
     int[] inputShape;
 
+    @Option(names = "--signature", paramLabel = "KEY", description = "SavedModel directories: the signature to export (default: serving_default, or the only one).")
+    String signature;
+
     @Override
     public Integer call() throws IOException {
         PrintWriter pw = spec.commandLine().getOut();
+        if (Files.isDirectory(checkpoint)) return exportSavedModel(pw);
+        if (signature != null) throw new IllegalArgumentException("export: --signature applies to TensorFlow SavedModel directories only");
         CliChecks.requireCheckpoint("export", checkpoint);
         if (opset < OnnxExport.MIN_OPSET || opset > OnnxExport.MAX_OPSET)
             throw new IllegalArgumentException("export: --opset " + opset + " is not supported (" + OnnxExport.MIN_OPSET + " to " + OnnxExport.MAX_OPSET + ")");
@@ -54,6 +60,23 @@ final class ExportCommand implements Callable<Integer> {
             OnnxExport.export(loaded.model(), shape, out, opset);
             pw.printf(Locale.ROOT, "wrote %s: opset %d, input [batch, %s], %,d parameters, %,d bytes%n", out, opset,
                     Arrays.toString(inputShape).replaceAll("[\\[\\]]", ""), loaded.model().parameterCount(), Files.size(out));
+        }
+        return Main.OK;
+    }
+
+    /** A SavedModel signature, lowered to ONNX ops (opset 17; inputs and outputs named by the signature's keys). */
+    private int exportSavedModel(PrintWriter pw) throws IOException {
+        if (!dev.kiln.savedmodel.SavedModel.isSavedModel(checkpoint))
+            throw new IllegalArgumentException(checkpoint + " is a directory without saved_model.pb (not a TensorFlow SavedModel)");
+        var sm = dev.kiln.savedmodel.SavedModel.load(checkpoint);
+        String sig = signature != null ? signature : sm.defaultSignature();
+        dev.kiln.onnx.OnnxModel m = sm.toOnnx(sig);
+        try {
+            dev.kiln.onnx.export.OnnxModelWriter.write(m, out);
+            pw.printf(Locale.ROOT, "wrote %s: signature '%s', opset 17, %d nodes, %d initializers, %,d bytes%n", out, sig,
+                    m.graph().nodes().size(), m.graph().initializers().size(), Files.size(out));
+        } finally {
+            dev.kiln.onnx.OnnxExecutor.release(m);
         }
         return Main.OK;
     }

@@ -21,7 +21,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "info", mixinStandardHelpOptions = true,
         description = {"Show the JDK, CPU, Vector API width, CPU backend settings and CUDA availability.",
-                "With MODEL (an ONNX or TorchScript model, or a Kiln checkpoint, known by content): its inputs, outputs, ops/modules, parameter count and size."})
+                "With MODEL (an ONNX or TorchScript model, a TensorFlow SavedModel directory, or a Kiln checkpoint, known by content): its inputs, outputs, ops/modules, parameter count and size."})
 public final class InfoCommand implements Callable<Integer> {
     @Spec private CommandSpec spec;
 
@@ -32,7 +32,11 @@ public final class InfoCommand implements Callable<Integer> {
     public Integer call() throws java.io.IOException {
         PrintWriter out = spec.commandLine().getOut();
         if (model != null) {
-            if (CliChecks.inputKind(model) == dev.kiln.io.FileKind.SAFETENSORS) {
+            if (java.nio.file.Files.isDirectory(model)) {
+                if (!dev.kiln.savedmodel.SavedModel.isSavedModel(model))
+                    throw new IllegalArgumentException(model + " is a directory without saved_model.pb (not a TensorFlow SavedModel)");
+                out.print(dev.kiln.savedmodel.SavedModelInfo.describe(dev.kiln.savedmodel.SavedModel.load(model)));
+            } else if (CliChecks.inputKind(model) == dev.kiln.io.FileKind.SAFETENSORS) {
                 out.print(describeCheckpoint(model));
             } else {
                 try (LoadedModel m = LoadedModel.open(model)) {

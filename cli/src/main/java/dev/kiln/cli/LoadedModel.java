@@ -9,6 +9,8 @@ import dev.kiln.onnx.OnnxModel;
 import dev.kiln.onnx.OnnxReader;
 import dev.kiln.onnx.Value;
 import dev.kiln.onnx.ValueInfo;
+import dev.kiln.savedmodel.SavedModel;
+import dev.kiln.savedmodel.SavedModelInfo;
 import dev.kiln.tensor.Tensor;
 
 import java.io.IOException;
@@ -19,8 +21,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A model file opened by {@code kiln run} / {@code kiln info}: ONNX or TorchScript (a zip), known by
- * content, not by name. Inputs are given by name or by position; outputs come back by name (ONNX: the
+ * A model opened by {@code kiln run} / {@code kiln info}: ONNX or TorchScript (a zip), known by
+ * content, not by name, or a TensorFlow SavedModel directory (one signature, lowered to ONNX ops). Inputs are given by name or by position; outputs come back by name (ONNX: the
  * graph's output names; TorchScript: output_0, output_1, ... over the flattened result).
  */
 interface LoadedModel extends AutoCloseable {
@@ -36,7 +38,21 @@ interface LoadedModel extends AutoCloseable {
     static LoadedModel open(Path file) throws IOException { return open(file, OnnxExecutor.Precision.F32); }
 
     /** The same; an ONNX model's constant-weight matrix products run in the given precision (TorchScript: f32 only). */
-    static LoadedModel open(Path file, OnnxExecutor.Precision precision) throws IOException {
+    static LoadedModel open(Path file, OnnxExecutor.Precision precision) throws IOException { return open(file, precision, null); }
+
+    /**
+     * The same, and a SavedModel directory too: its signature {@code signature} (null: serving_default,
+     * or the only one), lowered to Kiln's ONNX ops; {@code signature} is refused for files.
+     */
+    static LoadedModel open(Path file, OnnxExecutor.Precision precision, String signature) throws IOException {
+        if (java.nio.file.Files.isDirectory(file)) {
+            if (!SavedModel.isSavedModel(file))
+                throw new IllegalArgumentException(file + " is a directory without saved_model.pb (not a TensorFlow SavedModel)");
+            SavedModel sm = SavedModel.load(file);
+            String sig = signature != null ? signature : sm.defaultSignature();
+            return new Onnx(file, sm.toOnnx(sig), SavedModelInfo.describe(sm), precision);
+        }
+        if (signature != null) throw new IllegalArgumentException(file + ": --signature applies to TensorFlow SavedModel directories only");
         FileKind kind = CliChecks.inputKind(file);
         if (precision != OnnxExecutor.Precision.F32 && kind != FileKind.ONNX)
             throw new IllegalArgumentException(file + ": --precision " + precision.name().toLowerCase(java.util.Locale.ROOT) + " needs an ONNX model");
@@ -61,13 +77,21 @@ interface LoadedModel extends AutoCloseable {
         private final OnnxExecutor.Precision precision;
         private OnnxExecutor executor; // created on first run: describing needs no op support
 
+        private final String description;
+
         Onnx(Path file, OnnxExecutor.Precision precision) throws IOException {
-            this.file = file;
-            this.precision = precision;
-            this.model = OnnxReader.read(file);
+            this(file, OnnxReader.read(file), null, precision);
         }
 
-        @Override public String describe() { return OnnxInfo.describe(model); }
+        /** An ONNX model already in memory (a lowered SavedModel signature); description null: describe the ONNX graph. */
+        Onnx(Path file, OnnxModel model, String description, OnnxExecutor.Precision precision) {
+            this.file = file;
+            this.precision = precision;
+            this.model = model;
+            this.description = description;
+        }
+
+        @Override public String describe() { return description != null ? description : OnnxInfo.describe(model); }
 
         @Override
         public LinkedHashMap<String, Tensor> run(Map<String, Tensor> named, List<Tensor> positional) {

@@ -23,15 +23,15 @@ import java.util.concurrent.Callable;
 
 /**
  * {@code kiln run MODEL --input NAME=FILE.npy ... [--input FILE.npy] --output-dir DIR}: runs an ONNX
- * or TorchScript model on .npy inputs and writes one .npy per output (ONNX: the graph's output
+ * or TorchScript model, or a TensorFlow SavedModel directory ({@code --signature}), on .npy inputs and writes one .npy per output (ONNX: the graph's output
  * names; TorchScript: output_0.npy, ...). Prints one line per output with its shape and dtype.
  */
 @Command(name = "run", mixinStandardHelpOptions = true,
-        description = "Run an ONNX (.onnx) or TorchScript (.pt) model on .npy inputs; write one .npy per output.")
+        description = "Run an ONNX (.onnx) or TorchScript (.pt) model or a TensorFlow SavedModel directory on .npy inputs; write one .npy per output.")
 final class RunCommand implements Callable<Integer> {
     @Spec private CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "MODEL", description = "The model file (.onnx, or .pt/.pth saved by torch.jit.save).")
+    @Parameters(index = "0", paramLabel = "MODEL", description = "The model: a .onnx file, a .pt/.pth saved by torch.jit.save, or a SavedModel directory.")
     Path model;
 
     @Option(names = "--input", paramLabel = "[NAME=]FILE.npy",
@@ -44,6 +44,9 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--precision", paramLabel = "f32|bf16", description = "Matrix products with constant weights in f32 (default) or bf16 "
             + "(opt-in: 8 significant bits per input, f32 sums; ONNX models).")
     String precision = "f32";
+
+    @Option(names = "--signature", paramLabel = "KEY", description = "SavedModel directories: the signature to run (default: serving_default, or the only one).")
+    String signature;
 
     @Option(names = "--device", paramLabel = "cpu|cuda", description = "Device to run on: cpu (default), or cuda (not yet: model execution runs on the CPU backend).")
     String device = "cpu";
@@ -60,7 +63,7 @@ final class RunCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         Map<String, Tensor> named = new LinkedHashMap<>();
         List<Tensor> positional = new ArrayList<>();
-        try (LoadedModel m = LoadedModel.open(model, prec)) {
+        try (LoadedModel m = LoadedModel.open(model, prec, signature)) {
             try {
                 readInputs(named, positional);
                 long t0 = System.nanoTime();
