@@ -125,7 +125,7 @@ public final class TfImporter {
             if (ti.shape() != null) {
                 dims = new ArrayList<>();
                 for (int i = 0; i < ti.shape().length; i++)
-                    dims.add(ti.shape()[i] < 0 ? (Object) (e.getKey() + "_d" + i) : (Object) ti.shape()[i]);
+                    dims.add(ti.shape()[i] >= 0 ? (Object) ti.shape()[i] : i == 0 ? (Object) "batch" : (Object) (e.getKey() + "_d" + i));
             }
             inputs.add(new ValueInfo(name, ValueInfo.Kind.TENSOR, type, dims, null));
             feeds.put(canonical(ti.name()), new T(name, false, type, ti.shape() == null ? -1 : ti.shape().length));

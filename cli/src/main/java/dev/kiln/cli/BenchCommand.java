@@ -23,6 +23,12 @@ public final class BenchCommand implements Callable<Integer> {
     /** {@code kiln bench FILE ...}: a path that is a file selects the model benchmark. */
     @Unmatched private List<String> rest = new ArrayList<>();
 
+    /** A model file, or a TensorFlow SavedModel directory. */
+    static boolean isModel(String arg) {
+        Path p = Path.of(arg);
+        return Files.isRegularFile(p) || dev.kiln.savedmodel.SavedModel.isSavedModel(p);
+    }
+
     /** {@code kiln bench} alone lists the suites. */
     @Override
     public Integer call() {
@@ -30,7 +36,7 @@ public final class BenchCommand implements Callable<Integer> {
             spec.commandLine().usage(spec.commandLine().getOut());
             return Main.OK;
         }
-        if (Files.isRegularFile(Path.of(rest.get(0))))
+        if (isModel(rest.get(0)))
             return spec.subcommands().get("model").execute(rest.toArray(String[]::new));
         throw new ParameterException(spec.commandLine(), "'" + rest.get(0) + "' is neither a benchmark suite nor a model file");
     }

@@ -33,7 +33,7 @@ import java.util.concurrent.Callable;
  * process, with the largest output difference. {@code --profile}: time per op type.
  */
 @Command(name = "model", mixinStandardHelpOptions = true,
-        description = "Latency of one model file (.onnx or .pt): kiln bench MODEL [--shape name=2x128] [--compare ort] ...")
+        description = "Latency of one model (.onnx, .pt or a SavedModel directory): kiln bench MODEL [--shape name=2x128] [--compare ort|tf] ...")
 final class BenchModel implements Callable<Integer> {
     @Spec private CommandSpec spec;
 
@@ -60,7 +60,7 @@ final class BenchModel implements Callable<Integer> {
     @Option(names = "--profile-shapes", description = "As --profile, with one row per op type and input shapes (e.g. each Conv shape of a CNN).")
     boolean profileShapes;
 
-    @Option(names = "--compare", paramLabel = "PEER", description = "Run a peer engine side by side, interleaved: ort (ONNX Runtime, ONNX models).")
+    @Option(names = "--compare", paramLabel = "PEER", description = "Run a peer engine side by side, interleaved: ort (ONNX Runtime, ONNX models) or tf (TensorFlow Java, SavedModels).")
     String compare;
 
     @Option(names = "--precision", paramLabel = "f32|bf16", description = "Matrix products with constant weights in f32 (default) or bf16 "
@@ -143,7 +143,7 @@ final class BenchModel implements Callable<Integer> {
                 ModelPeer p = loadPeer(compare);
                 long rss0 = procStatusKb("VmRSS:");
                 long p0 = System.nanoTime();
-                peer = p.open(model, t);
+                peer = p.open(model, t, signature);
                 o = new Side(peer.name());
                 o.loadMs = (System.nanoTime() - p0) / 1e6;
                 Map<String, Tensor> byName = new LinkedHashMap<>();
@@ -213,7 +213,8 @@ final class BenchModel implements Callable<Integer> {
 
     static ModelPeer loadPeer(String key) {
         for (ModelPeer p : ServiceLoader.load(ModelPeer.class)) if (p.key().equals(key)) return p;
-        throw new UnsupportedOperationException("--compare " + key + ": no such peer on the class path (ONNX Runtime comes with the bench module: run through ./kiln)");
+        throw new UnsupportedOperationException("--compare " + key + ": no such peer on the class path (ONNX Runtime comes with the bench module, "
+                + "TensorFlow with bench/tf-peer, which ./kiln builds when asked for --compare tf: run through ./kiln)");
     }
 
     /** Per output name: {max |kiln - peer|, max |peer|}; a shape mismatch is an error. */

@@ -65,12 +65,12 @@ public final class Main implements Runnable {
     }
 
     /**
-     * {@code kiln bench FILE ...} is {@code kiln bench model FILE ...}: named here, before parsing,
+     * {@code kiln bench FILE ...} (or a SavedModel directory) is {@code kiln bench model FILE ...}: named here, before parsing,
      * so an option value that is also a suite's name ({@code --precision bf16}) is not taken for
      * that suite.
      */
     static String[] modelBench(String[] args) {
-        if (args.length < 2 || !args[0].equals("bench") || !java.nio.file.Files.isRegularFile(java.nio.file.Path.of(args[1]))) return args;
+        if (args.length < 2 || !args[0].equals("bench") || !BenchCommand.isModel(args[1])) return args;
         String[] r = new String[args.length + 1];
         r[0] = "bench";
         r[1] = "model";

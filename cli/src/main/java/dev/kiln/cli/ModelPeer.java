@@ -8,7 +8,7 @@ import java.util.Map;
 
 /**
  * Another inference engine run beside Kiln by {@code kiln bench MODEL --compare KEY}, found with
- * {@link java.util.ServiceLoader} (the bench module provides ONNX Runtime as "ort"), so that the
+ * {@link java.util.ServiceLoader} (the bench module provides ONNX Runtime as "ort"; bench/tf-peer, built on demand, TensorFlow Java as "tf"), so that the
  * peer's libraries stay off the engine's own class path.
  */
 public interface ModelPeer {
@@ -17,6 +17,12 @@ public interface ModelPeer {
 
     /** Loads model for inference on {@code threads} intra-op threads. */
     Session open(Path model, int threads) throws Exception;
+
+    /**
+     * Loads one signature of a model that has several (a TensorFlow SavedModel); signature null: its
+     * default. Peers of single-graph formats ignore it.
+     */
+    default Session open(Path model, int threads, String signature) throws Exception { return open(model, threads); }
 
     /** A loaded model. Inputs are bound once; each run reuses them (outside the timed call). */
     interface Session extends AutoCloseable {
