@@ -52,11 +52,13 @@ public final class SavedModel {
         return Files.isDirectory(dir) && (Files.isRegularFile(dir.resolve("saved_model.pb")) || Files.isRegularFile(dir.resolve("saved_model.pbtxt")));
     }
 
-    /** Loads the MetaGraphDef tagged {@code serve} (or the only one). */
-    public static SavedModel load(Path dir) throws IOException { return load(dir, Set.of("serve")); }
+    /** Loads the MetaGraphDef tagged {@code serve}, or the only one when the file holds one. */
+    public static SavedModel load(Path dir) throws IOException { return load(dir, null); }
 
-    /** Loads the MetaGraphDef whose tags are exactly {@code tags} (or the only one, when the file holds one). */
+    /** Loads the MetaGraphDef whose tags are exactly {@code tags} (null: as {@link #load(Path)}). */
     public static SavedModel load(Path dir, Set<String> tags) throws IOException {
+        boolean lenient = tags == null;
+        if (lenient) tags = Set.of("serve");
         if (!Files.isDirectory(dir)) throw new NoSuchFileException(dir.toString(), null, "not a SavedModel directory");
         Path pb = dir.resolve("saved_model.pb");
         if (!Files.isRegularFile(pb)) {
@@ -75,7 +77,7 @@ public final class SavedModel {
         if (metas.isEmpty()) throw new KilnFormatException(file + ": no MetaGraphDef (not a SavedModel?)");
         MetaGraph chosen = null;
         for (MetaGraph m : metas) if (new TreeSet<>(m.tags()).equals(new TreeSet<>(tags))) chosen = m;
-        if (chosen == null && metas.size() == 1) chosen = metas.get(0);
+        if (chosen == null && lenient && metas.size() == 1) chosen = metas.get(0);
         if (chosen == null) {
             List<String> have = new ArrayList<>();
             for (MetaGraph m : metas) have.add(String.join(",", m.tags()));
