@@ -80,7 +80,7 @@ public final class SavedModel {
         if (chosen == null && lenient && metas.size() == 1) chosen = metas.get(0);
         if (chosen == null) {
             List<String> have = new ArrayList<>();
-            for (MetaGraph m : metas) have.add(String.join(",", m.tags()));
+            for (MetaGraph m : metas) have.add(ProtoReader.printable(String.join(",", m.tags()), 80));
             throw new KilnFormatException(file + ": no MetaGraphDef tagged " + String.join(",", tags) + " (have: " + String.join("; ", have) + ")");
         }
         Path prefix = dir.resolve("variables").resolve("variables");
@@ -106,13 +106,13 @@ public final class SavedModel {
         if (meta.signatures().containsKey("serving_default")) return "serving_default";
         if (meta.signatures().size() == 1) return meta.signatures().keySet().iterator().next();
         throw new KilnFormatException(file + ": " + (meta.signatures().isEmpty() ? "no signatures"
-                : "no serving_default signature; pick one of " + String.join(", ", meta.signatures().keySet())));
+                : "no serving_default signature; pick one of " + ProtoReader.printable(String.join(", ", meta.signatures().keySet()), 300)));
     }
 
     private Signature signature(String key) throws KilnFormatException {
         Signature s = meta.signatures().get(key);
         if (s == null) throw new KilnFormatException(file + ": no signature '" + ProtoReader.printable(key, 80) + "' (have: "
-                + String.join(", ", meta.signatures().keySet()) + ")");
+                + ProtoReader.printable(String.join(", ", meta.signatures().keySet()), 300) + ")");
         return s;
     }
 

@@ -33,7 +33,7 @@ public final class TfGraph {
      */
     public record Node(String name, String op, List<String> inputs, Map<String, Attr> attrs) {
         /** "MatMul 'dense/MatMul'", for errors. */
-        public String describe() { return op + " '" + ProtoReader.printable(name, 120) + "'"; }
+        public String describe() { return ProtoReader.printable(op, 80) + " '" + ProtoReader.printable(name, 120) + "'"; }
     }
 
     /**

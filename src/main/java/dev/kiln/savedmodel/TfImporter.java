@@ -118,7 +118,7 @@ public final class TfImporter {
         for (Map.Entry<String, TensorInfo> e : sig.inputs().entrySet()) {
             TensorInfo ti = e.getValue();
             ElemType type = TfTensors.elemType(ti.dtype());
-            if (type == null) throw new KilnFormatException(file + ": signature '" + sig.key() + "' input '" + e.getKey() + "' is "
+            if (type == null) throw new KilnFormatException(file + ": signature '" + ProtoReader.printable(sig.key(), 80) + "' input '" + ProtoReader.printable(e.getKey(), 80) + "' is "
                     + TfTensors.name(ti.dtype()) + " (not supported)");
             String name = claim(e.getKey());
             List<Object> dims = null;
@@ -136,7 +136,7 @@ public final class TfImporter {
         for (TensorInfo ti : sig.outputs().values()) roots.add(ti.name());
         lowerAll(top, roots);
         if (!unsupported.isEmpty())
-            throw new KilnFormatException(file + ": signature '" + sig.key() + "' needs TensorFlow ops Kiln does not support: "
+            throw new KilnFormatException(file + ": signature '" + ProtoReader.printable(sig.key(), 80) + "' needs TensorFlow ops Kiln does not support: "
                     + String.join(", ", unsupported));
         List<ValueInfo> outputs = new ArrayList<>();
         for (Map.Entry<String, TensorInfo> e : sig.outputs().entrySet()) {
@@ -270,6 +270,19 @@ public final class TfImporter {
     private List<T> lowerNode(Scope s, Node n) throws IOException {
         List<T> in = new ArrayList<>();
         for (String i : n.inputs()) if (!i.startsWith("^")) in.add(ref(s, i));
+        if (!STRUCTURAL.contains(n.op()) && !TfOps.supports(n.op())) {
+            unsupported.add(ProtoReader.printable(n.op(), 80));
+            return unknownOutputs();
+        }
+        if (in.contains(null)) return unknownOutputs();    // behind an unsupported op: only listing the missing ops now
+        try {
+            return lowerKnown(s, n, in);
+        } catch (IndexOutOfBoundsException e) {
+            throw new KilnFormatException(file + ": " + n.describe() + " has " + in.size() + " inputs, too few");
+        }
+    }
+
+    private List<T> lowerKnown(Scope s, Node n, List<T> in) throws IOException {
         switch (n.op()) {
             case "Const" -> {
                 Attr v = n.attrs().get("value");
@@ -284,13 +297,7 @@ public final class TfImporter {
             case "VarHandleOp", "VariableV2", "Variable" -> { return List.of(variable(s, n)); }
             case "StatefulPartitionedCall", "PartitionedCall" -> { return call(s, n, in); }
             default -> {
-                if (!TfOps.supports(n.op())) {
-                    unsupported.add(n.op());
-                    return unknownOutputs();
-                }
                 if (!unsupported.isEmpty()) return unknownOutputs();   // keep walking to list every missing op
-                for (T t : in)
-                    if (t == null) return unknownOutputs();
                 return TfOps.lower(this, n, in);
             }
         }
@@ -324,17 +331,17 @@ public final class TfImporter {
         if (callStack.contains(fname)) throw new KilnFormatException(file + ": function '" + ProtoReader.printable(fname, 80) + "' calls itself (recursion is not supported)");
         if (callStack.size() >= MAX_CALL_DEPTH) throw new KilnFormatException(file + ": function calls nested deeper than " + MAX_CALL_DEPTH);
         if (in.size() != fn.inputs().size())
-            throw new KilnFormatException(file + ": " + n.describe() + " passes " + in.size() + " inputs to '" + fname + "', which takes " + fn.inputs().size());
+            throw new KilnFormatException(file + ": " + n.describe() + " passes " + in.size() + " inputs to '" + ProtoReader.printable(fname, 80) + "', which takes " + fn.inputs().size());
         Map<String, T> args = new HashMap<>();
         for (int i = 0; i < in.size(); i++) args.put(fn.inputs().get(i).name(), in.get(i));
-        Scope body = new Scope(s.prefix + n.name() + "/", fn.body(), args, Map.of(), true, file + ": function '" + fname + "'");
+        Scope body = new Scope(s.prefix + n.name() + "/", fn.body(), args, Map.of(), true, file + ": function '" + ProtoReader.printable(fname, 80) + "'");
         callStack.push(fname);
         calls++;
         try {
             List<String> rets = new ArrayList<>();
             for (TfGraph.Arg out : fn.outputs()) {
                 String r = fn.ret().get(out.name());
-                if (r == null) throw new KilnFormatException(file + ": function '" + fname + "' does not define result '" + out.name() + "'");
+                if (r == null) throw new KilnFormatException(file + ": function '" + ProtoReader.printable(fname, 80) + "' does not define result '" + ProtoReader.printable(out.name(), 80) + "'");
                 rets.add(r);
             }
             lowerAll(body, rets);

@@ -114,7 +114,7 @@ final class TfNnOps {
                 if (e.length != 8) throw new KilnFormatException(imp.file() + ": " + n.describe() + ": explicit_paddings must have 8 values");
                 yield attrs(ints("pads", e[2 * h], e[2 * w], e[2 * h + 1], e[2 * w + 1]));
             }
-            default -> throw new KilnFormatException(imp.file() + ": " + n.describe() + ": padding " + padding + " is not supported");
+            default -> throw new KilnFormatException(imp.file() + ": " + n.describe() + ": padding " + dev.kiln.onnx.proto.ProtoReader.printable(padding, 40) + " is not supported");
         };
         return new Window(kernel, strides, dil, pad, nhwc);
     }

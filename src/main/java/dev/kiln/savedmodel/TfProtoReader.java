@@ -77,7 +77,7 @@ public final class TfProtoReader {
                     ProtoReader value = null;
                     while (e.next()) {
                         if (e.field() == 1) key = e.readString();
-                        else if (e.field() == 2) value = e.readMessage("signature_def[" + (key == null ? "?" : key) + "]");
+                        else if (e.field() == 2) value = e.readMessage("signature_def[" + (key == null ? "?" : ProtoReader.printable(key, 80)) + "]");
                         else e.skip();
                     }
                     if (key == null) throw e.error("signature without a key");

@@ -142,7 +142,7 @@ final class TfShapeOps {
         t.put("PadV2", (imp, n, in) -> List.of(pad(imp, n, in, "constant")));
         t.put("MirrorPad", (imp, n, in) -> {
             String mode = TfOps.s(n, "mode", "REFLECT");
-            if (!mode.equals("REFLECT")) throw new KilnFormatException(imp.file() + ": " + n.describe() + ": MirrorPad mode " + mode + " is not supported");
+            if (!mode.equals("REFLECT")) throw new KilnFormatException(imp.file() + ": " + n.describe() + ": MirrorPad mode " + dev.kiln.onnx.proto.ProtoReader.printable(mode, 40) + " is not supported");
             return List.of(pad(imp, n, in, "reflect"));
         });
         t.put("ArgMax", (imp, n, in) -> List.of(arg(imp, n, in, "ArgMax")));

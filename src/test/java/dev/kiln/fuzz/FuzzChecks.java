@@ -72,6 +72,14 @@ public final class FuzzChecks {
         return false;
     }
 
+    /** A committed fuzzer finding (or seed) of a test class: its resource {@code <Class>Inputs/<path>}. */
+    public static byte[] finding(Class<?> test, String path) throws IOException {
+        try (java.io.InputStream in = test.getResourceAsStream(test.getSimpleName() + "Inputs/" + path)) {
+            if (in == null) throw new java.io.FileNotFoundException(test.getSimpleName() + "Inputs/" + path);
+            return in.readAllBytes();
+        }
+    }
+
     private static Path scratch;
 
     /**

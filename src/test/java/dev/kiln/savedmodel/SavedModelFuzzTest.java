@@ -49,4 +49,14 @@ class SavedModelFuzzTest {
             }
         }, KilnFormatException.class);
     }
+
+    /** Fuzzer finding: a signature key holding a newline made a two-line error (the field path); keys are escaped. */
+    @org.junit.jupiter.api.Test
+    void findingControlCharacterInSignatureKey() throws Exception {
+        Path dir = Files.createDirectories(FuzzChecks.scratchDir().resolve("sm-finding"));
+        Files.write(dir.resolve("saved_model.pb"), FuzzChecks.finding(SavedModelFuzzTest.class,
+                "savedModelPb/finding-control-character-in-signature-key"));
+        KilnFormatException e = org.junit.jupiter.api.Assertions.assertThrows(KilnFormatException.class, () -> SavedModel.load(dir));
+        org.junit.jupiter.api.Assertions.assertEquals(1, e.getMessage().lines().count(), e.getMessage());
+    }
 }
