@@ -18,6 +18,7 @@ import java.util.Set;
  * overridden at run time, so it is left alone).
  * <ul>
  *   <li>Constant nodes with a tensor value: initializers (not run per call).</li>
+ *   <li>A per-channel constant Add after a Conv whose only consumer it is: the Conv's bias.</li>
  *   <li>BatchNormalization (inference) after a Conv whose only consumer it is: folded into the
  *       Conv's weight and bias, computed in double.</li>
  *   <li>Gemm with transB=1 and a constant B: B is transposed once into a new contiguous
@@ -77,7 +78,7 @@ final class GraphOptimizer {
     /** The same; bf16: constant-weight MatMul/Gemm nodes run in bf16 ({@link MatMulBiasFusion#toBf16}). */
     static OnnxGraph optimize(OnnxGraph g, boolean bf16) {
         GraphOptimizer o = new GraphOptimizer(g);
-        boolean changed = o.foldConstants() | o.foldBatchNorms() | o.transposeGemmWeights() | GeluFusion.apply(o.view()) | LayerNormFusion.apply(o.view())
+        boolean changed = o.foldConstants() | o.foldConvBiasAdds() | o.foldBatchNorms() | o.transposeGemmWeights() | GeluFusion.apply(o.view()) | LayerNormFusion.apply(o.view())
                 | AttentionFusion.apply(o.view()) | QuantMatMulFusion.apply(o.view()) | (MatMulBiasFusion.enabled() && MatMulBiasFusion.apply(o.view()))
                 | (bf16 && MatMulBiasFusion.toBf16(o.view())) | o.fuseRelus();
         if (!changed) return g;
@@ -113,6 +114,48 @@ final class GraphOptimizer {
             producer.remove(n.outputs().get(0));
             nodes.set(i, null);
             changed = true;
+        }
+        return changed;
+    }
+
+    // ------------------------------------------------------------------ per-channel Add into Conv
+
+    /**
+     * Add(Conv(x, W[, B]), c) with c a constant per-channel vector ([C,1,1] or [1,C,1,1]) and the Conv
+     * read only by the Add: the Conv takes B + c as its bias (TensorFlow's BiasAdd after Conv2D, as
+     * SavedModel lowering and tf2onnx write it), so a following BatchNormalization and Relu fold too.
+     */
+    private boolean foldConvBiasAdds() {
+        boolean changed = false;
+        for (int i = 0; i < nodes.size(); i++) {
+            OnnxNode add = nodes.get(i);
+            if (add == null || !FusionGraph.isDefault(add, "Add") || add.inputs().size() != 2 || add.outputs().size() != 1) continue;
+            for (int side = 0; side < 2; side++) {
+                int j = soleProducer(add.inputs().get(side), "Conv");
+                Tensor c = floatConst(add.inputs().get(1 - side));
+                if (j < 0 || c == null) continue;
+                OnnxNode conv = nodes.get(j);
+                Tensor w = floatConst(conv.inputs().get(1));
+                if (w == null || w.dim() != 4) continue;
+                int ch = w.size(0);
+                int[] cs = c.shape();
+                boolean perChannel = c.numel() == ch && (java.util.Arrays.equals(cs, new int[] {ch, 1, 1}) || java.util.Arrays.equals(cs, new int[] {1, ch, 1, 1}));
+                String biasName = conv.inputs().size() > 2 ? conv.inputs().get(2) : "";
+                Tensor b = biasName.isEmpty() ? null : floatConst(biasName);
+                if (!perChannel || (!biasName.isEmpty() && (b == null || b.numel() != ch))) continue;
+                double[] nb = c.toDoubleArray();
+                if (b != null) {
+                    double[] bv = b.toDoubleArray();
+                    for (int o = 0; o < ch; o++) nb[o] += bv[o];
+                }
+                String bName = addInit(add.outputs().get(0) + "/bias", nb, w, ch);
+                nodes.set(j, new OnnxNode(conv.name(), conv.opType(), conv.domain(), List.of(conv.inputs().get(0), conv.inputs().get(1), bName),
+                        List.of(add.outputs().get(0)), conv.attributes()));
+                producer.put(add.outputs().get(0), j);
+                nodes.set(i, null);
+                changed = true;
+                break;
+            }
         }
         return changed;
     }

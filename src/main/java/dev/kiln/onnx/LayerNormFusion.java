@@ -13,8 +13,9 @@ import java.util.Map;
  * </pre>
  * with eps a scalar constant, gamma and beta constant vectors of the last dim's size, axes given
  * as an attribute or a constant input, keepdims 1, Mul and Add operands in either order, and every
- * intermediate used only inside the pattern (d exactly twice). The fused op computes in higher
- * precision than the nine float ops, so outputs agree to float rounding, not bit for bit.
+ * intermediate used only inside the pattern (d exactly twice). Also TensorFlow's form ({@link #keras}).
+ * The fused op computes in higher precision than the written-out float ops, so outputs agree to
+ * float rounding, not bit for bit.
  */
 final class LayerNormFusion {
     private LayerNormFusion() {}
@@ -25,6 +26,10 @@ final class LayerNormFusion {
         for (int i = 0; i < nodes.size(); i++) {
             OnnxNode add = nodes.get(i);
             if (add == null || !FusionGraph.isDefault(add, "Add") || add.inputs().size() != 2) continue;
+            if (keras(g, i)) {
+                changed = true;
+                continue;
+            }
             for (int side = 0; side < 2; side++) {
                 int mul = g.producer(add.inputs().get(side), "Mul", 1);
                 String beta = add.inputs().get(1 - side);
@@ -41,6 +46,71 @@ final class LayerNormFusion {
             }
         }
         return changed;
+    }
+
+    /**
+     * The form of TensorFlow's {@code tf.nn.batch_normalization} over moments (Keras layer norms,
+     * TF graphs lowered by {@code dev.kiln.savedmodel}, tf2onnx exports):
+     * <pre>
+     *   m = ReduceMean(x);  d = Sub(x, m);  v = ReduceMean(Mul(d, d));
+     *   inv = Mul(Reciprocal(Sqrt(Add(v, eps))), gamma);  y = Add(Mul(x, inv), Sub(beta, Mul(m, inv)))
+     * </pre>
+     * (Mul and Add operands in either order; inv and m read twice, d twice by its one Mul.) Rewrites
+     * the Add at index i and returns true on a match.
+     */
+    private static boolean keras(FusionGraph g, int i) {
+        List<OnnxNode> nodes = g.nodes();
+        OnnxNode add = nodes.get(i);
+        for (int side = 0; side < 2; side++) {
+            int xm = g.producer(add.inputs().get(side), "Mul", 1), bs = g.producer(add.inputs().get(1 - side), "Sub", 1);
+            if (xm < 0 || bs < 0) continue;
+            String beta = nodes.get(bs).inputs().get(0);
+            int mi = g.producer(nodes.get(bs).inputs().get(1), "Mul", 1);
+            if (!vector(g, beta) || mi < 0) continue;
+            for (int k = 0; k < 2; k++) {
+                String inv = nodes.get(xm).inputs().get(1 - k), x = nodes.get(xm).inputs().get(k);
+                List<String> mIn = nodes.get(mi).inputs();
+                if (!mIn.contains(inv) || g.uses(inv) != 2) continue;
+                String m = mIn.get(0).equals(inv) ? mIn.get(1) : mIn.get(0);
+                int mean = producedBy(g, m, "ReduceMean", 2);
+                if (mean < 0 || !nodes.get(mean).inputs().get(0).equals(x) || !lastAxis(g, nodes.get(mean))) continue;
+                int scale = producedBy(g, inv, "Mul", 2);
+                if (scale < 0) continue;
+                for (int j = 0; j < 2; j++) {
+                    String gamma = nodes.get(scale).inputs().get(j);
+                    int rec = g.producer(nodes.get(scale).inputs().get(1 - j), "Reciprocal", 1);
+                    if (!vector(g, gamma) || size(g, gamma) != size(g, beta) || rec < 0) continue;
+                    int sqrt = g.producer(nodes.get(rec).inputs().get(0), "Sqrt", 1);
+                    int addEps = sqrt < 0 ? -1 : g.producer(nodes.get(sqrt).inputs().get(0), "Add", 1);
+                    if (addEps < 0) continue;
+                    List<String> ae = nodes.get(addEps).inputs();
+                    int which = !Double.isNaN(g.scalar(ae.get(1))) ? 0 : !Double.isNaN(g.scalar(ae.get(0))) ? 1 : -1;
+                    if (which < 0) continue;
+                    double eps = g.scalar(ae.get(1 - which));
+                    int var = g.producer(ae.get(which), "ReduceMean", 1);
+                    if (var < 0 || !lastAxis(g, nodes.get(var))) continue;
+                    int sq = g.producer(nodes.get(var).inputs().get(0), "Mul", 1);
+                    if (sq < 0 || !nodes.get(sq).inputs().get(0).equals(nodes.get(sq).inputs().get(1))) continue;
+                    String d = nodes.get(sq).inputs().get(0);
+                    int sub = producedBy(g, d, "Sub", 2);
+                    if (sub < 0 || !nodes.get(sub).inputs().equals(List.of(x, m))) continue;
+                    for (int dead : new int[]{xm, bs, mi, scale, rec, sqrt, addEps, var, sq, sub, mean}) nodes.set(dead, null);
+                    nodes.set(i, new OnnxNode(add.name(), "LayerNormalization", FusedOps.DOMAIN, List.of(x, gamma, beta), add.outputs(),
+                            Map.of("epsilon", OnnxAttribute.ofFloat("epsilon", (float) eps))));
+                    g.produced(add.outputs().get(0), i);
+                    g.use(x, -2);                                 // x was read by ReduceMean, Sub and Mul, now by the one node
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /** The node of type op producing name as its only output, read exactly `uses` times; -1 if not. */
+    private static int producedBy(FusionGraph g, String name, String op, int uses) {
+        int j = g.producerOf(name);
+        if (j < 0 || !FusionGraph.isDefault(g.nodes().get(j), op) || g.uses(name) != uses || g.nodes().get(j).outputs().size() != 1) return -1;
+        return j;
     }
 
     private record Match(String x, String gamma, float eps, int div, int sqrt, int addEps, int var, int pow, int sub, int mean) {}

@@ -80,6 +80,28 @@ final class TfNnOps {
         return new T(imp.emit("MatMul", List.of(x.name(), y.name()), Map.of()), false, x.type(), rank);
     }
 
+    /**
+     * An Einsum that is a matrix product with a 2-d right operand, "Pk,kn->Pn" or "Pk,nk->Pn" (P any
+     * run of other letters, e.g. Keras' EinsumDense "bsd,df->bsf"), as a MatMul, so that it reaches
+     * the GEMM and its bias/activation fusion; null for any other equation.
+     */
+    static T einsumAsMatMul(TfImporter imp, String eq, List<T> in) {
+        String e = eq.replace(" ", "");
+        int arrow = e.indexOf("->"), comma = e.indexOf(',');
+        if (in.size() != 2 || arrow < 0 || comma < 0 || comma > arrow || e.contains(".")) return null;
+        String a = e.substring(0, comma), b = e.substring(comma + 1, arrow), out = e.substring(arrow + 2);
+        if (a.isEmpty() || b.length() != 2 || out.length() != a.length()) return null;
+        String p = a.substring(0, a.length() - 1);
+        char k = a.charAt(a.length() - 1), n = out.charAt(out.length() - 1);
+        if (k == n || !out.startsWith(p) || p.indexOf(k) >= 0 || p.indexOf(n) >= 0 || p.chars().distinct().count() != p.length()) return null;
+        boolean transposed;
+        if (b.charAt(0) == k && b.charAt(1) == n) transposed = false;
+        else if (b.charAt(0) == n && b.charAt(1) == k) transposed = true;
+        else return null;
+        if (transposed && in.get(1).rank() != 2 && imp.constantOf(in.get(1)) == null) return null;
+        return matmul(imp, in.get(0), in.get(1), false, transposed);
+    }
+
     static List<T> biasAdd(TfImporter imp, Node n, List<T> in) throws KilnFormatException {
         T x = in.get(0), bias = in.get(1);
         String format = TfOps.s(n, "data_format", "NHWC");

@@ -226,8 +226,13 @@ final class TfOps {
         if (c == null) return null;
         int[] s = c.tensor().shape();
         if (c.tensor().numel() == 1 && s.length <= 1) return t.name();
-        if (s.length == 1) return imp.emit("Unsqueeze", List.of(t.name(), imp.int64s("axes", 1, 2).name()), Map.of());
-        return null;
+        if (s.length != 1) return null;
+        // a per-channel vector as a [C,1,1] constant (so that graph rewrites see a constant, e.g. a Conv's bias)
+        try (Tensor view = c.tensor().reshape(s[0], 1, 1)) {
+            Tensor copy = view.clone();
+            copy.storage().seal();
+            return imp.constant("per_channel", Value.of(copy, c.type())).name();
+        }
     }
 
     private static T select(TfImporter imp, Node n, List<T> in, boolean v2) throws KilnFormatException {

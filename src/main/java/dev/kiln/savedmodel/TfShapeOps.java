@@ -118,6 +118,8 @@ final class TfShapeOps {
         });
         t.put("Einsum", (imp, n, in) -> {
             String eq = TfOps.s(n, "equation", "");
+            T mm = TfNnOps.einsumAsMatMul(imp, eq, in);
+            if (mm != null) return List.of(mm);
             List<String> names = new ArrayList<>();
             for (T x : in) names.add(imp.nhwc(x).name());
             int arrow = eq.indexOf("->");
@@ -194,6 +196,8 @@ final class TfShapeOps {
         if (!nchw) x = imp.nhwc(x);
         long[] ax = axes.clone();
         if (nchw) for (int k = 0; k < ax.length; k++) ax[k] = TO_NCHW[(int) Math.floorMod(ax[k], 4)];
+        // from the end when the rank is known, as ONNX exporters write it (the layer-norm fusion looks for axes [-1])
+        else if (x.rank() > 0) for (int k = 0; k < ax.length; k++) if (ax[k] >= 0 && ax[k] < x.rank()) ax[k] -= x.rank();
         int rank = x.rank() < 0 ? -1 : keep ? x.rank() : x.rank() - axes.length;
         String out = op.equals("ReduceSum")
                 ? imp.emit(op, List.of(x.name(), imp.int64s("axes", ax).name()), attrs(integer("keepdims", keep ? 1 : 0)))

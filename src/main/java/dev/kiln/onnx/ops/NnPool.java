@@ -79,6 +79,13 @@ final class NnPool {
         int[] k = plane(win.kernel(), 1), s = plane(win.strides(), 1);
         int[] pb = plane(win.padBegin(), 0), pe = plane(win.padEnd(), 0);
         boolean direct = Arrays.equals(pb, pe) && pb[0] <= k[0] / 2 && pb[1] <= k[1] / 2;
+        // padding only at the end (TensorFlow's SAME with an even input and odd kernel, ONNX SAME_UPPER):
+        // max pooling, and average pooling that excludes the padding, see exactly ceil mode's clipped
+        // last windows, so no padded copy is needed
+        if (!direct && pb[0] == 0 && pb[1] == 0 && pe[0] < k[0] && pe[1] < k[1] && (kind == NnPoolLoops.Kind.MAX || !includePad)) {
+            List<Value> clipped = ceilPool(x, type, k, s, kind, wantIdx, storageOrder, plane(win.out(), 1), oneD);
+            if (clipped != null) return clipped;
+        }
         if (!direct && wantIdx) return null;
         int[] pads = direct ? pb : new int[2];
         Pool2dParams p = new Pool2dParams(k[0], k[1], s[0], s[1], pads[0], pads[1], ceil, includePad);
@@ -96,6 +103,21 @@ final class NnPool {
             } finally {
                 if (xp != x4) xp.close();
             }
+        } finally {
+            if (x4 != x) x4.close();
+        }
+    }
+
+    /** Unpadded ceil-mode pooling when it yields the wanted output size (else null). */
+    private static List<Value> ceilPool(Tensor x, ElemType type, int[] k, int[] s, NnPoolLoops.Kind kind, boolean wantIdx,
+                                        int storageOrder, int[] out, boolean oneD) {
+        Tensor x4 = oneD ? x.unsqueeze(2) : x;
+        try {
+            if (Conv.poolOutSize(x4.size(2), k[0], s[0], 0, true) != out[0] || Conv.poolOutSize(x4.size(3), k[1], s[1], 0, true) != out[1])
+                return null;
+            Pool2dParams p = new Pool2dParams(k[0], k[1], s[0], s[1], 0, 0, true, false);
+            if (kind == NnPoolLoops.Kind.MAX) return maxOut(x, x4, p, type, wantIdx, storageOrder, oneD);
+            return List.of(Value.of(finish(Conv.pool2d(PoolOp.AVG, x4, p), x.dtype(), oneD), type));
         } finally {
             if (x4 != x) x4.close();
         }
