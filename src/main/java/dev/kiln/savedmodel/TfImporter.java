@@ -98,7 +98,7 @@ public final class TfImporter {
         this.file = file;
         this.meta = meta;
         this.bundle = bundle;
-        this.restoreKeys = TfVariables.restoreKeys(meta.nodes(), file);
+        this.restoreKeys = TfVariables.restoreKeys(meta.nodes(), meta.functions(), file);
     }
 
     /** The ONNX model of one signature; its graph inputs and outputs are named by the signature's keys. */

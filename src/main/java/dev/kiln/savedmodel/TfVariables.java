@@ -13,14 +13,88 @@ import java.util.Map;
 /**
  * Which checkpoint entry holds which variable. The graph says it exactly: its restore ops
  * ({@code RestoreV2}, fed a constant list of checkpoint keys) feed {@code AssignVariableOp} (resource
- * variables) or {@code Assign} (reference variables). Where a graph has no restore ops the
+ * variables) or {@code Assign} (reference variables), in the graph itself (TF1 savers) or in a
+ * restore function the graph calls with the variables' handles (TF2, Keras). Where a graph has no restore ops the
  * variable's {@code shared_name}, its node name, or TF2's {@code NAME/.ATTRIBUTES/VARIABLE_VALUE}
  * is looked up in the checkpoint.
  */
 final class TfVariables {
     private TfVariables() {}
 
-    /** Variable node name -> checkpoint key, from the graph's restore ops. */
+    /**
+     * Variable node name -> checkpoint key, from the restore ops of the graph and of the restore
+     * functions it calls: TF2 and Keras SavedModels restore inside a library function
+     * ({@code __inference__traced_restore_N}) called with the variables' handles as arguments.
+     */
+    static Map<String, String> restoreKeys(List<Node> graph, Map<String, TfGraph.Function> functions, String file) throws KilnFormatException {
+        Map<String, String> out = restoreKeys(graph, file);
+        Map<String, Node> byName = new HashMap<>();
+        for (Node n : graph) byName.put(n.name(), n);
+        for (Node call : graph) {
+            if (!call.op().equals("StatefulPartitionedCall") && !call.op().equals("PartitionedCall")) continue;
+            Attr f = call.attrs().get("f");
+            TfGraph.Function fn = f == null || f.kind() != Attr.Kind.FUNC ? null : functions.get(f.func().name());
+            if (fn == null || fn.body().stream().noneMatch(n -> n.op().equals("RestoreV2"))) continue;
+            // the function's argument k is the call's k-th data input
+            Map<String, Node> argVar = new HashMap<>();
+            List<String> data = call.inputs().stream().filter(i -> !i.startsWith("^")).toList();
+            for (int k = 0; k < fn.inputs().size() && k < data.size(); k++) {
+                Node v = producer(byName, data.get(k));
+                if (v != null) argVar.put(fn.inputs().get(k).name(), v);
+            }
+            for (Map.Entry<String, String> e : bodyRestoreKeys(fn.body(), file).entrySet()) {
+                Node v = argVar.get(e.getKey());
+                if (v != null) out.putIfAbsent(v.name(), e.getValue());
+            }
+        }
+        return out;
+    }
+
+    /** In a function body: the name of the argument each AssignVariableOp writes -> the checkpoint key of the RestoreV2 output it stores. */
+    private static Map<String, String> bodyRestoreKeys(List<Node> body, String file) throws KilnFormatException {
+        Map<String, Node> byName = new HashMap<>();
+        for (Node n : body) byName.put(n.name(), n);
+        Map<String, List<String>> names = new HashMap<>();
+        for (Node n : body) {
+            if (!n.op().equals("RestoreV2") || n.inputs().size() < 2) continue;
+            Node c = byName.get(bodyNode(n.inputs().get(1)));
+            Attr v = c == null || !c.op().equals("Const") ? null : c.attrs().get("value");
+            if (v != null && v.kind() == Attr.Kind.TENSOR) names.put(n.name(), strings(v.tensor(), file));
+        }
+        Map<String, String> out = new HashMap<>();
+        for (Node n : body) {
+            if (!n.op().equals("AssignVariableOp") || n.inputs().size() < 2 || byName.containsKey(bodyNode(n.inputs().get(0)))) continue;
+            String value = n.inputs().get(1);
+            for (int hops = 0; hops < 16; hops++) {
+                Node p = byName.get(bodyNode(value));
+                if (p == null || !p.op().equals("Identity") || p.inputs().isEmpty()) break;
+                value = p.inputs().get(0);
+            }
+            List<String> keys = names.get(bodyNode(value));
+            int index = bodyIndex(value);
+            if (keys != null && index >= 0 && index < keys.size()) out.put(n.inputs().get(0), keys.get(index));
+        }
+        return out;
+    }
+
+    /** "node:out_arg:k" -> node ("arg" stays itself). */
+    private static String bodyNode(String ref) {
+        int c = ref.indexOf(':');
+        return c < 0 ? ref : ref.substring(0, c);
+    }
+
+    /** "node:out_arg:k" -> k (RestoreV2 has one list output, so k is the output's position); -1 if malformed. */
+    private static int bodyIndex(String ref) {
+        String[] p = ref.split(":");
+        if (p.length != 3) return -1;
+        try {
+            return Integer.parseInt(p[2]);
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    /** Variable node name -> checkpoint key, from the graph's own restore ops. */
     static Map<String, String> restoreKeys(List<Node> graph, String file) throws KilnFormatException {
         Map<String, Node> byName = new HashMap<>();
         for (Node n : graph) byName.put(n.name(), n);
