@@ -67,7 +67,7 @@ final class SafetensorsHeader {
                     + ", limit " + MAX_HEADER_BYTES + ")");
         ByteBuffer json = ByteBuffer.allocate((int) n);
         readFully(ch, json, 8, file);
-        Object root = SafetensorsJson.parse(utf8(json.array(), file), "safetensors: " + file);
+        Object root = Json.parse(utf8(json.array(), file), "safetensors: " + file, "header JSON");
         if (!(root instanceof Map<?, ?> map)) throw bad(file, "header JSON is not an object");
         return parse(map, size - 8 - n, 8 + n, file);
     }
@@ -206,12 +206,12 @@ final class SafetensorsHeader {
     static byte[] encode(List<Entry> entries, Map<String, String> metadata) {
         StringBuilder sb = new StringBuilder("{");
         if (metadata != null && !metadata.isEmpty()) {
-            sb.append(SafetensorsJson.quote(METADATA_KEY)).append(":{");
+            sb.append(Json.quote(METADATA_KEY)).append(":{");
             boolean first = true;
             for (Map.Entry<String, String> e : Safetensors.stableOrder(metadata).entrySet()) {
                 if (!first) sb.append(',');
                 first = false;
-                sb.append(SafetensorsJson.quote(e.getKey())).append(':').append(SafetensorsJson.quote(e.getValue()));
+                sb.append(Json.quote(e.getKey())).append(':').append(Json.quote(e.getValue()));
             }
             sb.append('}');
             if (!entries.isEmpty()) sb.append(',');
@@ -219,7 +219,7 @@ final class SafetensorsHeader {
         for (int i = 0; i < entries.size(); i++) {
             Entry e = entries.get(i);
             if (i > 0) sb.append(',');
-            sb.append(SafetensorsJson.quote(e.name)).append(":{\"dtype\":\"").append(dtypeName(e.dtype))
+            sb.append(Json.quote(e.name)).append(":{\"dtype\":\"").append(dtypeName(e.dtype))
                     .append("\",\"shape\":[");
             for (int d = 0; d < e.shape.length; d++) sb.append(d > 0 ? "," : "").append(e.shape[d]);
             sb.append("],\"data_offsets\":[").append(e.begin).append(',').append(e.end).append("]}");

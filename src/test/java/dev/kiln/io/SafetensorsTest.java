@@ -399,7 +399,7 @@ class SafetensorsTest {
 
     @Test
     void jsonParserAcceptsStrictJson() {
-        Object v = SafetensorsJson.parse(" {\"a\": [1, -0, 2.5, -1e3, true, false, null, {}, []], \"b\": \"\\u00e9\\ud83d\\ude00\\/\"} ", "t");
+        Object v = Json.parse(" {\"a\": [1, -0, 2.5, -1e3, true, false, null, {}, []], \"b\": \"\\u00e9\\ud83d\\ude00\\/\"} ", "t");
         Map<?, ?> m = (Map<?, ?>) v;
         List<Object> a = new ArrayList<>((List<?>) m.get("a"));
         assertEquals(List.of(1L, 0L, 2.5, -1000.0, true, false), a.subList(0, 6));
@@ -407,7 +407,7 @@ class SafetensorsTest {
         assertEquals(Map.of(), a.get(7));
         assertEquals(List.of(), a.get(8));
         assertEquals("é\uD83D\uDE00/", m.get("b"));
-        assertEquals(Long.MAX_VALUE, SafetensorsJson.parse("9223372036854775807", "t"));
+        assertEquals(Long.MAX_VALUE, Json.parse("9223372036854775807", "t"));
     }
 
     @Test
@@ -416,7 +416,7 @@ class SafetensorsTest {
                 "9223372036854775808", "\"\\x\"", "\"\\u12\"", "-", "1.", ".5", "1e", "{", "", "NaN", "+1",
                 "[".repeat(40) + "]".repeat(40)};
         for (String s : bad) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SafetensorsJson.parse(s, "src"), s);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Json.parse(s, "src", "header JSON"), s);
             assertTrue(e.getMessage().startsWith("src: bad header JSON at character"), e.getMessage());
         }
     }
@@ -424,7 +424,7 @@ class SafetensorsTest {
     @Test
     void quoteRoundTrips() {
         String s = "a\"b\\c\nd\te\u0001f\bg\fh é \uD83D\uDE00";
-        assertEquals(s, SafetensorsJson.parse(SafetensorsJson.quote(s), "q"));
+        assertEquals(s, Json.parse(Json.quote(s), "q"));
     }
 
     @Test

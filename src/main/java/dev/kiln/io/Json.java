@@ -6,27 +6,33 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A small strict JSON parser and string quoting for safetensors headers (RFC 8259, no extensions):
+ * A small strict JSON parser and string quoting (RFC 8259, no extensions), for safetensors headers,
+ * tokenizer.json and model config files:
  * objects become {@link LinkedHashMap}s in document order (duplicate keys are an error), arrays
  * {@link List}s, integers {@link Long} (beyond the long range: error), other numbers {@link Double},
  * then String, Boolean and null. Nesting is limited to {@value #MAX_DEPTH} levels. Errors are
  * {@link IllegalArgumentException}s that name the source and the character position.
  */
-final class SafetensorsJson {
+public final class Json {
     static final int MAX_DEPTH = 32;
 
     private final String s;
     private final String source;
+    private final String what;
     private int pos;
 
-    private SafetensorsJson(String s, String source) {
+    private Json(String s, String source, String what) {
         this.s = s;
         this.source = source;
+        this.what = what;
     }
 
-    /** Parses one JSON value; only whitespace may follow it. */
-    static Object parse(String text, String source) {
-        SafetensorsJson p = new SafetensorsJson(text, source);
+    /** Parses one JSON value; only whitespace may follow it. Errors read "SOURCE: bad JSON at character N: ...". */
+    public static Object parse(String text, String source) { return parse(text, source, "JSON"); }
+
+    /** The same, naming the text {@code what} in errors ("header JSON"). */
+    static Object parse(String text, String source, String what) {
+        Json p = new Json(text, source, what);
         p.skipWs();
         Object v = p.value(0);
         p.skipWs();
@@ -34,8 +40,8 @@ final class SafetensorsJson {
         return v;
     }
 
-    private IllegalArgumentException error(String what) {
-        return new IllegalArgumentException(source + ": bad header JSON at character " + pos + ": " + SafetensorsHeader.oneLine(what));
+    private IllegalArgumentException error(String problem) {
+        return new IllegalArgumentException(source + ": bad " + what + " at character " + pos + ": " + SafetensorsHeader.oneLine(problem));
     }
 
     private void skipWs() {
@@ -194,7 +200,7 @@ final class SafetensorsJson {
     }
 
     /** s as a JSON string literal (quotes, backslashes and control characters escaped). */
-    static String quote(String v) {
+    public static String quote(String v) {
         StringBuilder sb = new StringBuilder(v.length() + 2).append('"');
         for (int i = 0; i < v.length(); i++) {
             char c = v.charAt(i);
