@@ -1,0 +1,165 @@
+package dev.kiln.cli;
+
+import dev.kiln.backend.cpu.CpuConfig;
+import dev.kiln.generate.BpeTokenizer;
+import dev.kiln.generate.Generator;
+import dev.kiln.generate.OnnxDecoder;
+import dev.kiln.generate.Sampler;
+import dev.kiln.io.Json;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code kiln generate MODEL.onnx --prompt TEXT}: text generation with a decoder's key/value cache
+ * (ONNX with past key/values, Hugging Face optimum naming), a byte-level BPE tokenizer
+ * ({@code tokenizer.json}, or {@code vocab.json} + {@code merges.txt}) and greedy or sampled
+ * decoding. Streams the text; prints prefill and decode tokens/s last; {@code --json} writes the ids.
+ */
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = "Generate text with a decoder (ONNX with past key/values) and its byte-level BPE tokenizer.")
+final class GenerateCommand implements Callable<Integer> {
+    @Spec private CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "MODEL", description = "An ONNX decoder with past_key_values.N.key|value inputs and present.N.key|value outputs.")
+    Path model;
+
+    @Option(names = "--tokenizer", paramLabel = "PATH", description = "tokenizer.json, or a directory holding tokenizer.json or vocab.json + merges.txt (default: the model's directory).")
+    Path tokenizer;
+
+    @Option(names = "--prompt", paramLabel = "TEXT", description = "The prompt text.")
+    String prompt;
+
+    @Option(names = "--prompt-ids", paramLabel = "ID,...", split = ",", description = "The prompt as token ids instead.")
+    int[] promptIds;
+
+    @Option(names = "--max-new-tokens", paramLabel = "N", description = "Most new tokens (default ${DEFAULT-VALUE}).")
+    int maxNewTokens = 32;
+
+    @Option(names = "--greedy", description = "Greedy decoding (the default unless --temperature is given).")
+    boolean greedy;
+
+    @Option(names = "--temperature", paramLabel = "T", description = "Sample with this temperature (> 0).")
+    Float temperature;
+
+    @Option(names = "--top-k", paramLabel = "K", description = "Sample among the K most likely tokens (0: all; default ${DEFAULT-VALUE}).")
+    int topK = 0;
+
+    @Option(names = "--top-p", paramLabel = "P", description = "Sample among the most likely tokens whose probability reaches P (default ${DEFAULT-VALUE}).")
+    float topP = 1f;
+
+    @Option(names = "--repetition-penalty", paramLabel = "R", description = "Penalty >= 1 on tokens already in the sequence (default ${DEFAULT-VALUE}: none).")
+    float repetitionPenalty = 1f;
+
+    @Option(names = "--seed", description = "Seed of the sampler (default ${DEFAULT-VALUE}).")
+    long seed = 0;
+
+    @Option(names = "--stop", paramLabel = "TEXT", description = "Stop when the text contains this string (repeatable). The tokenizer's <|endoftext|> always stops.")
+    List<String> stops = new ArrayList<>();
+
+    @Option(names = "--threads", paramLabel = "N", description = "CPU threads (default: Kiln's setting).")
+    Integer threads;
+
+    @Option(names = "--weights", paramLabel = "f32|bf16", description = "Precision of the constant-weight matrix products (default ${DEFAULT-VALUE}).")
+    String weights = "f32";
+
+    @Option(names = "--json", paramLabel = "FILE", description = "Also write {prompt_ids, ids, text, prefill_tokens_per_s, decode_tokens_per_s, stop_reason}.")
+    Path json;
+
+    @Override
+    public Integer call() throws IOException {
+        if ((prompt == null) == (promptIds == null)) throw new IllegalArgumentException("generate: give exactly one of --prompt TEXT and --prompt-ids 1,2,3");
+        CliChecks.atLeast("generate", "--max-new-tokens", maxNewTokens, 1);
+        if (threads != null) CliChecks.atLeast("generate", "--threads", threads, 1);
+        if (greedy && temperature != null) throw new IllegalArgumentException("generate: --greedy and --temperature exclude each other");
+        var precision = switch (weights) {
+            case "f32" -> dev.kiln.onnx.OnnxExecutor.Precision.F32;
+            case "bf16" -> dev.kiln.onnx.OnnxExecutor.Precision.BF16;
+            default -> throw new IllegalArgumentException("generate: --weights " + weights + " is not supported (f32 or bf16)");
+        };
+        Sampler sampler = temperature == null ? Sampler.greedy(repetitionPenalty) : Sampler.sampling(temperature, topK, topP, repetitionPenalty, seed);
+        if (!Files.isRegularFile(model)) throw new NoSuchFileException(model.toString());
+        if (!CliChecks.inputKind(model).isOnnx()) throw new IllegalArgumentException(model + ": kiln generate takes an ONNX decoder with past key/values");
+        BpeTokenizer tok = loadTokenizer(tokenizer != null ? tokenizer : model.toAbsolutePath().getParent());
+        PrintWriter out = spec.commandLine().getOut();
+        int saved = CpuConfig.threads();
+        if (threads != null) CpuConfig.setThreads(threads);
+        try (OnnxDecoder decoder = OnnxDecoder.open(model, precision, contextLength(model))) {
+            int[] ids = promptIds != null ? promptIds : tok.encode(prompt);
+            Set<Integer> stopIds = new HashSet<>();
+            int eos = tok.specialId("<|endoftext|>");
+            if (eos >= 0) stopIds.add(eos);
+            Generator g = new Generator(decoder, tok);
+            Generator.Result r = g.generate(ids, new Generator.Options(maxNewTokens, stopIds, stops), sampler, (id, text) -> {
+                out.print(text);
+                out.flush();
+                return true;
+            }, null);
+            out.println();
+            out.printf(Locale.ROOT, "prompt %d tokens, %.1f tokens/s; %d new tokens, decode %.1f tokens/s (%s, %d threads)%n",
+                    r.promptIds().length, r.prefillTokensPerSecond(), r.ids().length, r.decodeTokensPerSecond(), r.stopReason(), CpuConfig.threads());
+            if (json != null) writeJson(r);
+        } finally {
+            CpuConfig.setThreads(saved);
+        }
+        return Main.OK;
+    }
+
+    /** A tokenizer file, or a directory with tokenizer.json or vocab.json + merges.txt. */
+    static BpeTokenizer loadTokenizer(Path p) throws IOException {
+        if (Files.isRegularFile(p)) return BpeTokenizer.fromTokenizerJson(p);
+        if (Files.isRegularFile(p.resolve("tokenizer.json"))) return BpeTokenizer.fromTokenizerJson(p.resolve("tokenizer.json"));
+        if (Files.isRegularFile(p.resolve("vocab.json")) && Files.isRegularFile(p.resolve("merges.txt")))
+            return BpeTokenizer.fromVocabAndMerges(p.resolve("vocab.json"), p.resolve("merges.txt"));
+        throw new IllegalArgumentException((Files.isDirectory(p) ? p + " holds no tokenizer.json (nor vocab.json + merges.txt)" : p + " does not exist")
+                + "; give --tokenizer PATH");
+    }
+
+    /**
+     * The context length from a config next to the model ({@code config.json} or
+     * {@code STEM_config.json}: n_positions, n_ctx or max_position_embeddings), or 0 when none says.
+     */
+    static int contextLength(Path model) throws IOException {
+        Path dir = model.toAbsolutePath().getParent();
+        String stem = model.getFileName().toString().replaceFirst("\\.onnx$", "");
+        for (Path c : new Path[] {dir.resolve(stem + "_config.json"), dir.resolve("config.json")}) {
+            if (!Files.isRegularFile(c)) continue;
+            if (Json.parse(Files.readString(c, StandardCharsets.UTF_8), c.toString()) instanceof Map<?, ?> m)
+                for (String k : new String[] {"n_positions", "n_ctx", "max_position_embeddings"})
+                    if (m.get(k) instanceof Long v && v > 0 && v <= Integer.MAX_VALUE) return (int) (long) v;
+        }
+        return 0;
+    }
+
+    private void writeJson(Generator.Result r) throws IOException {
+        StringBuilder sb = new StringBuilder("{\"prompt_ids\": ").append(ids(r.promptIds())).append(", \"ids\": ").append(ids(r.ids()))
+                .append(", \"text\": ").append(Json.quote(r.text()))
+                .append(String.format(Locale.ROOT, ", \"prefill_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f", r.prefillTokensPerSecond(), r.decodeTokensPerSecond()))
+                .append(", \"stop_reason\": ").append(Json.quote(r.stopReason())).append("}\n");
+        Path parent = json.toAbsolutePath().getParent();
+        if (parent != null) Files.createDirectories(parent);
+        Files.writeString(json, sb.toString(), StandardCharsets.UTF_8);
+    }
+
+    private static String ids(int[] v) {
+        StringBuilder sb = new StringBuilder("[");
+        for (int i = 0; i < v.length; i++) sb.append(i == 0 ? "" : ", ").append(v[i]);
+        return sb.append(']').toString();
+    }
+}

@@ -1,0 +1,316 @@
+package dev.kiln.generate;
+
+import dev.kiln.io.Json;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Byte-level BPE, as GPT-2, GPT-J, RoBERTa and Llama 3 tokenize: text is split into pre-tokens by a
+ * regex, each pre-token's UTF-8 bytes become printable symbols (GPT-2's byte-to-unicode map), and
+ * merges are applied lowest rank first until none applies. Added (special) tokens are matched in
+ * the text before anything else. Reads Hugging Face {@code tokenizer.json} (model type BPE with a
+ * ByteLevel pre-tokenizer, optionally after a Split with its own regex, as Llama 3 writes it) or
+ * GPT-2's {@code vocab.json} + {@code merges.txt}.
+ * <p>
+ * Encoding then decoding gives back the exact text, for any string (every byte has a symbol).
+ * Instances are immutable and thread-safe (the per-word cache is concurrent).
+ */
+public final class BpeTokenizer {
+    /** GPT-2's pre-tokenizer (also the ByteLevel pre-tokenizer's default with use_regex). */
+    static final String GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+    private static final int MAX_CACHED_WORDS = 1 << 16;
+
+    private final Map<String, Integer> vocab;
+    private final String[] tokens;
+    private final Map<String, Integer> ranks;             // "left right" -> merge rank
+    private final Pattern pretokenizer;
+    private final Map<String, Integer> added;             // special/added token text -> id
+    private final Pattern addedPattern;                    // alternation of the added tokens, longest first; null if none
+    private final Map<String, int[]> cache = new ConcurrentHashMap<>();
+    private final byte[][] bytesOf;                       // per id: its bytes (added tokens: their text)
+    private static final char[] BYTE_TO_CHAR = new char[256];
+    private static final int[] CHAR_TO_BYTE = new int[512];
+
+    static {
+        java.util.Arrays.fill(CHAR_TO_BYTE, -1);
+        int n = 0;
+        for (int b = 0; b < 256; b++) {
+            boolean printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+            char c = printable ? (char) b : (char) (256 + n++);
+            BYTE_TO_CHAR[b] = c;
+            CHAR_TO_BYTE[c] = b;
+        }
+    }
+
+    private BpeTokenizer(Map<String, Integer> vocab, List<String[]> merges, String pattern, Map<String, Integer> added, String source) {
+        this.vocab = vocab;
+        int max = -1;
+        for (int id : vocab.values()) max = Math.max(max, id);
+        for (int id : added.values()) max = Math.max(max, id);
+        this.tokens = new String[max + 1];
+        for (Map.Entry<String, Integer> e : vocab.entrySet()) {
+            if (e.getValue() < 0) throw new IllegalArgumentException(source + ": negative token id " + e.getValue());
+            tokens[e.getValue()] = e.getKey();
+        }
+        this.bytesOf = new byte[tokens.length][];
+        for (int id = 0; id < tokens.length; id++) if (tokens[id] != null) bytesOf[id] = symbolBytes(tokens[id]);
+        for (Map.Entry<String, Integer> e : added.entrySet()) bytesOf[e.getValue()] = e.getKey().getBytes(StandardCharsets.UTF_8);
+        this.ranks = new HashMap<>();
+        for (int i = 0; i < merges.size(); i++) ranks.putIfAbsent(merges.get(i)[0] + " " + merges.get(i)[1], i);
+        this.pretokenizer = Pattern.compile(pattern, Pattern.UNICODE_CHARACTER_CLASS);
+        this.added = added;
+        if (added.isEmpty()) this.addedPattern = null;
+        else {
+            List<String> sorted = new ArrayList<>(added.keySet());
+            sorted.sort(Comparator.comparingInt(String::length).reversed());
+            StringBuilder sb = new StringBuilder();
+            for (String t : sorted) sb.append(sb.isEmpty() ? "" : "|").append(Pattern.quote(t));
+            this.addedPattern = Pattern.compile(sb.toString());
+        }
+        for (int b = 0; b < 256; b++)
+            if (!vocab.containsKey(String.valueOf(BYTE_TO_CHAR[b])))
+                throw new IllegalArgumentException(source + ": not a byte-level BPE vocabulary (no token for byte " + b + ")");
+    }
+
+    /** Reads a Hugging Face {@code tokenizer.json}. */
+    public static BpeTokenizer fromTokenizerJson(Path file) throws IOException {
+        String src = file.toString();
+        Object root = Json.parse(Files.readString(file, StandardCharsets.UTF_8), src);
+        Map<String, Object> top = map(root, src, "the top level");
+        Map<String, Object> model = map(top.get("model"), src, "\"model\"");
+        if (!"BPE".equals(model.get("type")))
+            throw new IllegalArgumentException(src + ": model type " + model.get("type") + " is not supported (byte-level BPE only)");
+        if (Boolean.TRUE.equals(model.get("byte_fallback")))
+            throw new IllegalArgumentException(src + ": SentencePiece-style BPE (byte_fallback) is not supported yet; byte-level BPE only");
+        Map<String, Integer> vocab = new LinkedHashMap<>();
+        for (Map.Entry<String, Object> e : map(model.get("vocab"), src, "model.vocab").entrySet()) vocab.put(e.getKey(), id(e.getValue(), src));
+        List<String[]> merges = new ArrayList<>();
+        if (!(model.get("merges") instanceof List<?> ms)) throw new IllegalArgumentException(src + ": model.merges is not a list");
+        for (Object m : ms) {
+            if (m instanceof String s) {
+                int sp = s.indexOf(' ');
+                if (sp <= 0 || sp == s.length() - 1) throw new IllegalArgumentException(src + ": bad merge \"" + s + "\"");
+                merges.add(new String[] {s.substring(0, sp), s.substring(sp + 1)});
+            } else if (m instanceof List<?> pair && pair.size() == 2 && pair.get(0) instanceof String a && pair.get(1) instanceof String b) {
+                merges.add(new String[] {a, b});
+            } else throw new IllegalArgumentException(src + ": bad merge " + m);
+        }
+        Map<String, Integer> added = new LinkedHashMap<>();
+        if (top.get("added_tokens") instanceof List<?> at)
+            for (Object o : at) {
+                Map<String, Object> t = map(o, src, "added_tokens[]");
+                if (t.get("content") instanceof String c && !c.isEmpty()) added.put(c, id(t.get("id"), src));
+            }
+        return new BpeTokenizer(vocab, merges, pattern(top.get("pre_tokenizer"), src), added, src);
+    }
+
+    /** Reads GPT-2's {@code vocab.json} and {@code merges.txt}; {@code <|endoftext|>} is special when in the vocabulary. */
+    public static BpeTokenizer fromVocabAndMerges(Path vocabJson, Path mergesTxt) throws IOException {
+        String src = vocabJson.toString();
+        Map<String, Integer> vocab = new LinkedHashMap<>();
+        for (Map.Entry<String, Object> e : map(Json.parse(Files.readString(vocabJson, StandardCharsets.UTF_8), src), src, "the vocabulary").entrySet())
+            vocab.put(e.getKey(), id(e.getValue(), src));
+        List<String[]> merges = new ArrayList<>();
+        for (String line : Files.readAllLines(mergesTxt, StandardCharsets.UTF_8)) {
+            if (line.startsWith("#version") || line.isBlank()) continue;
+            int sp = line.indexOf(' ');
+            if (sp <= 0) throw new IllegalArgumentException(mergesTxt + ": bad merge line \"" + line + "\"");
+            merges.add(new String[] {line.substring(0, sp), line.substring(sp + 1)});
+        }
+        Map<String, Integer> added = new LinkedHashMap<>();
+        if (vocab.containsKey("<|endoftext|>")) added.put("<|endoftext|>", vocab.get("<|endoftext|>"));
+        return new BpeTokenizer(vocab, merges, GPT2_PATTERN, added, src);
+    }
+
+    /** The regex of a ByteLevel pre-tokenizer, or of a Split before one (Llama 3). */
+    private static String pattern(Object pre, String src) {
+        if (pre == null) return GPT2_PATTERN;
+        Map<String, Object> p = map(pre, src, "pre_tokenizer");
+        switch (String.valueOf(p.get("type"))) {
+            case "ByteLevel" -> { return GPT2_PATTERN; }
+            case "Sequence" -> {
+                String regex = null;
+                boolean byteLevel = false;
+                if (p.get("pretokenizers") instanceof List<?> l)
+                    for (Object o : l) {
+                        Map<String, Object> q = map(o, src, "pre_tokenizer.pretokenizers[]");
+                        if ("Split".equals(q.get("type")) && q.get("pattern") instanceof Map<?, ?> pat && pat.get("Regex") instanceof String r) regex = r;
+                        else if ("ByteLevel".equals(q.get("type"))) {
+                            byteLevel = true;
+                            if (regex == null && !Boolean.FALSE.equals(q.get("use_regex"))) regex = GPT2_PATTERN;
+                        }
+                    }
+                if (byteLevel && regex != null) return regex;
+            }
+            default -> { }
+        }
+        throw new IllegalArgumentException(src + ": pre_tokenizer " + p.get("type") + " is not supported (ByteLevel, or Split + ByteLevel)");
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> map(Object o, String src, String what) {
+        if (o instanceof Map<?, ?> m) return (Map<String, Object>) m;
+        throw new IllegalArgumentException(src + ": " + what + " is not an object");
+    }
+
+    private static int id(Object o, String src) {
+        if (o instanceof Long l && l >= 0 && l <= Integer.MAX_VALUE) return (int) (long) l;
+        throw new IllegalArgumentException(src + ": bad token id " + o);
+    }
+
+    /** Number of ids (the largest id + 1). */
+    public int vocabSize() { return tokens.length; }
+
+    /** The id of an added/special token, or -1. */
+    public int specialId(String text) { return added.getOrDefault(text, -1); }
+
+    /** The bytes of one token (added tokens: their text; byte symbols: their bytes, possibly partial UTF-8). */
+    public byte[] tokenBytes(int id) {
+        if (id < 0 || id >= bytesOf.length || bytesOf[id] == null)
+            throw new IllegalArgumentException("token id " + id + " is not in the vocabulary (0.." + (bytesOf.length - 1) + ")");
+        return bytesOf[id];
+    }
+
+    private static byte[] symbolBytes(String t) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(t.length());
+        for (int i = 0; i < t.length(); i++) {
+            char c = t.charAt(i);
+            int b = c < CHAR_TO_BYTE.length ? CHAR_TO_BYTE[c] : -1;
+            if (b < 0) out.writeBytes(String.valueOf(c).getBytes(StandardCharsets.UTF_8));   // not a byte symbol: the char itself
+            else out.write(b);
+        }
+        return out.toByteArray();
+    }
+
+    /** The ids of text; added tokens written in the text are recognised. */
+    public int[] encode(String text) {
+        List<Integer> out = new ArrayList<>();
+        int at = 0;
+        if (addedPattern != null) {
+            Matcher m = addedPattern.matcher(text);
+            while (m.find()) {
+                encodePlain(text.substring(at, m.start()), out);
+                out.add(added.get(m.group()));
+                at = m.end();
+            }
+        }
+        encodePlain(text.substring(at), out);
+        int[] r = new int[out.size()];
+        for (int i = 0; i < r.length; i++) r[i] = out.get(i);
+        return r;
+    }
+
+    private void encodePlain(String text, List<Integer> out) {
+        if (text.isEmpty()) return;
+        Matcher m = pretokenizer.matcher(text);
+        int last = 0;
+        while (m.find()) {
+            if (m.start() > last) word(text.substring(last, m.start()), out);   // text the regex skipped (none for GPT-2's)
+            if (m.end() > m.start()) word(m.group(), out);
+            last = m.end();
+        }
+        if (last < text.length()) word(text.substring(last), out);
+    }
+
+    private void word(String w, List<Integer> out) {
+        int[] ids = cache.get(w);
+        if (ids == null) {
+            ids = bpe(w);
+            if (cache.size() < MAX_CACHED_WORDS) cache.put(w, ids);
+        }
+        for (int id : ids) out.add(id);
+    }
+
+    /** Merges a pre-token's byte symbols, lowest-ranked pair first. */
+    private int[] bpe(String w) {
+        byte[] bytes = w.getBytes(StandardCharsets.UTF_8);
+        List<String> sym = new ArrayList<>(bytes.length);
+        for (byte b : bytes) sym.add(String.valueOf(BYTE_TO_CHAR[b & 0xff]));
+        while (sym.size() > 1) {
+            int best = -1, bestRank = Integer.MAX_VALUE;
+            for (int i = 0; i + 1 < sym.size(); i++) {
+                Integer r = ranks.get(sym.get(i) + " " + sym.get(i + 1));
+                if (r != null && r < bestRank) {
+                    bestRank = r;
+                    best = i;
+                }
+            }
+            if (best < 0) break;
+            String a = sym.get(best), b = sym.get(best + 1);
+            List<String> next = new ArrayList<>(sym.size());
+            for (int i = 0; i < sym.size(); i++) {
+                if (i + 1 < sym.size() && sym.get(i).equals(a) && sym.get(i + 1).equals(b)) {
+                    next.add(a + b);
+                    i++;
+                } else next.add(sym.get(i));
+            }
+            sym = next;
+        }
+        int[] ids = new int[sym.size()];
+        for (int i = 0; i < ids.length; i++) {
+            Integer id = vocab.get(sym.get(i));
+            if (id == null) throw new IllegalStateException("merge result '" + sym.get(i) + "' is not in the vocabulary");
+            ids[i] = id;
+        }
+        return ids;
+    }
+
+    /** The text of ids (bytes that do not form valid UTF-8 become U+FFFD, as Hugging Face decodes). */
+    public String decode(int[] ids) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (int id : ids) out.writeBytes(tokenBytes(id));
+        return new String(out.toByteArray(), StandardCharsets.UTF_8);
+    }
+
+    /**
+     * Streams text as tokens arrive: {@link #push} returns the text completed so far, holding back
+     * the bytes of a UTF-8 character split across tokens until its last byte arrives.
+     */
+    public final class StreamDecoder {
+        private final ByteArrayOutputStream pending = new ByteArrayOutputStream();
+
+        public String push(int id) {
+            pending.writeBytes(tokenBytes(id));
+            byte[] b = pending.toByteArray();
+            int complete = completePrefix(b);
+            pending.reset();
+            pending.write(b, complete, b.length - complete);
+            return new String(b, 0, complete, StandardCharsets.UTF_8);
+        }
+
+        /** Whatever is still held back (an incomplete character at the end: U+FFFD). */
+        public String flush() {
+            String s = pending.toString(StandardCharsets.UTF_8);
+            pending.reset();
+            return s;
+        }
+    }
+
+    public StreamDecoder streamDecoder() { return new StreamDecoder(); }
+
+    /** Length of the longest prefix of b that does not end inside a UTF-8 sequence that could still complete. */
+    static int completePrefix(byte[] b) {
+        int n = b.length;
+        // look back at most 3 bytes for a lead byte whose sequence is not finished yet
+        for (int back = 1; back <= Math.min(3, n); back++) {
+            int c = b[n - back] & 0xff;
+            if ((c & 0xC0) == 0x80) continue;        // continuation byte: keep looking for the lead
+            int need = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 1;
+            return need > back ? n - back : n;
+        }
+        return n;
+    }
+}

@@ -1,0 +1,185 @@
+package dev.kiln.generate;
+
+import dev.kiln.onnx.OnnxExecutor;
+import dev.kiln.onnx.OnnxModel;
+import dev.kiln.onnx.OnnxReader;
+import dev.kiln.onnx.ValueInfo;
+import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Tensor;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * An ONNX decoder with its key/value cache as inputs and outputs, named as Hugging Face optimum
+ * exports them: inputs {@code input_ids}, optionally {@code attention_mask} and
+ * {@code position_ids}, and {@code past_key_values.{i}.key|value} [batch, heads, past, head_dim];
+ * outputs {@code logits} [batch, sequence, vocab] and {@code present.{i}.key|value}. The first step
+ * runs with empty (length-0) caches; each step's presents become the next step's pasts. One
+ * executor serves every session (the executor is stateless between runs).
+ */
+public final class OnnxDecoder implements Decoder {
+    private static final Pattern PAST = Pattern.compile("past_key_values\\.(\\d+)\\.(key|value)");
+
+    private final Path file;
+    private final OnnxExecutor executor;
+    private final List<ValueInfo> feeds;
+    private final int[] pastIndex;            // feed position -> cache slot (2*layer + 0/1), -1 for other inputs
+    private final int[] presentOutput;        // cache slot -> output position
+    private final int logitsOutput;
+    private final int layers;
+    private final int[][] pastShape;          // per slot: heads, head_dim (batch and past length vary)
+    private final int contextLength;
+
+    private OnnxDecoder(Path file, OnnxExecutor executor, int contextLength) {
+        this.file = file;
+        this.executor = executor;
+        this.contextLength = contextLength;
+        this.feeds = executor.feedInputs();
+        Map<Integer, Integer> slots = new HashMap<>();
+        int maxLayer = -1;
+        pastIndex = new int[feeds.size()];
+        boolean ids = false;
+        for (int i = 0; i < feeds.size(); i++) {
+            String n = feeds.get(i).name();
+            Matcher m = PAST.matcher(n);
+            pastIndex[i] = -1;
+            if (m.matches()) {
+                int layer = Integer.parseInt(m.group(1));
+                pastIndex[i] = 2 * layer + (m.group(2).equals("key") ? 0 : 1);
+                slots.put(pastIndex[i], i);
+                maxLayer = Math.max(maxLayer, layer);
+            } else if (n.equals("input_ids")) ids = true;
+            else if (!n.equals("attention_mask") && !n.equals("position_ids"))
+                throw new IllegalArgumentException(file + ": decoder input '" + n + "' is not one Kiln feeds (input_ids, attention_mask, position_ids, past_key_values.N.key|value)");
+        }
+        if (!ids) throw new IllegalArgumentException(file + ": not a decoder: no input named input_ids");
+        if (maxLayer < 0) throw new IllegalArgumentException(file + ": the model has no key/value cache inputs (past_key_values.N.key|value); kiln generate needs a decoder exported with past");
+        layers = maxLayer + 1;
+        pastShape = new int[2 * layers][];
+        for (int s = 0; s < 2 * layers; s++) {
+            Integer at = slots.get(s);
+            if (at == null) throw new IllegalArgumentException(file + ": missing input past_key_values." + s / 2 + "." + (s % 2 == 0 ? "key" : "value"));
+            List<Object> d = feeds.get(at).dims();
+            if (d == null || d.size() != 4 || !(d.get(1) instanceof Long h) || !(d.get(3) instanceof Long hd))
+                throw new IllegalArgumentException(file + ": input " + feeds.get(at).name() + " must be [batch, heads, past, head_dim] with fixed heads and head_dim, got " + d);
+            pastShape[s] = new int[] {Math.toIntExact(h), Math.toIntExact(hd)};
+        }
+        List<ValueInfo> outs = executor.model().graph().outputs();
+        int logits = -1;
+        presentOutput = new int[2 * layers];
+        java.util.Arrays.fill(presentOutput, -1);
+        for (int o = 0; o < outs.size(); o++) {
+            String n = outs.get(o).name();
+            if (n.equals("logits")) logits = o;
+            Matcher m = Pattern.compile("present\\.(\\d+)\\.(key|value)").matcher(n);
+            if (m.matches() && Integer.parseInt(m.group(1)) < layers) presentOutput[2 * Integer.parseInt(m.group(1)) + (m.group(2).equals("key") ? 0 : 1)] = o;
+        }
+        if (logits < 0) throw new IllegalArgumentException(file + ": no output named logits");
+        for (int s = 0; s < presentOutput.length; s++)
+            if (presentOutput[s] < 0) throw new IllegalArgumentException(file + ": missing output present." + s / 2 + "." + (s % 2 == 0 ? "key" : "value"));
+        logitsOutput = logits;
+    }
+
+    /** Opens an ONNX decoder; contextLength (from the model's config, or 0 when unknown) bounds prompt + new tokens. */
+    public static OnnxDecoder open(Path file, OnnxExecutor.Precision precision, int contextLength) throws IOException {
+        OnnxModel m = OnnxReader.read(file);
+        OnnxExecutor ex;
+        try {
+            ex = new OnnxExecutor(m, precision);
+        } catch (RuntimeException e) {
+            OnnxExecutor.release(m);
+            throw e;
+        }
+        try {
+            return new OnnxDecoder(file, ex, contextLength);
+        } catch (RuntimeException e) {
+            ex.close();
+            throw e;
+        }
+    }
+
+    @Override public int contextLength() { return contextLength; }
+
+    @Override public int layers() { return layers; }
+
+    @Override public Session newSession() { return new OnnxSession(); }
+
+    @Override public void close() { executor.close(); }
+
+    private final class OnnxSession implements Session {
+        private final Tensor[] past = new Tensor[2 * layers];
+        private int length;
+
+        OnnxSession() {
+            for (int s = 0; s < past.length; s++) past[s] = Tensor.zeros(1, pastShape[s][0], 0, pastShape[s][1]);
+        }
+
+        @Override public int length() { return length; }
+
+        @Override
+        public float[] step(int[] ids) {
+            int n = ids.length;
+            if (n == 0) throw new IllegalArgumentException("a step needs at least one token");
+            List<Tensor> in = new ArrayList<>(feeds.size());
+            List<Tensor> made = new ArrayList<>();
+            try {
+                for (int i = 0; i < feeds.size(); i++) {
+                    if (pastIndex[i] >= 0) {
+                        in.add(past[pastIndex[i]]);
+                        continue;
+                    }
+                    Tensor t = switch (feeds.get(i).name()) {
+                        case "input_ids" -> longs(ids);
+                        case "attention_mask" -> Tensor.ones(DType.I64, 1, length + n);
+                        default -> {     // position_ids
+                            long[] p = new long[n];
+                            for (int k = 0; k < n; k++) p[k] = length + k;
+                            yield Tensor.fromArray(p, 1, n);
+                        }
+                    };
+                    made.add(t);
+                    in.add(t);
+                }
+                List<Tensor> out = executor.run(in);
+                try {
+                    Tensor logits = out.get(logitsOutput);
+                    int[] s = logits.shape();
+                    if (s.length != 3 || s[1] != n) throw new IllegalStateException(file + ": logits of shape " + java.util.Arrays.toString(s) + " for " + n + " tokens");
+                    float[] last;
+                    try (Tensor row = logits.narrow(1, n - 1, 1)) {
+                        last = row.toFloatArray();
+                    }
+                    for (int slot = 0; slot < past.length; slot++) {
+                        past[slot].close();
+                        past[slot] = out.get(presentOutput[slot]);
+                        out.set(presentOutput[slot], null);
+                    }
+                    length += n;
+                    return last;
+                } finally {
+                    for (Tensor t : out) if (t != null) t.close();
+                }
+            } finally {
+                made.forEach(Tensor::close);
+            }
+        }
+
+        private static Tensor longs(int[] ids) {
+            long[] v = new long[ids.length];
+            for (int k = 0; k < v.length; k++) v[k] = ids[k];
+            return Tensor.fromArray(v, 1, v.length);
+        }
+
+        @Override
+        public void close() {
+            for (Tensor t : past) if (t != null) t.close();
+        }
+    }
+}
