@@ -39,13 +39,30 @@ import org.tensorflow.types.TInt64;
  *   GenerateFixtures OUT_DIR [--large] [--only name,name]
  * </pre>
  *
- * Without --large: mlp, mlp_refvar, cnn, transformer, multi_signature, funclib (batch 1 and 3).
+ * Without --large: mlp, mlp_refvar, cnn, transformer, multi_signature, funclib, keras_style (batch 1
+ * and 3).
  * With --large: cnn_large, transformer_large (batch 1 only). Each model goes to OUT_DIR/NAME/
  * (saved_model.pb, variables/, io/, summary.txt).
  */
 public final class GenerateFixtures {
 
-  record Fixture(String name, long seed, boolean resourceVars, Function<Net, List<Signature>> build, int[] batches) {}
+  record Fixture(
+      String name, long seed, boolean resourceVars, Function<Net, List<Signature>> build, int[] batches, Custom custom) {
+    Fixture(String name, long seed, boolean resourceVars, Function<Net, List<Signature>> build, int[] batches) {
+      this(name, seed, resourceVars, build, batches, null);
+    }
+  }
+
+  /**
+   * A fixture that writes its SavedModel itself instead of through {@link #export(Fixture, Path)}
+   * (TF Java's session exporter), and checks the written files afterwards.
+   */
+  interface Custom {
+    void export(Fixture f, Path dir) throws IOException;
+
+    /** Runs after writeIo and summary.txt; throws if the fixture is wrong. */
+    void verify(Fixture f, Path dir) throws IOException;
+  }
 
   static final int[] SMALL_BATCHES = {1, 3};
 
@@ -56,7 +73,8 @@ public final class GenerateFixtures {
         new Fixture("cnn", 103, true, Models::cnn, SMALL_BATCHES),
         new Fixture("transformer", 104, true, Models::transformer, SMALL_BATCHES),
         new Fixture("multi_signature", 105, true, Models::multiSignature, SMALL_BATCHES),
-        new Fixture("funclib", 106, true, Models::funclib, SMALL_BATCHES));
+        new Fixture("funclib", 106, true, Models::funclib, SMALL_BATCHES),
+        new Fixture("keras_style", 107, true, null, SMALL_BATCHES, new KerasStyle()));
   }
 
   static List<Fixture> large() {
@@ -85,10 +103,15 @@ public final class GenerateFixtures {
       if (only != null && !only.contains(f.name())) continue;
       long t0 = System.nanoTime();
       Path dir = out.resolve(f.name());
-      export(f, dir);
+      if (f.custom() != null) {
+        f.custom().export(f, dir);
+      } else {
+        export(f, dir);
+      }
       writeIo(f, dir);
       String summary = SavedModelSummary.summarize(dir);
       Files.writeString(dir.resolve("summary.txt"), summary, StandardCharsets.UTF_8);
+      if (f.custom() != null) f.custom().verify(f, dir);
       System.out.printf("%s: wrote %s (%d bytes) in %.1f s%n", f.name(), dir, dirSize(dir), (System.nanoTime() - t0) / 1e9);
     }
   }

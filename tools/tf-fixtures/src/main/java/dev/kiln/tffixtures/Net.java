@@ -45,6 +45,10 @@ final class Net {
   final Ops tf;
   final Random rng;
   final List<Var> vars = new ArrayList<>();
+  /** Names of the nodes made through {@link B}, in creation order (a topological order). */
+  final List<String> created = new ArrayList<>();
+  /** Devices set with {@link B#dev}, by node name. */
+  final java.util.Map<String, String> devices = new java.util.LinkedHashMap<>();
   private final Set<String> used = new HashSet<>();
 
   Net(Graph g, long seed) {
@@ -67,9 +71,12 @@ final class Net {
   /** Fluent wrapper over an OperationBuilder. */
   final class B {
     final OperationBuilder ob;
+    final String name;
 
     B(String type, String name, boolean init) {
-      ob = g.opBuilder(type, uniq(name), init ? tf.scope().withInitScope() : tf.scope());
+      this.name = uniq(name);
+      created.add(this.name);
+      ob = g.opBuilder(type, this.name, init ? tf.scope().withInitScope() : tf.scope());
     }
 
     B in(Output<?>... xs) {
@@ -84,6 +91,22 @@ final class Net {
 
     B ctrl(Operation op) {
       ob.addControlInput(op);
+      return this;
+    }
+
+    B ctrl(List<Operation> ops) {
+      for (Operation op : ops) ob.addControlInput(op);
+      return this;
+    }
+
+    /**
+     * Sets the node's device. Also recorded in {@link #devices} by node name: TF_GraphToFunction
+     * drops devices from function bodies, so a caller that wants them in a FunctionDef puts them
+     * back from that map.
+     */
+    B dev(String device) {
+      ob.setDevice(device);
+      devices.put(name, device);
       return this;
     }
 

@@ -131,6 +131,20 @@ public final class SavedModelSummary {
           }
         }
       }
+      // TF2-style bundles save from a library function (saver_def.save_tensor_name is a call).
+      for (FunctionDef fd : mg.getGraphDef().getLibrary().getFunctionList()) {
+        Map<String, NodeDef> body = new HashMap<>();
+        for (NodeDef nd : fd.getNodeDefList()) body.put(nd.getName(), nd);
+        for (NodeDef nd : fd.getNodeDefList()) {
+          if (!nd.getOp().equals("SaveV2")) continue;
+          NodeDef names = body.get(nodeOf(nd.getInput(1)));
+          if (names != null && names.getOp().equals("Const")) {
+            o.append("(SaveV2 in function ").append(fd.getSignature().getName()).append(")\n");
+            for (String k : strings(names.getAttrMap().get("value").getTensor())) o.append(k).append('\n');
+          }
+        }
+      }
+      restoreWiring(o, mg, byName);
     }
     o.append("\n## files\n");
     try (Stream<Path> s = Files.walk(dir)) {
@@ -141,6 +155,53 @@ public final class SavedModelSummary {
       }
     }
     return o.toString();
+  }
+
+  /**
+   * When saver_def.restore_op_name is a call of a library function (TF2 style: the restore runs
+   * in {@code __inference__traced_restore_N}), traces each checkpoint key to the variable it lands
+   * in: RestoreV2 output i (key i) -> Identity -> AssignVariableOp(resource arg k) -> input k of
+   * the call node -> main-graph node. Prints nothing for TF1-style savers.
+   */
+  static void restoreWiring(StringBuilder o, MetaGraphDef mg, Map<String, NodeDef> byName) {
+    NodeDef call = byName.get(nodeOf(mg.getSaverDef().getRestoreOpName()));
+    if (call == null || !call.getAttrMap().containsKey("f")) return;
+    String fname = call.getAttrMap().get("f").getFunc().getName();
+    FunctionDef fd = null;
+    for (FunctionDef f : mg.getGraphDef().getLibrary().getFunctionList()) {
+      if (f.getSignature().getName().equals(fname)) fd = f;
+    }
+    if (fd == null) return;
+    o.append("\n## restore wiring (saver_def restore_op ").append(call.getName()).append(" [").append(call.getOp())
+        .append("] f=").append(fname).append(")\n");
+    Map<String, NodeDef> body = new HashMap<>();
+    for (NodeDef nd : fd.getNodeDefList()) body.put(nd.getName(), nd);
+    List<String> args = fd.getSignature().getInputArgList().stream().map(a -> a.getName()).toList();
+    Map<Integer, String> lines = new TreeMap<>();
+    for (NodeDef nd : fd.getNodeDefList()) {
+      if (!nd.getOp().equals("AssignVariableOp")) continue;
+      String res = nd.getInput(0);
+      String value = nd.getInput(1);
+      List<String> path = new ArrayList<>();
+      NodeDef src = body.get(nodeOf(value));
+      while (src != null && src.getOp().equals("Identity")) {
+        path.add(src.getName());
+        value = src.getInput(0);
+        src = body.get(nodeOf(value));
+      }
+      if (src == null || !src.getOp().equals("RestoreV2")) continue;
+      int i = Integer.parseInt(value.substring(value.lastIndexOf(':') + 1));
+      NodeDef names = body.get(nodeOf(src.getInput(1)));
+      String key = names == null ? "?" : strings(names.getAttrMap().get("value").getTensor()).get(i);
+      int k = args.indexOf(res);
+      String target = k < 0 || k >= call.getInputCount() ? "?" : call.getInput(k);
+      NodeDef t = byName.get(nodeOf(target));
+      path.add(nd.getName());
+      lines.put(i, key + ": " + src.getName() + ":tensors:" + i + " -> " + String.join(" -> ", path) + " (resource arg "
+          + k + " " + res + " = " + call.getName() + " input " + k + ") = " + target
+          + (t == null ? "" : " [" + t.getOp() + "]"));
+    }
+    lines.values().forEach(l -> o.append(l).append('\n'));
   }
 
   /**
