@@ -1,0 +1,100 @@
+package dev.kiln.generate;
+
+import dev.kiln.io.Json;
+import dev.kiln.onnx.OnnxExecutor;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The generation loop on the tiny GPT-2 ONNX decoder of testdata/decoder (optimum-style past/present
+ * names, untied head, random weights): greedy ids equal the PyTorch greedy loop's, 32 new tokens per
+ * prompt; seeded sampling repeats; stops and limits.
+ */
+class GeneratorTest {
+    @SuppressWarnings("unchecked")
+    static List<Map<String, Object>> cases() throws Exception {
+        Map<String, Object> root = (Map<String, Object>) Json.parse(Files.readString(BpeTokenizerTest.DIR.resolve("greedy.json")), "greedy.json");
+        List<Map<String, Object>> out = new ArrayList<>();
+        for (Object o : (List<Object>) root.get("cases")) out.add((Map<String, Object>) o);
+        return out;
+    }
+
+    @SuppressWarnings("unchecked")
+    static int[] ints(Object list) { return ((List<Object>) list).stream().mapToInt(v -> (int) (long) (Long) v).toArray(); }
+
+    static OnnxDecoder decoder() throws Exception {
+        return OnnxDecoder.open(BpeTokenizerTest.DIR.resolve("gpt2_tiny.onnx"), OnnxExecutor.Precision.F32, 128);
+    }
+
+    @Test
+    void greedyIdsEqualPyTorchsGreedyLoop() throws Exception {
+        BpeTokenizer tok = BpeTokenizerTest.kiln();
+        List<Map<String, Object>> cs = cases();
+        assertTrue(cs.size() >= 3);
+        try (OnnxDecoder d = decoder()) {
+            Generator g = new Generator(d, tok);
+            for (Map<String, Object> c : cs) {
+                int[] prompt = ints(c.get("prompt_ids")), want = ints(c.get("new_ids"));
+                assertArrayEquals(prompt, tok.encode((String) c.get("prompt")), "prompt ids of " + c.get("prompt"));
+                assertTrue(java.util.Arrays.stream(want).distinct().count() >= 5, "the golden is degenerate");
+                Generator.Result r = g.generate(prompt, new Generator.Options(want.length, Set.of(), List.of()), Sampler.greedy(), null, null);
+                assertArrayEquals(want, r.ids(), "new ids after " + c.get("prompt"));
+                assertEquals(tok.decode(want), r.text());
+                assertEquals("max_new_tokens", r.stopReason());
+            }
+        }
+    }
+
+    @Test
+    void seededSamplingRepeatsAndStopsApply() throws Exception {
+        BpeTokenizer tok = BpeTokenizerTest.kiln();
+        try (OnnxDecoder d = decoder()) {
+            Generator g = new Generator(d, tok);
+            Generator.Options o = new Generator.Options(20, Set.of(), List.of());
+            int[] a = g.generate("Hello", o, Sampler.sampling(0.9f, 40, 0.95f, 1.1f, 7), null, null).ids();
+            int[] b = g.generate("Hello", o, Sampler.sampling(0.9f, 40, 0.95f, 1.1f, 7), null, null).ids();
+            assertArrayEquals(a, b);
+            // a stop token: the greedy continuation's third token
+            int[] greedy = g.generate("Hello", o, Sampler.greedy(), null, null).ids();
+            Generator.Result s = g.generate("Hello", new Generator.Options(20, Set.of(greedy[2]), List.of()), Sampler.greedy(), null, null);
+            assertEquals("stop_token", s.stopReason());
+            assertTrue(s.ids().length <= 3);
+            // the listener can cancel; the context bounds the budget
+            int[] count = {0};
+            Generator.Result c = g.generate("Hello", o, Sampler.greedy(), (id, text) -> ++count[0] < 4, null);
+            assertEquals(4, c.ids().length);
+            assertEquals("listener", c.stopReason());
+            int[] longPrompt = new int[125];
+            Generator.Result ctx = g.generate(longPrompt, o, Sampler.greedy(), null, null);
+            assertEquals(3, ctx.ids().length);
+            assertEquals("context", ctx.stopReason());
+        }
+    }
+
+    @Test
+    void badInputIsOneClearLine() throws Exception {
+        BpeTokenizer tok = BpeTokenizerTest.kiln();
+        try (OnnxDecoder d = decoder()) {
+            Generator g = new Generator(d, tok);
+            Generator.Options o = new Generator.Options(4, Set.of(), List.of());
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> g.generate(new int[200], o, Sampler.greedy(), null, null));
+            assertTrue(e.getMessage().contains("context holds 128"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> g.generate(new int[] {1, tok.vocabSize()}, o, Sampler.greedy(), null, null));
+            assertTrue(e.getMessage().contains("outside the vocabulary"), e.getMessage());
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> OnnxDecoder.open(java.nio.file.Path.of("testdata/real-models/bert_op17.onnx"), OnnxExecutor.Precision.F32, 0));
+        assertTrue(e.getMessage().contains("input_ids") || e.getMessage().contains("cache"), e.getMessage());
+        assertEquals(1, e.getMessage().lines().count());
+    }
+}

@@ -1,0 +1,922 @@
+#!/usr/bin/env python3
+"""Text-generation fixtures: a GPT-2-style byte-level BPE tokenizer trained here, a tiny GPT-2 decoder
+with random weights exported to ONNX with optimum's decoder-with-past naming, and greedy goldens.
+
+Everything goes to testdata/decoder/ (see the README.md written there):
+  tokenizer.json            Hugging Face tokenizers format (ByteLevel pre-tokenizer/decoder, BPE model)
+  vocab.json, merges.txt    the same tokenizer as GPT-2's classic pair
+  tokenizer_cases.json      {"cases":[{"text","ids"}]}: this script's encoder on ~45 varied strings
+  gpt2_tiny.onnx            opset 17; inputs input_ids, attention_mask, past_key_values.{i}.key/.value;
+                            outputs logits, present.{i}.key/.value (the same file serves the empty-cache
+                            first step, past_sequence = 0, and the later steps)
+  gpt2_tiny_config.json     vocab_size, n_positions, n_embd, n_layer, n_head, eos_token_id
+  greedy.json               {"cases":[{"prompt","prompt_ids","new_ids","text"}]}: 32 greedy tokens from the
+                            eager module with its KV cache (prefill in one call, then one token per step)
+
+Tokenizer: GPT-2's bytes_to_unicode for the 256 base symbols, ids 0..255 in the insertion order of
+bytes_to_unicode() (GPT-2's own order: '!'..'~', '¡'..'¬', '®'..'ÿ', then bytes 0..32, 127..160, 173 as
+'Ā'.. - the same ids GPT-2's encoder.json gives them), then 300 merges learnt here (standard BPE on the
+pre-token counts: the most frequent adjacent pair, ties to the smallest (left, right) by code point),
+then <|endoftext|> with the next id. Pre-tokenization uses GPT-2's regex
+    's|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+
+with the third-party `regex` module when it is installed; without it the same pattern runs on Python's
+`re`, with \\p{L} and \\p{N} spelled out as explicit code-point classes built from unicodedata (general
+categories L* and N*) and \\s as Unicode's White_Space set - the same matches, not an approximation.
+
+Training text: fortunes-min's three cookie files (fortunes, literature, riddles) from
+/usr/share/games/fortunes (or /usr/share/fortune), else from the fortunes-min .deb in apt's cache
+(/var/cache/apt/archives, read in memory), else /usr/share/common-licenses. Which one was used is
+printed and written to the README.
+
+Runs on CPU with Debian's python3-torch (1.13), python3-onnx and numpy; onnxruntime is not needed: the
+exported graph is checked with onnx.checker and run by the small numpy ONNX interpreter below against
+the eager module (empty cache and a 5-token cache, batch 2 with a padding mask, and the greedy loops).
+
+usage: /usr/bin/python3 tools/make_decoder_fixtures.py [--out DIR]
+Deterministic: a rerun on the same machine writes byte-identical files.
+"""
+import argparse
+import collections
+import glob
+import hashlib
+import io
+import json
+import math
+import os
+import re as std_re
+import tarfile
+import unicodedata
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+NUM_MERGES = 300
+SPECIAL = "<|endoftext|>"
+SEED = 20
+CFG = dict(n_positions=128, n_embd=64, n_layer=2, n_head=4)
+NEW_TOKENS = 32
+PROMPTS = [
+    "The quick brown fox",
+    "Hello, world! ",
+    "A banker is a fellow who lends you his umbrella when the sun is shining and wants it back "
+    "the minute it begins to rain.",
+]
+FORTUNE_FILES = ("fortunes", "literature", "riddles")  # fortunes-min's cookie files
+LICENSE_FILES = ("Apache-2.0", "Artistic", "BSD", "GPL-2", "GPL-3", "LGPL-2.1", "MPL-2.0")
+
+
+# ---------------------------------------------------------------- training text
+def _split_fortunes(text):
+    """A cookie file's fortunes, split on the '%' lines."""
+    docs, cur = [], []
+    for line in text.split("\n"):
+        if line == "%":
+            docs.append("\n".join(cur))
+            cur = []
+        else:
+            cur.append(line)
+    docs.append("\n".join(cur))
+    return [d for d in docs if d.strip()]
+
+
+def _deb_members(path, wanted):
+    """{name: bytes} for the wanted paths inside a .deb's data.tar.* (an ar archive), read in memory."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    if blob[:8] != b"!<arch>\n":
+        return {}
+    pos, out = 8, {}
+    while pos + 60 <= len(blob):
+        header = blob[pos:pos + 60]
+        name = header[:16].decode("ascii").strip().rstrip("/")
+        size = int(header[48:58].decode("ascii").strip())
+        data = blob[pos + 60:pos + 60 + size]
+        pos += 60 + size + (size & 1)
+        if name.startswith("data.tar"):
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+                for m in tar.getmembers():
+                    n = m.name.lstrip("./")
+                    if n in wanted and m.isfile():
+                        out[n] = tar.extractfile(m).read()
+    return out
+
+
+def load_corpus():
+    """(description, list of documents)."""
+    for d in ("/usr/share/games/fortunes", "/usr/share/fortune"):
+        paths = [os.path.join(d, f) for f in FORTUNE_FILES]
+        if all(os.path.isfile(p) for p in paths):
+            docs = []
+            for p in paths:
+                with open(p, "rb") as f:
+                    docs += _split_fortunes(f.read().decode("utf-8"))
+            return f"{d}/{{{','.join(FORTUNE_FILES)}}}", docs
+    for deb in sorted(glob.glob("/var/cache/apt/archives/fortunes-min_*.deb")) + \
+            sorted(glob.glob("/var/cache/apt/archives/fortunes_*.deb")):
+        wanted = {f"usr/share/games/fortunes/{f}" for f in FORTUNE_FILES}
+        got = _deb_members(deb, wanted)
+        if set(got) == wanted:
+            docs = []
+            for f in FORTUNE_FILES:
+                docs += _split_fortunes(got[f"usr/share/games/fortunes/{f}"].decode("utf-8"))
+            return (f"/usr/share/games/fortunes/{{{','.join(FORTUNE_FILES)}}} as packaged in "
+                    f"{deb}, read from the package file (fortunes-min is not installed)"), docs
+    paths = [os.path.join("/usr/share/common-licenses", f) for f in LICENSE_FILES]
+    paths = [p for p in paths if os.path.isfile(p)]
+    if not paths:
+        raise SystemExit("no training text found (fortunes or /usr/share/common-licenses)")
+    docs = []
+    for p in paths:
+        with open(p, "rb") as f:
+            docs += [d for d in f.read().decode("utf-8", errors="replace").split("\n\n") if d.strip()]
+    return "/usr/share/common-licenses/{" + ",".join(os.path.basename(p) for p in paths) + "}", docs
+
+
+# ---------------------------------------------------------------- GPT-2 byte-level pieces
+def bytes_to_unicode():
+    """GPT-2's map from the 256 byte values to printable characters (insertion order = GPT-2's ids)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, [chr(c) for c in cs]))
+
+
+BYTE_ENCODER = bytes_to_unicode()
+BYTE_DECODER = {v: k for k, v in BYTE_ENCODER.items()}
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+# Unicode's White_Space property (what \s means in Oniguruma / the regex module with Unicode)
+WHITE_SPACE = [(0x09, 0x0D), (0x20, 0x20), (0x85, 0x85), (0xA0, 0xA0), (0x1680, 0x1680), (0x2000, 0x200A),
+               (0x2028, 0x2029), (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000)]
+
+
+def _class_body(ranges):
+    def esc(cp):
+        return "\\U%08x" % cp
+    return "".join(esc(a) if a == b else esc(a) + "-" + esc(b) for a, b in ranges)
+
+
+def _category_ranges(prefix):
+    ranges, start, prev = [], None, None
+    for cp in range(0x110000):
+        if unicodedata.category(chr(cp)).startswith(prefix):
+            if start is None:
+                start = cp
+            prev = cp
+        elif start is not None:
+            ranges.append((start, prev))
+            start = None
+    if start is not None:
+        ranges.append((start, prev))
+    return ranges
+
+
+def compile_pretokenizer():
+    """(compiled pattern, description)."""
+    try:
+        import regex  # noqa: F401 - optional
+        return regex.compile(GPT2_PATTERN), "the `regex` module with GPT-2's pattern as written"
+    except ImportError:
+        pass
+    L = _class_body(_category_ranges("L"))
+    N = _class_body(_category_ranges("N"))
+    S = _class_body(WHITE_SPACE)
+    pat = (r"'s|'t|'re|'ve|'m|'ll|'d| ?[" + L + "]+| ?[" + N + "]+| ?[^" + S + L + N + "]+|[" + S + "]+(?![^" + S +
+           "])|[" + S + "]+")
+    return std_re.compile(pat), (f"Python's `re` (the `regex` module is not installed) with \\p{{L}}, \\p{{N}} spelled "
+                                 f"out from unicodedata {unicodedata.unidata_version} general categories L*, N* and "
+                                 f"\\s as Unicode White_Space")
+
+
+PRETOKENIZER, PRETOKENIZER_DESC = compile_pretokenizer()
+
+
+def pretokenize(text):
+    return PRETOKENIZER.findall(text)
+
+
+def to_byte_level(piece):
+    return "".join(BYTE_ENCODER[b] for b in piece.encode("utf-8"))
+
+
+# ---------------------------------------------------------------- BPE training
+def train_bpe(docs, num_merges):
+    words = collections.Counter()
+    for d in docs:
+        for piece in pretokenize(d):
+            words[to_byte_level(piece)] += 1
+    # symbols of each distinct pre-token (sorted for a fixed order), with its count
+    entries = [[list(w), c] for w, c in sorted(words.items())]
+    vocab = {ch: i for i, ch in enumerate(BYTE_ENCODER.values())}
+    merges = []
+    for _ in range(num_merges):
+        pairs = collections.Counter()
+        for syms, c in entries:
+            for a, b in zip(syms, syms[1:]):
+                pairs[(a, b)] += c
+        if not pairs:
+            break
+        best = min(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        merges.append(best)
+        new = best[0] + best[1]
+        if new not in vocab:  # (a token made by two different merges keeps its first id)
+            vocab[new] = len(vocab)
+        for e in entries:
+            syms = e[0]
+            if len(syms) < 2:
+                continue
+            out, i = [], 0
+            while i < len(syms):
+                if i + 1 < len(syms) and syms[i] == best[0] and syms[i + 1] == best[1]:
+                    out.append(new)
+                    i += 2
+                else:
+                    out.append(syms[i])
+                    i += 1
+            e[0] = out
+    return vocab, merges
+
+
+# ---------------------------------------------------------------- encoding / decoding
+class Tokenizer:
+    def __init__(self, vocab, merges, special):
+        self.vocab = vocab
+        self.ranks = {pair: r for r, pair in enumerate(merges)}
+        self.special = special
+        self.id_to_token = {i: t for t, i in vocab.items()}
+
+    def bpe(self, word):
+        """Hugging Face tokenizers' BPE word merge: repeatedly merge the adjacent pair of lowest rank (the
+        leftmost one among equal ranks) until no pair has a rank."""
+        syms = list(word)
+        while len(syms) > 1:
+            best, pos = None, -1
+            for i in range(len(syms) - 1):
+                r = self.ranks.get((syms[i], syms[i + 1]))
+                if r is not None and (best is None or r < best):
+                    best, pos = r, i
+            if best is None:
+                break
+            syms[pos:pos + 2] = [syms[pos] + syms[pos + 1]]
+        return syms
+
+    def bpe_gpt2(self, word):
+        """OpenAI's encoder.py merge loop (all occurrences of the best bigram at once): a cross-check."""
+        word = tuple(word)
+        while len(word) > 1:
+            pairs = set(zip(word, word[1:]))
+            bigram = min(pairs, key=lambda p: self.ranks.get(p, float("inf")))
+            if bigram not in self.ranks:
+                break
+            first, second = bigram
+            new_word, i = [], 0
+            while i < len(word):
+                try:
+                    j = word.index(first, i)
+                except ValueError:
+                    new_word.extend(word[i:])
+                    break
+                new_word.extend(word[i:j])
+                i = j
+                if word[i] == first and i < len(word) - 1 and word[i + 1] == second:
+                    new_word.append(first + second)
+                    i += 2
+                else:
+                    new_word.append(word[i])
+                    i += 1
+            word = tuple(new_word)
+        return list(word)
+
+    def encode_plain(self, text, gpt2_loop=False):
+        ids = []
+        for piece in pretokenize(text):
+            syms = (self.bpe_gpt2 if gpt2_loop else self.bpe)(to_byte_level(piece))
+            ids += [self.vocab[s] for s in syms]
+        return ids
+
+    def encode(self, text, gpt2_loop=False):
+        """HF's encode(add_special_tokens=False): the literal special token is split off first (it maps to
+        its id), the text between is pre-tokenized and BPE-encoded on its own."""
+        ids = []
+        parts = text.split(self.special)
+        for k, part in enumerate(parts):
+            if k:
+                ids.append(self.vocab[self.special])
+            ids += self.encode_plain(part, gpt2_loop)
+        return ids
+
+    def decode_bytes(self, ids):
+        out = bytearray()
+        for i in ids:
+            tok = self.id_to_token[i]
+            out += tok.encode("utf-8") if tok == self.special else bytes(BYTE_DECODER[c] for c in tok)
+        return bytes(out)
+
+    def decode(self, ids):
+        """HF ByteLevel decoder: bytes joined, invalid UTF-8 replaced by U+FFFD; special tokens kept as text."""
+        return self.decode_bytes(ids).decode("utf-8", errors="replace")
+
+
+TOKENIZER_CASES = [
+    "",
+    "Hello, world!",
+    "The quick brown fox jumps over the lazy dog.",
+    "x",
+    " ",
+    "   ",
+    "\n\n\n",
+    "   leading spaces",
+    "trailing spaces   ",
+    " both ends ",
+    "a  b",
+    "multiple   spaces   between   words",
+    "line one\nline two\n\nline four",
+    "ends with a newline\n",
+    "tabs\tand\t\ttabs",
+    "mixed \t\n whitespace \r\n end",
+    "I'm sure you'll see it's what we've done, they'd say; we're here and don't know.",
+    "DON'T SHOUT: I'M HERE, IT'S LOUD",
+    "'s 's's it's's",
+    "numbers 123 4567 89.01 1,000,000 and 2024-01-31",
+    "year2024 3rd 42nd abc123def",
+    "E = mc\u00b2, \u00bd cup, \u216b o'clock, \u0663\u0664 and \uff11\uff12",
+    "punctuation!!! ??? ... --- *** (parens) [brackets] {braces}",
+    "quotes \"double\" 'single' `back` \u201ccurly\u201d",
+    "email@example.com https://example.org/path?q=1&r=2#frag",
+    "def f(x):\n    return x * 2  # comment\n",
+    "Caf\u00e9 na\u00efve r\u00e9sum\u00e9 fa\u00e7ade co\u00f6perate",
+    "Stra\u00dfe \u00c5ngstr\u00f6m \u00d8resund \u0141\u00f3d\u017a",
+    "e\u0301 vs \u00e9, a\u0308\u0304 and n\u0303",
+    "\u0395\u03bb\u03bb\u03b7\u03bd\u03b9\u03ba\u03ac \u043a\u0430\u0438 \u0420\u0443\u0441\u0441\u043a\u0438\u0439 "
+    "\u0442\u0435\u043a\u0441\u0442",
+    "\u0627\u0644\u0639\u0631\u0628\u064a\u0629 \u05e2\u05d1\u05e8\u05d9\u05ea",
+    "\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8\u3067\u3059\u3002",
+    "\u4e2d\u6587\uff0c\u6807\u70b9\u3002\u548c English mixed",
+    "\ud55c\uad6d\uc5b4 \ud14d\uc2a4\ud2b8",
+    "emoji \U0001f600\U0001f44d\U0001f3fd \U0001f1eb\U0001f1f7 family \U0001f468\u200d\U0001f469\u200d\U0001f467!",
+    "NBSP\u00a0here, two\u00a0\u00a0NBSP, NBSP\u00a0!, ideographic\u3000\u3000space, thin\u2009space",
+    "zero\u200bwidth and soft\u00adhyphen",
+    "control \x00\x01\x07 chars \x7f and \x1f",
+    "<|endoftext|>",
+    "Hello<|endoftext|>World",
+    "before <|endoftext|> after",
+    "<|endoftext|><|endoftext|>",
+    "<|endoftext|>\n",
+    "almost <|endoftext| special and <|endoftext",
+    "supercalifragilisticexpialidocious antidisestablishmentarianism",
+    "A banker is a fellow who lends you his umbrella when the sun is shining\n"
+    "and wants it back the minute it begins to rain.\n\t\t-- Mark Twain",
+]
+
+
+# ---------------------------------------------------------------- the model (modeling_gpt2.py layout)
+class Conv1D(nn.Module):
+    """HF's Conv1D: a linear layer with the weight stored [in, out], applied with addmm."""
+
+    def __init__(self, nf, nx):
+        super().__init__()
+        self.nf = nf
+        self.weight = nn.Parameter(torch.empty(nx, nf))
+        self.bias = nn.Parameter(torch.empty(nf))
+
+    def forward(self, x):
+        out = torch.addmm(self.bias, x.view(-1, x.size(-1)), self.weight)
+        return out.view(x.size(0), x.size(1), self.nf)
+
+
+def gelu_new(x):
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+
+
+class Attention(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        self.d, self.heads, self.hd = d, heads, d // heads
+        self.c_attn = Conv1D(3 * d, d)
+        self.c_proj = Conv1D(d, d)
+
+    def _split(self, x):
+        return x.view(x.size(0), x.size(1), self.heads, self.hd).permute(0, 2, 1, 3)
+
+    def forward(self, x, past_key, past_value, keep):
+        q, k, v = self.c_attn(x).split(self.d, dim=2)
+        q, k, v = self._split(q), self._split(k), self._split(v)
+        k = torch.cat((past_key, k), dim=-2)
+        v = torch.cat((past_value, v), dim=-2)
+        w = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.hd)
+        w = torch.where(keep, w, torch.tensor(torch.finfo(torch.float32).min, dtype=w.dtype))
+        a = torch.matmul(F.softmax(w, dim=-1), v).permute(0, 2, 1, 3).contiguous()
+        a = a.view(a.size(0), a.size(1), self.d)
+        return self.c_proj(a), k, v
+
+
+class MLP(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.c_fc = Conv1D(4 * d, d)
+        self.c_proj = Conv1D(d, 4 * d)
+
+    def forward(self, x):
+        return self.c_proj(gelu_new(self.c_fc(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(d, eps=1e-5)
+        self.attn = Attention(d, heads)
+        self.ln_2 = nn.LayerNorm(d, eps=1e-5)
+        self.mlp = MLP(d)
+
+    def forward(self, x, past_key, past_value, keep):
+        a, k, v = self.attn(self.ln_1(x), past_key, past_value, keep)
+        x = x + a
+        return x + self.mlp(self.ln_2(x)), k, v
+
+
+class TinyGPT2(nn.Module):
+    """forward(input_ids [B,T] int64, attention_mask [B,P+T] int64, past k0, v0, k1, v1, ... [B,H,P,hd])
+    -> (logits [B,T,V], present k0, v0, ... [B,H,P+T,hd]). Positions P..P+T-1 come from the past length;
+    query t may see key j when j <= P + t and attention_mask[b, j] != 0 (others get float32's min before
+    the softmax)."""
+
+    def __init__(self, vocab, n_positions, n_embd, n_layer, n_head):
+        super().__init__()
+        self.n_layer = n_layer
+        self.wte = nn.Embedding(vocab, n_embd)
+        self.wpe = nn.Embedding(n_positions, n_embd)
+        self.h = nn.ModuleList([Block(n_embd, n_head) for _ in range(n_layer)])
+        self.ln_f = nn.LayerNorm(n_embd, eps=1e-5)
+        self.lm_head = nn.Linear(n_embd, vocab, bias=False)  # untied
+
+    def forward(self, input_ids, attention_mask, *past):
+        past_len = past[0].size(2)
+        seq = input_ids.size(1)
+        positions = torch.arange(past_len, past_len + seq, dtype=torch.long)
+        x = self.wte(input_ids) + self.wpe(positions).unsqueeze(0)
+        key_pos = torch.arange(0, past_len + seq, dtype=torch.long)
+        causal = key_pos.unsqueeze(0) <= positions.unsqueeze(1)  # [T, P+T]
+        keep = causal.unsqueeze(0).unsqueeze(0) & (attention_mask != 0).unsqueeze(1).unsqueeze(2)  # [B,1,T,P+T]
+        presents = []
+        for i, block in enumerate(self.h):
+            x, k, v = block(x, past[2 * i], past[2 * i + 1], keep)
+            presents += [k, v]
+        return (self.lm_head(self.ln_f(x)), *presents)
+
+
+def init_weights(model, gen):
+    """Weights normal(0, 0.1) (larger than GPT-2's 0.02, so that greedy decoding is not one token repeated),
+    biases normal(0, 0.02), LayerNorm gain 1 + normal(0, 0.05), shift normal(0, 0.02)."""
+    for name, p in model.named_parameters():
+        if p.dim() >= 2:
+            std, base = 0.1, 0.0
+        elif name.endswith("weight"):  # LayerNorm gains
+            std, base = 0.05, 1.0
+        else:
+            std, base = 0.02, 0.0
+        p.data.copy_(base + torch.randn(p.shape, generator=gen) * std)
+
+
+def empty_past(model, batch):
+    c = model.h[0].attn
+    return [torch.zeros(batch, c.heads, 0, c.hd) for _ in range(2 * model.n_layer)]
+
+
+def greedy(step, prompt_ids, n_new):
+    """step(input_ids, attention_mask, past) -> (logits, presents): prefill, then one token per step."""
+    ids = torch.tensor([prompt_ids], dtype=torch.long)
+    logits, past = step(ids, torch.ones_like(ids), None)
+    new = []
+    for _ in range(n_new):
+        nxt = int(torch.argmax(logits[0, -1]))  # first index among equal maxima
+        new.append(nxt)
+        total = len(prompt_ids) + len(new)
+        logits, past = step(torch.tensor([[nxt]]), torch.ones(1, total, dtype=torch.long), past)
+    return new
+
+
+def eager_step(model):
+    def step(ids, mask, past):
+        with torch.no_grad():
+            out = model(ids, mask, *(past if past is not None else empty_past(model, ids.size(0))))
+        return out[0], list(out[1:])
+    return step
+
+
+# ---------------------------------------------------------------- a small numpy ONNX interpreter
+def _attrs(node):
+    from onnx import helper
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def run_onnx(model_proto, feeds):
+    """Runs a (torch-exported, topologically ordered) ONNX graph with numpy; only the ops this export uses."""
+    from onnx import numpy_helper
+    g = model_proto.graph
+    env = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    env.update(feeds)
+    env[""] = None
+    np_types = {1: np.float32, 6: np.int32, 7: np.int64, 9: np.bool_, 11: np.float64}
+    for node in g.node:
+        a = _attrs(node)
+        x = [env[i] if i else None for i in node.input]
+        op = node.op_type
+        if op == "Constant":
+            y = numpy_helper.to_array(a["value"])
+        elif op == "Shape":
+            y = np.array(x[0].shape, dtype=np.int64)
+        elif op == "Gather":
+            y = np.take(x[0], x[1].astype(np.int64), axis=a.get("axis", 0))
+        elif op == "Unsqueeze":
+            y = x[0]
+            for ax in sorted(int(v) % (x[0].ndim + len(x[1])) for v in x[1]):
+                y = np.expand_dims(y, ax)
+        elif op == "Squeeze":
+            y = np.squeeze(x[0], axis=tuple(int(v) for v in x[1])) if len(x) > 1 and x[1] is not None \
+                else np.squeeze(x[0])
+        elif op == "Concat":
+            y = np.concatenate(x, axis=a["axis"])
+        elif op == "Reshape":
+            shape = [int(s) for s in x[1]]
+            shape = [x[0].shape[i] if s == 0 and not a.get("allowzero", 0) else s for i, s in enumerate(shape)]
+            y = x[0].reshape(shape)
+        elif op == "Range":
+            y = np.arange(x[0], x[1], x[2]).astype(x[0].dtype)
+        elif op in ("Add", "Sub", "Mul", "Div", "Pow", "Equal", "Less", "LessOrEqual", "Greater", "And"):
+            f = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Pow": np.power, "Equal": np.equal,
+                 "Less": np.less, "LessOrEqual": np.less_equal, "Greater": np.greater, "And": np.logical_and}
+            if op == "Div":
+                y = (x[0] // x[1]) if np.issubdtype(x[0].dtype, np.integer) else x[0] / x[1]
+            else:
+                y = f[op](x[0], x[1])
+            if op in ("Add", "Sub", "Mul", "Div", "Pow"):
+                y = np.asarray(y).astype(x[0].dtype)
+        elif op in ("Not", "Tanh", "Sqrt", "Neg", "Identity"):
+            y = {"Not": np.logical_not, "Tanh": np.tanh, "Sqrt": np.sqrt, "Neg": np.negative,
+                 "Identity": lambda v: v}[op](x[0])
+        elif op == "Cast":
+            y = x[0].astype(np_types[a["to"]])
+        elif op == "Where":
+            y = np.where(x[0], x[1], x[2])
+        elif op == "MatMul":
+            y = np.matmul(x[0], x[1])
+        elif op == "Gemm":
+            A = x[0].T if a.get("transA", 0) else x[0]
+            B = x[1].T if a.get("transB", 0) else x[1]
+            y = a.get("alpha", 1.0) * (A @ B)
+            if len(x) > 2 and x[2] is not None:
+                y = y + a.get("beta", 1.0) * x[2]
+            y = y.astype(np.float32)
+        elif op == "Transpose":
+            y = np.transpose(x[0], a.get("perm"))
+        elif op == "Split":
+            ax = a.get("axis", 0)
+            sizes = x[1] if len(x) > 1 and x[1] is not None else a.get("split")
+            y = np.split(x[0], np.cumsum(sizes)[:-1], axis=ax)
+        elif op == "Slice":
+            starts, ends = x[1], x[2]
+            axes = x[3] if len(x) > 3 and x[3] is not None else range(len(starts))
+            steps = x[4] if len(x) > 4 and x[4] is not None else [1] * len(starts)
+            sl = [slice(None)] * x[0].ndim
+            for s, e, ax, st in zip(starts, ends, axes, steps):
+                sl[int(ax)] = slice(int(s), int(e), int(st))
+            y = x[0][tuple(sl)]
+        elif op == "Softmax":
+            ax = a.get("axis", -1)
+            m = x[0] - x[0].max(axis=ax, keepdims=True)
+            e = np.exp(m)
+            y = e / e.sum(axis=ax, keepdims=True)
+        elif op == "LayerNormalization":
+            ax = a.get("axis", -1)
+            axes = tuple(range(ax % x[0].ndim, x[0].ndim))
+            mu = x[0].mean(axis=axes, keepdims=True)
+            var = ((x[0] - mu) ** 2).mean(axis=axes, keepdims=True)
+            y = (x[0] - mu) / np.sqrt(var + a.get("epsilon", 1e-5)) * x[1]
+            if len(x) > 2 and x[2] is not None:
+                y = y + x[2]
+            y = y.astype(np.float32)
+        elif op == "ReduceMean":
+            y = x[0].mean(axis=tuple(a["axes"]), keepdims=bool(a.get("keepdims", 1)))
+        elif op == "ConstantOfShape":
+            v = numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
+            y = np.full(tuple(int(s) for s in x[0]), v.reshape(-1)[0], dtype=v.dtype)
+        elif op == "Expand":
+            y = x[0] * np.ones(tuple(int(s) for s in x[1]), dtype=x[0].dtype)
+        else:
+            raise NotImplementedError(f"numpy ONNX interpreter: op {op}")
+        outs = y if op == "Split" else [y]
+        for name, val in zip(node.output, outs):
+            env[name] = np.asarray(val)
+    return [env[o.name] for o in g.output]
+
+
+# ---------------------------------------------------------------- writing
+def write_json(path, obj, pretty=True):
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        json.dump(obj, f, ensure_ascii=False, indent=2 if pretty else None)
+        f.write("\n")
+
+
+def write_cases(path, cases):
+    """{"cases":[...]} with one case per line."""
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write('{"cases": [\n')
+        f.write(",\n".join("  " + json.dumps(c, ensure_ascii=False) for c in cases))
+        f.write("\n]}\n")
+
+
+def tokenizer_json(vocab, merges, special_id):
+    return {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [{"id": special_id, "content": SPECIAL, "single_word": False, "lstrip": False,
+                          "rstrip": False, "normalized": False, "special": True}],
+        "normalizer": None,
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
+        "post_processor": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False, "use_regex": True},
+        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
+                  "vocab": vocab, "merges": [f"{a} {b}" for a, b in merges]},
+    }
+
+
+def export_onnx(model, path, n_layer):
+    in_names = ["input_ids", "attention_mask"]
+    out_names = ["logits"]
+    axes = {"input_ids": {0: "batch", 1: "sequence"},
+            "attention_mask": {0: "batch", 1: "past_sequence + sequence"},
+            "logits": {0: "batch", 1: "sequence"}}
+    for i in range(n_layer):
+        for kv in ("key", "value"):
+            in_names.append(f"past_key_values.{i}.{kv}")
+            out_names.append(f"present.{i}.{kv}")
+            axes[f"past_key_values.{i}.{kv}"] = {0: "batch", 2: "past_sequence"}
+            axes[f"present.{i}.{kv}"] = {0: "batch", 2: "past_sequence + sequence"}
+    # traced with a non-empty cache (batch 2, sequence 3, past 5) so that nothing specialises on 0
+    gen = torch.Generator().manual_seed(1)
+    hd = model.h[0].attn.hd
+    heads = model.h[0].attn.heads
+    ids = torch.randint(0, model.wte.num_embeddings, (2, 3), generator=gen)
+    mask = torch.ones(2, 8, dtype=torch.long)
+    past = [torch.randn(2, heads, 5, hd, generator=gen) for _ in range(2 * n_layer)]
+    with torch.no_grad():
+        torch.onnx.export(model, (ids, mask, *past), path, opset_version=17, input_names=in_names,
+                          output_names=out_names, dynamic_axes=axes, do_constant_folding=True)
+    return in_names, out_names
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=os.path.join(ROOT, "testdata", "decoder"))
+    args = ap.parse_args()
+    out = args.out
+    os.makedirs(out, exist_ok=True)
+    torch.set_num_threads(1)
+
+    # ---- tokenizer
+    source, docs = load_corpus()
+    corpus_sha = hashlib.sha256("\n".join(docs).encode("utf-8")).hexdigest()
+    print(f"training text: {source}: {len(docs)} documents, {sum(map(len, docs))} characters, "
+          f"sha256 {corpus_sha}")
+    print(f"pre-tokenizer: {PRETOKENIZER_DESC}")
+    vocab, merges = train_bpe(docs, NUM_MERGES)
+    assert len(merges) == NUM_MERGES, len(merges)
+    special_id = len(vocab)
+    vocab[SPECIAL] = special_id
+    vocab_size = len(vocab)
+    tok = Tokenizer(vocab, merges, SPECIAL)
+    print(f"vocab {vocab_size} (256 bytes + {vocab_size - 257} merged tokens + {SPECIAL} = {special_id})")
+
+    write_json(os.path.join(out, "tokenizer.json"), tokenizer_json(vocab, merges, special_id))
+    write_json(os.path.join(out, "vocab.json"), vocab, pretty=False)
+    with open(os.path.join(out, "merges.txt"), "w", encoding="utf-8", newline="\n") as f:
+        f.write("#version: 0.2\n")
+        for a, b in merges:
+            f.write(f"{a} {b}\n")
+
+    cases = []
+    for text in TOKENIZER_CASES:
+        ids = tok.encode(text)
+        assert ids == tok.encode(text, gpt2_loop=True), f"HF and GPT-2 merge loops differ on {text!r}"
+        assert tok.decode(ids) == text, f"round trip failed on {text!r}"
+        cases.append({"text": text, "ids": ids})
+    for d in docs:  # the two merge loops agree on the whole training text too
+        assert tok.encode(d) == tok.encode(d, gpt2_loop=True)
+    write_cases(os.path.join(out, "tokenizer_cases.json"), cases)
+
+    # ---- model
+    torch.manual_seed(SEED)
+    gen = torch.Generator().manual_seed(SEED)
+    model = TinyGPT2(vocab_size, **CFG)
+    init_weights(model, gen)
+    model.eval()
+    write_json(os.path.join(out, "gpt2_tiny_config.json"),
+               {"vocab_size": vocab_size, "n_positions": CFG["n_positions"], "n_embd": CFG["n_embd"],
+                "n_layer": CFG["n_layer"], "n_head": CFG["n_head"], "eos_token_id": special_id})
+
+    # the cache is consistent: a full no-cache pass gives the same logits as prefill + steps
+    step = eager_step(model)
+    g_cases = []
+    for prompt in PROMPTS:
+        p_ids = tok.encode(prompt)
+        new = greedy(step, p_ids, NEW_TOKENS)
+        assert len(p_ids) + NEW_TOKENS <= CFG["n_positions"]
+        assert len(set(new)) >= 5, f"greedy on {prompt!r} has only {len(set(new))} distinct ids: {new}"
+        full = torch.tensor([p_ids + new])
+        with torch.no_grad():
+            full_logits = model(full, torch.ones_like(full), *empty_past(model, 1))[0]
+        assert [int(t) for t in full_logits[0, len(p_ids) - 1:-1].argmax(-1)] == new, "cache vs no-cache"
+        raw = tok.decode_bytes(new)
+        try:
+            raw.decode("utf-8")
+            valid = True
+        except UnicodeDecodeError:
+            valid = False
+        g_cases.append({"prompt": prompt, "prompt_ids": p_ids, "new_ids": new, "text": tok.decode(new)})
+        print(f"greedy {prompt!r}: {len(p_ids)} prompt ids, {len(set(new))} distinct new ids, "
+              f"eos {'present' if special_id in new else 'absent'}, continuation bytes "
+              f"{'valid' if valid else 'NOT valid'} UTF-8")
+    write_cases(os.path.join(out, "greedy.json"), g_cases)
+
+    # ---- ONNX
+    import onnx
+    onnx_path = os.path.join(out, "gpt2_tiny.onnx")
+    in_names, out_names = export_onnx(model, onnx_path, CFG["n_layer"])
+    proto = onnx.load(onnx_path)
+    onnx.checker.check_model(proto, full_check=True)
+    got_in = [i.name for i in proto.graph.input]
+    got_out = [o.name for o in proto.graph.output]
+    assert got_in == in_names and got_out == out_names, (got_in, got_out)
+    print("onnx inputs:", got_in)
+    print("onnx outputs:", got_out)
+    print("onnx ops:", sorted({n.op_type for n in proto.graph.node}))
+
+    def onnx_step(ids, mask, past):
+        if past is None:
+            past = empty_past(model, ids.size(0))
+        feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
+        for i, p in enumerate(past):
+            feeds[in_names[2 + i]] = p.numpy() if isinstance(p, torch.Tensor) else p
+        res = run_onnx(proto, feeds)
+        return torch.from_numpy(res[0]), list(res[1:])
+
+    def compare(ids, mask, past, what):
+        with torch.no_grad():
+            want = model(ids, mask, *past)
+        got = run_onnx(proto, {"input_ids": ids.numpy(), "attention_mask": mask.numpy(),
+                               **{n: p.numpy() for n, p in zip(in_names[2:], past)}})
+        assert len(got) == len(want)
+        err = max(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want))
+        assert all(g.shape == tuple(w.shape) for g, w in zip(got, want))
+        assert err < 1e-4, f"{what}: onnx vs eager max abs diff {err}"
+        print(f"onnx == eager ({what}): shapes {[tuple(w.shape) for w in want[:2]]}, max abs diff {err:.2e}")
+        return want
+
+    ids = torch.tensor([tok.encode(PROMPTS[2])[:5]])
+    pre = compare(ids, torch.ones(1, 5, dtype=torch.long), empty_past(model, 1), "past 0, batch 1, sequence 5")
+    compare(torch.tensor([[7]]), torch.ones(1, 6, dtype=torch.long), list(pre[1:]), "past 5, batch 1, sequence 1")
+    compare(torch.tensor([[7, 8, 9]]), torch.ones(1, 8, dtype=torch.long), list(pre[1:]),
+            "past 5, batch 1, sequence 3")
+    gen2 = torch.Generator().manual_seed(2)
+    ids2 = torch.randint(0, vocab_size, (2, 4), generator=gen2)
+    mask2 = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]])
+    pre2 = compare(ids2, mask2, empty_past(model, 2), "past 0, batch 2, sequence 4, row 0 left-padded")
+    compare(torch.tensor([[3], [4]]), torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]]), list(pre2[1:]),
+            "past 4, batch 2, sequence 1, row 0 left-padded")
+    for c in g_cases:
+        assert greedy(onnx_step, c["prompt_ids"], NEW_TOKENS) == c["new_ids"], "onnx greedy differs"
+    print("onnx greedy == eager greedy for all prompts")
+
+    write_readme(out, source, corpus_sha, vocab_size, special_id, in_names, out_names, g_cases)
+
+    total = 0
+    for name in sorted(os.listdir(out)):
+        p = os.path.join(out, name)
+        total += os.path.getsize(p)
+        print(f"{os.path.getsize(p):>9}  {sha256(p)[:16]}  {name}")
+    print(f"{total:>9}  total")
+
+
+def write_readme(out, source, corpus_sha, vocab_size, special_id, in_names, out_names, g_cases):
+    layers = CFG["n_layer"]
+    heads = CFG["n_head"]
+    hd = CFG["n_embd"] // heads
+    text = f"""# Text-generation fixtures (tokenizer, tiny GPT-2 decoder, greedy goldens)
+
+Made by `/usr/bin/python3 tools/make_decoder_fixtures.py` (run from the repository root; Debian's
+python3-torch 1.13, python3-onnx, numpy; CPU only). A rerun writes byte-identical files (checked with
+`sha256sum testdata/decoder/*`) as long as the training text and the torch/onnx versions are the same.
+
+## Tokenizer: `tokenizer.json`, `vocab.json`, `merges.txt`
+
+A GPT-2-style byte-level BPE trained by the script:
+
+- Training text: {source}
+  ({NUM_MERGES} merges; sha256 of the documents joined by newlines: `{corpus_sha}`).
+- Base symbols: GPT-2's `bytes_to_unicode()`; ids 0..255 in that function's insertion order, which is
+  GPT-2's own order (`!`=0 .. `~`=93, `¡`..`¬`, `®`..`ÿ`, then bytes 0..32, 127..160, 173 as `Ā`..`Ń`
+  = 188..255): so a byte's id is NOT its value - read the vocab.
+- Pre-tokenization: GPT-2's regex
+  `'s|'t|'re|'ve|'m|'ll|'d| ?\\p{{L}}+| ?\\p{{N}}+| ?[^\\s\\p{{L}}\\p{{N}}]+|\\s+(?!\\S)|\\s+`
+  (case-sensitive: `'M`, `'S` are not contractions). Run here with {PRETOKENIZER_DESC}.
+  `\\s` is Unicode White_Space (so NBSP U+00A0, U+2009, U+3000 are whitespace; U+200B and U+001F are not),
+  `\\p{{L}}`/`\\p{{N}}` are the general categories (so `²`, `½`, `Ⅻ` are numbers and combining marks (Mn)
+  fall in the third class). In Java this is `Pattern.compile(..., Pattern.UNICODE_CHARACTER_CLASS)`;
+  without that flag `\\s` is ASCII-only and the NBSP case in `tokenizer_cases.json` splits differently.
+- Merges: {NUM_MERGES}, learnt by standard BPE over the pre-token counts (most frequent adjacent pair;
+  ties to the smallest (left, right) pair by code point), ids 256..{special_id - 1} in merge order.
+- Special token `<|endoftext|>` = {special_id}, the last id; vocab size {vocab_size} (it is in the model vocab,
+  in `vocab.json` and in `added_tokens`, as in GPT-2's files).
+- `tokenizer.json`: Hugging Face tokenizers format (ByteLevel pre-tokenizer without prefix space, BPE model,
+  merges as `"left right"` strings in merge order, ByteLevel decoder). `vocab.json` (token -> id) and
+  `merges.txt` (`#version: 0.2`, then one `left right` per line, newline-terminated) are the classic pair.
+
+`tokenizer_cases.json`: `{{"cases":[{{"text": ..., "ids": [...]}}]}}`, {len(TOKENIZER_CASES)} strings
+(ASCII, whitespace runs, newlines, tabs, contractions, digits, accented and combining letters, Greek,
+Cyrillic, Arabic, Hebrew, CJK, Hangul, emoji with ZWJ/modifiers/flags, NBSP, control characters, the empty
+string and literal `<|endoftext|>`) with the ids of the script's encoder, which does what HF tokenizers'
+`encode(text, add_special_tokens=False)` does: the literal text `<|endoftext|>` is split off first and
+maps to {special_id}; each piece between is pre-tokenized, mapped to byte-level symbols and merged by
+lowest rank repeatedly (leftmost among equal ranks). The script checks that OpenAI's encoder.py merge loop
+gives the same ids and that decoding gives every text back.
+
+## Model: `gpt2_tiny.onnx`, `gpt2_tiny_config.json`
+
+A GPT-2-architecture decoder written in the script (modeling_gpt2.py layout): token + learned position
+embeddings, {layers} pre-LN blocks (LayerNorm eps 1e-5; fused `c_attn` Conv1D with [in, out] weight applied
+by addmm; causal attention with {heads} heads of {hd}; tanh-GELU MLP 4x), final LayerNorm, untied `lm_head`
+Linear without bias. vocab {vocab_size}, n_positions {CFG["n_positions"]}, n_embd {CFG["n_embd"]}. Random weights
+(seed {SEED}): matrices and embeddings normal(0, 0.1), biases normal(0, 0.02), LayerNorm gain
+1 + normal(0, 0.05), shift normal(0, 0.02).
+
+ONNX opset 17 (`torch.onnx.export`, traced with batch 2, sequence 3, past 5; dynamic axes), Hugging Face
+optimum's decoder-with-past naming:
+
+| | name | type, shape |
+|---|---|---|
+| in | `input_ids` | int64 [batch, sequence] |
+| in | `attention_mask` | int64 [batch, past_sequence + sequence], 1 = attend, 0 = masked (padding) |
+| in | `past_key_values.{{i}}.key`, `past_key_values.{{i}}.value`, i = 0..{layers - 1} | float32 [batch, {heads}, past_sequence, {hd}] |
+| out | `logits` | float32 [batch, sequence, {vocab_size}] |
+| out | `present.{{i}}.key`, `present.{{i}}.value` | float32 [batch, {heads}, past_sequence + sequence, {hd}] |
+
+Input order: {", ".join(in_names)}. Output order: {", ".join(out_names)}.
+The first step passes an EMPTY cache (past_sequence = 0: four [batch, {heads}, 0, {hd}] tensors); the same
+file serves later steps. Positions are past_sequence .. past_sequence + sequence - 1, computed inside the
+graph from the past length (not from the mask). Query t sees key j when j <= past_sequence + t and
+attention_mask[b, j] != 0; other scores are set to float32's min (-3.4028235e38) before the softmax, so a
+row with every key masked gets a uniform softmax, not NaN.
+
+Checked by the script: `onnx.checker` (full check), and the graph run by a small numpy ONNX interpreter
+in the script against the eager module: past 0 (batch 1, sequence 5), past 5 (sequence 1 and 3),
+batch 2 with a left-padded row (past 0 then past 4), max abs difference < 1e-4, and the whole greedy loop
+for every prompt gives the same ids. onnxruntime was not available and was not run.
+
+`gpt2_tiny_config.json`: vocab_size, n_positions, n_embd, n_layer, n_head, eos_token_id ({special_id}).
+
+## Greedy goldens: `greedy.json`
+
+`{{"cases":[{{"prompt", "prompt_ids", "new_ids", "text"}}]}}`: for each prompt, the eager module with its KV
+cache: the prompt in one call with an empty cache (attention_mask all ones), then one token per step
+(attention_mask all ones over past + 1), argmax of the last position's logits (first index on ties),
+{NEW_TOKENS} new tokens, no stopping at eos. `text` is the continuation alone (`new_ids` decoded:
+byte-level bytes joined, invalid UTF-8 replaced by U+FFFD, special tokens kept as their text).
+With random weights the continuations contain stray bytes >= 0x80, so each `text` here has U+FFFD in it:
+one per maximal invalid subsequence, as Rust's `String::from_utf8_lossy` (HF) and Python's
+`errors="replace"` do (Java's `new String(bytes, UTF_8)` gives the same on these three; it differs from
+them on encoded surrogates such as ED A0 80, one U+FFFD instead of three).
+The script checks each case has at least 5 distinct ids, that a no-cache pass over prompt + new ids
+gives the same argmaxes, and that the ONNX graph reproduces the ids.
+
+Batching: no left-padded batch is recorded. Hugging Face computes position ids from the attention
+mask's cumulative sum under left padding, but this model takes positions from the past length, so a
+left-padded row would see shifted positions and differ from its unpadded run. The expected result of a
+batch of these prompts is each prompt's own unpadded case (run them as separate batch-1 sequences, or
+batch only prompts of equal length).
+
+| prompt | prompt_ids | new_ids |
+|---|---|---|
+"""
+    for c in g_cases:
+        text += f"| `{json.dumps(c['prompt'])}` | {c['prompt_ids']} | {c['new_ids']} |\n"
+    with open(os.path.join(out, "README.md"), "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()
