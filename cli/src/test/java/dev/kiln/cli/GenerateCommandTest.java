@@ -1,0 +1,57 @@
+package dev.kiln.cli;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** {@code kiln generate} on the tiny GPT-2 decoder fixture (testdata/decoder). */
+class GenerateCommandTest {
+    static final Path DIR = Path.of("testdata/decoder");
+    @TempDir Path tmp;
+
+    @Test
+    void greedyStreamsTextAndWritesJson() throws Exception {
+        Path json = tmp.resolve("g.json");
+        CliRun r = CliRun.of("generate", DIR.resolve("gpt2_tiny.onnx").toString(), "--prompt", "The quick brown fox",
+                "--max-new-tokens", "32", "--json", json.toString());
+        assertEquals(Main.OK, r.code(), r.err());
+        assertTrue(r.out().contains("prompt 11 tokens") && r.out().contains("32 new tokens"), r.out());
+        String j = Files.readString(json);
+        // the PyTorch greedy loop's ids (testdata/decoder/greedy.json, first case)
+        assertTrue(j.contains("\"prompt_ids\": [358, 220, 489, 524, 265, 81, 311, 77, 278, 78, 87]"), j);
+        assertTrue(j.contains("\"ids\": [289, 289, 366, 340, 486, 274, 275, 340, 549, 262, 450, 446, 274, 274, 274, 274, 348, 197, 340, 495, 274, 274, 10, 197, 165, 340, 549, 340, 274, 274, 274, 165]"), j);
+        assertTrue(j.contains("\"decode_tokens_per_s\""), j);
+    }
+
+    @Test
+    void samplingWithASeedRepeatsAndPromptIdsWork() {
+        String[] args = {"generate", DIR.resolve("gpt2_tiny.onnx").toString(), "--prompt-ids", "39,493,78", "--max-new-tokens", "8",
+                "--temperature", "0.8", "--top-k", "50", "--top-p", "0.9", "--seed", "3", "--tokenizer", DIR.resolve("vocab.json").getParent().toString()};
+        CliRun a = CliRun.of(args), b = CliRun.of(args);
+        assertEquals(Main.OK, a.code(), a.err());
+        assertEquals(a.out().lines().findFirst(), b.out().lines().findFirst());
+    }
+
+    @Test
+    void badInputIsOneLine() throws Exception {
+        String model = DIR.resolve("gpt2_tiny.onnx").toString();
+        String longPrompt = "word ".repeat(200);
+        for (String[] args : new String[][] {
+                {"generate", model, "--prompt", longPrompt},
+                {"generate", model, "--prompt-ids", "1,99999"},
+                {"generate", model, "--prompt", "x", "--tokenizer", tmp.toString()},
+                {"generate", "testdata/real-models/bert_op17.onnx", "--prompt", "x", "--tokenizer", DIR.toString()},
+                {"generate", model},
+                {"generate", model, "--prompt", "x", "--temperature", "0"},
+                {"generate", model, "--prompt", "x", "--greedy", "--temperature", "1"}}) {
+            CliRun r = CliRun.of(args);
+            assertEquals(Main.BAD_INPUT, r.code(), String.join(" ", args).substring(0, Math.min(120, String.join(" ", args).length())) + ": " + r.err());
+            assertEquals(1, r.errLines().size(), r.err());
+        }
+    }
+}
