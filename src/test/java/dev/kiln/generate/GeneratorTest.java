@@ -81,6 +81,28 @@ class GeneratorTest {
         }
     }
 
+    /** Sessions of one loaded decoder on four threads at once, each with its own prompt: every one gives PyTorch's ids. */
+    @Test
+    void concurrentSessionsShareOneModel() throws Exception {
+        BpeTokenizer tok = BpeTokenizerTest.kiln();
+        List<Map<String, Object>> cs = cases();
+        try (OnnxDecoder d = decoder()) {
+            Generator g = new Generator(d, tok);
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+            try {
+                List<java.util.concurrent.Future<int[]>> got = new ArrayList<>();
+                for (int k = 0; k < 8; k++) {
+                    Map<String, Object> c = cs.get(k % cs.size());
+                    got.add(pool.submit(() -> g.generate(ints(c.get("prompt_ids")), new Generator.Options(32, Set.of(), List.of()),
+                            Sampler.greedy(), null, null).ids()));
+                }
+                for (int k = 0; k < got.size(); k++) assertArrayEquals(ints(cs.get(k % cs.size()).get("new_ids")), got.get(k).get(), "thread job " + k);
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+    }
+
     @Test
     void badInputIsOneClearLine() throws Exception {
         BpeTokenizer tok = BpeTokenizerTest.kiln();
