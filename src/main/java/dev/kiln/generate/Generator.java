@@ -73,12 +73,13 @@ public final class Generator {
                     reason = "cancelled";
                     break;
                 }
-                if (logits.length != vocab && logits.length < vocab)
+                if (logits.length < vocab)
                     throw new IllegalStateException("the model gives " + logits.length + " logits, the tokenizer has " + vocab + " tokens");
                 int next = sampler.next(logits, seen);
                 out.add(next);
                 seen.add(next);
-                String piece = stream.push(next);
+                // a model vocabulary padded beyond the tokenizer's: such ids have no text (as Hugging Face decodes them)
+                String piece = next < vocab ? stream.push(next) : "";
                 text.append(piece);
                 if (listener != null && !listener.onToken(next, piece)) {
                     reason = "listener";
