@@ -34,6 +34,14 @@ the eager module (empty cache and a 5-token cache, batch 2 with a padding mask, 
 
 usage: /usr/bin/python3 tools/make_decoder_fixtures.py [--out DIR]
 Deterministic: a rerun on the same machine writes byte-identical files.
+
+       /usr/bin/python3 tools/make_decoder_fixtures.py --large OUT_DIR
+writes, instead, a benchmark-scale model that is not committed (e.g. OUT_DIR = build-dir/models/gen):
+  gpt2_small_gen.onnx           the same module, export and names at GPT-2 small's shape (12 layers, n_embd 768,
+                                12 heads, n_positions 1024, vocab 50257), random weights (seed 20); one ~650 MB file
+  gpt2_small_gen_config.json    the keys of gpt2_tiny_config.json
+  greedy.json                   one case: "The quick brown fox", 16 greedy tokens of the eager module with its cache
+  tokenizer.json                a copy of testdata/decoder/tokenizer.json (ids < 557; the model's others have no token)
 """
 import argparse
 import collections
@@ -58,6 +66,13 @@ SPECIAL = "<|endoftext|>"
 SEED = 20
 CFG = dict(n_positions=128, n_embd=64, n_layer=2, n_head=4)
 NEW_TOKENS = 32
+# --large: GPT-2 small's shape (vocab as GPT-2's; the fixture tokenizer uses only ids < 557)
+LARGE_CFG = dict(vocab=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12)
+LARGE_STEM = "gpt2_small_gen"
+LARGE_PROMPT = "The quick brown fox"
+LARGE_NEW_TOKENS = 16
+LARGE_RECORDED_NEW_IDS = [262, 40207, 16939, 19528, 45041, 29983, 35043, 29983, 2830, 15958, 15345, 19752, 4101,
+                          44639, 34213, 38562]  # what --large gave here (torch 1.13, 2 threads), quoted in the README
 PROMPTS = [
     "The quick brown fox",
     "Hello, world! ",
@@ -680,10 +695,123 @@ def sha256(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
+def load_fixture_tokenizer(path):
+    """(Tokenizer, special id) from a tokenizer.json this script wrote (testdata/decoder/tokenizer.json)."""
+    with open(path, encoding="utf-8") as f:
+        tj = json.load(f)
+    vocab = tj["model"]["vocab"]
+    merges = [tuple(m.split(" ")) for m in tj["model"]["merges"]]
+    assert all(len(m) == 2 for m in merges), "a merge is not 'left right'"
+    special_id = vocab[SPECIAL]
+    return Tokenizer(vocab, merges, SPECIAL), special_id
+
+
+def main_large(out):
+    """--large OUT_DIR: the GPT-2 small benchmark model (not committed), its config, one greedy case and a copy
+    of the fixture tokenizer."""
+    import shutil
+    import time
+    import onnx
+    torch.set_num_threads(2)
+    os.makedirs(out, exist_ok=True)
+    fixture_tok = os.path.join(ROOT, "testdata", "decoder", "tokenizer.json")
+    tok, special_id = load_fixture_tokenizer(fixture_tok)
+    shutil.copyfile(fixture_tok, os.path.join(out, "tokenizer.json"))
+
+    t0 = time.time()
+    torch.manual_seed(SEED)
+    gen = torch.Generator().manual_seed(SEED)
+    model = TinyGPT2(**LARGE_CFG)
+    init_weights(model, gen)
+    model.eval()
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"GPT-2 small layout {LARGE_CFG}: {n_params} parameters, init {time.time() - t0:.1f} s")
+    write_json(os.path.join(out, LARGE_STEM + "_config.json"),
+               {"vocab_size": LARGE_CFG["vocab"], "n_positions": LARGE_CFG["n_positions"],
+                "n_embd": LARGE_CFG["n_embd"], "n_layer": LARGE_CFG["n_layer"], "n_head": LARGE_CFG["n_head"],
+                "eos_token_id": special_id})
+
+    # ---- greedy case (eager module with its KV cache)
+    step = eager_step(model)
+    p_ids = tok.encode(LARGE_PROMPT)
+    t0 = time.time()
+    new = greedy(step, p_ids, LARGE_NEW_TOKENS)
+    print(f"eager greedy ({LARGE_NEW_TOKENS} tokens): {time.time() - t0:.1f} s")
+    full = torch.tensor([p_ids + new])
+    with torch.no_grad():
+        full_logits = model(full, torch.ones_like(full), *empty_past(model, 1))[0]
+    assert [int(t) for t in full_logits[0, len(p_ids) - 1:-1].argmax(-1)] == new, "cache vs no-cache"
+    in_tok = all(i < len(tok.id_to_token) for i in new)
+    case = {"prompt": LARGE_PROMPT, "prompt_ids": p_ids, "new_ids": new,
+            "text": tok.decode(new) if in_tok else None}
+    write_cases(os.path.join(out, "greedy.json"), [case])
+    print(f"greedy {LARGE_PROMPT!r}: prompt_ids {p_ids}")
+    print(f"  new_ids {new}")
+    print(f"  {len(set(new))} distinct, {sum(i >= len(tok.id_to_token) for i in new)} of {len(new)} outside the "
+          f"tokenizer's {len(tok.id_to_token)} ids, eos {'present' if special_id in new else 'absent'}")
+    if new == LARGE_RECORDED_NEW_IDS:
+        print("  == the ids recorded in testdata/decoder/README.md")
+    else:
+        print(f"  WARNING: differ from the ids recorded in testdata/decoder/README.md: {LARGE_RECORDED_NEW_IDS}")
+
+    # ---- ONNX (one file: < 2 GB, so torch.onnx.export does not switch to external data)
+    onnx_path = os.path.join(out, LARGE_STEM + ".onnx")
+    t0 = time.time()
+    in_names, out_names = export_onnx(model, onnx_path, LARGE_CFG["n_layer"])
+    export_s = time.time() - t0
+    print(f"export: {export_s:.1f} s, {os.path.getsize(onnx_path)} bytes")
+    extra = sorted(set(os.listdir(out)) - {"tokenizer.json", "greedy.json", LARGE_STEM + "_config.json",
+                                           LARGE_STEM + ".onnx"})
+    assert not extra, f"unexpected files (external data?) in {out}: {extra}"
+    proto = onnx.load(onnx_path)
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer), "external data"
+    onnx.checker.check_model(proto, full_check=True)
+    got_in = [i.name for i in proto.graph.input]
+    got_out = [o.name for o in proto.graph.output]
+    assert got_in == in_names and got_out == out_names, (got_in, got_out)
+    print(f"onnx: opset {proto.opset_import[0].version}, {len(got_in)} inputs, {len(got_out)} outputs, "
+          f"ops {sorted({n.op_type for n in proto.graph.node})}")
+
+    def onnx_run(ids, mask, past):
+        return run_onnx(proto, {"input_ids": ids.numpy(), "attention_mask": mask.numpy(),
+                                **{n: (p.numpy() if isinstance(p, torch.Tensor) else p)
+                                   for n, p in zip(in_names[2:], past)}})
+
+    def compare(ids, mask, past, what):
+        with torch.no_grad():
+            want = model(ids, mask, *past)
+        got = onnx_run(ids, mask, past)
+        assert len(got) == len(want) and all(g.shape == tuple(w.shape) for g, w in zip(got, want))
+        err = max(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want))
+        scale = max(float(np.abs(w.numpy()).max()) for w in want)
+        assert err < 1e-4 * max(1.0, scale), f"{what}: onnx vs eager max abs diff {err} (max abs value {scale})"
+        print(f"onnx == eager ({what}): max abs diff {err:.2e} (max abs value {scale:.1f})")
+        return want
+
+    pre = compare(torch.tensor([p_ids[:5]]), torch.ones(1, 5, dtype=torch.long), empty_past(model, 1),
+                  "past 0, batch 1, sequence 5")
+    compare(torch.tensor([[7]]), torch.ones(1, 6, dtype=torch.long), list(pre[1:]), "past 5, batch 1, sequence 1")
+
+    def onnx_step(ids, mask, past):
+        res = onnx_run(ids, mask, past if past is not None else empty_past(model, ids.size(0)))
+        return torch.from_numpy(res[0]), list(res[1:])
+
+    assert greedy(onnx_step, p_ids, LARGE_NEW_TOKENS) == new, "onnx greedy differs"
+    print("onnx greedy == eager greedy")
+    for name in sorted(os.listdir(out)):
+        print(f"{os.path.getsize(os.path.join(out, name)):>10}  {name}")
+    print(f"export time {export_s:.1f} s")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "testdata", "decoder"))
+    ap.add_argument("--large", metavar="OUT_DIR",
+                    help="write the GPT-2 small benchmark model (not committed) to OUT_DIR instead of the fixtures")
     args = ap.parse_args()
+    if args.large:
+        main_large(args.large)
+        return
     out = args.out
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(1)
@@ -914,6 +1042,43 @@ batch only prompts of equal length).
 """
     for c in g_cases:
         text += f"| `{json.dumps(c['prompt'])}` | {c['prompt_ids']} | {c['new_ids']} |\n"
+    lc = LARGE_CFG
+    text += f"""
+## Benchmark-scale model: `--large OUT_DIR` (not committed)
+
+    /usr/bin/python3 tools/make_decoder_fixtures.py --large build-dir/models/gen
+
+(`build-dir/` is git-ignored) writes a GPT-2-small-sized decoder for benchmarks to OUT_DIR and nothing
+here (about 35 s on 2 CPU threads, 10 s of it the export, 4.7 GB peak memory):
+
+- `{LARGE_STEM}.onnx`: the module, export, ONNX names and dynamic axes of `gpt2_tiny.onnx` (opset 17,
+  traced with batch 2, sequence 3, past 5) at GPT-2 small's shape: {lc["n_layer"]} layers, n_embd {lc["n_embd"]},
+  {lc["n_head"]} heads of {lc["n_embd"] // lc["n_head"]}, n_positions {lc["n_positions"]}, vocab {lc["vocab"]}, untied `lm_head` without
+  bias; 163,037,184 parameters with random weights, the same init as above (seed {SEED}). One file of
+  about 652 MB (under protobuf's 2 GB, so the exporter writes no external data).
+- `{LARGE_STEM}_config.json`: the keys of `gpt2_tiny_config.json`; eos_token_id is {special_id}, this
+  tokenizer's `<|endoftext|>` (GPT-2's 50256 has no token here).
+- `tokenizer.json`: a copy of this directory's, so that `kiln generate OUT_DIR/{LARGE_STEM}.onnx --prompt ...`
+  finds it next to the model (and the context length in `{LARGE_STEM}_config.json`). It has ids 0..{special_id}
+  only; the model's other {lc["vocab"] - vocab_size} ids have no token.
+- `greedy.json`: one case in the format above: `{json.dumps(LARGE_PROMPT)}` (prompt_ids from this
+  tokenizer), {LARGE_NEW_TOKENS} greedy new ids from the eager module with its KV cache (prefill, then one token
+  per step, no stop at eos); `text` is null when a new id is >= {vocab_size} (no token to decode).
+
+The script checks that a no-cache pass gives the same argmaxes, `onnx.checker` (full check), the ONNX
+graph against the eager module (numpy interpreter: past 0 and past 5, max abs difference < 1e-4 of the
+largest value) and that the ONNX greedy loop gives the same ids; it prints whether the ids equal the
+ones recorded here (torch 1.13, CPU):
+
+| prompt | prompt_ids | new_ids |
+|---|---|---|
+| `{json.dumps(LARGE_PROMPT)}` | {g_cases[0]['prompt_ids']} | {LARGE_RECORDED_NEW_IDS} |
+
+It does not degenerate (15 distinct ids of 16: 29983 comes twice, no loop, no eos), but with random
+weights over the whole vocab, 15 of the 16 new ids (all but the first, 262) are >= {vocab_size}: outside this
+tokenizer, so they have no text, and a generator that decodes each new id with this tokenizer has to
+handle ids it cannot decode from the second new token on.
+"""
     with open(os.path.join(out, "README.md"), "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
 
