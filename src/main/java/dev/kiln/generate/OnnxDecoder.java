@@ -105,6 +105,9 @@ public final class OnnxDecoder implements Decoder {
         }
     }
 
+    /** Per-op timing of every step from now on (a fresh table, returned), or off (null); see {@link OnnxExecutor#profile}. */
+    public dev.kiln.onnx.OnnxProfile profile(boolean on, boolean byShape) { return executor.profile(on, byShape); }
+
     @Override public int contextLength() { return contextLength; }
 
     @Override public int layers() { return layers; }

@@ -79,6 +79,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--weights", paramLabel = "f32|bf16", description = "Precision of the constant-weight matrix products (default ${DEFAULT-VALUE}).")
     String weights = "f32";
 
+    @Option(names = "--profile", description = "After generating, print the per-op time of all steps (prefill and decode), op by op.")
+    boolean profile;
+
     @Option(names = "--json", paramLabel = "FILE", description = "Also write {prompt_ids, ids, text, prefill_tokens_per_s, decode_tokens_per_s, stop_reason}.")
     Path json;
 
@@ -106,6 +109,7 @@ final class GenerateCommand implements Callable<Integer> {
             int eos = tok.specialId("<|endoftext|>");
             if (eos >= 0) stopIds.add(eos);
             Generator g = new Generator(decoder, tok);
+            dev.kiln.onnx.OnnxProfile table = profile ? decoder.profile(true, false) : null;
             Generator.Result r = g.generate(ids, new Generator.Options(maxNewTokens, stopIds, stops), sampler, (id, text) -> {
                 out.print(text);
                 out.flush();
@@ -114,6 +118,7 @@ final class GenerateCommand implements Callable<Integer> {
             out.println();
             out.printf(Locale.ROOT, "prompt %d tokens, %.1f tokens/s; %d new tokens, decode %.1f tokens/s (%s, %d threads)%n",
                     r.promptIds().length, r.prefillTokensPerSecond(), r.ids().length, r.decodeTokensPerSecond(), r.stopReason(), CpuConfig.threads());
+            if (table != null) out.print(table.table());
             if (json != null) writeJson(r);
         } finally {
             CpuConfig.setThreads(saved);
