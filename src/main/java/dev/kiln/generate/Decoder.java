@@ -2,7 +2,7 @@ package dev.kiln.generate;
 
 /**
  * A language model that extends a sequence one step at a time against a key/value cache: the
- * source-independent core of {@link Generator} (ONNX decoders today: {@link OnnxDecoder}).
+ * source-independent core of {@link TextGenerator} (ONNX decoders today: {@link OnnxDecoder}).
  * A decoder may serve several sessions at once, one per sequence.
  */
 public interface Decoder extends AutoCloseable {

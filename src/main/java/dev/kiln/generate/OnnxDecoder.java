@@ -21,8 +21,13 @@ import java.util.regex.Pattern;
  * exports them: inputs {@code input_ids}, optionally {@code attention_mask} and
  * {@code position_ids}, and {@code past_key_values.{i}.key|value} [batch, heads, past, head_dim];
  * outputs {@code logits} [batch, sequence, vocab] and {@code present.{i}.key|value}. The first step
- * runs with empty (length-0) caches; each step's presents become the next step's pasts. One
- * executor serves every session (the executor is stateless between runs).
+ * runs with empty (length-0) caches; each step's presents become the next step's pasts.
+ * <p>
+ * The cache lives in buffers each session allocates once for the whole context (when the model's
+ * config gives it; else they start at {@value #INITIAL_CAPACITY} entries and double when full):
+ * the model's Concat of past and new entries becomes an in-place append ({@code KvAppend}), so a
+ * step copies only its new entries, not the whole cache. One executor serves every session
+ * (the executor keeps no state between runs).
  */
 public final class OnnxDecoder implements Decoder {
     private static final Pattern PAST = Pattern.compile("past_key_values\\.(\\d+)\\.(key|value)");
@@ -89,7 +94,7 @@ public final class OnnxDecoder implements Decoder {
 
     /** Opens an ONNX decoder; contextLength (from the model's config, or 0 when unknown) bounds prompt + new tokens. */
     public static OnnxDecoder open(Path file, OnnxExecutor.Precision precision, int contextLength) throws IOException {
-        OnnxModel m = OnnxReader.read(file);
+        OnnxModel m = appendingCache(OnnxReader.read(file));
         OnnxExecutor ex;
         try {
             ex = new OnnxExecutor(m, precision);
@@ -108,6 +113,29 @@ public final class OnnxDecoder implements Decoder {
     /** Per-op timing of every step from now on (a fresh table, returned), or off (null); see {@link OnnxExecutor#profile}. */
     public dev.kiln.onnx.OnnxProfile profile(boolean on, boolean byShape) { return executor.profile(on, byShape); }
 
+    /**
+     * The model with each Concat of a cache input along its sequence axis (past_key_values.N.key|value,
+     * axis 2) turned into dev.kiln KvAppend, which appends in place into the session's preallocated
+     * cache instead of copying the whole cache every step.
+     */
+    static OnnxModel appendingCache(OnnxModel m) {
+        List<dev.kiln.onnx.OnnxNode> nodes = new ArrayList<>();
+        boolean changed = false;
+        for (dev.kiln.onnx.OnnxNode n : m.graph().nodes()) {
+            var axis = n.attributes().get("axis");
+            if (n.opType().equals("Concat") && (n.domain().isEmpty() || n.domain().equals("ai.onnx")) && n.inputs().size() == 2
+                    && PAST.matcher(n.inputs().get(0)).matches() && axis != null && (axis.i() == 2 || axis.i() == -2)) {
+                nodes.add(new dev.kiln.onnx.OnnxNode(n.name(), "KvAppend", "dev.kiln", n.inputs(), n.outputs(),
+                        Map.of("axis", dev.kiln.onnx.OnnxAttribute.ofInt("axis", 2))));
+                changed = true;
+            } else nodes.add(n);
+        }
+        if (!changed) return m;
+        var g = m.graph();
+        return new OnnxModel(m.irVersion(), m.producerName(), m.producerVersion(), m.opsets(),
+                new dev.kiln.onnx.OnnxGraph(g.name(), nodes, g.inputs(), g.outputs(), g.valueInfo(), g.initializers()));
+    }
+
     @Override public int contextLength() { return contextLength; }
 
     @Override public int layers() { return layers; }
@@ -116,12 +144,45 @@ public final class OnnxDecoder implements Decoder {
 
     @Override public void close() { executor.close(); }
 
+    /** Cache entries a session allocates up front when the model's context length is unknown (it doubles when full). */
+    static final int INITIAL_CAPACITY = 256;
+
     private final class OnnxSession implements Session {
-        private final Tensor[] past = new Tensor[2 * layers];
+        private final Tensor[] past = new Tensor[2 * layers];     // views [1, heads, length, head_dim] of buffer
+        private final Tensor[] buffer = new Tensor[2 * layers];   // [1, heads, capacity, head_dim], allocated once
         private int length;
 
         OnnxSession() {
-            for (int s = 0; s < past.length; s++) past[s] = Tensor.zeros(1, pastShape[s][0], 0, pastShape[s][1]);
+            int cap = contextLength > 0 ? contextLength : INITIAL_CAPACITY;
+            for (int s = 0; s < past.length; s++) {
+                buffer[s] = cacheBuffer(s, cap);
+                past[s] = buffer[s].narrow(2, 0, 0);
+            }
+        }
+
+        private Tensor cacheBuffer(int slot, int capacity) {
+            Tensor b = Tensor.uninitialized(dev.kiln.backend.Backends.cpu(), DType.F32, 1, pastShape[slot][0], capacity, pastShape[slot][1]);
+            b.storage().allowAppend();
+            return b;
+        }
+
+        /** Takes a present as the next past: in the buffer already (appended in place), or copied into a larger buffer. */
+        private void adopt(int slot, Tensor present) {
+            if (present.storage() == buffer[slot].storage()) {
+                past[slot].close();
+                past[slot] = present;
+                return;
+            }
+            int need = present.size(2), cap = buffer[slot].size(2);
+            if (need > cap) {      // the model's context was unknown (or wrong): grow, copying once per doubling
+                Tensor b = cacheBuffer(slot, Math.max(need, 2 * cap));
+                buffer[slot].close();
+                buffer[slot] = b;
+            }
+            past[slot].close();
+            past[slot] = buffer[slot].narrow(2, 0, need);
+            past[slot].copyFrom(present);
+            present.close();
         }
 
         @Override public int length() { return length; }
@@ -160,8 +221,7 @@ public final class OnnxDecoder implements Decoder {
                         last = row.toFloatArray();
                     }
                     for (int slot = 0; slot < past.length; slot++) {
-                        past[slot].close();
-                        past[slot] = out.get(presentOutput[slot]);
+                        adopt(slot, out.get(presentOutput[slot]));
                         out.set(presentOutput[slot], null);
                     }
                     length += n;
@@ -183,6 +243,7 @@ public final class OnnxDecoder implements Decoder {
         @Override
         public void close() {
             for (Tensor t : past) if (t != null) t.close();
+            for (Tensor t : buffer) if (t != null) t.close();
         }
     }
 }

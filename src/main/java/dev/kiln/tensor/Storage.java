@@ -34,6 +34,7 @@ public final class Storage {
     /** Data derived from read-only contents (see {@link #derived}); dropped on the last release. */
     private volatile java.util.concurrent.ConcurrentHashMap<Object, Object> derived;
     private volatile boolean sealed;
+    private volatile boolean appendable;
     private final Cleaner.Cleanable cleanable;
 
     /** The release action holds only the block, never the Storage, so the Cleaner can run. */
@@ -166,6 +167,16 @@ public final class Storage {
         }
         return (T) d.computeIfAbsent(key, make);
     }
+
+    /**
+     * Lets ops extend a tensor in place into the unused part of this memory (see
+     * {@link #appendAllowed}): set by an owner that allocated it with room to grow and hands out
+     * only prefixes of it, such as a decoder's preallocated key/value cache.
+     */
+    public void allowAppend() { appendable = true; }
+
+    /** Whether the owner lets ops write past the tensors that view this memory ({@link #allowAppend}). */
+    public boolean appendAllowed() { return appendable; }
 
     /**
      * True for host memory whose contents never change: a read-only file mapping, or memory its

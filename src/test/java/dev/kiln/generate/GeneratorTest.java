@@ -42,12 +42,12 @@ class GeneratorTest {
         List<Map<String, Object>> cs = cases();
         assertTrue(cs.size() >= 3);
         try (OnnxDecoder d = decoder()) {
-            Generator g = new Generator(d, tok);
+            TextGenerator g = new TextGenerator(d, tok);
             for (Map<String, Object> c : cs) {
                 int[] prompt = ints(c.get("prompt_ids")), want = ints(c.get("new_ids"));
                 assertArrayEquals(prompt, tok.encode((String) c.get("prompt")), "prompt ids of " + c.get("prompt"));
                 assertTrue(java.util.Arrays.stream(want).distinct().count() >= 5, "the golden is degenerate");
-                Generator.Result r = g.generate(prompt, new Generator.Options(want.length, Set.of(), List.of()), Sampler.greedy(), null, null);
+                TextGenerator.Result r = g.generate(prompt, new TextGenerator.Options(want.length, Set.of(), List.of()), Sampler.greedy(), null, null);
                 assertArrayEquals(want, r.ids(), "new ids after " + c.get("prompt"));
                 assertEquals(tok.decode(want), r.text());
                 assertEquals("max_new_tokens", r.stopReason());
@@ -59,23 +59,23 @@ class GeneratorTest {
     void seededSamplingRepeatsAndStopsApply() throws Exception {
         BpeTokenizer tok = BpeTokenizerTest.kiln();
         try (OnnxDecoder d = decoder()) {
-            Generator g = new Generator(d, tok);
-            Generator.Options o = new Generator.Options(20, Set.of(), List.of());
+            TextGenerator g = new TextGenerator(d, tok);
+            TextGenerator.Options o = new TextGenerator.Options(20, Set.of(), List.of());
             int[] a = g.generate("Hello", o, Sampler.sampling(0.9f, 40, 0.95f, 1.1f, 7), null, null).ids();
             int[] b = g.generate("Hello", o, Sampler.sampling(0.9f, 40, 0.95f, 1.1f, 7), null, null).ids();
             assertArrayEquals(a, b);
             // a stop token: the greedy continuation's third token
             int[] greedy = g.generate("Hello", o, Sampler.greedy(), null, null).ids();
-            Generator.Result s = g.generate("Hello", new Generator.Options(20, Set.of(greedy[2]), List.of()), Sampler.greedy(), null, null);
+            TextGenerator.Result s = g.generate("Hello", new TextGenerator.Options(20, Set.of(greedy[2]), List.of()), Sampler.greedy(), null, null);
             assertEquals("stop_token", s.stopReason());
             assertTrue(s.ids().length <= 3);
             // the listener can cancel; the context bounds the budget
             int[] count = {0};
-            Generator.Result c = g.generate("Hello", o, Sampler.greedy(), (id, text) -> ++count[0] < 4, null);
+            TextGenerator.Result c = g.generate("Hello", o, Sampler.greedy(), (id, text) -> ++count[0] < 4, null);
             assertEquals(4, c.ids().length);
             assertEquals("listener", c.stopReason());
             int[] longPrompt = new int[125];
-            Generator.Result ctx = g.generate(longPrompt, o, Sampler.greedy(), null, null);
+            TextGenerator.Result ctx = g.generate(longPrompt, o, Sampler.greedy(), null, null);
             assertEquals(3, ctx.ids().length);
             assertEquals("context", ctx.stopReason());
         }
@@ -87,13 +87,13 @@ class GeneratorTest {
         BpeTokenizer tok = BpeTokenizerTest.kiln();
         List<Map<String, Object>> cs = cases();
         try (OnnxDecoder d = decoder()) {
-            Generator g = new Generator(d, tok);
+            TextGenerator g = new TextGenerator(d, tok);
             java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(4);
             try {
                 List<java.util.concurrent.Future<int[]>> got = new ArrayList<>();
                 for (int k = 0; k < 8; k++) {
                     Map<String, Object> c = cs.get(k % cs.size());
-                    got.add(pool.submit(() -> g.generate(ints(c.get("prompt_ids")), new Generator.Options(32, Set.of(), List.of()),
+                    got.add(pool.submit(() -> g.generate(ints(c.get("prompt_ids")), new TextGenerator.Options(32, Set.of(), List.of()),
                             Sampler.greedy(), null, null).ids()));
                 }
                 for (int k = 0; k < got.size(); k++) assertArrayEquals(ints(cs.get(k % cs.size()).get("new_ids")), got.get(k).get(), "thread job " + k);
@@ -103,12 +103,31 @@ class GeneratorTest {
         }
     }
 
+    /** The cache is allocated once: live off-heap memory is the same after the 10th and the 110th new token. */
+    @Test
+    void memoryStaysFlatWhileGenerating() throws Exception {
+        BpeTokenizer tok = BpeTokenizerTest.kiln();
+        try (OnnxDecoder d = decoder()) {
+            TextGenerator g = new TextGenerator(d, tok);
+            long[] at = new long[2];
+            int[] count = {0};
+            g.generate(new int[] {39, 493, 78, 11}, new TextGenerator.Options(110, Set.of(), List.of()), Sampler.sampling(1f, 0, 1f, 1f, 1), (id, text) -> {
+                count[0]++;
+                if (count[0] == 10) at[0] = dev.kiln.tensor.Storage.liveBytes();
+                if (count[0] == 110) at[1] = dev.kiln.tensor.Storage.liveBytes();
+                return true;
+            }, null);
+            assertEquals(110, count[0]);
+            assertEquals(at[0], at[1], "live bytes grew between the 10th and the 110th token");
+        }
+    }
+
     @Test
     void badInputIsOneClearLine() throws Exception {
         BpeTokenizer tok = BpeTokenizerTest.kiln();
         try (OnnxDecoder d = decoder()) {
-            Generator g = new Generator(d, tok);
-            Generator.Options o = new Generator.Options(4, Set.of(), List.of());
+            TextGenerator g = new TextGenerator(d, tok);
+            TextGenerator.Options o = new TextGenerator.Options(4, Set.of(), List.of());
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> g.generate(new int[200], o, Sampler.greedy(), null, null));
             assertTrue(e.getMessage().contains("context holds 128"), e.getMessage());
             e = assertThrows(IllegalArgumentException.class, () -> g.generate(new int[] {1, tok.vocabSize()}, o, Sampler.greedy(), null, null));

@@ -2,7 +2,7 @@ package dev.kiln.cli;
 
 import dev.kiln.backend.cpu.CpuConfig;
 import dev.kiln.generate.BpeTokenizer;
-import dev.kiln.generate.Generator;
+import dev.kiln.generate.TextGenerator;
 import dev.kiln.generate.OnnxDecoder;
 import dev.kiln.generate.Sampler;
 import dev.kiln.io.Json;
@@ -108,9 +108,9 @@ final class GenerateCommand implements Callable<Integer> {
             Set<Integer> stopIds = new HashSet<>();
             int eos = tok.specialId("<|endoftext|>");
             if (eos >= 0) stopIds.add(eos);
-            Generator g = new Generator(decoder, tok);
+            TextGenerator g = new TextGenerator(decoder, tok);
             dev.kiln.onnx.OnnxProfile table = profile ? decoder.profile(true, false) : null;
-            Generator.Result r = g.generate(ids, new Generator.Options(maxNewTokens, stopIds, stops), sampler, (id, text) -> {
+            TextGenerator.Result r = g.generate(ids, new TextGenerator.Options(maxNewTokens, stopIds, stops), sampler, (id, text) -> {
                 out.print(text);
                 out.flush();
                 return true;
@@ -152,7 +152,7 @@ final class GenerateCommand implements Callable<Integer> {
         return 0;
     }
 
-    private void writeJson(Generator.Result r) throws IOException {
+    private void writeJson(TextGenerator.Result r) throws IOException {
         StringBuilder sb = new StringBuilder("{\"prompt_ids\": ").append(ids(r.promptIds())).append(", \"ids\": ").append(ids(r.ids()))
                 .append(", \"text\": ").append(Json.quote(r.text()))
                 .append(String.format(Locale.ROOT, ", \"prefill_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f", r.prefillTokensPerSecond(), r.decodeTokensPerSecond()))

@@ -34,7 +34,7 @@ final class ControlOps {
     private static List<Value> ifOp(OpCall c) {
         Tensor cond = c.in(0);
         if (cond.numel() != 1) throw c.error("cond must hold one element, got shape " + java.util.Arrays.toString(cond.shape()));
-        boolean take = cond.contiguous().getFlat(0) != 0;
+        boolean take = truthy(cond);
         OnnxGraph branch = c.attrGraph(take ? "then_branch" : "else_branch");
         List<Value> outs = c.runGraph(branch, List.of());
         if (outs.size() != c.outputCount()) {
@@ -50,7 +50,7 @@ final class ControlOps {
     private static List<Value> loop(OpCall c) {
         OnnxGraph body = c.attrGraph("body");
         long max = c.has(0) ? c.longs(0)[0] : Long.MAX_VALUE;
-        boolean cond = !c.has(1) || c.in(1).contiguous().getFlat(0) != 0;
+        boolean cond = !c.has(1) || truthy(c.in(1));
         int n = c.inputCount() - 2;
         List<Value> carried = new ArrayList<>();
         for (int i = 0; i < n; i++) carried.add(c.valueOrNull(i + 2));
@@ -73,7 +73,7 @@ final class ControlOps {
                     iter.close();
                     cin.close();
                 }
-                cond = outs.getFirst().tensor().contiguous().getFlat(0) != 0;
+                cond = truthy(outs.getFirst().tensor());
                 Values.close(outs.getFirst());
                 if (owned) carried.forEach(Values::close);
                 carried = new ArrayList<>(outs.subList(1, 1 + n));
@@ -241,5 +241,12 @@ final class ControlOps {
         int a = axis < 0 ? axis + rank : axis;
         if (a < 0 || a >= rank) throw c.error("axis " + axis + " out of range for rank " + rank);
         return a;
+    }
+
+    /** Whether a condition tensor's first element is non-zero (the contiguous view closed at once, not left to the GC). */
+    private static boolean truthy(Tensor t) {
+        try (Tensor c = t.contiguous()) {
+            return c.getFlat(0) != 0;
+        }
     }
 }

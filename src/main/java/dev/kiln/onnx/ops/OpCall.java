@@ -80,7 +80,7 @@ public final class OpCall {
     }
 
     /** Tensor input {@code i} read as longs (shape/axes/indices inputs). */
-    public long[] longs(int i) { return in(i).contiguous().toLongArray(); }
+    public long[] longs(int i) { return in(i).toLongArray(); }   // (a contiguous() view left open held the storage until GC)
 
     /** Tensor input {@code i} as ints, checking each fits in an int. */
     public int[] ints(int i) { return toInts(longs(i), "input " + i); }

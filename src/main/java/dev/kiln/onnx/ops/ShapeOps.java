@@ -35,6 +35,7 @@ final class ShapeOps {
         r.register("Slice", ShapeOps::slice);
         r.register("Split", ShapeOps::split);
         r.register("Concat", ShapeOps::concat);
+        r.register("dev.kiln", "KvAppend", ShapeOps::kvAppend);   // a decoder's cache Concat (dev.kiln.generate.OnnxDecoder)
         r.register("Identity", call -> List.of(ShapeElems.share(call.value(0))));
         ShapeMake.register(r);
         ShapePad.register(r);
@@ -252,6 +253,47 @@ final class ShapeOps {
         List<Value> out = new ArrayList<>(parts.length);
         for (Tensor p : parts) out.add(Value.of(p, t));
         return out;
+    }
+
+    /**
+     * dev.kiln KvAppend(past, new; axis): Concat of a key/value cache with the step's new entries,
+     * which extends past in place when its memory lets ops append ({@code Storage.appendAllowed}: a
+     * decoder's preallocated cache) and has room along axis; the result is then a longer view of
+     * the same memory and nothing is copied but the new entries. Otherwise a plain Concat.
+     */
+    private static List<Value> kvAppend(OpCall call) {
+        if (call.inputCount() != 2 || !call.has(0) || !call.has(1)) return concat(call);
+        Tensor past = call.in(0), add = call.in(1);
+        int a = axis(call, call.attrInt("axis", 0), past.dim());
+        Tensor grown = appendInPlace(past, add, a);
+        return grown != null ? one(call, grown) : concat(call);
+    }
+
+    /** past extended along axis a by add inside past's own memory, or null when its layout or memory does not allow it. */
+    static Tensor appendInPlace(Tensor past, Tensor add, int a) {
+        if (!past.storage().appendAllowed() || !past.storage().isHost() || past.dtype() != add.dtype() || past.dim() != add.dim()) return null;
+        int[] ps = past.shape(), as = add.shape();
+        for (int i = 0; i < ps.length; i++) if (i != a && ps[i] != as[i]) return null;
+        if (a == 0) return null;                  // the capacity lives in the stride of the axis before
+        long[] st = past.strides();
+        int d = ps.length;
+        // a prefix along a of a contiguous buffer whose axis a holds cap entries
+        if (st[d - 1] != 1) return null;
+        for (int i = d - 1; i > a; i--) if (st[i - 1] != st[i] * ps[i]) return null;
+        if (st[a] <= 0 || st[a - 1] % st[a] != 0) return null;
+        long cap = st[a - 1] / st[a];
+        for (int i = a - 1; i > 0; i--) if (st[i - 1] != st[i] * ps[i]) return null;
+        int[] gs = ps.clone();
+        gs[a] += as[a];
+        if (gs[a] > cap) return null;
+        long last = past.offset();
+        for (int i = 0; i < d; i++) last += (long) (gs[i] - 1) * st[i];
+        if (last >= past.storage().byteSize() / past.dtype().byteSize()) return null;
+        Tensor grown = Tensor.of(past.storage(), past.dtype(), gs, st, past.offset());
+        try (Tensor region = grown.narrow(a, ps[a], as[a])) {
+            region.copyFrom(add);
+        }
+        return grown;
     }
 
     private static List<Value> concat(OpCall call) {

@@ -261,7 +261,7 @@ final class TensorOps {
 
     /** A generic elementwise fallback through doubles, for rare ops without a kernel. */
     static Tensor map(Tensor x, DoubleUnaryOperator f, DType out) {
-        double[] v = x.contiguous().toDoubleArray();
+        double[] v = x.toDoubleArray();
         for (int i = 0; i < v.length; i++) v[i] = f.applyAsDouble(v[i]);
         return Tensor.fromDoubles(out, v, x.shape());
     }

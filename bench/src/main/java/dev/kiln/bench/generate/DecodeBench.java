@@ -7,7 +7,7 @@ import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
 import dev.kiln.backend.cpu.CpuConfig;
 import dev.kiln.generate.BpeTokenizer;
-import dev.kiln.generate.Generator;
+import dev.kiln.generate.TextGenerator;
 import dev.kiln.generate.OnnxDecoder;
 import dev.kiln.generate.Sampler;
 import dev.kiln.onnx.OnnxExecutor;
@@ -25,7 +25,7 @@ import java.util.Set;
 
 /**
  * Greedy decoding speed of one ONNX decoder with past key/values (optimum names) in Kiln's
- * {@link Generator} and in ONNX Runtime Java driven by the same loop (prefill with an empty cache,
+ * {@link TextGenerator} and in ONNX Runtime Java driven by the same loop (prefill with an empty cache,
  * then one token per step, presents fed back as pasts, argmax of the last logits), interleaved
  * round by round in one process with the same threads. Prints per round the prefill and decode
  * tokens/s of each, then the medians and whether the ids agree.
@@ -57,13 +57,13 @@ public final class DecodeBench {
         List<Double> kDecode = new ArrayList<>(), oDecode = new ArrayList<>(), kPrefill = new ArrayList<>(), oPrefill = new ArrayList<>();
         int[] kIds = null, oIds = null;
         try (OnnxDecoder d = OnnxDecoder.open(model, OnnxExecutor.Precision.F32, 0); OrtLoop ort = new OrtLoop(model, threads)) {
-            Generator g = new Generator(d, tok);
+            TextGenerator g = new TextGenerator(d, tok);
             for (int r = 0; r < warmupRounds; r++) {   // JIT warm-up (Kiln) and allocator warm-up (both), not counted
-                g.generate(ids, new Generator.Options(newTokens, Set.of(), List.of()), Sampler.greedy(), null, null);
+                g.generate(ids, new TextGenerator.Options(newTokens, Set.of(), List.of()), Sampler.greedy(), null, null);
                 ort.generate(ids, newTokens);
             }
             for (int r = 0; r < rounds; r++) {
-                Generator.Result kr = g.generate(ids, new Generator.Options(newTokens, Set.of(), List.of()), Sampler.greedy(), null, null);
+                TextGenerator.Result kr = g.generate(ids, new TextGenerator.Options(newTokens, Set.of(), List.of()), Sampler.greedy(), null, null);
                 double[] or = ort.generate(ids, newTokens);
                 kIds = kr.ids();
                 oIds = ort.lastIds;

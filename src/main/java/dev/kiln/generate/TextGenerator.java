@@ -12,7 +12,7 @@ import java.util.function.BooleanSupplier;
  * the text it completes ({@link BpeTokenizer.StreamDecoder}: characters split across tokens are
  * held back until whole). Thread-safe as far as the decoder is: each call has its own session.
  */
-public final class Generator {
+public final class TextGenerator {
     /** Sees each new token: its id and the text it completes (may be empty). Return false to stop. */
     @FunctionalInterface
     public interface TokenListener {
@@ -39,7 +39,7 @@ public final class Generator {
     private final Decoder model;
     private final BpeTokenizer tokenizer;
 
-    public Generator(Decoder model, BpeTokenizer tokenizer) {
+    public TextGenerator(Decoder model, BpeTokenizer tokenizer) {
         this.model = model;
         this.tokenizer = tokenizer;
     }
