@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Text-generation fixtures: a GPT-2-style byte-level BPE tokenizer trained here, a tiny GPT-2 decoder
-with random weights exported to ONNX with optimum's decoder-with-past naming, and greedy goldens.
+"""Text-generation fixtures: a GPT-2-style byte-level BPE tokenizer trained here, a tiny GPT-2 decoder and a
+tiny Llama-architecture decoder with random weights exported to ONNX with optimum's decoder-with-past naming,
+and greedy goldens.
 
 Everything goes to testdata/decoder/ (see the README.md written there):
   tokenizer.json            Hugging Face tokenizers format (ByteLevel pre-tokenizer/decoder, BPE model)
@@ -12,6 +13,12 @@ Everything goes to testdata/decoder/ (see the README.md written there):
   gpt2_tiny_config.json     vocab_size, n_positions, n_embd, n_layer, n_head, eos_token_id
   greedy.json               {"cases":[{"prompt","prompt_ids","new_ids","text"}]}: 32 greedy tokens from the
                             eager module with its KV cache (prefill in one call, then one token per step)
+  llama_tiny.onnx           a Llama-architecture decoder (RMSNorm, RoPE, grouped-query attention with 4 query
+                            and 2 key/value heads, SwiGLU MLP, untied lm_head), written here in PyTorch; the
+                            inputs/outputs of gpt2_tiny.onnx, the cache holding the 2 key/value heads
+  llama_tiny_config.json    vocab_size, max_position_embeddings, hidden_size, num_hidden_layers,
+                            num_attention_heads, num_key_value_heads, eos_token_id
+  llama_greedy.json         greedy.json's prompts and format, from the Llama module
 
 Tokenizer: GPT-2's bytes_to_unicode for the 256 base symbols, ids 0..255 in the insertion order of
 bytes_to_unicode() (GPT-2's own order: '!'..'~', '¡'..'¬', '®'..'ÿ', then bytes 0..32, 127..160, 173 as
@@ -29,8 +36,9 @@ Training text: fortunes-min's three cookie files (fortunes, literature, riddles)
 printed and written to the README.
 
 Runs on CPU with Debian's python3-torch (1.13), python3-onnx and numpy; onnxruntime is not needed: the
-exported graph is checked with onnx.checker and run by the small numpy ONNX interpreter below against
-the eager module (empty cache and a 5-token cache, batch 2 with a padding mask, and the greedy loops).
+exported graphs are checked with onnx.checker and run by the small numpy ONNX interpreter below against
+the eager modules (empty cache and a 5-token cache, batch 2 with a padding mask, and the greedy loops); the
+Llama module is also checked against a separate numpy implementation (no cache, a loop over heads).
 
 usage: /usr/bin/python3 tools/make_decoder_fixtures.py [--out DIR]
 Deterministic: a rerun on the same machine writes byte-identical files.
@@ -466,6 +474,7 @@ class TinyGPT2(nn.Module):
     def __init__(self, vocab, n_positions, n_embd, n_layer, n_head):
         super().__init__()
         self.n_layer = n_layer
+        self.vocab_size = vocab
         self.wte = nn.Embedding(vocab, n_embd)
         self.wpe = nn.Embedding(n_positions, n_embd)
         self.h = nn.ModuleList([Block(n_embd, n_head) for _ in range(n_layer)])
@@ -486,6 +495,10 @@ class TinyGPT2(nn.Module):
             presents += [k, v]
         return (self.lm_head(self.ln_f(x)), *presents)
 
+    def cache_dims(self):
+        """(heads in the cache, head size)."""
+        return self.h[0].attn.heads, self.h[0].attn.hd
+
 
 def init_weights(model, gen):
     """Weights normal(0, 0.1) (larger than GPT-2's 0.02, so that greedy decoding is not one token repeated),
@@ -501,8 +514,8 @@ def init_weights(model, gen):
 
 
 def empty_past(model, batch):
-    c = model.h[0].attn
-    return [torch.zeros(batch, c.heads, 0, c.hd) for _ in range(2 * model.n_layer)]
+    heads, hd = model.cache_dims()
+    return [torch.zeros(batch, heads, 0, hd) for _ in range(2 * model.n_layer)]
 
 
 def greedy(step, prompt_ids, n_new):
@@ -524,6 +537,176 @@ def eager_step(model):
             out = model(ids, mask, *(past if past is not None else empty_past(model, ids.size(0))))
         return out[0], list(out[1:])
     return step
+
+
+# ---------------------------------------------------------------- a tiny Llama (modeling_llama.py layout)
+LLAMA_SEED = 21
+LLAMA_STEM = "llama_tiny"
+LLAMA_CFG = dict(max_position_embeddings=128, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2, intermediate_size=172, rms_norm_eps=1e-5, rope_theta=10000.0)
+
+
+class RMSNorm(nn.Module):
+    """LlamaRMSNorm: weight * x / sqrt(mean(x^2) + eps) over the last axis."""
+
+    def __init__(self, d, eps):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d))
+        self.eps = eps
+
+    def forward(self, x):
+        var = x.pow(2).mean(-1, keepdim=True)
+        return self.weight * (x * torch.rsqrt(var + self.eps))
+
+
+def rotate_half(x, half):
+    """HF Llama's rotate_half: (x1, x2) -> (-x2, x1), x1 the first half of the last axis."""
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def repeat_kv(x, n_rep):
+    """HF's repeat_kv: [B, kv, S, hd] -> [B, kv * n_rep, S, hd], query head h reading key/value head h // n_rep."""
+    b, kv, s, hd = x.shape
+    return x[:, :, None, :, :].expand(b, kv, n_rep, s, hd).reshape(b, kv * n_rep, s, hd)
+
+
+class LlamaAttention(nn.Module):
+    def __init__(self, d, heads, kv_heads):
+        super().__init__()
+        self.heads, self.kv_heads, self.hd = heads, kv_heads, d // heads
+        self.q_proj = nn.Linear(d, heads * self.hd, bias=False)
+        self.k_proj = nn.Linear(d, kv_heads * self.hd, bias=False)
+        self.v_proj = nn.Linear(d, kv_heads * self.hd, bias=False)
+        self.o_proj = nn.Linear(heads * self.hd, d, bias=False)
+
+    def forward(self, x, cos, sin, past_key, past_value, keep):
+        b, t = x.size(0), x.size(1)
+        q = self.q_proj(x).view(b, t, self.heads, self.hd).transpose(1, 2)
+        k = self.k_proj(x).view(b, t, self.kv_heads, self.hd).transpose(1, 2)
+        v = self.v_proj(x).view(b, t, self.kv_heads, self.hd).transpose(1, 2)
+        half = self.hd // 2
+        q = q * cos + rotate_half(q, half) * sin
+        k = k * cos + rotate_half(k, half) * sin  # the cache holds the rotated keys, as HF's does
+        k = torch.cat((past_key, k), dim=2)
+        v = torch.cat((past_value, v), dim=2)
+        n_rep = self.heads // self.kv_heads
+        w = torch.matmul(q, repeat_kv(k, n_rep).transpose(2, 3)) / math.sqrt(self.hd)
+        w = torch.where(keep, w, torch.tensor(torch.finfo(torch.float32).min, dtype=w.dtype))
+        a = torch.matmul(F.softmax(w, dim=-1), repeat_kv(v, n_rep)).transpose(1, 2).contiguous()
+        a = a.view(b, t, self.heads * self.hd)
+        return self.o_proj(a), k, v
+
+
+class LlamaMLP(nn.Module):
+    def __init__(self, d, inner):
+        super().__init__()
+        self.gate_proj = nn.Linear(d, inner, bias=False)
+        self.up_proj = nn.Linear(d, inner, bias=False)
+        self.down_proj = nn.Linear(inner, d, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class LlamaDecoderLayer(nn.Module):
+    def __init__(self, d, heads, kv_heads, inner, eps):
+        super().__init__()
+        self.input_layernorm = RMSNorm(d, eps)
+        self.self_attn = LlamaAttention(d, heads, kv_heads)
+        self.post_attention_layernorm = RMSNorm(d, eps)
+        self.mlp = LlamaMLP(d, inner)
+
+    def forward(self, x, cos, sin, past_key, past_value, keep):
+        a, k, v = self.self_attn(self.input_layernorm(x), cos, sin, past_key, past_value, keep)
+        x = x + a
+        return x + self.mlp(self.post_attention_layernorm(x)), k, v
+
+
+class TinyLlama(nn.Module):
+    """forward(input_ids [B,T] int64, attention_mask [B,P+T] int64, past k0, v0, k1, v1, ... [B,KV,P,hd])
+    -> (logits [B,T,V], present k0, v0, ... [B,KV,P+T,hd]), KV the key/value heads (fewer than the query heads).
+    Positions P..P+T-1 come from the past length and rotate q and k (RoPE, rotate_half); masking as TinyGPT2."""
+
+    def __init__(self, vocab, max_position_embeddings, hidden_size, num_hidden_layers, num_attention_heads,
+                 num_key_value_heads, intermediate_size, rms_norm_eps, rope_theta):
+        super().__init__()
+        self.n_layer = num_hidden_layers
+        self.vocab_size = vocab
+        self.embed_tokens = nn.Embedding(vocab, hidden_size)
+        self.layers = nn.ModuleList([LlamaDecoderLayer(hidden_size, num_attention_heads, num_key_value_heads,
+                                                       intermediate_size, rms_norm_eps)
+                                     for _ in range(num_hidden_layers)])
+        self.norm = RMSNorm(hidden_size, rms_norm_eps)
+        self.lm_head = nn.Linear(hidden_size, vocab, bias=False)  # untied
+        hd = hidden_size // num_attention_heads
+        # LlamaRotaryEmbedding's inv_freq (not a parameter, not in the state dict)
+        self.register_buffer("inv_freq", 1.0 / (rope_theta ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd)),
+                             persistent=False)
+
+    def forward(self, input_ids, attention_mask, *past):
+        past_len = past[0].size(2)
+        seq = input_ids.size(1)
+        positions = torch.arange(past_len, past_len + seq, dtype=torch.long)
+        freqs = positions.float().unsqueeze(1) * self.inv_freq.unsqueeze(0)  # [T, hd/2]
+        emb = torch.cat((freqs, freqs), dim=-1)  # [T, hd]
+        cos = emb.cos().unsqueeze(0).unsqueeze(0)  # [1, 1, T, hd]
+        sin = emb.sin().unsqueeze(0).unsqueeze(0)
+        key_pos = torch.arange(0, past_len + seq, dtype=torch.long)
+        causal = key_pos.unsqueeze(0) <= positions.unsqueeze(1)  # [T, P+T]
+        keep = causal.unsqueeze(0).unsqueeze(0) & (attention_mask != 0).unsqueeze(1).unsqueeze(2)  # [B,1,T,P+T]
+        x = self.embed_tokens(input_ids)
+        presents = []
+        for i, layer in enumerate(self.layers):
+            x, k, v = layer(x, cos, sin, past[2 * i], past[2 * i + 1], keep)
+            presents += [k, v]
+        return (self.lm_head(self.norm(x)), *presents)
+
+    def cache_dims(self):
+        a = self.layers[0].self_attn
+        return a.kv_heads, a.hd
+
+
+def llama_reference(model, ids):
+    """The logits [T, V] of one unpadded sequence, from the module's weights by a separate numpy implementation
+    of the same architecture: no cache, one query head at a time, RoPE as explicit rotations of the pairs
+    (i, i + hd/2) by the angle position * theta^(-2i/hd), query head h reading key/value head h // (heads / kv)."""
+    sd = {n: p.detach().numpy().astype(np.float64) for n, p in model.named_parameters()}
+    c = LLAMA_CFG
+    heads, kv, d = c["num_attention_heads"], c["num_key_value_heads"], c["hidden_size"]
+    hd, eps = d // heads, c["rms_norm_eps"]
+    T = len(ids)
+
+    def rms(x, w):
+        return w * x / np.sqrt((x * x).mean(-1, keepdims=True) + eps)
+
+    ang = np.arange(T)[:, None] * c["rope_theta"] ** (-np.arange(0, hd, 2) / hd)[None, :]  # [T, hd/2]
+
+    def rope(m):  # [T, hd]
+        x1, x2 = m[:, :hd // 2], m[:, hd // 2:]
+        return np.concatenate([x1 * np.cos(ang) - x2 * np.sin(ang), x2 * np.cos(ang) + x1 * np.sin(ang)], -1)
+
+    x = sd["embed_tokens.weight"][ids]
+    for i in range(c["num_hidden_layers"]):
+        p = f"layers.{i}."
+        hn = rms(x, sd[p + "input_layernorm.weight"])
+        q = hn @ sd[p + "self_attn.q_proj.weight"].T
+        k = hn @ sd[p + "self_attn.k_proj.weight"].T
+        v = hn @ sd[p + "self_attn.v_proj.weight"].T
+        att = np.zeros((T, heads * hd))
+        for h in range(heads):
+            g = h // (heads // kv)
+            qh = rope(q[:, h * hd:(h + 1) * hd])
+            kh = rope(k[:, g * hd:(g + 1) * hd])
+            s = qh @ kh.T / math.sqrt(hd)
+            s = np.where(np.tril(np.ones((T, T), bool)), s, -np.inf)
+            s = np.exp(s - s.max(-1, keepdims=True))
+            att[:, h * hd:(h + 1) * hd] = (s / s.sum(-1, keepdims=True)) @ v[:, g * hd:(g + 1) * hd]
+        x = x + att @ sd[p + "self_attn.o_proj.weight"].T
+        hn = rms(x, sd[p + "post_attention_layernorm.weight"])
+        gate = hn @ sd[p + "mlp.gate_proj.weight"].T
+        up = hn @ sd[p + "mlp.up_proj.weight"].T
+        x = x + (gate / (1 + np.exp(-gate)) * up) @ sd[p + "mlp.down_proj.weight"].T
+    return rms(x, sd["norm.weight"]) @ sd["lm_head.weight"].T
 
 
 # ---------------------------------------------------------------- a small numpy ONNX interpreter
@@ -574,9 +757,11 @@ def run_onnx(model_proto, feeds):
                 y = f[op](x[0], x[1])
             if op in ("Add", "Sub", "Mul", "Div", "Pow"):
                 y = np.asarray(y).astype(x[0].dtype)
-        elif op in ("Not", "Tanh", "Sqrt", "Neg", "Identity"):
+        elif op in ("Not", "Tanh", "Sqrt", "Neg", "Identity", "Sin", "Cos"):
             y = {"Not": np.logical_not, "Tanh": np.tanh, "Sqrt": np.sqrt, "Neg": np.negative,
-                 "Identity": lambda v: v}[op](x[0])
+                 "Identity": lambda v: v, "Sin": np.sin, "Cos": np.cos}[op](x[0])
+        elif op == "Sigmoid":
+            y = (1.0 / (1.0 + np.exp(-x[0]))).astype(x[0].dtype)
         elif op == "Cast":
             y = x[0].astype(np_types[a["to"]])
         elif op == "Where":
@@ -679,15 +864,142 @@ def export_onnx(model, path, n_layer):
             axes[f"present.{i}.{kv}"] = {0: "batch", 2: "past_sequence + sequence"}
     # traced with a non-empty cache (batch 2, sequence 3, past 5) so that nothing specialises on 0
     gen = torch.Generator().manual_seed(1)
-    hd = model.h[0].attn.hd
-    heads = model.h[0].attn.heads
-    ids = torch.randint(0, model.wte.num_embeddings, (2, 3), generator=gen)
+    heads, hd = model.cache_dims()
+    ids = torch.randint(0, model.vocab_size, (2, 3), generator=gen)
     mask = torch.ones(2, 8, dtype=torch.long)
     past = [torch.randn(2, heads, 5, hd, generator=gen) for _ in range(2 * n_layer)]
     with torch.no_grad():
         torch.onnx.export(model, (ids, mask, *past), path, opset_version=17, input_names=in_names,
                           output_names=out_names, dynamic_axes=axes, do_constant_folding=True)
     return in_names, out_names
+
+
+def greedy_cases(model, tok, special_id, max_positions):
+    """greedy.json's cases for PROMPTS from the eager module with its KV cache; checks that a full no-cache pass
+    gives the same argmaxes (the cache is consistent) and that each case has at least 5 distinct ids.
+    (cases, per case the smallest gap between the largest and the second largest logit over its steps)."""
+    step = eager_step(model)
+    g_cases, gaps = [], []
+    for prompt in PROMPTS:
+        p_ids = tok.encode(prompt)
+        new = greedy(step, p_ids, NEW_TOKENS)
+        assert len(p_ids) + NEW_TOKENS <= max_positions
+        assert len(set(new)) >= 5, f"greedy on {prompt!r} has only {len(set(new))} distinct ids: {new}"
+        full = torch.tensor([p_ids + new])
+        with torch.no_grad():
+            full_logits = model(full, torch.ones_like(full), *empty_past(model, 1))[0]
+        assert [int(t) for t in full_logits[0, len(p_ids) - 1:-1].argmax(-1)] == new, "cache vs no-cache"
+        top2 = full_logits[0, len(p_ids) - 1:-1].topk(2, dim=-1).values
+        gaps.append(float((top2[:, 0] - top2[:, 1]).min()))
+        raw = tok.decode_bytes(new)
+        try:
+            raw.decode("utf-8")
+            valid = True
+        except UnicodeDecodeError:
+            valid = False
+        g_cases.append({"prompt": prompt, "prompt_ids": p_ids, "new_ids": new, "text": tok.decode(new)})
+        print(f"greedy {prompt!r}: {len(p_ids)} prompt ids, {len(set(new))} distinct new ids, "
+              f"eos {'present' if special_id in new else 'absent'}, continuation bytes "
+              f"{'valid' if valid else 'NOT valid'} UTF-8, smallest top-1/top-2 logit gap {gaps[-1]:.4f}")
+    return g_cases, gaps
+
+
+def export_and_verify(model, onnx_path, tok, g_cases):
+    """Exports the module to onnx_path (export_onnx) and checks the graph: onnx.checker, the names, the numpy
+    interpreter against the eager module (past 0 and 5, batch 2 with a left-padded row) and the greedy loops.
+    (input names, output names)."""
+    import onnx
+    in_names, out_names = export_onnx(model, onnx_path, model.n_layer)
+    proto = onnx.load(onnx_path)
+    onnx.checker.check_model(proto, full_check=True)
+    got_in = [i.name for i in proto.graph.input]
+    got_out = [o.name for o in proto.graph.output]
+    assert got_in == in_names and got_out == out_names, (got_in, got_out)
+    print("onnx inputs:", got_in)
+    print("onnx outputs:", got_out)
+    print("onnx ops:", sorted({n.op_type for n in proto.graph.node}))
+    vocab_size = model.vocab_size
+    heads, hd = model.cache_dims()
+
+    def onnx_step(ids, mask, past):
+        if past is None:
+            past = empty_past(model, ids.size(0))
+        feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
+        for i, p in enumerate(past):
+            feeds[in_names[2 + i]] = p.numpy() if isinstance(p, torch.Tensor) else p
+        res = run_onnx(proto, feeds)
+        return torch.from_numpy(res[0]), list(res[1:])
+
+    def compare(ids, mask, past, what):
+        with torch.no_grad():
+            want = model(ids, mask, *past)
+        got = run_onnx(proto, {"input_ids": ids.numpy(), "attention_mask": mask.numpy(),
+                               **{n: p.numpy() for n, p in zip(in_names[2:], past)}})
+        assert len(got) == len(want)
+        err = max(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want))
+        assert all(g.shape == tuple(w.shape) for g, w in zip(got, want))
+        b, t = ids.shape
+        assert want[0].shape == (b, t, vocab_size), want[0].shape
+        assert all(w.shape == (b, heads, past[0].size(2) + t, hd) for w in want[1:]), [w.shape for w in want]
+        assert err < 1e-4, f"{what}: onnx vs eager max abs diff {err}"
+        print(f"onnx == eager ({what}): shapes {[tuple(w.shape) for w in want[:2]]}, max abs diff {err:.2e}")
+        return want
+
+    ids = torch.tensor([tok.encode(PROMPTS[2])[:5]])
+    pre = compare(ids, torch.ones(1, 5, dtype=torch.long), empty_past(model, 1), "past 0, batch 1, sequence 5")
+    compare(torch.tensor([[7]]), torch.ones(1, 6, dtype=torch.long), list(pre[1:]), "past 5, batch 1, sequence 1")
+    compare(torch.tensor([[7, 8, 9]]), torch.ones(1, 8, dtype=torch.long), list(pre[1:]),
+            "past 5, batch 1, sequence 3")
+    gen2 = torch.Generator().manual_seed(2)
+    ids2 = torch.randint(0, vocab_size, (2, 4), generator=gen2)
+    mask2 = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]])
+    pre2 = compare(ids2, mask2, empty_past(model, 2), "past 0, batch 2, sequence 4, row 0 left-padded")
+    compare(torch.tensor([[3], [4]]), torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]]), list(pre2[1:]),
+            "past 4, batch 2, sequence 1, row 0 left-padded")
+    for c in g_cases:
+        assert greedy(onnx_step, c["prompt_ids"], NEW_TOKENS) == c["new_ids"], "onnx greedy differs"
+    print("onnx greedy == eager greedy for all prompts")
+    return in_names, out_names
+
+
+def make_llama(out, tok, vocab_size, special_id):
+    """llama_tiny.onnx, llama_tiny_config.json, llama_greedy.json; a dict for the README."""
+    c = LLAMA_CFG
+    torch.manual_seed(LLAMA_SEED)
+    gen = torch.Generator().manual_seed(LLAMA_SEED)
+    model = TinyLlama(vocab_size, **c)
+    init_weights(model, gen)
+    model.eval()
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"llama: {c}, vocab {vocab_size}: {n_params} parameters")
+    write_json(os.path.join(out, LLAMA_STEM + "_config.json"),
+               {"vocab_size": vocab_size, "max_position_embeddings": c["max_position_embeddings"],
+                "hidden_size": c["hidden_size"], "num_hidden_layers": c["num_hidden_layers"],
+                "num_attention_heads": c["num_attention_heads"], "num_key_value_heads": c["num_key_value_heads"],
+                "eos_token_id": special_id})
+
+    # the module against the separate numpy implementation (float64), on each prompt followed by 20 more ids
+    gen3 = torch.Generator().manual_seed(3)
+    worst = 0.0
+    for prompt in PROMPTS:
+        ids = tok.encode(prompt) + [int(i) for i in torch.randint(0, vocab_size, (20,), generator=gen3)]
+        with torch.no_grad():
+            got = model(torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long),
+                        *empty_past(model, 1))[0][0].numpy()
+        ref = llama_reference(model, ids)
+        err = float(np.abs(got - ref).max())
+        assert err < 1e-4, f"llama module vs numpy reference: max abs diff {err}"
+        worst = max(worst, err)
+    print(f"llama module == numpy reference (3 sequences of 28..71 tokens): max abs diff {worst:.2e}")
+
+    g_cases, gaps = greedy_cases(model, tok, special_id, c["max_position_embeddings"])
+    write_cases(os.path.join(out, "llama_greedy.json"), g_cases)
+    import onnx
+    onnx_path = os.path.join(out, LLAMA_STEM + ".onnx")
+    in_names, out_names = export_and_verify(model, onnx_path, tok, g_cases)
+    ops = sorted({n.op_type for n in onnx.load(onnx_path).graph.node})
+    return {"n_params": n_params, "in_names": in_names, "out_names": out_names, "g_cases": g_cases, "gaps": gaps,
+            "ops": ops, "ref_err": worst}
 
 
 def sha256(path):
@@ -857,80 +1169,16 @@ def main():
                {"vocab_size": vocab_size, "n_positions": CFG["n_positions"], "n_embd": CFG["n_embd"],
                 "n_layer": CFG["n_layer"], "n_head": CFG["n_head"], "eos_token_id": special_id})
 
-    # the cache is consistent: a full no-cache pass gives the same logits as prefill + steps
-    step = eager_step(model)
-    g_cases = []
-    for prompt in PROMPTS:
-        p_ids = tok.encode(prompt)
-        new = greedy(step, p_ids, NEW_TOKENS)
-        assert len(p_ids) + NEW_TOKENS <= CFG["n_positions"]
-        assert len(set(new)) >= 5, f"greedy on {prompt!r} has only {len(set(new))} distinct ids: {new}"
-        full = torch.tensor([p_ids + new])
-        with torch.no_grad():
-            full_logits = model(full, torch.ones_like(full), *empty_past(model, 1))[0]
-        assert [int(t) for t in full_logits[0, len(p_ids) - 1:-1].argmax(-1)] == new, "cache vs no-cache"
-        raw = tok.decode_bytes(new)
-        try:
-            raw.decode("utf-8")
-            valid = True
-        except UnicodeDecodeError:
-            valid = False
-        g_cases.append({"prompt": prompt, "prompt_ids": p_ids, "new_ids": new, "text": tok.decode(new)})
-        print(f"greedy {prompt!r}: {len(p_ids)} prompt ids, {len(set(new))} distinct new ids, "
-              f"eos {'present' if special_id in new else 'absent'}, continuation bytes "
-              f"{'valid' if valid else 'NOT valid'} UTF-8")
+    g_cases, _ = greedy_cases(model, tok, special_id, CFG["n_positions"])
     write_cases(os.path.join(out, "greedy.json"), g_cases)
 
     # ---- ONNX
-    import onnx
-    onnx_path = os.path.join(out, "gpt2_tiny.onnx")
-    in_names, out_names = export_onnx(model, onnx_path, CFG["n_layer"])
-    proto = onnx.load(onnx_path)
-    onnx.checker.check_model(proto, full_check=True)
-    got_in = [i.name for i in proto.graph.input]
-    got_out = [o.name for o in proto.graph.output]
-    assert got_in == in_names and got_out == out_names, (got_in, got_out)
-    print("onnx inputs:", got_in)
-    print("onnx outputs:", got_out)
-    print("onnx ops:", sorted({n.op_type for n in proto.graph.node}))
+    in_names, out_names = export_and_verify(model, os.path.join(out, "gpt2_tiny.onnx"), tok, g_cases)
 
-    def onnx_step(ids, mask, past):
-        if past is None:
-            past = empty_past(model, ids.size(0))
-        feeds = {"input_ids": ids.numpy(), "attention_mask": mask.numpy()}
-        for i, p in enumerate(past):
-            feeds[in_names[2 + i]] = p.numpy() if isinstance(p, torch.Tensor) else p
-        res = run_onnx(proto, feeds)
-        return torch.from_numpy(res[0]), list(res[1:])
+    # ---- Llama
+    llama = make_llama(out, tok, vocab_size, special_id)
 
-    def compare(ids, mask, past, what):
-        with torch.no_grad():
-            want = model(ids, mask, *past)
-        got = run_onnx(proto, {"input_ids": ids.numpy(), "attention_mask": mask.numpy(),
-                               **{n: p.numpy() for n, p in zip(in_names[2:], past)}})
-        assert len(got) == len(want)
-        err = max(float(np.abs(g - w.numpy()).max()) for g, w in zip(got, want))
-        assert all(g.shape == tuple(w.shape) for g, w in zip(got, want))
-        assert err < 1e-4, f"{what}: onnx vs eager max abs diff {err}"
-        print(f"onnx == eager ({what}): shapes {[tuple(w.shape) for w in want[:2]]}, max abs diff {err:.2e}")
-        return want
-
-    ids = torch.tensor([tok.encode(PROMPTS[2])[:5]])
-    pre = compare(ids, torch.ones(1, 5, dtype=torch.long), empty_past(model, 1), "past 0, batch 1, sequence 5")
-    compare(torch.tensor([[7]]), torch.ones(1, 6, dtype=torch.long), list(pre[1:]), "past 5, batch 1, sequence 1")
-    compare(torch.tensor([[7, 8, 9]]), torch.ones(1, 8, dtype=torch.long), list(pre[1:]),
-            "past 5, batch 1, sequence 3")
-    gen2 = torch.Generator().manual_seed(2)
-    ids2 = torch.randint(0, vocab_size, (2, 4), generator=gen2)
-    mask2 = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]])
-    pre2 = compare(ids2, mask2, empty_past(model, 2), "past 0, batch 2, sequence 4, row 0 left-padded")
-    compare(torch.tensor([[3], [4]]), torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]]), list(pre2[1:]),
-            "past 4, batch 2, sequence 1, row 0 left-padded")
-    for c in g_cases:
-        assert greedy(onnx_step, c["prompt_ids"], NEW_TOKENS) == c["new_ids"], "onnx greedy differs"
-    print("onnx greedy == eager greedy for all prompts")
-
-    write_readme(out, source, corpus_sha, vocab_size, special_id, in_names, out_names, g_cases)
+    write_readme(out, source, corpus_sha, vocab_size, special_id, in_names, out_names, g_cases, llama)
 
     total = 0
     for name in sorted(os.listdir(out)):
@@ -940,11 +1188,80 @@ def main():
     print(f"{total:>9}  total")
 
 
-def write_readme(out, source, corpus_sha, vocab_size, special_id, in_names, out_names, g_cases):
+def llama_readme(vocab_size, special_id, llama):
+    c = LLAMA_CFG
+    heads, kv, d = c["num_attention_heads"], c["num_key_value_heads"], c["hidden_size"]
+    hd, inner, layers = d // heads, c["intermediate_size"], c["num_hidden_layers"]
+    text = f"""
+## Llama-architecture model: `{LLAMA_STEM}.onnx`, `{LLAMA_STEM}_config.json`, `llama_greedy.json`
+
+A Llama-architecture decoder written in the script in PyTorch (modeling_llama.py layout and parameter names;
+the transformers library is not used): token embedding `embed_tokens` (no position embedding), {layers} decoder
+layers, each `x + self_attn(input_layernorm(x))` then `x + mlp(post_attention_layernorm(x))`, final RMSNorm
+`norm`, untied `lm_head`; no biases anywhere.
+
+- RMSNorm: `weight * x / sqrt(mean(x^2) + eps)` over the hidden axis, eps {c["rms_norm_eps"]}, learned weight
+  (exported as Pow, ReduceMean, Add, Sqrt, Div, Mul).
+- Attention, grouped-query: `q_proj` {d} -> {heads} heads x {hd}, `k_proj` and `v_proj` {d} -> {kv} key/value
+  heads x {hd}, `o_proj` {heads * hd} -> {d}. Rotary position embeddings on q and k with HF Llama's `rotate_half` convention:
+  the rotated pairs are (i, i + {hd // 2}) of each head (not the interleaved (2i, 2i + 1) of Meta's checkpoints),
+  angle = position * inv_freq[i], inv_freq[i] = {c["rope_theta"]:g}^(-2i/{hd}), i = 0..{hd // 2 - 1};
+  `q * cos + rotate_half(q) * sin` with cos/sin of `cat(angles, angles)` computed in the graph (Cos, Sin; no
+  table, so max_position_embeddings bounds nothing in the graph). Positions are past_sequence ..
+  past_sequence + sequence - 1, from the past length as in `gpt2_tiny.onnx`. The cache holds the ROTATED keys
+  (as HF's does) of the {kv} key/value heads; for the scores k and v are repeated to {heads} heads as HF's
+  `repeat_kv` does (expand + reshape: query head h reads key/value head h // {heads // kv}). Scores / sqrt({hd}),
+  then the masking of `gpt2_tiny.onnx` (causal and attention_mask; float32's min, not -inf), softmax.
+- MLP, SwiGLU: `down_proj(silu(gate_proj(x)) * up_proj(x))`, {d} -> {inner} -> {d} (silu exported as Sigmoid, Mul).
+- vocab {vocab_size} (this tokenizer), hidden {d}, {llama["n_params"]:,} parameters. Random weights (torch.manual_seed({LLAMA_SEED}) and a
+  generator seeded {LLAMA_SEED}): matrices and the embedding normal(0, 0.1), RMSNorm weights 1 + normal(0, 0.05).
+
+ONNX as `gpt2_tiny.onnx`: opset 17, traced with batch 2, sequence 3, past 5, the same names, order and dynamic
+axes; only the cache has {kv} heads, not {heads}:
+
+| | name | type, shape |
+|---|---|---|
+| in | `input_ids` | int64 [batch, sequence] |
+| in | `attention_mask` | int64 [batch, past_sequence + sequence], 1 = attend, 0 = masked (padding) |
+| in | `past_key_values.{{i}}.key`, `past_key_values.{{i}}.value`, i = 0..{layers - 1} | float32 [batch, {kv}, past_sequence, {hd}] |
+| out | `logits` | float32 [batch, sequence, {vocab_size}] |
+| out | `present.{{i}}.key`, `present.{{i}}.value` | float32 [batch, {kv}, past_sequence + sequence, {hd}] |
+
+Input order: {", ".join(llama["in_names"])}. Output order: {", ".join(llama["out_names"])}.
+The first step passes an empty cache (four [batch, {kv}, 0, {hd}] tensors). There is no `position_ids` input
+(optimum's exports of real Llama models have one, int64 [batch, sequence], after attention_mask).
+Op types: {", ".join(llama["ops"])}.
+
+Checked by the script: the module against a separate numpy implementation of the architecture (float64, no
+cache, one query head at a time, the RoPE pairs rotated explicitly) on each prompt followed by 20 random ids,
+max abs difference < 1e-4 (about 3e-6 here); then as `gpt2_tiny.onnx`: `onnx.checker` (full check), the graph
+in the numpy interpreter against the eager module (past 0, past 5 with sequence 1 and 3, batch 2 with a
+left-padded row, past 0 then past 4; max abs difference < 1e-4, cache shapes [batch, {kv}, past + sequence, {hd}])
+and the greedy loop through the graph giving every case's ids. onnxruntime was not run.
+
+`{LLAMA_STEM}_config.json`: vocab_size, max_position_embeddings, hidden_size, num_hidden_layers,
+num_attention_heads, num_key_value_heads, eos_token_id ({special_id}), as in HF's LlamaConfig; the
+rest is fixed as above: intermediate_size {inner}, rms_norm_eps {c["rms_norm_eps"]}, rope_theta {c["rope_theta"]:g}, head_dim {hd},
+no rope_scaling, tie_word_embeddings false.
+
+`llama_greedy.json`: the prompts, format and procedure of `greedy.json` (prefill with an empty cache, then
+one token per step, {NEW_TOKENS} new ids, argmax, no stop at eos; `text` decoded with U+FFFD for invalid UTF-8,
+which each continuation here has), from this module. The smallest gap between the largest and the second
+largest logit over a case's steps is {", ".join(f"{g:.3f}" for g in llama["gaps"])} (no near-ties).
+
+| prompt | prompt_ids | new_ids |
+|---|---|---|
+"""
+    for g in llama["g_cases"]:
+        text += f"| `{json.dumps(g['prompt'])}` | {g['prompt_ids']} | {g['new_ids']} |\n"
+    return text
+
+
+def write_readme(out, source, corpus_sha, vocab_size, special_id, in_names, out_names, g_cases, llama):
     layers = CFG["n_layer"]
     heads = CFG["n_head"]
     hd = CFG["n_embd"] // heads
-    text = f"""# Text-generation fixtures (tokenizer, tiny GPT-2 decoder, greedy goldens)
+    text = f"""# Text-generation fixtures (tokenizer, tiny GPT-2 and Llama decoders, greedy goldens)
 
 Made by `/usr/bin/python3 tools/make_decoder_fixtures.py` (run from the repository root; Debian's
 python3-torch 1.13, python3-onnx, numpy; CPU only). A rerun writes byte-identical files (checked with
@@ -1042,6 +1359,7 @@ batch only prompts of equal length).
 """
     for c in g_cases:
         text += f"| `{json.dumps(c['prompt'])}` | {c['prompt_ids']} | {c['new_ids']} |\n"
+    text += llama_readme(vocab_size, special_id, llama)
     lc = LARGE_CFG
     text += f"""
 ## Benchmark-scale model: `--large OUT_DIR` (not committed)

@@ -21,9 +21,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * prompt; seeded sampling repeats; stops and limits.
  */
 class GeneratorTest {
+    static List<Map<String, Object>> cases() throws Exception { return cases("greedy.json"); }
+
     @SuppressWarnings("unchecked")
-    static List<Map<String, Object>> cases() throws Exception {
-        Map<String, Object> root = (Map<String, Object>) Json.parse(Files.readString(BpeTokenizerTest.DIR.resolve("greedy.json")), "greedy.json");
+    static List<Map<String, Object>> cases(String file) throws Exception {
+        Map<String, Object> root = (Map<String, Object>) Json.parse(Files.readString(BpeTokenizerTest.DIR.resolve(file)), file);
         List<Map<String, Object>> out = new ArrayList<>();
         for (Object o : (List<Object>) root.get("cases")) out.add((Map<String, Object>) o);
         return out;
@@ -51,6 +53,26 @@ class GeneratorTest {
                 assertArrayEquals(want, r.ids(), "new ids after " + c.get("prompt"));
                 assertEquals(tok.decode(want), r.text());
                 assertEquals("max_new_tokens", r.stopReason());
+            }
+        }
+    }
+
+    /**
+     * A Llama-architecture decoder (RMSNorm, rotary embeddings, SwiGLU, grouped-query attention with
+     * 2 key/value heads for 4 query heads, untied head) from the same ONNX path: PyTorch's greedy ids.
+     */
+    @Test
+    void llamaGreedyIdsEqualPyTorchs() throws Exception {
+        BpeTokenizer tok = BpeTokenizerTest.kiln();
+        try (OnnxDecoder d = OnnxDecoder.open(BpeTokenizerTest.DIR.resolve("llama_tiny.onnx"), OnnxExecutor.Precision.F32, 128)) {
+            TextGenerator g = new TextGenerator(d, tok);
+            List<Map<String, Object>> cs = cases("llama_greedy.json");
+            assertEquals(3, cs.size());
+            for (Map<String, Object> c : cs) {
+                int[] prompt = ints(c.get("prompt_ids")), want = ints(c.get("new_ids"));
+                assertTrue(java.util.Arrays.stream(want).distinct().count() >= 5, "the golden is degenerate");
+                TextGenerator.Result r = g.generate(prompt, new TextGenerator.Options(want.length, Set.of(), List.of()), Sampler.greedy(), null, null);
+                assertArrayEquals(want, r.ids(), "Llama: new ids after " + c.get("prompt"));
             }
         }
     }
