@@ -18,7 +18,8 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Byte-level BPE, as GPT-2, GPT-J, RoBERTa and Llama 3 tokenize: text is split into pre-tokens by a
+ * Byte-level BPE, as GPT-2, GPT-J, RoBERTa and Llama 3 tokenize (and SentencePiece-style BPE as
+ * Llama 2 and Mistral's tokenizer.json describe it: see the private constructor): text is split into pre-tokens by a
  * regex, each pre-token's UTF-8 bytes become printable symbols (GPT-2's byte-to-unicode map), and
  * merges are applied lowest rank first until none applies. Added (special) tokens are matched in
  * the text before anything else. Reads Hugging Face {@code tokenizer.json} (model type BPE with a
@@ -40,6 +41,8 @@ public final class BpeTokenizer {
     private final Map<String, Integer> added;             // special/added token text -> id
     private final Pattern addedPattern;                    // alternation of the added tokens, longest first; null if none
     private final Map<String, int[]> cache = new ConcurrentHashMap<>();
+    private final boolean sentencePiece;
+    private final int unk;
     private final byte[][] bytesOf;                       // per id: its bytes (added tokens: their text)
     private static final char[] BYTE_TO_CHAR = new char[256];
     private static final int[] CHAR_TO_BYTE = new int[512];
@@ -56,6 +59,18 @@ public final class BpeTokenizer {
     }
 
     private BpeTokenizer(Map<String, Integer> vocab, List<String[]> merges, String pattern, Map<String, Integer> added, String source) {
+        this(vocab, merges, pattern, added, source, false, -1);
+    }
+
+    /**
+     * sentencePiece: SentencePiece-style BPE (Llama 2, Mistral): no pre-tokenizer, spaces as U+2581 with
+     * one prepended per text segment, merges over characters, characters outside the vocabulary as
+     * their UTF-8 bytes ({@code <0xXX>} tokens) or unk.
+     */
+    private BpeTokenizer(Map<String, Integer> vocab, List<String[]> merges, String pattern, Map<String, Integer> added, String source,
+                         boolean sentencePiece, int unk) {
+        this.sentencePiece = sentencePiece;
+        this.unk = unk;
         this.vocab = vocab;
         int max = -1;
         for (int id : vocab.values()) max = Math.max(max, id);
@@ -66,11 +81,11 @@ public final class BpeTokenizer {
             tokens[e.getValue()] = e.getKey();
         }
         this.bytesOf = new byte[tokens.length][];
-        for (int id = 0; id < tokens.length; id++) if (tokens[id] != null) bytesOf[id] = symbolBytes(tokens[id]);
+        for (int id = 0; id < tokens.length; id++) if (tokens[id] != null) bytesOf[id] = sentencePiece ? pieceBytes(tokens[id]) : symbolBytes(tokens[id]);
         for (Map.Entry<String, Integer> e : added.entrySet()) bytesOf[e.getValue()] = e.getKey().getBytes(StandardCharsets.UTF_8);
         this.ranks = new HashMap<>();
         for (int i = 0; i < merges.size(); i++) ranks.putIfAbsent(merges.get(i)[0] + " " + merges.get(i)[1], i);
-        this.pretokenizer = Pattern.compile(pattern, Pattern.UNICODE_CHARACTER_CLASS);
+        this.pretokenizer = pattern == null ? null : Pattern.compile(pattern, Pattern.UNICODE_CHARACTER_CLASS);
         this.added = added;
         if (added.isEmpty()) this.addedPattern = null;
         else {
@@ -80,9 +95,23 @@ public final class BpeTokenizer {
             for (String t : sorted) sb.append(sb.isEmpty() ? "" : "|").append(Pattern.quote(t));
             this.addedPattern = Pattern.compile(sb.toString());
         }
-        for (int b = 0; b < 256; b++)
+        for (int b = 0; b < 256 && !sentencePiece; b++)
             if (!vocab.containsKey(String.valueOf(BYTE_TO_CHAR[b])))
                 throw new IllegalArgumentException(source + ": not a byte-level BPE vocabulary (no token for byte " + b + ")");
+    }
+
+    private static final char SPACE = '\u2581';
+
+    /** A SentencePiece token's bytes: U+2581 as a space, {@code <0xXX>} as that byte. */
+    private static byte[] pieceBytes(String t) {
+        if (t.length() == 6 && t.startsWith("<0x") && t.endsWith(">")) {
+            try {
+                return new byte[] {(byte) Integer.parseInt(t.substring(3, 5), 16)};
+            } catch (NumberFormatException e) {
+                // an ordinary token that looks like one
+            }
+        }
+        return t.replace(SPACE, ' ').getBytes(StandardCharsets.UTF_8);
     }
 
     /** Reads a Hugging Face {@code tokenizer.json}. */
@@ -93,8 +122,6 @@ public final class BpeTokenizer {
         Map<String, Object> model = map(top.get("model"), src, "\"model\"");
         if (!"BPE".equals(model.get("type")))
             throw new IllegalArgumentException(src + ": model type " + model.get("type") + " is not supported (byte-level BPE only)");
-        if (Boolean.TRUE.equals(model.get("byte_fallback")))
-            throw new IllegalArgumentException(src + ": SentencePiece-style BPE (byte_fallback) is not supported yet; byte-level BPE only");
         Map<String, Integer> vocab = new LinkedHashMap<>();
         for (Map.Entry<String, Object> e : map(model.get("vocab"), src, "model.vocab").entrySet()) vocab.put(e.getKey(), id(e.getValue(), src));
         List<String[]> merges = new ArrayList<>();
@@ -114,7 +141,24 @@ public final class BpeTokenizer {
                 Map<String, Object> t = map(o, src, "added_tokens[]");
                 if (t.get("content") instanceof String c && !c.isEmpty()) added.put(c, id(t.get("id"), src));
             }
+        if (sentencePieceStyle(top, model)) {
+            int unk = model.get("unk_token") instanceof String u && vocab.containsKey(u) ? vocab.get(u) : -1;
+            if (!Boolean.TRUE.equals(model.get("byte_fallback")) && unk < 0)
+                throw new IllegalArgumentException(src + ": SentencePiece-style BPE without byte_fallback needs an unk_token in the vocabulary");
+            return new BpeTokenizer(vocab, merges, null, added, src, true, unk);
+        }
         return new BpeTokenizer(vocab, merges, pattern(top.get("pre_tokenizer"), src), added, src);
+    }
+
+    /**
+     * Whether a tokenizer.json is SentencePiece-style BPE as Llama 2 writes it: a normalizer that
+     * prepends U+2581 and replaces spaces by it (or a Metaspace pre-tokenizer that does the same
+     * without splitting), and no ByteLevel pre-tokenizer.
+     */
+    private static boolean sentencePieceStyle(Map<String, Object> top, Map<String, Object> model) {
+        String json = String.valueOf(top.get("normalizer")) + " " + top.get("pre_tokenizer");
+        boolean metaspace = json.contains("Metaspace") || (json.contains("Prepend") && json.contains("\u2581"));
+        return metaspace && !json.contains("ByteLevel");
     }
 
     /** Reads GPT-2's {@code vocab.json} and {@code merges.txt}; {@code <|endoftext|>} is special when in the vocabulary. */
@@ -215,6 +259,11 @@ public final class BpeTokenizer {
 
     private void encodePlain(String text, List<Integer> out) {
         if (text.isEmpty()) return;
+        if (sentencePiece) {
+            String w = SPACE + text.replace(' ', SPACE);
+            for (int id : pieces(w)) out.add(id);
+            return;
+        }
         Matcher m = pretokenizer.matcher(text);
         int last = 0;
         while (m.find()) {
@@ -234,14 +283,44 @@ public final class BpeTokenizer {
         for (int id : ids) out.add(id);
     }
 
-    /** Merges a pre-token's byte symbols, lowest-ranked pair first. */
-    private int[] bpe(String w) {
-        byte[] bytes = w.getBytes(StandardCharsets.UTF_8);
-        List<String> sym = new ArrayList<>(bytes.length);
-        for (byte b : bytes) sym.add(String.valueOf(BYTE_TO_CHAR[b & 0xff]));
+    /** SentencePiece-style: the characters of w merged lowest rank first; characters outside the vocabulary as byte tokens or unk. */
+    private int[] pieces(String w) {
+        List<String> sym = new ArrayList<>();
+        for (int i = 0; i < w.length(); ) {
+            int cp = w.codePointAt(i);
+            String c = new String(Character.toChars(cp));
+            i += Character.charCount(cp);
+            if (vocab.containsKey(c)) sym.add(c);
+            else {
+                boolean bytes = true;
+                List<String> bt = new ArrayList<>();
+                for (byte b : c.getBytes(StandardCharsets.UTF_8)) {
+                    String t = String.format("<0x%02X>", b & 0xff);
+                    if (!vocab.containsKey(t)) bytes = false;
+                    bt.add(t);
+                }
+                if (bytes) sym.addAll(bt);
+                else sym.add(null);                                   // unk
+            }
+        }
+        sym = merge(sym);
+        List<Integer> ids = new ArrayList<>();
+        for (String t : sym) {
+            if (t == null) {
+                if (unk < 0) throw new IllegalArgumentException("a character has no token and the tokenizer has no unk_token");
+                if (!ids.isEmpty() && ids.get(ids.size() - 1) == unk) continue;   // fuse_unk: a run of unknowns is one unk
+                ids.add(unk);
+            } else ids.add(vocab.get(t));
+        }
+        return ids.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    /** Applies the merges to a symbol list, the lowest-ranked pair (leftmost on ties) first; null symbols never merge. */
+    private List<String> merge(List<String> sym) {
         while (sym.size() > 1) {
             int best = -1, bestRank = Integer.MAX_VALUE;
             for (int i = 0; i + 1 < sym.size(); i++) {
+                if (sym.get(i) == null || sym.get(i + 1) == null) continue;
                 Integer r = ranks.get(sym.get(i) + " " + sym.get(i + 1));
                 if (r != null && r < bestRank) {
                     bestRank = r;
@@ -252,13 +331,22 @@ public final class BpeTokenizer {
             String a = sym.get(best), b = sym.get(best + 1);
             List<String> next = new ArrayList<>(sym.size());
             for (int i = 0; i < sym.size(); i++) {
-                if (i + 1 < sym.size() && sym.get(i).equals(a) && sym.get(i + 1).equals(b)) {
+                if (i + 1 < sym.size() && a.equals(sym.get(i)) && b.equals(sym.get(i + 1))) {
                     next.add(a + b);
                     i++;
                 } else next.add(sym.get(i));
             }
             sym = next;
         }
+        return sym;
+    }
+
+    /** Merges a pre-token's byte symbols, lowest-ranked pair first. */
+    private int[] bpe(String w) {
+        byte[] bytes = w.getBytes(StandardCharsets.UTF_8);
+        List<String> sym = new ArrayList<>(bytes.length);
+        for (byte b : bytes) sym.add(String.valueOf(BYTE_TO_CHAR[b & 0xff]));
+        sym = merge(sym);
         int[] ids = new int[sym.size()];
         for (int i = 0; i < ids.length; i++) {
             Integer id = vocab.get(sym.get(i));
@@ -272,7 +360,8 @@ public final class BpeTokenizer {
     public String decode(int[] ids) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         for (int id : ids) out.writeBytes(tokenBytes(id));
-        return new String(out.toByteArray(), StandardCharsets.UTF_8);
+        String s = new String(out.toByteArray(), StandardCharsets.UTF_8);
+        return sentencePiece && s.startsWith(" ") ? s.substring(1) : s;    // the space the encoder prepended
     }
 
     /**
