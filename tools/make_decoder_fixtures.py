@@ -50,6 +50,15 @@ writes, instead, a benchmark-scale model that is not committed (e.g. OUT_DIR = b
   gpt2_small_gen_config.json    the keys of gpt2_tiny_config.json
   greedy.json                   one case: "The quick brown fox", 16 greedy tokens of the eager module with its cache
   tokenizer.json                a copy of testdata/decoder/tokenizer.json (ids < 557; the model's others have no token)
+and, for peers that only run GPT-2 with its LM head tied to wte (Jlama 0.8.4's GPT2Model reads no lm_head.weight),
+the same model with lm_head = wte (every other weight as above):
+  gpt2_small_tied.onnx          its export (same names, inputs and outputs as gpt2_small_gen.onnx)
+  greedy_tied.json              one case, greedy.json's format: the same prompt, 64 greedy tokens of the eager tied
+                                module with its cache, plus "min_gap" (smallest top-1/top-2 logit gap over the steps)
+                                and "min_gap_step" (the index of that new id)
+  hf/                           the tied model in Hugging Face's GPT-2 layout, names without the "transformer."
+                                prefix: config.json (model_type gpt2, n_ctx, tie_word_embeddings true, ...),
+                                model.safetensors (F32, Conv1D weights [in, out], no lm_head.weight), tokenizer.json
 """
 import argparse
 import collections
@@ -79,6 +88,8 @@ LARGE_CFG = dict(vocab=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=1
 LARGE_STEM = "gpt2_small_gen"
 LARGE_PROMPT = "The quick brown fox"
 LARGE_NEW_TOKENS = 16
+LARGE_TIED_STEM = "gpt2_small_tied"
+LARGE_TIED_NEW_TOKENS = 64
 LARGE_RECORDED_NEW_IDS = [262, 40207, 16939, 19528, 45041, 29983, 35043, 29983, 2830, 15958, 15345, 19752, 4101,
                           44639, 34213, 38562]  # what --large gave here (torch 1.13, 2 threads), quoted in the README
 PROMPTS = [
@@ -1073,7 +1084,8 @@ def main_large(out):
     export_s = time.time() - t0
     print(f"export: {export_s:.1f} s, {os.path.getsize(onnx_path)} bytes")
     extra = sorted(set(os.listdir(out)) - {"tokenizer.json", "greedy.json", LARGE_STEM + "_config.json",
-                                           LARGE_STEM + ".onnx"})
+                                           LARGE_STEM + ".onnx", LARGE_TIED_STEM + ".onnx", "greedy_tied.json",
+                                           "hf"})
     assert not extra, f"unexpected files (external data?) in {out}: {extra}"
     proto = onnx.load(onnx_path)
     assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer), "external data"
@@ -1110,9 +1122,123 @@ def main_large(out):
 
     assert greedy(onnx_step, p_ids, LARGE_NEW_TOKENS) == new, "onnx greedy differs"
     print("onnx greedy == eager greedy")
-    for name in sorted(os.listdir(out)):
-        print(f"{os.path.getsize(os.path.join(out, name)):>10}  {name}")
     print(f"export time {export_s:.1f} s")
+
+    large_tied(out, model, tok, special_id, p_ids, fixture_tok)
+    for name in sorted(os.listdir(out)):
+        path = os.path.join(out, name)
+        if os.path.isdir(path):
+            for sub in sorted(os.listdir(path)):
+                print(f"{os.path.getsize(os.path.join(path, sub)):>10}  {name}/{sub}")
+        else:
+            print(f"{os.path.getsize(path):>10}  {name}")
+
+
+def write_safetensors(path, tensors):
+    """The safetensors format: 8-byte little-endian header length, a JSON header {name: {dtype, shape,
+    data_offsets [begin, end) relative to the data}} (padded with spaces to a multiple of 8 bytes), the raw
+    little-endian data. tensors: list of (name, float32 numpy array), written in that order."""
+    header, offset = {"__metadata__": {"format": "pt"}}, 0
+    arrays = []
+    for name, a in tensors:
+        a = np.ascontiguousarray(a, dtype="<f4")
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+        offset += a.nbytes
+        arrays.append(a)
+    hb = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    hb += b" " * (-(8 + len(hb)) % 8)
+    with open(path, "wb") as f:
+        f.write(len(hb).to_bytes(8, "little"))
+        f.write(hb)
+        for a in arrays:
+            f.write(a.tobytes())
+
+
+def read_safetensors(path):
+    """{name: numpy array} from a file write_safetensors wrote (F32 only)."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + n])
+    header.pop("__metadata__", None)
+    base = 8 + n
+    return {k: np.frombuffer(blob[base + v["data_offsets"][0]:base + v["data_offsets"][1]], dtype="<f4")
+            .reshape(v["shape"]) for k, v in header.items() if v["dtype"] == "F32"}
+
+
+def large_tied(out, model, tok, special_id, p_ids, fixture_tok):
+    """--large, second part: the same module with lm_head tied to wte (model is changed in place), exported to
+    LARGE_TIED_STEM.onnx, its greedy golden (LARGE_TIED_NEW_TOKENS tokens) and OUT/hf/ in Hugging Face's GPT-2
+    layout for peers that load safetensors (Jlama)."""
+    import shutil
+    import time
+    import onnx
+    model.lm_head.weight = model.wte.weight  # tied: every other weight as in LARGE_STEM.onnx
+    step = eager_step(model)
+    t0 = time.time()
+    new = greedy(step, p_ids, LARGE_TIED_NEW_TOKENS)
+    full = torch.tensor([p_ids + new])
+    with torch.no_grad():
+        full_logits = model(full, torch.ones_like(full), *empty_past(model, 1))[0]
+    assert [int(t) for t in full_logits[0, len(p_ids) - 1:-1].argmax(-1)] == new, "tied: cache vs no-cache"
+    top2 = full_logits[0, len(p_ids) - 1:-1].topk(2, dim=-1).values
+    gaps = top2[:, 0] - top2[:, 1]
+    gap, gap_step = float(gaps.min()), int(gaps.argmin())
+    in_tok = all(i < len(tok.id_to_token) for i in new)
+    write_cases(os.path.join(out, "greedy_tied.json"),
+                [{"prompt": LARGE_PROMPT, "prompt_ids": p_ids, "new_ids": new,
+                  "text": tok.decode(new) if in_tok else None, "min_gap": round(gap, 6), "min_gap_step": gap_step}])
+    print(f"tied greedy ({LARGE_TIED_NEW_TOKENS} tokens, {time.time() - t0:.1f} s): new_ids {new}")
+    print(f"  {len(set(new))} distinct, {sum(i >= len(tok.id_to_token) for i in new)} outside the tokenizer, "
+          f"smallest top-1/top-2 logit gap {gap:.4f} (new id {gap_step})")
+
+    onnx_path = os.path.join(out, LARGE_TIED_STEM + ".onnx")
+    t0 = time.time()
+    in_names, out_names = export_onnx(model, onnx_path, LARGE_CFG["n_layer"])
+    print(f"tied export: {time.time() - t0:.1f} s, {os.path.getsize(onnx_path)} bytes")
+    proto = onnx.load(onnx_path)
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer), "external data"
+    onnx.checker.check_model(proto, full_check=True)
+    assert [i.name for i in proto.graph.input] == in_names and [o.name for o in proto.graph.output] == out_names
+
+    def onnx_step(ids, mask, past):
+        res = run_onnx(proto, {"input_ids": ids.numpy(), "attention_mask": mask.numpy(),
+                               **{n: (p.numpy() if isinstance(p, torch.Tensor) else p)
+                                  for n, p in zip(in_names[2:], past if past is not None
+                                                  else empty_past(model, ids.size(0)))}})
+        return torch.from_numpy(res[0]), list(res[1:])
+
+    assert greedy(onnx_step, p_ids, LARGE_TIED_NEW_TOKENS) == new, "tied: onnx greedy differs"
+    print("tied: onnx greedy == eager greedy")
+
+    # ---- Hugging Face GPT-2 layout (GPT2LMHeadModel's state dict without the "transformer." prefix)
+    hf = os.path.join(out, "hf")
+    os.makedirs(hf, exist_ok=True)
+    lc = LARGE_CFG
+    write_json(os.path.join(hf, "config.json"), {
+        "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
+        "vocab_size": lc["vocab"], "n_ctx": lc["n_positions"], "n_positions": lc["n_positions"],
+        "n_embd": lc["n_embd"], "n_head": lc["n_head"], "n_layer": lc["n_layer"], "n_inner": None,
+        "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5, "tie_word_embeddings": True,
+        "bos_token_id": special_id, "eos_token_id": special_id, "torch_dtype": "float32",
+        "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0, "scale_attn_weights": True,
+        "use_cache": True})
+    state = [(k, v.detach().numpy()) for k, v in model.state_dict().items() if k != "lm_head.weight"]
+    names = [k for k, _ in state]
+    want = ["wte.weight", "wpe.weight"] + [f"h.{i}.{n}" for i in range(lc["n_layer"]) for n in (
+        "ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
+        "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight",
+        "mlp.c_proj.bias")] + ["ln_f.weight", "ln_f.bias"]
+    assert names == want, names
+    st_path = os.path.join(hf, "model.safetensors")
+    write_safetensors(st_path, state)
+    back = read_safetensors(st_path)
+    assert list(back) == names and all(np.array_equal(back[k], v) for k, v in state), "safetensors round trip"
+    assert back["h.0.attn.c_attn.weight"].shape == (lc["n_embd"], 3 * lc["n_embd"])
+    del back
+    shutil.copyfile(fixture_tok, os.path.join(hf, "tokenizer.json"))
+    print(f"hf/: config.json, model.safetensors ({os.path.getsize(st_path)} bytes, {len(state)} tensors, "
+          f"read back equal), tokenizer.json")
 
 
 def main():
