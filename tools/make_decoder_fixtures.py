@@ -11,6 +11,9 @@ Everything goes to testdata/decoder/ (see the README.md written there):
                             outputs logits, present.{i}.key/.value (the same file serves the empty-cache
                             first step, past_sequence = 0, and the later steps)
   gpt2_tiny_config.json     vocab_size, n_positions, n_embd, n_layer, n_head, eos_token_id
+  gpt2_tiny_hf/             the same weights in Hugging Face's GPT-2 layout, names without the "transformer."
+                            prefix: config.json (model_type gpt2, tie_word_embeddings false, ...),
+                            model.safetensors (F32, Conv1D weights [in, out], with lm_head.weight), tokenizer.json
   greedy.json               {"cases":[{"prompt","prompt_ids","new_ids","text"}]}: 32 greedy tokens from the
                             eager module with its KV cache (prefill in one call, then one token per step)
   llama_tiny.onnx           a Llama-architecture decoder (RMSNorm, RoPE, grouped-query attention with 4 query
@@ -1241,6 +1244,136 @@ def large_tied(out, model, tok, special_id, p_ids, fixture_tok):
           f"read back equal), tokenizer.json")
 
 
+HF_TINY_DIR = "gpt2_tiny_hf"
+HF_BLOCK_NAMES = ("ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
+                  "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
+                  "mlp.c_proj.weight", "mlp.c_proj.bias")
+
+
+def gpt2_reference(sd, config, ids):
+    """The logits [T, V] of one unpadded sequence from an HF GPT-2 state dict (names without "transformer.",
+    numpy arrays) and its config.json, by a separate numpy implementation in float64: no cache, one head at a
+    time, LayerNorm (x - mean) / sqrt(biased var + eps) * g + b, Conv1D x @ W[in, out] + b, scores / sqrt(head
+    size) with key j hidden from query t when j > t, gelu_new, lm_head x @ W.T."""
+    sd = {k: v.astype(np.float64) for k, v in sd.items()}
+    d, heads, eps = config["n_embd"], config["n_head"], config["layer_norm_epsilon"]
+    hd, T = d // heads, len(ids)
+
+    def ln(x, g, b):
+        mu = x.mean(-1, keepdims=True)
+        var = ((x - mu) ** 2).mean(-1, keepdims=True)
+        return (x - mu) / np.sqrt(var + eps) * g + b
+
+    def gelu(x):
+        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+
+    x = sd["wte.weight"][ids] + sd["wpe.weight"][np.arange(T)]
+    for i in range(config["n_layer"]):
+        w = lambda n: sd[f"h.{i}.{n}"]  # noqa: E731
+        qkv = ln(x, w("ln_1.weight"), w("ln_1.bias")) @ w("attn.c_attn.weight") + w("attn.c_attn.bias")
+        q, k, v = qkv[:, :d], qkv[:, d:2 * d], qkv[:, 2 * d:]
+        att = np.zeros((T, d))
+        for h in range(heads):
+            cols = slice(h * hd, (h + 1) * hd)
+            sc = q[:, cols] @ k[:, cols].T / math.sqrt(hd)
+            sc[np.triu(np.ones((T, T), dtype=bool), 1)] = -np.inf
+            sc = np.exp(sc - sc.max(-1, keepdims=True))
+            att[:, cols] = (sc / sc.sum(-1, keepdims=True)) @ v[:, cols]
+        x = x + att @ w("attn.c_proj.weight") + w("attn.c_proj.bias")
+        m = gelu(ln(x, w("ln_2.weight"), w("ln_2.bias")) @ w("mlp.c_fc.weight") + w("mlp.c_fc.bias"))
+        x = x + m @ w("mlp.c_proj.weight") + w("mlp.c_proj.bias")
+    x = ln(x, sd["ln_f.weight"], sd["ln_f.bias"])
+    return x @ (sd["lm_head.weight"] if "lm_head.weight" in sd else sd["wte.weight"]).T
+
+
+def write_tiny_hf(out, model, special_id, g_cases):
+    """OUT/gpt2_tiny_hf/: gpt2_tiny.onnx's weights (the module's, untied lm_head) in Hugging Face's GPT-2 layout:
+    config.json, model.safetensors, a copy of tokenizer.json. Checks: the safetensors file read back equals the
+    state dict; a fresh TinyGPT2 loaded from it (strict) gives bit-identical logits and the same greedy ids as the
+    module; a float64 numpy implementation over the file's tensors and config.json agrees within 1e-4.
+    A dict for the README."""
+    import shutil
+    hf = os.path.join(out, HF_TINY_DIR)
+    os.makedirs(hf, exist_ok=True)
+    c = CFG
+    config = {
+        "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
+        "vocab_size": model.vocab_size, "n_ctx": c["n_positions"], "n_positions": c["n_positions"],
+        "n_embd": c["n_embd"], "n_head": c["n_head"], "n_layer": c["n_layer"], "n_inner": None,
+        "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5, "tie_word_embeddings": False,
+        "bos_token_id": special_id, "eos_token_id": special_id, "torch_dtype": "float32",
+        "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0, "scale_attn_weights": True,
+        "use_cache": True}
+    write_json(os.path.join(hf, "config.json"), config)
+    state = [(k, v.detach().numpy()) for k, v in model.state_dict().items()]
+    names = [k for k, _ in state]
+    want = ["wte.weight", "wpe.weight"] + [f"h.{i}.{n}" for i in range(c["n_layer"]) for n in HF_BLOCK_NAMES] + \
+        ["ln_f.weight", "ln_f.bias", "lm_head.weight"]
+    assert names == want, names
+    st_path = os.path.join(hf, "model.safetensors")
+    write_safetensors(st_path, state)
+    shutil.copyfile(os.path.join(out, "tokenizer.json"), os.path.join(hf, "tokenizer.json"))
+
+    # read back: the same tensors (names, order, shapes, bits)
+    back = read_safetensors(st_path)
+    assert list(back) == names and all(np.array_equal(back[k], v) for k, v in state), "safetensors round trip"
+    d, V = c["n_embd"], model.vocab_size
+    shapes = {k: tuple(v.shape) for k, v in back.items()}
+    assert shapes["h.0.attn.c_attn.weight"] == (d, 3 * d) and shapes["h.0.attn.c_proj.weight"] == (d, d)
+    assert shapes["h.0.mlp.c_fc.weight"] == (d, 4 * d) and shapes["h.0.mlp.c_proj.weight"] == (4 * d, d)
+    assert shapes["lm_head.weight"] == (V, d) and shapes["wte.weight"] == (V, d)
+    assert shapes["wpe.weight"] == (c["n_positions"], d)
+    assert not np.array_equal(back["lm_head.weight"], back["wte.weight"]), "lm_head should be untied"
+    with open(os.path.join(hf, "config.json"), encoding="utf-8") as f:
+        config_back = json.load(f)
+
+    # a fresh module from the file only: bit-identical logits (no cache, with a cache, batch 2 with padding)
+    # and the same greedy ids
+    fresh = TinyGPT2(config_back["vocab_size"], config_back["n_positions"], config_back["n_embd"],
+                     config_back["n_layer"], config_back["n_head"])
+    fresh.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in back.items()}, strict=True)
+    fresh.eval()
+    checks = 0
+    for g in g_cases:
+        ids = torch.tensor([g["prompt_ids"] + g["new_ids"]])
+        mask = torch.ones_like(ids)
+        with torch.no_grad():
+            a = model(ids, mask, *empty_past(model, 1))
+            b = fresh(ids, mask, *empty_past(fresh, 1))
+        assert all(torch.equal(x, y) for x, y in zip(a, b)), "fresh module from safetensors: logits differ"
+        with torch.no_grad():
+            a2 = model(torch.tensor([[7, 8, 9]]), torch.ones(1, ids.size(1) + 3, dtype=torch.long), *a[1:])
+            b2 = fresh(torch.tensor([[7, 8, 9]]), torch.ones(1, ids.size(1) + 3, dtype=torch.long), *b[1:])
+        assert all(torch.equal(x, y) for x, y in zip(a2, b2)), "fresh module from safetensors: cached step differs"
+        assert greedy(eager_step(fresh), g["prompt_ids"], NEW_TOKENS) == g["new_ids"], "fresh module: greedy"
+        checks += 1
+    ids2 = torch.tensor([[5, 6, 7, 8], [9, 10, 11, 12]])
+    mask2 = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]])
+    with torch.no_grad():
+        assert all(torch.equal(x, y) for x, y in zip(model(ids2, mask2, *empty_past(model, 2)),
+                                                      fresh(ids2, mask2, *empty_past(fresh, 2)))), "padded batch"
+    print(f"{HF_TINY_DIR}: a fresh module from model.safetensors == the module, bit for bit ({checks} prompts + "
+          f"32 new ids without cache, a 3-token cached step, a left-padded batch of 2; greedy ids equal)")
+
+    # an independent float64 numpy implementation from the file's tensors and config.json
+    worst = 0.0
+    for g in g_cases:
+        seq = g["prompt_ids"] + g["new_ids"]
+        ref = gpt2_reference(back, config_back, seq)
+        with torch.no_grad():
+            got = model(torch.tensor([seq]), torch.ones(1, len(seq), dtype=torch.long),
+                        *empty_past(model, 1))[0][0].numpy()
+        err = float(np.abs(got - ref).max())
+        assert err < 1e-4, f"{HF_TINY_DIR}: numpy reference vs module max abs diff {err}"
+        assert [int(t) for t in ref[len(g["prompt_ids"]) - 1:-1].argmax(-1)] == g["new_ids"], "reference argmax"
+        worst = max(worst, err)
+    print(f"{HF_TINY_DIR}: float64 numpy GPT-2 from the safetensors + config.json == the module: max abs diff "
+          f"{worst:.2e}, argmaxes = greedy.json's new ids")
+    for name in sorted(os.listdir(hf)):
+        print(f"{os.path.getsize(os.path.join(hf, name)):>9}  {HF_TINY_DIR}/{name}")
+    return {"shapes": shapes, "size": os.path.getsize(st_path), "ref_err": worst}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "testdata", "decoder"))
@@ -1304,13 +1437,18 @@ def main():
     # ---- Llama
     llama = make_llama(out, tok, vocab_size, special_id)
 
-    write_readme(out, source, corpus_sha, vocab_size, special_id, in_names, out_names, g_cases, llama)
+    # ---- the GPT-2 weights in Hugging Face's layout (after the Llama: the fresh module draws from torch's RNG)
+    hf_info = write_tiny_hf(out, model, special_id, g_cases)
+
+    write_readme(out, source, corpus_sha, vocab_size, special_id, in_names, out_names, g_cases, llama, hf_info)
 
     total = 0
     for name in sorted(os.listdir(out)):
         p = os.path.join(out, name)
-        total += os.path.getsize(p)
-        print(f"{os.path.getsize(p):>9}  {sha256(p)[:16]}  {name}")
+        for sub in (sorted(os.listdir(p)) if os.path.isdir(p) else [""]):
+            q = os.path.join(p, sub) if sub else p
+            total += os.path.getsize(q)
+            print(f"{os.path.getsize(q):>9}  {sha256(q)[:16]}  {name}{'/' + sub if sub else ''}")
     print(f"{total:>9}  total")
 
 
@@ -1383,7 +1521,8 @@ largest logit over a case's steps is {", ".join(f"{g:.3f}" for g in llama["gaps"
     return text
 
 
-def write_readme(out, source, corpus_sha, vocab_size, special_id, in_names, out_names, g_cases, llama):
+def write_readme(out, source, corpus_sha, vocab_size, special_id, in_names, out_names, g_cases, llama,
+                 hf_info):
     layers = CFG["n_layer"]
     heads = CFG["n_head"]
     hd = CFG["n_embd"] // heads
@@ -1459,6 +1598,17 @@ batch 2 with a left-padded row (past 0 then past 4), max abs difference < 1e-4, 
 for every prompt gives the same ids. onnxruntime was not available and was not run.
 
 `gpt2_tiny_config.json`: vocab_size, n_positions, n_embd, n_layer, n_head, eos_token_id ({special_id}).
+
+`{HF_TINY_DIR}/`: the same weights in Hugging Face's GPT-2 layout, for loaders of HF checkpoints:
+`config.json` (model_type gpt2, n_ctx = n_positions {CFG["n_positions"]}, n_embd {CFG["n_embd"]}, n_head {heads}, n_layer {layers},
+vocab_size {vocab_size}, layer_norm_epsilon 1e-5, activation_function gelu_new, tie_word_embeddings false,
+bos/eos {special_id}), `model.safetensors` (F32, {hf_info["size"]:,} bytes; GPT2LMHeadModel's state dict without the
+`transformer.` prefix: `wte.weight` [{vocab_size}, {CFG["n_embd"]}], `wpe.weight`, `h.{{i}}.ln_1/ln_2.weight/bias`,
+`h.{{i}}.attn.c_attn.weight` [{CFG["n_embd"]}, {3 * CFG["n_embd"]}] (Conv1D [in, out]: q, k, v column blocks), `h.{{i}}.attn.c_proj`,
+`h.{{i}}.mlp.c_fc` [{CFG["n_embd"]}, {4 * CFG["n_embd"]}], `h.{{i}}.mlp.c_proj` [{4 * CFG["n_embd"]}, {CFG["n_embd"]}] weight/bias, `ln_f.weight/bias`, and
+`lm_head.weight` [{vocab_size}, {CFG["n_embd"]}] (untied, applied as x @ W^T)) and a copy of `tokenizer.json`. Checked by
+the script: a fresh module loaded from the file gives bit-identical logits and `greedy.json`'s ids, and a float64
+numpy GPT-2 over the file's tensors and `config.json` agrees with the module within 1e-4 ({hf_info["ref_err"]:.0e} here).
 
 ## Greedy goldens: `greedy.json`
 

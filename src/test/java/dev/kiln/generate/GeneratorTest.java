@@ -77,6 +77,32 @@ class GeneratorTest {
         }
     }
 
+    /** GPT-2 on Kiln's own ops from a Hugging Face directory (config.json + model.safetensors, untied head): PyTorch's greedy ids. */
+    @Test
+    void nativeGpt2FromSafetensorsEqualsPyTorch() throws Exception {
+        BpeTokenizer tok = BpeTokenizerTest.kiln();
+        try (Gpt2Decoder d = Gpt2Decoder.load(BpeTokenizerTest.DIR.resolve("gpt2_tiny_hf"))) {
+            assertEquals(128, d.contextLength());
+            TextGenerator g = new TextGenerator(d, tok);
+            for (Map<String, Object> c : cases()) {
+                int[] prompt = ints(c.get("prompt_ids")), want = ints(c.get("new_ids"));
+                TextGenerator.Result r = g.generate(prompt, new TextGenerator.Options(want.length, Set.of(), List.of()), Sampler.greedy(), null, null);
+                assertArrayEquals(want, r.ids(), "native GPT-2: new ids after " + c.get("prompt"));
+            }
+            // flat memory: the cache is allocated once per session
+            long[] at = new long[2];
+            int[] count = {0};
+            g.generate(new int[] {39, 493}, new TextGenerator.Options(100, Set.of(), List.of()), Sampler.sampling(1f, 0, 1f, 1f, 2), (id, t) -> {
+                if (++count[0] == 10) at[0] = dev.kiln.tensor.Storage.liveBytes();
+                if (count[0] == 100) at[1] = dev.kiln.tensor.Storage.liveBytes();
+                return true;
+            }, null);
+            assertEquals(at[0], at[1], "live bytes grew while generating");
+        }
+        java.nio.file.NoSuchFileException e = assertThrows(java.nio.file.NoSuchFileException.class, () -> Gpt2Decoder.load(BpeTokenizerTest.DIR));
+        assertTrue(e.getMessage().contains("config.json"), e.getMessage());
+    }
+
     @Test
     void seededSamplingRepeatsAndStopsApply() throws Exception {
         BpeTokenizer tok = BpeTokenizerTest.kiln();

@@ -37,7 +37,8 @@ import java.util.concurrent.Callable;
 final class GenerateCommand implements Callable<Integer> {
     @Spec private CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "MODEL", description = "An ONNX decoder with past_key_values.N.key|value inputs and present.N.key|value outputs.")
+    @Parameters(index = "0", paramLabel = "MODEL", description = "An ONNX decoder with past_key_values.N.key|value inputs and present.N.key|value outputs, "
+            + "or a Hugging Face GPT-2 directory (config.json + model.safetensors + tokenizer.json), run on Kiln's own layers.")
     Path model;
 
     @Option(names = "--tokenizer", paramLabel = "PATH", description = "tokenizer.json, or a directory holding tokenizer.json or vocab.json + merges.txt (default: the model's directory).")
@@ -97,19 +98,24 @@ final class GenerateCommand implements Callable<Integer> {
             default -> throw new IllegalArgumentException("generate: --weights " + weights + " is not supported (f32 or bf16)");
         };
         Sampler sampler = temperature == null ? Sampler.greedy(repetitionPenalty) : Sampler.sampling(temperature, topK, topP, repetitionPenalty, seed);
-        if (!Files.isRegularFile(model)) throw new NoSuchFileException(model.toString());
-        if (!CliChecks.inputKind(model).isOnnx()) throw new IllegalArgumentException(model + ": kiln generate takes an ONNX decoder with past key/values");
-        BpeTokenizer tok = loadTokenizer(tokenizer != null ? tokenizer : model.toAbsolutePath().getParent());
+        boolean hfDir = Files.isDirectory(model);
+        if (!hfDir && !Files.isRegularFile(model)) throw new NoSuchFileException(model.toString());
+        if (!hfDir && !CliChecks.inputKind(model).isOnnx())
+            throw new IllegalArgumentException(model + ": kiln generate takes an ONNX decoder with past key/values or a Hugging Face GPT-2 directory");
+        if (hfDir && precision != dev.kiln.onnx.OnnxExecutor.Precision.F32)
+            throw new IllegalArgumentException("generate: --weights " + weights + " applies to ONNX models only so far");
+        BpeTokenizer tok = loadTokenizer(tokenizer != null ? tokenizer : hfDir ? model : model.toAbsolutePath().getParent());
         PrintWriter out = spec.commandLine().getOut();
         int saved = CpuConfig.threads();
         if (threads != null) CpuConfig.setThreads(threads);
-        try (OnnxDecoder decoder = OnnxDecoder.open(model, precision, contextLength(model))) {
+        try (dev.kiln.generate.Decoder decoder = hfDir ? dev.kiln.generate.Gpt2Decoder.load(model) : OnnxDecoder.open(model, precision, contextLength(model))) {
             int[] ids = promptIds != null ? promptIds : tok.encode(prompt);
             Set<Integer> stopIds = new HashSet<>();
             int eos = tok.specialId("<|endoftext|>");
             if (eos >= 0) stopIds.add(eos);
             TextGenerator g = new TextGenerator(decoder, tok);
-            dev.kiln.onnx.OnnxProfile table = profile ? decoder.profile(true, false) : null;
+            if (profile && !(decoder instanceof OnnxDecoder)) throw new IllegalArgumentException("generate: --profile applies to ONNX models only");
+            dev.kiln.onnx.OnnxProfile table = profile ? ((OnnxDecoder) decoder).profile(true, false) : null;
             TextGenerator.Result r = g.generate(ids, new TextGenerator.Options(maxNewTokens, stopIds, stops), sampler, (id, text) -> {
                 out.print(text);
                 out.flush();
