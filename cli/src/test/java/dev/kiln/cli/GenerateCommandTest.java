@@ -28,6 +28,17 @@ class GenerateCommandTest {
         assertTrue(j.contains("\"decode_tokens_per_s\""), j);
     }
 
+    /** A Hugging Face GPT-2 directory runs on Kiln's own layers with the same ids as the ONNX export. */
+    @Test
+    void huggingFaceDirectoryGivesTheSameIds() throws Exception {
+        Path json = tmp.resolve("hf.json");
+        CliRun r = CliRun.of("generate", DIR.resolve("gpt2_tiny_hf").toString(), "--prompt", "The quick brown fox",
+                "--max-new-tokens", "32", "--json", json.toString());
+        assertEquals(Main.OK, r.code(), r.err());
+        assertTrue(Files.readString(json).contains("\"ids\": [289, 289, 366, 340, 486, 274, 275, 340, 549, 262, 450, 446, 274, 274, 274, 274, 348, 197, 340, 495, 274, 274, 10, 197, 165, 340, 549, 340, 274, 274, 274, 165]"),
+                Files.readString(json));
+    }
+
     @Test
     void samplingWithASeedRepeatsAndPromptIdsWork() {
         String[] args = {"generate", DIR.resolve("gpt2_tiny.onnx").toString(), "--prompt-ids", "39,493,78", "--max-new-tokens", "8",

@@ -32,6 +32,7 @@ import java.util.Set;
  *
  * <pre>
  *   DecodeBench MODEL.onnx TOKENIZER.json --prompt TEXT [--new-tokens 64] [--rounds 5] [--warmup-rounds 2] [--threads 2]
+ *               [--kiln-hf HF_DIR]   (Kiln on its own GPT-2 layers from the same weights in Hugging Face layout)
  * </pre>
  */
 public final class DecodeBench {
@@ -39,12 +40,14 @@ public final class DecodeBench {
         Path model = Path.of(args[0]), tokFile = Path.of(args[1]);
         String prompt = "The quick brown fox";
         int newTokens = 64, rounds = 5, warmupRounds = 2, threads = CpuConfig.threads();
+        Path hf = null;
         for (int i = 2; i < args.length; i++) {
             switch (args[i]) {
                 case "--prompt" -> prompt = args[++i];
                 case "--new-tokens" -> newTokens = Integer.parseInt(args[++i]);
                 case "--rounds" -> rounds = Integer.parseInt(args[++i]);
                 case "--warmup-rounds" -> warmupRounds = Integer.parseInt(args[++i]);
+                case "--kiln-hf" -> hf = Path.of(args[++i]);
                 case "--threads" -> threads = Integer.parseInt(args[++i]);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
@@ -56,7 +59,10 @@ public final class DecodeBench {
                 model.getFileName(), ids.length, newTokens, threads, rounds);
         List<Double> kDecode = new ArrayList<>(), oDecode = new ArrayList<>(), kPrefill = new ArrayList<>(), oPrefill = new ArrayList<>();
         int[] kIds = null, oIds = null;
-        try (OnnxDecoder d = OnnxDecoder.open(model, OnnxExecutor.Precision.F32, 0); OrtLoop ort = new OrtLoop(model, threads)) {
+        // Kiln runs the ONNX file, or with --kiln-hf DIR the same weights from a Hugging Face directory on its own GPT-2 layers
+        try (dev.kiln.generate.Decoder d = hf != null ? dev.kiln.generate.Gpt2Decoder.load(hf) : OnnxDecoder.open(model, OnnxExecutor.Precision.F32, 0);
+             OrtLoop ort = new OrtLoop(model, threads)) {
+            System.out.println("kiln runs " + (hf != null ? "its native GPT-2 on " + hf : "the ONNX file"));
             TextGenerator g = new TextGenerator(d, tok);
             for (int r = 0; r < warmupRounds; r++) {   // JIT warm-up (Kiln) and allocator warm-up (both), not counted
                 g.generate(ids, new TextGenerator.Options(newTokens, Set.of(), List.of()), Sampler.greedy(), null, null);
