@@ -99,6 +99,18 @@ class GeneratorTest {
             }, null);
             assertEquals(at[0], at[1], "live bytes grew while generating");
         }
+        // opt-in bf16 weights (where the CPU has a bf16 kernel; else f32): the first step's logits within 2% of f32's
+        try (Gpt2Decoder f = Gpt2Decoder.load(BpeTokenizerTest.DIR.resolve("gpt2_tiny_hf"));
+             Gpt2Decoder h = Gpt2Decoder.load(BpeTokenizerTest.DIR.resolve("gpt2_tiny_hf"), true);
+             Decoder.Session sf = f.newSession(); Decoder.Session sh = h.newSession()) {
+            float[] a = sf.step(new int[] {39, 493, 78}), b = sh.step(new int[] {39, 493, 78});
+            double err = 0, scale = 0;
+            for (int i = 0; i < a.length; i++) {
+                err = Math.max(err, Math.abs(a[i] - b[i]));
+                scale = Math.max(scale, Math.abs(a[i]));
+            }
+            assertTrue(err <= 0.02 * scale, "bf16 vs f32 logits: " + err + " of " + scale);
+        }
         java.nio.file.NoSuchFileException e = assertThrows(java.nio.file.NoSuchFileException.class, () -> Gpt2Decoder.load(BpeTokenizerTest.DIR));
         assertTrue(e.getMessage().contains("config.json"), e.getMessage());
     }

@@ -102,13 +102,11 @@ final class GenerateCommand implements Callable<Integer> {
         if (!hfDir && !Files.isRegularFile(model)) throw new NoSuchFileException(model.toString());
         if (!hfDir && !CliChecks.inputKind(model).isOnnx())
             throw new IllegalArgumentException(model + ": kiln generate takes an ONNX decoder with past key/values or a Hugging Face GPT-2 directory");
-        if (hfDir && precision != dev.kiln.onnx.OnnxExecutor.Precision.F32)
-            throw new IllegalArgumentException("generate: --weights " + weights + " applies to ONNX models only so far");
         BpeTokenizer tok = loadTokenizer(tokenizer != null ? tokenizer : hfDir ? model : model.toAbsolutePath().getParent());
         PrintWriter out = spec.commandLine().getOut();
         int saved = CpuConfig.threads();
         if (threads != null) CpuConfig.setThreads(threads);
-        try (dev.kiln.generate.Decoder decoder = hfDir ? dev.kiln.generate.Gpt2Decoder.load(model) : OnnxDecoder.open(model, precision, contextLength(model))) {
+        try (dev.kiln.generate.Decoder decoder = hfDir ? dev.kiln.generate.Gpt2Decoder.load(model, precision == dev.kiln.onnx.OnnxExecutor.Precision.BF16) : OnnxDecoder.open(model, precision, contextLength(model))) {
             int[] ids = promptIds != null ? promptIds : tok.encode(prompt);
             Set<Integer> stopIds = new HashSet<>();
             int eos = tok.specialId("<|endoftext|>");
