@@ -31,6 +31,7 @@ import java.util.regex.Pattern;
  */
 public final class OnnxDecoder implements Decoder {
     private static final Pattern PAST = Pattern.compile("past_key_values\\.(\\d+)\\.(key|value)");
+    private static final Pattern PRESENT = Pattern.compile("present\\.(\\d+)\\.(key|value)");
 
     private final Path file;
     private final OnnxExecutor executor;
@@ -83,7 +84,7 @@ public final class OnnxDecoder implements Decoder {
         for (int o = 0; o < outs.size(); o++) {
             String n = outs.get(o).name();
             if (n.equals("logits")) logits = o;
-            Matcher m = Pattern.compile("present\\.(\\d+)\\.(key|value)").matcher(n);
+            Matcher m = PRESENT.matcher(n);
             if (m.matches() && Integer.parseInt(m.group(1)) < layers) presentOutput[2 * Integer.parseInt(m.group(1)) + (m.group(2).equals("key") ? 0 : 1)] = o;
         }
         if (logits < 0) throw new IllegalArgumentException(file + ": no output named logits");

@@ -81,14 +81,10 @@ final class LayerNormFusion {
                     int rec = g.producer(nodes.get(scale).inputs().get(1 - j), "Reciprocal", 1);
                     if (!vector(g, gamma) || size(g, gamma) != size(g, beta) || rec < 0) continue;
                     int sqrt = g.producer(nodes.get(rec).inputs().get(0), "Sqrt", 1);
-                    int addEps = sqrt < 0 ? -1 : g.producer(nodes.get(sqrt).inputs().get(0), "Add", 1);
-                    if (addEps < 0) continue;
-                    List<String> ae = nodes.get(addEps).inputs();
-                    int which = !Double.isNaN(g.scalar(ae.get(1))) ? 0 : !Double.isNaN(g.scalar(ae.get(0))) ? 1 : -1;
-                    if (which < 0) continue;
-                    double eps = g.scalar(ae.get(1 - which));
-                    int var = g.producer(ae.get(which), "ReduceMean", 1);
-                    if (var < 0 || !lastAxis(g, nodes.get(var))) continue;
+                    Variance v = sqrt < 0 ? null : variance(g, nodes.get(sqrt).inputs().get(0));
+                    if (v == null) continue;
+                    int addEps = v.addEps, var = v.var;
+                    double eps = v.eps;
                     int sq = g.producer(nodes.get(var).inputs().get(0), "Mul", 1);
                     if (sq < 0 || !nodes.get(sq).inputs().get(0).equals(nodes.get(sq).inputs().get(1))) continue;
                     String d = nodes.get(sq).inputs().get(0);
@@ -104,6 +100,20 @@ final class LayerNormFusion {
             }
         }
         return false;
+    }
+
+    /** Add(ReduceMean over the last axis, scalar eps) producing name: the two nodes and eps. */
+    private record Variance(int addEps, int var, double eps) {}
+
+    private static Variance variance(FusionGraph g, String name) {
+        int addEps = g.producer(name, "Add", 1);
+        if (addEps < 0) return null;
+        List<String> ae = g.nodes().get(addEps).inputs();
+        int which = !Double.isNaN(g.scalar(ae.get(1))) ? 0 : !Double.isNaN(g.scalar(ae.get(0))) ? 1 : -1;
+        if (which < 0) return null;
+        int var = g.producer(ae.get(which), "ReduceMean", 1);
+        if (var < 0 || !lastAxis(g, g.nodes().get(var))) return null;
+        return new Variance(addEps, var, g.scalar(ae.get(1 - which)));
     }
 
     /** The node of type op producing name as its only output, read exactly `uses` times; -1 if not. */
@@ -124,18 +134,14 @@ final class LayerNormFusion {
             String gamma = mul.inputs().get(1 - side), d = nodes.get(div).inputs().get(0);
             int sqrt = g.producer(nodes.get(div).inputs().get(1), "Sqrt", 1);
             if (sqrt < 0) continue;
-            int addEps = g.producer(nodes.get(sqrt).inputs().get(0), "Add", 1);
-            if (addEps < 0) continue;
-            List<String> ae = nodes.get(addEps).inputs();
-            int which = !Double.isNaN(g.scalar(ae.get(1))) ? 0 : !Double.isNaN(g.scalar(ae.get(0))) ? 1 : -1;
-            if (which < 0) continue;
-            double eps = g.scalar(ae.get(1 - which));
-            int var = g.producer(ae.get(which), "ReduceMean", 1);
-            if (var < 0 || !lastAxis(g, nodes.get(var))) continue;
+            Variance v = variance(g, nodes.get(sqrt).inputs().get(0));
+            if (v == null) continue;
+            int addEps = v.addEps, var = v.var;
+            double eps = v.eps;
             int pow = g.producer(nodes.get(var).inputs().get(0), "Pow", 1);
             if (pow < 0 || !nodes.get(pow).inputs().get(0).equals(d) || g.scalar(nodes.get(pow).inputs().get(1)) != 2.0) continue;
-            int sub = g.producerOf(d);
-            if (sub < 0 || !FusionGraph.isDefault(nodes.get(sub), "Sub") || g.uses(d) != 2 || nodes.get(sub).outputs().size() != 1) continue;
+            int sub = producedBy(g, d, "Sub", 2);
+            if (sub < 0) continue;
             String x = nodes.get(sub).inputs().get(0);
             int mean = g.producer(nodes.get(sub).inputs().get(1), "ReduceMean", 1);
             if (mean < 0 || !nodes.get(mean).inputs().get(0).equals(x) || !lastAxis(g, nodes.get(mean))) continue;

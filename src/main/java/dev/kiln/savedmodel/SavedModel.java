@@ -133,7 +133,7 @@ public final class SavedModel {
         try {
             return new OnnxExecutor(m, precision);
         } catch (RuntimeException e) {
-            for (var v : m.graph().initializers().values()) if (v instanceof dev.kiln.onnx.Value.TensorValue tv) tv.tensor().close();
+            OnnxExecutor.release(m);
             throw e;
         }
     }

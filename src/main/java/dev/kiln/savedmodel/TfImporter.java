@@ -413,7 +413,7 @@ public final class TfImporter {
     private String transpose(String name, long... perm) {
         String cached = otherLayout.get(name);
         if (cached != null) return cached;
-        String out = emit("Transpose", List.of(name), Map.of("perm", ints("perm", perm)));
+        String out = emit("Transpose", List.of(name), Map.of("perm", OnnxAttribute.ofInts("perm", perm)));
         otherLayout.put(name, out);
         otherLayout.put(out, name);
         return out;
@@ -423,14 +423,6 @@ public final class TfImporter {
     T int64s(String base, long... values) {
         return constant(base, Value.of(Tensor.fromArray(values, values.length)));
     }
-
-    static OnnxAttribute ints(String name, long... v) { return OnnxAttribute.ofInts(name, v); }
-
-    static OnnxAttribute integer(String name, long v) { return OnnxAttribute.ofInt(name, v); }
-
-    static OnnxAttribute real(String name, float v) { return OnnxAttribute.ofFloat(name, v); }
-
-    static OnnxAttribute string(String name, String v) { return OnnxAttribute.ofString(name, v); }
 
     String file() { return file; }
 

@@ -12,8 +12,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
-import static dev.kiln.savedmodel.TfImporter.integer;
-import static dev.kiln.savedmodel.TfImporter.ints;
 import static dev.kiln.savedmodel.TfOps.attrs;
 
 /**
@@ -70,7 +68,7 @@ final class TfNnOps {
         if (re != null) return re;
         long[] lp = new long[r];
         for (int k = 0; k < r; k++) lp[k] = perm[k];
-        return TfOps.same(imp.emit("Transpose", List.of(imp.nhwc(t).name()), attrs(ints("perm", lp))), imp.nhwc(t));
+        return TfOps.same(imp.emit("Transpose", List.of(imp.nhwc(t).name()), attrs(OnnxAttribute.ofInts("perm", lp))), imp.nhwc(t));
     }
 
     private static T matmul(TfImporter imp, T a, T b, boolean ta, boolean tb) {
@@ -129,12 +127,12 @@ final class TfNnOps {
         long[] dil = d.length == 4 ? new long[] {d[h], d[w]} : new long[] {1, 1};
         String padding = TfOps.s(n, "padding", "VALID");
         Map<String, OnnxAttribute> pad = switch (padding) {
-            case "SAME" -> attrs(TfImporter.string("auto_pad", "SAME_UPPER"));
-            case "VALID" -> attrs(TfImporter.string("auto_pad", "VALID"));
+            case "SAME" -> attrs(OnnxAttribute.ofString("auto_pad", "SAME_UPPER"));
+            case "VALID" -> attrs(OnnxAttribute.ofString("auto_pad", "VALID"));
             case "EXPLICIT" -> {
                 long[] e = TfOps.ints(n, "explicit_paddings");
                 if (e.length != 8) throw new KilnFormatException(imp.file() + ": " + n.describe() + ": explicit_paddings must have 8 values");
-                yield attrs(ints("pads", e[2 * h], e[2 * w], e[2 * h + 1], e[2 * w + 1]));
+                yield attrs(OnnxAttribute.ofInts("pads", e[2 * h], e[2 * w], e[2 * h + 1], e[2 * w + 1]));
             }
             default -> throw new KilnFormatException(imp.file() + ": " + n.describe() + ": padding " + dev.kiln.onnx.proto.ProtoReader.printable(padding, 40) + " is not supported");
         };
@@ -152,8 +150,8 @@ final class TfNnOps {
                 : relaid(imp, in.get(1), new int[] {3, 2, 0, 1}, null);
         Window win = window(imp, n, new long[] {fs[0], fs[1]});
         T x = win.nhwc ? imp.nchw(in.get(0)) : imp.nhwc(in.get(0));
-        Map<String, OnnxAttribute> a = attrs(ints("kernel_shape", win.kernel), ints("strides", win.strides),
-                ints("dilations", win.dilations), integer("group", depthwise ? fs[2] : 1));
+        Map<String, OnnxAttribute> a = attrs(OnnxAttribute.ofInts("kernel_shape", win.kernel), OnnxAttribute.ofInts("strides", win.strides),
+                OnnxAttribute.ofInts("dilations", win.dilations), OnnxAttribute.ofInt("group", depthwise ? fs[2] : 1));
         a.putAll(win.pad);
         return List.of(new T(imp.emit("Conv", List.of(x.name(), weight.name()), a), win.nhwc, x.type(), 4));
     }
@@ -165,7 +163,7 @@ final class TfNnOps {
         boolean nhwc = !format.startsWith("NC");
         Window win = window(imp, n, nhwc ? new long[] {k[1], k[2]} : new long[] {k[2], k[3]});
         T x = nhwc ? imp.nchw(in.get(0)) : imp.nhwc(in.get(0));
-        Map<String, OnnxAttribute> a = attrs(ints("kernel_shape", win.kernel), ints("strides", win.strides));
+        Map<String, OnnxAttribute> a = attrs(OnnxAttribute.ofInts("kernel_shape", win.kernel), OnnxAttribute.ofInts("strides", win.strides));
         a.putAll(win.pad);
         return List.of(new T(imp.emit(op, List.of(x.name()), a), nhwc, x.type(), 4));
     }
@@ -178,7 +176,7 @@ final class TfNnOps {
         T x = nhwc ? imp.nchw(in.get(0)) : in.get(0);
         List<String> ins = new ArrayList<>(List.of(x.name()));
         for (int k = 1; k <= 4; k++) ins.add(in.get(k).name());
-        String y = imp.emit("BatchNormalization", ins, attrs(TfImporter.real("epsilon", (float) TfOps.f(n, "epsilon", 1e-4))));
+        String y = imp.emit("BatchNormalization", ins, attrs(OnnxAttribute.ofFloat("epsilon", (float) TfOps.f(n, "epsilon", 1e-4))));
         List<T> out = new ArrayList<>();
         out.add(new T(y, nhwc, x.type(), 4));
         for (int k = 0; k < 5; k++) out.add(null);

@@ -46,12 +46,12 @@ final class TfOps {
         TABLE.put("Square", (imp, n, in) -> List.of(same(imp.emit("Mul", List.of(in.get(0).name(), in.get(0).name()), Map.of()), in.get(0))));
         TABLE.put("Relu6", (imp, n, in) -> List.of(clip(imp, in.get(0), 0, 6)));
         TABLE.put("LeakyRelu", (imp, n, in) -> List.of(same(imp.emit("LeakyRelu", List.of(in.get(0).name()),
-                Map.of("alpha", TfImporter.real("alpha", (float) f(n, "alpha", 0.2)))), in.get(0))));
+                Map.of("alpha", OnnxAttribute.ofFloat("alpha", (float) f(n, "alpha", 0.2)))), in.get(0))));
         TABLE.put("Softmax", (imp, n, in) -> softmax(imp, in.get(0), "Softmax"));
         TABLE.put("LogSoftmax", (imp, n, in) -> softmax(imp, in.get(0), "LogSoftmax"));
         TABLE.put("Cast", (imp, n, in) -> {
             ElemType to = type(imp, n, "DstT");
-            return List.of(new T(imp.emit("Cast", List.of(in.get(0).name()), Map.of("to", TfImporter.integer("to", to.code()))),
+            return List.of(new T(imp.emit("Cast", List.of(in.get(0).name()), Map.of("to", OnnxAttribute.ofInt("to", to.code()))),
                     in.get(0).nchw(), to, in.get(0).rank()));
         });
 
@@ -202,7 +202,7 @@ final class TfOps {
 
     private static List<T> softmax(TfImporter imp, T x, String op) {
         T t = imp.nhwc(x);
-        return List.of(same(imp.emit(op, List.of(t.name()), Map.of("axis", TfImporter.integer("axis", -1))), t));
+        return List.of(same(imp.emit(op, List.of(t.name()), Map.of("axis", OnnxAttribute.ofInt("axis", -1))), t));
     }
 
     /**

@@ -2,6 +2,7 @@ package dev.kiln.savedmodel;
 
 import dev.kiln.io.KilnFormatException;
 import dev.kiln.onnx.ElemType;
+import dev.kiln.onnx.OnnxAttribute;
 import dev.kiln.onnx.Value;
 import dev.kiln.savedmodel.TfGraph.Node;
 import dev.kiln.savedmodel.TfImporter.T;
@@ -10,7 +11,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
-import static dev.kiln.savedmodel.TfImporter.integer;
 import static dev.kiln.savedmodel.TfOps.attrs;
 import static dev.kiln.savedmodel.TfOps.b;
 import static dev.kiln.savedmodel.TfOps.constInts;
@@ -42,14 +42,14 @@ final class TfShapeOps {
                 rank = -1;
                 zero = true;
             }
-            return List.of(new T(imp.emit("Reshape", List.of(x.name(), shape), attrs(integer("allowzero", zero ? 1 : 0))), false, x.type(), rank));
+            return List.of(new T(imp.emit("Reshape", List.of(x.name(), shape), attrs(OnnxAttribute.ofInt("allowzero", zero ? 1 : 0))), false, x.type(), rank));
         });
         t.put("Transpose", (imp, n, in) -> {
             long[] perm = constInts(imp, n, in.get(1), "perm");
             if (in.get(0).nchw() && java.util.Arrays.equals(perm, new long[] {0, 3, 1, 2}))
                 return List.of(new T(in.get(0).name(), false, in.get(0).type(), 4));    // NHWC -> NCHW of a tensor held as NCHW
             T x = imp.nhwc(in.get(0));
-            return List.of(new T(imp.emit("Transpose", List.of(x.name()), attrs(TfImporter.ints("perm", perm))), false, x.type(), perm.length));
+            return List.of(new T(imp.emit("Transpose", List.of(x.name()), attrs(OnnxAttribute.ofInts("perm", perm))), false, x.type(), perm.length));
         });
         t.put("ConcatV2", (imp, n, in) -> concat(imp, n, in.subList(0, in.size() - 1), in.get(in.size() - 1)));
         t.put("Concat", (imp, n, in) -> concat(imp, n, in.subList(1, in.size()), in.get(0)));
@@ -63,14 +63,14 @@ final class TfShapeOps {
                 rank = h.rank() < 0 ? -1 : h.rank() + 1;
                 parts.add(imp.emit("Unsqueeze", List.of(h.name(), axes.name()), Map.of()));
             }
-            return List.of(new T(imp.emit("Concat", parts, attrs(integer("axis", axis))), false, in.get(0).type(), rank));
+            return List.of(new T(imp.emit("Concat", parts, attrs(OnnxAttribute.ofInt("axis", axis))), false, in.get(0).type(), rank));
         });
         t.put("Unpack", (imp, n, in) -> {
             long axis = i(n, "axis", 0);
             int num = (int) i(n, "num", -1);
             if (num < 1) throw new KilnFormatException(imp.file() + ": " + n.describe() + " has no 'num'");
             T x = imp.nhwc(in.get(0));
-            List<String> parts = imp.emitN("Split", List.of(x.name()), attrs(integer("axis", axis)), num);
+            List<String> parts = imp.emitN("Split", List.of(x.name()), attrs(OnnxAttribute.ofInt("axis", axis)), num);
             T axes = imp.int64s("axes", axis);
             List<T> out = new ArrayList<>();
             for (String p : parts)
@@ -95,15 +95,15 @@ final class TfShapeOps {
         t.put("Shape", (imp, n, in) -> {
             T x = in.get(0);
             String s = imp.emit("Shape", List.of(x.name()), Map.of());
-            if (x.nchw()) s = imp.emit("Gather", List.of(s, imp.int64s("nhwc", 0, 2, 3, 1).name()), attrs(integer("axis", 0)));
+            if (x.nchw()) s = imp.emit("Gather", List.of(s, imp.int64s("nhwc", 0, 2, 3, 1).name()), attrs(OnnxAttribute.ofInt("axis", 0)));
             ElemType out = n.attrs().containsKey("out_type") ? TfOps.type(imp, n, "out_type") : ElemType.INT32;
-            if (out != ElemType.INT64) s = imp.emit("Cast", List.of(s), attrs(integer("to", out.code())));
+            if (out != ElemType.INT64) s = imp.emit("Cast", List.of(s), attrs(OnnxAttribute.ofInt("to", out.code())));
             return List.of(new T(s, false, out, 1));
         });
         t.put("Size", (imp, n, in) -> {
             String s = imp.emit("Size", List.of(in.get(0).name()), Map.of());
             ElemType out = n.attrs().containsKey("out_type") ? TfOps.type(imp, n, "out_type") : ElemType.INT32;
-            if (out != ElemType.INT64) s = imp.emit("Cast", List.of(s), attrs(integer("to", out.code())));
+            if (out != ElemType.INT64) s = imp.emit("Cast", List.of(s), attrs(OnnxAttribute.ofInt("to", out.code())));
             return List.of(new T(s, false, out, 0));
         });
         t.put("GatherV2", (imp, n, in) -> {
@@ -124,7 +124,7 @@ final class TfShapeOps {
             for (T x : in) names.add(imp.nhwc(x).name());
             int arrow = eq.indexOf("->");
             int rank = arrow < 0 || eq.contains("...") ? -1 : eq.substring(arrow + 2).trim().length();
-            return List.of(new T(imp.emit("Einsum", names, attrs(TfImporter.string("equation", eq))), false, in.get(0).type(), rank));
+            return List.of(new T(imp.emit("Einsum", names, attrs(OnnxAttribute.ofString("equation", eq))), false, in.get(0).type(), rank));
         });
         t.put("Fill", (imp, n, in) -> {
             String dims = toInt64(imp, in.get(0));
@@ -154,7 +154,7 @@ final class TfShapeOps {
             int num = (int) i(n, "num_split", 1);
             T x = imp.nhwc(in.get(1));
             List<T> out = new ArrayList<>();
-            for (String p : imp.emitN("Split", List.of(x.name()), attrs(integer("axis", axis)), num)) out.add(same(p, x));
+            for (String p : imp.emitN("Split", List.of(x.name()), attrs(OnnxAttribute.ofInt("axis", axis)), num)) out.add(same(p, x));
             return out;
         });
         t.put("SplitV", (imp, n, in) -> {
@@ -163,7 +163,7 @@ final class TfShapeOps {
             for (long s : sizes) if (s < 0) throw new KilnFormatException(imp.file() + ": " + n.describe() + ": inferred (-1) split sizes are not supported");
             T x = imp.nhwc(in.get(0));
             List<T> out = new ArrayList<>();
-            for (String p : imp.emitN("Split", List.of(x.name(), imp.int64s("split", sizes).name()), attrs(integer("axis", axis)), sizes.length))
+            for (String p : imp.emitN("Split", List.of(x.name(), imp.int64s("split", sizes).name()), attrs(OnnxAttribute.ofInt("axis", axis)), sizes.length))
                 out.add(same(p, x));
             return out;
         });
@@ -184,7 +184,7 @@ final class TfShapeOps {
         Value.TensorValue c = imp.constantOf(t);
         if (c != null) return imp.int64s("i64", TfTensors.longs(c)).name();
         if (t.type() == ElemType.INT64) return t.name();
-        return imp.emit("Cast", List.of(t.name()), attrs(integer("to", ElemType.INT64.code())));
+        return imp.emit("Cast", List.of(t.name()), attrs(OnnxAttribute.ofInt("to", ElemType.INT64.code())));
     }
 
     static T reduce(TfImporter imp, Node n, List<T> in, String op) throws KilnFormatException {
@@ -200,8 +200,8 @@ final class TfShapeOps {
         else if (x.rank() > 0) for (int k = 0; k < ax.length; k++) if (ax[k] >= 0 && ax[k] < x.rank()) ax[k] -= x.rank();
         int rank = x.rank() < 0 ? -1 : keep ? x.rank() : x.rank() - axes.length;
         String out = op.equals("ReduceSum")
-                ? imp.emit(op, List.of(x.name(), imp.int64s("axes", ax).name()), attrs(integer("keepdims", keep ? 1 : 0)))
-                : imp.emit(op, List.of(x.name()), attrs(TfImporter.ints("axes", ax), integer("keepdims", keep ? 1 : 0)));
+                ? imp.emit(op, List.of(x.name(), imp.int64s("axes", ax).name()), attrs(OnnxAttribute.ofInt("keepdims", keep ? 1 : 0)))
+                : imp.emit(op, List.of(x.name()), attrs(OnnxAttribute.ofInts("axes", ax), OnnxAttribute.ofInt("keepdims", keep ? 1 : 0)));
         return new T(out, nchw && keep, x.type(), rank);
     }
 
@@ -229,13 +229,13 @@ final class TfShapeOps {
         for (T p : parts) names.add(allNchw ? p.name() : imp.nhwc(p).name());
         long ax = allNchw ? TO_NCHW[(int) Math.floorMod(axis, 4)] : axis;
         T first = parts.get(0);
-        return List.of(new T(imp.emit("Concat", names, attrs(integer("axis", ax))), allNchw, first.type(), allNchw ? 4 : first.rank()));
+        return List.of(new T(imp.emit("Concat", names, attrs(OnnxAttribute.ofInt("axis", ax))), allNchw, first.type(), allNchw ? 4 : first.rank()));
     }
 
     private static T gather(TfImporter imp, T params, T indices, long axis) {
         T p = imp.nhwc(params), i = imp.nhwc(indices);
         int rank = p.rank() < 0 || i.rank() < 0 ? -1 : p.rank() + i.rank() - 1;
-        return new T(imp.emit("Gather", List.of(p.name(), i.name()), attrs(integer("axis", axis))), false, p.type(), rank);
+        return new T(imp.emit("Gather", List.of(p.name(), i.name()), attrs(OnnxAttribute.ofInt("axis", axis))), false, p.type(), rank);
     }
 
     private static T like(TfImporter imp, T x, double v) {
@@ -255,15 +255,15 @@ final class TfShapeOps {
         }
         List<String> ins = new ArrayList<>(List.of(x.name(), imp.int64s("pads", pads).name()));
         if (in.size() > 2) ins.add(in.get(2).name());
-        return same(imp.emit("Pad", ins, attrs(TfImporter.string("mode", mode))), x);
+        return same(imp.emit("Pad", ins, attrs(OnnxAttribute.ofString("mode", mode))), x);
     }
 
     private static T arg(TfImporter imp, Node n, List<T> in, String op) throws KilnFormatException {
         T x = imp.nhwc(in.get(0));
         long axis = constInts(imp, n, in.get(1), "dimension")[0];
-        String out = imp.emit(op, List.of(x.name()), attrs(integer("axis", axis), integer("keepdims", 0)));
+        String out = imp.emit(op, List.of(x.name()), attrs(OnnxAttribute.ofInt("axis", axis), OnnxAttribute.ofInt("keepdims", 0)));
         ElemType type = n.attrs().containsKey("output_type") ? TfOps.type(imp, n, "output_type") : ElemType.INT64;
-        if (type != ElemType.INT64) out = imp.emit("Cast", List.of(out), attrs(integer("to", type.code())));
+        if (type != ElemType.INT64) out = imp.emit("Cast", List.of(out), attrs(OnnxAttribute.ofInt("to", type.code())));
         return new T(out, false, type, x.rank() < 0 ? -1 : x.rank() - 1);
     }
 }

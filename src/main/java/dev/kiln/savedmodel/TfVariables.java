@@ -64,17 +64,22 @@ final class TfVariables {
         Map<String, String> out = new HashMap<>();
         for (Node n : body) {
             if (!n.op().equals("AssignVariableOp") || n.inputs().size() < 2 || byName.containsKey(bodyNode(n.inputs().get(0)))) continue;
-            String value = n.inputs().get(1);
-            for (int hops = 0; hops < 16; hops++) {
-                Node p = byName.get(bodyNode(value));
-                if (p == null || !p.op().equals("Identity") || p.inputs().isEmpty()) break;
-                value = p.inputs().get(0);
-            }
+            String value = throughIdentities(n.inputs().get(1), v -> byName.get(bodyNode(v)));
             List<String> keys = names.get(bodyNode(value));
             int index = bodyIndex(value);
             if (keys != null && index >= 0 && index < keys.size()) out.put(n.inputs().get(0), keys.get(index));
         }
         return out;
+    }
+
+    /** The tensor a restored value comes from, back through up to 16 Identity ops (producer: the node of a reference). */
+    private static String throughIdentities(String value, java.util.function.Function<String, Node> producer) {
+        for (int hops = 0; hops < 16; hops++) {
+            Node p = producer.apply(value);
+            if (p == null || !p.op().equals("Identity") || p.inputs().isEmpty()) break;
+            value = p.inputs().get(0);
+        }
+        return value;
     }
 
     /** "node:out_arg:k" -> node ("arg" stays itself). */
@@ -111,13 +116,7 @@ final class TfVariables {
         for (Node n : graph) {
             if (!(n.op().equals("AssignVariableOp") || n.op().equals("Assign")) || n.inputs().size() < 2) continue;
             Node var = producer(byName, n.inputs().get(0));
-            String value = n.inputs().get(1);
-            // the restored value may pass through Identity ops on its way
-            for (int hops = 0; hops < 16; hops++) {
-                Node p = producer(byName, value);
-                if (p == null || !p.op().equals("Identity") || p.inputs().isEmpty()) break;
-                value = p.inputs().get(0);
-            }
+            String value = throughIdentities(n.inputs().get(1), v -> producer(byName, v));
             int c = value.lastIndexOf(':');
             String node = c < 0 ? value : value.substring(0, c);
             int index = 0;

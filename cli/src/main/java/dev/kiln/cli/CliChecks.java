@@ -131,11 +131,14 @@ final class CliChecks {
     }
 
     /** The value of --precision (kiln bench, kiln run): f32 or bf16; anything else is an error naming it. */
-    static dev.kiln.onnx.OnnxExecutor.Precision precision(String text) {
+    static dev.kiln.onnx.OnnxExecutor.Precision precision(String text) { return precision("--precision", text); }
+
+    /** The same for an option of another name ({@code --weights}). */
+    static dev.kiln.onnx.OnnxExecutor.Precision precision(String option, String text) {
         return switch (text) {
             case "f32" -> dev.kiln.onnx.OnnxExecutor.Precision.F32;
             case "bf16" -> dev.kiln.onnx.OnnxExecutor.Precision.BF16;
-            default -> throw new IllegalArgumentException("--precision takes f32 or bf16, got '" + text + "'");
+            default -> throw new IllegalArgumentException(option + " takes f32 or bf16, got '" + text + "'");
         };
     }
 }

@@ -92,11 +92,7 @@ final class GenerateCommand implements Callable<Integer> {
         CliChecks.atLeast("generate", "--max-new-tokens", maxNewTokens, 1);
         if (threads != null) CliChecks.atLeast("generate", "--threads", threads, 1);
         if (greedy && temperature != null) throw new IllegalArgumentException("generate: --greedy and --temperature exclude each other");
-        var precision = switch (weights) {
-            case "f32" -> dev.kiln.onnx.OnnxExecutor.Precision.F32;
-            case "bf16" -> dev.kiln.onnx.OnnxExecutor.Precision.BF16;
-            default -> throw new IllegalArgumentException("generate: --weights " + weights + " is not supported (f32 or bf16)");
-        };
+        var precision = CliChecks.precision("--weights", weights);
         Sampler sampler = temperature == null ? Sampler.greedy(repetitionPenalty) : Sampler.sampling(temperature, topK, topP, repetitionPenalty, seed);
         boolean hfDir = Files.isDirectory(model);
         if (!hfDir && !Files.isRegularFile(model)) throw new NoSuchFileException(model.toString());
