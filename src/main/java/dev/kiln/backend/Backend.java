@@ -80,10 +80,16 @@ public interface Backend {
     /** x [N,C,H,W], w [O,C/groups,kh,kw], bias [O] or null, out [N,O,OH,OW]. */
     void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out);
 
-    /** conv2d followed by ReLU on out (inference; a backend may apply it while storing). */
-    default void conv2dRelu(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out) {
+    /**
+     * Inference conv2d with its epilogue: out = act(conv2d(x, w, bias) + residual), residual (null:
+     * none) of out's shape and dtype, act ReLU when relu (a residual block's Add and Relu, ONNX
+     * Conv+Relu). A backend may apply the epilogue while it stores; the roundings are those of the
+     * separate ops (bias, then residual, then ReLU).
+     */
+    default void conv2dFused(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor residual, boolean relu, Tensor out) {
         conv2d(x, w, bias, p, out);
-        unary(dev.kiln.ops.UnaryOp.RELU, out, out, 0, 0);
+        if (residual != null) binary(dev.kiln.ops.BinaryOp.ADD, out, residual, out);
+        if (relu) unary(dev.kiln.ops.UnaryOp.RELU, out, out, 0, 0);
     }
 
     /** x [N,C,H,W] -> out [N,C,OH,OW]. For MAX, indices (I64, flat h*W+w, may be null) receives argmax positions. */

@@ -24,6 +24,8 @@ import java.util.Set;
  *   <li>Gemm with transB=1 and a constant B: B is transposed once into a new contiguous
  *       initializer and the node gets transB=0 (the GEMM then packs B by plain row copies, and a
  *       single-row A takes the matrix-vector path).</li>
+ *   <li>A residual Add after a Conv whose only consumer it is, with the Add's Relu: one "ConvAdd"
+ *       or "ConvAdd+Relu" node; the conv adds the residual and applies the ReLU as it stores.</li>
  *   <li>Relu after a Conv, Gemm, MatMul, MaxPool or Add whose only consumer it is: the pair becomes one
  *       {@link FusedOps} node ("Conv+Relu" in domain {@value FusedOps#DOMAIN}) that applies the
  *       Relu in place on the fresh output.</li>
@@ -80,7 +82,7 @@ final class GraphOptimizer {
         GraphOptimizer o = new GraphOptimizer(g);
         boolean changed = o.foldConstants() | o.foldConvBiasAdds() | o.foldBatchNorms() | o.transposeGemmWeights() | GeluFusion.apply(o.view()) | LayerNormFusion.apply(o.view())
                 | AttentionFusion.apply(o.view()) | QuantMatMulFusion.apply(o.view()) | (MatMulBiasFusion.enabled() && MatMulBiasFusion.apply(o.view()))
-                | (bf16 && MatMulBiasFusion.toBf16(o.view())) | o.fuseRelus();
+                | (bf16 && MatMulBiasFusion.toBf16(o.view())) | (fuseConvAddsEnabled() && o.fuseConvAdds()) | o.fuseRelus();
         if (!changed) return g;
         List<OnnxNode> kept = o.nodes.stream().filter(n -> n != null).toList();
         return new OnnxGraph(g.name(), kept, g.inputs(), g.outputs(), g.valueInfo(), o.inits);
@@ -244,6 +246,57 @@ final class GraphOptimizer {
             changed = true;
         }
         return changed;
+    }
+
+    // ------------------------------------------------------------------ residual Add (+ Relu) into Conv
+
+    /**
+     * Add(Conv(x, W[, B]), r), the Conv read only by the Add (a residual block's last conv and its
+     * shortcut), with the Add's Relu when the Add is read only by a Relu: one "ConvAdd" or
+     * "ConvAdd+Relu" node (inputs x, W, B or "", r) at the Add's place, so r exists when it runs.
+     * The conv adds r and applies the ReLU as it stores its output ({@code Conv.conv2dAdd}); an r of
+     * another shape than the output (a broadcast Add) runs as the separate ops.
+     */
+    private boolean fuseConvAdds() {
+        boolean changed = false;
+        for (int i = 0; i < nodes.size(); i++) {
+            OnnxNode add = nodes.get(i);
+            if (add == null || !FusionGraph.isDefault(add, "Add") || add.inputs().size() != 2 || add.outputs().size() != 1) continue;
+            for (int side = 0; side < 2; side++) {
+                int j = soleProducer(add.inputs().get(side), "Conv");
+                String r = add.inputs().get(1 - side);
+                if (j < 0 || r.isEmpty() || r.equals(add.inputs().get(side))) continue;
+                OnnxNode conv = nodes.get(j);
+                String out = add.outputs().get(0);
+                int reluAt = reluOf(out);
+                if (reluAt >= 0) out = nodes.get(reluAt).outputs().get(0);
+                List<String> ins = new ArrayList<>(conv.inputs());
+                while (ins.size() < 3) ins.add("");
+                ins.add(r);
+                nodes.set(i, new OnnxNode(conv.name(), reluAt >= 0 ? "ConvAdd+Relu" : "ConvAdd", FusedOps.DOMAIN, ins,
+                        List.of(out), conv.attributes()));
+                producer.put(out, i);
+                nodes.set(j, null);
+                if (reluAt >= 0) nodes.set(reluAt, null);
+                changed = true;
+                break;
+            }
+        }
+        return changed;
+    }
+
+    /** Whether {@link #fuseConvAdds} runs (property {@code kiln.onnx.fuseConvAdd}, default true; false for A/B runs). */
+    static boolean fuseConvAddsEnabled() { return !"false".equalsIgnoreCase(System.getProperty("kiln.onnx.fuseConvAdd", "true")); }
+
+    /** The index of the Relu that is the only reader of name (a single-output node's output), else -1. */
+    private int reluOf(String name) {
+        if (uses.getOrDefault(name, 0) != 1) return -1;
+        for (int k = 0; k < nodes.size(); k++) {
+            OnnxNode n = nodes.get(k);
+            if (n != null && FusionGraph.isDefault(n, "Relu") && n.inputs().size() == 1 && n.inputs().get(0).equals(name)
+                    && n.outputs().size() == 1) return k;
+        }
+        return -1;
     }
 
     // ------------------------------------------------------------------ Relu fusion

@@ -31,29 +31,60 @@ public final class Conv {
      * where the backend can (ONNX Conv+Relu). With gradients recorded it is conv2d then relu.
      */
     public static Tensor conv2dRelu(Tensor x, Tensor weight, Tensor bias, Conv2dParams p) {
-        if (Tensor.needsGrad(x, weight, bias)) {
-            try (Tensor y = conv2d(x, weight, bias, p)) { return y.relu(); }
+        return conv2dAdd(x, weight, bias, p, null, true);
+    }
+
+    /**
+     * act(conv2d(x, weight, bias) + residual) for inference, act ReLU when relu: a residual
+     * block's Conv, Add and Relu (ONNX "ConvAdd+Relu"), which the backend applies while it stores
+     * the conv's output. residual (null: none) must have the output's shape (else an error naming
+     * both shapes); it is added after the bias and before the ReLU, as the separate ops round. With
+     * gradients recorded, or a residual of another dtype than the output's, it runs as the
+     * separate ops.
+     */
+    public static Tensor conv2dAdd(Tensor x, Tensor weight, Tensor bias, Conv2dParams p, Tensor residual, boolean relu) {
+        if (Tensor.needsGrad(x, weight, bias, residual)) {
+            Tensor y = conv2d(x, weight, bias, p);
+            if (residual != null) {
+                Tensor sum = y.add(residual);
+                y.close();
+                y = sum;
+            }
+            if (!relu) return y;
+            Tensor r = y.relu();
+            y.close();
+            return r;
         }
-        return conv2dForward(x, weight, bias, p, true);
+        return conv2dForward(x, weight, bias, p, residual, relu);
     }
 
     private static Tensor conv2dForward(Tensor x, Tensor weight, Tensor bias, Conv2dParams p) {
-        return conv2dForward(x, weight, bias, p, false);
+        return conv2dForward(x, weight, bias, p, null, false);
     }
 
-    private static Tensor conv2dForward(Tensor x, Tensor weight, Tensor bias, Conv2dParams p, boolean relu) {
+    private static Tensor conv2dForward(Tensor x, Tensor weight, Tensor bias, Conv2dParams p, Tensor residual, boolean relu) {
         if (p == null) p = Conv2dParams.defaults();
         if (x.dim() == 3) {
-            try (Tensor xb = x.unsqueeze(0); Tensor y = conv2dForward(xb, weight, bias, p, relu)) {
+            try (Tensor xb = x.unsqueeze(0); Tensor rb = residual == null ? null : residual.unsqueeze(0);
+                 Tensor y = conv2dForward(xb, weight, bias, p, rb, relu)) {
                 return y.squeeze(0);
             }
         }
         int[] outShape = conv2dShape(x.shape(), weight.shape(), bias == null ? null : bias.shape(), p);
+        if (residual != null && !java.util.Arrays.equals(residual.shape(), outShape))
+            throw new IllegalArgumentException("conv2d: residual " + Shape.str(residual.shape()) + " must have the output's shape "
+                    + Shape.str(outShape));
         DType t = computeType(x.dtype(), weight.dtype(), bias == null ? DType.F32 : bias.dtype());
+        if (residual != null && residual.dtype() != t) {
+            Tensor s;
+            try (Tensor y = conv2dForward(x, weight, bias, p, null, false)) { s = y.add(residual); }
+            if (!relu) return s;
+            try (s) { return s.relu(); }
+        }
         Tensor xc = cast(x, t), wc = cast(weight, t), bc = bias == null ? null : cast(bias, t);
         try {
             Tensor out = Tensor.uninitialized(x.backend(), t, outShape); // conv2d writes every output
-            if (relu) x.backend().conv2dRelu(xc, wc, bc, p, out);
+            if (relu || residual != null) x.backend().conv2dFused(xc, wc, bc, p, residual, relu, out);
             else x.backend().conv2d(xc, wc, bc, p, out);
             return out;
         } finally {

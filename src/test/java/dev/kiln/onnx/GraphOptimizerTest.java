@@ -66,6 +66,55 @@ class GraphOptimizerTest {
         assertArrayEquals(before, x.toFloatArray());
     }
 
+    /**
+     * A residual block (Conv, Relu, Conv, Add of the block's input, Relu): the last Conv takes in the
+     * Add and the Relu, with the conv on either side of the Add; without the Relu, "ConvAdd"; an Add
+     * that broadcasts (a per-channel graph input) runs as the separate ops inside the fused node.
+     */
+    @Test
+    void residualAddAndReluJoinTheConv() {
+        for (boolean convFirst : new boolean[]{true, false}) {
+            OnnxGraph g = residualBlock(convFirst, true, "x");
+            assertEquals(List.of("Conv+Relu", "ConvAdd+Relu"), GraphOptimizer.optimize(g).nodes().stream().map(OnnxNode::opType).toList());
+            compare(g, "x", Tensor.randn(G, 2, 4, 5, 5));
+            compare(residualBlock(convFirst, true, "x"), "x", Tensor.randn(G, 1, 4, 5, 5));
+        }
+        OnnxGraph noRelu = residualBlock(true, false, "x");
+        assertEquals(List.of("Conv+Relu", "ConvAdd"), GraphOptimizer.optimize(noRelu).nodes().stream().map(OnnxNode::opType).toList());
+        compare(noRelu, "x", Tensor.randn(G, 2, 4, 5, 5));
+        OnnxGraph broadcast = residualBlock(true, true, "s");   // Add(conv, s) with s [1, 4, 1, 1] a graph input
+        assertEquals(List.of("Conv+Relu", "ConvAdd+Relu"), GraphOptimizer.optimize(broadcast).nodes().stream().map(OnnxNode::opType).toList());
+        OnnxModel m = new OnnxModel(8, "test", "", Map.of("", 17L), broadcast);
+        try (OnnxExecutor plain = new OnnxExecutor(m, OpRegistry.standard(), false);
+             OnnxExecutor opt = new OnnxExecutor(m, OpRegistry.standard(), true)) {
+            Map<String, Value> feed = Map.of("x", Value.of(Tensor.randn(G, 2, 4, 5, 5)), "s", Value.of(Tensor.randn(G, 1, 4, 1, 1)));
+            Map<String, Value> want = plain.run(feed), got = opt.run(feed);
+            assertArrayEquals(want.get("y").tensor().toFloatArray(), got.get("y").tensor().toFloatArray());
+            want.values().forEach(Values::close);
+            got.values().forEach(Values::close);
+        }
+    }
+
+    /** x [N,4,5,5] -> Conv 3x3 -> Relu -> Conv 1x1 -> Add(., residual) [-> Relu] -> y; residual "x" or the graph input "s". */
+    private static OnnxGraph residualBlock(boolean convFirst, boolean relu, String residual) {
+        Map<String, Value> init = new LinkedHashMap<>();
+        init.put("W1", Value.of(Tensor.randn(G, 4, 4, 3, 3)));
+        init.put("B1", Value.of(Tensor.randn(G, 4)));
+        init.put("W2", Value.of(Tensor.randn(G, 4, 4, 1, 1)));
+        init.put("B2", Value.of(Tensor.randn(G, 4)));
+        Map<String, OnnxAttribute> c3 = new LinkedHashMap<>();
+        c3.put("kernel_shape", ints("kernel_shape", 3, 3));
+        c3.put("pads", ints("pads", 1, 1, 1, 1));
+        List<OnnxNode> nodes = new ArrayList<>(List.of(
+                node("Conv", List.of("x", "W1", "B1"), "c1", c3),
+                node("Relu", List.of("c1"), "r1", Map.of()),
+                node("Conv", List.of("r1", "W2", "B2"), "c2", Map.of()),
+                node("Add", convFirst ? List.of("c2", residual) : List.of(residual, "c2"), relu ? "sum" : "y", Map.of())));
+        if (relu) nodes.add(node("Relu", List.of("sum"), "y", Map.of()));
+        List<ValueInfo> ins = residual.equals("x") ? List.of(info("x")) : List.of(info("x"), info(residual));
+        return new OnnxGraph("res", nodes, ins, List.of(info("y")), List.of(), init);
+    }
+
     /** MatMul, constant bias Add, Relu: one MatMulBias node; with a bias that is a graph input, the Add+Relu fusion in place. */
     @Test
     void biasAddThenReluIsFused() {
@@ -297,7 +346,7 @@ class GraphOptimizerTest {
         assertEquals(Map.of("Attention", 2, "MatMulBias", 12), fused.apply("bert_op17.onnx"));
         assertEquals(Map.of("Attention", 2, "MatMulBias", 12, "LayerNormalization", 5), fused.apply("bert_op13.onnx"));  // opset 13: LayerNorm written out
         assertEquals(Map.of("Attention", 2, "Gelu", 2), fused.apply("gpt2_op17.onnx"));  // Where-masked attention; tanh GELU after Gemm + Reshape
-        assertEquals(Map.of("Add+Relu", 4, "Conv+Relu", 9), fused.apply("resnet50_op17.onnx"));
+        assertEquals(Map.of("ConvAdd+Relu", 4, "Conv+Relu", 9), fused.apply("resnet50_op17.onnx"));  // each block's Add and Relu in its last conv
         assertEquals(Map.of("Attention", 2, "Gelu", 2, "LayerNormalization", 5), fused.apply("gpt2_op13.onnx"));   // opset 13: LayerNorm written out
         assertEquals(Map.of("Attention", 2, "Gelu", 2, "LayerNormalization", 5), fused.apply("gpt2_decode_op13.onnx"));
         assertEquals(Map.of("Attention", 2, "Gelu", 2), fused.apply("gpt2_decode_op17.onnx"));       // the decode step: attention over the cache too

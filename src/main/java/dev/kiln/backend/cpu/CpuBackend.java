@@ -136,17 +136,17 @@ public final class CpuBackend implements Backend {
 
     @Override public void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out) {
         try {
-            CpuConv.conv2d(x, w, bias, p, out, false);
+            CpuConv.conv2d(x, w, bias, p, out, null, false);
         } finally {
             fence(x, w, bias, out);
         }
     }
 
-    @Override public void conv2dRelu(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out) {
+    @Override public void conv2dFused(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor residual, boolean relu, Tensor out) {
         try {
-            CpuConv.conv2d(x, w, bias, p, out, true);
+            CpuConv.conv2d(x, w, bias, p, out, residual, relu);
         } finally {
-            fence(x, w, bias, out);
+            fence(x, w, bias, residual, out);
         }
     }
 

@@ -35,39 +35,59 @@ final class CpuConv {
 
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
-    /** out = conv2d(x, w, bias), then max(out, 0) when relu (the direct and implicit kernels apply it before their stores). */
-    static void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out, boolean relu) {
+    /**
+     * out = act(conv2d(x, w, bias) + residual), act = max(., 0) when relu; residual (null: none)
+     * has out's shape and dtype. The direct and implicit kernels apply a lone ReLU before their
+     * stores; the GEMM routes (F32) add bias, residual and ReLU in one pass per image right after its
+     * GEMM; otherwise the residual and ReLU follow as one pass over out.
+     */
+    static void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out, Tensor residual, boolean relu) {
         ConvGeometry g = ConvGeometry.of(x, w, p, out);
         if (out.numel() == 0) return;
         boolean implicitForced = ConvImplicit.mode.equals("always");
+        boolean kernelRelu = relu && residual == null;
         if (!implicitForced && ConvDirect.applies(g, x.dtype()) && !CpuConfig.scalar()) {
-            ConvDirect.conv2d(x, w, bias, g, out, relu);
-            return;
+            ConvDirect.conv2d(x, w, bias, g, out, kernelRelu);
+        } else if (ConvImplicit.applies(g, x.dtype())) {
+            ConvImplicit.conv2d(x, w, bias, g, out, kernelRelu);
+        } else {
+            try (Tensor res = residual == null || out.dtype() != DType.F32 || CpuConfig.scalar() ? null : residual.contiguous()) {
+                // the pass applies ReLU only where it also adds the residual (ReLU comes after it)
+                boolean done = conv2dUnfused(x, w, bias, g, out, res, relu && (residual == null || res != null));
+                if (res != null || (done && residual == null)) return;
+            }
+            kernelRelu = false;
         }
-        if (ConvImplicit.applies(g, x.dtype())) {
-            ConvImplicit.conv2d(x, w, bias, g, out, relu);
-            return;
-        }
-        boolean reluDone = conv2dUnfused(x, w, bias, g, out, relu);
-        if (relu && !reluDone) out.backend().unary(dev.kiln.ops.UnaryOp.RELU, out, out, 0, 0);
+        if (residual != null) out.backend().binary(dev.kiln.ops.BinaryOp.ADD, out, residual, out);
+        if (relu && !kernelRelu) out.backend().unary(dev.kiln.ops.UnaryOp.RELU, out, out, 0, 0);
     }
 
-    /** The GEMM routes; returns whether ReLU was applied (with the bias, in one pass over the output). */
-    private static boolean conv2dUnfused(Tensor x, Tensor w, Tensor bias, ConvGeometry g, Tensor out, boolean relu) {
+    /**
+     * The GEMM routes; returns whether the epilogue (bias, then res when not null, then ReLU when relu)
+     * was applied in one pass over the output. res, when given, is contiguous F32.
+     */
+    private static boolean conv2dUnfused(Tensor x, Tensor w, Tensor bias, ConvGeometry g, Tensor out, Tensor res, boolean relu) {
         if (CpuConfig.scalar() || (x.dtype() != DType.F32 && x.dtype() != DType.F64)) {
             ConvScalar.conv2d(x, w, bias, g, out);
             return false;
         }
+        Epilogue ep = bias == null && res == null ? null : new Epilogue(bias == null ? null : bias.toDoubleArray(), res, relu, out.dtype() == DType.F64);
         try (Tensor wc = w.contiguous(); Tensor a = weightMatrix(wc, g)) {
             if (g.pointwise() && x.stride(2) == g.w() * x.stride(3)) {
-                if (g.groups() == 1 && g.n() > 1) pointwiseBatch(x, a, bias, g, out, relu);
-                else forImages(x, a, bias, g, out, false, relu);
+                if (g.groups() == 1 && g.n() > 1) pointwiseBatch(x, a, ep, g, out);
+                else forImages(x, a, ep, g, out, false);
             } else {
-                forImages(x, a, bias, g, out, true, relu);
+                forImages(x, a, ep, g, out, true);
             }
         }
-        return bias != null;
+        return ep != null;
     }
+
+    /**
+     * What the GEMM routes apply per image after its GEMM: out = act(out + bias[o] + res). F64 outputs
+     * (f64) always have a bias and never a residual here.
+     */
+    private record Epilogue(double[] bias, Tensor res, boolean relu, boolean f64) {}
 
     /** The weight as GEMM operand A: [O, kg] for one group, [groups, og, kg] otherwise. */
     private static Tensor weightMatrix(Tensor wc, ConvGeometry g) {
@@ -78,12 +98,12 @@ final class CpuConv {
     }
 
     /** Runs each image (im2col if needed, GEMM, bias), images spread over threads. */
-    private static void forImages(Tensor x, Tensor a, Tensor bias, ConvGeometry g, Tensor out, boolean im2col, boolean relu) {
+    private static void forImages(Tensor x, Tensor a, Epilogue ep, ConvGeometry g, Tensor out, boolean im2col) {
         long cost = 2 * g.macsPerImage() + (long) g.c() * g.kh() * g.kw() * g.p();
         onWorkers(g.n(), cost, (s, e) -> {
             Tensor col = im2col ? ConvScratch.acquire(x.dtype(), (long) g.c() * g.kh() * g.kw() * g.p()) : null;
             try {
-                for (int n = s; n < e; n++) image(x, a, bias, g, out, n, col, relu);
+                for (int n = s; n < e; n++) image(x, a, ep, g, out, n, col);
             } finally {
                 if (col != null) ConvScratch.release(col);
             }
@@ -95,7 +115,7 @@ final class CpuConv {
         Parallel.forRange(n, costPerItem, body);
     }
 
-    private static void image(Tensor x, Tensor a, Tensor bias, ConvGeometry g, Tensor out, int n, Tensor col, boolean relu) {
+    private static void image(Tensor x, Tensor a, Epilogue ep, ConvGeometry g, Tensor out, int n, Tensor col) {
         long[] xs = x.strides();
         long xOff = x.offset() + n * xs[0];
         Tensor b;
@@ -115,7 +135,7 @@ final class CpuConv {
         try (b; Tensor c = operandC(out, g, outOff)) {
             x.backend().gemm(false, false, 1.0, a, b, 0.0, c);
         }
-        if (bias != null) addBias(bias, g, out.segment(), outOff, relu);
+        if (ep != null) epilogue(ep, g, out.segment(), outOff, (long) n * g.o() * g.p());
     }
 
     /** GEMM operand B: [kg, P] (strides rowStride, colStride), with a group dim in front when groups > 1. */
@@ -133,7 +153,7 @@ final class CpuConv {
     }
 
     /** 1x1, groups=1, several images: one batched GEMM [N: O x C] x [N: C x HW] (weight broadcast). */
-    private static void pointwiseBatch(Tensor x, Tensor a, Tensor bias, ConvGeometry g, Tensor out, boolean relu) {
+    private static void pointwiseBatch(Tensor x, Tensor a, Epilogue ep, ConvGeometry g, Tensor out) {
         long[] xs = x.strides();
         int p = g.p();
         try (Tensor a3 = Tensor.of(a.storage(), a.dtype(), new int[]{g.n(), g.o(), g.c()}, new long[]{0, g.c(), 1}, a.offset());
@@ -142,40 +162,49 @@ final class CpuConv {
                      new long[]{(long) g.o() * p, p, 1}, out.offset())) {
             x.backend().gemm(false, false, 1.0, a3, b3, 0.0, c3);
         }
-        if (bias == null) return;
-        for (int n = 0; n < g.n(); n++) addBias(bias, g, out.segment(), out.offset() + (long) n * g.o() * p, relu);
+        if (ep == null) return;
+        for (int n = 0; n < g.n(); n++) epilogue(ep, g, out.segment(), out.offset() + (long) n * g.o() * p, (long) n * g.o() * p);
     }
 
     /**
-     * out[o, :] += bias[o] over the output planes of one image at element offset off, then
-     * max(., 0) when relu (one pass instead of two); channels spread over the threads.
+     * out[o, :] = act(out[o, :] + bias[o] + res[o, :]) over the output planes of one image at element
+     * offset off (the image's planes start at element resAt of ep.res), each term present when given;
+     * one pass, channels spread over the threads.
      */
-    private static void addBias(Tensor bias, ConvGeometry g, MemorySegment out, long off, boolean relu) {
+    private static void epilogue(Epilogue ep, ConvGeometry g, MemorySegment out, long off, long resAt) {
         int p = g.p();
-        boolean f32 = bias.dtype() == DType.F32;
-        double[] b = bias.toDoubleArray();
+        double[] b = ep.bias();
+        MemorySegment rs = ep.res() == null ? null : ep.res().segment();
+        long r0 = ep.res() == null ? 0 : ep.res().offset() + resAt;
         Parallel.forRange(g.o(), p, (o0, o1) -> {
             for (int o = o0; o < o1; o++) {
                 long row = off + (long) o * p;
-                if (f32) addF32(out, row, p, (float) b[o], relu);
-                else addF64(out, row, p, b[o], relu);
+                if (ep.f64()) addF64(out, row, p, b[o], ep.relu());
+                else addF32(out, row, p, b == null ? null : (float) b[o], rs, r0 + (long) o * p, ep.relu());
             }
         });
     }
 
-    private static void addF32(MemorySegment seg, long off, int n, float b, boolean relu) {
+    /** seg[off + i] = act(seg[off + i] + b + res[ro + i]) for i < n; b or res null: not added. */
+    private static void addF32(MemorySegment seg, long off, int n, Float bias, MemorySegment res, long ro, boolean relu) {
         int i = 0;
+        boolean hasB = bias != null;
+        float b = hasB ? bias : 0f;
         if (!CpuConfig.scalar()) {
             var sp = CpuConfig.F32;
             FloatVector zero = FloatVector.zero(sp);
             for (int l = sp.length(); i + l <= n; i += l) {
                 long byteOff = (off + i) * 4;
-                FloatVector v = FloatVector.fromMemorySegment(sp, seg, byteOff, LE).add(b);
+                FloatVector v = FloatVector.fromMemorySegment(sp, seg, byteOff, LE);
+                if (hasB) v = v.add(b);
+                if (res != null) v = v.add(FloatVector.fromMemorySegment(sp, res, (ro + i) * 4, LE));
                 (relu ? v.max(zero) : v).intoMemorySegment(seg, byteOff, LE);
             }
         }
         for (; i < n; i++) {
-            float v = seg.getAtIndex(Storage.F32, off + i) + b;
+            float v = seg.getAtIndex(Storage.F32, off + i);
+            if (hasB) v += b;
+            if (res != null) v += res.getAtIndex(Storage.F32, ro + i);
             seg.setAtIndex(Storage.F32, off + i, relu ? Math.max(v, 0f) : v);
         }
     }

@@ -2,7 +2,9 @@ package dev.kiln.onnx.ops;
 
 import dev.kiln.onnx.ElemType;
 import dev.kiln.onnx.Value;
+import dev.kiln.ops.BinaryOp;
 import dev.kiln.ops.Conv;
+import dev.kiln.ops.Elementwise;
 import dev.kiln.ops.Conv2dParams;
 import dev.kiln.tensor.Shape;
 import dev.kiln.tensor.Tensor;
@@ -27,6 +29,28 @@ final class NnConv {
     /** Conv then Relu (GraphOptimizer's fused node): on the engine the ReLU is applied as the conv stores. */
     static List<Value> convRelu(OpCall call) { return conv(call, true); }
 
+    /**
+     * GraphOptimizer's "ConvAdd[+Relu]" node, inputs (x, W, B or "", r): act(Conv(x, W, B) + r). A 2-d
+     * float conv whose output has r's shape and dtype adds r (and applies the ReLU) as it stores;
+     * anything else runs as Conv, then ONNX Add (broadcasting), then Relu.
+     */
+    static List<Value> convAdd(OpCall call, boolean relu) {
+        Tensor x = call.in(0), w = call.in(1), b = call.inOrNull(2), r = call.in(3);
+        int group = (int) call.attrInt("group", 1);
+        checkShapes(call, x.shape(), w.shape(), b == null ? null : b.shape(), group);
+        NnWindow win = NnWindow.of(call, NnWindow.spatial(x.shape()), NnWindow.spatial(w.shape()), false);
+        int[] outShape = new int[x.dim()];
+        outShape[0] = x.size(0);
+        outShape[1] = w.size(0);
+        System.arraycopy(win.out(), 0, outShape, 2, win.rank());
+        checkKernelShape(call, w.shape());
+        if (win.rank() == 2 && NnData.isFloat(x.dtype()) && r.dtype() == x.dtype() && Arrays.equals(r.shape(), outShape))
+            return List.of(Value.of(engineConv(x, w, b, win, group, r, relu), call.type(0)));
+        Tensor sum;
+        try (Tensor y = conv(call, false).get(0).tensor()) { sum = Elementwise.binary(BinaryOp.ADD, y, r); }
+        return List.of(Value.of(reluIf(sum, relu), call.type(0)));
+    }
+
     private static List<Value> conv(OpCall call, boolean relu) {
         Tensor x = call.in(0), w = call.in(1), b = call.inOrNull(2);
         ElemType type = call.type(0);
@@ -34,9 +58,7 @@ final class NnConv {
         int group = (int) call.attrInt("group", 1);
         checkShapes(call, xs, ws, b == null ? null : b.shape(), group);
         int[] kernel = NnWindow.spatial(ws);
-        int[] ks = call.attrIntArray("kernel_shape", null);
-        if (ks != null && !Arrays.equals(ks, kernel))
-            throw call.error("kernel_shape " + Arrays.toString(ks) + " does not match weight " + Shape.str(ws));
+        checkKernelShape(call, ws);
         NnWindow win = NnWindow.of(call, NnWindow.spatial(xs), kernel, false);
         if (win.rank() <= 2 && NnData.isFloat(x.dtype()))
             return List.of(Value.of(engineConv(x, w, b, win, group, relu), type));
@@ -59,6 +81,12 @@ final class NnConv {
         try (t) { return t.relu(); }
     }
 
+    private static void checkKernelShape(OpCall call, int[] ws) {
+        int[] ks = call.attrIntArray("kernel_shape", null);
+        if (ks != null && !Arrays.equals(ks, NnWindow.spatial(ws)))
+            throw call.error("kernel_shape " + Arrays.toString(ks) + " does not match weight " + Shape.str(ws));
+    }
+
     private static void checkShapes(OpCall call, int[] xs, int[] ws, int[] bs, int group) {
         if (xs.length < 3 || ws.length != xs.length)
             throw call.error("input " + Shape.str(xs) + " and weight " + Shape.str(ws)
@@ -76,6 +104,11 @@ final class NnConv {
 
     /** engineConv followed by ReLU when relu (fused into the conv kernel's stores where it can be). */
     static Tensor engineConv(Tensor x, Tensor w, Tensor b, NnWindow win, int group, boolean relu) {
+        return engineConv(x, w, b, win, group, null, relu);
+    }
+
+    /** engineConv, then + residual (null: none; 2-d only, the output's shape) and ReLU, applied as the conv stores. */
+    static Tensor engineConv(Tensor x, Tensor w, Tensor b, NnWindow win, int group, Tensor residual, boolean relu) {
         boolean oneD = win.rank() == 1;
         Tensor x4 = oneD ? x.unsqueeze(2) : x, w4 = oneD ? w.unsqueeze(2) : w;
         int[] pb = plane(win.padBegin(), 0), pe = plane(win.padEnd(), 0);
@@ -87,7 +120,7 @@ final class NnConv {
         Tensor y;
         try {
             Conv2dParams cp = new Conv2dParams(st[0], st[1], symH, symW, dil[0], dil[1], group);
-            y = relu ? Conv.conv2dRelu(xp, w4, b, cp) : Conv.conv2d(xp, w4, b, cp);
+            y = relu || residual != null ? Conv.conv2dAdd(xp, w4, b, cp, residual, relu) : Conv.conv2d(xp, w4, b, cp);
         } finally {
             if (xp != x4) xp.close();
             if (x4 != x) x4.close();

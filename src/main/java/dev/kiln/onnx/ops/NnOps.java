@@ -12,6 +12,8 @@ final class NnOps {
     static void register(OpRegistry r) {
         r.register("Conv", NnConv::conv);
         r.register("dev.kiln", "Conv+Relu", NnConv::convRelu); // GraphOptimizer's fused node (FusedOps.DOMAIN)
+        r.register("dev.kiln", "ConvAdd", call -> NnConv.convAdd(call, false));   // Conv + residual Add (GraphOptimizer)
+        r.register("dev.kiln", "ConvAdd+Relu", call -> NnConv.convAdd(call, true));
         r.register("dev.kiln", "Attention", NnAttention::attention); // GraphOptimizer's fused attention (AttentionFusion)
         r.register("ConvTranspose", NnConvTranspose::convTranspose);
         r.register("MaxPool", NnPool::maxPool);

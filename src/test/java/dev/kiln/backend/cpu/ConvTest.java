@@ -409,4 +409,44 @@ class ConvTest {
                 }
             }
     }
+    /**
+     * conv2dAdd == relu(conv2d + residual), bit for bit, on every route: the pixel-vector and implicit
+     * kernels, 1x1 single-image and batched GEMMs, im2col with groups, F64, the scalar twin; with and
+     * without bias and ReLU, and with a residual that is a non-contiguous view.
+     */
+    @Test
+    void residualEpilogueMatchesSeparateOps() {
+        Generator g = new Generator(43);
+        int[][] cases = { // N, C, H, W, O, k, stride, pad, groups
+                {2, 1, 28, 28, 32, 3, 1, 1, 1}, {2, 32, 14, 14, 64, 3, 1, 1, 1}, {1, 3, 7, 9, 13, 3, 2, 1, 1},
+                {1, 64, 14, 14, 40, 1, 1, 0, 1}, {3, 16, 7, 7, 33, 1, 1, 0, 1}, {2, 8, 9, 9, 12, 3, 1, 1, 2}, {2, 16, 8, 8, 24, 1, 2, 0, 1}};
+        for (int[] c : cases)
+            for (DType t : new DType[]{DType.F32, DType.F64})
+                for (int variant = 0; variant < 8; variant++) {
+                    boolean scalar = (variant & 1) != 0, relu = (variant & 2) != 0, bias = (variant & 4) != 0;
+                    boolean old = CpuConfig.scalar();
+                    CpuConfig.setScalar(scalar);
+                    Conv2dParams p = new Conv2dParams(c[6], c[6], c[7], c[7], 1, 1, c[8]);
+                    int oh = (c[2] + 2 * c[7] - c[5]) / c[6] + 1, ow = (c[3] + 2 * c[7] - c[5]) / c[6] + 1;
+                    String what = Arrays.toString(c) + " " + t + (scalar ? " scalar" : "") + (relu ? " relu" : "") + (bias ? " bias" : "");
+                    try (Tensor x = Tensor.uniform(g, -1, 1, t, c[0], c[1], c[2], c[3]);
+                         Tensor w = Tensor.uniform(g, -1, 1, t, c[4], c[1] / c[8], c[5], c[5]);
+                         Tensor b = bias ? Tensor.uniform(g, -1, 1, t, c[4]) : null;
+                         Tensor rt = Tensor.uniform(g, -1, 1, t, c[0], c[4], ow, oh);
+                         Tensor r = variant % 3 == 2 ? rt.transpose(2, 3) : rt.transpose(2, 3).contiguous();
+                         Tensor y = Conv.conv2d(x, w, b, p); Tensor sum = y.add(r); Tensor rl = sum.relu();
+                         Tensor got = Conv.conv2dAdd(x, w, b, p, r, relu)) {
+                        Tensor ref = relu ? rl : sum;
+                        assertArrayEquals(ref.shape(), got.shape(), what);
+                        assertArrayEquals(ref.toDoubleArray(), got.toDoubleArray(), what);
+                    } finally {
+                        CpuConfig.setScalar(old);
+                    }
+                }
+        try (Tensor x = Tensor.zeros(1, 4, 5, 5); Tensor w = Tensor.zeros(6, 4, 1, 1); Tensor r = Tensor.zeros(1, 6, 5, 1)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> Conv.conv2dAdd(x, w, null, Conv2dParams.defaults(), r, true));
+            assertEquals("conv2d: residual [1, 6, 5, 1] must have the output's shape [1, 6, 5, 5]", e.getMessage());
+        }
+    }
 }
