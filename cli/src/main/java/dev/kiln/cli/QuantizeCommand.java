@@ -58,11 +58,14 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--per-channel", description = "ONNX: one weight scale per output column instead of one per tensor.")
     boolean perChannel;
 
-    @Option(names = "--weight-only", paramLabel = "BITS", description = "ONNX: weight-only 4- or 8-bit blocks (com.microsoft MatMulNBits, float activations) instead of dynamic int8.")
+    @Option(names = "--weight-only", paramLabel = "BITS", description = "ONNX: weight-only 4- or 8-bit blocks (com.microsoft MatMulNBits; see --accuracy-level) instead of dynamic int8.")
     Integer weightOnly;
 
     @Option(names = "--block-size", defaultValue = "32", description = "ONNX, with --weight-only: weights per scale along K, a power of two >= 16 (default: ${DEFAULT-VALUE}).")
     int blockSize;
+
+    @Option(names = "--accuracy-level", defaultValue = "4", description = "ONNX, with --weight-only: MatMulNBits' accuracy_level: 4 lets Kiln and ONNX Runtime quantize activations to int8 per block of 32 for their integer kernels (faster); 0 keeps float activations (default: ${DEFAULT-VALUE}).")
+    int accuracyLevel;
 
     @Option(names = "--op-types", split = ",", defaultValue = "MatMul,Gemm", description = "ONNX: op types to quantize (default: ${DEFAULT-VALUE}).")
     List<String> opTypes;
@@ -138,14 +141,16 @@ final class QuantizeCommand implements Callable<Integer> {
         if (weightOnly != null && perChannel)
             throw new IllegalArgumentException("quantize: --per-channel is for dynamic int8; --weight-only has one scale per block (--block-size)");
         var opts = new OnnxDynamicQuantizer.Options(Set.copyOf(opTypes), Set.copyOf(excludeNodes), perChannel,
-                weightOnly == null ? 0 : weightOnly, blockSize);
+                weightOnly == null ? 0 : weightOnly, blockSize, accuracyLevel);
         var result = OnnxDynamicQuantizer.quantize(checkpoint, outFile, opts);
         if (weightOnly == null)
             out.printf(Locale.ROOT, "%s: %d nodes quantized to int8 (dynamic, %s weight scales), %d float weights replaced%n",
                     outFile, result.nodes().size(), perChannel ? "per-column" : "per-tensor", result.weightsDropped());
         else
-            out.printf(Locale.ROOT, "%s: %d nodes with %d-bit weights (MatMulNBits, blocks of %d along K, float activations), %d float weights replaced%n",
-                    outFile, result.nodes().size(), weightOnly, blockSize, result.weightsDropped());
+            out.printf(Locale.ROOT, "%s: %d nodes with %d-bit weights (MatMulNBits, blocks of %d along K, %s), %d float weights replaced%n",
+                    outFile, result.nodes().size(), weightOnly, blockSize,
+                    accuracyLevel == 4 ? "accuracy_level 4: int8 activations allowed" : "accuracy_level " + accuracyLevel + ": float activations",
+                    result.weightsDropped());
         double ratio = (double) result.bytesIn() / Math.max(1, result.bytesOut());
         out.printf(Locale.ROOT, "size: %.1f MB -> %.1f MB (%s)%n", result.bytesIn() / 1e6, result.bytesOut() / 1e6,
                 ratio >= 1 ? String.format(Locale.ROOT, "%.2fx smaller", ratio) : "larger: the added nodes outweigh the weights saved");

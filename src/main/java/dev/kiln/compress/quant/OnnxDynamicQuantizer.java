@@ -52,16 +52,22 @@ public final class OnnxDynamicQuantizer {
     private OnnxDynamicQuantizer() {}
 
     /** What to quantize: op types (MatMul, Gemm), node names to leave alone, per-channel weight scales. */
-    public record Options(Set<String> opTypes, Set<String> excludeNodes, boolean perChannel, int weightBits, int blockSize) {
-        /** Dynamic int8 (weightBits 0); weightBits 4 or 8: weight-only MatMulNBits with blocks of blockSize along K. */
+    public record Options(Set<String> opTypes, Set<String> excludeNodes, boolean perChannel, int weightBits, int blockSize, int accuracyLevel) {
+        /**
+         * Dynamic int8 (weightBits 0); weightBits 4 or 8: weight-only MatMulNBits with blocks of
+         * blockSize along K and the given accuracy_level (0: float activations; 4: the engines may
+         * quantize activations to int8 per block for their integer kernels).
+         */
         public Options {
             if (weightBits != 0 && weightBits != 4 && weightBits != 8)
                 throw new IllegalArgumentException("weight-only quantization takes 4 or 8 bits, got " + weightBits);
             if (weightBits != 0 && (blockSize < 16 || Integer.bitCount(blockSize) != 1))
                 throw new IllegalArgumentException("weight-only block size must be a power of two >= 16, got " + blockSize);
+            if (accuracyLevel < 0 || accuracyLevel > 4)
+                throw new IllegalArgumentException("accuracy level must be 0..4 (MatMulNBits' accuracy_level), got " + accuracyLevel);
         }
 
-        public Options(Set<String> opTypes, Set<String> excludeNodes, boolean perChannel) { this(opTypes, excludeNodes, perChannel, 0, 32); }
+        public Options(Set<String> opTypes, Set<String> excludeNodes, boolean perChannel) { this(opTypes, excludeNodes, perChannel, 0, 32, 0); }
 
         public static Options defaults() { return new Options(Set.of("MatMul", "Gemm"), Set.of(), false); }
     }
@@ -194,7 +200,8 @@ public final class OnnxDynamicQuantizer {
                         if (quantizedWeights.add(p.weight)) newInits.addAll(blockInitializers(g, p, opts.weightBits(), opts.blockSize()));
                         node(w, MS_DOMAIN, "MatMulNBits", q + "_nbits", List.of(p.x, p.weight + "_q" + opts.weightBits(), p.weight + "_block_scales"),
                                 List.of(mm), List.of(Map.entry("K", (long) p.k), Map.entry("N", (long) p.n),
-                                        Map.entry("bits", (long) opts.weightBits()), Map.entry("block_size", (long) opts.blockSize())));
+                                        Map.entry("bits", (long) opts.weightBits()), Map.entry("block_size", (long) opts.blockSize()),
+                                        Map.entry("accuracy_level", (long) opts.accuracyLevel())));
                     } else {
                         if (quantizedWeights.add(p.weight)) newInits.addAll(weightInitializers(g, p, opts.perChannel()));
                         String wq = p.weight + "_quantized", ws = p.weight + "_scale", wz = p.weight + "_zero_point";

@@ -1,5 +1,6 @@
 package dev.kiln.onnx.ops;
 
+import dev.kiln.backend.cpu.NBitsVnni;
 import dev.kiln.backend.cpu.Parallel;
 import dev.kiln.onnx.ElemType;
 import dev.kiln.onnx.Value;
@@ -67,8 +68,19 @@ final class MatMulNBits {
         shape[shape.length - 1] = n;
         float[] x = a.toFloatArray();
         float[] y = new float[m * n];
-        if (m == 1) gemv(w, x, y, bs, bits);
-        else dense(w, x, y, m, bs, bits);
+        if (call.attrInt("accuracy_level", 0) == 4 && bs % 32 == 0 && m <= INT8_ROWS && NBitsVnni.available()) {
+            NBitsVnni.Weights vw = vnniWeights(b, scales, w, bs, bits, key(call, b, scales, n, k, kBlocks, bits), call.has(3));
+            float[] row = m == 1 ? x : new float[k], out = m == 1 ? y : new float[n];
+            for (int r = 0; r < m; r++) {
+                if (m > 1) System.arraycopy(x, r * k, row, 0, k);
+                NBitsVnni.gemv(vw, row, out, true);
+                if (m > 1) System.arraycopy(out, 0, y, r * n, n);
+            }
+        } else if (m == 1) {
+            gemv(w, x, y, bs, bits);
+        } else {
+            dense(w, x, y, m, bs, bits);
+        }
         if (bias != null) for (int r = 0; r < m; r++) for (int j = 0; j < n; j++) y[r * n + j] += bias[j];
         return List.of(Value.of(Tensor.fromArray(y, shape), ElemType.FLOAT));
     }
@@ -98,12 +110,55 @@ final class MatMulNBits {
             }
             return new Weights(n, k, kBlocks, blob, codes, sc, zero);
         };
-        Key key = new Key(b.offset(), n, k, kBlocks, bits, scales.offset(), call.has(3) ? call.in(3).offset() : -1);
+        Key key = key(call, b, scales, n, k, kBlocks, bits);
         // a model constant: unpacked once and kept with the weight's storage; else (a computed B) per call
         return b.storage().isConstant() && scales.storage().isConstant() ? b.storage().derived(key, build) : build.apply(key);
     }
 
+    private static Key key(OpCall call, Tensor b, Tensor scales, int n, int k, int kBlocks, int bits) {
+        return new Key(b.offset(), n, k, kBlocks, bits, scales.offset(), call.has(3) ? call.in(3).offset() : -1);
+    }
+
     private record Key(long bOff, int n, int k, int kBlocks, int bits, long sOff, long zOff) {}
+
+    /** The key of a weight's {@link NBitsVnni} layout among its storage's derived data. */
+    private record VnniKey(Key weights) {}
+
+    /**
+     * Rows up to this many (a decode step, small batches) take the int8 matrix-vector kernel one by
+     * one at accuracy_level 4; more rows dequantize for the GEMM.
+     */
+    static final int INT8_ROWS = 16;
+
+    /**
+     * w in {@link NBitsVnni}'s layout (sub-blocks of 32, which a block_size that is a multiple of 32
+     * splits evenly), made once per constant weight like {@link #weights}.
+     */
+    private static NBitsVnni.Weights vnniWeights(Tensor b, Tensor scales, Weights w, int bs, int bits, Key key, boolean explicitZeros) {
+        java.util.function.Function<Object, NBitsVnni.Weights> build = unused -> {
+            int n = w.n, kb = w.kBlocks, kp = kb * bs, nsub = NBitsVnni.subBlocks(kp), per = bits * 4;
+            byte[] codes = new byte[n * nsub * per];
+            float[] ws = new float[n * nsub], wz = explicitZeros ? new float[n * nsub] : null;
+            int[] e = new int[32];
+            for (int j = 0; j < n; j++)
+                for (int s = 0; s < kp / 32; s++) {
+                    int q = s * 32 / bs, e0 = s * 32 % bs, at = (j * kb + q) * w.blob;
+                    for (int i = 0; i < 32; i++) {
+                        int el = e0 + i;
+                        e[i] = bits == 4 ? ((w.codes[at + el / 2] & 255) >> (4 * (el & 1))) & 15 : w.codes[at + el] & 255;
+                    }
+                    int o = (j * nsub + s) * per;
+                    if (bits == 4) for (int i = 0; i < 16; i++) codes[o + i] = (byte) (e[i] | e[i + 16] << 4);
+                    else for (int i = 0; i < 32; i++) codes[o + i] = (byte) e[i];
+                    ws[j * nsub + s] = w.scale[j * kb + q];
+                    if (wz != null) wz[j * nsub + s] = w.scale[j * kb + q] * w.zero[j * kb + q];
+                }
+            // without zero points every one is 2^(bits-1): the kernel then needs no second scale stream
+            return explicitZeros ? new NBitsVnni.Weights(bits, n, nsub, codes, ws, wz) : new NBitsVnni.Weights(bits, n, nsub, codes, ws, null, 1 << (bits - 1));
+        };
+        VnniKey vk = new VnniKey(key);
+        return b.storage().isConstant() && scales.storage().isConstant() ? b.storage().derived(vk, build) : build.apply(vk);
+    }
 
     /** y [N] = x [K] . dequant(B)^T, column ranges on the threads. */
     private static void gemv(Weights w, float[] x, float[] y, int bs, int bits) {

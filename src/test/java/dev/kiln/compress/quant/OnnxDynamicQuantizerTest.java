@@ -84,7 +84,7 @@ class OnnxDynamicQuantizerTest {
     void weightOnlyBlocksRunInOrtAndKiln() throws Exception {
         for (int bits : new int[]{4, 8}) {
             Path out = dir.resolve("bert_w" + bits + ".onnx");
-            var r = OnnxDynamicQuantizer.quantize(BERT, out, new OnnxDynamicQuantizer.Options(Set.of("MatMul", "Gemm"), Set.of(), false, bits, 32));
+            var r = OnnxDynamicQuantizer.quantize(BERT, out, new OnnxDynamicQuantizer.Options(Set.of("MatMul", "Gemm"), Set.of(), false, bits, 32, 0));
             OnnxModel q = OnnxReader.read(out);
             assertEquals(r.nodes().size(), count(q, "MatMulNBits"));
             assertEquals(1L, q.opsets().get("com.microsoft"));

@@ -43,7 +43,25 @@ class MatMulNBitsTest {
                     check(r, bits, s[0], s[1], s[2], s[3], zp);
     }
 
+    /**
+     * accuracy_level 4 (int8 activations, per sub-block of 32) where the native VNNI kernel runs:
+     * against a float64 model of that arithmetic (activations quantized as the kernel does, then
+     * exact), and within 1% (relative L2) of the float reference.
+     */
+    @Test
+    void accuracyLevel4UsesInt8Activations() {
+        Random r = new Random(5);
+        for (int bits : new int[]{4, 8})
+            for (int[] s : new int[][]{{1, 70, 33, 32}, {2, 768, 300, 32}, {1, 256, 40, 128}, {17, 64, 9, 64}})
+                for (boolean zp : new boolean[]{false, true})
+                    check(r, bits, s[0], s[1], s[2], s[3], zp, 4);
+    }
+
     private static void check(Random r, int bits, int m, int k, int n, int bs, boolean withZp) {
+        check(r, bits, m, k, n, bs, withZp, 0);
+    }
+
+    private static void check(Random r, int bits, int m, int k, int n, int bs, boolean withZp, int level) {
         int kb = (k + bs - 1) / bs, blob = bs * bits / 8, levels = 1 << bits;
         int[] codes = new int[n * kb * blob];
         int[][] code = new int[n][kb * bs];
@@ -77,13 +95,42 @@ class MatMulNBitsTest {
                 for (int p = 0; p < k; p++) s += a[i * k + p] * (double) (code[j][p] - zero[j][p / bs]) * scales[j * kb + p / bs];
                 ref[i * n + j] = s;
             }
-        float[] got = run(bits, bs, k, n, Tensor.fromArray(a, m, k), codes, new int[]{n, kb, blob}, scales, withZp ? zps : null, bias);
-        String what = bits + " bits, " + m + "x" + k + "x" + n + " block " + bs + (withZp ? " with zero points" : "");
+        float[] got = run(bits, bs, k, n, Tensor.fromArray(a, m, k), codes, new int[]{n, kb, blob}, scales, withZp ? zps : null, bias, level);
+        String what = bits + " bits, " + m + "x" + k + "x" + n + " block " + bs + (withZp ? " with zero points" : "") + ", accuracy_level " + level;
+        boolean int8 = level == 4 && m <= 16 && dev.kiln.backend.cpu.NBitsVnni.available();
+        if (int8) {
+            double err = 0, norm = 0;
+            for (int i = 0; i < ref.length; i++) {
+                err += (ref[i] - got[i]) * (ref[i] - got[i]);
+                norm += ref[i] * ref[i];
+            }
+            assertTrue(Math.sqrt(err / norm) < 0.01, what + ": relative L2 error " + Math.sqrt(err / norm));
+            // the int8 arithmetic itself: activations quantized per 32 as the kernel does, then exact sums
+            for (int i = 0; i < m; i++) {
+                float[] xq = new float[k];
+                for (int s0 = 0; s0 < k; s0 += 32) {
+                    float amax = 0;
+                    for (int p = s0; p < Math.min(k, s0 + 32); p++) amax = Math.max(amax, Math.abs(a[i * k + p]));
+                    for (int p = s0; p < Math.min(k, s0 + 32); p++)
+                        xq[p] = amax == 0 ? 0 : Math.round(a[i * k + p] * (127f / amax)) * (amax / 127f);
+                }
+                for (int j = 0; j < n; j++) {
+                    double s0 = bias[j];
+                    for (int p = 0; p < k; p++) s0 += (double) xq[p] * (code[j][p] - zero[j][p / bs]) * scales[j * kb + p / bs];
+                    ref[i * n + j] = s0;
+                }
+            }
+        }
         for (int i = 0; i < ref.length; i++)
             assertTrue(Math.abs(ref[i] - got[i]) <= 1e-4 * (1 + Math.abs(ref[i])), what + ": element " + i + " " + got[i] + " vs " + ref[i]);
     }
 
     private static float[] run(int bits, int bs, int k, int n, Tensor a, int[] codes, int[] bShape, float[] scales, int[] zps, float[] bias) {
+        return run(bits, bs, k, n, a, codes, bShape, scales, zps, bias, 0);
+    }
+
+    private static float[] run(int bits, int bs, int k, int n, Tensor a, int[] codes, int[] bShape, float[] scales, int[] zps, float[] bias,
+                               int accuracyLevel) {
         Map<String, Value> init = new LinkedHashMap<>();
         init.put("B", Value.of(Tensor.fromArray(codes, bShape), ElemType.UINT8));
         init.put("S", Value.of(Tensor.fromArray(scales, scales.length), ElemType.FLOAT));
@@ -91,7 +138,8 @@ class MatMulNBitsTest {
         init.put("bias", Value.of(Tensor.fromArray(bias, n), ElemType.FLOAT));
         List<String> ins = new ArrayList<>(List.of("a", "B", "S", zps == null ? "" : "Z", "", "bias"));
         OnnxNode node = new OnnxNode("nb", "MatMulNBits", "com.microsoft", ins, List.of("y"),
-                Map.of("K", intAttr("K", k), "N", intAttr("N", n), "bits", intAttr("bits", bits), "block_size", intAttr("block_size", bs)));
+                Map.of("K", intAttr("K", k), "N", intAttr("N", n), "bits", intAttr("bits", bits), "block_size", intAttr("block_size", bs),
+                        "accuracy_level", intAttr("accuracy_level", accuracyLevel)));
         OnnxGraph g = new OnnxGraph("t", List.of(node), List.of(info("a", ElemType.FLOAT)), List.of(info("y", ElemType.FLOAT)), List.of(), init);
         try (OnnxExecutor ex = new OnnxExecutor(new OnnxModel(8, "test", "", Map.of("", 17L, "com.microsoft", 1L), g)); a) {
             Map<String, Value> out = ex.run(Map.of("a", Value.of(a)));

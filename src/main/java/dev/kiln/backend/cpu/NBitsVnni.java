@@ -1,0 +1,190 @@
+package dev.kiln.backend.cpu;
+
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
+/**
+ * Matrix-vector product against weight-only 4- or 8-bit weights with the activation row quantized
+ * to int8 per sub-block of 32 (what ONNX Runtime's MatMulNBits may do at accuracy_level 4): each
+ * sub-block's dot product is exact integer arithmetic, scaled by weight scale x activation scale.
+ * On CPUs with AVX-512 VNNI it runs native/cpu/nbits_vnni.c (vpdpbusd; the Vector API has no int8
+ * dot product, and decoding nibbles to floats holds its kernel to ~7 GB/s of codes per core on
+ * Zen 4); {@link #gemv} with {@code nativeKernel} false runs the scalar twin, which gives the same
+ * bits: the same integer sums, then the same float operations in the same order (16 lanes of
+ * products per group of 4 sub-blocks, 4 lanes of zero-point corrections, lanes summed as a fixed tree).
+ *
+ * <p>{@link Weights} holds a weight in the kernel's layout (see the C file); the caller builds it
+ * once per constant weight. Columns are spread over the threads in pieces of at most
+ * {@value #PIECE} columns per native call (the call is critical: heap arrays in place, no
+ * safepoint while it runs, so each call is kept short).
+ */
+public final class NBitsVnni {
+    private NBitsVnni() {}
+
+    static final int PIECE = 256;
+
+    private static final MethodHandle Q4 = handle("kiln_q4_gemv", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS,
+            JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS));
+    private static final MethodHandle Q8 = handle("kiln_q8_gemv", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS,
+            JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS));
+    private static final boolean CPU = Q4 != null && Q8 != null;
+
+    /** The kernel's handle where the CPU has VNNI and the library has the symbol (an older library may not), else null. */
+    private static MethodHandle handle(String name, FunctionDescriptor fd) {
+        if (!NativeCpu.cpuSupports("kiln_cpu_has_vnni")) return null;
+        try {
+            return NativeCpu.function(name, fd, true);
+        } catch (IllegalStateException e) {
+            return null;
+        }
+    }
+
+    /** Whether the native kernel can run here (libkiln_cpu.so loaded, AVX-512 VNNI) and is not switched off ({@code -Dkiln.nbits.vnni=false}). */
+    public static boolean available() {
+        return CPU && !"false".equalsIgnoreCase(System.getProperty("kiln.nbits.vnni", "true"));
+    }
+
+    /**
+     * A weight of cols columns in the kernel's layout: nsub sub-blocks of 32 per column (a multiple
+     * of 4, zero-padded); codes 16 (4 bits) or 32 (8 bits) bytes per sub-block; ws the weight scale
+     * and wz scale x zero point per column and sub-block, or wz null when every zero point is zp
+     * (the kernel then reads ws in its place and multiplies the activation sums by zp, one weight
+     * stream less; zp is a power of two, so both orders round alike).
+     */
+    public record Weights(int bits, int cols, int nsub, byte[] codes, float[] ws, float[] wz, int zp) {
+        public Weights {
+            if (bits != 4 && bits != 8) throw new IllegalArgumentException("NBitsVnni: bits must be 4 or 8, got " + bits);
+            if (nsub % 4 != 0) throw new IllegalArgumentException("NBitsVnni: nsub must be a multiple of 4, got " + nsub);
+            if (codes.length != (long) cols * nsub * bits * 4 || ws.length != cols * nsub || (wz != null && wz.length != cols * nsub))
+                throw new IllegalArgumentException("NBitsVnni: arrays do not match " + cols + " columns x " + nsub + " sub-blocks");
+            if (wz == null && zp != 1 << (bits - 1))
+                throw new IllegalArgumentException("NBitsVnni: a uniform zero point must be " + (1 << (bits - 1)) + ", got " + zp);
+        }
+
+        /** Per-block zero points (wz given). */
+        public Weights(int bits, int cols, int nsub, byte[] codes, float[] ws, float[] wz) { this(bits, cols, nsub, codes, ws, wz, -1); }
+    }
+
+    /** Sub-blocks of 32 for k inputs, rounded up to a multiple of 4. */
+    public static int subBlocks(int k) { return ((k + 31) / 32 + 3) / 4 * 4; }
+
+    /** y[0:cols] = x . w (x has at least k = 32 * nsub... values or fewer, zero-extended); native or the scalar twin. */
+    public static void gemv(Weights w, float[] x, float[] y, boolean nativeKernel) {
+        int nsub = w.nsub, len = nsub * 32;
+        byte[] xq = new byte[len];
+        float[] xs = new float[nsub], xsx = new float[nsub];
+        quantize(x, xq, xs, xsx);
+        float[] wz = w.wz != null ? w.wz : w.ws;
+        if (w.wz == null) for (int s = 0; s < nsub; s++) xsx[s] *= w.zp;
+        byte[] xlo = null, xhi = null;
+        if (w.bits == 4) {
+            xlo = new byte[nsub * 16];
+            xhi = new byte[nsub * 16];
+            for (int s = 0; s < nsub; s++) {
+                System.arraycopy(xq, 32 * s, xlo, 16 * s, 16);
+                System.arraycopy(xq, 32 * s + 16, xhi, 16 * s, 16);
+            }
+        }
+        byte[] lo = xlo, hi = xhi;
+        boolean nat = nativeKernel && CPU;
+        // equal column ranges (multiples of 4) per thread; each in native calls of at most PIECE columns
+        long bytes = (long) w.cols * nsub * (w.bits * 4 + (w.wz == null ? 4 : 8));
+        int parts = bytes < 64 * 1024 ? 1 : Math.min(CpuConfig.threads(), (w.cols + 3) / 4);
+        int quads = (w.cols + 3) / 4;
+        Parallel.forChunks(parts, parts, (p0, p1) -> {
+            for (int p = p0; p < p1; p++) {
+                int from = Math.min(w.cols, 4 * (int) ((long) p * quads / parts)), to = Math.min(w.cols, 4 * (int) ((long) (p + 1) * quads / parts));
+                for (int j0 = from; j0 < to; j0 += PIECE) {
+                    int cols = Math.min(PIECE, to - j0);
+                    if (nat) callNative(w, wz, j0, cols, lo, hi, xq, xs, xsx, y);
+                    else for (int j = j0; j < j0 + cols; j++) y[j] = w.bits == 4 ? column4(w, wz, j, lo, hi, xs, xsx) : column8(w, wz, j, xq, xs, xsx);
+                }
+            }
+        });
+    }
+
+    /**
+     * xq = round(x / xs) per sub-block of 32 with xs = max|x| / 127 (0 for an all-zero sub-block);
+     * xsx = xs * sum(xq). x shorter than xq counts as zeros.
+     */
+    static void quantize(float[] x, byte[] xq, float[] xs, float[] xsx) {
+        for (int s = 0; s < xs.length; s++) {
+            int from = 32 * s, to = Math.min(x.length, from + 32);
+            float amax = 0;
+            for (int i = from; i < to; i++) amax = Math.max(amax, Math.abs(x[i]));
+            float scale = amax / 127f, inv = amax == 0 ? 0f : 127f / amax;
+            int sum = 0;
+            for (int i = from; i < to; i++) {
+                int q = Math.max(-127, Math.min(127, Math.round(x[i] * inv)));
+                xq[i] = (byte) q;
+                sum += q;
+            }
+            xs[s] = scale;
+            xsx[s] = scale * sum;
+        }
+    }
+
+    private static void callNative(Weights w, float[] wzs, int j0, int cols, byte[] xlo, byte[] xhi, byte[] xq, float[] xs, float[] xsx, float[] y) {
+        MemorySegment codes = MemorySegment.ofArray(w.codes).asSlice((long) j0 * w.nsub * w.bits * 4);
+        MemorySegment ws = MemorySegment.ofArray(w.ws).asSlice(4L * j0 * w.nsub), wz = MemorySegment.ofArray(wzs).asSlice(4L * j0 * w.nsub);
+        MemorySegment out = MemorySegment.ofArray(y).asSlice(4L * j0);
+        try {
+            if (w.bits == 4) Q4.invokeExact(codes, ws, wz, w.nsub, MemorySegment.ofArray(xlo), MemorySegment.ofArray(xhi),
+                    MemorySegment.ofArray(xs), MemorySegment.ofArray(xsx), cols, out);
+            else Q8.invokeExact(codes, ws, wz, w.nsub, MemorySegment.ofArray(xq), MemorySegment.ofArray(xs), MemorySegment.ofArray(xsx), cols, out);
+        } catch (Throwable t) {
+            throw new IllegalStateException("MatMulNBits: native int8 kernel failed: " + t, t);
+        }
+    }
+
+    /** The scalar twin of kiln_q4_gemv for column j. */
+    private static float column4(Weights w, float[] wz, int j, byte[] xlo, byte[] xhi, float[] xs, float[] xsx) {
+        int nsub = w.nsub;
+        float[] acc = new float[16], corr = new float[4];
+        long base = (long) j * nsub * 16;
+        for (int q = 0; q < nsub; q += 4) {
+            for (int l = 0; l < 16; l++) {
+                int s = q + l / 4, p = 0;
+                for (int b = 4 * (l % 4); b < 4 * (l % 4) + 4; b++) {
+                    int code = w.codes[(int) (base + 16L * s + b)] & 255;
+                    p += (code & 15) * xlo[16 * s + b] + (code >> 4) * xhi[16 * s + b];
+                }
+                acc[l] = Math.fma((float) p, w.ws[j * nsub + s] * xs[s], acc[l]);
+            }
+            for (int l = 0; l < 4; l++) corr[l] = Math.fma(wz[j * nsub + q + l], xsx[q + l], corr[l]);
+        }
+        return finish(acc, corr);
+    }
+
+    /** The scalar twin of kiln_q8_gemv for column j. */
+    private static float column8(Weights w, float[] wz, int j, byte[] xq, float[] xs, float[] xsx) {
+        int nsub = w.nsub;
+        float[] acc = new float[16], corr = new float[4];
+        long base = (long) j * nsub * 32;
+        for (int q = 0; q < nsub; q += 4) {
+            for (int half = 0; half < 2; half++)
+                for (int l = 0; l < 16; l++) {
+                    int s = q + 2 * half + l / 8, p = 0;
+                    for (int b = 4 * (l % 8); b < 4 * (l % 8) + 4; b++)
+                        p += (w.codes[(int) (base + 32L * s + b)] & 255) * xq[32 * s + b];
+                    acc[l] = Math.fma((float) p, w.ws[j * nsub + s] * xs[s], acc[l]);
+                }
+            for (int l = 0; l < 4; l++) corr[l] = Math.fma(wz[j * nsub + q + l], xsx[q + l], corr[l]);
+        }
+        return finish(acc, corr);
+    }
+
+    /** The kernel's fixed tree: lanes l + (l + 8), then + 4, + 2, + 1; the corrections c + (c + 2), then + 1. */
+    private static float finish(float[] acc, float[] corr) {
+        float[] s = new float[8];
+        for (int l = 0; l < 8; l++) s[l] = acc[l] + acc[l + 8];
+        for (int l = 0; l < 4; l++) s[l] = s[l] + s[l + 4];
+        for (int l = 0; l < 2; l++) s[l] = s[l] + s[l + 2];
+        float c0 = corr[0] + corr[2], c1 = corr[1] + corr[3];
+        return (s[0] + s[1]) - (c0 + c1);
+    }
+}

@@ -1,0 +1,51 @@
+package dev.kiln.backend.cpu;
+
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+/**
+ * The native 4-/8-bit int8-activation kernels (native/cpu/nbits_vnni.c) give the bits of their
+ * scalar Java twin: random codes, scales and zero points, column counts across the native calls'
+ * pieces, activations with an all-zero sub-block and padding sub-blocks.
+ */
+class NBitsVnniTest {
+    @Test
+    void nativeKernelsMatchTheScalarTwinBitForBit() {
+        Assumptions.assumeTrue(NBitsVnni.available(), "needs libkiln_cpu.so and AVX-512 VNNI");
+        Random r = new Random(11);
+        for (int bits : new int[]{4, 8})
+            for (int[] shape : new int[][]{{1, 32}, {17, 70}, {300, 768}, {600, 3072}}) {
+                int cols = shape[0], k = shape[1], nsub = NBitsVnni.subBlocks(k);
+                byte[] codes = new byte[cols * nsub * bits * 4];
+                r.nextBytes(codes);
+                float[] ws = new float[cols * nsub], wz = new float[cols * nsub];
+                for (int i = 0; i < ws.length; i++) {
+                    ws[i] = 0.001f + r.nextFloat() * 0.05f;
+                    wz[i] = ws[i] * r.nextInt(1 << bits);
+                }
+                float[] x = new float[k];
+                for (int i = 0; i < k; i++) x[i] = (float) r.nextGaussian() * 3;
+                if (k > 64) java.util.Arrays.fill(x, 32, 64, 0f);   // an all-zero sub-block (scale 0)
+                for (boolean uniform : new boolean[]{false, true}) {
+                    NBitsVnni.Weights w = uniform ? new NBitsVnni.Weights(bits, cols, nsub, codes, ws, null, 1 << (bits - 1))
+                            : new NBitsVnni.Weights(bits, cols, nsub, codes, ws, wz);
+                    float[] nat = new float[cols], twin = new float[cols];
+                    NBitsVnni.gemv(w, x, nat, true);
+                    NBitsVnni.gemv(w, x, twin, false);
+                    assertArrayEquals(twin, nat, bits + " bits, " + cols + " x " + k + (uniform ? ", uniform zero point" : ""));
+                }
+            }
+    }
+
+    @Test
+    void layoutIsChecked() {
+        assertThrows(IllegalArgumentException.class, () -> new NBitsVnni.Weights(4, 2, 3, new byte[96], new float[6], new float[6]));
+        assertThrows(IllegalArgumentException.class, () -> new NBitsVnni.Weights(4, 2, 4, new byte[100], new float[8], new float[8]));
+        assertThrows(IllegalArgumentException.class, () -> new NBitsVnni.Weights(4, 2, 4, new byte[128], new float[8], null, 7));
+    }
+}
