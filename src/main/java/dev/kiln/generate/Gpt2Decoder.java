@@ -1,5 +1,7 @@
 package dev.kiln.generate;
 
+import dev.kiln.backend.GemmEpilogue;
+import dev.kiln.backend.cpu.NBitsVnni;
 import dev.kiln.io.Json;
 import dev.kiln.io.Safetensors;
 import dev.kiln.ops.Indexing;
@@ -26,6 +28,11 @@ import java.util.Map;
  * output projection, residual; LayerNorm, tanh-GELU MLP, residual. Linear layers run as one GEMM
  * with the bias (and GELU) applied as it stores. The cache is one buffer per layer, allocated for
  * the whole context when a session starts; a step writes only its new entries.
+ *
+ * <p>{@link WeightFormat}: with int8 or int4 the linear layers and the head are quantized at load
+ * ({@link NBitsVnni#quantize}) and steps of up to {@value #QUANT_ROWS} tokens (decoding) multiply
+ * with them; a longer step (a prompt's prefill) uses the float32 weights, which stay mapped from
+ * the file.
  */
 public final class Gpt2Decoder implements Decoder {
     private final int layers, heads, embd, ctx, vocab;
@@ -34,9 +41,15 @@ public final class Gpt2Decoder implements Decoder {
     private final Tensor[][] blocks;                           // per layer: ln1 w,b, attn W,b, proj W,b, ln2 w,b, fc W,b, fcproj W,b
     private final List<Tensor> owned = new ArrayList<>();
     private final boolean bf16;
+    private final WeightFormat format;
+    private final NBitsVnni.Weights[][] quant;                 // per layer: attn, proj, fc, fcproj (null: float)
+    private final NBitsVnni.Weights quantHead;
+    /** Steps of at most this many tokens use the quantized weights (int8 / int4). */
+    static final int QUANT_ROWS = 16;
 
-    private Gpt2Decoder(Path dir, Map<String, Object> cfg, Map<String, Tensor> w, boolean bf16) {
-        this.bf16 = bf16;
+    private Gpt2Decoder(Path dir, Map<String, Object> cfg, Map<String, Tensor> w, WeightFormat format) {
+        this.format = format;
+        this.bf16 = format == WeightFormat.BF16;
         String src = dir.toString();
         layers = intOf(cfg, src, "n_layer");
         heads = intOf(cfg, src, "n_head");
@@ -66,16 +79,26 @@ public final class Gpt2Decoder implements Decoder {
         }
         head.storage().seal();
         owned.add(head);
+        int bits = format.bits();
+        quant = new NBitsVnni.Weights[layers][];
+        if (bits != 0) for (int l = 0; l < layers; l++)
+            quant[l] = new NBitsVnni.Weights[] {NBitsVnni.quantize(blocks[l][2], bits), NBitsVnni.quantize(blocks[l][4], bits),
+                    NBitsVnni.quantize(blocks[l][8], bits), NBitsVnni.quantize(blocks[l][10], bits)};
+        quantHead = bits == 0 ? null : NBitsVnni.quantize(head, bits);
     }
 
+    /** The weight format the decode steps use. */
+    public WeightFormat format() { return format; }
+
     /** Loads {@code DIR/config.json} and {@code DIR/model.safetensors}. */
-    public static Gpt2Decoder load(Path dir) throws IOException { return load(dir, false); }
+    public static Gpt2Decoder load(Path dir) throws IOException { return load(dir, WeightFormat.F32); }
 
     /**
-     * The same; bf16: the linear layers and the head multiply in bf16 with f32 sums (opt-in, about
-     * 1e-3 relative difference; half the weight bytes per token where the CPU has AVX512-BF16).
+     * The same with the linear layers' weights in the given format: bf16 multiplies in bf16 with
+     * f32 sums (opt-in, about 1e-3 relative difference; half the weight bytes per token where the
+     * CPU has AVX512-BF16); int8 / int4 quantize them for decode steps (see the class comment).
      */
-    public static Gpt2Decoder load(Path dir, boolean bf16) throws IOException {
+    public static Gpt2Decoder load(Path dir, WeightFormat format) throws IOException {
         Path cfgFile = dir.resolve("config.json"), weights = dir.resolve("model.safetensors");
         if (!Files.isRegularFile(cfgFile)) throw new NoSuchFileException(cfgFile.toString(), null, "not a Hugging Face model directory (no config.json)");
         if (!Files.isRegularFile(weights)) throw new NoSuchFileException(weights.toString(), null, "no model.safetensors (sharded checkpoints are not supported yet)");
@@ -93,7 +116,7 @@ public final class Gpt2Decoder implements Decoder {
             w.put(k, t);
         }
         try {
-            Gpt2Decoder d = new Gpt2Decoder(dir, cfg, w, bf16);
+            Gpt2Decoder d = new Gpt2Decoder(dir, cfg, w, format);
             d.owned.addAll(c.tensors().values());
             return d;
         } catch (RuntimeException e) {
@@ -161,7 +184,8 @@ public final class Gpt2Decoder implements Decoder {
                 for (int l = 0; l < layers; l++) {
                     Tensor[] b = blocks[l];
                     Tensor h = x.layerNorm(new int[] {embd}, b[0], b[1], eps);
-                    Tensor qkv = MatMul.linear(h, b[2], b[3], null, bf16);                       // [n, 3 embd]
+                    NBitsVnni.Weights[] qw = n <= QUANT_ROWS ? quant[l] : null;
+                    Tensor qkv = linear(h, b[2], qw == null ? null : qw[0], b[3], null);               // [n, 3 embd]
                     Tensor q = qkv.narrow(1, 0, embd).reshape(n, heads, hd).permute(1, 0, 2);          // [heads, n, hd]
                     Tensor k = qkv.narrow(1, embd, embd).reshape(n, heads, hd).permute(1, 0, 2);
                     Tensor v = qkv.narrow(1, 2 * embd, embd).reshape(n, heads, hd).permute(1, 0, 2);
@@ -172,16 +196,31 @@ public final class Gpt2Decoder implements Decoder {
                     if (mask != null) scores = scores.add(mask);
                     Tensor att = scores.softmax(-1).matmul(vCache[l].narrow(1, 0, total));            // [heads, n, hd]
                     Tensor merged = att.permute(1, 0, 2).contiguous().reshape(n, embd);
-                    x = x.add(MatMul.linear(merged, b[4], b[5], null, bf16));
+                    x = x.add(linear(merged, b[4], qw == null ? null : qw[1], b[5], null));
                     Tensor h2 = x.layerNorm(new int[] {embd}, b[6], b[7], eps);
-                    Tensor f = MatMul.linear(h2, b[8], b[9], UnaryOp.GELU_TANH, bf16);
-                    x = x.add(MatMul.linear(f, b[10], b[11], null, bf16));
+                    Tensor f = linear(h2, b[8], qw == null ? null : qw[2], b[9], UnaryOp.GELU_TANH);
+                    x = x.add(linear(f, b[10], qw == null ? null : qw[3], b[11], null));
                 }
                 Tensor last = x.narrow(0, n - 1, 1).layerNorm(new int[] {embd}, lnFw, lnFb, eps);
-                float[] logits = MatMul.linear(last, head, null, null, bf16).toFloatArray();
+                float[] logits = linear(last, head, n <= QUANT_ROWS ? quantHead : null, null, null).toFloatArray();
                 length = total;
                 return logits;
             }
+        }
+
+        /** act(a [rows, k] x w + bias): on the quantized weight q when given (row by row), else the float GEMM. */
+        private Tensor linear(Tensor a, Tensor w, NBitsVnni.Weights q, Tensor bias, UnaryOp act) {
+            if (q == null) return MatMul.linear(a, w, bias, act, bf16);
+            int rows = a.size(0), k = a.size(1), n = q.cols();
+            float[] x = a.toFloatArray(), y = new float[rows * n], row = rows == 1 ? x : new float[k], out = rows == 1 ? y : new float[n];
+            for (int r = 0; r < rows; r++) {
+                if (rows > 1) System.arraycopy(x, r * k, row, 0, k);
+                NBitsVnni.gemv(q, row, out, NBitsVnni.available());
+                if (rows > 1) System.arraycopy(out, 0, y, r * n, n);
+            }
+            Tensor t = Tensor.fromArray(y, rows, n);
+            if (bias != null || act != null) new GemmEpilogue(bias, act).applySeparately(t);
+            return t;
         }
 
         @Override

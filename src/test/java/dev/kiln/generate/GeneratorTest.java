@@ -101,7 +101,7 @@ class GeneratorTest {
         }
         // opt-in bf16 weights (where the CPU has a bf16 kernel; else f32): the first step's logits within 2% of f32's
         try (Gpt2Decoder f = Gpt2Decoder.load(BpeTokenizerTest.DIR.resolve("gpt2_tiny_hf"));
-             Gpt2Decoder h = Gpt2Decoder.load(BpeTokenizerTest.DIR.resolve("gpt2_tiny_hf"), true);
+             Gpt2Decoder h = Gpt2Decoder.load(BpeTokenizerTest.DIR.resolve("gpt2_tiny_hf"), WeightFormat.BF16);
              Decoder.Session sf = f.newSession(); Decoder.Session sh = h.newSession()) {
             float[] a = sf.step(new int[] {39, 493, 78}), b = sh.step(new int[] {39, 493, 78});
             double err = 0, scale = 0;
@@ -110,6 +110,37 @@ class GeneratorTest {
                 scale = Math.max(scale, Math.abs(a[i]));
             }
             assertTrue(err <= 0.02 * scale, "bf16 vs f32 logits: " + err + " of " + scale);
+        }
+        // weight-only int8 / int4 (random weights: no outliers, the worst case for 4 bits): decode-sized steps on the
+        // quantized weights, close to f32 and the same argmax; a 20-token prefill runs on the float weights, bit for bit
+        for (WeightFormat fmt : new WeightFormat[] {WeightFormat.INT8, WeightFormat.INT4}) {
+            try (Gpt2Decoder f = Gpt2Decoder.load(BpeTokenizerTest.DIR.resolve("gpt2_tiny_hf"));
+                 Gpt2Decoder q = Gpt2Decoder.load(BpeTokenizerTest.DIR.resolve("gpt2_tiny_hf"), fmt);
+                 Decoder.Session sf = f.newSession(); Decoder.Session sq = q.newSession()) {
+                assertEquals(fmt, q.format());
+                for (int[] ids : new int[][] {{39, 493, 78}, {12}, {501}}) {
+                    float[] a = sf.step(ids), b = sq.step(ids);
+                    double dot = 0, na = 0, nb = 0;
+                    int ia = 0, ib = 0;
+                    for (int i = 0; i < a.length; i++) {
+                        dot += a[i] * b[i];
+                        na += a[i] * a[i];
+                        nb += b[i] * b[i];
+                        if (a[i] > a[ia]) ia = i;
+                        if (b[i] > b[ib]) ib = i;
+                    }
+                    double cos = dot / Math.sqrt(na * nb);
+                    assertTrue(cos >= (fmt == WeightFormat.INT8 ? 0.999 : 0.94), fmt + " vs f32 logits: cosine " + cos);
+                    assertEquals(ia, ib, fmt + ": argmax");
+                }
+            }
+            try (Gpt2Decoder f = Gpt2Decoder.load(BpeTokenizerTest.DIR.resolve("gpt2_tiny_hf"));
+                 Gpt2Decoder q = Gpt2Decoder.load(BpeTokenizerTest.DIR.resolve("gpt2_tiny_hf"), fmt);
+                 Decoder.Session sf = f.newSession(); Decoder.Session sq = q.newSession()) {
+                int[] prompt = new int[Gpt2Decoder.QUANT_ROWS + 4];
+                for (int i = 0; i < prompt.length; i++) prompt[i] = 7 * i + 3;
+                assertArrayEquals(sf.step(prompt), sq.step(prompt), fmt + ": a long prefill runs on the float weights");
+            }
         }
         java.nio.file.NoSuchFileException e = assertThrows(java.nio.file.NoSuchFileException.class, () -> Gpt2Decoder.load(BpeTokenizerTest.DIR));
         assertTrue(e.getMessage().contains("config.json"), e.getMessage());

@@ -77,7 +77,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "N", description = "CPU threads (default: Kiln's setting).")
     Integer threads;
 
-    @Option(names = "--weights", paramLabel = "f32|bf16", description = "Precision of the constant-weight matrix products (default ${DEFAULT-VALUE}).")
+    @Option(names = "--weights", paramLabel = "f32|bf16|int8|int4", description = "Precision of the constant-weight matrix products (default ${DEFAULT-VALUE}); int8/int4: weight-only, Hugging Face GPT-2 directories.")
     String weights = "f32";
 
     @Option(names = "--profile", description = "After generating, print the per-op time of all steps (prefill and decode), op by op.")
@@ -92,7 +92,10 @@ final class GenerateCommand implements Callable<Integer> {
         CliChecks.atLeast("generate", "--max-new-tokens", maxNewTokens, 1);
         if (threads != null) CliChecks.atLeast("generate", "--threads", threads, 1);
         if (greedy && temperature != null) throw new IllegalArgumentException("generate: --greedy and --temperature exclude each other");
-        var precision = CliChecks.precision("--weights", weights);
+        var format = dev.kiln.generate.WeightFormat.parse("generate: --weights", weights);
+        if (!Files.isDirectory(model) && format.bits() != 0)
+            throw new IllegalArgumentException("generate: --weights " + format + " is for Hugging Face directories (native GPT-2); quantize an ONNX file with 'kiln quantize --weight-only'");
+        var precision = format == dev.kiln.generate.WeightFormat.BF16 ? dev.kiln.onnx.OnnxExecutor.Precision.BF16 : dev.kiln.onnx.OnnxExecutor.Precision.F32;
         Sampler sampler = temperature == null ? Sampler.greedy(repetitionPenalty) : Sampler.sampling(temperature, topK, topP, repetitionPenalty, seed);
         boolean hfDir = Files.isDirectory(model);
         if (!hfDir && !Files.isRegularFile(model)) throw new NoSuchFileException(model.toString());
@@ -102,7 +105,7 @@ final class GenerateCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         int saved = CpuConfig.threads();
         if (threads != null) CpuConfig.setThreads(threads);
-        try (dev.kiln.generate.Decoder decoder = hfDir ? dev.kiln.generate.Gpt2Decoder.load(model, precision == dev.kiln.onnx.OnnxExecutor.Precision.BF16) : OnnxDecoder.open(model, precision, contextLength(model))) {
+        try (dev.kiln.generate.Decoder decoder = hfDir ? dev.kiln.generate.Gpt2Decoder.load(model, format) : OnnxDecoder.open(model, precision, contextLength(model))) {
             int[] ids = promptIds != null ? promptIds : tok.encode(prompt);
             Set<Integer> stopIds = new HashSet<>();
             int eos = tok.specialId("<|endoftext|>");

@@ -69,6 +69,44 @@ public final class NBitsVnni {
         public Weights(int bits, int cols, int nsub, byte[] codes, float[] ws, float[] wz) { this(bits, cols, nsub, codes, ws, wz, -1); }
     }
 
+    /**
+     * Symmetric weight-only quantization of w [k, n] (float32, any strides: a Linear weight stored
+     * [in, out]) in this layout: per output column and block of 32 along k, scale = max|w| / 7 (4
+     * bits) or / 127 (8 bits), codes round(w / scale) + 2^(bits-1) (zero point 8 or 128).
+     */
+    public static Weights quantize(dev.kiln.tensor.Tensor w, int bits) {
+        if (w.dim() != 2 || w.dtype() != dev.kiln.tensor.DType.F32)
+            throw new IllegalArgumentException("NBitsVnni.quantize: needs a float32 [k, n] weight, got " + w.dtype() + " " + java.util.Arrays.toString(w.shape()));
+        if (bits != 4 && bits != 8) throw new IllegalArgumentException("NBitsVnni.quantize: bits must be 4 or 8, got " + bits);
+        int k = w.size(0), n = w.size(1), nsub = subBlocks(k), zp = 1 << (bits - 1), max = bits == 4 ? 7 : 127, per = bits * 4;
+        MemorySegment seg = w.segment();
+        long off = w.offset(), rs = w.stride(0), cs = w.stride(1);
+        byte[] codes = new byte[n * nsub * per];
+        float[] ws = new float[n * nsub];
+        Parallel.forRange(n, (long) k * 4, (j0, j1) -> {
+            float[] v = new float[32];
+            int[] c = new int[32];
+            for (int j = j0; j < j1; j++)
+                for (int s = 0; s * 32 < k; s++) {
+                    float amax = 0;
+                    for (int i = 0; i < 32; i++) {
+                        int p = s * 32 + i;
+                        v[i] = p < k ? seg.getAtIndex(dev.kiln.tensor.Storage.F32, off + p * rs + j * cs) : 0f;
+                        amax = Math.max(amax, Math.abs(v[i]));
+                    }
+                    float scale = amax / max, inv = amax == 0 ? 0f : max / amax;
+                    for (int i = 0; i < 32; i++) c[i] = Math.max(-max, Math.min(max, Math.round(v[i] * inv))) + zp;
+                    int o = (j * nsub + s) * per;
+                    if (bits == 4) for (int i = 0; i < 16; i++) codes[o + i] = (byte) (c[i] | c[i + 16] << 4);
+                    else for (int i = 0; i < 32; i++) codes[o + i] = (byte) c[i];
+                    ws[j * nsub + s] = scale;
+                }
+        });
+        for (int j = 0; j < n; j++)                        // padding sub-blocks: zero-point codes, scale 0
+            for (int s = (k + 31) / 32; s < nsub; s++) java.util.Arrays.fill(codes, (j * nsub + s) * per, (j * nsub + s + 1) * per, (byte) (bits == 4 ? 0x88 : 0x80));
+        return new Weights(bits, n, nsub, codes, ws, null, zp);
+    }
+
     /** Sub-blocks of 32 for k inputs, rounded up to a multiple of 4. */
     public static int subBlocks(int k) { return ((k + 31) / 32 + 3) / 4 * 4; }
 

@@ -33,6 +33,7 @@ import java.util.Set;
  * <pre>
  *   DecodeBench MODEL.onnx TOKENIZER.json --prompt TEXT [--new-tokens 64] [--rounds 5] [--warmup-rounds 2] [--threads 2]
  *               [--kiln-hf HF_DIR]   (Kiln on its own GPT-2 layers from the same weights in Hugging Face layout)
+ *               [--weights f32|bf16|int8|int4]   (with --kiln-hf: the native decoder's weight format)
  * </pre>
  */
 public final class DecodeBench {
@@ -41,6 +42,7 @@ public final class DecodeBench {
         String prompt = "The quick brown fox";
         int newTokens = 64, rounds = 5, warmupRounds = 2, threads = CpuConfig.threads();
         Path hf = null;
+        dev.kiln.generate.WeightFormat weights = dev.kiln.generate.WeightFormat.F32;
         for (int i = 2; i < args.length; i++) {
             switch (args[i]) {
                 case "--prompt" -> prompt = args[++i];
@@ -48,6 +50,7 @@ public final class DecodeBench {
                 case "--rounds" -> rounds = Integer.parseInt(args[++i]);
                 case "--warmup-rounds" -> warmupRounds = Integer.parseInt(args[++i]);
                 case "--kiln-hf" -> hf = Path.of(args[++i]);
+                case "--weights" -> weights = dev.kiln.generate.WeightFormat.parse("--weights", args[++i]);
                 case "--threads" -> threads = Integer.parseInt(args[++i]);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
@@ -60,9 +63,9 @@ public final class DecodeBench {
         List<Double> kDecode = new ArrayList<>(), oDecode = new ArrayList<>(), kPrefill = new ArrayList<>(), oPrefill = new ArrayList<>();
         int[] kIds = null, oIds = null;
         // Kiln runs the ONNX file, or with --kiln-hf DIR the same weights from a Hugging Face directory on its own GPT-2 layers
-        try (dev.kiln.generate.Decoder d = hf != null ? dev.kiln.generate.Gpt2Decoder.load(hf) : OnnxDecoder.open(model, OnnxExecutor.Precision.F32, 0);
+        try (dev.kiln.generate.Decoder d = hf != null ? dev.kiln.generate.Gpt2Decoder.load(hf, weights) : OnnxDecoder.open(model, OnnxExecutor.Precision.F32, 0);
              OrtLoop ort = new OrtLoop(model, threads)) {
-            System.out.println("kiln runs " + (hf != null ? "its native GPT-2 on " + hf : "the ONNX file"));
+            System.out.println("kiln runs " + (hf != null ? "its native GPT-2 on " + hf + ", weights " + weights : "the ONNX file"));
             TextGenerator g = new TextGenerator(d, tok);
             for (int r = 0; r < warmupRounds; r++) {   // JIT warm-up (Kiln) and allocator warm-up (both), not counted
                 g.generate(ids, new TextGenerator.Options(newTokens, Set.of(), List.of()), Sampler.greedy(), null, null);
