@@ -2,10 +2,23 @@ package dev.kiln.generate;
 
 /**
  * A language model that extends a sequence one step at a time against a key/value cache: the
- * source-independent core of {@link TextGenerator} (ONNX decoders today: {@link OnnxDecoder}).
+ * source-independent core of {@link TextGenerator} ({@link OnnxDecoder}, and the native
+ * {@link Gpt2Decoder} and {@link LlamaDecoder}).
  * A decoder may serve several sessions at once, one per sequence.
  */
 public interface Decoder extends AutoCloseable {
+    /**
+     * The native decoder for a Hugging Face model directory, by its config's model_type: gpt2
+     * ({@link Gpt2Decoder}), llama, mistral or qwen2 ({@link LlamaDecoder}); others are a one-line error.
+     */
+    static Decoder huggingFace(java.nio.file.Path dir, WeightFormat format) throws java.io.IOException {
+        String type = HfCheckpoint.modelType(dir);
+        if (type == null || type.equals("gpt2")) return Gpt2Decoder.load(dir, format);   // no config.json: Gpt2Decoder names what is missing
+        if (type.equals("llama") || type.equals("mistral") || type.equals("qwen2")) return LlamaDecoder.load(dir, format);
+        throw new IllegalArgumentException(dir.resolve("config.json") + ": model_type " + type
+                + " is not supported natively (gpt2, llama, mistral, qwen2; other models through ONNX)");
+    }
+
     /** The longest sequence (prompt + new tokens) the model takes, or 0 when the model does not say. */
     int contextLength();
 

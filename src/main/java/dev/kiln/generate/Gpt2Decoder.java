@@ -1,24 +1,16 @@
 package dev.kiln.generate;
 
-import dev.kiln.backend.GemmEpilogue;
 import dev.kiln.backend.cpu.NBitsVnni;
-import dev.kiln.io.Json;
-import dev.kiln.io.Safetensors;
 import dev.kiln.ops.Indexing;
-import dev.kiln.ops.MatMul;
 import dev.kiln.ops.UnaryOp;
 import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Scope;
 import dev.kiln.tensor.Tensor;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 
 /**
  * GPT-2 built from Kiln's own ops, loaded from a Hugging Face model directory ({@code config.json}
@@ -40,51 +32,53 @@ public final class Gpt2Decoder implements Decoder {
     private final Tensor wte, wpe, lnFw, lnFb, head;          // head: [embd, vocab]
     private final Tensor[][] blocks;                           // per layer: ln1 w,b, attn W,b, proj W,b, ln2 w,b, fc W,b, fcproj W,b
     private final List<Tensor> owned = new ArrayList<>();
+    private final HfCheckpoint file;
     private final boolean bf16;
     private final WeightFormat format;
     private final NBitsVnni.Weights[][] quant;                 // per layer: attn, proj, fc, fcproj (null: float)
     private final NBitsVnni.Weights quantHead;
     /** Steps of at most this many tokens use the quantized weights (int8 / int4). */
-    static final int QUANT_ROWS = 16;
+    static final int QUANT_ROWS = HfCheckpoint.QUANT_ROWS;
 
-    private Gpt2Decoder(Path dir, Map<String, Object> cfg, Map<String, Tensor> w, WeightFormat format) {
+    private Gpt2Decoder(HfCheckpoint f, WeightFormat format) {
+        this.file = f;
         this.format = format;
         this.bf16 = format == WeightFormat.BF16;
-        String src = dir.toString();
-        layers = intOf(cfg, src, "n_layer");
-        heads = intOf(cfg, src, "n_head");
-        embd = intOf(cfg, src, "n_embd");
-        vocab = intOf(cfg, src, "vocab_size");
-        ctx = cfg.get("n_ctx") instanceof Long c ? (int) (long) c : intOf(cfg, src, "n_positions");
-        eps = cfg.get("layer_norm_epsilon") instanceof Number n ? n.floatValue() : 1e-5f;
-        if (embd % heads != 0) throw new IllegalArgumentException(src + ": n_embd " + embd + " is not a multiple of n_head " + heads);
-        wte = get(w, src, "wte.weight", vocab, embd);
-        wpe = get(w, src, "wpe.weight", -1, embd);
-        lnFw = get(w, src, "ln_f.weight", embd);
-        lnFb = get(w, src, "ln_f.bias", embd);
+        layers = f.intOf("n_layer");
+        heads = f.intOf("n_head");
+        embd = f.intOf("n_embd");
+        vocab = f.intOf("vocab_size");
+        ctx = f.config.get("n_ctx") instanceof Long c ? (int) (long) c : f.intOf("n_positions");
+        eps = (float) f.doubleOr("layer_norm_epsilon", 1e-5);
+        if (embd % heads != 0) throw new IllegalArgumentException(f.dir + ": n_embd " + embd + " is not a multiple of n_head " + heads);
+        for (String k : List.copyOf(f.tensors.keySet()))     // names with or without the "transformer." prefix
+            if (k.startsWith("transformer.")) f.tensors.put(k.substring("transformer.".length()), f.tensors.remove(k));
+        wte = f.get("wte.weight", vocab, embd);
+        wpe = f.get("wpe.weight", -1, embd);
+        lnFw = f.get("ln_f.weight", embd);
+        lnFb = f.get("ln_f.bias", embd);
         blocks = new Tensor[layers][];
         for (int l = 0; l < layers; l++) {
             String p = "h." + l + ".";
             blocks[l] = new Tensor[] {
-                    get(w, src, p + "ln_1.weight", embd), get(w, src, p + "ln_1.bias", embd),
-                    get(w, src, p + "attn.c_attn.weight", embd, 3 * embd), get(w, src, p + "attn.c_attn.bias", 3 * embd),
-                    get(w, src, p + "attn.c_proj.weight", embd, embd), get(w, src, p + "attn.c_proj.bias", embd),
-                    get(w, src, p + "ln_2.weight", embd), get(w, src, p + "ln_2.bias", embd),
-                    get(w, src, p + "mlp.c_fc.weight", embd, -1), get(w, src, p + "mlp.c_fc.bias", -1),
-                    get(w, src, p + "mlp.c_proj.weight", -1, embd), get(w, src, p + "mlp.c_proj.bias", embd)};
+                    f.get(p + "ln_1.weight", embd), f.get(p + "ln_1.bias", embd),
+                    f.get(p + "attn.c_attn.weight", embd, 3 * embd), f.get(p + "attn.c_attn.bias", 3 * embd),
+                    f.get(p + "attn.c_proj.weight", embd, embd), f.get(p + "attn.c_proj.bias", embd),
+                    f.get(p + "ln_2.weight", embd), f.get(p + "ln_2.bias", embd),
+                    f.get(p + "mlp.c_fc.weight", embd, -1), f.get(p + "mlp.c_fc.bias", -1),
+                    f.get(p + "mlp.c_proj.weight", -1, embd), f.get(p + "mlp.c_proj.bias", embd)};
         }
-        Tensor lm = w.containsKey("lm_head.weight") ? get(w, src, "lm_head.weight", vocab, embd) : wte;
+        Tensor lm = f.has("lm_head.weight") ? f.get("lm_head.weight", vocab, embd) : wte;
         try (Tensor t = lm.transpose(0, 1)) {
             head = Scope.escape(t.contiguous());                // [embd, vocab], packed once by the GEMM
         }
         head.storage().seal();
         owned.add(head);
-        int bits = format.bits();
         quant = new NBitsVnni.Weights[layers][];
-        if (bits != 0) for (int l = 0; l < layers; l++)
-            quant[l] = new NBitsVnni.Weights[] {NBitsVnni.quantize(blocks[l][2], bits), NBitsVnni.quantize(blocks[l][4], bits),
-                    NBitsVnni.quantize(blocks[l][8], bits), NBitsVnni.quantize(blocks[l][10], bits)};
-        quantHead = bits == 0 ? null : NBitsVnni.quantize(head, bits);
+        if (format.bits() != 0) for (int l = 0; l < layers; l++)
+            quant[l] = new NBitsVnni.Weights[] {HfCheckpoint.quantize(blocks[l][2], format), HfCheckpoint.quantize(blocks[l][4], format),
+                    HfCheckpoint.quantize(blocks[l][8], format), HfCheckpoint.quantize(blocks[l][10], format)};
+        quantHead = HfCheckpoint.quantize(head, format);
     }
 
     /** The weight format the decode steps use. */
@@ -99,47 +93,13 @@ public final class Gpt2Decoder implements Decoder {
      * CPU has AVX512-BF16); int8 / int4 quantize them for decode steps (see the class comment).
      */
     public static Gpt2Decoder load(Path dir, WeightFormat format) throws IOException {
-        Path cfgFile = dir.resolve("config.json"), weights = dir.resolve("model.safetensors");
-        if (!Files.isRegularFile(cfgFile)) throw new NoSuchFileException(cfgFile.toString(), null, "not a Hugging Face model directory (no config.json)");
-        if (!Files.isRegularFile(weights)) throw new NoSuchFileException(weights.toString(), null, "no model.safetensors (sharded checkpoints are not supported yet)");
-        if (!(Json.parse(Files.readString(cfgFile, StandardCharsets.UTF_8), cfgFile.toString()) instanceof Map<?, ?> m))
-            throw new IllegalArgumentException(cfgFile + ": not a JSON object");
-        @SuppressWarnings("unchecked") Map<String, Object> cfg = (Map<String, Object>) m;
-        if (!"gpt2".equals(cfg.get("model_type")))
-            throw new IllegalArgumentException(cfgFile + ": model_type " + cfg.get("model_type") + " is not supported natively (gpt2; others through ONNX)");
-        Safetensors.Contents c = Safetensors.read(weights);
-        Map<String, Tensor> w = new java.util.HashMap<>();
-        for (Map.Entry<String, Tensor> e : c.tensors().entrySet()) {
-            String k = e.getKey().startsWith("transformer.") ? e.getKey().substring("transformer.".length()) : e.getKey();
-            Tensor t = e.getValue();
-            t.storage().seal();                                  // weights: constant, so the GEMM packs them once
-            w.put(k, t);
-        }
+        HfCheckpoint f = HfCheckpoint.open(dir, "gpt2");
         try {
-            Gpt2Decoder d = new Gpt2Decoder(dir, cfg, w, format);
-            d.owned.addAll(c.tensors().values());
-            return d;
+            return new Gpt2Decoder(f, format);
         } catch (RuntimeException e) {
-            c.tensors().values().forEach(Tensor::close);
+            f.close();
             throw e;
         }
-    }
-
-    private static int intOf(Map<String, Object> cfg, String src, String key) {
-        if (cfg.get(key) instanceof Long v && v > 0 && v <= Integer.MAX_VALUE) return (int) (long) v;
-        throw new IllegalArgumentException(src + ": config.json has no positive integer " + key);
-    }
-
-    /** A float32 weight of the expected shape (-1: any size). */
-    private static Tensor get(Map<String, Tensor> w, String src, String name, int... shape) {
-        Tensor t = w.get(name);
-        if (t == null) throw new IllegalArgumentException(src + ": model.safetensors has no tensor " + name);
-        if (t.dtype() != DType.F32) throw new IllegalArgumentException(src + ": " + name + " is " + t.dtype() + " (float32 only so far)");
-        int[] s = t.shape();
-        boolean ok = s.length == shape.length;
-        for (int i = 0; ok && i < s.length; i++) ok = shape[i] < 0 || s[i] == shape[i];
-        if (!ok) throw new IllegalArgumentException(src + ": " + name + " has shape " + java.util.Arrays.toString(s) + ", expected " + java.util.Arrays.toString(shape));
-        return t;
     }
 
     @Override public int contextLength() { return Math.min(ctx, wpe.size(0)); }
@@ -148,7 +108,10 @@ public final class Gpt2Decoder implements Decoder {
 
     @Override public Session newSession() { return new Gpt2Session(); }
 
-    @Override public void close() { owned.forEach(Tensor::close); }
+    @Override public void close() {
+        owned.forEach(Tensor::close);
+        file.close();
+    }
 
     private final class Gpt2Session implements Session {
         private final Tensor[] kCache = new Tensor[layers], vCache = new Tensor[layers];   // [heads, ctx, headDim]
@@ -185,7 +148,7 @@ public final class Gpt2Decoder implements Decoder {
                     Tensor[] b = blocks[l];
                     Tensor h = x.layerNorm(new int[] {embd}, b[0], b[1], eps);
                     NBitsVnni.Weights[] qw = n <= QUANT_ROWS ? quant[l] : null;
-                    Tensor qkv = linear(h, b[2], qw == null ? null : qw[0], b[3], null);               // [n, 3 embd]
+                    Tensor qkv = HfCheckpoint.linear(h, b[2], qw == null ? null : qw[0], b[3], null, bf16);               // [n, 3 embd]
                     Tensor q = qkv.narrow(1, 0, embd).reshape(n, heads, hd).permute(1, 0, 2);          // [heads, n, hd]
                     Tensor k = qkv.narrow(1, embd, embd).reshape(n, heads, hd).permute(1, 0, 2);
                     Tensor v = qkv.narrow(1, 2 * embd, embd).reshape(n, heads, hd).permute(1, 0, 2);
@@ -196,31 +159,16 @@ public final class Gpt2Decoder implements Decoder {
                     if (mask != null) scores = scores.add(mask);
                     Tensor att = scores.softmax(-1).matmul(vCache[l].narrow(1, 0, total));            // [heads, n, hd]
                     Tensor merged = att.permute(1, 0, 2).contiguous().reshape(n, embd);
-                    x = x.add(linear(merged, b[4], qw == null ? null : qw[1], b[5], null));
+                    x = x.add(HfCheckpoint.linear(merged, b[4], qw == null ? null : qw[1], b[5], null, bf16));
                     Tensor h2 = x.layerNorm(new int[] {embd}, b[6], b[7], eps);
-                    Tensor f = linear(h2, b[8], qw == null ? null : qw[2], b[9], UnaryOp.GELU_TANH);
-                    x = x.add(linear(f, b[10], qw == null ? null : qw[3], b[11], null));
+                    Tensor f = HfCheckpoint.linear(h2, b[8], qw == null ? null : qw[2], b[9], UnaryOp.GELU_TANH, bf16);
+                    x = x.add(HfCheckpoint.linear(f, b[10], qw == null ? null : qw[3], b[11], null, bf16));
                 }
                 Tensor last = x.narrow(0, n - 1, 1).layerNorm(new int[] {embd}, lnFw, lnFb, eps);
-                float[] logits = linear(last, head, n <= QUANT_ROWS ? quantHead : null, null, null).toFloatArray();
+                float[] logits = HfCheckpoint.linear(last, head, n <= QUANT_ROWS ? quantHead : null, null, null, bf16).toFloatArray();
                 length = total;
                 return logits;
             }
-        }
-
-        /** act(a [rows, k] x w + bias): on the quantized weight q when given (row by row), else the float GEMM. */
-        private Tensor linear(Tensor a, Tensor w, NBitsVnni.Weights q, Tensor bias, UnaryOp act) {
-            if (q == null) return MatMul.linear(a, w, bias, act, bf16);
-            int rows = a.size(0), k = a.size(1), n = q.cols();
-            float[] x = a.toFloatArray(), y = new float[rows * n], row = rows == 1 ? x : new float[k], out = rows == 1 ? y : new float[n];
-            for (int r = 0; r < rows; r++) {
-                if (rows > 1) System.arraycopy(x, r * k, row, 0, k);
-                NBitsVnni.gemv(q, row, out, NBitsVnni.available());
-                if (rows > 1) System.arraycopy(out, 0, y, r * n, n);
-            }
-            Tensor t = Tensor.fromArray(y, rows, n);
-            if (bias != null || act != null) new GemmEpilogue(bias, act).applySeparately(t);
-            return t;
         }
 
         @Override

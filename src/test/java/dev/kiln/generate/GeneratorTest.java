@@ -6,6 +6,7 @@ import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
 import java.util.ArrayList;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -144,6 +145,62 @@ class GeneratorTest {
         }
         java.nio.file.NoSuchFileException e = assertThrows(java.nio.file.NoSuchFileException.class, () -> Gpt2Decoder.load(BpeTokenizerTest.DIR));
         assertTrue(e.getMessage().contains("config.json"), e.getMessage());
+    }
+
+    /**
+     * The Llama family on Kiln's own ops from a Hugging Face directory (LlamaForCausalLM names, grouped-query
+     * attention, RoPE, SwiGLU, untied head): PyTorch's greedy ids; int8 close to f32 with the same argmax; a
+     * 20-token prefill on the float weights bit for bit; one-line errors for rope_scaling and unknown model types.
+     */
+    @Test
+    void nativeLlamaFromSafetensorsEqualsPyTorch() throws Exception {
+        Path dir = BpeTokenizerTest.DIR.resolve("llama_tiny_hf");
+        BpeTokenizer tok = BpeTokenizerTest.kiln();
+        try (Decoder d = Decoder.huggingFace(dir, WeightFormat.F32)) {
+            assertTrue(d instanceof LlamaDecoder);
+            assertEquals(128, d.contextLength());
+            TextGenerator g = new TextGenerator(d, tok);
+            for (Map<String, Object> c : cases("llama_greedy.json")) {
+                int[] prompt = ints(c.get("prompt_ids")), want = ints(c.get("new_ids"));
+                TextGenerator.Result r = g.generate(prompt, new TextGenerator.Options(want.length, Set.of(), List.of()), Sampler.greedy(), null, null);
+                assertArrayEquals(want, r.ids(), "native Llama: new ids after " + c.get("prompt"));
+            }
+        }
+        try (LlamaDecoder f = LlamaDecoder.load(dir, WeightFormat.F32); LlamaDecoder q = LlamaDecoder.load(dir, WeightFormat.INT8);
+             Decoder.Session sf = f.newSession(); Decoder.Session sq = q.newSession();
+             Decoder.Session lf = f.newSession(); Decoder.Session lq = q.newSession()) {
+            for (int[] ids : new int[][] {{39, 493, 78}, {12}, {501}}) {
+                float[] a = sf.step(ids), b = sq.step(ids);
+                double dot = 0, na = 0, nb = 0;
+                int ia = 0, ib = 0;
+                for (int i = 0; i < a.length; i++) {
+                    dot += a[i] * b[i];
+                    na += a[i] * a[i];
+                    nb += b[i] * b[i];
+                    if (a[i] > a[ia]) ia = i;
+                    if (b[i] > b[ib]) ib = i;
+                }
+                assertTrue(dot / Math.sqrt(na * nb) >= 0.999, "int8 vs f32 logits: cosine " + dot / Math.sqrt(na * nb));
+                assertEquals(ia, ib, "int8: argmax");
+            }
+            int[] prompt = new int[Gpt2Decoder.QUANT_ROWS + 4];
+            for (int i = 0; i < prompt.length; i++) prompt[i] = 5 * i + 1;
+            assertArrayEquals(lf.step(prompt), lq.step(prompt), "a long prefill runs on the float weights");
+        }
+        Path tmp = java.nio.file.Files.createTempDirectory("kiln-llama");
+        try {
+            java.nio.file.Files.copy(dir.resolve("model.safetensors"), tmp.resolve("model.safetensors"));
+            String cfg = java.nio.file.Files.readString(dir.resolve("config.json"));
+            java.nio.file.Files.writeString(tmp.resolve("config.json"), cfg.replace("\"rope_theta\"", "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}, \"rope_theta\""));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Decoder.huggingFace(tmp, WeightFormat.F32));
+            assertTrue(e.getMessage().contains("rope_scaling"), e.getMessage());
+            java.nio.file.Files.writeString(tmp.resolve("config.json"), cfg.replace("\"llama\"", "\"falcon\""));
+            e = assertThrows(IllegalArgumentException.class, () -> Decoder.huggingFace(tmp, WeightFormat.F32));
+            assertTrue(e.getMessage().contains("model_type falcon is not supported natively"), e.getMessage());
+        } finally {
+            for (String f : new String[] {"config.json", "model.safetensors"}) java.nio.file.Files.deleteIfExists(tmp.resolve(f));
+            java.nio.file.Files.delete(tmp);
+        }
     }
 
     @Test

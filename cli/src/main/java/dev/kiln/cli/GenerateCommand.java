@@ -38,7 +38,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Spec private CommandSpec spec;
 
     @Parameters(index = "0", paramLabel = "MODEL", description = "An ONNX decoder with past_key_values.N.key|value inputs and present.N.key|value outputs, "
-            + "or a Hugging Face GPT-2 directory (config.json + model.safetensors + tokenizer.json), run on Kiln's own layers.")
+            + "or a Hugging Face GPT-2 or Llama-family directory (config.json + model.safetensors + tokenizer.json), run on Kiln's own layers.")
     Path model;
 
     @Option(names = "--tokenizer", paramLabel = "PATH", description = "tokenizer.json, or a directory holding tokenizer.json or vocab.json + merges.txt (default: the model's directory).")
@@ -77,7 +77,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "N", description = "CPU threads (default: Kiln's setting).")
     Integer threads;
 
-    @Option(names = "--weights", paramLabel = "f32|bf16|int8|int4", description = "Precision of the constant-weight matrix products (default ${DEFAULT-VALUE}); int8/int4: weight-only, Hugging Face GPT-2 directories.")
+    @Option(names = "--weights", paramLabel = "f32|bf16|int8|int4", description = "Precision of the constant-weight matrix products (default ${DEFAULT-VALUE}); int8/int4: weight-only, Hugging Face directories.")
     String weights = "f32";
 
     @Option(names = "--profile", description = "After generating, print the per-op time of all steps (prefill and decode), op by op.")
@@ -94,18 +94,18 @@ final class GenerateCommand implements Callable<Integer> {
         if (greedy && temperature != null) throw new IllegalArgumentException("generate: --greedy and --temperature exclude each other");
         var format = dev.kiln.generate.WeightFormat.parse("generate: --weights", weights);
         if (!Files.isDirectory(model) && format.bits() != 0)
-            throw new IllegalArgumentException("generate: --weights " + format + " is for Hugging Face directories (native GPT-2); quantize an ONNX file with 'kiln quantize --weight-only'");
+            throw new IllegalArgumentException("generate: --weights " + format + " is for Hugging Face directories (native GPT-2 and Llama); quantize an ONNX file with 'kiln quantize --weight-only'");
         var precision = format == dev.kiln.generate.WeightFormat.BF16 ? dev.kiln.onnx.OnnxExecutor.Precision.BF16 : dev.kiln.onnx.OnnxExecutor.Precision.F32;
         Sampler sampler = temperature == null ? Sampler.greedy(repetitionPenalty) : Sampler.sampling(temperature, topK, topP, repetitionPenalty, seed);
         boolean hfDir = Files.isDirectory(model);
         if (!hfDir && !Files.isRegularFile(model)) throw new NoSuchFileException(model.toString());
         if (!hfDir && !CliChecks.inputKind(model).isOnnx())
-            throw new IllegalArgumentException(model + ": kiln generate takes an ONNX decoder with past key/values or a Hugging Face GPT-2 directory");
+            throw new IllegalArgumentException(model + ": kiln generate takes an ONNX decoder with past key/values or a Hugging Face GPT-2 or Llama directory");
         BpeTokenizer tok = loadTokenizer(tokenizer != null ? tokenizer : hfDir ? model : model.toAbsolutePath().getParent());
         PrintWriter out = spec.commandLine().getOut();
         int saved = CpuConfig.threads();
         if (threads != null) CpuConfig.setThreads(threads);
-        try (dev.kiln.generate.Decoder decoder = hfDir ? dev.kiln.generate.Gpt2Decoder.load(model, format) : OnnxDecoder.open(model, precision, contextLength(model))) {
+        try (dev.kiln.generate.Decoder decoder = hfDir ? dev.kiln.generate.Decoder.huggingFace(model, format) : OnnxDecoder.open(model, precision, contextLength(model))) {
             int[] ids = promptIds != null ? promptIds : tok.encode(prompt);
             Set<Integer> stopIds = new HashSet<>();
             int eos = tok.specialId("<|endoftext|>");

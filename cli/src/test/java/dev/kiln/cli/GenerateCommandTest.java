@@ -39,6 +39,20 @@ class GenerateCommandTest {
                 Files.readString(json));
     }
 
+    /** A Llama-family directory (native LlamaDecoder): PyTorch's greedy ids; --weights int4 runs too. */
+    @Test
+    void llamaDirectoryGivesPyTorchsIds() throws Exception {
+        Path json = tmp.resolve("llama.json");
+        CliRun r = CliRun.of("generate", DIR.resolve("llama_tiny_hf").toString(), "--prompt", "The quick brown fox",
+                "--max-new-tokens", "32", "--json", json.toString());
+        assertEquals(Main.OK, r.code(), r.err());
+        assertTrue(Files.readString(json).contains("\"ids\": [341, 388, 388, 388, 388, 388, 388, 80, 80, 417, 80, 80, 80, 80, 80, 80, 80, 359, 546, 199, 409, 121, 338, 409, 396, 57, 80, 80, 359, 57, 80, 80]"),
+                Files.readString(json));
+        CliRun q = CliRun.of("generate", DIR.resolve("llama_tiny_hf").toString(), "--prompt-ids", "39,493,78", "--max-new-tokens", "4", "--weights", "int4");
+        assertEquals(Main.OK, q.code(), q.err());
+        assertTrue(q.out().contains("4 new tokens"), q.out());
+    }
+
     @Test
     void samplingWithASeedRepeatsAndPromptIdsWork() {
         String[] args = {"generate", DIR.resolve("gpt2_tiny.onnx").toString(), "--prompt-ids", "39,493,78", "--max-new-tokens", "8",
@@ -59,7 +73,9 @@ class GenerateCommandTest {
                 {"generate", "testdata/real-models/bert_op17.onnx", "--prompt", "x", "--tokenizer", DIR.toString()},
                 {"generate", model},
                 {"generate", model, "--prompt", "x", "--temperature", "0"},
-                {"generate", model, "--prompt", "x", "--greedy", "--temperature", "1"}}) {
+                {"generate", model, "--prompt", "x", "--greedy", "--temperature", "1"},
+                {"generate", model, "--prompt", "x", "--weights", "int4"},
+                {"generate", DIR.resolve("llama_tiny_hf").toString(), "--prompt", "x", "--weights", "int3"}}) {
             CliRun r = CliRun.of(args);
             assertEquals(Main.BAD_INPUT, r.code(), String.join(" ", args).substring(0, Math.min(120, String.join(" ", args).length())) + ": " + r.err());
             assertEquals(1, r.errLines().size(), r.err());

@@ -63,9 +63,9 @@ public final class DecodeBench {
         List<Double> kDecode = new ArrayList<>(), oDecode = new ArrayList<>(), kPrefill = new ArrayList<>(), oPrefill = new ArrayList<>();
         int[] kIds = null, oIds = null;
         // Kiln runs the ONNX file, or with --kiln-hf DIR the same weights from a Hugging Face directory on its own GPT-2 layers
-        try (dev.kiln.generate.Decoder d = hf != null ? dev.kiln.generate.Gpt2Decoder.load(hf, weights) : OnnxDecoder.open(model, OnnxExecutor.Precision.F32, 0);
+        try (dev.kiln.generate.Decoder d = hf != null ? dev.kiln.generate.Decoder.huggingFace(hf, weights) : OnnxDecoder.open(model, OnnxExecutor.Precision.F32, 0);
              OrtLoop ort = new OrtLoop(model, threads)) {
-            System.out.println("kiln runs " + (hf != null ? "its native GPT-2 on " + hf + ", weights " + weights : "the ONNX file"));
+            System.out.println("kiln runs " + (hf != null ? "its native decoder on " + hf + ", weights " + weights : "the ONNX file"));
             TextGenerator g = new TextGenerator(d, tok);
             for (int r = 0; r < warmupRounds; r++) {   // JIT warm-up (Kiln) and allocator warm-up (both), not counted
                 g.generate(ids, new TextGenerator.Options(newTokens, Set.of(), List.of()), Sampler.greedy(), null, null);
