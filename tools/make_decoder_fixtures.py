@@ -62,6 +62,36 @@ the same model with lm_head = wte (every other weight as above):
   hf/                           the tied model in Hugging Face's GPT-2 layout, names without the "transformer."
                                 prefix: config.json (model_type gpt2, n_ctx, tie_word_embeddings true, ...),
                                 model.safetensors (F32, Conv1D weights [in, out], no lm_head.weight), tokenizer.json
+
+       /usr/bin/python3 tools/make_decoder_fixtures.py --llama-hf DIR
+writes, instead, only DIR/llama_tiny_hf/ (DIR normally testdata/decoder; committed): llama_tiny.onnx's module rebuilt
+with its seed and init from DIR/tokenizer.json's vocab (the tokenizer is not retrained and no other file is
+rewritten; the rebuilt module must give DIR/llama_greedy.json's ids and its tensors must be llama_tiny.onnx's
+initializers) in Hugging Face's LlamaForCausalLM layout:
+  llama_tiny_hf/config.json        architectures LlamaForCausalLM, model_type llama, vocab_size, hidden_size,
+                                   intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads,
+                                   max_position_embeddings, rms_norm_eps, rope_theta, hidden_act silu,
+                                   tie_word_embeddings false, bos/eos the special id, torch_dtype float32
+  llama_tiny_hf/model.safetensors  F32, LlamaForCausalLM's names: model.embed_tokens.weight,
+                                   model.layers.{i}.input_layernorm.weight,
+                                   model.layers.{i}.self_attn.{q,k,v,o}_proj.weight ([out, in] as nn.Linear),
+                                   model.layers.{i}.post_attention_layernorm.weight,
+                                   model.layers.{i}.mlp.{gate,up,down}_proj.weight, model.norm.weight, lm_head.weight
+  llama_tiny_hf/tokenizer.json     a copy of DIR/tokenizer.json
+checked: read back equal, a fresh module from the files bit-identical, the float64 numpy Llama within 1e-4.
+
+       /usr/bin/python3 tools/make_decoder_fixtures.py --large-llama OUT_DIR
+writes, instead, a benchmark-scale Llama that is not committed (e.g. OUT_DIR = build-dir/models/gen):
+  llama_1b_hf/                  TinyLlama-1.1B's shape (22 layers, hidden 2048, intermediate 5632, 32 heads and 4
+                                key/value heads of 64, vocab 32000, max_position_embeddings 2048, rms_norm_eps 1e-5,
+                                rope_theta 10000), 1,100,048,384 random weights (seed 24; matrices and the embedding
+                                normal(0, 0.02), RMSNorm weights 1), in llama_tiny_hf/'s layout: config.json,
+                                model.safetensors (one ~4.4 GB F32 file, written tensor by tensor from the module's
+                                memory), tokenizer.json (a copy of testdata/decoder/tokenizer.json: ids < 557; the
+                                model's others have no token)
+  llama_1b_greedy.json          one case, greedy.json's format: "The quick brown fox", 32 greedy tokens of the eager
+                                module with its cache ("text" null when an id has no token), plus "min_gap" and
+                                "min_gap_step" as in greedy_tied.json
 """
 import argparse
 import collections
@@ -1374,14 +1404,319 @@ def write_tiny_hf(out, model, special_id, g_cases):
     return {"shapes": shapes, "size": os.path.getsize(st_path), "ref_err": worst}
 
 
+# ---------------------------------------------------------------- Llama in Hugging Face's layout
+LLAMA_HF_DIR = "llama_tiny_hf"
+# --large-llama: TinyLlama-1.1B's shape (vocab as its; the fixture tokenizer uses only ids < 557)
+LARGE_LLAMA_DIR = "llama_1b_hf"
+LARGE_LLAMA_VOCAB = 32000
+LARGE_LLAMA_CFG = dict(max_position_embeddings=2048, hidden_size=2048, num_hidden_layers=22, num_attention_heads=32,
+                       num_key_value_heads=4, intermediate_size=5632, rms_norm_eps=1e-5, rope_theta=10000.0)
+LARGE_LLAMA_SEED = 24  # seeds 22 and 23 (std 0.02) give near-ties of 0.0002 and 0.0006 between the top two logits
+                       # in the greedy run; 24 gives 0.0056 (logits about 0.9 std)
+LARGE_LLAMA_STD = 0.02
+LARGE_LLAMA_NEW_TOKENS = 32
+LLAMA_HF_LAYER_NAMES = ("input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+                        "self_attn.v_proj.weight", "self_attn.o_proj.weight", "post_attention_layernorm.weight",
+                        "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight")
+
+
+def llama_hf_name(name):
+    """TinyLlama's state-dict name -> LlamaForCausalLM's (everything but lm_head under "model.")."""
+    return name if name == "lm_head.weight" else "model." + name
+
+
+def llama_module_name(hf_name):
+    """LlamaForCausalLM's name -> TinyLlama's (the inverse of llama_hf_name)."""
+    return hf_name[len("model."):] if hf_name.startswith("model.") else hf_name
+
+
+def llama_hf_shapes(vocab, cfg):
+    """[(HF name, shape)] of LlamaForCausalLM's state dict in TinyLlama's parameter order (nn.Linear [out, in])."""
+    d, inner = cfg["hidden_size"], cfg["intermediate_size"]
+    hd = d // cfg["num_attention_heads"]
+    q, kv = cfg["num_attention_heads"] * hd, cfg["num_key_value_heads"] * hd
+    layer = dict(zip(LLAMA_HF_LAYER_NAMES, ((d,), (q, d), (kv, d), (kv, d), (d, q), (d,), (inner, d), (inner, d),
+                                            (d, inner))))
+    return [("model.embed_tokens.weight", (vocab, d))] + \
+        [(f"model.layers.{i}.{n}", layer[n]) for i in range(cfg["num_hidden_layers"]) for n in LLAMA_HF_LAYER_NAMES] + \
+        [("model.norm.weight", (d,)), ("lm_head.weight", (vocab, d))]
+
+
+def llama_hf_config(vocab, cfg, special_id):
+    """config.json for LlamaForCausalLM (untied head, SiLU, float32)."""
+    return {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": vocab,
+            "hidden_size": cfg["hidden_size"], "intermediate_size": cfg["intermediate_size"],
+            "num_hidden_layers": cfg["num_hidden_layers"], "num_attention_heads": cfg["num_attention_heads"],
+            "num_key_value_heads": cfg["num_key_value_heads"],
+            "max_position_embeddings": cfg["max_position_embeddings"], "rms_norm_eps": cfg["rms_norm_eps"],
+            "rope_theta": cfg["rope_theta"], "hidden_act": "silu", "tie_word_embeddings": False,
+            "bos_token_id": special_id, "eos_token_id": special_id, "torch_dtype": "float32"}
+
+
+def safetensors_header(entries):
+    """The header bytes write_safetensors writes for [(name, shape)] of F32 tensors (padded, without the 8-byte
+    length)."""
+    header, offset = {"__metadata__": {"format": "pt"}}, 0
+    for name, shape in entries:
+        nbytes = 4 * math.prod(shape)
+        header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    hb = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    return hb + b" " * (-(8 + len(hb)) % 8)
+
+
+def safetensors_size(entries):
+    """The size of the file write_safetensors writes for [(name, shape)] of F32 tensors."""
+    return 8 + len(safetensors_header(entries)) + sum(4 * math.prod(s) for _, s in entries)
+
+
+def write_safetensors_streaming(path, tensors):
+    """write_safetensors's file (the same bytes), one tensor at a time without a copy of the whole state:
+    tensors is a list of (name, float32 torch tensor or numpy array), each written from its own memory."""
+    hb = safetensors_header([(name, tuple(a.shape)) for name, a in tensors])
+    with open(path, "wb") as f:
+        f.write(len(hb).to_bytes(8, "little"))
+        f.write(hb)
+        for name, a in tensors:
+            a = a.detach().contiguous().numpy() if isinstance(a, torch.Tensor) else np.ascontiguousarray(a)
+            assert a.dtype == np.float32 and a.dtype.byteorder in "=<" and np.little_endian, (name, a.dtype)
+            f.write(memoryview(a.reshape(-1)).cast("B"))
+
+
+def safetensors_memmap(path):
+    """{name: read-only numpy memmap} of a file write_safetensors wrote (F32 only), nothing read into memory."""
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+    header.pop("__metadata__", None)
+    out = {}
+    for k, v in header.items():
+        assert v["dtype"] == "F32", (k, v["dtype"])
+        b, e = v["data_offsets"]
+        count = (e - b) // 4
+        out[k] = np.memmap(path, dtype="<f4", mode="r", offset=8 + n + b, shape=(count,)).reshape(v["shape"]) \
+            if count else np.zeros(v["shape"], dtype="<f4")
+    return out
+
+
+def llama_hf_state(model):
+    """[(HF name, parameter tensor)] of a TinyLlama (no copies; inv_freq is a non-persistent buffer, not in it)."""
+    state = [(llama_hf_name(k), v) for k, v in model.state_dict().items()]
+    return state
+
+
+class _FileParams:
+    """named_parameters() over TinyLlama-named tensors read from a file, for llama_reference."""
+
+    def __init__(self, tensors):
+        self.tensors = tensors
+
+    def named_parameters(self):
+        return iter(self.tensors.items())
+
+
+def main_llama_hf(out):
+    """--llama-hf DIR: DIR/llama_tiny_hf/, llama_tiny.onnx's weights (make_llama's module, rebuilt with its seed and
+    init from DIR/tokenizer.json's vocab size; nothing else in DIR is rewritten) in Hugging Face's LlamaForCausalLM
+    layout: config.json, model.safetensors, a copy of tokenizer.json. Checks: the rebuilt module gives
+    llama_greedy.json's ids; the file read back equals the module's tensors; a fresh TinyLlama loaded from it gives
+    bit-identical logits and greedy ids; llama_reference over the file's tensors agrees with the module within 1e-4."""
+    import shutil
+    torch.set_num_threads(1)
+    tok_path = os.path.join(out, "tokenizer.json")
+    tok, special_id = load_fixture_tokenizer(tok_path)
+    vocab_size = len(tok.vocab)
+    c = LLAMA_CFG
+    # make_llama's construction, call for call
+    torch.manual_seed(LLAMA_SEED)
+    gen = torch.Generator().manual_seed(LLAMA_SEED)
+    model = TinyLlama(vocab_size, **c)
+    init_weights(model, gen)
+    model.eval()
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"llama: {c}, vocab {vocab_size}: {n_params} parameters (rebuilt with seed {LLAMA_SEED})")
+
+    with open(os.path.join(out, "llama_greedy.json"), encoding="utf-8") as f:
+        g_cases = json.load(f)["cases"]
+    step = eager_step(model)
+    for g in g_cases:
+        assert tok.encode(g["prompt"]) == g["prompt_ids"], f"prompt ids of {g['prompt']!r}"
+        new = greedy(step, g["prompt_ids"], len(g["new_ids"]))
+        assert new == g["new_ids"], f"rebuilt llama: greedy on {g['prompt']!r} differs from llama_greedy.json"
+    print(f"rebuilt module == llama_greedy.json ({len(g_cases)} cases, greedy with the cache)")
+
+    hf = os.path.join(out, LLAMA_HF_DIR)
+    os.makedirs(hf, exist_ok=True)
+    write_json(os.path.join(hf, "config.json"), llama_hf_config(vocab_size, c, special_id))
+    state = [(k, v.detach().numpy()) for k, v in llama_hf_state(model)]
+    names = [k for k, _ in state]
+    want = llama_hf_shapes(vocab_size, c)
+    assert names == [k for k, _ in want], names
+    assert all(tuple(v.shape) == s for (_, v), (_, s) in zip(state, want)), [v.shape for _, v in state]
+    st_path = os.path.join(hf, "model.safetensors")
+    write_safetensors(st_path, state)
+    assert os.path.getsize(st_path) == safetensors_size(want), "safetensors size"
+    shutil.copyfile(tok_path, os.path.join(hf, "tokenizer.json"))
+
+    back = read_safetensors(st_path)
+    assert list(back) == names and all(np.array_equal(back[k], v) for k, v in state), "safetensors round trip"
+    assert not np.array_equal(back["lm_head.weight"], back["model.embed_tokens.weight"]), "lm_head should be untied"
+    onnx_path = os.path.join(out, LLAMA_STEM + ".onnx")
+    if os.path.isfile(onnx_path):  # the same weights as llama_tiny.onnx: each tensor is an initializer, as is or
+        import onnx                # transposed (the exporter stores MatMul weights [in, out])
+        from onnx import numpy_helper
+        inits = [numpy_helper.to_array(t) for t in onnx.load(onnx_path).graph.initializer]
+        for k, v in back.items():
+            assert any(np.array_equal(i, v) or np.array_equal(i, v.T) for i in inits
+                       if i.shape in (v.shape, v.T.shape) and i.dtype == np.float32), f"{k} not in {onnx_path}"
+        print(f"every tensor is an initializer of {LLAMA_STEM}.onnx (as is or transposed)")
+    with open(os.path.join(hf, "config.json"), encoding="utf-8") as f:
+        config_back = json.load(f)
+    cfg_back = {k: config_back[k] for k in c}
+    assert cfg_back == c and config_back["vocab_size"] == vocab_size, config_back
+
+    # a fresh module from the file and config.json only: bit-identical logits (no cache, a cached step) and greedy
+    fresh = TinyLlama(config_back["vocab_size"], **cfg_back)
+    fresh.load_state_dict({llama_module_name(k): torch.from_numpy(v.copy()) for k, v in back.items()}, strict=True)
+    fresh.eval()
+    for g in g_cases:
+        ids = torch.tensor([g["prompt_ids"] + g["new_ids"]])
+        mask = torch.ones_like(ids)
+        with torch.no_grad():
+            a = model(ids, mask, *empty_past(model, 1))
+            b = fresh(ids, mask, *empty_past(fresh, 1))
+            assert all(torch.equal(x, y) for x, y in zip(a, b)), "fresh module from safetensors: logits differ"
+            m3 = torch.ones(1, ids.size(1) + 3, dtype=torch.long)
+            a2 = model(torch.tensor([[7, 8, 9]]), m3, *a[1:])
+            b2 = fresh(torch.tensor([[7, 8, 9]]), m3, *b[1:])
+        assert all(torch.equal(x, y) for x, y in zip(a2, b2)), "fresh module from safetensors: cached step differs"
+        assert greedy(eager_step(fresh), g["prompt_ids"], len(g["new_ids"])) == g["new_ids"], "fresh: greedy"
+    print(f"{LLAMA_HF_DIR}: a fresh module from model.safetensors + config.json == the module, bit for bit "
+          f"({len(g_cases)} prompts + new ids without cache, a 3-token cached step; greedy ids equal)")
+
+    # llama_reference (float64 numpy) over the file's tensors, names mapped back, against the module
+    gen3 = torch.Generator().manual_seed(3)
+    ids = tok.encode(PROMPTS[0]) + [int(i) for i in torch.randint(0, vocab_size, (20,), generator=gen3)]
+    file_params = _FileParams({llama_module_name(k): torch.from_numpy(v.copy()) for k, v in back.items()})
+    ref = llama_reference(file_params, ids)
+    with torch.no_grad():
+        got = model(torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long), *empty_past(model, 1))[0][0]
+    err = float(np.abs(got.numpy() - ref).max())
+    assert err < 1e-4, f"{LLAMA_HF_DIR}: numpy reference vs module max abs diff {err}"
+    print(f"{LLAMA_HF_DIR}: float64 numpy Llama (llama_reference) over the safetensors == the module on "
+          f"{len(ids)} ids ({PROMPTS[0]!r} + 20): max abs diff {err:.2e}")
+    for name in sorted(os.listdir(hf)):
+        p = os.path.join(hf, name)
+        print(f"{os.path.getsize(p):>9}  {sha256(p)[:16]}  {LLAMA_HF_DIR}/{name}")
+
+
+def init_large_llama(model, gen, std):
+    """--large-llama's init: matrices and the embedding normal(0, std) (in place, in parameter order), RMSNorm
+    weights 1."""
+    for name, p in model.named_parameters():
+        if p.dim() >= 2:
+            p.data.normal_(0.0, std, generator=gen)
+        else:
+            p.data.fill_(1.0)
+
+
+def main_large_llama(out):
+    """--large-llama OUT_DIR: a random-weight Llama at TinyLlama-1.1B's shape in Hugging Face's layout
+    (OUT_DIR/llama_1b_hf/, not committed) and one greedy case (OUT_DIR/llama_1b_greedy.json)."""
+    import resource
+    import shutil
+    import time
+    torch.set_num_threads(2)
+    fixture_tok = os.path.join(ROOT, "testdata", "decoder", "tokenizer.json")
+    tok, special_id = load_fixture_tokenizer(fixture_tok)
+    hf = os.path.join(out, LARGE_LLAMA_DIR)
+    os.makedirs(hf, exist_ok=True)
+    c, vocab = LARGE_LLAMA_CFG, LARGE_LLAMA_VOCAB
+
+    t0 = time.time()
+    torch.manual_seed(LARGE_LLAMA_SEED)
+    gen = torch.Generator().manual_seed(LARGE_LLAMA_SEED)
+    model = TinyLlama(vocab, **c)
+    init_large_llama(model, gen, LARGE_LLAMA_STD)
+    model.eval()
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"llama {c}, vocab {vocab}: {n_params} parameters, seed {LARGE_LLAMA_SEED}, std {LARGE_LLAMA_STD}; "
+          f"init {time.time() - t0:.1f} s")
+
+    # ---- greedy case (eager module with its KV cache), checked by a no-cache pass
+    p_ids = tok.encode(LARGE_PROMPT)
+    t0 = time.time()
+    new = greedy(eager_step(model), p_ids, LARGE_LLAMA_NEW_TOKENS)
+    greedy_s = time.time() - t0
+    full = torch.tensor([p_ids + new])
+    t0 = time.time()
+    with torch.no_grad():
+        full_logits = model(full, torch.ones_like(full), *empty_past(model, 1))[0]
+    full_s = time.time() - t0
+    assert [int(t) for t in full_logits[0, len(p_ids) - 1:-1].argmax(-1)] == new, "cache vs no-cache"
+    top2 = full_logits[0, len(p_ids) - 1:-1].topk(2, dim=-1).values
+    gaps = top2[:, 0] - top2[:, 1]
+    gap, gap_step = float(gaps.min()), int(gaps.argmin())
+    del full_logits, top2
+    in_tok = all(i < len(tok.id_to_token) for i in new)
+    write_cases(os.path.join(out, "llama_1b_greedy.json"),
+                [{"prompt": LARGE_PROMPT, "prompt_ids": p_ids, "new_ids": new,
+                  "text": tok.decode(new) if in_tok else None, "min_gap": round(gap, 6), "min_gap_step": gap_step}])
+    print(f"greedy {LARGE_PROMPT!r} ({LARGE_LLAMA_NEW_TOKENS} tokens with the cache: {greedy_s:.1f} s; "
+          f"no-cache pass {full_s:.1f} s): prompt_ids {p_ids}")
+    print(f"  new_ids {new}")
+    print(f"  {len(set(new))} distinct, {sum(i >= len(tok.id_to_token) for i in new)} of {len(new)} outside the "
+          f"tokenizer's {len(tok.id_to_token)} ids, eos {'present' if special_id in new else 'absent'}, "
+          f"smallest top-1/top-2 logit gap {gap:.4f} (new id {gap_step})")
+
+    # ---- Hugging Face layout, written tensor by tensor from the module's memory
+    write_json(os.path.join(hf, "config.json"), llama_hf_config(vocab, c, special_id))
+    state = llama_hf_state(model)
+    want = llama_hf_shapes(vocab, c)
+    assert [k for k, _ in state] == [k for k, _ in want], [k for k, _ in state]
+    assert all(tuple(v.shape) == s for (_, v), (_, s) in zip(state, want))
+    st_path = os.path.join(hf, "model.safetensors")
+    t0 = time.time()
+    write_safetensors_streaming(st_path, state)
+    write_s = time.time() - t0
+    assert os.path.getsize(st_path) == safetensors_size(want), "safetensors size"
+    t0 = time.time()
+    back = safetensors_memmap(st_path)
+    assert list(back) == [k for k, _ in state], "safetensors names"
+    for k, v in state:
+        assert np.array_equal(back[k], v.detach().numpy()), f"safetensors round trip: {k}"
+    del back
+    print(f"{LARGE_LLAMA_DIR}/model.safetensors: {os.path.getsize(st_path)} bytes, {len(state)} tensors, written in "
+          f"{write_s:.1f} s, read back equal ({time.time() - t0:.1f} s)")
+    shutil.copyfile(fixture_tok, os.path.join(hf, "tokenizer.json"))
+    print(f"peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20:.2f} GiB")
+    for name in sorted(os.listdir(hf)):
+        print(f"{os.path.getsize(os.path.join(hf, name)):>11}  {LARGE_LLAMA_DIR}/{name}")
+    print(f"{os.path.getsize(os.path.join(out, 'llama_1b_greedy.json')):>11}  llama_1b_greedy.json")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "testdata", "decoder"))
     ap.add_argument("--large", metavar="OUT_DIR",
                     help="write the GPT-2 small benchmark model (not committed) to OUT_DIR instead of the fixtures")
+    ap.add_argument("--llama-hf", metavar="DIR",
+                    help="write DIR/llama_tiny_hf/ (llama_tiny.onnx's weights in Hugging Face's Llama layout) from "
+                         "DIR/tokenizer.json and nothing else")
+    ap.add_argument("--large-llama", metavar="OUT_DIR",
+                    help="write a random-weight Llama at TinyLlama-1.1B's shape in Hugging Face's layout (not "
+                         "committed) and its greedy case to OUT_DIR instead of the fixtures")
     args = ap.parse_args()
+    if sum(1 for m in (args.large, args.llama_hf, args.large_llama) if m) > 1:
+        ap.error("--large, --llama-hf and --large-llama are separate runs")
     if args.large:
         main_large(args.large)
+        return
+    if args.llama_hf:
+        main_llama_hf(args.llama_hf)
+        return
+    if args.large_llama:
+        main_large_llama(args.large_llama)
         return
     out = args.out
     os.makedirs(out, exist_ok=True)
@@ -1673,8 +2008,48 @@ weights over the whole vocab, 15 of the 16 new ids (all but the first, 262) are 
 tokenizer, so they have no text, and a generator that decodes each new id with this tokenizer has to
 handle ids it cannot decode from the second new token on.
 """
+    text += llama_hf_readme(vocab_size, special_id)
     with open(os.path.join(out, "README.md"), "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
+
+
+def llama_hf_readme(vocab_size, special_id):
+    """The README's section on llama_tiny_hf/ (written by --llama-hf; sizes from the shapes)."""
+    c = LLAMA_CFG
+    heads, kv, d = c["num_attention_heads"], c["num_key_value_heads"], c["hidden_size"]
+    hd, inner = d // heads, c["intermediate_size"]
+    shapes = llama_hf_shapes(vocab_size, c)
+    n_params = sum(math.prod(s) for _, s in shapes)
+    return f"""
+## Llama in Hugging Face's layout: `{LLAMA_HF_DIR}/` (`--llama-hf`)
+
+    /usr/bin/python3 tools/make_decoder_fixtures.py --llama-hf testdata/decoder
+
+writes `{LLAMA_HF_DIR}/` and nothing else: the module of `{LLAMA_STEM}.onnx` rebuilt with the same seed and init
+from this directory's `tokenizer.json` (not retrained), in Hugging Face's LlamaForCausalLM layout, for loaders
+of HF checkpoints:
+
+- `config.json`: architectures LlamaForCausalLM, model_type llama, vocab_size {vocab_size}, hidden_size {d},
+  intermediate_size {inner}, num_hidden_layers {c["num_hidden_layers"]}, num_attention_heads {heads}, num_key_value_heads {kv},
+  max_position_embeddings {c["max_position_embeddings"]}, rms_norm_eps {c["rms_norm_eps"]}, rope_theta {c["rope_theta"]}, hidden_act silu,
+  tie_word_embeddings false, bos/eos {special_id}, torch_dtype float32 (head_dim {hd}; no rope_scaling).
+- `model.safetensors` (F32, {safetensors_size(shapes):,} bytes, {n_params:,} parameters), LlamaForCausalLM's names:
+  `model.embed_tokens.weight` [{vocab_size}, {d}], per layer `model.layers.{{i}}.input_layernorm.weight` [{d}],
+  `model.layers.{{i}}.self_attn.q_proj.weight` [{heads * hd}, {d}], `k_proj`/`v_proj` [{kv * hd}, {d}], `o_proj` [{d}, {heads * hd}],
+  `model.layers.{{i}}.post_attention_layernorm.weight` [{d}], `model.layers.{{i}}.mlp.gate_proj.weight`/`up_proj` [{inner}, {d}],
+  `down_proj` [{d}, {inner}], then `model.norm.weight` [{d}] and `lm_head.weight` [{vocab_size}, {d}] (untied). Matrices are
+  nn.Linear's [out, in], applied as x @ W^T; q_proj and k_proj rows are in HF's `rotate_half` order (RoPE pairs
+  (i, i + {hd // 2}) of each head, as in `{LLAMA_STEM}.onnx`); no `inv_freq` tensor.
+- `tokenizer.json`: a copy of this directory's.
+
+Checked by the script: the rebuilt module gives `llama_greedy.json`'s ids; every tensor is an initializer of
+`{LLAMA_STEM}.onnx` (as is or transposed); the file read back equals the module's tensors; a fresh module from
+`model.safetensors` and `config.json` gives bit-identical logits (no cache and a 3-token cached step) and
+`llama_greedy.json`'s ids; the float64 numpy Llama of the section above over the file's tensors agrees with the
+module within 1e-4 (about 2e-6 here) on `"The quick brown fox"` followed by 20 random ids.
+`--large-llama OUT_DIR` writes a random-weight model of TinyLlama-1.1B's shape in the same layout (not
+committed; see the script's docstring).
+"""
 
 
 if __name__ == "__main__":
