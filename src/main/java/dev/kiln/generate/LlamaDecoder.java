@@ -192,8 +192,19 @@ public final class LlamaDecoder implements Decoder {
             }
         }
 
+        /**
+         * A linear layer. A float32 step of up to QUANT_ROWS tokens runs one matrix-vector product per
+         * row: the weights are [out, in] views read in place, and the GEMM would pack (transpose) and
+         * keep a copy of every weight for a short prompt (a 1.1B model: 14 s and 4.4 GB more for an
+         * 11-token prompt, against about one weight pass per token this way).
+         */
         private Tensor lin(Tensor a, Tensor weight, NBitsVnni.Weights[] qw, int i, Tensor bias, UnaryOp act) {
-            return HfCheckpoint.linear(a, weight, qw == null ? null : qw[i], bias, act, bf16);
+            int rows = a.size(0);
+            if (qw != null || bf16 || rows == 1 || rows > HfCheckpoint.QUANT_ROWS)
+                return HfCheckpoint.linear(a, weight, qw == null ? null : qw[i], bias, act, bf16);
+            Tensor[] out = new Tensor[rows];
+            for (int r = 0; r < rows; r++) out[r] = HfCheckpoint.linear(a.narrow(0, r, 1), weight, null, bias, act, false);
+            return Join.cat(out, 0);
         }
 
         /** x * rsqrt(mean(x^2) + eps) * weight over the last axis. */

@@ -293,6 +293,12 @@ class GemmTest {
                 double[] dots = run(DType.F32, false, true, a, bt, c0, 0.5);
                 CpuConfig.setThreads(2);
                 assertArrayEquals(dots, run(DType.F32, false, true, a, bt, c0, 0.5), "dots, 2 threads, n=" + n + " k=" + k);
+                GemmF32Gemv.useNative = false;                                  // the native dots (eight rows a pass) vs the Vector API's
+                try {
+                    assertArrayEquals(dots, run(DType.F32, false, true, a, bt, c0, 0.5), "dots, Vector API, n=" + n + " k=" + k);
+                } finally {
+                    GemmF32Gemv.useNative = nat;
+                }
             }
         } finally {
             CpuGemm.gemvParallelMinFmas = saved;

@@ -34,6 +34,7 @@ import java.util.Set;
  *   DecodeBench MODEL.onnx TOKENIZER.json --prompt TEXT [--new-tokens 64] [--rounds 5] [--warmup-rounds 2] [--threads 2]
  *               [--kiln-hf HF_DIR]   (Kiln on its own GPT-2 layers from the same weights in Hugging Face layout)
  *               [--weights f32|bf16|int8|int4]   (with --kiln-hf: the native decoder's weight format)
+ *   MODEL '-' (with --kiln-hf): Kiln alone, for checkpoints without an ONNX export (e.g. the 1.1B Llama)
  * </pre>
  */
 public final class DecodeBench {
@@ -63,19 +64,21 @@ public final class DecodeBench {
         List<Double> kDecode = new ArrayList<>(), oDecode = new ArrayList<>(), kPrefill = new ArrayList<>(), oPrefill = new ArrayList<>();
         int[] kIds = null, oIds = null;
         // Kiln runs the ONNX file, or with --kiln-hf DIR the same weights from a Hugging Face directory on its own GPT-2 layers
+        boolean withOrt = !model.toString().equals("-");
         try (dev.kiln.generate.Decoder d = hf != null ? dev.kiln.generate.Decoder.huggingFace(hf, weights) : OnnxDecoder.open(model, OnnxExecutor.Precision.F32, 0);
-             OrtLoop ort = new OrtLoop(model, threads)) {
-            System.out.println("kiln runs " + (hf != null ? "its native decoder on " + hf + ", weights " + weights : "the ONNX file"));
+             OrtLoop ort = withOrt ? new OrtLoop(model, threads) : null) {
+            System.out.println("kiln runs " + (hf != null ? "its native decoder on " + hf + ", weights " + weights : "the ONNX file")
+                    + (withOrt ? "" : "; no ONNX Runtime peer (MODEL '-')"));
             TextGenerator g = new TextGenerator(d, tok);
             for (int r = 0; r < warmupRounds; r++) {   // JIT warm-up (Kiln) and allocator warm-up (both), not counted
                 g.generate(ids, new TextGenerator.Options(newTokens, Set.of(), List.of()), Sampler.greedy(), null, null);
-                ort.generate(ids, newTokens);
+                if (withOrt) ort.generate(ids, newTokens);
             }
             for (int r = 0; r < rounds; r++) {
                 TextGenerator.Result kr = g.generate(ids, new TextGenerator.Options(newTokens, Set.of(), List.of()), Sampler.greedy(), null, null);
-                double[] or = ort.generate(ids, newTokens);
+                double[] or = withOrt ? ort.generate(ids, newTokens) : new double[] {Double.NaN, Double.NaN};
                 kIds = kr.ids();
-                oIds = ort.lastIds;
+                oIds = withOrt ? ort.lastIds : null;
                 kPrefill.add(kr.prefillTokensPerSecond());
                 kDecode.add(kr.decodeTokensPerSecond());
                 oPrefill.add(or[0]);
@@ -87,7 +90,8 @@ public final class DecodeBench {
         double kd = median(kDecode), od = median(oDecode);
         System.out.printf(Locale.ROOT, "median decode tokens/s: kiln %.1f, onnxruntime %.1f, kiln/ort %.2f (higher is better for Kiln)%n", kd, od, kd / od);
         System.out.printf(Locale.ROOT, "median prefill tokens/s: kiln %.1f, onnxruntime %.1f%n", median(kPrefill), median(oPrefill));
-        System.out.println("ids equal: " + Arrays.equals(kIds, oIds) + (Arrays.equals(kIds, oIds) ? "" : " kiln " + Arrays.toString(kIds) + " ort " + Arrays.toString(oIds)));
+        if (withOrt) System.out.println("ids equal: " + Arrays.equals(kIds, oIds) + (Arrays.equals(kIds, oIds) ? "" : " kiln " + Arrays.toString(kIds) + " ort " + Arrays.toString(oIds)));
+        else System.out.println("kiln ids " + Arrays.toString(kIds));
     }
 
     static double median(List<Double> v) {

@@ -33,9 +33,10 @@ import java.util.regex.Pattern;
  * <p>Jlama's own {@code generate(...)} is not used: it takes a text prompt (tokenizes it and prepends BOS) and
  * reports text, not ids. The loop below calls the same public methods it calls ({@code batchForward}, {@code
  * forward}, {@code sample} with temperature 0, which is an argmax, first index among equal maxima) with a fresh
- * KV buffer per round. Weights and working memory are F32, or with {@code --quantize Q4|I8} the weights are
- * quantized at load (Jlama's Q4 / I8 blocks) and the working quantization is I8 (activations in int8 for the
- * quantized products, as llama.cpp does). Threads: Jlama's matmuls run on
+ * KV buffer per round. Weights and working memory are F32, or with {@code --quantize Q4|I8|BF16} the weights are
+ * quantized at load (Jlama's Q4 / I8 blocks; Jlama 0.8.4 quantizes Llama-family weights, not GPT-2's) and
+ * {@code --working-quantization} (default F32) sets the activations' type in the products (Jlama's Panama kernels
+ * take F32 activations with F32, BF16 or Q4 weights; I8 activations with Q4 weights fail there). Threads: Jlama's matmuls run on
  * {@link PhysicalCoreExecutor}'s ForkJoin pool, sized here with {@code loadModel(..., Optional.of(threads))};
  * its MLP activation loop is a parallel stream on the common pool, whose parallelism is set to threads - 1
  * (plus the calling thread) unless -Djava.util.concurrent.ForkJoinPool.common.parallelism is given.
@@ -45,7 +46,7 @@ import java.util.regex.Pattern;
  *   java --add-modules jdk.incubator.vector -Djlama.force_panama_tensor_operations=true \
  *        -cp bench/jlama-peer/target/kiln-jlama-peer-0.1.0-SNAPSHOT.jar:$(cat bench/jlama-peer/target/classpath.txt) \
  *        dev.kiln.bench.generate.JlamaDecodeBench HF_DIR --prompt-ids 358,220,... [--new-tokens 64] [--rounds 5]
- *        [--warmup-rounds 2] [--threads 2] [--golden greedy_tied.json] [--quantize Q4|I8]
+ *        [--warmup-rounds 2] [--threads 2] [--golden greedy_tied.json] [--quantize Q4|I8|BF16] [--working-quantization F32|I8]
  * </pre>
  * --golden: a greedy.json-style file whose first case's new_ids the generated ids are compared with.
  */
@@ -55,7 +56,7 @@ public final class JlamaDecodeBench {
         int[] prompt = null;
         int newTokens = 64, rounds = 5, warmupRounds = 2, threads = 2;
         Path golden = null;
-        DType quant = null;
+        DType quant = null, workingQ = DType.F32;
         for (int i = 1; i < args.length; i++) {
             switch (args[i]) {
                 case "--prompt-ids" -> prompt = Arrays.stream(args[++i].split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray();
@@ -64,7 +65,8 @@ public final class JlamaDecodeBench {
                 case "--warmup-rounds" -> warmupRounds = Integer.parseInt(args[++i]);
                 case "--threads" -> threads = Integer.parseInt(args[++i]);
                 case "--golden" -> golden = Path.of(args[++i]);
-                case "--quantize" -> quant = DType.valueOf(args[++i]);   // Q4 or I8: weights quantized at load, activations I8
+                case "--quantize" -> quant = DType.valueOf(args[++i]);   // Q4, I8 or BF16: weights quantized at load
+                case "--working-quantization" -> workingQ = DType.valueOf(args[++i]);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
@@ -77,7 +79,7 @@ public final class JlamaDecodeBench {
 
         long t0 = System.nanoTime();
         AbstractModel model = quant == null ? ModelSupport.loadModel(dir, null, DType.F32, DType.F32, Optional.empty(), Optional.of(threads))
-                : ModelSupport.loadModel(dir, null, DType.F32, DType.I8, Optional.of(quant), Optional.of(threads));
+                : ModelSupport.loadModel(dir, null, DType.F32, workingQ, Optional.of(quant), Optional.of(threads));
         double loadS = (System.nanoTime() - t0) / 1e9;
         Config c = model.getConfig();
         System.out.printf(Locale.ROOT, "jlama %s: %s, %d layers, embedding %d, %d heads, vocab %d, context %d; loaded in %.1f s%n",
