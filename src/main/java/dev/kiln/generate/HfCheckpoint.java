@@ -19,7 +19,7 @@ import java.util.Map;
 
 /**
  * What the native decoders ({@link Gpt2Decoder}, {@link LlamaDecoder}) share: a Hugging Face model
- * directory read ({@code config.json} and {@code model.safetensors}, tensors sealed so the GEMM
+ * directory read ({@code config.json} and {@code model.safetensors} or its shards, tensors sealed so the GEMM
  * packs each weight once), checked lookups of config values and float32 weights, and the linear
  * layer that runs on weight-only int8/int4 copies ({@link NBitsVnni}) for steps of up to
  * {@link #QUANT_ROWS} tokens and on the float weights (f32 or bf16 products) otherwise.
@@ -30,29 +30,78 @@ final class HfCheckpoint {
 
     final Path dir;
     final Map<String, Object> config;
-    final Map<String, Tensor> tensors;   // names as in the file
-    private final Safetensors.Contents contents;
+    final Map<String, Tensor> tensors;   // names as in the file(s)
+    private final java.util.List<Safetensors.Contents> contents;
 
-    private HfCheckpoint(Path dir, Map<String, Object> config, Safetensors.Contents contents) {
+    private HfCheckpoint(Path dir, Map<String, Object> config, java.util.List<Safetensors.Contents> contents, Map<String, Tensor> tensors) {
         this.dir = dir;
         this.config = config;
         this.contents = contents;
-        this.tensors = new HashMap<>(contents.tensors());
+        this.tensors = tensors;
     }
 
-    /** Reads DIR/config.json (its model_type one of modelTypes) and DIR/model.safetensors. */
+    /**
+     * Reads DIR/config.json (its model_type one of modelTypes) and DIR/model.safetensors, or a
+     * sharded checkpoint: DIR/model.safetensors.index.json, whose weight_map names for each tensor
+     * its shard, a plain file name in DIR (each shard read once; a tensor missing from the shard
+     * that the index names for it, or found in two shards, is an error naming both).
+     */
     static HfCheckpoint open(Path dir, String... modelTypes) throws IOException {
-        Path cfgFile = dir.resolve("config.json"), weights = dir.resolve("model.safetensors");
+        Path cfgFile = dir.resolve("config.json"), weights = dir.resolve("model.safetensors"), index = dir.resolve("model.safetensors.index.json");
         if (!Files.isRegularFile(cfgFile)) throw new NoSuchFileException(cfgFile.toString(), null, "not a Hugging Face model directory (no config.json)");
-        if (!Files.isRegularFile(weights)) throw new NoSuchFileException(weights.toString(), null, "no model.safetensors (sharded checkpoints are not supported yet)");
+        if (!Files.isRegularFile(weights) && !Files.isRegularFile(index))
+            throw new NoSuchFileException(weights.toString(), null, "no model.safetensors nor model.safetensors.index.json");
         if (!(Json.parse(Files.readString(cfgFile, StandardCharsets.UTF_8), cfgFile.toString()) instanceof Map<?, ?> m))
             throw new IllegalArgumentException(cfgFile + ": not a JSON object");
         @SuppressWarnings("unchecked") Map<String, Object> cfg = (Map<String, Object>) m;
         if (!java.util.List.of(modelTypes).contains(String.valueOf(cfg.get("model_type"))))
             throw new IllegalArgumentException(cfgFile + ": model_type " + cfg.get("model_type") + " is not " + String.join(" or ", modelTypes));
-        Safetensors.Contents c = Safetensors.read(weights);
-        for (Tensor t : c.tensors().values()) t.storage().seal();   // weights: constant, so the GEMM packs them once
-        return new HfCheckpoint(dir, cfg, c);
+        java.util.List<Safetensors.Contents> read = new java.util.ArrayList<>();
+        Map<String, Tensor> all = new HashMap<>();
+        try {
+            if (Files.isRegularFile(weights)) {
+                read.add(Safetensors.read(weights));
+                all.putAll(read.get(0).tensors());
+            } else {
+                Map<String, String> map = weightMap(index);
+                Map<String, Safetensors.Contents> shards = new java.util.LinkedHashMap<>();
+                for (String shard : new java.util.TreeSet<>(map.values())) {
+                    Safetensors.Contents c = Safetensors.read(dir.resolve(shard));
+                    read.add(c);
+                    shards.put(shard, c);
+                }
+                for (Map.Entry<String, String> e : map.entrySet()) {
+                    Tensor t = shards.get(e.getValue()).tensors().get(e.getKey());
+                    if (t == null) throw new IllegalArgumentException(index + ": tensor " + e.getKey() + " is not in " + e.getValue());
+                    all.put(e.getKey(), t);
+                }
+                for (Map.Entry<String, Safetensors.Contents> e : shards.entrySet())
+                    for (String name : e.getValue().tensors().keySet())
+                        if (!e.getKey().equals(map.get(name)))
+                            throw new IllegalArgumentException(index + ": tensor " + name + " is in " + e.getKey() + " but the index names "
+                                    + (map.get(name) == null ? "no shard" : map.get(name)) + " for it");
+            }
+        } catch (IOException | RuntimeException e) {
+            read.forEach(c -> c.tensors().values().forEach(Tensor::close));
+            throw e;
+        }
+        for (Tensor t : all.values()) t.storage().seal();   // weights: constant, so the GEMM packs them once
+        return new HfCheckpoint(dir, cfg, read, all);
+    }
+
+    /** model.safetensors.index.json's weight_map: tensor name -> shard file name (a plain name in the directory). */
+    private static Map<String, String> weightMap(Path index) throws IOException {
+        if (!(Json.parse(Files.readString(index, StandardCharsets.UTF_8), index.toString()) instanceof Map<?, ?> m)
+                || !(m.get("weight_map") instanceof Map<?, ?> wm) || wm.isEmpty())
+            throw new IllegalArgumentException(index + ": no weight_map object");
+        Map<String, String> map = new java.util.TreeMap<>();
+        for (Map.Entry<?, ?> e : wm.entrySet()) {
+            if (!(e.getValue() instanceof String shard) || !shard.matches("[A-Za-z0-9._-]+") || shard.startsWith("."))
+                throw new IllegalArgumentException(index + ": weight_map entry " + e.getKey() + " names '" + e.getValue()
+                        + "', not a file name in the model directory");
+            map.put(String.valueOf(e.getKey()), shard);
+        }
+        return map;
     }
 
     /** The model_type of DIR/config.json, or null when there is no readable config. */
@@ -66,7 +115,7 @@ final class HfCheckpoint {
     }
 
     /** Closes every tensor read from the file. */
-    void close() { contents.tensors().values().forEach(Tensor::close); }
+    void close() { contents.forEach(c -> c.tensors().values().forEach(Tensor::close)); }
 
     int intOf(String key) {
         if (config.get(key) instanceof Long v && v > 0 && v <= Integer.MAX_VALUE) return (int) (long) v;

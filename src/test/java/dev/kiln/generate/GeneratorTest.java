@@ -6,6 +6,7 @@ import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
 import java.util.ArrayList;
+import dev.kiln.tensor.Tensor;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -199,6 +200,53 @@ class GeneratorTest {
             assertTrue(e.getMessage().contains("model_type falcon is not supported natively"), e.getMessage());
         } finally {
             for (String f : new String[] {"config.json", "model.safetensors"}) java.nio.file.Files.deleteIfExists(tmp.resolve(f));
+            java.nio.file.Files.delete(tmp);
+        }
+    }
+
+    /**
+     * A sharded checkpoint (model.safetensors.index.json + shards, as Hugging Face writes large models)
+     * gives the single file's logits; an index naming a path outside the directory, or a tensor in
+     * another shard than the index says, is one line.
+     */
+    @Test
+    void shardedCheckpointLoadsLikeOneFile() throws Exception {
+        Path dir = BpeTokenizerTest.DIR.resolve("llama_tiny_hf");
+        Path tmp = java.nio.file.Files.createTempDirectory("kiln-shards");
+        try (dev.kiln.io.Safetensors.Contents c = dev.kiln.io.Safetensors.read(dir.resolve("model.safetensors"))) {
+            java.nio.file.Files.copy(dir.resolve("config.json"), tmp.resolve("config.json"));
+            Map<String, Tensor> a = new java.util.TreeMap<>(), b = new java.util.TreeMap<>();
+            StringBuilder map = new StringBuilder();
+            int i = 0;
+            for (String name : new java.util.TreeSet<>(c.tensors().keySet())) {
+                String shard = i++ % 2 == 0 ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+                (shard.contains("00001-") ? a : b).put(name, c.tensors().get(name));
+                map.append(map.length() == 0 ? "" : ", ").append('"').append(name).append("\": \"").append(shard).append('"');
+            }
+            dev.kiln.io.Safetensors.write(tmp.resolve("model-00001-of-00002.safetensors"), a);
+            dev.kiln.io.Safetensors.write(tmp.resolve("model-00002-of-00002.safetensors"), b);
+            String index = "{\"metadata\": {}, \"weight_map\": {" + map + "}}";
+            java.nio.file.Files.writeString(tmp.resolve("model.safetensors.index.json"), index);
+            float[] want, got;
+            try (Decoder one = Decoder.huggingFace(dir, WeightFormat.F32); Decoder.Session s = one.newSession()) {
+                want = s.step(new int[] {39, 493, 78});
+            }
+            try (Decoder sharded = Decoder.huggingFace(tmp, WeightFormat.F32); Decoder.Session s = sharded.newSession()) {
+                got = s.step(new int[] {39, 493, 78});
+            }
+            assertArrayEquals(want, got, "sharded checkpoint");
+            java.nio.file.Files.writeString(tmp.resolve("model.safetensors.index.json"), index.replaceFirst("model-00002-of-00002", "../model-00002-of-00002"));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Decoder.huggingFace(tmp, WeightFormat.F32));
+            assertTrue(e.getMessage().contains("not a file name in the model directory"), e.getMessage());
+            String first = new java.util.TreeSet<>(a.keySet()).first();
+            java.nio.file.Files.writeString(tmp.resolve("model.safetensors.index.json"),
+                    index.replace("\"" + first + "\": \"model-00001-of-00002", "\"" + first + "\": \"model-00002-of-00002"));
+            e = assertThrows(IllegalArgumentException.class, () -> Decoder.huggingFace(tmp, WeightFormat.F32));
+            assertTrue(e.getMessage().contains("is not in model-00002-of-00002.safetensors"), e.getMessage());
+        } finally {
+            try (var files = java.nio.file.Files.list(tmp)) {
+                for (Path f : files.toList()) java.nio.file.Files.delete(f);
+            }
             java.nio.file.Files.delete(tmp);
         }
     }
