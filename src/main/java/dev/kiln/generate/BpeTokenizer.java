@@ -114,6 +114,19 @@ public final class BpeTokenizer {
         return t.replace(SPACE, ' ').getBytes(StandardCharsets.UTF_8);
     }
 
+    /**
+     * A tokenizer file (tokenizer.json), or a directory holding tokenizer.json or vocab.json +
+     * merges.txt; otherwise a one-line error naming the path.
+     */
+    public static BpeTokenizer fromPath(Path p) throws IOException {
+        if (Files.isRegularFile(p)) return fromTokenizerJson(p);
+        if (Files.isRegularFile(p.resolve("tokenizer.json"))) return fromTokenizerJson(p.resolve("tokenizer.json"));
+        if (Files.isRegularFile(p.resolve("vocab.json")) && Files.isRegularFile(p.resolve("merges.txt")))
+            return fromVocabAndMerges(p.resolve("vocab.json"), p.resolve("merges.txt"));
+        throw new IllegalArgumentException((Files.isDirectory(p) ? p + " holds no tokenizer.json (nor vocab.json + merges.txt)" : p + " does not exist")
+                + "; give --tokenizer PATH");
+    }
+
     /** Reads a Hugging Face {@code tokenizer.json}. */
     public static BpeTokenizer fromTokenizerJson(Path file) throws IOException {
         String src = file.toString();

@@ -130,14 +130,7 @@ final class GenerateCommand implements Callable<Integer> {
     }
 
     /** A tokenizer file, or a directory with tokenizer.json or vocab.json + merges.txt. */
-    static BpeTokenizer loadTokenizer(Path p) throws IOException {
-        if (Files.isRegularFile(p)) return BpeTokenizer.fromTokenizerJson(p);
-        if (Files.isRegularFile(p.resolve("tokenizer.json"))) return BpeTokenizer.fromTokenizerJson(p.resolve("tokenizer.json"));
-        if (Files.isRegularFile(p.resolve("vocab.json")) && Files.isRegularFile(p.resolve("merges.txt")))
-            return BpeTokenizer.fromVocabAndMerges(p.resolve("vocab.json"), p.resolve("merges.txt"));
-        throw new IllegalArgumentException((Files.isDirectory(p) ? p + " holds no tokenizer.json (nor vocab.json + merges.txt)" : p + " does not exist")
-                + "; give --tokenizer PATH");
-    }
+    static BpeTokenizer loadTokenizer(Path p) throws IOException { return BpeTokenizer.fromPath(p); }
 
     /**
      * The context length from a config next to the model ({@code config.json} or
