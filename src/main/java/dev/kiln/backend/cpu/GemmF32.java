@@ -86,9 +86,9 @@ final class GemmF32 {
             GemmF32Gemv.rowTimesMatrix(n, k, alpha, a, b, beta, c, scratch(buf, k), accumulator(buf, n * parts), threads, vector, weightB);
         } else if (m == 1 && b.rs() == 1) {         // B stored transposed: c^T = B^T a^T, a dot per column
             GemmMatrix bt = new GemmMatrix(b.seg(), b.off(), b.cs(), 1), at = new GemmMatrix(a.seg(), a.off(), a.cs(), a.rs());
-            dots(n, k, alpha, bt, at, beta, new GemmMatrix(c.seg(), c.off(), c.cs(), c.rs()), threads, vector);
+            dots(n, k, alpha, bt, at, beta, new GemmMatrix(c.seg(), c.off(), c.cs(), c.rs()), threads, vector, weightB);
         } else if (n == 1 && a.cs() == 1 && !slice) {
-            dots(m, k, alpha, a, b, beta, c, threads, vector);
+            dots(m, k, alpha, a, b, beta, c, threads, vector, false);
         } else {
             Buffers lead = BUFFERS.get();
             boolean own = !lead.bBusy;            // false when re-entered on this thread (nested parallel work)
@@ -105,11 +105,12 @@ final class GemmF32 {
 
     /** c[0:rows, 0] = alpha * a[0:rows, 0:k] * b[0:k, 0] + beta * c: blocks of rows (multiples of 4) over the threads. */
     private static void dots(int rows, int k, float alpha, GemmMatrix a, GemmMatrix b, float beta, GemmMatrix c,
-                             int threads, boolean vector) {
+                             int threads, boolean vector, boolean weight) {
         int quads = (rows + 3) / 4, blocks = Math.min(quads, 4 * threads);
+        boolean fromDram = GemmF32Gemv.fromDram((long) rows * k, weight);
         CpuGemm.forBlocks(blocks, threads, blk -> GemmF32Gemv.matrixTimesColumn(4 * (int) ((long) blk * quads / blocks),
                 Math.min(rows, 4 * (int) ((long) (blk + 1) * quads / blocks)), k, alpha, a, b, beta, c,
-                scratch(BUFFERS.get(), k), vector));
+                scratch(BUFFERS.get(), k), vector, fromDram));
     }
 
     /**

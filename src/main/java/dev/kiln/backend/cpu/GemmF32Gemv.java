@@ -57,18 +57,21 @@ final class GemmF32Gemv {
      * Property {@code kiln.gemv.weightsFromDram} (default true).
      */
     static volatile boolean weightsFromDram = !"false".equals(System.getProperty("kiln.gemv.weightsFromDram"));
+    /** Whether a matrix of the given floats streams from DRAM in a matrix-vector product: a model's weight, or more than half the L3. */
+    static boolean fromDram(long floats, boolean weight) { return weight && weightsFromDram || 4L * floats > L3 / 2; }
+
     /** Rows of B per task: K is cut into parts of at most this many rows, added at the end. */
     static final int K_PART = 512;
 
     /** native/cpu/gemv.c's row streamer (bitwise equal to {@link #streamRows}'s vector path), or null. */
     private static final MethodHandle NATIVE_ROWS = CpuConfig.F32.length() == 16 && NativeCpu.cpuSupports("kiln_cpu_has_avx512f")
             ? NativeCpu.function("kiln_f32_gemv_rows", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
-                    ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT), true)
+                    ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), true)
             : null;
     /** native/cpu/gemv.c's four-row dot products (bitwise equal to {@link #dot4}), or null. */
     private static final MethodHandle NATIVE_DOTS = NATIVE_ROWS != null
             ? NativeCpu.function("kiln_f32_gemv_dots", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
-                    ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS), true)
+                    ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT), true)
             : null;
     /** Rows per native dot call (a critical call: no safepoint while it runs, so each is kept short). */
     private static final int DOT_ROWS = 256;
@@ -83,7 +86,7 @@ final class GemmF32Gemv {
      */
     static void rowTimesMatrix(int n, int k, float alpha, GemmMatrix a, GemmMatrix b, float beta, GemmMatrix c,
                                float[] x, float[] partial, int threads, boolean vector, boolean weightB) {
-        boolean fromDram = weightB && weightsFromDram || 4L * k * n > L3 / 2;
+        boolean fromDram = fromDram((long) k * n, weightB);
         MemorySegment as = a.seg(), bs = b.seg();
         for (int p = 0; p < k; p++) x[p] = as.getAtIndex(Storage.F32, a.off() + p * a.cs());
         int width = GemmF32.evenBlock(n, fromDram ? CHUNK_DRAM : CHUNK, L), chunks = (n + width - 1) / width;
@@ -91,7 +94,7 @@ final class GemmF32Gemv {
         CpuGemm.forBlocks(chunks * parts, threads, t -> {
             int j0 = (t % chunks) * width, w = Math.min(width, n - j0);
             int part = t / chunks, p0 = part * rows, p1 = Math.min(k, p0 + rows);
-            streamRows(bs, b.off() + j0, b.rs(), x, p0, p1, partial, part * n + j0, w, vector);
+            streamRows(bs, b.off() + j0, b.rs(), x, p0, p1, partial, part * n + j0, w, vector, fromDram);
         });
         for (int j = 0; j < n; j++) {
             float s = partial[j];
@@ -105,11 +108,11 @@ final class GemmF32Gemv {
      * term in p order (vector and scalar paths alike).
      */
     private static void streamRows(MemorySegment seg, long col, long rs, float[] x, int p0, int p1,
-                                   float[] acc, int ao, int w, boolean vector) {
+                                   float[] acc, int ao, int w, boolean vector, boolean fromDram) {
         if (vector && useNative && p1 > p0) {
             try {
                 NATIVE_ROWS.invokeExact(seg.asSlice((col + p0 * rs) * Float.BYTES), rs, MemorySegment.ofArray(x).asSlice(p0 * 4L),
-                        p1 - p0, MemorySegment.ofArray(acc).asSlice(ao * 4L), w);
+                        p1 - p0, MemorySegment.ofArray(acc).asSlice(ao * 4L), w, fromDram ? 1 : 0);
             } catch (Throwable t) {
                 throw new IllegalStateException("gemm: native GEMV kernel failed: " + t, t);
             }
@@ -186,9 +189,12 @@ final class GemmF32Gemv {
         }
     }
 
-    /** c[0:m, 0] = alpha * a[0:m, 0:k] * b[0:k, 0] + beta * c[0:m, 0]; a.cs() == 1; rows [i0, i1). */
+    /**
+     * c[0:m, 0] = alpha * a[0:m, 0:k] * b[0:k, 0] + beta * c[0:m, 0]; a.cs() == 1; rows [i0, i1).
+     * fromDram: A streams from memory (the native kernel then prefetches the next rows into L2).
+     */
     static void matrixTimesColumn(int i0, int i1, int k, float alpha, GemmMatrix a, GemmMatrix b, float beta, GemmMatrix c,
-                                  float[] x, boolean vector) {
+                                  float[] x, boolean vector, boolean fromDram) {
         for (int p = 0; p < k; p++) x[p] = b.seg().getAtIndex(Storage.F32, b.off() + p * b.rs());
         MemorySegment seg = a.seg();
         int i = i0;
@@ -198,7 +204,7 @@ final class GemmF32Gemv {
             while (i + 4 <= i1) {
                 int rows = Math.min(dots.length, (i1 - i) & ~3);
                 try {
-                    NATIVE_DOTS.invokeExact(seg.asSlice((a.off() + i * a.rs()) * Float.BYTES), a.rs(), xs, k, rows, ds);
+                    NATIVE_DOTS.invokeExact(seg.asSlice((a.off() + i * a.rs()) * Float.BYTES), a.rs(), xs, k, rows, ds, fromDram ? 1 : 0);
                 } catch (Throwable t) {
                     throw new IllegalStateException("gemm: native GEMV kernel failed: " + t, t);
                 }

@@ -81,7 +81,7 @@ public final class LaneSumProbe {
         for (int i = 0; i < k32; i++) b32.setAtIndex(Storage.F32, i, (float) (r.nextDouble() * 4 - 2));
         ks.add(new Kernel("GemmF32Gemv.dots", () -> {
             GemmF32Gemv.matrixTimesColumn(0, m32, k32, 1f, new GemmMatrix(a32, 0, k32, 1), new GemmMatrix(b32, 0, 1, 1), 0f,
-                    new GemmMatrix(c32, 0, 1, 1), new float[k32], true);
+                    new GemmMatrix(c32, 0, 1, 1), new float[k32], true, false);
             float[] out = new float[m32];
             for (int i = 0; i < m32; i++) out[i] = c32.getAtIndex(Storage.F32, i);
             return bits(out);
