@@ -92,6 +92,20 @@ writes, instead, a benchmark-scale Llama that is not committed (e.g. OUT_DIR = b
   llama_1b_greedy.json          one case, greedy.json's format: "The quick brown fox", 32 greedy tokens of the eager
                                 module with its cache ("text" null when an id has no token), plus "min_gap" and
                                 "min_gap_step" as in greedy_tied.json
+
+       /usr/bin/python3 tools/make_decoder_fixtures.py --torchscript DIR
+writes, instead, only two traced TorchScript decoders to DIR (normally testdata/decoder; committed): gpt2_tiny.onnx's
+and llama_tiny.onnx's modules rebuilt with their seeds and init from DIR/tokenizer.json's vocab (the tokenizer is not
+retrained and no other file is rewritten; each rebuilt module must give DIR/greedy.json's / DIR/llama_greedy.json's
+ids), each torch.jit.trace'd with batch 1, 3 new tokens and a random past of 5 and saved by torch.jit.save less the
+code/**/*.debug_pkl records (Python stacks with absolute paths and this script's line numbers):
+  gpt2_tiny_trace.pt    forward(input_ids [B,T] int64, attention_mask [B,P+T] int64, past_key, past_value,
+                        past_key0, past_value0 [B,4,P,16]) -> (logits [B,T,V], present k0, v0, k1, v1 [B,4,P+T,16]);
+                        the names are the tracer's (layer 0, then layer 1 with a 0 suffix); the graph reads B, T and P
+                        from its inputs, so the empty past (P = 0) of the first step works
+  llama_tiny_trace.pt   the same forward with 2 key/value heads in the cache; the inv_freq buffer is kept in the file
+checked: the file loaded back has that forward, agrees with the eager module on other batch sizes, sequences and past
+lengths, and its greedy loop (prefill with an empty past, then one token per step) gives every golden case's ids.
 """
 import argparse
 import collections
@@ -1610,6 +1624,159 @@ def main_llama_hf(out):
         print(f"{os.path.getsize(p):>9}  {sha256(p)[:16]}  {LLAMA_HF_DIR}/{name}")
 
 
+# ---------------------------------------------------------------- TorchScript traces of the two tiny decoders
+TS_SUFFIX = "_trace.pt"
+TS_STEMS = ("gpt2_tiny", LLAMA_STEM)
+TS_EXAMPLE_T, TS_EXAMPLE_P = 3, 5  # the trace's example inputs: batch 1, 3 new tokens after a past of 5
+TS_SEED = 25  # the example inputs' ids and past tensors
+# forward's arguments after self, as TorchScript names them in both files: the first two from the module's signature,
+# the *past ones from the decoder layers' forward (past_key, past_value), made unique by the tracer with a suffix
+TS_ARG_NAMES = ("input_ids", "attention_mask", "past_key", "past_value", "past_key0", "past_value0")
+
+
+def save_torchscript(module, path):
+    """torch.jit.save(module) to path, less the debug records (code/**/*.debug_pkl: the Python stack of each traced op,
+    with absolute file paths and this script's line numbers, which would change the file with every edit above the
+    model classes and with the checkout's location). The other records are copied unchanged and in their order by
+    torch's own zip writer (archive prefix from the file name, 64-byte aligned data, the same version record);
+    torch.jit.load does not need the debug records. [(record, size)] of what was written."""
+    import zipfile
+    buf = io.BytesIO()
+    torch.jit.save(module, buf)
+    blob = buf.getvalue()
+    with zipfile.ZipFile(io.BytesIO(blob)) as z:
+        names = z.namelist()
+        contents = {n: z.read(n) for n in names}
+    prefix = names[0].split("/")[0] + "/"
+    assert all(n.startswith(prefix) for n in names), names
+    version = int(contents[prefix + "version"].decode("ascii"))
+    writer = torch._C.PyTorchFileWriter(path)
+    writer.set_min_version(version)
+    kept = []
+    for n in names:
+        rec = n[len(prefix):]
+        if rec == "version" or rec.endswith(".debug_pkl"):
+            continue
+        writer.write_record(rec, contents[n], len(contents[n]))
+        kept.append((rec, len(contents[n])))
+    writer.write_end_of_file()
+    del writer
+    stem = os.path.splitext(os.path.basename(path))[0]
+    with zipfile.ZipFile(path) as z:  # the same records, bytes and order, under the file's own prefix
+        back = [(n[len(stem) + 1:], z.read(n)) for n in z.namelist()]
+    assert [r for r, _ in back] == [r for r, _ in kept] + ["version"], [r for r, _ in back]
+    assert all(data == contents[prefix + r] for r, data in back), "a record changed"
+    return kept + [("version", len(contents[prefix + "version"]))]
+
+
+def trace_decoder(out, stem, model, tok, golden):
+    """DIR/<stem>_trace.pt: torch.jit.trace of the module's forward with batch 1, TS_EXAMPLE_T new tokens and a
+    random past of TS_EXAMPLE_P (torch's trace check re-traces with three other shapes, the empty past among them),
+    saved by save_torchscript. Checks: the module gives the golden file's ids; the loaded file's forward has
+    TS_ARG_NAMES; it agrees with the module on other batch sizes, sequences and past lengths (0 included, a padded
+    row); the greedy loop through it (prefill with an empty past, then one token per step) gives every case's ids."""
+    import warnings
+    with open(os.path.join(out, golden), encoding="utf-8") as f:
+        g_cases = json.load(f)["cases"]
+    for g in g_cases:
+        assert tok.encode(g["prompt"]) == g["prompt_ids"], f"prompt ids of {g['prompt']!r}"
+        assert greedy(eager_step(model), g["prompt_ids"], len(g["new_ids"])) == g["new_ids"], \
+            f"rebuilt {stem}: greedy on {g['prompt']!r} differs from {golden}"
+    print(f"{stem}: rebuilt module == {golden} ({len(g_cases)} cases, greedy with the cache)")
+
+    heads, hd = model.cache_dims()
+    gen = torch.Generator().manual_seed(TS_SEED)
+
+    def inputs(batch, t, p):
+        ids = torch.randint(0, model.vocab_size, (batch, t), generator=gen)
+        past = [torch.randn(batch, heads, p, hd, generator=gen) for _ in range(2 * model.n_layer)]
+        return (ids, torch.ones(batch, p + t, dtype=torch.long), *past)
+
+    example = inputs(1, TS_EXAMPLE_T, TS_EXAMPLE_P)
+    checks = [example, inputs(1, 5, 0), inputs(1, 1, 7), inputs(2, 2, 4)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with torch.no_grad():
+            traced = torch.jit.trace(model, example, check_inputs=checks)
+    for msg in sorted({str(w.message).split(". ")[0] for w in caught}):
+        why = " (the float32-min fill of the masked scores: a constant, as meant)" \
+            if msg.startswith("torch.tensor results are registered as constants") else ""
+        print(f"  tracer warning: {msg}{why}")
+    path = os.path.join(out, stem + TS_SUFFIX)
+    records = save_torchscript(traced, path)
+
+    loaded = torch.jit.load(path)
+    schema = loaded.forward.schema
+    arg_names = tuple(a.name for a in schema.arguments[1:])
+    print(f"{stem}{TS_SUFFIX}: forward schema: {schema}")
+    assert arg_names == TS_ARG_NAMES, arg_names
+    sig = loaded.code[:loaded.code.index(":\n")]
+    print("  forward as TorchScript prints it: " + " ".join(sig.split()))
+
+    # the loaded file against the eager module on shapes other than the example's
+    worst = 0.0
+    gen2 = torch.Generator().manual_seed(2)
+    shapes = [(1, 5, 0), (1, 1, 5), (1, 3, 5), (1, 1, 63), (2, 4, 0), (2, 1, 4)]
+    for batch, t, p in shapes:
+        ids = torch.randint(0, model.vocab_size, (batch, t), generator=gen2)
+        mask = torch.ones(batch, p + t, dtype=torch.long)
+        if batch == 2:
+            mask[0, :2] = 0  # a left-padded row
+        past = [torch.randn(batch, heads, p, hd, generator=gen2) for _ in range(2 * model.n_layer)]
+        with torch.no_grad():
+            want = model(ids, mask, *past)
+            got = loaded(ids, mask, *past)
+        assert len(got) == len(want) and all(g.shape == w.shape for g, w in zip(got, want)), \
+            ([tuple(g.shape) for g in got], [tuple(w.shape) for w in want])
+        assert got[0].shape == (batch, t, model.vocab_size) and got[1].shape == (batch, heads, p + t, hd)
+        worst = max(worst, max(float((g - w).abs().max()) for g, w in zip(got, want)))
+    assert worst < 1e-5, f"{stem}{TS_SUFFIX} vs the eager module: max abs diff {worst}"
+    print(f"  loaded file == eager module on (batch, sequence, past) {shapes}: max abs diff {worst:.1e}")
+
+    def ts_step(ids, mask, past):
+        with torch.no_grad():
+            res = loaded(ids, mask, *(past if past is not None else empty_past(model, ids.size(0))))
+        return res[0], list(res[1:])
+
+    for g in g_cases:
+        assert greedy(ts_step, g["prompt_ids"], len(g["new_ids"])) == g["new_ids"], \
+            f"{stem}{TS_SUFFIX}: greedy on {g['prompt']!r} differs from {golden}"
+    print(f"  greedy through the loaded file (prefill with past 0, then one token per step) == {golden} "
+          f"({len(g_cases)} cases)")
+    state = {k: tuple(v.shape) for k, v in loaded.state_dict().items()}
+    print(f"  {len(records)} records, state {len(state)} tensors ({sum(math.prod(s) for s in state.values())} "
+          f"values); {os.path.getsize(path)} bytes, sha256 {sha256(path)}")
+    return state
+
+
+def main_torchscript(out):
+    """--torchscript DIR: DIR/gpt2_tiny_trace.pt and DIR/llama_tiny_trace.pt, traced TorchScript decoders of
+    gpt2_tiny.onnx's and llama_tiny.onnx's modules (main()'s and make_llama's, rebuilt with their seeds and init from
+    DIR/tokenizer.json's vocab size; the tokenizer is not retrained and nothing else in DIR is rewritten)."""
+    torch.set_num_threads(1)
+    tok, special_id = load_fixture_tokenizer(os.path.join(out, "tokenizer.json"))
+    vocab_size = len(tok.vocab)
+    # main()'s GPT-2, call for call
+    torch.manual_seed(SEED)
+    gen = torch.Generator().manual_seed(SEED)
+    gpt2 = TinyGPT2(vocab_size, **CFG)
+    init_weights(gpt2, gen)
+    gpt2.eval()
+    # make_llama's Llama, call for call
+    torch.manual_seed(LLAMA_SEED)
+    gen = torch.Generator().manual_seed(LLAMA_SEED)
+    llama = TinyLlama(vocab_size, **LLAMA_CFG)
+    init_weights(llama, gen)
+    llama.eval()
+    for stem, model, golden in ((TS_STEMS[0], gpt2, "greedy.json"), (TS_STEMS[1], llama, "llama_greedy.json")):
+        n_params = sum(p.numel() for p in model.parameters())
+        print(f"{stem}: vocab {vocab_size}, {n_params} parameters (rebuilt)")
+        trace_decoder(out, stem, model, tok, golden)
+    for stem in TS_STEMS:
+        p = os.path.join(out, stem + TS_SUFFIX)
+        print(f"{os.path.getsize(p):>9}  {sha256(p)}  {stem}{TS_SUFFIX}")
+
+
 def init_large_llama(model, gen, std):
     """--large-llama's init: matrices and the embedding normal(0, std) (in place, in parameter order), RMSNorm
     weights 1."""
@@ -1706,9 +1873,12 @@ def main():
     ap.add_argument("--large-llama", metavar="OUT_DIR",
                     help="write a random-weight Llama at TinyLlama-1.1B's shape in Hugging Face's layout (not "
                          "committed) and its greedy case to OUT_DIR instead of the fixtures")
+    ap.add_argument("--torchscript", metavar="DIR",
+                    help="write DIR/gpt2_tiny_trace.pt and DIR/llama_tiny_trace.pt (traced TorchScript decoders of "
+                         "gpt2_tiny.onnx's and llama_tiny.onnx's modules) from DIR/tokenizer.json and nothing else")
     args = ap.parse_args()
-    if sum(1 for m in (args.large, args.llama_hf, args.large_llama) if m) > 1:
-        ap.error("--large, --llama-hf and --large-llama are separate runs")
+    if sum(1 for m in (args.large, args.llama_hf, args.large_llama, args.torchscript) if m) > 1:
+        ap.error("--large, --llama-hf, --large-llama and --torchscript are separate runs")
     if args.large:
         main_large(args.large)
         return
@@ -1717,6 +1887,9 @@ def main():
         return
     if args.large_llama:
         main_large_llama(args.large_llama)
+        return
+    if args.torchscript:
+        main_torchscript(args.torchscript)
         return
     out = args.out
     os.makedirs(out, exist_ok=True)
@@ -2009,6 +2182,7 @@ tokenizer, so they have no text, and a generator that decodes each new id with t
 handle ids it cannot decode from the second new token on.
 """
     text += llama_hf_readme(vocab_size, special_id)
+    text += torchscript_readme(vocab_size)
     with open(os.path.join(out, "README.md"), "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
 
@@ -2049,6 +2223,59 @@ Checked by the script: the rebuilt module gives `llama_greedy.json`'s ids; every
 module within 1e-4 (about 2e-6 here) on `"The quick brown fox"` followed by 20 random ids.
 `--large-llama OUT_DIR` writes a random-weight model of TinyLlama-1.1B's shape in the same layout (not
 committed; see the script's docstring).
+"""
+
+
+def torchscript_readme(vocab_size):
+    """The README's section on the TorchScript traces (written by --torchscript; names and shapes from the configs)."""
+    hd, hd_l = CFG["n_embd"] // CFG["n_head"], LLAMA_CFG["hidden_size"] // LLAMA_CFG["num_attention_heads"]
+    assert hd == hd_l and CFG["n_layer"] == LLAMA_CFG["num_hidden_layers"] == 2 == len(TS_ARG_NAMES) // 2 - 1
+    kv = LLAMA_CFG["num_key_value_heads"]
+    n_llama = sum(math.prod(s) for _, s in llama_hf_shapes(vocab_size, LLAMA_CFG))
+    sig = ", ".join(f"{n}: Tensor" for n in TS_ARG_NAMES)
+    g, l = (s + TS_SUFFIX for s in TS_STEMS)
+    return f"""
+## TorchScript traces: `{g}`, `{l}` (`--torchscript`)
+
+    /usr/bin/python3 tools/make_decoder_fixtures.py --torchscript testdata/decoder
+
+writes these two files and nothing else: the modules of `{TS_STEMS[0]}.onnx` and `{TS_STEMS[1]}.onnx` rebuilt with their
+seeds and init from this directory's `tokenizer.json` (not retrained), each traced with `torch.jit.trace` (torch 1.13)
+and saved as a TorchScript archive, for loaders of TorchScript files:
+
+- `forward`, the same in both files, as TorchScript's code and schema name it:
+  `def forward(self, {sig}) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]`.
+  `input_ids` int64 [batch, sequence], `attention_mask` int64 [batch, past_sequence + sequence], then the past of
+  layer 0 (`{TS_ARG_NAMES[2]}`, `{TS_ARG_NAMES[3]}`) and layer 1 (`{TS_ARG_NAMES[4]}`, `{TS_ARG_NAMES[5]}`: the tracer names the module's
+  `*past` arguments after the decoder layers' parameters), float32 [batch, H, past_sequence, {hd}] with H = {CFG["n_head"]} (GPT-2) or
+  {kv} (Llama: the key/value heads). It returns logits float32 [batch, sequence, {vocab_size}], then the presents of layer 0
+  (key, value) and layer 1, [batch, H, past_sequence + sequence, {hd}]: the inputs and outputs of the ONNX files, in
+  their order (TorchScript passes them by position) and with their meaning (positions from the past length,
+  the masking).
+- Traced with batch {1}, sequence {TS_EXAMPLE_T} and a random past of {TS_EXAMPLE_P}; the graph reads the sizes from its inputs
+  (`aten::size` into `view`, `arange`), so other batch sizes, sequences and past lengths work, the empty past
+  [batch, H, 0, {hd}] of the first step included. The `arange`s carry `device="cpu"`.
+- The archive (zip, entries stored, written by torch's own writer: every record under `{TS_STEMS[0]}_trace/` resp.
+  `{TS_STEMS[1]}_trace/`, tensor data 64-byte aligned): `data.pkl` (the module tree; tensors as persistent ids into
+  `data/N`), `data/N`, `code/__torch__.py` and `code/__torch__/...` (the TorchScript source of each module; the
+  script's class names, some under a `___torch_mangle_N` path component), `constants.pkl` and `constants/N` (the
+  scalars the tracer kept as tensors: the score divisor sqrt({hd}), float32's min, GELU's coefficients in GPT-2,
+  RMSNorm's eps and repeat_kv's factor in the Llama), `version`. The `code/**/*.debug_pkl` records that
+  `torch.jit.save` writes are left out (the Python stack of each traced op, with absolute paths and the script's
+  line numbers); `torch.jit.load` does not need them.
+- Tensors: GPT-2, the module's {len(HF_BLOCK_NAMES) * CFG["n_layer"] + 5} under the names of `{HF_TINY_DIR}/model.safetensors` (`wte.weight`,
+  `wpe.weight`, `h.{{i}}.*`, `ln_f.*`, `lm_head.weight`; Conv1D weights [in, out]). Llama: `inv_freq` [{hd // 2}] (RoPE's
+  inverse frequencies, a buffer the eager module leaves out of its state dict; TorchScript keeps it), then the
+  {len(llama_hf_shapes(vocab_size, LLAMA_CFG))} tensors ({n_llama:,} parameters) of `{LLAMA_HF_DIR}/model.safetensors` without the `model.` prefix
+  (`embed_tokens.weight`, `layers.{{i}}.*`, `norm.weight`, `lm_head.weight`; nn.Linear weights [out, in]).
+
+Checked by the script: each rebuilt module gives its greedy file's ids; torch's trace check re-traces with
+(batch, sequence, past) = (1, 5, 0), (1, 1, 7), (2, 2, 4) and compares; the file loaded back by `torch.jit.load`
+has the forward above, agrees with the eager module on (1, 5, 0), (1, 1, 5), (1, 3, 5), (1, 1, 63), (2, 4, 0)
+and (2, 1, 4) with a left-padded row (max abs difference < 1e-5; 0 here), and the greedy loop through it
+(prefill with the empty past, then one token per step) gives every case of `greedy.json` / `llama_greedy.json`.
+A rerun writes byte-identical files (the GPT-2 is traced first: the mangle numbers in the Llama file's class
+names count on from it).
 """
 
 

@@ -251,6 +251,42 @@ class GeneratorTest {
         }
     }
 
+    /**
+     * TorchScript decoders (torch.jit.trace of the fixture modules, cache in and out as tensors, first step with an
+     * empty past) give PyTorch's greedy ids for GPT-2 and Llama; a file whose forward does not fit the layer count is
+     * one line.
+     */
+    @Test
+    void torchScriptDecodersEqualPyTorch() throws Exception {
+        BpeTokenizer tok = BpeTokenizerTest.kiln();
+        for (String[] f : new String[][] {{"gpt2_tiny_trace.pt", "greedy.json"}, {"llama_tiny_trace.pt", "llama_greedy.json"}}) {
+            try (TorchScriptDecoder d = TorchScriptDecoder.open(BpeTokenizerTest.DIR.resolve(f[0]))) {
+                assertEquals(2, d.layers());
+                TextGenerator g = new TextGenerator(d, tok);
+                for (Map<String, Object> c : cases(f[1])) {
+                    int[] prompt = ints(c.get("prompt_ids")), want = ints(c.get("new_ids"));
+                    TextGenerator.Result r = g.generate(prompt, new TextGenerator.Options(want.length, Set.of(), List.of()), Sampler.greedy(), null, null);
+                    assertArrayEquals(want, r.ids(), f[0] + ": new ids after " + c.get("prompt"));
+                }
+            }
+        }
+        Path tmp = java.nio.file.Files.createTempDirectory("kiln-ts");
+        try {
+            java.nio.file.Files.copy(BpeTokenizerTest.DIR.resolve("gpt2_tiny_trace.pt"), tmp.resolve("m.pt"));
+            java.nio.file.Files.writeString(tmp.resolve("m_config.json"), "{\"n_layer\": 3, \"n_head\": 4, \"n_embd\": 64}");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> TorchScriptDecoder.open(tmp.resolve("m.pt")));
+            assertTrue(e.getMessage().contains("a decoder with 3 layers takes"), e.getMessage());
+            java.nio.file.Files.delete(tmp.resolve("m_config.json"));
+            e = assertThrows(IllegalArgumentException.class, () -> TorchScriptDecoder.open(tmp.resolve("m.pt")));
+            assertTrue(e.getMessage().contains("m_config.json or config.json"), e.getMessage());
+        } finally {
+            try (var files = java.nio.file.Files.list(tmp)) {
+                for (Path p : files.toList()) java.nio.file.Files.delete(p);
+            }
+            java.nio.file.Files.delete(tmp);
+        }
+    }
+
     @Test
     void seededSamplingRepeatsAndStopsApply() throws Exception {
         BpeTokenizer tok = BpeTokenizerTest.kiln();

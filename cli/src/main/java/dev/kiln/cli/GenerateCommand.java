@@ -99,13 +99,18 @@ final class GenerateCommand implements Callable<Integer> {
         Sampler sampler = temperature == null ? Sampler.greedy(repetitionPenalty) : Sampler.sampling(temperature, topK, topP, repetitionPenalty, seed);
         boolean hfDir = Files.isDirectory(model);
         if (!hfDir && !Files.isRegularFile(model)) throw new NoSuchFileException(model.toString());
-        if (!hfDir && !CliChecks.inputKind(model).isOnnx())
-            throw new IllegalArgumentException(model + ": kiln generate takes an ONNX decoder with past key/values or a Hugging Face GPT-2 or Llama directory");
+        dev.kiln.io.FileKind kind = hfDir ? dev.kiln.io.FileKind.DIRECTORY : CliChecks.inputKind(model);
+        boolean torchScript = kind == dev.kiln.io.FileKind.ZIP;
+        if (!hfDir && !kind.isOnnx() && !torchScript)
+            throw new IllegalArgumentException(model + ": kiln generate takes an ONNX or TorchScript decoder with past key/values or a Hugging Face GPT-2 or Llama directory");
+        if (torchScript && format != dev.kiln.generate.WeightFormat.F32)
+            throw new IllegalArgumentException("generate: --weights " + format + " is not available for TorchScript decoders (f32 only)");
         BpeTokenizer tok = loadTokenizer(tokenizer != null ? tokenizer : hfDir ? model : model.toAbsolutePath().getParent());
         PrintWriter out = spec.commandLine().getOut();
         int saved = CpuConfig.threads();
         if (threads != null) CpuConfig.setThreads(threads);
-        try (dev.kiln.generate.Decoder decoder = hfDir ? dev.kiln.generate.Decoder.huggingFace(model, format) : OnnxDecoder.open(model, precision, contextLength(model))) {
+        try (dev.kiln.generate.Decoder decoder = hfDir ? dev.kiln.generate.Decoder.huggingFace(model, format)
+                : torchScript ? dev.kiln.generate.TorchScriptDecoder.open(model) : OnnxDecoder.open(model, precision, contextLength(model))) {
             int[] ids = promptIds != null ? promptIds : tok.encode(prompt);
             Set<Integer> stopIds = new HashSet<>();
             int eos = tok.specialId("<|endoftext|>");
@@ -136,17 +141,7 @@ final class GenerateCommand implements Callable<Integer> {
      * The context length from a config next to the model ({@code config.json} or
      * {@code STEM_config.json}: n_positions, n_ctx or max_position_embeddings), or 0 when none says.
      */
-    static int contextLength(Path model) throws IOException {
-        Path dir = model.toAbsolutePath().getParent();
-        String stem = model.getFileName().toString().replaceFirst("\\.onnx$", "");
-        for (Path c : new Path[] {dir.resolve(stem + "_config.json"), dir.resolve("config.json")}) {
-            if (!Files.isRegularFile(c)) continue;
-            if (Json.parse(Files.readString(c, StandardCharsets.UTF_8), c.toString()) instanceof Map<?, ?> m)
-                for (String k : new String[] {"n_positions", "n_ctx", "max_position_embeddings"})
-                    if (m.get(k) instanceof Long v && v > 0 && v <= Integer.MAX_VALUE) return (int) (long) v;
-        }
-        return 0;
-    }
+    static int contextLength(Path model) throws IOException { return dev.kiln.generate.ModelConfig.near(model).contextLength(); }
 
     private void writeJson(TextGenerator.Result r) throws IOException {
         StringBuilder sb = new StringBuilder("{\"prompt_ids\": ").append(ids(r.promptIds())).append(", \"ids\": ").append(ids(r.ids()))

@@ -48,6 +48,12 @@ class GenerateCommandTest {
         assertEquals(Main.OK, r.code(), r.err());
         assertTrue(Files.readString(json).contains("\"ids\": [341, 388, 388, 388, 388, 388, 388, 80, 80, 417, 80, 80, 80, 80, 80, 80, 80, 359, 546, 199, 409, 121, 338, 409, 396, 57, 80, 80, 359, 57, 80, 80]"),
                 Files.readString(json));
+        Path ts = tmp.resolve("ts.json");                     // the same model traced to TorchScript
+        CliRun t = CliRun.of("generate", DIR.resolve("llama_tiny_trace.pt").toString(), "--prompt", "The quick brown fox",
+                "--max-new-tokens", "32", "--json", ts.toString());
+        assertEquals(Main.OK, t.code(), t.err());
+        assertTrue(Files.readString(ts).contains("\"ids\": [341, 388, 388, 388, 388, 388, 388, 80, 80, 417, 80, 80, 80, 80, 80, 80, 80, 359, 546, 199, 409, 121, 338, 409, 396, 57, 80, 80, 359, 57, 80, 80]"),
+                Files.readString(ts));
         CliRun q = CliRun.of("generate", DIR.resolve("llama_tiny_hf").toString(), "--prompt-ids", "39,493,78", "--max-new-tokens", "4", "--weights", "int4");
         assertEquals(Main.OK, q.code(), q.err());
         assertTrue(q.out().contains("4 new tokens"), q.out());
@@ -75,6 +81,7 @@ class GenerateCommandTest {
                 {"generate", model, "--prompt", "x", "--temperature", "0"},
                 {"generate", model, "--prompt", "x", "--greedy", "--temperature", "1"},
                 {"generate", model, "--prompt", "x", "--weights", "int4"},
+                {"generate", DIR.resolve("gpt2_tiny_trace.pt").toString(), "--prompt", "x", "--weights", "bf16"},
                 {"generate", DIR.resolve("llama_tiny_hf").toString(), "--prompt", "x", "--weights", "int3"}}) {
             CliRun r = CliRun.of(args);
             assertEquals(Main.BAD_INPUT, r.code(), String.join(" ", args).substring(0, Math.min(120, String.join(" ", args).length())) + ": " + r.err());
