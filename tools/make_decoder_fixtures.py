@@ -106,6 +106,30 @@ code/**/*.debug_pkl records (Python stacks with absolute paths and this script's
   llama_tiny_trace.pt   the same forward with 2 key/value heads in the cache; the inv_freq buffer is kept in the file
 checked: the file loaded back has that forward, agrees with the eager module on other batch sizes, sequences and past
 lengths, and its greedy loop (prefill with an empty past, then one token per step) gives every golden case's ids.
+
+       /usr/bin/python3 tools/make_decoder_fixtures.py --gguf DIR
+writes, instead, only llama_tiny.onnx's module (rebuilt with its seed and init from DIR/tokenizer.json's vocab; the
+tokenizer is not retrained and no other file is rewritten; it must give DIR/llama_greedy.json's ids) in GGUF v3 as
+llama.cpp's convert_hf_to_gguf.py lays out a Llama, by a GGUF writer of this script's own, and a reference, to DIR
+(normally testdata/decoder; committed):
+  llama_tiny_f32.gguf        every tensor F32 (general.file_type 0)
+  llama_tiny_q8_0.gguf       attn_q/k/v/output, ffn_gate/up of each layer and output.weight Q8_0 (file_type 7)
+  llama_tiny_q4_0.gguf       the same tensors Q4_0 (file_type 2); in both, ffn_down (ne[0] = 172, not a multiple of
+                             32), token_embd and the norms stay F32. Quantized as ggml's quantize_row_q8_0_ref /
+                             quantize_row_q4_0_ref (float32 arithmetic, f16 scales)
+  llama_tiny_gguf_ref.json   {"prompt_ids": llama_greedy.json's 3 prompts, "q8_0" / "q4_0": per prompt the last
+                             position's logits of a float64 Llama over that file's dequantized tensors}, 6 decimals
+little-endian; general.alignment 32 (the data section and each tensor's data start at a multiple, each tensor's data
+zero-padded to one); tensor names token_embd.weight, blk.{i}.attn_norm/attn_q/attn_k/attn_v/attn_output/ffn_norm/
+ffn_gate/ffn_up/ffn_down.weight, output_norm.weight, output.weight, dims ne[0] first ([in, out] for a [out, in] weight);
+attn_q/attn_k rows permuted from HF's rotate_half order to GGML's interleaved RoPE pairs (row h*hd + 2i + b = HF row
+h*hd + b*hd/2 + i); metadata general.*, llama.* (context_length, embedding_length, block_count, feed_forward_length,
+attention.head_count(_kv), rope.freq_base, rope.dimension_count, attention.layer_norm_rms_epsilon) and the GPT-2 BPE
+tokenizer (tokenizer.ggml.model "gpt2", pre "gpt-2", tokens, token_type, merges, bos/eos_token_id).
+checked: a GGUF reader of this script's own reads each file back (header, metadata, infos, offsets, padding, size)
+and dequantizes it; F32 tensors == the module's (q/k un-permuted), Q8_0/Q4_0 bytes == a scalar re-quantization; a
+float64 GGUF Llama (interleaved RoPE on the permuted q/k) over the F32 file == llama_reference on the module within
+1e-4 and gives llama_greedy.json's ids.
 """
 import argparse
 import collections
@@ -116,6 +140,7 @@ import json
 import math
 import os
 import re as std_re
+import struct
 import tarfile
 import unicodedata
 
@@ -1777,6 +1802,559 @@ def main_torchscript(out):
         print(f"{os.path.getsize(p):>9}  {sha256(p)}  {stem}{TS_SUFFIX}")
 
 
+# ---------------------------------------------------------------- GGUF files of the tiny Llama
+GGUF_STEM = LLAMA_STEM
+GGUF_REF = "llama_tiny_gguf_ref.json"
+GGUF_ALIGNMENT = 32
+GGUF_VERSION = 3
+# GGUF metadata value types (gguf.h's gguf_type) and the little-endian struct formats of the scalar ones
+GGUF_UINT8, GGUF_INT8, GGUF_UINT16, GGUF_INT16, GGUF_UINT32, GGUF_INT32, GGUF_FLOAT32, GGUF_BOOL, GGUF_STRING, \
+    GGUF_ARRAY, GGUF_UINT64, GGUF_INT64, GGUF_FLOAT64 = range(13)
+GGUF_SCALAR_FMT = {GGUF_UINT8: "<B", GGUF_INT8: "<b", GGUF_UINT16: "<H", GGUF_INT16: "<h", GGUF_UINT32: "<I",
+                   GGUF_INT32: "<i", GGUF_FLOAT32: "<f", GGUF_BOOL: "<?", GGUF_UINT64: "<Q", GGUF_INT64: "<q",
+                   GGUF_FLOAT64: "<d"}
+GGUF_TYPE_NAMES = {GGUF_UINT8: "uint8", GGUF_INT8: "int8", GGUF_UINT16: "uint16", GGUF_INT16: "int16",
+                   GGUF_UINT32: "uint32", GGUF_INT32: "int32", GGUF_FLOAT32: "float32", GGUF_BOOL: "bool",
+                   GGUF_STRING: "string", GGUF_ARRAY: "array", GGUF_UINT64: "uint64", GGUF_INT64: "int64",
+                   GGUF_FLOAT64: "float64"}
+# ggml tensor types used here: (name, elements per block, bytes per block)
+GGML_F32, GGML_Q4_0, GGML_Q8_0 = 0, 2, 8
+GGML_TYPES = {GGML_F32: ("F32", 1, 4), GGML_Q4_0: ("Q4_0", 32, 18), GGML_Q8_0: ("Q8_0", 32, 34)}
+# the three files: (suffix, general.file_type (llama_ftype: 0 ALL_F32, 2 MOSTLY_Q4_0, 7 MOSTLY_Q8_0), type of the
+# quantized matrices)
+GGUF_VARIANTS = (("f32", 0, GGML_F32), ("q8_0", 7, GGML_Q8_0), ("q4_0", 2, GGML_Q4_0))
+# llama.cpp's per-layer names (convert_hf_to_gguf.py's tensor map) -> the module's (modeling_llama.py's)
+GGUF_LAYER_NAMES = (("attn_norm", "input_layernorm"), ("attn_q", "self_attn.q_proj"), ("attn_k", "self_attn.k_proj"),
+                    ("attn_v", "self_attn.v_proj"), ("attn_output", "self_attn.o_proj"),
+                    ("ffn_norm", "post_attention_layernorm"), ("ffn_gate", "mlp.gate_proj"),
+                    ("ffn_up", "mlp.up_proj"), ("ffn_down", "mlp.down_proj"))
+GGUF_QUANTIZED = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")  # + output.weight
+
+
+def gguf_names(n_layer):
+    """[(GGUF name, module parameter name)] in the files' order (llama.cpp's converter's names)."""
+    return [("token_embd.weight", "embed_tokens.weight")] + \
+        [(f"blk.{i}.{g}.weight", f"layers.{i}.{m}.weight") for i in range(n_layer) for g, m in GGUF_LAYER_NAMES] + \
+        [("output_norm.weight", "norm.weight"), ("output.weight", "lm_head.weight")]
+
+
+def gguf_is_quantized(name):
+    """Whether a tensor is quantized in the Q8_0 / Q4_0 files (when its rows are whole blocks)."""
+    return name == "output.weight" or (name.startswith("blk.") and name.split(".")[2] in GGUF_QUANTIZED)
+
+
+def gguf_permute(w, n_head):
+    """convert_hf_to_gguf.py's q/k permutation: the rows of each head from HF's rotate_half order [first half; second
+    half] to GGML's interleaved RoPE pairs: row h*hd + 2*i + b of the result = row h*hd + b*(hd/2) + i of w."""
+    hd = w.shape[0] // n_head
+    return w.reshape(n_head, 2, hd // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def gguf_unpermute(w, n_head):
+    """The inverse of gguf_permute."""
+    hd = w.shape[0] // n_head
+    return w.reshape(n_head, hd // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def gguf_tensor_types(shapes, qtype):
+    """{GGUF name: ggml type} for {GGUF name: numpy shape}: the quantized matrices in qtype when their rows (ne[0], the
+    input dim) are whole blocks of 32, otherwise F32 (as convert_hf_to_gguf.py falls back for such rows)."""
+    out = {}
+    for name, shape in shapes.items():
+        blk = GGML_TYPES[qtype][1]
+        out[name] = qtype if gguf_is_quantized(name) and shape[-1] % blk == 0 else GGML_F32
+    return out
+
+
+def gguf_nbytes(ggml_type, shape):
+    _, blk, size = GGML_TYPES[ggml_type]
+    assert shape[-1] % blk == 0, (ggml_type, shape)
+    return math.prod(shape[:-1]) * (shape[-1] // blk) * size
+
+
+def gguf_metadata(tok, special_id, file_type):
+    """[(key, GGUF value type, value)] of a file (an array's value is (element type, list))."""
+    c = LLAMA_CFG
+    tokens = sorted(tok.vocab, key=lambda t: tok.vocab[t])
+    assert [tok.vocab[t] for t in tokens] == list(range(len(tokens))), "vocab ids are not 0..V-1"
+    merges = sorted(tok.ranks, key=lambda p: tok.ranks[p])
+    return [
+        ("general.architecture", GGUF_STRING, "llama"),
+        ("general.name", GGUF_STRING, GGUF_STEM),
+        ("general.alignment", GGUF_UINT32, GGUF_ALIGNMENT),
+        ("general.file_type", GGUF_UINT32, file_type),
+        ("llama.context_length", GGUF_UINT32, c["max_position_embeddings"]),
+        ("llama.embedding_length", GGUF_UINT32, c["hidden_size"]),
+        ("llama.block_count", GGUF_UINT32, c["num_hidden_layers"]),
+        ("llama.feed_forward_length", GGUF_UINT32, c["intermediate_size"]),
+        ("llama.attention.head_count", GGUF_UINT32, c["num_attention_heads"]),
+        ("llama.attention.head_count_kv", GGUF_UINT32, c["num_key_value_heads"]),
+        ("llama.rope.freq_base", GGUF_FLOAT32, c["rope_theta"]),
+        ("llama.rope.dimension_count", GGUF_UINT32, c["hidden_size"] // c["num_attention_heads"]),
+        ("llama.attention.layer_norm_rms_epsilon", GGUF_FLOAT32, c["rms_norm_eps"]),
+        ("tokenizer.ggml.model", GGUF_STRING, "gpt2"),
+        ("tokenizer.ggml.pre", GGUF_STRING, "gpt-2"),
+        ("tokenizer.ggml.tokens", GGUF_ARRAY, (GGUF_STRING, tokens)),
+        ("tokenizer.ggml.token_type", GGUF_ARRAY, (GGUF_INT32, [3 if i == special_id else 1
+                                                                 for i in range(len(tokens))])),
+        ("tokenizer.ggml.merges", GGUF_ARRAY, (GGUF_STRING, [f"{a} {b}" for a, b in merges])),
+        ("tokenizer.ggml.bos_token_id", GGUF_UINT32, special_id),
+        ("tokenizer.ggml.eos_token_id", GGUF_UINT32, special_id),
+    ]
+
+
+def _gguf_string(s):
+    b = s.encode("utf-8")
+    return struct.pack("<Q", len(b)) + b
+
+
+def _gguf_value(vtype, value):
+    if vtype == GGUF_STRING:
+        return _gguf_string(value)
+    if vtype == GGUF_ARRAY:
+        etype, items = value
+        return struct.pack("<IQ", etype, len(items)) + b"".join(_gguf_value(etype, v) for v in items)
+    return struct.pack(GGUF_SCALAR_FMT[vtype], value)
+
+
+def _pad(n, align=GGUF_ALIGNMENT):
+    return -n % align
+
+
+def gguf_layout(kvs, infos):
+    """The bytes before the data section (header, metadata, tensor infos, zero padding to GGUF_ALIGNMENT) and the
+    data section's layout for [(name, numpy shape, ggml type)]: (head bytes, [offset relative to the data section],
+    data section size). Each tensor's data starts at a multiple of GGUF_ALIGNMENT and is followed by zero padding to
+    the next multiple (the last one too), so the file ends on a multiple."""
+    offsets, pos = [], 0
+    for _, shape, t in infos:
+        offsets.append(pos)
+        n = gguf_nbytes(t, shape)
+        pos += n + _pad(n)
+    head = bytearray(b"GGUF")
+    head += struct.pack("<IQQ", GGUF_VERSION, len(infos), len(kvs))
+    for key, vtype, value in kvs:
+        head += _gguf_string(key) + struct.pack("<I", vtype) + _gguf_value(vtype, value)
+    for (name, shape, t), off in zip(infos, offsets):
+        dims = list(reversed(shape))  # ne[0] first: the fastest-varying (PyTorch's last) axis
+        head += _gguf_string(name) + struct.pack("<I", len(dims)) + struct.pack(f"<{len(dims)}Q", *dims)
+        head += struct.pack("<IQ", t, off)
+    head += b"\0" * _pad(len(head))
+    return bytes(head), offsets, pos
+
+
+def _round_away(v):
+    """C's roundf (halves away from zero) of float32 values, exactly (in float64)."""
+    v = v.astype(np.float64)
+    return np.sign(v) * np.floor(np.abs(v) + 0.5)
+
+
+def quantize_q8_0(w):
+    """ggml's quantize_row_q8_0_ref over the rows of a float32 [rows, ne0] array (blocks of 32 along ne0), in float32
+    arithmetic: d = amax / 127, id = 1 / d (0 when d is 0), q = roundf(x * id); d stored as f16. Bytes."""
+    x = np.ascontiguousarray(w, dtype=np.float32).reshape(-1, 32)
+    amax = np.abs(x).max(axis=1)
+    d = (amax / np.float32(127)).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        inv = np.where(d != 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
+    q = _round_away((x * inv[:, None]).astype(np.float32)).astype(np.int8)
+    blocks = np.zeros(x.shape[0], dtype=np.dtype([("d", "<f2"), ("qs", "i1", (32,))]))
+    blocks["d"] = d.astype(np.float16)
+    blocks["qs"] = q
+    assert blocks.dtype.itemsize == 34
+    return blocks.tobytes()
+
+
+def quantize_q4_0(w):
+    """ggml's quantize_row_q4_0_ref over the rows of a float32 [rows, ne0] array (blocks of 32 along ne0), in float32
+    arithmetic: max = the block's value of largest magnitude (the first such, with its sign), d = max / -8,
+    id = 1 / d (0 when d is 0), nibble = min(15, (int)(x * id + 8.5)); d stored as f16, then 16 bytes, byte j =
+    nibble of element j | nibble of element j + 16 << 4. Bytes."""
+    x = np.ascontiguousarray(w, dtype=np.float32).reshape(-1, 32)
+    idx = np.abs(x).argmax(axis=1)  # the first index of the largest magnitude
+    mx = x[np.arange(x.shape[0]), idx]
+    d = (mx / np.float32(-8)).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        inv = np.where(d != 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
+    v = ((x * inv[:, None]).astype(np.float32) + np.float32(8.5)).astype(np.float32)
+    assert (v >= 0).all()
+    nib = np.minimum(15, np.floor(v)).astype(np.uint8)  # (int8_t) truncation = floor here (v >= 0)
+    blocks = np.zeros(x.shape[0], dtype=np.dtype([("d", "<f2"), ("qs", "u1", (16,))]))
+    blocks["d"] = d.astype(np.float16)
+    blocks["qs"] = nib[:, :16] | (nib[:, 16:] << 4)
+    assert blocks.dtype.itemsize == 18
+    return blocks.tobytes()
+
+
+def _quantize_scalar(w, ggml_type):
+    """The same bytes as quantize_q8_0 / quantize_q4_0, one value at a time in plain Python over float32 scalars
+    (a cross-check of the vectorized code, the nibble order included)."""
+    f32 = np.float32
+    x = np.ascontiguousarray(w, dtype=np.float32).reshape(-1)
+    out = bytearray()
+    for b in range(0, x.size, 32):
+        blk = [f32(v) for v in x[b:b + 32]]
+        if ggml_type == GGML_Q8_0:
+            amax = f32(0)
+            for v in blk:
+                amax = max(amax, f32(abs(v)))
+            d = f32(amax / f32(127))
+            inv = f32(f32(1) / d) if d != 0 else f32(0)
+            out += np.float16(d).tobytes()
+            for v in blk:
+                t = float(f32(v * inv))
+                q = int(math.floor(abs(t) + 0.5)) * (1 if t >= 0 else -1)
+                out += struct.pack("<b", q)
+        else:
+            amax, mx = f32(0), f32(0)
+            for v in blk:
+                if amax < abs(v):
+                    amax, mx = f32(abs(v)), v
+            d = f32(mx / f32(-8))
+            inv = f32(f32(1) / d) if d != 0 else f32(0)
+            out += np.float16(d).tobytes()
+            for j in range(16):
+                lo = min(15, int(f32(f32(blk[j] * inv) + f32(8.5))))
+                hi = min(15, int(f32(f32(blk[j + 16] * inv) + f32(8.5))))
+                out.append(lo | (hi << 4))
+    return bytes(out)
+
+
+def gguf_dequantize(ggml_type, raw, shape):
+    """float32 numpy array of the given (numpy) shape from a tensor's bytes, as ggml's dequantize_row_*: F32 as is,
+    Q8_0 d * q, Q4_0 d * (nibble - 8) with element j of a block in the low nibble of byte j and element j + 16 in the
+    high nibble."""
+    if ggml_type == GGML_F32:
+        return np.frombuffer(raw, dtype="<f4").reshape(shape).astype(np.float32)
+    if ggml_type == GGML_Q8_0:
+        b = np.frombuffer(raw, dtype=np.dtype([("d", "<f2"), ("qs", "i1", (32,))]))
+        x = b["d"].astype(np.float32)[:, None] * b["qs"].astype(np.float32)
+    elif ggml_type == GGML_Q4_0:
+        b = np.frombuffer(raw, dtype=np.dtype([("d", "<f2"), ("qs", "u1", (16,))]))
+        q = np.concatenate([b["qs"] & 0x0F, b["qs"] >> 4], axis=1).astype(np.int32) - 8
+        x = b["d"].astype(np.float32)[:, None] * q.astype(np.float32)
+    else:
+        raise ValueError(f"ggml type {ggml_type}")
+    return x.astype(np.float32).reshape(shape)
+
+
+def gguf_block_scales(ggml_type, raw):
+    """The f16 scales d of a Q8_0 / Q4_0 tensor's blocks, as float64."""
+    size = GGML_TYPES[ggml_type][2]
+    return np.frombuffer(raw, dtype=np.dtype([("d", "<f2"), ("rest", "u1", (size - 2,))]))["d"].astype(np.float64)
+
+
+def write_gguf(path, kvs, tensors):
+    """A GGUF v3 file: kvs as gguf_metadata gives them, tensors [(name, ggml type, float32 numpy array)] in that
+    order (quantized along the last numpy axis, ne[0]). (head size, [offset relative to the data section])."""
+    infos = [(name, tuple(a.shape), t) for name, t, a in tensors]
+    head, offsets, data_size = gguf_layout(kvs, infos)
+    data = bytearray()
+    for (name, t, a), off in zip(tensors, offsets):
+        assert len(data) == off
+        if t == GGML_F32:
+            raw = np.ascontiguousarray(a, dtype="<f4").tobytes()
+        elif t == GGML_Q8_0:
+            raw = quantize_q8_0(a)
+        else:
+            raw = quantize_q4_0(a)
+        assert len(raw) == gguf_nbytes(t, a.shape), name
+        data += raw + b"\0" * _pad(len(raw))
+    assert len(data) == data_size
+    with open(path, "wb") as f:
+        f.write(head)
+        f.write(data)
+    return len(head), offsets
+
+
+class _GgufCursor:
+    def __init__(self, blob):
+        self.blob, self.pos = blob, 0
+
+    def take(self, n):
+        assert self.pos + n <= len(self.blob), "GGUF: read past the end"
+        b = self.blob[self.pos:self.pos + n]
+        self.pos += n
+        return b
+
+    def scalar(self, fmt):
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
+
+    def string(self):
+        return self.take(self.scalar("<Q")).decode("utf-8")
+
+    def value(self, vtype):
+        if vtype == GGUF_STRING:
+            return self.string()
+        if vtype == GGUF_ARRAY:
+            etype, n = self.scalar("<I"), self.scalar("<Q")
+            return etype, [self.value(etype) for _ in range(n)]
+        return self.scalar(GGUF_SCALAR_FMT[vtype])
+
+
+def read_gguf(path):
+    """A GGUF file read independently of the writer: {"version", "kv": [(key, type, value)], "tensors": [{"name",
+    "dims" (ne[0] first), "type", "offset"}], "alignment", "data_start", "size", "arrays": {name: float32 numpy
+    array, dequantized}, "raw": {name: bytes}}. Checks the magic, the version, that each tensor's offset is a
+    multiple of the alignment, that tensors follow each other with only padding between and that the file ends
+    with the last one's padding."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    cur = _GgufCursor(blob)
+    assert cur.take(4) == b"GGUF", "magic"
+    version, n_tensors, n_kv = cur.scalar("<I"), cur.scalar("<Q"), cur.scalar("<Q")
+    kv = []
+    for _ in range(n_kv):
+        key = cur.string()
+        vtype = cur.scalar("<I")
+        kv.append((key, vtype, cur.value(vtype)))
+    tensors = []
+    for _ in range(n_tensors):
+        name = cur.string()
+        nd = cur.scalar("<I")
+        dims = [cur.scalar("<Q") for _ in range(nd)]
+        tensors.append({"name": name, "dims": dims, "type": cur.scalar("<I"), "offset": cur.scalar("<Q")})
+    meta = {k: v for k, _, v in kv}
+    alignment = meta.get("general.alignment", 32)
+    data_start = cur.pos + _pad(cur.pos, alignment)
+    assert blob[cur.pos:data_start] == b"\0" * (data_start - cur.pos), "padding before the data section"
+    arrays, raw, end = {}, {}, 0
+    for t in tensors:
+        shape = tuple(reversed(t["dims"]))
+        n = gguf_nbytes(t["type"], shape)
+        assert t["offset"] % alignment == 0 and t["offset"] == end + _pad(end, alignment), (t["name"], t["offset"])
+        b = blob[data_start + t["offset"]:data_start + t["offset"] + n]
+        assert len(b) == n, t["name"]
+        raw[t["name"]] = b
+        arrays[t["name"]] = gguf_dequantize(t["type"], b, shape)
+        end = t["offset"] + n
+    assert len(blob) == data_start + end + _pad(end, alignment), "file size"
+    return {"version": version, "kv": kv, "tensors": tensors, "alignment": alignment, "data_start": data_start,
+            "size": len(blob), "arrays": arrays, "raw": raw}
+
+
+def gguf_llama_reference(meta, w, ids):
+    """The logits [T, V] of one unpadded sequence from a GGUF file's metadata and (dequantized) tensors, by a numpy
+    float64 Llama in GGML's conventions: no cache, one query head at a time, matrices [out, in] applied as x @ W^T,
+    RoPE on the q/k rows as the file has them (permuted): GGML's interleaved pairs (2i, 2i + 1) of each head rotated
+    by position * freq_base^(-2i/dimension_count), query head h reading key/value head h // (heads / kv heads)."""
+    assert meta["general.architecture"] == "llama"
+    d, heads = meta["llama.embedding_length"], meta["llama.attention.head_count"]
+    kv, n_rot = meta["llama.attention.head_count_kv"], meta["llama.rope.dimension_count"]
+    base, eps = meta["llama.rope.freq_base"], meta["llama.attention.layer_norm_rms_epsilon"]
+    hd, T = d // heads, len(ids)
+    assert n_rot == hd
+    w = {k: v.astype(np.float64) for k, v in w.items()}
+
+    def rms(x, g):
+        return g * x / np.sqrt((x * x).mean(-1, keepdims=True) + eps)
+
+    ang = np.arange(T)[:, None] * base ** (-np.arange(0, n_rot, 2) / n_rot)[None, :]  # [T, hd/2]
+    cos, sin = np.cos(ang), np.sin(ang)
+
+    def rope(m):  # [T, hd], pairs (2i, 2i + 1)
+        x0, x1 = m[:, 0::2], m[:, 1::2]
+        out = np.empty_like(m)
+        out[:, 0::2] = x0 * cos - x1 * sin
+        out[:, 1::2] = x0 * sin + x1 * cos
+        return out
+
+    x = w["token_embd.weight"][ids]
+    for i in range(meta["llama.block_count"]):
+        p = f"blk.{i}."
+        hn = rms(x, w[p + "attn_norm.weight"])
+        q, k, v = (hn @ w[p + n + ".weight"].T for n in ("attn_q", "attn_k", "attn_v"))
+        att = np.zeros((T, heads * hd))
+        for h in range(heads):
+            g = h // (heads // kv)
+            s = rope(q[:, h * hd:(h + 1) * hd]) @ rope(k[:, g * hd:(g + 1) * hd]).T / math.sqrt(hd)
+            s = np.where(np.tril(np.ones((T, T), bool)), s, -np.inf)
+            s = np.exp(s - s.max(-1, keepdims=True))
+            att[:, h * hd:(h + 1) * hd] = (s / s.sum(-1, keepdims=True)) @ v[:, g * hd:(g + 1) * hd]
+        x = x + att @ w[p + "attn_output.weight"].T
+        hn = rms(x, w[p + "ffn_norm.weight"])
+        gate, up = hn @ w[p + "ffn_gate.weight"].T, hn @ w[p + "ffn_up.weight"].T
+        x = x + (gate / (1 + np.exp(-gate)) * up) @ w[p + "ffn_down.weight"].T
+    return rms(x, w["output_norm.weight"]) @ w["output.weight"].T
+
+
+def _gguf_greedy(meta, w, prompt_ids, n_new):
+    """Greedy ids from gguf_llama_reference (a full pass per step, no cache)."""
+    ids = list(prompt_ids)
+    for _ in range(n_new):
+        ids.append(int(np.argmax(gguf_llama_reference(meta, w, ids)[-1])))
+    return ids[len(prompt_ids):]
+
+
+def gguf_plan(vocab_size, tok, special_id):
+    """[(file name, metadata, [(name, numpy shape, ggml type)])] of the three files, from the config and the
+    tokenizer only (no weights): what the writer writes and the README describes."""
+    c = LLAMA_CFG
+    shapes = {g: s for g, (_, s) in zip((n for n, _ in gguf_names(c["num_hidden_layers"])),
+                                         llama_hf_shapes(vocab_size, c))}
+    plans = []
+    for suffix, file_type, qtype in GGUF_VARIANTS:
+        types = gguf_tensor_types(shapes, qtype)
+        plans.append((f"{GGUF_STEM}_{suffix}.gguf", gguf_metadata(tok, special_id, file_type),
+                      [(n, shapes[n], types[n]) for n in shapes]))
+    return plans
+
+
+def main_gguf(out):
+    """--gguf DIR: DIR/llama_tiny_{f32,q8_0,q4_0}.gguf, llama_tiny.onnx's module (make_llama's, rebuilt with its seed and
+    init from DIR/tokenizer.json's vocab size; nothing else in DIR is rewritten) as llama.cpp's converter lays out a
+    Llama in GGUF v3 (q/k rows permuted to GGML's interleaved RoPE), all F32 / the matrices in Q8_0 / in Q4_0, and
+    DIR/llama_tiny_gguf_ref.json (the float64 reference's last-position logits of the prompts on the quantized
+    files' dequantized weights). Checks: the rebuilt module gives llama_greedy.json's ids; each file read back by
+    read_gguf has the metadata and tensor infos written, aligned offsets and the module's weights (exactly where F32,
+    q/k un-permuted; within the quantization step where quantized, the bytes equal to a scalar re-quantization);
+    the float64 GGUF Llama (interleaved RoPE on the permuted q/k) over the F32 file agrees with llama_reference on the
+    module within 1e-4 and its greedy ids are llama_greedy.json's."""
+    torch.set_num_threads(1)
+    tok_path = os.path.join(out, "tokenizer.json")
+    tok, special_id = load_fixture_tokenizer(tok_path)
+    vocab_size = len(tok.vocab)
+    c = LLAMA_CFG
+    heads, kv_heads = c["num_attention_heads"], c["num_key_value_heads"]
+    # make_llama's construction, call for call
+    torch.manual_seed(LLAMA_SEED)
+    gen = torch.Generator().manual_seed(LLAMA_SEED)
+    model = TinyLlama(vocab_size, **c)
+    init_weights(model, gen)
+    model.eval()
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"llama: {c}, vocab {vocab_size}: {n_params} parameters (rebuilt with seed {LLAMA_SEED})")
+    with open(os.path.join(out, "llama_greedy.json"), encoding="utf-8") as f:
+        g_cases = json.load(f)["cases"]
+    step = eager_step(model)
+    for g in g_cases:
+        assert tok.encode(g["prompt"]) == g["prompt_ids"], f"prompt ids of {g['prompt']!r}"
+        assert greedy(step, g["prompt_ids"], len(g["new_ids"])) == g["new_ids"], \
+            f"rebuilt llama: greedy on {g['prompt']!r} differs from llama_greedy.json"
+    print(f"rebuilt module == llama_greedy.json ({len(g_cases)} cases, greedy with the cache)")
+
+    # the permutation as its index formula says, on row numbers
+    hd = c["hidden_size"] // heads
+    rows = np.arange(heads * hd)
+    perm = gguf_permute(rows, heads)
+    assert all(perm[h * hd + 2 * i + b] == h * hd + b * (hd // 2) + i
+               for h in range(heads) for i in range(hd // 2) for b in (0, 1)), "permutation"
+    assert np.array_equal(gguf_unpermute(perm, heads), rows)
+
+    params = {n: p.detach().numpy() for n, p in model.named_parameters()}
+    names = gguf_names(c["num_hidden_layers"])
+    assert sorted(m for _, m in names) == sorted(params), "tensor names"
+    weights = {}  # GGUF name -> float32 array as the file holds it (numpy shape [out, in]; q/k rows permuted)
+    for g, m in names:
+        a = params[m]
+        if g.endswith(".attn_q.weight"):
+            a = gguf_permute(a, heads)
+        elif g.endswith(".attn_k.weight"):
+            a = gguf_permute(a, kv_heads)
+        weights[g] = np.ascontiguousarray(a, dtype=np.float32)
+
+    gen3 = torch.Generator().manual_seed(3)
+    check_seqs = [tok.encode(p) + [int(i) for i in torch.randint(0, vocab_size, (20,), generator=gen3)]
+                  for p in PROMPTS]
+    module_refs = [llama_reference(model, ids) for ids in check_seqs]
+    ref_json = {"prompt_ids": [g["prompt_ids"] for g in g_cases]}
+    for (fname, kvs, infos), (suffix, file_type, qtype) in zip(gguf_plan(vocab_size, tok, special_id),
+                                                                  GGUF_VARIANTS):
+        path = os.path.join(out, fname)
+        assert [n for n, _, _ in infos] == [g for g, _ in names]
+        assert all(weights[n].shape == s for n, s, _ in infos)
+        head_size, offsets = write_gguf(path, kvs, [(n, t, weights[n]) for n, _, t in infos])
+        back = read_gguf(path)
+        # header, metadata, tensor infos, alignment
+        assert back["version"] == GGUF_VERSION and back["alignment"] == GGUF_ALIGNMENT
+        for (k, t, v), (k2, t2, v2) in zip(kvs, back["kv"]):
+            assert (k, t) == (k2, t2), (k, k2)
+            if t == GGUF_FLOAT32:
+                assert v2 == float(np.float32(v)), (k, v, v2)
+            else:
+                assert v2 == v, k
+        assert len(back["kv"]) == len(kvs)
+        meta = {k: v for k, _, v in back["kv"]}
+        tokens = meta["tokenizer.ggml.tokens"][1]
+        assert tokens == [tok.id_to_token[i] for i in range(vocab_size)], "tokens"
+        assert [tuple(m.split(" ")) for m in meta["tokenizer.ggml.merges"][1]] == \
+            [tuple(m.split(" ")) for m in json.load(open(tok_path, encoding="utf-8"))["model"]["merges"]], "merges"
+        assert meta["tokenizer.ggml.token_type"][1].count(3) == 1 and tokens[special_id] == SPECIAL
+        assert back["data_start"] == head_size and head_size % GGUF_ALIGNMENT == 0
+        assert [t["name"] for t in back["tensors"]] == [n for n, _, _ in infos]
+        assert [t["dims"] for t in back["tensors"]] == [list(reversed(s)) for _, s, _ in infos]
+        assert [t["type"] for t in back["tensors"]] == [t for _, _, t in infos]
+        assert [t["offset"] for t in back["tensors"]] == offsets
+        # the tensors: F32 exactly the module's (q/k un-permuted); quantized within the step, bytes as the scalar
+        # quantizer's
+        worst_q = 0.0
+        for name, shape, t in infos:
+            got = back["arrays"][name]
+            assert got.dtype == np.float32 and got.shape == shape
+            mname = dict(names)[name]
+            if t == GGML_F32:
+                un = got
+                if name.endswith(".attn_q.weight"):
+                    un = gguf_unpermute(got, heads)
+                elif name.endswith(".attn_k.weight"):
+                    un = gguf_unpermute(got, kv_heads)
+                assert np.array_equal(un, params[mname]), f"{fname}: {name} differs from {mname}"
+                continue
+            assert back["raw"][name] == _quantize_scalar(weights[name], t), f"{fname}: {name}: bytes"
+            x = weights[name].reshape(-1, 32)
+            amax = np.abs(x).max(axis=1)
+            d16 = np.abs(gguf_block_scales(t, back["raw"][name]))
+            d32 = amax.astype(np.float64) / (127 if t == GGML_Q8_0 else 8)
+            err = np.abs(got.reshape(-1, 32).astype(np.float64) - x).max(axis=1)
+            # Q8_0: half a step; Q4_0: a whole step for the values clamped at +7 (the opposite of the largest)
+            bound = (0.5 if t == GGML_Q8_0 else 1.0) * d16 + (127 if t == GGML_Q8_0 else 8) * np.abs(d16 - d32) \
+                + 1e-6 * amax
+            assert (err <= bound).all(), f"{fname}: {name}: dequantization error {err.max()}"
+            worst_q = max(worst_q, float((err / np.maximum(amax, 1e-30)).max()))
+        n_types = collections.Counter(GGML_TYPES[t][0] for _, _, t in infos)
+        print(f"{fname}: GGUF v{back['version']}, {len(back['kv'])} metadata keys, {len(infos)} tensors "
+              f"({', '.join(f'{v} {k}' for k, v in sorted(n_types.items()))}), data section at {back['data_start']}, "
+              f"{back['size']} bytes; read back: metadata, infos, offsets"
+              + (", F32 tensors == the module's (q/k un-permuted)" if qtype == GGML_F32 else
+                 f", F32 tensors == the module's, {GGML_TYPES[qtype][0]} bytes == the scalar quantizer's, "
+                 f"dequantized within the step (max error / block amax {worst_q:.4f})"))
+        # the float64 GGUF Llama over the file's (dequantized) tensors
+        w = back["arrays"]
+        diffs = [float(np.abs(gguf_llama_reference(meta, w, ids) - ref).max())
+                 for ids, ref in zip(check_seqs, module_refs)]
+        if qtype == GGML_F32:
+            assert max(diffs) < 1e-4, f"{fname}: GGUF reference vs llama_reference: max abs diff {max(diffs)}"
+            for g in g_cases:
+                assert _gguf_greedy(meta, w, g["prompt_ids"], len(g["new_ids"])) == g["new_ids"], \
+                    f"{fname}: greedy on {g['prompt']!r}"
+            print(f"  float64 GGUF Llama (interleaved RoPE, permuted q/k) == llama_reference on the module "
+                  f"(3 sequences of 28..71 ids): max abs diff {max(diffs):.1e}; its greedy ids (no cache) == "
+                  f"llama_greedy.json's ({len(g_cases)} cases)")
+            continue
+        same = []
+        for g in g_cases:
+            got = _gguf_greedy(meta, w, g["prompt_ids"], len(g["new_ids"]))
+            same.append(next((j for j, (a, b) in enumerate(zip(got, g["new_ids"])) if a != b), len(got)))
+        print(f"  float64 GGUF Llama on the dequantized weights vs llama_reference on the module: max abs diff "
+              f"{max(diffs):.3f} (logits up to {max(float(np.abs(r).max()) for r in module_refs):.1f}); its greedy "
+              f"ids (no cache) follow llama_greedy.json's for the first {same} of {len(g_cases[0]['new_ids'])}")
+        ref_json[suffix] = [[round(float(v), 6) for v in gguf_llama_reference(meta, w, g["prompt_ids"])[-1]]
+                            for g in g_cases]
+    ref_path = os.path.join(out, GGUF_REF)
+    with open(ref_path, "w", encoding="utf-8", newline="\n") as f:
+        f.write("{\n")
+        f.write('"prompt_ids": [\n' + ",\n".join("  " + json.dumps(p) for p in ref_json["prompt_ids"]) + "\n]")
+        for key in ("q8_0", "q4_0"):
+            f.write(f',\n"{key}": [\n' + ",\n".join("  " + json.dumps(r) for r in ref_json[key]) + "\n]")
+        f.write("\n}\n")
+    with open(ref_path, encoding="utf-8") as f:
+        assert json.load(f) == ref_json, GGUF_REF
+    for fname, _, _ in gguf_plan(vocab_size, tok, special_id):
+        p = os.path.join(out, fname)
+        print(f"{os.path.getsize(p):>9}  {sha256(p)}  {fname}")
+    print(f"{os.path.getsize(ref_path):>9}  {sha256(ref_path)}  {GGUF_REF}")
+
+
 def init_large_llama(model, gen, std):
     """--large-llama's init: matrices and the embedding normal(0, std) (in place, in parameter order), RMSNorm
     weights 1."""
@@ -1876,9 +2454,12 @@ def main():
     ap.add_argument("--torchscript", metavar="DIR",
                     help="write DIR/gpt2_tiny_trace.pt and DIR/llama_tiny_trace.pt (traced TorchScript decoders of "
                          "gpt2_tiny.onnx's and llama_tiny.onnx's modules) from DIR/tokenizer.json and nothing else")
+    ap.add_argument("--gguf", metavar="DIR",
+                    help="write DIR/llama_tiny_{f32,q8_0,q4_0}.gguf (llama_tiny.onnx's weights in llama.cpp's GGUF "
+                         "layout) and DIR/llama_tiny_gguf_ref.json from DIR/tokenizer.json and nothing else")
     args = ap.parse_args()
-    if sum(1 for m in (args.large, args.llama_hf, args.large_llama, args.torchscript) if m) > 1:
-        ap.error("--large, --llama-hf, --large-llama and --torchscript are separate runs")
+    if sum(1 for m in (args.large, args.llama_hf, args.large_llama, args.torchscript, args.gguf) if m) > 1:
+        ap.error("--large, --llama-hf, --large-llama, --torchscript and --gguf are separate runs")
     if args.large:
         main_large(args.large)
         return
@@ -1890,6 +2471,9 @@ def main():
         return
     if args.torchscript:
         main_torchscript(args.torchscript)
+        return
+    if args.gguf:
+        main_gguf(args.gguf)
         return
     out = args.out
     os.makedirs(out, exist_ok=True)
@@ -2183,6 +2767,7 @@ handle ids it cannot decode from the second new token on.
 """
     text += llama_hf_readme(vocab_size, special_id)
     text += torchscript_readme(vocab_size)
+    text += gguf_readme(out)
     with open(os.path.join(out, "README.md"), "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
 
@@ -2276,6 +2861,116 @@ and (2, 1, 4) with a left-padded row (max abs difference < 1e-5; 0 here), and th
 (prefill with the empty past, then one token per step) gives every case of `greedy.json` / `llama_greedy.json`.
 A rerun writes byte-identical files (the GPT-2 is traced first: the mangle numbers in the Llama file's class
 names count on from it).
+"""
+
+
+def gguf_readme(out):
+    """The README's section on the GGUF files (written by --gguf; the layout from the config and OUT/tokenizer.json)."""
+    tok, special_id = load_fixture_tokenizer(os.path.join(out, "tokenizer.json"))
+    vocab_size = len(tok.vocab)
+    c = LLAMA_CFG
+    heads, kv, d = c["num_attention_heads"], c["num_key_value_heads"], c["hidden_size"]
+    hd, inner = d // heads, c["intermediate_size"]
+    plans = gguf_plan(vocab_size, tok, special_id)
+    layouts = [gguf_layout(kvs, infos) for _, kvs, infos in plans]
+    kvs0 = plans[0][1]
+
+    def show(t, v):
+        if t == GGUF_ARRAY:
+            return f"array of {GGUF_TYPE_NAMES[v[0]]} ({len(v[1])})"
+        return f"{GGUF_TYPE_NAMES[t]} {json.dumps(v) if t == GGUF_STRING else (f'{v:g}' if t == GGUF_FLOAT32 else v)}"
+
+    kv_lines = "\n".join(f"| `{k}` | {t} | {show(t, v) if k != 'general.file_type' else 'uint32 0 / 7 / 2'} |"
+                         for k, t, v in kvs0)
+    rows = []
+    for n, (name, shape, _) in enumerate(plans[0][2]):
+        cells = []
+        for (_, _, infos), (_, offsets, _) in zip(plans, layouts):
+            t = infos[n][2]
+            cells.append(f"{GGML_TYPES[t][0]} @ {offsets[n]} ({gguf_nbytes(t, shape)})")
+        rows.append(f"| `{name}` | {list(reversed(shape))} | {' | '.join(cells)} |")
+    sizes = [len(h) + ds for h, _, ds in layouts]
+    f32, q8, q4 = (p[0] for p in plans)
+    return f"""
+## GGUF: `{f32}`, `{q8}`, `{q4}`, `{GGUF_REF}` (`--gguf`)
+
+    /usr/bin/python3 tools/make_decoder_fixtures.py --gguf testdata/decoder
+
+writes these four files and nothing else: the module of `{LLAMA_STEM}.onnx` rebuilt with the same seed and init from this
+directory's `tokenizer.json` (not retrained), in GGUF v3 as llama.cpp's `convert_hf_to_gguf.py` lays out a Llama,
+written by the script's own GGUF writer (gguf-py is not used), for loaders of GGUF files: all F32 ({sizes[0]:,} bytes),
+the matrices in Q8_0 ({sizes[1]:,} bytes) and in Q4_0 ({sizes[2]:,} bytes).
+
+File layout (little-endian throughout):
+
+- Header: magic `GGUF` (bytes 47 47 55 46), version uint32 {GGUF_VERSION}, tensor count uint64 ({len(plans[0][2])}), metadata count uint64
+  ({len(kvs0)}).
+- Metadata, in this order: key (string), value type uint32 (gguf_type: 0 uint8, 1 int8, 2 uint16, 3 int16, 4 uint32,
+  5 int32, 6 float32, 7 bool, 8 string, 9 array, 10 uint64, 11 int64, 12 float64), value. A string is a uint64 byte
+  length then that many UTF-8 bytes (no terminator); an array is the element type uint32, the count uint64, then the
+  elements.
+- Tensor infos, in the data's order: name (string), n_dims uint32, n_dims uint64 dims with ne[0] first (the
+  fastest-varying axis: a PyTorch [out, in] weight has dims [in, out]), ggml type uint32 (0 F32, 8 Q8_0, 2 Q4_0),
+  offset uint64 relative to the start of the data section.
+- Zero bytes up to the next multiple of `general.alignment` ({GGUF_ALIGNMENT}): the data section starts at byte {len(layouts[0][0])} in each
+  file (the three headers differ only in `general.file_type`'s value and the tensor types/offsets, not in size). Each
+  tensor's data starts at a multiple of {GGUF_ALIGNMENT} from there and is followed by zero bytes up to the next multiple (the
+  last one too: each file's size is a multiple of {GGUF_ALIGNMENT}).
+
+| key | gguf_type | value |
+|---|---|---|
+{kv_lines}
+
+(The float32 values are the float32s nearest 10000 and 1e-05; the latter reads back as 9.99999974738e-06.)
+
+`tokenizer.ggml.tokens` holds the {vocab_size} tokens of `tokenizer.json`'s vocab in id order (the byte-level strings,
+`Ġ` for a space), `tokenizer.ggml.token_type` 1 (normal) for each but `<|endoftext|>` = {special_id}, which is 3 (control),
+`tokenizer.ggml.merges` the {len(tok.ranks)} merges as `"left right"` in rank order. `tokenizer.ggml.pre` `"gpt-2"` names llama.cpp's
+pre-tokenizer for GPT-2's regex (the one of this tokenizer); without it llama.cpp falls back to another split.
+
+Tensors (dims ne[0] first; type @ offset in the data section (bytes), per file):
+
+| name | dims | `{f32}` | `{q8}` | `{q4}` |
+|---|---|---|---|---|
+{chr(10).join(rows)}
+
+- Names and roles: `token_embd` = embed_tokens (row i = token i's embedding: dims [{d}, {vocab_size}]), per layer
+  `attn_norm` = input_layernorm, `attn_q/k/v/output` = q/k/v/o_proj, `ffn_norm` = post_attention_layernorm,
+  `ffn_gate/up/down` = gate/up/down_proj, then `output_norm` = norm and `output` = lm_head (untied). Matrices are
+  applied as y = W x with W's rows the dims[1] outputs, each row dims[0] contiguous values.
+- `attn_q` (with {heads} heads) and `attn_k` (with {kv}) have their rows permuted as `convert_hf_to_gguf.py` does, from Hugging
+  Face's `rotate_half` order to GGML's interleaved RoPE: row h*{hd} + 2i + b of the GGUF tensor is row h*{hd} + b*{hd // 2} + i of
+  q_proj/k_proj (i = 0..{hd // 2 - 1}, b = 0, 1). RoPE then rotates the adjacent pairs (2i, 2i + 1) of each head by the angle
+  position * {c["rope_theta"]:g}^(-2i/{hd}) (GGML's normal mode; `llama.rope.dimension_count` {hd} = the head size), which
+  gives what `rotate_half` gives on the unpermuted weights. `attn_v` and the others are not permuted.
+- Q8_0 (type 8): blocks of 32 consecutive values along ne[0], 34 bytes each: the scale d as IEEE half (2 bytes),
+  then 32 int8 q; value = d * q. Q4_0 (type 2): blocks of 32 along ne[0], 18 bytes: d as half, then 16 bytes, byte j
+  holding element j in its low nibble and element j + 16 in its high nibble, each stored as q + 8 (0..15); value =
+  d * (nibble - 8). A row of ne[0] values is ne[0] / 32 consecutive blocks; the rows follow each other.
+- Quantized as ggml's reference quantizers (`quantize_row_q8_0_ref`, `quantize_row_q4_0_ref`) do, in float32: Q8_0
+  d = max|x| / 127, q = roundf(x * (1/d)); Q4_0 d = m / -8 with m the block's value of largest magnitude (the first such,
+  its sign kept), nibble = min(15, (int)(x * (1/d) + 8.5)); the f32 d rounded to half (to nearest even) for the file.
+  The Q8_0 and Q4_0 files quantize `attn_q`, `attn_k`, `attn_v`, `attn_output`, `ffn_gate`, `ffn_up` of each layer and
+  `output.weight`; `ffn_down`'s ne[0] is the intermediate size {inner}, not a multiple of 32, so it stays F32 in every file
+  (as `convert_hf_to_gguf.py` falls back to a float type for such tensors), as do `token_embd` and the norms.
+
+`{GGUF_REF}`: `{{"prompt_ids": [the 3 prompts' ids of llama_greedy.json], "q8_0": [per prompt, the {vocab_size} logits of its
+last position], "q4_0": [the same]}}`, rounded to 6 decimals, from a float64 numpy Llama in GGML's conventions
+(interleaved RoPE on the permuted q/k, no cache) over the dequantized tensors of `{q8}` / `{q4}`: what
+a loader that dequantizes those files exactly should give, up to its float32 arithmetic.
+
+Checked by the script: the rebuilt module gives `llama_greedy.json`'s ids; each file is read back by a GGUF reader of
+the script's own (magic, version, counts, the metadata keys, types and values written, the tensor names, dims, types
+and offsets, the alignment, the padding and the file size); the F32 tensors equal the module's (q/k after undoing the
+permutation); the Q8_0 / Q4_0 bytes equal a second, scalar re-quantization and dequantize within the quantization
+step; the float64 GGUF Llama over `{f32}` agrees with the float64 Llama of the section above on the module's own
+(unpermuted) weights within 1e-4 (about 1e-10 here) on each prompt followed by 20 random ids, and its greedy ids
+(no cache) are `llama_greedy.json`'s. For scale: over the Q8_0 file's weights the logits move by up to about 0.07
+(logits up to 3.7) and the greedy ids stay `llama_greedy.json`'s except from the 27th new id of the third prompt; over
+the Q4_0 file's by up to about 1.2, and the greedy ids leave them by the 7th new id (the second prompt's at the
+first). (gguf-py 0.19, installed aside
+and not needed by the script, reads the three files with the same data start, metadata and dequantized tensors, and
+its `quantize` gives the same Q8_0 / Q4_0 bytes.)
 """
 
 

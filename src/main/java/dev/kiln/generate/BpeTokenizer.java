@@ -174,6 +174,48 @@ public final class BpeTokenizer {
         return metaspace && !json.contains("ByteLevel");
     }
 
+    /**
+     * A byte-level BPE from a token list in id order and "left right" merges in rank order (a GGUF
+     * file's tokenizer.ggml.tokens / merges with model "gpt2"); the ids in special are added tokens
+     * (matched in text first, e.g. {@code <|endoftext|>}).
+     */
+    public static BpeTokenizer fromTokens(List<String> tokens, List<String> merges, java.util.Set<Integer> special, String source) {
+        Map<String, Integer> vocab = new LinkedHashMap<>(), added = new LinkedHashMap<>();
+        for (int i = 0; i < tokens.size(); i++) {
+            if (special.contains(i)) added.put(tokens.get(i), i);
+            else vocab.putIfAbsent(tokens.get(i), i);
+        }
+        List<String[]> pairs = new ArrayList<>();
+        for (String m : merges) {
+            int sp = m.indexOf(' ');
+            if (sp <= 0 || sp == m.length() - 1) throw new IllegalArgumentException(source + ": bad merge \"" + m + "\"");
+            pairs.add(new String[] {m.substring(0, sp), m.substring(sp + 1)});
+        }
+        return new BpeTokenizer(vocab, pairs, GPT2_PATTERN, added, source);
+    }
+
+    /**
+     * The tokenizer embedded in a GGUF file: tokenizer.ggml.model "gpt2" (byte-level BPE: tokens in id
+     * order, merges in rank order; control tokens (token_type 3) are added tokens). Other models
+     * (SentencePiece "llama") are a one-line error.
+     */
+    public static BpeTokenizer fromGguf(dev.kiln.io.Gguf g) {
+        Map<String, Object> m = g.metadata();
+        String src = g.file().toString();
+        Object model = m.get("tokenizer.ggml.model");
+        if (!"gpt2".equals(model))
+            throw new IllegalArgumentException(src + ": tokenizer.ggml.model " + model + " is not supported (gpt2 byte-level BPE only); give --tokenizer PATH");
+        if (!(m.get("tokenizer.ggml.tokens") instanceof List<?> toks) || !(m.get("tokenizer.ggml.merges") instanceof List<?> merges))
+            throw new IllegalArgumentException(src + ": no tokenizer.ggml.tokens / tokenizer.ggml.merges arrays");
+        List<String> tokens = new ArrayList<>(), ms = new ArrayList<>();
+        for (Object t : toks) tokens.add(String.valueOf(t));
+        for (Object t : merges) ms.add(String.valueOf(t));
+        java.util.Set<Integer> special = new java.util.HashSet<>();
+        if (m.get("tokenizer.ggml.token_type") instanceof List<?> types)
+            for (int i = 0; i < types.size() && i < tokens.size(); i++) if (types.get(i) instanceof Long t && t == 3) special.add(i);
+        return fromTokens(tokens, ms, special, src);
+    }
+
     /** Reads GPT-2's {@code vocab.json} and {@code merges.txt}; {@code <|endoftext|>} is special when in the vocabulary. */
     public static BpeTokenizer fromVocabAndMerges(Path vocabJson, Path mergesTxt) throws IOException {
         String src = vocabJson.toString();

@@ -19,6 +19,9 @@ public interface Decoder extends AutoCloseable {
                 + " is not supported natively (gpt2, llama, mistral, qwen2; other models through ONNX)");
     }
 
+    /** A GGUF file (Llama architecture) on Kiln's own layers ({@link LlamaDecoder#loadGguf}). */
+    static Decoder gguf(java.nio.file.Path file, WeightFormat format) throws java.io.IOException { return LlamaDecoder.loadGguf(file, format); }
+
     /** The longest sequence (prompt + new tokens) the model takes, or 0 when the model does not say. */
     int contextLength();
 

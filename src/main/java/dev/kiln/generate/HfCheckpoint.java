@@ -146,12 +146,13 @@ final class HfCheckpoint {
     }
 
     /**
-     * act(a [rows, k] x w [k, n] + bias): on q (w's quantized copy) when given and rows <= QUANT_ROWS,
-     * one row at a time; else the float GEMM (bf16 products when bf16).
+     * act(a [rows, k] x w [k, n] + bias): on q (w's quantized copy) when given and rows <= QUANT_ROWS
+     * or there is no float w (a file's own quantized weight), one row at a time; else the float GEMM
+     * (bf16 products when bf16).
      */
     static Tensor linear(Tensor a, Tensor w, NBitsVnni.Weights q, Tensor bias, UnaryOp act, boolean bf16) {
         int rows = a.size(0);
-        if (q == null || rows > QUANT_ROWS) return MatMul.linear(a, w, bias, act, bf16);
+        if (q == null || rows > QUANT_ROWS && w != null) return MatMul.linear(a, w, bias, act, bf16);
         int k = a.size(1), n = q.cols();
         float[] x = a.toFloatArray(), y = new float[rows * n], row = rows == 1 ? x : new float[k], out = rows == 1 ? y : new float[n];
         for (int r = 0; r < rows; r++) {

@@ -11,6 +11,7 @@ import dev.kiln.tensor.Tensor;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.Map;
 
 /**
  * A Llama-family decoder built from Kiln's own ops, loaded from a Hugging Face model directory
@@ -29,91 +30,236 @@ import java.nio.file.Path;
 public final class LlamaDecoder implements Decoder {
     private final int layers, heads, kvHeads, hd, hidden, ctx, vocab;
     private final float eps;
-    private final Tensor embed, norm, head;                    // head: [hidden, vocab] (a transposed view)
+    private final Tensor embed, norm, head;                    // head: [hidden, vocab] (a transposed view), or null (quantized only)
     private final Tensor cos, sin;                             // [ctx, hd]
-    private final Tensor[][] w;                                // per layer: ln1, q, k, v, o, ln2, gate, up, down ([in, out] views), qb, kb, vb (or null)
-    private final NBitsVnni.Weights[][] quant;                 // per layer: q, k, v, o, gate, up, down
+    private final Tensor[][] w;                                // per layer: ln1, q, k, v, o, ln2, gate, up, down ([in, out] views or null), qb, kb, vb (or null)
+    private final NBitsVnni.Weights[][] quant;                 // per layer: q, k, v, o, gate, up, down (null entries: float)
     private final NBitsVnni.Weights quantHead;
-    private final HfCheckpoint file;
-    private final java.util.List<Tensor> owned = new java.util.ArrayList<>();
+    private final AutoCloseable file;
+    private final java.util.List<Tensor> owned;
     private final WeightFormat format;
-    private final boolean bf16;
+    private final boolean bf16, interleaved;
 
-    private LlamaDecoder(HfCheckpoint f, WeightFormat format) {
-        this.file = f;
-        this.format = format;
-        this.bf16 = format == WeightFormat.BF16;
-        if (f.config.get("rope_scaling") != null)
-            throw new IllegalArgumentException(f.dir + ": config.json sets rope_scaling, which Kiln's Llama does not support yet");
-        vocab = f.intOf("vocab_size");
-        hidden = f.intOf("hidden_size");
-        layers = f.intOf("num_hidden_layers");
-        heads = f.intOf("num_attention_heads");
-        kvHeads = f.intOr("num_key_value_heads", heads);
-        hd = f.intOr("head_dim", hidden / heads);
-        int inner = f.intOf("intermediate_size");
-        int window = f.intOr("sliding_window", Integer.MAX_VALUE);
-        ctx = Math.min(f.intOf("max_position_embeddings"), window);
-        eps = (float) f.doubleOr("rms_norm_eps", 1e-6);
-        double theta = f.doubleOr("rope_theta", 10000.0);
-        if (heads % kvHeads != 0) throw new IllegalArgumentException(f.dir + ": num_attention_heads " + heads + " is not a multiple of num_key_value_heads " + kvHeads);
-        if (hd % 2 != 0) throw new IllegalArgumentException(f.dir + ": head size " + hd + " is odd (rotary embedding needs pairs)");
-        embed = f.get("model.embed_tokens.weight", vocab, hidden);
-        norm = f.get("model.norm.weight", hidden);
-        boolean tied = f.config.get("tie_word_embeddings") instanceof Boolean b && b || !f.has("lm_head.weight");
-        head = own((tied ? embed : f.get("lm_head.weight", vocab, hidden)).transpose(0, 1));
-        w = new Tensor[layers][];
-        quant = new NBitsVnni.Weights[layers][];
-        for (int l = 0; l < layers; l++) {
-            String p = "model.layers." + l + ".";
-            w[l] = new Tensor[] {
-                    f.get(p + "input_layernorm.weight", hidden),
-                    own(f.get(p + "self_attn.q_proj.weight", heads * hd, hidden).transpose(0, 1)),
-                    own(f.get(p + "self_attn.k_proj.weight", kvHeads * hd, hidden).transpose(0, 1)),
-                    own(f.get(p + "self_attn.v_proj.weight", kvHeads * hd, hidden).transpose(0, 1)),
-                    own(f.get(p + "self_attn.o_proj.weight", hidden, heads * hd).transpose(0, 1)),
-                    f.get(p + "post_attention_layernorm.weight", hidden),
-                    own(f.get(p + "mlp.gate_proj.weight", inner, hidden).transpose(0, 1)),
-                    own(f.get(p + "mlp.up_proj.weight", inner, hidden).transpose(0, 1)),
-                    own(f.get(p + "mlp.down_proj.weight", hidden, inner).transpose(0, 1)),
-                    f.has(p + "self_attn.q_proj.bias") ? f.get(p + "self_attn.q_proj.bias", heads * hd) : null,
-                    f.has(p + "self_attn.k_proj.bias") ? f.get(p + "self_attn.k_proj.bias", kvHeads * hd) : null,
-                    f.has(p + "self_attn.v_proj.bias") ? f.get(p + "self_attn.v_proj.bias", kvHeads * hd) : null};
-            if (format.bits() != 0) {
-                NBitsVnni.Weights[] q = new NBitsVnni.Weights[7];
-                int[] at = {1, 2, 3, 4, 6, 7, 8};
-                for (int i = 0; i < 7; i++) q[i] = HfCheckpoint.quantize(w[l][at[i]], format);
-                quant[l] = q;
-            }
+    /** Sizes and hyper-parameters, wherever they were read from. */
+    record Shape(int vocab, int hidden, int layers, int heads, int kvHeads, int hd, int inner, int ctx, float eps, double theta, String source) {
+        Shape {
+            if (heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0)
+                throw new IllegalArgumentException(source + ": " + heads + " attention heads are not a multiple of " + kvHeads + " key/value heads");
+            if (hd % 2 != 0) throw new IllegalArgumentException(source + ": head size " + hd + " is odd (rotary embedding needs pairs)");
         }
-        quantHead = HfCheckpoint.quantize(head, format);
-        // rotary tables as modeling_llama computes them in float32: inv_freq = 1 / theta^(2i / hd), angle = pos * inv_freq
-        float[] c = new float[ctx * hd], s = new float[ctx * hd];
-        for (int i = 0; i < hd / 2; i++) {
-            float inv = 1.0f / (float) Math.pow(theta, (float) (2 * i) / hd);
-            for (int pos = 0; pos < ctx; pos++) {
-                float a = pos * inv;
-                c[pos * hd + i] = c[pos * hd + i + hd / 2] = (float) Math.cos(a);
-                s[pos * hd + i] = s[pos * hd + i + hd / 2] = (float) Math.sin(a);
-            }
-        }
-        cos = own(Tensor.fromArray(c, ctx, hd));
-        sin = own(Tensor.fromArray(s, ctx, hd));
     }
 
-    private Tensor own(Tensor t) {
+    /**
+     * The decoder from its parts: w's linear weights may be null where quant holds the layer's
+     * only copy (a GGUF file's Q8_0 / Q4_0 tensors); interleaved: rotary embedding on adjacent pairs
+     * (GGML's layout, whose q/k rows llama.cpp's converter permutes) instead of rotate_half's halves.
+     */
+    private LlamaDecoder(Shape sh, Tensor embed, Tensor norm, Tensor head, Tensor[][] w, NBitsVnni.Weights[][] quant, NBitsVnni.Weights quantHead,
+                         boolean interleaved, AutoCloseable file, java.util.List<Tensor> owned, WeightFormat format) {
+        this.vocab = sh.vocab();
+        this.hidden = sh.hidden();
+        this.layers = sh.layers();
+        this.heads = sh.heads();
+        this.kvHeads = sh.kvHeads();
+        this.hd = sh.hd();
+        this.ctx = sh.ctx();
+        this.eps = sh.eps();
+        this.embed = embed;
+        this.norm = norm;
+        this.head = head;
+        this.w = w;
+        this.quant = quant;
+        this.quantHead = quantHead;
+        this.interleaved = interleaved;
+        this.file = file;
+        this.owned = owned;
+        this.format = format;
+        this.bf16 = format == WeightFormat.BF16;
+        // rotary tables as modeling_llama computes them in float32: inv_freq = 1 / theta^(2i / hd), angle = pos * inv_freq;
+        // entry j of a row holds pair i's value: j = i and i + hd/2 (rotate_half), or j = 2i and 2i + 1 (interleaved)
+        float[] c = new float[ctx * hd], s = new float[ctx * hd];
+        for (int i = 0; i < hd / 2; i++) {
+            float inv = 1.0f / (float) Math.pow(sh.theta(), (float) (2 * i) / hd);
+            int j0 = interleaved ? 2 * i : i, j1 = interleaved ? 2 * i + 1 : i + hd / 2;
+            for (int pos = 0; pos < ctx; pos++) {
+                float a = pos * inv;
+                c[pos * hd + j0] = c[pos * hd + j1] = (float) Math.cos(a);
+                s[pos * hd + j0] = s[pos * hd + j1] = (float) Math.sin(a);
+            }
+        }
+        cos = own(owned, Tensor.fromArray(c, ctx, hd));
+        sin = own(owned, Tensor.fromArray(s, ctx, hd));
+    }
+
+    private static Tensor own(java.util.List<Tensor> owned, Tensor t) {
         Tensor e = Scope.escape(t);
         owned.add(e);
         return e;
+    }
+
+    /** From a Hugging Face checkpoint (LlamaForCausalLM names, [out, in] weights read through transposed views). */
+    private static LlamaDecoder fromHf(HfCheckpoint f, WeightFormat format) {
+        if (f.config.get("rope_scaling") != null)
+            throw new IllegalArgumentException(f.dir + ": config.json sets rope_scaling, which Kiln's Llama does not support yet");
+        int hidden = f.intOf("hidden_size"), heads = f.intOf("num_attention_heads");
+        Shape sh = new Shape(f.intOf("vocab_size"), hidden, f.intOf("num_hidden_layers"), heads, f.intOr("num_key_value_heads", heads),
+                f.intOr("head_dim", hidden / heads), f.intOf("intermediate_size"),
+                Math.min(f.intOf("max_position_embeddings"), f.intOr("sliding_window", Integer.MAX_VALUE)),
+                (float) f.doubleOr("rms_norm_eps", 1e-6), f.doubleOr("rope_theta", 10000.0), f.dir.toString());
+        java.util.List<Tensor> owned = new java.util.ArrayList<>();
+        int vocab = sh.vocab(), hd = sh.hd(), inner = sh.inner();
+        Tensor embed = f.get("model.embed_tokens.weight", vocab, hidden), norm = f.get("model.norm.weight", hidden);
+        boolean tied = f.config.get("tie_word_embeddings") instanceof Boolean b && b || !f.has("lm_head.weight");
+        Tensor head = own(owned, (tied ? embed : f.get("lm_head.weight", vocab, hidden)).transpose(0, 1));
+        Tensor[][] w = new Tensor[sh.layers()][];
+        NBitsVnni.Weights[][] quant = new NBitsVnni.Weights[sh.layers()][];
+        for (int l = 0; l < sh.layers(); l++) {
+            String p = "model.layers." + l + ".";
+            w[l] = new Tensor[] {
+                    f.get(p + "input_layernorm.weight", hidden),
+                    own(owned, f.get(p + "self_attn.q_proj.weight", heads * hd, hidden).transpose(0, 1)),
+                    own(owned, f.get(p + "self_attn.k_proj.weight", sh.kvHeads() * hd, hidden).transpose(0, 1)),
+                    own(owned, f.get(p + "self_attn.v_proj.weight", sh.kvHeads() * hd, hidden).transpose(0, 1)),
+                    own(owned, f.get(p + "self_attn.o_proj.weight", hidden, heads * hd).transpose(0, 1)),
+                    f.get(p + "post_attention_layernorm.weight", hidden),
+                    own(owned, f.get(p + "mlp.gate_proj.weight", inner, hidden).transpose(0, 1)),
+                    own(owned, f.get(p + "mlp.up_proj.weight", inner, hidden).transpose(0, 1)),
+                    own(owned, f.get(p + "mlp.down_proj.weight", hidden, inner).transpose(0, 1)),
+                    f.has(p + "self_attn.q_proj.bias") ? f.get(p + "self_attn.q_proj.bias", heads * hd) : null,
+                    f.has(p + "self_attn.k_proj.bias") ? f.get(p + "self_attn.k_proj.bias", sh.kvHeads() * hd) : null,
+                    f.has(p + "self_attn.v_proj.bias") ? f.get(p + "self_attn.v_proj.bias", sh.kvHeads() * hd) : null};
+            quant[l] = quantizeLayer(w[l], format);
+        }
+        return new LlamaDecoder(sh, embed, norm, head, w, quant, HfCheckpoint.quantize(head, format), false, f::close, owned, format);
+    }
+
+    /** The layer's seven linear weights quantized for the format (entries null for the float formats or a missing float weight). */
+    private static NBitsVnni.Weights[] quantizeLayer(Tensor[] w, WeightFormat format) {
+        NBitsVnni.Weights[] q = new NBitsVnni.Weights[7];
+        int[] at = {1, 2, 3, 4, 6, 7, 8};
+        for (int i = 0; i < 7; i++) q[i] = w[at[i]] == null ? null : HfCheckpoint.quantize(w[at[i]], format);
+        return q;
+    }
+
+    /**
+     * From a GGUF file of general.architecture llama (llama.cpp's tensor names and metadata keys):
+     * F32 / F16 / BF16 tensors as float (quantized further for int8 / int4), Q8_0 and Q4_0 linear
+     * weights used as they are on the int8 matrix-vector kernels (their blocks of 32 with one scale
+     * are that kernel's layout), rotary embedding on interleaved pairs as GGML applies it.
+     */
+    static LlamaDecoder fromGguf(dev.kiln.io.Gguf g, WeightFormat format) throws dev.kiln.io.KilnFormatException {
+        Map<String, Object> m = g.metadata();
+        String src = g.file().toString();
+        if (!"llama".equals(m.get("general.architecture")))
+            throw new dev.kiln.io.KilnFormatException(src + ": general.architecture " + m.get("general.architecture") + " is not llama");
+        int hidden = ggufInt(m, src, "llama.embedding_length"), heads = ggufInt(m, src, "llama.attention.head_count");
+        dev.kiln.io.Gguf.TensorInfo te = g.info("token_embd.weight");
+        Shape sh = new Shape(te.shape()[0], hidden, ggufInt(m, src, "llama.block_count"), heads,
+                m.containsKey("llama.attention.head_count_kv") ? ggufInt(m, src, "llama.attention.head_count_kv") : heads, hidden / heads,
+                ggufInt(m, src, "llama.feed_forward_length"), ggufInt(m, src, "llama.context_length"),
+                m.get("llama.attention.layer_norm_rms_epsilon") instanceof Double e ? e.floatValue() : 1e-5f,
+                m.get("llama.rope.freq_base") instanceof Double b ? b : 10000.0, src);
+        if (m.get("llama.rope.scaling.type") instanceof String t && !t.equals("none"))
+            throw new dev.kiln.io.KilnFormatException(src + ": llama.rope.scaling.type " + t + " is not supported yet");
+        java.util.List<Tensor> owned = new java.util.ArrayList<>();
+        Tensor embed = own(owned, ggufTensor(g, "token_embd.weight", sh.vocab(), hidden));
+        Tensor norm = own(owned, ggufTensor(g, "output_norm.weight", hidden));
+        String headName = g.tensors().containsKey("output.weight") ? "output.weight" : "token_embd.weight";
+        Tensor[][] w = new Tensor[sh.layers()][];
+        NBitsVnni.Weights[][] quant = new NBitsVnni.Weights[sh.layers()][];
+        String[] lin = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+        int kv = sh.kvHeads() * sh.hd();
+        int[][] shapes = {{heads * sh.hd(), hidden}, {kv, hidden}, {kv, hidden}, {hidden, heads * sh.hd()},
+                {sh.inner(), hidden}, {sh.inner(), hidden}, {hidden, sh.inner()}};
+        for (int l = 0; l < sh.layers(); l++) {
+            String p = "blk." + l + ".";
+            Tensor[] lw = new Tensor[12];
+            NBitsVnni.Weights[] q = new NBitsVnni.Weights[7];
+            lw[0] = own(owned, ggufTensor(g, p + "attn_norm.weight", hidden));
+            lw[5] = own(owned, ggufTensor(g, p + "ffn_norm.weight", hidden));
+            int[] at = {1, 2, 3, 4, 6, 7, 8};
+            for (int i = 0; i < 7; i++) {
+                dev.kiln.io.Gguf.TensorInfo t = ggufInfo(g, p + lin[i] + ".weight", shapes[i]);
+                if (t.type() == dev.kiln.io.Gguf.Q8_0 || t.type() == dev.kiln.io.Gguf.Q4_0) {
+                    q[i] = ggufBlocks(g, t);
+                } else {
+                    Tensor f = own(owned, g.f32(t));
+                    lw[at[i]] = own(owned, f.transpose(0, 1));
+                    q[i] = HfCheckpoint.quantize(lw[at[i]], format);
+                }
+            }
+            w[l] = lw;
+            quant[l] = q;
+        }
+        dev.kiln.io.Gguf.TensorInfo ht = ggufInfo(g, headName, new int[] {sh.vocab(), hidden});
+        Tensor head = null;
+        NBitsVnni.Weights quantHead;
+        if (ht.type() == dev.kiln.io.Gguf.Q8_0 || ht.type() == dev.kiln.io.Gguf.Q4_0) {
+            quantHead = ggufBlocks(g, ht);
+        } else {
+            Tensor f = headName.equals("token_embd.weight") ? embed : own(owned, g.f32(ht));
+            head = own(owned, f.transpose(0, 1));
+            quantHead = HfCheckpoint.quantize(head, format);
+        }
+        return new LlamaDecoder(sh, embed, norm, head, w, quant, quantHead, true, g, owned, format);
+    }
+
+    private static int ggufInt(Map<String, Object> m, String src, String key) throws dev.kiln.io.KilnFormatException {
+        if (m.get(key) instanceof Long v && v > 0 && v <= Integer.MAX_VALUE) return (int) (long) v;
+        throw new dev.kiln.io.KilnFormatException(src + ": metadata " + key + " is missing or not a positive integer");
+    }
+
+    private static dev.kiln.io.Gguf.TensorInfo ggufInfo(dev.kiln.io.Gguf g, String name, int[] shape) throws dev.kiln.io.KilnFormatException {
+        dev.kiln.io.Gguf.TensorInfo t = g.info(name);
+        if (!java.util.Arrays.equals(t.shape(), shape))
+            throw new dev.kiln.io.KilnFormatException(g.file() + ": tensor " + name + " has shape " + java.util.Arrays.toString(t.shape())
+                    + ", expected " + java.util.Arrays.toString(shape));
+        return t;
+    }
+
+    /** A float tensor of the expected shape (converted from F16 / BF16 / Q8_0 / Q4_0 where stored so). */
+    private static Tensor ggufTensor(dev.kiln.io.Gguf g, String name, int... shape) throws dev.kiln.io.KilnFormatException {
+        return g.f32(ggufInfo(g, name, shape));
+    }
+
+    /** A Q8_0 / Q4_0 weight [out, in] in {@link NBitsVnni}'s layout: the same blocks of 32, codes offset to unsigned. */
+    private static NBitsVnni.Weights ggufBlocks(dev.kiln.io.Gguf g, dev.kiln.io.Gguf.TensorInfo t) {
+        boolean q4 = t.type() == dev.kiln.io.Gguf.Q4_0;
+        int out = t.shape()[0], in = t.shape()[1], subs = in / 32, nsub = NBitsVnni.subBlocks(in), per = q4 ? 16 : 32, bs = q4 ? 18 : 34;
+        java.lang.foreign.MemorySegment blocks = g.blocks(t);
+        byte[] codes = new byte[out * nsub * per];
+        float[] ws = new float[out * nsub];
+        for (int j = 0; j < out; j++) {
+            for (int s = 0; s < subs; s++) {
+                long at = ((long) j * subs + s) * bs;
+                ws[j * nsub + s] = dev.kiln.io.Gguf.scale(blocks, at);
+                int o = (j * nsub + s) * per;
+                if (q4) java.lang.foreign.MemorySegment.copy(blocks, java.lang.foreign.ValueLayout.JAVA_BYTE, at + 2, codes, o, 16);   // byte i: q_i + 8 | (q_{i+16} + 8) << 4
+                else for (int i = 0; i < 32; i++) codes[o + i] = (byte) (blocks.get(java.lang.foreign.ValueLayout.JAVA_BYTE, at + 2 + i) + 128);
+            }
+            for (int s = subs; s < nsub; s++) java.util.Arrays.fill(codes, (j * nsub + s) * per, (j * nsub + s + 1) * per, (byte) (q4 ? 0x88 : 0x80));
+        }
+        return new NBitsVnni.Weights(q4 ? 4 : 8, out, nsub, codes, ws, null, q4 ? 8 : 128);
     }
 
     /** Loads {@code DIR/config.json} and {@code DIR/model.safetensors} with the given weight format. */
     public static LlamaDecoder load(Path dir, WeightFormat format) throws IOException {
         HfCheckpoint f = HfCheckpoint.open(dir, "llama", "mistral", "qwen2");
         try {
-            return new LlamaDecoder(f, format);
+            return fromHf(f, format);
         } catch (RuntimeException e) {
             f.close();
+            throw e;
+        }
+    }
+
+    /** Loads a GGUF file (Llama architecture); format applies to its float linear weights. */
+    public static LlamaDecoder loadGguf(Path file, WeightFormat format) throws IOException {
+        dev.kiln.io.Gguf g = dev.kiln.io.Gguf.open(file);
+        try {
+            return fromGguf(g, format);
+        } catch (IOException | RuntimeException e) {
+            g.close();
             throw e;
         }
     }
@@ -129,7 +275,11 @@ public final class LlamaDecoder implements Decoder {
 
     @Override public void close() {
         owned.forEach(Tensor::close);
-        file.close();
+        try {
+            file.close();
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     private final class LlamaSession implements Session {
@@ -163,10 +313,9 @@ public final class LlamaDecoder implements Decoder {
                     mask = Tensor.fromArray(m, n, total);
                 }
                 Tensor scale = Tensor.scalar((float) Math.sqrt(hd));
-                boolean quantStep = n <= HfCheckpoint.QUANT_ROWS;
                 for (int l = 0; l < layers; l++) {
                     Tensor[] b = w[l];
-                    NBitsVnni.Weights[] qw = quantStep ? quant[l] : null;
+                    NBitsVnni.Weights[] qw = quant[l];
                     Tensor h = rmsNorm(x, b[0]);
                     Tensor q = rope(lin(h, b[1], qw, 0, b[9], null).reshape(n, heads, hd), c, s);
                     Tensor k = rope(lin(h, b[2], qw, 1, b[10], null).reshape(n, kvHeads, hd), c, s);
@@ -186,7 +335,8 @@ public final class LlamaDecoder implements Decoder {
                     x = x.add(lin(gate.mul(lin(h2, b[7], qw, 5, null, null)), b[8], qw, 6, null, null));
                 }
                 Tensor last = rmsNorm(x.narrow(0, n - 1, 1), norm);
-                float[] logits = HfCheckpoint.linear(last, head, quantStep ? quantHead : null, null, null, bf16).toFloatArray();
+                float[] logits = HfCheckpoint.linear(last, head, n <= HfCheckpoint.QUANT_ROWS || head == null ? quantHead : null, null, null, bf16)
+                        .toFloatArray();
                 length = total;
                 return logits;
             }
@@ -200,26 +350,31 @@ public final class LlamaDecoder implements Decoder {
          */
         private Tensor lin(Tensor a, Tensor weight, NBitsVnni.Weights[] qw, int i, Tensor bias, UnaryOp act) {
             int rows = a.size(0);
-            if (qw != null || bf16 || rows == 1 || rows > HfCheckpoint.QUANT_ROWS)
-                return HfCheckpoint.linear(a, weight, qw == null ? null : qw[i], bias, act, bf16);
+            NBitsVnni.Weights q = qw == null ? null : qw[i];
+            if (q != null || bf16 || rows == 1 || rows > HfCheckpoint.QUANT_ROWS)
+                return HfCheckpoint.linear(a, weight, q, bias, act, bf16);
             Tensor[] out = new Tensor[rows];
             for (int r = 0; r < rows; r++) out[r] = HfCheckpoint.linear(a.narrow(0, r, 1), weight, null, bias, act, false);
             return Join.cat(out, 0);
         }
-
         /** x * rsqrt(mean(x^2) + eps) * weight over the last axis. */
         private Tensor rmsNorm(Tensor x, Tensor weight) {
             Tensor r = x.mul(x).mean(new int[] {-1}, true).add(eps).rsqrt();
             return weight.mul(x.mul(r));
         }
 
-        /** t [n, heads, hd] * cos + rotate_half(t) * sin, cos/sin [n, 1, hd]. */
+        /** t [n, heads, hd] * cos + rot(t) * sin, cos/sin [n, 1, hd]: rot is rotate_half, or (-x1, x0) per adjacent pair when interleaved. */
         private Tensor rope(Tensor t, Tensor c, Tensor s) {
             int half = hd / 2;
-            Tensor rot = Join.cat(new Tensor[] {t.narrow(2, half, half).neg(), t.narrow(2, 0, half)}, 2);
+            Tensor rot;
+            if (interleaved) {
+                Tensor pairs = t.reshape(t.size(0), t.size(1), half, 2);
+                rot = Join.cat(new Tensor[] {pairs.narrow(3, 1, 1).neg(), pairs.narrow(3, 0, 1)}, 3).reshape(t.size(0), t.size(1), hd);
+            } else {
+                rot = Join.cat(new Tensor[] {t.narrow(2, half, half).neg(), t.narrow(2, 0, half)}, 2);
+            }
             return t.mul(c).add(rot.mul(s));
         }
-
         @Override
         public void close() {
             for (Tensor t : kCache) if (t != null) t.close();

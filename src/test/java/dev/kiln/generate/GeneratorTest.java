@@ -287,6 +287,53 @@ class GeneratorTest {
         }
     }
 
+    /**
+     * GGUF files of the tiny Llama (written by tools/make_decoder_fixtures.py --gguf with its own GGUF writer, q/k
+     * rows permuted as llama.cpp's converter does): F32 gives PyTorch's greedy ids with the embedded tokenizer's
+     * ids; Q8_0 and Q4_0 (their blocks used as they are, activations quantized to int8) give the last-position
+     * logits of a float64 forward on their dequantized weights (llama_tiny_gguf_ref.json) at cosine >= 0.999.
+     */
+    @Test
+    void ggufFilesRunLikeTheirSource() throws Exception {
+        Path f32 = BpeTokenizerTest.DIR.resolve("llama_tiny_f32.gguf");
+        BpeTokenizer tok;
+        try (dev.kiln.io.Gguf g = dev.kiln.io.Gguf.open(f32)) {
+            tok = BpeTokenizer.fromGguf(g);
+        }
+        try (Decoder d = Decoder.gguf(f32, WeightFormat.F32)) {
+            TextGenerator g = new TextGenerator(d, tok);
+            for (Map<String, Object> c : cases("llama_greedy.json")) {
+                int[] prompt = ints(c.get("prompt_ids")), want = ints(c.get("new_ids"));
+                assertArrayEquals(prompt, tok.encode((String) c.get("prompt")), "the GGUF's embedded tokenizer");
+                TextGenerator.Result r = g.generate(prompt, new TextGenerator.Options(want.length, Set.of(), List.of()), Sampler.greedy(), null, null);
+                assertArrayEquals(want, r.ids(), "GGUF f32: new ids after " + c.get("prompt"));
+            }
+        }
+        @SuppressWarnings("unchecked") Map<String, Object> ref = (Map<String, Object>) dev.kiln.io.Json.parse(
+                java.nio.file.Files.readString(BpeTokenizerTest.DIR.resolve("llama_tiny_gguf_ref.json")), "ref");
+        List<?> prompts = (List<?>) ref.get("prompt_ids");
+        for (String type : new String[] {"q8_0", "q4_0"}) {
+            try (Decoder d = Decoder.gguf(BpeTokenizerTest.DIR.resolve("llama_tiny_" + type + ".gguf"), WeightFormat.F32)) {
+                for (int i = 0; i < prompts.size(); i++) {
+                    float[] got;
+                    try (Decoder.Session s = d.newSession()) {
+                        got = s.step(ints(prompts.get(i)));
+                    }
+                    List<?> want = (List<?>) ((List<?>) ref.get(type)).get(i);
+                    double dot = 0, nw = 0, ng = 0;
+                    for (int j = 0; j < got.length; j++) {
+                        double w = ((Number) want.get(j)).doubleValue();
+                        dot += w * got[j];
+                        nw += w * w;
+                        ng += (double) got[j] * got[j];
+                    }
+                    double cos = dot / Math.sqrt(nw * ng);
+                    assertTrue(cos >= 0.999, type + " prompt " + i + ": cosine " + cos + " to the dequantized reference");
+                }
+            }
+        }
+    }
+
     @Test
     void seededSamplingRepeatsAndStopsApply() throws Exception {
         BpeTokenizer tok = BpeTokenizerTest.kiln();

@@ -93,23 +93,29 @@ final class GenerateCommand implements Callable<Integer> {
         if (threads != null) CliChecks.atLeast("generate", "--threads", threads, 1);
         if (greedy && temperature != null) throw new IllegalArgumentException("generate: --greedy and --temperature exclude each other");
         var format = dev.kiln.generate.WeightFormat.parse("generate: --weights", weights);
-        if (!Files.isDirectory(model) && format.bits() != 0)
-            throw new IllegalArgumentException("generate: --weights " + format + " is for Hugging Face directories (native GPT-2 and Llama); quantize an ONNX file with 'kiln quantize --weight-only'");
+        if (!Files.isDirectory(model) && !model.getFileName().toString().endsWith(".gguf") && format.bits() != 0)
+            throw new IllegalArgumentException("generate: --weights " + format + " is for Hugging Face directories and GGUF files (native GPT-2 and Llama); quantize an ONNX file with 'kiln quantize --weight-only'");
         var precision = format == dev.kiln.generate.WeightFormat.BF16 ? dev.kiln.onnx.OnnxExecutor.Precision.BF16 : dev.kiln.onnx.OnnxExecutor.Precision.F32;
         Sampler sampler = temperature == null ? Sampler.greedy(repetitionPenalty) : Sampler.sampling(temperature, topK, topP, repetitionPenalty, seed);
         boolean hfDir = Files.isDirectory(model);
         if (!hfDir && !Files.isRegularFile(model)) throw new NoSuchFileException(model.toString());
         dev.kiln.io.FileKind kind = hfDir ? dev.kiln.io.FileKind.DIRECTORY : CliChecks.inputKind(model);
-        boolean torchScript = kind == dev.kiln.io.FileKind.ZIP;
-        if (!hfDir && !kind.isOnnx() && !torchScript)
-            throw new IllegalArgumentException(model + ": kiln generate takes an ONNX or TorchScript decoder with past key/values or a Hugging Face GPT-2 or Llama directory");
+        boolean torchScript = kind == dev.kiln.io.FileKind.ZIP, gguf = !hfDir && model.getFileName().toString().endsWith(".gguf");
+        if (!hfDir && !kind.isOnnx() && !torchScript && !gguf)
+            throw new IllegalArgumentException(model + ": kiln generate takes an ONNX or TorchScript decoder with past key/values, a GGUF file or a Hugging Face GPT-2 or Llama directory");
         if (torchScript && format != dev.kiln.generate.WeightFormat.F32)
             throw new IllegalArgumentException("generate: --weights " + format + " is not available for TorchScript decoders (f32 only)");
-        BpeTokenizer tok = loadTokenizer(tokenizer != null ? tokenizer : hfDir ? model : model.toAbsolutePath().getParent());
+        BpeTokenizer tok;
+        if (gguf && tokenizer == null) {
+            try (dev.kiln.io.Gguf g = dev.kiln.io.Gguf.open(model)) { tok = BpeTokenizer.fromGguf(g); }
+        } else {
+            tok = loadTokenizer(tokenizer != null ? tokenizer : hfDir ? model : model.toAbsolutePath().getParent());
+        }
         PrintWriter out = spec.commandLine().getOut();
         int saved = CpuConfig.threads();
         if (threads != null) CpuConfig.setThreads(threads);
         try (dev.kiln.generate.Decoder decoder = hfDir ? dev.kiln.generate.Decoder.huggingFace(model, format)
+                : gguf ? dev.kiln.generate.Decoder.gguf(model, format)
                 : torchScript ? dev.kiln.generate.TorchScriptDecoder.open(model) : OnnxDecoder.open(model, precision, contextLength(model))) {
             int[] ids = promptIds != null ? promptIds : tok.encode(prompt);
             Set<Integer> stopIds = new HashSet<>();

@@ -54,6 +54,14 @@ class GenerateCommandTest {
         assertEquals(Main.OK, t.code(), t.err());
         assertTrue(Files.readString(ts).contains("\"ids\": [341, 388, 388, 388, 388, 388, 388, 80, 80, 417, 80, 80, 80, 80, 80, 80, 80, 359, 546, 199, 409, 121, 338, 409, 396, 57, 80, 80, 359, 57, 80, 80]"),
                 Files.readString(ts));
+        Path gg = tmp.resolve("gguf.json");                   // the same model as a GGUF file, with its embedded tokenizer
+        CliRun g = CliRun.of("generate", DIR.resolve("llama_tiny_f32.gguf").toString(), "--prompt", "The quick brown fox",
+                "--max-new-tokens", "32", "--json", gg.toString());
+        assertEquals(Main.OK, g.code(), g.err());
+        assertTrue(Files.readString(gg).contains("\"ids\": [341, 388, 388, 388, 388, 388, 388, 80, 80, 417, 80, 80, 80, 80, 80, 80, 80, 359, 546, 199, 409, 121, 338, 409, 396, 57, 80, 80, 359, 57, 80, 80]"),
+                Files.readString(gg));
+        CliRun q4 = CliRun.of("generate", DIR.resolve("llama_tiny_q4_0.gguf").toString(), "--prompt-ids", "39,493,78", "--max-new-tokens", "4");
+        assertEquals(Main.OK, q4.code(), q4.err());
         CliRun q = CliRun.of("generate", DIR.resolve("llama_tiny_hf").toString(), "--prompt-ids", "39,493,78", "--max-new-tokens", "4", "--weights", "int4");
         assertEquals(Main.OK, q.code(), q.err());
         assertTrue(q.out().contains("4 new tokens"), q.out());
