@@ -83,9 +83,17 @@ final class CompressSupport {
      * b, ...) so that load from other processes hits both alike; about budgetS in all.
      */
     static double[] latencyPair(Module a, Module b, TensorDataset data, int batch, double budgetS) {
+        try (Tensor x = data.features().narrow(0, 0, batch).contiguous()) {
+            return latencyPair(a, b, x, budgetS);
+        }
+    }
+
+    /** The same on a given batch x. */
+    static double[] latencyPair(Module a, Module b, Tensor x, double budgetS) {
         a.eval();
         b.eval();
-        try (Tensor x = data.features().narrow(0, 0, batch).contiguous(); GradMode.Guard g = GradMode.noGrad()) {
+        int batch = x.shape()[0];
+        try (GradMode.Guard g = GradMode.noGrad()) {
             for (int i = 0; i < 5; i++) { time(a, x); time(b, x); }
             int max = batch == 1 ? 4000 : 400;
             double[] ta = new double[max], tb = new double[max];
