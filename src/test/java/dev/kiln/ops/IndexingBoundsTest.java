@@ -40,4 +40,38 @@ class IndexingBoundsTest {
         IndexOutOfBoundsException e = assertThrows(IndexOutOfBoundsException.class, () -> Indexing.indexSelect(x, 1, bad));
         assertTrue(e.getMessage().startsWith("index_select: index 3 is out of range for an axis of size 3"), e.getMessage());
     }
+    /**
+     * index_select along axis 0 of a contiguous CPU tensor (the row-copy path) equals the element gather
+     * it replaces: repeated and unordered rows, int32 and int64 indices, 1-d to 3-d, float, double, long
+     * and bool; a sliced (offset) table; an out-of-range row is still refused first.
+     */
+    @Test
+    void rowCopiesEqualTheGather() {
+        dev.kiln.tensor.Generator g = new dev.kiln.tensor.Generator(3);
+        long[] ids = {4, 0, 4, 2, 6, 1};
+        for (int[] shape : new int[][] {{7}, {7, 5}, {7, 3, 2}})
+            for (dev.kiln.tensor.DType t : new dev.kiln.tensor.DType[] {dev.kiln.tensor.DType.F32, dev.kiln.tensor.DType.F64, dev.kiln.tensor.DType.I64, dev.kiln.tensor.DType.BOOL}) {
+                try (Tensor base = Tensor.randn(g, shape).to(t); Tensor idx = Tensor.fromArray(ids, ids.length);
+                     Tensor idx32 = idx.to(dev.kiln.tensor.DType.I32); Tensor fast = Indexing.indexSelect(base, 0, idx);
+                     Tensor fast32 = Indexing.indexSelect(base, 0, idx32)) {
+                    int[] view = new int[shape.length];
+                    java.util.Arrays.fill(view, 1);
+                    view[0] = ids.length;
+                    int[] target = shape.clone();
+                    target[0] = ids.length;
+                    try (Tensor r = idx.reshape(view); Tensor e = r.expand(target); Tensor want = Indexing.gather(base, 0, e)) {
+                        assertArrayEquals(want.toDoubleArray(), fast.toDoubleArray(), t + " " + java.util.Arrays.toString(shape));
+                        assertArrayEquals(want.toDoubleArray(), fast32.toDoubleArray(), t + " int32 ids");
+                        assertArrayEquals(want.shape(), fast.shape());
+                    }
+                }
+            }
+        try (Tensor table = Tensor.randn(g, 10, 4); Tensor part = table.narrow(0, 3, 5); Tensor idx = Tensor.fromArray(new long[] {4, 0}, 2);
+             Tensor got = Indexing.indexSelect(part, 0, idx)) {
+            assertArrayEquals(new double[] {table.toDoubleArray()[28], table.toDoubleArray()[29]},
+                    java.util.Arrays.copyOf(got.toDoubleArray(), 2), "rows of a sliced table");
+            assertArrayEquals(java.util.Arrays.copyOfRange(table.toDoubleArray(), 12, 16), java.util.Arrays.copyOfRange(got.toDoubleArray(), 4, 8));
+            assertThrows(IndexOutOfBoundsException.class, () -> Indexing.indexSelect(part, 0, Tensor.fromArray(new long[] {5}, 1)));
+        }
+    }
 }
