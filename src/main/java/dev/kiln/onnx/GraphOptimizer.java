@@ -38,6 +38,7 @@ import java.util.Set;
  *       {@link LayerNormFusion}).</li>
  *   <li>A Linear layer, Add(MatMul(x, W), b) with constant W and b, with its Relu or Gelu: one
  *       "MatMulBias" node (the GEMM applies bias and activation as it stores; see {@link MatMulBiasFusion}).</li>
+ *   <li>The skip connection Add after such a node: its fourth input, added by the GEMM's epilogue.</li>
  *   <li>Dynamic int8 MatMul as quantize_dynamic writes it (DynamicQuantizeLinear, MatMulInteger,
  *       Cast, Mul, Mul): one "QuantMatMul" node (see {@link QuantMatMulFusion}).</li>
  * </ul>
@@ -82,7 +83,9 @@ final class GraphOptimizer {
         GraphOptimizer o = new GraphOptimizer(g);
         boolean changed = o.foldConstants() | o.foldConvBiasAdds() | o.foldBatchNorms() | o.transposeGemmWeights() | GeluFusion.apply(o.view()) | LayerNormFusion.apply(o.view())
                 | AttentionFusion.apply(o.view()) | QuantMatMulFusion.apply(o.view()) | (MatMulBiasFusion.enabled() && MatMulBiasFusion.apply(o.view()))
-                | (bf16 && MatMulBiasFusion.toBf16(o.view())) | (fuseConvAddsEnabled() && o.fuseConvAdds()) | o.fuseRelus();
+                | (bf16 && MatMulBiasFusion.toBf16(o.view()))
+                | (MatMulBiasFusion.enabled() && MatMulBiasFusion.residualsEnabled() && MatMulBiasFusion.absorbResiduals(o.view()))
+                | (fuseConvAddsEnabled() && o.fuseConvAdds()) | o.fuseRelus();
         if (!changed) return g;
         List<OnnxNode> kept = o.nodes.stream().filter(n -> n != null).toList();
         return new OnnxGraph(g.name(), kept, g.inputs(), g.outputs(), g.valueInfo(), o.inits);

@@ -55,6 +55,40 @@ final class MatMulBiasFusion {
     }
 
     /**
+     * A MatMulBias whose output only an Add reads (a transformer block's Linear layer and the skip
+     * connection after it): the Add's other operand becomes the node's fourth input, "residual",
+     * which the GEMM's epilogue adds after bias and activation ({@code MatMul.linear}); the node
+     * takes the Add's place and output. Returns whether anything changed.
+     */
+    static boolean absorbResiduals(FusionGraph g) {
+        boolean changed = false;
+        List<OnnxNode> nodes = g.nodes();
+        for (int i = 0; i < nodes.size(); i++) {
+            OnnxNode add = nodes.get(i);
+            if (add == null || !FusionGraph.isDefault(add, "Add") || add.inputs().size() != 2 || add.outputs().size() != 1) continue;
+            for (int side = 0; side < 2; side++) {
+                String in = add.inputs().get(side), other = add.inputs().get(1 - side);
+                int j = g.producerOf(in);
+                if (j < 0 || other.isEmpty() || other.equals(in) || g.uses(in) != 1) continue;
+                OnnxNode mb = nodes.get(j);
+                if (!mb.opType().equals("MatMulBias") || !mb.domain().equals(FusedOps.DOMAIN) || mb.inputs().size() != 3 || mb.outputs().size() != 1)
+                    continue;
+                List<String> ins = new java.util.ArrayList<>(mb.inputs());
+                ins.add(other);
+                nodes.set(j, null);
+                nodes.set(i, new OnnxNode(mb.name(), "MatMulBias", FusedOps.DOMAIN, ins, add.outputs(), mb.attributes()));
+                g.produced(add.outputs().get(0), i);
+                changed = true;
+                break;
+            }
+        }
+        return changed;
+    }
+
+    /** Whether {@link #absorbResiduals} runs (property {@code kiln.onnx.fuseResidual}, default true; false for A/B runs). */
+    static boolean residualsEnabled() { return !"false".equalsIgnoreCase(System.getProperty("kiln.onnx.fuseResidual", "true")); }
+
+    /**
      * For {@code --precision bf16}: every MatMulBias node, every MatMul with a constant float 2-D
      * weight, and every Gemm that is one (no transposes after the optimizer's, alpha and beta 1,
      * a constant float weight and bias row or no bias) becomes a MatMulBias with attribute

@@ -344,6 +344,9 @@ class GraphOptimizerTest {
         };
         // 2 layers: attention; six Linear layers each (q, k, v, output, and the two of the MLP, the first with its erf GELU)
         assertEquals(Map.of("Attention", 2, "MatMulBias", 12), fused.apply("bert_op17.onnx"));
+        // the attention output and FFN output layers take in the skip connection's Add (2 per layer)
+        OnnxGraph bert = GraphOptimizer.optimize(OnnxReader.read(java.nio.file.Path.of("testdata/real-models", "bert_op17.onnx")).graph());
+        assertEquals(4, bert.nodes().stream().filter(n -> n.opType().equals("MatMulBias") && n.inputs().size() == 4).count());
         assertEquals(Map.of("Attention", 2, "MatMulBias", 12, "LayerNormalization", 5), fused.apply("bert_op13.onnx"));  // opset 13: LayerNorm written out
         assertEquals(Map.of("Attention", 2, "Gelu", 2), fused.apply("gpt2_op17.onnx"));  // Where-masked attention; tanh GELU after Gemm + Reshape
         assertEquals(Map.of("ConvAdd+Relu", 4, "Conv+Relu", 9), fused.apply("resnet50_op17.onnx"));  // each block's Add and Relu in its last conv

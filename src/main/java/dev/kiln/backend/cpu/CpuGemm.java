@@ -53,7 +53,13 @@ final class CpuGemm {
             epilogue.applySeparately(c);
             return;
         }
-        gemm(transA, transB, alpha, a, b, beta, c, epilogue == null ? null : CpuEpilogue.of(epilogue, d.n));
+        CpuEpilogue ep = epilogue == null ? null : d.batch == 1 || epilogue.residual() == null ? CpuEpilogue.of(epilogue, d.m, d.n) : null;
+        if (epilogue != null && ep == null) {   // a residual the fused form cannot read in place (batched, strided, another dtype)
+            gemm(transA, transB, alpha, a, b, beta, c, (CpuEpilogue) null);
+            epilogue.applySeparately(c);
+            return;
+        }
+        gemm(transA, transB, alpha, a, b, beta, c, ep);
     }
 
     private static void gemm(boolean transA, boolean transB, double alpha, Tensor a, Tensor b, double beta, Tensor c, CpuEpilogue ep) {
@@ -80,7 +86,7 @@ final class CpuGemm {
             long ld = oc.base().rs(), cost = (long) d.n * 4;
             for (int i = 0; i < d.batch; i++) {
                 GemmMatrix mc = oc.at(i);
-                Parallel.forRange(d.m, cost, (s, e) -> ep.rows(mc.seg(), mc.off() + s * ld, ld, e - s, 0, d.n));
+                Parallel.forRange(d.m, cost, (s, e) -> ep.rows(mc.seg(), mc.off() + s * ld, ld, e - s, s, 0, d.n));
             }
         }
     }

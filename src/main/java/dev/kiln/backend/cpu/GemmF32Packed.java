@@ -143,7 +143,7 @@ final class GemmF32Packed {
                 }
                 if (epNow != null) {
                     int j0 = q0 * NR;
-                    epNow.rows(cb.seg(), cb.off() + j0, cb.rs(), mc, jb * nc0 + j0, Math.min(q1 * NR, nc) - j0);
+                    epNow.rows(cb.seg(), cb.off() + j0, cb.rs(), mc, ic, jb * nc0 + j0, Math.min(q1 * NR, nc) - j0);
                 }
             });
         }

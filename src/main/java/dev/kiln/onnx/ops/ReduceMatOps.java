@@ -50,21 +50,24 @@ final class ReduceMatOps {
         UnaryOp act = fusedActivation(c);
         String precision = c.attrString("precision", "");
         if (!precision.isEmpty() && !precision.equals("bf16")) throw c.error("unknown precision '" + precision + "'");
-        Tensor a = c.in(0), w = c.in(1), bias = c.inOrNull(2);
+        Tensor a = c.in(0), w = c.in(1), bias = c.inOrNull(2), residual = c.inputCount() > 3 ? c.inOrNull(3) : null;
         if (t != ElemType.FLOAT || bias != null && c.type(2) != ElemType.FLOAT)
             throw c.error("expects float inputs, got " + t + (bias == null ? "" : " and bias " + c.type(2)));
         if (w.dim() != 2 || bias != null && bias.numel() != w.size(1))
             throw c.error("weight must be [k, n] with a bias of n values, got " + Shape.str(w.shape())
                     + (bias == null ? "" : " and " + Shape.str(bias.shape())));
+        if (residual != null && c.type(3) != ElemType.FLOAT) throw c.error("expects a float residual, got " + c.type(3));
         if (a.dim() < 2) {   // a vector input: NumPy shapes (a [1, n] bias makes the result [1, n]), done by the separate ops
             try (Scope s = Scope.open()) {
                 Tensor y = MatMul.matmul(a, w);
                 if (bias != null) y = y.add(bias);
-                return MathOps.one(s.keep(act == null ? y : dev.kiln.ops.Elementwise.unary(act, y, 0, 0)), t);
+                if (act != null) y = dev.kiln.ops.Elementwise.unary(act, y, 0, 0);
+                return MathOps.one(s.keep(residual == null ? y : y.add(residual)), t);
             }
         }
         try (Tensor b1 = bias == null || bias.dim() == 1 ? null : bias.view(w.size(1))) {
-            return MathOps.one(MatMul.linear(a, w, b1 == null ? bias : b1, act, precision.equals("bf16")), t);
+            // a residual of another shape (a broadcast Add) is added by MatMul.linear as a separate, broadcasting add
+            return MathOps.one(MatMul.linear(a, w, b1 == null ? bias : b1, act, precision.equals("bf16"), residual), t);
         }
     }
 

@@ -128,6 +128,39 @@ class GemmEpilogueTest {
         }
     }
 
+    /**
+     * A Linear layer and its skip connection, {@code act(a @ w + bias) + residual}: bit-equal to the separate ops on
+     * the packed (constant weight) and unpacked routes, 1 and 2 threads, with and without bias and ReLU, a
+     * non-contiguous residual and a broadcast one (run as a separate add).
+     */
+    @Test
+    void residualEqualsTheSeparateOpsBitwise() {
+        for (int[] s : new int[][]{{1, 768, 300}, {16, 200, 96}, {128, 1030, 77}}) {
+            Tensor a = Tensor.uniform(g, -2, 2, DType.F32, 2, s[0], s[1]);
+            Tensor wPlain = Tensor.uniform(g, -1, 1, DType.F32, s[1], s[2]), wConst = constant(wPlain.clone());
+            Tensor bias = Tensor.uniform(g, -1, 1, DType.F32, s[2]);
+            Tensor res = Tensor.uniform(g, -1, 1, DType.F32, 2, s[0], s[2]);
+            Tensor resT = Tensor.uniform(g, -1, 1, DType.F32, 2, s[2], s[0]).transpose(1, 2);   // non-contiguous
+            for (Tensor w : new Tensor[]{wPlain, wConst})
+                for (int threads : new int[]{1, 2})
+                    for (int v = 0; v < 4; v++) {
+                        CpuConfig.setThreads(threads);
+                        Tensor b = (v & 1) == 0 ? bias : null, r = v < 2 ? res : resT;
+                        UnaryOp act = (v & 2) == 0 ? null : UnaryOp.RELU;
+                        try (Tensor mm = MatMul.matmul(a, w); Tensor sum = b == null ? mm.add(0.0) : mm.add(b);
+                             Tensor actd = act == null ? sum.add(0.0) : sum.relu(); Tensor want = (act == null && b == null ? mm : act == null ? sum : actd).add(r);
+                             Tensor got = MatMul.linear(a, w, b, act, false, r)) {
+                            assertArrayEquals(want.shape(), got.shape());
+                            assertArrayEquals(want.toFloatArray(), got.toFloatArray(), "m=" + s[0] + " threads=" + threads + " variant " + v);
+                        }
+                    }
+            try (Tensor row = Tensor.uniform(g, -1, 1, DType.F32, s[2]); Tensor mm = MatMul.matmul(a, wConst); Tensor sum = mm.add(bias);
+                 Tensor want = sum.add(row); Tensor got = MatMul.linear(a, wConst, bias, null, false, row)) {
+                assertArrayEquals(want.toFloatArray(), got.toFloatArray(), "broadcast residual");
+            }
+        }
+    }
+
     /** MatMul.gemm with an epilogue: transposed operands, beta != 0 (c read, then the bias), F64 through the separate ops. */
     @Test
     void gemmEpilogueWithBetaTransposesAndF64() {
@@ -154,6 +187,7 @@ class GemmEpilogueTest {
         Tensor bias2d = Tensor.zeros(2, 3);
         assertThrows(IllegalArgumentException.class, () -> new GemmEpilogue(bias2d, null));
         assertThrows(IllegalArgumentException.class, () -> new GemmEpilogue(null, null));
+        assertThrows(IllegalArgumentException.class, () -> new GemmEpilogue(null, null, null));
         assertThrows(IllegalArgumentException.class, () -> new GemmEpilogue(null, UnaryOp.CLAMP));
         Tensor a = Tensor.zeros(4, 5), b = Tensor.zeros(5, 6), c = Tensor.zeros(4, 6);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
