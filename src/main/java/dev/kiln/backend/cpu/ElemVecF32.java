@@ -215,6 +215,10 @@ final class ElemVecF32 {
     static FloatVector erfFinish(FloatVector y, FloatVector t, FloatVector e) {
         FloatVector big = c(1f).sub(t.mul(e));
         big = big.reinterpretAsInts().or(y.reinterpretAsInts().and(0x80000000)).reinterpretAsFloats();
+        // |y| > 10: erf is +-1 in float (1 - t e already rounds to it from |y| ~ 4); this also makes y = +-inf
+        // give +-1, where t e was 0 * NaN (y*y - y*y is NaN at infinity); a NaN y stays NaN
+        FloatVector unit = c(1f).reinterpretAsInts().or(y.reinterpretAsInts().and(0x80000000)).reinterpretAsFloats();
+        big = big.blend(unit, y.abs().compare(VectorOperators.GT, 10f));
         FloatVector y2 = y.mul(y);
         FloatVector p = y2.fma(c(1.20553326e-4f), c(-8.54832702e-4f)); // 2/sqrt(pi) * (-1)^n / (n! (2n+1)), n = 6, 5
         p = p.fma(y2, c(5.22397785e-3f));

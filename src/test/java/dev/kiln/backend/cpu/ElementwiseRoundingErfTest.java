@@ -86,6 +86,16 @@ class ElementwiseRoundingErfTest {
                     }
                     assertTrue(worst < tol, "erf " + t + (p == 0 ? " vector" : " scalar") + ": max relative error " + worst);
                 }
+                double[] body = new double[64];                        // the same special values in a vector body
+                body[0] = Double.POSITIVE_INFINITY;
+                body[1] = Double.NEGATIVE_INFINITY;
+                body[2] = Double.NaN;
+                body[3] = 30;
+                double[] vb = Elementwise.unary(UnaryOp.ERF, Tensor.fromDoubles(t, body, 64), 0, 0).toDoubleArray();
+                assertEquals(1, vb[0], t + ": erf(+inf) in a vector");
+                assertEquals(-1, vb[1], t + ": erf(-inf) in a vector");
+                assertTrue(Double.isNaN(vb[2]));
+                assertEquals(1, vb[3]);
                 double[] sp = Elementwise.unary(UnaryOp.ERF, Tensor.fromDoubles(t, new double[]{Double.NaN,
                         Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY, 7, -30, 1e-20}, 6), 0, 0).toDoubleArray();
                 assertTrue(Double.isNaN(sp[0]));
