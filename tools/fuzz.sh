@@ -6,7 +6,7 @@
 # Targets: PickleFuzzTest#unpickle, TorchArchiveFuzzTest#zipArchive, TorchArchiveFuzzTest#torchArchive,
 #          ScriptParserFuzzTest#parse, OnnxFuzzTest#model, OnnxFuzzTest#tensorProto, NpyFuzzTest#npy,
 #          NpyFuzzTest#npz, SafetensorsFuzzTest#read, SavedModelFuzzTest#savedModelPb,
-#          SavedModelFuzzTest#checkpointIndex
+#          SavedModelFuzzTest#checkpointIndex, GgufFuzzTest#gguf
 #
 # It builds into target/fuzz (never target/classes), relabels the class files from Java 25 to 23
 # so Jazzer 0.24.0's bundled ASM can instrument them for coverage (dev.kiln.fuzz.ClassFileVersion),

@@ -188,7 +188,7 @@ public final class BpeTokenizer {
         List<String[]> pairs = new ArrayList<>();
         for (String m : merges) {
             int sp = m.indexOf(' ');
-            if (sp <= 0 || sp == m.length() - 1) throw new IllegalArgumentException(source + ": bad merge \"" + m + "\"");
+            if (sp <= 0 || sp == m.length() - 1) throw new IllegalArgumentException(source + ": bad merge \"" + dev.kiln.io.Gguf.printable(m) + "\"");
             pairs.add(new String[] {m.substring(0, sp), m.substring(sp + 1)});
         }
         return new BpeTokenizer(vocab, pairs, GPT2_PATTERN, added, source);
@@ -204,7 +204,7 @@ public final class BpeTokenizer {
         String src = g.file().toString();
         Object model = m.get("tokenizer.ggml.model");
         if (!"gpt2".equals(model))
-            throw new IllegalArgumentException(src + ": tokenizer.ggml.model " + model + " is not supported (gpt2 byte-level BPE only); give --tokenizer PATH");
+            throw new IllegalArgumentException(src + ": tokenizer.ggml.model " + dev.kiln.io.Gguf.printable(model) + " is not supported (gpt2 byte-level BPE only); give --tokenizer PATH");
         if (!(m.get("tokenizer.ggml.tokens") instanceof List<?> toks) || !(m.get("tokenizer.ggml.merges") instanceof List<?> merges))
             throw new IllegalArgumentException(src + ": no tokenizer.ggml.tokens / tokenizer.ggml.merges arrays");
         List<String> tokens = new ArrayList<>(), ms = new ArrayList<>();

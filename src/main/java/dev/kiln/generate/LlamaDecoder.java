@@ -151,7 +151,7 @@ public final class LlamaDecoder implements Decoder {
         Map<String, Object> m = g.metadata();
         String src = g.file().toString();
         if (!"llama".equals(m.get("general.architecture")))
-            throw new dev.kiln.io.KilnFormatException(src + ": general.architecture " + m.get("general.architecture") + " is not llama");
+            throw new dev.kiln.io.KilnFormatException(src + ": general.architecture " + dev.kiln.io.Gguf.printable(m.get("general.architecture")) + " is not llama");
         int hidden = ggufInt(m, src, "llama.embedding_length"), heads = ggufInt(m, src, "llama.attention.head_count");
         dev.kiln.io.Gguf.TensorInfo te = g.info("token_embd.weight");
         Shape sh = new Shape(te.shape()[0], hidden, ggufInt(m, src, "llama.block_count"), heads,
@@ -160,7 +160,7 @@ public final class LlamaDecoder implements Decoder {
                 m.get("llama.attention.layer_norm_rms_epsilon") instanceof Double e ? e.floatValue() : 1e-5f,
                 m.get("llama.rope.freq_base") instanceof Double b ? b : 10000.0, src);
         if (m.get("llama.rope.scaling.type") instanceof String t && !t.equals("none"))
-            throw new dev.kiln.io.KilnFormatException(src + ": llama.rope.scaling.type " + t + " is not supported yet");
+            throw new dev.kiln.io.KilnFormatException(src + ": llama.rope.scaling.type " + dev.kiln.io.Gguf.printable(t) + " is not supported yet");
         java.util.List<Tensor> owned = new java.util.ArrayList<>();
         Tensor embed = own(owned, ggufTensor(g, "token_embd.weight", sh.vocab(), hidden));
         Tensor norm = own(owned, ggufTensor(g, "output_norm.weight", hidden));

@@ -78,7 +78,7 @@ public final class Gguf implements AutoCloseable {
             long nTensors = c.count("tensor count"), nMeta = c.count("metadata count");
             Map<String, Object> meta = new LinkedHashMap<>();
             for (long i = 0; i < nMeta; i++) {
-                String key = c.string();
+                String key = c.name("metadata key");
                 meta.put(key, c.value(c.u32(), key));
             }
             long alignment = meta.get("general.alignment") instanceof Long a ? a : 32;
@@ -88,7 +88,7 @@ public final class Gguf implements AutoCloseable {
             List<long[]> dims = new ArrayList<>();
             List<long[]> typeOffset = new ArrayList<>();
             for (long i = 0; i < nTensors; i++) {
-                String name = c.string();
+                String name = c.name("tensor name");
                 int nd = c.u32();
                 if (nd < 1 || nd > 4) throw new KilnFormatException(file + ": tensor " + name + " has " + nd + " dims (1..4)");
                 long[] d = new long[nd];
@@ -190,6 +190,12 @@ public final class Gguf implements AutoCloseable {
         return Float.float16ToFloat(blocks.get(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), at));
     }
 
+    /** A value from the file made safe for a one-line message: control characters as '?', at most 80 characters. */
+    public static String printable(Object v) {
+        String t = String.valueOf(v).replaceAll("[\\p{Cntrl}]", "?");
+        return t.length() > 80 ? t.substring(0, 77) + "..." : t;
+    }
+
     /** Unmaps the file (its F32 views become unusable). */
     @Override public void close() { if (arena.scope().isAlive()) arena.close(); }
 
@@ -235,6 +241,15 @@ public final class Gguf implements AutoCloseable {
             byte[] b = seg.asSlice(pos, n).toArray(ValueLayout.JAVA_BYTE);
             pos += n;
             return new String(b, StandardCharsets.UTF_8);
+        }
+
+        /** A metadata key or tensor name: at most 1024 bytes, no control characters (they end up in messages). */
+        String name(String what) throws KilnFormatException {
+            long at = pos;
+            String v = string();
+            if (v.length() > 1024 || v.chars().anyMatch(ch -> ch < 0x20 || ch == 0x7f))
+                throw new KilnFormatException(file + ": the " + what + " at byte " + at + " is longer than 1024 bytes or has control characters");
+            return v;
         }
 
         Object value(int type, String key) throws KilnFormatException {
