@@ -43,12 +43,11 @@ public final class TorchScriptDecoder implements Decoder {
         if (layers == 0 || kvHeads == 0 || headDim == 0)
             throw new IllegalArgumentException(where + ": needs the layer count, heads and width (n_layer/n_head/n_embd or num_hidden_layers/num_attention_heads/hidden_size)");
         List<String> args = model.forwardArgumentNames();
-        int past = args.size() - 1 - (args.size() > 1 && args.get(1).equals("attention_mask") ? 1 : 0);
-        if (past == 2 * layers + 1) past--;                       // an unnamed attention mask
-        if (past != 2 * layers)
+        mask = args.size() == 2 + 2 * layers;                     // the mask, named or not, is the second input
+        boolean namedMask = args.size() > 1 && args.get(1).equals("attention_mask");
+        if (!mask && (args.size() != 1 + 2 * layers || namedMask))
             throw new IllegalArgumentException(file + ": forward takes " + args.size() + " inputs " + args + "; a decoder with " + layers
                     + " layers takes input_ids, an optional attention_mask and " + 2 * layers + " past tensors");
-        mask = args.size() == 2 + 2 * layers;
     }
 
     /** Loads a TorchScript decoder file and the config next to it. */

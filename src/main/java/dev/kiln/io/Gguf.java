@@ -34,6 +34,7 @@ public final class Gguf implements AutoCloseable {
     public static final int F32 = 0, F16 = 1, Q4_0 = 2, Q8_0 = 8, BF16 = 30;
     private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final long MAX_COUNT = 1 << 24, MAX_STRING = 1 << 26;
 
     /** A tensor's name, dims (ne[0] first: the fastest-varying), ggml type and byte range in the file. */
@@ -166,8 +167,8 @@ public final class Gguf implements AutoCloseable {
         float[] v = new float[Math.toIntExact(t.elements())];
         MemorySegment s = blocks(t);
         switch (t.type()) {
-            case F16 -> { for (int i = 0; i < v.length; i++) v[i] = Float.float16ToFloat(s.get(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 2L * i)); }
-            case BF16 -> { for (int i = 0; i < v.length; i++) v[i] = DType.bf16ToFloat(s.get(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 2L * i)); }
+            case F16 -> { for (int i = 0; i < v.length; i++) v[i] = Float.float16ToFloat(s.get(U16, 2L * i)); }
+            case BF16 -> { for (int i = 0; i < v.length; i++) v[i] = DType.bf16ToFloat(s.get(U16, 2L * i)); }
             case Q8_0, Q4_0 -> {
                 int per = t.type() == Q8_0 ? 34 : 18;
                 for (int b = 0; b < v.length / 32; b++) {
@@ -187,7 +188,7 @@ public final class Gguf implements AutoCloseable {
 
     /** The f16 scale at the start of a Q8_0 / Q4_0 block. */
     public static float scale(MemorySegment blocks, long at) {
-        return Float.float16ToFloat(blocks.get(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), at));
+        return Float.float16ToFloat(blocks.get(U16, at));
     }
 
     /** A value from the file made safe for a one-line message: control characters as '?', at most 80 characters. */
@@ -256,8 +257,8 @@ public final class Gguf implements AutoCloseable {
             return switch (type) {
                 case 0 -> { need(1, key); yield (long) (seg.get(ValueLayout.JAVA_BYTE, pos++) & 0xff); }
                 case 1 -> { need(1, key); yield (long) seg.get(ValueLayout.JAVA_BYTE, pos++); }
-                case 2 -> { need(2, key); long v = seg.get(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), pos) & 0xffff; pos += 2; yield v; }
-                case 3 -> { need(2, key); long v = seg.get(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), pos); pos += 2; yield v; }
+                case 2 -> { need(2, key); long v = seg.get(U16, pos) & 0xffff; pos += 2; yield v; }
+                case 3 -> { need(2, key); long v = seg.get(U16, pos); pos += 2; yield v; }
                 case 4 -> u32() & 0xffffffffL;
                 case 5 -> (long) u32();
                 case 6 -> (double) Float.intBitsToFloat(u32());

@@ -82,31 +82,6 @@ public final class MatMul {
      * kernel ({@link dev.kiln.backend.Backend#gemmBf16}: each input keeps 8 significant bits), then
      * bias and activation are applied in f32; otherwise, and for gradients, the f32 path.
      */
-    /**
-     * {@code act(a @ w + bias) + residual}, residual (null: none) of the output's shape: a Linear
-     * layer and the skip connection after it, the residual added by the GEMM's epilogue where it can
-     * (float32, no gradients), else as a separate add with the same result.
-     */
-    public static Tensor linear(Tensor a, Tensor w, Tensor bias, UnaryOp act, boolean bf16, Tensor residual) {
-        if (residual == null) return linear(a, w, bias, act, bf16);
-        boolean fused = !bf16 && a.dim() >= 2 && w.dim() == 2 && a.size(-1) == w.size(0) && a.dtype() == DType.F32 && w.dtype() == DType.F32
-                && residual.dtype() == DType.F32 && a.backend() == w.backend() && residual.backend() == a.backend()
-                && (bias == null || bias.dim() == 1 && bias.size(0) == w.size(1) && bias.dtype() == DType.F32 && !Tensor.needsGrad(bias))
-                && !Tensor.needsGrad(a, w, residual);
-        int[] as = a.shape(), outShape = as.clone();
-        if (a.dim() >= 1) outShape[outShape.length - 1] = w.dim() == 2 ? w.size(1) : -1;
-        if (fused && Arrays.equals(residual.shape(), outShape)) {
-            int rows = (int) (a.numel() / Math.max(1, a.size(-1)));
-            try (Tensor rc = residual.isContiguous() ? null : residual.contiguous();
-                 Tensor r2 = (rc == null ? residual : rc).view(rows, w.size(1))) {
-                return stackedRows(a, w, Arrays.copyOf(as, as.length - 2), as[as.length - 2], w.size(0), w.size(1), new GemmEpilogue(bias, act, r2));
-            }
-        }
-        try (Tensor y = linear(a, w, bias, act, bf16)) {
-            return y.add(residual);
-        }
-    }
-
     public static Tensor linear(Tensor a, Tensor w, Tensor bias, UnaryOp act, boolean bf16) {
         if (bf16 && a.dim() >= 2 && w.dim() == 2 && a.size(-1) == w.size(0) && a.dtype() == DType.F32 && w.dtype() == DType.F32
                 && a.backend() == w.backend() && !Tensor.needsGrad(a, w) && (bias == null || !Tensor.needsGrad(bias))
@@ -135,12 +110,38 @@ public final class MatMul {
         return linearF32(a, w, bias, act);
     }
 
-    private static Tensor linearF32(Tensor a, Tensor w, Tensor bias, UnaryOp act) {
-        boolean fused = a.dim() >= 2 && w.dim() == 2 && a.size(-1) == w.size(0) && (bias != null || act != null)
-                && a.dtype() == DType.F32 && w.dtype() == DType.F32 && a.backend() == w.backend()
+    /**
+     * {@code act(a @ w + bias) + residual}, residual (null: none) of the output's shape: a Linear
+     * layer and the skip connection after it, the residual added by the GEMM's epilogue where it can
+     * (float32, no gradients), else as a separate add with the same result.
+     */
+    public static Tensor linear(Tensor a, Tensor w, Tensor bias, UnaryOp act, boolean bf16, Tensor residual) {
+        if (residual == null) return linear(a, w, bias, act, bf16);
+        int[] as = a.shape(), outShape = as.clone();
+        if (as.length > 0 && w.dim() == 2) outShape[as.length - 1] = w.size(1);
+        if (!bf16 && epilogueFits(a, w, bias) && residual.dtype() == DType.F32 && residual.backend() == a.backend()
+                && !Tensor.needsGrad(residual) && Arrays.equals(residual.shape(), outShape)) {
+            int rows = (int) (a.numel() / Math.max(1, a.size(-1)));
+            try (Tensor rc = residual.isContiguous() ? null : residual.contiguous();
+                 Tensor r2 = (rc == null ? residual : rc).view(rows, w.size(1))) {
+                return stackedRows(a, w, Arrays.copyOf(as, as.length - 2), as[as.length - 2], w.size(0), w.size(1), new GemmEpilogue(bias, act, r2));
+            }
+        }
+        try (Tensor y = linear(a, w, bias, act, bf16)) {
+            return y.add(residual);
+        }
+    }
+
+    /** Whether a @ w (+ bias) can run as one F32 GEMM with an epilogue: shapes agree, float32 on one backend, no gradients. */
+    private static boolean epilogueFits(Tensor a, Tensor w, Tensor bias) {
+        return a.dim() >= 2 && w.dim() == 2 && a.size(-1) == w.size(0) && a.dtype() == DType.F32 && w.dtype() == DType.F32
+                && a.backend() == w.backend()
                 && (bias == null || bias.dim() == 1 && bias.size(0) == w.size(1) && bias.dtype() == DType.F32 && !Tensor.needsGrad(bias))
                 && !Tensor.needsGrad(a, w);
-        if (!fused) {
+    }
+
+    private static Tensor linearF32(Tensor a, Tensor w, Tensor bias, UnaryOp act) {
+        if (!((bias != null || act != null) && epilogueFits(a, w, bias))) {
             Tensor y = matmul(a, w);
             if (bias != null) {
                 Tensor t = y.add(bias);

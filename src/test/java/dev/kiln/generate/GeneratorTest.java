@@ -121,19 +121,7 @@ class GeneratorTest {
                  Decoder.Session sf = f.newSession(); Decoder.Session sq = q.newSession()) {
                 assertEquals(fmt, q.format());
                 for (int[] ids : new int[][] {{39, 493, 78}, {12}, {501}}) {
-                    float[] a = sf.step(ids), b = sq.step(ids);
-                    double dot = 0, na = 0, nb = 0;
-                    int ia = 0, ib = 0;
-                    for (int i = 0; i < a.length; i++) {
-                        dot += a[i] * b[i];
-                        na += a[i] * a[i];
-                        nb += b[i] * b[i];
-                        if (a[i] > a[ia]) ia = i;
-                        if (b[i] > b[ib]) ib = i;
-                    }
-                    double cos = dot / Math.sqrt(na * nb);
-                    assertTrue(cos >= (fmt == WeightFormat.INT8 ? 0.999 : 0.94), fmt + " vs f32 logits: cosine " + cos);
-                    assertEquals(ia, ib, fmt + ": argmax");
+                    assertCloseWithSameArgmax(sf.step(ids), sq.step(ids), fmt == WeightFormat.INT8 ? 0.999 : 0.94, fmt.toString());
                 }
             }
             try (Gpt2Decoder f = Gpt2Decoder.load(BpeTokenizerTest.DIR.resolve("gpt2_tiny_hf"));
@@ -171,18 +159,7 @@ class GeneratorTest {
              Decoder.Session sf = f.newSession(); Decoder.Session sq = q.newSession();
              Decoder.Session lf = f.newSession(); Decoder.Session lq = q.newSession()) {
             for (int[] ids : new int[][] {{39, 493, 78}, {12}, {501}}) {
-                float[] a = sf.step(ids), b = sq.step(ids);
-                double dot = 0, na = 0, nb = 0;
-                int ia = 0, ib = 0;
-                for (int i = 0; i < a.length; i++) {
-                    dot += a[i] * b[i];
-                    na += a[i] * a[i];
-                    nb += b[i] * b[i];
-                    if (a[i] > a[ia]) ia = i;
-                    if (b[i] > b[ib]) ib = i;
-                }
-                assertTrue(dot / Math.sqrt(na * nb) >= 0.999, "int8 vs f32 logits: cosine " + dot / Math.sqrt(na * nb));
-                assertEquals(ia, ib, "int8: argmax");
+                assertCloseWithSameArgmax(sf.step(ids), sq.step(ids), 0.999, "int8");
             }
             int[] prompt = new int[Gpt2Decoder.QUANT_ROWS + 4];
             for (int i = 0; i < prompt.length; i++) prompt[i] = 5 * i + 1;
@@ -332,6 +309,22 @@ class GeneratorTest {
                 }
             }
         }
+    }
+
+    /** Quantized logits b against float logits a: cosine at least minCos and the same argmax (first index among equal maxima). */
+    private static void assertCloseWithSameArgmax(float[] a, float[] b, double minCos, String what) {
+        double dot = 0, na = 0, nb = 0;
+        int ia = 0, ib = 0;
+        for (int i = 0; i < a.length; i++) {
+            dot += a[i] * b[i];
+            na += a[i] * a[i];
+            nb += b[i] * b[i];
+            if (a[i] > a[ia]) ia = i;
+            if (b[i] > b[ib]) ib = i;
+        }
+        double cos = dot / Math.sqrt(na * nb);
+        assertTrue(cos >= minCos, what + " vs f32 logits: cosine " + cos);
+        assertEquals(ia, ib, what + ": argmax");
     }
 
     @Test

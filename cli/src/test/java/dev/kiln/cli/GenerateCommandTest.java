@@ -31,35 +31,25 @@ class GenerateCommandTest {
     /** A Hugging Face GPT-2 directory runs on Kiln's own layers with the same ids as the ONNX export. */
     @Test
     void huggingFaceDirectoryGivesTheSameIds() throws Exception {
-        Path json = tmp.resolve("hf.json");
-        CliRun r = CliRun.of("generate", DIR.resolve("gpt2_tiny_hf").toString(), "--prompt", "The quick brown fox",
+        assertGreedyIds("gpt2_tiny_hf", "hf.json", "[289, 289, 366, 340, 486, 274, 275, 340, 549, 262, 450, 446, 274, 274, 274, 274, 348, 197, 340, 495, 274, 274, 10, 197, 165, 340, 549, 340, 274, 274, 274, 165]");
+    }
+
+    /** kiln generate MODEL --prompt "The quick brown fox" --max-new-tokens 32 --json: its "ids" are the given golden list. */
+    private void assertGreedyIds(String model, String jsonName, String ids) throws Exception {
+        Path json = tmp.resolve(jsonName);
+        CliRun r = CliRun.of("generate", DIR.resolve(model).toString(), "--prompt", "The quick brown fox",
                 "--max-new-tokens", "32", "--json", json.toString());
         assertEquals(Main.OK, r.code(), r.err());
-        assertTrue(Files.readString(json).contains("\"ids\": [289, 289, 366, 340, 486, 274, 275, 340, 549, 262, 450, 446, 274, 274, 274, 274, 348, 197, 340, 495, 274, 274, 10, 197, 165, 340, 549, 340, 274, 274, 274, 165]"),
-                Files.readString(json));
+        assertTrue(Files.readString(json).contains("\"ids\": " + ids), Files.readString(json));
     }
 
     /** A Llama-family directory (native LlamaDecoder): PyTorch's greedy ids; --weights int4 runs too. */
     @Test
     void llamaDirectoryGivesPyTorchsIds() throws Exception {
-        Path json = tmp.resolve("llama.json");
-        CliRun r = CliRun.of("generate", DIR.resolve("llama_tiny_hf").toString(), "--prompt", "The quick brown fox",
-                "--max-new-tokens", "32", "--json", json.toString());
-        assertEquals(Main.OK, r.code(), r.err());
-        assertTrue(Files.readString(json).contains("\"ids\": [341, 388, 388, 388, 388, 388, 388, 80, 80, 417, 80, 80, 80, 80, 80, 80, 80, 359, 546, 199, 409, 121, 338, 409, 396, 57, 80, 80, 359, 57, 80, 80]"),
-                Files.readString(json));
-        Path ts = tmp.resolve("ts.json");                     // the same model traced to TorchScript
-        CliRun t = CliRun.of("generate", DIR.resolve("llama_tiny_trace.pt").toString(), "--prompt", "The quick brown fox",
-                "--max-new-tokens", "32", "--json", ts.toString());
-        assertEquals(Main.OK, t.code(), t.err());
-        assertTrue(Files.readString(ts).contains("\"ids\": [341, 388, 388, 388, 388, 388, 388, 80, 80, 417, 80, 80, 80, 80, 80, 80, 80, 359, 546, 199, 409, 121, 338, 409, 396, 57, 80, 80, 359, 57, 80, 80]"),
-                Files.readString(ts));
-        Path gg = tmp.resolve("gguf.json");                   // the same model as a GGUF file, with its embedded tokenizer
-        CliRun g = CliRun.of("generate", DIR.resolve("llama_tiny_f32.gguf").toString(), "--prompt", "The quick brown fox",
-                "--max-new-tokens", "32", "--json", gg.toString());
-        assertEquals(Main.OK, g.code(), g.err());
-        assertTrue(Files.readString(gg).contains("\"ids\": [341, 388, 388, 388, 388, 388, 388, 80, 80, 417, 80, 80, 80, 80, 80, 80, 80, 359, 546, 199, 409, 121, 338, 409, 396, 57, 80, 80, 359, 57, 80, 80]"),
-                Files.readString(gg));
+        String golden = "[341, 388, 388, 388, 388, 388, 388, 80, 80, 417, 80, 80, 80, 80, 80, 80, 80, 359, 546, 199, 409, 121, 338, 409, 396, 57, 80, 80, 359, 57, 80, 80]";
+        assertGreedyIds("llama_tiny_hf", "llama.json", golden);
+        assertGreedyIds("llama_tiny_trace.pt", "ts.json", golden);      // the same model traced to TorchScript
+        assertGreedyIds("llama_tiny_f32.gguf", "gguf.json", golden);    // the same model as a GGUF file, with its embedded tokenizer
         CliRun q4 = CliRun.of("generate", DIR.resolve("llama_tiny_q4_0.gguf").toString(), "--prompt-ids", "39,493,78", "--max-new-tokens", "4");
         assertEquals(Main.OK, q4.code(), q4.err());
         CliRun q = CliRun.of("generate", DIR.resolve("llama_tiny_hf").toString(), "--prompt-ids", "39,493,78", "--max-new-tokens", "4", "--weights", "int4");

@@ -58,15 +58,13 @@ final class KilnChatEngine implements AutoCloseable {
         try {
             boolean dir = Files.isDirectory(model);
             if (!dir && !Files.isRegularFile(model)) throw new java.nio.file.NoSuchFileException(model.toString());
+            if (!dir && weights.bits() != 0)
+                throw new IllegalArgumentException("kiln chat model: weights " + weights + " are for Hugging Face directories; quantize an ONNX file with 'kiln quantize --weight-only'");
             this.tokenizer = BpeTokenizer.fromPath(tokenizerPath != null ? tokenizerPath : dir ? model : model.toAbsolutePath().getParent());
             this.decoder = dir ? Decoder.huggingFace(model, weights)
                     : OnnxDecoder.open(model, weights == WeightFormat.BF16 ? OnnxExecutor.Precision.BF16 : OnnxExecutor.Precision.F32, 0);
         } catch (IOException e) {
             throw new UncheckedIOException("kiln chat model: " + e.getMessage(), e);
-        }
-        if (!Files.isDirectory(model) && weights.bits() != 0) {
-            decoder.close();
-            throw new IllegalArgumentException("kiln chat model: weights " + weights + " are for Hugging Face directories; quantize an ONNX file with 'kiln quantize --weight-only'");
         }
         this.generator = new TextGenerator(decoder, tokenizer);
         this.defaultMaxTokens = defaultMaxTokens;
