@@ -1,24 +1,34 @@
 package dev.kiln.train;
 
-import java.io.BufferedReader;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
 /**
  * A child JVM running a test-class main with the test JVM's java and class path (flags kept minimal
- * for a fast start), its stdout and stderr merged and read line by line on a daemon thread. Always
- * close it: close kills the process (SIGKILL) if it still runs, so no test leaves children behind.
+ * for a fast start), its stdout and stderr merged into a temporary file that the parent reads line
+ * by line. A file, not a pipe: after a SIGKILL every byte the child wrote is in the file, whereas
+ * the JDK drains a dead child's pipe on its reaper thread, racing a reader thread, and lines could
+ * be lost (a crash test once saw the file's version two ahead of the last line it read). Always
+ * close it: close kills the process (SIGKILL) if it still runs and deletes the file.
  */
 public final class ChildJvm implements AutoCloseable {
-    private static final String EOF = "\u0000eof";
     private final Process process;
-    private final LinkedBlockingQueue<String> lines = new LinkedBlockingQueue<>();
+    private final Path log;
+    private final FileChannel in;
+    private final ByteBuffer buf = ByteBuffer.allocate(1 << 16);
+    private final ByteArrayOutputStream partial = new ByteArrayOutputStream();
+    private final ArrayDeque<String> lines = new ArrayDeque<>();
     private final List<String> seen = new ArrayList<>();
 
     public ChildJvm(Class<?> main, List<String> jvmFlags, String... args) throws IOException {
@@ -29,19 +39,31 @@ public final class ChildJvm implements AutoCloseable {
         cmd.addAll(jvmFlags);
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), main.getName()));
         cmd.addAll(List.of(args));
-        process = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        Thread reader = new Thread(this::pump, "child-jvm-reader");
-        reader.setDaemon(true);
-        reader.start();
+        log = Files.createTempFile("kiln-child-", ".log");
+        process = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        in = FileChannel.open(log, StandardOpenOption.READ);
     }
 
-    private void pump() {
-        try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
-            for (String l; (l = r.readLine()) != null; ) lines.add(l);
-        } catch (IOException ignored) {
-            // the process was killed; what was read is in the queue
-        } finally {
-            lines.add(EOF);
+    /** Moves the complete lines written so far into the queue; once the child is dead, also its last unterminated line. */
+    private void readNew(boolean dead) {
+        try {
+            for (int n; (n = in.read(buf.clear())) > 0; ) {
+                for (int i = 0; i < n; i++) {
+                    byte b = buf.get(i);
+                    if (b == '\n') {
+                        lines.add(partial.toString(StandardCharsets.UTF_8));
+                        partial.reset();
+                    } else {
+                        partial.write(b);
+                    }
+                }
+            }
+            if (dead && partial.size() > 0) {
+                lines.add(partial.toString(StandardCharsets.UTF_8));
+                partial.reset();
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("child output " + log, e);
         }
     }
 
@@ -49,9 +71,17 @@ public final class ChildJvm implements AutoCloseable {
     public String await(String prefix, long timeoutMs) throws InterruptedException {
         long deadline = System.nanoTime() + timeoutMs * 1_000_000;
         while (true) {
-            String l = lines.poll(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-            if (l == null) throw new AssertionError("child: no '" + prefix + "' line within " + timeoutMs + " ms; output: " + seen);
-            if (l.equals(EOF)) throw new AssertionError("child exited (" + exitCode() + ") before a '" + prefix + "' line; output: " + seen);
+            if (lines.isEmpty()) {
+                boolean dead = !process.isAlive();   // checked before reading: a dead child's file is complete
+                readNew(dead);
+                if (lines.isEmpty()) {
+                    if (dead) throw new AssertionError("child exited (exit " + process.exitValue() + ") before a '" + prefix + "' line; output: " + seen);
+                    if (System.nanoTime() > deadline) throw new AssertionError("child: no '" + prefix + "' line within " + timeoutMs + " ms; output: " + seen);
+                    Thread.sleep(1);
+                    continue;
+                }
+            }
+            String l = lines.poll();
             seen.add(l);
             if (l.startsWith(prefix)) return l;
         }
@@ -61,11 +91,10 @@ public final class ChildJvm implements AutoCloseable {
     public List<String> kill() throws InterruptedException {
         process.destroyForcibly();
         process.waitFor();
-        List<String> rest = new ArrayList<>();
-        for (String l; !(l = lines.take()).equals(EOF); ) {
-            rest.add(l);
-            seen.add(l);
-        }
+        readNew(true);
+        List<String> rest = new ArrayList<>(lines);
+        lines.clear();
+        seen.addAll(rest);
         return rest;
     }
 
@@ -77,10 +106,6 @@ public final class ChildJvm implements AutoCloseable {
 
     public long pid() { return process.pid(); }
 
-    private String exitCode() {
-        return process.isAlive() ? "running" : "exit " + process.exitValue();
-    }
-
     @Override
     public void close() {
         process.destroyForcibly();
@@ -88,6 +113,12 @@ public final class ChildJvm implements AutoCloseable {
             process.waitFor(10, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+        try {
+            in.close();
+            Files.deleteIfExists(log);
+        } catch (IOException ignored) {
+            // a temporary file; the OS cleans /tmp
         }
     }
 }
