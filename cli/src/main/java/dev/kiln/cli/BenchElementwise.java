@@ -37,7 +37,11 @@ import java.util.concurrent.Callable;
  *       ({@code backend.binary(ADD, a, b, out)}); "api" rows call {@code a.add(b)} as users do,
  *       which also allocates and zero-fills the output and frees it.</li>
  *   <li>peer "memcpy": {@code MemorySegment.copy} of a 64 MiB buffer into another, split into
- *       as many pieces as threads (bytes read + written = 2 x 64 MiB).</li>
+ *       as many pieces as threads (bytes read + written = 2 x 64 MiB). It is timed beside every
+ *       row, one copy after each timed call of the row's op, and each row reports its own peer
+ *       median: on a shared VM the memory bandwidth moves by 1.5-2x within a minute (memcpy 24 to
+ *       36 GB/s on one thread between two runs of this bench, 2026-12-07), so a copy timed once
+ *       before all rows made ratios of whatever the bandwidth was then.</li>
  * </ul>
  */
 @Command(name = "elementwise", mixinStandardHelpOptions = true,
@@ -133,53 +137,47 @@ public final class BenchElementwise implements Callable<Integer> {
     /** All rows for one thread count. */
     private List<BenchResult> runAll(int t) throws Exception {
         List<BenchResult> rows = new ArrayList<>();
-        double peer = memcpyGBs(t);
-        String peerName = "memcpy t" + t;
         String n = sizeLabel(size);
         try (Scope s = Scope.open()) {
+            int floats = (int) (PEER_BYTES / 4);
+            MemorySegment from = Tensor.zeros(DType.F32, floats).segment(), to = Tensor.zeros(DType.F32, floats).segment();
+            from.fill((byte) 1); // touch every page of both buffers before timing
+            to.fill((byte) 2);
+            Peer peer = new Peer("memcpy t" + t, 2.0 * PEER_BYTES, () -> parallelCopy(from, to, t));
             Generator g = new Generator(7);
             Tensor a = Tensor.uniform(g, -2, 2, DType.F32, size);
             Tensor b = Tensor.uniform(g, -2, 2, DType.F32, size);
             Tensor out = Tensor.zeros(DType.F32, size);
             Backend be = a.backend();
             double bin = 12.0 * size, un = 8.0 * size;
-            rows.add(row("add f32 " + n + " t" + t + " kernel", bin, () -> be.binary(BinaryOp.ADD, a, b, out), peerName, peer));
-            rows.add(row("add f32 " + n + " t" + t + " api", bin, () -> a.add(b).close(), peerName, peer));
-            rows.add(row("mul f32 " + n + " t" + t + " kernel", bin, () -> be.binary(BinaryOp.MUL, a, b, out), peerName, peer));
-            rows.add(row("mul f32 " + n + " t" + t + " api", bin, () -> a.mul(b).close(), peerName, peer));
-            rows.add(row("exp f32 " + n + " t" + t + " kernel", un, () -> be.unary(UnaryOp.EXP, a, out, 0, 0), peerName, peer));
-            rows.add(row("exp f32 " + n + " t" + t + " api", un, () -> a.exp().close(), peerName, peer));
-            rows.add(row("sum f32 " + n + " t" + t + " api", 4.0 * size, () -> a.sum().close(), peerName, peer));
+            rows.add(row("add f32 " + n + " t" + t + " kernel", bin, () -> be.binary(BinaryOp.ADD, a, b, out), peer));
+            rows.add(row("add f32 " + n + " t" + t + " api", bin, () -> a.add(b).close(), peer));
+            rows.add(row("mul f32 " + n + " t" + t + " kernel", bin, () -> be.binary(BinaryOp.MUL, a, b, out), peer));
+            rows.add(row("mul f32 " + n + " t" + t + " api", bin, () -> a.mul(b).close(), peer));
+            rows.add(row("exp f32 " + n + " t" + t + " kernel", un, () -> be.unary(UnaryOp.EXP, a, out, 0, 0), peer));
+            rows.add(row("exp f32 " + n + " t" + t + " api", un, () -> a.exp().close(), peer));
+            rows.add(row("sum f32 " + n + " t" + t + " api", 4.0 * size, () -> a.sum().close(), peer));
             if (size % SOFTMAX_ROW == 0) {
                 Tensor rowsA = a.view(size / SOFTMAX_ROW, SOFTMAX_ROW), rowsOut = out.view(size / SOFTMAX_ROW, SOFTMAX_ROW);
                 rows.add(row("softmax f32 " + n + " rows of " + SOFTMAX_ROW + " t" + t + " kernel", un,
-                        () -> be.softmax(rowsA, 1, false, rowsOut), peerName, peer));
+                        () -> be.softmax(rowsA, 1, false, rowsOut), peer));
             }
-            rows.add(row("alloc+zero f32 " + n + " t" + t, 4.0 * size, () -> Tensor.zeros(DType.F32, size).close(), peerName, peer));
+            rows.add(row("alloc+zero f32 " + n + " t" + t, 4.0 * size, () -> Tensor.zeros(DType.F32, size).close(), peer));
         }
         return rows;
     }
 
-    private BenchResult row(String name, double bytes, Timing.Action action, String peerName, double peer) throws Exception {
+    /** The memcpy peer: its name, bytes moved per call and the call. */
+    private record Peer(String name, double bytes, Timing.Action copy) {}
+
+    /** One row: the op and the peer copy timed in turn, run by run; each side's median. */
+    private BenchResult row(String name, double bytes, Timing.Action action, Peer peer) throws Exception {
         if (warmup > 0) {          // at least a second of calls first: the JIT's C2 versions, not its C1 ones, are timed
             long end = System.nanoTime() + 1_000_000_000L;
             do action.run(); while (System.nanoTime() < end);
         }
-        double s = Timing.medianSeconds(action, warmup, runs, Double.MAX_VALUE);
-        return new BenchResult(name, "GB/s", bytes / s * 1e-9, peerName, peer);
-    }
-
-    /** GB/s of copying 64 MiB (read + written bytes) split over t threads. */
-    double memcpyGBs(int t) throws Exception {
-        try (Scope s = Scope.open()) {
-            int floats = (int) (PEER_BYTES / 4);
-            Tensor src = Tensor.zeros(DType.F32, floats), dst = Tensor.zeros(DType.F32, floats);
-            MemorySegment from = src.segment(), to = dst.segment();
-            from.fill((byte) 1); // touch every page of both buffers before timing
-            to.fill((byte) 2);
-            double sec = Timing.medianSeconds(() -> parallelCopy(from, to, t), warmup, runs, Double.MAX_VALUE);
-            return 2.0 * PEER_BYTES / sec * 1e-9;
-        }
+        double[] sec = Timing.interleavedMedians(action, peer.copy(), warmup, runs);
+        return new BenchResult(name, "GB/s", bytes / sec[0] * 1e-9, peer.name(), peer.bytes() / sec[1] * 1e-9);
     }
 
     /** Copies from into to in t contiguous pieces (64-byte aligned) on Kiln's CPU pool. */

@@ -33,6 +33,29 @@ final class Timing {
         return median(Arrays.copyOf(t, n));
     }
 
+    /**
+     * Median seconds of a and of b, timed in turn (a, b, a, b, ...) for runs rounds after warmup
+     * untimed rounds: a peer timed beside each call sees the same machine, which on a shared VM
+     * moves by more than the ratios being measured.
+     */
+    static double[] interleavedMedians(Action a, Action b, int warmup, int runs) throws Exception {
+        if (runs < 1) throw new IllegalArgumentException("timing: runs must be >= 1, got " + runs);
+        for (int i = 0; i < warmup; i++) {
+            a.run();
+            b.run();
+        }
+        double[] ta = new double[runs], tb = new double[runs];
+        for (int r = 0; r < runs; r++) {
+            long t0 = System.nanoTime();
+            a.run();
+            long t1 = System.nanoTime();
+            b.run();
+            ta[r] = (t1 - t0) * 1e-9;
+            tb[r] = (System.nanoTime() - t1) * 1e-9;
+        }
+        return new double[]{median(ta), median(tb)};
+    }
+
     static double median(double[] values) {
         if (values.length == 0) throw new IllegalArgumentException("median of no values");
         double[] s = values.clone();

@@ -30,4 +30,13 @@ class TimingTest {
         Timing.medianSeconds(() -> { calls.incrementAndGet(); Thread.sleep(5); }, 0, 100, 0.0);
         assertEquals(1, calls.get());
     }
+
+    @Test
+    void interleavedMediansAlternateTheTwoActions() throws Exception {
+        StringBuilder order = new StringBuilder();
+        double[] s = Timing.interleavedMedians(() -> order.append('a'), () -> { order.append('b'); Thread.sleep(2); }, 1, 3);
+        assertEquals("abababab", order.toString());
+        assertTrue(s[1] >= 2e-3 && s[0] < s[1], "medians " + s[0] + ", " + s[1]);
+        assertThrows(IllegalArgumentException.class, () -> Timing.interleavedMedians(() -> {}, () -> {}, 0, 0));
+    }
 }
