@@ -6,7 +6,10 @@ import dev.kiln.tensor.Tensor;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -180,9 +183,11 @@ final class ConvImplicit {
                 for (int u; (u = next.getAndIncrement()) < units; ) {
                     int r = runMajor ? u / panels : u % runs, pn = runMajor ? u % panels : u / runs;
                     int t0 = r * perUnit, t1 = Math.min(tiles, t0 + perUnit);
-                    for (int k0 = 0; k0 < nt; k0 += KC)
-                        for (int t = t0; t < t1; t++)
-                            tile(lay, xq, wp, pn, b, t * mr, k0, Math.min(nt, k0 + KC), acc, (t - t0) * mr * NR);
+                    if (NATIVE_UNIT != null && useNative) nativeUnit(lay, xq, wp, pn, b, t0, t1, acc);
+                    else
+                        for (int k0 = 0; k0 < nt; k0 += KC)
+                            for (int t = t0; t < t1; t++)
+                                tile(lay, xq, wp, pn, b, t * mr, k0, Math.min(nt, k0 + KC), acc, (t - t0) * mr * NR);
                     int q0 = t0 * mr, len = Math.min(g.n() * g.p(), t1 * mr) - q0, o0 = pn * NR, cols = Math.min(NR, o - o0);
                     transpose(acc, run, cap, len, cols, relu);
                     // the unit's pixels, image by image, into each channel's plane
@@ -197,6 +202,37 @@ final class ConvImplicit {
             });
         } finally {
             Buffers.give(xq);
+        }
+    }
+
+    /**
+     * native/cpu/conv_implicit.c's unit loop (bitwise equal to the {@link #tile} loop it replaces),
+     * or null: 512-bit vectors (NR = 32) and AVX-512 only.
+     */
+    private static final MethodHandle NATIVE_UNIT = NR == 32 && NativeCpu.cpuSupports("kiln_cpu_has_avx512f")
+            ? NativeCpu.function("kiln_f32_conv_unit", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS,
+                    ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT,
+                    ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS), true)
+            : null;
+    /** Whether the native unit loop runs when present ({@code kiln.conv.native}, default true; tests compare both). */
+    static volatile boolean useNative = !"false".equals(System.getProperty("kiln.conv.native"));
+
+    /** Whether this JVM has the native unit loop (the library loaded and the CPU has AVX-512). */
+    static boolean hasNative() { return NATIVE_UNIT != null; }
+
+    /**
+     * Tiles [t0, t1) x panel pn over all taps into acc, as the {@link #tile} loop does, in one native
+     * call: a critical call (heap arrays in place, no safepoint while it runs), at most
+     * {@link #MAX_RUN} tiles of one panel, under a millisecond on the largest ResNet-50 conv.
+     */
+    private static void nativeUnit(Layout lay, float[] xq, float[] wp, int pn, float[] b, int t0, int t1, float[] acc) {
+        int mr = lay.mr(), nt = lay.taps().length;
+        try {
+            NATIVE_UNIT.invokeExact(MemorySegment.ofArray(xq), MemorySegment.ofArray(wp).asSlice((long) pn * nt * NR * 4),
+                    MemorySegment.ofArray(lay.taps()), nt, KC, MemorySegment.ofArray(lay.pixelBase()).asSlice((long) t0 * mr * 4),
+                    t1 - t0, mr, MemorySegment.ofArray(b).asSlice((long) pn * NR * 4), MemorySegment.ofArray(acc));
+        } catch (Throwable e) {
+            throw new IllegalStateException("native conv unit failed", e);
         }
     }
 

@@ -66,16 +66,19 @@ class ConvTest {
      * The kernel routes: default (the direct kernel for few taps, else the implicit GEMM), the
      * implicit GEMM forced on (1x1 convs included, and with a K block of 5 taps so that every conv
      * here spans several blocks), the direct kernel wherever it applies (stride 1), forced im2col
-     * + GEMM, scalar twin.
+     * + GEMM, scalar twin; IMPLICIT_VECTOR: the implicit GEMM forced on with its Vector API unit loop
+     * (IMPLICIT runs native/cpu/conv_implicit.c's where the library and AVX-512 are present).
      */
-    enum Route { DEFAULT, IMPLICIT, DIRECT, IM2COL, SCALAR }
+    enum Route { DEFAULT, IMPLICIT, IMPLICIT_VECTOR, DIRECT, IM2COL, SCALAR }
 
     static <T> T withRoute(Route r, java.util.function.Supplier<T> body) {
         boolean oldScalar = CpuConfig.scalar();
         int oldKc = ConvImplicit.KC, oldTaps = ConvDirect.maxTaps;
         String oldMode = ConvImplicit.mode;
+        boolean oldNative = ConvImplicit.useNative;
         CpuConfig.setScalar(r == Route.SCALAR);
-        if (r == Route.IMPLICIT) {
+        if (r == Route.IMPLICIT_VECTOR) ConvImplicit.useNative = false;
+        if (r == Route.IMPLICIT || r == Route.IMPLICIT_VECTOR) {
             ConvImplicit.mode = "always";
             ConvImplicit.KC = 5;
         }
@@ -89,6 +92,7 @@ class ConvTest {
         } finally {
             CpuConfig.setScalar(oldScalar);
             ConvImplicit.mode = oldMode;
+            ConvImplicit.useNative = oldNative;
             ConvImplicit.KC = oldKc;
             ConvDirect.maxTaps = oldTaps;
         }
@@ -277,6 +281,42 @@ class ConvTest {
         for (int[] c : cases) {
             Conv2dParams p = new Conv2dParams(c[7], c[8], c[9], c[10], c[11], c[12], 1);
             random(seed++, c[0], c[1], c[2], c[3], c[4], c[5], c[6], p, seed % 2 == 0, DType.F32);
+        }
+    }
+
+    /**
+     * The native unit loop (native/cpu/conv_implicit.c) gives the Vector API kernels' bits: the same
+     * fma chain per output from the same start. Six- and seven-pixel tiles, strides 1 and 2,
+     * dilation, several K blocks (the default 128 taps and 5), partial panels, batches.
+     */
+    @Test
+    void nativeUnitLoopIsBitwiseTheVectorKernels() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(ConvImplicit.hasNative(), "native conv unit not available on this machine");
+        int[][] cases = { // N, C, H, W, O, kh, kw, sh, sw, ph, pw, dh, dw
+                {1, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1}, {2, 16, 7, 7, 40, 3, 3, 1, 1, 1, 1, 1, 1},
+                {1, 8, 28, 28, 32, 3, 3, 2, 2, 1, 1, 1, 1}, {3, 3, 23, 19, 70, 7, 7, 2, 2, 3, 3, 1, 1},
+                {1, 20, 9, 13, 33, 3, 3, 1, 1, 2, 2, 2, 2}, {2, 150, 6, 5, 17, 3, 3, 1, 1, 1, 1, 1, 1}};
+        Generator g = new Generator(300);
+        for (int[] c : cases) {
+            Conv2dParams p = new Conv2dParams(c[7], c[8], c[9], c[10], c[11], c[12], 1);
+            try (Tensor x = rand(g, DType.F32, c[0], c[1], c[2], c[3]); Tensor w = rand(g, DType.F32, c[4], c[1], c[5], c[6]);
+                 Tensor b = rand(g, DType.F32, c[4])) {
+                for (int kc : new int[]{128, 5}) {
+                    java.util.function.Function<Boolean, float[]> run = nat -> {
+                        int oldKc = ConvImplicit.KC;
+                        boolean oldNative = ConvImplicit.useNative;
+                        ConvImplicit.KC = kc;
+                        ConvImplicit.useNative = nat;
+                        try (Tensor y = Conv.conv2dRelu(x, w, b, p)) {
+                            return y.toFloatArray();
+                        } finally {
+                            ConvImplicit.KC = oldKc;
+                            ConvImplicit.useNative = oldNative;
+                        }
+                    };
+                    assertArrayEquals(run.apply(false), run.apply(true), "native vs vector unit loop, " + Arrays.toString(c) + " KC " + kc);
+                }
+            }
         }
     }
 
