@@ -216,6 +216,23 @@ public final class BpeTokenizer {
         return fromTokens(tokens, ms, special, src);
     }
 
+    /** Id of {@code <|endoftext|>} in the byte-level vocabulary of {@link #writeByteLevel}: 256 (after the 256 bytes). */
+    public static final int BYTE_LEVEL_EOS = 256;
+
+    /**
+     * Writes GPT-2's {@code vocab.json} and {@code merges.txt} for a byte-level model without merges:
+     * token id b is byte b (as GPT-2's printable symbol), {@link #BYTE_LEVEL_EOS} is
+     * {@code <|endoftext|>}. Text encodes to its UTF-8 bytes, so a model trained on raw bytes reads
+     * and writes through it ({@code kiln train --model gpt}, then {@code kiln generate}).
+     */
+    public static void writeByteLevel(Path dir) throws IOException {
+        StringBuilder v = new StringBuilder("{");
+        for (int b = 0; b < 256; b++) v.append(b == 0 ? "" : ", ").append(Json.quote(String.valueOf(BYTE_TO_CHAR[b]))).append(": ").append(b);
+        v.append(", ").append(Json.quote("<|endoftext|>")).append(": ").append(BYTE_LEVEL_EOS).append("}\n");
+        dev.kiln.io.AtomicWrite.writeString(dir.resolve("vocab.json"), v.toString());
+        dev.kiln.io.AtomicWrite.writeString(dir.resolve("merges.txt"), "#version: 0.2\n");
+    }
+
     /** Reads GPT-2's {@code vocab.json} and {@code merges.txt}; {@code <|endoftext|>} is special when in the vocabulary. */
     public static BpeTokenizer fromVocabAndMerges(Path vocabJson, Path mergesTxt) throws IOException {
         String src = vocabJson.toString();

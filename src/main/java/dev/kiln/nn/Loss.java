@@ -37,6 +37,51 @@ public final class Loss {
 
     public static Tensor crossEntropy(Tensor logits, Tensor target) { return crossEntropy(logits, target, 0, Reduction.MEAN); }
 
+    /**
+     * Cross-entropy of logits [..., C] with the classes on the last dim ([N, C], or [N, T, C] for a
+     * sequence model; note PyTorch's higher-rank form puts C second) against class indices of shape
+     * [...] (I64/I32). Targets equal to ignoreIndex (PyTorch's ignore_index, -100 there by default)
+     * add nothing and do not count in the mean (all ignored: NaN, as in PyTorch); with NONE their
+     * entries are 0. Label smoothing as in {@link #crossEntropy(Tensor, Tensor, double, Reduction)}.
+     */
+    public static Tensor crossEntropy(Tensor logits, Tensor target, int ignoreIndex, double labelSmoothing, Reduction r) {
+        int[] ls = logits.shape();
+        if (ls.length < 2) throw new IllegalArgumentException("cross_entropy: input must be [..., C] of rank >= 2, got " + Shape.str(ls));
+        int[] lead = java.util.Arrays.copyOf(ls, ls.length - 1);
+        if (!java.util.Arrays.equals(lead, target.shape()) && !(ls.length == 2 && target.numel() == ls[0]))
+            throw new IllegalArgumentException("cross_entropy: target shape " + Shape.str(target.shape()) + " must be the input's leading dims "
+                    + Shape.str(lead) + " (input " + Shape.str(ls) + ", classes last)");
+        int c = ls[ls.length - 1], n = Math.toIntExact(logits.numel() / Math.max(1, c));
+        Tensor flat = logits.reshape(n, c), t = target.reshape(n);
+        checkClassTarget("cross_entropy", flat, t);
+        long[] tv = t.toLongArray();
+        float[] keep = new float[n];
+        long[] safe = new long[n];
+        int kept = 0;
+        for (int i = 0; i < n; i++) {
+            if (tv[i] == ignoreIndex) continue;
+            if (tv[i] < 0 || tv[i] >= c)
+                throw new IllegalArgumentException("cross_entropy: target " + tv[i] + " at " + i + " is outside [0, " + c + ") and is not ignore_index " + ignoreIndex);
+            keep[i] = 1;
+            safe[i] = tv[i];
+            kept++;
+        }
+        if (kept == n) {
+            Tensor l = crossEntropy(flat, t, labelSmoothing, r == Reduction.NONE ? Reduction.NONE : r);
+            return r == Reduction.NONE ? l.reshape(lead) : l;
+        }
+        Tensor lsm = flat.logSoftmax(1);
+        Tensor nll = Indexing.gather(lsm, 1, Tensor.fromArray(safe, n, 1)).reshape(-1).neg();
+        if (labelSmoothing > 0) nll = nll.mul(1 - labelSmoothing).add(lsm.mean(new int[]{1}, false).neg().mul(labelSmoothing));
+        Tensor l = nll.mul(Tensor.fromArray(keep, n).to(logits.dtype()));
+        return switch (r) {
+            case NONE -> l.reshape(lead);
+            case SUM -> l.sum();
+            case MEAN -> l.sum().div((double) kept);
+            case BATCHMEAN -> throw new IllegalArgumentException("cross_entropy: reduction BATCHMEAN is for kl_div");
+        };
+    }
+
     /** Negative log-likelihood of log-probabilities [N, C] for class indices [N]. */
     public static Tensor nll(Tensor logProbs, Tensor target, Reduction r) {
         checkClassTarget("nll_loss", logProbs, target);

@@ -28,6 +28,17 @@ public final class MultiheadAttention extends Module {
         this.dropout = new Dropout(dropout, g);
     }
 
+    /**
+     * The additive causal mask for n positions, [n, n] float32: 0 where key j <= query i, -inf above
+     * the diagonal (PyTorch's nn.Transformer.generate_square_subsequent_mask).
+     */
+    public static Tensor causalMask(int n) {
+        if (n < 1) throw new IllegalArgumentException("causalMask: n must be >= 1, got " + n);
+        float[] m = new float[n * n];
+        for (int i = 0; i < n; i++) java.util.Arrays.fill(m, i * n + i + 1, (i + 1) * n, Float.NEGATIVE_INFINITY);
+        return Tensor.fromArray(m, n, n);
+    }
+
     @Override public Tensor forward(Tensor x) { return forward(x, x, x, null); }
 
     /** Attention output (weights are not returned). */

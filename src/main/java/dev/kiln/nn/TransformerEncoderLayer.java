@@ -12,7 +12,8 @@ public final class TransformerEncoderLayer extends Module {
     private final Linear linear1, linear2;
     private final Dropout dropout, dropout1, dropout2;
     private final LayerNorm norm1, norm2;
-    private final boolean normFirst, gelu;
+    private final boolean normFirst;
+    private final String activation;
 
     public TransformerEncoderLayer(int dModel, int nhead, int dimFeedforward, double dropoutP, String activation,
                                    double eps, boolean batchFirst, boolean normFirst, Generator g) {
@@ -25,9 +26,9 @@ public final class TransformerEncoderLayer extends Module {
         this.dropout1 = registerModule("dropout1", new Dropout(dropoutP, g));
         this.dropout2 = registerModule("dropout2", new Dropout(dropoutP, g));
         this.normFirst = normFirst;
-        if (!activation.equals("relu") && !activation.equals("gelu"))
-            throw new IllegalArgumentException("TransformerEncoderLayer: activation must be relu or gelu, got " + activation);
-        this.gelu = activation.equals("gelu");
+        if (!activation.equals("relu") && !activation.equals("gelu") && !activation.equals("gelu_tanh"))
+            throw new IllegalArgumentException("TransformerEncoderLayer: activation must be relu, gelu or gelu_tanh, got " + activation);
+        this.activation = activation;
     }
 
     public TransformerEncoderLayer(int dModel, int nhead) {
@@ -36,8 +37,8 @@ public final class TransformerEncoderLayer extends Module {
 
     public boolean normFirst() { return normFirst; }
 
-    /** "relu" or "gelu". */
-    public String activation() { return gelu ? "gelu" : "relu"; }
+    /** "relu", "gelu" (erf form) or "gelu_tanh" (the tanh approximation GPT-2 uses; PyTorch's gelu(approximate="tanh")). */
+    public String activation() { return activation; }
 
     @Override public Tensor forward(Tensor x) { return forward(x, null); }
 
@@ -53,6 +54,11 @@ public final class TransformerEncoderLayer extends Module {
 
     private Tensor ff(Tensor x) {
         Tensor a = linear1.forward(x);
-        return linear2.forward(dropout.forward(gelu ? a.gelu() : a.relu()));
+        Tensor act = switch (activation) {
+            case "gelu" -> a.gelu();
+            case "gelu_tanh" -> a.geluTanh();
+            default -> a.relu();
+        };
+        return linear2.forward(dropout.forward(act));
     }
 }

@@ -59,4 +59,23 @@ public abstract class LrSchedule {
         o.setLr(s.lrAt(0));
         return s;
     }
+
+    /**
+     * Linear warm-up then cosine decay, the usual schedule for transformer training: lr * t / w for
+     * t < w (the optimizer starts at 0 when w > 0), then etaMin + (lr - etaMin) * (1 + cos(pi * (t - w)
+     * / (total - w))) / 2 until t = total, etaMin after.
+     */
+    public static LrSchedule warmupCosine(Optimizer o, int warmupSteps, int totalSteps, double etaMin) {
+        if (warmupSteps < 0 || totalSteps <= warmupSteps)
+            throw new IllegalArgumentException("warmupCosine: need 0 <= warmupSteps < totalSteps, got " + warmupSteps + " and " + totalSteps);
+        LrSchedule s = new LrSchedule(o) {
+            @Override public double lrAt(long t) {
+                if (t < warmupSteps) return baseLr * t / warmupSteps;
+                double f = Math.min(1.0, (t - warmupSteps) / (double) (totalSteps - warmupSteps));
+                return etaMin + (baseLr - etaMin) * (1 + Math.cos(Math.PI * f)) / 2;
+            }
+        };
+        o.setLr(s.lrAt(0));
+        return s;
+    }
 }

@@ -30,9 +30,10 @@ import java.util.concurrent.Callable;
 @Command(name = "train", mixinStandardHelpOptions = true,
         description = "Train a model on Fashion-MNIST (the embedded subset when the Debian package is absent).")
 public final class TrainCommand implements Callable<Integer> {
-    @Option(names = "--data", defaultValue = "fashion-mnist", description = "Data set: fashion-mnist (default), or a directory with its IDX files.")
+    @Option(names = "--data", defaultValue = "fashion-mnist", description = "Data set: fashion-mnist (default), or a directory with its IDX files; for --model gpt a text file or a directory of them.")
     String data;
-    @Option(names = "--model", description = "mlp, cnn, mlp-small or cnn-bn (default: mlp; with --resume, the model recorded in the checkpoint).")
+    @Option(names = "--model", description = "mlp, cnn, mlp-small or cnn-bn (default: mlp; with --resume, the model recorded in the checkpoint); "
+            + "gpt: a GPT-2-architecture language model on the bytes of --data (text).")
     String model;
     @Option(names = "--epochs", defaultValue = "1",
             description = "Epochs to train (default: ${DEFAULT-VALUE}); with --resume, epochs to train after the checkpoint's (--epochs 2 from an epoch-3 checkpoint ends at epoch 5).")
@@ -55,6 +56,15 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", description = "Checkpoint to resume from.") Path resume;
     @Option(names = "--no-progress", description = "No progress bar.") boolean noProgress;
     @picocli.CommandLine.Mixin PlotOption plot;
+    @Option(names = "--steps", defaultValue = "300", description = "gpt: optimizer steps (default: ${DEFAULT-VALUE}).") int steps;
+    @Option(names = "--context", defaultValue = "128", description = "gpt: context length in bytes (default: ${DEFAULT-VALUE}).") int context;
+    @Option(names = "--width", defaultValue = "128", description = "gpt: model width n_embd (default: ${DEFAULT-VALUE}).") int width;
+    @Option(names = "--layers", defaultValue = "4", description = "gpt: transformer blocks (default: ${DEFAULT-VALUE}).") int layers;
+    @Option(names = "--heads", defaultValue = "4", description = "gpt: attention heads (default: ${DEFAULT-VALUE}).") int heads;
+    @Option(names = "--dropout", defaultValue = "0.1", description = "gpt: dropout (default: ${DEFAULT-VALUE}).") double dropout;
+    @Option(names = "--eval-every", defaultValue = "50", description = "gpt: steps between held-out evaluations (default: ${DEFAULT-VALUE}).") int evalEvery;
+    @Option(names = "--out", description = "gpt: Hugging Face GPT-2 directory written at each evaluation (kiln generate reads it).") Path outDir;
+    @Option(names = "--sample", defaultValue = "120", description = "gpt: bytes sampled from --out at the end (0: none; default: ${DEFAULT-VALUE}).") int sample;
 
     static final double SGD_LR = 0.05, ADAM_LR = 0.001;
 
@@ -72,6 +82,7 @@ public final class TrainCommand implements Callable<Integer> {
     }
 
     private Integer train() throws Exception {
+        if ("gpt".equals(model)) return trainGpt();
         validate();
         model = resumedModel();
         if (!dev.kiln.train.Models.NAMES.contains(model))
@@ -139,6 +150,24 @@ public final class TrainCommand implements Callable<Integer> {
                         List.of(lossPanel, accPanel));
             return Main.OK;
         }
+    }
+
+    /** --model gpt: batch 16 unless --batch is given, AdamW at lr 1e-3 unless --lr is. */
+    private Integer trainGpt() throws Exception {
+        if (resume != null || save != null || accumulate != 1 || !schedule.equals("none") || epochs != 1 && spec.commandLine().getParseResult().hasMatchedOption("--epochs"))
+            throw new IllegalArgumentException("train --model gpt: --resume, --save, --accumulate, --schedule and --epochs are for the Fashion-MNIST models (gpt: --steps, --out)");
+        if (threads != null) {
+            CliChecks.atLeast("train", "--threads", threads, 1);
+            CpuConfig.setThreads(threads);
+        }
+        int b = spec.commandLine().getParseResult().hasMatchedOption("--batch") ? batch : 16;
+        CliChecks.atLeast("train", "--batch", b, 1);
+        double rate = lr == null ? 1e-3 : lr;
+        CliChecks.inRange("train", "--lr", rate, 0, Double.MAX_VALUE);
+        CliChecks.inRange("train", "--weight-decay", weightDecay, 0, Double.MAX_VALUE);
+        Path text = spec.commandLine().getParseResult().hasMatchedOption("--data") ? Path.of(data) : null;
+        return TrainGpt.run(new TrainGpt.Settings(text, steps, b, rate, weightDecay, context, width, layers, heads, dropout, evalEvery,
+                outDir, sample, seed, json), out);
     }
 
     /**

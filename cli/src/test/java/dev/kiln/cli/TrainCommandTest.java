@@ -56,6 +56,34 @@ class TrainCommandTest {
         assertTrue(r.out().contains("resumed from " + ck + " at epoch 1") && r.out().contains("model cnn ("), r.out());
     }
 
+    /**
+     * kiln train --model gpt on a text file: the held-out loss falls, the Hugging Face directory is
+     * written, sampled, and runs in kiln generate.
+     */
+    @Test void gptOnTextThenGenerate(@TempDir Path dir) throws Exception {
+        Path text = dir.resolve("text.txt"), out = dir.resolve("gpt"), json = dir.resolve("gpt.json");
+        Files.writeString(text, "the quick brown fox jumps over the lazy dog. ".repeat(80));
+        CliRun r = CliRun.of("train", "--model", "gpt", "--data", text.toString(), "--steps", "80", "--context", "32", "--width", "32",
+                "--layers", "1", "--heads", "2", "--eval-every", "40", "--lr", "3e-3", "--dropout", "0", "--out", out.toString(),
+                "--sample", "20", "--json", json.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("model gpt (GPT-2 architecture, byte tokens): 1 layers, width 32") && r.out().contains("sample (temperature 0.8): "), r.out());
+        String j = Files.readString(json);
+        double start = Double.parseDouble(j.replaceAll(".*\"held_out_loss_start\": ([0-9.]+).*\\s*", "$1").trim());
+        double end = Double.parseDouble(j.replaceAll(".*\"held_out_loss\": ([0-9.]+).*\\s*", "$1").trim());
+        assertTrue(end < start - 2, "held-out loss (perplexity down by more than e^2) " + start + " -> " + end + ": " + j);
+        for (String f : new String[]{"config.json", "model.safetensors", "vocab.json", "merges.txt"}) assertTrue(Files.exists(out.resolve(f)), f);
+        CliRun g = CliRun.of("generate", out.toString(), "--prompt", "the quick", "--max-new-tokens", "12");
+        assertEquals(0, g.code(), g.err());
+        assertTrue(g.out().contains("prompt 9 tokens") && g.out().contains("12 new tokens"), g.out());
+        CliRun bad = CliRun.of("train", "--model", "gpt", "--steps", "3");
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("--data FILE or DIR of text"), bad.err());
+        CliRun badHeads = CliRun.of("train", "--model", "gpt", "--data", text.toString(), "--width", "30", "--heads", "4");
+        assertEquals(2, badHeads.code());
+        assertTrue(badHeads.err().contains("--width 30 must be a multiple of --heads 4"), badHeads.err());
+    }
+
     @Test void badInputExitsTwoWithOneLine(@TempDir Path dir) {
         CliRun r = CliRun.of("train", "--model", "resnet", "--epochs", "1", "--limit", "64", "--no-progress");
         assertEquals(2, r.code());

@@ -64,22 +64,26 @@ final class AttentionEmitter {
         Map<String, Module> c = t.children();
         MultiheadAttention sa = (MultiheadAttention) c.get("self_attn");
         LayerNorm n1 = (LayerNorm) c.get("norm1"), n2 = (LayerNorm) c.get("norm2");
-        boolean gelu = t.activation().equals("gelu");
+        String act = t.activation();
         String attnIn = t.normFirst() ? layers.layerNorm(n1, prefix + "norm1.", x.name()) : x.name();
         String a = selfAttention(sa, prefix + "self_attn.", new ModuleEmitter.Emitted(attnIn, x.probe()));
         String sum1 = g.op("Add", prefix + "residual1", x.name(), a);
         if (t.normFirst()) {
-            String f = feedForward(c, prefix, layers.layerNorm(n2, prefix + "norm2.", sum1), gelu);
+            String f = feedForward(c, prefix, layers.layerNorm(n2, prefix + "norm2.", sum1), act);
             return g.op("Add", prefix + "residual2", sum1, f);
         }
         String h = layers.layerNorm(n1, prefix + "norm1.", sum1);
-        return layers.layerNorm(n2, prefix + "norm2.", g.op("Add", prefix + "residual2", h, feedForward(c, prefix, h, gelu)));
+        return layers.layerNorm(n2, prefix + "norm2.", g.op("Add", prefix + "residual2", h, feedForward(c, prefix, h, act)));
     }
 
-    private String feedForward(Map<String, Module> c, String prefix, String x, boolean gelu) {
+    private String feedForward(Map<String, Module> c, String prefix, String x, String activation) {
         Linear l1 = (Linear) c.get("linear1"), l2 = (Linear) c.get("linear2");
         String a = layers.linear(x, 3, l1.weight(), l1.bias(), prefix + "linear1.");
-        String act = gelu ? layers.geluErf(a, prefix + "gelu") : g.op("Relu", prefix + "relu", a);
+        String act = switch (activation) {
+            case "gelu" -> layers.geluErf(a, prefix + "gelu");
+            case "gelu_tanh" -> layers.geluTanh(a, prefix + "gelu_tanh");
+            default -> g.op("Relu", prefix + "relu", a);
+        };
         return layers.linear(act, 3, l2.weight(), l2.bias(), prefix + "linear2.");
     }
 }

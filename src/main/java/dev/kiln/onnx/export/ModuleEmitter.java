@@ -211,7 +211,7 @@ final class ModuleEmitter {
     }
 
     /** gelu_tanh(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
-    private String geluTanh(String x, String hint) {
+    String geluTanh(String x, String hint) {
         String x3 = g.op("Mul", hint + "_x3", g.op("Mul", hint + "_x2", x, x), x);
         String inner = g.op("Add", hint + "_inner", x, g.op("Mul", hint + "_cx3", x3, g.scalar(hint + "_c", 0.044715)));
         String t = g.op("Tanh", hint + "_tanh", g.op("Mul", hint + "_scaled", inner, g.scalar(hint + "_k", Math.sqrt(2 / Math.PI))));

@@ -110,6 +110,16 @@ class OnnxExportTest {
         }
     }
 
+    /** The tanh-GELU layer GptLm stacks (GPT-2's gelu_new), batch first. */
+    @ParameterizedTest
+    @ValueSource(ints = {13, 17})
+    void transformerPreNormGeluTanhMatchesOrt(int opset) throws Exception {
+        try (Module m = new TransformerEncoderLayer(16, 4, 64, 0.1, "gelu_tanh", 1e-5, true, true, new Generator(8))) {
+            randomizeNorms(m, new Generator(9));
+            assertMatchesOrt(m, new int[]{1, 6, 16}, opset);
+        }
+    }
+
     /** A bare attention layer inside nested Sequentials: initializer prefixes "1.0.", "1.1." ... */
     @ParameterizedTest
     @ValueSource(ints = {13, 17})

@@ -1,0 +1,136 @@
+package dev.kiln.train;
+
+import dev.kiln.autograd.GradMode;
+import dev.kiln.generate.BpeTokenizer;
+import dev.kiln.io.AtomicWrite;
+import dev.kiln.io.Safetensors;
+import dev.kiln.nn.GptLm;
+import dev.kiln.nn.Loss;
+import dev.kiln.optim.Adam;
+import dev.kiln.optim.LrSchedule;
+import dev.kiln.optim.Optimizer;
+import dev.kiln.tensor.Scope;
+import dev.kiln.tensor.Tensor;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Trains a {@link GptLm} on the bytes of a {@link TextCorpus} (token = byte): each step takes
+ * {@code batch} windows of {@code context + 1} bytes at seeded random offsets of the training part,
+ * predicts every next byte (cross-entropy over [batch, time, vocab]), clips the gradients' global
+ * norm and takes an AdamW step under a warm-up + cosine learning rate. {@link #evalLoss} is the
+ * mean next-byte loss over fixed windows spread over the held-out part (perplexity = e^loss).
+ * {@link #saveHuggingFace} writes a Hugging Face GPT-2 directory ({@code config.json},
+ * {@code model.safetensors}, a byte-level {@code vocab.json} + {@code merges.txt}) that
+ * {@code kiln generate} and transformers load.
+ */
+public final class GptTrainer implements AutoCloseable {
+    public record Options(int steps, int batch, double lr, double weightDecay, int warmup, double clip, int evalWindows, long seed) {
+        public Options {
+            if (steps < 1 || batch < 1 || evalWindows < 1) throw new IllegalArgumentException("GptTrainer: steps, batch and evalWindows must be >= 1");
+            if (!(lr > 0) || weightDecay < 0 || clip <= 0) throw new IllegalArgumentException("GptTrainer: need lr > 0, weightDecay >= 0, clip > 0");
+            if (warmup < 0 || warmup >= steps) throw new IllegalArgumentException("GptTrainer: warmup " + warmup + " must be in [0, steps " + steps + ")");
+        }
+    }
+
+    private final GptLm model;
+    private final TextCorpus data;
+    private final Options o;
+    private final Optimizer opt;
+    private final LrSchedule schedule;
+    private final SplittableRandom rnd;
+    private final int context;
+    private long step;
+
+    public GptTrainer(GptLm model, TextCorpus data, Options o) {
+        this.model = model;
+        this.data = data;
+        this.o = o;
+        this.context = model.config().context();
+        if (data.train().length < context + 1 || data.heldOut().length < context + 1)
+            throw new IllegalArgumentException(data.source() + ": the training part (" + data.train().length + " bytes) and the held-out part ("
+                    + data.heldOut().length + ") must each hold a window of context + 1 = " + (context + 1) + " bytes");
+        this.opt = Adam.adamW(model.parameters(), o.lr(), 0.9, 0.95, 1e-8, o.weightDecay());
+        this.schedule = LrSchedule.warmupCosine(opt, o.warmup(), o.steps(), o.lr() * 0.1);
+        this.rnd = new SplittableRandom(o.seed());
+    }
+
+    public Optimizer optimizer() { return opt; }
+
+    public long stepCount() { return step; }
+
+    /** One optimizer step on a fresh random batch; returns its training loss (mean next-byte cross-entropy). */
+    public double trainStep() {
+        model.train();
+        long[] x = new long[o.batch() * context], y = new long[x.length];
+        byte[] b = data.train();
+        for (int i = 0; i < o.batch(); i++) {
+            int at = rnd.nextInt(b.length - context);
+            for (int t = 0; t < context; t++) {
+                x[i * context + t] = b[at + t] & 0xff;
+                y[i * context + t] = b[at + t + 1] & 0xff;
+            }
+        }
+        double loss;
+        try (Scope s = Scope.open()) {
+            opt.zeroGrad();
+            Tensor l = Loss.crossEntropy(model.forward(Tensor.fromArray(x, o.batch(), context)), Tensor.fromArray(y, o.batch(), context),
+                    -100, 0, Loss.Reduction.MEAN);
+            loss = l.item();
+            l.backward();
+            Optimizer.clipGradNorm(model.parameters(), o.clip());
+            opt.step();
+        }
+        schedule.step();
+        step++;
+        return loss;
+    }
+
+    /** Mean next-byte loss over evalWindows windows evenly spread over the held-out part (eval mode, no gradients). */
+    public double evalLoss() {
+        model.eval();
+        byte[] b = data.heldOut();
+        int windows = o.evalWindows(), span = b.length - context - 1;
+        double total = 0;
+        try (GradMode.Guard g = GradMode.noGrad()) {
+            for (int w0 = 0; w0 < windows; w0 += o.batch()) {
+                int n = Math.min(o.batch(), windows - w0);
+                long[] x = new long[n * context], y = new long[x.length];
+                for (int i = 0; i < n; i++) {
+                    int at = windows == 1 ? 0 : (int) ((long) span * (w0 + i) / (windows - 1));
+                    for (int t = 0; t < context; t++) {
+                        x[i * context + t] = b[at + t] & 0xff;
+                        y[i * context + t] = b[at + t + 1] & 0xff;
+                    }
+                }
+                try (Scope s = Scope.open()) {
+                    total += n * Loss.crossEntropy(model.forward(Tensor.fromArray(x, n, context)), Tensor.fromArray(y, n, context),
+                            -100, 0, Loss.Reduction.MEAN).item();
+                }
+            }
+        }
+        model.train();
+        return total / windows;
+    }
+
+    /** Writes dir/config.json, dir/model.safetensors (GPT-2 names and layout), dir/vocab.json and dir/merges.txt. */
+    public void saveHuggingFace(Path dir) throws IOException {
+        Files.createDirectories(dir);
+        LinkedHashMap<String, Tensor> state = model.huggingFaceState();
+        try {
+            Safetensors.write(dir.resolve("model.safetensors"), state, Map.of("format", "pt"));
+        } finally {
+            for (Tensor t : state.values()) t.close();
+        }
+        AtomicWrite.writeString(dir.resolve("config.json"), model.huggingFaceConfig(BpeTokenizer.BYTE_LEVEL_EOS));
+        BpeTokenizer.writeByteLevel(dir);
+    }
+
+    @Override
+    public void close() { opt.close(); }
+}
