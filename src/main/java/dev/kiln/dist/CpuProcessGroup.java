@@ -1,7 +1,6 @@
 package dev.kiln.dist;
 
 import dev.kiln.tensor.DType;
-import dev.kiln.tensor.Shape;
 import dev.kiln.tensor.Tensor;
 
 import java.lang.foreign.MemorySegment;
@@ -171,7 +170,7 @@ public final class CpuProcessGroup implements ProcessGroup {
         } catch (java.util.concurrent.RejectedExecutionException e) {
             done.completeExceptionally(new DistException(what + ": group is closed"));
         }
-        return new FutureWork(done);
+        return new HostCollective.FutureWork(done);
     }
 
     private void run(Op op, long id, DType t, long count, int arg, Body body, String what) {
@@ -217,22 +216,10 @@ public final class CpuProcessGroup implements ProcessGroup {
 
     // ---------------------------------------------------------------- argument checks
 
-    private MemorySegment data(String op, Tensor t) {
-        if (t.isClosed()) throw new IllegalArgumentException("cpu " + op + ": tensor " + Shape.str(t.shape()) + " is closed");
-        if (!t.storage().isHost())
-            throw new IllegalArgumentException("cpu " + op + ": tensor lives on " + t.backend().name() + "; the cpu backend needs CPU tensors (use the nccl backend for CUDA)");
-        if (!t.isContiguous())
-            throw new IllegalArgumentException("cpu " + op + ": tensor " + Shape.str(t.shape()) + " is not contiguous; call contiguous() first");
-        if (!RingReduce.supports(t.dtype()))
-            throw new IllegalArgumentException("cpu " + op + ": dtype " + t.dtype().pyName() + " is not supported (float32, float64, int32, int64)");
-        long eb = t.dtype().byteSize();
-        return t.segment().asSlice(t.offset() * eb, t.numel() * eb);
-    }
+    private MemorySegment data(String op, Tensor t) { return HostCollective.data("cpu", op, t); }
 
     private static void requireSame(String op, String which, Tensor a, Tensor ref, long numel) {
-        if (a.dtype() != ref.dtype() || a.numel() != numel)
-            throw new IllegalArgumentException("cpu " + op + ": " + which + " is " + a.dtype().pyName() + Shape.str(a.shape())
-                    + ", expected " + numel + " " + ref.dtype().pyName() + " elements");
+        HostCollective.requireSame("cpu", op, which, a, ref, numel);
     }
 
     // ---------------------------------------------------------------- failure and shutdown
@@ -254,23 +241,5 @@ public final class CpuProcessGroup implements ProcessGroup {
         worker.shutdown();
         if (io != null) io.close();
         if (ownsStore && store != null) store.close();
-    }
-
-    /** A Work backed by a future completed on the group's thread. */
-    private record FutureWork(CompletableFuture<Void> done) implements Work {
-        @Override
-        public void await() {
-            try {
-                done.join();
-            } catch (java.util.concurrent.CompletionException e) {
-                Throwable c = e.getCause();
-                if (c instanceof DistException d) throw new DistException(d.getMessage(), d);
-                if (c instanceof RuntimeException r) throw r;
-                throw new DistException(String.valueOf(c), c);
-            }
-        }
-
-        @Override
-        public boolean isCompleted() { return done.isDone(); }
     }
 }

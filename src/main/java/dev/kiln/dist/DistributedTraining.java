@@ -31,18 +31,21 @@ public final class DistributedTraining implements AutoCloseable {
 
     private DistributedTraining(ProcessGroup pg) { this.pg = pg; }
 
-    /** From the process environment: distributed when WORLD_SIZE > 1. */
+    /**
+     * From the process environment: distributed when the world has more than one rank, read from
+     * WORLD_SIZE ({@code kiln launch}, torchrun), else OMPI_COMM_WORLD_SIZE ({@code mpirun}); with
+     * the MPI backend ({@link ProcessGroups#backendOf}) MPI itself says, so {@code srun} works too.
+     */
     public static DistributedTraining fromEnv() { return fromEnv(System.getenv()); }
 
     public static DistributedTraining fromEnv(Map<String, String> env) {
-        String ws = env.get("WORLD_SIZE");
-        int size;
-        try {
-            size = ws == null || ws.isBlank() ? 1 : Integer.parseInt(ws.trim());
-        } catch (NumberFormatException e) {
-            throw new DistException("WORLD_SIZE=" + ws + " is not an integer");
+        if (ProcessGroups.backendOf(env).equals("mpi")) {
+            ProcessGroup pg = ProcessGroups.fromEnv(env);
+            if (pg.size() > 1) return new DistributedTraining(pg);
+            pg.close();
+            return new DistributedTraining(null);
         }
-        if (size <= 1) return new DistributedTraining(null);
+        if (ProcessGroups.worldSize(env) <= 1) return new DistributedTraining(null);
         exitWithParent(env.get("KILN_PARENT_PID"));
         return new DistributedTraining(ProcessGroups.fromEnv(env));
     }

@@ -128,8 +128,14 @@ class CpuProcessGroupFaultTest {
         var rank1 = java.util.concurrent.CompletableFuture.supplyAsync(() -> sumFromEnv(1, port));
         assertEquals(3.0, sumFromEnv(0, port));
         assertEquals(3.0, rank1.get(10, java.util.concurrent.TimeUnit.SECONDS));
-        DistException e = assertThrows(DistException.class, () -> ProcessGroups.fromEnv(Map.of("KILN_DIST_BACKEND", "mpi")));
-        assertEquals("KILN_DIST_BACKEND=mpi is not a backend (cpu, nccl)", e.getMessage());
+        DistException e = assertThrows(DistException.class, () -> ProcessGroups.fromEnv(Map.of("KILN_DIST_BACKEND", "gloo")));
+        assertEquals("KILN_DIST_BACKEND=gloo is not a backend (cpu, nccl, mpi)", e.getMessage());
+        // under mpirun (OMPI_COMM_WORLD_*) the backend defaults to mpi; WORLD_SIZE (kiln launch) keeps cpu
+        assertEquals("mpi", ProcessGroups.backendOf(Map.of("OMPI_COMM_WORLD_SIZE", "2")));
+        assertEquals("cpu", ProcessGroups.backendOf(Map.of("OMPI_COMM_WORLD_SIZE", "2", "WORLD_SIZE", "2")));
+        assertEquals("cpu", ProcessGroups.backendOf(Map.of("OMPI_COMM_WORLD_SIZE", "2", "KILN_DIST_BACKEND", "cpu")));
+        assertEquals(2, ProcessGroups.worldSize(Map.of("OMPI_COMM_WORLD_SIZE", "2")));
+        assertEquals(4, ProcessGroups.worldSize(Map.of("OMPI_COMM_WORLD_SIZE", "2", "WORLD_SIZE", "4")));
     }
 
     private static double sumFromEnv(int rank, int port) {

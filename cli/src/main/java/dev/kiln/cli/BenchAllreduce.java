@@ -35,7 +35,9 @@ import java.util.concurrent.Callable;
  *       second, comparable across rank counts and with nccl-tests' numbers.</li>
  * </ul>
  * The workers are separate JVMs ({@link WorkerProcesses}) that rendezvous through the TcpStore on
- * a free loopback port; rank 0 prints one result line per size, which this command reads.
+ * a free loopback port; rank 0 prints one result line per size, which this command reads. With
+ * {@code --backend mpi} the same workers run under Open MPI's {@code mpirun -np N} on the MPI
+ * backend (shared memory between the ranks of one machine).
  */
 @Command(name = "allreduce", mixinStandardHelpOptions = true,
         description = {"CPU ring all-reduce (SUM, float32) bandwidth between worker processes on loopback, 1 KB to 256 MB.",
@@ -56,6 +58,9 @@ public final class BenchAllreduce implements Callable<Integer> {
     @Option(names = "--json", paramLabel = "FILE", description = "Also write the rows as JSON to FILE.")
     Path json;
 
+    @Option(names = "--backend", defaultValue = "cpu", description = "cpu (TCP ring, default) or mpi (workers started by mpirun).")
+    String backend;
+
     @picocli.CommandLine.Mixin PlotOption plot;
 
     @Spec private CommandSpec spec;
@@ -69,11 +74,12 @@ public final class BenchAllreduce implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (nproc < 2) throw new IllegalArgumentException("bench allreduce: --nproc must be >= 2, got " + nproc);
+        if (!backend.equals("cpu") && !backend.equals("mpi")) throw new IllegalArgumentException("bench allreduce: --backend must be cpu or mpi, got " + backend);
         if (minBytes < 4 || maxBytes < minBytes || factor < 2)
             throw new IllegalArgumentException("bench allreduce: need 4 <= --min-bytes <= --max-bytes and --factor >= 2");
         BenchElementwise.checkWritable(json);
         PrintWriter out = spec.commandLine().getOut();
-        out.printf(Locale.ROOT, "bench allreduce: cpu backend, %d processes on loopback, float32 SUM, %d..%d bytes%n", nproc, minBytes, maxBytes);
+        out.printf(Locale.ROOT, "bench allreduce: %s backend, %d processes on this machine, float32 SUM, %d..%d bytes%n", backend, nproc, minBytes, maxBytes);
         out.flush();
         List<Row> rows = measure(out);
         printTable(out, rows);
@@ -88,9 +94,9 @@ public final class BenchAllreduce implements Callable<Integer> {
                 String x = size(r.bytes());
                 if (nproc == 2) bw.add("Kiln busbw (= algbw with 2 processes)", x, r.busbw(nproc));
                 else bw.add("Kiln busbw = algbw x 2(n-1)/n", x, r.busbw(nproc)).add("Kiln algbw = bytes / time", x, r.algbw());
-                ms.add("Kiln ring all-reduce", x, r.medianS() * 1e3);
+                ms.add("Kiln " + backend + " all-reduce", x, r.medianS() * 1e3);
             }
-            plot.write(out, "kiln bench allreduce: CPU ring all-reduce (float32 SUM) over TCP loopback, " + nproc + " processes", List.of(bw, ms));
+            plot.write(out, "kiln bench allreduce: " + backend + " all-reduce (float32 SUM), " + nproc + " processes on one machine", List.of(bw, ms));
         }
         out.flush();
         return 0;
@@ -101,20 +107,40 @@ public final class BenchAllreduce implements Callable<Integer> {
         var spec = new WorkerProcesses.Spec(nproc, Worker.class.getName(), args, java.util.Map.of("KILN_DIST_TIMEOUT_S", "120"),
                 List.of("-Xmx1g"));
         List<Row> rows = new ArrayList<>();
-        try (WorkerProcesses workers = WorkerProcesses.start(spec, r -> r == 0 ? Redirect.PIPE : Redirect.DISCARD)) {
-            try (BufferedReader in = new BufferedReader(new InputStreamReader(workers.process(0).getInputStream(), StandardCharsets.UTF_8))) {
-                for (String line; (line = in.readLine()) != null; ) {
-                    if (!line.startsWith("RESULT ")) continue;
-                    String[] f = line.split(" ");
-                    Row row = new Row(Long.parseLong(f[1]), Integer.parseInt(f[2]), Double.parseDouble(f[3]));
-                    rows.add(row);
-                    out.printf(Locale.ROOT, "  %s done%n", size(row.bytes()));
-                    out.flush();
-                }
+        if (backend.equals("mpi")) {
+            List<String> cmd = new ArrayList<>(List.of("mpirun", "--oversubscribe", "-np", Integer.toString(nproc), "-x", "KILN_DIST_TIMEOUT_S=120"));
+            if ("root".equals(System.getProperty("user.name"))) cmd.add(1, "--allow-run-as-root");
+            cmd.addAll(WorkerProcesses.command(spec));
+            Process p;
+            try {
+                p = new ProcessBuilder(cmd).redirectError(Redirect.DISCARD).start();
+            } catch (java.io.IOException e) {
+                throw new IllegalArgumentException("bench allreduce --backend mpi: cannot start mpirun (" + e.getMessage() + "); install Open MPI");
             }
+            read(p.getInputStream(), rows, out);
+            if (!p.waitFor(10, java.util.concurrent.TimeUnit.MINUTES) || p.exitValue() != 0)
+                throw new IllegalStateException("bench allreduce: mpirun failed (exit " + (p.isAlive() ? "none: still running" : p.exitValue()) + ")");
+            return rows;
+        }
+        try (WorkerProcesses workers = WorkerProcesses.start(spec, r -> r == 0 ? Redirect.PIPE : Redirect.DISCARD)) {
+            read(workers.process(0).getInputStream(), rows, out);
             workers.awaitAll(Duration.ofMinutes(10));
         }
         return rows;
+    }
+
+    /** The RESULT lines rank 0 prints, as rows. */
+    private static void read(java.io.InputStream stdout, List<Row> rows, PrintWriter out) throws java.io.IOException {
+        try (BufferedReader in = new BufferedReader(new InputStreamReader(stdout, StandardCharsets.UTF_8))) {
+            for (String line; (line = in.readLine()) != null; ) {
+                if (!line.startsWith("RESULT ")) continue;
+                String[] f = line.split(" ");
+                Row row = new Row(Long.parseLong(f[1]), Integer.parseInt(f[2]), Double.parseDouble(f[3]));
+                rows.add(row);
+                out.printf(Locale.ROOT, "  %s done%n", size(row.bytes()));
+                out.flush();
+            }
+        }
     }
 
     private void printTable(PrintWriter out, List<Row> rows) {
@@ -125,7 +151,8 @@ public final class BenchAllreduce implements Callable<Integer> {
 
     private String toJson(List<Row> rows) {
         StringBuilder sb = new StringBuilder();
-        sb.append("{\"bench\": \"allreduce\", \"backend\": \"cpu\", \"transport\": \"tcp-loopback\", \"nproc\": ").append(nproc)
+        sb.append("{\"bench\": \"allreduce\", \"backend\": \"").append(backend).append("\", \"transport\": \"")
+                .append(backend.equals("mpi") ? "mpi" : "tcp-loopback").append("\", \"nproc\": ").append(nproc)
                 .append(", \"dtype\": \"float32\", \"op\": \"sum\", \"cores\": ").append(Runtime.getRuntime().availableProcessors())
                 .append(", \"rows\": [\n");
         for (int i = 0; i < rows.size(); i++) {

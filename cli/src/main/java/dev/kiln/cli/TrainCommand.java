@@ -56,6 +56,9 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", description = "Checkpoint to resume from.") Path resume;
     @Option(names = "--no-progress", description = "No progress bar.") boolean noProgress;
     @picocli.CommandLine.Mixin PlotOption plot;
+    @Option(names = "--dist-backend", paramLabel = "cpu|mpi|nccl",
+            description = "Collective backend when run by several ranks: cpu (TCP ring, the default under kiln launch), mpi (Open MPI; "
+                    + "the default under mpirun, rank and size from MPI), nccl (CUDA). Same as KILN_DIST_BACKEND.") String distBackend;
     @Option(names = "--steps", defaultValue = "300", description = "gpt: optimizer steps (default: ${DEFAULT-VALUE}).") int steps;
     @Option(names = "--context", defaultValue = "128", description = "gpt: context length in bytes (default: ${DEFAULT-VALUE}).") int context;
     @Option(names = "--width", defaultValue = "128", description = "gpt: model width n_embd (default: ${DEFAULT-VALUE}).") int width;
@@ -95,7 +98,7 @@ public final class TrainCommand implements Callable<Integer> {
         FashionData.Sets sets = FashionData.load(data, limit, "train");
         Generator g = new Generator(seed);
         // WORLD_SIZE > 1 (kiln launch): DDP, sharded data, rank 0 logs/evaluates/saves
-        try (dev.kiln.dist.DistributedTraining dist = dev.kiln.dist.DistributedTraining.fromEnv();
+        try (dev.kiln.dist.DistributedTraining dist = dev.kiln.dist.DistributedTraining.fromEnv(distEnv());
              TensorDataset train = sets.train(); TensorDataset test = sets.test();
              Module net = Models.byName(model, g);
              Optimizer opt = makeOptimizer(net);
@@ -150,6 +153,16 @@ public final class TrainCommand implements Callable<Integer> {
                         List.of(lossPanel, accPanel));
             return Main.OK;
         }
+    }
+
+    /** The environment with --dist-backend as KILN_DIST_BACKEND. */
+    private Map<String, String> distEnv() {
+        if (distBackend == null) return System.getenv();
+        if (!java.util.Set.of("cpu", "mpi", "nccl").contains(distBackend))
+            throw new IllegalArgumentException("train: --dist-backend " + distBackend + " is not a backend (cpu, mpi, nccl)");
+        Map<String, String> env = new java.util.HashMap<>(System.getenv());
+        env.put("KILN_DIST_BACKEND", distBackend);
+        return env;
     }
 
     /** --model gpt: batch 16 unless --batch is given, AdamW at lr 1e-3 unless --lr is. */
