@@ -17,6 +17,8 @@ import java.util.Map;
  *       and on the TCP ring (rank and size from OMPI_COMM_WORLD_*, rendezvous on PORT), with
  *       integer-valued inputs so every order of summation is exact: the two must agree bit for bit
  *       and with the sums computed here; prints "rank R ok" or "rank R FAIL ...".</li>
+ *   <li>{@code ddp}: {@link DdpFixture}'s model trained data parallel on the MPI group (small
+ *       buckets, so several all-reduces overlap backward) against one process on the whole batch.</li>
  *   <li>{@code timeout}: rank 1 skips an all-reduce that rank 0 waits for (KILN_DIST_TIMEOUT_S).</li>
  *   <li>{@code die}: rank 1 halts mid-run while rank 0 waits in an all-reduce.</li>
  * </ul>
@@ -28,6 +30,19 @@ public final class MpiChild {
         Map<String, String> env = System.getenv();
         switch (a[0]) {
             case "collectives" -> collectives(Integer.parseInt(a[1]), env);
+            case "ddp" -> {
+                try (ProcessGroup pg = ProcessGroups.fromEnv(env)) {
+                    Map<String, double[]> got = DdpFixture.ddpRank(pg, b -> b.bucketBytes(256), null, null);
+                    String result;
+                    try {
+                        DdpFixture.assertSameParameters(DdpFixture.single(), got, "mpi ddp rank " + pg.rank());
+                        result = " ok";
+                    } catch (AssertionError e) {
+                        result = " FAIL " + e.getMessage();
+                    }
+                    System.out.println("ddp rank " + pg.rank() + result);
+                }
+            }
             case "timeout" -> {
                 try (ProcessGroup pg = ProcessGroups.fromEnv(env); Tensor x = Tensor.ones(DType.F32, 8)) {
                     System.out.println("rank " + pg.rank() + " backend " + pg.backend());

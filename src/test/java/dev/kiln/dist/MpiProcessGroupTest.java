@@ -74,6 +74,13 @@ class MpiProcessGroupTest {
     }
 
     @Test
+    void dataParallelTrainingEqualsOneProcess() throws Exception {
+        Run r = run(2, 120, "ddp");
+        assertEquals(0, r.exit(), r.out());
+        assertTrue(r.out().contains("ddp rank 0 ok") && r.out().contains("ddp rank 1 ok"), r.out());
+    }
+
+    @Test
     void aCollectiveOneRankNeverJoinsEndsTheJobWithItsReason() throws Exception {
         Run r = run(2, 90, "timeout");
         assertNotEquals(0, r.exit(), r.out());

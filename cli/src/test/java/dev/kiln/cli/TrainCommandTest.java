@@ -84,6 +84,15 @@ class TrainCommandTest {
         assertTrue(badHeads.err().contains("--width 30 must be a multiple of --heads 4"), badHeads.err());
     }
 
+    @Test void unknownDistBackendIsOneLine() {
+        CliRun r = CliRun.of("train", "--model", "mlp", "--epochs", "0", "--limit", "64", "--no-progress", "--dist-backend", "gloo");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--dist-backend gloo is not a backend (cpu, mpi, nccl)"), r.err());
+        CliRun b = CliRun.of("bench", "allreduce", "--backend", "gloo");
+        assertEquals(2, b.code());
+        assertTrue(b.err().contains("--backend must be cpu or mpi, got gloo"), b.err());
+    }
+
     @Test void badInputExitsTwoWithOneLine(@TempDir Path dir) {
         CliRun r = CliRun.of("train", "--model", "resnet", "--epochs", "1", "--limit", "64", "--no-progress");
         assertEquals(2, r.code());
