@@ -19,7 +19,7 @@ import java.util.Map;
  * stream N(0, 0.02 / sqrt(2 layers)), biases 0, LayerNorms 1 and 0.
  *
  * <p>In eval mode it computes what Hugging Face's GPT2LMHeadModel computes ({@code gelu_new},
- * LayerNorm eps 1e-5); {@link #huggingFaceState()} and {@link #huggingFaceConfig()} give its
+ * LayerNorm eps 1e-5); {@link #huggingFaceState()} and {@link #huggingFaceConfig(int)} give its
  * weights under GPT-2's names and Conv1D [in, out] layout and its {@code config.json}, so a trained
  * model runs in {@code kiln generate} ({@code Gpt2Decoder}) and in transformers. In training mode
  * it also drops out inside the feed-forward (after the GELU), where GPT-2 does not.
@@ -75,7 +75,7 @@ public final class GptLm extends Module {
         }
     }
 
-    /** Token ids [B, T] (I64/I32, T <= context) to logits [B, T, vocab]. */
+    /** Token ids [B, T] (I64/I32, T at most the context) to logits [B, T, vocab]. */
     @Override
     public Tensor forward(Tensor ids) {
         int[] s = ids.shape();
@@ -129,7 +129,7 @@ public final class GptLm extends Module {
         }
     }
 
-    /** Hugging Face's {@code config.json} for this model; eos (and bos) is the given token id, or none when < 0. */
+    /** Hugging Face's {@code config.json} for this model; eos (and bos) is the given token id, or none when it is negative. */
     public String huggingFaceConfig(int eosId) {
         Config c = config;
         String eos = eosId < 0 ? "null" : Integer.toString(eosId);

@@ -29,7 +29,7 @@ public final class MultiheadAttention extends Module {
     }
 
     /**
-     * The additive causal mask for n positions, [n, n] float32: 0 where key j <= query i, -inf above
+     * The additive causal mask for n positions, [n, n] float32: 0 where key j is at most query i, -inf above
      * the diagonal (PyTorch's nn.Transformer.generate_square_subsequent_mask).
      */
     public static Tensor causalMask(int n) {

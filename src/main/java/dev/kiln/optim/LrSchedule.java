@@ -61,9 +61,10 @@ public abstract class LrSchedule {
     }
 
     /**
-     * Linear warm-up then cosine decay, the usual schedule for transformer training: lr * t / w for
-     * t < w (the optimizer starts at 0 when w > 0), then etaMin + (lr - etaMin) * (1 + cos(pi * (t - w)
-     * / (total - w))) / 2 until t = total, etaMin after.
+     * Linear warm-up then cosine decay, the usual schedule for transformer training:
+     * {@code lr * t / w} while {@code t < w} (the optimizer starts at 0 when {@code w > 0}), then
+     * {@code etaMin + (lr - etaMin) * (1 + cos(pi * (t - w) / (total - w))) / 2} until {@code t = total},
+     * etaMin after.
      */
     public static LrSchedule warmupCosine(Optimizer o, int warmupSteps, int totalSteps, double etaMin) {
         if (warmupSteps < 0 || totalSteps <= warmupSteps)
