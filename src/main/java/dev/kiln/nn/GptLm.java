@@ -1,5 +1,6 @@
 package dev.kiln.nn;
 
+import dev.kiln.autograd.ActivationCheckpoint;
 import dev.kiln.autograd.GradMode;
 import dev.kiln.tensor.Generator;
 import dev.kiln.tensor.Scope;
@@ -43,9 +44,12 @@ public final class GptLm extends Module {
     private final Dropout drop;
     private final ModuleList<TransformerEncoderLayer> h;
     private final LayerNorm lnF;
+    private final Generator gen;
+    private boolean checkpointActivations;
 
     public GptLm(Config c, Generator g) {
         this.config = c;
+        this.gen = g;
         wte = registerModule("wte", new Embedding(c.vocab(), c.width(), g));
         wpe = registerModule("wpe", new Embedding(c.context(), c.width(), g));
         drop = registerModule("drop", new Dropout(c.dropout(), g));
@@ -57,6 +61,16 @@ public final class GptLm extends Module {
     }
 
     public Config config() { return config; }
+
+    /**
+     * With on, each block runs under {@link ActivationCheckpoint} while gradients are recorded: its
+     * activations are recomputed in backward instead of kept (the dropout masks replayed from the
+     * model's generator, so values and gradients do not change).
+     */
+    public GptLm checkpointActivations(boolean on) {
+        checkpointActivations = on;
+        return this;
+    }
 
     private void initialise(Generator g) {
         double std = 0.02, proj = 0.02 / Math.sqrt(2.0 * config.layers());
@@ -87,7 +101,8 @@ public final class GptLm extends Module {
         for (int i = 0; i < t; i++) pos[i] = i;
         Tensor x = drop.forward(wte.forward(ids).add(wpe.forward(Tensor.fromArray(pos, 1, t))));
         Tensor mask = MultiheadAttention.causalMask(t);
-        for (TransformerEncoderLayer layer : h) x = layer.forward(x, mask);
+        for (TransformerEncoderLayer layer : h)
+            x = checkpointActivations ? ActivationCheckpoint.apply(in -> layer.forward(in, mask), x, gen) : layer.forward(x, mask);
         return dev.kiln.ops.Linear.linear(lnF.forward(x), wte.weight(), null);
     }
 

@@ -1,23 +1,62 @@
 package dev.kiln.tensor;
 
-import java.util.SplittableRandom;
-
-/** A seedable random source for tensor factories and initializers. Not thread-safe. */
+/**
+ * A seedable random source for tensor factories, initializers and dropout. Not thread-safe. Its
+ * stream is exactly {@link java.util.SplittableRandom}'s for the same seed (SplitMix64 with the
+ * golden gamma; the bounded draws reject as the JDK's do), written out here so that its state can
+ * be copied: {@link #snapshot()} / {@link #restore} let activation checkpointing replay the same
+ * dropout masks when it recomputes a block (GeneratorTest checks the stream against the JDK's).
+ */
 public final class Generator {
-    private SplittableRandom rng;
+    private static final long GOLDEN_GAMMA = 0x9e3779b97f4a7c15L;
+    private long seed;
     private double spare = Double.NaN;
 
-    public Generator(long seed) { this.rng = new SplittableRandom(seed); }
+    public Generator(long seed) { this.seed = seed; }
+
+    private Generator(long seed, double spare) {
+        this.seed = seed;
+        this.spare = spare;
+    }
 
     private static final Generator DEFAULT = new Generator(0x6b696c6eL);
 
     /** The process-wide default generator (seeded deterministically; reseed with {@link #manualSeed}). */
     public static synchronized Generator global() { return DEFAULT; }
 
-    public synchronized void manualSeed(long seed) { rng = new SplittableRandom(seed); spare = Double.NaN; }
+    public synchronized void manualSeed(long seed) {
+        this.seed = seed;
+        spare = Double.NaN;
+    }
+
+    /** A copy of the current state: drawing from it gives what this generator would draw next. */
+    public synchronized Generator snapshot() { return new Generator(seed, spare); }
+
+    /** Sets this generator's state to s's. */
+    public synchronized void restore(Generator s) {
+        seed = s.seed;
+        spare = s.spare;
+    }
+
+    private long nextSeed() { return seed += GOLDEN_GAMMA; }
+
+    private static long mix64(long z) {
+        z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
+        z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
+        return z ^ (z >>> 31);
+    }
+
+    private static int mix32(long z) {
+        z = (z ^ (z >>> 33)) * 0x62a9d9ed799705f5L;
+        return (int) (((z ^ (z >>> 28)) * 0xcb24d0a5c88c35b3L) >>> 32);
+    }
+
+    private long rawLong() { return mix64(nextSeed()); }
+
+    private int rawInt() { return mix32(nextSeed()); }
 
     /** Uniform in [0, 1). */
-    public double nextUniform() { return rng.nextDouble(); }
+    public double nextUniform() { return (rawLong() >>> 11) * 0x1.0p-53; }
 
     /** Standard normal (Box-Muller, pairs cached). */
     public double nextNormal() {
@@ -27,13 +66,28 @@ public final class Generator {
             return s;
         }
         double u1, u2;
-        do { u1 = rng.nextDouble(); } while (u1 <= 1e-300);
-        u2 = rng.nextDouble();
+        do { u1 = nextUniform(); } while (u1 <= 1e-300);
+        u2 = nextUniform();
         double r = Math.sqrt(-2.0 * Math.log(u1));
         spare = r * Math.sin(2 * Math.PI * u2);
         return r * Math.cos(2 * Math.PI * u2);
     }
 
-    public long nextLong(long bound) { return rng.nextLong(bound); }
-    public int nextInt(int bound) { return rng.nextInt(bound); }
+    /** Uniform in [0, bound). */
+    public long nextLong(long bound) {
+        if (bound <= 0) throw new IllegalArgumentException("bound must be positive");
+        long r = rawLong(), m = bound - 1;
+        if ((bound & m) == 0L) return r & m;
+        for (long u = r >>> 1; u + m - (r = u % bound) < 0L; u = rawLong() >>> 1) { }
+        return r;
+    }
+
+    /** Uniform in [0, bound). */
+    public int nextInt(int bound) {
+        if (bound <= 0) throw new IllegalArgumentException("bound must be positive");
+        int r = rawInt(), m = bound - 1;
+        if ((bound & m) == 0) return r & m;
+        for (int u = r >>> 1; u + m - (r = u % bound) < 0; u = rawInt() >>> 1) { }
+        return r;
+    }
 }

@@ -116,6 +116,45 @@ class GptLmTest {
         assertArrayEquals(runs[0], runs[1]);
     }
 
+    /**
+     * Activation checkpointing changes memory, not results: with dropout on, the loss, every
+     * parameter gradient and the generator's next draw equal the plain run's bit for bit, and the
+     * storage high-water mark of the step is lower.
+     */
+    @Test
+    void activationCheckpointingGivesTheSameGradientsInLessMemory() {
+        long[] peak = new long[2];
+        float[][][] grads = new float[2][][];
+        double[] losses = new double[2], next = new double[2];
+        for (int run = 0; run < 2; run++) {
+            Generator g = new Generator(10);
+            try (GptLm m = new GptLm(new GptLm.Config(257, 64, 64, 4, 4, 0.1), g)) {
+                m.checkpointActivations(run == 1);
+                long[] x = new long[4 * 64], y = new long[x.length];
+                for (int i = 0; i < x.length; i++) {
+                    x[i] = (i * 31 + 7) % 257;
+                    y[i] = (i * 17 + 3) % 257;
+                }
+                dev.kiln.tensor.Storage.resetPeakBytes();
+                long base = dev.kiln.tensor.Storage.peakBytes();
+                try (Scope s = Scope.open()) {
+                    Tensor loss = Loss.crossEntropy(m.forward(Tensor.fromArray(x, 4, 64)), Tensor.fromArray(y, 4, 64), -100, 0, Loss.Reduction.MEAN);
+                    losses[run] = loss.item();
+                    loss.backward();
+                }
+                peak[run] = dev.kiln.tensor.Storage.peakBytes() - base;
+                List<Tensor> ps = m.parameters();
+                grads[run] = new float[ps.size()][];
+                for (int i = 0; i < ps.size(); i++) grads[run][i] = ps.get(i).grad().toFloatArray();
+                next[run] = g.nextUniform();
+            }
+        }
+        assertEquals(losses[0], losses[1]);
+        for (int i = 0; i < grads[0].length; i++) assertArrayEquals(grads[0][i], grads[1][i], "gradient of parameter " + i);
+        assertEquals(next[0], next[1], "the generator continues where the plain run leaves it");
+        assertTrue(peak[1] < 0.7 * peak[0], "checkpointed step peak " + peak[1] + " bytes vs plain " + peak[0]);
+    }
+
     @Test
     void badConfigurationsAndInputsAreOneLineErrors() throws Exception {
         assertThrows(IllegalArgumentException.class, () -> new GptLm.Config(257, 16, 30, 2, 4, 0.0));   // 30 % 4

@@ -67,6 +67,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--dropout", defaultValue = "0.1", description = "gpt: dropout (default: ${DEFAULT-VALUE}).") double dropout;
     @Option(names = "--eval-every", defaultValue = "50", description = "gpt: steps between held-out evaluations (default: ${DEFAULT-VALUE}).") int evalEvery;
     @Option(names = "--out", description = "gpt: Hugging Face GPT-2 directory written at each evaluation (kiln generate reads it).") Path outDir;
+    @Option(names = "--checkpoint-activations", description = "gpt: recompute each block's activations in backward instead of keeping them (less memory, one more forward).") boolean checkpointActivations;
     @Option(names = "--sample", defaultValue = "120", description = "gpt: bytes sampled from --out at the end (0: none; default: ${DEFAULT-VALUE}).") int sample;
 
     static final double SGD_LR = 0.05, ADAM_LR = 0.001;
@@ -180,7 +181,7 @@ public final class TrainCommand implements Callable<Integer> {
         CliChecks.inRange("train", "--weight-decay", weightDecay, 0, Double.MAX_VALUE);
         Path text = spec.commandLine().getParseResult().hasMatchedOption("--data") ? Path.of(data) : null;
         return TrainGpt.run(new TrainGpt.Settings(text, steps, b, rate, weightDecay, context, width, layers, heads, dropout, evalEvery,
-                outDir, sample, seed, json), out);
+                outDir, sample, seed, json, checkpointActivations), out);
     }
 
     /**

@@ -8,6 +8,7 @@ import dev.kiln.generate.TextGenerator;
 import dev.kiln.generate.WeightFormat;
 import dev.kiln.nn.GptLm;
 import dev.kiln.tensor.Generator;
+import dev.kiln.tensor.Storage;
 import dev.kiln.train.GptTrainer;
 import dev.kiln.train.TextCorpus;
 
@@ -27,7 +28,7 @@ import java.util.Set;
 final class TrainGpt {
     /** The options of kiln train that the GPT model reads. */
     record Settings(Path data, int steps, int batch, double lr, double weightDecay, int context, int width, int layers, int heads,
-                    double dropout, int evalEvery, Path out, int sample, long seed, Path json) {}
+                    double dropout, int evalEvery, Path out, int sample, long seed, Path json, boolean checkpointActivations) {}
 
     private TrainGpt() {}
 
@@ -46,15 +47,18 @@ final class TrainGpt {
         GptLm.Config cfg = new GptLm.Config(BpeTokenizer.BYTE_LEVEL_EOS + 1, s.context(), s.width(), s.layers(), s.heads(), s.dropout());
         int warmup = Math.min(s.steps() - 1, Math.max(0, s.steps() / 20));
         GptTrainer.Options o = new GptTrainer.Options(s.steps(), s.batch(), s.lr(), s.weightDecay(), warmup, 1.0, 64, s.seed());
-        try (GptLm model = new GptLm(cfg, new Generator(s.seed())); GptTrainer tr = new GptTrainer(model, corpus, o)) {
+        try (GptLm model = new GptLm(cfg, new Generator(s.seed())).checkpointActivations(s.checkpointActivations());
+             GptTrainer tr = new GptTrainer(model, corpus, o)) {
             out.printf(Locale.ROOT, "text: %s, %d file(s) (%d binary skipped), %,d training bytes, %,d held out%n",
                     corpus.source(), corpus.files(), corpus.skipped(), corpus.train().length, corpus.heldOut().length);
             out.printf(Locale.ROOT, "model gpt (GPT-2 architecture, byte tokens): %d layers, width %d, %d heads, context %d, %,d parameters; "
-                            + "AdamW lr %.3g (warm-up %d, cosine), batch %d x %d, %d threads%n",
-                    s.layers(), s.width(), s.heads(), s.context(), model.parameterCount(), s.lr(), warmup, s.batch(), s.context(), CpuConfig.threads());
+                            + "AdamW lr %.3g (warm-up %d, cosine), batch %d x %d, %d threads%s%n",
+                    s.layers(), s.width(), s.heads(), s.context(), model.parameterCount(), s.lr(), warmup, s.batch(), s.context(), CpuConfig.threads(),
+                    s.checkpointActivations() ? ", activation checkpointing" : "");
             double first = tr.evalLoss();
-            out.printf(Locale.ROOT, "%-7s %10s %10s %11s %9s %10s %9s%n", "step", "train", "held-out", "perplexity", "bits/B", "tokens/s", "RSS MiB");
-            row(out, 0, Double.NaN, first, Double.NaN);
+            out.printf(Locale.ROOT, "%-7s %10s %10s %11s %9s %10s %9s %10s%n", "step", "train", "held-out", "perplexity", "bits/B", "tokens/s", "RSS MiB", "peak MiB");
+            row(out, 0, Double.NaN, first, Double.NaN, Double.NaN);
+            Storage.resetPeakBytes();
             double sum = 0, last = first;
             int n = 0;
             long t0 = System.nanoTime(), tokens = 0;
@@ -63,9 +67,10 @@ final class TrainGpt {
                 n++;
                 tokens += (long) s.batch() * s.context();
                 if (step % s.evalEvery() == 0 || step == s.steps()) {
-                    double sec = (System.nanoTime() - t0) / 1e9;
+                    double sec = (System.nanoTime() - t0) / 1e9, peak = Storage.peakBytes() / 1048576.0;
                     last = tr.evalLoss();
-                    row(out, step, sum / n, last, tokens / sec);
+                    row(out, step, sum / n, last, tokens / sec, peak);
+                    Storage.resetPeakBytes();
                     sum = 0;
                     n = 0;
                     tokens = 0;
@@ -87,10 +92,11 @@ final class TrainGpt {
         return Main.OK;
     }
 
-    private static void row(PrintWriter out, int step, double train, double heldOut, double tps) {
-        out.printf(Locale.ROOT, "%-7d %10s %10.4f %11.3f %9.3f %10s %9.1f%n", step, Double.isNaN(train) ? "-" : String.format(Locale.ROOT, "%.4f", train),
+    /** One progress line; peak: the tensor storage high-water mark of the training steps since the last line (Storage.peakBytes). */
+    private static void row(PrintWriter out, int step, double train, double heldOut, double tps, double peakMiB) {
+        out.printf(Locale.ROOT, "%-7d %10s %10.4f %11.3f %9.3f %10s %9.1f %10s%n", step, Double.isNaN(train) ? "-" : String.format(Locale.ROOT, "%.4f", train),
                 heldOut, Math.exp(heldOut), heldOut / Math.log(2), Double.isNaN(tps) ? "-" : String.format(Locale.ROOT, "%.0f", tps),
-                TrainCommand.rssBytes() / 1048576.0);
+                TrainCommand.rssBytes() / 1048576.0, Double.isNaN(peakMiB) ? "-" : String.format(Locale.ROOT, "%.1f", peakMiB));
         out.flush();
     }
 
