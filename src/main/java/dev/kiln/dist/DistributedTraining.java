@@ -62,6 +62,9 @@ public final class DistributedTraining implements AutoCloseable {
     public static DistributedTraining of(ProcessGroup pg) { return new DistributedTraining(pg); }
 
     public boolean isDistributed() { return pg != null; }
+
+    /** The process group, or null in one process. */
+    public ProcessGroup group() { return pg; }
     public boolean isMain() { return pg == null || pg.rank() == 0; }
     public int rank() { return pg == null ? 0 : pg.rank(); }
     public int size() { return pg == null ? 1 : pg.size(); }

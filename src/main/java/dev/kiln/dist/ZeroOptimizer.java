@@ -17,18 +17,23 @@ import java.util.function.Function;
  * ZeRO-style data parallelism (stages 1 and 2): the optimizer state is sharded over the ranks
  * instead of replicated. The float32 parameters, in registration order, form one flat vector of n
  * elements padded to a multiple of the world size W; rank r owns elements [r S, (r + 1) S),
- * S = ceil(n / W). Each {@link #step}: the gradients (zero where a parameter has none) are packed
- * into one flat buffer and reduce-scattered (AVG), so each rank receives the averaged gradient of
- * its shard only; the wrapped optimizer (built by {@code make} over one tensor, the shard) updates
+ * S = ceil(n / W). Each {@link #step}: the gradients (zero where a parameter has none) are
+ * reduce-scattered (AVG), so each rank receives the averaged gradient of its shard only; the wrapped optimizer (built by {@code make} over one tensor, the shard) updates
  * the shard (read from the parameters as they are, so loading a model checkpoint needs nothing
  * more), whose state (Adam's moments, momentum...) is therefore 1/W of plain DDP's; an
- * all-gather of the shards rebuilds every parameter on every rank. Stage 2 also frees the
- * parameters' gradients as soon as they are packed, before the optimizer's state is touched. The
+ * all-gather of the shards rebuilds every parameter on every rank. Both collectives move
+ * {@link #chunk} elements per rank at a time through a buffer of W chunks, so no flat copy of the
+ * whole model is ever held. Per rank: the parameters and their gradients, plus 2 + (the optimizer's
+ * state tensors) shard-sized buffers, where DDP holds the optimizer's full state and its gradient
+ * buckets. Stage 2 also frees the parameters' gradients once reduced, before the optimizer runs
+ * (they are rebuilt whole by the next backward: the peak at the end of backward is stage 1's). The
  * arithmetic per element is the plain optimizer's on the same averaged gradient, so with an
  * elementwise optimizer (SGD, Adam, AdamW) the parameters equal DDP's (tested against one
  * process on the whole batch). One difference: a parameter that got no gradient in a step counts
  * as a zero gradient here, where the plain optimizers skip it; with weight decay it then decays.
- * Gradient clipping by global norm is not offered (it needs the norm all-reduced across shards).
+ * {@link #clipGradNorm(double)} clips by the global norm of the averaged gradient, its square
+ * summed over the shards with one all-reduce (the same formula as
+ * {@link Optimizer#clipGradNorm(List, double)}, summed in another order).
  *
  * <p>Rank 0's initial parameters are broadcast at construction, as DDP does. Checkpoints are
  * sharded: {@link #stateDict()} holds this rank's shard of each state tensor and the layout
@@ -41,8 +46,12 @@ public final class ZeroOptimizer extends Optimizer {
     private final long n;
     private final int shardSize;
     private final long[] offsets;
-    private final Tensor flatParams, flatGrads, shard, shardGrad;
+    private final Tensor shard, shardGrad;
+    /** Elements per rank moved by one reduce-scatter or all-gather: the flat buffers are this many x W, never the whole model. */
+    static int chunk = 1 << 20;
     private final Optimizer inner;
+    private double maxNorm = Double.NaN;
+    private double lastNorm = Double.NaN;
 
     private ZeroOptimizer(List<Tensor> params, ProcessGroup pg, int stage, Function<List<Tensor>, Optimizer> make) {
         super(params, 0);
@@ -62,15 +71,11 @@ public final class ZeroOptimizer extends Optimizer {
         n = total;
         int w = pg.size();
         shardSize = Math.toIntExact((n + w - 1) / w);
-        flatParams = Scope.escape(Tensor.zeros(DType.F32, w * shardSize));
-        flatGrads = Scope.escape(Tensor.zeros(DType.F32, w * shardSize));
         shardGrad = Scope.escape(Tensor.zeros(DType.F32, shardSize));
+        shard = Scope.escape(Tensor.zeros(DType.F32, shardSize));
         try (GradMode.Guard g = GradMode.noGrad()) {
             for (Tensor p : params) pg.broadcast(p, 0).await();                // rank 0's initial parameters, as DDP
-            pack(params, flatParams, false);
-            try (Tensor mine = flatParams.narrow(0, pg.rank() * shardSize, shardSize)) {
-                shard = Scope.escape(mine.contiguous().clone());
-            }
+            copyRange((long) pg.rank() * shardSize, shardSize, false, shard, 0);
         }
         shard.requiresGrad(true);
         inner = make.apply(List.of(shard));
@@ -84,55 +89,123 @@ public final class ZeroOptimizer extends Optimizer {
 
     public int stage() { return stage; }
 
+    /** Clips the averaged gradient to global L2 norm maxNorm in every later step (NaN: no clipping). */
+    public ZeroOptimizer clipGradNorm(double maxNorm) {
+        this.maxNorm = maxNorm;
+        return this;
+    }
+
+    /** The global gradient norm of the last step before clipping (NaN before the first step, or without clipping). */
+    public double lastGradNorm() { return lastNorm; }
+
     /** Elements of this rank's shard (the optimizer state per state tensor is this many floats). */
     public int shardSize() { return shardSize; }
 
     /** The wrapped optimizer (over the shard). */
     public Optimizer inner() { return inner; }
 
-    /** dst[offsets[i] .. + numel) = params[i] (or its gradient; zeros where it has none); the padding stays zero. */
-    private void pack(List<Tensor> ps, Tensor dst, boolean grads) {
-        for (int i = 0; i < ps.size(); i++) {
-            Tensor p = ps.get(i);
-            int numel = Math.toIntExact(p.numel());
-            try (Tensor slot = dst.narrow(0, Math.toIntExact(offsets[i]), numel)) {
-                Tensor src = grads ? p.grad() : p;
-                if (src == null) {
-                    try (Tensor z = Tensor.zeros(DType.F32, numel)) {
-                        slot.copyFrom(z);
+    /**
+     * dst[at .. at + len) = flat elements [from, from + len) of the parameters (or of their
+     * gradients: zeros where a parameter has none), zeros past the last parameter (the padding).
+     */
+    private void copyRange(long from, int len, boolean grads, Tensor dst, int at) {
+        try (Tensor out = dst.narrow(0, at, len)) {
+            int done = 0;
+            for (int i = firstParam(from); done < len; i++) {
+                long pos = from + done;
+                if (i >= params.size() || pos >= n) {                      // padding
+                    try (Tensor rest = out.narrow(0, done, len - done); Tensor z = Tensor.zeros(DType.F32, len - done)) {
+                        rest.copyFrom(z);
                     }
-                } else {
-                    try (Tensor flat = src.reshape(numel)) {
-                        slot.copyFrom(flat);
+                    return;
+                }
+                Tensor p = params.get(i);
+                long inP = pos - offsets[i];
+                int m = (int) Math.min(len - done, p.numel() - inP);
+                try (Tensor slot = out.narrow(0, done, m)) {
+                    Tensor src = grads ? p.grad() : p;
+                    if (src == null) {
+                        try (Tensor z = Tensor.zeros(DType.F32, m)) {
+                            slot.copyFrom(z);
+                        }
+                    } else {
+                        try (Tensor flat = src.reshape(Math.toIntExact(p.numel())); Tensor part = flat.narrow(0, Math.toIntExact(inP), m)) {
+                            slot.copyFrom(part);
+                        }
                     }
                 }
+                done += m;
             }
         }
+    }
+
+    /** The parameters' flat elements [from, from + len) (those below n) = src[at .. at + len). */
+    private void writeRange(long from, int len, Tensor src, int at) {
+        int done = 0;
+        for (int i = firstParam(from); done < len && i < params.size() && from + done < n; i++) {
+            Tensor p = params.get(i);
+            long inP = from + done - offsets[i];
+            int m = (int) Math.min(len - done, p.numel() - inP);
+            try (Tensor flat = p.reshape(Math.toIntExact(p.numel())); Tensor slot = flat.narrow(0, Math.toIntExact(inP), m);
+                 Tensor part = src.narrow(0, at + done, m)) {
+                slot.copyFrom(part);
+            }
+            done += m;
+        }
+    }
+
+    /** The parameter holding flat element pos (params.size() past the end). */
+    private int firstParam(long pos) {
+        int lo = 0, hi = params.size() - 1, found = params.size();
+        while (lo <= hi) {
+            int mid = (lo + hi) >>> 1;
+            if (offsets[mid] <= pos) {
+                if (pos < offsets[mid] + params.get(mid).numel()) return mid;
+                lo = mid + 1;
+            } else {
+                found = mid;
+                hi = mid - 1;
+            }
+        }
+        return found;
     }
 
     @Override
     public void step() {
         steps++;
+        int w = pg.size(), r0 = pg.rank();
         try (GradMode.Guard g = GradMode.noGrad(); Scope s = Scope.open()) {
-            pack(params, flatGrads, true);
+            // reduce-scatter (AVG) the gradients chunk by chunk: [rank r's part of the chunk] for r < W
+            for (int k0 = 0; k0 < shardSize; k0 += chunk) {
+                int len = Math.min(chunk, shardSize - k0);
+                try (Tensor in = Tensor.zeros(DType.F32, w * len); Tensor out = shardGrad.narrow(0, k0, len)) {
+                    for (int r = 0; r < w; r++) copyRange((long) r * shardSize + k0, len, true, in, r * len);
+                    pg.reduceScatter(out, in, ProcessGroup.ReduceOp.AVG).await();
+                }
+            }
             if (stage == 2) for (Tensor p : params) p.zeroGrad();
-            pg.reduceScatter(shardGrad, flatGrads, ProcessGroup.ReduceOp.AVG).await();
             // the shard from the parameters as they are now (a checkpoint or the caller may have set them)
-            pack(params, flatParams, false);
-            try (Tensor mine = flatParams.narrow(0, pg.rank() * shardSize, shardSize)) {
-                shard.copyFrom(mine);
+            copyRange((long) r0 * shardSize, shardSize, false, shard, 0);
+            if (!Double.isNaN(maxNorm)) {
+                try (Tensor sq = Tensor.scalar(shardGrad.square().sum().item(), DType.F64)) {
+                    pg.allReduce(sq, ProcessGroup.ReduceOp.SUM).await();
+                    lastNorm = Math.sqrt(sq.item());
+                }
+                double coef = maxNorm / (lastNorm + 1e-6);
+                if (coef < 1) shardGrad.copyFrom(shardGrad.mul(coef));
             }
             if (shard.grad() == null) shard.setGrad(Scope.escape(shardGrad.clone()));
             else shard.grad().copyFrom(shardGrad);
             inner.setLr(lr);
             inner.step();
-            List<Tensor> slots = new ArrayList<>();
-            for (int r = 0; r < pg.size(); r++) slots.add(flatParams.narrow(0, r * shardSize, shardSize));
-            pg.allGather(slots, shard).await();
-            for (int i = 0; i < params.size(); i++) {
-                Tensor p = params.get(i);
-                try (Tensor slot = flatParams.narrow(0, Math.toIntExact(offsets[i]), Math.toIntExact(p.numel())); Tensor v = slot.reshape(p.shape())) {
-                    p.copyFrom(v);
+            // all-gather the updated shards into every parameter, chunk by chunk
+            for (int k0 = 0; k0 < shardSize; k0 += chunk) {
+                int len = Math.min(chunk, shardSize - k0);
+                try (Tensor all = Tensor.zeros(DType.F32, w * len); Tensor mine = shard.narrow(0, k0, len)) {
+                    List<Tensor> slots = new ArrayList<>();
+                    for (int r = 0; r < w; r++) slots.add(all.narrow(0, r * len, len));
+                    pg.allGather(slots, mine.contiguous()).await();
+                    for (int r = 0; r < w; r++) writeRange((long) r * shardSize + k0, len, all, r * len);
                 }
             }
         }
@@ -216,8 +289,6 @@ public final class ZeroOptimizer extends Optimizer {
         inner.close();
         shard.zeroGrad();
         shard.close();
-        flatParams.close();
-        flatGrads.close();
         shardGrad.close();
         super.close();
     }

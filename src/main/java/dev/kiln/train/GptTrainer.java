@@ -1,6 +1,9 @@
 package dev.kiln.train;
 
 import dev.kiln.autograd.GradMode;
+import dev.kiln.dist.DistributedDataParallel;
+import dev.kiln.dist.ProcessGroup;
+import dev.kiln.dist.ZeroOptimizer;
 import dev.kiln.generate.BpeTokenizer;
 import dev.kiln.io.AtomicWrite;
 import dev.kiln.io.Safetensors;
@@ -25,6 +28,10 @@ import java.util.SplittableRandom;
  * predicts every next byte (cross-entropy over [batch, time, vocab]), clips the gradients' global
  * norm and takes an AdamW step under a warm-up + cosine learning rate. {@link #evalLoss} is the
  * mean next-byte loss over fixed windows spread over the held-out part (perplexity = e^loss).
+ * Data parallel over a process group: with ZeRO stage 0, {@link DistributedDataParallel} (gradients
+ * all-reduced, then clipped and stepped on every rank); with stage 1 or 2, a {@link ZeroOptimizer}
+ * (optimizer state sharded, clipping by the global norm across shards). Each rank draws its own
+ * windows (its seed offset by its rank), so the global batch is batch x ranks.
  * {@link #saveHuggingFace} writes a Hugging Face GPT-2 directory ({@code config.json},
  * {@code model.safetensors}, a byte-level {@code vocab.json} + {@code merges.txt}) that
  * {@code kiln generate} and transformers load.
@@ -39,6 +46,7 @@ public final class GptTrainer implements AutoCloseable {
     }
 
     private final GptLm model;
+    private final DistributedDataParallel ddp;
     private final TextCorpus data;
     private final Options o;
     private final Optimizer opt;
@@ -47,7 +55,10 @@ public final class GptTrainer implements AutoCloseable {
     private final int context;
     private long step;
 
-    public GptTrainer(GptLm model, TextCorpus data, Options o) {
+    public GptTrainer(GptLm model, TextCorpus data, Options o) { this(model, data, o, null, 0); }
+
+    /** Data parallel over pg (null: one process) with ZeRO stage 0 (DDP), 1 or 2. */
+    public GptTrainer(GptLm model, TextCorpus data, Options o, ProcessGroup pg, int zeroStage) {
         this.model = model;
         this.data = data;
         this.o = o;
@@ -55,9 +66,20 @@ public final class GptTrainer implements AutoCloseable {
         if (data.train().length < context + 1 || data.heldOut().length < context + 1)
             throw new IllegalArgumentException(data.source() + ": the training part (" + data.train().length + " bytes) and the held-out part ("
                     + data.heldOut().length + ") must each hold a window of context + 1 = " + (context + 1) + " bytes");
-        this.opt = Adam.adamW(model.parameters(), o.lr(), 0.9, 0.95, 1e-8, o.weightDecay());
+        if (zeroStage < 0 || zeroStage > 2) throw new IllegalArgumentException("GptTrainer: ZeRO stage must be 0, 1 or 2, got " + zeroStage);
+        java.util.function.Function<java.util.List<Tensor>, Optimizer> adamW = ps -> Adam.adamW(ps, o.lr(), 0.9, 0.95, 1e-8, o.weightDecay());
+        if (pg == null || pg.size() == 1 && zeroStage == 0) {
+            this.ddp = null;
+            this.opt = adamW.apply(model.parameters());
+        } else if (zeroStage == 0) {
+            this.ddp = new DistributedDataParallel(model, pg);
+            this.opt = adamW.apply(model.parameters());
+        } else {
+            this.ddp = null;
+            this.opt = ZeroOptimizer.of(model.parameters(), pg, zeroStage, adamW).clipGradNorm(o.clip());
+        }
         this.schedule = LrSchedule.warmupCosine(opt, o.warmup(), o.steps(), o.lr() * 0.1);
-        this.rnd = new SplittableRandom(o.seed());
+        this.rnd = new SplittableRandom(o.seed() + (pg == null ? 0 : 1_000_003L * pg.rank()));
     }
 
     public Optimizer optimizer() { return opt; }
@@ -79,11 +101,13 @@ public final class GptTrainer implements AutoCloseable {
         double loss;
         try (Scope s = Scope.open()) {
             opt.zeroGrad();
-            Tensor l = Loss.crossEntropy(model.forward(Tensor.fromArray(x, o.batch(), context)), Tensor.fromArray(y, o.batch(), context),
+            Tensor ids = Tensor.fromArray(x, o.batch(), context);
+            Tensor l = Loss.crossEntropy(ddp != null ? ddp.forward(ids) : model.forward(ids), Tensor.fromArray(y, o.batch(), context),
                     -100, 0, Loss.Reduction.MEAN);
             loss = l.item();
             l.backward();
-            Optimizer.clipGradNorm(model.parameters(), o.clip());
+            if (ddp != null) ddp.finishGradients();                       // averaged over the ranks before clipping
+            if (!(opt instanceof ZeroOptimizer)) Optimizer.clipGradNorm(model.parameters(), o.clip());   // ZeRO clips across its shards
             opt.step();
         }
         schedule.step();
@@ -132,5 +156,8 @@ public final class GptTrainer implements AutoCloseable {
     }
 
     @Override
-    public void close() { opt.close(); }
+    public void close() {
+        opt.close();
+        if (ddp != null) ddp.close();
+    }
 }

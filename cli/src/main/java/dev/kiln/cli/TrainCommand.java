@@ -67,6 +67,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--dropout", defaultValue = "0.1", description = "gpt: dropout (default: ${DEFAULT-VALUE}).") double dropout;
     @Option(names = "--eval-every", defaultValue = "50", description = "gpt: steps between held-out evaluations (default: ${DEFAULT-VALUE}).") int evalEvery;
     @Option(names = "--out", description = "gpt: Hugging Face GPT-2 directory written at each evaluation (kiln generate reads it).") Path outDir;
+    @Option(names = "--zero", defaultValue = "0", description = "gpt, several ranks: 0 = DDP (default), 1 = ZeRO-1 (optimizer state sharded), 2 = ZeRO-2 (and gradients freed once reduced).") int zero;
     @Option(names = "--checkpoint-activations", description = "gpt: recompute each block's activations in backward instead of keeping them (less memory, one more forward).") boolean checkpointActivations;
     @Option(names = "--sample", defaultValue = "120", description = "gpt: bytes sampled from --out at the end (0: none; default: ${DEFAULT-VALUE}).") int sample;
 
@@ -180,8 +181,10 @@ public final class TrainCommand implements Callable<Integer> {
         CliChecks.inRange("train", "--lr", rate, 0, Double.MAX_VALUE);
         CliChecks.inRange("train", "--weight-decay", weightDecay, 0, Double.MAX_VALUE);
         Path text = spec.commandLine().getParseResult().hasMatchedOption("--data") ? Path.of(data) : null;
-        return TrainGpt.run(new TrainGpt.Settings(text, steps, b, rate, weightDecay, context, width, layers, heads, dropout, evalEvery,
-                outDir, sample, seed, json, checkpointActivations), out);
+        try (dev.kiln.dist.DistributedTraining dist = dev.kiln.dist.DistributedTraining.fromEnv(distEnv())) {
+            return TrainGpt.run(new TrainGpt.Settings(text, steps, b, rate, weightDecay, context, width, layers, heads, dropout, evalEvery,
+                    outDir, sample, seed, json, checkpointActivations, zero), out, dist);
+        }
     }
 
     /**
@@ -239,10 +242,15 @@ public final class TrainCommand implements Callable<Integer> {
     }
 
     /** Resident set size of this process (Linux /proc), or -1 where unavailable. */
-    static long rssBytes() {
+    static long rssBytes() { return procStatus("VmRSS:"); }
+
+    /** Peak resident set size of this process (VmHWM), or -1 where unavailable. */
+    static long peakRssBytes() { return procStatus("VmHWM:"); }
+
+    private static long procStatus(String key) {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/status")))
-                if (line.startsWith("VmRSS:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+                if (line.startsWith(key)) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
         } catch (Exception e) {
             // not Linux
         }

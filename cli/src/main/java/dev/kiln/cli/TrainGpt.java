@@ -28,11 +28,12 @@ import java.util.Set;
 final class TrainGpt {
     /** The options of kiln train that the GPT model reads. */
     record Settings(Path data, int steps, int batch, double lr, double weightDecay, int context, int width, int layers, int heads,
-                    double dropout, int evalEvery, Path out, int sample, long seed, Path json, boolean checkpointActivations) {}
+                    double dropout, int evalEvery, Path out, int sample, long seed, Path json, boolean checkpointActivations, int zero) {}
 
     private TrainGpt() {}
 
-    static int run(Settings s, PrintWriter out) throws Exception {
+    /** Trains; dist (from kiln train's environment) makes it data parallel: DDP, or ZeRO with --zero 1|2. Rank 0 logs and writes. */
+    static int run(Settings s, PrintWriter out, dev.kiln.dist.DistributedTraining dist) throws Exception {
         if (s.data() == null || s.data().toString().equals("fashion-mnist"))
             throw new IllegalArgumentException("train --model gpt: give --data FILE or DIR of text (e.g. /usr/share/games/fortunes)");
         CliChecks.atLeast("train", "--steps", s.steps(), 1);
@@ -42,19 +43,25 @@ final class TrainGpt {
         CliChecks.atLeast("train", "--heads", s.heads(), 1);
         CliChecks.atLeast("train", "--eval-every", s.evalEvery(), 1);
         CliChecks.inRange("train", "--dropout", s.dropout(), 0, 0.99);
+        if (s.zero() < 0 || s.zero() > 2) throw new IllegalArgumentException("train: --zero must be 0, 1 or 2, got " + s.zero());
+        if (s.zero() > 0 && !dist.isDistributed()) throw new IllegalArgumentException("train: --zero " + s.zero() + " needs several ranks (mpirun -np N or kiln launch)");
+        out = dist.log(out);
         if (s.width() % s.heads() != 0) throw new IllegalArgumentException("train: --width " + s.width() + " must be a multiple of --heads " + s.heads());
         TextCorpus corpus = TextCorpus.load(s.data(), 0.1, s.context() + 1);
         GptLm.Config cfg = new GptLm.Config(BpeTokenizer.BYTE_LEVEL_EOS + 1, s.context(), s.width(), s.layers(), s.heads(), s.dropout());
         int warmup = Math.min(s.steps() - 1, Math.max(0, s.steps() / 20));
         GptTrainer.Options o = new GptTrainer.Options(s.steps(), s.batch(), s.lr(), s.weightDecay(), warmup, 1.0, 64, s.seed());
         try (GptLm model = new GptLm(cfg, new Generator(s.seed())).checkpointActivations(s.checkpointActivations());
-             GptTrainer tr = new GptTrainer(model, corpus, o)) {
+             GptTrainer tr = new GptTrainer(model, corpus, o, dist.group(), s.zero())) {
             out.printf(Locale.ROOT, "text: %s, %d file(s) (%d binary skipped), %,d training bytes, %,d held out%n",
                     corpus.source(), corpus.files(), corpus.skipped(), corpus.train().length, corpus.heldOut().length);
             out.printf(Locale.ROOT, "model gpt (GPT-2 architecture, byte tokens): %d layers, width %d, %d heads, context %d, %,d parameters; "
                             + "AdamW lr %.3g (warm-up %d, cosine), batch %d x %d, %d threads%s%n",
                     s.layers(), s.width(), s.heads(), s.context(), model.parameterCount(), s.lr(), warmup, s.batch(), s.context(), CpuConfig.threads(),
                     s.checkpointActivations() ? ", activation checkpointing" : "");
+            if (dist.isDistributed())
+                out.printf(Locale.ROOT, "data parallel: %d ranks (%s backend), %s, batch %d per rank%n", dist.size(), dist.group().backend(),
+                        s.zero() == 0 ? "DDP (optimizer state on every rank)" : "ZeRO-" + s.zero() + " (optimizer state sharded" + (s.zero() == 2 ? ", gradients freed once reduced)" : ")"), s.batch());
             double first = tr.evalLoss();
             out.printf(Locale.ROOT, "%-7s %10s %10s %11s %9s %10s %9s %10s%n", "step", "train", "held-out", "perplexity", "bits/B", "tokens/s", "RSS MiB", "peak MiB");
             row(out, 0, Double.NaN, first, Double.NaN, Double.NaN);
@@ -74,17 +81,18 @@ final class TrainGpt {
                     sum = 0;
                     n = 0;
                     tokens = 0;
-                    if (s.out() != null) tr.saveHuggingFace(s.out());
+                    if (s.out() != null && dist.isMain()) tr.saveHuggingFace(s.out());
                     t0 = System.nanoTime();
                 }
             }
-            out.printf(Locale.ROOT, "held-out perplexity %.3f -> %.3f (bytes; %.3f -> %.3f bits per byte)%n",
-                    Math.exp(first), Math.exp(last), first / Math.log(2), last / Math.log(2));
-            if (s.out() != null) {
+            out.printf(Locale.ROOT, "held-out perplexity %.3f -> %.3f (bytes; %.3f -> %.3f bits per byte); peak RSS %.1f MiB%s%n",
+                    Math.exp(first), Math.exp(last), first / Math.log(2), last / Math.log(2), TrainCommand.peakRssBytes() / 1048576.0,
+                    dist.isDistributed() ? " (rank 0)" : "");
+            if (s.out() != null && dist.isMain()) {
                 out.println("wrote " + s.out() + " (Hugging Face GPT-2: config.json, model.safetensors, vocab.json, merges.txt); sample it with: kiln generate " + s.out() + " --prompt TEXT");
                 if (s.sample() > 0) sample(s.out(), s.sample(), s.seed(), out);
             }
-            if (s.json() != null)
+            if (s.json() != null && dist.isMain())
                 dev.kiln.io.AtomicWrite.writeString(s.json(), String.format(Locale.ROOT,
                         "{\"model\": \"gpt\", \"steps\": %d, \"parameters\": %d, \"held_out_loss_start\": %.6f, \"held_out_loss\": %.6f, \"perplexity\": %.6f}%n",
                         s.steps(), model.parameterCount(), first, last, Math.exp(last)));
