@@ -21,7 +21,8 @@ import java.util.Set;
 /**
  * {@code kiln train --model gpt --data FILE|DIR}: a GPT-2-architecture language model on the bytes
  * of a text file or directory ({@link GptLm}, {@link GptTrainer}), the last 10% held out. Prints
- * the training loss and the held-out loss, perplexity and bits per byte every --eval-every steps,
+ * the training loss and the held-out loss, perplexity and bits per byte every --eval-every steps
+ * (tokens/s counts the tokens of all ranks),
  * writes a Hugging Face GPT-2 directory (--out) at each evaluation and at the end, and samples a
  * line from it through {@code kiln generate}'s decoder.
  */
@@ -72,7 +73,7 @@ final class TrainGpt {
             for (int step = 1; step <= s.steps(); step++) {
                 sum += tr.trainStep();
                 n++;
-                tokens += (long) s.batch() * s.context();
+                tokens += (long) s.batch() * s.context() * dist.size();          // all ranks' tokens: the job's throughput
                 if (step % s.evalEvery() == 0 || step == s.steps()) {
                     double sec = (System.nanoTime() - t0) / 1e9, peak = Storage.peakBytes() / 1048576.0;
                     last = tr.evalLoss();
