@@ -62,6 +62,9 @@ public final class GptLm extends Module {
 
     public Config config() { return config; }
 
+    /** The generator the model's dropout draws from. */
+    public Generator generator() { return gen; }
+
     /**
      * With on, each block runs under {@link ActivationCheckpoint} while gradients are recorded: its
      * activations are recomputed in backward instead of kept (the dropout masks replayed from the

@@ -38,6 +38,25 @@ public final class Generator {
         spare = s.spare;
     }
 
+    /** The state as text ("seed:spare" in hex), for checkpoints; {@link #setState} reads it back. */
+    public synchronized String state() {
+        return Long.toHexString(seed) + ":" + Long.toHexString(Double.doubleToRawLongBits(spare));
+    }
+
+    /** Restores a state written by {@link #state()}; a malformed one is a one-line error. */
+    public synchronized void setState(String s) {
+        int colon = s == null ? -1 : s.indexOf(':');
+        try {
+            if (colon < 0) throw new NumberFormatException();
+            long sd = Long.parseUnsignedLong(s.substring(0, colon), 16);
+            double sp = Double.longBitsToDouble(Long.parseUnsignedLong(s.substring(colon + 1), 16));
+            seed = sd;
+            spare = sp;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("generator state '" + s + "' is not seed:spare in hex");
+        }
+    }
+
     private long nextSeed() { return seed += GOLDEN_GAMMA; }
 
     private static long mix64(long z) {

@@ -18,9 +18,10 @@ import dev.kiln.tensor.Tensor;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 
 /**
  * Trains a {@link GptLm} on the bytes of a {@link TextCorpus} (token = byte): each step takes
@@ -46,12 +47,13 @@ public final class GptTrainer implements AutoCloseable {
     }
 
     private final GptLm model;
+    private final ProcessGroup pg;
     private final DistributedDataParallel ddp;
     private final TextCorpus data;
     private final Options o;
     private final Optimizer opt;
     private final LrSchedule schedule;
-    private final SplittableRandom rnd;
+    private final dev.kiln.tensor.Generator rnd;
     private final int context;
     private long step;
 
@@ -79,7 +81,8 @@ public final class GptTrainer implements AutoCloseable {
             this.opt = ZeroOptimizer.of(model.parameters(), pg, zeroStage, adamW).clipGradNorm(o.clip());
         }
         this.schedule = LrSchedule.warmupCosine(opt, o.warmup(), o.steps(), o.lr() * 0.1);
-        this.rnd = new SplittableRandom(o.seed() + (pg == null ? 0 : 1_000_003L * pg.rank()));
+        this.rnd = new dev.kiln.tensor.Generator(o.seed() + (pg == null ? 0 : 1_000_003L * pg.rank()));
+        this.pg = pg;
     }
 
     public Optimizer optimizer() { return opt; }
@@ -140,6 +143,82 @@ public final class GptTrainer implements AutoCloseable {
         }
         model.train();
         return total / windows;
+    }
+
+    /**
+     * A training checkpoint (Kiln's checkpoint format: the model, this rank's optimizer state, and
+     * in its metadata the step, the model's random state and meta; the data sampler's state follows
+     * from the seed, the rank and the step): training
+     * resumed from it ({@link #resume}) continues exactly as if it had not stopped. With ZeRO each
+     * rank writes its own file (its shard of the optimizer state): {@link #checkpointFile}.
+     */
+    public void saveCheckpoint(Path file, Map<String, String> meta) {
+        LinkedHashMap<String, String> m = new LinkedHashMap<>(meta);
+        m.put("step", Long.toString(step));
+        m.put("model_rng", model.generator().state());
+        Checkpoint.save(file, model, opt, m);
+    }
+
+    /** Where rank r of W writes a checkpoint named file: file itself, or with ZeRO "file.rank-R-of-W". */
+    public static Path checkpointFile(Path file, int rank, int world, boolean sharded) {
+        return sharded && world > 1 ? file.resolveSibling(file.getFileName() + ".rank-" + rank + "-of-" + world) : file;
+    }
+
+    /**
+     * Continues from a checkpoint of {@link #saveCheckpoint}: parameters, optimizer state, step,
+     * learning-rate schedule and both random states. With ZeRO, every shard file of the run that
+     * wrote it is read (file.rank-R-of-W, any W): the state is re-cut for this world size. Returns
+     * the checkpoint's metadata.
+     */
+    public Map<String, String> resume(Path file) throws java.io.IOException {
+        Map<String, String> meta;
+        if (opt instanceof ZeroOptimizer z) {
+            List<Path> shards = shardFiles(file);
+            meta = Checkpoint.load(shards.get(0), model, null);
+            List<Map<String, Tensor>> states = new ArrayList<>();
+            List<dev.kiln.io.Safetensors.Contents> open = new ArrayList<>();
+            try {
+                for (Path f : shards) {
+                    dev.kiln.io.Safetensors.Contents c = dev.kiln.io.Safetensors.read(f);
+                    open.add(c);
+                    Map<String, Tensor> sd = new LinkedHashMap<>();
+                    for (var e : c.tensors().entrySet()) if (e.getKey().startsWith("optim.")) sd.put(e.getKey().substring(6), e.getValue());
+                    states.add(sd);
+                }
+                z.loadShards(states);
+            } finally {
+                for (var c : open) c.close();
+            }
+        } else {
+            meta = Checkpoint.load(file, model, opt);
+        }
+        step = Long.parseLong(meta.getOrDefault("step", "0"));
+        // the data sampler makes batch draws per step from a seed that depends on the rank only: replay them
+        for (long s = 0; s < step; s++) for (int i = 0; i < o.batch(); i++) rnd.nextInt(data.train().length - context);
+        if (meta.containsKey("model_rng")) model.generator().setState(meta.get("model_rng"));
+        for (long s = 0; s < step; s++) schedule.step();
+        return meta;
+    }
+
+    /** The shard files of a ZeRO checkpoint named file (file.rank-R-of-W), all W of them; a one-line error when some are missing. */
+    public static List<Path> shardFiles(Path file) throws java.io.IOException {
+        String prefix = file.getFileName() + ".rank-";
+        Path dir = file.toAbsolutePath().getParent();
+        int world = -1;
+        try (var s = java.nio.file.Files.list(dir)) {
+            for (Path p : (Iterable<Path>) s::iterator) {
+                String n = p.getFileName().toString();
+                if (n.startsWith(prefix) && n.contains("-of-")) world = Integer.parseInt(n.substring(n.lastIndexOf("-of-") + 4));
+            }
+        }
+        if (world < 1) throw new IllegalArgumentException(file + ": no ZeRO shard files (" + prefix + "R-of-W) next to it");
+        List<Path> out = new ArrayList<>();
+        for (int r = 0; r < world; r++) {
+            Path p = dir.resolve(prefix + r + "-of-" + world);
+            if (!java.nio.file.Files.isRegularFile(p)) throw new IllegalArgumentException(file + ": shard " + p.getFileName() + " is missing");
+            out.add(p);
+        }
+        return out;
     }
 
     /** Writes dir/config.json, dir/model.safetensors (GPT-2 names and layout), dir/vocab.json and dir/merges.txt. */

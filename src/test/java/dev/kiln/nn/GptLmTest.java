@@ -155,6 +155,31 @@ class GptLmTest {
         assertTrue(peak[1] < 0.7 * peak[0], "checkpointed step peak " + peak[1] + " bytes vs plain " + peak[0]);
     }
 
+    /** Stopped after 3 of 6 steps and resumed from the checkpoint: the last 3 losses and the parameters are the uninterrupted run's, bit for bit. */
+    @Test
+    void resumedTrainingContinuesExactly() throws Exception {
+        Files.writeString(dir.resolve("t.txt"), "a stitch in time saves nine; ".repeat(40), StandardCharsets.UTF_8);
+        TextCorpus c = TextCorpus.load(dir.resolve("t.txt"), 0.2, 17);
+        GptTrainer.Options o = new GptTrainer.Options(6, 4, 2e-3, 0.01, 2, 1.0, 4, 12);
+        double[] whole = new double[6];
+        float[] wholeParams;
+        try (GptLm m = new GptLm(new GptLm.Config(257, 16, 32, 1, 2, 0.1), new Generator(20)); GptTrainer tr = new GptTrainer(m, c, o)) {
+            for (int i = 0; i < 6; i++) whole[i] = tr.trainStep();
+            wholeParams = m.parameters().get(3).toFloatArray();
+        }
+        Path ck = dir.resolve("gpt.ckpt");
+        try (GptLm m = new GptLm(new GptLm.Config(257, 16, 32, 1, 2, 0.1), new Generator(20)); GptTrainer tr = new GptTrainer(m, c, o)) {
+            for (int i = 0; i < 3; i++) assertEquals(whole[i], tr.trainStep());
+            tr.saveCheckpoint(ck, java.util.Map.of("model", "gpt"));
+        }
+        try (GptLm m = new GptLm(new GptLm.Config(257, 16, 32, 1, 2, 0.1), new Generator(99)); GptTrainer tr = new GptTrainer(m, c, o)) {
+            assertEquals("gpt", tr.resume(ck).get("model"));
+            assertEquals(3, tr.stepCount());
+            for (int i = 3; i < 6; i++) assertEquals(whole[i], tr.trainStep(), "step " + (i + 1));
+            assertArrayEquals(wholeParams, m.parameters().get(3).toFloatArray());
+        }
+    }
+
     @Test
     void badConfigurationsAndInputsAreOneLineErrors() throws Exception {
         assertThrows(IllegalArgumentException.class, () -> new GptLm.Config(257, 16, 30, 2, 4, 0.0));   // 30 % 4

@@ -44,4 +44,16 @@ class GeneratorStreamTest {
         assertEquals(java.util.Arrays.toString(a), java.util.Arrays.toString(b));
         assertEquals(after.nextUniform(), g.nextUniform());
     }
+
+    @Test
+    void stateRoundTripsAsText() {
+        Generator g = new Generator(11);
+        g.nextNormal();
+        String st = g.state();
+        double want = g.nextNormal();
+        Generator h = new Generator(0);
+        h.setState(st);
+        assertEquals(want, h.nextNormal());
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> h.setState("zz"));
+    }
 }

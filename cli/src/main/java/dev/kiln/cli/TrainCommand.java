@@ -52,7 +52,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--prefetch", defaultValue = "true", negatable = true, fallbackValue = "true", description = "Load batches on a background thread.") boolean prefetch;
     @Option(names = "--limit", description = "Use only the first N training examples.") Integer limit;
     @Option(names = "--json", description = "Write {test_accuracy, epoch_seconds, samples_per_second, ...} here.") Path json;
-    @Option(names = "--save", description = "Checkpoint file (model + optimizer) written after every epoch.") Path save;
+    @Option(names = "--save", description = "Checkpoint file (model + optimizer) written after every epoch (gpt: at every evaluation; with --zero one file per rank, FILE.rank-R-of-W).") Path save;
     @Option(names = "--resume", description = "Checkpoint to resume from.") Path resume;
     @Option(names = "--no-progress", description = "No progress bar.") boolean noProgress;
     @picocli.CommandLine.Mixin PlotOption plot;
@@ -90,6 +90,7 @@ public final class TrainCommand implements Callable<Integer> {
         if ("gpt".equals(model)) return trainGpt();
         validate();
         model = resumedModel();
+        if ("gpt".equals(model)) throw new IllegalArgumentException("train --resume: " + resume + " is a checkpoint of --model gpt; resume it with --model gpt");
         if (!dev.kiln.train.Models.NAMES.contains(model))
             throw new IllegalArgumentException("train: unknown model '" + model + "' (expected one of " + dev.kiln.train.Models.NAMES + ")");
         if (!java.util.Set.of("sgd", "adam", "adamw").contains(optimizer))
@@ -169,8 +170,8 @@ public final class TrainCommand implements Callable<Integer> {
 
     /** --model gpt: batch 16 unless --batch is given, AdamW at lr 1e-3 unless --lr is. */
     private Integer trainGpt() throws Exception {
-        if (resume != null || save != null || accumulate != 1 || !schedule.equals("none") || epochs != 1 && spec.commandLine().getParseResult().hasMatchedOption("--epochs"))
-            throw new IllegalArgumentException("train --model gpt: --resume, --save, --accumulate, --schedule and --epochs are for the Fashion-MNIST models (gpt: --steps, --out)");
+        if (accumulate != 1 || !schedule.equals("none") || epochs != 1 && spec.commandLine().getParseResult().hasMatchedOption("--epochs"))
+            throw new IllegalArgumentException("train --model gpt: --accumulate, --schedule and --epochs are for the Fashion-MNIST models (gpt: --steps, --eval-every)");
         if (threads != null) {
             CliChecks.atLeast("train", "--threads", threads, 1);
             CpuConfig.setThreads(threads);
@@ -183,7 +184,7 @@ public final class TrainCommand implements Callable<Integer> {
         Path text = spec.commandLine().getParseResult().hasMatchedOption("--data") ? Path.of(data) : null;
         try (dev.kiln.dist.DistributedTraining dist = dev.kiln.dist.DistributedTraining.fromEnv(distEnv())) {
             return TrainGpt.run(new TrainGpt.Settings(text, steps, b, rate, weightDecay, context, width, layers, heads, dropout, evalEvery,
-                    outDir, sample, seed, json, checkpointActivations, zero), out, dist);
+                    outDir, sample, seed, json, checkpointActivations, zero, save, resume), out, dist);
         }
     }
 

@@ -15,6 +15,7 @@ import dev.kiln.train.TextCorpus;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.Set;
 
@@ -29,12 +30,44 @@ import java.util.Set;
 final class TrainGpt {
     /** The options of kiln train that the GPT model reads. */
     record Settings(Path data, int steps, int batch, double lr, double weightDecay, int context, int width, int layers, int heads,
-                    double dropout, int evalEvery, Path out, int sample, long seed, Path json, boolean checkpointActivations, int zero) {}
+                    double dropout, int evalEvery, Path out, int sample, long seed, Path json, boolean checkpointActivations, int zero,
+                    Path save, Path resume) {
+        /** With --resume, the model's shape and seed recorded in the checkpoint replace the options'. */
+        Settings resumed() throws java.io.IOException {
+            if (resume == null) return this;
+            Path first = zero > 0 ? GptTrainer.shardFiles(resume).get(0) : resume;
+            CliChecks.requireCheckpoint("train --resume", first);
+            Map<String, String> m = dev.kiln.compress.ModelCheckpoint.metadata(first);
+            if (!"gpt".equals(m.get("model")))
+                throw new IllegalArgumentException("train --resume: " + first + " is not a checkpoint of kiln train --model gpt (model=" + m.get("model") + ")");
+            try {
+                return new Settings(data, steps, batch, lr, weightDecay, Integer.parseInt(m.get("gpt.context")), Integer.parseInt(m.get("gpt.width")),
+                        Integer.parseInt(m.get("gpt.layers")), Integer.parseInt(m.get("gpt.heads")), Double.parseDouble(m.get("gpt.dropout")), evalEvery,
+                        out, sample, Long.parseLong(m.get("gpt.seed")), json, checkpointActivations, zero, save, resume);
+            } catch (RuntimeException e) {
+                throw new IllegalArgumentException("train --resume: " + first + " lacks the gpt.* metadata of kiln train --model gpt");
+            }
+        }
+
+        /** What a checkpoint records besides the tensors. */
+        Map<String, String> meta() {
+            Map<String, String> m = new java.util.LinkedHashMap<>();
+            m.put("model", "gpt");
+            m.put("gpt.layers", Integer.toString(layers));
+            m.put("gpt.width", Integer.toString(width));
+            m.put("gpt.heads", Integer.toString(heads));
+            m.put("gpt.context", Integer.toString(context));
+            m.put("gpt.dropout", Double.toString(dropout));
+            m.put("gpt.seed", Long.toString(seed));
+            return m;
+        }
+    }
 
     private TrainGpt() {}
 
     /** Trains; dist (from kiln train's environment) makes it data parallel: DDP, or ZeRO with --zero 1|2. Rank 0 logs and writes. */
-    static int run(Settings s, PrintWriter out, dev.kiln.dist.DistributedTraining dist) throws Exception {
+    static int run(Settings settings, PrintWriter out, dev.kiln.dist.DistributedTraining dist) throws Exception {
+        Settings s = settings.resumed();
         if (s.data() == null || s.data().toString().equals("fashion-mnist"))
             throw new IllegalArgumentException("train --model gpt: give --data FILE or DIR of text (e.g. /usr/share/games/fortunes)");
         CliChecks.atLeast("train", "--steps", s.steps(), 1);
@@ -63,14 +96,21 @@ final class TrainGpt {
             if (dist.isDistributed())
                 out.printf(Locale.ROOT, "data parallel: %d ranks (%s backend), %s, batch %d per rank%n", dist.size(), dist.group().backend(),
                         s.zero() == 0 ? "DDP (optimizer state on every rank)" : "ZeRO-" + s.zero() + " (optimizer state sharded" + (s.zero() == 2 ? ", gradients freed once reduced)" : ")"), s.batch());
+            long start = 0;
+            if (s.resume() != null) {
+                tr.resume(s.resume());
+                start = tr.stepCount();
+                if (start >= s.steps()) throw new IllegalArgumentException("train --resume: " + s.resume() + " is at step " + start + ", not before --steps " + s.steps());
+                out.printf(Locale.ROOT, "resumed from %s at step %d%n", s.resume(), start);
+            }
             double first = tr.evalLoss();
             out.printf(Locale.ROOT, "%-7s %10s %10s %11s %9s %10s %9s %10s%n", "step", "train", "held-out", "perplexity", "bits/B", "tokens/s", "RSS MiB", "peak MiB");
-            row(out, 0, Double.NaN, first, Double.NaN, Double.NaN);
+            row(out, (int) start, Double.NaN, first, Double.NaN, Double.NaN);
             Storage.resetPeakBytes();
             double sum = 0, last = first;
             int n = 0;
             long t0 = System.nanoTime(), tokens = 0;
-            for (int step = 1; step <= s.steps(); step++) {
+            for (int step = (int) start + 1; step <= s.steps(); step++) {
                 sum += tr.trainStep();
                 n++;
                 tokens += (long) s.batch() * s.context() * dist.size();          // all ranks' tokens: the job's throughput
@@ -83,6 +123,8 @@ final class TrainGpt {
                     n = 0;
                     tokens = 0;
                     if (s.out() != null && dist.isMain()) tr.saveHuggingFace(s.out());
+                    if (s.save() != null && (dist.isMain() || s.zero() > 0))
+                        tr.saveCheckpoint(GptTrainer.checkpointFile(s.save(), dist.rank(), dist.size(), s.zero() > 0), s.meta());
                     t0 = System.nanoTime();
                 }
             }

@@ -84,6 +84,32 @@ class TrainCommandTest {
         assertTrue(badHeads.err().contains("--width 30 must be a multiple of --heads 4"), badHeads.err());
     }
 
+    /**
+     * --save at every evaluation, then --resume with more steps: it starts from the saved step with
+     * the saved model (its held-out loss is the first run's last one, to the printed digit), and a
+     * checkpoint already at --steps is refused in one line.
+     */
+    @Test void gptSavesAndResumes(@TempDir Path dir) throws Exception {
+        Path text = dir.resolve("text.txt"), ck = dir.resolve("gpt.ckpt");
+        Files.writeString(text, "all that glitters is not gold. ".repeat(60));
+        CliRun first = CliRun.of("train", "--model", "gpt", "--data", text.toString(), "--context", "16", "--width", "16", "--layers", "1",
+                "--heads", "2", "--eval-every", "3", "--sample", "0", "--steps", "6", "--save", ck.toString(), "--json", dir.resolve("first.json").toString());
+        assertEquals(0, first.code(), first.err());
+        CliRun resumed = CliRun.of("train", "--model", "gpt", "--data", text.toString(), "--eval-every", "3", "--sample", "0", "--steps", "9",
+                "--resume", ck.toString(), "--json", dir.resolve("resumed.json").toString());
+        assertEquals(0, resumed.code(), resumed.err());
+        assertTrue(resumed.out().contains("resumed from " + ck + " at step 6") && resumed.out().contains("1 layers, width 16"), resumed.out());
+        String a = Files.readString(dir.resolve("first.json")), b = Files.readString(dir.resolve("resumed.json"));
+        String lossAt6 = a.replaceAll("(?s).*\"held_out_loss\": ([0-9.]+).*", "$1"), startOfResumed = b.replaceAll("(?s).*\"held_out_loss_start\": ([0-9.]+).*", "$1");
+        assertEquals(lossAt6, startOfResumed, "the resumed model is the saved one: " + a + " / " + b);
+        CliRun atEnd = CliRun.of("train", "--model", "gpt", "--data", text.toString(), "--steps", "6", "--resume", ck.toString());
+        assertEquals(2, atEnd.code());
+        assertTrue(atEnd.err().contains("is at step 6"), atEnd.err());
+        CliRun wrongModel = CliRun.of("train", "--resume", ck.toString(), "--epochs", "1");
+        assertEquals(2, wrongModel.code());
+        assertTrue(wrongModel.err().contains("resume it with --model gpt"), wrongModel.err());
+    }
+
     @Test void unknownDistBackendIsOneLine() {
         CliRun r = CliRun.of("train", "--model", "mlp", "--epochs", "0", "--limit", "64", "--no-progress", "--dist-backend", "gloo");
         assertEquals(2, r.code());
