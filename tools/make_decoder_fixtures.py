@@ -2440,6 +2440,39 @@ def main_large_llama(out):
     print(f"{os.path.getsize(os.path.join(out, 'llama_1b_greedy.json')):>11}  llama_1b_greedy.json")
 
 
+def main_rope(out):
+    """DIR/llama_rope_inv_freq.json: rotary inv_freq per rope_scaling type as transformers computes
+    it (_compute_default_rope_parameters, _compute_linear_scaling_rope_parameters and
+    _compute_llama3_parameters, in torch float32), the golden of LlamaDecoderRopeTest."""
+    def base_inv_freq(theta, dim):
+        return 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+
+    def llama3(inv_freq, factor, low, high, old):
+        low_wl, high_wl = old / low, old / high
+        wavelen = 2 * math.pi / inv_freq
+        f = torch.where(wavelen > low_wl, inv_freq / factor, inv_freq)
+        smooth = (old / wavelen - low) / (high - low)
+        smoothed = (1 - smooth) * f / factor + smooth * f
+        medium = ~(wavelen < high_wl) * ~(wavelen > low_wl)
+        return torch.where(medium, smoothed, f)
+
+    cases = []
+    for theta, dim in [(500000.0, 64), (500000.0, 128), (10000.0, 16)]:
+        b = base_inv_freq(theta, dim)
+        l3 = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+              "original_max_position_embeddings": 8192}
+        cases.append({"theta": theta, "head_dim": dim, "rope_scaling": l3, "inv_freq": [float(x) for x in llama3(b, 8.0, 1.0, 4.0, 8192)]})
+        cases.append({"theta": theta, "head_dim": dim, "rope_scaling": {"rope_type": "linear", "factor": 4.0},
+                      "inv_freq": [float(x) for x in (b / 4.0)]})
+        cases.append({"theta": theta, "head_dim": dim, "rope_scaling": None, "inv_freq": [float(x) for x in b]})
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, "llama_rope_inv_freq.json")
+    with open(path, "w") as f:
+        json.dump({"note": "inv_freq as transformers computes it per rope_scaling (torch float32); "
+                           "tools/make_decoder_fixtures.py --rope DIR", "torch": torch.__version__, "cases": cases}, f, indent=1)
+    print("wrote", path, len(cases), "cases")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "testdata", "decoder"))
@@ -2457,9 +2490,15 @@ def main():
     ap.add_argument("--gguf", metavar="DIR",
                     help="write DIR/llama_tiny_{f32,q8_0,q4_0}.gguf (llama_tiny.onnx's weights in llama.cpp's GGUF "
                          "layout) and DIR/llama_tiny_gguf_ref.json from DIR/tokenizer.json and nothing else")
+    ap.add_argument("--rope", metavar="DIR",
+                    help="write DIR/llama_rope_inv_freq.json (rotary inv_freq per rope_scaling type, as transformers "
+                         "computes it) and nothing else")
     args = ap.parse_args()
-    if sum(1 for m in (args.large, args.llama_hf, args.large_llama, args.torchscript, args.gguf) if m) > 1:
-        ap.error("--large, --llama-hf, --large-llama, --torchscript and --gguf are separate runs")
+    if sum(1 for m in (args.large, args.llama_hf, args.large_llama, args.torchscript, args.gguf, args.rope) if m) > 1:
+        ap.error("--large, --llama-hf, --large-llama, --torchscript, --gguf and --rope are separate runs")
+    if args.rope:
+        main_rope(args.rope)
+        return
     if args.large:
         main_large(args.large)
         return

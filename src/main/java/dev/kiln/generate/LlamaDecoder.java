@@ -24,8 +24,10 @@ import java.util.Map;
  * (down(silu(gate(x)) * up(x))), residual. The float operations follow modeling_llama.py's order
  * (scores divided by sqrt(head size), RMSNorm as x * rsqrt(mean(x^2) + eps) then times the weight).
  * Linear weights stay in the file's [out, in] layout and are read through transposed views.
- * {@link WeightFormat}s as {@link Gpt2Decoder}. Not supported (a one-line error): rope_scaling
- * (Llama 3.1's long-context scaling); a Mistral sliding window limits the context to the window.
+ * {@link WeightFormat}s as {@link Gpt2Decoder}. The config's rope_scaling may be "llama3" (Llama
+ * 3.1/3.2's long-context frequencies), "linear" or "default" ({@link RopeScaling}); the other kinds
+ * (dynamic, yarn, longrope) are a one-line error. A Mistral sliding window limits the context to the
+ * window.
  */
 public final class LlamaDecoder implements Decoder {
     private final int layers, heads, kvHeads, hd, hidden, ctx, vocab;
@@ -41,7 +43,8 @@ public final class LlamaDecoder implements Decoder {
     private final boolean bf16, interleaved;
 
     /** Sizes and hyper-parameters, wherever they were read from. */
-    record Shape(int vocab, int hidden, int layers, int heads, int kvHeads, int hd, int inner, int ctx, float eps, double theta, String source) {
+    record Shape(int vocab, int hidden, int layers, int heads, int kvHeads, int hd, int inner, int ctx, float eps, double theta,
+                 RopeScaling rope, String source) {
         Shape {
             if (heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0)
                 throw new IllegalArgumentException(source + ": " + heads + " attention heads are not a multiple of " + kvHeads + " key/value heads");
@@ -78,8 +81,9 @@ public final class LlamaDecoder implements Decoder {
         // rotary tables as modeling_llama computes them in float32: inv_freq = 1 / theta^(2i / hd), angle = pos * inv_freq;
         // entry j of a row holds pair i's value: j = i and i + hd/2 (rotate_half), or j = 2i and 2i + 1 (interleaved)
         float[] c = new float[ctx * hd], s = new float[ctx * hd];
+        float[] invFreq = RopeScaling.invFreq(sh.theta(), hd, sh.rope());
         for (int i = 0; i < hd / 2; i++) {
-            float inv = 1.0f / (float) Math.pow(sh.theta(), (float) (2 * i) / hd);
+            float inv = invFreq[i];
             int j0 = interleaved ? 2 * i : i, j1 = interleaved ? 2 * i + 1 : i + hd / 2;
             for (int pos = 0; pos < ctx; pos++) {
                 float a = pos * inv;
@@ -99,13 +103,12 @@ public final class LlamaDecoder implements Decoder {
 
     /** From a Hugging Face checkpoint (LlamaForCausalLM names, [out, in] weights read through transposed views). */
     private static LlamaDecoder fromHf(HfCheckpoint f, WeightFormat format) {
-        if (f.config.get("rope_scaling") != null)
-            throw new IllegalArgumentException(f.dir + ": config.json sets rope_scaling, which Kiln's Llama does not support yet");
         int hidden = f.intOf("hidden_size"), heads = f.intOf("num_attention_heads");
         Shape sh = new Shape(f.intOf("vocab_size"), hidden, f.intOf("num_hidden_layers"), heads, f.intOr("num_key_value_heads", heads),
                 f.intOr("head_dim", hidden / heads), f.intOf("intermediate_size"),
                 Math.min(f.intOf("max_position_embeddings"), f.intOr("sliding_window", Integer.MAX_VALUE)),
-                (float) f.doubleOr("rms_norm_eps", 1e-6), f.doubleOr("rope_theta", 10000.0), f.dir.toString());
+                (float) f.doubleOr("rms_norm_eps", 1e-6), f.doubleOr("rope_theta", 10000.0),
+                RopeScaling.of(f.config.get("rope_scaling"), f.dir.resolve("config.json").toString()), f.dir.toString());
         java.util.List<Tensor> owned = new java.util.ArrayList<>();
         int vocab = sh.vocab(), hd = sh.hd(), inner = sh.inner();
         Tensor embed = f.get("model.embed_tokens.weight", vocab, hidden), norm = f.get("model.norm.weight", hidden);
@@ -158,7 +161,7 @@ public final class LlamaDecoder implements Decoder {
                 m.containsKey("llama.attention.head_count_kv") ? ggufInt(m, src, "llama.attention.head_count_kv") : heads, hidden / heads,
                 ggufInt(m, src, "llama.feed_forward_length"), ggufInt(m, src, "llama.context_length"),
                 m.get("llama.attention.layer_norm_rms_epsilon") instanceof Double e ? e.floatValue() : 1e-5f,
-                m.get("llama.rope.freq_base") instanceof Double b ? b : 10000.0, src);
+                m.get("llama.rope.freq_base") instanceof Double b ? b : 10000.0, null, src);
         if (m.get("llama.rope.scaling.type") instanceof String t && !t.equals("none"))
             throw new dev.kiln.io.KilnFormatException(src + ": llama.rope.scaling.type " + dev.kiln.io.Gguf.printable(t) + " is not supported yet");
         java.util.List<Tensor> owned = new java.util.ArrayList<>();

@@ -169,9 +169,16 @@ class GeneratorTest {
         try {
             java.nio.file.Files.copy(dir.resolve("model.safetensors"), tmp.resolve("model.safetensors"));
             String cfg = java.nio.file.Files.readString(dir.resolve("config.json"));
+            // linear rope scaling loads and changes every position but the first (position 0 is not rotated)
             java.nio.file.Files.writeString(tmp.resolve("config.json"), cfg.replace("\"rope_theta\"", "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}, \"rope_theta\""));
+            try (Decoder plain = Decoder.huggingFace(dir, WeightFormat.F32); Decoder scaled = Decoder.huggingFace(tmp, WeightFormat.F32);
+                 Decoder.Session a = plain.newSession(); Decoder.Session b = scaled.newSession()) {
+                assertArrayEquals(a.step(new int[] {39}), b.step(new int[] {39}), "position 0");
+                assertTrue(!java.util.Arrays.equals(a.step(new int[] {493, 78}), b.step(new int[] {493, 78})), "later positions are scaled");
+            }
+            java.nio.file.Files.writeString(tmp.resolve("config.json"), cfg.replace("\"rope_theta\"", "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 2.0}, \"rope_theta\""));
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Decoder.huggingFace(tmp, WeightFormat.F32));
-            assertTrue(e.getMessage().contains("rope_scaling"), e.getMessage());
+            assertTrue(e.getMessage().contains("rope_scaling type yarn is not supported"), e.getMessage());
             java.nio.file.Files.writeString(tmp.resolve("config.json"), cfg.replace("\"llama\"", "\"falcon\""));
             e = assertThrows(IllegalArgumentException.class, () -> Decoder.huggingFace(tmp, WeightFormat.F32));
             assertTrue(e.getMessage().contains("model_type falcon is not supported natively"), e.getMessage());
