@@ -13,6 +13,10 @@ import java.util.Map;
  * Base of all layers: named parameters, buffers and child modules (PyTorch's naming: "0.weight",
  * "fc.bias"), train/eval mode, state dicts. Parameters and buffers belong to the module (they
  * escape any open {@link Scope}) and are freed by {@link #close()}.
+ *
+ * <p>The name is PyTorch's and shares its simple name with {@code java.lang.Module}: code that writes
+ * {@code Module} imports it by name ({@code import dev.kiln.nn.Module;}, which takes precedence over
+ * {@code java.lang}); with only {@code import dev.kiln.nn.*;} javac reports the reference as ambiguous.
  */
 public abstract class Module implements AutoCloseable {
     private final LinkedHashMap<String, Tensor> params = new LinkedHashMap<>();
