@@ -1045,14 +1045,35 @@ def export_and_verify(model, onnx_path, tok, g_cases):
     return in_names, out_names
 
 
+def tiny_llama(vocab_size):
+    """llama_tiny.onnx's module: LLAMA_CFG seeded with LLAMA_SEED and initialised by init_weights, in eval mode (the
+    fixture modes rebuild it with this, call for call)."""
+    torch.manual_seed(LLAMA_SEED)
+    gen = torch.Generator().manual_seed(LLAMA_SEED)
+    model = TinyLlama(vocab_size, **LLAMA_CFG)
+    init_weights(model, gen)
+    model.eval()
+    return model
+
+
+def check_greedy(out, label, model, tok, golden):
+    """The module's greedy ids (with the cache) are every case's of out/golden, and its prompts' ids the tokenizer's;
+    returns the cases."""
+    with open(os.path.join(out, golden), encoding="utf-8") as f:
+        g_cases = json.load(f)["cases"]
+    step = eager_step(model)
+    for g in g_cases:
+        assert tok.encode(g["prompt"]) == g["prompt_ids"], f"prompt ids of {g['prompt']!r}"
+        assert greedy(step, g["prompt_ids"], len(g["new_ids"])) == g["new_ids"], \
+            f"rebuilt {label}: greedy on {g['prompt']!r} differs from {golden}"
+    print(f"{label}: rebuilt module == {golden} ({len(g_cases)} cases, greedy with the cache)")
+    return g_cases
+
+
 def make_llama(out, tok, vocab_size, special_id):
     """llama_tiny.onnx, llama_tiny_config.json, llama_greedy.json; a dict for the README."""
     c = LLAMA_CFG
-    torch.manual_seed(LLAMA_SEED)
-    gen = torch.Generator().manual_seed(LLAMA_SEED)
-    model = TinyLlama(vocab_size, **c)
-    init_weights(model, gen)
-    model.eval()
+    model = tiny_llama(vocab_size)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"llama: {c}, vocab {vocab_size}: {n_params} parameters")
     write_json(os.path.join(out, LLAMA_STEM + "_config.json"),
@@ -1566,23 +1587,10 @@ def main_llama_hf(out):
     tok, special_id = load_fixture_tokenizer(tok_path)
     vocab_size = len(tok.vocab)
     c = LLAMA_CFG
-    # make_llama's construction, call for call
-    torch.manual_seed(LLAMA_SEED)
-    gen = torch.Generator().manual_seed(LLAMA_SEED)
-    model = TinyLlama(vocab_size, **c)
-    init_weights(model, gen)
-    model.eval()
+    model = tiny_llama(vocab_size)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"llama: {c}, vocab {vocab_size}: {n_params} parameters (rebuilt with seed {LLAMA_SEED})")
-
-    with open(os.path.join(out, "llama_greedy.json"), encoding="utf-8") as f:
-        g_cases = json.load(f)["cases"]
-    step = eager_step(model)
-    for g in g_cases:
-        assert tok.encode(g["prompt"]) == g["prompt_ids"], f"prompt ids of {g['prompt']!r}"
-        new = greedy(step, g["prompt_ids"], len(g["new_ids"]))
-        assert new == g["new_ids"], f"rebuilt llama: greedy on {g['prompt']!r} differs from llama_greedy.json"
-    print(f"rebuilt module == llama_greedy.json ({len(g_cases)} cases, greedy with the cache)")
+    g_cases = check_greedy(out, "llama", model, tok, "llama_greedy.json")
 
     hf = os.path.join(out, LLAMA_HF_DIR)
     os.makedirs(hf, exist_ok=True)
@@ -1701,13 +1709,7 @@ def trace_decoder(out, stem, model, tok, golden):
     TS_ARG_NAMES; it agrees with the module on other batch sizes, sequences and past lengths (0 included, a padded
     row); the greedy loop through it (prefill with an empty past, then one token per step) gives every case's ids."""
     import warnings
-    with open(os.path.join(out, golden), encoding="utf-8") as f:
-        g_cases = json.load(f)["cases"]
-    for g in g_cases:
-        assert tok.encode(g["prompt"]) == g["prompt_ids"], f"prompt ids of {g['prompt']!r}"
-        assert greedy(eager_step(model), g["prompt_ids"], len(g["new_ids"])) == g["new_ids"], \
-            f"rebuilt {stem}: greedy on {g['prompt']!r} differs from {golden}"
-    print(f"{stem}: rebuilt module == {golden} ({len(g_cases)} cases, greedy with the cache)")
+    g_cases = check_greedy(out, stem, model, tok, golden)
 
     heads, hd = model.cache_dims()
     gen = torch.Generator().manual_seed(TS_SEED)
@@ -1787,12 +1789,7 @@ def main_torchscript(out):
     gpt2 = TinyGPT2(vocab_size, **CFG)
     init_weights(gpt2, gen)
     gpt2.eval()
-    # make_llama's Llama, call for call
-    torch.manual_seed(LLAMA_SEED)
-    gen = torch.Generator().manual_seed(LLAMA_SEED)
-    llama = TinyLlama(vocab_size, **LLAMA_CFG)
-    init_weights(llama, gen)
-    llama.eval()
+    llama = tiny_llama(vocab_size)
     for stem, model, golden in ((TS_STEMS[0], gpt2, "greedy.json"), (TS_STEMS[1], llama, "llama_greedy.json")):
         n_params = sum(p.numel() for p in model.parameters())
         print(f"{stem}: vocab {vocab_size}, {n_params} parameters (rebuilt)")
@@ -2216,22 +2213,10 @@ def main_gguf(out):
     vocab_size = len(tok.vocab)
     c = LLAMA_CFG
     heads, kv_heads = c["num_attention_heads"], c["num_key_value_heads"]
-    # make_llama's construction, call for call
-    torch.manual_seed(LLAMA_SEED)
-    gen = torch.Generator().manual_seed(LLAMA_SEED)
-    model = TinyLlama(vocab_size, **c)
-    init_weights(model, gen)
-    model.eval()
+    model = tiny_llama(vocab_size)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"llama: {c}, vocab {vocab_size}: {n_params} parameters (rebuilt with seed {LLAMA_SEED})")
-    with open(os.path.join(out, "llama_greedy.json"), encoding="utf-8") as f:
-        g_cases = json.load(f)["cases"]
-    step = eager_step(model)
-    for g in g_cases:
-        assert tok.encode(g["prompt"]) == g["prompt_ids"], f"prompt ids of {g['prompt']!r}"
-        assert greedy(step, g["prompt_ids"], len(g["new_ids"])) == g["new_ids"], \
-            f"rebuilt llama: greedy on {g['prompt']!r} differs from llama_greedy.json"
-    print(f"rebuilt module == llama_greedy.json ({len(g_cases)} cases, greedy with the cache)")
+    g_cases = check_greedy(out, "llama", model, tok, "llama_greedy.json")
 
     # the permutation as its index formula says, on row numbers
     hd = c["hidden_size"] // heads

@@ -23,6 +23,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * prompt; seeded sampling repeats; stops and limits.
  */
 class GeneratorTest {
+    /** A model directory a test assembles (copies and edited configs of the fixtures). */
+    @org.junit.jupiter.api.io.TempDir Path tmp;
+
     static List<Map<String, Object>> cases() throws Exception { return cases("greedy.json"); }
 
     @SuppressWarnings("unchecked")
@@ -35,6 +38,11 @@ class GeneratorTest {
 
     @SuppressWarnings("unchecked")
     static int[] ints(Object list) { return ((List<Object>) list).stream().mapToInt(v -> (int) (long) (Long) v).toArray(); }
+
+    /** Greedy generation of n new tokens after the prompt ids, no stops. */
+    static TextGenerator.Result greedy(TextGenerator g, int[] prompt, int n) {
+        return g.generate(prompt, new TextGenerator.Options(n, Set.of(), List.of()), Sampler.greedy(), null, null);
+    }
 
     static OnnxDecoder decoder() throws Exception {
         return OnnxDecoder.open(BpeTokenizerTest.DIR.resolve("gpt2_tiny.onnx"), OnnxExecutor.Precision.F32, 128);
@@ -51,7 +59,7 @@ class GeneratorTest {
                 int[] prompt = ints(c.get("prompt_ids")), want = ints(c.get("new_ids"));
                 assertArrayEquals(prompt, tok.encode((String) c.get("prompt")), "prompt ids of " + c.get("prompt"));
                 assertTrue(java.util.Arrays.stream(want).distinct().count() >= 5, "the golden is degenerate");
-                TextGenerator.Result r = g.generate(prompt, new TextGenerator.Options(want.length, Set.of(), List.of()), Sampler.greedy(), null, null);
+                TextGenerator.Result r = greedy(g, prompt, want.length);
                 assertArrayEquals(want, r.ids(), "new ids after " + c.get("prompt"));
                 assertEquals(tok.decode(want), r.text());
                 assertEquals("max_new_tokens", r.stopReason());
@@ -73,7 +81,7 @@ class GeneratorTest {
             for (Map<String, Object> c : cs) {
                 int[] prompt = ints(c.get("prompt_ids")), want = ints(c.get("new_ids"));
                 assertTrue(java.util.Arrays.stream(want).distinct().count() >= 5, "the golden is degenerate");
-                TextGenerator.Result r = g.generate(prompt, new TextGenerator.Options(want.length, Set.of(), List.of()), Sampler.greedy(), null, null);
+                TextGenerator.Result r = greedy(g, prompt, want.length);
                 assertArrayEquals(want, r.ids(), "Llama: new ids after " + c.get("prompt"));
             }
         }
@@ -88,7 +96,7 @@ class GeneratorTest {
             TextGenerator g = new TextGenerator(d, tok);
             for (Map<String, Object> c : cases()) {
                 int[] prompt = ints(c.get("prompt_ids")), want = ints(c.get("new_ids"));
-                TextGenerator.Result r = g.generate(prompt, new TextGenerator.Options(want.length, Set.of(), List.of()), Sampler.greedy(), null, null);
+                TextGenerator.Result r = greedy(g, prompt, want.length);
                 assertArrayEquals(want, r.ids(), "native GPT-2: new ids after " + c.get("prompt"));
             }
             // flat memory: the cache is allocated once per session
@@ -151,7 +159,7 @@ class GeneratorTest {
             TextGenerator g = new TextGenerator(d, tok);
             for (Map<String, Object> c : cases("llama_greedy.json")) {
                 int[] prompt = ints(c.get("prompt_ids")), want = ints(c.get("new_ids"));
-                TextGenerator.Result r = g.generate(prompt, new TextGenerator.Options(want.length, Set.of(), List.of()), Sampler.greedy(), null, null);
+                TextGenerator.Result r = greedy(g, prompt, want.length);
                 assertArrayEquals(want, r.ids(), "native Llama: new ids after " + c.get("prompt"));
             }
         }
@@ -165,27 +173,21 @@ class GeneratorTest {
             for (int i = 0; i < prompt.length; i++) prompt[i] = 5 * i + 1;
             assertArrayEquals(lf.step(prompt), lq.step(prompt), "a long prefill runs on the float weights");
         }
-        Path tmp = java.nio.file.Files.createTempDirectory("kiln-llama");
-        try {
-            java.nio.file.Files.copy(dir.resolve("model.safetensors"), tmp.resolve("model.safetensors"));
-            String cfg = java.nio.file.Files.readString(dir.resolve("config.json"));
-            // linear rope scaling loads and changes every position but the first (position 0 is not rotated)
-            java.nio.file.Files.writeString(tmp.resolve("config.json"), cfg.replace("\"rope_theta\"", "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}, \"rope_theta\""));
-            try (Decoder plain = Decoder.huggingFace(dir, WeightFormat.F32); Decoder scaled = Decoder.huggingFace(tmp, WeightFormat.F32);
-                 Decoder.Session a = plain.newSession(); Decoder.Session b = scaled.newSession()) {
-                assertArrayEquals(a.step(new int[] {39}), b.step(new int[] {39}), "position 0");
-                assertTrue(!java.util.Arrays.equals(a.step(new int[] {493, 78}), b.step(new int[] {493, 78})), "later positions are scaled");
-            }
-            java.nio.file.Files.writeString(tmp.resolve("config.json"), cfg.replace("\"rope_theta\"", "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 2.0}, \"rope_theta\""));
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Decoder.huggingFace(tmp, WeightFormat.F32));
-            assertTrue(e.getMessage().contains("rope_scaling type yarn is not supported"), e.getMessage());
-            java.nio.file.Files.writeString(tmp.resolve("config.json"), cfg.replace("\"llama\"", "\"falcon\""));
-            e = assertThrows(IllegalArgumentException.class, () -> Decoder.huggingFace(tmp, WeightFormat.F32));
-            assertTrue(e.getMessage().contains("model_type falcon is not supported natively"), e.getMessage());
-        } finally {
-            for (String f : new String[] {"config.json", "model.safetensors"}) java.nio.file.Files.deleteIfExists(tmp.resolve(f));
-            java.nio.file.Files.delete(tmp);
+        java.nio.file.Files.copy(dir.resolve("model.safetensors"), tmp.resolve("model.safetensors"));
+        String cfg = java.nio.file.Files.readString(dir.resolve("config.json"));
+        // linear rope scaling loads and changes every position but the first (position 0 is not rotated)
+        java.nio.file.Files.writeString(tmp.resolve("config.json"), cfg.replace("\"rope_theta\"", "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}, \"rope_theta\""));
+        try (Decoder plain = Decoder.huggingFace(dir, WeightFormat.F32); Decoder scaled = Decoder.huggingFace(tmp, WeightFormat.F32);
+             Decoder.Session a = plain.newSession(); Decoder.Session b = scaled.newSession()) {
+            assertArrayEquals(a.step(new int[] {39}), b.step(new int[] {39}), "position 0");
+            assertTrue(!java.util.Arrays.equals(a.step(new int[] {493, 78}), b.step(new int[] {493, 78})), "later positions are scaled");
         }
+        java.nio.file.Files.writeString(tmp.resolve("config.json"), cfg.replace("\"rope_theta\"", "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 2.0}, \"rope_theta\""));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Decoder.huggingFace(tmp, WeightFormat.F32));
+        assertTrue(e.getMessage().contains("rope_scaling type yarn is not supported"), e.getMessage());
+        java.nio.file.Files.writeString(tmp.resolve("config.json"), cfg.replace("\"llama\"", "\"falcon\""));
+        e = assertThrows(IllegalArgumentException.class, () -> Decoder.huggingFace(tmp, WeightFormat.F32));
+        assertTrue(e.getMessage().contains("model_type falcon is not supported natively"), e.getMessage());
     }
 
     /**
@@ -196,7 +198,6 @@ class GeneratorTest {
     @Test
     void shardedCheckpointLoadsLikeOneFile() throws Exception {
         Path dir = BpeTokenizerTest.DIR.resolve("llama_tiny_hf");
-        Path tmp = java.nio.file.Files.createTempDirectory("kiln-shards");
         try (dev.kiln.io.Safetensors.Contents c = dev.kiln.io.Safetensors.read(dir.resolve("model.safetensors"))) {
             java.nio.file.Files.copy(dir.resolve("config.json"), tmp.resolve("config.json"));
             Map<String, Tensor> a = new java.util.TreeMap<>(), b = new java.util.TreeMap<>();
@@ -227,11 +228,6 @@ class GeneratorTest {
                     index.replace("\"" + first + "\": \"model-00001-of-00002", "\"" + first + "\": \"model-00002-of-00002"));
             e = assertThrows(IllegalArgumentException.class, () -> Decoder.huggingFace(tmp, WeightFormat.F32));
             assertTrue(e.getMessage().contains("is not in model-00002-of-00002.safetensors"), e.getMessage());
-        } finally {
-            try (var files = java.nio.file.Files.list(tmp)) {
-                for (Path f : files.toList()) java.nio.file.Files.delete(f);
-            }
-            java.nio.file.Files.delete(tmp);
         }
     }
 
@@ -249,26 +245,18 @@ class GeneratorTest {
                 TextGenerator g = new TextGenerator(d, tok);
                 for (Map<String, Object> c : cases(f[1])) {
                     int[] prompt = ints(c.get("prompt_ids")), want = ints(c.get("new_ids"));
-                    TextGenerator.Result r = g.generate(prompt, new TextGenerator.Options(want.length, Set.of(), List.of()), Sampler.greedy(), null, null);
+                    TextGenerator.Result r = greedy(g, prompt, want.length);
                     assertArrayEquals(want, r.ids(), f[0] + ": new ids after " + c.get("prompt"));
                 }
             }
         }
-        Path tmp = java.nio.file.Files.createTempDirectory("kiln-ts");
-        try {
-            java.nio.file.Files.copy(BpeTokenizerTest.DIR.resolve("gpt2_tiny_trace.pt"), tmp.resolve("m.pt"));
-            java.nio.file.Files.writeString(tmp.resolve("m_config.json"), "{\"n_layer\": 3, \"n_head\": 4, \"n_embd\": 64}");
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> TorchScriptDecoder.open(tmp.resolve("m.pt")));
-            assertTrue(e.getMessage().contains("a decoder with 3 layers takes"), e.getMessage());
-            java.nio.file.Files.delete(tmp.resolve("m_config.json"));
-            e = assertThrows(IllegalArgumentException.class, () -> TorchScriptDecoder.open(tmp.resolve("m.pt")));
-            assertTrue(e.getMessage().contains("m_config.json or config.json"), e.getMessage());
-        } finally {
-            try (var files = java.nio.file.Files.list(tmp)) {
-                for (Path p : files.toList()) java.nio.file.Files.delete(p);
-            }
-            java.nio.file.Files.delete(tmp);
-        }
+        java.nio.file.Files.copy(BpeTokenizerTest.DIR.resolve("gpt2_tiny_trace.pt"), tmp.resolve("m.pt"));
+        java.nio.file.Files.writeString(tmp.resolve("m_config.json"), "{\"n_layer\": 3, \"n_head\": 4, \"n_embd\": 64}");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> TorchScriptDecoder.open(tmp.resolve("m.pt")));
+        assertTrue(e.getMessage().contains("a decoder with 3 layers takes"), e.getMessage());
+        java.nio.file.Files.delete(tmp.resolve("m_config.json"));
+        e = assertThrows(IllegalArgumentException.class, () -> TorchScriptDecoder.open(tmp.resolve("m.pt")));
+        assertTrue(e.getMessage().contains("m_config.json or config.json"), e.getMessage());
     }
 
     /**
@@ -289,7 +277,7 @@ class GeneratorTest {
             for (Map<String, Object> c : cases("llama_greedy.json")) {
                 int[] prompt = ints(c.get("prompt_ids")), want = ints(c.get("new_ids"));
                 assertArrayEquals(prompt, tok.encode((String) c.get("prompt")), "the GGUF's embedded tokenizer");
-                TextGenerator.Result r = g.generate(prompt, new TextGenerator.Options(want.length, Set.of(), List.of()), Sampler.greedy(), null, null);
+                TextGenerator.Result r = greedy(g, prompt, want.length);
                 assertArrayEquals(want, r.ids(), "GGUF f32: new ids after " + c.get("prompt"));
             }
         }
