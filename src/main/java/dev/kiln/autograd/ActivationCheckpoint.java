@@ -29,7 +29,6 @@ public final class ActivationCheckpoint {
         try (GradMode.Guard g = GradMode.noGrad(); Scope s = Scope.open()) {    // the block's temporaries end here
             y = s.keep(block.apply(x));
         }
-        Tensor saved = x.detach();
         return y.setGradFn(new Node("Checkpoint", x.requiresGrad() ? x : null) {
             @Override
             protected Tensor[] backward(Tensor gy) {
@@ -38,7 +37,7 @@ public final class ActivationCheckpoint {
                     after[i] = rngs[i].snapshot();
                     rngs[i].restore(before[i]);
                 }
-                Tensor xd = saved.detach();
+                Tensor xd = x.detach();                                      // x lives in the forward's scope until after backward
                 xd.requiresGrad(true);
                 Tensor out;
                 try (GradMode.Guard on = GradMode.enableGrad()) {

@@ -75,8 +75,8 @@ public final class ZeroOptimizer extends Optimizer {
         shard = Scope.escape(Tensor.zeros(DType.F32, shardSize));
         try (GradMode.Guard g = GradMode.noGrad()) {
             for (Tensor p : params) pg.broadcast(p, 0).await();                // rank 0's initial parameters, as DDP
-            copyRange((long) pg.rank() * shardSize, shardSize, false, shard, 0);
         }
+        // the shard's values are read from the parameters at each step
         shard.requiresGrad(true);
         inner = make.apply(List.of(shard));
         lr = inner.lr();

@@ -120,25 +120,26 @@ public final class GptLm extends Module {
             put(out, "wte.weight", p.get("wte.weight"), false);
             put(out, "wpe.weight", p.get("wpe.weight"), false);
             for (int i = 0; i < config.layers(); i++) {
-                String k = "h." + i + ".", hf = "h." + i + ".";
-                put(out, hf + "ln_1.weight", p.get(k + "norm1.weight"), false);
-                put(out, hf + "ln_1.bias", p.get(k + "norm1.bias"), false);
-                put(out, hf + "attn.c_attn.weight", p.get(k + "self_attn.in_proj_weight"), true);
-                put(out, hf + "attn.c_attn.bias", p.get(k + "self_attn.in_proj_bias"), false);
-                put(out, hf + "attn.c_proj.weight", p.get(k + "self_attn.out_proj.weight"), true);
-                put(out, hf + "attn.c_proj.bias", p.get(k + "self_attn.out_proj.bias"), false);
-                put(out, hf + "ln_2.weight", p.get(k + "norm2.weight"), false);
-                put(out, hf + "ln_2.bias", p.get(k + "norm2.bias"), false);
-                put(out, hf + "mlp.c_fc.weight", p.get(k + "linear1.weight"), true);
-                put(out, hf + "mlp.c_fc.bias", p.get(k + "linear1.bias"), false);
-                put(out, hf + "mlp.c_proj.weight", p.get(k + "linear2.weight"), true);
-                put(out, hf + "mlp.c_proj.bias", p.get(k + "linear2.bias"), false);
+                String k = "h." + i + ".";
+                for (String[] n : BLOCK_NAMES) {
+                    Tensor t = p.get(k + n[1]);
+                    put(out, k + n[0], t, t != null && t.dim() == 2);      // a block's matrices are Conv1D [in, out] in the file
+                }
             }
             put(out, "ln_f.weight", p.get("ln_f.weight"), false);
             put(out, "ln_f.bias", p.get("ln_f.bias"), false);
         }
         return out;
     }
+
+    /** A block's parameters in the file's order: Hugging Face GPT-2's name, then the TransformerEncoderLayer's. */
+    private static final String[][] BLOCK_NAMES = {
+            {"ln_1.weight", "norm1.weight"}, {"ln_1.bias", "norm1.bias"},
+            {"attn.c_attn.weight", "self_attn.in_proj_weight"}, {"attn.c_attn.bias", "self_attn.in_proj_bias"},
+            {"attn.c_proj.weight", "self_attn.out_proj.weight"}, {"attn.c_proj.bias", "self_attn.out_proj.bias"},
+            {"ln_2.weight", "norm2.weight"}, {"ln_2.bias", "norm2.bias"},
+            {"mlp.c_fc.weight", "linear1.weight"}, {"mlp.c_fc.bias", "linear1.bias"},
+            {"mlp.c_proj.weight", "linear2.weight"}, {"mlp.c_proj.bias", "linear2.bias"}};
 
     private static void put(Map<String, Tensor> out, String name, Tensor t, boolean transpose) {
         if (t == null) throw new IllegalStateException("GptLm: no parameter for " + name);

@@ -38,22 +38,35 @@ public final class Checkpoint {
     /** Loads into an existing model (strict names and shapes) and optimizer; returns the metadata. */
     public static Map<String, String> load(Path file, Module model, Optimizer opt) {
         try (Safetensors.Contents c = Safetensors.read(file)) {
-            if (!FORMAT.equals(c.metadata().get("format")))
-                throw new IllegalArgumentException(file + ": not a Kiln checkpoint (metadata format=" + c.metadata().get("format") + ")");
-            LinkedHashMap<String, Tensor> m = new LinkedHashMap<>(), o = new LinkedHashMap<>();
-            for (var e : c.tensors().entrySet()) {
-                String k = e.getKey();
-                if (k.startsWith("model.")) m.put(k.substring(6), e.getValue());
-                else if (k.startsWith("optim.")) o.put(k.substring(6), e.getValue());
-                else throw new IllegalArgumentException(file + ": unexpected tensor '" + k + "' in checkpoint");
-            }
+            return parts(file, c).into(model, opt);
+        }
+    }
+
+    /** An open checkpoint file's metadata, model tensors and optimizer tensors (names without their "model." / "optim." prefix). */
+    public record Parts(Path file, Map<String, String> metadata, Map<String, Tensor> model, Map<String, Tensor> optim) {
+        /** Loads the model tensors into model (strict names and shapes) and, unless opt is null, the optimizer's; returns the metadata. */
+        public Map<String, String> into(Module model, Optimizer opt) {
             try {
-                model.loadStateDict(m, true);
+                model.loadStateDict(this.model, true);
             } catch (IllegalArgumentException ex) {
                 throw new IllegalArgumentException(file + ": " + ex.getMessage());
             }
-            if (opt != null) opt.loadStateDict(o);
-            return c.metadata();
+            if (opt != null) opt.loadStateDict(optim);
+            return metadata;
         }
+    }
+
+    /** The parts of c, read from file; a one-line error unless it is a Kiln checkpoint. The tensors live as long as c. */
+    public static Parts parts(Path file, Safetensors.Contents c) {
+        if (!FORMAT.equals(c.metadata().get("format")))
+            throw new IllegalArgumentException(file + ": not a Kiln checkpoint (metadata format=" + c.metadata().get("format") + ")");
+        LinkedHashMap<String, Tensor> m = new LinkedHashMap<>(), o = new LinkedHashMap<>();
+        for (var e : c.tensors().entrySet()) {
+            String k = e.getKey();
+            if (k.startsWith("model.")) m.put(k.substring(6), e.getValue());
+            else if (k.startsWith("optim.")) o.put(k.substring(6), e.getValue());
+            else throw new IllegalArgumentException(file + ": unexpected tensor '" + k + "' in checkpoint");
+        }
+        return new Parts(file, c.metadata(), m, o);
     }
 }

@@ -174,16 +174,16 @@ public final class GptTrainer implements AutoCloseable {
         Map<String, String> meta;
         if (opt instanceof ZeroOptimizer z) {
             List<Path> shards = shardFiles(file);
-            meta = Checkpoint.load(shards.get(0), model, null);
             List<Map<String, Tensor>> states = new ArrayList<>();
             List<dev.kiln.io.Safetensors.Contents> open = new ArrayList<>();
+            meta = null;
             try {
                 for (Path f : shards) {
                     dev.kiln.io.Safetensors.Contents c = dev.kiln.io.Safetensors.read(f);
                     open.add(c);
-                    Map<String, Tensor> sd = new LinkedHashMap<>();
-                    for (var e : c.tensors().entrySet()) if (e.getKey().startsWith("optim.")) sd.put(e.getKey().substring(6), e.getValue());
-                    states.add(sd);
+                    Checkpoint.Parts parts = Checkpoint.parts(f, c);
+                    if (meta == null) meta = parts.into(model, null);               // the model from the first shard file
+                    states.add(parts.optim());
                 }
                 z.loadShards(states);
             } finally {
