@@ -2479,25 +2479,14 @@ def main():
                     help="write DIR/llama_rope_inv_freq.json (rotary inv_freq per rope_scaling type, as transformers "
                          "computes it) and nothing else")
     args = ap.parse_args()
-    if sum(1 for m in (args.large, args.llama_hf, args.large_llama, args.torchscript, args.gguf, args.rope) if m) > 1:
+    modes = {"large": main_large, "llama_hf": main_llama_hf, "large_llama": main_large_llama,
+             "torchscript": main_torchscript, "gguf": main_gguf, "rope": main_rope}
+    chosen = [(dest, run) for dest, run in modes.items() if getattr(args, dest)]
+    if len(chosen) > 1:
         ap.error("--large, --llama-hf, --large-llama, --torchscript, --gguf and --rope are separate runs")
-    if args.rope:
-        main_rope(args.rope)
-        return
-    if args.large:
-        main_large(args.large)
-        return
-    if args.llama_hf:
-        main_llama_hf(args.llama_hf)
-        return
-    if args.large_llama:
-        main_large_llama(args.large_llama)
-        return
-    if args.torchscript:
-        main_torchscript(args.torchscript)
-        return
-    if args.gguf:
-        main_gguf(args.gguf)
+    if chosen:
+        dest, run = chosen[0]
+        run(getattr(args, dest))
         return
     out = args.out
     os.makedirs(out, exist_ok=True)
