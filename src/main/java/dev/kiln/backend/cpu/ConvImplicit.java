@@ -42,7 +42,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * ORT's time (im2col + GEMM, and an earlier stride-1 pixel-vector kernel) to 0.96-1.21x. 1x1
  * convs stay on the GEMM: forcing them here ({@code kiln.conv.implicit=always}) was slower or
  * equal on 11 of ResNet-50's 12 1x1 shapes at batch 1 (same-process A/B; only 512->2048 at 7x7,
- * batch 8, gained: 6.5 -> 5.7 ms). The kernel has five unrolled variants (general, and 6 or 7
+ * batch 8, gained: 6.5 -> 5.7 ms). With the native unit, 1x1 convs on output planes of at most
+ * {@link #SMALL_PLANE} pixels come here (see there). The kernel has five unrolled variants (general, and 6 or 7
  * pixels at stride 1 or 2) because C2 merges bounds checks only for literal offsets.
  */
 final class ConvImplicit {
@@ -72,8 +73,18 @@ final class ConvImplicit {
         // the padded batch lives in one float[] indexed by int: larger inputs take im2col, image by image
         long padded = (long) g.n() * g.c() * (g.h() + 2L * g.ph()) * (g.w() + 2L * g.pw());
         if (padded > MAX_PADDED || (long) g.n() * g.p() > MAX_PADDED) return false;
-        return mode.equals("always") || g.kh() * g.kw() > 1;
+        return mode.equals("always") || g.kh() * g.kw() > 1 || g.p() <= SMALL_PLANE && NATIVE_UNIT != null && useNative;
     }
+
+    /**
+     * Output planes up to this many pixels (ResNet-50's 7x7 stage) take this kernel for 1x1 convs
+     * too, when the native unit runs: the GEMM's 32-pixel panels leave 15 of 64 columns empty at 49
+     * pixels, while this kernel's 6/7-pixel tiles fit them. Same-process A/B on Zen 4, 2 threads,
+     * batch 1 / 8: 512->2048 and 2048->512 at 7x7 and 1024->2048 stride 2 ran at 0.81-0.83x the
+     * GEMM's time; 14x14 outputs were mixed (0.91-1.44x) and larger planes slower (1.1-2.2x).
+     * {@code -Dkiln.conv.smallPlane=0} turns it off.
+     */
+    static final int SMALL_PLANE = Integer.getInteger("kiln.conv.smallPlane", 64);
 
     /** Most elements of the padded batch (and output pixels) this kernel takes: 2^30 (4 GB). */
     static final long MAX_PADDED = 1L << 30;

@@ -14,9 +14,10 @@ import java.nio.ByteOrder;
 
 /**
  * CPU conv2d and pooling. F32 convs with groups 1 and a kernel larger than 1x1 take the implicit
- * GEMM {@link ConvImplicit} (any stride, padding, dilation), except stride-1 convs with few taps
+ * GEMM {@link ConvImplicit} (any stride, padding, dilation; with its native unit, 1x1 convs on
+ * output planes of up to {@link ConvImplicit#SMALL_PLANE} pixels too), except stride-1 convs with few taps
  * per output (C*kh*kw up to {@link ConvDirect#maxTaps}: the first layers of small CNNs), which take
- * the pixel-vector kernel {@link ConvDirect}; all others (1x1, groups, F64) run as im2col + GEMM
+ * the pixel-vector kernel {@link ConvDirect}; all others (other 1x1, groups, F64) run as im2col + GEMM
  * through {@code backend().gemm}:
  * <pre>
  * per image n, per group g:  out[n, g*og:(g+1)*og, :] [og, OH*OW] = w_g [og, kg] x col_g [kg, OH*OW]

@@ -211,6 +211,9 @@ class ConvTest {
         random(14, 1, 3, 8, 9, 4, 1, 1, params(1, 0, 1, 1), true, DType.F32);  // pointwise, one image
         random(15, 2, 3, 8, 9, 4, 1, 1, params(2, 0, 1, 1), true, DType.F32);  // 1x1 stride 2: im2col
         random(16, 2, 3, 8, 9, 4, 1, 1, params(1, 1, 1, 1), false, DType.F32); // 1x1 padded: im2col
+        // 1x1 on output planes of up to ConvImplicit.SMALL_PLANE pixels (too many taps for the direct kernel)
+        random(23, 2, 300, 7, 7, 37, 1, 1, params(1, 0, 1, 1), true, DType.F32);
+        random(24, 1, 300, 13, 13, 21, 1, 1, params(2, 0, 1, 1), false, DType.F32);
         random(17, 2, 2, 6, 6, 3, 3, 1, new Conv2dParams(1, 2, 1, 0, 1, 1, 1), true, DType.F32); // asymmetric
         random(18, 2, 2, 9, 6, 3, 2, 3, new Conv2dParams(2, 1, 0, 1, 2, 1, 1), true, DType.F32);
         random(19, 1, 2, 5, 5, 2, 3, 3, params(1, 3, 1, 1), true, DType.F32);  // padding > kernel/2
