@@ -50,7 +50,7 @@ final class GemmF32 {
     private static final class Buffers {
         float[] a = new float[0], b = new float[0];
         final float[] t = new float[MAX_MR * NR];
-        float[] scratch = new float[0], acc = new float[0];
+        float[] scratch = new float[0], acc = new float[0], tiles = new float[0];
         boolean bBusy;
     }
 
@@ -155,8 +155,17 @@ final class GemmF32 {
                               float alpha, float beta, boolean vector) {
         MemorySegment seg = c.seg();
         long ldc = c.rs();
+        boolean nativePanel = vector && GemmF32Native.active();
+        float[] tiles = nativePanel ? tiles(mc) : null;
         for (int jr = 0; jr < nc; jr += NR) {
             int nr = Math.min(NR, nc - jr);
+            if (nativePanel && nr > L) {
+                int ntiles = (mc + mr - 1) / mr;
+                GemmF32Native.panel(ap, ao, ntiles, mr, kc, bp, jr * kc, tiles);
+                for (int i = 0, ir = 0; i < ntiles; i++, ir += mr)
+                    GemmF32Kernel.store(tiles, i * mr * NR, Math.min(mr, mc - ir), nr, seg, c.off() + ir * ldc + jr, ldc, alpha, beta, true);
+                continue;
+            }
             for (int ir = 0; ir < mc; ir += mr) {
                 if (vector && nr <= L) GemmF32Kernel.kernelNarrow(mr, kc, ap, ao + ir * kc, bp, jr * kc, t);
                 else if (vector) GemmF32Kernel.kernel(mr, kc, ap, ao + ir * kc, bp, jr * kc, t);
@@ -258,6 +267,14 @@ final class GemmF32 {
     static Tile tile(int aSize, int scratchSize) {
         Buffers buf = BUFFERS.get();
         return new Tile(bufferA(buf, aSize), scratch(buf, scratchSize), buf.t);
+    }
+
+    /** The calling thread's buffer for the tiles of rows rows (rounded up to whole tiles) x NR, for {@link GemmF32Native#panel}. */
+    static float[] tiles(int rows) {
+        Buffers buf = BUFFERS.get();
+        int size = (rows + MAX_MR) * NR;
+        if (buf.tiles.length < size) buf.tiles = new float[size];
+        return buf.tiles;
     }
 
     private static float[] bufferA(Buffers buf, int size) {

@@ -219,11 +219,16 @@ final class GemmF32Kernel {
      * vector is false), the rest of an edge tile element by element, with the same rounding.
      */
     static void store(float[] t, int mr, int nr, MemorySegment c, long cOff, long ldc, float alpha, float beta, boolean vector) {
+        store(t, 0, mr, nr, c, cOff, ldc, alpha, beta, vector);
+    }
+
+    /** The same for the tile that starts at t[to]. */
+    static void store(float[] t, int to, int mr, int nr, MemorySegment c, long cOff, long ldc, float alpha, float beta, boolean vector) {
         if (vector && nr == NR) {
             for (int r = 0; r < mr; r++) {
                 long row = (cOff + r * ldc) * Float.BYTES;
-                storeVector(t, r * NR, c, row, alpha, beta);
-                storeVector(t, r * NR + L, c, row + (long) L * Float.BYTES, alpha, beta);
+                storeVector(t, to + r * NR, c, row, alpha, beta);
+                storeVector(t, to + r * NR + L, c, row + (long) L * Float.BYTES, alpha, beta);
             }
             return;
         }
@@ -231,10 +236,10 @@ final class GemmF32Kernel {
             long row = cOff + r * ldc;
             int j = 0;
             if (vector) {
-                for (; j + L <= nr; j += L) storeVector(t, r * NR + j, c, (row + j) * Float.BYTES, alpha, beta);
+                for (; j + L <= nr; j += L) storeVector(t, to + r * NR + j, c, (row + j) * Float.BYTES, alpha, beta);
             }
             for (; j < nr; j++) {
-                float v = alpha * t[r * NR + j];
+                float v = alpha * t[to + r * NR + j];
                 if (beta != 0) v = Math.fma(beta, c.getAtIndex(Storage.F32, row + j), v);
                 c.setAtIndex(Storage.F32, row + j, v);
             }

@@ -131,8 +131,18 @@ final class GemmF32Packed {
                 float[] tt = GemmF32.tile(0, 0).t();
                 int ao = ic * kc, bo = b.offsets()[jb][pbF];
                 GemmMatrix cb = c.at(ic, jb * nc0);
+                boolean nativePanel = vector && GemmF32Native.active();
+                float[] tiles = nativePanel ? GemmF32.tiles(mc) : null;
                 for (int q = q0; q < q1; q++) {
                     int jr = q * NR, nr = Math.min(NR, nc - jr);
+                    if (nativePanel && nr > L) {
+                        int ntiles = (mc + mr - 1) / mr;
+                        GemmF32Native.panel(ap, ao, ntiles, mr, kc, b.data(), bo + jr * kc, tiles);
+                        for (int i = 0, ir = 0; i < ntiles; i++, ir += mr)
+                            GemmF32Kernel.store(tiles, i * mr * NR, Math.min(mr, mc - ir), nr, cb.seg(), cb.off() + ir * cb.rs() + jr,
+                                    cb.rs(), alpha, betaNow, true);
+                        continue;
+                    }
                     for (int ir = 0; ir < mc; ir += mr) {
                         if (vector && nr <= L) GemmF32Kernel.kernelNarrow(mr, kc, ap, ao + ir * kc, b.data(), bo + jr * kc, tt);
                         else if (vector) GemmF32Kernel.kernel(mr, kc, ap, ao + ir * kc, b.data(), bo + jr * kc, tt);

@@ -17,7 +17,7 @@ import java.nio.file.StandardCopyOption;
  * Kiln's native CPU kernels ({@code native/cpu/*.c}, built by {@code native/build-cpu.sh} with gcc
  * and packed in the jar as {@code native/libkiln_cpu.so}), loaded once through the FFM API. They
  * exist only where the Vector API cannot reach the peer (int8 and bf16 dot products, streaming
- * stores); every one has a Vector API twin that runs when the library or the CPU feature is
+ * stores, the f32 conv and GEMM inner loops that C2 compiles slower); every one has a Vector API twin that runs when the library or the CPU feature is
  * missing, and that its tests compare it with.
  *
  * <p>{@code -Dkiln.native.lib=PATH} loads the library from a file instead of the jar;

@@ -242,6 +242,39 @@ class GemmTest {
         }
     }
 
+    /**
+     * native/cpu/gemm_f32.c's panel step (where this JVM has it) gives the Vector API kernel's tiles
+     * bit for bit: per-call packing and packed constant weights, both tile heights, partial row
+     * tiles, narrow and partial column panels, several K blocks, beta != 0, 1 and 2 threads; and
+     * the reference.
+     */
+    @Test
+    void nativePanelMatchesVectorKernelBitwise() {
+        long saved = CpuGemm.parallelMinFmas;
+        CpuGemm.parallelMinFmas = 0;
+        try {
+            for (int[] s : new int[][]{{64, 768, 100}, {13, 1100, 70}, {130, 45, 97}, {8, 33, 48}, {6, 300, 31}}) {
+                int m = s[0], k = s[1], n = s[2];
+                for (boolean constant : new boolean[]{false, true}) {
+                    Tensor a = rand(DType.F32, m, k), b = rand(DType.F32, k, n), c0 = rand(DType.F32, m, n);
+                    Tensor bb = constant ? readOnly(b) : b;
+                    for (int threads : new int[]{1, 2}) {
+                        CpuConfig.setThreads(threads);
+                        GemmF32Native.use = false;
+                        double[] java = run(DType.F32, false, false, a, bb, c0, 0.5);
+                        GemmF32Native.use = true;
+                        assertArrayEquals(java, run(DType.F32, false, false, a, bb, c0, 0.5),
+                                "native panel m=" + m + " k=" + k + " n=" + n + " constant=" + constant + " t=" + threads);
+                    }
+                    checkAgainstReference(false, false, 1, a, bb, 0, Tensor.zeros(m, n), 1e-5);
+                }
+            }
+        } finally {
+            CpuGemm.parallelMinFmas = saved;
+            GemmF32Native.use = true;
+        }
+    }
+
     /** Row counts that pick the 8-row tile (8, 16, 64, 7) and the 6-row one (6, 12, 65) against the reference and the scalar twin. */
     @Test
     void bothTileHeights() {

@@ -1,0 +1,48 @@
+package dev.kiln.backend.cpu;
+
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+
+import static dev.kiln.backend.cpu.GemmF32Kernel.NR;
+
+/**
+ * native/cpu/gemm_f32.c's panel step: a run of packed A tiles times one packed B panel, the tiles
+ * bit for bit those of {@link GemmF32Kernel#kernel}, 2-6% faster than the Vector API kernel on
+ * the same operands (native/cpu/gemm_f32.c says how that was measured). Used for every full
+ * panel by {@link GemmF32} and {@link GemmF32Packed} (a model's constant weights). Present only with
+ * 512-bit vectors (NR = 32) on AVX-512 and the library loaded; {@code -Dkiln.gemm.native=false}
+ * (or {@link #use} = false, as the tests do to compare) keeps the Vector API kernel.
+ */
+final class GemmF32Native {
+    private GemmF32Native() {}
+
+    private static final MethodHandle PANEL = NR == 32 && NativeCpu.cpuSupports("kiln_cpu_has_avx512f")
+            ? NativeCpu.function("kiln_f32_gemm_panel", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_INT,
+                    ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS), true)
+            : null;
+
+    /** Whether the panel step runs when present. */
+    static volatile boolean use = !"false".equals(System.getProperty("kiln.gemm.native"));
+
+    /** Whether this JVM has the panel step (library loaded, AVX-512, 512-bit species). */
+    static boolean available() { return PANEL != null; }
+
+    /** Whether callers should take the panel step now. */
+    static boolean active() { return PANEL != null && use; }
+
+    /**
+     * t[i*mr*NR ...] = tile i of (a from ao: ntiles packed mr x kc tiles) x (the panel at b[bo], kc x NR),
+     * for i < ntiles. One critical
+     * call (heap arrays in place): a panel of 12 tiles at kc = 1024 is about 25 us of work.
+     */
+    static void panel(float[] a, int ao, int ntiles, int mr, int kc, float[] b, int bo, float[] t) {
+        try {
+            PANEL.invokeExact(MemorySegment.ofArray(a).asSlice((long) ao * Float.BYTES), ntiles, mr, kc,
+                    MemorySegment.ofArray(b).asSlice((long) bo * Float.BYTES), MemorySegment.ofArray(t));
+        } catch (Throwable e) {
+            throw new IllegalStateException("native gemm panel failed", e);
+        }
+    }
+}
