@@ -10,7 +10,8 @@ import java.util.Map;
  * by its activation (Relu, or the Gelu node {@link GeluFusion} made, erf or tanh form), and
  * replaces it by one node "MatMulBias" in domain {@value FusedOps#DOMAIN}: the engine's GEMM with
  * the bias and activation as its epilogue ({@code MatMul.linear}), so the output is written once
- * instead of two or three times. Every intermediate must be used only inside the pattern. Attribute
+ * instead of two or three times. A plain Gemm followed by such an activation (directly or through
+ * a Reshape, as GPT-2's Conv1D exports) is taken in the same way ({@link #gemmActivation}). Every intermediate must be used only inside the pattern. Attribute
  * "activation": "Relu", "Gelu" or "GeluTanh" when one was taken in.
  */
 final class MatMulBiasFusion {
@@ -30,6 +31,10 @@ final class MatMulBiasFusion {
                 if (last == null) continue;
                 String act = pass == 0 ? activation(last) : FusionGraph.isDefault(last, "Add") ? "" : null;
                 if (act == null) continue;
+                if (pass == 0 && gemmActivation(g, i, act)) {
+                    changed = true;
+                    continue;
+                }
                 int add = act.isEmpty() ? i : g.producer(last.inputs().get(0), "Add", 1);
                 if (add < 0) continue;
                 OnnxNode addNode = nodes.get(add);
@@ -52,6 +57,37 @@ final class MatMulBiasFusion {
             }
         }
         return changed;
+    }
+
+    /**
+     * The activation at index i (named act) applied to a plain Gemm ({@link #plainGemm}: a Linear
+     * layer as {@code torch.addmm} exports it, Hugging Face GPT-2's Conv1D), directly or through a
+     * Reshape that only it reads ({@code Gemm -> Reshape -> Gelu}): the Gemm becomes a MatMulBias
+     * with the activation in its epilogue, and the Reshape, now after it, produces the activation's
+     * output (an elementwise op commutes with a reshape). Returns whether it rewrote.
+     */
+    private static boolean gemmActivation(FusionGraph g, int i, String act) {
+        List<OnnxNode> nodes = g.nodes();
+        OnnxNode actNode = nodes.get(i);
+        int reshape = g.producer(actNode.inputs().get(0), "Reshape", 1);
+        String gemmOut = reshape >= 0 ? nodes.get(reshape).inputs().get(0) : actNode.inputs().get(0);
+        int gm = g.producer(gemmOut, "Gemm", 1);
+        if (gm < 0 || !plainGemm(g, nodes.get(gm))) return false;
+        OnnxNode gemm = nodes.get(gm);
+        List<String> ins = List.of(gemm.inputs().get(0), gemm.inputs().get(1), gemm.inputs().size() > 2 ? gemm.inputs().get(2) : "");
+        Map<String, OnnxAttribute> attrs = Map.of("activation", string("activation", act));
+        String out = actNode.outputs().get(0);
+        nodes.set(i, null);
+        if (reshape >= 0) {
+            OnnxNode r = nodes.get(reshape);
+            nodes.set(gm, new OnnxNode(gemm.name(), "MatMulBias", FusedOps.DOMAIN, ins, gemm.outputs(), attrs));
+            nodes.set(reshape, new OnnxNode(r.name(), r.opType(), r.domain(), r.inputs(), actNode.outputs(), r.attributes()));
+            g.produced(out, reshape);
+        } else {
+            nodes.set(gm, new OnnxNode(gemm.name(), "MatMulBias", FusedOps.DOMAIN, ins, actNode.outputs(), attrs));
+            g.produced(out, gm);
+        }
+        return true;
     }
 
     /**
