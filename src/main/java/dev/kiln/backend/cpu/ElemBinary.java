@@ -118,18 +118,6 @@ final class ElemBinary {
         if (done < n) scalarF32(op, a, ai + done * as, as, b, bi + done * bs, bs, o, oi + done, 1, n - done);
     }
 
-    private static FloatVector opF32(BinaryOp op, FloatVector x, FloatVector y) {
-        return switch (op) {
-            case ADD -> x.add(y);
-            case SUB -> x.sub(y);
-            case MUL -> x.mul(y);
-            case DIV -> x.div(y);
-            case MAX -> x.max(y);
-            case MIN -> x.min(y);
-            default -> throw new IllegalStateException(op.name());
-        };
-    }
-
     /** POW in passes over blocks (see ElemUnary): l = log|a|, l = e^(b l), out = sign/NaN fix-ups. */
     private static void powF32(MemorySegment a, long ai, long as, MemorySegment b, long bi, long bs,
                                MemorySegment o, long oi, int n, ElemRows.Scratch s) {
@@ -157,27 +145,58 @@ final class ElemBinary {
             ElemUnary.stF(ElemVecF32.powFix(ElemUnary.ldF(a, ai + i), ElemUnary.ldF(b, bi + i), ElemUnary.ldF(e, i)), o, oi + i);
     }
 
+    /*
+     * The three loops below switch on op once, outside the loop, with a literal operator per case.
+     * With the switch inside the loop (opF32 per vector), C2 hoisted the op test out of the loop as
+     * a profiled predicate (the op the profile saw, e.g. ADD) and every call with another op trapped
+     * ("profile_predicate"), dropped the method to the interpreter and recompiled it, about once a
+     * second for good: in a BERT-base run every fifth call took twice its time. Keep it this way.
+     */
+
     private static int vvF32(BinaryOp op, MemorySegment a, long ai, MemorySegment b, long bi, MemorySegment o, long oi, int n) {
-        int i = 0;
-        for (int up = SF.loopBound(n); i < up; i += LF)
-            ElemUnary.stF(opF32(op, ElemUnary.ldF(a, ai + i), ElemUnary.ldF(b, bi + i)), o, oi + i);
-        return i;
+        int up = SF.loopBound(n);
+        switch (op) {
+            case ADD -> { for (int i = 0; i < up; i += LF) ElemUnary.stF(ElemUnary.ldF(a, ai + i).add(ElemUnary.ldF(b, bi + i)), o, oi + i); }
+            case SUB -> { for (int i = 0; i < up; i += LF) ElemUnary.stF(ElemUnary.ldF(a, ai + i).sub(ElemUnary.ldF(b, bi + i)), o, oi + i); }
+            case MUL -> { for (int i = 0; i < up; i += LF) ElemUnary.stF(ElemUnary.ldF(a, ai + i).mul(ElemUnary.ldF(b, bi + i)), o, oi + i); }
+            case DIV -> { for (int i = 0; i < up; i += LF) ElemUnary.stF(ElemUnary.ldF(a, ai + i).div(ElemUnary.ldF(b, bi + i)), o, oi + i); }
+            case MAX -> { for (int i = 0; i < up; i += LF) ElemUnary.stF(ElemUnary.ldF(a, ai + i).max(ElemUnary.ldF(b, bi + i)), o, oi + i); }
+            case MIN -> { for (int i = 0; i < up; i += LF) ElemUnary.stF(ElemUnary.ldF(a, ai + i).min(ElemUnary.ldF(b, bi + i)), o, oi + i); }
+            default -> throw new IllegalStateException(op.name());
+        }
+        return up;
     }
 
+    /** a[i] op y, with y broadcast: per op its own loop (see vvF32). */
     private static int vsF32(BinaryOp op, MemorySegment a, long ai, float y, MemorySegment o, long oi, int n) {
-        int i = 0;
-        FloatVector vy = FloatVector.broadcast(SF, y);
-        for (int up = SF.loopBound(n); i < up; i += LF)
-            ElemUnary.stF(opF32(op, ElemUnary.ldF(a, ai + i), vy), o, oi + i);
-        return i;
+        int up = SF.loopBound(n);
+        FloatVector v = FloatVector.broadcast(SF, y);
+        switch (op) {
+            case ADD -> { for (int i = 0; i < up; i += LF) ElemUnary.stF(ElemUnary.ldF(a, ai + i).add(v), o, oi + i); }
+            case SUB -> { for (int i = 0; i < up; i += LF) ElemUnary.stF(ElemUnary.ldF(a, ai + i).sub(v), o, oi + i); }
+            case MUL -> { for (int i = 0; i < up; i += LF) ElemUnary.stF(ElemUnary.ldF(a, ai + i).mul(v), o, oi + i); }
+            case DIV -> { for (int i = 0; i < up; i += LF) ElemUnary.stF(ElemUnary.ldF(a, ai + i).div(v), o, oi + i); }
+            case MAX -> { for (int i = 0; i < up; i += LF) ElemUnary.stF(ElemUnary.ldF(a, ai + i).max(v), o, oi + i); }
+            case MIN -> { for (int i = 0; i < up; i += LF) ElemUnary.stF(ElemUnary.ldF(a, ai + i).min(v), o, oi + i); }
+            default -> throw new IllegalStateException(op.name());
+        }
+        return up;
     }
 
+    /** x op b[i], with x broadcast: per op its own loop (see vvF32). */
     private static int svF32(BinaryOp op, float x, MemorySegment b, long bi, MemorySegment o, long oi, int n) {
-        int i = 0;
-        FloatVector vx = FloatVector.broadcast(SF, x);
-        for (int up = SF.loopBound(n); i < up; i += LF)
-            ElemUnary.stF(opF32(op, vx, ElemUnary.ldF(b, bi + i)), o, oi + i);
-        return i;
+        int up = SF.loopBound(n);
+        FloatVector v = FloatVector.broadcast(SF, x);
+        switch (op) {
+            case ADD -> { for (int i = 0; i < up; i += LF) ElemUnary.stF(v.add(ElemUnary.ldF(b, bi + i)), o, oi + i); }
+            case SUB -> { for (int i = 0; i < up; i += LF) ElemUnary.stF(v.sub(ElemUnary.ldF(b, bi + i)), o, oi + i); }
+            case MUL -> { for (int i = 0; i < up; i += LF) ElemUnary.stF(v.mul(ElemUnary.ldF(b, bi + i)), o, oi + i); }
+            case DIV -> { for (int i = 0; i < up; i += LF) ElemUnary.stF(v.div(ElemUnary.ldF(b, bi + i)), o, oi + i); }
+            case MAX -> { for (int i = 0; i < up; i += LF) ElemUnary.stF(v.max(ElemUnary.ldF(b, bi + i)), o, oi + i); }
+            case MIN -> { for (int i = 0; i < up; i += LF) ElemUnary.stF(v.min(ElemUnary.ldF(b, bi + i)), o, oi + i); }
+            default -> throw new IllegalStateException(op.name());
+        }
+        return up;
     }
 
     /** The comparison with a literal operator per case (the Vector API intrinsifies constant operators only). */

@@ -35,13 +35,15 @@ final class GemmF32Kernel {
 
     /**
      * Tile height for a GEMM of m rows: up to 64 rows the one that leaves less of its last tile
-     * empty (8 for M = 8, 16, 32, 64; 6 for M = 6, 12, 18, ...; ties go to 6), above that 6.
-     * Measured on Zen 4, one core: n = 1024 square 92-106 GFLOP/s with 6 rows against 85-92 with
-     * 8; 8 x 768 x 3072 30-40 with 8 rows against 27-32 with 6.
+     * empty (8 for M = 8, 16, 32, 64; 6 for M = 6, 12, 18, ...; ties go to 6), above that 6 for the
+     * Vector API kernel and 8 for the native panel step ({@link GemmF32Native}). Measured on Zen 4,
+     * one core, Vector API kernel: n = 1024 square 92-106 GFLOP/s with 6 rows against 85-92 with
+     * 8; 8 x 768 x 3072 30-40 with 8 rows against 27-32 with 6. Native: 128 x 768 x 3072 (BERT's
+     * FFN at 1x128) 108 with 8 rows against 103 with 6, square n = 512..2048 equal within noise.
      */
     static int tileRows(int m) {
         if (FORCED_MR != 0) return FORCED_MR;
-        if (m > 64) return 6;
+        if (m > 64) return GemmF32Native.active() ? 8 : 6;
         int waste6 = (6 - m % 6) % 6, waste8 = (8 - m % 8) % 8;    // padded (empty) rows of the last tile
         return waste8 < waste6 ? 8 : 6;
     }

@@ -281,7 +281,10 @@ class GemmTest {
         assertEquals(8, GemmF32Kernel.tileRows(8));
         assertEquals(8, GemmF32Kernel.tileRows(64));
         assertEquals(6, GemmF32Kernel.tileRows(12));
+        assertEquals(GemmF32Native.active() ? 8 : 6, GemmF32Kernel.tileRows(200));
+        GemmF32Native.use = false;
         assertEquals(6, GemmF32Kernel.tileRows(200));
+        GemmF32Native.use = true;
         for (int m : new int[]{7, 8, 16, 64, 6, 12, 65}) {
             checkSize(DType.F32, m, 70, 45, false, false, 1, 0);
             checkSize(DType.F32, m, 33, 300, true, false, -1, 0.5);
