@@ -51,6 +51,7 @@ final class ConvImplicit {
 
     private static final VectorSpecies<Float> S = CpuConfig.F32;
     private static final int L = S.length();
+    private static final java.nio.ByteOrder LE = java.nio.ByteOrder.LITTLE_ENDIAN;
     /** Output channels per panel: two vectors. */
     static final int NR = 2 * L;
     /** Output pixels per tile (seven where the rows allow, see {@link Layout#of}). */
@@ -84,7 +85,7 @@ final class ConvImplicit {
      * GEMM's time; 14x14 outputs were mixed (0.91-1.44x) and larger planes slower (1.1-2.2x).
      * {@code -Dkiln.conv.smallPlane=0} turns it off.
      */
-    static final int SMALL_PLANE = Integer.getInteger("kiln.conv.smallPlane", 64);
+    static int SMALL_PLANE = Integer.getInteger("kiln.conv.smallPlane", 64);
 
     /** Most elements of the padded batch (and output pixels) this kernel takes: 2^30 (4 GB). */
     static final long MAX_PADDED = 1L << 30;
@@ -152,8 +153,12 @@ final class ConvImplicit {
         }
     }
 
-    /** out = conv2d(x, w, bias), ReLU applied before the stores when relu. */
-    static void conv2d(Tensor x, Tensor w, Tensor bias, ConvGeometry g, Tensor out, boolean relu) {
+    /**
+     * out = act(conv2d(x, w, bias) + residual), act = max(., 0) when relu; residual (null: none) is
+     * contiguous F32 of out's shape. The residual and ReLU are applied as each unit's pixels are
+     * copied out (in that order, the rounding of the separate Add and Relu).
+     */
+    static void conv2d(Tensor x, Tensor w, Tensor bias, ConvGeometry g, Tensor out, Tensor residual, boolean relu) {
         float[] wp = packed(w, g);
         Layout lay = Layout.of(g);
         int o = g.o(), panels = (o + NR - 1) / NR;
@@ -180,8 +185,8 @@ final class ConvImplicit {
             // weight panel, short enough that the unit's accumulators stay near L1
             int perUnit = (int) Math.max(1, Math.min(Math.min(tiles, MAX_RUN), (long) tiles * panels / (8L * CpuConfig.threads())));
             int runs = (tiles + perUnit - 1) / perUnit, units = panels * runs;
-            long outOff = out.offset();
-            MemorySegment oseg = out.segment();
+            long outOff = out.offset(), resOff = residual == null ? 0 : residual.offset();
+            MemorySegment oseg = out.segment(), rseg = residual == null ? null : residual.segment();
             int workers = (long) tiles * panels * tileCost < (1 << 20) ? 1 : Math.min(units, CpuConfig.threads());
             // units in the order that re-reads the smaller operand: all panels of a run of pixels back to
             // back while those pixels are in cache (images larger than the weights, e.g. 64 channels
@@ -200,13 +205,16 @@ final class ConvImplicit {
                             for (int t = t0; t < t1; t++)
                                 tile(lay, xq, wp, pn, b, t * mr, k0, Math.min(nt, k0 + KC), acc, (t - t0) * mr * NR);
                     int q0 = t0 * mr, len = Math.min(g.n() * g.p(), t1 * mr) - q0, o0 = pn * NR, cols = Math.min(NR, o - o0);
-                    transpose(acc, run, cap, len, cols, relu);
+                    transpose(acc, run, cap, len, cols, relu && rseg == null);
                     // the unit's pixels, image by image, into each channel's plane
                     for (int q = q0; q < q0 + len; ) {
                         int n = q / g.p(), p0 = q % g.p(), m = Math.min(g.p() - p0, q0 + len - q);
-                        long img = outOff + (long) n * o * g.p() + p0;
-                        for (int j = 0; j < cols; j++)
-                            MemorySegment.copy(run, j * cap + (q - q0), oseg, Storage.F32, (img + (long) (o0 + j) * g.p()) * 4, m);
+                        long img = (long) n * o * g.p() + p0;
+                        for (int j = 0; j < cols; j++) {
+                            long at = img + (long) (o0 + j) * g.p();
+                            if (rseg == null) MemorySegment.copy(run, j * cap + (q - q0), oseg, Storage.F32, (outOff + at) * 4, m);
+                            else addStore(run, j * cap + (q - q0), rseg, resOff + at, oseg, outOff + at, m, relu);
+                        }
                         q += m;
                     }
                 }
@@ -282,6 +290,20 @@ final class ConvImplicit {
             case 2 -> kernelStep2(xq, base[p0], taps, k0, k1, w, wo, src, so, ss, acc, at);
             default -> kernel(xq, base[p0], base[p0 + 1], base[p0 + 2], base[p0 + 3], base[p0 + 4], base[p0 + 5], taps, k0, k1,
                     w, wo, src, so, ss, acc, at);
+        }
+    }
+
+    /** out[oi + i] = act(run[ri + i] + res[si + i]) for i < m, act = max(., 0) when relu (NaN stays NaN, as the Relu op). */
+    private static void addStore(float[] run, int ri, MemorySegment res, long si, MemorySegment out, long oi, int m, boolean relu) {
+        int i = 0;
+        FloatVector z = FloatVector.zero(S);
+        for (; i + L <= m; i += L) {
+            FloatVector v = FloatVector.fromArray(S, run, ri + i).add(FloatVector.fromMemorySegment(S, res, (si + i) * 4, LE));
+            (relu ? v.max(z) : v).intoMemorySegment(out, (oi + i) * 4, LE);
+        }
+        for (; i < m; i++) {
+            float v = run[ri + i] + res.getAtIndex(Storage.F32, si + i);
+            out.setAtIndex(Storage.F32, oi + i, relu && !(v > 0 || v != v) ? 0f : v);
         }
     }
 

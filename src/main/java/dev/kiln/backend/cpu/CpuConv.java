@@ -38,9 +38,10 @@ final class CpuConv {
 
     /**
      * out = act(conv2d(x, w, bias) + residual), act = max(., 0) when relu; residual (null: none)
-     * has out's shape and dtype. The direct and implicit kernels apply a lone ReLU before their
-     * stores; the GEMM routes (F32) add bias, residual and ReLU in one pass per image right after its
-     * GEMM; otherwise the residual and ReLU follow as one pass over out.
+     * has out's shape and dtype. The implicit kernel adds the residual and applies the ReLU as it
+     * stores, the direct kernel applies a lone ReLU before its stores; the GEMM routes (F32) add
+     * bias, residual and ReLU in one pass per image right after its GEMM; otherwise the residual and
+     * ReLU follow as one pass over out.
      */
     static void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out, Tensor residual, boolean relu) {
         ConvGeometry g = ConvGeometry.of(x, w, p, out);
@@ -50,7 +51,11 @@ final class CpuConv {
         if (!implicitForced && ConvDirect.applies(g, x.dtype()) && !CpuConfig.scalar()) {
             ConvDirect.conv2d(x, w, bias, g, out, kernelRelu);
         } else if (ConvImplicit.applies(g, x.dtype())) {
-            ConvImplicit.conv2d(x, w, bias, g, out, kernelRelu);
+            // F32 here (applies checks), and so is the residual: added, then ReLU, as each unit's pixels are stored
+            try (Tensor res = residual == null ? null : residual.contiguous()) {
+                ConvImplicit.conv2d(x, w, bias, g, out, res, relu);
+            }
+            return;
         } else {
             try (Tensor res = residual == null || out.dtype() != DType.F32 || CpuConfig.scalar() ? null : residual.contiguous()) {
                 // the pass applies ReLU only where it also adds the residual (ReLU comes after it)

@@ -454,7 +454,7 @@ class ConvTest {
     }
     /**
      * conv2dAdd == relu(conv2d + residual), bit for bit, on every route: the pixel-vector and implicit
-     * kernels, 1x1 single-image and batched GEMMs, im2col with groups, F64, the scalar twin; with and
+     * kernels (the latter adding the residual as it stores), 1x1 single-image and batched GEMMs, im2col with groups, F64, the scalar twin; with and
      * without bias and ReLU, and with a residual that is a non-contiguous view.
      */
     @Test
@@ -462,7 +462,8 @@ class ConvTest {
         Generator g = new Generator(43);
         int[][] cases = { // N, C, H, W, O, k, stride, pad, groups
                 {2, 1, 28, 28, 32, 3, 1, 1, 1}, {2, 32, 14, 14, 64, 3, 1, 1, 1}, {1, 3, 7, 9, 13, 3, 2, 1, 1},
-                {1, 64, 14, 14, 40, 1, 1, 0, 1}, {3, 16, 7, 7, 33, 1, 1, 0, 1}, {2, 8, 9, 9, 12, 3, 1, 1, 2}, {2, 16, 8, 8, 24, 1, 2, 0, 1}};
+                {1, 64, 14, 14, 40, 1, 1, 0, 1}, {3, 16, 7, 7, 33, 1, 1, 0, 1}, {2, 8, 9, 9, 12, 3, 1, 1, 2}, {2, 16, 8, 8, 24, 1, 2, 0, 1},
+                {2, 300, 7, 7, 37, 1, 1, 0, 1}, {1, 40, 9, 9, 33, 3, 1, 1, 1}};   // the implicit kernel at stride 1: a small-plane 1x1, a 3x3 with many taps
         for (int[] c : cases)
             for (DType t : new DType[]{DType.F32, DType.F64})
                 for (int variant = 0; variant < 8; variant++) {
