@@ -188,20 +188,16 @@ final class ElemUnary {
         return i;
     }
 
-    /** FLOOR, CEIL, ROUND, SIGN: a few instructions each, one loop with the op switch inside. */
+    /** FLOOR, CEIL, ROUND, SIGN: a few instructions each, one loop per op (the switch outside: see ElemBinary.vvF32). */
     private static int roundingF32(UnaryOp op, MemorySegment x, long xi, MemorySegment o, long oi, int n) {
-        int i = 0;
-        for (int up = SF.loopBound(n); i < up; i += LF) {
-            FloatVector v = ldF(x, xi + i);
-            FloatVector r = switch (op) {
-                case FLOOR -> ElemVecF32.floor(v);
-                case CEIL -> ElemVecF32.ceil(v);
-                case ROUND -> ElemVecF32.rint(v);
-                default -> ElemVecF32.sign(v);
-            };
-            stF(r, o, oi + i);
+        int up = SF.loopBound(n);
+        switch (op) {
+            case FLOOR -> { for (int i = 0; i < up; i += LF) stF(ElemVecF32.floor(ldF(x, xi + i)), o, oi + i); }
+            case CEIL -> { for (int i = 0; i < up; i += LF) stF(ElemVecF32.ceil(ldF(x, xi + i)), o, oi + i); }
+            case ROUND -> { for (int i = 0; i < up; i += LF) stF(ElemVecF32.rint(ldF(x, xi + i)), o, oi + i); }
+            default -> { for (int i = 0; i < up; i += LF) stF(ElemVecF32.sign(ldF(x, xi + i)), o, oi + i); }
         }
-        return i;
+        return up;
     }
 
     /*

@@ -225,16 +225,14 @@ final class ReduceRowF64 {
 
     /** acc[0..n) (op)= x row, op one of SUM (add), PROD (mul), MAX, MIN. */
     static void accumulate(int op, MemorySegment acc, MemorySegment x, long xi, int n) {
-        int i = 0;
-        for (int up = S.loopBound(n); i < up; i += L) {
-            DoubleVector a = ld(acc, i), v = ld(x, xi + i);
-            DoubleVector r = switch (op) {
-                case 0 -> a.add(v);
-                case 1 -> a.mul(v);
-                case 2 -> a.max(v);
-                default -> a.min(v);
-            };
-            ElemUnary.stD(r, acc, i);
+        // one loop per op, the switch outside it: inside, C2 hoists it as a profiled predicate and
+        // every call with another op traps and recompiles (see ElemBinary.vvF32)
+        int i = S.loopBound(n);
+        switch (op) {
+            case 0 -> { for (int j = 0; j < i; j += L) ElemUnary.stD(ld(acc, j).add(ld(x, xi + j)), acc, j); }
+            case 1 -> { for (int j = 0; j < i; j += L) ElemUnary.stD(ld(acc, j).mul(ld(x, xi + j)), acc, j); }
+            case 2 -> { for (int j = 0; j < i; j += L) ElemUnary.stD(ld(acc, j).max(ld(x, xi + j)), acc, j); }
+            default -> { for (int j = 0; j < i; j += L) ElemUnary.stD(ld(acc, j).min(ld(x, xi + j)), acc, j); }
         }
         for (; i < n; i++) {
             double a = get(acc, i), v = get(x, xi + i);
