@@ -23,8 +23,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 /**
  * The int8-kernel path of DynamicQuantizeLinear + MatMulInteger (the pattern of ONNX Runtime's
  * quantize_dynamic) gives exactly the float64 reference path's results: quantized activations,
- * scale, zero point and the int32 product, for odd shapes, a rank-3 A, weight zero points of
- * zero, a nonzero scalar and one per column.
+ * scale, zero point and the int32 product, for odd shapes, a rank-3 A, an A whose range pass
+ * spans two blocks, weight zero points of zero, a nonzero scalar and one per column.
  */
 class QuantFastTest {
     private final Generator g = new Generator(21);
@@ -74,7 +74,8 @@ class QuantFastTest {
     @Test
     void equalsTheReferencePathExactly() {
         java.util.Random r = new java.util.Random(5);
-        for (int[] s : new int[][]{{1, 7, 5}, {2, 9, 33, 17}, {1, 64, 768, 65}}) {
+        // the last: 76,800 floats, so the range pass runs as two blocks (QuantFast.range)
+        for (int[] s : new int[][]{{1, 7, 5}, {2, 9, 33, 17}, {1, 64, 768, 65}, {1, 100, 768, 9}}) {
             int[] shape = java.util.Arrays.copyOf(s, s.length - 1);
             int k = shape[shape.length - 1], n = s[s.length - 1];
             int numel = 1;
