@@ -13,14 +13,13 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * An ONNX decoder with its key/value cache as inputs and outputs, named as Hugging Face optimum
  * exports them: inputs {@code input_ids}, optionally {@code attention_mask} and
  * {@code position_ids}, and {@code past_key_values.{i}.key|value} [batch, heads, past, head_dim];
- * outputs {@code logits} [batch, sequence, vocab] and {@code present.{i}.key|value}. The first step
+ * outputs {@code logits} [batch, sequence, vocab] and {@code present.{i}.key|value} (other cache
+ * names: {@link KvNames}, {@code kiln generate --kv-map}). The first step
  * runs with empty (length-0) caches; each step's presents become the next step's pasts.
  * <p>
  * The cache lives in buffers each session allocates once for the whole context (when the model's
@@ -30,9 +29,6 @@ import java.util.regex.Pattern;
  * (the executor keeps no state between runs).
  */
 public final class OnnxDecoder implements Decoder {
-    private static final Pattern PAST = Pattern.compile("past_key_values\\.(\\d+)\\.(key|value)");
-    private static final Pattern PRESENT = Pattern.compile("present\\.(\\d+)\\.(key|value)");
-
     private final Path file;
     private final OnnxExecutor executor;
     private final List<ValueInfo> feeds;
@@ -43,7 +39,7 @@ public final class OnnxDecoder implements Decoder {
     private final int[][] pastShape;          // per slot: heads, head_dim (batch and past length vary)
     private final int contextLength;
 
-    private OnnxDecoder(Path file, OnnxExecutor executor, int contextLength) {
+    private OnnxDecoder(Path file, OnnxExecutor executor, int contextLength, KvNames kv) {
         this.file = file;
         this.executor = executor;
         this.contextLength = contextLength;
@@ -54,24 +50,24 @@ public final class OnnxDecoder implements Decoder {
         boolean ids = false;
         for (int i = 0; i < feeds.size(); i++) {
             String n = feeds.get(i).name();
-            Matcher m = PAST.matcher(n);
-            pastIndex[i] = -1;
-            if (m.matches()) {
-                int layer = Integer.parseInt(m.group(1));
-                pastIndex[i] = 2 * layer + (m.group(2).equals("key") ? 0 : 1);
-                slots.put(pastIndex[i], i);
-                maxLayer = Math.max(maxLayer, layer);
+            int slot = kv.pastSlot(n);
+            pastIndex[i] = slot;
+            if (slot >= 0) {
+                if (slots.put(slot, i) != null) throw new IllegalArgumentException(file + ": two inputs for cache slot " + kv.past(slot));
+                maxLayer = Math.max(maxLayer, slot / 2);
             } else if (n.equals("input_ids")) ids = true;
             else if (!n.equals("attention_mask") && !n.equals("position_ids"))
-                throw new IllegalArgumentException(file + ": decoder input '" + n + "' is not one Kiln feeds (input_ids, attention_mask, position_ids, past_key_values.N.key|value)");
+                throw new IllegalArgumentException(file + ": decoder input '" + n + "' is not one Kiln feeds (input_ids, attention_mask, position_ids, "
+                        + kv.pastKey() + ", " + kv.pastValue() + "; other cache names: --kv-map)");
         }
         if (!ids) throw new IllegalArgumentException(file + ": not a decoder: no input named input_ids");
-        if (maxLayer < 0) throw new IllegalArgumentException(file + ": the model has no key/value cache inputs (past_key_values.N.key|value); kiln generate needs a decoder exported with past");
+        if (maxLayer < 0) throw new IllegalArgumentException(file + ": the model has no key/value cache inputs (" + kv.pastKey() + ", " + kv.pastValue()
+                + "); kiln generate needs a decoder exported with past (other cache names: --kv-map)");
         layers = maxLayer + 1;
         pastShape = new int[2 * layers][];
         for (int s = 0; s < 2 * layers; s++) {
             Integer at = slots.get(s);
-            if (at == null) throw new IllegalArgumentException(file + ": missing input past_key_values." + s / 2 + "." + (s % 2 == 0 ? "key" : "value"));
+            if (at == null) throw new IllegalArgumentException(file + ": missing input " + kv.past(s));
             List<Object> d = feeds.get(at).dims();
             if (d == null || d.size() != 4 || !(d.get(1) instanceof Long h) || !(d.get(3) instanceof Long hd))
                 throw new IllegalArgumentException(file + ": input " + feeds.get(at).name() + " must be [batch, heads, past, head_dim] with fixed heads and head_dim, got " + d);
@@ -84,18 +80,23 @@ public final class OnnxDecoder implements Decoder {
         for (int o = 0; o < outs.size(); o++) {
             String n = outs.get(o).name();
             if (n.equals("logits")) logits = o;
-            Matcher m = PRESENT.matcher(n);
-            if (m.matches() && Integer.parseInt(m.group(1)) < layers) presentOutput[2 * Integer.parseInt(m.group(1)) + (m.group(2).equals("key") ? 0 : 1)] = o;
+            int slot = kv.presentSlot(n);
+            if (slot >= 0 && slot < 2 * layers) presentOutput[slot] = o;
         }
         if (logits < 0) throw new IllegalArgumentException(file + ": no output named logits");
         for (int s = 0; s < presentOutput.length; s++)
-            if (presentOutput[s] < 0) throw new IllegalArgumentException(file + ": missing output present." + s / 2 + "." + (s % 2 == 0 ? "key" : "value"));
+            if (presentOutput[s] < 0) throw new IllegalArgumentException(file + ": missing output " + kv.present(s));
         logitsOutput = logits;
     }
 
     /** Opens an ONNX decoder; contextLength (from the model's config, or 0 when unknown) bounds prompt + new tokens. */
     public static OnnxDecoder open(Path file, OnnxExecutor.Precision precision, int contextLength) throws IOException {
-        OnnxModel m = appendingCache(OnnxReader.read(file));
+        return open(file, precision, contextLength, KvNames.OPTIMUM);
+    }
+
+    /** The same for a decoder whose cache inputs and outputs are named as kv says. */
+    public static OnnxDecoder open(Path file, OnnxExecutor.Precision precision, int contextLength, KvNames kv) throws IOException {
+        OnnxModel m = appendingCache(OnnxReader.read(file), kv);
         OnnxExecutor ex;
         try {
             ex = new OnnxExecutor(m, precision);
@@ -104,7 +105,7 @@ public final class OnnxDecoder implements Decoder {
             throw e;
         }
         try {
-            return new OnnxDecoder(file, ex, contextLength);
+            return new OnnxDecoder(file, ex, contextLength, kv);
         } catch (RuntimeException e) {
             ex.close();
             throw e;
@@ -115,17 +116,17 @@ public final class OnnxDecoder implements Decoder {
     public dev.kiln.onnx.OnnxProfile profile(boolean on, boolean byShape) { return executor.profile(on, byShape); }
 
     /**
-     * The model with each Concat of a cache input along its sequence axis (past_key_values.N.key|value,
-     * axis 2) turned into dev.kiln KvAppend, which appends in place into the session's preallocated
-     * cache instead of copying the whole cache every step.
+     * The model with each Concat of a cache input (a past named as kv says) along its sequence axis
+     * (axis 2) turned into dev.kiln KvAppend, which appends in place into the session's
+     * preallocated cache instead of copying the whole cache every step.
      */
-    static OnnxModel appendingCache(OnnxModel m) {
+    static OnnxModel appendingCache(OnnxModel m, KvNames kv) {
         List<dev.kiln.onnx.OnnxNode> nodes = new ArrayList<>();
         boolean changed = false;
         for (dev.kiln.onnx.OnnxNode n : m.graph().nodes()) {
             var axis = n.attributes().get("axis");
             if (n.opType().equals("Concat") && (n.domain().isEmpty() || n.domain().equals("ai.onnx")) && n.inputs().size() == 2
-                    && PAST.matcher(n.inputs().get(0)).matches() && axis != null && (axis.i() == 2 || axis.i() == -2)) {
+                    && kv.pastSlot(n.inputs().get(0)) >= 0 && axis != null && (axis.i() == 2 || axis.i() == -2)) {
                 nodes.add(new dev.kiln.onnx.OnnxNode(n.name(), "KvAppend", "dev.kiln", n.inputs(), n.outputs(),
                         Map.of("axis", dev.kiln.onnx.OnnxAttribute.ofInt("axis", 2))));
                 changed = true;

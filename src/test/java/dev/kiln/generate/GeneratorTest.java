@@ -68,6 +68,52 @@ class GeneratorTest {
     }
 
     /**
+     * A decoder whose cache has other names (the fixture with its past and present renamed
+     * past_k.{i} / past_v.{i} -> new_k.{i} / new_v.{i}) runs with those names given as a
+     * {@link KvNames} (kiln generate --kv-map) and gives PyTorch's greedy ids; without them, one line
+     * that points to --kv-map; malformed maps are one line each.
+     */
+    @Test
+    void otherCacheNamesRunWithAKvMap() throws Exception {
+        java.util.function.UnaryOperator<String> rename = n -> n.replaceFirst("^past_key_values\\.(\\d+)\\.key$", "past_k.$1")
+                .replaceFirst("^past_key_values\\.(\\d+)\\.value$", "past_v.$1").replaceFirst("^present\\.(\\d+)\\.key$", "new_k.$1")
+                .replaceFirst("^present\\.(\\d+)\\.value$", "new_v.$1");
+        dev.kiln.onnx.OnnxModel m = dev.kiln.onnx.OnnxReader.read(BpeTokenizerTest.DIR.resolve("gpt2_tiny.onnx"));
+        Path renamed = tmp.resolve("renamed.onnx");
+        try {
+            var g = m.graph();
+            java.util.function.Function<dev.kiln.onnx.ValueInfo, dev.kiln.onnx.ValueInfo> info =
+                    v -> new dev.kiln.onnx.ValueInfo(rename.apply(v.name()), v.kind(), v.elemType(), v.dims(), v.elem());
+            List<dev.kiln.onnx.OnnxNode> nodes = g.nodes().stream().map(n -> new dev.kiln.onnx.OnnxNode(n.name(), n.opType(), n.domain(),
+                    n.inputs().stream().map(rename).toList(), n.outputs().stream().map(rename).toList(), n.attributes())).toList();
+            dev.kiln.onnx.export.OnnxModelWriter.write(new dev.kiln.onnx.OnnxModel(m.irVersion(), m.producerName(), m.producerVersion(), m.opsets(),
+                    new dev.kiln.onnx.OnnxGraph(g.name(), nodes, g.inputs().stream().map(info).toList(), g.outputs().stream().map(info).toList(),
+                            g.valueInfo().stream().map(info).toList(), g.initializers())), renamed);
+        } finally {
+            OnnxExecutor.release(m);
+        }
+        BpeTokenizer tok = BpeTokenizerTest.kiln();
+        Map<String, Object> c = cases().get(0);
+        int[] prompt = ints(c.get("prompt_ids")), want = ints(c.get("new_ids"));
+        KvNames kv = KvNames.parse("past_k.{i},past_v.{i}=new_k.{i},new_v.{i}");
+        try (OnnxDecoder d = OnnxDecoder.open(renamed, OnnxExecutor.Precision.F32, 128, kv)) {
+            assertArrayEquals(want, greedy(new TextGenerator(d, tok), prompt, want.length).ids());
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> OnnxDecoder.open(renamed, OnnxExecutor.Precision.F32, 128));
+        assertTrue(e.getMessage().contains("--kv-map") && e.getMessage().contains("past_k.0"), e.getMessage());
+        assertEquals(1, e.getMessage().lines().count());
+        // the outputs misnamed: the first missing present is named
+        e = assertThrows(IllegalArgumentException.class, () -> OnnxDecoder.open(renamed, OnnxExecutor.Precision.F32, 128,
+                KvNames.parse("past_k.{i},past_v.{i}=present.{i}.key,present.{i}.value")));
+        assertEquals(renamed + ": missing output present.0.key", e.getMessage());
+        for (String bad : new String[]{"past_k.{i},past_v.{i}", "past_k,past_v.{i}=new_k.{i},new_v.{i}", "a{i},b{i}=a{i},c{i}", "a{i}=b{i},c{i}"}) {
+            e = assertThrows(IllegalArgumentException.class, () -> KvNames.parse(bad), bad);
+            assertTrue(e.getMessage().startsWith("kv-map: "), e.getMessage());
+        }
+        assertEquals(KvNames.OPTIMUM, KvNames.parse(KvNames.OPTIMUM.toString()));
+    }
+
+    /**
      * A Llama-architecture decoder (RMSNorm, rotary embeddings, SwiGLU, grouped-query attention with
      * 2 key/value heads for 4 query heads, untied head) from the same ONNX path: PyTorch's greedy ids.
      */

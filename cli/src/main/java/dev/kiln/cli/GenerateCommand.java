@@ -86,6 +86,10 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--json", paramLabel = "FILE", description = "Also write {prompt_ids, ids, text, prefill_tokens_per_s, decode_tokens_per_s, stop_reason}.")
     Path json;
 
+    @Option(names = "--kv-map", paramLabel = "PK,PV=K,V", description = "How an ONNX decoder names its cache, with {i} for the layer: past key, past value = present key, present value"
+            + " (default: Hugging Face optimum's past_key_values.{i}.key,past_key_values.{i}.value=present.{i}.key,present.{i}.value).")
+    String kvMap;
+
     @Override
     public Integer call() throws IOException {
         if ((prompt == null) == (promptIds == null)) throw new IllegalArgumentException("generate: give exactly one of --prompt TEXT and --prompt-ids 1,2,3");
@@ -93,6 +97,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (threads != null) CliChecks.atLeast("generate", "--threads", threads, 1);
         if (greedy && temperature != null) throw new IllegalArgumentException("generate: --greedy and --temperature exclude each other");
         var format = dev.kiln.generate.WeightFormat.parse("generate: --weights", weights);
+        dev.kiln.generate.KvNames kv = kvMap == null ? dev.kiln.generate.KvNames.OPTIMUM : dev.kiln.generate.KvNames.parse(kvMap);
         if (!Files.isDirectory(model) && !model.getFileName().toString().endsWith(".gguf") && format.bits() != 0)
             throw new IllegalArgumentException("generate: --weights " + format + " is for Hugging Face directories and GGUF files (native GPT-2 and Llama); quantize an ONNX file with 'kiln quantize --weight-only'");
         var precision = format == dev.kiln.generate.WeightFormat.BF16 ? dev.kiln.onnx.OnnxExecutor.Precision.BF16 : dev.kiln.onnx.OnnxExecutor.Precision.F32;
@@ -101,6 +106,8 @@ final class GenerateCommand implements Callable<Integer> {
         if (!hfDir && !Files.isRegularFile(model)) throw new NoSuchFileException(model.toString());
         dev.kiln.io.FileKind kind = hfDir ? dev.kiln.io.FileKind.DIRECTORY : CliChecks.inputKind(model);
         boolean torchScript = kind == dev.kiln.io.FileKind.ZIP, gguf = !hfDir && model.getFileName().toString().endsWith(".gguf");
+        if (kvMap != null && (hfDir || !kind.isOnnx()))
+            throw new IllegalArgumentException("generate: --kv-map names an ONNX decoder's cache inputs and outputs; " + model + " is not an ONNX file");
         if (!hfDir && !kind.isOnnx() && !torchScript && !gguf)
             throw new IllegalArgumentException(model + ": kiln generate takes an ONNX or TorchScript decoder with past key/values, a GGUF file or a Hugging Face GPT-2 or Llama directory");
         if (torchScript && format != dev.kiln.generate.WeightFormat.F32)
@@ -116,7 +123,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (threads != null) CpuConfig.setThreads(threads);
         try (dev.kiln.generate.Decoder decoder = hfDir ? dev.kiln.generate.Decoder.huggingFace(model, format)
                 : gguf ? dev.kiln.generate.Decoder.gguf(model, format)
-                : torchScript ? dev.kiln.generate.TorchScriptDecoder.open(model) : OnnxDecoder.open(model, precision, contextLength(model))) {
+                : torchScript ? dev.kiln.generate.TorchScriptDecoder.open(model) : OnnxDecoder.open(model, precision, contextLength(model), kv)) {
             int[] ids = promptIds != null ? promptIds : tok.encode(prompt);
             Set<Integer> stopIds = new HashSet<>();
             int eos = tok.specialId("<|endoftext|>");

@@ -80,7 +80,10 @@ class GenerateCommandTest {
                 {"generate", model, "--prompt", "x", "--greedy", "--temperature", "1"},
                 {"generate", model, "--prompt", "x", "--weights", "int4"},
                 {"generate", DIR.resolve("gpt2_tiny_trace.pt").toString(), "--prompt", "x", "--weights", "bf16"},
-                {"generate", DIR.resolve("llama_tiny_hf").toString(), "--prompt", "x", "--weights", "int3"}}) {
+                {"generate", DIR.resolve("llama_tiny_hf").toString(), "--prompt", "x", "--weights", "int3"},
+                {"generate", model, "--prompt", "x", "--kv-map", "past.{i}=present.{i}"},
+                {"generate", model, "--prompt", "x", "--kv-map", "past_k.{i},past_v.{i}=new_k.{i},new_v.{i}"},   // names the file does not use
+                {"generate", DIR.resolve("llama_tiny_hf").toString(), "--prompt", "x", "--kv-map", "a{i},b{i}=c{i},d{i}"}}) {
             CliRun r = CliRun.of(args);
             assertEquals(Main.BAD_INPUT, r.code(), String.join(" ", args).substring(0, Math.min(120, String.join(" ", args).length())) + ": " + r.err());
             assertEquals(1, r.errLines().size(), r.err());
