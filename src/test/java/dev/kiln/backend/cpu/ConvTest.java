@@ -219,6 +219,21 @@ class ConvTest {
         random(19, 1, 2, 5, 5, 2, 3, 3, params(1, 3, 1, 1), true, DType.F32);  // padding > kernel/2
     }
 
+    /**
+     * The implicit kernel's padded input buffer is reused between calls and only its border is
+     * zeroed: a padded conv right after convs that filled the buffer with large values (no padding,
+     * then a smaller padding) still matches the reference.
+     */
+    @Test
+    void paddedConvsAfterOthersSeeZeroBorders() {
+        try (Tensor ones = Tensor.ones(DType.F32, 2, 40, 11, 11).mul(1e3f); Tensor w = Tensor.ones(DType.F32, 8, 40, 3, 3)) {
+            Conv.conv2d(ones, w, null, params(1, 0, 1, 1)).close();
+            Conv.conv2d(ones, w, null, params(1, 1, 1, 1)).close();
+        }
+        random(25, 2, 40, 9, 10, 8, 3, 3, params(1, 2, 1, 1), true, DType.F32);    // 40 x 9 taps: the implicit kernel
+        random(26, 1, 40, 7, 7, 8, 5, 5, params(2, 2, 1, 1), false, DType.F32);
+    }
+
     @Test
     void dilation() {
         random(20, 2, 3, 9, 11, 4, 3, 3, params(1, 2, 2, 1), true, DType.F32); // "same" dilated
