@@ -57,15 +57,21 @@ final class ElemVecF32 {
     /**
      * e^(a + b) with |b| <= ~2: k is taken from a + b, but b is added to the reduced argument
      * a - k ln2, so a large a (e.g. an exact -x^2/2) loses nothing to the rounding of a + b.
-     * Results below ~2e-38 flush to 0.
+     * Results below ~2e-38 flush to 0, above 88.73 inf. As in {@link #exp}, lanes with a + b out
+     * of range are computed on and replaced by compares and blends instead of clamping a + b to
+     * [-87.33, 88.73] first: the same bits for GELU's and erf's arguments over every float in
+     * [-30, 30] (checked exhaustively against the old form); where x^2 nears float's range
+     * (|x| >= ~1e19) the flushed lanes are now 0 where the clamped form could give NaN.
      */
     static FloatVector expSum(FloatVector a, FloatVector b) {
         a = a.max(-90f);
-        FloatVector t = a.add(b).max(-87.33f).min(88.73f).fma(c(LOG2E), c(MAGIC));
+        FloatVector u = a.add(b);
+        VectorMask<Float> under = u.compare(VectorOperators.LT, -87.33f), over = u.compare(VectorOperators.GT, 88.73f);
+        FloatVector t = u.fma(c(LOG2E), c(MAGIC));
         FloatVector kf = t.sub(MAGIC);
         FloatVector r = kf.fma(c(-LN2_HI), a);
         r = kf.fma(c(-LN2_LO), r).add(b);
-        return scale(expPoly(r), t);
+        return scale(expPoly(r), t).blend(0f, under).blend(Float.POSITIVE_INFINITY, over);
     }
 
     /** e^r for |r| <= ln2/2: 1 + r + r^2 P(r). */
