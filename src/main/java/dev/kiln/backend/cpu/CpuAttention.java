@@ -17,7 +17,8 @@ import java.nio.ByteOrder;
  * Scaled dot-product attention on the CPU, one (batch, head) at a time over the threads:
  * <pre>
  * q [..., T, D], kt [..., D, S] (K transposed: any strides, e.g. a permuted view), v [..., S, Dv],
- * mask broadcastable to [..., T, S] or null, out [..., T, Dv] contiguous; per leading index:
+ * mask broadcastable to [..., T, S] or null, out [..., T, Dv] with a unit last stride (e.g. the
+ * [batch, heads, T, Dv] view of a [batch, T, heads, Dv] buffer); per leading index:
  *   s = q kt                  (T x S scores in a per-thread buffer that stays in L2)
  *   s = s / div * mul + mask  (div, mul: 1 when absent; one pass over the rows, in that order)
  *   p = softmax(s) per row    (in place)
@@ -70,7 +71,7 @@ public final class CpuAttention {
                     + ", v " + Shape.str(v.shape()) + ", out " + Shape.str(out.shape()));
         for (Tensor x : new Tensor[]{q, kt, v, out, mask})
             if (x != null && x.dtype() != DType.F32) throw new IllegalArgumentException("attention: float32 only, got " + x.dtype().pyName());
-        if (!out.isContiguous()) throw new IllegalArgumentException("attention: out must be contiguous");
+        if (out.size(r - 1) > 1 && out.stride(r - 1) != 1) throw new IllegalArgumentException("attention: out's last dim must have unit stride");
         int[] lead = java.util.Arrays.copyOf(out.shape(), r - 2);
         int heads = (int) Shape.numel(lead);
         Tensor m = mask == null ? null : mask.expand(withTail(lead, t, s));

@@ -42,7 +42,17 @@ final class NnAttention {
             int[] shape = Arrays.copyOf(lead, r);
             shape[r - 2] = q.size(-2);
             shape[r - 1] = v.size(-1);
-            Tensor out = Tensor.uninitialized(q.backend(), DType.F32, shape);   // every element written
+            Tensor out;   // every element written
+            if (r == 4) {
+                // written head by head into a [batch, T, heads, Dv] buffer, returned as its [batch, heads, T, Dv]
+                // view: the Transpose(0, 2, 1, 3) + Reshape that merge the heads after attention (BERT, GPT-2)
+                // are then views instead of a copy of the whole output
+                try (Tensor buf = Tensor.uninitialized(q.backend(), DType.F32, shape[0], shape[2], shape[1], shape[3])) {
+                    out = buf.permute(0, 2, 1, 3);
+                }
+            } else {
+                out = Tensor.uninitialized(q.backend(), DType.F32, shape);
+            }
             try {
                 CpuAttention.attention(q, kt, v, div, mul, mask, keep, fill, out);
             } catch (IllegalArgumentException e) {

@@ -22,10 +22,16 @@ class CpuAttentionTest {
     void restore() { CpuConfig.setScalar(false); }
 
     private static void check(Tensor q, Tensor kt, Tensor v, float div, float mul, Tensor mask, double tol) {
+        check(q, kt, v, div, mul, mask, tol, false);
+        check(q, kt, v, div, mul, mask, tol, true);
+    }
+
+    /** headsInner: out is the [b, h, t, dv] view of a [b, t, h, dv] buffer (as the ONNX op writes it), else contiguous. */
+    private static void check(Tensor q, Tensor kt, Tensor v, float div, float mul, Tensor mask, double tol, boolean headsInner) {
         int b = v.size(0), h = v.size(1), t = q.size(2), d = q.size(3), s = kt.size(3), dv = v.size(3);
-        Tensor out = Tensor.zeros(b, h, t, dv);
+        Tensor out = headsInner ? Tensor.zeros(b, t, h, dv).permute(0, 2, 1, 3) : Tensor.zeros(b, h, t, dv);
         CpuAttention.attention(q, kt, v, div, mul, mask, out);
-        float[] got = out.toFloatArray();
+        float[] got = out.contiguous().toFloatArray();
         for (int bi = 0; bi < b; bi++)
             for (int hi = 0; hi < h; hi++)
                 for (int i = 0; i < t; i++) {
@@ -66,5 +72,9 @@ class CpuAttentionTest {
         Tensor q = Tensor.randn(g, 1, 1, 4, 5), kt = Tensor.randn(g, 1, 1, 6, 3), v = Tensor.randn(g, 1, 1, 3, 2);
         var e = assertThrows(IllegalArgumentException.class, () -> CpuAttention.attention(q, kt, v, 1, 1, null, Tensor.zeros(1, 1, 4, 2)));
         assertTrue(e.getMessage().contains("[1, 1, 4, 5]") && e.getMessage().contains("[1, 1, 6, 3]"), e.getMessage());
+        Tensor q2 = Tensor.randn(g, 1, 1, 4, 3), kt2 = Tensor.randn(g, 1, 1, 3, 6), v2 = Tensor.randn(g, 1, 1, 6, 2);
+        Tensor out = Tensor.zeros(1, 1, 2, 4).transpose(2, 3);    // [1, 1, 4, 2], last stride 4
+        e = assertThrows(IllegalArgumentException.class, () -> CpuAttention.attention(q2, kt2, v2, 1, 1, null, out));
+        assertEquals("attention: out's last dim must have unit stride", e.getMessage());
     }
 }
