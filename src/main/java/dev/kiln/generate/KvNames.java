@@ -1,8 +1,5 @@
 package dev.kiln.generate;
 
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
-
 /**
  * How an ONNX decoder names its key/value cache: for layer i, the key and value inputs (the past)
  * and outputs (the present), each a pattern with {@code {i}} where the layer index stands.
@@ -64,15 +61,19 @@ public record KvNames(String pastKey, String pastValue, String presentKey, Strin
         return layer >= 0 ? 2 * layer + 1 : -1;
     }
 
+    /** The layer index name holds where pattern has {i} (one to nine digits), or -1. */
     private static int layer(String name, String pattern) {
         int at = pattern.indexOf("{i}");
-        Matcher m = Pattern.compile(Pattern.quote(pattern.substring(0, at)) + "(\\d+)" + Pattern.quote(pattern.substring(at + 3))).matcher(name);
-        if (!m.matches()) return -1;
-        try {
-            return Integer.parseInt(m.group(1));
-        } catch (NumberFormatException e) {
-            return -1;
+        String pre = pattern.substring(0, at), post = pattern.substring(at + 3);
+        int end = name.length() - post.length();
+        if (end <= pre.length() || end - pre.length() > 9 || !name.startsWith(pre) || !name.endsWith(post)) return -1;
+        int layer = 0;
+        for (int i = pre.length(); i < end; i++) {
+            char ch = name.charAt(i);
+            if (ch < '0' || ch > '9') return -1;
+            layer = 10 * layer + (ch - '0');
         }
+        return layer;
     }
 
     private static String name(String pattern, int layer) { return pattern.replace("{i}", Integer.toString(layer)); }

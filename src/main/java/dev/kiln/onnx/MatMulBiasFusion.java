@@ -76,17 +76,14 @@ final class MatMulBiasFusion {
         OnnxNode gemm = nodes.get(gm);
         List<String> ins = List.of(gemm.inputs().get(0), gemm.inputs().get(1), gemm.inputs().size() > 2 ? gemm.inputs().get(2) : "");
         Map<String, OnnxAttribute> attrs = Map.of("activation", string("activation", act));
-        String out = actNode.outputs().get(0);
         nodes.set(i, null);
+        // the activation's output now comes from the Reshape when there is one, else from the fused node
+        nodes.set(gm, new OnnxNode(gemm.name(), "MatMulBias", FusedOps.DOMAIN, ins, reshape >= 0 ? gemm.outputs() : actNode.outputs(), attrs));
         if (reshape >= 0) {
             OnnxNode r = nodes.get(reshape);
-            nodes.set(gm, new OnnxNode(gemm.name(), "MatMulBias", FusedOps.DOMAIN, ins, gemm.outputs(), attrs));
             nodes.set(reshape, new OnnxNode(r.name(), r.opType(), r.domain(), r.inputs(), actNode.outputs(), r.attributes()));
-            g.produced(out, reshape);
-        } else {
-            nodes.set(gm, new OnnxNode(gemm.name(), "MatMulBias", FusedOps.DOMAIN, ins, actNode.outputs(), attrs));
-            g.produced(out, gm);
         }
+        g.produced(actNode.outputs().get(0), reshape >= 0 ? reshape : gm);
         return true;
     }
 

@@ -85,7 +85,7 @@ final class ConvImplicit {
      * GEMM's time; 14x14 outputs were mixed (0.91-1.44x) and larger planes slower (1.1-2.2x).
      * {@code -Dkiln.conv.smallPlane=0} turns it off.
      */
-    static int SMALL_PLANE = Integer.getInteger("kiln.conv.smallPlane", 64);
+    static final int SMALL_PLANE = Integer.getInteger("kiln.conv.smallPlane", 64);
 
     /** Most elements of the padded batch (and output pixels) this kernel takes: 2^30 (4 GB). */
     static final long MAX_PADDED = 1L << 30;

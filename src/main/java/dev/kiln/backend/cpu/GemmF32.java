@@ -156,14 +156,10 @@ final class GemmF32 {
         MemorySegment seg = c.seg();
         long ldc = c.rs();
         boolean nativePanel = vector && GemmF32Native.active();
-        float[] tiles = nativePanel ? tiles(mc) : null;
         for (int jr = 0; jr < nc; jr += NR) {
             int nr = Math.min(NR, nc - jr);
             if (nativePanel && nr > L) {
-                int ntiles = (mc + mr - 1) / mr;
-                GemmF32Native.panel(ap, ao, ntiles, mr, kc, bp, jr * kc, tiles);
-                for (int i = 0, ir = 0; i < ntiles; i++, ir += mr)
-                    GemmF32Kernel.store(tiles, i * mr * NR, Math.min(mr, mc - ir), nr, seg, c.off() + ir * ldc + jr, ldc, alpha, beta, true);
+                GemmF32Native.multiply(ap, ao, mc, mr, kc, bp, jr * kc, seg, c.off() + jr, ldc, nr, alpha, beta);
                 continue;
             }
             for (int ir = 0; ir < mc; ir += mr) {
@@ -269,7 +265,7 @@ final class GemmF32 {
         return new Tile(bufferA(buf, aSize), scratch(buf, scratchSize), buf.t);
     }
 
-    /** The calling thread's buffer for the tiles of rows rows (rounded up to whole tiles) x NR, for {@link GemmF32Native#panel}. */
+    /** The calling thread's buffer for the tiles of rows rows (rounded up to whole tiles) x NR, for {@link GemmF32Native#multiply}. */
     static float[] tiles(int rows) {
         Buffers buf = BUFFERS.get();
         int size = (rows + MAX_MR) * NR;

@@ -33,11 +33,25 @@ final class GemmF32Native {
     static boolean active() { return PANEL != null && use; }
 
     /**
-     * t[i*mr*NR ...] = tile i of (a from ao: ntiles packed mr x kc tiles) x (the panel at b[bo], kc x NR),
-     * for i < ntiles. One critical
-     * call (heap arrays in place): a panel of 12 tiles at kc = 1024 is about 25 us of work.
+     * C[0:mc, 0:nr] = alpha * (the packed A tiles of mc rows at a[ao], mr x kc each) x (the panel at
+     * b[bo], kc x NR) + beta * C, C at element cOff of c with row stride ldc: the panel step into the
+     * calling thread's tile buffer, then {@link GemmF32Kernel#store} per tile.
      */
-    static void panel(float[] a, int ao, int ntiles, int mr, int kc, float[] b, int bo, float[] t) {
+    static void multiply(float[] a, int ao, int mc, int mr, int kc, float[] b, int bo, MemorySegment c, long cOff, long ldc, int nr,
+                         float alpha, float beta) {
+        int ntiles = (mc + mr - 1) / mr;
+        float[] t = GemmF32.tiles(mc);
+        panel(a, ao, ntiles, mr, kc, b, bo, t);
+        for (int i = 0, ir = 0; i < ntiles; i++, ir += mr)
+            GemmF32Kernel.store(t, i * mr * NR, Math.min(mr, mc - ir), nr, c, cOff + ir * ldc, ldc, alpha, beta, true);
+    }
+
+    /**
+     * t[i*mr*NR ...] = tile i of (a from ao: ntiles packed mr x kc tiles) x (the panel at b[bo], kc x NR),
+     * for i < ntiles. One critical call (heap arrays in place): a panel of 12 tiles at kc = 1024 is
+     * about 25 us of work.
+     */
+    private static void panel(float[] a, int ao, int ntiles, int mr, int kc, float[] b, int bo, float[] t) {
         try {
             PANEL.invokeExact(MemorySegment.ofArray(a).asSlice((long) ao * Float.BYTES), ntiles, mr, kc,
                     MemorySegment.ofArray(b).asSlice((long) bo * Float.BYTES), MemorySegment.ofArray(t));

@@ -132,15 +132,10 @@ final class GemmF32Packed {
                 int ao = ic * kc, bo = b.offsets()[jb][pbF];
                 GemmMatrix cb = c.at(ic, jb * nc0);
                 boolean nativePanel = vector && GemmF32Native.active();
-                float[] tiles = nativePanel ? GemmF32.tiles(mc) : null;
                 for (int q = q0; q < q1; q++) {
                     int jr = q * NR, nr = Math.min(NR, nc - jr);
                     if (nativePanel && nr > L) {
-                        int ntiles = (mc + mr - 1) / mr;
-                        GemmF32Native.panel(ap, ao, ntiles, mr, kc, b.data(), bo + jr * kc, tiles);
-                        for (int i = 0, ir = 0; i < ntiles; i++, ir += mr)
-                            GemmF32Kernel.store(tiles, i * mr * NR, Math.min(mr, mc - ir), nr, cb.seg(), cb.off() + ir * cb.rs() + jr,
-                                    cb.rs(), alpha, betaNow, true);
+                        GemmF32Native.multiply(ap, ao, mc, mr, kc, b.data(), bo + jr * kc, cb.seg(), cb.off() + jr, cb.rs(), nr, alpha, betaNow);
                         continue;
                     }
                     for (int ir = 0; ir < mc; ir += mr) {
