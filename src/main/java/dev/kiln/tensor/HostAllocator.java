@@ -19,6 +19,15 @@ import java.util.concurrent.atomic.LongAdder;
  * The cache holds at most {@code kiln.cpu.cacheBytes} bytes (default 1 GiB); {@link #emptyCache()}
  * returns it to the system. Thread-safe.
  * <p>
+ * Blocks of at least {@value #HUGE_MIN} bytes are mapped (anonymous mmap, 2 MiB aligned, zero like
+ * calloc's) and marked {@code MADV_HUGEPAGE}, so that on Linux with transparent huge pages in
+ * {@code madvise} mode (the common default) a large tensor is backed by 2 MiB pages: a kernel
+ * streaming it then takes one TLB miss per 2 MiB instead of one per 4 KiB. Measured on Zen 4
+ * (64 MiB, one core, C): a one-stream sum read 20 GB/s with 4 KiB pages and 35 with 2 MiB pages,
+ * memcpy 22 against 31. Only whole 2 MiB extents inside the block get huge pages, so the block's
+ * resident size is what it touches, as before. Property {@code kiln.cpu.hugePages=false} turns
+ * this off (blocks then come from calloc whatever their size).
+ * <p>
  * Accounting (always on, see {@link MemoryStats#host()}): bytes of blocks handed out and not yet
  * freed (rounded sizes), their peak, bytes cached, and counts of allocations, frees and calls into
  * calloc/free. Blocks are counted when handed out and when given back, so the numbers hold whether
@@ -28,7 +37,12 @@ final class HostAllocator {
     private HostAllocator() {}
 
     private static final int ALIGN = 64;
-    private static final MethodHandle CALLOC, FREE;
+    /** Blocks of at least this many bytes are mapped with huge pages advised (see class comment). */
+    static final long HUGE_MIN = 2L << 20;
+    private static final long HUGE_PAGE = 2L << 20;
+    private static final MethodHandle CALLOC, FREE, MMAP, MUNMAP, MADVISE;
+    /** Whether large blocks are mapped with MADV_HUGEPAGE: Linux, and not switched off. */
+    static final boolean HUGE_PAGES;
 
     static {
         Linker linker = Linker.nativeLinker();
@@ -36,18 +50,28 @@ final class HostAllocator {
         CALLOC = linker.downcallHandle(libc.find("calloc").orElseThrow(),
                 FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
         FREE = linker.downcallHandle(libc.find("free").orElseThrow(), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS));
+        boolean linux = System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT).contains("linux")
+                && libc.find("madvise").isPresent() && !"false".equals(System.getProperty("kiln.cpu.hugePages"));
+        MMAP = linux ? linker.downcallHandle(libc.find("mmap").orElseThrow(), FunctionDescriptor.of(ValueLayout.JAVA_LONG,
+                ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+                ValueLayout.JAVA_LONG)) : null;
+        MUNMAP = linux ? linker.downcallHandle(libc.find("munmap").orElseThrow(),
+                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG)) : null;
+        MADVISE = linux ? linker.downcallHandle(libc.find("madvise").orElseThrow(),
+                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT)) : null;
+        HUGE_PAGES = linux;
     }
 
     private static final long CACHE_LIMIT = Long.getLong("kiln.cpu.cacheBytes", 1L << 30);
-    private static final HashMap<Long, ArrayDeque<long[]>> CACHE = new HashMap<>();
+    private static final HashMap<Long, ArrayDeque<Block>> CACHE = new HashMap<>();
     private static long cached;
 
     private static final AtomicLong IN_USE = new AtomicLong(), PEAK = new AtomicLong();
     private static final LongAdder ALLOCS = new LongAdder(), FREES = new LongAdder();
     private static final LongAdder SYSTEM_ALLOCS = new LongAdder(), SYSTEM_FREES = new LongAdder();
 
-    /** A block: base pointer from calloc, aligned start, rounded size. */
-    record Block(long base, long aligned, long size) {}
+    /** A block: base pointer from calloc (or the mapping's start), aligned start, rounded size, whether mmap made it. */
+    record Block(long base, long aligned, long size, boolean mapped) {}
 
     static long roundSize(long bytes) {
         long b = Math.max(bytes, 1);
@@ -66,12 +90,19 @@ final class HostAllocator {
     static Block allocate(long bytes, boolean zero) {
         long size = roundSize(bytes);
         synchronized (CACHE) {
-            ArrayDeque<long[]> q = CACHE.get(size);
+            ArrayDeque<Block> q = CACHE.get(size);
             if (q != null && !q.isEmpty()) {
-                long[] b = q.pop();
+                Block b = q.pop();
                 cached -= size;
-                if (zero) MemorySegment.ofAddress(b[1]).reinterpret(size).fill((byte) 0);
-                return handOut(new Block(b[0], b[1], size));
+                if (zero) MemorySegment.ofAddress(b.aligned()).reinterpret(size).fill((byte) 0);
+                return handOut(b);
+            }
+        }
+        if (HUGE_PAGES && size >= HUGE_MIN) {
+            long at = map(size);
+            if (at != 0) {
+                SYSTEM_ALLOCS.increment();
+                return handOut(new Block(at, at, size, true));
             }
         }
         long base = calloc(size + ALIGN);
@@ -82,8 +113,30 @@ final class HostAllocator {
         }
         SYSTEM_ALLOCS.increment();
         long aligned = (base + ALIGN - 1) & -ALIGN;
-        return handOut(new Block(base, aligned, size));
+        return handOut(new Block(base, aligned, size, false));
     }
+
+    /**
+     * A zero-filled anonymous mapping of size bytes (a multiple of 4 KiB) at a 2 MiB boundary,
+     * advised MADV_HUGEPAGE, or 0 when mmap refuses (the caller then uses calloc). Maps size plus
+     * one huge page and unmaps the unaligned head and the tail.
+     */
+    private static long map(long size) {
+        try {
+            long base = (long) MMAP.invokeExact(0L, size + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0L);
+            if (base == -1L) return 0;
+            long at = (base + HUGE_PAGE - 1) & -HUGE_PAGE;
+            if (at > base) { int r = (int) MUNMAP.invokeExact(base, at - base); }
+            long tail = base + size + HUGE_PAGE - (at + size);
+            if (tail > 0) { int r = (int) MUNMAP.invokeExact(at + size, tail); }
+            int ignored = (int) MADVISE.invokeExact(at, size, MADV_HUGEPAGE); // EINVAL without THP: 4 KiB pages, still correct
+            return at;
+        } catch (Throwable t) {
+            throw new IllegalStateException("kiln: mmap failed", t);
+        }
+    }
+
+    private static final int PROT_READ = 1, PROT_WRITE = 2, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20, MADV_HUGEPAGE = 14;
 
     private static Block handOut(Block b) {
         ALLOCS.increment();
@@ -96,18 +149,18 @@ final class HostAllocator {
         IN_USE.addAndGet(-b.size);
         synchronized (CACHE) {
             if (cached + b.size <= CACHE_LIMIT) {
-                CACHE.computeIfAbsent(b.size, k -> new ArrayDeque<>()).push(new long[]{b.base, b.aligned});
+                CACHE.computeIfAbsent(b.size, k -> new ArrayDeque<>()).push(b);
                 cached += b.size;
                 return;
             }
         }
-        release(b.base);
+        release(b);
     }
 
     /** Returns every cached block to the C allocator. */
     static void emptyCache() {
         synchronized (CACHE) {
-            for (ArrayDeque<long[]> q : CACHE.values()) for (long[] b : q) release(b[0]);
+            for (ArrayDeque<Block> q : CACHE.values()) for (Block b : q) release(b);
             CACHE.clear();
             cached = 0;
         }
@@ -134,12 +187,15 @@ final class HostAllocator {
         }
     }
 
-    private static void release(long base) {
+    private static void release(Block b) {
+        int r = 0;
         try {
-            FREE.invokeExact(MemorySegment.ofAddress(base));
-            SYSTEM_FREES.increment();
+            if (b.mapped()) r = (int) MUNMAP.invokeExact(b.aligned(), b.size());
+            else FREE.invokeExact(MemorySegment.ofAddress(b.base()));
         } catch (Throwable t) {
             throw new IllegalStateException("kiln: free failed", t);
         }
+        if (r != 0) throw new IllegalStateException("kiln: munmap of a " + b.size() + "-byte block failed");
+        SYSTEM_FREES.increment();
     }
 }

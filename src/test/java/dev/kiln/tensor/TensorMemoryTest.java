@@ -38,6 +38,26 @@ class TensorMemoryTest {
     }
 
     @Test
+    void largeBlocksAreMappedZeroedAlignedReusedAndUnmapped() {
+        long bytes = 3L * MB + 4096;                 // above the mapping threshold, not a whole number of huge pages
+        HostAllocator.Block b = HostAllocator.allocate(bytes);
+        assertEquals(HostAllocator.HUGE_PAGES, b.mapped(), "blocks of 2 MiB and more are mapped where madvise exists");
+        if (b.mapped()) assertEquals(0, b.aligned() % (2L * MB), "a mapped block starts on a huge-page boundary");
+        java.lang.foreign.MemorySegment seg = java.lang.foreign.MemorySegment.ofAddress(b.aligned()).reinterpret(bytes);
+        for (long i = 0; i < bytes; i += 4093) assertEquals(0, seg.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i), "fresh blocks are zero");
+        seg.fill((byte) 7);
+        HostAllocator.free(b);
+        HostAllocator.Block again = HostAllocator.allocate(bytes);   // from the cache, zero-filled again
+        assertEquals(b.aligned(), again.aligned());
+        java.lang.foreign.MemorySegment seg2 = java.lang.foreign.MemorySegment.ofAddress(again.aligned()).reinterpret(bytes);
+        for (long i = 0; i < bytes; i += 4093) assertEquals(0, seg2.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i));
+        HostAllocator.free(again);
+        long freesBefore = HostAllocator.stats().systemFrees();
+        HostAllocator.emptyCache();                  // munmap for mapped blocks, free for the rest
+        assertTrue(HostAllocator.stats().systemFrees() > freesBefore);
+    }
+
+    @Test
     void keptTensorsSurviveAndMoveToTheParentScope() {
         long bytes = Storage.liveBytes();
         Tensor kept;
