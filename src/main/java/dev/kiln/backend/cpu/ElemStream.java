@@ -14,7 +14,9 @@ import java.lang.invoke.MethodHandle;
  * why and how much). Used for rows of at least {@link #minElements} elements (8 MB of output per
  * thread's piece: below that the output may still be in cache for the next op, and there plain
  * stores win); everything else, and every CPU without AVX-512 or build without the library, takes
- * the Vector API path. {@code -Dkiln.elem.stream=false} switches it off.
+ * the Vector API path. The long-row sum of {@link ReduceRowF32#sum} reads its stripes here too (no
+ * stores; the native loop keeps more reads in flight than the bounds-checked Vector API loads).
+ * {@code -Dkiln.elem.stream=false} switches it off.
  */
 final class ElemStream {
     private ElemStream() {}
@@ -22,10 +24,10 @@ final class ElemStream {
     /** Row length from which streaming stores are used (tests lower it). */
     static long minElements = 1L << 21;
     private static volatile boolean enabled;
-    private static final MethodHandle BINARY, EXP, SOFTMAX;
+    private static final MethodHandle BINARY, EXP, SOFTMAX, SUM;
 
     static {
-        MethodHandle bin = null, exp = null, softmax = null;
+        MethodHandle bin = null, exp = null, softmax = null, sum = null;
         if (Boolean.parseBoolean(System.getProperty("kiln.elem.stream", "true")) && CpuConfig.F32.length() == 16
                 && NativeCpu.cpuSupports("kiln_cpu_has_avx512f")) {
             var A = ValueLayout.ADDRESS;
@@ -35,10 +37,12 @@ final class ElemStream {
             bin = NativeCpu.function("kiln_f32_binary_stream", FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT, A, A, A, L), false);
             exp = NativeCpu.function("kiln_f32_exp_stream", FunctionDescriptor.ofVoid(A, A, L), false);
             softmax = NativeCpu.function("kiln_f32_softmax_rows_stream", FunctionDescriptor.ofVoid(A, A, L, ValueLayout.JAVA_INT), false);
+            sum = NativeCpu.function("kiln_f32_sum_stripes", FunctionDescriptor.of(ValueLayout.JAVA_DOUBLE, A, L, L, L), false);
         }
         BINARY = bin;
         EXP = exp;
         SOFTMAX = softmax;
+        SUM = sum;
         enabled = bin != null;
     }
 
@@ -85,6 +89,22 @@ final class ElemStream {
             throw new IllegalStateException("exp: native streaming kernel failed: " + t, t);
         }
         return done;
+    }
+
+    /** Whether {@link #sumStripes} may read x (native memory, kernels on). */
+    static boolean canSum(MemorySegment x) { return enabled && SUM != null && x.isNative(); }
+
+    /**
+     * The four stripe sums of {@link ReduceRowF32#sum} (stripes of len floats, stride apart, from
+     * element xi; len a multiple of 16, runs of block floats per float accumulator), added in
+     * stripe order, bit for bit what its Vector API loop computes. Only after {@link #canSum}.
+     */
+    static double sumStripes(MemorySegment x, long xi, int stride, int block) {
+        try {
+            return (double) SUM.invokeExact(x.asSlice(xi * 4, 4L * ReduceRowF32.STRIPES * stride), (long) stride, (long) stride, (long) block);
+        } catch (Throwable t) {
+            throw new IllegalStateException("sum: native kernel failed: " + t, t);
+        }
     }
 
     /**

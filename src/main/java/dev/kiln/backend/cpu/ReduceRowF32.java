@@ -33,36 +33,42 @@ final class ReduceRowF32 {
 
     /** Rows at least this long are summed as {@value #STRIPES} stripes read side by side. */
     static final int STRIPED_MIN = 1 << 16;
-    private static final int STRIPES = 8;
+    static final int STRIPES = 4;
 
     /**
      * Sum of the row, blocked (see class comment). A long row is cut into {@value #STRIPES} equal
      * stripes (multiples of 4 vectors) read side by side, each with its own accumulator, and the
-     * stripe sums are added in stripe order: one core then keeps eight streams of misses in flight
-     * instead of one (measured on Zen 4, 64 MB, C: 32 GB/s with eight streams, 28-30 with four,
-     * 20-22 with one). The
-     * cut depends on n only, so the result does not depend on the thread count or the JIT.
+     * stripe sums are added in stripe order: one core then keeps several streams of misses in
+     * flight instead of one. Measured on Zen 4, 64 MB in 2 MiB pages, C: 37-41 GB/s with four
+     * streams, 35 with eight, 16-20 with one (with 4 KiB pages eight did best, 32 against 28-30;
+     * tensors that large now get 2 MiB pages, see HostAllocator). The cut depends on n only, so the
+     * result does not depend on the thread count or the JIT. Where the native library is loaded the
+     * stripes are read by {@link ElemStream#sumStripes} (the same sums bit for bit).
      */
     static double sum(MemorySegment x, long xi, int n) {
         if (n < STRIPED_MIN) return sumBlocked(x, xi, n);
         int stripe = n / STRIPES / (4 * L) * (4 * L);
-        double[] part = new double[STRIPES];
         // blocks of 2 FLUSH vector pairs per stripe and call: a short method the JIT compiles by its
         // call count (a single call over the whole stripe ran for seconds in C1's vector boxing
         // before on-stack replacement reached C2)
         int block = 2 * FLUSH * 2 * L;
-        for (int off = 0; off < stripe; off += block) sumStripes(x, xi + off, stripe, Math.min(block, stripe - off), part);
-        double total = 0;
-        for (double p : part) total += p;
+        double total;
+        if (ElemStream.canSum(x)) total = ElemStream.sumStripes(x, xi, stripe, block);
+        else {
+            double[] part = new double[STRIPES];
+            for (int off = 0; off < stripe; off += block) sumStripes(x, xi + off, stripe, Math.min(block, stripe - off), part);
+            total = 0;
+            for (double p : part) total += p;
+        }
         return total + sumBlocked(x, xi + (long) STRIPES * stripe, n - STRIPES * stripe);
     }
 
     /**
-     * part[s] += sum of x[xi + s*stride, + len) for the eight stripes s < 8, read in one loop (one
+     * part[s] += sum of x[xi + s*stride, + len) for the four stripes s < 4, read in one loop (one
      * accumulator per stripe); len % L == 0.
      */
     private static void sumStripes(MemorySegment x, long xi, int stride, int len, double[] part) {
-        FloatVector a = FloatVector.zero(S), b = a, c = a, d = a, e = a, f = a, g = a, h = a;
+        FloatVector a = FloatVector.zero(S), b = a, c = a, d = a;
         long st = stride;
         for (int i = 0; i < len; i += L) {
             long o = xi + i;
@@ -70,19 +76,11 @@ final class ReduceRowF32 {
             b = b.add(ld(x, o + st));
             c = c.add(ld(x, o + 2 * st));
             d = d.add(ld(x, o + 3 * st));
-            e = e.add(ld(x, o + 4 * st));
-            f = f.add(ld(x, o + 5 * st));
-            g = g.add(ld(x, o + 6 * st));
-            h = h.add(ld(x, o + 7 * st));
         }
         part[0] += sumLanes(a);
         part[1] += sumLanes(b);
         part[2] += sumLanes(c);
         part[3] += sumLanes(d);
-        part[4] += sumLanes(e);
-        part[5] += sumLanes(f);
-        part[6] += sumLanes(g);
-        part[7] += sumLanes(h);
     }
 
     private static double sumBlocked(MemorySegment x, long xi, int n) {

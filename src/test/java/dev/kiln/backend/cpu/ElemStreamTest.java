@@ -110,6 +110,23 @@ class ElemStreamTest {
     }
 
     @Test
+    void stripedSumBitwiseEqualToVectorKernel() {
+        for (int n : new int[]{ReduceRowF32.STRIPED_MIN, 70_001, 1_000_003}) {
+            Tensor x = input(n + 3, -3, 3).slice(0, 3, n + 3, 1);     // a 12-byte offset
+            float[] xs = x.toFloatArray();
+            boolean hasNan = false;
+            for (float v : xs) hasNan |= Float.isNaN(v);
+            Tensor clean = hasNan ? Tensor.uniform(g, -3, 3, DType.F32, n + 3).slice(0, 3, n + 3, 1) : x;
+            float[] s = both(clean::sum, true), v = both(clean::sum, false);
+            assertArrayEquals(v, s, "sum n=" + n);
+            double ref = 0;
+            for (float f : clean.toFloatArray()) ref += f;
+            assertEquals(ref, s[0], 1e-6 * n, "sum n=" + n + " against float64");
+            assertEquals(Float.NaN, both(x::sum, true)[0], "a NaN in the row makes the sum NaN");
+        }
+    }
+
+    @Test
     void threadsGiveTheSameBits() {
         Tensor a = input(300_001, -2, 2), b = input(300_001, -2, 2);
         CpuConfig.setThreads(1);
