@@ -110,6 +110,8 @@ def main():
     conv(out, "conv_3x3s2_128to128_56", 128, 56, 128, 3, 2)
     conv(out, "conv_1x1_1024to256_14", 1024, 14, 256, 1, 1)
     conv(out, "conv_3x3_512to512_7", 512, 7, 512, 3, 1)
+    conv(out, "conv_3x3_256to256_14", 256, 14, 256, 3, 1)      # ResNet-50's costliest conv at batch 1 (6 of them)
+    conv(out, "conv_1x1_512to2048_7", 512, 7, 2048, 1, 1)
     softmax(out)
     layernorm(out)
     gelu(out)
