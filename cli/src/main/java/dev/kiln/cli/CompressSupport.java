@@ -112,4 +112,38 @@ final class CompressSupport {
         try (Scope s = Scope.open()) { m.forward(x); }
         return (System.nanoTime() - t0) * 1e-9;
     }
+
+    /**
+     * Runs two ONNX files on the same inputs (--input/--shape of feed) and prints max |diff|, the
+     * first file's max |value| and the cosine per output (kiln quantize and kiln prune on ONNX).
+     */
+    static void compareOnnx(java.io.PrintWriter out, Path before, Path after, ModelInputOptions feed, String header) throws Exception {
+        try (BenchTarget a0 = BenchTarget.open(before); BenchTarget b0 = BenchTarget.open(after)) {
+            java.util.List<Tensor> values = feed.build(a0, null, 1);
+            try {
+                a0.prepare(values);
+                b0.prepare(values);
+                var a = a0.run();
+                var b = b0.run();
+                out.printf("%-24s %14s %12s %10s%n", header, "max |diff|", "max |value|", "cosine");
+                for (var e : a.entrySet()) {
+                    Tensor y = b.get(e.getKey());
+                    double[] x = e.getValue().toDoubleArray(), z = y.toDoubleArray();
+                    double dot = 0, nx = 0, nz = 0, diff = 0, mx = 0;
+                    for (int i = 0; i < x.length; i++) {
+                        dot += x[i] * z[i];
+                        nx += x[i] * x[i];
+                        nz += z[i] * z[i];
+                        diff = Math.max(diff, Math.abs(x[i] - z[i]));
+                        mx = Math.max(mx, Math.abs(x[i]));
+                    }
+                    out.printf(java.util.Locale.ROOT, "%-24s %14.3g %12.3g %10.6f%n", e.getKey(), diff, mx, dot / Math.sqrt(nx * nz));
+                }
+                a.values().forEach(Tensor::close);
+                b.values().forEach(Tensor::close);
+            } finally {
+                values.forEach(Tensor::close);
+            }
+        }
+    }
 }

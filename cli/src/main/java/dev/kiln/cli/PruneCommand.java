@@ -4,6 +4,7 @@ import dev.kiln.autograd.GradMode;
 import dev.kiln.backend.cpu.CpuConfig;
 import dev.kiln.compress.ModelCheckpoint;
 import dev.kiln.compress.prune.Criterion;
+import dev.kiln.compress.prune.OnnxStructuredPruner;
 import dev.kiln.compress.prune.GradualPruner;
 import dev.kiln.compress.prune.GradualSchedule;
 import dev.kiln.compress.prune.MaskSet;
@@ -41,7 +42,7 @@ import java.util.concurrent.Callable;
 @Command(name = "prune", mixinStandardHelpOptions = true,
         description = "Prune a Kiln checkpoint (from `kiln train --save`), fine-tune it, save it and compare before/after.")
 public final class PruneCommand implements Callable<Integer> {
-    @Parameters(index = "0", paramLabel = "MODEL", description = "Kiln checkpoint (kiln train --save, or kiln prune --out).") Path modelFile;
+    @Parameters(index = "0", paramLabel = "MODEL", description = "Kiln checkpoint (kiln train --save, or kiln prune --out), or a transformer ONNX file (--method structured: heads and FFN neurons removed).") Path modelFile;
     @Option(names = "--method", required = true, description = "magnitude, nm, structured or random.") String method;
     @Option(names = "--sparsity", defaultValue = "0.5", description = "Fraction of weights (structured: of hidden neurons/channels) to remove (default: ${DEFAULT-VALUE}).") double sparsity;
     @Option(names = "--nm", defaultValue = "2:4", description = "N:M pattern for --method nm: N kept in every M along the input dim (default: ${DEFAULT-VALUE}).") String nm;
@@ -58,6 +59,9 @@ public final class PruneCommand implements Callable<Integer> {
     @Option(names = "--limit", description = "Use only the first N training examples.") Integer limit;
     @Option(names = "--threads", description = "CPU threads (default: all cores).") Integer threads;
     @Option(names = "--latency-seconds", defaultValue = "0.5", description = "Time budget of each latency measurement (default: ${DEFAULT-VALUE}).") double latencySeconds;
+    @Option(names = "--heads", defaultValue = "0", description = "ONNX transformers: fraction of attention heads to remove per layer (default: ${DEFAULT-VALUE}); --sparsity is then the fraction of FFN neurons.") double heads;
+    @Option(names = "--mask-only", description = "ONNX transformers: zero the pruned heads' output rows and neurons' W2 rows instead of removing them (same function, same shapes).") boolean maskOnly;
+    @picocli.CommandLine.Mixin ModelInputOptions feed;
     @Option(names = "--out", required = true, description = "Where to save the pruned model (Kiln checkpoint).") Path outFile;
 
     @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
@@ -97,6 +101,7 @@ public final class PruneCommand implements Callable<Integer> {
     }
 
     private Integer prune() throws Exception {
+        if (CliChecks.inputKind(modelFile).isOnnx()) return pruneOnnx();
         validate();
         if (threads != null) CpuConfig.setThreads(threads);
         FashionData.Sets sets = FashionData.load(data, limit, "prune");
@@ -121,6 +126,27 @@ public final class PruneCommand implements Callable<Integer> {
             }
             return Main.OK;
         }
+    }
+
+    /**
+     * {@code kiln prune MODEL.onnx --method structured --heads H --sparsity F --out OUT.onnx}: attention
+     * heads and FFN neurons of a transformer removed ({@link OnnxStructuredPruner}); sizes, and with
+     * inputs (--input/--shape) the pruned outputs against the dense model's, both run by Kiln.
+     */
+    private Integer pruneOnnx() throws Exception {
+        if (!method.equals("structured"))
+            throw new IllegalArgumentException("prune: " + modelFile + ": ONNX files take --method structured (heads and FFN neurons), got '" + method + "'");
+        if (threads != null) CliChecks.atLeast("prune", "--threads", threads, 1);
+        if (threads != null) CpuConfig.setThreads(threads);
+        var opts = new OnnxStructuredPruner.Options(heads, sparsity, maskOnly);
+        var r = OnnxStructuredPruner.prune(modelFile, outFile, opts);
+        out.printf(Locale.ROOT, "%s: %d attention layers, heads %d -> %d each; %d FFN layers, neurons %d -> %d each%s%n", outFile,
+                r.attentionLayers(), r.headsBefore(), r.headsAfter(), r.ffnLayers(), r.ffnBefore(), r.ffnAfter(),
+                maskOnly ? " (masked: zeroed, shapes kept)" : "");
+        for (String n : r.notes()) out.println("  left alone: " + n);
+        out.printf(Locale.ROOT, "size: %.2f MB -> %.2f MB (%.2fx smaller)%n", r.bytesIn() / 1e6, r.bytesOut() / 1e6, (double) r.bytesIn() / r.bytesOut());
+        if (feed.given()) CompressSupport.compareOnnx(out, modelFile, outFile, feed, "output (dense vs pruned)");
+        return Main.OK;
     }
 
     /** Magnitude / N:M / random masks, fine-tuned with the masks enforced (gradually pruned with --gradual). */

@@ -154,40 +154,9 @@ final class QuantizeCommand implements Callable<Integer> {
         double ratio = (double) result.bytesIn() / Math.max(1, result.bytesOut());
         out.printf(Locale.ROOT, "size: %.1f MB -> %.1f MB (%s)%n", result.bytesIn() / 1e6, result.bytesOut() / 1e6,
                 ratio >= 1 ? String.format(Locale.ROOT, "%.2fx smaller", ratio) : "larger: the added nodes outweigh the weights saved");
-        if (feed.given()) compareOnnx(out);
+        if (feed.given()) CompressSupport.compareOnnx(out, checkpoint, outFile, feed, "output (kiln f32 vs quantized)");
         out.flush();
         return Main.OK;
-    }
-
-    /** Runs the float and the int8 file on the same inputs; prints max |diff| and cosine per output. */
-    private void compareOnnx(PrintWriter out) throws Exception {
-        try (BenchTarget f32 = BenchTarget.open(checkpoint); BenchTarget i8 = BenchTarget.open(outFile)) {
-            List<Tensor> values = feed.build(f32, null, 1);
-            try {
-                f32.prepare(values);
-                i8.prepare(values);
-                var a = f32.run();
-                var b = i8.run();
-                out.printf("%-24s %14s %12s %10s%n", "output (kiln f32 vs quantized)", "max |diff|", "max |f32|", "cosine");
-                for (var e : a.entrySet()) {
-                    Tensor y = b.get(e.getKey());
-                    double[] x = e.getValue().toDoubleArray(), z = y.toDoubleArray();
-                    double dot = 0, nx = 0, nz = 0, diff = 0, mx = 0;
-                    for (int i = 0; i < x.length; i++) {
-                        dot += x[i] * z[i];
-                        nx += x[i] * x[i];
-                        nz += z[i] * z[i];
-                        diff = Math.max(diff, Math.abs(x[i] - z[i]));
-                        mx = Math.max(mx, Math.abs(x[i]));
-                    }
-                    out.printf(Locale.ROOT, "%-24s %14.3g %12.3g %10.6f%n", e.getKey(), diff, mx, dot / Math.sqrt(nx * nz));
-                }
-                a.values().forEach(Tensor::close);
-                b.values().forEach(Tensor::close);
-            } finally {
-                values.forEach(Tensor::close);
-            }
-        }
     }
 
     private Sequential quantize(Module fp32, FashionData.Sets d, PrintWriter out) {

@@ -12,6 +12,8 @@ import dev.kiln.onnx.Value;
 import dev.kiln.onnx.proto.ProtoReader;
 import dev.kiln.onnx.proto.ProtoWriter;
 
+import static dev.kiln.onnx.proto.OnnxProtos.*;
+
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -75,11 +77,6 @@ public final class OnnxDynamicQuantizer {
     /** The outcome: nodes quantized (name or first output), float weights dropped, file sizes in bytes. */
     public record Result(List<String> nodes, int weightsDropped, long bytesIn, long bytesOut) {}
 
-    // GraphProto, NodeProto, TensorProto, ModelProto field numbers (onnx.proto3)
-    private static final int GRAPH_NODE = 1, GRAPH_INITIALIZER = 5;
-    private static final int NODE_INPUT = 1, NODE_OUTPUT = 2, NODE_NAME = 3, NODE_OP_TYPE = 4, NODE_ATTRIBUTE = 5, NODE_DOMAIN = 7;
-    private static final int T_DIMS = 1, T_DATA_TYPE = 2, T_NAME = 8, T_RAW = 9, T_DATA_LOCATION = 14;
-    private static final int MODEL_GRAPH = 7, MODEL_OPSET_IMPORT = 8;
     private static final String MS_DOMAIN = "com.microsoft";
 
     /** Quantizes {@code in} into {@code out} (written atomically). */
@@ -215,7 +212,7 @@ public final class OnnxDynamicQuantizer {
                 }
                 case GRAPH_INITIALIZER -> {
                     ProtoReader tr = r.readMessage("initializer");
-                    String name = checkedTensorName(tr.copy());
+                    String name = tensorName(tr.copy(), "kiln quantize");
                     if (!drop.contains(name)) w.raw(r.rawField());
                 }
                 default -> {
@@ -283,14 +280,6 @@ public final class OnnxDynamicQuantizer {
     /** W[k, n] of the plan's weight (stored [K, N], or [N, K] for a Gemm with transB). */
     private static float weightAt(float[] v, Plan p, int k, int n) { return p.transB ? v[n * p.k + k] : v[k * p.n + n]; }
 
-    private static byte[] tensor(String name, int type, long[] dims, byte[] raw) {
-        ProtoWriter t = new ProtoWriter(raw.length + 64);
-        for (long d : dims) t.int64(T_DIMS, d);
-        t.int64(T_DATA_TYPE, type);
-        t.string(T_NAME, name);
-        t.bytes(T_RAW, raw);
-        return t.toByteArray();
-    }
 
     /** A NodeProto (domain "" = ai.onnx) with integer attributes, in the order given. */
     private static void node(ProtoWriter w, String domain, String op, String name, List<String> ins, List<String> outs,
@@ -305,24 +294,7 @@ public final class OnnxDynamicQuantizer {
         });
     }
 
-    private static String firstOutput(ProtoReader nr) throws KilnFormatException {
-        while (nr.next()) {
-            if (nr.field() == NODE_OUTPUT) return nr.readString();
-            nr.skip();
-        }
-        return "";
-    }
 
-    private static String checkedTensorName(ProtoReader tr) throws KilnFormatException {
-        String name = "";
-        while (tr.next()) {
-            if (tr.field() == T_NAME) name = tr.readString();
-            else if (tr.field() == T_DATA_LOCATION && tr.readInt64() == 1)
-                throw tr.error("initializers with external data are not supported by kiln quantize (save the model with its weights inside)");
-            else tr.skip();
-        }
-        return name;
-    }
 
     private static float attrFloat(OnnxNode n, String name, float dflt) {
         OnnxAttribute a = n.attributes().get(name);

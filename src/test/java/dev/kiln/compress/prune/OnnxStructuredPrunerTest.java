@@ -1,0 +1,155 @@
+package dev.kiln.compress.prune;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtSession;
+import dev.kiln.io.KilnFormatException;
+import dev.kiln.io.Npy;
+import dev.kiln.onnx.OnnxExecutor;
+import dev.kiln.onnx.OnnxModel;
+import dev.kiln.onnx.OnnxNode;
+import dev.kiln.onnx.OnnxReader;
+import dev.kiln.onnx.Value;
+import dev.kiln.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.LongBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * kiln prune on ONNX transformer files (the small BERT fixtures, Hugging Face layout, 2 layers of
+ * 2 heads x 8 and 32 FFN neurons, opset 13 and 17): heads and neurons are removed physically; the
+ * pruned file computes what the dense file computes with the dropped heads' output rows and the
+ * dropped neurons' W2 rows zeroed (maskOnly, checked in Kiln); ONNX Runtime runs the pruned file to
+ * Kiln's outputs; bad requests fail in one line before anything is written.
+ */
+class OnnxStructuredPrunerTest {
+    @TempDir Path dir;
+
+    private static final List<Path> BERTS = List.of(Path.of("testdata/real-models/bert_op17.onnx"), Path.of("testdata/real-models/bert_op13.onnx"));
+
+    @Test
+    void bertHeadsAndNeuronsAreRemovedAndTheFunctionIsTheMaskedOne() throws Exception {
+        for (Path bert : BERTS) {
+            Path pruned = dir.resolve("pruned.onnx"), masked = dir.resolve("masked.onnx");
+            var r = OnnxStructuredPruner.prune(bert, pruned, new OnnxStructuredPruner.Options(0.5, 0.5, false));
+            var m = OnnxStructuredPruner.prune(bert, masked, new OnnxStructuredPruner.Options(0.5, 0.5, true));
+            assertEquals(2, r.attentionLayers(), bert + ": " + r.notes());
+            assertEquals(2, r.headsBefore());
+            assertEquals(1, r.headsAfter());
+            assertEquals(2, r.ffnLayers());
+            assertEquals(32, r.ffnBefore());
+            assertEquals(16, r.ffnAfter());
+            assertTrue(r.bytesOut() < r.bytesIn(), "smaller file: " + r.bytesOut() + " vs " + r.bytesIn());
+            assertEquals(r.bytesIn(), Files.size(bert));
+            assertTrue(m.bytesOut() >= r.bytesIn() - 64, "masking keeps every shape");
+
+            OnnxModel dense = OnnxReader.read(bert), small = OnnxReader.read(pruned);
+            assertEquals(dense.graph().nodes().size(), small.graph().nodes().size(), "same graph, smaller weights");
+            long denseParams = params(dense), smallParams = params(small);
+            // per layer: Q, K, V lose 16 x 8 weights and 8 biases each, the output projection 8 x 16; the FFN 16 x 16 + 16 + 16 x 16
+            assertEquals(denseParams - 2 * (3 * (16 * 8 + 8) + 8 * 16) - 2 * (16 * 16 + 16 + 16 * 16), smallParams);
+
+            Map<String, float[]> a = runKiln(pruned), b = runKiln(masked), d = runKiln(bert);
+            for (String k : a.keySet()) {
+                assertEquals(0, maxDiff(a.get(k), b.get(k)), 2e-5, bert + " " + k + ": pruned vs masked");
+                assertTrue(maxDiff(a.get(k), d.get(k)) > 1e-4, "pruning changed the output (it is not a no-op)");
+            }
+            Map<String, float[]> ort = runOrt(pruned);
+            for (String k : a.keySet()) assertEquals(0, maxDiff(a.get(k), ort.get(k)), 2e-5, bert + " " + k + ": Kiln vs ONNX Runtime on the pruned file");
+        }
+    }
+
+    @Test
+    void nothingPrunedKeepsTheFunction() throws Exception {
+        Path out = dir.resolve("same.onnx");
+        var r = OnnxStructuredPruner.prune(BERTS.get(0), out, new OnnxStructuredPruner.Options(0, 0, false));
+        assertEquals(r.headsBefore(), r.headsAfter());
+        assertEquals(r.ffnBefore(), r.ffnAfter());
+        Map<String, float[]> a = runKiln(out), d = runKiln(BERTS.get(0));
+        for (String k : a.keySet()) assertArrayEquals(d.get(k), a.get(k), 1e-6f);
+    }
+
+    @Test
+    void badRequestsAreOneLineAndWriteNothing() throws Exception {
+        assertThrows(IllegalArgumentException.class, () -> new OnnxStructuredPruner.Options(1.0, 0, false));
+        assertThrows(IllegalArgumentException.class, () -> new OnnxStructuredPruner.Options(0, -0.1, false));
+        Path out = dir.resolve("x.onnx");
+        var e = assertThrows(KilnFormatException.class, () -> OnnxStructuredPruner.prune(Path.of("testdata/real-models/resnet50_op17.onnx"), out,
+                new OnnxStructuredPruner.Options(0.5, 0.5, false)));
+        assertTrue(e.getMessage().contains("no attention block or FFN"), e.getMessage());
+        Path junk = dir.resolve("junk.onnx");
+        Files.write(junk, new byte[]{8, 1, 0x3a, 100, 1});
+        assertThrows(KilnFormatException.class, () -> OnnxStructuredPruner.prune(junk, out, new OnnxStructuredPruner.Options(0.5, 0.5, false)));
+        assertTrue(Files.notExists(out));
+    }
+
+    private static long params(OnnxModel m) {
+        long n = 0;
+        for (Value v : m.graph().initializers().values()) if (v instanceof Value.TensorValue tv && tv.tensor().dtype() == dev.kiln.tensor.DType.F32) n += tv.tensor().numel();
+        return n;
+    }
+
+    private static Map<String, Tensor> inputs() throws Exception {
+        Map<String, Tensor> in = new LinkedHashMap<>();
+        in.put("input_ids", Npy.read(Path.of("testdata/real-models/bert_in0.npy")));
+        in.put("attention_mask", Npy.read(Path.of("testdata/real-models/bert_in1.npy")));
+        return in;
+    }
+
+    private static Map<String, float[]> runKiln(Path model) throws Exception {
+        try (OnnxExecutor ex = new OnnxExecutor(OnnxReader.read(model))) {
+            Map<String, Value> feed = new HashMap<>();
+            for (var e : inputs().entrySet()) feed.put(e.getKey(), Value.of(e.getValue()));
+            Map<String, float[]> out = new LinkedHashMap<>();
+            for (var e : ex.run(feed).entrySet()) {
+                out.put(e.getKey(), e.getValue().tensor().toFloatArray());
+                e.getValue().tensor().close();
+            }
+            return out;
+        }
+    }
+
+    private static Map<String, float[]> runOrt(Path model) throws Exception {
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
+            opts.setIntraOpNumThreads(1);
+            try (OrtSession s = env.createSession(model.toString(), opts)) {
+                Map<String, OnnxTensor> feed = new HashMap<>();
+                try {
+                    for (var e : inputs().entrySet()) {
+                        int[] sh = e.getValue().shape();
+                        long[] shape = new long[sh.length];
+                        for (int i = 0; i < sh.length; i++) shape[i] = sh[i];
+                        feed.put(e.getKey(), OnnxTensor.createTensor(env, LongBuffer.wrap(e.getValue().toLongArray()), shape));
+                    }
+                    Map<String, float[]> out = new LinkedHashMap<>();
+                    try (OrtSession.Result res = s.run(feed)) {
+                        for (var e : res) out.put(e.getKey(), ((OnnxTensor) e.getValue()).getFloatBuffer().array());
+                    }
+                    return out;
+                } finally {
+                    feed.values().forEach(OnnxTensor::close);
+                }
+            }
+        }
+    }
+
+    private static double maxDiff(float[] a, float[] b) {
+        assertEquals(a.length, b.length);
+        double m = 0;
+        for (int i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+        return m;
+    }
+}
