@@ -110,4 +110,20 @@ class PruneCommandTest {
         assertTrue(prune("--method", "magic", "--out", "x").err().contains("unknown method 'magic'"));
         assertTrue(prune("--method", "magnitude", "--sparsity", "1.5", "--out", "x").err().contains("--sparsity must be in [0, 1)"));
     }
+
+    @Test
+    void onnxTransformerHeadsAndNeurons() throws IOException {
+        Path bert = BenchModelTest.DIR.resolve("bert_op17.onnx"), out = dir.resolve("pruned.onnx");
+        CliRun r = CliRun.of("prune", bert.toString(), "--method", "structured", "--heads", "0.5", "--sparsity", "0.5", "--out", out.toString(),
+                "--input", "input_ids=" + BenchModelTest.DIR.resolve("bert_in0.npy"), "--input", "attention_mask=" + BenchModelTest.DIR.resolve("bert_in1.npy"));
+        assertEquals(Main.OK, r.code(), r.err());
+        assertTrue(r.out().contains("2 attention layers, heads 2 -> 1 each; 2 FFN layers, neurons 32 -> 16 each"), r.out());
+        assertTrue(r.out().contains("cosine") && r.out().contains("last_hidden_state"), r.out());
+        assertTrue(Files.size(out) < Files.size(bert));
+        CliRun bad = CliRun.of("prune", bert.toString(), "--method", "magnitude", "--out", dir.resolve("x.onnx").toString());
+        assertTrue(bad.code() != Main.OK && bad.err().contains("ONNX files take --method structured"), bad.err());
+        CliRun frac = CliRun.of("prune", bert.toString(), "--method", "structured", "--heads", "1", "--out", dir.resolve("x.onnx").toString());
+        assertTrue(frac.code() != Main.OK && frac.err().contains("head fraction"), frac.err());
+        assertTrue(Files.notExists(dir.resolve("x.onnx")));
+    }
 }
