@@ -24,8 +24,8 @@ import java.util.concurrent.atomic.LongAdder;
  * {@code madvise} mode (the common default) a large tensor is backed by 2 MiB pages: a kernel
  * streaming it then takes one TLB miss per 2 MiB instead of one per 4 KiB. Measured on Zen 4
  * (64 MiB, one core, C): a one-stream sum read 20 GB/s with 4 KiB pages and 35 with 2 MiB pages,
- * memcpy 22 against 31. Only whole 2 MiB extents inside the block get huge pages, so the block's
- * resident size is what it touches, as before. Property {@code kiln.cpu.hugePages=false} turns
+ * memcpy 22 against 31. Only whole 2 MiB extents inside the block get huge pages (the partial
+ * tail keeps 4 KiB pages), so touching a block makes it resident in 2 MiB steps. Property {@code kiln.cpu.hugePages=false} turns
  * this off (blocks then come from calloc whatever their size).
  * <p>
  * Accounting (always on, see {@link MemoryStats#host()}): bytes of blocks handed out and not yet
@@ -126,9 +126,9 @@ final class HostAllocator {
             long base = (long) MMAP.invokeExact(0L, size + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0L);
             if (base == -1L) return 0;
             long at = (base + HUGE_PAGE - 1) & -HUGE_PAGE;
-            if (at > base) { int r = (int) MUNMAP.invokeExact(base, at - base); }
+            if (at > base) { int head = (int) MUNMAP.invokeExact(base, at - base); }
             long tail = base + size + HUGE_PAGE - (at + size);
-            if (tail > 0) { int r = (int) MUNMAP.invokeExact(at + size, tail); }
+            if (tail > 0) { int rest = (int) MUNMAP.invokeExact(at + size, tail); }
             int ignored = (int) MADVISE.invokeExact(at, size, MADV_HUGEPAGE); // EINVAL without THP: 4 KiB pages, still correct
             return at;
         } catch (Throwable t) {

@@ -95,8 +95,8 @@ final class ElemStream {
     static boolean canSum(MemorySegment x) { return enabled && SUM != null && x.isNative(); }
 
     /**
-     * The four stripe sums of {@link ReduceRowF32#sum} (stripes of len floats, stride apart, from
-     * element xi; len a multiple of 16, runs of block floats per float accumulator), added in
+     * The four stripe sums of {@link ReduceRowF32#sum} (four back-to-back stripes of stride floats
+     * from element xi, stride a multiple of 16; runs of block floats per float accumulator), added in
      * stripe order, bit for bit what its Vector API loop computes. Only after {@link #canSum}.
      */
     static double sumStripes(MemorySegment x, long xi, int stride, int block) {
