@@ -94,7 +94,7 @@ class CliBadInputTest {
                 bad(onnx + ": give --out OUT.onnx for the quantized model", "quantize", onnx),   // an ONNX model is quantized to an ONNX file
                 bad(random + " is not a Kiln checkpoint (safetensors) file", "quantize", random),
                 bad(folder + " is a directory", "quantize", folder),
-                bad(onnx + " is an ONNX model; prune takes a Kiln checkpoint", "prune", onnx, "--method", "magnitude", "--out", dir.resolve("p.ckpt")),
+                bad(onnx + ": ONNX files take --method structured", "prune", onnx, "--method", "magnitude", "--out", dir.resolve("p.ckpt")),
                 bad(random + " is not a Kiln checkpoint", "prune", random, "--method", "magnitude", "--out", dir.resolve("p.ckpt")),
                 bad(onnx + " is an ONNX model; train --resume takes a Kiln checkpoint", "train", "--resume", onnx, "--limit", "64", "--no-progress"),
                 bad(random + " is not a Kiln checkpoint", "train", "--resume", random, "--limit", "64", "--no-progress"),
