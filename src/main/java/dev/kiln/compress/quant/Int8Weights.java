@@ -116,6 +116,12 @@ final class Int8Weights {
         return out;
     }
 
+    /** out[from, to) = x[from, to) quantized as {@link #quantize} does (same bits), on the calling thread. */
+    static void quantizeRange(float[] x, QParams a, byte[] out, int from, int to) {
+        if (dev.kiln.backend.cpu.CpuConfig.scalar()) quantizeScalar(x, a, out, from, to);
+        else quantizeVector(x, a, out, from, to);
+    }
+
     static void quantizeScalar(float[] x, QParams a, byte[] out, int from, int to) {
         float s = a.scale0();
         int z = a.zero0();
@@ -164,22 +170,27 @@ final class Int8Weights {
         float[] sj = new float[o], add = new float[o];
         int[] zs = new int[o];
         Int8Gemm.epilogueConstants(a.scale0(), a.zero0(), scale, rowSum, bias, sj, zs, add);
-        Tensor out = Tensor.zeros(DType.F32, outShape);
+        Tensor out = Tensor.uninitialized(dev.kiln.backend.Backends.cpu(), DType.F32, outShape);   // every element is written below
         MemorySegment dstSeg = out.segment();
         long outBase = out.offset();
-        float[] row = new float[pix];
-        for (int b = 0; b < n; b++) {       // one image's accumulators [pix, O] stay in cache
-            int src = b * pix * o;
-            for (int j = 0; j < o; j++) {
-                float s = sj[j], add0 = add[j];
-                int z = zs[j];
-                for (int p = 0, i = src + j; p < pix; p++, i += o) {
-                    float v = s * (acc[i] - z) + add0;
-                    row[p] = relu ? Math.max(v, 0) : v;
+        // images over the threads; each image's [pix, O] accumulators become its [O, pix] planes in a
+        // heap buffer (channel by channel, reading the accumulators with stride O while they are in
+        // cache), written out with one copy per image
+        dev.kiln.backend.cpu.Parallel.forRange(n, (long) pix * o, (b0, b1) -> {
+            float[] planes = new float[o * pix];
+            for (int b = b0; b < b1; b++) {
+                int src = b * pix * o;
+                for (int j = 0; j < o; j++) {
+                    float s = sj[j], add0 = add[j];
+                    int z = zs[j], at = j * pix;
+                    for (int p = 0, i = src + j; p < pix; p++, i += o) {
+                        float v = s * (acc[i] - z) + add0;
+                        planes[at + p] = relu ? Math.max(v, 0) : v;
+                    }
                 }
-                MemorySegment.copy(row, 0, dstSeg, Storage.F32, (outBase + (long) (b * o + j) * pix) * Float.BYTES, pix);
+                MemorySegment.copy(planes, 0, dstSeg, Storage.F32, (outBase + (long) b * o * pix) * Float.BYTES, o * pix);
             }
-        }
+        });
         return out;
     }
 

@@ -3,8 +3,10 @@ package dev.kiln.compress.quant;
 import dev.kiln.compress.fuse.Epilogue;
 import dev.kiln.nn.Module;
 import dev.kiln.ops.Conv2dParams;
+import dev.kiln.tensor.Storage;
 import dev.kiln.tensor.Tensor;
 
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.Map;
 
@@ -144,7 +146,7 @@ public final class QuantizedConv2d extends Module {
         int n = xs[0], h = xs[2], wd = xs[3];
         int oh = (h + 2 * p.padH() - p.dilationH() * (kh - 1) - 1) / p.strideH() + 1;
         int ow = (wd + 2 * p.padW() - p.dilationW() * (kw - 1) - 1) / p.strideW() + 1;
-        float[] xf = x.toFloatArray();
+        float[] xf = act != null && directWeights == null ? null : x.toFloatArray();   // static unfolds read x itself
         QParams a = act != null ? act : Int8Weights.dynamicParams(xf, covered(h, wd, oh, ow));
         if (directWeights != null) {
             int o = outChannels();
@@ -154,7 +156,7 @@ public final class QuantizedConv2d extends Module {
             return Int8DirectConv.conv(Int8Weights.quantize(xf, a), n, inC, h, wd, directWeights, o, kh, kw,
                     p.padH(), p.padW(), (byte) a.zero0(), sj, zs, add, epilogue == Epilogue.RELU);
         }
-        byte[] cols = im2col(channelsLast(Int8Weights.quantize(xf, a), n, inC, h * wd), (byte) a.zero0(), n, h, wd, oh, ow);
+        byte[] cols = im2col(quantizeChannelsLast(x, a, n, inC, h * wd), (byte) a.zero0(), n, h, wd, oh, ow);
         int pix = oh * ow, o = outChannels();
         int[] acc = Int8Gemm.matmulT(cols, n * pix, inC * kh * kw, tapMajor);
         if (epilogue == Epilogue.NONE || epilogue == Epilogue.RELU)
@@ -201,15 +203,28 @@ public final class QuantizedConv2d extends Module {
         return null;
     }
 
-    /** NCHW int8 to NHWC: every pixel's channels contiguous, so one tap of the unfold is one copy. */
-    private static byte[] channelsLast(byte[] x, int n, int c, int hw) {
-        if (c == 1) return x;
-        byte[] out = new byte[x.length];
-        for (int b = 0; b < n; b++)
-            for (int ch = 0; ch < c; ch++) {
-                int src = (b * c + ch) * hw, dst = b * hw * c + ch;
-                for (int i = 0; i < hw; i++) out[dst + i * c] = x[src + i];
-            }
+    /**
+     * x [N, C, hw] quantized (the bits of {@link Int8Weights#quantize}) into NHWC order, every
+     * pixel's channels contiguous so that one tap of the unfold is one copy: images over the
+     * threads, each channel plane read from x's memory and quantized as a vector, then spread.
+     */
+    private static byte[] quantizeChannelsLast(Tensor x, QParams a, int n, int c, int hw) {
+        byte[] out = new byte[n * c * hw];
+        try (Tensor xc = x.contiguous()) {
+            MemorySegment seg = xc.segment();
+            long off = xc.offset();
+            dev.kiln.backend.cpu.Parallel.forRange(n, (long) c * hw, (b0, b1) -> {
+                float[] plane = new float[hw];
+                byte[] q = new byte[hw];
+                for (int b = b0; b < b1; b++)
+                    for (int ch = 0; ch < c; ch++) {
+                        MemorySegment.copy(seg, Storage.F32, (off + (long) (b * c + ch) * hw) * Float.BYTES, plane, 0, hw);
+                        Int8Weights.quantizeRange(plane, a, q, 0, hw);
+                        if (c == 1) System.arraycopy(q, 0, out, b * hw, hw);
+                        else for (int i = 0, d = b * hw * c + ch; i < hw; i++, d += c) out[d] = q[i];
+                    }
+            });
+        }
         return out;
     }
 
