@@ -30,6 +30,21 @@ public interface Decoder extends AutoCloseable {
     /** A new sequence with an empty cache. */
     Session newSession();
 
+    /**
+     * One decode step for several sequences at once: ids[i] is appended to sessions.get(i) (each a
+     * session of this decoder, each appearing once); returns each one's logits, as its own
+     * {@link Session#step} would (to float rounding: a batched matrix product may add in another
+     * order). This default steps them one after the other; the native decoders read each weight
+     * once for the whole batch, which is what bounds a decode step.
+     */
+    default float[][] stepAll(java.util.List<Session> sessions, int[] ids) {
+        if (sessions.size() != ids.length)
+            throw new IllegalArgumentException(sessions.size() + " sessions but " + ids.length + " token ids");
+        float[][] out = new float[ids.length][];
+        for (int i = 0; i < ids.length; i++) out[i] = sessions.get(i).step(new int[] {ids[i]});
+        return out;
+    }
+
     @Override void close();
 
     /** One sequence: its cache and its length so far. */

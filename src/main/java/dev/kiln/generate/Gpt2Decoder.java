@@ -108,6 +108,76 @@ public final class Gpt2Decoder implements Decoder {
 
     @Override public Session newSession() { return new Gpt2Session(); }
 
+    /** The attention of one layer for the rows of a step: (layer, qkv rows [n, 3 embd]) to merged heads [n, embd]. */
+    private interface Attention { Tensor apply(int layer, Tensor qkv); }
+
+    /**
+     * The blocks over the rows x [n, embd] (in a scope the caller holds): LayerNorm, q/k/v
+     * projection, attention (per the caller: one session, or each row's own session), output
+     * projection, residual; LayerNorm, MLP, residual. Rows of up to {@value #QUANT_ROWS} use the
+     * quantized weights when loaded so.
+     */
+    private Tensor blocks(Tensor x, int n, Attention attention) {
+        for (int l = 0; l < layers; l++) {
+            Tensor[] b = blocks[l];
+            Tensor h = x.layerNorm(new int[] {embd}, b[0], b[1], eps);
+            NBitsVnni.Weights[] qw = n <= QUANT_ROWS ? quant[l] : null;
+            Tensor qkv = HfCheckpoint.linear(h, b[2], qw == null ? null : qw[0], b[3], null, bf16);               // [n, 3 embd]
+            Tensor merged = attention.apply(l, qkv);
+            x = x.add(HfCheckpoint.linear(merged, b[4], qw == null ? null : qw[1], b[5], null, bf16));
+            Tensor h2 = x.layerNorm(new int[] {embd}, b[6], b[7], eps);
+            Tensor f = HfCheckpoint.linear(h2, b[8], qw == null ? null : qw[2], b[9], UnaryOp.GELU_TANH, bf16);
+            x = x.add(HfCheckpoint.linear(f, b[10], qw == null ? null : qw[3], b[11], null, bf16));
+        }
+        return x;
+    }
+
+    /** The logits of each row of x [rows, embd] (final LayerNorm, then the head; the quantized head when quantized is set). */
+    private float[][] logits(Tensor x, boolean quantized) {
+        int rows = x.size(0);
+        float[] all = HfCheckpoint.linear(x.layerNorm(new int[] {embd}, lnFw, lnFb, eps), head, quantized ? quantHead : null,
+                null, null, bf16).toFloatArray();
+        float[][] out = new float[rows][];
+        for (int r = 0; r < rows; r++) out[r] = java.util.Arrays.copyOfRange(all, r * vocab, (r + 1) * vocab);
+        return out;
+    }
+
+    /**
+     * One decode step for a batch of this decoder's sessions: the rows of all sequences go through
+     * each linear layer together (the weights are read once per step, not once per sequence), and
+     * each row attends over its own session's cache. Each sequence's logits equal its own step's
+     * to float rounding (the batched products may add in another order).
+     */
+    @Override
+    public float[][] stepAll(List<Session> sessions, int[] ids) {
+        int b = ids.length;
+        if (sessions.size() != b) throw new IllegalArgumentException(sessions.size() + " sessions but " + b + " token ids");
+        if (b == 1) return new float[][] {sessions.get(0).step(ids)};
+        Gpt2Session[] ss = new Gpt2Session[b];
+        java.util.Set<Session> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        long[] lid = new long[b], pos = new long[b];
+        for (int i = 0; i < b; i++) {
+            if (!(sessions.get(i) instanceof Gpt2Session g) || g.owner() != this)
+                throw new IllegalArgumentException("session " + i + " does not belong to this decoder");
+            if (!seen.add(g)) throw new IllegalArgumentException("session " + i + " appears twice in one step");
+            g.check(new int[] {ids[i]}, g.length + 1);
+            ss[i] = g;
+            lid[i] = ids[i];
+            pos[i] = g.length;
+        }
+        try (Scope s = Scope.open()) {
+            Tensor x = Indexing.indexSelect(wte, 0, Tensor.fromArray(lid, b)).add(Indexing.indexSelect(wpe, 0, Tensor.fromArray(pos, b)));
+            Tensor y = blocks(x, b, (l, qkv) -> {
+                Tensor[] merged = new Tensor[b];
+                for (int i = 0; i < b; i++) merged[i] = ss[i].attend(l, qkv.narrow(0, i, 1), null);
+                return dev.kiln.ops.Join.cat(merged, 0);
+            });
+            float[][] out = logits(y, b <= QUANT_ROWS);
+            for (Gpt2Session g : ss) g.length++;
+            return out;
+        }
+    }
+
     @Override public void close() {
         owned.forEach(Tensor::close);
         file.close();
@@ -127,12 +197,13 @@ public final class Gpt2Decoder implements Decoder {
 
         @Override public int length() { return length; }
 
+        Gpt2Decoder owner() { return Gpt2Decoder.this; }
+
         @Override
         public float[] step(int[] ids) {
-            int n = ids.length, hd = embd / heads, total = length + n;
+            int n = ids.length, total = length + n;
             if (n == 0) throw new IllegalArgumentException("a step needs at least one token");
-            if (total > contextLength()) throw new IllegalArgumentException("the sequence would hold " + total + " tokens; the context holds " + contextLength());
-            for (int id : ids) if (id < 0 || id >= vocab) throw new IllegalArgumentException("token id " + id + " is outside the vocabulary (0.." + (vocab - 1) + ")");
+            check(ids, total);
             try (Scope s = Scope.open()) {
                 long[] lid = new long[n];
                 for (int i = 0; i < n; i++) lid[i] = ids[i];
@@ -143,32 +214,36 @@ public final class Gpt2Decoder implements Decoder {
                     for (int i = 0; i < n; i++) for (int j = length + i + 1; j < total; j++) m[i * total + j] = Float.NEGATIVE_INFINITY;
                     mask = Tensor.fromArray(m, n, total);
                 }
-                float scale = (float) (1.0 / Math.sqrt(hd));
-                for (int l = 0; l < layers; l++) {
-                    Tensor[] b = blocks[l];
-                    Tensor h = x.layerNorm(new int[] {embd}, b[0], b[1], eps);
-                    NBitsVnni.Weights[] qw = n <= QUANT_ROWS ? quant[l] : null;
-                    Tensor qkv = HfCheckpoint.linear(h, b[2], qw == null ? null : qw[0], b[3], null, bf16);               // [n, 3 embd]
-                    Tensor q = qkv.narrow(1, 0, embd).reshape(n, heads, hd).permute(1, 0, 2);          // [heads, n, hd]
-                    Tensor k = qkv.narrow(1, embd, embd).reshape(n, heads, hd).permute(1, 0, 2);
-                    Tensor v = qkv.narrow(1, 2 * embd, embd).reshape(n, heads, hd).permute(1, 0, 2);
-                    kCache[l].narrow(1, length, n).copyFrom(k);
-                    vCache[l].narrow(1, length, n).copyFrom(v);
-                    Tensor kt = kCache[l].narrow(1, 0, total).transpose(1, 2);                        // [heads, hd, total]
-                    Tensor scores = q.matmul(kt).mul(Tensor.scalar(scale));                            // [heads, n, total]
-                    if (mask != null) scores = scores.add(mask);
-                    Tensor att = scores.softmax(-1).matmul(vCache[l].narrow(1, 0, total));            // [heads, n, hd]
-                    Tensor merged = att.permute(1, 0, 2).contiguous().reshape(n, embd);
-                    x = x.add(HfCheckpoint.linear(merged, b[4], qw == null ? null : qw[1], b[5], null, bf16));
-                    Tensor h2 = x.layerNorm(new int[] {embd}, b[6], b[7], eps);
-                    Tensor f = HfCheckpoint.linear(h2, b[8], qw == null ? null : qw[2], b[9], UnaryOp.GELU_TANH, bf16);
-                    x = x.add(HfCheckpoint.linear(f, b[10], qw == null ? null : qw[3], b[11], null, bf16));
-                }
-                Tensor last = x.narrow(0, n - 1, 1).layerNorm(new int[] {embd}, lnFw, lnFb, eps);
-                float[] logits = HfCheckpoint.linear(last, head, n <= QUANT_ROWS ? quantHead : null, null, null, bf16).toFloatArray();
+                Tensor maskF = mask;
+                Tensor last = blocks(x, n, (l, qkv) -> attend(l, qkv, maskF)).narrow(0, n - 1, 1);
+                float[] logits = logits(last, n <= QUANT_ROWS)[0];
                 length = total;
                 return logits;
             }
+        }
+
+        private void check(int[] ids, int total) {
+            if (total > contextLength()) throw new IllegalArgumentException("the sequence would hold " + total + " tokens; the context holds " + contextLength());
+            for (int id : ids) if (id < 0 || id >= vocab) throw new IllegalArgumentException("token id " + id + " is outside the vocabulary (0.." + (vocab - 1) + ")");
+        }
+
+        /**
+         * Attention of layer l for the n new tokens whose q/k/v rows are qkv [n, 3 embd]: their keys
+         * and values go into the cache at this session's length, the queries attend over the
+         * cache up to them (mask: the causal mask of a multi-token step, or null); the heads merged, [n, embd].
+         */
+        Tensor attend(int l, Tensor qkv, Tensor mask) {
+            int n = qkv.size(0), hd = embd / heads, total = length + n;
+            Tensor q = qkv.narrow(1, 0, embd).reshape(n, heads, hd).permute(1, 0, 2);          // [heads, n, hd]
+            Tensor k = qkv.narrow(1, embd, embd).reshape(n, heads, hd).permute(1, 0, 2);
+            Tensor v = qkv.narrow(1, 2 * embd, embd).reshape(n, heads, hd).permute(1, 0, 2);
+            kCache[l].narrow(1, length, n).copyFrom(k);
+            vCache[l].narrow(1, length, n).copyFrom(v);
+            Tensor kt = kCache[l].narrow(1, 0, total).transpose(1, 2);                        // [heads, hd, total]
+            Tensor scores = q.matmul(kt).mul(Tensor.scalar((float) (1.0 / Math.sqrt(hd))));    // [heads, n, total]
+            if (mask != null) scores = scores.add(mask);
+            Tensor att = scores.softmax(-1).matmul(vCache[l].narrow(1, 0, total));            // [heads, n, hd]
+            return att.permute(1, 0, 2).contiguous().reshape(n, embd);
         }
 
         @Override
