@@ -102,3 +102,80 @@ TARGET void kiln_q8_gemv(const uint8_t *codes, const float *ws, const float *wz,
         y[j] = finish(acc, corr);
     }
 }
+
+/*
+ * The same for up to 8 activation rows at once (a batch of decode steps): each weight column is
+ * read once for all rows. Row r's activations start at xlo / xhi + r * nsub * 16 (4 bits) or
+ * xq + r * nsub * 32 (8 bits) and xs / xsx + r * nsub; its outputs at y + r * ldy. Every row's
+ * arithmetic is the single-row kernel's, in the same order, so its outputs are the same bits.
+ */
+TARGET void kiln_q4_gemv_rows(const uint8_t *codes, const float *ws, const float *wz, int nsub,
+                              const int8_t *xlo, const int8_t *xhi, const float *xs, const float *xsx,
+                              int rows, int cols, float *y, long ldy) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    long xstride = 16L * nsub;
+    for (int j = 0; j < cols; j++) {
+        long col = (long) j * nsub;
+        __m512 acc[8];
+        __m128 corr[8];
+        for (int r = 0; r < rows; r++) {
+            acc[r] = _mm512_setzero_ps();
+            corr[r] = _mm_setzero_ps();
+        }
+        for (int q = 0; q < nsub; q += 4) {
+            const uint8_t *c = codes + 16 * (col + q);
+            prefetch(c + PF);
+            prefetch((const char *) (ws + col + q) + PF / 4);
+            prefetch((const char *) (wz + col + q) + PF / 4);
+            __m512i v = _mm512_loadu_si512(c);
+            __m512i lo = _mm512_and_si512(v, m4);
+            __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            __m128 w4 = _mm_loadu_ps(ws + col + q), z4 = _mm_loadu_ps(wz + col + q);
+            for (int r = 0; r < rows; r++) {
+                __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xlo + r * xstride + 16 * q));
+                p = _mm512_dpbusd_epi32(p, hi, _mm512_loadu_si512(xhi + r * xstride + 16 * q));
+                __m512 d = _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_mul_ps(w4, _mm_loadu_ps(xs + (long) r * nsub + q))));
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc[r]);
+                corr[r] = _mm_fmadd_ps(z4, _mm_loadu_ps(xsx + (long) r * nsub + q), corr[r]);
+            }
+        }
+        for (int r = 0; r < rows; r++) y[r * ldy + j] = finish(acc[r], corr[r]);
+    }
+}
+
+/* kiln_q8_gemv for up to 8 rows, as kiln_q4_gemv_rows is for 4 bits. */
+TARGET void kiln_q8_gemv_rows(const uint8_t *codes, const float *ws, const float *wz, int nsub,
+                              const int8_t *xq, const float *xs, const float *xsx, int rows, int cols, float *y, long ldy) {
+    const __m512i idx0 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i idx1 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
+    long xstride = 32L * nsub;
+    for (int j = 0; j < cols; j++) {
+        long col = (long) j * nsub;
+        __m512 acc[8];
+        __m128 corr[8];
+        for (int r = 0; r < rows; r++) {
+            acc[r] = _mm512_setzero_ps();
+            corr[r] = _mm_setzero_ps();
+        }
+        for (int q = 0; q < nsub; q += 4) {
+            const uint8_t *c = codes + 32 * (col + q);
+            prefetch(c + PF);
+            prefetch(c + PF + 64);
+            prefetch((const char *) (ws + col + q) + PF / 4);
+            prefetch((const char *) (wz + col + q) + PF / 4);
+            __m512i c0 = _mm512_loadu_si512(c), c1 = _mm512_loadu_si512(c + 64);
+            __m128 w4 = _mm_loadu_ps(ws + col + q), z4 = _mm_loadu_ps(wz + col + q);
+            for (int r = 0; r < rows; r++) {
+                const int8_t *x = xq + r * xstride + 32 * q;
+                __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c0, _mm512_loadu_si512(x));
+                __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c1, _mm512_loadu_si512(x + 64));
+                __m512 d4 = _mm512_castps128_ps512(_mm_mul_ps(w4, _mm_loadu_ps(xs + (long) r * nsub + q)));
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_permutexvar_ps(idx0, d4), acc[r]);
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_permutexvar_ps(idx1, d4), acc[r]);
+                corr[r] = _mm_fmadd_ps(z4, _mm_loadu_ps(xsx + (long) r * nsub + q), corr[r]);
+            }
+        }
+        for (int r = 0; r < rows; r++) y[r * ldy + j] = finish(acc[r], corr[r]);
+    }
+}

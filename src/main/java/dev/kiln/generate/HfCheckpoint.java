@@ -147,19 +147,15 @@ final class HfCheckpoint {
 
     /**
      * act(a [rows, k] x w [k, n] + bias): on q (w's quantized copy) when given and rows <= QUANT_ROWS
-     * or there is no float w (a file's own quantized weight), one row at a time; else the float GEMM
+     * or there is no float w (a file's own quantized weight), rows read each weight once per group of 8 ({@link NBitsVnni#gemvRows}); else the float GEMM
      * (bf16 products when bf16).
      */
     static Tensor linear(Tensor a, Tensor w, NBitsVnni.Weights q, Tensor bias, UnaryOp act, boolean bf16) {
         int rows = a.size(0);
         if (q == null || rows > QUANT_ROWS && w != null) return MatMul.linear(a, w, bias, act, bf16);
         int k = a.size(1), n = q.cols();
-        float[] x = a.toFloatArray(), y = new float[rows * n], row = rows == 1 ? x : new float[k], out = rows == 1 ? y : new float[n];
-        for (int r = 0; r < rows; r++) {
-            if (rows > 1) System.arraycopy(x, r * k, row, 0, k);
-            NBitsVnni.gemv(q, row, out, NBitsVnni.available());
-            if (rows > 1) System.arraycopy(out, 0, y, r * n, n);
-        }
+        float[] x = a.toFloatArray(), y = new float[rows * n];
+        NBitsVnni.gemvRows(q, x, k, rows, y, NBitsVnni.available());     // each weight read once per group of rows
         Tensor t = Tensor.fromArray(y, rows, n);
         if (bias != null || act != null) new GemmEpilogue(bias, act).applySeparately(t);
         return t;

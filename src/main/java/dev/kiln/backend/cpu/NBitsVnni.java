@@ -6,6 +6,7 @@ import java.lang.invoke.MethodHandle;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * Matrix-vector product against weight-only 4- or 8-bit weights with the activation row quantized
@@ -31,7 +32,13 @@ public final class NBitsVnni {
             JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS));
     private static final MethodHandle Q8 = handle("kiln_q8_gemv", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS,
             JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS));
+    private static final MethodHandle Q4_ROWS = handle("kiln_q4_gemv_rows", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS,
+            JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle Q8_ROWS = handle("kiln_q8_gemv_rows", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS,
+            JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG));
     private static final boolean CPU = Q4 != null && Q8 != null;
+    /** Activation rows per pass over the weights when the multi-row kernels are there (else 1). */
+    static final int ROWS = Q4_ROWS != null && Q8_ROWS != null ? 8 : 1;
 
     /** The kernel's handle where the CPU has VNNI and the library has the symbol (an older library may not), else null. */
     private static MethodHandle handle(String name, FunctionDescriptor fd) {
@@ -111,24 +118,51 @@ public final class NBitsVnni {
     public static int subBlocks(int k) { return ((k + 31) / 32 + 3) / 4 * 4; }
 
     /** y[0:cols] = x . w (x has at least k = 32 * nsub... values or fewer, zero-extended); native or the scalar twin. */
-    public static void gemv(Weights w, float[] x, float[] y, boolean nativeKernel) {
-        int nsub = w.nsub, len = nsub * 32;
-        byte[] xq = new byte[len];
-        float[] xs = new float[nsub], xsx = new float[nsub];
-        quantize(x, xq, xs, xsx);
-        float[] wz = w.wz != null ? w.wz : w.ws;
-        if (w.wz == null) for (int s = 0; s < nsub; s++) xsx[s] *= w.zp;
-        byte[] xlo = null, xhi = null;
-        if (w.bits == 4) {
-            xlo = new byte[nsub * 16];
-            xhi = new byte[nsub * 16];
-            for (int s = 0; s < nsub; s++) {
-                System.arraycopy(xq, 32 * s, xlo, 16 * s, 16);
-                System.arraycopy(xq, 32 * s + 16, xhi, 16 * s, 16);
-            }
-        }
-        byte[] lo = xlo, hi = xhi;
+    public static void gemv(Weights w, float[] x, float[] y, boolean nativeKernel) { gemvRows(w, x, x.length, 1, y, nativeKernel); }
+
+    /**
+     * y[r * cols + j] = x_r . w for rows r < rows, x_r = x[r * k, (r + 1) * k) (zero-extended to the
+     * weight's sub-blocks): each row as {@link #gemv} computes it, the same bits, but where the
+     * native multi-row kernels run each weight column is read once per group of up to {@link #ROWS}
+     * rows (a batch of decode steps then reads the weights once, not once per sequence).
+     */
+    public static void gemvRows(Weights w, float[] x, int k, int rows, float[] y, boolean nativeKernel) {
         boolean nat = nativeKernel && CPU;
+        int step = nat ? ROWS : 1;
+        for (int r0 = 0; r0 < rows; r0 += step) columns(w, Acts.of(w, x, k, r0, Math.min(step, rows - r0)), y, r0, nat);
+    }
+
+    /** Quantized activation rows, concatenated per row: xq [rows][nsub*32] (xlo/xhi [rows][nsub*16] for 4 bits), xs and xsx [rows][nsub]. */
+    private record Acts(int rows, byte[] xq, byte[] xlo, byte[] xhi, float[] xs, float[] xsx) {
+        static Acts of(Weights w, float[] x, int k, int r0, int rows) {
+            int nsub = w.nsub, len = nsub * 32;
+            byte[] xq = new byte[rows * len], q = new byte[len];
+            float[] xs = new float[rows * nsub], xsx = new float[rows * nsub], s = new float[nsub], sx = new float[nsub];
+            for (int r = 0; r < rows; r++) {
+                int from = (r0 + r) * k;
+                quantize(java.util.Arrays.copyOfRange(x, from, Math.min(x.length, from + k)), q, s, sx);
+                if (w.wz == null) for (int i = 0; i < nsub; i++) sx[i] *= w.zp;
+                System.arraycopy(q, 0, xq, r * len, len);
+                System.arraycopy(s, 0, xs, r * nsub, nsub);
+                System.arraycopy(sx, 0, xsx, r * nsub, nsub);
+            }
+            byte[] xlo = null, xhi = null;
+            if (w.bits == 4) {
+                xlo = new byte[rows * nsub * 16];
+                xhi = new byte[rows * nsub * 16];
+                for (int t = 0; t < rows * nsub; t++) {
+                    System.arraycopy(xq, 32 * t, xlo, 16 * t, 16);
+                    System.arraycopy(xq, 32 * t + 16, xhi, 16 * t, 16);
+                }
+            }
+            return new Acts(rows, xq, xlo, xhi, xs, xsx);
+        }
+    }
+
+    /** Rows r0 .. r0 + a.rows of y from the quantized rows a: column ranges over the threads. */
+    private static void columns(Weights w, Acts a, float[] y, int r0, boolean nat) {
+        int nsub = w.nsub;
+        float[] wz = w.wz != null ? w.wz : w.ws;
         // equal column ranges (multiples of 4) per thread; each in native calls of at most PIECE columns
         long bytes = (long) w.cols * nsub * (w.bits * 4 + (w.wz == null ? 4 : 8));
         int parts = bytes < 64 * 1024 ? 1 : Math.min(CpuConfig.threads(), (w.cols + 3) / 4);
@@ -138,8 +172,10 @@ public final class NBitsVnni {
                 int from = Math.min(w.cols, 4 * (int) ((long) p * quads / parts)), to = Math.min(w.cols, 4 * (int) ((long) (p + 1) * quads / parts));
                 for (int j0 = from; j0 < to; j0 += PIECE) {
                     int cols = Math.min(PIECE, to - j0);
-                    if (nat) callNative(w, wz, j0, cols, lo, hi, xq, xs, xsx, y);
-                    else for (int j = j0; j < j0 + cols; j++) y[j] = w.bits == 4 ? column4(w, wz, j, lo, hi, xs, xsx) : column8(w, wz, j, xq, xs, xsx);
+                    if (nat && a.rows() > 1) callNativeRows(w, wz, j0, cols, a, y, r0);
+                    else if (nat) callNative(w, wz, j0, cols, a.xlo(), a.xhi(), a.xq(), a.xs(), a.xsx(), y, r0 * w.cols);
+                    else for (int j = j0; j < j0 + cols; j++)
+                        y[r0 * w.cols + j] = w.bits == 4 ? column4(w, wz, j, a.xlo(), a.xhi(), a.xs(), a.xsx()) : column8(w, wz, j, a.xq(), a.xs(), a.xsx());
                 }
             }
         });
@@ -166,14 +202,31 @@ public final class NBitsVnni {
         }
     }
 
-    private static void callNative(Weights w, float[] wzs, int j0, int cols, byte[] xlo, byte[] xhi, byte[] xq, float[] xs, float[] xsx, float[] y) {
+    /** Columns [j0, j0 + cols) of one row into y from element y0 + j0. */
+    private static void callNative(Weights w, float[] wzs, int j0, int cols, byte[] xlo, byte[] xhi, byte[] xq, float[] xs, float[] xsx,
+                                   float[] y, int y0) {
         MemorySegment codes = MemorySegment.ofArray(w.codes).asSlice((long) j0 * w.nsub * w.bits * 4);
         MemorySegment ws = MemorySegment.ofArray(w.ws).asSlice(4L * j0 * w.nsub), wz = MemorySegment.ofArray(wzs).asSlice(4L * j0 * w.nsub);
-        MemorySegment out = MemorySegment.ofArray(y).asSlice(4L * j0);
+        MemorySegment out = MemorySegment.ofArray(y).asSlice(4L * (y0 + j0));
         try {
             if (w.bits == 4) Q4.invokeExact(codes, ws, wz, w.nsub, MemorySegment.ofArray(xlo), MemorySegment.ofArray(xhi),
                     MemorySegment.ofArray(xs), MemorySegment.ofArray(xsx), cols, out);
             else Q8.invokeExact(codes, ws, wz, w.nsub, MemorySegment.ofArray(xq), MemorySegment.ofArray(xs), MemorySegment.ofArray(xsx), cols, out);
+        } catch (Throwable t) {
+            throw new IllegalStateException("MatMulNBits: native int8 kernel failed: " + t, t);
+        }
+    }
+
+    /** Columns [j0, j0 + cols) of rows r0 .. r0 + a.rows into y (row stride w.cols), the weights read once for all rows. */
+    private static void callNativeRows(Weights w, float[] wzs, int j0, int cols, Acts a, float[] y, int r0) {
+        MemorySegment codes = MemorySegment.ofArray(w.codes).asSlice((long) j0 * w.nsub * w.bits * 4);
+        MemorySegment ws = MemorySegment.ofArray(w.ws).asSlice(4L * j0 * w.nsub), wz = MemorySegment.ofArray(wzs).asSlice(4L * j0 * w.nsub);
+        MemorySegment out = MemorySegment.ofArray(y).asSlice(4L * ((long) r0 * w.cols + j0));
+        try {
+            if (w.bits == 4) Q4_ROWS.invokeExact(codes, ws, wz, w.nsub, MemorySegment.ofArray(a.xlo()), MemorySegment.ofArray(a.xhi()),
+                    MemorySegment.ofArray(a.xs()), MemorySegment.ofArray(a.xsx()), a.rows(), cols, out, (long) w.cols);
+            else Q8_ROWS.invokeExact(codes, ws, wz, w.nsub, MemorySegment.ofArray(a.xq()), MemorySegment.ofArray(a.xs()),
+                    MemorySegment.ofArray(a.xsx()), a.rows(), cols, out, (long) w.cols);
         } catch (Throwable t) {
             throw new IllegalStateException("MatMulNBits: native int8 kernel failed: " + t, t);
         }

@@ -70,12 +70,7 @@ final class MatMulNBits {
         float[] y = new float[m * n];
         if (call.attrInt("accuracy_level", 0) == 4 && bs % 32 == 0 && m <= INT8_ROWS && NBitsVnni.available()) {
             NBitsVnni.Weights vw = vnniWeights(b, scales, w, bs, bits, key(call, b, scales, n, k, kBlocks, bits), call.has(3));
-            float[] row = m == 1 ? x : new float[k], out = m == 1 ? y : new float[n];
-            for (int r = 0; r < m; r++) {
-                if (m > 1) System.arraycopy(x, r * k, row, 0, k);
-                NBitsVnni.gemv(vw, row, out, true);
-                if (m > 1) System.arraycopy(out, 0, y, r * n, n);
-            }
+            NBitsVnni.gemvRows(vw, x, k, m, y, true);     // each weight read once per group of rows
         } else if (m == 1) {
             gemv(w, x, y, bs, bits);
         } else {
@@ -125,8 +120,8 @@ final class MatMulNBits {
     private record VnniKey(Key weights) {}
 
     /**
-     * Rows up to this many (a decode step, small batches) take the int8 matrix-vector kernel one by
-     * one at accuracy_level 4; more rows dequantize for the GEMM.
+     * Rows up to this many (a decode step, small batches) take the int8 matrix-vector kernels at
+     * accuracy_level 4 (each weight read once per group of 8 rows); more rows dequantize for the GEMM.
      */
     static final int INT8_ROWS = 16;
 

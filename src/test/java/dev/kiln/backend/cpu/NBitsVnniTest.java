@@ -42,6 +42,39 @@ class NBitsVnniTest {
             }
     }
 
+    /** Several rows at once (the multi-row kernels, 8 rows per weight pass) give each row's own bits. */
+    @Test
+    void rowsAtOnceMatchEachRowAlone() {
+        Assumptions.assumeTrue(NBitsVnni.available(), "needs libkiln_cpu.so and AVX-512 VNNI");
+        Random r = new Random(12);
+        for (int bits : new int[]{4, 8})
+            for (int rows : new int[]{2, 8, 11}) {
+                int cols = 300, k = 200, nsub = NBitsVnni.subBlocks(k);
+                byte[] codes = new byte[cols * nsub * bits * 4];
+                r.nextBytes(codes);
+                float[] ws = new float[cols * nsub], wz = new float[cols * nsub];
+                for (int i = 0; i < ws.length; i++) {
+                    ws[i] = 0.001f + r.nextFloat() * 0.05f;
+                    wz[i] = ws[i] * r.nextInt(1 << bits);
+                }
+                float[] x = new float[rows * k];
+                for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian() * 3;
+                for (boolean uniform : new boolean[]{false, true}) {
+                    NBitsVnni.Weights w = uniform ? new NBitsVnni.Weights(bits, cols, nsub, codes, ws, null, 1 << (bits - 1))
+                            : new NBitsVnni.Weights(bits, cols, nsub, codes, ws, wz);
+                    float[] all = new float[rows * cols], twin = new float[rows * cols];
+                    NBitsVnni.gemvRows(w, x, k, rows, all, true);
+                    NBitsVnni.gemvRows(w, x, k, rows, twin, false);
+                    assertArrayEquals(twin, all, bits + " bits, " + rows + " rows: against the scalar twin");
+                    for (int row = 0; row < rows; row++) {
+                        float[] one = new float[cols];
+                        NBitsVnni.gemv(w, java.util.Arrays.copyOfRange(x, row * k, (row + 1) * k), one, true);
+                        assertArrayEquals(one, java.util.Arrays.copyOfRange(all, row * cols, (row + 1) * cols), bits + " bits, row " + row);
+                    }
+                }
+            }
+    }
+
     @Test
     void layoutIsChecked() {
         assertThrows(IllegalArgumentException.class, () -> new NBitsVnni.Weights(4, 2, 3, new byte[96], new float[6], new float[6]));
