@@ -285,6 +285,115 @@ public final class LlamaDecoder implements Decoder {
         }
     }
 
+    /** One layer's attention for the rows of a step: (layer, q [n, heads, hd], k, v [n, kv heads, hd]) to merged heads [n, heads * hd]. */
+    private interface Attention { Tensor apply(int layer, Tensor q, Tensor k, Tensor v); }
+
+    /**
+     * The blocks over the rows x [n, hidden] (in the caller's scope), c and s the rows' rotary
+     * cos/sin [n, 1, hd]: RMSNorm, q/k/v projections and rotation, attention (one session, or each
+     * row's own), output projection, residual; RMSNorm, SwiGLU MLP, residual.
+     */
+    private Tensor blocks(Tensor x, Tensor c, Tensor s, Attention attention) {
+        int n = x.size(0);
+        for (int l = 0; l < layers; l++) {
+            Tensor[] b = w[l];
+            NBitsVnni.Weights[] qw = quant[l];
+            Tensor h = rmsNorm(x, b[0]);
+            Tensor q = rope(lin(h, b[1], qw, 0, b[9], null).reshape(n, heads, hd), c, s);
+            Tensor k = rope(lin(h, b[2], qw, 1, b[10], null).reshape(n, kvHeads, hd), c, s);
+            Tensor v = lin(h, b[3], qw, 2, b[11], null).reshape(n, kvHeads, hd);
+            Tensor merged = attention.apply(l, q, k, v);
+            x = x.add(lin(merged, b[4], qw, 3, null, null));
+            Tensor h2 = rmsNorm(x, b[5]);
+            Tensor gate = lin(h2, b[6], qw, 4, null, UnaryOp.SILU);
+            x = x.add(lin(gate.mul(lin(h2, b[7], qw, 5, null, null)), b[8], qw, 6, null, null));
+        }
+        return x;
+    }
+
+    /** The logits of each row of x [rows, hidden] (final RMSNorm, then the head); n: the step's tokens (the quantized head up to QUANT_ROWS). */
+    private float[][] logits(Tensor x, int n) {
+        int rows = x.size(0);
+        float[] all = HfCheckpoint.linear(rmsNorm(x, norm), head, n <= HfCheckpoint.QUANT_ROWS || head == null ? quantHead : null, null, null, bf16)
+                .toFloatArray();
+        float[][] out = new float[rows][];
+        for (int r = 0; r < rows; r++) out[r] = java.util.Arrays.copyOfRange(all, r * vocab, (r + 1) * vocab);
+        return out;
+    }
+
+    /**
+     * One decode step for a batch of this decoder's sessions: the rows go through each linear layer
+     * together and each attends over its own session's cache, at its own position. With int8/int4
+     * weights each weight is read once for the batch ({@code NBitsVnni.gemvRows}); float32 weights
+     * are still multiplied one row at a time (see {@link #lin}). Each sequence's logits equal its own
+     * step's to float rounding.
+     */
+    @Override
+    public float[][] stepAll(java.util.List<Session> sessions, int[] ids) {
+        int b = ids.length;
+        if (sessions.size() != b) throw new IllegalArgumentException(sessions.size() + " sessions but " + b + " token ids");
+        if (b == 1) return new float[][] {sessions.get(0).step(ids)};
+        LlamaSession[] ss = new LlamaSession[b];
+        java.util.Set<Session> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        long[] lid = new long[b], pos = new long[b];
+        for (int i = 0; i < b; i++) {
+            if (!(sessions.get(i) instanceof LlamaSession g) || g.decoder() != this)
+                throw new IllegalArgumentException("session " + i + " does not belong to this decoder");
+            if (!seen.add(g)) throw new IllegalArgumentException("session " + i + " appears twice in one step");
+            g.check(new int[] {ids[i]}, g.length + 1);
+            ss[i] = g;
+            lid[i] = ids[i];
+            pos[i] = g.length;
+        }
+        try (Scope sc = Scope.open()) {
+            Tensor x = Indexing.indexSelect(embed, 0, Tensor.fromArray(lid, b));
+            Tensor at = Tensor.fromArray(pos, b);
+            Tensor c = Indexing.indexSelect(cos, 0, at).reshape(b, 1, hd), s = Indexing.indexSelect(sin, 0, at).reshape(b, 1, hd);
+            Tensor y = blocks(x, c, s, (l, q, k, v) -> {
+                Tensor[] merged = new Tensor[b];
+                for (int i = 0; i < b; i++) merged[i] = ss[i].attendRow(l, q.narrow(0, i, 1), k.narrow(0, i, 1), v.narrow(0, i, 1));
+                return Join.cat(merged, 0);
+            });
+            float[][] out = logits(y, b);
+            for (LlamaSession g : ss) g.length++;
+            return out;
+        }
+    }
+
+    /**
+     * A linear layer. A float32 step of up to QUANT_ROWS tokens runs one matrix-vector product per
+     * row: the weights are [out, in] views read in place, and the GEMM would pack (transpose) and
+     * keep a copy of every weight for a short prompt (a 1.1B model: 14 s and 4.4 GB more for an
+     * 11-token prompt, against about one weight pass per token this way).
+     */
+    private Tensor lin(Tensor a, Tensor weight, NBitsVnni.Weights[] qw, int i, Tensor bias, UnaryOp act) {
+        int rows = a.size(0);
+        NBitsVnni.Weights q = qw == null ? null : qw[i];
+        if (q != null || bf16 || rows == 1 || rows > HfCheckpoint.QUANT_ROWS)
+            return HfCheckpoint.linear(a, weight, q, bias, act, bf16);
+        Tensor[] out = new Tensor[rows];
+        for (int r = 0; r < rows; r++) out[r] = HfCheckpoint.linear(a.narrow(0, r, 1), weight, null, bias, act, false);
+        return Join.cat(out, 0);
+    }
+    /** x * rsqrt(mean(x^2) + eps) * weight over the last axis. */
+    private Tensor rmsNorm(Tensor x, Tensor weight) {
+        Tensor r = x.mul(x).mean(new int[] {-1}, true).add(eps).rsqrt();
+        return weight.mul(x.mul(r));
+    }
+
+    /** t [n, heads, hd] * cos + rot(t) * sin, cos/sin [n, 1, hd]: rot is rotate_half, or (-x1, x0) per adjacent pair when interleaved. */
+    private Tensor rope(Tensor t, Tensor c, Tensor s) {
+        int half = hd / 2;
+        Tensor rot;
+        if (interleaved) {
+            Tensor pairs = t.reshape(t.size(0), t.size(1), half, 2);
+            rot = Join.cat(new Tensor[] {pairs.narrow(3, 1, 1).neg(), pairs.narrow(3, 0, 1)}, 3).reshape(t.size(0), t.size(1), hd);
+        } else {
+            rot = Join.cat(new Tensor[] {t.narrow(2, half, half).neg(), t.narrow(2, 0, half)}, 2);
+        }
+        return t.mul(c).add(rot.mul(s));
+    }
+
     private final class LlamaSession implements Session {
         private final Tensor[] kCache = new Tensor[layers], vCache = new Tensor[layers];   // [kv heads, ctx, hd], keys rotated
         private int length;
@@ -300,10 +409,9 @@ public final class LlamaDecoder implements Decoder {
 
         @Override
         public float[] step(int[] ids) {
-            int n = ids.length, total = length + n, rep = heads / kvHeads;
+            int n = ids.length, total = length + n;
             if (n == 0) throw new IllegalArgumentException("a step needs at least one token");
-            if (total > ctx) throw new IllegalArgumentException("the sequence would hold " + total + " tokens; the context holds " + ctx);
-            for (int id : ids) if (id < 0 || id >= vocab) throw new IllegalArgumentException("token id " + id + " is outside the vocabulary (0.." + (vocab - 1) + ")");
+            check(ids, total);
             try (Scope sc = Scope.open()) {
                 long[] lid = new long[n];
                 for (int i = 0; i < n; i++) lid[i] = ids[i];
@@ -315,69 +423,41 @@ public final class LlamaDecoder implements Decoder {
                     for (int i = 0; i < n; i++) for (int j = length + i + 1; j < total; j++) m[i * total + j] = Float.NEGATIVE_INFINITY;
                     mask = Tensor.fromArray(m, n, total);
                 }
-                Tensor scale = Tensor.scalar((float) Math.sqrt(hd));
-                for (int l = 0; l < layers; l++) {
-                    Tensor[] b = w[l];
-                    NBitsVnni.Weights[] qw = quant[l];
-                    Tensor h = rmsNorm(x, b[0]);
-                    Tensor q = rope(lin(h, b[1], qw, 0, b[9], null).reshape(n, heads, hd), c, s);
-                    Tensor k = rope(lin(h, b[2], qw, 1, b[10], null).reshape(n, kvHeads, hd), c, s);
-                    Tensor v = lin(h, b[3], qw, 2, b[11], null).reshape(n, kvHeads, hd);
-                    kCache[l].narrow(1, length, n).copyFrom(k.permute(1, 0, 2));
-                    vCache[l].narrow(1, length, n).copyFrom(v.permute(1, 0, 2));
-                    // query heads grouped by the key/value head they read: [kv, rep * n, hd]
-                    Tensor qg = q.permute(1, 0, 2).contiguous().reshape(kvHeads, rep * n, hd);
-                    Tensor kt = kCache[l].narrow(1, 0, total).transpose(1, 2);                    // [kv, hd, total]
-                    Tensor scores = qg.matmul(kt).div(scale);                                      // [kv, rep * n, total]
-                    if (mask != null) scores = scores.reshape(kvHeads, rep, n, total).add(mask).reshape(kvHeads, rep * n, total);
-                    Tensor att = scores.softmax(-1).matmul(vCache[l].narrow(1, 0, total));         // [kv, rep * n, hd]
-                    Tensor merged = att.reshape(heads, n, hd).permute(1, 0, 2).contiguous().reshape(n, heads * hd);
-                    x = x.add(lin(merged, b[4], qw, 3, null, null));
-                    Tensor h2 = rmsNorm(x, b[5]);
-                    Tensor gate = lin(h2, b[6], qw, 4, null, UnaryOp.SILU);
-                    x = x.add(lin(gate.mul(lin(h2, b[7], qw, 5, null, null)), b[8], qw, 6, null, null));
-                }
-                Tensor last = rmsNorm(x.narrow(0, n - 1, 1), norm);
-                float[] logits = HfCheckpoint.linear(last, head, n <= HfCheckpoint.QUANT_ROWS || head == null ? quantHead : null, null, null, bf16)
-                        .toFloatArray();
+                Tensor maskF = mask;
+                Tensor y = blocks(x, c, s, (l, q, k, v) -> attend(l, q, k, v, maskF));
+                float[] logits = logits(y.narrow(0, n - 1, 1), n)[0];
                 length = total;
                 return logits;
             }
         }
 
-        /**
-         * A linear layer. A float32 step of up to QUANT_ROWS tokens runs one matrix-vector product per
-         * row: the weights are [out, in] views read in place, and the GEMM would pack (transpose) and
-         * keep a copy of every weight for a short prompt (a 1.1B model: 14 s and 4.4 GB more for an
-         * 11-token prompt, against about one weight pass per token this way).
-         */
-        private Tensor lin(Tensor a, Tensor weight, NBitsVnni.Weights[] qw, int i, Tensor bias, UnaryOp act) {
-            int rows = a.size(0);
-            NBitsVnni.Weights q = qw == null ? null : qw[i];
-            if (q != null || bf16 || rows == 1 || rows > HfCheckpoint.QUANT_ROWS)
-                return HfCheckpoint.linear(a, weight, q, bias, act, bf16);
-            Tensor[] out = new Tensor[rows];
-            for (int r = 0; r < rows; r++) out[r] = HfCheckpoint.linear(a.narrow(0, r, 1), weight, null, bias, act, false);
-            return Join.cat(out, 0);
-        }
-        /** x * rsqrt(mean(x^2) + eps) * weight over the last axis. */
-        private Tensor rmsNorm(Tensor x, Tensor weight) {
-            Tensor r = x.mul(x).mean(new int[] {-1}, true).add(eps).rsqrt();
-            return weight.mul(x.mul(r));
+        private void check(int[] ids, int total) {
+            if (total > ctx) throw new IllegalArgumentException("the sequence would hold " + total + " tokens; the context holds " + ctx);
+            for (int id : ids) if (id < 0 || id >= vocab) throw new IllegalArgumentException("token id " + id + " is outside the vocabulary (0.." + (vocab - 1) + ")");
         }
 
-        /** t [n, heads, hd] * cos + rot(t) * sin, cos/sin [n, 1, hd]: rot is rotate_half, or (-x1, x0) per adjacent pair when interleaved. */
-        private Tensor rope(Tensor t, Tensor c, Tensor s) {
-            int half = hd / 2;
-            Tensor rot;
-            if (interleaved) {
-                Tensor pairs = t.reshape(t.size(0), t.size(1), half, 2);
-                rot = Join.cat(new Tensor[] {pairs.narrow(3, 1, 1).neg(), pairs.narrow(3, 0, 1)}, 3).reshape(t.size(0), t.size(1), hd);
-            } else {
-                rot = Join.cat(new Tensor[] {t.narrow(2, half, half).neg(), t.narrow(2, 0, half)}, 2);
-            }
-            return t.mul(c).add(rot.mul(s));
+        Tensor attendRow(int l, Tensor q, Tensor k, Tensor v) { return attend(l, q, k, v, null); }
+
+        /**
+         * Attention of layer l for this session's n new tokens, q [n, heads, hd] and k, v [n, kv heads,
+         * hd] (rotated): k and v go into the cache at the session's length, the queries attend over
+         * the cache up to them (mask: a multi-token step's causal mask, or null); heads merged, [n, heads * hd].
+         */
+        private Tensor attend(int l, Tensor q, Tensor k, Tensor v, Tensor mask) {
+            int n = q.size(0), total = length + n, rep = heads / kvHeads;
+            kCache[l].narrow(1, length, n).copyFrom(k.permute(1, 0, 2));
+            vCache[l].narrow(1, length, n).copyFrom(v.permute(1, 0, 2));
+            // query heads grouped by the key/value head they read: [kv, rep * n, hd]
+            Tensor qg = q.permute(1, 0, 2).contiguous().reshape(kvHeads, rep * n, hd);
+            Tensor kt = kCache[l].narrow(1, 0, total).transpose(1, 2);                    // [kv, hd, total]
+            Tensor scores = qg.matmul(kt).div(Tensor.scalar((float) Math.sqrt(hd)));        // [kv, rep * n, total]
+            if (mask != null) scores = scores.reshape(kvHeads, rep, n, total).add(mask).reshape(kvHeads, rep * n, total);
+            Tensor att = scores.softmax(-1).matmul(vCache[l].narrow(1, 0, total));         // [kv, rep * n, hd]
+            return att.reshape(heads, n, hd).permute(1, 0, 2).contiguous().reshape(n, heads * hd);
         }
+
+        LlamaDecoder decoder() { return LlamaDecoder.this; }
+
         @Override
         public void close() {
             for (Tensor t : kCache) if (t != null) t.close();

@@ -15,8 +15,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Batched decoding: {@link Decoder#stepAll} gives each sequence the logits its own step gives (to
- * float rounding) on the native GPT-2 (one batched pass) and the ONNX decoder (the default, one by
- * one), for prompts of different lengths, f32 and int8 weights; {@link TextGenerator#generateBatch}
+ * float rounding) on the native GPT-2 and Llama (one batched pass; Llama's rotary positions per
+ * row) and the ONNX decoder (the default, one by one), for prompts of different lengths, float and
+ * quantized weights; {@link TextGenerator#generateBatch}
  * gives each prompt PyTorch's greedy ids, stops each sequence on its own, and refuses bad batches
  * in one line.
  */
@@ -28,6 +29,11 @@ class BatchGenerateTest {
         for (WeightFormat fmt : new WeightFormat[]{WeightFormat.F32, WeightFormat.INT8}) {
             try (Gpt2Decoder d = Gpt2Decoder.load(BpeTokenizerTest.DIR.resolve("gpt2_tiny_hf"), fmt)) {
                 compareBatchedWithAlone(d, fmt.toString());
+            }
+        }
+        for (WeightFormat fmt : new WeightFormat[]{WeightFormat.F32, WeightFormat.INT4}) {
+            try (LlamaDecoder d = LlamaDecoder.load(BpeTokenizerTest.DIR.resolve("llama_tiny_hf"), fmt)) {
+                compareBatchedWithAlone(d, "llama " + fmt);
             }
         }
         try (OnnxDecoder d = GeneratorTest.decoder()) {
