@@ -44,8 +44,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--tokenizer", paramLabel = "PATH", description = "tokenizer.json, or a directory holding tokenizer.json or vocab.json + merges.txt (default: the model's directory).")
     Path tokenizer;
 
-    @Option(names = "--prompt", paramLabel = "TEXT", description = "The prompt text.")
-    String prompt;
+    @Option(names = "--prompt", paramLabel = "TEXT", description = "The prompt text. Repeat it to generate for several prompts as one batch (each sequence's text printed when all are done).")
+    List<String> prompts;
 
     @Option(names = "--prompt-ids", paramLabel = "ID,...", split = ",", description = "The prompt as token ids instead.")
     int[] promptIds;
@@ -92,7 +92,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if ((prompt == null) == (promptIds == null)) throw new IllegalArgumentException("generate: give exactly one of --prompt TEXT and --prompt-ids 1,2,3");
+        if ((prompts == null) == (promptIds == null)) throw new IllegalArgumentException("generate: give exactly one of --prompt TEXT and --prompt-ids 1,2,3");
         CliChecks.atLeast("generate", "--max-new-tokens", maxNewTokens, 1);
         if (threads != null) CliChecks.atLeast("generate", "--threads", threads, 1);
         if (greedy && temperature != null) throw new IllegalArgumentException("generate: --greedy and --temperature exclude each other");
@@ -101,7 +101,6 @@ final class GenerateCommand implements Callable<Integer> {
         if (!Files.isDirectory(model) && !model.getFileName().toString().endsWith(".gguf") && format.bits() != 0)
             throw new IllegalArgumentException("generate: --weights " + format + " is for Hugging Face directories and GGUF files (native GPT-2 and Llama); quantize an ONNX file with 'kiln quantize --weight-only'");
         var precision = format == dev.kiln.generate.WeightFormat.BF16 ? dev.kiln.onnx.OnnxExecutor.Precision.BF16 : dev.kiln.onnx.OnnxExecutor.Precision.F32;
-        Sampler sampler = temperature == null ? Sampler.greedy(repetitionPenalty) : Sampler.sampling(temperature, topK, topP, repetitionPenalty, seed);
         boolean hfDir = Files.isDirectory(model);
         if (!hfDir && !Files.isRegularFile(model)) throw new NoSuchFileException(model.toString());
         dev.kiln.io.FileKind kind = hfDir ? dev.kiln.io.FileKind.DIRECTORY : CliChecks.inputKind(model);
@@ -124,27 +123,62 @@ final class GenerateCommand implements Callable<Integer> {
         try (dev.kiln.generate.Decoder decoder = hfDir ? dev.kiln.generate.Decoder.huggingFace(model, format)
                 : gguf ? dev.kiln.generate.Decoder.gguf(model, format)
                 : torchScript ? dev.kiln.generate.TorchScriptDecoder.open(model) : OnnxDecoder.open(model, precision, contextLength(model), kv)) {
-            int[] ids = promptIds != null ? promptIds : tok.encode(prompt);
             Set<Integer> stopIds = new HashSet<>();
             int eos = tok.specialId("<|endoftext|>");
             if (eos >= 0) stopIds.add(eos);
             TextGenerator g = new TextGenerator(decoder, tok);
             if (profile && !(decoder instanceof OnnxDecoder)) throw new IllegalArgumentException("generate: --profile applies to ONNX models only");
             dev.kiln.onnx.OnnxProfile table = profile ? ((OnnxDecoder) decoder).profile(true, false) : null;
-            TextGenerator.Result r = g.generate(ids, new TextGenerator.Options(maxNewTokens, stopIds, stops), sampler, (id, text) -> {
-                out.print(text);
-                out.flush();
-                return true;
-            }, null);
-            out.println();
-            out.printf(Locale.ROOT, "prompt %d tokens, %.1f tokens/s; %d new tokens, decode %.1f tokens/s (%s, %d threads)%n",
-                    r.promptIds().length, r.prefillTokensPerSecond(), r.ids().length, r.decodeTokensPerSecond(), r.stopReason(), CpuConfig.threads());
+            var options = new TextGenerator.Options(maxNewTokens, stopIds, stops);
+            if (prompts != null && prompts.size() > 1) {
+                batch(g, tok, options, out);
+            } else {
+                int[] ids = promptIds != null ? promptIds : tok.encode(prompts.get(0));
+                TextGenerator.Result r = g.generate(ids, options, sampler(0), (id, text) -> {
+                    out.print(text);
+                    out.flush();
+                    return true;
+                }, null);
+                out.println();
+                out.printf(Locale.ROOT, "prompt %d tokens, %.1f tokens/s; %d new tokens, decode %.1f tokens/s (%s, %d threads)%n",
+                        r.promptIds().length, r.prefillTokensPerSecond(), r.ids().length, r.decodeTokensPerSecond(), r.stopReason(), CpuConfig.threads());
+                if (json != null) writeJson(List.of(r), false);
+            }
             if (table != null) out.print(table.table());
-            if (json != null) writeJson(r);
         } finally {
             CpuConfig.setThreads(saved);
         }
         return Main.OK;
+    }
+
+    /** The sampler of sequence i: greedy, or sampling seeded with --seed + i (each sequence of a batch its own draws). */
+    private Sampler sampler(int i) {
+        return temperature == null ? Sampler.greedy(repetitionPenalty) : Sampler.sampling(temperature, topK, topP, repetitionPenalty, seed + i);
+    }
+
+    /** Several prompts as one batch ({@link TextGenerator#generateBatch}): each sequence's text, then the speeds. */
+    private void batch(TextGenerator g, BpeTokenizer tok, TextGenerator.Options options, PrintWriter out) throws IOException {
+        List<int[]> ids = new ArrayList<>();
+        List<Sampler> samplers = new ArrayList<>();
+        for (int i = 0; i < prompts.size(); i++) {
+            ids.add(tok.encode(prompts.get(i)));
+            samplers.add(sampler(i));
+        }
+        long t0 = System.nanoTime();
+        List<TextGenerator.Result> rs = g.generateBatch(ids, options, samplers, null, null);
+        double seconds = (System.nanoTime() - t0) / 1e9, decodeMs = 0;
+        int tokens = 0;
+        for (int i = 0; i < rs.size(); i++) {
+            TextGenerator.Result r = rs.get(i);
+            out.printf(Locale.ROOT, "[%d] %s%s%n", i, prompts.get(i), r.text());
+            tokens += r.ids().length;
+            decodeMs = Math.max(decodeMs, r.decodeMs());
+        }
+        int steps = 0;
+        for (TextGenerator.Result r : rs) steps = Math.max(steps, r.ids().length - 1);
+        out.printf(Locale.ROOT, "%d sequences, %d new tokens in %.2f s; decode %.1f tokens/s in all over %d batched steps (%d threads)%n",
+                rs.size(), tokens, seconds, decodeMs <= 0 ? 0 : (tokens - rs.size()) / (decodeMs / 1000), steps, CpuConfig.threads());
+        if (json != null) writeJson(rs, true);
     }
 
     /** A tokenizer file, or a directory with tokenizer.json or vocab.json + merges.txt. */
@@ -156,11 +190,17 @@ final class GenerateCommand implements Callable<Integer> {
      */
     static int contextLength(Path model) throws IOException { return dev.kiln.generate.ModelConfig.near(model).contextLength(); }
 
-    private void writeJson(TextGenerator.Result r) throws IOException {
-        StringBuilder sb = new StringBuilder("{\"prompt_ids\": ").append(ids(r.promptIds())).append(", \"ids\": ").append(ids(r.ids()))
-                .append(", \"text\": ").append(Json.quote(r.text()))
-                .append(String.format(Locale.ROOT, ", \"prefill_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f", r.prefillTokensPerSecond(), r.decodeTokensPerSecond()))
-                .append(", \"stop_reason\": ").append(Json.quote(r.stopReason())).append("}\n");
+    /** --json: one object, or with a batch a list of one object per sequence. */
+    private void writeJson(List<TextGenerator.Result> rs, boolean list) throws IOException {
+        StringBuilder sb = new StringBuilder(list ? "[" : "");
+        for (int i = 0; i < rs.size(); i++) {
+            TextGenerator.Result r = rs.get(i);
+            sb.append(i == 0 ? "" : ",\n ").append("{\"prompt_ids\": ").append(ids(r.promptIds())).append(", \"ids\": ").append(ids(r.ids()))
+                    .append(", \"text\": ").append(Json.quote(r.text()))
+                    .append(String.format(Locale.ROOT, ", \"prefill_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f", r.prefillTokensPerSecond(), r.decodeTokensPerSecond()))
+                    .append(", \"stop_reason\": ").append(Json.quote(r.stopReason())).append("}");
+        }
+        sb.append(list ? "]\n" : "\n");
         Path parent = json.toAbsolutePath().getParent();
         if (parent != null) Files.createDirectories(parent);
         Files.writeString(json, sb.toString(), StandardCharsets.UTF_8);

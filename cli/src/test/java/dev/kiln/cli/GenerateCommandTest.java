@@ -28,6 +28,23 @@ class GenerateCommandTest {
         assertTrue(j.contains("\"decode_tokens_per_s\""), j);
     }
 
+    /** Several --prompt options run as one batch: each sequence gets the ids it gets alone (PyTorch's greedy ids for the first). */
+    @Test
+    void severalPromptsRunAsOneBatch() throws Exception {
+        Path json = tmp.resolve("batch.json"), one = tmp.resolve("one.json");
+        CliRun r = CliRun.of("generate", DIR.resolve("gpt2_tiny_hf").toString(), "--tokenizer", DIR.toString(), "--prompt", "The quick brown fox",
+                "--prompt", "Hello", "--max-new-tokens", "32", "--json", json.toString());
+        assertEquals(Main.OK, r.code(), r.err());
+        assertTrue(r.out().contains("[0] The quick brown fox") && r.out().contains("[1] Hello") && r.out().contains("2 sequences, 64 new tokens"), r.out());
+        String j = Files.readString(json);
+        assertTrue(j.startsWith("[") && j.contains("\"ids\": [289, 289, 366, 340, 486, 274, 275, 340, 549, 262, 450, 446, 274, 274, 274, 274, 348, 197, 340, 495, 274, 274, 10, 197, 165, 340, 549, 340, 274, 274, 274, 165]"), j);
+        CliRun alone = CliRun.of("generate", DIR.resolve("gpt2_tiny_hf").toString(), "--tokenizer", DIR.toString(), "--prompt", "Hello",
+                "--max-new-tokens", "32", "--json", one.toString());
+        assertEquals(Main.OK, alone.code(), alone.err());
+        String idsAlone = Files.readString(one).replaceAll("(?s).*\"ids\": (\\[[^]]*]).*", "$1");
+        assertTrue(j.contains("\"ids\": " + idsAlone), "the second sequence's ids as when run alone: " + idsAlone + " in " + j);
+    }
+
     /** A Hugging Face GPT-2 directory runs on Kiln's own layers with the same ids as the ONNX export. */
     @Test
     void huggingFaceDirectoryGivesTheSameIds() throws Exception {
