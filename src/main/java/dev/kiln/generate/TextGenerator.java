@@ -10,7 +10,9 @@ import java.util.function.BooleanSupplier;
  * cache, each picked by a {@link Sampler}, until a stop token, a stop string, the token budget,
  * the model's context or cancellation. A listener sees every new token as it is produced, with
  * the text it completes ({@link BpeTokenizer.StreamDecoder}: characters split across tokens are
- * held back until whole). Thread-safe as far as the decoder is: each call has its own session.
+ * held back until whole). Several prompts can run as one batch ({@link #generateBatch}): the
+ * sequences then advance together, one token each per batched step. Thread-safe as far as the
+ * decoder is: each call has its own sessions.
  */
 public final class TextGenerator {
     /** Sees each new token: its id and the text it completes (may be empty). Return false to stop. */
