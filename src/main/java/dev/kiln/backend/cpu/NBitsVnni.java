@@ -121,7 +121,7 @@ public final class NBitsVnni {
     public static void gemv(Weights w, float[] x, float[] y, boolean nativeKernel) { gemvRows(w, x, x.length, 1, y, nativeKernel); }
 
     /**
-     * y[r * cols + j] = x_r . w for rows r < rows, x_r = x[r * k, (r + 1) * k) (zero-extended to the
+     * y[r * cols + j] = x_r . w for each row r below rows, x_r = x[r * k, (r + 1) * k) (zero-extended to the
      * weight's sub-blocks): each row as {@link #gemv} computes it, the same bits, but where the
      * native multi-row kernels run each weight column is read once per group of up to {@link #ROWS}
      * rows (a batch of decode steps then reads the weights once, not once per sequence).
