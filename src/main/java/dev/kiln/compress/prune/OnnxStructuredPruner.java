@@ -92,13 +92,13 @@ public final class OnnxStructuredPruner {
             throw new KilnFormatException(in + ": no attention block or FFN that kiln prune recognizes (a BERT-class encoder as Hugging Face exports it)");
         Edits edits = new Edits();
         int fBefore = 0, fAfter = 0, hBefore = 0, hAfter = 0;
+        if (!opts.maskOnly()) g.checkSites(atts, ffns);
         for (Ffn f : ffns) {
             int keep = keepCount(f.width, opts.ffnFraction());
             fBefore = f.width;
             fAfter = keep;
             pruneFfn(g, f, keep, opts.maskOnly(), edits);
         }
-        if (!opts.maskOnly()) g.checkSites(atts);
         for (Attention a : atts) {
             int keep = keepCount(a.heads, opts.headFraction());
             hBefore = a.heads;
@@ -122,8 +122,8 @@ public final class OnnxStructuredPruner {
 
     // ------------------------------------------------------------------ patterns
 
-    /** act(x W + b) feeding MatMul(., W2): W1 [d, width], b1 (may be null), W2 [width, d2]. */
-    private record Ffn(String w1, String b1, String w2, int width) {}
+    /** act(x W + b) feeding MatMul(., W2): W1 [d, width], b1 (may be null), W2 [width, d2], constants holding the width. */
+    private record Ffn(String w1, String b1, String w2, int width, List<Site> widthSites) {}
 
     /**
      * One self-attention block: heads x dim, the Q/K/V/output weights and biases, and the places
@@ -134,8 +134,12 @@ public final class OnnxStructuredPruner {
     /** Entry index of constant `constant` (a one-element constant or a whole shape vector), read by node reader. */
     private record Site(String constant, int index, OnnxNode reader) {}
 
-    /** A MatMul with a 2-D float initializer B, and the Add of a 1-D float bias after it when there is one. */
-    private record Linear(String weight, String bias, int k, int n) {}
+    /**
+     * A MatMul with a 2-D float initializer B and the Add of a 1-D float bias after it when there is
+     * one, or a Gemm (alpha = beta = 1, no transposes) with its bias C, optionally followed by a
+     * Reshape back to [.., .., n] (GPT-2's Conv1D export); widthSites: the constants holding n there.
+     */
+    private record Linear(String weight, String bias, int k, int n, List<Site> widthSites) {}
 
     /** The graph's producers and consumers, and constant lookups. */
     private static final class Graph {
@@ -208,6 +212,19 @@ public final class OnnxStructuredPruner {
         Linear linear(String name) {
             OnnxNode p = producer.get(name);
             if (p == null) return null;
+            if (p.opType().equals("Reshape")) {                  // Gemm, then back to [.., .., n] (GPT-2's Conv1D)
+                OnnxNode gm = producer.get(p.inputs().get(0));
+                Linear l = gm == null || !gm.opType().equals("Gemm") || !onlyUse(gm.outputs().get(0), p) ? null : gemm(gm);
+                if (l == null) return null;
+                int[] v = new int[2];
+                OnnxNode shapeOf = p;
+                long[] shape = ints(p.inputs().get(1));
+                int rank = shape != null ? shape.length : producer.containsKey(p.inputs().get(1)) ? producer.get(p.inputs().get(1)).inputs().size() : 0;
+                Site site = rank < 2 ? null : shapeEntry(shapeOf, rank, rank - 1, v);
+                if (site == null || v[0] != l.n) return null;
+                return new Linear(l.weight, l.bias, l.k, l.n, List.of(site));
+            }
+            if (p.opType().equals("Gemm")) return gemm(p);
             String bias = null;
             OnnxNode mm = p;
             if (p.opType().equals("Add") && p.inputs().size() == 2) {
@@ -226,7 +243,36 @@ public final class OnnxStructuredPruner {
             if (w == null || !onlyUse(mm.inputs().get(1), mm)) return null;
             int k = w.size(0), n = w.size(1);
             if (bias != null && floatInit(bias, 1).size(0) != n) return null;
-            return new Linear(mm.inputs().get(1), bias, k, n);
+            return new Linear(mm.inputs().get(1), bias, k, n, List.of());
+        }
+
+        /** A Gemm x W + C with alpha = beta = 1 and no transposes, W and C initializers used only here. */
+        private Linear gemm(OnnxNode gm) {
+            if (!plainGemm(gm) || gm.inputs().size() < 2) return null;
+            dev.kiln.tensor.Tensor w = floatInit(gm.inputs().get(1), 2);
+            if (w == null || !onlyUse(gm.inputs().get(1), gm)) return null;
+            String bias = gm.inputs().size() > 2 && !gm.inputs().get(2).isEmpty() ? gm.inputs().get(2) : null;
+            if (bias != null) {
+                dev.kiln.tensor.Tensor b = floatInit(bias, 1);
+                if (b == null || b.size(0) != w.size(1) || !onlyUse(bias, gm)) return null;
+            }
+            return new Linear(gm.inputs().get(1), bias, w.size(0), w.size(1), List.of());
+        }
+
+        private static boolean plainGemm(OnnxNode gm) {
+            for (String a : List.of("transA", "transB")) if (gm.attributes().containsKey(a) && gm.attributes().get(a).i() != 0) return false;
+            for (String a : List.of("alpha", "beta")) if (gm.attributes().containsKey(a) && gm.attributes().get(a).f() != 1f) return false;
+            return true;
+        }
+
+        /** A Reshape to [-1, width] whose width entry is computed (it follows the pruned width by itself), or null. */
+        private OnnxNode flattenBefore(OnnxNode m2) {
+            OnnxNode r = producer.get(m2.inputs().get(0));
+            if (r == null || !r.opType().equals("Reshape") || !onlyUse(r.outputs().get(0), m2)) return null;
+            OnnxNode c = producer.get(r.inputs().get(1));
+            if (c == null || !c.opType().equals("Concat") || c.inputs().size() != 2) return null;
+            long[] first = ints(c.inputs().get(0));
+            return first != null && first.length == 1 && first[0] == -1 && ints(c.inputs().get(1)) == null ? r : null;
         }
 
         private static final Set<String> ELEMENTWISE = Set.of("Add", "Sub", "Mul", "Div", "Erf", "Tanh", "Sigmoid", "Relu", "Gelu",
@@ -235,25 +281,32 @@ public final class OnnxStructuredPruner {
         List<Ffn> ffns(List<String> notes) {
             List<Ffn> out = new ArrayList<>();
             for (OnnxNode m2 : g.nodes()) {
-                if (!m2.opType().equals("MatMul") || m2.inputs().size() != 2) continue;
+                boolean mm = m2.opType().equals("MatMul") && m2.inputs().size() == 2;
+                if (!mm && !(m2.opType().equals("Gemm") && plainGemm(m2))) continue;
                 dev.kiln.tensor.Tensor w2 = floatInit(m2.inputs().get(1), 2);
                 if (w2 == null) continue;
                 int width = w2.size(0);
+                OnnxNode flat = flattenBefore(m2);                 // GPT-2: Reshape(act, [-1, width]) before the Gemm
+                String act = flat == null ? m2.inputs().get(0) : flat.inputs().get(0);
                 Set<OnnxNode> chain = new HashSet<>();
                 String[] root = new String[1];
-                if (!chain(m2.inputs().get(0), width, chain, root) || root[0] == null || chain.isEmpty()) continue;
+                if (!chain(act, width, chain, root) || root[0] == null || chain.isEmpty()) continue;
                 Linear l1 = linear(root[0]);
+                // the activations may be read by the block and by Shape nodes (an export's dynamic
+                // reshape targets, which follow the pruned width by themselves), nothing else
+                Set<OnnxNode> readers = new HashSet<>(chain);
+                readers.add(flat == null ? m2 : flat);
                 boolean closed = onlyUse(m2.inputs().get(1), m2) && !graphOutputs.contains(root[0]);
                 for (OnnxNode n : chain) for (String o : n.outputs()) {
                     closed &= !graphOutputs.contains(o);
-                    for (OnnxNode u : uses(o)) closed &= u == m2 || chain.contains(u);
+                    for (OnnxNode u : uses(o)) closed &= readers.contains(u) || u.opType().equals("Shape");
                 }
-                for (OnnxNode u : uses(root[0])) closed &= chain.contains(u);
+                for (OnnxNode u : uses(root[0])) closed &= readers.contains(u) || u.opType().equals("Shape");
                 if (!closed) {
                     notes.add("FFN into " + m2.describe() + " left alone: its activations are used outside the block");
                     continue;
                 }
-                out.add(new Ffn(l1.weight, l1.bias, m2.inputs().get(1), width));
+                out.add(new Ffn(l1.weight(), l1.bias(), m2.inputs().get(1), width, l1.widthSites()));
             }
             return out;
         }
@@ -382,15 +435,20 @@ public final class OnnxStructuredPruner {
         }
 
         /** Every edited constant is read only by the shape nodes recognized for it (else one line, nothing written). */
-        void checkSites(List<Attention> atts) {
+        void checkSites(List<Attention> atts, List<Ffn> ffns) {
             Map<String, Set<OnnxNode>> readers = new HashMap<>();
-            for (Attention a : atts)
-                for (List<Site> l : List.of(a.headSites(), a.widthSites())) for (Site s : l) readers.computeIfAbsent(s.constant(), k -> new HashSet<>()).add(s.reader());
+            List<Site> all = new ArrayList<>();
+            for (Attention a : atts) {
+                all.addAll(a.headSites());
+                all.addAll(a.widthSites());
+            }
+            for (Ffn f : ffns) all.addAll(f.widthSites());
+            for (Site s : all) readers.computeIfAbsent(s.constant(), k -> new HashSet<>()).add(s.reader());
             for (var e : readers.entrySet()) {
                 if (graphOutputs.contains(e.getKey())) throw new IllegalArgumentException("prune: constant '" + e.getKey() + "' is a graph output; cannot change it");
                 for (OnnxNode u : uses(e.getKey()))
                     if (!e.getValue().contains(u))
-                        throw new IllegalArgumentException("prune: constant '" + e.getKey() + "' holds a head count but " + u.describe()
+                        throw new IllegalArgumentException("prune: constant '" + e.getKey() + "' holds a head count or a width but " + u.describe()
                                 + " reads it too; cannot change it safely");
             }
         }
@@ -467,6 +525,7 @@ public final class OnnxStructuredPruner {
         e.tensors.put(f.w1, floats(f.w1, new long[]{d, keep}, columns(a, d, width, kept, 1)));
         if (f.b1 != null) e.tensors.put(f.b1, floats(f.b1, new long[]{keep}, columns(g.floatInit(f.b1, 1).toFloatArray(), 1, width, kept, 1)));
         e.tensors.put(f.w2, floats(f.w2, new long[]{keep, d2}, rows(c, d2, kept, 1)));
+        for (Site site : f.widthSites()) setEntry(g, e, site, width, keep);
     }
 
     private static void pruneHeads(Graph g, Attention at, int keep, boolean maskOnly, Edits e) {

@@ -29,7 +29,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * kiln prune on ONNX transformer files (the small BERT fixtures, Hugging Face layout, 2 layers of
- * 2 heads x 8 and 32 FFN neurons, opset 13 and 17): heads and neurons are removed physically; the
+ * 2 heads x 8 and 32 FFN neurons, opset 13 and 17; and the small GPT-2, whose FFNs only are
+ * recognized): heads and neurons are removed physically; the
  * pruned file computes what the dense file computes with the dropped heads' output rows and the
  * dropped neurons' W2 rows zeroed (maskOnly, checked in Kiln); ONNX Runtime runs the pruned file to
  * Kiln's outputs; bad requests fail in one line before anything is written.
@@ -61,14 +62,33 @@ class OnnxStructuredPrunerTest {
             // per layer: Q, K, V lose 16 x 8 weights and 8 biases each, the output projection 8 x 16; the FFN 16 x 16 + 16 + 16 x 16
             assertEquals(denseParams - 2 * (3 * (16 * 8 + 8) + 8 * 16) - 2 * (16 * 16 + 16 + 16 * 16), smallParams);
 
-            Map<String, float[]> a = runKiln(pruned), b = runKiln(masked), d = runKiln(bert);
+            Map<String, float[]> a = runKiln(pruned, inputs()), b = runKiln(masked, inputs()), d = runKiln(bert, inputs());
             for (String k : a.keySet()) {
                 assertEquals(0, maxDiff(a.get(k), b.get(k)), 2e-5, bert + " " + k + ": pruned vs masked");
                 assertTrue(maxDiff(a.get(k), d.get(k)) > 1e-4, "pruning changed the output (it is not a no-op)");
             }
-            Map<String, float[]> ort = runOrt(pruned);
+            Map<String, float[]> ort = runOrt(pruned, inputs());
             for (String k : a.keySet()) assertEquals(0, maxDiff(a.get(k), ort.get(k)), 2e-5, bert + " " + k + ": Kiln vs ONNX Runtime on the pruned file");
         }
+    }
+
+    /** GPT-2 as its Conv1D exports: Gemm + Reshape FFNs are pruned (their width constants rewritten); its fused q/k/v heads are left alone and said so. */
+    @Test
+    void gpt2FfnNeuronsAreRemovedAndItsHeadsLeftAlone() throws Exception {
+        Path gpt2 = Path.of("testdata/real-models/gpt2_op17.onnx"), pruned = dir.resolve("g.onnx"), masked = dir.resolve("gm.onnx");
+        var r = OnnxStructuredPruner.prune(gpt2, pruned, new OnnxStructuredPruner.Options(0.5, 0.5, false));
+        OnnxStructuredPruner.prune(gpt2, masked, new OnnxStructuredPruner.Options(0.5, 0.5, true));
+        assertEquals(2, r.ffnLayers());
+        assertEquals(64, r.ffnBefore());
+        assertEquals(32, r.ffnAfter());
+        assertEquals(0, r.attentionLayers());
+        assertTrue(r.notes().stream().anyMatch(n -> n.contains("Softmax") && n.contains("left alone")), r.notes().toString());
+        Map<String, Tensor> in = Map.of("input_ids", Tensor.fromArray(new long[]{3, 17, 5, 29, 11, 2, 30, 8}, 1, 8));
+        Map<String, float[]> a = runKiln(pruned, in), b = runKiln(masked, in), d = runKiln(gpt2, in);
+        for (String k : a.keySet()) assertEquals(0, maxDiff(a.get(k), b.get(k)), 2e-5, "gpt2 " + k + ": pruned vs masked");
+        assertTrue(maxDiff(a.get("logits"), d.get("logits")) > 1e-5, "pruning changed the logits");
+        Map<String, float[]> ort = runOrt(pruned, in);
+        for (String k : a.keySet()) assertEquals(0, maxDiff(a.get(k), ort.get(k)), 2e-5, "gpt2 " + k + ": Kiln vs ONNX Runtime on the pruned file");
     }
 
     @Test
@@ -77,7 +97,7 @@ class OnnxStructuredPrunerTest {
         var r = OnnxStructuredPruner.prune(BERTS.get(0), out, new OnnxStructuredPruner.Options(0, 0, false));
         assertEquals(r.headsBefore(), r.headsAfter());
         assertEquals(r.ffnBefore(), r.ffnAfter());
-        Map<String, float[]> a = runKiln(out), d = runKiln(BERTS.get(0));
+        Map<String, float[]> a = runKiln(out, inputs()), d = runKiln(BERTS.get(0), inputs());
         for (String k : a.keySet()) assertArrayEquals(d.get(k), a.get(k), 1e-6f);
     }
 
@@ -108,10 +128,10 @@ class OnnxStructuredPrunerTest {
         return in;
     }
 
-    private static Map<String, float[]> runKiln(Path model) throws Exception {
+    private static Map<String, float[]> runKiln(Path model, Map<String, Tensor> inputs) throws Exception {
         try (OnnxExecutor ex = new OnnxExecutor(OnnxReader.read(model))) {
             Map<String, Value> feed = new HashMap<>();
-            for (var e : inputs().entrySet()) feed.put(e.getKey(), Value.of(e.getValue()));
+            for (var e : inputs.entrySet()) feed.put(e.getKey(), Value.of(e.getValue()));
             Map<String, float[]> out = new LinkedHashMap<>();
             for (var e : ex.run(feed).entrySet()) {
                 out.put(e.getKey(), e.getValue().tensor().toFloatArray());
@@ -121,14 +141,14 @@ class OnnxStructuredPrunerTest {
         }
     }
 
-    private static Map<String, float[]> runOrt(Path model) throws Exception {
+    private static Map<String, float[]> runOrt(Path model, Map<String, Tensor> inputs) throws Exception {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
             opts.setIntraOpNumThreads(1);
             try (OrtSession s = env.createSession(model.toString(), opts)) {
                 Map<String, OnnxTensor> feed = new HashMap<>();
                 try {
-                    for (var e : inputs().entrySet()) {
+                    for (var e : inputs.entrySet()) {
                         int[] sh = e.getValue().shape();
                         long[] shape = new long[sh.length];
                         for (int i = 0; i < sh.length; i++) shape[i] = sh[i];
