@@ -185,30 +185,28 @@ public final class OnnxStructuredPruner {
             return v instanceof Value.TensorValue tv && tv.type() == ElemType.FLOAT && tv.tensor().dim() == rank ? tv.tensor() : null;
         }
 
-        /** The integer values of a constant (an initializer or a Constant node's value), or null. */
+        /** The value of a constant: an initializer, or a Constant node's value tensor; null otherwise. */
+        private Value constant(String name) {
+            Value v = g.initializers().get(name);
+            if (v != null) return v;
+            OnnxNode p = producer.get(name);
+            return p == null || !p.opType().equals("Constant") || p.attributes().get("value") == null ? null : p.attributes().get("value").t();
+        }
+
+        /** The integer values of a constant, or null. */
         long[] ints(String name) {
-            Value v = g.initializers().get(name);
-            if (v == null) {
-                OnnxNode p = producer.get(name);
-                if (p == null || !p.opType().equals("Constant") || p.attributes().get("value") == null) return null;
-                v = p.attributes().get("value").t();
-            }
-            if (!(v instanceof Value.TensorValue tv) || (tv.type() != ElemType.INT64 && tv.type() != ElemType.INT32)) return null;
-            return tv.tensor().toLongArray();
+            return constant(name) instanceof Value.TensorValue tv && (tv.type() == ElemType.INT64 || tv.type() == ElemType.INT32)
+                    ? tv.tensor().toLongArray() : null;
         }
 
-        /** A constant with one element (initializer or Constant node). */
-        boolean scalar(String name) {
-            Value v = g.initializers().get(name);
-            if (v == null) {
-                OnnxNode p = producer.get(name);
-                if (p == null || !p.opType().equals("Constant") || p.attributes().get("value") == null) return false;
-                v = p.attributes().get("value").t();
-            }
-            return v instanceof Value.TensorValue tv && tv.tensor().numel() == 1;
-        }
+        /** A constant with one element. */
+        boolean scalar(String name) { return constant(name) instanceof Value.TensorValue tv && tv.tensor().numel() == 1; }
 
-        /** The Linear whose output is name (MatMul, or Add(MatMul, bias) in either order), weights and bias used only there. */
+        /**
+         * The Linear whose output is name: MatMul, Add(MatMul, bias) in either order, Gemm, or a
+         * Reshape of a Gemm's output whose last target entry is a constant (the width); weights
+         * and bias used only there.
+         */
         Linear linear(String name) {
             OnnxNode p = producer.get(name);
             if (p == null) return null;
@@ -217,10 +215,9 @@ public final class OnnxStructuredPruner {
                 Linear l = gm == null || !gm.opType().equals("Gemm") || !onlyUse(gm.outputs().get(0), p) ? null : gemm(gm);
                 if (l == null) return null;
                 int[] v = new int[2];
-                OnnxNode shapeOf = p;
                 long[] shape = ints(p.inputs().get(1));
                 int rank = shape != null ? shape.length : producer.containsKey(p.inputs().get(1)) ? producer.get(p.inputs().get(1)).inputs().size() : 0;
-                Site site = rank < 2 ? null : shapeEntry(shapeOf, rank, rank - 1, v);
+                Site site = rank < 2 ? null : shapeEntry(p, rank, rank - 1, v);
                 if (site == null || v[0] != l.n) return null;
                 return new Linear(l.weight, l.bias, l.k, l.n, List.of(site));
             }
