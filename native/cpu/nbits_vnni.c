@@ -49,69 +49,15 @@ static inline TARGET float finish(__m512 acc, __m128 corr) {
 
 static inline TARGET void prefetch(const void *p) { _mm_prefetch((const char *) p, _MM_HINT_T0); }
 
-/* y[0:cols] for 4-bit codes (see the layout above). */
-TARGET void kiln_q4_gemv(const uint8_t *codes, const float *ws, const float *wz, int nsub,
-                         const int8_t *xlo, const int8_t *xhi, const float *xs, const float *xsx,
-                         int cols, float *y) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-    for (int j = 0; j < cols; j++) {
-        long col = (long) j * nsub;
-        __m512 acc = _mm512_setzero_ps();
-        __m128 corr = _mm_setzero_ps();
-        for (int q = 0; q < nsub; q += 4) {
-            const uint8_t *c = codes + 16 * (col + q);
-            prefetch(c + PF);
-            prefetch((const char *) (ws + col + q) + PF / 4);
-            prefetch((const char *) (wz + col + q) + PF / 4);
-            __m512i v = _mm512_loadu_si512(c);
-            __m512i lo = _mm512_and_si512(v, m4);
-            __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-            __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xlo + 16 * q));
-            p = _mm512_dpbusd_epi32(p, hi, _mm512_loadu_si512(xhi + 16 * q));
-            __m512 d = _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_mul_ps(_mm_loadu_ps(ws + col + q), _mm_loadu_ps(xs + q))));
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc);
-            corr = _mm_fmadd_ps(_mm_loadu_ps(wz + col + q), _mm_loadu_ps(xsx + q), corr);
-        }
-        y[j] = finish(acc, corr);
-    }
-}
-
-/* y[0:cols] for 8-bit codes: per group of 4 sub-blocks, two 64-byte dots (sub-blocks 0-1, then 2-3). */
-TARGET void kiln_q8_gemv(const uint8_t *codes, const float *ws, const float *wz, int nsub,
-                         const int8_t *xq, const float *xs, const float *xsx, int cols, float *y) {
-    const __m512i idx0 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i idx1 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
-    for (int j = 0; j < cols; j++) {
-        long col = (long) j * nsub;
-        __m512 acc = _mm512_setzero_ps();
-        __m128 corr = _mm_setzero_ps();
-        for (int q = 0; q < nsub; q += 4) {
-            const uint8_t *c = codes + 32 * (col + q);
-            prefetch(c + PF);
-            prefetch(c + PF + 64);
-            prefetch((const char *) (ws + col + q) + PF / 4);
-            prefetch((const char *) (wz + col + q) + PF / 4);
-            __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_loadu_si512(c), _mm512_loadu_si512(xq + 32 * q));
-            __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_loadu_si512(c + 64), _mm512_loadu_si512(xq + 32 * q + 64));
-            __m512 d4 = _mm512_castps128_ps512(_mm_mul_ps(_mm_loadu_ps(ws + col + q), _mm_loadu_ps(xs + q)));
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_permutexvar_ps(idx0, d4), acc);
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_permutexvar_ps(idx1, d4), acc);
-            corr = _mm_fmadd_ps(_mm_loadu_ps(wz + col + q), _mm_loadu_ps(xsx + q), corr);
-        }
-        y[j] = finish(acc, corr);
-    }
-}
-
 /*
- * The same for up to 8 activation rows at once (a batch of decode steps): each weight column is
- * read once for all rows. Row r's activations start at xlo / xhi + r * nsub * 16 (4 bits) or
- * xq + r * nsub * 32 (8 bits) and xs / xsx + r * nsub; its outputs at y + r * ldy. Every row's
- * arithmetic is the single-row kernel's, in the same order, so its outputs are the same bits.
+ * y[r * ldy + j] for columns j < cols and up to 8 activation rows r < rows at once (a batch of
+ * decode steps): each weight column is read once for all rows. Row r's activations start at
+ * xlo / xhi + r * nsub * 16 (4 bits) or xq + r * nsub * 32 (8 bits) and xs / xsx + r * nsub.
+ * Every row's arithmetic is the same whatever the number of rows, so the single-row entry points
+ * (rows = 1, inlined with the count constant) give the same bits as a row of a batch.
  */
-TARGET void kiln_q4_gemv_rows(const uint8_t *codes, const float *ws, const float *wz, int nsub,
-                              const int8_t *xlo, const int8_t *xhi, const float *xs, const float *xsx,
-                              int rows, int cols, float *y, long ldy) {
+static inline __attribute__((always_inline)) TARGET void q4_rows(const uint8_t *codes, const float *ws, const float *wz, int nsub,
+        const int8_t *xlo, const int8_t *xhi, const float *xs, const float *xsx, const int rows, int cols, float *y, long ldy) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
     long xstride = 16L * nsub;
@@ -144,9 +90,9 @@ TARGET void kiln_q4_gemv_rows(const uint8_t *codes, const float *ws, const float
     }
 }
 
-/* kiln_q8_gemv for up to 8 rows, as kiln_q4_gemv_rows is for 4 bits. */
-TARGET void kiln_q8_gemv_rows(const uint8_t *codes, const float *ws, const float *wz, int nsub,
-                              const int8_t *xq, const float *xs, const float *xsx, int rows, int cols, float *y, long ldy) {
+/* 8 bits: per group of 4 sub-blocks, two 64-byte dots (sub-blocks 0-1, then 2-3); otherwise as q4_rows. */
+static inline __attribute__((always_inline)) TARGET void q8_rows(const uint8_t *codes, const float *ws, const float *wz, int nsub,
+        const int8_t *xq, const float *xs, const float *xsx, const int rows, int cols, float *y, long ldy) {
     const __m512i idx0 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
     const __m512i idx1 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
     long xstride = 32L * nsub;
@@ -178,4 +124,30 @@ TARGET void kiln_q8_gemv_rows(const uint8_t *codes, const float *ws, const float
         }
         for (int r = 0; r < rows; r++) y[r * ldy + j] = finish(acc[r], corr[r]);
     }
+}
+
+/* y[0:cols] for 4-bit codes (see the layout above). */
+TARGET void kiln_q4_gemv(const uint8_t *codes, const float *ws, const float *wz, int nsub,
+                         const int8_t *xlo, const int8_t *xhi, const float *xs, const float *xsx,
+                         int cols, float *y) {
+    q4_rows(codes, ws, wz, nsub, xlo, xhi, xs, xsx, 1, cols, y, 0);
+}
+
+/* y[0:cols] for 8-bit codes. */
+TARGET void kiln_q8_gemv(const uint8_t *codes, const float *ws, const float *wz, int nsub,
+                         const int8_t *xq, const float *xs, const float *xsx, int cols, float *y) {
+    q8_rows(codes, ws, wz, nsub, xq, xs, xsx, 1, cols, y, 0);
+}
+
+/* Up to 8 rows at once (see q4_rows). */
+TARGET void kiln_q4_gemv_rows(const uint8_t *codes, const float *ws, const float *wz, int nsub,
+                              const int8_t *xlo, const int8_t *xhi, const float *xs, const float *xsx,
+                              int rows, int cols, float *y, long ldy) {
+    q4_rows(codes, ws, wz, nsub, xlo, xhi, xs, xsx, rows, cols, y, ldy);
+}
+
+/* Up to 8 rows at once (see q8_rows). */
+TARGET void kiln_q8_gemv_rows(const uint8_t *codes, const float *ws, const float *wz, int nsub,
+                              const int8_t *xq, const float *xs, const float *xsx, int rows, int cols, float *y, long ldy) {
+    q8_rows(codes, ws, wz, nsub, xq, xs, xsx, rows, cols, y, ldy);
 }

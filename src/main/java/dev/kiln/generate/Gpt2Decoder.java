@@ -151,19 +151,12 @@ public final class Gpt2Decoder implements Decoder {
     @Override
     public float[][] stepAll(List<Session> sessions, int[] ids) {
         int b = ids.length;
-        if (sessions.size() != b) throw new IllegalArgumentException(sessions.size() + " sessions but " + b + " token ids");
-        if (b == 1) return new float[][] {sessions.get(0).step(ids)};
-        Gpt2Session[] ss = new Gpt2Session[b];
-        java.util.Set<Session> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        if (b == 1 && sessions.size() == 1) return new float[][] {sessions.get(0).step(ids)};
+        Gpt2Session[] ss = BatchSession.checked(this, sessions, ids, Gpt2Session.class);
         long[] lid = new long[b], pos = new long[b];
         for (int i = 0; i < b; i++) {
-            if (!(sessions.get(i) instanceof Gpt2Session g) || g.owner() != this)
-                throw new IllegalArgumentException("session " + i + " does not belong to this decoder");
-            if (!seen.add(g)) throw new IllegalArgumentException("session " + i + " appears twice in one step");
-            g.check(new int[] {ids[i]}, g.length + 1);
-            ss[i] = g;
             lid[i] = ids[i];
-            pos[i] = g.length;
+            pos[i] = ss[i].length();
         }
         try (Scope s = Scope.open()) {
             Tensor x = Indexing.indexSelect(wte, 0, Tensor.fromArray(lid, b)).add(Indexing.indexSelect(wpe, 0, Tensor.fromArray(pos, b)));
@@ -183,7 +176,7 @@ public final class Gpt2Decoder implements Decoder {
         file.close();
     }
 
-    private final class Gpt2Session implements Session {
+    private final class Gpt2Session implements BatchSession {
         private final Tensor[] kCache = new Tensor[layers], vCache = new Tensor[layers];   // [heads, ctx, headDim]
         private int length;
 
@@ -197,7 +190,7 @@ public final class Gpt2Decoder implements Decoder {
 
         @Override public int length() { return length; }
 
-        Gpt2Decoder owner() { return Gpt2Decoder.this; }
+        @Override public Decoder decoder() { return Gpt2Decoder.this; }
 
         @Override
         public float[] step(int[] ids) {
@@ -222,7 +215,7 @@ public final class Gpt2Decoder implements Decoder {
             }
         }
 
-        private void check(int[] ids, int total) {
+        @Override public void check(int[] ids, int total) {
             if (total > contextLength()) throw new IllegalArgumentException("the sequence would hold " + total + " tokens; the context holds " + contextLength());
             for (int id : ids) if (id < 0 || id >= vocab) throw new IllegalArgumentException("token id " + id + " is outside the vocabulary (0.." + (vocab - 1) + ")");
         }

@@ -331,19 +331,12 @@ public final class LlamaDecoder implements Decoder {
     @Override
     public float[][] stepAll(java.util.List<Session> sessions, int[] ids) {
         int b = ids.length;
-        if (sessions.size() != b) throw new IllegalArgumentException(sessions.size() + " sessions but " + b + " token ids");
-        if (b == 1) return new float[][] {sessions.get(0).step(ids)};
-        LlamaSession[] ss = new LlamaSession[b];
-        java.util.Set<Session> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        if (b == 1 && sessions.size() == 1) return new float[][] {sessions.get(0).step(ids)};
+        LlamaSession[] ss = BatchSession.checked(this, sessions, ids, LlamaSession.class);
         long[] lid = new long[b], pos = new long[b];
         for (int i = 0; i < b; i++) {
-            if (!(sessions.get(i) instanceof LlamaSession g) || g.decoder() != this)
-                throw new IllegalArgumentException("session " + i + " does not belong to this decoder");
-            if (!seen.add(g)) throw new IllegalArgumentException("session " + i + " appears twice in one step");
-            g.check(new int[] {ids[i]}, g.length + 1);
-            ss[i] = g;
             lid[i] = ids[i];
-            pos[i] = g.length;
+            pos[i] = ss[i].length();
         }
         try (Scope sc = Scope.open()) {
             Tensor x = Indexing.indexSelect(embed, 0, Tensor.fromArray(lid, b));
@@ -394,7 +387,7 @@ public final class LlamaDecoder implements Decoder {
         return t.mul(c).add(rot.mul(s));
     }
 
-    private final class LlamaSession implements Session {
+    private final class LlamaSession implements BatchSession {
         private final Tensor[] kCache = new Tensor[layers], vCache = new Tensor[layers];   // [kv heads, ctx, hd], keys rotated
         private int length;
 
@@ -431,7 +424,7 @@ public final class LlamaDecoder implements Decoder {
             }
         }
 
-        private void check(int[] ids, int total) {
+        @Override public void check(int[] ids, int total) {
             if (total > ctx) throw new IllegalArgumentException("the sequence would hold " + total + " tokens; the context holds " + ctx);
             for (int id : ids) if (id < 0 || id >= vocab) throw new IllegalArgumentException("token id " + id + " is outside the vocabulary (0.." + (vocab - 1) + ")");
         }
@@ -456,7 +449,7 @@ public final class LlamaDecoder implements Decoder {
             return att.reshape(heads, n, hd).permute(1, 0, 2).contiguous().reshape(n, heads * hd);
         }
 
-        LlamaDecoder decoder() { return LlamaDecoder.this; }
+        @Override public Decoder decoder() { return LlamaDecoder.this; }
 
         @Override
         public void close() {

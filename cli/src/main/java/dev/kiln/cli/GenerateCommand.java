@@ -167,15 +167,14 @@ final class GenerateCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         List<TextGenerator.Result> rs = g.generateBatch(ids, options, samplers, null, null);
         double seconds = (System.nanoTime() - t0) / 1e9, decodeMs = 0;
-        int tokens = 0;
+        int tokens = 0, steps = 0;
         for (int i = 0; i < rs.size(); i++) {
             TextGenerator.Result r = rs.get(i);
             out.printf(Locale.ROOT, "[%d] %s%s%n", i, prompts.get(i), r.text());
             tokens += r.ids().length;
+            steps = Math.max(steps, r.ids().length - 1);
             decodeMs = Math.max(decodeMs, r.decodeMs());
         }
-        int steps = 0;
-        for (TextGenerator.Result r : rs) steps = Math.max(steps, r.ids().length - 1);
         out.printf(Locale.ROOT, "%d sequences, %d new tokens in %.2f s; decode %.1f tokens/s in all over %d batched steps (%d threads)%n",
                 rs.size(), tokens, seconds, decodeMs <= 0 ? 0 : (tokens - rs.size()) / (decodeMs / 1000), steps, CpuConfig.threads());
         if (json != null) writeJson(rs, true);

@@ -107,12 +107,8 @@ final class Int8Weights {
      */
     static byte[] quantize(float[] x, QParams a) {
         byte[] out = new byte[x.length];
-        boolean scalar = dev.kiln.backend.cpu.CpuConfig.scalar();
-        dev.kiln.backend.cpu.Parallel.forRange((x.length + 4095) / 4096, 4096, (c0, c1) -> {
-            int from = c0 * 4096, to = Math.min(x.length, c1 * 4096);
-            if (scalar) quantizeScalar(x, a, out, from, to);
-            else quantizeVector(x, a, out, from, to);
-        });
+        dev.kiln.backend.cpu.Parallel.forRange((x.length + 4095) / 4096, 4096,
+                (c0, c1) -> quantizeRange(x, a, out, c0 * 4096, Math.min(x.length, c1 * 4096)));
         return out;
     }
 

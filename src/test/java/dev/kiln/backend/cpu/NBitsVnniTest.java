@@ -20,20 +20,12 @@ class NBitsVnniTest {
         Random r = new Random(11);
         for (int bits : new int[]{4, 8})
             for (int[] shape : new int[][]{{1, 32}, {17, 70}, {300, 768}, {600, 3072}}) {
-                int cols = shape[0], k = shape[1], nsub = NBitsVnni.subBlocks(k);
-                byte[] codes = new byte[cols * nsub * bits * 4];
-                r.nextBytes(codes);
-                float[] ws = new float[cols * nsub], wz = new float[cols * nsub];
-                for (int i = 0; i < ws.length; i++) {
-                    ws[i] = 0.001f + r.nextFloat() * 0.05f;
-                    wz[i] = ws[i] * r.nextInt(1 << bits);
-                }
+                int cols = shape[0], k = shape[1];
                 float[] x = new float[k];
                 for (int i = 0; i < k; i++) x[i] = (float) r.nextGaussian() * 3;
                 if (k > 64) java.util.Arrays.fill(x, 32, 64, 0f);   // an all-zero sub-block (scale 0)
-                for (boolean uniform : new boolean[]{false, true}) {
-                    NBitsVnni.Weights w = uniform ? new NBitsVnni.Weights(bits, cols, nsub, codes, ws, null, 1 << (bits - 1))
-                            : new NBitsVnni.Weights(bits, cols, nsub, codes, ws, wz);
+                for (NBitsVnni.Weights w : randomWeights(r, bits, cols, k)) {
+                    boolean uniform = w.wz() == null;
                     float[] nat = new float[cols], twin = new float[cols];
                     NBitsVnni.gemv(w, x, nat, true);
                     NBitsVnni.gemv(w, x, twin, false);
@@ -49,19 +41,10 @@ class NBitsVnniTest {
         Random r = new Random(12);
         for (int bits : new int[]{4, 8})
             for (int rows : new int[]{2, 8, 11}) {
-                int cols = 300, k = 200, nsub = NBitsVnni.subBlocks(k);
-                byte[] codes = new byte[cols * nsub * bits * 4];
-                r.nextBytes(codes);
-                float[] ws = new float[cols * nsub], wz = new float[cols * nsub];
-                for (int i = 0; i < ws.length; i++) {
-                    ws[i] = 0.001f + r.nextFloat() * 0.05f;
-                    wz[i] = ws[i] * r.nextInt(1 << bits);
-                }
+                int cols = 300, k = 200;
                 float[] x = new float[rows * k];
                 for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian() * 3;
-                for (boolean uniform : new boolean[]{false, true}) {
-                    NBitsVnni.Weights w = uniform ? new NBitsVnni.Weights(bits, cols, nsub, codes, ws, null, 1 << (bits - 1))
-                            : new NBitsVnni.Weights(bits, cols, nsub, codes, ws, wz);
+                for (NBitsVnni.Weights w : randomWeights(r, bits, cols, k)) {
                     float[] all = new float[rows * cols], twin = new float[rows * cols];
                     NBitsVnni.gemvRows(w, x, k, rows, all, true);
                     NBitsVnni.gemvRows(w, x, k, rows, twin, false);
@@ -73,6 +56,20 @@ class NBitsVnniTest {
                     }
                 }
             }
+    }
+
+    /** Random codes and scales for cols columns of k inputs: with per-block zero points, and with the uniform one. */
+    private static NBitsVnni.Weights[] randomWeights(Random r, int bits, int cols, int k) {
+        int nsub = NBitsVnni.subBlocks(k);
+        byte[] codes = new byte[cols * nsub * bits * 4];
+        r.nextBytes(codes);
+        float[] ws = new float[cols * nsub], wz = new float[cols * nsub];
+        for (int i = 0; i < ws.length; i++) {
+            ws[i] = 0.001f + r.nextFloat() * 0.05f;
+            wz[i] = ws[i] * r.nextInt(1 << bits);
+        }
+        return new NBitsVnni.Weights[]{new NBitsVnni.Weights(bits, cols, nsub, codes, ws, wz),
+                new NBitsVnni.Weights(bits, cols, nsub, codes, ws, null, 1 << (bits - 1))};
     }
 
     @Test

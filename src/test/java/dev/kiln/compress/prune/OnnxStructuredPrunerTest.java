@@ -1,24 +1,17 @@
 package dev.kiln.compress.prune;
 
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OrtEnvironment;
-import ai.onnxruntime.OrtSession;
+import dev.kiln.compress.OnnxRuns;
+
 import dev.kiln.io.KilnFormatException;
-import dev.kiln.io.Npy;
-import dev.kiln.onnx.OnnxExecutor;
 import dev.kiln.onnx.OnnxModel;
-import dev.kiln.onnx.OnnxNode;
 import dev.kiln.onnx.OnnxReader;
 import dev.kiln.onnx.Value;
 import dev.kiln.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.LongBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -62,13 +55,14 @@ class OnnxStructuredPrunerTest {
             // per layer: Q, K, V lose 16 x 8 weights and 8 biases each, the output projection 8 x 16; the FFN 16 x 16 + 16 + 16 x 16
             assertEquals(denseParams - 2 * (3 * (16 * 8 + 8) + 8 * 16) - 2 * (16 * 16 + 16 + 16 * 16), smallParams);
 
-            Map<String, float[]> a = runKiln(pruned, inputs()), b = runKiln(masked, inputs()), d = runKiln(bert, inputs());
+            Map<String, Tensor> in = OnnxRuns.bertInputs();
+            Map<String, float[]> a = OnnxRuns.kiln(pruned, in), b = OnnxRuns.kiln(masked, in), d = OnnxRuns.kiln(bert, in);
             for (String k : a.keySet()) {
-                assertEquals(0, maxDiff(a.get(k), b.get(k)), 2e-5, bert + " " + k + ": pruned vs masked");
-                assertTrue(maxDiff(a.get(k), d.get(k)) > 1e-4, "pruning changed the output (it is not a no-op)");
+                assertEquals(0, OnnxRuns.maxDiff(a.get(k), b.get(k)), 2e-5, bert + " " + k + ": pruned vs masked");
+                assertTrue(OnnxRuns.maxDiff(a.get(k), d.get(k)) > 1e-4, "pruning changed the output (it is not a no-op)");
             }
-            Map<String, float[]> ort = runOrt(pruned, inputs());
-            for (String k : a.keySet()) assertEquals(0, maxDiff(a.get(k), ort.get(k)), 2e-5, bert + " " + k + ": Kiln vs ONNX Runtime on the pruned file");
+            Map<String, float[]> ort = OnnxRuns.ort(pruned, in);
+            for (String k : a.keySet()) assertEquals(0, OnnxRuns.maxDiff(a.get(k), ort.get(k)), 2e-5, bert + " " + k + ": Kiln vs ONNX Runtime on the pruned file");
         }
     }
 
@@ -84,11 +78,11 @@ class OnnxStructuredPrunerTest {
         assertEquals(0, r.attentionLayers());
         assertTrue(r.notes().stream().anyMatch(n -> n.contains("Softmax") && n.contains("left alone")), r.notes().toString());
         Map<String, Tensor> in = Map.of("input_ids", Tensor.fromArray(new long[]{3, 17, 5, 29, 11, 2, 30, 8}, 1, 8));
-        Map<String, float[]> a = runKiln(pruned, in), b = runKiln(masked, in), d = runKiln(gpt2, in);
-        for (String k : a.keySet()) assertEquals(0, maxDiff(a.get(k), b.get(k)), 2e-5, "gpt2 " + k + ": pruned vs masked");
-        assertTrue(maxDiff(a.get("logits"), d.get("logits")) > 1e-5, "pruning changed the logits");
-        Map<String, float[]> ort = runOrt(pruned, in);
-        for (String k : a.keySet()) assertEquals(0, maxDiff(a.get(k), ort.get(k)), 2e-5, "gpt2 " + k + ": Kiln vs ONNX Runtime on the pruned file");
+        Map<String, float[]> a = OnnxRuns.kiln(pruned, in), b = OnnxRuns.kiln(masked, in), d = OnnxRuns.kiln(gpt2, in);
+        for (String k : a.keySet()) assertEquals(0, OnnxRuns.maxDiff(a.get(k), b.get(k)), 2e-5, "gpt2 " + k + ": pruned vs masked");
+        assertTrue(OnnxRuns.maxDiff(a.get("logits"), d.get("logits")) > 1e-5, "pruning changed the logits");
+        Map<String, float[]> ort = OnnxRuns.ort(pruned, in);
+        for (String k : a.keySet()) assertEquals(0, OnnxRuns.maxDiff(a.get(k), ort.get(k)), 2e-5, "gpt2 " + k + ": Kiln vs ONNX Runtime on the pruned file");
     }
 
     @Test
@@ -97,7 +91,8 @@ class OnnxStructuredPrunerTest {
         var r = OnnxStructuredPruner.prune(BERTS.get(0), out, new OnnxStructuredPruner.Options(0, 0, false));
         assertEquals(r.headsBefore(), r.headsAfter());
         assertEquals(r.ffnBefore(), r.ffnAfter());
-        Map<String, float[]> a = runKiln(out, inputs()), d = runKiln(BERTS.get(0), inputs());
+        Map<String, Tensor> in = OnnxRuns.bertInputs();
+        Map<String, float[]> a = OnnxRuns.kiln(out, in), d = OnnxRuns.kiln(BERTS.get(0), in);
         for (String k : a.keySet()) assertArrayEquals(d.get(k), a.get(k), 1e-6f);
     }
 
@@ -119,57 +114,5 @@ class OnnxStructuredPrunerTest {
         long n = 0;
         for (Value v : m.graph().initializers().values()) if (v instanceof Value.TensorValue tv && tv.tensor().dtype() == dev.kiln.tensor.DType.F32) n += tv.tensor().numel();
         return n;
-    }
-
-    private static Map<String, Tensor> inputs() throws Exception {
-        Map<String, Tensor> in = new LinkedHashMap<>();
-        in.put("input_ids", Npy.read(Path.of("testdata/real-models/bert_in0.npy")));
-        in.put("attention_mask", Npy.read(Path.of("testdata/real-models/bert_in1.npy")));
-        return in;
-    }
-
-    private static Map<String, float[]> runKiln(Path model, Map<String, Tensor> inputs) throws Exception {
-        try (OnnxExecutor ex = new OnnxExecutor(OnnxReader.read(model))) {
-            Map<String, Value> feed = new HashMap<>();
-            for (var e : inputs.entrySet()) feed.put(e.getKey(), Value.of(e.getValue()));
-            Map<String, float[]> out = new LinkedHashMap<>();
-            for (var e : ex.run(feed).entrySet()) {
-                out.put(e.getKey(), e.getValue().tensor().toFloatArray());
-                e.getValue().tensor().close();
-            }
-            return out;
-        }
-    }
-
-    private static Map<String, float[]> runOrt(Path model, Map<String, Tensor> inputs) throws Exception {
-        OrtEnvironment env = OrtEnvironment.getEnvironment();
-        try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
-            opts.setIntraOpNumThreads(1);
-            try (OrtSession s = env.createSession(model.toString(), opts)) {
-                Map<String, OnnxTensor> feed = new HashMap<>();
-                try {
-                    for (var e : inputs.entrySet()) {
-                        int[] sh = e.getValue().shape();
-                        long[] shape = new long[sh.length];
-                        for (int i = 0; i < sh.length; i++) shape[i] = sh[i];
-                        feed.put(e.getKey(), OnnxTensor.createTensor(env, LongBuffer.wrap(e.getValue().toLongArray()), shape));
-                    }
-                    Map<String, float[]> out = new LinkedHashMap<>();
-                    try (OrtSession.Result res = s.run(feed)) {
-                        for (var e : res) out.put(e.getKey(), ((OnnxTensor) e.getValue()).getFloatBuffer().array());
-                    }
-                    return out;
-                } finally {
-                    feed.values().forEach(OnnxTensor::close);
-                }
-            }
-        }
-    }
-
-    private static double maxDiff(float[] a, float[] b) {
-        assertEquals(a.length, b.length);
-        double m = 0;
-        for (int i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-        return m;
     }
 }

@@ -1,11 +1,8 @@
 package dev.kiln.compress.quant;
 
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OrtEnvironment;
-import ai.onnxruntime.OrtSession;
+import dev.kiln.compress.OnnxRuns;
+
 import dev.kiln.io.KilnFormatException;
-import dev.kiln.io.Npy;
-import dev.kiln.onnx.OnnxExecutor;
 import dev.kiln.onnx.OnnxModel;
 import dev.kiln.onnx.OnnxNode;
 import dev.kiln.onnx.OnnxReader;
@@ -14,11 +11,8 @@ import dev.kiln.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.LongBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -63,14 +57,14 @@ class OnnxDynamicQuantizerTest {
                 assertEquals(dev.kiln.onnx.ElemType.INT8, ((Value.TensorValue) q.graph().initializers().get(w + "_quantized")).type(), w);
             }
 
-            Map<String, Tensor> in = inputs();
+            Map<String, Tensor> in = OnnxRuns.bertInputs();
             try {
-                Map<String, float[]> ref = runKiln(BERT, in), got = runKiln(out, in);
+                Map<String, float[]> ref = OnnxRuns.kiln(BERT, in), got = OnnxRuns.kiln(out, in);
                 for (String name : ref.keySet())
                     assertTrue(cosine(ref.get(name), got.get(name)) >= 0.999, name + " cosine " + cosine(ref.get(name), got.get(name)));
-                Map<String, float[]> ort = runOrt(out, in);
+                Map<String, float[]> ort = OnnxRuns.ort(out, in);
                 for (String name : got.keySet()) {
-                    double d = maxDiff(got.get(name), ort.get(name));
+                    double d = OnnxRuns.maxDiff(got.get(name), ort.get(name));
                     assertTrue(d <= 1e-5, "ONNX Runtime vs Kiln on the int8 file, " + name + ": max |diff| " + d);
                 }
             } finally {
@@ -88,13 +82,13 @@ class OnnxDynamicQuantizerTest {
             OnnxModel q = OnnxReader.read(out);
             assertEquals(r.nodes().size(), count(q, "MatMulNBits"));
             assertEquals(1L, q.opsets().get("com.microsoft"));
-            Map<String, Tensor> in = inputs();
+            Map<String, Tensor> in = OnnxRuns.bertInputs();
             try {
-                Map<String, float[]> ref = runKiln(BERT, in), got = runKiln(out, in), ort = runOrt(out, in);
+                Map<String, float[]> ref = OnnxRuns.kiln(BERT, in), got = OnnxRuns.kiln(out, in), ort = OnnxRuns.ort(out, in);
                 for (String name : ref.keySet()) {
                     double cos = cosine(ref.get(name), got.get(name));
                     assertTrue(cos >= (bits == 4 ? 0.99 : 0.9999), bits + " bits, " + name + " cosine " + cos);
-                    double d = maxDiff(got.get(name), ort.get(name));
+                    double d = OnnxRuns.maxDiff(got.get(name), ort.get(name));
                     assertTrue(d <= 1e-4, "ONNX Runtime vs Kiln, " + bits + " bits, " + name + ": max |diff| " + d);
                 }
             } finally {
@@ -121,51 +115,6 @@ class OnnxDynamicQuantizerTest {
 
     private static long count(OnnxModel m, String op) { return m.graph().nodes().stream().filter(n -> n.opType().equals(op)).count(); }
 
-    private static Map<String, Tensor> inputs() throws Exception {
-        Map<String, Tensor> in = new LinkedHashMap<>();
-        in.put("input_ids", Npy.read(Path.of("testdata/real-models/bert_in0.npy")));
-        in.put("attention_mask", Npy.read(Path.of("testdata/real-models/bert_in1.npy")));
-        return in;
-    }
-
-    private static Map<String, float[]> runKiln(Path model, Map<String, Tensor> in) throws Exception {
-        try (OnnxExecutor ex = new OnnxExecutor(OnnxReader.read(model))) {
-            Map<String, Value> feed = new HashMap<>();
-            for (var e : in.entrySet()) feed.put(e.getKey(), Value.of(e.getValue()));
-            Map<String, float[]> out = new LinkedHashMap<>();
-            for (var e : ex.run(feed).entrySet()) {
-                out.put(e.getKey(), e.getValue().tensor().toFloatArray());
-                e.getValue().tensor().close();
-            }
-            return out;
-        }
-    }
-
-    private static Map<String, float[]> runOrt(Path model, Map<String, Tensor> in) throws Exception {
-        OrtEnvironment env = OrtEnvironment.getEnvironment();
-        try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
-            opts.setIntraOpNumThreads(1);
-            try (OrtSession s = env.createSession(model.toString(), opts)) {
-                Map<String, OnnxTensor> feed = new HashMap<>();
-                try {
-                    for (var e : in.entrySet()) {
-                        int[] sh = e.getValue().shape();
-                        long[] shape = new long[sh.length];
-                        for (int i = 0; i < sh.length; i++) shape[i] = sh[i];
-                        feed.put(e.getKey(), OnnxTensor.createTensor(env, LongBuffer.wrap(e.getValue().toLongArray()), shape));
-                    }
-                    Map<String, float[]> out = new LinkedHashMap<>();
-                    try (OrtSession.Result res = s.run(feed)) {
-                        for (var e : res) out.put(e.getKey(), ((OnnxTensor) e.getValue()).getFloatBuffer().array());
-                    }
-                    return out;
-                } finally {
-                    feed.values().forEach(OnnxTensor::close);
-                }
-            }
-        }
-    }
-
     private static double cosine(float[] a, float[] b) {
         double dot = 0, na = 0, nb = 0;
         for (int i = 0; i < a.length; i++) {
@@ -174,12 +123,5 @@ class OnnxDynamicQuantizerTest {
             nb += (double) b[i] * b[i];
         }
         return dot / Math.sqrt(na * nb);
-    }
-
-    private static double maxDiff(float[] a, float[] b) {
-        assertEquals(a.length, b.length);
-        double d = 0;
-        for (int i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-        return d;
     }
 }
