@@ -24,6 +24,22 @@ import java.util.Set;
 public final class Engine {
     private Engine() {}
 
+    /** Per gradient rule (node name) nanoseconds, summed over passes; null unless -Dkiln.autograd.profile=true. */
+    private static final Map<String, Long> PROFILE = Boolean.getBoolean("kiln.autograd.profile")
+            ? new java.util.concurrent.ConcurrentHashMap<>() : null;
+
+    /**
+     * The time each kind of gradient rule took, summed over every backward pass since the last call
+     * (and reset by it), largest first; empty unless the JVM runs with {@code -Dkiln.autograd.profile=true}.
+     */
+    public static List<Map.Entry<String, Long>> takeProfile() {
+        if (PROFILE == null) return List.of();
+        List<Map.Entry<String, Long>> out = new ArrayList<>(Map.copyOf(PROFILE).entrySet());
+        PROFILE.clear();
+        out.sort(Map.Entry.<String, Long>comparingByValue().reversed());
+        return out;
+    }
+
     public static void backward(Tensor root, Tensor seed, boolean retainGraph) {
         if (!root.requiresGrad())
             throw new IllegalStateException("backward: tensor does not require grad and has no grad_fn");
@@ -51,6 +67,7 @@ public final class Engine {
                 Tensor gOut = pending.remove(node);
                 if (gOut == null) continue;
                 Tensor[] gIn;
+                long t0 = PROFILE == null ? 0 : System.nanoTime();
                 try (Scope step = Scope.open()) {        // the rule's temporaries end with it
                     gIn = node.backward(gOut);
                     for (Tensor t : gIn) {
@@ -60,6 +77,7 @@ public final class Engine {
                         }
                     }
                 }
+                if (PROFILE != null) PROFILE.merge(node.name(), System.nanoTime() - t0, Long::sum);
                 List<Tensor> finished = new ArrayList<>();
                 finished.add(gOut);
                 for (int i = 0; i < node.inputs.length; i++) {

@@ -98,6 +98,22 @@ public interface Backend {
     /** ReLU backward (PyTorch's threshold_backward): out = x > 0 ? g : 0; all three the same shape and dtype. */
     void reluBackward(Tensor g, Tensor x, Tensor out);
 
+    /**
+     * out = g * f'(x) for a smooth activation f in one fused kernel, where the backend has one for op
+     * and these dtypes and layouts (y = f(x), needed by some ops, e.g. GELU); false (nothing
+     * written) otherwise, and the caller composes the gradient from elementwise ops.
+     */
+    default boolean activationBackward(UnaryOp op, Tensor g, Tensor x, Tensor y, Tensor out) { return false; }
+
+    /**
+     * Inverted dropout with its mask drawn in the kernel: element i of {@code in} (contiguous,
+     * row-major) is kept when the top {@code bits} bits of {@code Generator.draw(base, i)} are at
+     * least {@code threshold}; {@code out = kept ? in * scale : in * 0} in in's dtype. Run on the
+     * gradient with the same base it is the backward pass. Returns false (writing nothing) where
+     * the backend has no such kernel for in's dtype or layout: the caller then builds the mask itself.
+     */
+    default boolean dropout(Tensor in, long base, int bits, long threshold, double scale, Tensor out) { return false; }
+
     /** Gradient of conv2d w.r.t. its input: gx [N,C,H,W] (overwritten) from gy [N,O,OH,OW] and w [O,C/g,kh,kw]. */
     void conv2dBackwardInput(Tensor gy, Tensor w, Conv2dParams p, Tensor gx);
 

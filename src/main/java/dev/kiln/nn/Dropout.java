@@ -23,9 +23,7 @@ public final class Dropout extends Module {
     public Tensor forward(Tensor x) {
         if (!isTraining() || p == 0) return x;
         if (p == 1) return x.mul(0.0);
-        Tensor keep = Tensor.rand(gen, x.dtype() == dev.kiln.tensor.DType.F64 ? x.dtype() : dev.kiln.tensor.DType.F32, x.shape())
-                .ge(Tensor.scalar(p));
-        return x.mul(keep).mul(1.0 / (1 - p));
+        return dev.kiln.ops.Dropout.apply(x, p, gen);
     }
 
     @Override protected String extraRepr() { return "p=" + p; }

@@ -25,6 +25,10 @@ final class ElementwiseGrad {
     }
 
     static Tensor unaryGrad(UnaryOp op, Tensor x, Tensor y, Tensor g, double a, double b) {
+        if (op == UnaryOp.GELU || op == UnaryOp.GELU_TANH || op == UnaryOp.SILU) {
+            Tensor fused = fusedGrad(op, x, y, g);
+            if (fused != null) return fused;
+        }
         return switch (op) {
             case NEG -> g.neg();
             case ABS -> g.mul(sign(x));
@@ -63,6 +67,20 @@ final class ElementwiseGrad {
             case ERF -> g.mul(x.square().neg().exp().mul(TWO_OVER_SQRT_PI)); // d/dx erf(x) = 2/sqrt(pi) e^(-x^2)
             case FLOOR, CEIL, ROUND, SIGN -> g.mul(0.0); // piecewise constant: zero almost everywhere
         };
+    }
+
+    /** The backend's one-kernel gradient of a smooth activation, or null where it has none for these tensors. */
+    private static Tensor fusedGrad(UnaryOp op, Tensor x, Tensor y, Tensor g) {
+        if (g.dtype() != x.dtype() || g.backend() != x.backend() || !java.util.Arrays.equals(g.shape(), x.shape())) return null;
+        Tensor gc = g.contiguous(), xc = x.contiguous(), yc = op == UnaryOp.GELU ? y.contiguous() : null;
+        Tensor out = Tensor.empty(x.backend(), x.dtype(), x.shape());
+        boolean done = x.backend().activationBackward(op, gc, xc, yc, out);
+        if (gc != g) gc.close();
+        if (xc != x) xc.close();
+        if (yc != null && yc != y) yc.close();
+        if (done) return out;
+        out.close();
+        return null;
     }
 
     /** One fused pass: x > 0 ? g : 0 (the backend's reluBackward). */

@@ -8,7 +8,8 @@ package dev.kiln.tensor;
  * dropout masks when it recomputes a block (GeneratorTest checks the stream against the JDK's).
  */
 public final class Generator {
-    private static final long GOLDEN_GAMMA = 0x9e3779b97f4a7c15L;
+    /** The SplitMix64 step: a draw advances the state by it (see {@link #reserve}). */
+    public static final long GOLDEN_GAMMA = 0x9e3779b97f4a7c15L;
     private long seed;
     private double spare = Double.NaN;
 
@@ -71,6 +72,21 @@ public final class Generator {
     }
 
     private long rawLong() { return mix64(nextSeed()); }
+
+    /**
+     * Takes the next n raw draws at once and returns the state before them: draw i (0-based) of the
+     * block is {@link #draw}{@code (base, i)}, exactly what n calls of {@link #nextUniform} would have
+     * consumed (its uniform is {@code (draw >>> 11) * 2^-53}). Lets a kernel draw a block in parallel.
+     */
+    public synchronized long reserve(long n) {
+        if (n < 0) throw new IllegalArgumentException("Generator.reserve: n must be >= 0, got " + n);
+        long base = seed;
+        seed += n * GOLDEN_GAMMA;
+        return base;
+    }
+
+    /** Raw 64-bit draw i of a block that {@link #reserve} returned base for. */
+    public static long draw(long base, long i) { return mix64(base + (i + 1) * GOLDEN_GAMMA); }
 
     private int rawInt() { return mix32(nextSeed()); }
 

@@ -150,6 +150,22 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    @Override public boolean activationBackward(UnaryOp op, Tensor g, Tensor x, Tensor y, Tensor out) {
+        try {
+            return CpuActivationGrad.smoothBackward(op, g, x, y, out);
+        } finally {
+            fence(g, x, y, out);
+        }
+    }
+
+    @Override public boolean dropout(Tensor in, long base, int bits, long threshold, double scale, Tensor out) {
+        try {
+            return CpuDropout.apply(in, base, bits, threshold, scale, out);
+        } finally {
+            fence(in, out);
+        }
+    }
+
     @Override public void reluBackward(Tensor g, Tensor x, Tensor out) {
         try {
             CpuActivationGrad.reluBackward(g, x, out);
