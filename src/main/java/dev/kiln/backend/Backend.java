@@ -99,6 +99,14 @@ public interface Backend {
     void reluBackward(Tensor g, Tensor x, Tensor out);
 
     /**
+     * Layer norm backward in one kernel where the backend has one for these dtypes and layouts:
+     * given g (the output's gradient) and the forward's x, weight w (may be null), the last k dims
+     * normalized with eps, writes gx (like x), gw and gb (like w) for each that is not null.
+     * False (nothing written) otherwise: the caller composes the gradient from tensor ops.
+     */
+    default boolean layerNormBackward(Tensor g, Tensor x, Tensor w, int k, double eps, Tensor gx, Tensor gw, Tensor gb) { return false; }
+
+    /**
      * out = g * f'(x) for a smooth activation f in one fused kernel, where the backend has one for op
      * and these dtypes and layouts (y = f(x), needed by some ops, e.g. GELU); false (nothing
      * written) otherwise, and the caller composes the gradient from elementwise ops.

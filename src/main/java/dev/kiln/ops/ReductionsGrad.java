@@ -53,6 +53,8 @@ final class ReductionsGrad {
     static Node layerNorm(Tensor x, Tensor w, Tensor b, int k, double eps) {
         return new Node("layer_norm", x, w, b) {
             @Override protected Tensor[] backward(Tensor g) {
+                Tensor[] fused = fusedLayerNorm(g, x, w, b, k, eps);
+                if (fused != null) return fused;
                 int n = x.dim();
                 int[] axes = new int[k];
                 for (int i = 0; i < k; i++) axes[i] = n - k + i;
@@ -73,5 +75,21 @@ final class ReductionsGrad {
                 return new Tensor[]{gx, gw, gb};
             }
         };
+    }
+
+    /** The backend's one-kernel layer norm backward, or null where it has none for these tensors. */
+    private static Tensor[] fusedLayerNorm(Tensor g, Tensor x, Tensor w, Tensor b, int k, double eps) {
+        if (g.dtype() != x.dtype() || (w != null && w.dtype() != x.dtype()) || (b != null && b.dtype() != x.dtype())
+                || g.backend() != x.backend()) return null;
+        boolean wantW = w != null && w.requiresGrad(), wantB = b != null && b.requiresGrad();
+        Tensor gc = g.contiguous(), xc = x.contiguous(), wc = w == null ? null : w.contiguous();
+        Tensor gx = x.requiresGrad() ? Tensor.empty(x.backend(), x.dtype(), x.shape()) : null;
+        Tensor gw = wantW ? Tensor.empty(x.backend(), x.dtype(), w.shape()) : null;
+        Tensor gb = wantB ? Tensor.empty(x.backend(), x.dtype(), b.shape()) : null;
+        boolean done = x.backend().layerNormBackward(gc, xc, wc, k, eps, gx, gw, gb);
+        for (Tensor t : new Tensor[]{gc, xc, wc}) if (t != null) t.close();
+        if (done) return new Tensor[]{gx, gw, gb};
+        for (Tensor t : new Tensor[]{gx, gw, gb}) if (t != null) t.close();
+        return null;
     }
 }

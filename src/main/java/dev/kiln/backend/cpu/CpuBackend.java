@@ -150,6 +150,14 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    @Override public boolean layerNormBackward(Tensor g, Tensor x, Tensor w, int k, double eps, Tensor gx, Tensor gw, Tensor gb) {
+        try {
+            return CpuNormGrad.layerNormBackward(g, x, w, k, eps, gx, gw, gb);
+        } finally {
+            fence(g, x, w, gx, gw, gb);
+        }
+    }
+
     @Override public boolean activationBackward(UnaryOp op, Tensor g, Tensor x, Tensor y, Tensor out) {
         try {
             return CpuActivationGrad.smoothBackward(op, g, x, y, out);

@@ -229,12 +229,16 @@ public final class CudaBackend implements Backend {
 
     /**
      * Layer-norm backward over the trailing normalizedDims dims (the forward's x, weight w or null,
-     * eps): dx, and dw / db when not null (sums over the rows).
+     * eps): dx, and dw / db when not null (sums over the rows). Also autograd's fused layer norm
+     * backward; false (nothing written) when dx is not wanted.
      */
-    public void layerNormBackward(Tensor dy, Tensor x, Tensor w, int normalizedDims, double eps, Tensor dx, Tensor dw, Tensor db) {
+    @Override
+    public boolean layerNormBackward(Tensor dy, Tensor x, Tensor w, int normalizedDims, double eps, Tensor dx, Tensor dw, Tensor db) {
+        if (dx == null) return false;
         String op = "layerNormBackward";
         fused.layerNormBackward(here(op, dy), here(op, x), w == null ? null : here(op, w), normalizedDims, eps, here(op, dx),
                 dw == null ? null : here(op, dw), db == null ? null : here(op, db));
+        return true;
     }
 
     private CudaOpsView here(String op, Tensor t) {
