@@ -56,12 +56,15 @@ public final class MatMul {
             if (bc != b) bc.close();
             return castBack(out, promoted);
         }
-        Tensor a3 = asBatch(ac, a2, batch, batchSize, m, k);
-        Tensor b3 = asBatch(bc, b2, batch, batchSize, k, n);
         Tensor out3 = Tensor.uninitialized(a.backend(), compute, batchSize, m, n); // gemm with beta 0 writes it all
-        a.backend().gemm(false, false, 1.0, a3, b3, 0.0, out3);
+        if (!gemmByOuterBatch(ac, a2, bc, b2, batch, m, k, n, out3)) {
+            Tensor a3 = asBatch(ac, a2, batch, batchSize, m, k);
+            Tensor b3 = asBatch(bc, b2, batch, batchSize, k, n);
+            a.backend().gemm(false, false, 1.0, a3, b3, 0.0, out3);
+            closeAll(a3, b3);
+        }
         Tensor out = out3.view(resultShape(batch, as.length == 1 ? -1 : m, bs.length == 1 ? -1 : n));
-        closeAll(out3, a3, b3);
+        out3.close();
         if (ac != a) ac.close();
         if (bc != b) bc.close();
         return castBack(out, promoted);
@@ -282,6 +285,50 @@ public final class MatMul {
         if (src != expanded) src.close();
         expanded.close();
         return r;
+    }
+
+    /**
+     * Strided batches without copies: when an operand's batch dims cannot be merged into one stride
+     * (attention's heads permuted out of [batch, time, heads, dim]), one rank-3 GEMM per index of the
+     * leading batch dims, each over the last batch dim by its own stride, writing out3's matching
+     * rows. False (nothing done) when every operand merges, or with fewer than two batch dims.
+     */
+    private static boolean gemmByOuterBatch(Tensor a, int[] a2, Tensor b, int[] b2, int[] batch, int m, int k, int n, Tensor out3) {
+        if (batch.length < 2) return false;
+        Tensor ae = expandTo(a, a2, batch, m, k), be = expandTo(b, b2, batch, k, n);
+        try {
+            if (mergedBatchStride(batch, ae.strides()) >= 0 && mergedBatchStride(batch, be.strides()) >= 0) return false;
+            int last = batch.length - 1, inner = batch[last], outer = (int) (Shape.numel(batch) / inner);
+            int[] idx = new int[last];
+            for (int o = 0; o < outer; o++) {
+                long offA = ae.offset(), offB = be.offset();
+                for (int j = 0; j < last; j++) {
+                    offA += idx[j] * ae.stride(j);
+                    offB += idx[j] * be.stride(j);
+                }
+                try (Tensor av = Tensor.of(ae.storage(), ae.dtype(), new int[]{inner, m, k}, new long[]{ae.stride(last), ae.stride(-2), ae.stride(-1)}, offA);
+                     Tensor bv = Tensor.of(be.storage(), be.dtype(), new int[]{inner, k, n}, new long[]{be.stride(last), be.stride(-2), be.stride(-1)}, offB);
+                     Tensor ov = Tensor.of(out3.storage(), out3.dtype(), new int[]{inner, m, n},
+                             new long[]{(long) m * n, n, 1}, out3.offset() + (long) o * inner * m * n)) {
+                    a.backend().gemm(false, false, 1.0, av, bv, 0.0, ov);
+                }
+                for (int j = last - 1; j >= 0 && ++idx[j] == batch[j]; j--) idx[j] = 0;
+            }
+            return true;
+        } finally {
+            closeAll(ae, be);
+        }
+    }
+
+    /** t (shape t2 after 1-d promotion) expanded to batch + [rows, cols]: a view. */
+    private static Tensor expandTo(Tensor t, int[] t2, int[] batch, int rows, int cols) {
+        int[] full = Arrays.copyOf(batch, batch.length + 2);
+        full[batch.length] = rows;
+        full[batch.length + 1] = cols;
+        Tensor promoted = t.dim() == t2.length ? t : t.view(t2);
+        Tensor expanded = promoted.expand(full);
+        if (promoted != t) promoted.close();
+        return expanded;
     }
 
     /** The single stride that walks all batch dims in order, or -1 when they cannot be merged. */

@@ -121,12 +121,21 @@ class MatMulTest {
     }
 
     @Test
-    void nonMergeableBatchStridesAreCopied() {
+    void nonMergeableBatchStrides() {
         Tensor a = rand(DType.F32, 3, 2, 4, 5).permute(1, 0, 2, 3);    // [2,3,4,5], batch strides (20, 40)
         Tensor b = rand(DType.F32, 2, 3, 5, 6);
         Tensor c = a.matmul(b);
         assertArrayEquals(new int[]{2, 3, 4, 6}, c.shape());
         assertClose(reference(a.contiguous(), b, new int[]{2, 3}), c, 1e-4);
+        // attention's heads: q [B, H, L, D] and k^T [B, H, D, L] permuted out of [B, L, H, D]
+        Tensor q = rand(DType.F32, 2, 7, 3, 5).permute(0, 2, 1, 3), kt = rand(DType.F32, 2, 9, 3, 5).permute(0, 2, 3, 1);
+        assertClose(reference(q.contiguous(), kt.contiguous(), new int[]{2, 3}), q.matmul(kt), 1e-4);
+        // three batch dims, one broadcast, F64
+        Tensor a3 = Tensor.uniform(g, -2, 2, DType.F64, 4, 2, 3, 6, 5).permute(1, 2, 0, 3, 4);   // [2,3,4,6,5]
+        Tensor b3 = Tensor.uniform(g, -2, 2, DType.F64, 3, 1, 5, 2);                              // [3,1,5,2]
+        Tensor c3 = a3.matmul(b3);
+        assertArrayEquals(new int[]{2, 3, 4, 6, 2}, c3.shape());
+        assertClose(reference(a3.contiguous(), b3, new int[]{2, 3, 4}), c3, 1e-12);
     }
 
     @Test
