@@ -7,7 +7,8 @@ random windows of the same text. Prints one JSON line per process group:
 {"ranks", "threads", "steps", "median_step_s", "tokens_per_s", "peak_rss_mib", "loss_first", "loss_last", "torch"}.
 
 Usage: torch_gpt_train.py --data FILE|DIR [--layers 6 --width 512 --heads 8 --context 128 --batch 8
-       --steps 20 --threads 2] [--ddp 2]   (--ddp N: N gloo processes on this machine, --threads each)
+       --steps 20 --threads 2] [--ddp 2] [--vocab 257]   (--ddp N: N gloo processes on this machine,
+       --threads each; --vocab other than 257: random token ids, e.g. GPT-2 small's 50257, timing only)
 """
 import argparse, json, os, resource, sys, time
 import torch
@@ -66,7 +67,7 @@ def run(rank, world, a, text):
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
         os.environ.setdefault("MASTER_PORT", "29533")
         torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
-    model = Gpt(257, a.context, a.width, a.layers, a.heads, 0.1)
+    model = Gpt(a.vocab, a.context, a.width, a.layers, a.heads, 0.1)
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.0)
@@ -74,11 +75,15 @@ def run(rank, world, a, text):
     data = torch.frombuffer(bytearray(text), dtype=torch.uint8).long()
     times, losses = [], []
     for step in range(a.steps):
-        at = torch.randint(0, len(text) - a.context - 1, (a.batch,), generator=g)
-        x = torch.stack([data[i:i + a.context] for i in at.tolist()])
-        y = torch.stack([data[i + 1:i + 1 + a.context] for i in at.tolist()])
+        if a.vocab == 257:
+            at = torch.randint(0, len(text) - a.context - 1, (a.batch,), generator=g)
+            x = torch.stack([data[i:i + a.context] for i in at.tolist()])
+            y = torch.stack([data[i + 1:i + 1 + a.context] for i in at.tolist()])
+        else:   # another vocabulary (e.g. GPT-2's 50257): random ids, for speed and memory only
+            x = torch.randint(0, a.vocab, (a.batch, a.context), generator=g)
+            y = torch.randint(0, a.vocab, (a.batch, a.context), generator=g)
         t0 = time.perf_counter()
-        loss = F.cross_entropy(model(x).reshape(-1, 257), y.reshape(-1))
+        loss = F.cross_entropy(model(x).reshape(-1, a.vocab), y.reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -107,6 +112,7 @@ def main():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--ddp", type=int, default=1)
+    p.add_argument("--vocab", type=int, default=257)
     a = p.parse_args()
     text = read_text(a.data)
     if a.ddp > 1:

@@ -99,6 +99,13 @@ public interface Backend {
     void reluBackward(Tensor g, Tensor x, Tensor out);
 
     /**
+     * Softmax (log: log-softmax) backward over the last dim in one kernel, from the forward's
+     * output y and the gradient g, into dx (all one shape and dtype), where the backend has one for
+     * these tensors; false (nothing written) otherwise.
+     */
+    default boolean softmaxBackward(Tensor y, Tensor g, boolean log, Tensor dx) { return false; }
+
+    /**
      * Layer norm backward in one kernel where the backend has one for these dtypes and layouts:
      * given g (the output's gradient) and the forward's x, weight w (may be null), the last k dims
      * normalized with eps, writes gx (like x), gw and gb (like w) for each that is not null.

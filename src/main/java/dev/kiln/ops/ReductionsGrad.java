@@ -43,6 +43,15 @@ final class ReductionsGrad {
         return new Node(log ? "log_softmax" : "softmax", x) {
             @Override protected Tensor[] backward(Tensor g) {
                 int[] ax = {axis};
+                if (axis == y.dim() - 1 && g.dtype() == y.dtype() && g.backend() == y.backend()
+                        && java.util.Arrays.equals(g.shape(), y.shape())) {
+                    Tensor gc = g.contiguous(), yc = y.contiguous(), dx = Tensor.empty(y.backend(), y.dtype(), y.shape());
+                    boolean done = y.backend().softmaxBackward(yc, gc, log, dx);
+                    gc.close();
+                    yc.close();
+                    if (done) return new Tensor[]{dx};
+                    dx.close();
+                }
                 if (log) return new Tensor[]{g.sub(y.exp().mul(g.sum(ax, true)))};
                 return new Tensor[]{y.mul(g.sub(g.mul(y).sum(ax, true)))};
             }

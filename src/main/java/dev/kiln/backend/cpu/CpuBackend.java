@@ -150,6 +150,14 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    @Override public boolean softmaxBackward(Tensor y, Tensor g, boolean log, Tensor dx) {
+        try {
+            return CpuNormGrad.softmaxBackward(y, g, log, dx);
+        } finally {
+            fence(y, g, dx);
+        }
+    }
+
     @Override public boolean layerNormBackward(Tensor g, Tensor x, Tensor w, int k, double eps, Tensor gx, Tensor gw, Tensor gb) {
         try {
             return CpuNormGrad.layerNormBackward(g, x, w, k, eps, gx, gw, gb);

@@ -11,7 +11,8 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 
 /**
- * Layer norm backward in two passes per row instead of a dozen tensor ops: mean and rstd are
+ * Normalization backward kernels. Softmax over the last dim: dx = y (g - sum(g y)), log-softmax:
+ * dx = g - e^y sum(g), each a reduction and a write pass per row. Layer norm backward in two passes per row instead of a dozen tensor ops: mean and rstd are
  * recomputed from x as the forward kernel computes them; with xhat = (x - mean) rstd and
  * gh = g w, dx = rstd (gh - mean(gh) - xhat mean(gh xhat)); dw = sum over rows of g xhat and
  * db = sum of g, accumulated per piece of {@link #ROWS} rows and added up in piece order, so the
@@ -156,6 +157,71 @@ final class CpuNormGrad {
         if (gx == null) return;
         long oi = gx.offset() + (long) r * d;
         for (int j = 0; j < d; j++) gx.storage().setDouble(t, oi + j, (gh[j] - a / d - xh[j] * c / d) * rstd);
+    }
+
+    /**
+     * Softmax (log: log-softmax) backward over the last dim from the forward's output y and the
+     * gradient g, into dx; all contiguous, one shape, one float dtype. False where it does not apply.
+     */
+    static boolean softmaxBackward(Tensor y, Tensor g, boolean log, Tensor dx) {
+        DType t = y.dtype();
+        if ((t != DType.F32 && t != DType.F64) || g.dtype() != t || dx.dtype() != t || y.dim() == 0) return false;
+        if (!y.isContiguous() || !g.isContiguous() || !dx.isContiguous() || g.numel() != y.numel() || dx.numel() != y.numel()) return false;
+        int n = y.size(-1);
+        if (n == 0) return true;
+        long rowsL = y.numel() / n;
+        if (rowsL > Integer.MAX_VALUE) return false;
+        boolean vec = t == DType.F32 && !CpuConfig.scalar();
+        MemorySegment ys = y.segment(), gs = g.segment(), os = dx.segment();
+        long yo = y.offset(), go = g.offset(), oo = dx.offset();
+        Parallel.forRange((int) rowsL, 6L * n, (r0, r1) -> {
+            for (int r = r0; r < r1; r++) {
+                long yi = yo + (long) r * n, gi = go + (long) r * n, oi = oo + (long) r * n;
+                if (vec && log) logSoftmaxRowF32(ys, yi, gs, gi, os, oi, n);
+                else if (vec) softmaxRowF32(ys, yi, gs, gi, os, oi, n);
+                else softmaxRowScalar(t, y.storage(), yi, g.storage(), gi, dx.storage(), oi, n, log);
+            }
+        });
+        return true;
+    }
+
+    private static void softmaxRowF32(MemorySegment y, long yi, MemorySegment g, long gi, MemorySegment o, long oi, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0;
+        for (int up = S.loopBound(n); i < up; i += L) acc = ld(g, gi + i).fma(ld(y, yi + i), acc);
+        float dot = acc.reduceLanes(VectorOperators.ADD);
+        for (int j = i; j < n; j++) dot += get(g, gi + j) * get(y, yi + j);
+        FloatVector dv = FloatVector.broadcast(S, dot);
+        i = 0;
+        for (int up = S.loopBound(n); i < up; i += L) ld(y, yi + i).mul(ld(g, gi + i).sub(dv)).intoMemorySegment(o, (oi + i) * 4, LE);
+        for (int j = i; j < n; j++) o.setAtIndex(Storage.F32, oi + j, get(y, yi + j) * (get(g, gi + j) - dot));
+    }
+
+    private static void logSoftmaxRowF32(MemorySegment y, long yi, MemorySegment g, long gi, MemorySegment o, long oi, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0;
+        for (int up = S.loopBound(n); i < up; i += L) acc = acc.add(ld(g, gi + i));
+        float sum = acc.reduceLanes(VectorOperators.ADD);
+        for (int j = i; j < n; j++) sum += get(g, gi + j);
+        logSoftmaxWrite(y, yi, g, gi, o, oi, n, sum);
+    }
+
+    /** dx = g - e^y sum: its own method, so the exp's vector code is one compilation (see ElemUnary). */
+    private static void logSoftmaxWrite(MemorySegment y, long yi, MemorySegment g, long gi, MemorySegment o, long oi, int n, float sum) {
+        FloatVector sv = FloatVector.broadcast(S, sum);
+        int i = 0;
+        for (int up = S.loopBound(n); i < up; i += L)
+            ld(g, gi + i).sub(ElemVecF32.exp(ld(y, yi + i)).mul(sv)).intoMemorySegment(o, (oi + i) * 4, LE);
+        for (int j = i; j < n; j++) o.setAtIndex(Storage.F32, oi + j, get(g, gi + j) - (float) Math.exp(get(y, yi + j)) * sum);
+    }
+
+    private static void softmaxRowScalar(DType t, Storage y, long yi, Storage g, long gi, Storage o, long oi, int n, boolean log) {
+        double s = 0;
+        for (int j = 0; j < n; j++) s += log ? g.getDouble(t, gi + j) : g.getDouble(t, gi + j) * y.getDouble(t, yi + j);
+        for (int j = 0; j < n; j++) {
+            double yv = y.getDouble(t, yi + j), gv = g.getDouble(t, gi + j);
+            o.setDouble(t, oi + j, log ? gv - Math.exp(yv) * s : yv * (gv - s));
+        }
     }
 
     private static FloatVector ld(MemorySegment s, long i) { return FloatVector.fromMemorySegment(S, s, i * 4, LE); }

@@ -222,9 +222,11 @@ public final class CudaBackend implements Backend {
     }
 
     /** dx = the gradient of softmax (log: log-softmax) over the last dim, from its output y and dL/dy g. */
-    public void softmaxBackward(Tensor y, Tensor g, boolean log, Tensor dx) {
+    @Override
+    public boolean softmaxBackward(Tensor y, Tensor g, boolean log, Tensor dx) {
         String op = log ? "logSoftmaxBackward" : "softmaxBackward";
         fused.softmaxBackward(here(op, y), here(op, g), log, here(op, dx));
+        return true;
     }
 
     /**

@@ -75,6 +75,32 @@ class NormGradTest {
         check(1024, 512, true);
     }
 
+    /** Softmax and log-softmax backward over the last dim (F32 kernel) against the formulas in double. */
+    @Test void softmaxBackwardMatchesFloat64() {
+        for (boolean log : new boolean[]{false, true}) {
+            for (int[] s : new int[][]{{1, 3}, {37, 133}, {6, 2, 1031}}) {
+                Generator gen = new Generator(s.length * 100L + s[s.length - 1]);
+                Tensor x = Tensor.randn(gen, DType.F32, s).mul(4).detach().requiresGrad(true);
+                Tensor y = log ? x.logSoftmax(-1) : x.softmax(-1);
+                Tensor g = Tensor.randn(gen, DType.F32, s);
+                y.backward(g);
+                double[] yv = values(y.detach()), gv = values(g), dx = values(x.grad());
+                int n = s[s.length - 1];
+                for (int r = 0; r < yv.length / n; r++) {
+                    double sum = 0;
+                    for (int j = 0; j < n; j++) sum += log ? gv[r * n + j] : gv[r * n + j] * yv[r * n + j];
+                    for (int j = 0; j < n; j++) {
+                        int i = r * n + j;
+                        double want = log ? gv[i] - Math.exp(yv[i]) * sum : yv[i] * (gv[i] - sum);
+                        double tol = 1e-5 * (Math.abs(gv[i]) + Math.abs(sum) + 1e-3);
+                        if (!(Math.abs(dx[i] - want) <= tol))
+                            fail((log ? "log_softmax" : "softmax") + " " + java.util.Arrays.toString(s) + " dx[" + i + "] " + dx[i] + " vs " + want);
+                    }
+                }
+            }
+        }
+    }
+
     @Test void weightAndBiasGradientsDoNotDependOnThreads() {
         Generator gen = new Generator(4);
         Tensor x = Tensor.randn(gen, DType.F32, 300, 96), w = Tensor.randn(gen, DType.F32, 96), b = Tensor.randn(gen, DType.F32, 96);
