@@ -4,7 +4,6 @@ import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Storage;
 import dev.kiln.tensor.Tensor;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
@@ -106,7 +105,7 @@ final class CpuNormGrad {
             FloatVector.fromArray(S, aw, i).add(gv.mul(xh)).intoArray(aw, i);
             FloatVector.fromArray(S, ab, i).add(gv).intoArray(ab, i);
         }
-        float a = sa.reduceLanes(VectorOperators.ADD), c = sc.reduceLanes(VectorOperators.ADD);
+        float a = (float) Lanes.sum(sa), c = (float) Lanes.sum(sc);
         for (int j = i; j < d; j++) {
             float xh = ((get(xs, xi + j) - hi) - lo) * rstd, gv = get(gs, gi + j);
             float gh = ws == null ? gv : gv * get(ws, wi + j);
@@ -189,7 +188,7 @@ final class CpuNormGrad {
         FloatVector acc = FloatVector.zero(S);
         int i = 0;
         for (int up = S.loopBound(n); i < up; i += L) acc = ld(g, gi + i).fma(ld(y, yi + i), acc);
-        float dot = acc.reduceLanes(VectorOperators.ADD);
+        float dot = (float) Lanes.sum(acc);
         for (int j = i; j < n; j++) dot += get(g, gi + j) * get(y, yi + j);
         FloatVector dv = FloatVector.broadcast(S, dot);
         i = 0;
@@ -201,7 +200,7 @@ final class CpuNormGrad {
         FloatVector acc = FloatVector.zero(S);
         int i = 0;
         for (int up = S.loopBound(n); i < up; i += L) acc = acc.add(ld(g, gi + i));
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = (float) Lanes.sum(acc);
         for (int j = i; j < n; j++) sum += get(g, gi + j);
         logSoftmaxWrite(y, yi, g, gi, o, oi, n, sum);
     }

@@ -115,6 +115,21 @@ public final class LaneSumProbe {
         ks.add(new Kernel("ReduceRowF64", () -> {
             return bits(ReduceRowF64.sum(xd, 0, n), ReduceRowF64.sumSqDev(xd, 0, n, 0.25), ReduceRowF64.prod(xd, 0, 2 * LD + 3));
         }));
+        // training's fused backward rows: softmax, log-softmax (one lane sum each) and layer norm (two)
+        int rn = 4 * L * 2 + 3;
+        float[] yv = floats(11, 3 * rn), gv = floats(12, 3 * rn), wv = floats(13, rn);
+        ks.add(new Kernel("CpuNormGrad", () -> {
+            var f32 = dev.kiln.tensor.DType.F32;
+            try (var nx = dev.kiln.tensor.Tensor.fromArray(yv, 3, rn); var ng = dev.kiln.tensor.Tensor.fromArray(gv, 3, rn);
+                 var nw = dev.kiln.tensor.Tensor.fromArray(wv, rn); var nd1 = dev.kiln.tensor.Tensor.zeros(f32, 3, rn);
+                 var nd2 = dev.kiln.tensor.Tensor.zeros(f32, 3, rn); var ngx = dev.kiln.tensor.Tensor.zeros(f32, 3, rn);
+                 var ngw = dev.kiln.tensor.Tensor.zeros(f32, rn); var ngb = dev.kiln.tensor.Tensor.zeros(f32, rn)) {
+                CpuNormGrad.softmaxBackward(nx, ng, false, nd1);
+                CpuNormGrad.softmaxBackward(nx, ng, true, nd2);
+                CpuNormGrad.layerNormBackward(ng, nx, nw, 1, 1e-5, ngx, ngw, ngb);
+                return bits(nd1.toFloatArray()) + bits(nd2.toFloatArray()) + bits(ngx.toFloatArray()) + bits(ngw.toFloatArray()) + bits(ngb.toFloatArray());
+            }
+        }));
         // weight-only 4- and 8-bit matrix x vector (com.microsoft MatMulNBits, through the executor): per-column lane sums
         for (int bits : new int[]{4, 8}) {
             int nk = 4 * 32, nn = 6, blob = 32 * bits / 8;
