@@ -45,7 +45,7 @@ public final class Dropout {
 
         Tensor apply(Tensor in) {
             Tensor src = in.isContiguous() ? in : in.contiguous();
-            Tensor out = Tensor.empty(in.backend(), in.dtype(), in.shape());
+            Tensor out = Tensor.uninitialized(in.backend(), in.dtype(), in.shape());   // the kernel writes every element
             if (!kernel || !in.backend().dropout(src, base, bits(), threshold(), scale(), out)) {
                 out.close();
                 try (Tensor keep = keep(in)) { out = src.mul(scale()).mul(keep); }

@@ -73,7 +73,7 @@ final class ElementwiseGrad {
     private static Tensor fusedGrad(UnaryOp op, Tensor x, Tensor y, Tensor g) {
         if (g.dtype() != x.dtype() || g.backend() != x.backend() || !java.util.Arrays.equals(g.shape(), x.shape())) return null;
         Tensor gc = g.contiguous(), xc = x.contiguous(), yc = op == UnaryOp.GELU ? y.contiguous() : null;
-        Tensor out = Tensor.empty(x.backend(), x.dtype(), x.shape());
+        Tensor out = Tensor.uninitialized(x.backend(), x.dtype(), x.shape());
         boolean done = x.backend().activationBackward(op, gc, xc, yc, out);
         if (gc != g) gc.close();
         if (xc != x) xc.close();

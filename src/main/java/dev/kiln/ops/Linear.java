@@ -33,7 +33,7 @@ public final class Linear {
         try (GradMode.Guard g = GradMode.noGrad()) {
             x2 = asType(x, t).reshape(rows, in);
             Tensor wt = asType(w, t);
-            y = Tensor.empty(x.backend(), t, rows, outF);
+            y = Tensor.uninitialized(x.backend(), t, rows, outF);   // the bias copy or the GEMM (beta 0) writes all of it
             double beta = 0;
             if (b != null) {
                 Tensor bt = asType(b, t);
@@ -62,13 +62,13 @@ public final class Linear {
                 Tensor g2 = g.reshape(rows, outF);
                 Tensor gx = null, gw = null, gb = null;
                 if (x.requiresGrad()) {
-                    Tensor dx = Tensor.empty(g.backend(), t, rows, in);
+                    Tensor dx = Tensor.uninitialized(g.backend(), t, rows, in);   // GEMMs with beta 0 write every element
                     g.backend().gemm(false, false, 1.0, g2, w, 0.0, dx);
                     gx = dx.reshape(x.shape());
                     if (gx.dtype() != x.dtype()) gx = gx.to(x.dtype());
                 }
                 if (w.requiresGrad()) {
-                    gw = Tensor.empty(g.backend(), t, outF, in);
+                    gw = Tensor.uninitialized(g.backend(), t, outF, in);
                     g.backend().gemm(true, false, 1.0, g2, x2, 0.0, gw);
                 }
                 if (b != null && b.requiresGrad()) gb = g2.sum(new int[]{0}, false);

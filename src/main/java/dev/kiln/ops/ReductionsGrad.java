@@ -45,7 +45,7 @@ final class ReductionsGrad {
                 int[] ax = {axis};
                 if (axis == y.dim() - 1 && g.dtype() == y.dtype() && g.backend() == y.backend()
                         && java.util.Arrays.equals(g.shape(), y.shape())) {
-                    Tensor gc = g.contiguous(), yc = y.contiguous(), dx = Tensor.empty(y.backend(), y.dtype(), y.shape());
+                    Tensor gc = g.contiguous(), yc = y.contiguous(), dx = Tensor.uninitialized(y.backend(), y.dtype(), y.shape());
                     boolean done = y.backend().softmaxBackward(yc, gc, log, dx);
                     gc.close();
                     yc.close();
@@ -92,9 +92,9 @@ final class ReductionsGrad {
                 || g.backend() != x.backend()) return null;
         boolean wantW = w != null && w.requiresGrad(), wantB = b != null && b.requiresGrad();
         Tensor gc = g.contiguous(), xc = x.contiguous(), wc = w == null ? null : w.contiguous();
-        Tensor gx = x.requiresGrad() ? Tensor.empty(x.backend(), x.dtype(), x.shape()) : null;
-        Tensor gw = wantW ? Tensor.empty(x.backend(), x.dtype(), w.shape()) : null;
-        Tensor gb = wantB ? Tensor.empty(x.backend(), x.dtype(), b.shape()) : null;
+        Tensor gx = x.requiresGrad() ? Tensor.uninitialized(x.backend(), x.dtype(), x.shape()) : null;   // written whole
+        Tensor gw = wantW ? Tensor.uninitialized(x.backend(), x.dtype(), w.shape()) : null;
+        Tensor gb = wantB ? Tensor.uninitialized(x.backend(), x.dtype(), b.shape()) : null;
         boolean done = x.backend().layerNormBackward(gc, xc, wc, k, eps, gx, gw, gb);
         for (Tensor t : new Tensor[]{gc, xc, wc}) if (t != null) t.close();
         if (done) return new Tensor[]{gx, gw, gb};
