@@ -77,6 +77,14 @@ public interface Backend {
      */
     default boolean gemmBf16(Tensor a, Tensor w, Tensor c) { return false; }
 
+    /**
+     * Mixed-precision GEMM for training ({@link dev.kiln.ops.Autocast}): c = bf16(op(a)) x bf16(op(b))
+     * with f32 sums, c overwritten (all F32 matrices; op transposes when its flag is set; b packed per
+     * call, so it may change between calls). False (nothing written) where the backend has no such
+     * kernel: the caller then runs the f32 GEMM.
+     */
+    default boolean gemmBf16(boolean transA, boolean transB, Tensor a, Tensor b, Tensor c) { return false; }
+
     /** x [N,C,H,W], w [O,C/groups,kh,kw], bias [O] or null, out [N,O,OH,OW]. */
     void conv2d(Tensor x, Tensor w, Tensor bias, Conv2dParams p, Tensor out);
 

@@ -11,7 +11,9 @@ import java.util.Arrays;
 /**
  * torch.nn.functional.linear: y = x W^T + b, x [..., in], W [out, in], b [out] or null. The bias is
  * written into y first and the GEMM accumulates onto it (beta = 1), so no extra pass is needed.
- * Backward: dx = dy W, dW = dy^T x, db = sum(dy) over rows.
+ * Backward: dx = dy W, dW = dy^T x, db = sum(dy) over rows. Under {@link Autocast#bf16()} the three
+ * products round their operands to bf16 and sum in f32 where the backend has that kernel (the bias
+ * is then added after the product); the node remembers the mode its forward ran in.
  */
 public final class Linear {
     private Linear() {}
@@ -25,6 +27,7 @@ public final class Linear {
         if (b != null && (b.dim() != 1 || b.shape()[0] != outF))
             throw new IllegalArgumentException("linear: bias shape " + Shape.str(b.shape()) + " does not match weight shape " + Shape.str(w.shape()));
         DType t = x.dtype() == DType.F64 && w.dtype() == DType.F64 ? DType.F64 : DType.F32;
+        boolean bf16 = t == DType.F32 && Autocast.isBf16();
         int rows = (int) (x.numel() / Math.max(in, 1));
         int[] outShape = xs.clone();
         outShape[outShape.length - 1] = outF;
@@ -34,14 +37,22 @@ public final class Linear {
             x2 = asType(x, t).reshape(rows, in);
             Tensor wt = asType(w, t);
             y = Tensor.uninitialized(x.backend(), t, rows, outF);   // the bias copy or the GEMM (beta 0) writes all of it
-            double beta = 0;
-            if (b != null) {
-                Tensor bt = asType(b, t);
-                try (Tensor be = bt.expand(rows, outF)) { y.copyFrom(be); }
-                if (bt != b) bt.close();
-                beta = 1;
+            if (bf16 && rows > 0 && x.backend().gemmBf16(false, true, x2, wt, y)) {
+                if (b != null) {
+                    Tensor bt = asType(b, t);
+                    try (Tensor be = bt.expand(rows, outF)) { x.backend().binary(BinaryOp.ADD, y, be, y); }
+                    if (bt != b) bt.close();
+                }
+            } else {
+                double beta = 0;
+                if (b != null) {
+                    Tensor bt = asType(b, t);
+                    try (Tensor be = bt.expand(rows, outF)) { y.copyFrom(be); }
+                    if (bt != b) bt.close();
+                    beta = 1;
+                }
+                x.backend().gemm(false, true, 1.0, x2, wt, beta, y);
             }
-            x.backend().gemm(false, true, 1.0, x2, wt, beta, y);
             if (wt != w) wt.close();
         }
         Tensor out = y;
@@ -49,27 +60,27 @@ public final class Linear {
             try (GradMode.Guard g = GradMode.noGrad()) { out = y.reshape(outShape); }
             y.close();
         }
-        if (Tensor.needsGrad(x, w, b)) out.setGradFn(grad(x, x2, w, b, rows, in, outF, t));
+        if (Tensor.needsGrad(x, w, b)) out.setGradFn(grad(x, x2, w, b, rows, in, outF, t, bf16));
         else x2.close();
         return out;
     }
 
     private static Tensor asType(Tensor x, DType t) { return x.dtype() == t ? x : x.to(t); }
 
-    private static Node grad(Tensor x, Tensor x2, Tensor w, Tensor b, int rows, int in, int outF, DType t) {
+    private static Node grad(Tensor x, Tensor x2, Tensor w, Tensor b, int rows, int in, int outF, DType t, boolean bf16) {
         return new Node("linear", x, w, b) {
             @Override protected Tensor[] backward(Tensor g) {
                 Tensor g2 = g.reshape(rows, outF);
                 Tensor gx = null, gw = null, gb = null;
                 if (x.requiresGrad()) {
                     Tensor dx = Tensor.uninitialized(g.backend(), t, rows, in);   // GEMMs with beta 0 write every element
-                    g.backend().gemm(false, false, 1.0, g2, w, 0.0, dx);
+                    if (!(bf16 && g.backend().gemmBf16(false, false, g2, w, dx))) g.backend().gemm(false, false, 1.0, g2, w, 0.0, dx);
                     gx = dx.reshape(x.shape());
                     if (gx.dtype() != x.dtype()) gx = gx.to(x.dtype());
                 }
                 if (w.requiresGrad()) {
                     gw = Tensor.uninitialized(g.backend(), t, outF, in);
-                    g.backend().gemm(true, false, 1.0, g2, x2, 0.0, gw);
+                    if (!(bf16 && g.backend().gemmBf16(true, false, g2, x2, gw))) g.backend().gemm(true, false, 1.0, g2, x2, 0.0, gw);
                 }
                 if (b != null && b.requiresGrad()) gb = g2.sum(new int[]{0}, false);
                 return new Tensor[]{gx, gw, gb};

@@ -125,6 +125,18 @@ public final class CpuBackend implements Backend {
         return true;
     }
 
+    @Override public boolean gemmBf16(boolean transA, boolean transB, Tensor a, Tensor b, Tensor c) {
+        if (a.dtype() != DType.F32 || b.dtype() != DType.F32 || c.dtype() != DType.F32 || a.dim() != 2 || b.dim() != 2
+                || c.dim() != 2 || !c.isContiguous() || !Bf16Gemm.useNative())
+            return false;
+        try (Bf16Gemm.Packed pb = Bf16Gemm.pack(b, transB); Tensor at = transA ? a.transpose(0, 1) : null) {
+            Bf16Gemm.gemm(transA ? at : a, pb, c);
+        } finally {
+            fence(a, b, c);
+        }
+        return true;
+    }
+
     @Override public void gemm(boolean transA, boolean transB, double alpha, Tensor a, Tensor b, double beta, Tensor c,
                                GemmEpilogue epilogue) {
         try {

@@ -22,7 +22,7 @@ import java.util.SplittableRandom;
  * and memory only. Prints per step its time and the storage high-water mark, then the median step
  * after the first three, tokens/s and the process's peak RSS (VmHWM); with
  * {@code -Dkiln.autograd.profile=true} also the backward time of each kind of gradient rule.
- * <p>usage: {@code java ... dev.kiln.bench.train.GptTrainBench VOCAB LAYERS WIDTH HEADS CONTEXT BATCH STEPS [checkpoint]}
+ * <p>usage: {@code java ... dev.kiln.bench.train.GptTrainBench VOCAB LAYERS WIDTH HEADS CONTEXT BATCH STEPS [checkpoint] [bf16]}
  * (GPT-2 small: {@code 50257 12 768 12 512 4 8})
  */
 public final class GptTrainBench {
@@ -30,18 +30,19 @@ public final class GptTrainBench {
 
     public static void main(String[] a) throws Exception {
         if (a.length < 7) {
-            System.err.println("usage: GptTrainBench VOCAB LAYERS WIDTH HEADS CONTEXT BATCH STEPS [checkpoint]");
+            System.err.println("usage: GptTrainBench VOCAB LAYERS WIDTH HEADS CONTEXT BATCH STEPS [checkpoint] [bf16]");
             System.exit(2);
         }
         int vocab = Integer.parseInt(a[0]), layers = Integer.parseInt(a[1]), width = Integer.parseInt(a[2]), heads = Integer.parseInt(a[3]),
                 context = Integer.parseInt(a[4]), batch = Integer.parseInt(a[5]), steps = Integer.parseInt(a[6]);
-        boolean checkpoint = a.length > 7 && a[7].equals("checkpoint");
+        java.util.List<String> flags = java.util.Arrays.asList(a).subList(7, a.length);
+        boolean checkpoint = flags.contains("checkpoint"), bf16 = flags.contains("bf16");
         GptLm model = new GptLm(new GptLm.Config(vocab, context, width, layers, heads, 0.1), new Generator(1)).checkpointActivations(checkpoint);
         model.train();
         Adam opt = Adam.adamW(model.parameters(), 1e-3, 0.9, 0.95, 1e-8, 0.0);
         long params = model.parameters().stream().mapToLong(Tensor::numel).sum();
         System.out.printf("GPT: vocab %d, %d layers, width %d, %d heads, context %d, batch %d, %.1fM parameters%s%n",
-                vocab, layers, width, heads, context, batch, params / 1e6, checkpoint ? ", activation checkpointing" : "");
+                vocab, layers, width, heads, context, batch, params / 1e6, (checkpoint ? ", activation checkpointing" : "") + (bf16 ? ", bf16 autocast" : ""));
         SplittableRandom r = new SplittableRandom(7);
         double[] times = new double[steps];
         for (int s = 0; s < steps; s++) {
@@ -53,7 +54,7 @@ public final class GptTrainBench {
             Storage.resetPeakBytes();
             long t0 = System.nanoTime(), t1, t2;
             double loss;
-            try (Scope sc = Scope.open()) {
+            try (Scope sc = Scope.open(); var ac = bf16 ? dev.kiln.ops.Autocast.bf16() : dev.kiln.ops.Autocast.f32()) {
                 opt.zeroGrad();
                 Tensor l = Loss.crossEntropy(model.forward(Tensor.fromArray(x, batch, context)), Tensor.fromArray(y, batch, context),
                         -100, 0, Loss.Reduction.MEAN);
