@@ -9,6 +9,7 @@ import dev.kiln.io.AtomicWrite;
 import dev.kiln.io.Safetensors;
 import dev.kiln.nn.GptLm;
 import dev.kiln.nn.Loss;
+import dev.kiln.ops.Autocast;
 import dev.kiln.optim.Adam;
 import dev.kiln.optim.LrSchedule;
 import dev.kiln.optim.Optimizer;
@@ -59,6 +60,18 @@ public final class GptTrainer implements AutoCloseable {
 
     public GptTrainer(GptLm model, TextCorpus data, Options o) { this(model, data, o, null, 0); }
 
+    private boolean bf16;
+
+    /**
+     * With on, each training step's forward and backward run under {@link Autocast#bf16()}: the
+     * Linear layers' products in bf16 with f32 sums, parameters, gradients and optimizer state in
+     * f32. Evaluation stays f32.
+     */
+    public GptTrainer bf16(boolean on) {
+        bf16 = on;
+        return this;
+    }
+
     /** Data parallel over pg (null: one process) with ZeRO stage 0 (DDP), 1 or 2. */
     public GptTrainer(GptLm model, TextCorpus data, Options o, ProcessGroup pg, int zeroStage) {
         this.model = model;
@@ -102,7 +115,7 @@ public final class GptTrainer implements AutoCloseable {
             }
         }
         double loss;
-        try (Scope s = Scope.open()) {
+        try (Scope s = Scope.open(); Autocast.Guard ac = bf16 ? Autocast.bf16() : Autocast.f32()) {
             opt.zeroGrad();
             Tensor ids = Tensor.fromArray(x, o.batch(), context);
             Tensor l = Loss.crossEntropy(ddp != null ? ddp.forward(ids) : model.forward(ids), Tensor.fromArray(y, o.batch(), context),

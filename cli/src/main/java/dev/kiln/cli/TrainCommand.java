@@ -69,6 +69,8 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--out", description = "gpt: Hugging Face GPT-2 directory written at each evaluation (kiln generate reads it).") Path outDir;
     @Option(names = "--zero", defaultValue = "0", description = "gpt, several ranks: 0 = DDP (default), 1 = ZeRO-1 (optimizer state sharded), 2 = ZeRO-2 (and gradients freed once reduced).") int zero;
     @Option(names = "--checkpoint-activations", description = "gpt: recompute each block's activations in backward instead of keeping them (less memory, one more forward).") boolean checkpointActivations;
+    @Option(names = "--precision", defaultValue = "f32", paramLabel = "f32|bf16", description = "gpt: matrix products of the Linear layers in f32 (default) or bf16 "
+            + "(operands rounded to bf16, f32 sums, f32 master weights; where the CPU has AVX512-BF16).") String precision;
     @Option(names = "--sample", defaultValue = "120", description = "gpt: bytes sampled from --out at the end (0: none; default: ${DEFAULT-VALUE}).") int sample;
 
     static final double SGD_LR = 0.05, ADAM_LR = 0.001;
@@ -183,8 +185,10 @@ public final class TrainCommand implements Callable<Integer> {
         CliChecks.inRange("train", "--weight-decay", weightDecay, 0, Double.MAX_VALUE);
         Path text = spec.commandLine().getParseResult().hasMatchedOption("--data") ? Path.of(data) : null;
         try (dev.kiln.dist.DistributedTraining dist = dev.kiln.dist.DistributedTraining.fromEnv(distEnv())) {
+            if (!precision.equals("f32") && !precision.equals("bf16"))
+                throw new IllegalArgumentException("train: --precision must be f32 or bf16, got " + precision);
             return TrainGpt.run(new TrainGpt.Settings(text, steps, b, rate, weightDecay, context, width, layers, heads, dropout, evalEvery,
-                    outDir, sample, seed, json, checkpointActivations, zero, save, resume), out, dist);
+                    outDir, sample, seed, json, checkpointActivations, zero, save, resume, precision.equals("bf16")), out, dist);
         }
     }
 

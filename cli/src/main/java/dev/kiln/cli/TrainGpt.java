@@ -31,7 +31,7 @@ final class TrainGpt {
     /** The options of kiln train that the GPT model reads. */
     record Settings(Path data, int steps, int batch, double lr, double weightDecay, int context, int width, int layers, int heads,
                     double dropout, int evalEvery, Path out, int sample, long seed, Path json, boolean checkpointActivations, int zero,
-                    Path save, Path resume) {
+                    Path save, Path resume, boolean bf16) {
         /** With --resume, the model's shape and seed recorded in the checkpoint replace the options'. */
         Settings resumed() throws java.io.IOException {
             if (resume == null) return this;
@@ -43,7 +43,7 @@ final class TrainGpt {
             try {
                 return new Settings(data, steps, batch, lr, weightDecay, Integer.parseInt(m.get("gpt.context")), Integer.parseInt(m.get("gpt.width")),
                         Integer.parseInt(m.get("gpt.layers")), Integer.parseInt(m.get("gpt.heads")), Double.parseDouble(m.get("gpt.dropout")), evalEvery,
-                        out, sample, Long.parseLong(m.get("gpt.seed")), json, checkpointActivations, zero, save, resume);
+                        out, sample, Long.parseLong(m.get("gpt.seed")), json, checkpointActivations, zero, save, resume, bf16);
             } catch (RuntimeException e) {
                 throw new IllegalArgumentException("train --resume: " + first + " lacks the gpt.* metadata of kiln train --model gpt");
             }
@@ -86,13 +86,14 @@ final class TrainGpt {
         int warmup = Math.min(s.steps() - 1, Math.max(0, s.steps() / 20));
         GptTrainer.Options o = new GptTrainer.Options(s.steps(), s.batch(), s.lr(), s.weightDecay(), warmup, 1.0, 64, s.seed());
         try (GptLm model = new GptLm(cfg, new Generator(s.seed())).checkpointActivations(s.checkpointActivations());
-             GptTrainer tr = new GptTrainer(model, corpus, o, dist.group(), s.zero())) {
+             GptTrainer tr = new GptTrainer(model, corpus, o, dist.group(), s.zero()).bf16(s.bf16())) {
             out.printf(Locale.ROOT, "text: %s, %d file(s) (%d binary skipped), %,d training bytes, %,d held out%n",
                     corpus.source(), corpus.files(), corpus.skipped(), corpus.train().length, corpus.heldOut().length);
             out.printf(Locale.ROOT, "model gpt (GPT-2 architecture, byte tokens): %d layers, width %d, %d heads, context %d, %,d parameters; "
                             + "AdamW lr %.3g (warm-up %d, cosine), batch %d x %d, %d threads%s%n",
                     s.layers(), s.width(), s.heads(), s.context(), model.parameterCount(), s.lr(), warmup, s.batch(), s.context(), CpuConfig.threads(),
-                    s.checkpointActivations() ? ", activation checkpointing" : "");
+                    (s.checkpointActivations() ? ", activation checkpointing" : "")
+                            + (s.bf16() ? ", bf16 Linear products (" + dev.kiln.backend.cpu.Bf16Gemm.describe() + ")" : ""));
             if (dist.isDistributed())
                 out.printf(Locale.ROOT, "data parallel: %d ranks (%s backend), %s, batch %d per rank%n", dist.size(), dist.group().backend(),
                         s.zero() == 0 ? "DDP (optimizer state on every rank)" : "ZeRO-" + s.zero() + " (optimizer state sharded" + (s.zero() == 2 ? ", gradients freed once reduced)" : ")"), s.batch());

@@ -82,6 +82,24 @@ class TrainCommandTest {
         CliRun badHeads = CliRun.of("train", "--model", "gpt", "--data", text.toString(), "--width", "30", "--heads", "4");
         assertEquals(2, badHeads.code());
         assertTrue(badHeads.err().contains("--width 30 must be a multiple of --heads 4"), badHeads.err());
+        CliRun badPrecision = CliRun.of("train", "--model", "gpt", "--data", text.toString(), "--precision", "fp8");
+        assertEquals(2, badPrecision.code());
+        assertTrue(badPrecision.err().contains("--precision must be f32 or bf16, got fp8"), badPrecision.err());
+    }
+
+    /** --precision bf16: the Linear products run under bf16 autocast; the header says so and the held-out loss still falls. */
+    @Test void gptInBf16(@TempDir Path dir) throws Exception {
+        Path text = dir.resolve("text.txt"), json = dir.resolve("gpt.json");
+        Files.writeString(text, "the quick brown fox jumps over the lazy dog. ".repeat(80));
+        CliRun r = CliRun.of("train", "--model", "gpt", "--data", text.toString(), "--steps", "80", "--context", "32", "--width", "32",
+                "--layers", "1", "--heads", "2", "--eval-every", "40", "--lr", "3e-3", "--dropout", "0", "--sample", "0",
+                "--precision", "bf16", "--json", json.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains(", bf16 Linear products ("), r.out());
+        String j = Files.readString(json);
+        double start = Double.parseDouble(j.replaceAll(".*\"held_out_loss_start\": ([0-9.]+).*\\s*", "$1").trim());
+        double end = Double.parseDouble(j.replaceAll(".*\"held_out_loss\": ([0-9.]+).*\\s*", "$1").trim());
+        assertTrue(end < start - 2, "held-out loss " + start + " -> " + end + ": " + j);
     }
 
     /**
