@@ -32,4 +32,18 @@ interface BatchSession extends Decoder.Session {
         }
         return out;
     }
+
+    /** A batched step's token ids as longs (index_select's index). */
+    static long[] longs(int[] ids) {
+        long[] out = new long[ids.length];
+        for (int i = 0; i < ids.length; i++) out[i] = ids[i];
+        return out;
+    }
+
+    /** Each session's next position: the tokens its cache holds. */
+    static long[] positions(BatchSession[] sessions) {
+        long[] out = new long[sessions.length];
+        for (int i = 0; i < sessions.length; i++) out[i] = sessions[i].length();
+        return out;
+    }
 }

@@ -153,11 +153,7 @@ public final class Gpt2Decoder implements Decoder {
         int b = ids.length;
         if (b == 1 && sessions.size() == 1) return new float[][] {sessions.get(0).step(ids)};
         Gpt2Session[] ss = BatchSession.checked(this, sessions, ids, Gpt2Session.class);
-        long[] lid = new long[b], pos = new long[b];
-        for (int i = 0; i < b; i++) {
-            lid[i] = ids[i];
-            pos[i] = ss[i].length();
-        }
+        long[] lid = BatchSession.longs(ids), pos = BatchSession.positions(ss);
         try (Scope s = Scope.open()) {
             Tensor x = Indexing.indexSelect(wte, 0, Tensor.fromArray(lid, b)).add(Indexing.indexSelect(wpe, 0, Tensor.fromArray(pos, b)));
             Tensor y = blocks(x, b, (l, qkv) -> {

@@ -333,11 +333,7 @@ public final class LlamaDecoder implements Decoder {
         int b = ids.length;
         if (b == 1 && sessions.size() == 1) return new float[][] {sessions.get(0).step(ids)};
         LlamaSession[] ss = BatchSession.checked(this, sessions, ids, LlamaSession.class);
-        long[] lid = new long[b], pos = new long[b];
-        for (int i = 0; i < b; i++) {
-            lid[i] = ids[i];
-            pos[i] = ss[i].length();
-        }
+        long[] lid = BatchSession.longs(ids), pos = BatchSession.positions(ss);
         try (Scope sc = Scope.open()) {
             Tensor x = Indexing.indexSelect(embed, 0, Tensor.fromArray(lid, b));
             Tensor at = Tensor.fromArray(pos, b);

@@ -56,8 +56,9 @@ public final class Loss {
         return loss.setGradFn(new dev.kiln.autograd.Node("cross_entropy", logits) {
             @Override protected Tensor[] backward(Tensor g) {
                 Tensor dx = lsm.exp();                                       // softmax
-                try (Tensor minusOne = Tensor.full(-1.0, dx.dtype(), n, 1).to(dx.backend())) {
-                    dx.backend().scatterAdd(dx, 1, idx, minusOne);          // - onehot(target)
+                try (Tensor minusOne = Tensor.full(-1.0, dx.dtype(), n, 1)) {
+                    if (minusOne.backend() == dx.backend()) dx.backend().scatterAdd(dx, 1, idx, minusOne);   // - onehot(target)
+                    else try (Tensor there = minusOne.to(dx.backend())) { dx.backend().scatterAdd(dx, 1, idx, there); }
                 }
                 try (Tensor s = g.to(dx.dtype()).mul(scale); Tensor se = s.expand(dx.shape())) {
                     dx.backend().binary(dev.kiln.ops.BinaryOp.MUL, dx, se, dx);   // in place

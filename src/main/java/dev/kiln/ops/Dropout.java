@@ -62,9 +62,10 @@ public final class Dropout {
             int shift = 64 - bits();
             long thr = threshold();
             for (int i = 0; i < n; i++) k[i] = (Generator.draw(base, i) >>> shift) >= thr ? 1 : 0;
-            Tensor host = f64 ? Tensor.fromArray(k, in.shape()) : Tensor.fromArray(toFloat(k), in.shape());
-            if (in.backend() == host.backend()) return host;
-            try (host) { return host.to(in.backend()); }
+            try (Tensor host = Tensor.fromArray(k, in.shape())) {
+                if (in.backend() == host.backend()) return host.to(in.dtype());      // ones and zeros: exact in any float dtype
+                try (Tensor cast = host.to(in.dtype())) { return cast.to(in.backend()); }
+            }
         }
     }
 
@@ -75,12 +76,6 @@ public final class Dropout {
      */
     static long threshold(boolean f64, double p) {
         return (long) Math.ceil((double) (float) p * (f64 ? 0x1p53 : 0x1p24));
-    }
-
-    private static float[] toFloat(double[] d) {
-        float[] f = new float[d.length];
-        for (int i = 0; i < d.length; i++) f[i] = (float) d[i];
-        return f;
     }
 
     /** The plain formula, for dtypes the kernel does not take (bf16, f16). */

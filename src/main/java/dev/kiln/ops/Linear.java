@@ -37,22 +37,16 @@ public final class Linear {
             x2 = asType(x, t).reshape(rows, in);
             Tensor wt = asType(w, t);
             y = Tensor.uninitialized(x.backend(), t, rows, outF);   // the bias copy or the GEMM (beta 0) writes all of it
-            if (bf16 && rows > 0 && x.backend().gemmBf16(false, true, x2, wt, y)) {
-                if (b != null) {
-                    Tensor bt = asType(b, t);
-                    try (Tensor be = bt.expand(rows, outF)) { x.backend().binary(BinaryOp.ADD, y, be, y); }
-                    if (bt != b) bt.close();
+            boolean done = bf16 && rows > 0 && x.backend().gemmBf16(false, true, x2, wt, y);
+            if (b != null) {                                   // f32: the GEMM accumulates onto the bias; bf16: added after
+                Tensor bt = asType(b, t);
+                try (Tensor be = bt.expand(rows, outF)) {
+                    if (done) x.backend().binary(BinaryOp.ADD, y, be, y);
+                    else y.copyFrom(be);
                 }
-            } else {
-                double beta = 0;
-                if (b != null) {
-                    Tensor bt = asType(b, t);
-                    try (Tensor be = bt.expand(rows, outF)) { y.copyFrom(be); }
-                    if (bt != b) bt.close();
-                    beta = 1;
-                }
-                x.backend().gemm(false, true, 1.0, x2, wt, beta, y);
+                if (bt != b) bt.close();
             }
+            if (!done) x.backend().gemm(false, true, 1.0, x2, wt, b != null ? 1 : 0, y);
             if (wt != w) wt.close();
         }
         Tensor out = y;

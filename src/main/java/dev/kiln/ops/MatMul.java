@@ -270,12 +270,7 @@ public final class MatMul {
      * broadcast batch shape, then the batch dims merged into one; a view when the strides allow it.
      */
     private static Tensor asBatch(Tensor t, int[] t2, int[] batch, int batchSize, int rows, int cols) {
-        int[] full = Arrays.copyOf(batch, batch.length + 2);
-        full[batch.length] = rows;
-        full[batch.length + 1] = cols;
-        Tensor promoted = t.dim() == t2.length ? t : t.view(t2);
-        Tensor expanded = promoted.expand(full);
-        if (promoted != t) promoted.close();
+        Tensor expanded = expandTo(t, t2, batch, rows, cols);
         long[] st = expanded.strides();
         long batchStride = mergedBatchStride(batch, st);
         Tensor src = batchStride >= 0 ? expanded : expanded.contiguous();

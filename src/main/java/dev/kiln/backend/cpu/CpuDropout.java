@@ -30,6 +30,8 @@ final class CpuDropout {
     private static final VectorSpecies<Long> L = VectorSpecies.of(long.class, CpuConfig.F64.vectorShape());
     private static final VectorSpecies<Float> F = VectorSpecies.of(float.class,
             VectorShape.forBitSize(Math.max(64, CpuConfig.F64.vectorBitSize() / 2)));
+    /** What a vector of states advances by per step: one draw per lane. */
+    private static final LongVector STEP = LongVector.broadcast(L, L.length() * Generator.GOLDEN_GAMMA);
     /** Elements per parallel piece (a multiple of every lane count). */
     private static final int PIECE = 1 << 15;
 
@@ -53,11 +55,16 @@ final class CpuDropout {
         return true;
     }
 
-    private static LongVector mix(LongVector z) {
+    /** The lanes to drop: the top bits of each lane's SplitMix64 draw (state z) below the threshold. */
+    private static VectorMask<Long> dropped(LongVector z, int shift, long threshold) {
         z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 30)).mul(M1);
         z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 27)).mul(M2);
-        return z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 31));
+        z = z.lanewise(VectorOperators.XOR, z.lanewise(VectorOperators.LSHR, 31));
+        return z.lanewise(VectorOperators.LSHR, shift).compare(VectorOperators.LT, threshold);
     }
+
+    /** The scalar twin of {@link #dropped}, for element i. */
+    private static boolean kept(long base, long i, int shift, long threshold) { return (Generator.draw(base, i) >>> shift) >= threshold; }
 
     /** State before draw i's mix: base + (i + 1) * gamma, one lane per element. */
     private static LongVector states(long base, long i) {
@@ -70,17 +77,16 @@ final class CpuDropout {
         long i = lo;
         if (vec) {
             int w = L.length();
-            LongVector z = states(base, i), step = LongVector.broadcast(L, w * Generator.GOLDEN_GAMMA);
+            LongVector z = states(base, i);
             FloatVector sv = FloatVector.broadcast(F, s);
-            for (; i <= hi - w; i += w, z = z.add(step)) {
-                VectorMask<Long> drop = mix(z).lanewise(VectorOperators.LSHR, shift).compare(VectorOperators.LT, threshold);
+            for (; i <= hi - w; i += w, z = z.add(STEP)) {
                 FloatVector v = FloatVector.fromMemorySegment(F, x, (xo + i) * 4, LE);
-                v.mul(sv).blend(v.mul(0f), drop.cast(F)).intoMemorySegment(o, (oo + i) * 4, LE);
+                v.mul(sv).blend(v.mul(0f), dropped(z, shift, threshold).cast(F)).intoMemorySegment(o, (oo + i) * 4, LE);
             }
         }
         for (; i < hi; i++) {
             float v = x.get(Storage.F32, (xo + i) * 4);
-            o.set(Storage.F32, (oo + i) * 4, (Generator.draw(base, i) >>> shift) >= threshold ? v * s : v * 0f);
+            o.set(Storage.F32, (oo + i) * 4, kept(base, i, shift, threshold) ? v * s : v * 0f);
         }
     }
 
@@ -90,17 +96,16 @@ final class CpuDropout {
         if (vec) {
             var d = CpuConfig.F64;
             int w = L.length();
-            LongVector z = states(base, i), step = LongVector.broadcast(L, w * Generator.GOLDEN_GAMMA);
+            LongVector z = states(base, i);
             DoubleVector sv = DoubleVector.broadcast(d, s);
-            for (; i <= hi - w; i += w, z = z.add(step)) {
-                VectorMask<Long> drop = mix(z).lanewise(VectorOperators.LSHR, shift).compare(VectorOperators.LT, threshold);
+            for (; i <= hi - w; i += w, z = z.add(STEP)) {
                 DoubleVector v = DoubleVector.fromMemorySegment(d, x, (xo + i) * 8, LE);
-                v.mul(sv).blend(v.mul(0d), drop.cast(d)).intoMemorySegment(o, (oo + i) * 8, LE);
+                v.mul(sv).blend(v.mul(0d), dropped(z, shift, threshold).cast(d)).intoMemorySegment(o, (oo + i) * 8, LE);
             }
         }
         for (; i < hi; i++) {
             double v = x.get(Storage.F64, (xo + i) * 8);
-            o.set(Storage.F64, (oo + i) * 8, (Generator.draw(base, i) >>> shift) >= threshold ? v * s : v * 0d);
+            o.set(Storage.F64, (oo + i) * 8, kept(base, i, shift, threshold) ? v * s : v * 0d);
         }
     }
 }

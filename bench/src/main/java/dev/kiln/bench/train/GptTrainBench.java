@@ -10,8 +10,6 @@ import dev.kiln.tensor.Scope;
 import dev.kiln.tensor.Storage;
 import dev.kiln.tensor.Tensor;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
@@ -77,12 +75,6 @@ public final class GptTrainBench {
         double[] warm = Arrays.copyOfRange(times, Math.min(3, steps - 1), steps);
         Arrays.sort(warm);
         double med = warm[warm.length / 2];
-        System.out.printf("median step %.3f s, %.1f tokens/s, peak RSS %.1f MiB%n", med, batch * context / med, hwmKb() / 1024.0);
-    }
-
-    private static long hwmKb() throws Exception {
-        for (String l : Files.readAllLines(Path.of("/proc/self/status")))
-            if (l.startsWith("VmHWM:")) return Long.parseLong(l.replaceAll("[^0-9]", ""));
-        return -1;
+        System.out.printf("median step %.3f s, %.1f tokens/s, peak RSS %.1f MiB%n", med, batch * context / med, LmTrainBench.hwmKb() / 1024.0);
     }
 }
