@@ -178,6 +178,10 @@ final class GemmF32 {
 
     /** The same starting at dst[d0]. */
     static void packA(GemmMatrix a, int mc, int kc, int mr, float[] dst, int d0, float[] scratch) {
+        if (GemmF32Native.packsTransposed(a, mc)) {
+            GemmF32Native.packTransposedA(a, mc, kc, mr, dst, d0);
+            return;
+        }
         for (int p = 0; p < mc; p += mr) {
             int rows = Math.min(mr, mc - p);
             int base = d0 + p * kc;
@@ -198,6 +202,8 @@ final class GemmF32 {
             long src = b.off() + j0 * b.cs();
             if (vector && cols == NR && b.cs() == 1) {
                 copyRows(b.seg(), src, b.rs(), kc, dst, base);
+            } else if (vector && GemmF32Native.packsTransposed(b, kc)) {
+                GemmF32Native.packTransposedB(b.at(0, j0), kc, cols, dst, base);
             } else {
                 if (cols < NR) Arrays.fill(dst, base, base + NR * kc, 0f);
                 if (scratch == null) scratch = scratch(BUFFERS.get(), kc);

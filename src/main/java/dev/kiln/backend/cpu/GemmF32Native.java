@@ -26,6 +26,18 @@ final class GemmF32Native {
     /** Whether the panel step runs when present. */
     static volatile boolean use = !"false".equals(System.getProperty("kiln.gemm.native"));
 
+    private static final MethodHandle PACK_AT = PANEL != null
+            ? NativeCpu.function("kiln_f32_pack_at", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
+                    ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS), true)
+            : null;
+    private static final MethodHandle PACK_BT = PANEL != null
+            ? NativeCpu.function("kiln_f32_pack_bt", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
+                    ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS), true)
+            : null;
+
+    /** Whether the transposed-operand packers run when present ({@code -Dkiln.gemm.nativePack=false}: the Java gather). */
+    static volatile boolean usePack = !"false".equals(System.getProperty("kiln.gemm.nativePack"));
+
     /** Whether this JVM has the panel step (library loaded, AVX-512, 512-bit species). */
     static boolean available() { return PANEL != null; }
 
@@ -44,6 +56,51 @@ final class GemmF32Native {
         panel(a, ao, ntiles, mr, kc, b, bo, t);
         for (int i = 0, ir = 0; i < ntiles; i++, ir += mr)
             GemmF32Kernel.store(t, i * mr * NR, Math.min(mr, mc - ir), nr, c, cOff + ir * ldc, ldc, alpha, beta, true);
+    }
+
+    /**
+     * Whether {@link #packTransposedA} / {@link #packTransposedB} take an operand: stored transposed
+     * (unit row stride; column stride at least {@code span}, the rows packed, so no two elements
+     * overlap) while the native step is active.
+     */
+    static boolean packsTransposed(GemmMatrix x, int span) {
+        return PACK_AT != null && use && usePack && x.rs() == 1 && x.cs() >= span;
+    }
+
+    /**
+     * {@link GemmF32#packA}'s panels (mr rows, row-major mr x kc, zero rows past mc) of a
+     * transposed A, from dst[d0]: native/cpu/gemm_f32.c's kiln_f32_pack_at (8 x 8 in-register
+     * transposes). The same floats as the Java gather, moved only.
+     */
+    static void packTransposedA(GemmMatrix a, int mc, int kc, int mr, float[] dst, int d0) {
+        checkBlock(a, mc, kc, dst, d0, (long) ((mc + mr - 1) / mr) * mr * kc);
+        try {
+            PACK_AT.invokeExact(a.seg().asSlice(a.off() * Float.BYTES), a.cs(), mc, kc, mr,
+                    MemorySegment.ofArray(dst).asSlice((long) d0 * Float.BYTES));
+        } catch (Throwable e) {
+            throw new IllegalStateException("native transposed pack failed", e);
+        }
+    }
+
+    /**
+     * One of {@link GemmF32#packB}'s panels (k-major kc x NR, zero columns past cols) of a
+     * transposed B (a Linear layer's W^T), at dst[d0]: kiln_f32_pack_bt.
+     */
+    static void packTransposedB(GemmMatrix b, int kc, int cols, float[] dst, int d0) {
+        checkBlock(b, kc, cols, dst, d0, (long) kc * NR);
+        try {
+            PACK_BT.invokeExact(b.seg().asSlice(b.off() * Float.BYTES), b.cs(), kc, cols,
+                    MemorySegment.ofArray(dst).asSlice((long) d0 * Float.BYTES));
+        } catch (Throwable e) {
+            throw new IllegalStateException("native transposed pack failed", e);
+        }
+    }
+
+    /** x's elements at off + r + c*cs for r < rows, c < cols inside x's segment, and dst[d0, d0 + size) inside dst. */
+    private static void checkBlock(GemmMatrix x, int rows, int cols, float[] dst, int d0, long size) {
+        long end = (x.off() + (long) (cols - 1) * x.cs() + rows) * Float.BYTES;
+        if (x.off() < 0 || end > x.seg().byteSize() || d0 + size > dst.length)
+            throw new IndexOutOfBoundsException("native pack: " + rows + " x " + cols + " block at " + x.off() + " outside its segment");
     }
 
     /**

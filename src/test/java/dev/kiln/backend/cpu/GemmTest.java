@@ -275,6 +275,70 @@ class GemmTest {
         }
     }
 
+    /**
+     * native/cpu/gemm_f32.c's transposed-A pack (8 x 8 in-register transposes, element by element
+     * at the edges) writes the Java gather's panels exactly: full and partial 8-row panels, 6-row
+     * panels, K not a multiple of 8, a leading dim wider than the block, an offset into dst; and
+     * a whole transposed-A product (dW = g^T x) with it equals the Vector API path bit for bit; the
+     * same for B stored transposed (x W^T) and its panel packer.
+     */
+    @Test
+    void nativeTransposedPackMatchesGather() {
+        if (!GemmF32Native.available()) return;                   // nothing native to compare on this CPU
+        long saved = CpuGemm.parallelMinFmas;
+        CpuGemm.parallelMinFmas = 0;
+        try {
+            for (int[] s : new int[][]{{8, 8, 8}, {16, 33, 8}, {13, 9, 8}, {5, 100, 8}, {67, 17, 8}, {12, 40, 6}, {7, 3, 6}}) {
+                int mc = s[0], kc = s[1], mr = s[2], ld = mc + 3, d0 = 5;
+                Tensor t = rand(DType.F32, kc, ld);                   // a(r, k) = t[k, r]: A^T stored row-major
+                GemmMatrix a = new GemmMatrix(t.storage().segment(), 1, 1, ld);
+                assertTrue(GemmF32Native.packsTransposed(a, mc));
+                int size = d0 + (mc + mr - 1) / mr * mr * kc;
+                float[] nat = new float[size], gathered = new float[size];
+                java.util.Arrays.fill(nat, Float.NaN);
+                java.util.Arrays.fill(gathered, Float.NaN);
+                GemmF32.packA(a, mc, kc, mr, nat, d0, new float[kc]);
+                GemmF32Native.use = false;
+                GemmF32.packA(a, mc, kc, mr, gathered, d0, new float[kc]);
+                GemmF32Native.use = true;
+                assertArrayEquals(gathered, nat, "transposed pack mc=" + mc + " kc=" + kc + " mr=" + mr);
+            }
+            for (int[] s : new int[][]{{8, 32}, {37, 32}, {64, 20}, {5, 3}}) {           // B^T panels: full, partial columns, short K
+                int kc = s[0], n = s[1], ld = kc + 2;
+                Tensor t = rand(DType.F32, n, ld);                    // b(k, j) = t[j, k]: W of x W^T
+                GemmMatrix b = new GemmMatrix(t.storage().segment(), 1, 1, ld);
+                assertTrue(GemmF32Native.packsTransposed(b, kc));
+                float[] nat = new float[kc * GemmF32Kernel.NR], gathered = new float[kc * GemmF32Kernel.NR];
+                GemmF32.packB(b, 0, 1, kc, n, nat, true);
+                GemmF32Native.use = false;
+                GemmF32.packB(b, 0, 1, kc, n, gathered, true);
+                GemmF32Native.use = true;
+                assertArrayEquals(gathered, nat, "transposed B panel kc=" + kc + " cols=" + n);
+            }
+            for (int[] s : new int[][]{{200, 130, 96}, {64, 1030, 40}, {9, 17, 300}}) {
+                int m = s[0], k = s[1], n = s[2];
+                Tensor a = rand(DType.F32, k, m), b = rand(DType.F32, k, n), c0 = rand(DType.F32, m, n);
+                for (int threads : new int[]{1, 2}) {
+                    CpuConfig.setThreads(threads);
+                    GemmF32Native.use = false;
+                    double[] java = run(DType.F32, true, false, a, b, c0, 0.5);
+                    GemmF32Native.use = true;
+                    assertArrayEquals(java, run(DType.F32, true, false, a, b, c0, 0.5), "transposed A m=" + m + " k=" + k + " n=" + n + " t=" + threads);
+                    Tensor w = rand(DType.F32, n, k), x = rand(DType.F32, m, k);
+                    GemmF32Native.use = false;
+                    double[] javaNt = run(DType.F32, false, true, x, w, c0, 0.5);
+                    GemmF32Native.use = true;
+                    assertArrayEquals(javaNt, run(DType.F32, false, true, x, w, c0, 0.5), "transposed B m=" + m + " k=" + k + " n=" + n + " t=" + threads);
+                }
+                checkAgainstReference(true, false, 1, a, b, 0, Tensor.zeros(m, n), 1e-5);
+                checkAgainstReference(false, true, 1, rand(DType.F32, m, k), rand(DType.F32, n, k), 0, Tensor.zeros(m, n), 1e-5);
+            }
+        } finally {
+            CpuGemm.parallelMinFmas = saved;
+            GemmF32Native.use = true;
+        }
+    }
+
     /** Row counts that pick the 8-row tile (8, 16, 64, 7) and the 6-row one (6, 12, 65) against the reference and the scalar twin. */
     @Test
     void bothTileHeights() {

@@ -1,6 +1,7 @@
 package dev.kiln.bench.train;
 
 import dev.kiln.io.Npy;
+import dev.kiln.autograd.Engine;
 import dev.kiln.nn.Embedding;
 import dev.kiln.nn.LayerNorm;
 import dev.kiln.nn.Linear;
@@ -97,7 +98,12 @@ public final class LmTrainBench {
       times[s] = (t3 - t0) / 1e9;
       System.out.printf("step %d loss %.6f  %.0f ms (fwd %.0f bwd %.0f opt %.0f)  storage peak %.2f GB  VmHWM %.2f GB%n", s, lossV,
           (t3 - t0) / 1e6, (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6, Storage.peakBytes() / 1e9, hwmKb() / 1e6);
+      if (s == Math.min(2, steps - 1)) Engine.takeProfile();                 // the warm steps' rules only
     }
+    var rules = Engine.takeProfile();                                          // empty without -Dkiln.autograd.profile=true
+    if (!rules.isEmpty()) System.out.println("backward by rule, per step after the third:");
+    for (var e : rules)
+      if (e.getValue() > 1e6 * (steps - 3)) System.out.printf("  %-20s %9.1f ms%n", e.getKey(), e.getValue() / 1e6 / Math.max(1, steps - 3));
     double[] warm = Arrays.copyOfRange(times, Math.min(3, steps - 1), steps);
     Arrays.sort(warm);
     System.out.printf("median step %.3f s, peak RSS %.1f MiB%n", warm[warm.length / 2], hwmKb() / 1024.0);
