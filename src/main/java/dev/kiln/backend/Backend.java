@@ -137,6 +137,20 @@ public interface Backend {
      */
     default boolean dropout(Tensor in, long base, int bits, long threshold, double scale, Tensor out) { return false; }
 
+    /**
+     * Fused self-attention forward (see {@link AttentionSpec}): out [B, T, E] from qkv [B, T, 3E],
+     * both contiguous. False (nothing written) where the backend has no kernel for these dtypes
+     * and shapes; the caller then composes the same math from matmul, softmax and dropout.
+     */
+    default boolean attention(Tensor qkv, AttentionSpec spec, Tensor out) { return false; }
+
+    /**
+     * Its backward: gQkv [B, T, 3E] (overwritten, contiguous) from gOut [B, T, E] (contiguous),
+     * recomputing the scores and probabilities per head. Called only after {@link #attention}
+     * returned true for the same qkv and spec.
+     */
+    default boolean attentionBackward(Tensor qkv, AttentionSpec spec, Tensor gOut, Tensor gQkv) { return false; }
+
     /** Gradient of conv2d w.r.t. its input: gx [N,C,H,W] (overwritten) from gy [N,O,OH,OW] and w [O,C/g,kh,kw]. */
     void conv2dBackwardInput(Tensor gy, Tensor w, Conv2dParams p, Tensor gx);
 

@@ -11,6 +11,12 @@ public final class Dropout extends Module {
     /** The drop probability. */
     public double p() { return p; }
 
+    /** The probability forward applies now: p in training, 0 in eval. */
+    double active() { return isTraining() ? p : 0; }
+
+    /** The generator the masks are drawn from. */
+    Generator generator() { return gen; }
+
     public Dropout(double p) { this(p, Generator.global()); }
 
     public Dropout(double p, Generator gen) {

@@ -1,5 +1,6 @@
 package dev.kiln.nn;
 
+import dev.kiln.ops.Attention;
 import dev.kiln.tensor.Generator;
 import dev.kiln.tensor.Tensor;
 
@@ -41,24 +42,28 @@ public final class MultiheadAttention extends Module {
 
     @Override public Tensor forward(Tensor x) { return forward(x, x, x, null); }
 
-    /** Attention output (weights are not returned). */
+    /**
+     * Attention output (weights are not returned). Self-attention (query, key and value the same
+     * tensor) projects q, k and v in one product with in_proj_weight and runs the fused kernel of
+     * {@link Attention#selfAttention} (float masks; a boolean mask and cross-attention take the
+     * composed path).
+     */
     public Tensor forward(Tensor query, Tensor key, Tensor value, Tensor attnMask) {
         Tensor q = batchFirst ? query : query.transpose(0, 1);
-        Tensor k = batchFirst ? key : key.transpose(0, 1);
-        Tensor v = batchFirst ? value : value.transpose(0, 1);
-        int b = q.shape()[0], l = q.shape()[1], s = k.shape()[1], e = embedDim, h = numHeads, d = e / h;
-        Tensor qp = proj(q, 0), kp = proj(k, 1), vp = proj(v, 2);
-        Tensor qh = qp.reshape(b, l, h, d).permute(0, 2, 1, 3);
-        Tensor kh = kp.reshape(b, s, h, d).permute(0, 2, 3, 1);
-        Tensor vh = vp.reshape(b, s, h, d).permute(0, 2, 1, 3);
-        Tensor scores = qh.mul(1.0 / Math.sqrt(d)).matmul(kh); // [B, H, L, S]
-        if (attnMask != null) {
-            if (attnMask.dtype() == dev.kiln.tensor.DType.BOOL)
-                scores = Tensor.where(attnMask, Tensor.scalar(Double.NEGATIVE_INFINITY), scores);
-            else scores = scores.add(attnMask);
+        double p = dropout.active();
+        if (p == 1) throw new IllegalArgumentException("MultiheadAttention: dropout 1 drops every weight");
+        Tensor ctx;
+        if (query == key && key == value && (attnMask == null || attnMask.dtype() != dev.kiln.tensor.DType.BOOL)) {
+            ctx = Attention.selfAttention(dev.kiln.ops.Linear.linear(q, inProjWeight, inProjBias), numHeads, attnMask, p, dropout.generator());
+        } else {
+            Tensor k = batchFirst ? key : key.transpose(0, 1);
+            Tensor v = batchFirst ? value : value.transpose(0, 1);
+            int b = q.shape()[0], l = q.shape()[1], s = k.shape()[1], e = embedDim, h = numHeads, d = e / h;
+            Tensor qh = proj(q, 0).reshape(b, l, h, d).permute(0, 2, 1, 3);
+            Tensor kh = proj(k, 1).reshape(b, s, h, d).permute(0, 2, 3, 1);
+            Tensor vh = proj(v, 2).reshape(b, s, h, d).permute(0, 2, 1, 3);
+            ctx = Attention.scaledDotProduct(qh, kh, vh, attnMask, p, dropout.generator()).permute(0, 2, 1, 3).reshape(b, l, e);
         }
-        Tensor attn = dropout.forward(scores.softmax(-1));
-        Tensor ctx = attn.matmul(vh).permute(0, 2, 1, 3).reshape(b, l, e);
         Tensor out = outProj.forward(ctx);
         return batchFirst ? out : out.transpose(0, 1);
     }

@@ -24,7 +24,13 @@ public final class Dropout {
         if (!(p > 0 && p < 1)) throw new IllegalArgumentException("dropout: p must be in (0, 1) here, got " + p);
         DType t = x.dtype();
         if (t != DType.F32 && t != DType.F64) return composite(x, p, g);
-        Mask m = new Mask(g.reserve(x.numel()), t == DType.F64, p, kernel);
+        return applyAt(x, p, g.reserve(x.numel()), kernel);
+    }
+
+    /** The same with the block of draws already reserved (base from {@code g.reserve(x.numel())}); F32 or F64 x. */
+    static Tensor applyAt(Tensor x, double p, long base, boolean kernel) {
+        DType t = x.dtype();
+        Mask m = new Mask(base, t == DType.F64, p, kernel);
         Tensor y;
         try (GradMode.Guard ng = GradMode.noGrad()) { y = m.apply(x); }
         if (x.requiresGrad() && GradMode.isEnabled()) y.setGradFn(new Node("dropout", x) {

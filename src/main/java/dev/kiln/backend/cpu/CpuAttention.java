@@ -97,6 +97,162 @@ public final class CpuAttention {
         if (k != null && k != keep) k.close();
     }
 
+    /**
+     * {@link dev.kiln.backend.AttentionSpec}'s forward on qkv [B, T, 3E] into out [B, T, E] (both
+     * contiguous F32): per (batch, head) task, S = scale Q K^T in a per-thread T x T buffer, + mask,
+     * softmax per row, dropout, then P V straight into out's columns of that head. False for other
+     * dtypes or layouts.
+     */
+    public static boolean selfForward(Tensor qkv, dev.kiln.backend.AttentionSpec spec, Tensor out) {
+        Self a = Self.of(qkv, spec, out);
+        if (a == null) return false;
+        try {
+            Parallel.forRange(a.b * a.heads, 6L * a.t * a.t * a.d, (h0, h1) -> {
+                MemorySegment sc = SCRATCH.get().get((long) a.t * a.t);
+                for (int bh = h0; bh < h1; bh++) {
+                    a.probabilities(bh, sc);
+                    if (spec.dropout()) a.drop(bh, sc);
+                    GemmF32.gemm(a.t, a.d, a.t, 1f, new GemmMatrix(sc, 0, a.t, 1), a.v(bh), 0f, a.out(bh, out), 1);
+                }
+            });
+        } finally {
+            a.close();
+        }
+        return true;
+    }
+
+    /**
+     * Its backward into gQkv [B, T, 3E] from gOut [B, T, E]: per task the probabilities P are
+     * recomputed as the forward made them (same kernels, same order), then with Pd = dropout(P):
+     * dV = Pd^T dO, dP = dropout(dO V^T), dS = P (dP - rowsum(P dP)), dQ = scale dS K,
+     * dK = scale dS^T Q, each written into that head's columns of gQkv.
+     */
+    public static boolean selfBackward(Tensor qkv, dev.kiln.backend.AttentionSpec spec, Tensor gOut, Tensor gQkv) {
+        if (gQkv.dtype() != DType.F32 || !gQkv.isContiguous() || !java.util.Arrays.equals(gQkv.shape(), qkv.shape())) return false;
+        Self a = Self.of(qkv, spec, gOut);
+        if (a == null) return false;
+        int t = a.t, d = a.d, e3 = 3 * a.heads * d;
+        long tt = (long) t * t;
+        try (a) {
+            backwardTasks(a, gOut, gQkv, t, d, e3, tt);
+        }
+        return true;
+    }
+
+    private static void backwardTasks(Self a, Tensor gOut, Tensor gQkv, int t, int d, int e3, long tt) {
+        dev.kiln.backend.AttentionSpec spec = a.spec;
+        Parallel.forRange(a.b * a.heads, 16L * tt * d, (h0, h1) -> {
+            MemorySegment buf = SCRATCH.get().get(2 * tt), p = buf.asSlice(0, tt * 4), w = buf.asSlice(tt * 4, tt * 4);
+            for (int bh = h0; bh < h1; bh++) {
+                int b = bh / a.heads, h = bh % a.heads;
+                long row0 = (long) b * t * e3;
+                GemmMatrix dO = a.out(bh, gOut);
+                GemmMatrix dQ = new GemmMatrix(gQkv.segment(), gQkv.offset() + row0 + (long) h * d, e3, 1);
+                GemmMatrix dK = dQ.at(0, (long) a.heads * d), dV = dQ.at(0, 2L * a.heads * d);
+                a.probabilities(bh, p);
+                if (spec.dropout()) {                                         // w = Pd, for dV
+                    MemorySegment.copy(p, 0, w, 0, tt * 4);
+                    a.drop(bh, w);
+                }
+                MemorySegment pd = spec.dropout() ? w : p;
+                GemmF32.gemm(t, d, t, 1f, new GemmMatrix(pd, 0, 1, t), dO, 0f, dV, 1);
+                GemmF32.gemm(t, t, d, 1f, dO, a.v(bh).transposed(), 0f, new GemmMatrix(w, 0, t, 1), 1);
+                if (spec.dropout()) a.drop(bh, w);                           // dP = dropout(dPd)
+                softmaxGrad(p, w, t);                                          // w = dS
+                GemmMatrix dS = new GemmMatrix(w, 0, t, 1);
+                GemmF32.gemm(t, d, t, a.scale, dS, a.k(bh), 0f, dQ, 1);
+                GemmF32.gemm(t, d, t, a.scale, new GemmMatrix(w, 0, 1, t), a.q(bh), 0f, dK, 1);
+            }
+        });
+    }
+
+    /** w = p * (w - rowsum(p * w)) per row of the t x t buffers (the softmax gradient, in w). */
+    private static void softmaxGrad(MemorySegment p, MemorySegment w, int t) {
+        int l = S.length();
+        boolean vec = !CpuConfig.scalar();
+        for (int i = 0; i < t; i++) {
+            long row = (long) i * t * 4;
+            int j = 0;
+            float dot = 0;
+            if (vec) {
+                FloatVector acc = FloatVector.zero(S);
+                for (; j + l <= t; j += l)
+                    acc = FloatVector.fromMemorySegment(S, p, row + j * 4L, LE).fma(FloatVector.fromMemorySegment(S, w, row + j * 4L, LE), acc);
+                dot = (float) Lanes.sum(acc);
+            }
+            for (; j < t; j++) dot += p.get(Storage.F32, row + j * 4L) * w.get(Storage.F32, row + j * 4L);
+            j = 0;
+            if (vec) {
+                FloatVector dv = FloatVector.broadcast(S, dot);
+                for (; j + l <= t; j += l) {
+                    FloatVector pv = FloatVector.fromMemorySegment(S, p, row + j * 4L, LE);
+                    pv.mul(FloatVector.fromMemorySegment(S, w, row + j * 4L, LE).sub(dv)).intoMemorySegment(w, row + j * 4L, LE);
+                }
+            }
+            for (; j < t; j++) {
+                long o = row + j * 4L;
+                w.set(Storage.F32, o, p.get(Storage.F32, o) * (w.get(Storage.F32, o) - dot));
+            }
+        }
+    }
+
+    /** One fused self-attention call's geometry: qkv's and the mask's layout, per (batch, head) task. */
+    private record Self(Tensor qkv, int b, int t, int heads, int d, float scale, Tensor mask, int[] lead,
+                        dev.kiln.backend.AttentionSpec spec) implements AutoCloseable {
+        /** Closes the mask's expanded view (not the caller's mask). */
+        @Override public void close() {
+            if (mask != null && mask != spec.mask()) mask.close();
+        }
+
+        static Self of(Tensor qkv, dev.kiln.backend.AttentionSpec spec, Tensor out) {
+            Tensor m = spec.mask();
+            if (qkv.dtype() != DType.F32 || out.dtype() != DType.F32 || !qkv.isContiguous() || !out.isContiguous() || qkv.dim() != 3
+                    || (m != null && (m.dtype() != DType.F32 || m.dim() > 4)))
+                return null;
+            int b = qkv.size(0), t = qkv.size(1), heads = spec.heads();
+            if (qkv.size(2) % (3 * heads) != 0 || out.dim() != 3 || out.size(0) != b || out.size(1) != t || out.size(2) * 3 != qkv.size(2))
+                return null;
+            int[] lead = {b, heads};
+            return new Self(qkv, b, t, heads, qkv.size(2) / (3 * heads), spec.scale(), m == null ? null : m.expand(b, heads, t, t), lead, spec);
+        }
+
+        private GemmMatrix col(int bh, int part) {
+            int bb = bh / heads, h = bh % heads, e3 = 3 * heads * d;
+            return new GemmMatrix(qkv.segment(), qkv.offset() + (long) bb * t * e3 + (long) part * heads * d + (long) h * d, e3, 1);
+        }
+
+        GemmMatrix q(int bh) { return col(bh, 0); }
+
+        GemmMatrix k(int bh) { return col(bh, 1); }
+
+        GemmMatrix v(int bh) { return col(bh, 2); }
+
+        /** Head bh's [T, D] block of a [B, T, E] tensor. */
+        GemmMatrix out(int bh, Tensor o) {
+            int bb = bh / heads, h = bh % heads, e = heads * d;
+            return new GemmMatrix(o.segment(), o.offset() + (long) bb * t * e + (long) h * d, e, 1);
+        }
+
+        /** sc = softmax(scale Q K^T + mask) for task bh, T x T row-major. */
+        void probabilities(int bh, MemorySegment sc) {
+            GemmF32.gemm(t, t, d, scale, q(bh), k(bh).transposed(), 0f, new GemmMatrix(sc, 0, t, 1), 1);
+            if (mask != null) scaleMask(sc, t, t, 1f, 1f, mask, lead, bh);
+            boolean scalar = CpuConfig.scalar();
+            Storage scores = scalar ? Storage.wrap(Backends.cpu(), sc) : null;
+            for (int i = 0; i < t; i++) {
+                if (scalar) ReduceNorm.softmaxScalar(DType.F32, scores, (long) i * t, scores, (long) i * t, t, false);
+                else ReduceNorm.softmaxF32(sc, (long) i * t, sc, (long) i * t, t, false);
+            }
+        }
+
+        /** Dropout on task bh's T x T block in place: draw indices from bh * T * T (the [B, H, T, T] tensor's flat order). */
+        void drop(int bh, MemorySegment sc) {
+            long lo = (long) bh * t * t;
+            CpuDropout.rowsF32(sc, -lo, sc, -lo, lo, lo + (long) t * t, spec.dropBase(), 64 - 24, spec.dropThreshold(), spec.dropScale(),
+                    CpuDropout.vectorF32());
+        }
+    }
+
     /** s = keep[h] ? s : fill over the T x S scores (the unfused Where). */
     private static void keepOrFill(MemorySegment sc, int t, int s, Tensor k, float fill, int[] lead, int h) {
         GemmMatrix km = matrix(k, lead, h);

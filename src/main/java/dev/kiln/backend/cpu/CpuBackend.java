@@ -194,6 +194,22 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    @Override public boolean attention(Tensor qkv, dev.kiln.backend.AttentionSpec spec, Tensor out) {
+        try {
+            return CpuAttention.selfForward(qkv, spec, out);
+        } finally {
+            fence(qkv, spec.mask(), out);
+        }
+    }
+
+    @Override public boolean attentionBackward(Tensor qkv, dev.kiln.backend.AttentionSpec spec, Tensor gOut, Tensor gQkv) {
+        try {
+            return CpuAttention.selfBackward(qkv, spec, gOut, gQkv);
+        } finally {
+            fence(qkv, spec.mask(), gOut, gQkv);
+        }
+    }
+
     @Override public void reluBackward(Tensor g, Tensor x, Tensor out) {
         try {
             CpuActivationGrad.reluBackward(g, x, out);

@@ -72,7 +72,10 @@ final class CpuDropout {
                 .add(LongVector.zero(L).addIndex(1).mul(Generator.GOLDEN_GAMMA));
     }
 
-    private static void rowsF32(MemorySegment x, long xo, MemorySegment o, long oo, long lo, long hi,
+    /** Whether {@link #rowsF32} may take its vector loop on this CPU (float and long lane counts agree). */
+    static boolean vectorF32() { return F.length() == L.length() && !CpuConfig.scalar(); }
+
+    static void rowsF32(MemorySegment x, long xo, MemorySegment o, long oo, long lo, long hi,
                                 long base, int shift, long threshold, float s, boolean vec) {
         long i = lo;
         if (vec) {

@@ -9,6 +9,11 @@ import java.lang.foreign.MemorySegment;
  */
 record GemmMatrix(MemorySegment seg, long off, long rs, long cs) {
 
+    /** The transposed matrix (rows and columns swapped, same elements). */
+    GemmMatrix transposed() {
+        return new GemmMatrix(seg, off, cs, rs);
+    }
+
     /** The same matrix starting at row i, column j. */
     GemmMatrix at(long i, long j) {
         return new GemmMatrix(seg, off + i * rs + j * cs, rs, cs);
