@@ -86,7 +86,14 @@ public final class Engine {
                     if (in == null || gIn[i] == null || !in.requiresGrad()) continue;
                     Node fn = in.gradFn();
                     if (fn == null) {
-                        accumulateLeaf(in, gIn[i]);
+                        if (adoptable(in, gIn, i, gOut, ours, pending)) {
+                            ours.remove(gIn[i]);                 // the leaf's gradient now: no copy, not closed here
+                            Scope.escape(gIn[i]);
+                            in.setGrad(gIn[i]);
+                            in.runGradHooks();
+                        } else {
+                            accumulateLeaf(in, gIn[i]);
+                        }
                     } else {
                         Tensor prev = pending.get(fn);
                         if (prev == null) {
@@ -108,6 +115,21 @@ public final class Engine {
                 }
             }
         }
+    }
+
+    /**
+     * Whether gIn[i] can become leaf's first gradient as it is, instead of a copy: this pass made it
+     * (and nothing else holds its memory: no view, no other pending or returned gradient, not the
+     * incoming gradient), whole, contiguous, of the leaf's dtype, shape and device.
+     */
+    private static boolean adoptable(Tensor leaf, Tensor[] gIn, int i, Tensor gOut, Set<Tensor> ours, Map<Node, Tensor> pending) {
+        Tensor g = gIn[i];
+        if (leaf.grad() != null || g == gOut || !ours.contains(g) || g.dtype() != leaf.dtype() || g.backend() != leaf.backend()
+                || !Arrays.equals(g.shape(), leaf.shape()) || !g.isContiguous() || g.offset() != 0 || g.storage().isShared()
+                || held(pending, g))
+            return false;
+        for (int j = 0; j < gIn.length; j++) if (j != i && gIn[j] == g) return false;
+        return true;
     }
 
     /** Whether a pending gradient is t itself. */

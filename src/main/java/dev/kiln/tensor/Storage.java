@@ -141,6 +141,9 @@ public final class Storage {
     /** True when this storage's memory can be read from the host (CPU storages). */
     public boolean isHost() { return segment != null; }
 
+    /** Whether more than one tensor (a view, a clone of the handle) holds this storage now. */
+    public boolean isShared() { return refs.get() > 1; }
+
     void retain() {
         int r;
         do {
