@@ -229,6 +229,8 @@ final class ElemUnary {
     }
 
     private static int geluF32(MemorySegment x, long xi, MemorySegment o, long oi, int n, ElemRows.Scratch s) {
+        int done = ElemNative.gelu(x, xi, o, oi, n);
+        if (done > 0) return done;
         int full = SF.loopBound(n);
         MemorySegment t = s.buf(1), e = s.buf(2);
         for (int p = 0; p < full; p += ElemRows.BUF) {
@@ -287,6 +289,8 @@ final class ElemUnary {
     }
 
     private static int geluTanhF32(MemorySegment x, long xi, MemorySegment o, long oi, int n, ElemRows.Scratch s) {
+        int done = ElemNative.geluTanh(x, xi, o, oi, n);
+        if (done > 0) return done;
         int full = SF.loopBound(n);
         MemorySegment w = s.buf(1);
         for (int p = 0; p < full; p += ElemRows.BUF) {
