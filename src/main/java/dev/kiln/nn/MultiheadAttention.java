@@ -51,7 +51,6 @@ public final class MultiheadAttention extends Module {
     public Tensor forward(Tensor query, Tensor key, Tensor value, Tensor attnMask) {
         Tensor q = batchFirst ? query : query.transpose(0, 1);
         double p = dropout.active();
-        if (p == 1) throw new IllegalArgumentException("MultiheadAttention: dropout 1 drops every weight");
         Tensor ctx;
         if (query == key && key == value && (attnMask == null || attnMask.dtype() != dev.kiln.tensor.DType.BOOL)) {
             ctx = Attention.selfAttention(dev.kiln.ops.Linear.linear(q, inProjWeight, inProjBias), numHeads, attnMask, p, dropout.generator());

@@ -24,19 +24,20 @@ public final class Attention {
      * Self-attention over qkv [B, T, 3E] (q, k, v projections side by side in the last dim) with
      * {@code heads} heads: out [B, T, E]. mask: additive float broadcastable to [B, heads, T, T], or
      * boolean (true = masked out), or null; it gets no gradient. p: dropout on the probabilities
-     * (0 for none), drawn from g exactly as {@link Dropout#apply} on the [B, heads, T, T]
-     * probabilities would draw it, so the fused and composed paths consume the same generator state.
+     * (0 for none, 1 drops every weight as nn.Dropout(1) does), drawn from g exactly as
+     * {@link Dropout#apply} on the [B, heads, T, T] probabilities would draw it, so the fused and
+     * composed paths consume the same generator state.
      */
     public static Tensor selfAttention(Tensor qkv, int heads, Tensor mask, double p, Generator g) {
         if (qkv.dim() != 3 || heads < 1 || qkv.size(2) % (3 * heads) != 0)
             throw new IllegalArgumentException("attention: qkv must be [B, T, 3E] with E divisible by " + heads + " heads, got "
                     + Shape.str(qkv.shape()));
-        if (!(p >= 0 && p < 1)) throw new IllegalArgumentException("attention: dropout p must be in [0, 1), got " + p);
+        if (!(p >= 0 && p <= 1)) throw new IllegalArgumentException("attention: dropout p must be in [0, 1], got " + p);
         int b = qkv.size(0), t = qkv.size(1), e = qkv.size(2) / 3, d = e / heads;
         float scale = (float) (1.0 / Math.sqrt(d));
-        boolean fusable = qkv.dtype() == DType.F32 && (mask == null || (mask.dtype() == DType.F32 && !mask.requiresGrad()
+        boolean fusable = qkv.dtype() == DType.F32 && p < 1 && (mask == null || (mask.dtype() == DType.F32 && !mask.requiresGrad()
                 && broadcastsTo(mask.shape(), b, heads, t, t)));
-        long base = p > 0 ? g.reserve((long) b * heads * t * t) : 0;
+        long base = p > 0 && p < 1 ? g.reserve((long) b * heads * t * t) : 0;
         if (fusable) {
             AttentionSpec spec = new AttentionSpec(heads, scale, mask, p > 0, base, Dropout.threshold(false, p), (float) (1.0 / (1 - p)));
             Tensor in = qkv.isContiguous() ? qkv : qkv.contiguous();
@@ -50,6 +51,10 @@ public final class Attention {
                             throw new IllegalStateException("attention: the backend ran the forward kernel but has no backward for it");
                         if (gc != gy) gc.close();
                         return new Tensor[]{gq};
+                    }
+
+                    @Override protected void release() {
+                        if (in != qkv) in.close();                      // the contiguous copy the kernels read
                     }
                 });
                 return out;
@@ -77,7 +82,8 @@ public final class Attention {
      * or null; dropout p on the probabilities (0 for none) from g.
      */
     public static Tensor scaledDotProduct(Tensor q, Tensor kt, Tensor v, Tensor mask, double p, Generator g) {
-        return composed(q, kt, v, mask, p, p > 0 ? g.reserve(numelOfScores(q, kt, mask)) : 0);
+        if (!(p >= 0 && p <= 1)) throw new IllegalArgumentException("attention: dropout p must be in [0, 1], got " + p);
+        return composed(q, kt, v, mask, p, p > 0 && p < 1 ? g.reserve(numelOfScores(q, kt, mask)) : 0);
     }
 
     /** The number of attention probabilities (the broadcast [.., T, S] shape), one dropout draw each. */
@@ -97,7 +103,8 @@ public final class Attention {
             else scores = scores.add(mask);
         }
         Tensor attn = scores.softmax(-1);
-        if (p > 0) attn = attn.dtype() == DType.F32 || attn.dtype() == DType.F64 ? Dropout.applyAt(attn, p, base, true)
+        if (p == 1) attn = attn.mul(0.0);                             // nn.Dropout(1): every weight dropped, nothing drawn
+        else if (p > 0) attn = attn.dtype() == DType.F32 || attn.dtype() == DType.F64 ? Dropout.applyAt(attn, p, base, true)
                 : Dropout.apply(attn, p, new Generator(base));
         return attn.matmul(v);
     }

@@ -105,6 +105,8 @@ class AttentionTest {
         Tensor qkv = qkvT.transpose(0, 1);
         close(run(qkv.contiguous(), heads, null, 0, 1, gy, true)[0], run(qkv, heads, null, 0, 1, gy, true)[0], 0, "strided qkv");
         assertThrows(IllegalArgumentException.class, () -> Attention.selfAttention(Tensor.zeros(2, 3, 10), 2, null, 0, g));
-        assertThrows(IllegalArgumentException.class, () -> Attention.selfAttention(Tensor.zeros(2, 3, 12), 2, null, 1.0, g));
+        assertThrows(IllegalArgumentException.class, () -> Attention.selfAttention(Tensor.zeros(2, 3, 12), 2, null, 1.5, g));
+        double[] dropAll = Attention.selfAttention(qkv, heads, null, 1.0, g).toDoubleArray();     // nn.Dropout(1): all weights dropped
+        for (double v : dropAll) assertEquals(0.0, v, 0.0);
     }
 }
