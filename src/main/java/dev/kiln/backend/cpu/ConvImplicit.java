@@ -269,13 +269,15 @@ final class ConvImplicit {
         // per row its right border and the next row's left border (adjacent), then the bottom rows.
         // Filling only the border, on the thread that writes the plane, replaced one single-threaded
         // fill of the whole buffer (a tenth of a 3x3 64@56 conv's time on 2 threads)
-        int top = dst + ph * wp;
+        int top = dst + ph * wp, end = dst + lay.hp() * wp;
         java.util.Arrays.fill(xq, dst, top + pw, 0f);
         for (int r = 0, d = top + pw; r < h; r++, d += wp) {
             System.arraycopy(plane, r * w, xq, d, w);
-            java.util.Arrays.fill(xq, d + w, d + wp, 0f);             // right border of row r, left border of row r + 1
+            // right border of row r, left border of row r + 1; the last row's stops at the plane's end
+            // (without bottom padding it would run pw floats into the next plane, or past the buffer)
+            java.util.Arrays.fill(xq, d + w, Math.min(d + wp, end), 0f);
         }
-        java.util.Arrays.fill(xq, top + h * wp, dst + lay.hp() * wp, 0f);  // the last row's right border written above spills into the bottom rows
+        java.util.Arrays.fill(xq, Math.min(top + h * wp + pw, end), end, 0f);  // the bottom rows past what the last row's fill reached
     }
 
     /**

@@ -224,6 +224,27 @@ class ConvTest {
      * zeroed: a padded conv right after convs that filled the buffer with large values (no padding,
      * then a smaller padding) still matches the reference.
      */
+    /**
+     * Padding along W only (a 1-d conv lifted to 2-d has no H padding): the last row's right border
+     * must stop at the end of the padded plane. It ran pw floats into the next plane, and past the
+     * end of a freshly allocated (exactly sized) buffer: an ArrayIndexOutOfBoundsException that only
+     * a first conv in the JVM met (NnConvTest run alone).
+     */
+    @Test
+    void widthOnlyPaddingStaysInsideAFreshBuffer() {
+        for (int pw : new int[]{1, 2}) {
+            ConvImplicit.Buffers.take(1);                              // drop the kept buffer: the conv allocates one exactly
+            Generator g = new Generator(40 + pw);
+            try (Tensor x = rand(g, DType.F32, 2, 3, 1, 12); Tensor wt = rand(g, DType.F32, 4, 3, 1, 3); Tensor b = rand(g, DType.F32, 4)) {
+                Conv2dParams p = new Conv2dParams(1, 2, 0, pw, 1, 2, 1);
+                double[] ref = reference(x.toDoubleArray(), x.shape(), wt.toDoubleArray(), wt.shape(), b.toDoubleArray(), p);
+                try (Tensor y = Conv.conv2d(x, wt, b, p)) {
+                    assertClose(ref, y.toDoubleArray(), 1e-4, 1e-5, "1-d conv lifted to 2-d, pw=" + pw);
+                }
+            }
+        }
+    }
+
     @Test
     void paddedConvsAfterOthersSeeZeroBorders() {
         try (Tensor ones = Tensor.ones(DType.F32, 2, 40, 11, 11).mul(1e3f); Tensor w = Tensor.ones(DType.F32, 8, 40, 3, 3)) {
