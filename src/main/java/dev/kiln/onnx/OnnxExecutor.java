@@ -141,7 +141,7 @@ public final class OnnxExecutor implements AutoCloseable {
     public LinkedHashMap<String, Value> run(Map<String, Value> inputs) {
         if (closed) throw new IllegalStateException("kiln: OnnxExecutor used after close");
         OnnxGraph g = root;
-        Frame frame = new Frame(null);
+        Frame frame = new Frame(null, g.initializers());
         bindInputs(g, inputs, frame);
         List<Value> outs = execute(plans.get(g), frame);
         LinkedHashMap<String, Value> result = new LinkedHashMap<>();
@@ -155,7 +155,6 @@ public final class OnnxExecutor implements AutoCloseable {
         for (String name : inputs.keySet())
             if (!declared.containsKey(name))
                 throw new OnnxException("model has no input '" + name + "' (inputs: " + String.join(", ", declared.keySet()) + ")");
-        frame.env.putAll(g.initializers());
         for (ValueInfo in : declared.values()) {
             Value v = inputs.get(in.name());
             if (v == null) {
@@ -172,16 +171,24 @@ public final class OnnxExecutor implements AutoCloseable {
     /** One scope: the values by name, and the tensors this scope created (with reference counts). */
     private static final class Frame {
         final Frame parent;
+        /** The graph's initializers, read through below env (not copied into it on every run). */
+        final Map<String, Value> inits;
         final Map<String, Value> env = new HashMap<>();
         /** Tensor objects created in this scope -> number of live names holding them. */
         final Map<Tensor, Integer> owned = new IdentityHashMap<>();
 
-        Frame(Frame parent) { this.parent = parent; }
+        Frame(Frame parent, Map<String, Value> inits) {
+            this.parent = parent;
+            this.inits = inits;
+        }
 
+        /** A name's value: this scope's values (graph inputs shadow initializers), its initializers, then the enclosing scopes'. */
         Value lookup(String name) {
             for (Frame f = this; f != null; f = f.parent) {
                 Value v = f.env.get(name);
                 if (v != null || f.env.containsKey(name)) return v;
+                v = f.inits.get(name);
+                if (v != null) return v;
             }
             return null;
         }
@@ -193,7 +200,10 @@ public final class OnnxExecutor implements AutoCloseable {
         try {
             for (int i = 0; i < plan.ops.length; i++) {
                 runNode(plan, i, frame);
-                for (String dead : plan.releaseAfter.get(i)) release(frame, frame.env.remove(dead));
+                for (String dead : plan.releaseAfter.get(i)) {
+                    Value v = frame.env.remove(dead);
+                    if (v != null) release(frame, v);
+                }
             }
             List<Value> outs = collectOutputs(plan, frame);
             ok = true;
@@ -252,34 +262,48 @@ public final class OnnxExecutor implements AutoCloseable {
         if (outs == null || outs.size() > node.outputs().size())
             throw new OnnxException(node.describe() + " (opset " + opset + "): op returned "
                     + (outs == null ? "null" : outs.size() + " outputs") + " for " + node.outputs().size() + " declared outputs");
-        Set<Tensor> borrowed = borrowedBy(ins);
         for (int k = 0; k < outs.size(); k++) {
             Value v = outs.get(k);
             String name = node.outputs().get(k);
             if (v == null) continue;
             if (name.isEmpty()) { // produced but unnamed: drop it unless it is borrowed or held elsewhere
-                adopt(frame, v, borrowed);
+                adopt(frame, v, ins);
                 release(frame, v);
                 continue;
             }
-            adopt(frame, v, borrowed);
+            adopt(frame, v, ins);
             frame.env.put(name, v);
         }
     }
 
-    /** Tensor objects an op could have returned without creating them: its inputs' and the model's. */
-    private Set<Tensor> borrowedBy(List<Value> ins) {
-        Set<Tensor> s = Collections.newSetFromMap(new IdentityHashMap<>());
-        for (Value v : ins) Values.forEachTensor(v, s::add);
-        return s;
+    /** Whether t is one of the tensors the op's inputs hold (an op may return an input as its output). */
+    private static boolean heldBy(List<Value> ins, Tensor t) {
+        for (Value v : ins) if (holds(v, t)) return true;
+        return false;
     }
 
-    /** Counts a new name holding {@code v}: tensors already owned gain a reference, new ones become owned. */
-    private void adopt(Frame frame, Value v, Set<Tensor> borrowed) {
+    private static boolean holds(Value v, Tensor t) {
+        return switch (v) {
+            case null -> false;
+            case Value.TensorValue tv -> tv.tensor() == t;
+            case Value.StringTensorValue ignored -> false;
+            case Value.SequenceValue sv -> {
+                for (Value item : sv.items()) if (holds(item, t)) yield true;
+                yield false;
+            }
+            case Value.OptionalValue ov -> holds(ov.value(), t);
+        };
+    }
+
+    /**
+     * Counts a new name holding {@code v}: tensors already owned gain a reference, new ones become
+     * owned unless they are borrowed (one of the op's inputs, or the model's own tensors).
+     */
+    private void adopt(Frame frame, Value v, List<Value> ins) {
         Values.forEachTensor(v, t -> {
             Integer c = frame.owned.get(t);
             if (c != null) frame.owned.put(t, c + 1);
-            else if (!borrowed.contains(t) && !modelTensors.contains(t)) frame.owned.put(t, 1);
+            else if (!modelTensors.contains(t) && !heldBy(ins, t)) frame.owned.put(t, 1);
         });
     }
 
@@ -323,8 +347,7 @@ public final class OnnxExecutor implements AutoCloseable {
         if (inputs.size() != g.inputs().size())
             throw new OnnxException("subgraph " + GraphPlan.label(g) + " declares " + g.inputs().size() + " inputs, got "
                     + inputs.size());
-        Frame frame = new Frame(parent);
-        frame.env.putAll(g.initializers());
+        Frame frame = new Frame(parent, g.initializers());
         for (int i = 0; i < inputs.size(); i++) frame.env.put(g.inputs().get(i).name(), inputs.get(i));
         return execute(plan, frame);
     }
