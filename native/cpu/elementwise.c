@@ -100,12 +100,14 @@ static inline __attribute__((always_inline)) TARGET double lanes_in_order(__m512
 }
 
 /*
- * Softmax of rows [0, rows) of x [rows, d] into o (both contiguous, d a multiple of 16, d <= 4096),
- * with the output written by streaming stores: the result of ReduceNorm's F32 softmax row kernel
- * bit for bit (max; e = exp(x - max) kept in a row buffer while summed as ReduceRowF32.expSubStore
- * sums, one vector accumulator flushed into a double every 64 vectors; o = e * (float) (1 / sum)).
+ * Softmax of rows [0, rows) of x [rows, d] into o (both contiguous, d a multiple of 16, d <= 4096):
+ * the result of ReduceNorm's F32 softmax row kernel bit for bit (max; e = exp(x - max) kept in a row
+ * buffer while summed as ReduceRowF32.expSubStore sums, one vector accumulator flushed into a double
+ * every 64 vectors; o = e * (float) (1 / sum)). stream: the output by streaming stores (tensors far
+ * larger than the caches), else plain stores (short rows that the next op reads from cache: one call
+ * for many rows instead of three Java loops per row, whose per-row cost dominated 128-wide rows).
  */
-TARGET void kiln_f32_softmax_rows_stream(const float *x, float *o, long rows, int d) {
+static inline __attribute__((always_inline)) TARGET void softmax_rows(const float *x, float *o, long rows, int d, int stream) {
     float e[4096] __attribute__((aligned(64)));
     for (long r = 0; r < rows; r++) {
         const float *xr = x + r * d;
@@ -133,14 +135,18 @@ TARGET void kiln_f32_softmax_rows_stream(const float *x, float *o, long rows, in
         }
         total += lanes_in_order(acc);
         __m512 s = _mm512_set1_ps((float) (1 / total));
-        if (((uintptr_t) orow & 63) == 0) {
+        if (stream && ((uintptr_t) orow & 63) == 0) {
             for (int j = 0; j < d; j += 16) _mm512_stream_ps(orow + j, _mm512_mul_ps(_mm512_load_ps(e + j), s));
         } else {
             for (int j = 0; j < d; j += 16) _mm512_storeu_ps(orow + j, _mm512_mul_ps(_mm512_load_ps(e + j), s));
         }
     }
-    _mm_sfence();
+    if (stream) _mm_sfence();
 }
+
+TARGET void kiln_f32_softmax_rows_stream(const float *x, float *o, long rows, int d) { softmax_rows(x, o, rows, d, 1); }
+
+TARGET void kiln_f32_softmax_rows(const float *x, float *o, long rows, int d) { softmax_rows(x, o, rows, d, 0); }
 
 /*
  * The striped sum of ReduceRowF32.sum, bit for bit: four stripes x + s * stride (s < 4) of len

@@ -7,7 +7,7 @@ import java.lang.invoke.MethodHandle;
 
 /**
  * native/cpu/gelu.c: the exact (erf) GELU and the tanh GELU in one pass in registers, where the
- * Vector API forms run as three and two passes over scratch buffers (C2's inlining limit; see the file's comment). Bit for
+ * Vector API forms run as three and two passes (and elementwise.c's softmax rows with plain stores) over scratch buffers (C2's inlining limit; see the file's comment). Bit for
  * bit {@link ElemVecF32}'s passes. Present with 512-bit vectors on AVX-512 and the library loaded;
  * {@code -Dkiln.elem.native=false} (or {@link #setEnabled}, as the tests do) keeps the Vector API.
  */
@@ -17,6 +17,8 @@ final class ElemNative {
     private static final boolean PRESENT = Boolean.parseBoolean(System.getProperty("kiln.elem.native", "true"))
             && CpuConfig.F32.length() == 16 && NativeCpu.cpuSupports("kiln_cpu_has_avx512f");
     private static final MethodHandle GELU = row("kiln_f32_gelu"), GELU_TANH = row("kiln_f32_gelu_tanh");
+    private static final MethodHandle SOFTMAX = PRESENT ? NativeCpu.function("kiln_f32_softmax_rows", FunctionDescriptor.ofVoid(
+            ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT), false) : null;
     private static volatile boolean enabled = GELU != null;
 
     /** Whether this JVM has the kernels. */
@@ -37,6 +39,22 @@ final class ElemNative {
     private static MethodHandle row(String name) {
         return PRESENT ? NativeCpu.function(name, FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), false)
                 : null;
+    }
+
+    /**
+     * Softmax of rows [0, rows) of x [rows, d] into o (contiguous rows from element xi / oi, off-heap)
+     * with plain stores: native/cpu/elementwise.c's kiln_f32_softmax_rows, bit for bit ReduceNorm's
+     * F32 row kernel (one call for all rows instead of three Java loops per row). d a multiple of 16
+     * up to 4096; returns whether it ran.
+     */
+    static boolean softmaxRows(MemorySegment x, long xi, MemorySegment o, long oi, long rows, int d) {
+        if (!enabled || SOFTMAX == null || rows == 0 || d % 16 != 0 || d > 4096 || !x.isNative() || !o.isNative()) return false;
+        try {
+            SOFTMAX.invokeExact(x.asSlice(xi * 4, rows * d * 4L), o.asSlice(oi * 4, rows * d * 4L), rows, d);
+        } catch (Throwable e) {
+            throw new IllegalStateException("native softmax failed", e);
+        }
+        return true;
     }
 
     /** The tanh GELU, as {@link #gelu}. */

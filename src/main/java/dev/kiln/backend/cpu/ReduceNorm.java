@@ -59,7 +59,8 @@ final class ReduceNorm {
         MemorySegment xs = x.segment(), os = out.segment();
         long xb = x.offset(), ob = out.offset();
         Parallel.forRange(rows, 8L * d, (s, e) -> {
-            if (f32 && !log && !scalar && ElemStream.softmaxRows(x.numel(), xs, xb + (long) s * d, os, ob + (long) s * d, e - s, d))
+            if (f32 && !log && !scalar && (ElemStream.softmaxRows(x.numel(), xs, xb + (long) s * d, os, ob + (long) s * d, e - s, d)
+                    || ElemNative.softmaxRows(xs, xb + (long) s * d, os, ob + (long) s * d, e - s, d)))
                 return;
             for (int row = s; row < e; row++) {
                 long xi = xb + (long) row * d, oi = ob + (long) row * d;

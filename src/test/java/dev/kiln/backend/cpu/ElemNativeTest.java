@@ -50,6 +50,40 @@ class ElemNativeTest {
         sweep();
     }
 
+    /**
+     * elementwise.c's softmax rows with plain stores give ReduceNorm's F32 row kernel bit for bit:
+     * row lengths 16..4096, causal -inf masks, a NaN row, large offsets.
+     */
+    @Test
+    void softmaxRowsMatchTheVectorApiBitForBit() {
+        if (!ElemNative.available()) return;
+        java.util.SplittableRandom r = new java.util.SplittableRandom(3);
+        for (int d : new int[]{16, 48, 128, 1024, 4096}) {
+            int rows = 37;
+            float[] v = new float[rows * d];
+            for (int i = 0; i < v.length; i++) v[i] = (float) (r.nextDouble() * 60 - 30);
+            for (int i = 0; i < rows; i++)                                    // a causal mask on the first rows
+                for (int j = i + 1; j < d && i < 8; j++) v[i * d + j] = Float.NEGATIVE_INFINITY;
+            v[9 * d + 3] = Float.NaN;
+            for (int j = 0; j < d; j++) v[10 * d + j] += 1e4f;
+            float[][] out = new float[2][];
+            for (int k = 0; k < 2; k++) {
+                boolean old = ElemNative.setEnabled(k == 1);
+                try (Tensor x = Tensor.fromArray(v, rows, d); Tensor y = x.softmax(-1)) {
+                    out[k] = y.toFloatArray();
+                } finally {
+                    ElemNative.setEnabled(old);
+                }
+            }
+            for (int i = 0; i < v.length; i++) {
+                int at = i;
+                if (Float.isNaN(out[0][i])) assertEquals(true, Float.isNaN(out[1][i]), () -> "softmax NaN row, element " + at);
+                else assertEquals(Float.floatToRawIntBits(out[0][i]), Float.floatToRawIntBits(out[1][i]),
+                        () -> "softmax d=" + d + " element " + at + ": " + out[0][at] + " (Vector API) vs " + out[1][at]);
+            }
+        }
+    }
+
     private static void sweep() {
         int n = (int) ((1L << 32) / 509) + 1;
         float[] all = new float[n];
