@@ -86,10 +86,11 @@ public final class CpuAttention {
                 GemmF32.gemm(t, s, d, 1f, qm, km, 0f, sm, 1);
                 if (div != 1f || mul != 1f || m != null) scaleMask(sc, t, s, div, mul, m, lead, h);
                 if (k != null) keepOrFill(sc, t, s, k, fill, lead, h);
-                for (int i = 0; i < t; i++) {
-                    if (scalar) ReduceNorm.softmaxScalar(DType.F32, scores, (long) i * s, scores, (long) i * s, s, false);
-                    else ReduceNorm.softmaxF32(sc, (long) i * s, sc, (long) i * s, s, false);
-                }
+                if (scalar || !ElemNative.softmaxRows(sc, 0, sc, 0, t, s))           // the native rows give the same bits
+                    for (int i = 0; i < t; i++) {
+                        if (scalar) ReduceNorm.softmaxScalar(DType.F32, scores, (long) i * s, scores, (long) i * s, s, false);
+                        else ReduceNorm.softmaxF32(sc, (long) i * s, sc, (long) i * s, s, false);
+                    }
                 GemmF32.gemm(t, dv, s, 1f, sm, vm, 0f, om, 1);
             }
         });
