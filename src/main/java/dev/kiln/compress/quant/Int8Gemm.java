@@ -131,14 +131,36 @@ public final class Int8Gemm {
      * result is then scratch itself, valid until the caller reuses it); null: a new array.
      */
     public static int[] matmulTPadded(byte[] a, int m, int k, PackedInt8 b, int[] scratch) {
+        return matmulTPadded(a, m, k, b, scratch, null);
+    }
+
+    /**
+     * What to do with a finished block of C: rows [r0, r0 + rows) and columns [c0, c0 + cols) of
+     * the padded result (cols may reach past N into the padding), run on the thread that computed
+     * it while the block is in its cache (e.g. dequantize it).
+     */
+    @FunctionalInterface
+    public interface Epilogue {
+        void block(int[] c, int r0, int rows, int c0, int cols);
+    }
+
+    /**
+     * The same, calling {@code epilogue} (when not null) once for each block of C as soon as it is
+     * complete (the VNNI kernel: per tile, on its thread; the Vector API kernel: once for the whole C).
+     * Every element of C is covered by exactly one call.
+     */
+    public static int[] matmulTPadded(byte[] a, int m, int k, PackedInt8 b, int[] scratch, Epilogue epilogue) {
         if (k != b.k() || m < 0 || (long) m * k > a.length)
             throw new IllegalArgumentException("int8 gemm: need A [" + m + ", " + b.k() + "] in " + a.length + " bytes, got K = " + k);
-        return accumulate(a, m, b, scratch);
+        if (b.vnni != null) return Int8VnniKernel.run(a, m, b.k(), b.vnni, b.blocks(), scratch, epilogue);
+        int[] c = accumulate(a, m, b, scratch);
+        if (epilogue != null && m > 0) epilogue.block(c, 0, m, 0, b.blocks() * b.lanes());
+        return c;
     }
 
     /** C [M, nPad] (row stride: whole kernel blocks; only the first N columns are meaningful). */
     private static int[] accumulate(byte[] a, int m, PackedInt8 b, int[] scratch) {
-        if (b.vnni != null) return Int8VnniKernel.run(a, m, b.k(), b.vnni, b.blocks(), scratch);
+        if (b.vnni != null) return Int8VnniKernel.run(a, m, b.k(), b.vnni, b.blocks(), scratch, null);
         int k = b.k(), kh = b.pairs(), n = b.n(), nPad = b.blocks() * b.lanes();
         int[] ap = new int[Math.toIntExact((long) m * kh)], rowSumA = new int[m];
         packPairs(a, m, k, ap, rowSumA);

@@ -103,9 +103,10 @@ final class Int8VnniKernel {
     /**
      * cPad [m, blocks * 16] = A [m, k] x B^T, exact: A row-major int8 (first m k bytes of a),
      * B packed by {@link #packB} with {@code blocks} blocks. Written into {@code scratch} when it is
-     * large enough (every element is overwritten), else into a new array.
+     * large enough (every element is overwritten), else into a new array. epilogue (null: none)
+     * gets each finished tile on the thread that computed it.
      */
-    static int[] run(byte[] a, int m, int k, byte[] bPacked, int blocks, int[] scratch) {
+    static int[] run(byte[] a, int m, int k, byte[] bPacked, int blocks, int[] scratch, Int8Gemm.Epilogue epilogue) {
         int k4 = groups(k), lda = 4 * k4, nPad = blocks * LANES;
         byte[] ap = a;
         if (lda != k) {                       // pad K with zeros to whole groups
@@ -142,6 +143,7 @@ final class Int8VnniKernel {
                     fixRow = r0;
                 }
                 tile(av, (long) r0 * lda, lda, rows, bPacked, (long) jb0 * k4 * 64, k4, nb, c, (long) r0 * nPad + (long) jb0 * LANES, nPad, fix);
+                if (epilogue != null) epilogue.block(c, r0, rows, jb0 * LANES, nb * LANES);
             }
         });
         return c;

@@ -229,18 +229,18 @@ final class QuantFast {
     }
 
     /**
-     * Rows [r0, r1): the exact integer correction of c, then y = (float) c * s[j] (s: one scale, or
-     * one per column) stored to y (row-major [m, n] at byte offset yOff).
+     * Rows [r0, r1), columns [j0, j1): the exact integer correction of c, then y = (float) c * s[j]
+     * (s: one scale, or one per column) + bias[j], stored to y (row-major [m, n] at byte offset yOff).
      */
-    private static void dequantRows(int[] c, int ldc, MemorySegment y, long yOff, int r0, int r1, int n, int k, int[] rowSum, int[] colTerm,
-                                    int zaShift, int[] zbv, float[] s, float[] bias) {
+    private static void dequantBlock(int[] c, int ldc, MemorySegment y, long yOff, int r0, int r1, int j0, int j1, int n, int k,
+                                     int[] rowSum, int[] colTerm, int zaShift, int[] zbv, float[] s, float[] bias) {
         boolean oneZb = zbv.length == 1, oneS = s.length == 1;
         for (int r = r0; r < r1; r++) {
-            int o = r * ldc, j = 0;
+            int o = r * ldc, j = j0;
             int rowTerm = rowSum[r] - k * zaShift, zr = zbv[0] * rowTerm;
             long row = yOff + 4L * r * n;
             // the correction c - (za' colsum(B)[j] + zb[j] (rowsum(a') - K za')) in int lanes (wrapping as the scalar ints do), then the scale
-            for (int e = n - n % I.length(); j < e; j += I.length()) {
+            for (int e = j1 - (j1 - j0) % I.length(); j < e; j += I.length()) {
                 IntVector corr = IntVector.fromArray(I, colTerm, j);
                 corr = oneZb ? corr.add(zr) : corr.add(IntVector.fromArray(I, zbv, j).mul(rowTerm));
                 FloatVector f = (FloatVector) IntVector.fromArray(I, c, o + j).sub(corr).convertShape(VectorOperators.I2F, F, 0);
@@ -248,7 +248,7 @@ final class QuantFast {
                 if (bias != null) f = f.add(FloatVector.fromArray(F, bias, j));
                 f.intoMemorySegment(y, row + 4L * j, LE);
             }
-            for (; j < n; j++) {
+            for (; j < j1; j++) {
                 int ci = c[o + j] - (colTerm[j] + (oneZb ? zr : zbv[j] * rowTerm));
                 float v = (float) ci * s[oneS ? 0 : j];
                 y.set(ValueLayout.JAVA_FLOAT_UNALIGNED, row + 4L * j, bias == null ? v : v + bias[j]);
@@ -291,8 +291,6 @@ final class QuantFast {
             if (m == 1) quantizeRows(xs, xOff, k, 0, 1, scale, zp, ab, rowSum);
             else dev.kiln.backend.cpu.Parallel.forRange(m, 4L * k, (r0, r1) -> quantizeRows(xs, xOff, k, r0, r1, scale, zp, ab, rowSum));
             int nPad = packed.paddedN();
-            int[] c = Int8Gemm.matmulTPadded(ab, m, k, packed, sc.ints(m * nPad));
-            MATMULS.incrementAndGet();
             int[] zbv = zb == null ? new int[]{0} : zb.toIntArray();
             float[] bias = call.has(4) ? call.in(4).toFloatArray() : null;
             if (bias != null && bias.length != n) throw call.error("QuantMatMul bias has " + bias.length + " values for " + n + " columns");
@@ -307,17 +305,21 @@ final class QuantFast {
             MemorySegment ys = y.segment();
             long yOff = 4L * y.offset();
             dev.kiln.ops.UnaryOp act = ReduceMatOps.fusedActivation(call);
-            // rows [r0, r1): dequantized, then the activation while they are in this core's cache
-            dev.kiln.backend.cpu.Parallel.Range rows = (r0, r1) -> {
-                dequantRows(c, nPad, ys, yOff, r0, r1, n, k, rowSum, colTerm, zaShift, zbv, s, bias);
+            // each block of C as the GEMM finishes it, on its thread while it is in that core's cache:
+            // dequantized into y, then the activation (elementwise: the same values as row by row)
+            Int8Gemm.Epilogue store = (c, r0, rows, c0, cols) -> {
+                int j1 = Math.min(n, c0 + cols);
+                if (c0 >= j1) return;
+                dequantBlock(c, nPad, ys, yOff, r0, r0 + rows, c0, j1, n, k, rowSum, colTerm, zaShift, zbv, s, bias);
                 if (act != null) {
-                    try (Tensor block = Tensor.of(y.storage(), DType.F32, new int[]{r1 - r0, n}, new long[]{n, 1}, y.offset() + (long) r0 * n)) {
+                    try (Tensor block = Tensor.of(y.storage(), DType.F32, new int[]{rows, j1 - c0}, new long[]{n, 1},
+                            y.offset() + (long) r0 * n + c0)) {
                         block.backend().unary(act, block, block, 0, 0);
                     }
                 }
             };
-            if (m == 1) rows.run(0, 1);
-            else dev.kiln.backend.cpu.Parallel.forRange(m, 4L * n, rows);
+            Int8Gemm.matmulTPadded(ab, m, k, packed, sc.ints(m * nPad), store);
+            MATMULS.incrementAndGet();
             return List.of(Value.of(y, ElemType.FLOAT));
         }
     }

@@ -104,19 +104,25 @@ class QuantFastTest {
      */
     @Test
     void fusedQuantMatMulEqualsTheUnfusedChain() {
-        int k = 37, n = 35;                                                // N: two 16-lane vectors and a tail
-        int[] shape = {2, 5, k};
-        float[] x = Tensor.uniform(g, -2, 3, DType.F32, 2 * 5 * k).toFloatArray();
-        long before = QuantFast.MATMULS.get();
-        List<float[]> fused = runFloats(chains(k, n), x, shape);
-        assertEquals(before + 2, QuantFast.MATMULS.get(), "both chains ran as QuantMatMul");
-        QuantOps.fast = false;
-        System.setProperty("kiln.onnx.optimize", "false");
-        try {
-            List<float[]> ref = runFloats(chains(k, n), x, shape);
-            for (int t = 0; t < 2; t++) assertArrayEquals(ref.get(t), fused.get(t), "output y" + t);
-        } finally {
-            System.clearProperty("kiln.onnx.optimize");
+        // N = 35: two 16-lane vectors and a tail, one tile; 210 x 300: several row and column tiles of
+        // the int8 kernel, each dequantized (and given its Relu) by the tile epilogue as it finishes
+        for (int[] c : new int[][]{{2, 5, 37, 35}, {3, 70, 37, 300}}) {
+            int k = c[2], n = c[3];
+            int[] shape = {c[0], c[1], k};
+            float[] x = Tensor.uniform(g, -2, 3, DType.F32, c[0] * c[1] * k).toFloatArray();
+            long before = QuantFast.MATMULS.get();
+            QuantOps.fast = true;
+            List<float[]> fused = runFloats(chains(k, n), x, shape);
+            assertEquals(before + 2, QuantFast.MATMULS.get(), "both chains ran as QuantMatMul");
+            QuantOps.fast = false;
+            System.setProperty("kiln.onnx.optimize", "false");
+            try {
+                List<float[]> ref = runFloats(chains(k, n), x, shape);
+                for (int t = 0; t < 2; t++) assertArrayEquals(ref.get(t), fused.get(t), "output y" + t + ", " + java.util.Arrays.toString(c));
+            } finally {
+                System.clearProperty("kiln.onnx.optimize");
+                QuantOps.fast = true;
+            }
         }
     }
 
