@@ -1,6 +1,7 @@
 package dev.kiln.lab;
 
 import dev.kiln.backend.cpu.CpuConfig;
+import dev.kiln.backend.cpu.NativeKernels;
 import dev.kiln.backend.cuda.CudaAvailability;
 import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Generator;
@@ -27,11 +28,23 @@ public final class LabOps {
     static final List<int[]> GEMM_SIZES = List.of(new int[]{1, 1, 1}, new int[]{7, 7, 7}, new int[]{45, 65, 33},
             new int[]{1025, 7, 3}, new int[]{3, 1025, 5});
 
-    /** All built-in ops by name (insertion order: add, exp, softmax, sum, gemm). */
+    /** All built-in ops by name (insertion order: add, exp, gelu, softmax, sum, gemm, gemm-bf16). */
     public static Map<String, LabOp> builtIn() {
         Map<String, LabOp> ops = new LinkedHashMap<>();
-        for (LabOp op : List.of(new Add(), new Exp(), new Softmax(), new Sum(), new Gemm(), new GemmBf16())) ops.put(op.name(), op);
+        for (LabOp op : List.of(new Add(), new Exp(), new Gelu(), new Softmax(), new Sum(), new Gemm(), new GemmBf16())) ops.put(op.name(), op);
         ops.get("add").register(new Variant("add-256bit", "cpu", Add256::add));
+        // the Vector API kernels that native/cpu replaces where present (GELU, softmax rows, GEMM panel and packs)
+        for (String name : List.of("gelu", "softmax", "gemm")) {
+            Variant.Kernel k = ops.get(name).variant("kiln").kernel();
+            ops.get(name).register(new Variant("kiln-vector-api", "cpu", in -> NativeKernels.withoutNative(() -> k.run(in))));
+        }
+        // operands stored transposed, as training's dW = g^T x and a Linear layer's x W^T read them
+        ops.get("gemm").register(new Variant("kiln-transposed-a", "cpu", in -> {
+            try (Tensor a = transposedCopy(in[0])) { return a.matmul(in[1]); }
+        }));
+        ops.get("gemm").register(new Variant("kiln-transposed-b", "cpu", in -> {
+            try (Tensor b = transposedCopy(in[1])) { return in[0].matmul(b); }
+        }));
         // B as a model's constant weight: sealed once per input, so its packed copy (GemmF32Packed,
         // kept with the storage) is made on the first call and reused, as in a model
         Map<Tensor, Tensor> weights = new java.util.IdentityHashMap<>();
@@ -45,6 +58,13 @@ public final class LabOps {
         op.register(new Variant("kiln", "cpu", kernel));
         op.register(new Variant("kiln-scalar", "cpu", scalarTwin(kernel)));
         if (CudaAvailability.isAvailable()) op.register(new Variant("kiln-cuda", "cuda", kernel));
+    }
+
+    /** t's values held transposed in memory: a [cols, rows] contiguous copy, viewed back as [rows, cols]. */
+    static Tensor transposedCopy(Tensor t) {
+        try (Tensor tt = t.t(); Tensor c = tt.contiguous()) {
+            return c.t();                                              // the view keeps the copy's storage
+        }
     }
 
     /** A copy of t in storage sealed as constant (as a model reader loads a weight). */
@@ -99,10 +119,44 @@ public final class LabOps {
         @Override public Unit unit() { return Unit.BYTES; }
     }
 
+    /**
+     * The exact GELU, x Phi(x): 8 bytes per element. The reference integrates the normal density in
+     * float64 (Simpson's rule, 4096 intervals from 0 to |x|), independent of any erf approximation.
+     */
+    static final class Gelu extends LabOp {
+        Gelu() {
+            super("gelu", ODD_SHAPES, new int[]{1 << 23}, 1e-6, 1e-5);
+            production(this, in -> in[0].gelu());
+        }
+        @Override public Tensor[] inputs(int[] size, Generator g) { return new Tensor[]{uniform(g, size)}; }
+        @Override public double[] reference(double[][] in, int[] size) {
+            double[] r = new double[in[0].length];
+            for (int i = 0; i < r.length; i++) r[i] = in[0][i] * phi(in[0][i]);
+            return r;
+        }
+        /** The standard normal CDF at x. */
+        static double phi(double x) {
+            double a = Math.abs(x);
+            if (a > 12) return x > 0 ? 1 : 0;
+            int steps = 4096;
+            double h = a / steps, s = 0;
+            for (int i = 0; i <= steps; i++) {
+                double t = i * h, f = Math.exp(-t * t / 2);
+                s += (i == 0 || i == steps ? 1 : i % 2 == 1 ? 4 : 2) * f;
+            }
+            double half = s * h / 3 / Math.sqrt(2 * Math.PI);   // integral of the density over [0, |x|]
+            return x >= 0 ? 0.5 + half : 0.5 - half;
+        }
+        @Override public double work(int[] size) { return 8.0 * numel(size); }
+        @Override public Unit unit() { return Unit.BYTES; }
+    }
+
     /** Softmax over the last axis: 8 bytes per element (one read, one write; the ideal). */
     static final class Softmax extends LabOp {
         Softmax() {
-            super("softmax", ODD_SHAPES, new int[]{2048, 4096}, 1e-6, 1e-5);
+            // 37 x 128: rows the native row kernel takes (a multiple of 16 long)
+            super("softmax", List.of(new int[]{1}, new int[]{7}, new int[]{1025}, new int[]{45, 65}, new int[]{37, 128}),
+                    new int[]{2048, 4096}, 1e-6, 1e-5);
             production(this, in -> in[0].softmax(in[0].shape().length - 1));
         }
         @Override public Tensor[] inputs(int[] size, Generator g) { return new Tensor[]{uniform(g, size)}; }
