@@ -39,6 +39,9 @@ import java.util.Set;
  *   <li>A Linear layer, Add(MatMul(x, W), b) with constant W and b, with its Relu or Gelu: one
  *       "MatMulBias" node (the GEMM applies bias and activation as it stores; see {@link MatMulBiasFusion}).</li>
  *   <li>The skip connection Add after such a node: its fourth input, added by the GEMM's epilogue.</li>
+ *   <li>A stack of stacks (Concat of Unsqueezed Concats of Unsqueezed tensors, all along axis 0: a
+ *       decoder's present key/values): one "StackNested" node that copies each tensor once (see
+ *       {@link StackFusion}).</li>
  *   <li>Dynamic int8 MatMul as quantize_dynamic writes it (DynamicQuantizeLinear, MatMulInteger,
  *       Cast, Mul, Mul): one "QuantMatMul" node (see {@link QuantMatMulFusion}).</li>
  * </ul>
@@ -82,7 +85,7 @@ final class GraphOptimizer {
     static OnnxGraph optimize(OnnxGraph g, boolean bf16) {
         GraphOptimizer o = new GraphOptimizer(g);
         boolean changed = o.foldConstants() | o.foldConvBiasAdds() | o.foldBatchNorms() | o.transposeGemmWeights() | GeluFusion.apply(o.view()) | LayerNormFusion.apply(o.view())
-                | AttentionFusion.apply(o.view()) | QuantMatMulFusion.apply(o.view()) | (MatMulBiasFusion.enabled() && MatMulBiasFusion.apply(o.view()))
+                | AttentionFusion.apply(o.view()) | StackFusion.apply(o.view()) | QuantMatMulFusion.apply(o.view()) | (MatMulBiasFusion.enabled() && MatMulBiasFusion.apply(o.view()))
                 | (bf16 && MatMulBiasFusion.toBf16(o.view()))
                 | (MatMulBiasFusion.enabled() && MatMulBiasFusion.residualsEnabled() && MatMulBiasFusion.absorbResiduals(o.view()))
                 | (fuseConvAddsEnabled() && o.fuseConvAdds()) | o.fuseRelus();

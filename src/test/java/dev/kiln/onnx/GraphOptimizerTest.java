@@ -393,11 +393,12 @@ class GraphOptimizerTest {
         assertEquals(4, bert.nodes().stream().filter(n -> n.opType().equals("MatMulBias") && n.inputs().size() == 4).count());
         assertEquals(Map.of("Attention", 2, "MatMulBias", 12, "LayerNormalization", 5), fused.apply("bert_op13.onnx"));  // opset 13: LayerNorm written out
         // Where-masked attention; the MLP's Gemm (Conv1D) takes in the tanh GELU after its Reshape
-        assertEquals(Map.of("Attention", 2, "MatMulBias", 2), fused.apply("gpt2_op17.onnx"));
+        // and the present key/values (both layers' k and v) as one StackNested
+        assertEquals(Map.of("Attention", 2, "MatMulBias", 2, "StackNested", 1), fused.apply("gpt2_op17.onnx"));
         assertEquals(Map.of("ConvAdd+Relu", 4, "Conv+Relu", 9), fused.apply("resnet50_op17.onnx"));  // each block's Add and Relu in its last conv
-        assertEquals(Map.of("Attention", 2, "MatMulBias", 2, "LayerNormalization", 5), fused.apply("gpt2_op13.onnx"));   // opset 13: LayerNorm written out
-        assertEquals(Map.of("Attention", 2, "MatMulBias", 2, "LayerNormalization", 5), fused.apply("gpt2_decode_op13.onnx"));
-        assertEquals(Map.of("Attention", 2, "MatMulBias", 2), fused.apply("gpt2_decode_op17.onnx"));       // the decode step: attention over the cache too
+        assertEquals(Map.of("Attention", 2, "MatMulBias", 2, "LayerNormalization", 5, "StackNested", 1), fused.apply("gpt2_op13.onnx"));   // opset 13: LayerNorm written out
+        assertEquals(Map.of("Attention", 2, "MatMulBias", 2, "LayerNormalization", 5, "StackNested", 1), fused.apply("gpt2_decode_op13.onnx"));
+        assertEquals(Map.of("Attention", 2, "MatMulBias", 2, "StackNested", 1), fused.apply("gpt2_decode_op17.onnx"));       // the decode step: attention over the cache too       // the decode step: attention over the cache too
     }
 
     /** The fusions fire on TensorFlow graphs lowered from SavedModels (testdata/savedmodel): Keras' layer norm form, tanh GELU, attention. */
@@ -425,6 +426,41 @@ class GraphOptimizerTest {
         // Conv2D + BiasAdd + FusedBatchNormV3 + Relu: one Conv+Relu (the BiasAdd becomes the Conv's bias, then the batch
         // norm folds in); the strided Conv2D keeps its Relu6 (Clip) apart
         assertEquals(Map.of("Conv+Relu", 1, "MatMulBias", 1), fused.apply("cnn"));
+    }
+
+    /**
+     * A decoder's present key/values as exporters write them (per layer k and v Unsqueezed and
+     * concatenated, then the layers the same way) become one StackNested node with the same output;
+     * an intermediate that is also a graph output keeps the written-out form.
+     */
+    @Test
+    void stackOfStacksBecomesOneNode() {
+        for (boolean exposed : new boolean[]{false, true}) {
+            Map<String, Value> init = new LinkedHashMap<>();
+            init.put("axis0", Value.of(Tensor.fromArray(new long[]{0}, 1)));
+            List<OnnxNode> nodes = new ArrayList<>();
+            List<String> layers = new ArrayList<>();
+            for (int l = 0; l < 3; l++) {
+                List<String> kv = new ArrayList<>();
+                for (int j = 0; j < 2; j++) {
+                    String c = "c" + l + j;
+                    init.put(c, Value.of(Tensor.fromArray(new float[]{l + 0.5f * j + 1}, 1)));
+                    nodes.add(node("Mul", List.of("x", c), "w" + l + j, Map.of()));
+                    nodes.add(node("Unsqueeze", List.of("w" + l + j, "axis0"), "u" + l + j, Map.of()));
+                    kv.add("u" + l + j);
+                }
+                nodes.add(node("Concat", kv, "s" + l, Map.of("axis", OnnxAttribute.ofInt("axis", 0))));
+                nodes.add(node("Unsqueeze", List.of("s" + l, "axis0"), "t" + l, Map.of()));
+                layers.add("t" + l);
+            }
+            nodes.add(node("Concat", layers, "y", Map.of("axis", OnnxAttribute.ofInt("axis", 0))));
+            List<ValueInfo> outs = exposed ? List.of(info("y"), info("s1")) : List.of(info("y"));
+            OnnxGraph g = new OnnxGraph("present", nodes, List.of(info("x")), outs, List.of(), init);
+            List<String> types = GraphOptimizer.optimize(g).nodes().stream().map(OnnxNode::opType).toList();
+            assertEquals(!exposed, types.contains("StackNested"), types.toString());
+            assertEquals(exposed, types.contains("Concat"), types.toString());
+            compare(g, "x", Tensor.randn(G, 1, 4, 5));
+        }
     }
 
     // ------------------------------------------------------------------ helpers
