@@ -53,7 +53,7 @@ final class StackFusion {
             if (!ok) continue;
             for (int j : removed) {
                 OnnxNode r = nodes.get(j);
-                if (r.inputs().size() > 1) g.use(r.inputs().get(1), -1);     // an Unsqueeze's axes constant
+                if (r.opType().equals("Unsqueeze") && r.inputs().size() > 1) g.use(r.inputs().get(1), -1);   // its axes constant
                 nodes.set(j, null);
             }
             nodes.set(i, new OnnxNode(y.name(), "StackNested", FusedOps.DOMAIN, ws, y.outputs(),
