@@ -6,10 +6,12 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
 /**
- * native/cpu/gelu.c: the exact (erf) GELU and the tanh GELU in one pass in registers, where the
- * Vector API forms run as three and two passes (and elementwise.c's softmax rows with plain stores) over scratch buffers (C2's inlining limit; see the file's comment). Bit for
- * bit {@link ElemVecF32}'s passes. Present with 512-bit vectors on AVX-512 and the library loaded;
- * {@code -Dkiln.elem.native=false} (or {@link #setEnabled}, as the tests do) keeps the Vector API.
+ * Native elementwise kernels that replace multi-pass or per-row Vector API loops, bit for bit:
+ * native/cpu/gelu.c's exact (erf) GELU and tanh GELU in one pass in registers (the Vector API forms
+ * run as three and two passes over scratch buffers: C2's inlining limit, see that file's comment),
+ * and elementwise.c's softmax rows with plain stores (one call for many short rows). Present with
+ * 512-bit vectors on AVX-512 and the library loaded; {@code -Dkiln.elem.native=false} (or
+ * {@link #setEnabled}, as the tests do) keeps the Vector API.
  */
 final class ElemNative {
     private ElemNative() {}
