@@ -15,6 +15,8 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#include "vexp.h"
+
 #define TARGET __attribute__((target("avx512f")))
 
 /* 1 when this CPU can run the kernels. */
@@ -35,20 +37,10 @@ static inline __attribute__((always_inline)) TARGET __m512 binop(int op, __m512 
 /* e^x exactly as ElemVecF32.exp: clamp (NaN passes), k = round(x log2 e), r = x - k ln2 (two parts),
  * 1 + r + r^2 P(r), times 2^(k-1) times 2 (ln 2 = LN2_HI + LN2_LO with LN2_LO < 0). */
 static inline __attribute__((always_inline)) TARGET __m512 exp16(__m512 x) {
-    const __m512 magic = _mm512_set1_ps(12582912.0f);
     x = _mm512_max_ps(_mm512_set1_ps(-87.33f), x);      /* max(c, x) returns x when x is NaN */
     x = _mm512_min_ps(_mm512_set1_ps(88.73f), x);
-    __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269502f), magic);
-    __m512 kf = _mm512_sub_ps(t, magic);
-    __m512 r = _mm512_fmadd_ps(kf, _mm512_set1_ps(-0.693147182f), x);
-    r = _mm512_fmadd_ps(kf, _mm512_set1_ps(1.90465421e-09f), r);
-    __m512 p = _mm512_fmadd_ps(r, _mm512_set1_ps(0.00138146104f), _mm512_set1_ps(0.00836871006f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.041668389f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.166665211f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.49999994f));
-    p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(r, r), p, r), _mm512_set1_ps(1.0f));
-    __m512i s = _mm512_add_epi32(_mm512_slli_epi32(_mm512_castps_si512(t), 23), _mm512_set1_epi32(126 << 23));
-    return _mm512_mul_ps(_mm512_mul_ps(p, _mm512_castsi512_ps(s)), _mm512_set1_ps(2.0f));
+    __m512 t, r = kiln_exp_reduce(x, x, &t);
+    return kiln_exp_scale(r, t);
 }
 
 /* Lanes [0, count) of a 16-lane group. */

@@ -10,6 +10,8 @@
  */
 #include <immintrin.h>
 
+#include "vexp.h"
+
 #define TARGET __attribute__((target("avx512f")))
 #define C(v) _mm512_set1_ps(v)
 
@@ -29,23 +31,10 @@ static inline __attribute__((always_inline)) TARGET __m512 erfc_poly(__m512 u) {
 
 /* ElemVecF32.expSum: e^(a + b), k from a + b, b added to the reduced argument; 0 below, inf above. */
 static inline __attribute__((always_inline)) TARGET __m512 exp_sum(__m512 a, __m512 b) {
-    const __m512 magic = C(12582912.0f);
     a = _mm512_max_ps(C(-90.0f), a);                          /* max(c, a) keeps a NaN a, as Java's max */
-    __m512 u = _mm512_add_ps(a, b);
-    __mmask16 under = _mm512_cmp_ps_mask(u, C(-87.33f), _CMP_LT_OQ), over = _mm512_cmp_ps_mask(u, C(88.73f), _CMP_GT_OQ);
-    __m512 t = _mm512_fmadd_ps(u, C(1.44269502f), magic);
-    __m512 kf = _mm512_sub_ps(t, magic);
-    __m512 r = _mm512_fmadd_ps(kf, C(-0.693147182f), a);
-    r = _mm512_add_ps(_mm512_fmadd_ps(kf, C(1.90465421e-09f), r), b);
-    __m512 p = _mm512_fmadd_ps(r, C(0.00138146104f), C(0.00836871006f));
-    p = _mm512_fmadd_ps(p, r, C(0.041668389f));
-    p = _mm512_fmadd_ps(p, r, C(0.166665211f));
-    p = _mm512_fmadd_ps(p, r, C(0.49999994f));
-    p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(r, r), p, r), C(1.0f));
-    __m512i s = _mm512_add_epi32(_mm512_slli_epi32(_mm512_castps_si512(t), 23), _mm512_set1_epi32(126 << 23));
-    __m512 e = _mm512_mul_ps(_mm512_mul_ps(p, _mm512_castsi512_ps(s)), C(2.0f));
-    e = _mm512_mask_mov_ps(e, under, C(0.0f));
-    return _mm512_mask_mov_ps(e, over, C(__builtin_inff()));
+    __m512 u = _mm512_add_ps(a, b), t;
+    __m512 r = _mm512_add_ps(kiln_exp_reduce(u, a, &t), b);
+    return kiln_exp_range(kiln_exp_scale(r, t), u);
 }
 
 static inline __attribute__((always_inline)) TARGET __m512 absf(__m512 x) {
@@ -73,21 +62,8 @@ TARGET void kiln_f32_gelu(const float *x, float *o, long n) {
 
 /* ElemVecF32.exp: e^x, computed on over the whole range, then 0 below -87.33 and inf above 88.73. */
 static inline __attribute__((always_inline)) TARGET __m512 exp16b(__m512 x) {
-    const __m512 magic = C(12582912.0f);
-    __mmask16 under = _mm512_cmp_ps_mask(x, C(-87.33f), _CMP_LT_OQ), over = _mm512_cmp_ps_mask(x, C(88.73f), _CMP_GT_OQ);
-    __m512 t = _mm512_fmadd_ps(x, C(1.44269502f), magic);
-    __m512 kf = _mm512_sub_ps(t, magic);
-    __m512 r = _mm512_fmadd_ps(kf, C(-0.693147182f), x);
-    r = _mm512_fmadd_ps(kf, C(1.90465421e-09f), r);
-    __m512 p = _mm512_fmadd_ps(r, C(0.00138146104f), C(0.00836871006f));
-    p = _mm512_fmadd_ps(p, r, C(0.041668389f));
-    p = _mm512_fmadd_ps(p, r, C(0.166665211f));
-    p = _mm512_fmadd_ps(p, r, C(0.49999994f));
-    p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(r, r), p, r), C(1.0f));
-    __m512i s = _mm512_add_epi32(_mm512_slli_epi32(_mm512_castps_si512(t), 23), _mm512_set1_epi32(126 << 23));
-    __m512 e = _mm512_mul_ps(_mm512_mul_ps(p, _mm512_castsi512_ps(s)), C(2.0f));
-    e = _mm512_mask_mov_ps(e, under, C(0.0f));
-    return _mm512_mask_mov_ps(e, over, C(__builtin_inff()));
+    __m512 t, r = kiln_exp_reduce(x, x, &t);
+    return kiln_exp_range(kiln_exp_scale(r, t), x);
 }
 
 /* The tanh GELU x / (1 + e^w), w = -2 sqrt(2/pi) (x + 0.044715 x^3): ElemVecF32.geluTanhArg, xOverOnePlusExp. */

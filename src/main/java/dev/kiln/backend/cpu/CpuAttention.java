@@ -86,11 +86,7 @@ public final class CpuAttention {
                 GemmF32.gemm(t, s, d, 1f, qm, km, 0f, sm, 1);
                 if (div != 1f || mul != 1f || m != null) scaleMask(sc, t, s, div, mul, m, lead, h);
                 if (k != null) keepOrFill(sc, t, s, k, fill, lead, h);
-                if (scalar || !ElemNative.softmaxRows(sc, 0, sc, 0, t, s))           // the native rows give the same bits
-                    for (int i = 0; i < t; i++) {
-                        if (scalar) ReduceNorm.softmaxScalar(DType.F32, scores, (long) i * s, scores, (long) i * s, s, false);
-                        else ReduceNorm.softmaxF32(sc, (long) i * s, sc, (long) i * s, s, false);
-                    }
+                softmaxInPlace(sc, t, s, scores);
                 GemmF32.gemm(t, dv, s, 1f, sm, vm, 0f, om, 1);
             }
         });
@@ -167,6 +163,19 @@ public final class CpuAttention {
         });
     }
 
+    /**
+     * Softmax of each of the t rows of the t x s scores in sc, in place: the native row kernel where it
+     * applies (the same bits), else ReduceNorm's F32 row kernel, or its scalar twin over {@code scores}
+     * (sc wrapped as storage; non-null exactly when the scalar kernels are selected).
+     */
+    private static void softmaxInPlace(MemorySegment sc, int t, int s, Storage scores) {
+        if (scores == null && ElemNative.softmaxRows(sc, 0, sc, 0, t, s)) return;
+        for (int i = 0; i < t; i++) {
+            if (scores != null) ReduceNorm.softmaxScalar(DType.F32, scores, (long) i * s, scores, (long) i * s, s, false);
+            else ReduceNorm.softmaxF32(sc, (long) i * s, sc, (long) i * s, s, false);
+        }
+    }
+
     /** w = p * (w - rowsum(p * w)) per row of the t x t buffers (the softmax gradient, in w). */
     private static void softmaxGrad(MemorySegment p, MemorySegment w, int t) {
         int l = S.length();
@@ -238,13 +247,7 @@ public final class CpuAttention {
         void probabilities(int bh, MemorySegment sc) {
             GemmF32.gemm(t, t, d, scale, q(bh), k(bh).transposed(), 0f, new GemmMatrix(sc, 0, t, 1), 1);
             if (mask != null) scaleMask(sc, t, t, 1f, 1f, mask, lead, bh);
-            boolean scalar = CpuConfig.scalar();
-            if (!scalar && ElemNative.softmaxRows(sc, 0, sc, 0, t, t)) return;   // the same bits in one call
-            Storage scores = scalar ? Storage.wrap(Backends.cpu(), sc) : null;
-            for (int i = 0; i < t; i++) {
-                if (scalar) ReduceNorm.softmaxScalar(DType.F32, scores, (long) i * t, scores, (long) i * t, t, false);
-                else ReduceNorm.softmaxF32(sc, (long) i * t, sc, (long) i * t, t, false);
-            }
+            softmaxInPlace(sc, t, t, CpuConfig.scalar() ? Storage.wrap(Backends.cpu(), sc) : null);
         }
 
         /** Dropout on task bh's T x T block in place: draw indices from bh * T * T (the [B, H, T, T] tensor's flat order). */

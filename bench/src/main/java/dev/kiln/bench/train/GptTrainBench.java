@@ -10,7 +10,6 @@ import dev.kiln.tensor.Scope;
 import dev.kiln.tensor.Storage;
 import dev.kiln.tensor.Tensor;
 
-import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
@@ -68,13 +67,8 @@ public final class GptTrainBench {
                     (t1 - t0) / 1e9, (t2 - t1) / 1e9, times[s] - (t2 - t0) / 1e9, Storage.peakBytes() / 1048576.0);
             if (s == Math.min(2, steps - 1)) Engine.takeProfile();                 // the warm steps' rules only
         }
-        var rules = Engine.takeProfile();                                          // empty without -Dkiln.autograd.profile=true
-        if (!rules.isEmpty()) System.out.println("backward by rule, per step after the third:");
-        for (var e : rules)
-            if (e.getValue() > 1e6 * (steps - 3)) System.out.printf("  %-20s %9.1f ms%n", e.getKey(), e.getValue() / 1e6 / Math.max(1, steps - 3));
-        double[] warm = Arrays.copyOfRange(times, Math.min(3, steps - 1), steps);
-        Arrays.sort(warm);
-        double med = warm[warm.length / 2];
+        LmTrainBench.printBackwardProfile(steps);
+        double med = LmTrainBench.warmMedian(times);
         System.out.printf("median step %.3f s, %.1f tokens/s, peak RSS %.1f MiB%n", med, batch * context / med, LmTrainBench.hwmKb() / 1024.0);
     }
 }

@@ -100,12 +100,22 @@ public final class LmTrainBench {
           (t3 - t0) / 1e6, (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6, Storage.peakBytes() / 1e9, hwmKb() / 1e6);
       if (s == Math.min(2, steps - 1)) Engine.takeProfile();                 // the warm steps' rules only
     }
-    var rules = Engine.takeProfile();                                          // empty without -Dkiln.autograd.profile=true
+    printBackwardProfile(steps);
+    System.out.printf("median step %.3f s, peak RSS %.1f MiB%n", warmMedian(times), hwmKb() / 1024.0);
+  }
+
+  /** The backward time per gradient rule of the steps after the third (nothing without -Dkiln.autograd.profile=true). */
+  static void printBackwardProfile(int steps) {
+    var rules = Engine.takeProfile();
     if (!rules.isEmpty()) System.out.println("backward by rule, per step after the third:");
     for (var e : rules)
       if (e.getValue() > 1e6 * (steps - 3)) System.out.printf("  %-20s %9.1f ms%n", e.getKey(), e.getValue() / 1e6 / Math.max(1, steps - 3));
-    double[] warm = Arrays.copyOfRange(times, Math.min(3, steps - 1), steps);
+  }
+
+  /** The median of the step times after the first three (JIT warm-up). */
+  static double warmMedian(double[] times) {
+    double[] warm = Arrays.copyOfRange(times, Math.min(3, times.length - 1), times.length);
     Arrays.sort(warm);
-    System.out.printf("median step %.3f s, peak RSS %.1f MiB%n", warm[warm.length / 2], hwmKb() / 1024.0);
+    return warm[warm.length / 2];
   }
 }
