@@ -169,6 +169,7 @@ public final class Gpt2Decoder implements Decoder {
 
     @Override public void close() {
         owned.forEach(Tensor::close);
+        HfCheckpoint.close(quant, quantHead);
         file.close();
     }
 

@@ -145,6 +145,13 @@ final class HfCheckpoint {
         return format.bits() == 0 ? null : NBitsVnni.quantize(w, format.bits());
     }
 
+    /** Frees a decoder's quantized weights (per layer, null entries skipped, and the head's). */
+    static void close(NBitsVnni.Weights[][] layers, NBitsVnni.Weights head) {
+        for (NBitsVnni.Weights[] l : layers)
+            if (l != null) for (NBitsVnni.Weights q : l) if (q != null) q.close();
+        if (head != null) head.close();
+    }
+
     /**
      * act(a [rows, k] x w [k, n] + bias): on q (w's quantized copy) when given and rows <= QUANT_ROWS
      * or there is no float w (a file's own quantized weight), rows read each weight once per group of 8 ({@link NBitsVnni#gemvRows}); else the float GEMM

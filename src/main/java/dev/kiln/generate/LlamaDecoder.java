@@ -278,6 +278,7 @@ public final class LlamaDecoder implements Decoder {
 
     @Override public void close() {
         owned.forEach(Tensor::close);
+        HfCheckpoint.close(quant, quantHead);
         try {
             file.close();
         } catch (Exception e) {

@@ -143,7 +143,10 @@ public final class OnnxExecutor implements AutoCloseable {
         OnnxGraph g = root;
         Frame frame = new Frame(null, g.initializers());
         bindInputs(g, inputs, frame);
-        List<Value> outs = execute(plans.get(g), frame);
+        List<Value> outs;
+        try (var burst = dev.kiln.backend.cpu.Parallel.burst()) {   // hundreds of small parallel ops: keep the workers awake
+            outs = execute(plans.get(g), frame);
+        }
         LinkedHashMap<String, Value> result = new LinkedHashMap<>();
         for (int i = 0; i < outs.size(); i++) result.put(g.outputs().get(i).name(), outs.get(i));
         return result;

@@ -155,7 +155,8 @@ public final class Storage {
     /**
      * Data derived from this storage's contents and kept with it, e.g. a GEMM's packed copy of a
      * constant weight: made once per key by make and dropped when the storage is released (its
-     * last tensor closed), so it lives exactly as long as the memory it was made from. Only for
+     * last tensor closed), so it lives exactly as long as the memory it was made from; a value
+     * that is {@link AutoCloseable} is closed then (or on {@link #unseal}). Only for
      * constant memory ({@link #isConstant}), whose contents cannot change under the copy.
      */
     @SuppressWarnings("unchecked")
@@ -201,12 +202,27 @@ public final class Storage {
      */
     public void unseal() {
         sealed = false;
+        dropDerived();
+    }
+
+    /** Drops the derived data, closing what holds memory of its own (an {@link AutoCloseable}, e.g. off-heap quantized weights). */
+    private void dropDerived() {
+        java.util.concurrent.ConcurrentHashMap<Object, Object> d = derived;
         derived = null;
+        if (d == null) return;
+        for (Object v : d.values())
+            if (v instanceof AutoCloseable c) {
+                try {
+                    c.close();
+                } catch (Exception e) {
+                    throw new IllegalStateException("kiln: closing data derived from a storage failed: " + e, e);
+                }
+            }
     }
 
     void release() {
         int r = refs.decrementAndGet();
-        if (r == 0) derived = null;
+        if (r == 0) dropDerived();
         if (r == 0 && cleanable != null) {
             CLOSED.increment();
             cleanable.clean();

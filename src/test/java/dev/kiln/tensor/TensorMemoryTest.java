@@ -19,6 +19,31 @@ class TensorMemoryTest {
     private static final int MB = 1 << 20;
 
     @Test
+    void derivedDataThatHoldsMemoryIsClosedWithItsStorage() {
+        class Held implements AutoCloseable {
+            int closes;
+            @Override public void close() { closes++; }
+        }
+        Tensor w = Tensor.fromArray(new float[]{1, 2, 3}, 3);
+        w.storage().seal();
+        Held a = w.storage().derived("a", k -> new Held());
+        assertTrue(a == w.storage().derived("a", k -> new Held()), "made once per key");
+        Tensor view = w.reshape(1, 3);
+        w.close();
+        assertEquals(0, a.closes, "a view still holds the storage");
+        view.close();
+        assertEquals(1, a.closes, "closed when the last tensor lets go");
+
+        Tensor u = Tensor.fromArray(new float[]{1, 2}, 2);
+        u.storage().seal();
+        Held b = u.storage().derived("b", k -> new Held());
+        u.storage().unseal();
+        assertEquals(1, b.closes, "unseal drops and closes derived data");
+        u.close();
+        assertEquals(1, b.closes);
+    }
+
+    @Test
     void scopeClosesEverythingCreatedInside() {
         long bytes = Storage.liveBytes();
         int count = Storage.liveCount();

@@ -1,10 +1,15 @@
 package dev.kiln.backend.cpu;
 
+import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Tensor;
+
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -18,8 +23,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * bits: the same integer sums, then the same float operations in the same order (16 lanes of
  * products per group of 4 sub-blocks, 4 lanes of zero-point corrections, lanes summed as a fixed tree).
  *
- * <p>{@link Weights} holds a weight in the kernel's layout (see the C file); the caller builds it
- * once per constant weight. Columns are spread over the threads in pieces of at most
+ * <p>{@link Weights} holds a weight in the kernel's layout (see the C file) off the Java heap, on
+ * 2 MiB pages ({@link WeightSlab}); the caller builds it once per constant weight and closes it
+ * with the weight. Columns are spread over the threads in pieces of at most
  * {@value #PIECE} columns per native call (the call is critical: heap arrays in place, no
  * safepoint while it runs, so each call is kept short).
  */
@@ -62,18 +68,56 @@ public final class NBitsVnni {
      * (the kernel then reads ws in its place and multiplies the activation sums by zp, one weight
      * stream less; zp is a power of two, so both orders round alike).
      */
-    public record Weights(int bits, int cols, int nsub, byte[] codes, float[] ws, float[] wz, int zp) {
-        public Weights {
+    public static final class Weights implements AutoCloseable {
+        private final int bits, cols, nsub, zp;
+        /** codes, then ws, then wz (when given), off the heap: see the class comment. */
+        private final WeightSlab.Piece memory;
+        /** Views of memory; wz is ws when the zero point is uniform. */
+        final MemorySegment codes, ws, wz;
+        private final boolean uniform;
+
+        /**
+         * The weight from its arrays (layout as in the class comment), copied into one off-heap
+         * block; wz null means every zero point is zp.
+         */
+        public Weights(int bits, int cols, int nsub, byte[] codes, float[] ws, float[] wz, int zp) {
             if (bits != 4 && bits != 8) throw new IllegalArgumentException("NBitsVnni: bits must be 4 or 8, got " + bits);
             if (nsub % 4 != 0) throw new IllegalArgumentException("NBitsVnni: nsub must be a multiple of 4, got " + nsub);
             if (codes.length != (long) cols * nsub * bits * 4 || ws.length != cols * nsub || (wz != null && wz.length != cols * nsub))
                 throw new IllegalArgumentException("NBitsVnni: arrays do not match " + cols + " columns x " + nsub + " sub-blocks");
             if (wz == null && zp != 1 << (bits - 1))
                 throw new IllegalArgumentException("NBitsVnni: a uniform zero point must be " + (1 << (bits - 1)) + ", got " + zp);
+            this.bits = bits;
+            this.cols = cols;
+            this.nsub = nsub;
+            this.zp = zp;
+            this.uniform = wz == null;
+            long c = codes.length, f = 4L * ws.length, total = c + f * (wz == null ? 1 : 2);
+            memory = WeightSlab.allocate(total);
+            MemorySegment m = memory.segment;
+            this.codes = m.asSlice(0, c);
+            this.ws = m.asSlice(c, f);
+            this.wz = wz == null ? this.ws : m.asSlice(c + f, f);
+            MemorySegment.copy(codes, 0, this.codes, JAVA_BYTE, 0, codes.length);
+            MemorySegment.copy(ws, 0, this.ws, JAVA_FLOAT_UNALIGNED, 0, ws.length);
+            if (wz != null) MemorySegment.copy(wz, 0, this.wz, JAVA_FLOAT_UNALIGNED, 0, wz.length);
         }
 
         /** Per-block zero points (wz given). */
         public Weights(int bits, int cols, int nsub, byte[] codes, float[] ws, float[] wz) { this(bits, cols, nsub, codes, ws, wz, -1); }
+
+        public int bits() { return bits; }
+        public int cols() { return cols; }
+        public int nsub() { return nsub; }
+        /** The uniform zero point, or -1 with per-block zero points. */
+        public int zp() { return zp; }
+        /** Whether every zero point is {@link #zp} (no wz stream). */
+        public boolean uniformZeroPoint() { return uniform; }
+        /** Bytes the kernel streams per pass: codes and scales (and scale x zero point when per block). */
+        public long bytes() { return codes.byteSize() + ws.byteSize() * (uniform ? 1 : 2); }
+
+        /** Gives the off-heap memory back (see {@link WeightSlab} for a weight dropped unclosed). */
+        @Override public void close() { memory.close(); }
     }
 
     /**
@@ -81,8 +125,8 @@ public final class NBitsVnni {
      * [in, out]) in this layout: per output column and block of 32 along k, scale = max|w| / 7 (4
      * bits) or / 127 (8 bits), codes round(w / scale) + 2^(bits-1) (zero point 8 or 128).
      */
-    public static Weights quantize(dev.kiln.tensor.Tensor w, int bits) {
-        if (w.dim() != 2 || w.dtype() != dev.kiln.tensor.DType.F32)
+    public static Weights quantize(Tensor w, int bits) {
+        if (w.dim() != 2 || w.dtype() != DType.F32)
             throw new IllegalArgumentException("NBitsVnni.quantize: needs a float32 [k, n] weight, got " + w.dtype() + " " + java.util.Arrays.toString(w.shape()));
         if (bits != 4 && bits != 8) throw new IllegalArgumentException("NBitsVnni.quantize: bits must be 4 or 8, got " + bits);
         int k = w.size(0), n = w.size(1), nsub = subBlocks(k), zp = 1 << (bits - 1), max = bits == 4 ? 7 : 127, per = bits * 4;
@@ -141,7 +185,7 @@ public final class NBitsVnni {
             for (int r = 0; r < rows; r++) {
                 int from = (r0 + r) * k;
                 quantize(java.util.Arrays.copyOfRange(x, from, Math.min(x.length, from + k)), q, s, sx);
-                if (w.wz == null) for (int i = 0; i < nsub; i++) sx[i] *= w.zp;
+                if (w.uniform) for (int i = 0; i < nsub; i++) sx[i] *= w.zp;
                 System.arraycopy(q, 0, xq, r * len, len);
                 System.arraycopy(s, 0, xs, r * nsub, nsub);
                 System.arraycopy(sx, 0, xsx, r * nsub, nsub);
@@ -162,9 +206,8 @@ public final class NBitsVnni {
     /** Rows r0 .. r0 + a.rows of y from the quantized rows a: column ranges over the threads. */
     private static void columns(Weights w, Acts a, float[] y, int r0, boolean nat) {
         int nsub = w.nsub;
-        float[] wz = w.wz != null ? w.wz : w.ws;
         // equal column ranges (multiples of 4) per thread; each in native calls of at most PIECE columns
-        long bytes = (long) w.cols * nsub * (w.bits * 4 + (w.wz == null ? 4 : 8));
+        long bytes = w.bytes();
         int parts = bytes < 64 * 1024 ? 1 : Math.min(CpuConfig.threads(), (w.cols + 3) / 4);
         int quads = (w.cols + 3) / 4;
         Parallel.forChunks(parts, parts, (p0, p1) -> {
@@ -172,10 +215,10 @@ public final class NBitsVnni {
                 int from = Math.min(w.cols, 4 * (int) ((long) p * quads / parts)), to = Math.min(w.cols, 4 * (int) ((long) (p + 1) * quads / parts));
                 for (int j0 = from; j0 < to; j0 += PIECE) {
                     int cols = Math.min(PIECE, to - j0);
-                    if (nat && a.rows() > 1) callNativeRows(w, wz, j0, cols, a, y, r0);
-                    else if (nat) callNative(w, wz, j0, cols, a.xlo(), a.xhi(), a.xq(), a.xs(), a.xsx(), y, r0 * w.cols);
+                    if (nat && a.rows() > 1) callNativeRows(w, j0, cols, a, y, r0);
+                    else if (nat) callNative(w, j0, cols, a.xlo(), a.xhi(), a.xq(), a.xs(), a.xsx(), y, r0 * w.cols);
                     else for (int j = j0; j < j0 + cols; j++)
-                        y[r0 * w.cols + j] = w.bits == 4 ? column4(w, wz, j, a.xlo(), a.xhi(), a.xs(), a.xsx()) : column8(w, wz, j, a.xq(), a.xs(), a.xsx());
+                        y[r0 * w.cols + j] = w.bits == 4 ? column4(w, j, a.xlo(), a.xhi(), a.xs(), a.xsx()) : column8(w, j, a.xq(), a.xs(), a.xsx());
                 }
             }
         });
@@ -203,10 +246,10 @@ public final class NBitsVnni {
     }
 
     /** Columns [j0, j0 + cols) of one row into y from element y0 + j0. */
-    private static void callNative(Weights w, float[] wzs, int j0, int cols, byte[] xlo, byte[] xhi, byte[] xq, float[] xs, float[] xsx,
+    private static void callNative(Weights w, int j0, int cols, byte[] xlo, byte[] xhi, byte[] xq, float[] xs, float[] xsx,
                                    float[] y, int y0) {
-        MemorySegment codes = MemorySegment.ofArray(w.codes).asSlice((long) j0 * w.nsub * w.bits * 4);
-        MemorySegment ws = MemorySegment.ofArray(w.ws).asSlice(4L * j0 * w.nsub), wz = MemorySegment.ofArray(wzs).asSlice(4L * j0 * w.nsub);
+        MemorySegment codes = w.codes.asSlice((long) j0 * w.nsub * w.bits * 4);
+        MemorySegment ws = w.ws.asSlice(4L * j0 * w.nsub), wz = w.wz.asSlice(4L * j0 * w.nsub);
         MemorySegment out = MemorySegment.ofArray(y).asSlice(4L * (y0 + j0));
         try {
             if (w.bits == 4) Q4.invokeExact(codes, ws, wz, w.nsub, MemorySegment.ofArray(xlo), MemorySegment.ofArray(xhi),
@@ -218,9 +261,9 @@ public final class NBitsVnni {
     }
 
     /** Columns [j0, j0 + cols) of rows r0 .. r0 + a.rows into y (row stride w.cols), the weights read once for all rows. */
-    private static void callNativeRows(Weights w, float[] wzs, int j0, int cols, Acts a, float[] y, int r0) {
-        MemorySegment codes = MemorySegment.ofArray(w.codes).asSlice((long) j0 * w.nsub * w.bits * 4);
-        MemorySegment ws = MemorySegment.ofArray(w.ws).asSlice(4L * j0 * w.nsub), wz = MemorySegment.ofArray(wzs).asSlice(4L * j0 * w.nsub);
+    private static void callNativeRows(Weights w, int j0, int cols, Acts a, float[] y, int r0) {
+        MemorySegment codes = w.codes.asSlice((long) j0 * w.nsub * w.bits * 4);
+        MemorySegment ws = w.ws.asSlice(4L * j0 * w.nsub), wz = w.wz.asSlice(4L * j0 * w.nsub);
         MemorySegment out = MemorySegment.ofArray(y).asSlice(4L * ((long) r0 * w.cols + j0));
         try {
             if (w.bits == 4) Q4_ROWS.invokeExact(codes, ws, wz, w.nsub, MemorySegment.ofArray(a.xlo()), MemorySegment.ofArray(a.xhi()),
@@ -233,7 +276,7 @@ public final class NBitsVnni {
     }
 
     /** The scalar twin of kiln_q4_gemv for column j. */
-    private static float column4(Weights w, float[] wz, int j, byte[] xlo, byte[] xhi, float[] xs, float[] xsx) {
+    private static float column4(Weights w, int j, byte[] xlo, byte[] xhi, float[] xs, float[] xsx) {
         int nsub = w.nsub;
         float[] acc = new float[16], corr = new float[4];
         long base = (long) j * nsub * 16;
@@ -241,18 +284,18 @@ public final class NBitsVnni {
             for (int l = 0; l < 16; l++) {
                 int s = q + l / 4, p = 0;
                 for (int b = 4 * (l % 4); b < 4 * (l % 4) + 4; b++) {
-                    int code = w.codes[(int) (base + 16L * s + b)] & 255;
+                    int code = w.codes.get(JAVA_BYTE, base + 16L * s + b) & 255;
                     p += (code & 15) * xlo[16 * s + b] + (code >> 4) * xhi[16 * s + b];
                 }
-                acc[l] = Math.fma((float) p, w.ws[j * nsub + s] * xs[s], acc[l]);
+                acc[l] = Math.fma((float) p, w.ws.getAtIndex(JAVA_FLOAT_UNALIGNED, (long) j * nsub + s) * xs[s], acc[l]);
             }
-            for (int l = 0; l < 4; l++) corr[l] = Math.fma(wz[j * nsub + q + l], xsx[q + l], corr[l]);
+            for (int l = 0; l < 4; l++) corr[l] = Math.fma(w.wz.getAtIndex(JAVA_FLOAT_UNALIGNED, (long) j * nsub + q + l), xsx[q + l], corr[l]);
         }
         return finish(acc, corr);
     }
 
     /** The scalar twin of kiln_q8_gemv for column j. */
-    private static float column8(Weights w, float[] wz, int j, byte[] xq, float[] xs, float[] xsx) {
+    private static float column8(Weights w, int j, byte[] xq, float[] xs, float[] xsx) {
         int nsub = w.nsub;
         float[] acc = new float[16], corr = new float[4];
         long base = (long) j * nsub * 32;
@@ -261,10 +304,10 @@ public final class NBitsVnni {
                 for (int l = 0; l < 16; l++) {
                     int s = q + 2 * half + l / 8, p = 0;
                     for (int b = 4 * (l % 8); b < 4 * (l % 8) + 4; b++)
-                        p += (w.codes[(int) (base + 32L * s + b)] & 255) * xq[32 * s + b];
-                    acc[l] = Math.fma((float) p, w.ws[j * nsub + s] * xs[s], acc[l]);
+                        p += (w.codes.get(JAVA_BYTE, base + 32L * s + b) & 255) * xq[32 * s + b];
+                    acc[l] = Math.fma((float) p, w.ws.getAtIndex(JAVA_FLOAT_UNALIGNED, (long) j * nsub + s) * xs[s], acc[l]);
                 }
-            for (int l = 0; l < 4; l++) corr[l] = Math.fma(wz[j * nsub + q + l], xsx[q + l], corr[l]);
+            for (int l = 0; l < 4; l++) corr[l] = Math.fma(w.wz.getAtIndex(JAVA_FLOAT_UNALIGNED, (long) j * nsub + q + l), xsx[q + l], corr[l]);
         }
         return finish(acc, corr);
     }

@@ -70,7 +70,11 @@ final class MatMulNBits {
         float[] y = new float[m * n];
         if (call.attrInt("accuracy_level", 0) == 4 && bs % 32 == 0 && m <= INT8_ROWS && NBitsVnni.available()) {
             NBitsVnni.Weights vw = vnniWeights(b, scales, w, bs, bits, key(call, b, scales, n, k, kBlocks, bits), call.has(3));
-            NBitsVnni.gemvRows(vw, x, k, m, y, true);     // each weight read once per group of rows
+            try {
+                NBitsVnni.gemvRows(vw, x, k, m, y, true);     // each weight read once per group of rows
+            } finally {
+                if (!cached(b, scales)) vw.close();           // a constant weight's copy lives with its storage
+            }
         } else if (m == 1) {
             gemv(w, x, y, bs, bits);
         } else {
@@ -152,8 +156,11 @@ final class MatMulNBits {
             return explicitZeros ? new NBitsVnni.Weights(bits, n, nsub, codes, ws, wz) : new NBitsVnni.Weights(bits, n, nsub, codes, ws, null, 1 << (bits - 1));
         };
         VnniKey vk = new VnniKey(key);
-        return b.storage().isConstant() && scales.storage().isConstant() ? b.storage().derived(vk, build) : build.apply(vk);
+        return cached(b, scales) ? b.storage().derived(vk, build) : build.apply(vk);
     }
+
+    /** Whether the kernel's copy of the weight is kept with b's storage (both inputs constant). */
+    private static boolean cached(Tensor b, Tensor scales) { return b.storage().isConstant() && scales.storage().isConstant(); }
 
     /** y [N] = x [K] . dequant(B)^T, column ranges on the threads. */
     private static void gemv(Weights w, float[] x, float[] y, int bs, int bits) {

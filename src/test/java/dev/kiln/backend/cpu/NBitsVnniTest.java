@@ -25,7 +25,7 @@ class NBitsVnniTest {
                 for (int i = 0; i < k; i++) x[i] = (float) r.nextGaussian() * 3;
                 if (k > 64) java.util.Arrays.fill(x, 32, 64, 0f);   // an all-zero sub-block (scale 0)
                 for (NBitsVnni.Weights w : randomWeights(r, bits, cols, k)) {
-                    boolean uniform = w.wz() == null;
+                    boolean uniform = w.uniformZeroPoint();
                     float[] nat = new float[cols], twin = new float[cols];
                     NBitsVnni.gemv(w, x, nat, true);
                     NBitsVnni.gemv(w, x, twin, false);

@@ -26,6 +26,23 @@ class ParallelForkTest {
     }
 
     @Test
+    void burstsNestAndCloseOnce() {
+        int open = Parallel.openBursts();
+        Parallel.Burst outer = Parallel.burst();
+        try (Parallel.Burst inner = Parallel.burst()) {
+            assertEquals(open + 2, Parallel.openBursts());
+            AtomicIntegerArray hits = new AtomicIntegerArray(64);
+            Parallel.forChunks(64, 4, (s, e) -> {
+                for (int i = s; i < e; i++) hits.incrementAndGet(i);
+            });
+            for (int i = 0; i < 64; i++) assertEquals(1, hits.get(i));
+        }
+        outer.close();
+        outer.close();   // idempotent
+        assertEquals(open, Parallel.openBursts());
+    }
+
+    @Test
     void aHelperPieceErrorReachesTheCaller() {
         for (int rep = 0; rep < 20; rep++) {
             IllegalStateException e = assertThrows(IllegalStateException.class, () -> Parallel.forChunks(4, 4, (s, end) -> {
