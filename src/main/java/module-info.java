@@ -17,6 +17,7 @@ module dev.kiln {
     exports dev.kiln.io;
     exports dev.kiln.data;
     exports dev.kiln.lab;
+    exports dev.kiln.optable;
     exports dev.kiln.onnx;
     exports dev.kiln.onnx.ops;
     exports dev.kiln.onnx.export;

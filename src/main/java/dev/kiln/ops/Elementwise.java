@@ -12,14 +12,6 @@ import dev.kiln.tensor.Tensor;
 public final class Elementwise {
     private Elementwise() {}
 
-    /** Ops that keep an integer dtype; the others compute in float (ints are cast to F32 first). */
-    private static boolean keepsIntType(UnaryOp op) {
-        return switch (op) {
-            case NEG, ABS, RELU, CLAMP, SQUARE, FLOOR, CEIL, ROUND, SIGN -> true;
-            default -> false;
-        };
-    }
-
     public static Tensor unary(UnaryOp op, Tensor x, double a, double b) {
         if (!Tensor.needsGrad(x)) return unaryForward(op, x, a, b);
         Tensor out;
@@ -31,7 +23,7 @@ public final class Elementwise {
         if (x.dtype() == DType.BOOL && op != UnaryOp.ABS && op != UnaryOp.RELU)
             throw new IllegalArgumentException(op.name().toLowerCase() + ": not supported for bool tensors");
         DType t = x.dtype();
-        if (!t.isFloating() && !keepsIntType(op)) t = DType.F32;
+        if (!t.isFloating() && !op.keepsIntType()) t = DType.F32;
         if (t == DType.BF16 || t == DType.F16) t = DType.F32; // half types compute in f32, cast back
         Tensor in = x.dtype() == t ? x : x.to(t);
         Tensor out = Tensor.uninitialized(x.backend(), t, x.shape()); // written element by element

@@ -14,7 +14,6 @@ final class ElementwiseGrad {
 
     private static final double INV_SQRT_2PI = 0.3989422804014327;
     private static final double SQRT_2_OVER_PI = 0.7978845608028654;
-    private static final double TWO_OVER_SQRT_PI = 1.1283791670955126;
 
     static Node unary(UnaryOp op, Tensor x, Tensor y, double a, double b) {
         return new Node(op.name().toLowerCase(), x) {
@@ -29,44 +28,32 @@ final class ElementwiseGrad {
             Tensor fused = fusedGrad(op, x, y, g);
             if (fused != null) return fused;
         }
-        return switch (op) {
-            case NEG -> g.neg();
-            case ABS -> g.mul(sign(x));
-            case EXP -> g.mul(y);
-            case LOG -> g.div(x);
-            case SQRT -> g.div(y).mul(0.5);
-            case RSQRT -> g.mul(y.pow(3)).mul(-0.5);
-            case TANH -> g.mul(y.square().neg().add(1.0));
-            case SIGMOID -> g.mul(y.mul(y.neg().add(1.0)));
-            case RELU -> reluGrad(g, x);
-            case GELU -> {
-                // d/dx x*Phi(x) = Phi(x) + x*phi(x)
-                Tensor phi = x.square().mul(-0.5).exp().mul(INV_SQRT_2PI);
-                Tensor cdf = y.div(x); // Phi(x) where x != 0
-                Tensor cdf0 = Tensor.where(x.eq(zero(x)), Tensor.scalar(0.5, x.dtype()), cdf);
-                yield g.mul(cdf0.add(x.mul(phi)));
-            }
-            case GELU_TANH -> {
-                // y = 0.5 x (1 + tanh(u)), u = c (x + 0.044715 x^3)
-                Tensor u = x.add(x.pow(3).mul(0.044715)).mul(SQRT_2_OVER_PI);
-                Tensor t = u.tanh();
-                Tensor du = x.square().mul(3 * 0.044715).add(1.0).mul(SQRT_2_OVER_PI);
-                Tensor d = t.add(1.0).mul(0.5).add(x.mul(0.5).mul(t.square().neg().add(1.0)).mul(du));
-                yield g.mul(d);
-            }
-            case SILU -> {
-                Tensor s = x.sigmoid();
-                yield g.mul(s.add(x.mul(s).mul(s.neg().add(1.0))));
-            }
-            case SIN -> g.mul(x.cos());
-            case COS -> g.mul(x.sin()).neg();
-            case POW_SCALAR -> g.mul(x.pow(a - 1)).mul(a);
-            case CLAMP -> g.mul(x.ge(Tensor.scalar(a, x.dtype())).mul(x.le(Tensor.scalar(b, x.dtype()))));
-            case RECIPROCAL -> g.mul(y.square()).neg();
-            case SQUARE -> g.mul(x).mul(2.0);
-            case ERF -> g.mul(x.square().neg().exp().mul(TWO_OVER_SQRT_PI)); // d/dx erf(x) = 2/sqrt(pi) e^(-x^2)
-            case FLOOR, CEIL, ROUND, SIGN -> g.mul(0.0); // piecewise constant: zero almost everywhere
-        };
+        return op.gradient(x, y, g, a, b);
+    }
+
+    /** d/dx x*Phi(x) = Phi(x) + x*phi(x), Phi from y / x (0.5 at x = 0). */
+    static Tensor gelu(UnaryOp.GradCall c) {
+        Tensor x = c.x();
+        Tensor phi = x.square().mul(-0.5).exp().mul(INV_SQRT_2PI);
+        Tensor cdf = c.y().div(x); // Phi(x) where x != 0
+        Tensor cdf0 = Tensor.where(x.eq(zero(x)), Tensor.scalar(0.5, x.dtype()), cdf);
+        return c.g().mul(cdf0.add(x.mul(phi)));
+    }
+
+    /** y = 0.5 x (1 + tanh(u)), u = c (x + 0.044715 x^3). */
+    static Tensor geluTanh(UnaryOp.GradCall c) {
+        Tensor x = c.x();
+        Tensor u = x.add(x.pow(3).mul(0.044715)).mul(SQRT_2_OVER_PI);
+        Tensor t = u.tanh();
+        Tensor du = x.square().mul(3 * 0.044715).add(1.0).mul(SQRT_2_OVER_PI);
+        Tensor d = t.add(1.0).mul(0.5).add(x.mul(0.5).mul(t.square().neg().add(1.0)).mul(du));
+        return c.g().mul(d);
+    }
+
+    /** d/dx x s(x) = s + x s (1 - s). */
+    static Tensor silu(UnaryOp.GradCall c) {
+        Tensor x = c.x(), s = x.sigmoid();
+        return c.g().mul(s.add(x.mul(s).mul(s.neg().add(1.0))));
     }
 
     /** The backend's one-kernel gradient of a smooth activation, or null where it has none for these tensors. */
@@ -84,7 +71,7 @@ final class ElementwiseGrad {
     }
 
     /** One fused pass: x > 0 ? g : 0 (the backend's reluBackward). */
-    private static Tensor reluGrad(Tensor g, Tensor x) {
+    static Tensor reluGrad(Tensor g, Tensor x) {
         Tensor gc = g.dtype() == x.dtype() ? g : g.to(x.dtype());
         Tensor out = Tensor.empty(x.backend(), x.dtype(), x.shape());
         x.backend().reluBackward(gc, x, out);
@@ -93,7 +80,7 @@ final class ElementwiseGrad {
 
     private static Tensor zero(Tensor like) { return Tensor.scalar(0, like.dtype()); }
 
-    private static Tensor sign(Tensor x) {
+    static Tensor sign(Tensor x) {
         return x.gt(zero(x)).to(x.dtype()).sub(x.lt(zero(x)).to(x.dtype()));
     }
 

@@ -46,6 +46,9 @@ import java.util.TreeSet;
  * Kiln cannot lower is reported together, before anything runs.
  */
 public final class TfImporter {
+    /** Every TensorFlow op name the importer lowers, for the op table. */
+    public static java.util.Set<String> supportedOps() { return TfOps.names(); }
+
     /** Depth of nested function calls accepted (a cycle of calls is reported as such before this). */
     static final int MAX_CALL_DEPTH = 64;
     /** Ops the importer handles itself (constants, inputs, variables, aliases, calls), outside the op table. */

@@ -4,6 +4,7 @@ import dev.kiln.io.KilnFormatException;
 import dev.kiln.onnx.ElemType;
 import dev.kiln.onnx.OnnxAttribute;
 import dev.kiln.onnx.Value;
+import dev.kiln.ops.UnaryOp;
 import dev.kiln.savedmodel.TfGraph.Attr;
 import dev.kiln.savedmodel.TfGraph.Node;
 import dev.kiln.savedmodel.TfImporter.T;
@@ -31,14 +32,11 @@ final class TfOps {
     private static final Map<String, Lowering> TABLE = new HashMap<>();
 
     static {
-        for (String[] u : new String[][] {{"Relu", "Relu"}, {"Sigmoid", "Sigmoid"}, {"Tanh", "Tanh"}, {"Exp", "Exp"},
-                {"Log", "Log"}, {"Neg", "Neg"}, {"Abs", "Abs"}, {"Sqrt", "Sqrt"}, {"Reciprocal", "Reciprocal"},
-                {"Inv", "Reciprocal"}, {"Erf", "Erf"}, {"Floor", "Floor"}, {"Ceil", "Ceil"}, {"Round", "Round"},
-                {"Sign", "Sign"}, {"Elu", "Elu"}, {"Selu", "Selu"}, {"Softplus", "Softplus"}, {"Softsign", "Softsign"},
-                {"Sin", "Sin"}, {"Cos", "Cos"}, {"LogicalNot", "Not"}, {"IsNan", "IsNaN"}}) {
-            String onnx = u[1];
-            TABLE.put(u[0], (imp, n, in) -> List.of(same(imp.emit(onnx, List.of(in.get(0).name()), Map.of()), in.get(0))));
-        }
+        for (UnaryOp op : UnaryOp.values())     // the engine's ops, under their TF names (UnaryOp.names), as their ONNX op
+            for (String tf : op.names().tensorflow()) sameShape(tf, op.names().onnx());
+        for (String[] u : new String[][] {{"Elu", "Elu"}, {"Selu", "Selu"}, {"Softplus", "Softplus"}, {"Softsign", "Softsign"},
+                {"LogicalNot", "Not"}, {"IsNan", "IsNaN"}})
+            sameShape(u[0], u[1]);
         TABLE.put("Rsqrt", (imp, n, in) -> {
             String s = imp.emit("Sqrt", List.of(in.get(0).name()), Map.of());
             return List.of(same(imp.emit("Reciprocal", List.of(s), Map.of()), in.get(0)));
@@ -144,6 +142,11 @@ final class TfOps {
 
     /** An output with the layout, type and rank of t. */
     static T same(String name, T t) { return new T(name, t.nchw(), t.type(), t.rank()); }
+
+    /** The TF op tf as the one-input ONNX op onnx, same shape and type. */
+    private static void sameShape(String tf, String onnx) {
+        TABLE.put(tf, (imp, n, in) -> List.of(same(imp.emit(onnx, List.of(in.get(0).name()), Map.of()), in.get(0))));
+    }
 
     static long i(Node n, String attr, long dflt) {
         Attr a = n.attrs().get(attr);

@@ -29,7 +29,7 @@ import java.nio.file.FileSystemException;
  */
 @Command(name = "kiln", mixinStandardHelpOptions = true, version = "kiln 0.1.0",
         description = "Kiln tensor engine: Vector API CPU kernels over off-heap tensors.",
-        subcommands = {InfoCommand.class, DemoCommand.class, TrainCommand.class, PruneCommand.class, DistillCommand.class, FuseCommand.class, QuantizeCommand.class, ExportCommand.class, GenerateCommand.class, LaunchCommand.class, BenchCommand.class, LabCommand.class, RunCommand.class, CheckOnnxCommand.class, CommandLine.HelpCommand.class},
+        subcommands = {InfoCommand.class, OpsCommand.class, DemoCommand.class, TrainCommand.class, PruneCommand.class, DistillCommand.class, FuseCommand.class, QuantizeCommand.class, ExportCommand.class, GenerateCommand.class, LaunchCommand.class, BenchCommand.class, LabCommand.class, RunCommand.class, CheckOnnxCommand.class, CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:ok", "1:failure", "2:bad usage or bad input"})
 public final class Main implements Runnable {

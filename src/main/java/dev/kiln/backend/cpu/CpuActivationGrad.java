@@ -83,8 +83,8 @@ final class CpuActivationGrad {
         return switch (op) {
             case GELU -> (x == 0 ? 0.5 : y / x) + x * Math.exp(-0.5 * x * x) * INV_SQRT_2PI;
             case GELU_TANH -> {
-                double s = 1 / (1 + Math.exp(-2 * ElemMath.GELU_K * (x + ElemMath.GELU_C * x * x * x)));
-                double k = 2 * ElemMath.GELU_K * (1 + 3 * ElemMath.GELU_C * x * x);
+                double s = 1 / (1 + Math.exp(-2 * dev.kiln.ops.ScalarMath.GELU_K * (x + dev.kiln.ops.ScalarMath.GELU_C * x * x * x)));
+                double k = 2 * dev.kiln.ops.ScalarMath.GELU_K * (1 + 3 * dev.kiln.ops.ScalarMath.GELU_C * x * x);
                 yield s == 0 ? 0 : s * (1 + k * x * (1 - s));
             }
             case SILU -> {
@@ -129,7 +129,7 @@ final class CpuActivationGrad {
                                           MemorySegment o, long ob, int m) {
         var sp = CpuConfig.F32;
         FloatVector one = FloatVector.broadcast(sp, 1f), zero = FloatVector.zero(sp);
-        float k0 = (float) (2 * ElemMath.GELU_K), k2 = (float) (6 * ElemMath.GELU_K * ElemMath.GELU_C);
+        float k0 = (float) (2 * dev.kiln.ops.ScalarMath.GELU_K), k2 = (float) (6 * dev.kiln.ops.ScalarMath.GELU_K * dev.kiln.ops.ScalarMath.GELU_C);
         for (int i = 0; i < m; i += sp.length()) {
             long b = i * 4L;
             FloatVector v = FloatVector.fromMemorySegment(sp, x, xb + b, LE);

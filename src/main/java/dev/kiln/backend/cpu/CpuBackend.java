@@ -25,6 +25,17 @@ public final class CpuBackend implements Backend {
     @Override public String name() { return "cpu"; }
 
     /**
+     * How this backend runs op on dtype t, for the op table: "vector" (a Vector API kernel, its tail
+     * in the reference), "reference" (the op's float64 reference per element), "integer" (exact
+     * integer arithmetic: ops that keep integer types), or "via F32" (other ops on integers: cast first).
+     */
+    public static String unaryKernel(UnaryOp op, DType t) {
+        if (!t.isFloating()) return op.keepsIntType() ? "integer" : "via F32";
+        if (t != DType.F32 && t != DType.F64) return "via F32";
+        return ElemUnary.hasVectorForm(op, t) ? "vector" : "reference";
+    }
+
+    /**
      * {@code acc[i] = acc[i] op b[i * bStride]} for {@code i < n} over raw contiguous segments, on the
      * calling thread with the same kernels as {@link #binary} (for callers that run their own
      * threads, e.g. the CPU ring's I/O thread). bStride is 1, or 0 to broadcast b[0]. Arithmetic

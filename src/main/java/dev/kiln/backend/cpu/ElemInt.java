@@ -17,22 +17,18 @@ final class ElemInt {
     private ElemInt() {}
 
     /**
-     * NEG, ABS, RELU, CLAMP, SQUARE, SIGN (and FLOOR, CEIL, ROUND: identity) on an integer or bool
-     * row (ABS and RELU are identity on bool).
+     * An op that keeps integer dtypes ({@link UnaryOp#onInt}: NEG, ABS, RELU, CLAMP, SQUARE, SIGN,
+     * and FLOOR, CEIL, ROUND as identity) on an integer or bool row (ABS and RELU are identity on bool).
      */
     static void unary(UnaryOp op, DType t, Storage x, long xi, long xs, Storage o, long oi, long os, int n, double a, double b) {
         for (int i = 0; i < n; i++) {
             long v = x.getLong(t, xi + i * xs);
-            long r = switch (op) {
-                case NEG -> -v;
-                case ABS -> Math.abs(v);
-                case RELU -> Math.max(v, 0);
-                case SQUARE -> v * v;
-                case CLAMP -> v < a ? (long) a : v > b ? (long) b : v;
-                case SIGN -> Long.signum(v);
-                case FLOOR, CEIL, ROUND -> v;
-                default -> throw new IllegalArgumentException(op.name().toLowerCase() + ": not supported for " + t.pyName());
-            };
+            long r;
+            try {
+                r = op.onInt(v, a, b);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(op.name().toLowerCase() + ": not supported for " + t.pyName());
+            }
             o.setLong(t, oi + i * os, r);
         }
     }

@@ -42,7 +42,7 @@ final class ElemUnary {
                     double a, double b, boolean scalar, ElemRows.Scratch s) {
         if (scalar || os != 1) {
             for (int i = 0; i < n; i++)
-                o.setAtIndex(Storage.F32, oi + i * os, (float) ElemMath.unary(op, x.getAtIndex(Storage.F32, xi + i * xs), a, b));
+                o.setAtIndex(Storage.F32, oi + i * os, (float) op.reference(x.getAtIndex(Storage.F32, xi + i * xs), a, b));
         } else if (xs == 1) {
             rowF32(op, x, xi, o, oi, n, (float) a, (float) b, s);
         } else {
@@ -82,6 +82,7 @@ final class ElemUnary {
             case SQUARE -> squareF32(x, xi, o, oi, n);
             case FLOOR, CEIL, ROUND, SIGN -> roundingF32(op, x, xi, o, oi, n);
             case ERF -> erfF32(x, xi, o, oi, n, s);
+            default -> 0;   // no vector form: the reference per element
         };
         scalarF32(op, x, xi + done, o, oi + done, n - done, a, b);
     }
@@ -89,7 +90,7 @@ final class ElemUnary {
     /** out[0..n) = op(x[0..n)) in scalar code (double precision, rounded once). */
     private static void scalarF32(UnaryOp op, MemorySegment x, long xi, MemorySegment o, long oi, int n, double a, double b) {
         for (int i = 0; i < n; i++)
-            o.setAtIndex(Storage.F32, oi + i, (float) ElemMath.unary(op, x.getAtIndex(Storage.F32, xi + i), a, b));
+            o.setAtIndex(Storage.F32, oi + i, (float) op.reference(x.getAtIndex(Storage.F32, xi + i), a, b));
     }
 
     static FloatVector ldF(MemorySegment s, long i) { return FloatVector.fromMemorySegment(SF, s, i * 4, LE); }
@@ -359,7 +360,7 @@ final class ElemUnary {
                     double a, double b, boolean scalar, ElemRows.Scratch s) {
         if (scalar || os != 1 || !hasVectorF64(op, a)) {
             for (int i = 0; i < n; i++)
-                o.setAtIndex(Storage.F64, oi + i * os, ElemMath.unary(op, x.getAtIndex(Storage.F64, xi + i * xs), a, b));
+                o.setAtIndex(Storage.F64, oi + i * os, op.reference(x.getAtIndex(Storage.F64, xi + i * xs), a, b));
         } else if (xs == 1) {
             rowF64(op, x, xi, o, oi, n, a, b, s);
         } else {
@@ -376,12 +377,25 @@ final class ElemUnary {
         for (int j = 0; j < m; j++) buf.setAtIndex(Storage.F64, j, x.getAtIndex(Storage.F64, xi + j * xs));
     }
 
-    /** F64 ops with a vector form (the rest run ElemMath per element). */
+    /** F64 ops with a vector form (the rest run their reference per element). */
     private static boolean hasVectorF64(UnaryOp op, double a) {
         return switch (op) {
-            case LOG, TANH, GELU, SIN, COS, ERF -> false;
+            case EXP, SIGMOID, SILU, GELU_TANH, NEG, ABS, SQRT, RSQRT, RELU, CLAMP, RECIPROCAL, SQUARE, FLOOR, CEIL, ROUND, SIGN -> true;
             case POW_SCALAR -> ElemVecF64.hasVectorPow(a);
-            default -> true;
+            default -> false;
+        };
+    }
+
+    /**
+     * Whether the CPU runs op in vector code for dtype t (F32 or F64; with the default exponent for
+     * POW_SCALAR), else its reference per element: for the op table.
+     */
+    public static boolean hasVectorForm(UnaryOp op, dev.kiln.tensor.DType t) {
+        if (t == dev.kiln.tensor.DType.F64) return hasVectorF64(op, 2);
+        return switch (op) {
+            case NEG, ABS, EXP, LOG, SQRT, RSQRT, TANH, SIGMOID, RELU, GELU, GELU_TANH, SILU, SIN, COS, POW_SCALAR, CLAMP,
+                 RECIPROCAL, SQUARE, FLOOR, CEIL, ROUND, SIGN, ERF -> t == dev.kiln.tensor.DType.F32;
+            default -> false;
         };
     }
 
@@ -398,7 +412,7 @@ final class ElemUnary {
             default -> cheapF64(op, x, xi, o, oi, n, a, b);
         };
         for (int i = done; i < n; i++)
-            o.setAtIndex(Storage.F64, oi + i, ElemMath.unary(op, x.getAtIndex(Storage.F64, xi + i), a, b));
+            o.setAtIndex(Storage.F64, oi + i, op.reference(x.getAtIndex(Storage.F64, xi + i), a, b));
     }
 
     private static int expF64(MemorySegment x, long xi, MemorySegment o, long oi, int n) {

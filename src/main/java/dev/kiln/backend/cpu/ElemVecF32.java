@@ -153,7 +153,7 @@ final class ElemVecF32 {
 
     /** w = -2u, u = sqrt(2/pi) (x + 0.044715 x^3), for the tanh GELU x / (1 + e^w). */
     static FloatVector geluTanhArg(FloatVector x) {
-        return x.mul(x).fma(c((float) ElemMath.GELU_C), c(1f)).mul(x).mul((float) (-2 * ElemMath.GELU_K));
+        return x.mul(x).fma(c((float) dev.kiln.ops.ScalarMath.GELU_C), c(1f)).mul(x).mul((float) (-2 * dev.kiln.ops.ScalarMath.GELU_K));
     }
 
     /*

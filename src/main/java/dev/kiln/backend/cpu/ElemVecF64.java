@@ -52,7 +52,7 @@ final class ElemVecF64 {
 
     /** -2u, u = sqrt(2/pi) (x + 0.044715 x^3): the tanh GELU is x / (1 + e^(-2u)). */
     static DoubleVector geluTanhArg(DoubleVector x) {
-        return x.mul(x).fma(c(ElemMath.GELU_C), c(1.0)).mul(x).mul(-2 * ElemMath.GELU_K);
+        return x.mul(x).fma(c(dev.kiln.ops.ScalarMath.GELU_C), c(1.0)).mul(x).mul(-2 * dev.kiln.ops.ScalarMath.GELU_K);
     }
 
     /** Round half to even: |x| < 2^52 rounds through adding 2^52; larger |x| are integral. */

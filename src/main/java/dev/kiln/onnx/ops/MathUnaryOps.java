@@ -9,34 +9,18 @@ import dev.kiln.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.DoubleUnaryOperator;
-import java.util.function.LongUnaryOperator;
 
 /**
  * Unary ONNX math ops and activations (registered by {@link MathOps}). Float inputs of ops the
- * engine has (Neg Abs Exp Log Sqrt Tanh Sigmoid Relu Sin Cos Reciprocal Erf Floor Ceil Round Sign,
- * Clip, Gelu) run on its vector kernels; the other ops and integer inputs are element loops in
- * double / exact long ({@link MathKernels}). Activation attributes take the spec's defaults.
+ * engine has (every {@link UnaryOp} with an ONNX name, Clip, Gelu) run on its kernels; the other
+ * ops and integer inputs are element loops in double / exact long ({@link MathKernels}). Activation attributes take the spec's defaults.
  */
 final class MathUnaryOps {
     private MathUnaryOps() {}
 
     static void register(OpRegistry r) {
-        r.register("Neg", engine(UnaryOp.NEG, x -> -x, v -> -v));
-        r.register("Abs", engine(UnaryOp.ABS, Math::abs, Math::abs));
-        r.register("Relu", engine(UnaryOp.RELU, x -> x > 0 || x != x ? x : 0, v -> Math.max(v, 0)));
-        r.register("Sign", engine(UnaryOp.SIGN, Math::signum, Long::signum));
-        r.register("Exp", engine(UnaryOp.EXP, Math::exp, null));
-        r.register("Log", engine(UnaryOp.LOG, Math::log, null));
-        r.register("Sqrt", engine(UnaryOp.SQRT, Math::sqrt, null));
-        r.register("Tanh", engine(UnaryOp.TANH, Math::tanh, null));
-        r.register("Sigmoid", engine(UnaryOp.SIGMOID, x -> 1 / (1 + Math.exp(-x)), null));
-        r.register("Sin", engine(UnaryOp.SIN, Math::sin, null));
-        r.register("Cos", engine(UnaryOp.COS, Math::cos, null));
-        r.register("Reciprocal", engine(UnaryOp.RECIPROCAL, x -> 1 / x, null));
-        r.register("Erf", engine(UnaryOp.ERF, null, null));
-        r.register("Floor", engine(UnaryOp.FLOOR, Math::floor, v -> v));
-        r.register("Ceil", engine(UnaryOp.CEIL, Math::ceil, v -> v));
-        r.register("Round", engine(UnaryOp.ROUND, Math::rint, v -> v));
+        for (UnaryOp op : UnaryOp.values())     // the engine's ops, under their ONNX names (UnaryOp.names)
+            if (op.names().onnx() != null) r.register(op.names().onnx(), engine(op));
         r.register("Tan", generic(Math::tan));
         r.register("Asin", generic(Math::asin));
         r.register("Acos", generic(Math::acos));
@@ -102,13 +86,17 @@ final class MathUnaryOps {
      * An op the engine has: float inputs run its kernel; integer inputs use {@code intOp} (exact,
      * wrapped to the type's width) or, when null, {@code dbl} with truncation back to the type.
      */
-    private static OnnxOp engine(UnaryOp op, DoubleUnaryOperator dbl, LongUnaryOperator intOp) {
+    /**
+     * op on the engine's kernels for float inputs; integer inputs (every ONNX integer type) in exact
+     * long arithmetic where the op keeps integer types, else through its float64 reference.
+     */
+    private static OnnxOp engine(UnaryOp op) {
         return c -> {
             ElemType t = c.type(0);
             if (t.isFloat()) return MathOps.one(Elementwise.unary(op, c.in(0), 0, 0), t);
-            if (intOp != null) return MathOps.one(MathKernels.mapLong(c.in(0), t, intOp), t);
-            if (dbl == null || t == ElemType.BOOL) throw c.error("not defined for " + t + " inputs");
-            return MathOps.one(MathKernels.map(c.in(0), t, t, dbl), t);
+            if (op.keepsIntType()) return MathOps.one(MathKernels.mapLong(c.in(0), t, v -> op.onInt(v, 0, 0)), t);
+            if (t == ElemType.BOOL) throw c.error("not defined for " + t + " inputs");
+            return MathOps.one(MathKernels.map(c.in(0), t, t, x -> op.reference(x, 0, 0)), t);
         };
     }
 

@@ -40,6 +40,9 @@ public final class Interpreter {
     }
 
     /** Builds an interpreter from the archive's pieces: code/ sources (path -> text) and constants.pkl. */
+    /** The full names of every builtin a program may call ("torch.sigmoid", "ops.aten.sigmoid", ...), for the op table. */
+    public static java.util.Set<String> builtins() { return new java.util.TreeSet<>(OpTable.standard().names()); }
+
     public static Interpreter of(Map<String, String> code, List<Object> constants) {
         return new Interpreter(CodeBase.parse(code), constants, Limits.defaults());
     }

@@ -45,6 +45,9 @@ final class OpTable {
 
     boolean has(String name) { return ops.containsKey(name); }
 
+    /** Every registered full name ("torch.sigmoid", "ops.aten.sigmoid", ...). */
+    java.util.Set<String> names() { return java.util.Collections.unmodifiableSet(ops.keySet()); }
+
     /** Where calls are timed (by op name), or null when profiling is off. */
     volatile dev.kiln.onnx.OnnxProfile profile;
 

@@ -198,24 +198,8 @@ final class TensorOps {
     }
 
     private static void unaries(OpTable t) {
-        unary(t, "neg", UnaryOp.NEG);
-        unary(t, "abs", UnaryOp.ABS);
-        unary(t, "exp", UnaryOp.EXP);
-        unary(t, "log", UnaryOp.LOG);
-        unary(t, "sqrt", UnaryOp.SQRT);
-        unary(t, "rsqrt", UnaryOp.RSQRT);
-        unary(t, "tanh", UnaryOp.TANH);
-        unary(t, "tanh_", UnaryOp.TANH);
-        unary(t, "sigmoid", UnaryOp.SIGMOID);
-        unary(t, "sigmoid_", UnaryOp.SIGMOID);
-        unary(t, "relu", UnaryOp.RELU);
-        unary(t, "relu_", UnaryOp.RELU);
-        unary(t, "silu", UnaryOp.SILU);
-        unary(t, "silu_", UnaryOp.SILU);
-        unary(t, "sin", UnaryOp.SIN);
-        unary(t, "cos", UnaryOp.COS);
-        unary(t, "reciprocal", UnaryOp.RECIPROCAL);
-        unary(t, "square", UnaryOp.SQUARE);
+        for (UnaryOp op : UnaryOp.values())     // the engine's ops, under their aten names (UnaryOp.names)
+            for (String name : op.names().torchscript()) unary(t, name, op);
         t.add("gelu", "self, approximate", a -> {
             String approx = a.getString(1, "none");
             return Elementwise.unary(approx.equals("tanh") ? UnaryOp.GELU_TANH : UnaryOp.GELU, a.tensor(0), 0, 0);
@@ -228,11 +212,6 @@ final class TensorOps {
         t.add("hardtanh", "self, min_val, max_val", a -> a.tensor(0).clamp(a.getDouble(1, -1), a.getDouble(2, 1)));
         t.add("relu6", "self", a -> a.tensor(0).clamp(0, 6));
         t.add("leaky_relu", "self, negative_slope", a -> leakyRelu(a.tensor(0), a.getDouble(1, 0.01)));
-        t.add("floor", "self", a -> a.get(0) instanceof Tensor x ? map(x, Math::floor, x.dtype()) : Scalars.unary("floor", a.get(0)));
-        t.add("ceil", "self", a -> a.get(0) instanceof Tensor x ? map(x, Math::ceil, x.dtype()) : Scalars.unary("ceil", a.get(0)));
-        t.add("round", "self", a -> map(a.tensor(0), Math::rint, a.tensor(0).dtype()));
-        t.add("sign", "self", a -> map(a.tensor(0), Math::signum, a.tensor(0).dtype()));
-        t.add("erf", "self", a -> map(a.tensor(0), TensorOps::erf, a.tensor(0).dtype()));
         t.add("bitwise_not", "self", a -> {
             Object v = a.get(0);
             if (v instanceof Tensor x && x.dtype() == DType.BOOL) return x.eq(Tensor.scalar(0, DType.BOOL));
@@ -266,12 +245,4 @@ final class TensorOps {
         return Tensor.fromDoubles(out, v, x.shape());
     }
 
-    /** erf through the Chebyshev-fitted erfc of Numerical Recipes (relative error below 1.2e-7). */
-    private static double erf(double x) {
-        double t = 1 / (1 + 0.5 * Math.abs(x));
-        double y = 1 - t * Math.exp(-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
-                + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587
-                + t * (-0.82215223 + t * 0.17087277)))))))));
-        return x >= 0 ? y : -y;
-    }
 }

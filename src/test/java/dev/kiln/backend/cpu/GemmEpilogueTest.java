@@ -34,7 +34,7 @@ class GemmEpilogueTest {
         if (op == null) return x;
         return switch (op) {
             case RELU -> Math.max(x, 0);
-            case GELU -> 0.5 * x * (1 + dev.kiln.backend.cpu.ElemMath.erf(x / Math.sqrt(2)));
+            case GELU -> 0.5 * x * (1 + dev.kiln.ops.ScalarMath.erf(x / Math.sqrt(2)));
             case GELU_TANH -> 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
             default -> throw new IllegalArgumentException(op.toString());
         };

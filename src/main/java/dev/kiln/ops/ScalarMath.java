@@ -1,11 +1,10 @@
-package dev.kiln.backend.cpu;
-
-import dev.kiln.ops.UnaryOp;
+package dev.kiln.ops;
 
 /**
- * Scalar, double-precision math for the elementwise ops: the scalar twins of the vector kernels,
- * their tails, and the F64 ops that have no vector version. Float inputs are widened, computed in
- * double and rounded once, so these are within 1 ulp of float results.
+ * The engine's double-precision math for the elementwise ops: what {@link UnaryOp}'s reference
+ * functions are made of, and so the scalar twins of the CPU vector kernels, their tails, and the
+ * F64 ops that have no vector version. Float inputs are widened, computed in double and rounded
+ * once, so these are within 1 ulp of float results.
  *
  * <p>The normal CDF (for exact GELU) and erf use erf's all-positive series
  * erf(z) = 2/sqrt(pi) e^(-z^2) sum_n (2z^2)^n z / (1*3*...*(2n+1)) for z < 1.5, and the
@@ -13,14 +12,14 @@ import dev.kiln.ops.UnaryOp;
  * above; e^(-z^2) is taken from the exact split x*x = hi + lo. Relative error
  * ~1e-15 over the whole range, tails included.
  */
-final class ElemMath {
-    private ElemMath() {}
+public final class ScalarMath {
+    private ScalarMath() {}
 
     private static final double INV_SQRT_PI = 0.5641895835477563;
     private static final double INV_SQRT2 = 0.7071067811865476;
     /** sqrt(2/pi), the GELU tanh-approximation constant. */
-    static final double GELU_K = 0.7978845608028654;
-    static final double GELU_C = 0.044715;
+    public static final double GELU_K = 0.7978845608028654;
+    public static final double GELU_C = 0.044715;
     /** 1 / (2n + 1), for the erf series. */
     private static final double[] INV_ODD = new double[60];
 
@@ -28,37 +27,8 @@ final class ElemMath {
         for (int n = 0; n < INV_ODD.length; n++) INV_ODD[n] = 1.0 / (2 * n + 1);
     }
 
-    /** op(x) in double. */
-    static double unary(UnaryOp op, double x, double a, double b) {
-        return switch (op) {
-            case NEG -> -x;
-            case ABS -> Math.abs(x);
-            case EXP -> Math.exp(x);
-            case LOG -> Math.log(x);
-            case SQRT -> Math.sqrt(x);
-            case RSQRT -> 1 / Math.sqrt(x);
-            case TANH -> Math.tanh(x);
-            case SIGMOID -> sigmoid(x);
-            case RELU -> x > 0 || x != x ? x : 0.0;
-            case GELU -> x * phi(x);
-            case GELU_TANH -> geluTanh(x);
-            case SILU -> x * sigmoid(x);
-            case SIN -> Math.sin(x);
-            case COS -> Math.cos(x);
-            case POW_SCALAR -> Math.pow(x, a);
-            case CLAMP -> Math.min(Math.max(x, a), b);
-            case RECIPROCAL -> 1 / x;
-            case SQUARE -> x * x;
-            case ERF -> erf(x);
-            case FLOOR -> Math.floor(x);
-            case CEIL -> Math.ceil(x);
-            case ROUND -> Math.rint(x);
-            case SIGN -> Math.signum(x);
-        };
-    }
-
     /** erf(x): the series below |x| = 1.5, 1 - erfc (continued fraction) above; relative error ~1e-15. */
-    static double erf(double x) {
+    public static double erf(double x) {
         if (x != x) return x;
         double z = Math.abs(x);
         if (z > 6) return Math.copySign(1.0, x);
@@ -68,16 +38,16 @@ final class ElemMath {
         return Math.copySign(e, x);
     }
 
-    static double sigmoid(double x) { return 1 / (1 + Math.exp(-x)); }
+    public static double sigmoid(double x) { return 1 / (1 + Math.exp(-x)); }
 
     /** 0.5 x (1 + tanh(u)) written as x / (1 + e^(-2u)): no cancellation for negative x. */
-    static double geluTanh(double x) {
+    public static double geluTanh(double x) {
         double u = GELU_K * (x + GELU_C * x * x * x);
         return x / (1 + Math.exp(-2 * u));
     }
 
     /** Standard normal CDF, Phi(x) = erfc(-x / sqrt 2) / 2, accurate in both tails. */
-    static double phi(double x) {
+    public static double phi(double x) {
         if (x != x) return x;
         double z = Math.abs(x) * INV_SQRT2;
         if (z > 40) return x > 0 ? 1 : 0;

@@ -1,0 +1,145 @@
+package dev.kiln.optable;
+
+import dev.kiln.backend.cpu.CpuBackend;
+import dev.kiln.io.Json;
+import dev.kiln.onnx.ops.OpRegistry;
+import dev.kiln.ops.UnaryOp;
+import dev.kiln.savedmodel.TfImporter;
+import dev.kiln.tensor.DType;
+import dev.kiln.torchscript.interp.Interpreter;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * What Kiln has for each op, read from the code itself: the engine's unary ops ({@link UnaryOp},
+ * each defined in one place) with the kernel each backend runs per dtype, the gradient, and the
+ * importer names that map onto it; and every op name each importer (ONNX, TorchScript, TensorFlow
+ * SavedModel) accepts, with the engine op it lowers to where that is an engine unary op. Nothing
+ * here is a hand-kept list: CPU kernels come from the CPU backend, CUDA kernels from the
+ * {@code kiln_*} kernels that {@code kernels/elementwise.cu} defines (the names the CUDA backend
+ * launches), importer names from the importers' own registries. {@code kiln ops} prints it.
+ *
+ * <p>Only the unary elementwise ops are rows of the table so far; binary ops, reductions, matrix
+ * products, convolutions, pooling, normalization and attention are still spread over their
+ * classes (issue #18), and the importers' other ops run their own implementations or compositions
+ * of engine ops, which this table does not see into.
+ */
+public final class OpTable {
+    private OpTable() {}
+
+    /** One engine op: per backend and dtype the kernel that runs it ("-": none), its gradient, its importer names. */
+    public record Row(String op, String family, String cpuF32, String cpuF64, String cpuInt, String cudaF32, String cudaF64,
+                      String gradient, String onnx, List<String> torchscript, List<String> tensorflow) {}
+
+    /** One op name an importer accepts, and the engine op it runs as (null: the importer's own implementation). */
+    public record ImporterOp(String importer, String name, String engineOp) {}
+
+    /** The rows: one per {@link UnaryOp}. */
+    public static List<Row> rows() {
+        Set<String> cuda = cudaKernels();
+        List<Row> rows = new ArrayList<>();
+        for (UnaryOp op : UnaryOp.values()) {
+            rows.add(new Row(name(op), "unary elementwise", CpuBackend.unaryKernel(op, DType.F32), CpuBackend.unaryKernel(op, DType.F64),
+                    CpuBackend.unaryKernel(op, DType.I64), cudaKernel(cuda, op, "f32"), cudaKernel(cuda, op, "f64"), "formula (UnaryOp)",
+                    op.names().onnx(), op.names().torchscript(), op.names().tensorflow()));
+        }
+        return rows;
+    }
+
+    /** The op's name in the table (and in its CUDA kernels): the constant's name in lower case. */
+    public static String name(UnaryOp op) { return op.name().toLowerCase(Locale.ROOT); }
+
+    /** Every op name of the three importers, sorted by importer and name. */
+    public static List<ImporterOp> importerOps() {
+        List<ImporterOp> out = new ArrayList<>();
+        for (String key : new TreeSet<>(OpRegistry.standard().names())) {
+            UnaryOp op = key.contains(".") ? null : UnaryOp.ofOnnx(key);
+            out.add(new ImporterOp("onnx", key, op == null ? null : name(op)));
+        }
+        for (String full : Interpreter.builtins()) out.add(new ImporterOp("torchscript", full, engineOp(full)));
+        for (String tf : TfImporter.supportedOps()) {
+            UnaryOp op = null;
+            for (UnaryOp u : UnaryOp.values()) if (u.names().tensorflow().contains(tf)) op = u;
+            out.add(new ImporterOp("tensorflow", tf, op == null ? null : name(op)));
+        }
+        return out;
+    }
+
+    /** The unary op a TorchScript builtin ("torch.sigmoid", "ops.aten.sigmoid_") maps to, or null. */
+    private static String engineOp(String full) {
+        String shortName = full.substring(full.lastIndexOf('.') + 1);
+        boolean aten = full.startsWith("torch.") || full.startsWith("ops.aten.");
+        for (UnaryOp op : UnaryOp.values()) if (aten && op.names().torchscript().contains(shortName)) return name(op);
+        return null;
+    }
+
+    /** "kiln_&lt;op&gt;_&lt;dt&gt;" when elementwise.cu defines it and its strided twin, else "-". */
+    private static String cudaKernel(Set<String> defined, UnaryOp op, String dt) {
+        String k = "kiln_" + name(op) + "_" + dt;
+        return defined.contains(k) && defined.contains(k + "_strided") ? k : "-";
+    }
+
+    private static final Pattern UNARY_DEF = Pattern.compile("^KILN_DEF_UNARY\\((\\w+),\\s*(\\w+),", Pattern.MULTILINE);
+
+    /** The unary kernels (and their strided twins) that kernels/elementwise.cu defines. */
+    public static Set<String> cudaKernels() {
+        String src = resource("kernels/elementwise.cu");
+        Set<String> names = new TreeSet<>();
+        Matcher m = UNARY_DEF.matcher(src);
+        while (m.find()) {
+            names.add(m.group(1));
+            names.add(m.group(2));
+        }
+        return names;
+    }
+
+    private static String resource(String path) {
+        try (InputStream in = OpTable.class.getClassLoader().getResourceAsStream(path)) {
+            if (in == null) throw new IllegalStateException("kiln: " + path + " is not on the classpath (the jar packs the kernel sources)");
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new IllegalStateException("kiln: cannot read " + path + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The table as JSON: {"ops": [rows], "importers": [ops]}. */
+    public static String json() {
+        StringBuilder sb = new StringBuilder("{\n  \"ops\": [\n");
+        List<Row> rows = rows();
+        for (int i = 0; i < rows.size(); i++) {
+            Row r = rows.get(i);
+            sb.append("    {").append(field("op", r.op())).append(", ").append(field("family", r.family()))
+                    .append(", \"cpu\": {").append(field("f32", r.cpuF32())).append(", ").append(field("f64", r.cpuF64()))
+                    .append(", ").append(field("int", r.cpuInt())).append("}, \"cuda\": {").append(field("f32", r.cudaF32()))
+                    .append(", ").append(field("f64", r.cudaF64())).append("}, ").append(field("grad", r.gradient()))
+                    .append(", ").append(field("onnx", r.onnx())).append(", \"torchscript\": ").append(list(r.torchscript()))
+                    .append(", \"savedmodel\": ").append(list(r.tensorflow())).append('}').append(i + 1 < rows.size() ? ",\n" : "\n");
+        }
+        sb.append("  ],\n  \"importers\": [\n");
+        List<ImporterOp> ops = importerOps();
+        for (int i = 0; i < ops.size(); i++) {
+            ImporterOp o = ops.get(i);
+            sb.append("    {").append(field("importer", o.importer())).append(", ").append(field("name", o.name())).append(", ")
+                    .append(field("engineOp", o.engineOp())).append('}').append(i + 1 < ops.size() ? ",\n" : "\n");
+        }
+        return sb.append("  ]\n}\n").toString();
+    }
+
+    private static String field(String k, String v) { return Json.quote(k) + ": " + (v == null ? "null" : Json.quote(v)); }
+
+    private static String list(Collection<String> vs) {
+        List<String> q = new ArrayList<>();
+        for (String v : vs) q.add(Json.quote(v));
+        return "[" + String.join(", ", q) + "]";
+    }
+}

@@ -1,0 +1,85 @@
+package dev.kiln.optable;
+
+import dev.kiln.autograd.GradCheck;
+import dev.kiln.onnx.ops.OpRegistry;
+import dev.kiln.ops.Elementwise;
+import dev.kiln.ops.UnaryOp;
+import dev.kiln.savedmodel.TfImporter;
+import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Generator;
+import dev.kiln.tensor.Tensor;
+import dev.kiln.torchscript.interp.Interpreter;
+import org.junit.jupiter.api.Test;
+
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The op table's completeness: every engine op has a CPU kernel (vector or its reference), a CUDA
+ * kernel for F32 and F64 in kernels/elementwise.cu, a gradient that matches finite differences,
+ * and is reachable under each importer name it declares; no unary CUDA kernel is without its op.
+ * The kernels' values against the float64 reference are ElementwiseTest's (CPU, every op, views,
+ * vector and scalar paths) and CudaBackendGpuTest's (GPU).
+ */
+class OpTableTest {
+    @Test
+    void everyOpHasACpuAndACudaKernelPerFloatDtype() {
+        for (OpTable.Row r : OpTable.rows()) {
+            assertTrue(List.of("vector", "reference").contains(r.cpuF32()), r.op() + " cpu f32: " + r.cpuF32());
+            assertTrue(List.of("vector", "reference").contains(r.cpuF64()), r.op() + " cpu f64: " + r.cpuF64());
+            assertEquals("kiln_" + r.op() + "_f32", r.cudaF32(), r.op() + ": no CUDA f32 kernel (and its _strided twin) in elementwise.cu");
+            assertEquals("kiln_" + r.op() + "_f64", r.cudaF64(), r.op() + ": no CUDA f64 kernel (and its _strided twin) in elementwise.cu");
+        }
+        assertEquals(UnaryOp.values().length, OpTable.rows().size());
+    }
+
+    @Test
+    void noUnaryCudaKernelWithoutItsOp() {
+        Set<String> expected = new HashSet<>();
+        for (UnaryOp op : UnaryOp.values())
+            for (String dt : new String[] {"f32", "f64"})
+                for (String tail : new String[] {"", "_strided"}) expected.add("kiln_" + OpTable.name(op) + "_" + dt + tail);
+        Set<String> defined = OpTable.cudaKernels();
+        assertFalse(defined.isEmpty());
+        for (String k : defined) assertTrue(expected.contains(k), k + " is defined in elementwise.cu but no UnaryOp launches it");
+    }
+
+    @Test
+    void everyImporterNameReachesItsOp() {
+        OpRegistry onnx = OpRegistry.standard();
+        Set<String> torch = Interpreter.builtins(), tf = TfImporter.supportedOps();
+        for (UnaryOp op : UnaryOp.values()) {
+            UnaryOp.Names n = op.names();
+            if (n.onnx() != null) {
+                assertTrue(onnx.has("", n.onnx()), op + ": ONNX " + n.onnx() + " not registered");
+                assertEquals(op, UnaryOp.ofOnnx(n.onnx()));
+            }
+            for (String t : n.torchscript()) {
+                assertTrue(torch.contains("torch." + t) && torch.contains("ops.aten." + t), op + ": TorchScript " + t + " not registered");
+            }
+            for (String t : n.tensorflow()) {
+                assertTrue(tf.contains(t), op + ": TensorFlow " + t + " not lowered");
+                assertNotNull(n.onnx(), op + ": TensorFlow names lower through the op's ONNX name");
+            }
+        }
+        for (OpTable.ImporterOp o : OpTable.importerOps())
+            if (o.engineOp() != null) assertNotNull(UnaryOp.valueOf(o.engineOp().toUpperCase()), o.toString());
+    }
+
+    @Test
+    void everyGradientMatchesFiniteDifferences() {
+        Generator gen = new Generator(18);
+        for (UnaryOp op : UnaryOp.values()) {
+            double a = op == UnaryOp.CLAMP ? -0.7 : 2.5, b = 0.9;
+            boolean positive = switch (op) {
+                case LOG, SQRT, RSQRT, RECIPROCAL, POW_SCALAR -> true;
+                default -> false;
+            };
+            Tensor x = positive ? Tensor.uniform(gen, 0.5, 2, DType.F64, 3, 5) : Tensor.uniform(gen, -2, 2, DType.F64, 3, 5);
+            GradCheck.check(OpTable.name(op), in -> Elementwise.unary(op, in[0], a, b), x);
+        }
+    }
+}
