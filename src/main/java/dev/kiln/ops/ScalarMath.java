@@ -7,7 +7,7 @@ package dev.kiln.ops;
  * once, so these are within 1 ulp of float results.
  *
  * <p>The normal CDF (for exact GELU) and erf use erf's all-positive series
- * erf(z) = 2/sqrt(pi) e^(-z^2) sum_n (2z^2)^n z / (1*3*...*(2n+1)) for z < 1.5, and the
+ * erf(z) = 2/sqrt(pi) e^(-z^2) sum_n (2z^2)^n z / (1*3*...*(2n+1)) for z &lt; 1.5, and the
  * continued fraction erfc(z) = e^(-z^2)/sqrt(pi) / (z + (1/2)/(z + 1/(z + (3/2)/(z + ...))))
  * above; e^(-z^2) is taken from the exact split x*x = hi + lo. Relative error
  * ~1e-15 over the whole range, tails included.

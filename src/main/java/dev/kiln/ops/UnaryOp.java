@@ -12,7 +12,7 @@ import java.util.List;
  * TensorFlow (SavedModel) importers map their ops onto it. The kernels live with their backends:
  * the CPU's vector forms in {@code backend.cpu.ElemUnary} (optional: without one the CPU runs the
  * reference per element), the CUDA kernels {@code kiln_<name>_f32/_f64} in
- * {@code kernels/elementwise.cu}. {@link OpTable} lists what each op has where.
+ * {@code kernels/elementwise.cu}. {@link dev.kiln.optable.OpTable} lists what each op has where.
  *
  * <p>CLAMP uses (a = min, b = max); POW_SCALAR uses a as the exponent. ROUND rounds half to even;
  * SIGN keeps +-0 and NaN; FLOOR, CEIL, ROUND and SIGN keep integer dtypes (identity / signum there).
