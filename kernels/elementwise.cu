@@ -20,7 +20,7 @@
 //       general n-d strided / broadcast path (<= 8 dims); ix operand 0 = y, 1 = x.
 //   p0, p1: pow_scalar: p0 = exponent; clamp: p0 = lo, p1 = hi (not NaN); others ignore them.
 //   ops: neg abs exp log sqrt rsqrt tanh sigmoid relu gelu (erf) gelu_tanh silu sin cos
-//        pow_scalar clamp reciprocal square erf floor ceil round (half to even) sign.
+//        pow_scalar clamp reciprocal square erf floor ceil round (half to even) sign softplus.
 //        relu(NaN) = NaN, clamp(NaN) = NaN (as PyTorch); sign keeps +-0 and NaN.
 //   Kernels:
 //   kiln_neg_f32, kiln_neg_f32_strided, kiln_abs_f32, kiln_abs_f32_strided, kiln_exp_f32,
@@ -44,7 +44,8 @@
 //   kiln_ceil_f32_strided, kiln_round_f32, kiln_round_f32_strided, kiln_sign_f32,
 //   kiln_sign_f32_strided, kiln_erf_f64, kiln_erf_f64_strided, kiln_floor_f64,
 //   kiln_floor_f64_strided, kiln_ceil_f64, kiln_ceil_f64_strided, kiln_round_f64,
-//   kiln_round_f64_strided, kiln_sign_f64, kiln_sign_f64_strided
+//   kiln_round_f64_strided, kiln_sign_f64, kiln_sign_f64_strided, kiln_softplus_f32,
+//   kiln_softplus_f32_strided, kiln_softplus_f64, kiln_softplus_f64_strided
 //
 // ---- Binary (BinaryOp): y = op(a, b); R = T for arithmetic, uint8 (0/1, Kiln BOOL) for
 //      comparisons ----
@@ -135,6 +136,10 @@ template <typename T> struct OpCeil { __device__ static T f(T x, T, T) { return 
 template <typename T> struct OpRound { __device__ static T f(T x, T, T) { return rint(x); } };
 template <typename T> struct OpSign {
     __device__ static T f(T x, T, T) { return x > T(0) ? T(1) : x < T(0) ? T(-1) : x; }
+};
+// log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow for large x (log1p: float and double overloads)
+template <typename T> struct OpSoftplus {
+    __device__ static T f(T x, T, T) { return k_max(x, T(0)) + log1p(k_exp(-fabs(x))); }
 };
 
 // ============================================================================================
@@ -297,6 +302,8 @@ KILN_DEF_UNARY(kiln_floor_f64, kiln_floor_f64_strided, double, OpFloor)
 KILN_DEF_UNARY(kiln_ceil_f64, kiln_ceil_f64_strided, double, OpCeil)
 KILN_DEF_UNARY(kiln_round_f64, kiln_round_f64_strided, double, OpRound)
 KILN_DEF_UNARY(kiln_sign_f64, kiln_sign_f64_strided, double, OpSign)
+KILN_DEF_UNARY(kiln_softplus_f32, kiln_softplus_f32_strided, float, OpSoftplus)
+KILN_DEF_UNARY(kiln_softplus_f64, kiln_softplus_f64_strided, double, OpSoftplus)
 
 // ---- binary: kiln_<op>_<dtype>, kiln_<op>_<dtype>_strided ----
 KILN_DEF_BINARY(kiln_add_f32, kiln_add_f32_strided, float, OpAdd)

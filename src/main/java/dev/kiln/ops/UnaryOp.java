@@ -49,7 +49,10 @@ public enum UnaryOp {
     FLOOR(names("Floor", "floor", "Floor"), (x, a, b) -> Math.floor(x), (v, a, b) -> v, c -> c.g().mul(0.0)),
     CEIL(names("Ceil", "ceil", "Ceil"), (x, a, b) -> Math.ceil(x), (v, a, b) -> v, c -> c.g().mul(0.0)),
     ROUND(names("Round", "round", "Round"), (x, a, b) -> Math.rint(x), (v, a, b) -> v, c -> c.g().mul(0.0)),
-    SIGN(names("Sign", "sign", "Sign"), (x, a, b) -> Math.signum(x), (v, a, b) -> Long.signum(v), c -> c.g().mul(0.0));
+    SIGN(names("Sign", "sign", "Sign"), (x, a, b) -> Math.signum(x), (v, a, b) -> Long.signum(v), c -> c.g().mul(0.0)),
+    // log(1 + e^x) without overflow; d/dx = sigmoid(x)
+    SOFTPLUS(names("Softplus", null, null), (x, a, b) -> Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x))), null,
+            c -> c.g().mul(c.x().sigmoid()));
 
     /** op(x) in double; a, b: the op's scalar parameters. */
     @FunctionalInterface

@@ -31,7 +31,6 @@ final class MathUnaryOps {
         r.register("Acosh", generic(x -> Math.log(x + Math.sqrt(x * x - 1))));
         r.register("Atanh", generic(x -> 0.5 * Math.log((1 + x) / (1 - x))));
         r.register("Softsign", generic(x -> x / (1 + Math.abs(x))));
-        r.register("Softplus", generic(x -> x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x))));
         registerActivations(r);
         r.register("Clip", MathUnaryOps::clip);
         r.register("IsNaN", c -> MathOps.one(MathKernels.map(c.in(0), c.type(0), ElemType.BOOL, x -> x != x ? 1 : 0), ElemType.BOOL));

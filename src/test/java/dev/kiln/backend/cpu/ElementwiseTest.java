@@ -124,6 +124,7 @@ class ElementwiseTest {
             case CEIL -> Math.ceil(x);
             case ROUND -> Math.rint(x);
             case SIGN -> Math.signum(x);
+            case SOFTPLUS -> x > 20 ? x : Math.log(1 + Math.exp(x));   // as PyTorch writes it (threshold 20)
         };
     }
 
@@ -147,7 +148,7 @@ class ElementwiseTest {
             case CLAMP -> x.clamp(a, b);
             case RECIPROCAL -> x.reciprocal();
             case SQUARE -> x.square();
-            case ERF, FLOOR, CEIL, ROUND, SIGN -> Elementwise.unary(op, x, 0, 0);
+            case ERF, FLOOR, CEIL, ROUND, SIGN, SOFTPLUS -> Elementwise.unary(op, x, 0, 0);
         };
     }
 
