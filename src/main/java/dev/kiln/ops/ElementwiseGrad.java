@@ -87,35 +87,10 @@ final class ElementwiseGrad {
     static Node binary(BinaryOp op, Tensor a, Tensor b, Tensor y) {
         return new Node(op.name().toLowerCase(), a, b) {
             @Override protected Tensor[] backward(Tensor g) {
-                Tensor ga = a.requiresGrad() ? Grad.sumTo(gradA(op, a, b, y, g), a.shape()) : null;
-                Tensor gb = b.requiresGrad() ? Grad.sumTo(gradB(op, a, b, y, g), b.shape()) : null;
+                Tensor ga = a.requiresGrad() ? Grad.sumTo(op.gradientA(a, b, y, g), a.shape()) : null;
+                Tensor gb = b.requiresGrad() ? Grad.sumTo(op.gradientB(a, b, y, g), b.shape()) : null;
                 return new Tensor[]{ga, gb};
             }
-        };
-    }
-
-    private static Tensor gradA(BinaryOp op, Tensor a, Tensor b, Tensor y, Tensor g) {
-        return switch (op) {
-            case ADD, SUB -> g;
-            case MUL -> g.mul(b);
-            case DIV -> g.div(b);
-            case MAX -> g.mul(a.ge(b));
-            case MIN -> g.mul(a.le(b));
-            case POW -> g.mul(b).mul(a.pow(b.sub(1.0)));
-            default -> throw new IllegalStateException(op + " has no gradient");
-        };
-    }
-
-    private static Tensor gradB(BinaryOp op, Tensor a, Tensor b, Tensor y, Tensor g) {
-        return switch (op) {
-            case ADD -> g;
-            case SUB -> g.neg();
-            case MUL -> g.mul(a);
-            case DIV -> g.mul(a).div(b.square()).neg();
-            case MAX -> g.mul(b.gt(a));
-            case MIN -> g.mul(b.lt(a));
-            case POW -> g.mul(y).mul(a.log());
-            default -> throw new IllegalStateException(op + " has no gradient");
         };
     }
 

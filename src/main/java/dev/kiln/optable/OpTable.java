@@ -3,6 +3,7 @@ package dev.kiln.optable;
 import dev.kiln.backend.cpu.CpuBackend;
 import dev.kiln.io.Json;
 import dev.kiln.onnx.ops.OpRegistry;
+import dev.kiln.ops.BinaryOp;
 import dev.kiln.ops.UnaryOp;
 import dev.kiln.savedmodel.TfImporter;
 import dev.kiln.tensor.DType;
@@ -29,10 +30,10 @@ import java.util.regex.Pattern;
  * {@code kiln_*} kernels that {@code kernels/elementwise.cu} defines (the names the CUDA backend
  * launches), importer names from the importers' own registries. {@code kiln ops} prints it.
  *
- * <p>Only the unary elementwise ops are rows of the table so far; binary ops, reductions, matrix
- * products, convolutions, pooling, normalization and attention are still spread over their
- * classes (issue #18), and the importers' other ops run their own implementations or compositions
- * of engine ops, which this table does not see into.
+ * <p>Only the elementwise ops (unary, binary, comparisons) are rows of the table so far;
+ * reductions, matrix products, convolutions, pooling, normalization and attention are still spread
+ * over their classes (issue #18), and the importers' other ops run their own implementations or
+ * compositions of engine ops, which this table does not see into.
  */
 public final class OpTable {
     private OpTable() {}
@@ -44,61 +45,71 @@ public final class OpTable {
     /** One op name an importer accepts, and the engine op it runs as (null: the importer's own implementation). */
     public record ImporterOp(String importer, String name, String engineOp) {}
 
-    /** The rows: one per {@link UnaryOp}. */
+    /** The rows: one per {@link UnaryOp}, then one per {@link BinaryOp}. */
     public static List<Row> rows() {
         Set<String> cuda = cudaKernels();
         List<Row> rows = new ArrayList<>();
         for (UnaryOp op : UnaryOp.values()) {
             rows.add(new Row(name(op), "unary elementwise", CpuBackend.unaryKernel(op, DType.F32), CpuBackend.unaryKernel(op, DType.F64),
-                    CpuBackend.unaryKernel(op, DType.I64), cudaKernel(cuda, op, "f32"), cudaKernel(cuda, op, "f64"), "formula (UnaryOp)",
-                    op.names().onnx(), op.names().torchscript(), op.names().tensorflow()));
+                    CpuBackend.unaryKernel(op, DType.I64), cudaKernel(cuda, name(op), "f32"), cudaKernel(cuda, name(op), "f64"),
+                    "formula (UnaryOp)", op.names().onnx(), op.names().torchscript(), op.names().tensorflow()));
+        }
+        for (BinaryOp op : BinaryOp.values()) {
+            rows.add(new Row(name(op), op.isComparison() ? "comparison" : "binary elementwise", CpuBackend.binaryKernel(op, DType.F32),
+                    CpuBackend.binaryKernel(op, DType.F64), CpuBackend.binaryKernel(op, DType.I64), cudaKernel(cuda, name(op), "f32"),
+                    cudaKernel(cuda, name(op), "f64"), op.hasGradient() ? "formula (BinaryOp)" : "none (piecewise constant)",
+                    op.onnxNames().isEmpty() ? null : String.join(" ", op.onnxNames()), op.names().torchscript(), op.names().tensorflow()));
         }
         return rows;
     }
 
     /** The op's name in the table (and in its CUDA kernels): the constant's name in lower case. */
-    public static String name(UnaryOp op) { return op.name().toLowerCase(Locale.ROOT); }
+    public static String name(Enum<?> op) { return op.name().toLowerCase(Locale.ROOT); }
 
     /** Every op name of the three importers, sorted by importer and name. */
     public static List<ImporterOp> importerOps() {
         List<ImporterOp> out = new ArrayList<>();
-        for (String key : new TreeSet<>(OpRegistry.standard().names())) {
-            UnaryOp op = key.contains(".") ? null : UnaryOp.ofOnnx(key);
-            out.add(new ImporterOp("onnx", key, op == null ? null : name(op)));
+        for (String key : new TreeSet<>(OpRegistry.standard().names()))
+            out.add(new ImporterOp("onnx", key, key.contains(".") ? null : engineOp(key, u -> u.names().onnx() == null ? List.of() : List.of(u.names().onnx()),
+                    BinaryOp::onnxNames)));
+        for (String full : Interpreter.builtins()) {
+            String shortName = full.substring(full.lastIndexOf('.') + 1);
+            boolean aten = full.startsWith("torch.") || full.startsWith("ops.aten.");
+            out.add(new ImporterOp("torchscript", full, aten ? engineOp(shortName, u -> u.names().torchscript(), b -> b.names().torchscript()) : null));
         }
-        for (String full : Interpreter.builtins()) out.add(new ImporterOp("torchscript", full, engineOp(full)));
-        for (String tf : TfImporter.supportedOps()) {
-            UnaryOp op = null;
-            for (UnaryOp u : UnaryOp.values()) if (u.names().tensorflow().contains(tf)) op = u;
-            out.add(new ImporterOp("tensorflow", tf, op == null ? null : name(op)));
-        }
+        for (String tf : TfImporter.supportedOps())
+            out.add(new ImporterOp("tensorflow", tf, engineOp(tf, u -> u.names().tensorflow(), b -> b.names().tensorflow())));
         return out;
     }
 
-    /** The unary op a TorchScript builtin ("torch.sigmoid", "ops.aten.sigmoid_") maps to, or null. */
-    private static String engineOp(String full) {
-        String shortName = full.substring(full.lastIndexOf('.') + 1);
-        boolean aten = full.startsWith("torch.") || full.startsWith("ops.aten.");
-        for (UnaryOp op : UnaryOp.values()) if (aten && op.names().torchscript().contains(shortName)) return name(op);
+    /** The engine op (unary or binary) whose names (as unaryNames / binaryNames give them) include name, or null. */
+    private static String engineOp(String name, java.util.function.Function<UnaryOp, List<String>> unaryNames,
+                                   java.util.function.Function<BinaryOp, List<String>> binaryNames) {
+        for (UnaryOp op : UnaryOp.values()) if (unaryNames.apply(op).contains(name)) return name(op);
+        for (BinaryOp op : BinaryOp.values()) if (binaryNames.apply(op).contains(name)) return name(op);
         return null;
     }
 
     /** "kiln_&lt;op&gt;_&lt;dt&gt;" when elementwise.cu defines it and its strided twin, else "-". */
-    private static String cudaKernel(Set<String> defined, UnaryOp op, String dt) {
-        String k = "kiln_" + name(op) + "_" + dt;
+    private static String cudaKernel(Set<String> defined, String op, String dt) {
+        String k = "kiln_" + op + "_" + dt;
         return defined.contains(k) && defined.contains(k + "_strided") ? k : "-";
     }
 
-    private static final Pattern UNARY_DEF = Pattern.compile("^KILN_DEF_UNARY\\((\\w+),\\s*(\\w+),", Pattern.MULTILINE);
+    private static final Pattern DEF = Pattern.compile("^KILN_DEF_(UNARY|BINARY)\\((\\w+),\\s*(\\w+),", Pattern.MULTILINE);
 
-    /** The unary kernels (and their strided twins) that kernels/elementwise.cu defines. */
-    public static Set<String> cudaKernels() {
+    /** The unary and binary kernels (and their strided twins) that kernels/elementwise.cu defines. */
+    public static Set<String> cudaKernels() { return cudaKernels("UNARY", "BINARY"); }
+
+    /** The kernels elementwise.cu defines with KILN_DEF_&lt;kind&gt; for the given kinds. */
+    public static Set<String> cudaKernels(String... kinds) {
         String src = resource("kernels/elementwise.cu");
         Set<String> names = new TreeSet<>();
-        Matcher m = UNARY_DEF.matcher(src);
+        Matcher m = DEF.matcher(src);
         while (m.find()) {
-            names.add(m.group(1));
+            if (!List.of(kinds).contains(m.group(1))) continue;
             names.add(m.group(2));
+            names.add(m.group(3));
         }
         return names;
     }

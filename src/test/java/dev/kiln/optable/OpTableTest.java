@@ -2,6 +2,7 @@ package dev.kiln.optable;
 
 import dev.kiln.autograd.GradCheck;
 import dev.kiln.onnx.ops.OpRegistry;
+import dev.kiln.ops.BinaryOp;
 import dev.kiln.ops.Elementwise;
 import dev.kiln.ops.UnaryOp;
 import dev.kiln.savedmodel.TfImporter;
@@ -33,18 +34,24 @@ class OpTableTest {
             assertEquals("kiln_" + r.op() + "_f32", r.cudaF32(), r.op() + ": no CUDA f32 kernel (and its _strided twin) in elementwise.cu");
             assertEquals("kiln_" + r.op() + "_f64", r.cudaF64(), r.op() + ": no CUDA f64 kernel (and its _strided twin) in elementwise.cu");
         }
-        assertEquals(UnaryOp.values().length, OpTable.rows().size());
+        assertEquals(UnaryOp.values().length + BinaryOp.values().length, OpTable.rows().size());
     }
 
     @Test
-    void noUnaryCudaKernelWithoutItsOp() {
+    void noElementwiseCudaKernelWithoutItsOp() {
         Set<String> expected = new HashSet<>();
-        for (UnaryOp op : UnaryOp.values())
+        for (Enum<?> op : ops())
             for (String dt : new String[] {"f32", "f64"})
                 for (String tail : new String[] {"", "_strided"}) expected.add("kiln_" + OpTable.name(op) + "_" + dt + tail);
         Set<String> defined = OpTable.cudaKernels();
-        assertFalse(defined.isEmpty());
-        for (String k : defined) assertTrue(expected.contains(k), k + " is defined in elementwise.cu but no UnaryOp launches it");
+        assertTrue(defined.size() >= 4 * (UnaryOp.values().length + BinaryOp.values().length), "the kernel scan found " + defined.size());
+        for (String k : defined) assertTrue(expected.contains(k), k + " is defined in elementwise.cu but no UnaryOp / BinaryOp launches it");
+    }
+
+    private static List<Enum<?>> ops() {
+        List<Enum<?>> ops = new java.util.ArrayList<>(List.of(UnaryOp.values()));
+        ops.addAll(List.of(BinaryOp.values()));
+        return ops;
     }
 
     @Test
@@ -65,8 +72,44 @@ class OpTableTest {
                 assertNotNull(n.onnx(), op + ": TensorFlow names lower through the op's ONNX name");
             }
         }
-        for (OpTable.ImporterOp o : OpTable.importerOps())
-            if (o.engineOp() != null) assertNotNull(UnaryOp.valueOf(o.engineOp().toUpperCase()), o.toString());
+        for (BinaryOp op : BinaryOp.values()) {
+            for (String n : op.onnxNames()) assertTrue(onnx.has("", n), op + ": ONNX " + n + " not registered");
+            for (String t : op.names().torchscript())
+                assertTrue(torch.contains("torch." + t) && torch.contains("ops.aten." + t), op + ": TorchScript " + t + " not registered");
+            for (String t : op.names().tensorflow()) assertTrue(tf.contains(t), op + ": TensorFlow " + t + " not lowered");
+        }
+        int mapped = 0;
+        for (OpTable.ImporterOp o : OpTable.importerOps()) {
+            if (o.engineOp() == null) continue;
+            mapped++;
+            String n = o.engineOp().toUpperCase();
+            assertTrue(ops().stream().anyMatch(op -> op.name().equals(n)), o.toString());
+        }
+        assertTrue(mapped > 50, "importer names mapped to engine ops: " + mapped);
+    }
+
+    @Test
+    void everyBinaryGradientMatchesFiniteDifferencesWithBroadcasting() {
+        Generator gen = new Generator(19);
+        for (BinaryOp op : BinaryOp.values()) {
+            if (!op.hasGradient()) continue;
+            boolean positive = op == BinaryOp.POW || op == BinaryOp.DIV;
+            Tensor a = positive ? Tensor.uniform(gen, 0.5, 2, DType.F64, 3, 4) : Tensor.uniform(gen, -2, 2, DType.F64, 3, 4);
+            Tensor b = positive ? Tensor.uniform(gen, 0.5, 2, DType.F64, 4) : Tensor.uniform(gen, -2, 2, DType.F64, 4);
+            GradCheck.check(OpTable.name(op), in -> Elementwise.binary(op, in[0], in[1]), a, b);
+        }
+    }
+
+    @Test
+    void referencesAndIntegerRules() {
+        for (BinaryOp op : BinaryOp.values()) {
+            double r = op.reference(3, 2);
+            if (op.definedOnInts()) assertEquals(r, op.onInt(3, 2), op.toString());
+            else assertThrows(IllegalArgumentException.class, () -> op.onInt(3, 2));
+            if (op.isComparison()) assertTrue(r == 0 || r == 1, op.toString());
+        }
+        assertEquals(9.0, BinaryOp.POW.reference(3, 2));
+        assertEquals(1.5, BinaryOp.DIV.reference(3, 2));
     }
 
     @Test

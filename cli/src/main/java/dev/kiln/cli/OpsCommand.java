@@ -32,12 +32,13 @@ public final class OpsCommand implements Callable<Integer> {
     @Override
     public Integer call() throws java.io.IOException {
         PrintWriter out = spec.commandLine().getOut();
-        ResultTable t = new ResultTable("op", "cpu f32", "cpu f64", "cpu int", "cuda f32", "cuda f64", "grad", "onnx", "torchscript", "savedmodel");
+        ResultTable t = new ResultTable("op", "family", "cpu f32", "cpu f64", "cpu int", "cuda f32", "cuda f64", "grad", "onnx", "torchscript", "savedmodel");
         List<OpTable.Row> rows = OpTable.rows();
         for (OpTable.Row r : rows)
-            t.add(r.op(), r.cpuF32(), r.cpuF64(), r.cpuInt(), r.cudaF32(), r.cudaF64(), r.gradient(), r.onnx() == null ? "-" : r.onnx(),
+            t.add(r.op(), r.family(), r.cpuF32(), r.cpuF64(), r.cpuInt(), r.cudaF32(), r.cudaF64(), r.gradient(), r.onnx() == null ? "-" : r.onnx(),
                     r.torchscript().isEmpty() ? "-" : String.join(" ", r.torchscript()), r.tensorflow().isEmpty() ? "-" : String.join(" ", r.tensorflow()));
-        out.println(rows.size() + " engine ops in the table (unary elementwise; the other op families are not in it yet):");
+        out.println(rows.size() + " engine ops in the table (the elementwise ones: unary, binary, comparisons; reductions, products,"
+                + " convolution, pooling, normalization and attention are not in it yet):");
         t.print(out);
         Map<String, int[]> counts = new LinkedHashMap<>();
         for (OpTable.ImporterOp o : OpTable.importerOps()) {

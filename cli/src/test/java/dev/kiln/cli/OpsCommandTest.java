@@ -1,6 +1,7 @@
 package dev.kiln.cli;
 
 import dev.kiln.io.Json;
+import dev.kiln.ops.BinaryOp;
 import dev.kiln.ops.UnaryOp;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -22,15 +23,17 @@ class OpsCommandTest {
         assertEquals(0, r.code(), r.err());
         String o = r.out();
         for (UnaryOp op : UnaryOp.values()) assertTrue(o.contains("\n" + op.name().toLowerCase() + " "), op + " missing:\n" + o);
+        for (BinaryOp op : BinaryOp.values()) assertTrue(o.contains("\n" + op.name().toLowerCase() + " "), op + " missing:\n" + o);
         assertTrue(o.matches("(?s).*onnx: \\d+ op names, \\d+ of them run as engine ops.*"), o);
         Map<String, Object> t = (Map<String, Object>) Json.parse(Files.readString(json), json.toString());
         List<Map<String, Object>> ops = (List<Map<String, Object>>) t.get("ops");
-        assertEquals(UnaryOp.values().length, ops.size());
+        assertEquals(UnaryOp.values().length + BinaryOp.values().length, ops.size());
         Map<String, Object> sigmoid = ops.stream().filter(m -> m.get("op").equals("sigmoid")).findFirst().orElseThrow();
         assertEquals("Sigmoid", sigmoid.get("onnx"));
         assertEquals("kiln_sigmoid_f32", ((Map<String, Object>) sigmoid.get("cuda")).get("f32"));
         List<Map<String, Object>> importers = (List<Map<String, Object>>) t.get("importers");
         assertTrue(importers.stream().anyMatch(m -> m.get("importer").equals("onnx") && m.get("name").equals("Sigmoid") && "sigmoid".equals(m.get("engineOp"))));
         assertTrue(importers.stream().anyMatch(m -> m.get("importer").equals("torchscript") && m.get("name").equals("torch.erf") && "erf".equals(m.get("engineOp"))));
+        assertTrue(importers.stream().anyMatch(m -> m.get("importer").equals("tensorflow") && m.get("name").equals("RealDiv") && "div".equals(m.get("engineOp"))));
     }
 }

@@ -35,6 +35,13 @@ public final class CpuBackend implements Backend {
         return ElemUnary.hasVectorForm(op, t) ? "vector" : "reference";
     }
 
+    /** How this backend runs the binary op on dtype t, for the op table (as {@link #unaryKernel}; "-": not defined there). */
+    public static String binaryKernel(BinaryOp op, DType t) {
+        if (!t.isFloating()) return op.definedOnInts() || op.isComparison() ? "integer" : "-";
+        if (t != DType.F32 && t != DType.F64) return "via F32";
+        return ElemBinary.hasVectorForm(op, t) ? "vector" : "reference";
+    }
+
     /**
      * {@code acc[i] = acc[i] op b[i * bStride]} for {@code i < n} over raw contiguous segments, on the
      * calling thread with the same kernels as {@link #binary} (for callers that run their own

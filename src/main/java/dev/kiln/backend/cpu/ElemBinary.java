@@ -40,18 +40,14 @@ final class ElemBinary {
 
     // ------------------------------------------------------------------ scalar
 
-    static double apply(BinaryOp op, double x, double y) {
-        return switch (op) {
-            case ADD -> x + y;
-            case SUB -> x - y;
-            case MUL -> x * y;
-            case DIV -> x / y;
-            case MAX -> Math.max(x, y);
-            case MIN -> Math.min(x, y);
-            case POW -> Math.pow(x, y);
-            default -> compare(op, x, y) ? 1 : 0;
-        };
+    /** Whether the CPU runs op in vector code for t (F32 or F64), else its reference per element: for the op table. */
+    static boolean hasVectorForm(BinaryOp op, dev.kiln.tensor.DType t) {
+        if (op.isComparison()) return (t == dev.kiln.tensor.DType.F32 ? BF : BD) != null;
+        return t == dev.kiln.tensor.DType.F32 || op != BinaryOp.POW;
     }
+
+    /** op(x, y) in double: the op's reference (comparisons 1 or 0). */
+    static double apply(BinaryOp op, double x, double y) { return op.reference(x, y); }
 
     static boolean compare(BinaryOp op, double x, double y) {
         return switch (op) {

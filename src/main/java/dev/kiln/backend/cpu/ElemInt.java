@@ -46,14 +46,12 @@ final class ElemInt {
         }
         for (int i = 0; i < n; i++) {
             long x = a.getLong(t, ai + i * as), y = b.getLong(t, bi + i * bs);
-            long r = switch (op) {
-                case ADD -> x + y;
-                case SUB -> x - y;
-                case MUL -> x * y;
-                case MAX -> Math.max(x, y);
-                case MIN -> Math.min(x, y);
-                default -> throw new IllegalArgumentException(op.name().toLowerCase() + ": not supported for " + t.pyName());
-            };
+            long r;
+            try {
+                r = op.onInt(x, y);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(op.name().toLowerCase() + ": not supported for " + t.pyName());
+            }
             o.setLong(t, oi + i * os, r);
         }
     }
