@@ -61,10 +61,8 @@ public enum BinaryOp {
     }
 
     private static UnaryOp.Names names(String onnx, String torchscript, String tensorflow) {
-        return new UnaryOp.Names(onnx == null ? null : onnx, split(torchscript), split(tensorflow));
+        return UnaryOp.Names.of(onnx, torchscript, tensorflow);
     }
-
-    private static List<String> split(String s) { return s == null ? List.of() : List.of(s.split(" ")); }
 
     public boolean isComparison() { return ordinal() >= EQ.ordinal(); }
 
@@ -101,5 +99,5 @@ public enum BinaryOp {
     public UnaryOp.Names names() { return names; }
 
     /** The ONNX op names, split. */
-    public List<String> onnxNames() { return split(names.onnx()); }
+    public List<String> onnxNames() { return UnaryOp.Names.split(names.onnx()); }
 }

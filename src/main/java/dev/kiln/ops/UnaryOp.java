@@ -70,7 +70,15 @@ public enum UnaryOp {
     public record GradCall(Tensor x, Tensor y, Tensor g, double a, double b) {}
 
     /** The importers' names for an op: ONNX (one op), TorchScript (aten builtins), TensorFlow (raw ops). */
-    public record Names(String onnx, List<String> torchscript, List<String> tensorflow) {}
+    public record Names(String onnx, List<String> torchscript, List<String> tensorflow) {
+        /** Names from space-separated lists (null: none). */
+        static Names of(String onnx, String torchscript, String tensorflow) {
+            return new Names(onnx, split(torchscript), split(tensorflow));
+        }
+
+        /** A space-separated list (null: empty). */
+        static List<String> split(String s) { return s == null ? List.of() : List.of(s.split(" ")); }
+    }
 
     private final Names names;
     private final Reference reference;
@@ -84,12 +92,7 @@ public enum UnaryOp {
         this.grad = grad;
     }
 
-    /** Names from space-separated lists (null: none). */
-    private static Names names(String onnx, String torchscript, String tensorflow) {
-        return new Names(onnx, split(torchscript), split(tensorflow));
-    }
-
-    private static List<String> split(String s) { return s == null ? List.of() : List.of(s.split(" ")); }
+    private static Names names(String onnx, String torchscript, String tensorflow) { return Names.of(onnx, torchscript, tensorflow); }
 
     /** op(x) in double: the float64 reference. */
     public double reference(double x, double a, double b) { return reference.apply(x, a, b); }
