@@ -13,25 +13,31 @@ import java.util.concurrent.locks.LockSupport;
  * elsewhere: with 200 us the CNN training epoch (2 cores, where the spinning worker competes with
  * the GC and JIT threads) took 2.21-2.30 s against 1.89-2.01 s with 50 and 2.00-2.09 s with the
  * ForkJoinPool before (Zen 4, alternating runs). So the longer spin is for bursts only: while a
- * {@link #burst} scope is open (a model graph's run, a text generation loop), an idle worker stays
- * awake up to {@link #BURST_SPIN_NANOS} since its last piece, yielding its core after the first
- * {@link #SPIN_NANOS} (so a runnable GC or JIT thread gets it first). A GPT-2 decode step with
- * 4-bit weights (49 matrix products between ~170 small ops each, some gaps longer than 50 us) took
- * 6.2-6.4 ms against 6.8-6.9 ms with the short spin (p90 7.2-7.8 against 8.6-10.4; Zen 4, 2
- * threads, alternating runs); ResNet-50 at batch 1 (few, large ops) within noise either way.
+ * {@link #burst} scope is open (a model graph's run, a text generation loop), an idle worker spins
+ * up to {@link #BURST_SPIN_NANOS} since its last piece. A GPT-2 decode step with 4-bit weights (49
+ * matrix products between ~170 small ops each, some gaps longer than 50 us) took 5.6-6.1 ms
+ * against 6.4-6.9 ms with the short spin (Zen 4, 2 threads, alternating runs); ResNet-50 at batch 1
+ * (few, large ops) is within noise either way.
  */
 public final class Parallel {
     private Parallel() {}
 
     static final long SPIN_NANOS = 1000L * Long.getLong("kiln.cpu.spinMicros", 50L);
-    /** How long a worker stays awake while a {@link #burst} is open ({@code kiln.cpu.burstSpinMicros}, default 1000). */
+    /** How long a worker spins while a {@link #burst} is open ({@code kiln.cpu.burstSpinMicros}, default 1000). */
     static final long BURST_SPIN_NANOS = Math.max(SPIN_NANOS, 1000L * Long.getLong("kiln.cpu.burstSpinMicros", 1000L));
+    /**
+     * Whether a worker in a burst yields its core past the short spin ({@code kiln.cpu.burstYield=true})
+     * instead of spinning (the default). Three alternating pairs each on Zen 4, 2 threads: the 4-bit
+     * GPT-2 decode step 5.74-6.00 ms spinning against 5.85-6.60 yielding; ResNet-50 at batch 1 the
+     * same either way (50.0-53.1 against 50.3-57.0 ms, p90 64-67 both).
+     */
+    static final boolean BURST_YIELD = "true".equals(System.getProperty("kiln.cpu.burstYield"));
     /** Open {@link #burst} scopes. */
     private static final AtomicInteger BURSTS = new AtomicInteger();
 
     /**
-     * Opens a burst: until the scope is closed, idle workers stay awake for {@link #BURST_SPIN_NANOS}
-     * (instead of {@link #SPIN_NANOS}; spinning, then yielding) before they park, so the many small parallel ops of a model
+     * Opens a burst: until the scope is closed, idle workers spin for {@link #BURST_SPIN_NANOS}
+     * (instead of {@link #SPIN_NANOS}) before they park, so the many small parallel ops of a model
      * run or a decode loop find them awake. Closing it sends workers that have been idle longer
      * than the short spin to park at once. Scopes nest and may be opened on any thread.
      */
@@ -203,12 +209,12 @@ public final class Parallel {
                 long idleSince = System.nanoTime();
                 while ((f = queue.poll()) == null) {
                     long idle = System.nanoTime() - idleSince;
-                    if (idle < SPIN_NANOS) {
+                    if (idle < SPIN_NANOS || !BURST_YIELD && idle < BURST_SPIN_NANOS && BURSTS.get() > 0) {
                         Thread.onSpinWait();
                         continue;
                     }
                     if (idle < BURST_SPIN_NANOS && BURSTS.get() > 0) {
-                        Thread.yield();   // awake, but a runnable GC or JIT thread gets this core first
+                        Thread.yield();   // awake, but a runnable GC or JIT thread would get this core first
                         continue;
                     }
                     parked = true;
