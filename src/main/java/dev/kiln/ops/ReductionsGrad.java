@@ -17,23 +17,7 @@ final class ReductionsGrad {
                 Tensor yk = out.reshape(keepShape);
                 long count = 1;
                 for (int a : axes) count *= x.shape()[a];
-                Tensor gx = switch (op) {
-                    case SUM -> gk.expand(x.shape()).contiguous();
-                    case MEAN -> gk.div((double) count).expand(x.shape()).contiguous();
-                    case MAX, MIN -> {
-                        // the gradient is shared evenly between tied extremes, as torch.max() does
-                        Tensor mask = x.eq(yk).to(x.dtype());
-                        Tensor ties = mask.sum(axes, true);
-                        yield mask.mul(gk.div(ties));
-                    }
-                    case PROD -> gk.mul(yk).div(x);
-                    case VAR -> {
-                        Tensor mean = x.mean(axes, true);
-                        yield x.sub(mean).mul(gk).mul(2.0 / Math.max(count - param, 1));
-                    }
-                    case LOGSUMEXP -> gk.mul(x.sub(yk).exp());
-                    default -> throw new IllegalStateException(op + " has no gradient");
-                };
+                Tensor gx = op.gradient(x, yk, gk, axes, count, param);
                 return new Tensor[]{gx};
             }
         };

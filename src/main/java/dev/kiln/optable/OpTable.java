@@ -4,6 +4,9 @@ import dev.kiln.backend.cpu.CpuBackend;
 import dev.kiln.io.Json;
 import dev.kiln.onnx.ops.OpRegistry;
 import dev.kiln.ops.BinaryOp;
+import dev.kiln.ops.ReduceOp;
+import dev.kiln.ops.Reductions;
+import dev.kiln.tensor.Tensor;
 import dev.kiln.ops.UnaryOp;
 import dev.kiln.savedmodel.TfImporter;
 import dev.kiln.tensor.DType;
@@ -16,6 +19,7 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.regex.Matcher;
@@ -30,10 +34,14 @@ import java.util.regex.Pattern;
  * {@code kiln_*} kernels that {@code kernels/elementwise.cu} defines (the names the CUDA backend
  * launches), importer names from the importers' own registries. {@code kiln ops} prints it.
  *
- * <p>Only the elementwise ops (unary, binary, comparisons) are rows of the table so far;
- * reductions, matrix products, convolutions, pooling, normalization and attention are still spread
- * over their classes (issue #18), and the importers' other ops run their own implementations or
- * compositions of engine ops, which this table does not see into.
+ * <p>The elementwise ops (unary, binary, comparisons) and the reductions are defined in one place
+ * each (their enums); the backend's other kernels (matrix products, convolution, pooling,
+ * normalization, attention, the optimizer steps, gather/scatter) are rows by {@code Backend}
+ * method: which backend implements each, read by reflection (CUDA's missing ones from
+ * {@code CudaBackend.NOT_IMPLEMENTED}, which its throwing methods check). Their shape rules and
+ * gradients are still spread over their front ends in {@code dev.kiln.ops} (issue #18), and the
+ * importers' other ops run their own implementations or compositions of engine ops, which this
+ * table does not see into.
  */
 public final class OpTable {
     private OpTable() {}
@@ -60,7 +68,52 @@ public final class OpTable {
                     cudaKernel(cuda, name(op), "f64"), op.hasGradient() ? "formula (BinaryOp)" : "none (piecewise constant)",
                     op.onnxNames().isEmpty() ? null : String.join(" ", op.onnxNames()), op.names().torchscript(), op.names().tensorflow()));
         }
+        Set<String> reduceCuda = kernels("kernels/reduce.cu", REDUCE_DEF);
+        for (ReduceOp op : ReduceOp.values()) {
+            String k32 = "kiln_" + name(op) + "_last_f32", k64 = "kiln_" + name(op) + "_last_f64";
+            rows.add(new Row(name(op), "reduction", "kernel (CpuReduce)", "kernel (CpuReduce)", reducesIntegers(op) ? "accepted" : "-",
+                    reduceCuda.contains(k32) ? k32 + " (last axis)" : "-", reduceCuda.contains(k64) ? k64 + " (last axis)" : "-",
+                    op.hasGradient() ? "formula (ReduceOp)" : "none", op.names().onnx(), op.names().torchscript(), op.names().tensorflow()));
+        }
+        for (java.lang.reflect.Method m : dev.kiln.backend.Backend.class.getMethods()) {
+            String n = m.getName();
+            if (BACKEND_ELEMENTWISE_OR_MEMORY.contains(n) || rows.stream().anyMatch(r -> r.op().equals(n))) continue;
+            rows.add(new Row(n, "backend op", cpuHas(m) ? "kernel (CpuBackend)" : "default", cpuHas(m) ? "kernel (CpuBackend)" : "default", "-",
+                    cuda(m), cuda(m), "-", null, List.of(), List.of()));
+        }
         return rows;
+    }
+
+    /** Backend methods that are rows of other families or not ops (memory, copies, the elementwise and reduce entries). */
+    private static final Set<String> BACKEND_ELEMENTWISE_OR_MEMORY = Set.of("name", "isHost", "allocate", "allocateUninitialized", "copy",
+            "copyFromHost", "copyToHost", "synchronize", "unary", "binary", "reduce");
+
+    private static boolean cpuHas(java.lang.reflect.Method m) {
+        try {
+            CpuBackend.class.getDeclaredMethod(m.getName(), m.getParameterTypes());
+            return true;
+        } catch (NoSuchMethodException e) {
+            return false;
+        }
+    }
+
+    /** The CUDA backend's kernel for a Backend method, "not implemented", or "default" (the interface's fallback: the caller composes it). */
+    private static String cuda(java.lang.reflect.Method m) {
+        if (dev.kiln.backend.cuda.CudaBackend.NOT_IMPLEMENTED.contains(m.getName())) return "not implemented";
+        for (java.lang.reflect.Method d : dev.kiln.backend.cuda.CudaBackend.class.getDeclaredMethods())
+            if (d.getName().equals(m.getName())) return "kernel (CudaBackend)";   // any overload (gemm's epilogue form defaults to the plain one)
+        return m.isDefault() ? "default" : "-";
+    }
+
+    /** Whether the reduction runs on an integer tensor (tried on a tiny one). */
+    private static boolean reducesIntegers(ReduceOp op) {
+        try (Tensor t = Tensor.fromArray(new int[] {3, 1, 2}, 3);
+             Tensor r = op == ReduceOp.ARGMAX || op == ReduceOp.ARGMIN ? Reductions.argReduce(op, t, 0, false)
+                     : Reductions.reduce(op, t, new int[] {0}, false, 0)) {
+            return r.numel() == 1;
+        } catch (RuntimeException e) {
+            return false;
+        }
     }
 
     /** The op's name in the table (and in its CUDA kernels): the constant's name in lower case. */
@@ -70,23 +123,31 @@ public final class OpTable {
     public static List<ImporterOp> importerOps() {
         List<ImporterOp> out = new ArrayList<>();
         for (String key : new TreeSet<>(OpRegistry.standard().names()))
-            out.add(new ImporterOp("onnx", key, key.contains(".") ? null : engineOp(key, u -> u.names().onnx() == null ? List.of() : List.of(u.names().onnx()),
-                    BinaryOp::onnxNames)));
+            out.add(new ImporterOp("onnx", key, key.contains(".") ? null : engineOp(key, 0)));
         for (String full : Interpreter.builtins()) {
             String shortName = full.substring(full.lastIndexOf('.') + 1);
             boolean aten = full.startsWith("torch.") || full.startsWith("ops.aten.");
-            out.add(new ImporterOp("torchscript", full, aten ? engineOp(shortName, u -> u.names().torchscript(), b -> b.names().torchscript()) : null));
+            out.add(new ImporterOp("torchscript", full, aten ? engineOp(shortName, 1) : null));
         }
-        for (String tf : TfImporter.supportedOps())
-            out.add(new ImporterOp("tensorflow", tf, engineOp(tf, u -> u.names().tensorflow(), b -> b.names().tensorflow())));
+        for (String tf : TfImporter.supportedOps()) out.add(new ImporterOp("tensorflow", tf, engineOp(tf, 2)));
         return out;
     }
 
-    /** The engine op (unary or binary) whose names (as unaryNames / binaryNames give them) include name, or null. */
-    private static String engineOp(String name, java.util.function.Function<UnaryOp, List<String>> unaryNames,
-                                   java.util.function.Function<BinaryOp, List<String>> binaryNames) {
-        for (UnaryOp op : UnaryOp.values()) if (unaryNames.apply(op).contains(name)) return name(op);
-        for (BinaryOp op : BinaryOp.values()) if (binaryNames.apply(op).contains(name)) return name(op);
+    /** The engine op whose names for importer (0 ONNX, 1 TorchScript, 2 TensorFlow) include name, or null. */
+    private static String engineOp(String name, int importer) {
+        List<Map.Entry<Enum<?>, UnaryOp.Names>> ops = new ArrayList<>();
+        for (UnaryOp op : UnaryOp.values()) ops.add(Map.entry(op, op.names()));
+        for (BinaryOp op : BinaryOp.values()) ops.add(Map.entry(op, op.names()));
+        for (ReduceOp op : ReduceOp.values()) ops.add(Map.entry(op, op.names()));
+        for (Map.Entry<Enum<?>, UnaryOp.Names> e : ops) {
+            UnaryOp.Names n = e.getValue();
+            List<String> names = switch (importer) {
+                case 0 -> n.onnx() == null ? List.of() : List.of(n.onnx().split(" "));
+                case 1 -> n.torchscript();
+                default -> n.tensorflow();
+            };
+            if (names.contains(name)) return name(e.getKey());
+        }
         return null;
     }
 
@@ -94,6 +155,16 @@ public final class OpTable {
     private static String cudaKernel(Set<String> defined, String op, String dt) {
         String k = "kiln_" + op + "_" + dt;
         return defined.contains(k) && defined.contains(k + "_strided") ? k : "-";
+    }
+
+    private static final Pattern REDUCE_DEF = Pattern.compile("^KILN_DEF_REDUCE\\((\\w+),", Pattern.MULTILINE);
+
+    /** The first macro argument of every match of def in a kernel source on the classpath. */
+    private static Set<String> kernels(String path, Pattern def) {
+        Set<String> names = new TreeSet<>();
+        Matcher m = def.matcher(resource(path));
+        while (m.find()) names.add(m.group(1));
+        return names;
     }
 
     private static final Pattern DEF = Pattern.compile("^KILN_DEF_(UNARY|BINARY)\\((\\w+),\\s*(\\w+),", Pattern.MULTILINE);

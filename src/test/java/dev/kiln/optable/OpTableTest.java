@@ -29,12 +29,25 @@ class OpTableTest {
     @Test
     void everyOpHasACpuAndACudaKernelPerFloatDtype() {
         for (OpTable.Row r : OpTable.rows()) {
+            if (r.family().equals("reduction")) {
+                assertEquals("kernel (CpuReduce)", r.cpuF32(), r.op());
+                continue;
+            }
+            if (r.family().equals("backend op")) {
+                assertEquals("kernel (CpuBackend)", r.cpuF32(), r.op() + ": every Backend method has a CPU kernel");
+                assertNotEquals("-", r.cudaF32(), r.op() + ": CUDA neither implements it nor marks it not implemented");
+                continue;
+            }
             assertTrue(List.of("vector", "reference").contains(r.cpuF32()), r.op() + " cpu f32: " + r.cpuF32());
             assertTrue(List.of("vector", "reference").contains(r.cpuF64()), r.op() + " cpu f64: " + r.cpuF64());
             assertEquals("kiln_" + r.op() + "_f32", r.cudaF32(), r.op() + ": no CUDA f32 kernel (and its _strided twin) in elementwise.cu");
             assertEquals("kiln_" + r.op() + "_f64", r.cudaF64(), r.op() + ": no CUDA f64 kernel (and its _strided twin) in elementwise.cu");
         }
-        assertEquals(UnaryOp.values().length + BinaryOp.values().length, OpTable.rows().size());
+        long elementwise = OpTable.rows().stream().filter(r -> r.family().contains("elementwise") || r.family().equals("comparison")).count();
+        assertEquals(UnaryOp.values().length + BinaryOp.values().length, elementwise);
+        assertEquals(dev.kiln.ops.ReduceOp.values().length, OpTable.rows().stream().filter(r -> r.family().equals("reduction")).count());
+        assertTrue(OpTable.rows().stream().anyMatch(r -> r.op().equals("conv2d") && r.cudaF32().equals("not implemented")));
+        assertTrue(OpTable.rows().stream().anyMatch(r -> r.op().equals("gemm") && r.cudaF32().equals("kernel (CudaBackend)")));
     }
 
     @Test
@@ -83,7 +96,8 @@ class OpTableTest {
             if (o.engineOp() == null) continue;
             mapped++;
             String n = o.engineOp().toUpperCase();
-            assertTrue(ops().stream().anyMatch(op -> op.name().equals(n)), o.toString());
+            assertTrue(ops().stream().anyMatch(op -> op.name().equals(n)) || java.util.Arrays.stream(dev.kiln.ops.ReduceOp.values())
+                    .anyMatch(op -> op.name().equals(n)), o.toString());
         }
         assertTrue(mapped > 50, "importer names mapped to engine ops: " + mapped);
     }
@@ -97,6 +111,24 @@ class OpTableTest {
             Tensor a = positive ? Tensor.uniform(gen, 0.5, 2, DType.F64, 3, 4) : Tensor.uniform(gen, -2, 2, DType.F64, 3, 4);
             Tensor b = positive ? Tensor.uniform(gen, 0.5, 2, DType.F64, 4) : Tensor.uniform(gen, -2, 2, DType.F64, 4);
             GradCheck.check(OpTable.name(op), in -> Elementwise.binary(op, in[0], in[1]), a, b);
+        }
+    }
+
+    @Test
+    void everyReductionGradientMatchesFiniteDifferences() {
+        Generator gen = new Generator(20);
+        for (dev.kiln.ops.ReduceOp op : dev.kiln.ops.ReduceOp.values()) {
+            if (!op.hasGradient()) continue;
+            boolean positive = op == dev.kiln.ops.ReduceOp.PROD;
+            Tensor x = positive ? Tensor.uniform(gen, 0.5, 2, DType.F64, 3, 4) : Tensor.uniform(gen, -2, 2, DType.F64, 3, 4);
+            GradCheck.check(OpTable.name(op), in -> dev.kiln.ops.Reductions.reduce(op, in[0], new int[] {1}, false, 1), x);
+        }
+        OpRegistry onnx = OpRegistry.standard();
+        Set<String> torch = Interpreter.builtins(), tf = TfImporter.supportedOps();
+        for (dev.kiln.ops.ReduceOp op : dev.kiln.ops.ReduceOp.values()) {
+            if (op.names().onnx() != null) assertTrue(onnx.has("", op.names().onnx()), op + ": ONNX " + op.names().onnx());
+            for (String t : op.names().torchscript()) assertTrue(torch.contains("torch." + t), op + ": TorchScript " + t);
+            for (String t : op.names().tensorflow()) assertTrue(tf.contains(t), op + ": TensorFlow " + t);
         }
     }
 

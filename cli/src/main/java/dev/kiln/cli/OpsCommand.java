@@ -37,8 +37,8 @@ public final class OpsCommand implements Callable<Integer> {
         for (OpTable.Row r : rows)
             t.add(r.op(), r.family(), r.cpuF32(), r.cpuF64(), r.cpuInt(), r.cudaF32(), r.cudaF64(), r.gradient(), r.onnx() == null ? "-" : r.onnx(),
                     r.torchscript().isEmpty() ? "-" : String.join(" ", r.torchscript()), r.tensorflow().isEmpty() ? "-" : String.join(" ", r.tensorflow()));
-        out.println(rows.size() + " engine ops in the table (the elementwise ones: unary, binary, comparisons; reductions, products,"
-                + " convolution, pooling, normalization and attention are not in it yet):");
+        out.println(rows.size() + " engine ops: unary, binary, comparisons and reductions (each defined in one place), then the backend's"
+                + " other kernels by Backend method (\"default\": the caller composes it from other ops):");
         t.print(out);
         Map<String, int[]> counts = new LinkedHashMap<>();
         for (OpTable.ImporterOp o : OpTable.importerOps()) {

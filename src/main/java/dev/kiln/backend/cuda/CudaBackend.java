@@ -356,7 +356,12 @@ public final class CudaBackend implements Backend {
         throw unsupported("scatterAdd");
     }
 
+    /** The Backend methods this backend has no kernel for yet (each throws UnsupportedOperationException naming itself); for the op table. */
+    public static final java.util.Set<String> NOT_IMPLEMENTED = java.util.Set.of("where", "conv2d", "pool2d", "conv2dBackwardInput",
+            "conv2dBackwardWeight", "pool2dBackward", "gather", "scatterAdd");
+
     private static UnsupportedOperationException unsupported(String op) {
+        if (!NOT_IMPLEMENTED.contains(op)) throw new IllegalStateException("cuda: " + op + " missing from CudaBackend.NOT_IMPLEMENTED");
         return new UnsupportedOperationException("cuda: " + op + " not implemented yet");
     }
 
