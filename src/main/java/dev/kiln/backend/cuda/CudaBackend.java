@@ -288,7 +288,7 @@ public final class CudaBackend implements Backend {
         if (n == 0) return;
         long buf = momentum != 0 && momentumBuf != null ? CudaOpsView.of(momentumBuf).ptr() : 0;
         if (momentum != 0 && buf == 0) throw new IllegalArgumentException("cuda: sgdStep with momentum needs a momentum buffer");
-        CudaOpsArgs args = new CudaOpsArgs().ptr(CudaOpsView.of(param).ptr()).ptr(CudaOpsView.of(grad).ptr()).ptr(buf).i64(n)
+        KernelArgs args = new KernelArgs().ptr(CudaOpsView.of(param).ptr()).ptr(CudaOpsView.of(grad).ptr()).ptr(buf).i64(n)
                 .scalar(t, lr).scalar(t, momentum).scalar(t, dampening).scalar(t, weightDecay)
                 .i32(nesterov ? 1 : 0).i32(firstStep ? 1 : 0);
         kernels.launch1d("optim", "kiln_sgd_" + CudaOpsCopy.suffix(t), n, CudaOpsKernels.lanes(t), 8, args);
@@ -301,7 +301,7 @@ public final class CudaBackend implements Backend {
         long n = param.numel();
         if (n == 0) return;
         double bc1 = 1 - Math.pow(beta1, step), bc2 = 1 - Math.pow(beta2, step);
-        CudaOpsArgs args = new CudaOpsArgs().ptr(CudaOpsView.of(param).ptr()).ptr(CudaOpsView.of(grad).ptr())
+        KernelArgs args = new KernelArgs().ptr(CudaOpsView.of(param).ptr()).ptr(CudaOpsView.of(grad).ptr())
                 .ptr(CudaOpsView.of(m).ptr()).ptr(CudaOpsView.of(v).ptr()).i64(n)
                 .scalar(t, lr).scalar(t, beta1).scalar(t, beta2).scalar(t, eps).scalar(t, weightDecay)
                 .scalar(t, bc1).scalar(t, bc2).i32(decoupled ? 1 : 0);

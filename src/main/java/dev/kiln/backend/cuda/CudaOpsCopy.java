@@ -50,7 +50,7 @@ final class CudaOpsCopy {
     private void cast(CudaOpsView src, CudaOpsView dst) {
         String name = "kiln_cast_" + suffix(src.dtype()) + "_" + suffix(dst.dtype());
         long n = dst.numel();
-        CudaOpsArgs args = new CudaOpsArgs().ptr(src.ptr()).ptr(dst.ptr()).i64(n);
+        KernelArgs args = new KernelArgs().ptr(src.ptr()).ptr(dst.ptr()).i64(n);
         if (src.isContiguous() && dst.isContiguous()) {
             k.launch1d("cast", name, n, 1, 8, args);
         } else {

@@ -28,7 +28,7 @@ final class CudaOpsElementwise {
         long n = out.numel();
         if (n == 0) return;
         String name = "kiln_" + op.name().toLowerCase(Locale.ROOT) + "_" + CudaOpsCopy.suffix(t);
-        CudaOpsArgs args = new CudaOpsArgs().ptr(x.ptr()).ptr(out.ptr()).i64(n).scalar(t, a).scalar(t, b);
+        KernelArgs args = new KernelArgs().ptr(x.ptr()).ptr(out.ptr()).i64(n).scalar(t, a).scalar(t, b);
         if (x.isContiguous() && out.isContiguous()) {
             k.launch1d("elementwise", name, n, CudaOpsKernels.lanes(t), 8, args);
         } else {
@@ -48,7 +48,7 @@ final class CudaOpsElementwise {
         long n = out.numel();
         if (n == 0) return;
         String name = "kiln_" + op.name().toLowerCase(Locale.ROOT) + "_" + CudaOpsCopy.suffix(t);
-        CudaOpsArgs args = new CudaOpsArgs().ptr(a.ptr()).ptr(b.ptr()).ptr(out.ptr()).i64(n);
+        KernelArgs args = new KernelArgs().ptr(a.ptr()).ptr(b.ptr()).ptr(out.ptr()).i64(n);
         if (a.isContiguous() && b.isContiguous() && out.isContiguous()
                 && Arrays.equals(a.shape(), out.shape()) && Arrays.equals(b.shape(), out.shape())) {
             k.launch1d("elementwise", name, n, CudaOpsKernels.lanes(t), 8, args);
@@ -67,7 +67,7 @@ final class CudaOpsElementwise {
         long[] gc = copy.contiguous(g);
         long[] oc = out.isContiguous() ? new long[] {out.ptr(), 0} : new long[] {k.scratch(out.bytes()), 1};
         try {
-            CudaOpsArgs args = new CudaOpsArgs().ptr(xc[0]).ptr(gc[0]).ptr(oc[0]).i64(n);
+            KernelArgs args = new KernelArgs().ptr(xc[0]).ptr(gc[0]).ptr(oc[0]).i64(n);
             k.launch1d("elementwise", "kiln_relu_backward_" + CudaOpsCopy.suffix(t), n, CudaOpsKernels.lanes(t), 8, args);
             if (oc[1] != 0) copy.copy(CudaOpsView.contiguous(oc[0], t, out.shape()), out);
         } finally {

@@ -60,7 +60,7 @@ final class CudaOpsFused {
         long[] xc = copy.contiguous(x), bc = copy.contiguous(bias);
         try {
             k.launch1d("elementwise", tanh ? "kiln_bias_gelu_tanh_f32" : "kiln_bias_gelu_f32", rc[0] * rc[1], 4, 8,
-                    new CudaOpsArgs().ptr(xc[0]).ptr(bc[0]).ptr(y.ptr()).i64(rc[0]).i64(rc[1]));
+                    new KernelArgs().ptr(xc[0]).ptr(bc[0]).ptr(y.ptr()).i64(rc[0]).i64(rc[1]));
         } finally {
             if (xc[1] != 0) k.free(xc[1]);
             if (bc[1] != 0) k.free(bc[1]);
@@ -80,7 +80,7 @@ final class CudaOpsFused {
         try {
             int[] block = CudaOpsKernels.rowBlock(rc[1]);
             k.launch("reduce", (log ? "kiln_log_softmax_backward_" : "kiln_softmax_backward_") + CudaOpsCopy.suffix(t),
-                    CudaOpsKernels.rowGrid(rc[0], block), block, new CudaOpsArgs().ptr(yc[0]).ptr(gc[0]).ptr(dx.ptr()).i64(rc[0]).i64(rc[1]));
+                    CudaOpsKernels.rowGrid(rc[0], block), block, new KernelArgs().ptr(yc[0]).ptr(gc[0]).ptr(dx.ptr()).i64(rc[0]).i64(rc[1]));
         } finally {
             if (yc[1] != 0) k.free(yc[1]);
             if (gc[1] != 0) k.free(gc[1]);
@@ -111,13 +111,13 @@ final class CudaOpsFused {
             int[] block = CudaOpsKernels.rowBlock(cols);
             int[] grid = CudaOpsKernels.rowGrid(rows, block);
             String sfx = CudaOpsCopy.suffix(t);
-            k.launch("reduce", "kiln_layernorm_forward_" + sfx, grid, block, new CudaOpsArgs().ptr(xc[0]).ptr(0).ptr(0).ptr(ytmp)
+            k.launch("reduce", "kiln_layernorm_forward_" + sfx, grid, block, new KernelArgs().ptr(xc[0]).ptr(0).ptr(0).ptr(ytmp)
                     .ptr(mean).ptr(rstd).i64(rows).i64(cols).scalar(t, eps));
-            k.launch("reduce", "kiln_layernorm_backward_dx_" + sfx, grid, block, new CudaOpsArgs().ptr(dyc[0]).ptr(xc[0]).ptr(wc[0])
+            k.launch("reduce", "kiln_layernorm_backward_dx_" + sfx, grid, block, new KernelArgs().ptr(dyc[0]).ptr(xc[0]).ptr(wc[0])
                     .ptr(mean).ptr(rstd).ptr(dx.ptr()).i64(rows).i64(cols));
             if (dw != null || db != null) {
                 k.launch("reduce", "kiln_layernorm_backward_dwdb_" + sfx, CudaOpsKernels.colGrid(cols), new int[] {32, 16, 1},
-                        new CudaOpsArgs().ptr(dyc[0]).ptr(xc[0]).ptr(mean).ptr(rstd).ptr(dw == null ? 0 : dw.ptr())
+                        new KernelArgs().ptr(dyc[0]).ptr(xc[0]).ptr(mean).ptr(rstd).ptr(dw == null ? 0 : dw.ptr())
                                 .ptr(db == null ? 0 : db.ptr()).i64(rows).i64(cols));
             }
         } finally {

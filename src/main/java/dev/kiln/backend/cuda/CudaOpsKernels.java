@@ -51,14 +51,14 @@ final class CudaOpsKernels {
     }
 
     /** Queues kernels/family.cu's kernel with a 1-D or 2-D launch (via {@link CudaContext}); closes args. */
-    void launch(String family, String kernel, int[] grid, int[] block, CudaOpsArgs args) {
+    void launch(String family, String kernel, int[] grid, int[] block, KernelArgs args) {
         try (args) {
             module(family).launch(kernel, grid, block, 0, stream, args.array());
         }
     }
 
     /** 1-D launch of 256 threads, grid = min(ceil(n / (256 * perThread)), maxBlocksPerSm * SMs), >= 1. */
-    void launch1d(String family, String kernel, long n, int perThread, int maxBlocksPerSm, CudaOpsArgs args) {
+    void launch1d(String family, String kernel, long n, int perThread, int maxBlocksPerSm, KernelArgs args) {
         long blocks = Math.max(1, Math.min((n + 256L * perThread - 1) / (256L * perThread), (long) SMS * maxBlocksPerSm));
         launch(family, kernel, new int[] {(int) blocks, 1, 1}, new int[] {256, 1, 1}, args);
     }

@@ -57,7 +57,7 @@ final class CudaOpsReduce {
             int[] block = CudaOpsKernels.rowBlock(cols);
             String name = (log ? "kiln_log_softmax_" : "kiln_softmax_") + CudaOpsCopy.suffix(t);
             k.launch("reduce", name, CudaOpsKernels.rowGrid(rows, block), block,
-                    new CudaOpsArgs().ptr(xc[0]).ptr(y.ptr()).i64(rows).i64(cols));
+                    new KernelArgs().ptr(xc[0]).ptr(y.ptr()).i64(rows).i64(cols));
         } finally {
             if (xc[1] != 0) k.free(xc[1]);
         }
@@ -77,7 +77,7 @@ final class CudaOpsReduce {
         try {
             int[] block = CudaOpsKernels.rowBlock(cols);
             k.launch("reduce", "kiln_layernorm_forward_" + CudaOpsCopy.suffix(t), CudaOpsKernels.rowGrid(rows, block), block,
-                    new CudaOpsArgs().ptr(xc[0]).ptr(wc[0]).ptr(bc[0]).ptr(out.ptr()).ptr(0).ptr(0)
+                    new KernelArgs().ptr(xc[0]).ptr(wc[0]).ptr(bc[0]).ptr(out.ptr()).ptr(0).ptr(0)
                             .i64(rows).i64(cols).scalar(t, eps));
         } finally {
             for (long[] c : new long[][] {xc, wc, bc}) if (c[1] != 0) k.free(c[1]);
@@ -101,7 +101,7 @@ final class CudaOpsReduce {
         long[] xc = group[2] == 2 ? copy.contiguous(x.permute(keptThenReduced(x.shape().length, axes))) : copy.contiguous(x);
         try {
             String name = "kiln_" + op.name().toLowerCase(Locale.ROOT) + (group[2] != 0 ? "_last_" : "_first_") + CudaOpsCopy.suffix(t);
-            CudaOpsArgs args = new CudaOpsArgs().ptr(xc[0]).ptr(out.ptr()).i64(group[0]).i64(group[1]);
+            KernelArgs args = new KernelArgs().ptr(xc[0]).ptr(out.ptr()).i64(group[0]).i64(group[1]);
             if (group[2] != 0) {
                 int[] block = CudaOpsKernels.rowBlock(group[1]);
                 k.launch("reduce", name, CudaOpsKernels.rowGrid(group[0], block), block, args);
