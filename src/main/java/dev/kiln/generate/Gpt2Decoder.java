@@ -195,16 +195,8 @@ public final class Gpt2Decoder implements Decoder {
             if (n == 0) throw new IllegalArgumentException("a step needs at least one token");
             check(ids, total);
             try (Scope s = Scope.open()) {
-                long[] lid = new long[n];
-                for (int i = 0; i < n; i++) lid[i] = ids[i];
-                Tensor x = Indexing.indexSelect(wte, 0, Tensor.fromArray(lid, n)).add(wpe.narrow(0, length, n));   // [n, embd]
-                Tensor mask = null;
-                if (n > 1) {                                   // causal: query i sees keys 0 .. length + i
-                    float[] m = new float[n * total];
-                    for (int i = 0; i < n; i++) for (int j = length + i + 1; j < total; j++) m[i * total + j] = Float.NEGATIVE_INFINITY;
-                    mask = Tensor.fromArray(m, n, total);
-                }
-                Tensor maskF = mask;
+                Tensor x = HfCheckpoint.embed(wte, ids).add(wpe.narrow(0, length, n));   // [n, embd]
+                Tensor maskF = HfCheckpoint.causalMask(n, length);
                 Tensor last = blocks(x, n, (l, qkv) -> attend(l, qkv, maskF)).narrow(0, n - 1, 1);
                 float[] logits = logits(last, n <= QUANT_ROWS)[0];
                 length = total;

@@ -145,6 +145,25 @@ final class HfCheckpoint {
         return format.bits() == 0 ? null : NBitsVnni.quantize(w, format.bits());
     }
 
+    /** The rows of table for the token ids (a step's embeddings, [n, width]). */
+    static Tensor embed(Tensor table, int[] ids) {
+        long[] lid = new long[ids.length];
+        for (int i = 0; i < ids.length; i++) lid[i] = ids[i];
+        return dev.kiln.ops.Indexing.indexSelect(table, 0, Tensor.fromArray(lid, ids.length));
+    }
+
+    /**
+     * The additive causal mask of a step of n tokens after length cached ones ([n, length + n]:
+     * query i sees keys 0 .. length + i), or null for one token (it sees everything).
+     */
+    static Tensor causalMask(int n, int length) {
+        if (n <= 1) return null;
+        int total = length + n;
+        float[] m = new float[n * total];
+        for (int i = 0; i < n; i++) for (int j = length + i + 1; j < total; j++) m[i * total + j] = Float.NEGATIVE_INFINITY;
+        return Tensor.fromArray(m, n, total);
+    }
+
     /** Frees a decoder's quantized weights (per layer, null entries skipped, and the head's). */
     static void close(NBitsVnni.Weights[][] layers, NBitsVnni.Weights head) {
         for (NBitsVnni.Weights[] l : layers)

@@ -403,17 +403,9 @@ public final class LlamaDecoder implements Decoder {
             if (n == 0) throw new IllegalArgumentException("a step needs at least one token");
             check(ids, total);
             try (Scope sc = Scope.open()) {
-                long[] lid = new long[n];
-                for (int i = 0; i < n; i++) lid[i] = ids[i];
-                Tensor x = Indexing.indexSelect(embed, 0, Tensor.fromArray(lid, n));              // [n, hidden]
+                Tensor x = HfCheckpoint.embed(embed, ids);                                        // [n, hidden]
                 Tensor c = cos.narrow(0, length, n).reshape(n, 1, hd), s = sin.narrow(0, length, n).reshape(n, 1, hd);
-                Tensor mask = null;
-                if (n > 1) {                                   // causal: query i sees keys 0 .. length + i
-                    float[] m = new float[n * total];
-                    for (int i = 0; i < n; i++) for (int j = length + i + 1; j < total; j++) m[i * total + j] = Float.NEGATIVE_INFINITY;
-                    mask = Tensor.fromArray(m, n, total);
-                }
-                Tensor maskF = mask;
+                Tensor maskF = HfCheckpoint.causalMask(n, length);
                 Tensor y = blocks(x, c, s, (l, q, k, v) -> attend(l, q, k, v, maskF));
                 float[] logits = logits(y.narrow(0, n - 1, 1), n)[0];
                 length = total;
