@@ -31,4 +31,8 @@ module dev.kiln {
     exports dev.kiln.compress.fuse;
     exports dev.kiln.compress.quant;
     exports dev.kiln.dist;
+
+    // backends are found through ServiceLoader (Backends.get); a backend in another module provides one too
+    uses dev.kiln.backend.BackendProvider;
+    provides dev.kiln.backend.BackendProvider with dev.kiln.backend.cpu.CpuBackendProvider, dev.kiln.backend.cuda.CudaBackendProvider;
 }

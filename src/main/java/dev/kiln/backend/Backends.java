@@ -4,7 +4,11 @@ import dev.kiln.backend.cpu.CpuBackend;
 import dev.kiln.backend.cuda.CudaAvailability;
 import dev.kiln.backend.cuda.CudaBackend;
 
-/** Registry of backends. The CPU backend is always present; others register when their runtime loads. */
+/**
+ * Registry of backends: {@link #get} finds them by name through {@link java.util.ServiceLoader}
+ * ({@link BackendProvider}; Kiln's own are "cpu" and "cuda", and a backend in another jar or module
+ * registers the same way). {@link #cpu} and {@link #cuda} are the shortcuts for Kiln's own.
+ */
 public final class Backends {
     private Backends() {}
 
@@ -31,6 +35,34 @@ public final class Backends {
     }
 
     public static Backend cpu() { return CPU; }
+
+    /** Every registered provider, in ServiceLoader order (available or not). */
+    public static java.util.List<BackendProvider> providers() {
+        java.util.List<BackendProvider> out = new java.util.ArrayList<>();
+        // Kiln's class loader: named modules' provides clauses and class-path META-INF/services entries alike
+        java.util.ServiceLoader.load(BackendProvider.class, Backends.class.getClassLoader()).forEach(out::add);
+        return out;
+    }
+
+    /** The names of the backends that can run here ("cpu", and "cuda" with a GPU). */
+    public static java.util.List<String> available() {
+        return providers().stream().filter(BackendProvider::isAvailable).map(BackendProvider::name).distinct().toList();
+    }
+
+    /**
+     * The backend called name on device (0: the first); one-line errors for a name no provider has
+     * (naming those that exist) and for a backend that cannot run here (with its reason).
+     */
+    public static Backend get(String name, int device) {
+        java.util.List<BackendProvider> ps = providers();
+        for (BackendProvider p : ps) {
+            if (!p.name().equals(name)) continue;
+            if (!p.isAvailable()) throw new IllegalStateException("kiln: backend " + name + " is not available here: " + p.unavailableReason());
+            return p.open(device);
+        }
+        throw new IllegalArgumentException("kiln: no backend named " + name + " (registered: "
+                + String.join(", ", ps.stream().map(BackendProvider::name).distinct().toList()) + ")");
+    }
 
     /**
      * The CUDA backend on device 0. Throws IllegalStateException with the reason when CUDA is not
