@@ -36,6 +36,19 @@ public final class Backends {
 
     public static Backend cpu() { return CPU; }
 
+    /**
+     * Marks a burst of many small ops (a model graph's run, a generation loop) until the returned
+     * scope is closed: the CPU backend's idle worker threads stay awake through it instead of
+     * parking between ops (see {@code backend.cpu.Parallel}). Scopes nest; close is idempotent.
+     */
+    public static Burst burst() { return dev.kiln.backend.cpu.Parallel.burst()::close; }
+
+    /** An open {@link #burst}. */
+    @FunctionalInterface
+    public interface Burst extends AutoCloseable {
+        @Override void close();
+    }
+
     /** Every registered provider, in ServiceLoader order (available or not). */
     public static java.util.List<BackendProvider> providers() {
         java.util.List<BackendProvider> out = new java.util.ArrayList<>();

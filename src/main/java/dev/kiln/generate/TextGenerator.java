@@ -79,7 +79,7 @@ public final class TextGenerator {
         Seq[] seqs = new Seq[prompts.size()];
         for (int i = 0; i < seqs.length; i++) seqs[i] = new Seq(i, prompts.get(i), options, samplers.get(i));   // checks before any work
         List<Decoder.Session> open = new ArrayList<>();
-        try (var burst = dev.kiln.backend.cpu.Parallel.burst()) {   // steps of many small parallel ops: keep the workers awake
+        try (var burst = dev.kiln.backend.Backends.burst()) {   // steps of many small parallel ops: keep the workers awake
             for (Seq q : seqs) {
                 q.session = model.newSession();
                 open.add(q.session);

@@ -144,7 +144,7 @@ public final class OnnxExecutor implements AutoCloseable {
         Frame frame = new Frame(null, g.initializers());
         bindInputs(g, inputs, frame);
         List<Value> outs;
-        try (var burst = dev.kiln.backend.cpu.Parallel.burst()) {   // hundreds of small parallel ops: keep the workers awake
+        try (var burst = dev.kiln.backend.Backends.burst()) {   // hundreds of small parallel ops: keep the workers awake
             outs = execute(plans.get(g), frame);
         }
         LinkedHashMap<String, Value> result = new LinkedHashMap<>();
