@@ -121,34 +121,35 @@ public final class OpTable {
 
     /** Every op name of the three importers, sorted by importer and name. */
     public static List<ImporterOp> importerOps() {
+        List<Map<String, String>> byImporter = importerNames();
         List<ImporterOp> out = new ArrayList<>();
         for (String key : new TreeSet<>(OpRegistry.standard().names()))
-            out.add(new ImporterOp("onnx", key, key.contains(".") ? null : engineOp(key, 0)));
+            out.add(new ImporterOp("onnx", key, key.contains(".") ? null : byImporter.get(0).get(key)));
         for (String full : Interpreter.builtins()) {
             String shortName = full.substring(full.lastIndexOf('.') + 1);
             boolean aten = full.startsWith("torch.") || full.startsWith("ops.aten.");
-            out.add(new ImporterOp("torchscript", full, aten ? engineOp(shortName, 1) : null));
+            out.add(new ImporterOp("torchscript", full, aten ? byImporter.get(1).get(shortName) : null));
         }
-        for (String tf : TfImporter.supportedOps()) out.add(new ImporterOp("tensorflow", tf, engineOp(tf, 2)));
+        for (String tf : TfImporter.supportedOps()) out.add(new ImporterOp("tensorflow", tf, byImporter.get(2).get(tf)));
         return out;
     }
 
-    /** The engine op whose names for importer (0 ONNX, 1 TorchScript, 2 TensorFlow) include name, or null. */
-    private static String engineOp(String name, int importer) {
+    /** For ONNX, TorchScript and TensorFlow in that order: each importer name of an engine op, to the op's table name (first op wins). */
+    private static List<Map<String, String>> importerNames() {
         List<Map.Entry<Enum<?>, UnaryOp.Names>> ops = new ArrayList<>();
         for (UnaryOp op : UnaryOp.values()) ops.add(Map.entry(op, op.names()));
         for (BinaryOp op : BinaryOp.values()) ops.add(Map.entry(op, op.names()));
         for (ReduceOp op : ReduceOp.values()) ops.add(Map.entry(op, op.names()));
+        List<Map<String, String>> maps = List.of(new java.util.HashMap<>(), new java.util.HashMap<>(), new java.util.HashMap<>());
         for (Map.Entry<Enum<?>, UnaryOp.Names> e : ops) {
             UnaryOp.Names n = e.getValue();
-            List<String> names = switch (importer) {
-                case 0 -> n.onnx() == null ? List.of() : List.of(n.onnx().split(" "));
-                case 1 -> n.torchscript();
-                default -> n.tensorflow();
-            };
-            if (names.contains(name)) return name(e.getKey());
+            String op = name(e.getKey());
+            // BinaryOp's ONNX entry may list several names ("Add Sum")
+            if (n.onnx() != null) for (String o : n.onnx().split(" ")) maps.get(0).putIfAbsent(o, op);
+            for (String t : n.torchscript()) maps.get(1).putIfAbsent(t, op);
+            for (String t : n.tensorflow()) maps.get(2).putIfAbsent(t, op);
         }
-        return null;
+        return maps;
     }
 
     /** "kiln_&lt;op&gt;_&lt;dt&gt;" when elementwise.cu defines it and its strided twin, else "-". */

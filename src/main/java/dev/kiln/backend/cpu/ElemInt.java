@@ -21,16 +21,8 @@ final class ElemInt {
      * and FLOOR, CEIL, ROUND as identity) on an integer or bool row (ABS and RELU are identity on bool).
      */
     static void unary(UnaryOp op, DType t, Storage x, long xi, long xs, Storage o, long oi, long os, int n, double a, double b) {
-        for (int i = 0; i < n; i++) {
-            long v = x.getLong(t, xi + i * xs);
-            long r;
-            try {
-                r = op.onInt(v, a, b);
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException(op.name().toLowerCase() + ": not supported for " + t.pyName());
-            }
-            o.setLong(t, oi + i * os, r);
-        }
+        if (n > 0 && !op.keepsIntType()) throw new IllegalArgumentException(op.name().toLowerCase() + ": not supported for " + t.pyName());
+        for (int i = 0; i < n; i++) o.setLong(t, oi + i * os, op.onInt(x.getLong(t, xi + i * xs), a, b));
     }
 
     /** Arithmetic (ADD, SUB, MUL, MAX, MIN) or a comparison (BOOL out) on integer or bool rows. */
@@ -44,16 +36,8 @@ final class ElemInt {
             }
             return;
         }
-        for (int i = 0; i < n; i++) {
-            long x = a.getLong(t, ai + i * as), y = b.getLong(t, bi + i * bs);
-            long r;
-            try {
-                r = op.onInt(x, y);
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException(op.name().toLowerCase() + ": not supported for " + t.pyName());
-            }
-            o.setLong(t, oi + i * os, r);
-        }
+        if (n > 0 && !op.definedOnInts()) throw new IllegalArgumentException(op.name().toLowerCase() + ": not supported for " + t.pyName());
+        for (int i = 0; i < n; i++) o.setLong(t, oi + i * os, op.onInt(a.getLong(t, ai + i * as), b.getLong(t, bi + i * bs)));
     }
 
     /** A comparison result from Long.compare / Double.compare style c (<0, 0, >0). */

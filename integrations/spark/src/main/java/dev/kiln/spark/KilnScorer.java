@@ -154,7 +154,7 @@ public final class KilnScorer implements Serializable {
 
         static Runner of(String path) { return LOADED.computeIfAbsent(path, Runner::load); }
 
-        /** Loads and closes every model loaded in this JVM (for tests; executors keep theirs for their lifetime). */
+        /** Closes every model loaded in this JVM (for tests; executors keep theirs for their lifetime). */
         static void closeAll() {
             for (Runner r : LOADED.values()) {
                 if (r.onnx != null) r.onnx.close();
