@@ -44,6 +44,8 @@ import java.util.Set;
  *       {@link StackFusion}).</li>
  *   <li>Dynamic int8 MatMul as quantize_dynamic writes it (DynamicQuantizeLinear, MatMulInteger,
  *       Cast, Mul, Mul): one "QuantMatMul" node (see {@link QuantMatMulFusion}).</li>
+ *   <li>Last, chains of convolutions from a network's stem on: the channel-blocked layout (see
+ *       {@link BlockedLayout}).</li>
  * </ul>
  * Nested subgraphs are not rewritten; a name they read counts as a use. The input model is not
  * changed: the result is a new graph sharing the unchanged nodes and initializers. The pass is
@@ -89,9 +91,12 @@ final class GraphOptimizer {
                 | (bf16 && MatMulBiasFusion.toBf16(o.view()))
                 | (MatMulBiasFusion.enabled() && MatMulBiasFusion.residualsEnabled() && MatMulBiasFusion.absorbResiduals(o.view()))
                 | (fuseConvAddsEnabled() && o.fuseConvAdds()) | o.fuseRelus();
-        if (!changed) return g;
-        List<OnnxNode> kept = o.nodes.stream().filter(n -> n != null).toList();
-        return new OnnxGraph(g.name(), kept, g.inputs(), g.outputs(), g.valueInfo(), o.inits);
+        List<OnnxNode> kept = changed ? o.nodes.stream().filter(n -> n != null).toList() : g.nodes();
+        Set<String> outputs = new HashSet<>();
+        for (ValueInfo out : g.outputs()) outputs.add(out.name());
+        List<OnnxNode> laid = BlockedLayout.apply(kept, o.view()::constant, o.inputNames, outputs);
+        if (!changed && laid == kept) return g;
+        return new OnnxGraph(g.name(), laid, g.inputs(), g.outputs(), g.valueInfo(), o.inits);
     }
 
     private void countSubgraphUses(OnnxGraph sub) {
