@@ -152,7 +152,9 @@ public final class ConvBlocked {
         if (residual != null && (!java.util.Arrays.equals(residual.shape(), ys) || residual.dtype() != DType.F32))
             throw new IllegalArgumentException("blocked conv: residual " + java.util.Arrays.toString(residual.shape()) + " does not match the output " + java.util.Arrays.toString(ys));
         int cib = planar ? Math.min(c, B) : B;
-        float[] wp = packed(w, cib);
+        boolean constant = w.isContiguous() && w.storage().isConstant();
+        Packed packed = packed(w, cib);
+        MemorySegment wp = packed.segment();
         float[] b = bias == null ? null : bias.toFloatArray();
         Tensor xin = planar ? padPlanes(x, ph, pw) : x.contiguous();
         Tensor res = residual == null ? null : residual.contiguous();
@@ -181,6 +183,7 @@ public final class ConvBlocked {
         } finally {
             if (xin != x) xin.close();
             if (res != null && res != residual) res.close();
+            if (!constant) packed.close();
         }
         return y;
     }
@@ -193,11 +196,11 @@ public final class ConvBlocked {
         }
     }
 
-    private static void run(Geometry g, Tensor x, float[] wp, float[] b, Tensor res, Tensor y, long u0, long u1) {
+    private static void run(Geometry g, Tensor x, MemorySegment wp, float[] b, Tensor res, Tensor y, long u0, long u1) {
         if (NATIVE != null && useNative) {
             try {
                 MemorySegment bs = b == null ? MemorySegment.NULL : MemorySegment.ofArray(b), rs = res == null ? MemorySegment.NULL : at(res);
-                NATIVE.invokeExact(at(x), MemorySegment.ofArray(wp), bs, rs, at(y), MemorySegment.ofArray(ZEROS), MemorySegment.ofArray(g.params()), u0, u1);
+                NATIVE.invokeExact(at(x), wp, bs, rs, at(y), MemorySegment.ofArray(ZEROS), MemorySegment.ofArray(g.params()), u0, u1);
             } catch (Throwable t) {
                 throw new IllegalStateException("blocked conv: native kernel failed: " + t, t);
             }
@@ -209,7 +212,7 @@ public final class ConvBlocked {
     private static MemorySegment at(Tensor t) { return t.segment().asSlice(t.offset() * Float.BYTES); }
 
     /** The Vector API twin of kiln_f32_conv_nchwc: units [u0, u1), the same fmas in the same order. */
-    static void units(Geometry g, MemorySegment x, long xo, float[] wp, float[] b, MemorySegment res, long ro,
+    static void units(Geometry g, MemorySegment x, long xo, MemorySegment wp, float[] b, MemorySegment res, long ro,
                       MemorySegment y, long yo, long u0, long u1) {
         long per = (long) g.og * g.oh;
         FloatVector zero = FloatVector.zero(S);
@@ -242,7 +245,8 @@ public final class ConvBlocked {
                                 xp[p] = iw >= 0 && iw < g.w ? xn + c * g.xcb + ih * g.xrow + iw * g.xpix : -1;
                             }
                             for (int ci = 0; ci < g.cib; ci++) {
-                                FloatVector w0 = FloatVector.fromArray(S, wp, wk + ci * OG), w1 = FloatVector.fromArray(S, wp, wk + ci * OG + B);
+                                long wa = 4L * (wk + ci * OG);
+                                FloatVector w0 = FloatVector.fromMemorySegment(S, wp, wa, LE), w1 = FloatVector.fromMemorySegment(S, wp, wa + 4 * B, LE);
                                 for (int p = 0; p < mr; p++) {
                                     float xv = xp[p] < 0 ? 0f : x.getAtIndex(Storage.F32, xp[p] + ci * g.xci);
                                     FloatVector v = FloatVector.broadcast(S, xv);
@@ -273,14 +277,24 @@ public final class ConvBlocked {
 
     private record Key(long off, int cib) {}
 
-    /** w packed as wp[og][c/cib][ki][kj][c%cib][32]; kept with a constant weight's storage. */
-    static float[] packed(Tensor w, int cib) {
+    /**
+     * A weight packed as wp[og][c/cib][ki][kj][c%cib][32], off the heap on 2 MiB pages
+     * ({@link WeightSlab}: a model's convs stream their weights from DRAM once per inference);
+     * closed with the weight it came from.
+     */
+    record Packed(WeightSlab.Piece piece) implements AutoCloseable {
+        MemorySegment segment() { return piece.segment; }
+        @Override public void close() { piece.close(); }
+    }
+
+    /** w packed (see {@link Packed}); kept with a constant weight's storage, else made for this call (the caller closes it then). */
+    static Packed packed(Tensor w, int cib) {
         if (w.isContiguous() && w.storage().isConstant() && w.dtype() == DType.F32)
             return w.storage().derived(new Key(w.offset(), cib), k -> pack(w, cib));
         return pack(w, cib);
     }
 
-    private static float[] pack(Tensor w, int cib) {
+    private static Packed pack(Tensor w, int cib) {
         int o = w.size(0), c = w.size(1), kh = w.size(2), kw = w.size(3), cb = c / cib;
         float[] wf = w.contiguous().toFloatArray();
         float[] p = new float[o * c * kh * kw];
@@ -290,7 +304,9 @@ public final class ConvBlocked {
                     for (int kj = 0; kj < kw; kj++)
                         p[(int) (((((long) (oc / OG) * cb + ic / cib) * kh + ki) * kw + kj) * cib * OG + (ic % cib) * OG + oc % OG)] =
                                 wf[((oc * c + ic) * kh + ki) * kw + kj];
-        return p;
+        Packed packed = new Packed(WeightSlab.allocate(4L * p.length));
+        MemorySegment.copy(p, 0, packed.segment(), Storage.F32, 0, p.length);
+        return packed;
     }
 
     /** x [N, C, H, W] with a zero border of ph rows and pw columns (contiguous F32). */
