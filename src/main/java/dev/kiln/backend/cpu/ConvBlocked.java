@@ -47,6 +47,7 @@ public final class ConvBlocked {
     public static final int B = 16;
     /** Output channels per work unit (two blocks). */
     public static final int OG = 32;
+    static final int PIECES = Integer.getInteger("kiln.conv.blockedPieces", 4);
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_512;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final float[] ZEROS = new float[B];
@@ -170,7 +171,7 @@ public final class ConvBlocked {
             // pieces of whole units claimed by the threads in turn (a core slowed by the host then
             // takes fewer); a small conv runs on the caller
             int threads = CpuConfig.threads();
-            int pieces = (int) Math.min(units, Math.max(1, Math.min(4L * threads, units * macs / (1 << 18))));
+            int pieces = (int) Math.min(units, Math.max(1, Math.min((long) PIECES * threads, units * macs / (1 << 18))));
             long per = (units + pieces - 1) / pieces;
             AtomicLong next = new AtomicLong();
             int workers = Math.min(threads, pieces);
