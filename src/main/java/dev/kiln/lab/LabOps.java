@@ -1,5 +1,7 @@
 package dev.kiln.lab;
 
+import dev.kiln.backend.cpu.ConvBlocked;
+
 import dev.kiln.backend.cpu.CpuConfig;
 import dev.kiln.backend.cpu.NativeKernels;
 import dev.kiln.backend.cuda.CudaAvailability;
@@ -28,10 +30,10 @@ public final class LabOps {
     static final List<int[]> GEMM_SIZES = List.of(new int[]{1, 1, 1}, new int[]{7, 7, 7}, new int[]{45, 65, 33},
             new int[]{1025, 7, 3}, new int[]{3, 1025, 5});
 
-    /** All built-in ops by name (insertion order: add, exp, gelu, softmax, sum, gemm, gemm-bf16). */
+    /** All built-in ops by name (insertion order: add, exp, gelu, softmax, sum, gemm, gemm-bf16, conv). */
     public static Map<String, LabOp> builtIn() {
         Map<String, LabOp> ops = new LinkedHashMap<>();
-        for (LabOp op : List.of(new Add(), new Exp(), new Gelu(), new Softmax(), new Sum(), new Gemm(), new GemmBf16())) ops.put(op.name(), op);
+        for (LabOp op : List.of(new Add(), new Exp(), new Gelu(), new Softmax(), new Sum(), new Gemm(), new GemmBf16(), new ConvLab())) ops.put(op.name(), op);
         ops.get("add").register(new Variant("add-256bit", "cpu", Add256::add));
         // the Vector API kernels that native/cpu replaces where present (GELU, softmax rows, GEMM panel and packs)
         for (String name : List.of("gelu", "softmax", "gemm")) {
@@ -254,5 +256,78 @@ public final class LabOps {
         @Override public double work(int[] size) { return 2.0 * size[0] * size[1] * size[2]; }
         @Override public Unit unit() { return Unit.FLOPS; }
         @Override public int[] parseSize(String text) { return new Gemm().parseSize(text); }
+    }
+
+    /**
+     * conv2d with a square kernel, bias and ReLU, padding k/2, as CNNs use it; size {n, c, h, w, o,
+     * k, stride}. Variants: the planar engine conv ("kiln": implicit GEMM, direct, or im2col + GEMM
+     * by shape), and the channel-blocked kernel of ONNX conv chains ({@link ConvBlocked}: native,
+     * and its Vector API twin), whose input is reordered to NCHW16c once per input tensor (as a
+     * chain does at its stem) and whose output is reordered back inside the timed call.
+     */
+    static final class ConvLab extends LabOp {
+        ConvLab() {
+            super("conv", List.of(new int[]{1, 3, 9, 11, 32, 3, 2}, new int[]{2, 16, 7, 10, 32, 3, 1},
+                    new int[]{1, 32, 5, 15, 64, 1, 1}, new int[]{1, 16, 6, 6, 32, 5, 2}), new int[]{1, 256, 14, 14, 256, 3, 1}, 1e-4, 1e-4);
+            // the weight sealed once per input, as a model reader loads it: both routes keep their packed copy with it
+            Map<Tensor, Tensor> weights = new java.util.IdentityHashMap<>(), blockedInputs = new java.util.IdentityHashMap<>();
+            Variant.Kernel planar = in -> planar(in[0], weights.computeIfAbsent(in[1], LabOps::sealed), in[2], in[3]);
+            register(new Variant("kiln", "cpu", planar));
+            register(new Variant("kiln-scalar", "cpu", scalarTwin(planar)));
+            Variant.Kernel blocked = in -> {
+                int[] s = geometry(in);
+                Tensor x = in[0].size(1) % ConvBlocked.B == 0 ? blockedInputs.computeIfAbsent(in[0], ConvBlocked::toBlocked) : in[0];
+                try (Tensor y = ConvBlocked.conv(x, weights.computeIfAbsent(in[1], LabOps::sealed), in[2], s[0], s[0], s[1], s[1], null, true)) {
+                    return ConvBlocked.toPlanar(y);
+                }
+            };
+            if (ConvBlocked.available()) register(new Variant("kiln-blocked", "cpu", blocked));
+            register(new Variant("kiln-blocked-vector-api", "cpu", in -> NativeKernels.withoutNative(() -> blocked.run(in))));
+        }
+        private static Tensor planar(Tensor... in) {
+            int[] s = geometry(in);
+            return dev.kiln.ops.Conv.conv2dAdd(in[0], in[1], in[2], dev.kiln.ops.Conv2dParams.of(s[0], s[1]), null, true);
+        }
+        /** {stride, pad} of a call: pad k/2 from the weight; the stride is the length of the fourth input, a marker (a lab kernel receives only tensors). */
+        private static int[] geometry(Tensor[] in) { return new int[]{in[3].size(0), in[1].size(2) / 2}; }
+        @Override public Tensor[] inputs(int[] size, Generator g) {
+            check(size);
+            return new Tensor[]{uniform(g, size[0], size[1], size[2], size[3]), uniform(g, size[4], size[1], size[5], size[5]),
+                    uniform(g, size[4]), Tensor.zeros(size[6])};
+        }
+        @Override public double[] reference(double[][] in, int[] size) {
+            int n = size[0], c = size[1], h = size[2], w = size[3], o = size[4], k = size[5], st = size[6], p = k / 2;
+            int oh = (h + 2 * p - k) / st + 1, ow = (w + 2 * p - k) / st + 1;
+            double[] y = new double[n * o * oh * ow];
+            for (int ni = 0; ni < n; ni++)
+                for (int oc = 0; oc < o; oc++)
+                    for (int i = 0; i < oh; i++)
+                        for (int j = 0; j < ow; j++) {
+                            double acc = in[2][oc];
+                            for (int ic = 0; ic < c; ic++)
+                                for (int ki = 0; ki < k; ki++)
+                                    for (int kj = 0; kj < k; kj++) {
+                                        int ih = i * st - p + ki, iw = j * st - p + kj;
+                                        if (ih >= 0 && ih < h && iw >= 0 && iw < w)
+                                            acc += in[0][((ni * c + ic) * h + ih) * w + iw] * in[1][((oc * c + ic) * k + ki) * k + kj];
+                                    }
+                            y[((ni * o + oc) * oh + i) * ow + j] = Math.max(acc, 0);
+                        }
+            return y;
+        }
+        @Override public double work(int[] size) {
+            int p = size[5] / 2, oh = (size[2] + 2 * p - size[5]) / size[6] + 1, ow = (size[3] + 2 * p - size[5]) / size[6] + 1;
+            return 2.0 * size[0] * size[4] * size[1] * size[5] * size[5] * oh * ow;
+        }
+        @Override public Unit unit() { return Unit.FLOPS; }
+        @Override public int[] parseSize(String text) {
+            int[] s = super.parseSize(text);
+            check(s);
+            return s;
+        }
+        private static void check(int[] s) {
+            if (s.length != 7) throw new IllegalArgumentException("lab conv: size must be NxCxHxWxOxKxSTRIDE, got " + sizeText(s));
+            if (s[4] % ConvBlocked.OG != 0) throw new IllegalArgumentException("lab conv: output channels must be a multiple of " + ConvBlocked.OG + " (the blocked kernel's), got " + s[4]);
+        }
     }
 }

@@ -19,7 +19,7 @@ class LabTest {
     @Test
     void everyBuiltInCpuVariantValidatesOnEveryOp() {
         Map<String, LabOp> ops = LabOps.builtIn();
-        assertEquals(java.util.List.of("add", "exp", "gelu", "softmax", "sum", "gemm", "gemm-bf16"), java.util.List.copyOf(ops.keySet()));
+        assertEquals(java.util.List.of("add", "exp", "gelu", "softmax", "sum", "gemm", "gemm-bf16", "conv"), java.util.List.copyOf(ops.keySet()));
         for (LabOp op : ops.values()) {
             assertTrue(op.variants().size() >= 2, op.name() + " has kiln and kiln-scalar");
             for (Variant v : op.variants()) {
@@ -32,6 +32,8 @@ class LabTest {
         assertNotNull(ops.get("add").variant("add-256bit"));
         for (String op : java.util.List.of("gelu", "softmax", "gemm")) assertNotNull(ops.get(op).variant("kiln-vector-api"), op);
         assertNotNull(ops.get("gemm").variant("kiln-transposed-a"));
+        assertNotNull(ops.get("conv").variant("kiln-blocked-vector-api"));
+        if (dev.kiln.backend.cpu.ConvBlocked.available()) assertNotNull(ops.get("conv").variant("kiln-blocked"));
     }
 
     @Test
