@@ -15,14 +15,15 @@ import java.util.function.Function;
  * The last load-time rewrite ({@link GraphOptimizer}): chains of convolutions move to the
  * channel-blocked layout NCHW16c ({@link ConvBlocked}), where each conv stores whole vectors of 16
  * channels with its bias, residual and ReLU applied in registers. A chain starts at a conv that
- * reads a graph input of fewer than 16 channels (a network's stem, read planar: an image) and
- * follows the blocked tensors:
+ * reads a graph input of fewer than 16 channels (a network's stem, read planar: an image), or a
+ * FakeQuant of one (a QDQ model's stem), and follows the blocked tensors:
  * <ul>
  *   <li>Conv, Conv+Relu, ConvAdd, ConvAdd+Relu with a constant F32 weight [O, C, kh, kw], O a multiple
  *       of 32, group 1, dilation 1, symmetric explicit padding: "ConvNchwc" (a planar residual gets
  *       a "ToNchwc" reorder);</li>
- *   <li>MaxPool (2-d, one output, no dilation, ceil_mode 0), Relu, and Add / Add+Relu of two blocked
- *       tensors on a blocked input: the blocked form (Relu and Add unchanged, on 5-d tensors);</li>
+ *   <li>MaxPool (2-d, one output, no dilation, ceil_mode 0), Relu, a QDQ model's FakeQuant, and
+ *       Add / Add+Relu of two blocked tensors on a blocked input: the blocked form (Relu, FakeQuant
+ *       and Add unchanged, on 5-d tensors);</li>
  *   <li>GlobalAveragePool: "GlobalAveragePoolNchwc", whose [N, C, 1, 1] output is planar again.</li>
  * </ul>
  * Any other reader of a blocked value, and a graph output, gets the planar tensor through one
@@ -45,17 +46,20 @@ final class BlockedLayout {
         if (!enabled || !ConvBlocked.available()) return nodes;
         for (OnnxNode n : nodes) if (!GraphPlan.subgraphs(n).isEmpty()) return nodes;
         Map<String, String> blocked = new HashMap<>();     // original name -> its blocked value
+        Set<String> images = new HashSet<>(inputs);        // where a chain may start: graph inputs, and their FakeQuant (a QDQ model's)
         Set<String> planar = new HashSet<>();               // blocked values whose planar form exists (reordered)
         List<OnnxNode> out = new ArrayList<>();
         boolean any = false;
         for (OnnxNode n : nodes) {
-            OnnxNode b = blockedForm(n, constant, inputs, blocked, out);
+            OnnxNode b = blockedForm(n, constant, images, blocked, out);
             if (b != null) {
                 out.add(b);
                 any = true;
                 continue;
             }
             for (String in : n.inputs()) needPlanar(in, blocked, planar, out);
+            if (n.opType().equals("FakeQuant") && n.domain().equals(FusedOps.DOMAIN) && images.contains(n.inputs().get(0)))
+                images.addAll(n.outputs());
             out.add(n);
         }
         if (!any) return nodes;
@@ -71,7 +75,7 @@ final class BlockedLayout {
     }
 
     /** The blocked replacement of n (registering its blocked output), or null when n stays planar. */
-    private static OnnxNode blockedForm(OnnxNode n, Function<String, Value.TensorValue> constant, Set<String> inputs,
+    private static OnnxNode blockedForm(OnnxNode n, Function<String, Value.TensorValue> constant, Set<String> images,
                                         Map<String, String> blocked, List<OnnxNode> out) {
         String type = n.opType();
         boolean std = n.domain().isEmpty() || n.domain().equals("ai.onnx"), fused = n.domain().equals(FusedOps.DOMAIN);
@@ -82,7 +86,7 @@ final class BlockedLayout {
             int[] w = convWeight(n, constant);
             if (w == null) return null;
             String x = ins.get(0), xb = blocked.get(x);
-            if (xb == null && (w[1] >= ConvBlocked.B || !inputs.contains(x))) return null;   // chains start at a stem
+            if (xb == null && (w[1] >= ConvBlocked.B || !images.contains(x))) return null;   // chains start at a stem
             boolean add = type.startsWith("ConvAdd");
             String r = add ? ins.get(3) : "";
             if (add && !blocked.containsKey(r)) {
@@ -110,6 +114,9 @@ final class BlockedLayout {
         }
         if (std && type.equals("GlobalAveragePool"))
             return new OnnxNode(n.name(), "GlobalAveragePoolNchwc", FusedOps.DOMAIN, List.of(xb), List.of(y), Map.of());
+        if (fused && type.equals("FakeQuant"))     // per tensor: the same on any layout
+            return produce(new OnnxNode(n.name(), type, n.domain(), List.of(xb, ins.get(1), ins.size() > 2 ? ins.get(2) : ""), List.of(PREFIX + y),
+                    n.attributes()), y, blocked);
         if (std && type.equals("Relu") && ins.size() == 1)
             return produce(new OnnxNode(n.name(), type, n.domain(), List.of(xb), List.of(PREFIX + y), n.attributes()), y, blocked);
         if (((std && type.equals("Add")) || (fused && type.equals("Add+Relu"))) && ins.size() == 2 && blocked.containsKey(ins.get(1)))

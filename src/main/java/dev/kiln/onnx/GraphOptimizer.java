@@ -18,6 +18,8 @@ import java.util.Set;
  * overridden at run time, so it is left alone).
  * <ul>
  *   <li>Constant nodes with a tensor value: initializers (not run per call).</li>
+ *   <li>QDQ models: DequantizeLinear of constant weights folded into float initializers, and each
+ *       QuantizeLinear -> DequantizeLinear pair on an activation one "FakeQuant" node.</li>
  *   <li>A per-channel constant Add after a Conv whose only consumer it is: the Conv's bias.</li>
  *   <li>BatchNormalization (inference) after a Conv whose only consumer it is: folded into the
  *       Conv's weight and bias, computed in double.</li>
@@ -86,7 +88,7 @@ final class GraphOptimizer {
     /** The same; bf16: constant-weight MatMul/Gemm nodes run in bf16 ({@link MatMulBiasFusion#toBf16}). */
     static OnnxGraph optimize(OnnxGraph g, boolean bf16) {
         GraphOptimizer o = new GraphOptimizer(g);
-        boolean changed = o.foldConstants() | o.foldConvBiasAdds() | o.foldBatchNorms() | o.transposeGemmWeights() | GeluFusion.apply(o.view()) | LayerNormFusion.apply(o.view())
+        boolean changed = o.foldConstants() | o.foldDequantizedWeights() | o.fuseFakeQuants() | o.foldConvBiasAdds() | o.foldBatchNorms() | o.transposeGemmWeights() | GeluFusion.apply(o.view()) | LayerNormFusion.apply(o.view())
                 | AttentionFusion.apply(o.view()) | StackFusion.apply(o.view()) | QuantMatMulFusion.apply(o.view()) | (MatMulBiasFusion.enabled() && MatMulBiasFusion.apply(o.view()))
                 | (bf16 && MatMulBiasFusion.toBf16(o.view()))
                 | (MatMulBiasFusion.enabled() && MatMulBiasFusion.residualsEnabled() && MatMulBiasFusion.absorbResiduals(o.view()))
@@ -129,6 +131,96 @@ final class GraphOptimizer {
             changed = true;
         }
         return changed;
+    }
+
+    // ------------------------------------------------------------------ QDQ models
+
+    /**
+     * DequantizeLinear of a constant integer tensor with constant float scale and zero point (a QDQ
+     * model's weights and biases): computed once here, as the op computes it ((q - zp) * scale per
+     * tensor or along its axis), into a float initializer, so the weights then fold, pack and fuse
+     * like a float model's. Not for blocked quantization (opset 21's block_size) or a graph output.
+     */
+    private boolean foldDequantizedWeights() {
+        Set<String> outputs = new HashSet<>();
+        for (ValueInfo out : g.outputs()) outputs.add(out.name());
+        boolean changed = false;
+        for (int i = 0; i < nodes.size(); i++) {
+            OnnxNode n = nodes.get(i);
+            if (n == null || !FusionGraph.isDefault(n, "DequantizeLinear") || n.outputs().size() != 1 || n.inputs().size() < 2
+                    || outputs.contains(n.outputs().get(0)) || n.attributes().containsKey("block_size")) continue;
+            Value.TensorValue q = constant(n.inputs().get(0)), sc = constant(n.inputs().get(1));
+            Value.TensorValue zp = n.inputs().size() > 2 && !n.inputs().get(2).isEmpty() ? constant(n.inputs().get(2)) : null;
+            if (q == null || sc == null || (n.inputs().size() > 2 && !n.inputs().get(2).isEmpty() && zp == null)) continue;
+            if ((q.type() != ElemType.INT8 && q.type() != ElemType.UINT8 && q.type() != ElemType.INT32) || sc.type() != ElemType.FLOAT) continue;
+            Tensor w = q.tensor();
+            double[] scale = sc.tensor().toDoubleArray(), z = zp == null ? new double[]{0} : zp.tensor().toDoubleArray();
+            int axis = (int) (n.attributes().containsKey("axis") ? n.attributes().get("axis").i() : 1);
+            if (axis < 0) axis += w.dim();
+            if (scale.length != 1 && (sc.tensor().dim() != 1 || axis < 0 || axis >= w.dim() || w.size(axis) != scale.length)) continue;
+            if (z.length != 1 && z.length != scale.length) continue;
+            double[] v = w.toDoubleArray();
+            float[] y = new float[v.length];
+            long inner = 1;
+            for (int d = axis + 1; d < w.dim(); d++) inner *= w.size(d);
+            for (int e = 0; e < v.length; e++) {
+                int a = scale.length == 1 ? 0 : (int) ((e / inner) % scale.length);
+                y[e] = (float) ((v[e] - z[z.length == 1 ? 0 : a]) * scale[a]);
+            }
+            Tensor t = Tensor.fromArray(y, w.shape());
+            t.storage().seal();
+            inits.put(n.outputs().get(0), Value.of(t));
+            producer.remove(n.outputs().get(0));
+            for (String in : n.inputs()) if (!in.isEmpty()) uses.merge(in, -1, Integer::sum);
+            nodes.set(i, null);
+            changed = true;
+        }
+        return changed;
+    }
+
+    /**
+     * QuantizeLinear whose only reader is a DequantizeLinear with the same single scale and zero
+     * point (a QDQ model's activations): one "FakeQuant" node in domain {@value FusedOps#DOMAIN}, a
+     * float pass with the same results (dev.kiln.onnx.ops.QuantFake). The zero point's type (uint8
+     * when absent) is the code range; int16 and other forms are left alone.
+     */
+    private boolean fuseFakeQuants() {
+        boolean changed = false;
+        for (int i = 0; i < nodes.size(); i++) {
+            OnnxNode dq = nodes.get(i);
+            if (dq == null || !FusionGraph.isDefault(dq, "DequantizeLinear") || dq.outputs().size() != 1 || dq.inputs().size() < 2) continue;
+            String code = dq.inputs().get(0);
+            Integer j = producer.get(code);
+            if (j == null || nodes.get(j) == null || !FusionGraph.isDefault(nodes.get(j), "QuantizeLinear") || uses.getOrDefault(code, 0) != 1) continue;
+            OnnxNode q = nodes.get(j);
+            if (q.outputs().size() != 1 || q.inputs().size() < 2 || q.attributes().containsKey("output_dtype") || q.attributes().containsKey("block_size")) continue;
+            float[] qs = scalarParams(q), ds = scalarParams(dq);
+            if (qs == null || ds == null || qs[0] != ds[0] || qs[1] != ds[1] || qs[2] != ds[2]) continue;
+            Map<String, OnnxAttribute> attrs = Map.of("to", OnnxAttribute.ofInt("to", (long) qs[2]));
+            List<String> ins = new ArrayList<>(q.inputs().subList(0, Math.min(3, q.inputs().size())));
+            nodes.set(i, new OnnxNode(dq.name(), "FakeQuant", FusedOps.DOMAIN, ins, dq.outputs(), attrs));
+            for (String in : dq.inputs()) if (!in.isEmpty()) uses.merge(in, -1, Integer::sum);
+            nodes.set(j, null);
+            producer.put(dq.outputs().get(0), i);
+            changed = true;
+        }
+        return changed;
+    }
+
+    /** {scale, zero point, type code} of a Q/DQ node with a constant single float scale and a constant single uint8/int8 zero point (or none), else null. */
+    private float[] scalarParams(OnnxNode n) {
+        Value.TensorValue sc = constant(n.inputs().get(1));
+        boolean hasZp = n.inputs().size() > 2 && !n.inputs().get(2).isEmpty();
+        Value.TensorValue zp = hasZp ? constant(n.inputs().get(2)) : null;
+        if (sc == null || sc.type() != ElemType.FLOAT || sc.tensor().numel() != 1 || (hasZp && (zp == null || zp.tensor().numel() != 1))) return null;
+        ElemType t = zp == null ? ElemType.UINT8 : zp.type();
+        if (t != ElemType.UINT8 && t != ElemType.INT8) return null;
+        return new float[]{(float) sc.tensor().item(), zp == null ? 0f : (float) zp.tensor().item(), t.code()};
+    }
+
+    /** A constant initializer that is not a graph input, else null. */
+    private Value.TensorValue constant(String name) {
+        return !name.isEmpty() && !inputNames.contains(name) && inits.get(name) instanceof Value.TensorValue v ? v : null;
     }
 
     // ------------------------------------------------------------------ per-channel Add into Conv

@@ -423,6 +423,48 @@ class GraphOptimizerTest {
         return new OnnxGraph("blocked", nodes, List.of(info("x")), List.of(info("y"), info("y1"), info("sg")), List.of(), init);
     }
 
+    /**
+     * A QDQ model as ORT's quantize_static writes it: per-channel int8 conv weights, an int32 bias
+     * and per-tensor uint8 activations, each behind DequantizeLinear. The weights fold into float
+     * initializers, each activation's QuantizeLinear -> DequantizeLinear becomes one FakeQuant, the
+     * conv then fuses its ReLU (and runs blocked where the native kernel is); outputs match the
+     * unoptimized graph's reference ops.
+     */
+    @Test
+    void qdqModelFoldsItsWeightsAndFakeQuantizesActivations() {
+        java.util.function.Supplier<OnnxGraph> qdq = () -> {
+            Generator g = new Generator(9);
+            Map<String, Value> init = new LinkedHashMap<>();
+            double[] wq = new double[32 * 3 * 3 * 3];
+            for (int i = 0; i < wq.length; i++) wq[i] = Math.floorMod(i * 37, 255) - 127;
+            init.put("Wq", Value.of(Tensor.fromDoubles(dev.kiln.tensor.DType.I8, wq, 32, 3, 3, 3), ElemType.INT8));
+            init.put("Ws", Value.of(Tensor.uniform(g, 0.001, 0.01, dev.kiln.tensor.DType.F32, 32)));
+            init.put("Wz", Value.of(Tensor.fromDoubles(dev.kiln.tensor.DType.I8, new double[32], 32), ElemType.INT8));
+            double[] bq = new double[32];
+            for (int i = 0; i < 32; i++) bq[i] = i * 100 - 1600;
+            init.put("Bq", Value.of(Tensor.fromDoubles(dev.kiln.tensor.DType.I32, bq, 32), ElemType.INT32));
+            init.put("Bs", Value.of(Tensor.fromArray(new float[]{0.0002f})));
+            init.put("xs", Value.of(Tensor.fromArray(new float[]{0.02f})));
+            init.put("xz", Value.of(Tensor.fromDoubles(dev.kiln.tensor.DType.I32, new double[]{128}), ElemType.UINT8));
+            init.put("Mq", Value.of(Tensor.fromDoubles(dev.kiln.tensor.DType.I8, java.util.stream.IntStream.range(0, 32 * 5).mapToDouble(i -> (i * 13) % 200 - 100).toArray(), 32, 5), ElemType.INT8));
+            init.put("Ms", Value.of(Tensor.fromArray(new float[]{0.01f})));
+            Map<String, OnnxAttribute> conv = new LinkedHashMap<>(), axis0 = new LinkedHashMap<>();
+            conv.put("pads", ints("pads", 1, 1, 1, 1));
+            axis0.put("axis", OnnxAttribute.ofInt("axis", 0));
+            List<OnnxNode> nodes = List.of(
+                    node("QuantizeLinear", List.of("x", "xs", "xz"), "xq", Map.of()), node("DequantizeLinear", List.of("xq", "xs", "xz"), "xd", Map.of()),
+                    node("DequantizeLinear", List.of("Wq", "Ws", "Wz"), "W", axis0), node("DequantizeLinear", List.of("Bq", "Bs"), "B", Map.of()),
+                    node("Conv", List.of("xd", "W", "B"), "c", conv), node("Relu", List.of("c"), "r", Map.of()),
+                    node("GlobalAveragePool", List.of("r"), "gap", Map.of()), node("Flatten", List.of("gap"), "f", Map.of()),
+                    node("DequantizeLinear", List.of("Mq", "Ms"), "M", Map.of()), node("MatMul", List.of("f", "M"), "y", Map.of()));
+            return new OnnxGraph("qdq", nodes, List.of(info("x")), List.of(info("y")), List.of(), init);
+        };
+        List<String> types = GraphOptimizer.optimize(qdq.get()).nodes().stream().map(OnnxNode::opType).toList();
+        assertEquals(List.of("FakeQuant", dev.kiln.backend.cpu.ConvBlocked.available() ? "ConvNchwc" : "Conv+Relu",
+                dev.kiln.backend.cpu.ConvBlocked.available() ? "GlobalAveragePoolNchwc" : "GlobalAveragePool", "Flatten", "MatMul"), types);
+        compare(qdq.get(), "x", Tensor.randn(G, 2, 3, 9, 10));
+    }
+
     /** Which fusions fire on the real-architecture exports (torch 1.13, testdata/real-models): per layer one of each. */
     @Test
     void fusionsFireOnRealExports() throws Exception {

@@ -32,6 +32,7 @@ final class QuantOps {
         r.register("MatMulInteger", QuantOps::matMulInteger);
         r.register("QLinearMatMul", QuantOps::qLinearMatMul);
         r.register("dev.kiln", "QuantMatMul", QuantFast::quantMatMul); // GraphOptimizer's fused dynamic int8 MatMul (QuantMatMulFusion)
+        r.register("dev.kiln", "FakeQuant", QuantFake::fakeQuant);     // GraphOptimizer's QuantizeLinear -> DequantizeLinear of a QDQ model
         QuantConv.register(r);
     }
 
