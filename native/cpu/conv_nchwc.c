@@ -34,6 +34,38 @@ typedef struct {
     const float *zeros; /* at least 16 zero floats */
 } kiln_conv_nchwc_args;
 
+/* c0[r] += x * w0, c1[r] += x * w1 for the MR pixels, x = xp[r][o] broadcast (one input channel of one tap). */
+static inline __attribute__((always_inline)) TARGET void fma_pixels(const int MR, __m512 *c0, __m512 *c1, const float *const *xp, long o,
+        __m512 w0, __m512 w1) {
+#pragma GCC unroll 7
+    for (int r = 0; r < MR; r++) {
+        __m512 v = _mm512_set1_ps(xp[r][o]);
+        c0[r] = _mm512_fmadd_ps(v, w0, c0[r]);
+        c1[r] = _mm512_fmadd_ps(v, w1, c1[r]);
+    }
+}
+
+/* The tile's epilogue: + residual (r0 null: none), ReLU (max(v, 0), keeping a NaN as the RELU kernel does), 14 stores. */
+static inline __attribute__((always_inline)) TARGET void store_tile(const int MR, const kiln_conv_nchwc_args *a, const __m512 *c0,
+        const __m512 *c1, int ow0, float *y0, float *y1, const float *r0, const float *r1) {
+    const __m512 zero = _mm512_setzero_ps();
+#pragma GCC unroll 7
+    for (int r = 0; r < MR; r++) {
+        long o = (long) (ow0 + r) * 16;
+        __m512 v0 = c0[r], v1 = c1[r];
+        if (r0) {
+            v0 = _mm512_add_ps(v0, _mm512_loadu_ps(r0 + o));
+            v1 = _mm512_add_ps(v1, _mm512_loadu_ps(r1 + o));
+        }
+        if (a->relu) {
+            v0 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v0, zero, _CMP_LT_OQ), v0, zero);
+            v1 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, zero, _CMP_LT_OQ), v1, zero);
+        }
+        _mm512_storeu_ps(y0 + o, v0);
+        _mm512_storeu_ps(y1 + o, v1);
+    }
+}
+
 static inline __attribute__((always_inline)) TARGET void tile(const int MR, const int CIB16, const kiln_conv_nchwc_args *a,
         const float *xn, const float *wg, int oh, int ow0, __m512 b0, __m512 b1, float *y0, float *y1, const float *r0, const float *r1) {
     __m512 c0[7], c1[7];
@@ -63,46 +95,16 @@ static inline __attribute__((always_inline)) TARGET void tile(const int MR, cons
                 }
                 if (CIB16) {
 #pragma GCC unroll 16
-                    for (int ci = 0; ci < 16; ci++) {
-                        __m512 w0 = _mm512_loadu_ps(wk + ci * 32), w1 = _mm512_loadu_ps(wk + ci * 32 + 16);
-#pragma GCC unroll 7
-                        for (int r = 0; r < MR; r++) {
-                            __m512 v = _mm512_set1_ps(xp[r][ci]);
-                            c0[r] = _mm512_fmadd_ps(v, w0, c0[r]);
-                            c1[r] = _mm512_fmadd_ps(v, w1, c1[r]);
-                        }
-                    }
+                    for (int ci = 0; ci < 16; ci++)
+                        fma_pixels(MR, c0, c1, xp, ci, _mm512_loadu_ps(wk + ci * 32), _mm512_loadu_ps(wk + ci * 32 + 16));
                 } else {
-                    long xci = a->xci;
-                    for (int ci = 0; ci < cib; ci++) {
-                        __m512 w0 = _mm512_loadu_ps(wk + ci * 32), w1 = _mm512_loadu_ps(wk + ci * 32 + 16);
-#pragma GCC unroll 7
-                        for (int r = 0; r < MR; r++) {
-                            __m512 v = _mm512_set1_ps(xp[r][ci * xci]);
-                            c0[r] = _mm512_fmadd_ps(v, w0, c0[r]);
-                            c1[r] = _mm512_fmadd_ps(v, w1, c1[r]);
-                        }
-                    }
+                    for (int ci = 0; ci < cib; ci++)
+                        fma_pixels(MR, c0, c1, xp, ci * a->xci, _mm512_loadu_ps(wk + ci * 32), _mm512_loadu_ps(wk + ci * 32 + 16));
                 }
             }
         }
     }
-    const __m512 zero = _mm512_setzero_ps();
-#pragma GCC unroll 7
-    for (int r = 0; r < MR; r++) {
-        long o = (long) (ow0 + r) * 16;
-        __m512 v0 = c0[r], v1 = c1[r];
-        if (r0) {
-            v0 = _mm512_add_ps(v0, _mm512_loadu_ps(r0 + o));
-            v1 = _mm512_add_ps(v1, _mm512_loadu_ps(r1 + o));
-        }
-        if (a->relu) {   /* max(v, 0) keeps a NaN, as the RELU kernel does */
-            v0 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v0, zero, _CMP_LT_OQ), v0, zero);
-            v1 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, zero, _CMP_LT_OQ), v1, zero);
-        }
-        _mm512_storeu_ps(y0 + o, v0);
-        _mm512_storeu_ps(y1 + o, v1);
-    }
+    store_tile(MR, a, c0, c1, ow0, y0, y1, r0, r1);
 }
 
 /*
@@ -129,29 +131,9 @@ static inline __attribute__((always_inline)) TARGET void tile_planar(const int M
             const float *xp[7];
 #pragma GCC unroll 7
             for (int r = 0; r < MR; r++) xp[r] = xr + (long) (ow0 + r) * a->sw * a->xpix;
-            for (int t = 0; t < pairs; t++, wk += 32) {
-                __m512 w0 = _mm512_loadu_ps(wk), w1 = _mm512_loadu_ps(wk + 16);
-                int o = off[t];
-#pragma GCC unroll 7
-                for (int r = 0; r < MR; r++) {
-                    __m512 v = _mm512_set1_ps(xp[r][o]);
-                    c0[r] = _mm512_fmadd_ps(v, w0, c0[r]);
-                    c1[r] = _mm512_fmadd_ps(v, w1, c1[r]);
-                }
-            }
+            for (int t = 0; t < pairs; t++, wk += 32) fma_pixels(MR, c0, c1, xp, off[t], _mm512_loadu_ps(wk), _mm512_loadu_ps(wk + 16));
         }
-    const __m512 zero = _mm512_setzero_ps();
-#pragma GCC unroll 7
-    for (int r = 0; r < MR; r++) {
-        long o = (long) (ow0 + r) * 16;
-        __m512 v0 = c0[r], v1 = c1[r];
-        if (a->relu) {
-            v0 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v0, zero, _CMP_LT_OQ), v0, zero);
-            v1 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, zero, _CMP_LT_OQ), v1, zero);
-        }
-        _mm512_storeu_ps(y0 + o, v0);
-        _mm512_storeu_ps(y1 + o, v1);
-    }
+    store_tile(MR, a, c0, c1, ow0, y0, y1, 0, 0);
 }
 
 static inline __attribute__((always_inline)) TARGET void row(const int CIB16, const kiln_conv_nchwc_args *a, int n, int og, int oh) {
