@@ -30,7 +30,8 @@ typedef struct {
     const float *res; /* blocked like y, or null */
     float *y;         /* output image 0, blocked [O/16][OH][OW][16] */
     long yim;         /* floats per output image */
-    int og, oh, ow, kh, kw, sh, sw, ph, pw, relu, rowMajor;
+    int og, oh, ow, kh, kw, sh, sw, ph, pw, relu, rowMajor, fq;
+    float fqScale, fqZp, fqMin, fqMax; /* fq: the output fake-quantized (see fake_quant) */
     const float *zeros; /* at least 16 zero floats */
 } kiln_conv_nchwc_args;
 
@@ -43,6 +44,23 @@ static inline __attribute__((always_inline)) TARGET void fma_pixels(const int MR
         c0[r] = _mm512_fmadd_ps(v, w0, c0[r]);
         c1[r] = _mm512_fmadd_ps(v, w1, c1[r]);
     }
+}
+
+/*
+ * A QDQ model's QuantizeLinear -> DequantizeLinear of the conv output, as ConvBlocked.fakeQuant
+ * computes it: (saturate(rint(v / scale) + zp) - zp) * scale, the quotient clamped just outside
+ * the code range, rounded to even by adding and subtracting 1.5 * 2^23, a NaN to code 0.
+ */
+static inline __attribute__((always_inline)) TARGET __m512 fake_quant(const kiln_conv_nchwc_args *a, __m512 v) {
+    const __m512 magic = _mm512_set1_ps(12582912.0f), zp = _mm512_set1_ps(a->fqZp);
+    __m512 q = _mm512_div_ps(v, _mm512_set1_ps(a->fqScale));
+    __mmask16 nan = _mm512_cmp_ps_mask(q, q, _CMP_UNORD_Q);
+    q = _mm512_max_ps(q, _mm512_set1_ps(a->fqMin - a->fqZp - 1));
+    q = _mm512_min_ps(q, _mm512_set1_ps(a->fqMax - a->fqZp + 1));
+    q = _mm512_sub_ps(_mm512_add_ps(q, magic), magic);
+    q = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(q, zp), _mm512_set1_ps(a->fqMin)), _mm512_set1_ps(a->fqMax));
+    q = _mm512_mask_blend_ps(nan, q, _mm512_setzero_ps());
+    return _mm512_mul_ps(_mm512_sub_ps(q, zp), _mm512_set1_ps(a->fqScale));
 }
 
 /* The tile's epilogue: + residual (r0 null: none), ReLU (max(v, 0), keeping a NaN as the RELU kernel does), 14 stores. */
@@ -60,6 +78,10 @@ static inline __attribute__((always_inline)) TARGET void store_tile(const int MR
         if (a->relu) {
             v0 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v0, zero, _CMP_LT_OQ), v0, zero);
             v1 = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v1, zero, _CMP_LT_OQ), v1, zero);
+        }
+        if (a->fq) {
+            v0 = fake_quant(a, v0);
+            v1 = fake_quant(a, v1);
         }
         _mm512_storeu_ps(y0 + o, v0);
         _mm512_storeu_ps(y1 + o, v1);
@@ -165,7 +187,7 @@ static inline __attribute__((always_inline)) TARGET void row(const int CIB16, co
 /*
  * Units [u0, u1) of the N * og * oh units (see the file comment for their order). p holds the
  * scalars in this order: xim, xcb, xci, xrow, xpix, cib, cb, h, w, yim, og, oh, ow, kh, kw, sh, sw,
- * ph, pw, relu, rowMajor. bias and res may be null.
+ * ph, pw, relu, rowMajor, fq, then the float bits of fqScale, fqZp, fqMin, fqMax. bias and res may be null.
  */
 TARGET void kiln_f32_conv_nchwc(const float *x, const float *wp, const float *bias, const float *res, float *y,
                                 const float *zeros, const long *p, long u0, long u1) {
@@ -175,8 +197,15 @@ TARGET void kiln_f32_conv_nchwc(const float *x, const float *wp, const float *bi
         .wp = wp, .bias = bias, .res = res, .y = y, .yim = p[9],
         .og = (int) p[10], .oh = (int) p[11], .ow = (int) p[12], .kh = (int) p[13], .kw = (int) p[14],
         .sh = (int) p[15], .sw = (int) p[16], .ph = (int) p[17], .pw = (int) p[18],
-        .relu = (int) p[19], .rowMajor = (int) p[20], .zeros = zeros,
+        .relu = (int) p[19], .rowMajor = (int) p[20], .fq = (int) p[21], .zeros = zeros,
     };
+    if (a.fq) {
+        union { int i; float f; } b;
+        b.i = (int) p[22]; a.fqScale = b.f;
+        b.i = (int) p[23]; a.fqZp = b.f;
+        b.i = (int) p[24]; a.fqMin = b.f;
+        b.i = (int) p[25]; a.fqMax = b.f;
+    }
     long per = (long) a.og * a.oh;
     for (long u = u0; u < u1; u++) {
         int n = (int) (u / per), r = (int) (u % per);

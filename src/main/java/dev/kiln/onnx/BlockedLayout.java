@@ -27,7 +27,8 @@ import java.util.function.Function;
  *   <li>GlobalAveragePool: "GlobalAveragePoolNchwc", whose [N, C, 1, 1] output is planar again.</li>
  * </ul>
  * Any other reader of a blocked value, and a graph output, gets the planar tensor through one
- * "ToNchw" reorder under the original name. Only where the native kernel runs
+ * "ToNchw" reorder under the original name. A FakeQuant that is the only reader of a conv's output
+ * moves into the conv, which then fake-quantizes as it stores. Only where the native kernel runs
  * ({@link ConvBlocked#available()}); graphs with subgraphs are left alone. Property
  * {@code kiln.conv.blocked=false} turns the pass off.
  */
@@ -64,7 +65,38 @@ final class BlockedLayout {
         }
         if (!any) return nodes;
         for (String o : outputs) needPlanar(o, blocked, planar, out);
-        return out;
+        return fuseFakeQuants(out, outputs);
+    }
+
+    /**
+     * A FakeQuant whose input is a ConvNchwc's output read by nothing else (nor a graph output): the
+     * conv fake-quantizes as it stores (its inputs 4 and 5 the scale and zero point, fq_to the code
+     * type), one pass less over the activation; the same bits.
+     */
+    private static List<OnnxNode> fuseFakeQuants(List<OnnxNode> nodes, Set<String> outputs) {
+        Map<String, Integer> uses = new HashMap<>(), producer = new HashMap<>();
+        for (String o : outputs) uses.merge(o, 1, Integer::sum);
+        for (int i = 0; i < nodes.size(); i++) {
+            for (String in : nodes.get(i).inputs()) if (!in.isEmpty()) uses.merge(in, 1, Integer::sum);
+            for (String o : nodes.get(i).outputs()) producer.put(o, i);
+        }
+        List<OnnxNode> out = new ArrayList<>(nodes);
+        for (int i = 0; i < out.size(); i++) {
+            OnnxNode fq = out.get(i);
+            if (fq == null || !fq.opType().equals("FakeQuant") || !fq.domain().equals(FusedOps.DOMAIN)) continue;
+            String x = fq.inputs().get(0);
+            Integer j = producer.get(x);
+            if (j == null || out.get(j) == null || !out.get(j).opType().equals("ConvNchwc") || uses.getOrDefault(x, 0) != 1) continue;
+            OnnxNode conv = out.get(j);
+            List<String> ins = new ArrayList<>(conv.inputs());
+            ins.add(fq.inputs().get(1));
+            ins.add(fq.inputs().size() > 2 ? fq.inputs().get(2) : "");
+            Map<String, OnnxAttribute> attrs = new LinkedHashMap<>(conv.attributes());
+            attrs.put("fq_to", OnnxAttribute.ofInt("fq_to", fq.attributes().get("to").i()));
+            out.set(j, new OnnxNode(conv.name(), conv.opType(), conv.domain(), ins, fq.outputs(), attrs));
+            out.set(i, null);
+        }
+        return out.stream().filter(n -> n != null).toList();
     }
 
     /** Adds a ToNchw reorder for name when it exists only blocked so far. */

@@ -427,8 +427,8 @@ class GraphOptimizerTest {
      * A QDQ model as ORT's quantize_static writes it: per-channel int8 conv weights, an int32 bias
      * and per-tensor uint8 activations, each behind DequantizeLinear. The weights fold into float
      * initializers, each activation's QuantizeLinear -> DequantizeLinear becomes one FakeQuant, the
-     * conv then fuses its ReLU (and runs blocked where the native kernel is); outputs match the
-     * unoptimized graph's reference ops.
+     * conv then fuses its ReLU (and runs blocked where the native kernel is, taking in the FakeQuant
+     * of its output); outputs match the unoptimized graph's reference ops.
      */
     @Test
     void qdqModelFoldsItsWeightsAndFakeQuantizesActivations() {
@@ -446,6 +446,8 @@ class GraphOptimizerTest {
             init.put("Bs", Value.of(Tensor.fromArray(new float[]{0.0002f})));
             init.put("xs", Value.of(Tensor.fromArray(new float[]{0.02f})));
             init.put("xz", Value.of(Tensor.fromDoubles(dev.kiln.tensor.DType.I32, new double[]{128}), ElemType.UINT8));
+            init.put("rs", Value.of(Tensor.fromArray(new float[]{0.03f})));
+            init.put("rz", Value.of(Tensor.fromDoubles(dev.kiln.tensor.DType.I32, new double[]{0}), ElemType.UINT8));
             init.put("Mq", Value.of(Tensor.fromDoubles(dev.kiln.tensor.DType.I8, java.util.stream.IntStream.range(0, 32 * 5).mapToDouble(i -> (i * 13) % 200 - 100).toArray(), 32, 5), ElemType.INT8));
             init.put("Ms", Value.of(Tensor.fromArray(new float[]{0.01f})));
             Map<String, OnnxAttribute> conv = new LinkedHashMap<>(), axis0 = new LinkedHashMap<>();
@@ -455,13 +457,15 @@ class GraphOptimizerTest {
                     node("QuantizeLinear", List.of("x", "xs", "xz"), "xq", Map.of()), node("DequantizeLinear", List.of("xq", "xs", "xz"), "xd", Map.of()),
                     node("DequantizeLinear", List.of("Wq", "Ws", "Wz"), "W", axis0), node("DequantizeLinear", List.of("Bq", "Bs"), "B", Map.of()),
                     node("Conv", List.of("xd", "W", "B"), "c", conv), node("Relu", List.of("c"), "r", Map.of()),
-                    node("GlobalAveragePool", List.of("r"), "gap", Map.of()), node("Flatten", List.of("gap"), "f", Map.of()),
+                    node("QuantizeLinear", List.of("r", "rs", "rz"), "rq", Map.of()), node("DequantizeLinear", List.of("rq", "rs", "rz"), "rd", Map.of()),
+                    node("GlobalAveragePool", List.of("rd"), "gap", Map.of()), node("Flatten", List.of("gap"), "f", Map.of()),
                     node("DequantizeLinear", List.of("Mq", "Ms"), "M", Map.of()), node("MatMul", List.of("f", "M"), "y", Map.of()));
             return new OnnxGraph("qdq", nodes, List.of(info("x")), List.of(info("y")), List.of(), init);
         };
         List<String> types = GraphOptimizer.optimize(qdq.get()).nodes().stream().map(OnnxNode::opType).toList();
-        assertEquals(List.of("FakeQuant", dev.kiln.backend.cpu.ConvBlocked.available() ? "ConvNchwc" : "Conv+Relu",
-                dev.kiln.backend.cpu.ConvBlocked.available() ? "GlobalAveragePoolNchwc" : "GlobalAveragePool", "Flatten", "MatMul"), types);
+        // blocked, the conv also takes in the FakeQuant of its output
+        assertEquals(dev.kiln.backend.cpu.ConvBlocked.available() ? List.of("FakeQuant", "ConvNchwc", "GlobalAveragePoolNchwc", "Flatten", "MatMul")
+                : List.of("FakeQuant", "Conv+Relu", "FakeQuant", "GlobalAveragePool", "Flatten", "MatMul"), types);
         compare(qdq.get(), "x", Tensor.randn(G, 2, 3, 9, 10));
     }
 

@@ -136,6 +136,33 @@ public final class ConvBlocked {
      * padding. Returns blocked [N, O/16, OH, OW, 16].
      */
     public static Tensor conv(Tensor x, Tensor w, Tensor bias, int sh, int sw, int ph, int pw, Tensor residual, boolean relu) {
+        return conv(x, w, bias, sh, sw, ph, pw, residual, relu, null);
+    }
+
+    /**
+     * A QDQ model's QuantizeLinear -> DequantizeLinear with one scale and zero point, codes in
+     * [qmin, qmax]: {@code (saturate(rint(v / scale) + zp) - zp) * scale}.
+     */
+    public record FakeQuant(float scale, float zp, float qmin, float qmax) {}
+
+    /**
+     * fq applied to each lane, as the two reference ops compute it: v / scale in float, clamped just
+     * outside the code range (rint and saturation then give what they give unclamped), rounded to
+     * even by adding and subtracting 1.5 * 2^23, plus zp, saturated; a NaN lane becomes code 0.
+     * native/cpu/conv_nchwc.c's fake_quant does the same operations.
+     */
+    public static FloatVector fakeQuant(FloatVector v, FakeQuant fq) {
+        FloatVector q = v.div(fq.scale());
+        jdk.incubator.vector.VectorMask<Float> nan = q.test(jdk.incubator.vector.VectorOperators.IS_NAN);
+        q = q.max(fq.qmin() - fq.zp() - 1).min(fq.qmax() - fq.zp() + 1).add(MAGIC).sub(MAGIC).add(fq.zp()).max(fq.qmin()).min(fq.qmax());
+        return q.blend(0f, nan).sub(fq.zp()).mul(fq.scale());
+    }
+
+    /** 1.5 * 2^23 (see {@link #fakeQuant}). */
+    private static final float MAGIC = 12582912f;
+
+    /** The conv as {@link #conv(Tensor, Tensor, Tensor, int, int, int, int, Tensor, boolean)}, its output then fake-quantized by fq (null: not). */
+    public static Tensor conv(Tensor x, Tensor w, Tensor bias, int sh, int sw, int ph, int pw, Tensor residual, boolean relu, FakeQuant fq) {
         boolean planar = x.dim() == 4;
         if (!planar) requireBlocked(x, "conv");
         else requireF32(x, 4, "conv");
@@ -166,7 +193,7 @@ public final class ConvBlocked {
             Geometry g = new Geometry((long) c * plane,
                     planar ? cib * plane : plane * B, planar ? plane : 1, planar ? wpd : (long) wd * B, planar ? 1 : B,
                     cib, c / cib, hp, wpd, (long) o * oh * ow, o / OG, oh, ow, kh, kw, sh, sw, planar ? 0 : ph, planar ? 0 : pw,
-                    relu, (long) c * h * wd > (long) o * c * kh * kw);
+                    relu, (long) c * h * wd > (long) o * c * kh * kw, fq);
             long units = (long) n * g.og * g.oh, macs = (long) OG * c * kh * kw * ow;
             // pieces of whole units claimed by the threads in turn (a core slowed by the host then
             // takes fewer); a small conv runs on the caller
@@ -191,9 +218,11 @@ public final class ConvBlocked {
 
     /** Strides (floats) and sizes of one conv, as native/cpu/conv_nchwc.c takes them (see there). */
     record Geometry(long xim, long xcb, long xci, long xrow, long xpix, int cib, int cb, int h, int w, long yim,
-                    int og, int oh, int ow, int kh, int kw, int sh, int sw, int ph, int pw, boolean relu, boolean rowMajor) {
+                    int og, int oh, int ow, int kh, int kw, int sh, int sw, int ph, int pw, boolean relu, boolean rowMajor, FakeQuant fq) {
         long[] params() {
-            return new long[]{xim, xcb, xci, xrow, xpix, cib, cb, h, w, yim, og, oh, ow, kh, kw, sh, sw, ph, pw, relu ? 1 : 0, rowMajor ? 1 : 0};
+            return new long[]{xim, xcb, xci, xrow, xpix, cib, cb, h, w, yim, og, oh, ow, kh, kw, sh, sw, ph, pw, relu ? 1 : 0, rowMajor ? 1 : 0,
+                    fq == null ? 0 : 1, fq == null ? 0 : Float.floatToRawIntBits(fq.scale()), fq == null ? 0 : Float.floatToRawIntBits(fq.zp()),
+                    fq == null ? 0 : Float.floatToRawIntBits(fq.qmin()), fq == null ? 0 : Float.floatToRawIntBits(fq.qmax())};
         }
     }
 
@@ -268,6 +297,10 @@ public final class ConvBlocked {
                     if (g.relu) {
                         v0 = v0.blend(zero, v0.lt(zero));
                         v1 = v1.blend(zero, v1.lt(zero));
+                    }
+                    if (g.fq != null) {
+                        v0 = fakeQuant(v0, g.fq);
+                        v1 = fakeQuant(v1, g.fq);
                     }
                     v0.intoMemorySegment(y, (y0 + o) * 4, LE);
                     v1.intoMemorySegment(y, (y1 + o) * 4, LE);

@@ -1,6 +1,7 @@
 package dev.kiln.onnx.ops;
 
 import dev.kiln.backend.Backends;
+import dev.kiln.backend.cpu.ConvBlocked;
 import dev.kiln.backend.cpu.Parallel;
 import dev.kiln.onnx.ElemType;
 import dev.kiln.onnx.Value;
@@ -8,8 +9,6 @@ import dev.kiln.tensor.DType;
 import dev.kiln.tensor.Storage;
 import dev.kiln.tensor.Tensor;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
@@ -25,15 +24,15 @@ import java.util.List;
  * y = (saturate(rint(x / scale) + zp) - zp) * scale     saturate to the range of "to" (uint8 or int8)
  * </pre>
  * the same float operations as the two reference ops (x / scale in float, ties to even, a NaN
- * quantized to code 0), so the same bits; {@code QuantFakeTest} compares them.
+ * quantized to code 0; the vector form is {@link ConvBlocked#fakeQuant}, which a blocked conv also
+ * applies to its output when a FakeQuant is its only reader), so the same bits; {@code
+ * QuantFakeTest} compares them.
  */
 final class QuantFake {
     private QuantFake() {}
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-    /** 1.5 * 2^23: adding then subtracting it rounds a float below 2^22 in magnitude to an integer, ties to even. */
-    private static final float MAGIC = 12582912f;
 
     static List<Value> fakeQuant(OpCall call) {
         Tensor x = call.in(0);
@@ -56,17 +55,9 @@ final class QuantFake {
         Parallel.forRange((int) Math.min(Integer.MAX_VALUE, (n + 4095) / 4096), 4096 * 4, (s, e) -> {
             long from = (long) s * 4096, to = Math.min(n, (long) e * 4096), i = from;
             if (vector) {
-                int l = F.length();
-                // the quotient clamped just outside the code range first (rint and saturation then give what they
-                // give unclamped, and MAGIC's rounding holds), NaN lanes to code 0
-                float lo = qmin - zp - 1, hi = qmax - zp + 1;
-                for (; i + l <= to; i += l) {
-                    FloatVector v = FloatVector.fromMemorySegment(F, x, (xo + i) * 4, LE).div(scale);
-                    VectorMask<Float> nan = v.test(VectorOperators.IS_NAN);
-                    v = v.max(lo).min(hi).add(MAGIC).sub(MAGIC).add(zp).max(qmin).min(qmax);
-                    v = v.blend(0f, nan).sub(zp).mul(scale);
-                    v.intoMemorySegment(y, (yo + i) * 4, LE);
-                }
+                ConvBlocked.FakeQuant fq = new ConvBlocked.FakeQuant(scale, zp, qmin, qmax);
+                for (int l = F.length(); i + l <= to; i += l)
+                    ConvBlocked.fakeQuant(FloatVector.fromMemorySegment(F, x, (xo + i) * 4, LE), fq).intoMemorySegment(y, (yo + i) * 4, LE);
             }
             for (; i < to; i++) y.setAtIndex(Storage.F32, yo + i, one(x.getAtIndex(Storage.F32, xo + i), scale, zp, qmin, qmax));
         });

@@ -91,6 +91,32 @@ class ConvBlockedTest {
             assertEquals(want[i], got[i], 1e-5 * (1 + Math.abs(want[i])) * 10, what + " [" + i + "]");
     }
 
+    /**
+     * A fused fake quantization (a QDQ model's QuantizeLinear -> DequantizeLinear after the conv) gives
+     * the bits of the conv's output quantized and dequantized as ONNX defines it, native and twin.
+     */
+    @Test
+    void fusedFakeQuantIsTheQdqOfTheOutput() {
+        Tensor x = ConvBlocked.toBlocked(Tensor.uniform(G, -1, 1, DType.F32, 1, 32, 6, 9));
+        Tensor w = Tensor.uniform(G, -0.5, 0.5, DType.F32, 64, 32, 3, 3), b = Tensor.uniform(G, -1, 1, DType.F32, 64);
+        for (ConvBlocked.FakeQuant fq : new ConvBlocked.FakeQuant[]{new ConvBlocked.FakeQuant(0.05f, 0f, 0f, 255f), new ConvBlocked.FakeQuant(0.02f, 3f, -128f, 127f)}) {
+            for (boolean nativeKernel : ConvBlocked.available() ? new boolean[]{true, false} : new boolean[]{false}) {
+                boolean was = ConvBlocked.useNative;
+                ConvBlocked.useNative = nativeKernel;
+                try (Tensor plain = ConvBlocked.conv(x, w, b, 1, 1, 1, 1, null, true); Tensor fused = ConvBlocked.conv(x, w, b, 1, 1, 1, 1, null, true, fq)) {
+                    float[] p = plain.toFloatArray(), f = fused.toFloatArray();
+                    for (int i = 0; i < p.length; i++) {
+                        double q = Math.rint(p[i] / fq.scale()) + fq.zp();
+                        float want = (float) (((long) Math.max(fq.qmin(), Math.min(fq.qmax(), q)) - (double) fq.zp()) * fq.scale());
+                        assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(f[i]), (nativeKernel ? "native" : "twin") + " " + fq + " at " + i);
+                    }
+                } finally {
+                    ConvBlocked.useNative = was;
+                }
+            }
+        }
+    }
+
     @Test
     void reordersRoundTripExactly() {
         Tensor x = Tensor.uniform(G, -1, 1, DType.F32, 2, 32, 3, 5);
