@@ -194,6 +194,7 @@ public final class ConvBlocked {
                     planar ? cib * plane : plane * B, planar ? plane : 1, planar ? wpd : (long) wd * B, planar ? 1 : B,
                     cib, c / cib, hp, wpd, (long) o * oh * ow, o / OG, oh, ow, kh, kw, sh, sw, planar ? 0 : ph, planar ? 0 : pw,
                     relu, (long) c * h * wd > (long) o * c * kh * kw, fq);
+            long[] params = g.params();
             long units = (long) n * g.og * g.oh, macs = (long) OG * c * kh * kw * ow;
             // pieces of whole units claimed by the threads in turn (a core slowed by the host then
             // takes fewer); a small conv runs on the caller
@@ -205,9 +206,12 @@ public final class ConvBlocked {
             Parallel.forChunks(workers, workers, (s, e) -> {
                 for (long k; (k = next.getAndIncrement()) < pieces; ) {
                     long u0 = k * per, u1 = Math.min(units, u0 + per);
-                    if (u0 < u1) run(g, xin, wp, b, res, y, u0, u1);
+                    if (u0 < u1) run(g, params, xin, wp, b, res, y, u0, u1);
                 }
             });
+        } catch (RuntimeException | Error e) {
+            y.close();
+            throw e;
         } finally {
             if (xin != x) xin.close();
             if (res != null && res != residual) res.close();
@@ -226,11 +230,12 @@ public final class ConvBlocked {
         }
     }
 
-    private static void run(Geometry g, Tensor x, MemorySegment wp, float[] b, Tensor res, Tensor y, long u0, long u1) {
+    /** Units [u0, u1): the native kernel (params: g's, see {@link Geometry#params}) or the Vector API twin. */
+    private static void run(Geometry g, long[] params, Tensor x, MemorySegment wp, float[] b, Tensor res, Tensor y, long u0, long u1) {
         if (NATIVE != null && useNative) {
             try {
                 MemorySegment bs = b == null ? MemorySegment.NULL : MemorySegment.ofArray(b), rs = res == null ? MemorySegment.NULL : at(res);
-                NATIVE.invokeExact(at(x), wp, bs, rs, at(y), MemorySegment.ofArray(ZEROS), MemorySegment.ofArray(g.params()), u0, u1);
+                NATIVE.invokeExact(at(x), wp, bs, rs, at(y), MemorySegment.ofArray(ZEROS), MemorySegment.ofArray(params), u0, u1);
             } catch (Throwable t) {
                 throw new IllegalStateException("blocked conv: native kernel failed: " + t, t);
             }
