@@ -11,7 +11,7 @@
  * plain NCHW planes already padded by the caller (the first conv of a network, e.g. 3 channels:
  * cib = C, every window inside the padded planes). Weights are packed once per constant weight:
  * wp[og][c][ki][kj][ci][32] (og: group of 32 output channels, c: input channel block).
- * Work units are (image, og, output row) or (image, output row, og) (rowMajor), a contiguous range
+ * Work units are (og, image, output row) or (image, output row, og) (rowMajor), a contiguous range
  * per call; each output element is summed by one unit in a fixed order (input block, then kernel
  * row and column, then channel, from the bias), so results do not depend on the thread count.
  * The Java twin (ConvBlocked.referenceUnits) follows the same order in double precision; tests
@@ -30,7 +30,7 @@ typedef struct {
     const float *res; /* blocked like y, or null */
     float *y;         /* output image 0, blocked [O/16][OH][OW][16] */
     long yim;         /* floats per output image */
-    int og, oh, ow, kh, kw, sh, sw, ph, pw, relu, rowMajor, fq;
+    int og, oh, ow, kh, kw, sh, sw, ph, pw, relu, rowMajor, fq, images;
     float fqScale, fqZp, fqMin, fqMax; /* fq: the output fake-quantized (see fake_quant) */
     const float *zeros; /* at least 16 zero floats */
 } kiln_conv_nchwc_args;
@@ -185,9 +185,29 @@ static inline __attribute__((always_inline)) TARGET void row(const int CIB16, co
 }
 
 /*
+ * Unit u as (image, output channel group, output row): rowMajor, the groups of one output row back to
+ * back (the input rows stay in cache; inputs larger than the weights); else a group's weights serve
+ * every row of every image before the next group's are read (batches of deep layers).
+ */
+static inline void unit(const kiln_conv_nchwc_args *a, long u, int *n, int *og, int *oh) {
+    if (a->rowMajor) {
+        long per = (long) a->og * a->oh, r = u % per;
+        *n = (int) (u / per);
+        *og = (int) (r % a->og);
+        *oh = (int) (r / a->og);
+    } else {
+        long per = (long) a->images * a->oh, r = u % per;
+        *og = (int) (u / per);
+        *n = (int) (r / a->oh);
+        *oh = (int) (r % a->oh);
+    }
+}
+
+/*
  * Units [u0, u1) of the N * og * oh units (see the file comment for their order). p holds the
  * scalars in this order: xim, xcb, xci, xrow, xpix, cib, cb, h, w, yim, og, oh, ow, kh, kw, sh, sw,
- * ph, pw, relu, rowMajor, fq, then the float bits of fqScale, fqZp, fqMin, fqMax. bias and res may be null.
+ * ph, pw, relu, rowMajor, fq, then the float bits of fqScale, fqZp, fqMin, fqMax, then the number of
+ * images. bias and res may be null.
  */
 TARGET void kiln_f32_conv_nchwc(const float *x, const float *wp, const float *bias, const float *res, float *y,
                                 const float *zeros, const long *p, long u0, long u1) {
@@ -197,7 +217,7 @@ TARGET void kiln_f32_conv_nchwc(const float *x, const float *wp, const float *bi
         .wp = wp, .bias = bias, .res = res, .y = y, .yim = p[9],
         .og = (int) p[10], .oh = (int) p[11], .ow = (int) p[12], .kh = (int) p[13], .kw = (int) p[14],
         .sh = (int) p[15], .sw = (int) p[16], .ph = (int) p[17], .pw = (int) p[18],
-        .relu = (int) p[19], .rowMajor = (int) p[20], .fq = (int) p[21], .zeros = zeros,
+        .relu = (int) p[19], .rowMajor = (int) p[20], .fq = (int) p[21], .images = (int) p[26], .zeros = zeros,
     };
     if (a.fq) {
         union { int i; float f; } b;
@@ -206,10 +226,9 @@ TARGET void kiln_f32_conv_nchwc(const float *x, const float *wp, const float *bi
         b.i = (int) p[24]; a.fqMin = b.f;
         b.i = (int) p[25]; a.fqMax = b.f;
     }
-    long per = (long) a.og * a.oh;
     for (long u = u0; u < u1; u++) {
-        int n = (int) (u / per), r = (int) (u % per);
-        int og = a.rowMajor ? r % a.og : r / a.oh, oh = a.rowMajor ? r / a.og : r % a.oh;
+        int n, og, oh;
+        unit(&a, u, &n, &og, &oh);
         if (a.cib == 16 && a.xci == 1) row(1, &a, n, og, oh);   /* blocked input: a pixel's 16 channels are adjacent */
         else row(0, &a, n, og, oh);
     }

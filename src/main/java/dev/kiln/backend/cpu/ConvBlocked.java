@@ -31,7 +31,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * </pre>
  * The input may also be planar NCHW (the first conv of a network, e.g. 3 channels): it is then
  * padded once and read plane by plane (blocks of min(C, 16) channels). Output channels must be a
- * multiple of 32, blocked input channels a multiple of 16.
+ * multiple of 32, blocked input channels a multiple of 16. Work units are rows of 32 output channels:
+ * when an image's input is larger than the weights, all channel groups of one output row run back
+ * to back (its input rows stay in cache), else one group's weights serve every row of every image
+ * of the batch before the next group's are read.
  *
  * <p>native/cpu/conv_nchwc.c runs the units where libkiln_cpu.so is loaded and the CPU has
  * AVX-512; {@link #units} is its Vector API twin (the same fma per element in the same order, so
@@ -193,7 +196,7 @@ public final class ConvBlocked {
             Geometry g = new Geometry((long) c * plane,
                     planar ? cib * plane : plane * B, planar ? plane : 1, planar ? wpd : (long) wd * B, planar ? 1 : B,
                     cib, c / cib, hp, wpd, (long) o * oh * ow, o / OG, oh, ow, kh, kw, sh, sw, planar ? 0 : ph, planar ? 0 : pw,
-                    relu, (long) c * h * wd > (long) o * c * kh * kw, fq);
+                    relu, (long) c * h * wd > (long) o * c * kh * kw, fq, n);
             long[] params = g.params();
             long units = (long) n * g.og * g.oh, macs = (long) OG * c * kh * kw * ow;
             // pieces of whole units claimed by the threads in turn (a core slowed by the host then
@@ -222,11 +225,11 @@ public final class ConvBlocked {
 
     /** Strides (floats) and sizes of one conv, as native/cpu/conv_nchwc.c takes them (see there). */
     record Geometry(long xim, long xcb, long xci, long xrow, long xpix, int cib, int cb, int h, int w, long yim,
-                    int og, int oh, int ow, int kh, int kw, int sh, int sw, int ph, int pw, boolean relu, boolean rowMajor, FakeQuant fq) {
+                    int og, int oh, int ow, int kh, int kw, int sh, int sw, int ph, int pw, boolean relu, boolean rowMajor, FakeQuant fq, int images) {
         long[] params() {
             return new long[]{xim, xcb, xci, xrow, xpix, cib, cb, h, w, yim, og, oh, ow, kh, kw, sh, sw, ph, pw, relu ? 1 : 0, rowMajor ? 1 : 0,
                     fq == null ? 0 : 1, fq == null ? 0 : Float.floatToRawIntBits(fq.scale()), fq == null ? 0 : Float.floatToRawIntBits(fq.zp()),
-                    fq == null ? 0 : Float.floatToRawIntBits(fq.qmin()), fq == null ? 0 : Float.floatToRawIntBits(fq.qmax())};
+                    fq == null ? 0 : Float.floatToRawIntBits(fq.qmin()), fq == null ? 0 : Float.floatToRawIntBits(fq.qmax()), images};
         }
     }
 
@@ -249,14 +252,23 @@ public final class ConvBlocked {
     /** The Vector API twin of kiln_f32_conv_nchwc: units [u0, u1), the same fmas in the same order. */
     static void units(Geometry g, MemorySegment x, long xo, MemorySegment wp, float[] b, MemorySegment res, long ro,
                       MemorySegment y, long yo, long u0, long u1) {
-        long per = (long) g.og * g.oh;
         FloatVector zero = FloatVector.zero(S);
         FloatVector[] c0 = new FloatVector[7], c1 = new FloatVector[7];
         long[] xp = new long[7];
         long wtap = (long) g.cib * OG, wGroup = (long) g.cb * g.kh * g.kw * wtap, plane = (long) g.oh * g.ow * B;
         for (long u = u0; u < u1; u++) {
-            int n = (int) (u / per), r = (int) (u % per);
-            int og = g.rowMajor ? r % g.og : r / g.oh, oh = g.rowMajor ? r / g.og : r % g.oh;
+            int n, og, oh;
+            if (g.rowMajor) {            // as native/cpu/conv_nchwc.c's unit()
+                long per = (long) g.og * g.oh, r = u % per;
+                n = (int) (u / per);
+                og = (int) (r % g.og);
+                oh = (int) (r / g.og);
+            } else {
+                long per = (long) g.images * g.oh, r = u % per;
+                og = (int) (u / per);
+                n = (int) (r / g.oh);
+                oh = (int) (r % g.oh);
+            }
             long xn = xo + n * g.xim, y0 = yo + n * g.yim + 2L * og * plane + (long) oh * g.ow * B, y1 = y0 + plane;
             long r0 = ro + n * g.yim + 2L * og * plane + (long) oh * g.ow * B, r1 = r0 + plane;
             FloatVector b0 = b == null ? zero : FloatVector.fromArray(S, b, OG * og), b1 = b == null ? zero : FloatVector.fromArray(S, b, OG * og + B);

@@ -29,6 +29,8 @@ class ConvBlockedTest {
             {2, 16, 7, 7, 32, 5, 2, 2, 0, 1, 1, 0},     // 5x5 stride 2, residual without ReLU
             {1, 48, 5, 15, 96, 1, 2, 0, 0, 1, 0, 1},    // 1x1 stride 2, width 15: tiles of 7 + 1
             {1, 32, 4, 3, 32, 3, 1, 2, 0, 0, 0, 0},     // padding larger than the image's rows of pixels
+            {2, 32, 12, 12, 64, 1, 1, 0, 0, 1, 1, 1},   // input larger than the weights: units row by row, batch 2
+            {3, 16, 5, 6, 64, 3, 1, 1, 0, 1, 0, 1},     // weights larger: a channel group over the whole batch
     };
 
     @Test
