@@ -12,6 +12,7 @@ Usage: /usr/bin/python3 tools/make_qdq_model.py MODEL.onnx INPUT.npy OUT.onnx
 Needs python3-onnx and numpy (Debian), and a built ./kiln.
 """
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,12 @@ import tempfile
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper, TensorProto
+
+
+def npy_name(name):
+    """The file `kiln run` writes for an output (RunCommand.fileName)."""
+    s = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    return ("_" + s if not s or s.startswith(".") else s) + ".npy"
 
 
 def calibrate(model, input_npy, kiln):
@@ -41,11 +48,8 @@ def calibrate(model, input_npy, kiln):
                        stdout=subprocess.DEVNULL)
         ranges = {}
         for name in names:
-            f = os.path.join(out, name.replace("/", "_") + ".npy")
+            f = os.path.join(out, npy_name(name))
             if not os.path.exists(f):
-                cands = [x for x in os.listdir(out) if x.endswith(".npy") and x[:-4].replace("_", "/") == name]
-                f = os.path.join(out, cands[0]) if cands else None
-            if f is None:
                 raise SystemExit("make_qdq_model: no calibration output for " + name + " in " + out)
             a = np.load(f)
             ranges[name] = (float(a.min()), float(a.max()))

@@ -62,6 +62,8 @@ final class GraphOptimizer {
     private final List<OnnxNode> nodes;
     private final Map<String, Value> inits;
     private final Set<String> inputNames = new HashSet<>();
+    /** The graph's output names (the caller owns outputs: rewrites never fold them away). */
+    private final Set<String> outputNames = new HashSet<>();
     private final Map<String, Integer> uses = new HashMap<>();
     private final Map<String, Integer> producer = new HashMap<>();
 
@@ -70,7 +72,10 @@ final class GraphOptimizer {
         this.nodes = new ArrayList<>(g.nodes());
         this.inits = new LinkedHashMap<>(g.initializers());
         for (ValueInfo in : g.inputs()) inputNames.add(in.name());
-        for (ValueInfo out : g.outputs()) uses.merge(out.name(), 1, Integer::sum);
+        for (ValueInfo out : g.outputs()) {
+            outputNames.add(out.name());
+            uses.merge(out.name(), 1, Integer::sum);
+        }
         for (int i = 0; i < nodes.size(); i++) {
             OnnxNode n = nodes.get(i);
             for (String in : n.inputs()) if (!in.isEmpty()) uses.merge(in, 1, Integer::sum);
@@ -94,9 +99,7 @@ final class GraphOptimizer {
                 | (MatMulBiasFusion.enabled() && MatMulBiasFusion.residualsEnabled() && MatMulBiasFusion.absorbResiduals(o.view()))
                 | (fuseConvAddsEnabled() && o.fuseConvAdds()) | o.fuseRelus();
         List<OnnxNode> kept = changed ? o.nodes.stream().filter(n -> n != null).toList() : g.nodes();
-        Set<String> outputs = new HashSet<>();
-        for (ValueInfo out : g.outputs()) outputs.add(out.name());
-        List<OnnxNode> laid = BlockedLayout.apply(kept, o.view()::constant, o.inputNames, outputs);
+        List<OnnxNode> laid = BlockedLayout.apply(kept, o::constant, o.inputNames, o.outputNames);
         if (!changed && laid == kept) return g;
         return new OnnxGraph(g.name(), laid, g.inputs(), g.outputs(), g.valueInfo(), o.inits);
     }
@@ -117,12 +120,10 @@ final class GraphOptimizer {
      * when its output is also a graph output (the caller owns outputs).
      */
     private boolean foldConstants() {
-        Set<String> outputs = new HashSet<>();
-        for (ValueInfo out : g.outputs()) outputs.add(out.name());
         boolean changed = false;
         for (int i = 0; i < nodes.size(); i++) {
             OnnxNode n = nodes.get(i);
-            if (n == null || !FusionGraph.isDefault(n, "Constant") || n.outputs().size() != 1 || outputs.contains(n.outputs().get(0))) continue;
+            if (n == null || !FusionGraph.isDefault(n, "Constant") || n.outputs().size() != 1 || outputNames.contains(n.outputs().get(0))) continue;
             OnnxAttribute value = n.attributes().get("value");
             if (value == null || !(value.t() instanceof Value.TensorValue) || inits.containsKey(n.outputs().get(0))) continue;
             inits.put(n.outputs().get(0), value.t());
@@ -142,13 +143,11 @@ final class GraphOptimizer {
      * like a float model's. Not for blocked quantization (opset 21's block_size) or a graph output.
      */
     private boolean foldDequantizedWeights() {
-        Set<String> outputs = new HashSet<>();
-        for (ValueInfo out : g.outputs()) outputs.add(out.name());
         boolean changed = false;
         for (int i = 0; i < nodes.size(); i++) {
             OnnxNode n = nodes.get(i);
             if (n == null || !FusionGraph.isDefault(n, "DequantizeLinear") || n.outputs().size() != 1 || n.inputs().size() < 2
-                    || outputs.contains(n.outputs().get(0)) || n.attributes().containsKey("block_size")) continue;
+                    || outputNames.contains(n.outputs().get(0)) || n.attributes().containsKey("block_size")) continue;
             Value.TensorValue q = constant(n.inputs().get(0)), sc = constant(n.inputs().get(1));
             Value.TensorValue zp = n.inputs().size() > 2 && !n.inputs().get(2).isEmpty() ? constant(n.inputs().get(2)) : null;
             if (q == null || sc == null || (n.inputs().size() > 2 && !n.inputs().get(2).isEmpty() && zp == null)) continue;
@@ -441,9 +440,7 @@ final class GraphOptimizer {
             @Override public int uses(String name) { return uses.getOrDefault(name, 0); }
             @Override public void use(String name, int delta) { uses.merge(name, delta, Integer::sum); }
             @Override public double scalar(String name) { return GeluFusion.scalarOf(GraphOptimizer.this::floatConst, name); }
-            @Override public Value.TensorValue constant(String name) {
-                return !name.isEmpty() && !inputNames.contains(name) && inits.get(name) instanceof Value.TensorValue v ? v : null;
-            }
+            @Override public Value.TensorValue constant(String name) { return GraphOptimizer.this.constant(name); }
             @Override public void produced(String name, int j) { producer.put(name, j); }
         };
     }

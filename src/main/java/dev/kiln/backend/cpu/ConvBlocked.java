@@ -183,7 +183,7 @@ public final class ConvBlocked {
         if (residual != null && (!java.util.Arrays.equals(residual.shape(), ys) || residual.dtype() != DType.F32))
             throw new IllegalArgumentException("blocked conv: residual " + java.util.Arrays.toString(residual.shape()) + " does not match the output " + java.util.Arrays.toString(ys));
         int cib = planar ? Math.min(c, B) : B;
-        boolean constant = w.isContiguous() && w.storage().isConstant();
+        boolean constant = kept(w);
         Packed packed = packed(w, cib);
         MemorySegment wp = packed.segment();
         float[] b = bias == null ? null : bias.toFloatArray();
@@ -340,10 +340,11 @@ public final class ConvBlocked {
 
     /** w packed (see {@link Packed}); kept with a constant weight's storage, else made for this call (the caller closes it then). */
     static Packed packed(Tensor w, int cib) {
-        if (w.isContiguous() && w.storage().isConstant() && w.dtype() == DType.F32)
-            return w.storage().derived(new Key(w.offset(), cib), k -> pack(w, cib));
-        return pack(w, cib);
+        return kept(w) ? w.storage().derived(new Key(w.offset(), cib), k -> pack(w, cib)) : pack(w, cib);
     }
+
+    /** Whether w's packed copy is kept with its storage (a constant F32 weight) rather than made per call. */
+    private static boolean kept(Tensor w) { return w.isContiguous() && w.storage().isConstant() && w.dtype() == DType.F32; }
 
     private static Packed pack(Tensor w, int cib) {
         int o = w.size(0), c = w.size(1), kh = w.size(2), kw = w.size(3), cb = c / cib;
