@@ -122,3 +122,49 @@ TARGET void kiln_i8_rowsums(const int8_t *a, long lda, int m, int k, int32_t *ou
         out[i] = _mm512_reduce_add_epi32(acc);
     }
 }
+
+/*
+ * DynamicQuantizeLinear's range: out[0] = min(0, min x), out[1] = max(0, max x) over n floats, or
+ * NaN for both when x holds a NaN (dev.kiln.onnx.ops.QuantFast.range; -0 and +0 may come out
+ * either way, which cannot change the scale or the zero point computed from them).
+ */
+TARGET void kiln_f32_quant_range(const float *x, long n, float *out) {
+    __m512 lo = _mm512_setzero_ps(), hi = lo;
+    __mmask16 nan = 0;
+    for (long i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        lo = _mm512_min_ps(lo, v);
+        hi = _mm512_max_ps(hi, v);
+    }
+    out[0] = nan ? __builtin_nanf("") : _mm512_reduce_min_ps(lo);
+    out[1] = nan ? __builtin_nanf("") : _mm512_reduce_max_ps(hi);
+}
+
+/*
+ * Rows [0, rows) of x [rows, k] (row stride k floats) quantized as QuantFast.quantizeRows does,
+ * a' = clamp(rint(x / scale) + shift, -128, 127) with shift = zero point - 128, in float: the
+ * division, then (v + 1.5 * 2^23) - 1.5 * 2^23 (rint, half to even, exact for |v| < 2^22), the
+ * shift and the clamp; a NaN gives 0. Into out (row stride k bytes), and each row's sum of a' into rowSum.
+ */
+TARGET void kiln_f32_quantize_rows(const float *x, long k, int rows, float scale, float shift, int8_t *out, int32_t *rowSum) {
+    const __m512 s = _mm512_set1_ps(scale), round = _mm512_set1_ps(12582912.0f), sh = _mm512_set1_ps(shift);
+    const __m512 lo = _mm512_set1_ps(-128.0f), hi = _mm512_set1_ps(127.0f);
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + r * k;
+        int8_t *o = out + r * k;
+        __m512i acc = _mm512_setzero_si512();
+        for (long p = 0; p < k; p += 16) {
+            __mmask16 m = k - p >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (k - p)) - 1);
+            __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, xr + p), s);
+            v = _mm512_add_ps(_mm512_sub_ps(_mm512_add_ps(v, round), round), sh);
+            v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), lo);
+            v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), hi);
+            __m512i q = _mm512_maskz_cvttps_epi32(m & _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v);
+            _mm512_mask_cvtepi32_storeu_epi8(o + p, m, q);
+            acc = _mm512_add_epi32(acc, q);
+        }
+        rowSum[r] = _mm512_reduce_add_epi32(acc);
+    }
+}

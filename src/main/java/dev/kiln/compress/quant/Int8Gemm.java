@@ -158,6 +158,24 @@ public final class Int8Gemm {
         return c;
     }
 
+    /** Whether {@link #quantizeRange} and {@link #quantizeRows} are available (the native VNNI library is in use). */
+    public static boolean nativeQuantize() { return Int8VnniKernel.quantizeEnabled(); }
+
+    /**
+     * DynamicQuantizeLinear's range over n floats of native x at byte offset off: {min(0, min x),
+     * max(0, max x)}, NaN for both when x holds a NaN. Only where {@link #nativeQuantize()}.
+     */
+    public static float[] quantizeRange(MemorySegment x, long off, long n) { return Int8VnniKernel.range(x, off, n); }
+
+    /**
+     * Rows [r0, r1) of native x ([m, k] at byte offset off) as int8 a' = clamp(rint(x / scale) + shift,
+     * -128, 127) (float operations; NaN gives 0) into out (row stride k), each row's sum of a' into
+     * rowSum[r]. Only where {@link #nativeQuantize()}.
+     */
+    public static void quantizeRows(MemorySegment x, long off, int k, int r0, int r1, float scale, float shift, byte[] out, int[] rowSum) {
+        Int8VnniKernel.quantizeRows(x, off, k, r0, r1, scale, shift, out, rowSum);
+    }
+
     /** C [M, nPad] (row stride: whole kernel blocks; only the first N columns are meaningful). */
     private static int[] accumulate(byte[] a, int m, PackedInt8 b, int[] scratch) {
         if (b.vnni != null) return Int8VnniKernel.run(a, m, b.k(), b.vnni, b.blocks(), scratch, null);

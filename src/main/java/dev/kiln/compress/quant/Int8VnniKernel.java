@@ -31,7 +31,7 @@ final class Int8VnniKernel {
     /** Rows and 16-column blocks per parallel task. */
     private static final int ROW_TILE = 96, BLOCK_TILE = 16;
 
-    private static final MethodHandle TILE, ROW_SUMS;
+    private static final MethodHandle TILE, ROW_SUMS, RANGE, QUANTIZE;
     private static final String UNAVAILABLE;
     private static volatile boolean enabled;
 
@@ -52,6 +52,8 @@ final class Int8VnniKernel {
             throw new IllegalStateException("int8 gemm: -Dkiln.int8.kernel=native but the VNNI kernel is unavailable: " + why);
         TILE = handles == null ? null : handles[0];
         ROW_SUMS = handles == null ? null : handles[1];
+        RANGE = handles == null ? null : handles[2];
+        QUANTIZE = handles == null ? null : handles[3];
         UNAVAILABLE = why;
         enabled = handles != null;
     }
@@ -73,16 +75,19 @@ final class Int8VnniKernel {
     /** Human-readable kernel name for benchmark reports. */
     static String describe() { return enabled() ? "native AVX-512 VNNI" : "Vector API (" + (UNAVAILABLE == null ? "VNNI kernel off" : UNAVAILABLE) + ")"; }
 
-    /** {tile kernel, row sums}. */
+    /** {tile kernel, row sums, quantization range, row quantizer}. */
     private static MethodHandle[] bind() {
         if (!NativeCpu.loaded()) throw new IllegalStateException(NativeCpu.unavailableReason());
         if (!NativeCpu.cpuSupports("kiln_cpu_has_vnni")) throw new IllegalStateException("CPU lacks AVX-512 VNNI");
         var A = ValueLayout.ADDRESS;
         var I = ValueLayout.JAVA_INT;
         var L = ValueLayout.JAVA_LONG;
+        var F = ValueLayout.JAVA_FLOAT;
         return new MethodHandle[]{
                 NativeCpu.function("kiln_i8_vnni_tile", FunctionDescriptor.ofVoid(A, L, I, A, I, I, A, L, A), true),
-                NativeCpu.function("kiln_i8_rowsums", FunctionDescriptor.ofVoid(A, L, I, I, A), true)};
+                NativeCpu.function("kiln_i8_rowsums", FunctionDescriptor.ofVoid(A, L, I, I, A), true),
+                NativeCpu.function("kiln_f32_quant_range", FunctionDescriptor.ofVoid(A, L, A), true),
+                NativeCpu.function("kiln_f32_quantize_rows", FunctionDescriptor.ofVoid(A, L, I, F, F, A, A), true)};
     }
 
     /** Groups of 4 along K. */
@@ -166,6 +171,33 @@ final class Int8VnniKernel {
                     MemorySegment.ofArray(c).asSlice(cOff * 4), (long) ldc, MemorySegment.ofArray(fix));
         } catch (Throwable t) {
             throw new IllegalStateException("int8 gemm: native VNNI tile failed: " + t, t);
+        }
+    }
+
+    /** Whether {@link #range} and {@link #quantizeRows} run natively (library loaded, VNNI CPU, kernel on). */
+    static boolean quantizeEnabled() { return enabled() && RANGE != null; }
+
+    /** {min(0, min x), max(0, max x)} over n floats of native x at byte offset off; NaN for both if x holds a NaN. */
+    static float[] range(MemorySegment x, long off, long n) {
+        float[] out = new float[2];
+        try {
+            RANGE.invokeExact(x.asSlice(off, 4 * n), n, MemorySegment.ofArray(out));
+        } catch (Throwable t) {
+            throw new IllegalStateException("int8 quantize: native range failed: " + t, t);
+        }
+        return out;
+    }
+
+    /**
+     * Rows [r0, r1) of native x ([m, k] row-major at byte offset off) quantized to a' = clamp(rint(x / scale)
+     * + shift, -128, 127) (NaN: 0) into out (row stride k), with each row's sum of a' into rowSum.
+     */
+    static void quantizeRows(MemorySegment x, long off, int k, int r0, int r1, float scale, float shift, byte[] out, int[] rowSum) {
+        try {
+            QUANTIZE.invokeExact(x.asSlice(off + 4L * r0 * k, 4L * (r1 - r0) * k), (long) k, r1 - r0, scale, shift,
+                    MemorySegment.ofArray(out).asSlice((long) r0 * k), MemorySegment.ofArray(rowSum).asSlice(4L * r0));
+        } catch (Throwable t) {
+            throw new IllegalStateException("int8 quantize: native row quantizer failed: " + t, t);
         }
     }
 }
