@@ -7,7 +7,8 @@ import dev.kiln.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 
 /**
- * Off-heap memory for weights that kernels stream from DRAM (the decode step's quantized weights):
+ * Off-heap memory for weights that kernels stream from DRAM (the decode step's quantized weights,
+ * the int8 GEMM's packed weights of dev.kiln.compress.quant):
  * pieces carved out of {@value #SLAB_MB} MiB blocks of tensor memory, which the host allocator maps
  * on 2 MiB pages. Each of GPT-2's 4-bit weights is 0.4-1.5 MB, below the allocator's 2 MiB
  * threshold, so on its own it would sit on 4 KiB pages; sharing blocks puts them all on 2 MiB
@@ -21,7 +22,7 @@ import java.lang.foreign.MemorySegment;
  * dropped unclosed keeps its block until the block is unreachable and the tensor memory's Cleaner
  * frees it. Thread-safe.
  */
-final class WeightSlab {
+public final class WeightSlab {
     private WeightSlab() {}
 
     static final int SLAB_MB = 32;
@@ -46,7 +47,7 @@ final class WeightSlab {
     }
 
     /** A piece of a block: segment is its memory (64-byte aligned); close gives it back. */
-    static final class Piece implements AutoCloseable {
+    public static final class Piece implements AutoCloseable {
         final MemorySegment segment;
         private final Block block;
         private boolean closed;
@@ -55,6 +56,9 @@ final class WeightSlab {
             this.block = block;
             this.segment = block.memory.segment().asSlice(block.memory.offset() + at, bytes);
         }
+
+        /** The piece's memory (64-byte aligned, native). */
+        public MemorySegment segment() { return segment; }
 
         @Override public void close() {
             synchronized (WeightSlab.class) {
@@ -68,7 +72,7 @@ final class WeightSlab {
     }
 
     /** A piece of bytes bytes (contents unspecified). */
-    static Piece allocate(long bytes) {
+    public static Piece allocate(long bytes) {
         long size = Math.max(ALIGN, (bytes + ALIGN - 1) / ALIGN * ALIGN);
         synchronized (WeightSlab.class) {
             Block b;

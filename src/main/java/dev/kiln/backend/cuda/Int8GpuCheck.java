@@ -299,7 +299,9 @@ public final class Int8GpuCheck {
     static int[] cpuMatmulT(byte[] a, byte[] b, int m, int n, int k) {
         try (Tensor bt = Tensor.zeros(DType.I8, n, k)) {
             MemorySegment.copy(b, 0, bt.segment(), ValueLayout.JAVA_BYTE, bt.offset(), b.length);
-            return Int8Gemm.matmulT(a, m, k, Int8Gemm.pack(bt));
+            try (Int8Gemm.PackedInt8 packed = Int8Gemm.pack(bt)) {
+                return Int8Gemm.matmulT(a, m, k, packed);
+            }
         }
     }
 

@@ -27,23 +27,30 @@ public final class Int8Gemm {
      * B [N, K] packed once for the kernel chosen at packing time: for {@link Int8VnniKernel}
      * (blocks of 16 columns, K in groups of 4, b + 128 as unsigned bytes) when it is enabled, else
      * for {@link Int8GemmKernel} (columns in blocks of {@code lanes}, K in pairs, b + 128 in 16-bit
-     * lanes). Padding holds b = 0.
+     * lanes). Padding holds b = 0. The VNNI packing lives off the heap; {@link #close} frees it (a
+     * packing kept with a weight's storage is closed with it; one dropped unclosed is freed by the
+     * tensor memory's Cleaner once unreachable).
      */
-    public static final class PackedInt8 {
+    public static final class PackedInt8 implements AutoCloseable {
         private final int n, k, lanes, pairs;
         private final short[] data;
-        private final byte[] vnni;
+        private final dev.kiln.backend.cpu.WeightSlab.Piece vnniMemory;
+        private final MemorySegment vnni;
         private final int[] rowSum;
 
-        private PackedInt8(int n, int k, int lanes, short[] data, byte[] vnni, int[] rowSum) {
+        private PackedInt8(int n, int k, int lanes, short[] data, dev.kiln.backend.cpu.WeightSlab.Piece vnniMemory, int[] rowSum) {
             this.n = n;
             this.k = k;
             this.lanes = lanes;
             this.pairs = (k + 1) / 2;
             this.data = data;
-            this.vnni = vnni;
+            this.vnniMemory = vnniMemory;
+            this.vnni = vnniMemory == null ? null : vnniMemory.segment();
             this.rowSum = rowSum;
         }
+
+        /** Frees the off-heap VNNI packing (idempotent); the packing must not be used afterwards. */
+        @Override public void close() { if (vnniMemory != null) vnniMemory.close(); }
 
         /** Rows of B (output columns). */
         public int n() { return n; }
@@ -98,7 +105,9 @@ public final class Int8Gemm {
     /** C = A B^T over int8, exact in int32. A is [M, K], B is [N, K]; both I8. */
     public static Tensor matmulT(Tensor a, Tensor b) {
         check(a, b);
-        return matmulT(a, pack(b));
+        try (PackedInt8 packed = pack(b)) {
+            return matmulT(a, packed);
+        }
     }
 
     /** C = A B^T with B packed by {@link #pack}; exact in int32. */

@@ -3,6 +3,7 @@ package dev.kiln.compress.quant;
 import dev.kiln.backend.cpu.CpuConfig;
 import dev.kiln.backend.cpu.NativeCpu;
 import dev.kiln.backend.cpu.Parallel;
+import dev.kiln.backend.cpu.WeightSlab;
 
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
@@ -93,8 +94,12 @@ final class Int8VnniKernel {
     /** Groups of 4 along K. */
     static int groups(int k) { return (k + 3) / 4; }
 
-    /** B [n, k] int8 row-major in the kernel's layout (blocks of 16 columns, K groups of 4, b + 128). */
-    static byte[] packB(byte[] bv, int n, int k) {
+    /**
+     * B [n, k] int8 row-major in the kernel's layout (blocks of 16 columns, K groups of 4, b + 128),
+     * off the heap on 2 MiB pages ({@link WeightSlab}: a decode step streams every weight from DRAM
+     * once per token, and the hardware prefetcher stops at each 4 KiB page of a heap array).
+     */
+    static WeightSlab.Piece packB(byte[] bv, int n, int k) {
         int k4 = groups(k), blocks = (n + LANES - 1) / LANES;
         byte[] out = new byte[Math.toIntExact((long) blocks * k4 * 64)];
         java.util.Arrays.fill(out, (byte) 0x80);   // b = 0 in padding
@@ -102,7 +107,9 @@ final class Int8VnniKernel {
             int base = (j / LANES) * k4 * 64 + 4 * (j % LANES);
             for (int p = 0; p < k; p++) out[base + (p >> 2) * 64 + (p & 3)] = (byte) (bv[j * k + p] + 128);
         }
-        return out;
+        WeightSlab.Piece piece = WeightSlab.allocate(out.length);
+        MemorySegment.copy(out, 0, piece.segment(), ValueLayout.JAVA_BYTE, 0, out.length);
+        return piece;
     }
 
     /**
@@ -111,7 +118,7 @@ final class Int8VnniKernel {
      * large enough (every element is overwritten), else into a new array. epilogue (null: none)
      * gets each finished tile on the thread that computed it.
      */
-    static int[] run(byte[] a, int m, int k, byte[] bPacked, int blocks, int[] scratch, Int8Gemm.Epilogue epilogue) {
+    static int[] run(byte[] a, int m, int k, MemorySegment bPacked, int blocks, int[] scratch, Int8Gemm.Epilogue epilogue) {
         int k4 = groups(k), lda = 4 * k4, nPad = blocks * LANES;
         byte[] ap = a;
         if (lda != k) {                       // pad K with zeros to whole groups
@@ -163,11 +170,11 @@ final class Int8VnniKernel {
         }
     }
 
-    private static void tile(byte[] a, long aOff, int lda, int rows, byte[] b, long bOff, int k4, int nb, int[] c, long cOff, int ldc,
+    private static void tile(byte[] a, long aOff, int lda, int rows, MemorySegment b, long bOff, int k4, int nb, int[] c, long cOff, int ldc,
                              int[] fix) {
         try {
             TILE.invokeExact(MemorySegment.ofArray(a).asSlice(aOff), (long) lda, rows,
-                    MemorySegment.ofArray(b).asSlice(bOff), k4, nb,
+                    b.asSlice(bOff), k4, nb,
                     MemorySegment.ofArray(c).asSlice(cOff * 4), (long) ldc, MemorySegment.ofArray(fix));
         } catch (Throwable t) {
             throw new IllegalStateException("int8 gemm: native VNNI tile failed: " + t, t);
