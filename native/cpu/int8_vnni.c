@@ -168,3 +168,156 @@ TARGET void kiln_f32_quantize_rows(const float *x, long k, int rows, float scale
         rowSum[r] = _mm512_reduce_add_epi32(acc);
     }
 }
+
+/*
+ * Direct int8 convolution, stride 1, for dev.kiln.compress.quant.QuantizedConv2d: output pixels in
+ * the 16 lanes, so each output row is written as it lies in [N, O, OH, OW]. Operands:
+ *   in:  unsigned codes u = q + 128 per image [c4][plane][4]: channel group g (4 channels, the last
+ *        group padded with any value) of padded pixel (y, x) at ((g * planeStride) + (y * wp + x) * 4);
+ *        the border holds the zero point's code, so every output reads a full window; planes have
+ *        room for the last vector of a row to read past the row (values unused);
+ *   w:   signed int8 weights [o][kh][kw][c4][4] (padded channels 0);
+ *   corr[j] = (128 + zero point) * sum of oc j's weights, so s - corr[j] = sum (q - zp) w, exact;
+ *   out[b][j][y][x] = act((float) (s - corr[j]) * scale[j] + add[j]), act: ReLU when relu
+ *   (QuantizedConv2d's requantization: the same float operations, so the same bits).
+ * Tiles of 4 pixel vectors x 4 output channels (16 accumulators); one step per tap and channel
+ * group: 4 loads of 64 bytes, 4 broadcast weight words, 16 vpdpbusd.
+ */
+#define CPV 4
+#define COJ 4
+TARGET void kiln_i8_conv_direct(const uint8_t *in, long imgStride, long planeStride, int n, int c4, int wp,
+                                int oh, int ow, int kh, int kw, const int8_t *w, int o, const int32_t *corr,
+                                const float *scale, const float *add, int relu, float *out) {
+    int vx = (ow + 15) / 16, nv = oh * vx, steps = kh * kw * c4;
+    for (int b = 0; b < n; b++) {
+        const uint8_t *img = in + b * imgStride;
+        float *ob = out + (long) b * o * oh * ow;
+        for (int v0 = 0; v0 < nv; v0 += CPV) {
+            long base[CPV];
+            int yv[CPV], xv[CPV];
+            for (int i = 0; i < CPV; i++) {
+                int v = v0 + i < nv ? v0 + i : nv - 1;          /* past the end: repeat the last vector, not stored */
+                yv[i] = v / vx;
+                xv[i] = (v % vx) * 16;
+                base[i] = ((long) yv[i] * wp + xv[i]) * 4;
+            }
+            for (int j0 = 0; j0 < o; j0 += COJ) {
+                const int8_t *wj[COJ];
+                for (int t = 0; t < COJ; t++) wj[t] = w + (long) (j0 + t < o ? j0 + t : o - 1) * steps * 4;
+                __m512i acc[CPV][COJ];
+                for (int i = 0; i < CPV; i++)
+                    for (int t = 0; t < COJ; t++) acc[i][t] = _mm512_setzero_si512();
+                int s = 0;
+                for (int ky = 0; ky < kh; ky++)
+                    for (int kx = 0; kx < kw; kx++) {
+                        long tap = ((long) ky * wp + kx) * 4;
+                        for (int g = 0; g < c4; g++, s++) {
+                            const uint8_t *src = img + g * planeStride + tap;
+                            __m512i x[CPV], wv[COJ];
+                            for (int i = 0; i < CPV; i++) x[i] = _mm512_loadu_si512(src + base[i]);
+                            for (int t = 0; t < COJ; t++) wv[t] = _mm512_set1_epi32(load4(wj[t] + 4L * s));
+                            for (int i = 0; i < CPV; i++)
+                                for (int t = 0; t < COJ; t++) acc[i][t] = _mm512_dpbusd_epi32(acc[i][t], x[i], wv[t]);
+                        }
+                    }
+                for (int i = 0; i < CPV && v0 + i < nv; i++) {
+                    __mmask16 m = ow - xv[i] >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (ow - xv[i])) - 1);
+                    for (int t = 0; t < COJ && j0 + t < o; t++) {
+                        int j = j0 + t;
+                        __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i][t], _mm512_set1_epi32(corr[j])));
+                        f = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(scale[j]), f), _mm512_set1_ps(add[j]));
+                        /* Math.max(v, 0): v where v > 0 or NaN, else +0 */
+                        if (relu) f = _mm512_mask_mov_ps(_mm512_setzero_ps(), _mm512_cmp_ps_mask(f, _mm512_setzero_ps(), _CMP_NLE_UQ), f);
+                        float *dst = ob + ((long) j * oh + yv[i]) * ow + xv[i];
+                        /* a row's last vector: lanes past the row land on the next row's first pixels, which a
+                           later store overwrites, so a whole store (masked stores to memory not in cache are
+                           slow on Zen 4); the plane's last row stays masked */
+                        if (m == 0xffff || yv[i] < oh - 1) _mm512_storeu_ps(dst, f);
+                        else _mm512_mask_storeu_ps(dst, m, f);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/*
+ * The input of kiln_i8_conv_direct from float images x [n][c][h][w] (contiguous): each value
+ * quantized as dev.kiln.compress.quant.Int8Weights.quantize does (x / s, clamped to +-2^22, rounded
+ * half to even by adding and subtracting 1.5 * 2^23, plus z, clamped to [lo, hi]; NaN gives 0),
+ * stored as the unsigned code q + 128 at pixel (y + ph, x + pw) of its channel group's plane, the
+ * 4 channels of a group in one 32-bit word (a missing 4th channel: 0); every other byte of the
+ * image's [c4][planeElems][4] block is zeroCode.
+ */
+static inline __attribute__((always_inline)) TARGET __m512i quant16(__m512 v, __m512 s, __m512 z, __m512 lo, __m512 hi) {
+    const __m512 magic = _mm512_set1_ps(12582912.0f), lim = _mm512_set1_ps(4194304.0f);
+    v = _mm512_div_ps(v, s);
+    v = _mm512_min_ps(lim, _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), lim), v));   /* (c, v): a NaN v passes, as Java's max/min */
+    v = _mm512_add_ps(_mm512_sub_ps(_mm512_add_ps(v, magic), magic), z);
+    v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));
+    __m512i q = _mm512_maskz_cvttps_epi32(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v);
+    return _mm512_and_si512(_mm512_add_epi32(q, _mm512_set1_epi32(128)), _mm512_set1_epi32(0xff));
+}
+
+TARGET void kiln_i8_conv_pack(const float *x, int n, int c, int h, int w, float s, float z, float lo, float hi,
+                              int ph, int pw, int wp, long planeElems, int zeroCode, uint8_t *out) {
+    int c4 = (c + 3) / 4;
+    long imgBytes = 4L * c4 * planeElems;
+    const __m512 sv = _mm512_set1_ps(s), zv = _mm512_set1_ps(z), lov = _mm512_set1_ps(lo), hiv = _mm512_set1_ps(hi);
+    for (int b = 0; b < n; b++) {
+        uint8_t *img = out + b * imgBytes;
+        memset(img, zeroCode, (size_t) imgBytes);
+        for (int g = 0; g < c4; g++) {
+            int nc = c - 4 * g < 4 ? c - 4 * g : 4;
+            const float *ch0 = x + ((long) b * c + 4 * g) * h * w;
+            for (int y = 0; y < h; y++) {
+                uint8_t *row = img + 4 * (g * planeElems + (long) (y + ph) * wp + pw);
+                for (int xx = 0; xx < w; xx += 16) {
+                    __mmask16 m = w - xx >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (w - xx)) - 1);
+                    __m512i word = _mm512_setzero_si512();
+                    for (int k = 0; k < nc; k++) {
+                        __m512i u = quant16(_mm512_maskz_loadu_ps(m, ch0 + ((long) k * h + y) * w + xx), sv, zv, lov, hiv);
+                        word = _mm512_or_si512(word, _mm512_slli_epi32(u, 8 * k));
+                    }
+                    _mm512_mask_storeu_epi32(row + 4L * xx, m, word);
+                }
+            }
+        }
+    }
+}
+
+/*
+ * kiln_i8_conv_pack for one input channel, with the kernel's taps in place of channels: the image
+ * is quantized (as kiln_i8_conv_pack) into a padded byte plane (border zeroCode), then word
+ * (g, y, x) of the output holds the codes under taps 4g..4g+3 (row-major (ky, kx); taps past
+ * kh kw: 0) of output pixel (y, x). kiln_i8_conv_direct then runs it as a 1 x 1 convolution over
+ * ceil(kh kw / 4) groups, with planes of width ow (planeElems >= oh ow + 16), and weights [o][taps].
+ */
+TARGET void kiln_i8_conv_pack_taps(const float *x, int n, int h, int w, float s, float z, float lo, float hi,
+                                   int kh, int kw, int ph, int pw, int oh, int ow, long planeElems, int zeroCode,
+                                   uint8_t *scratch, uint8_t *out) {
+    int taps = kh * kw, g4 = (taps + 3) / 4, hp = h + 2 * ph, wp = w + 2 * pw + 16;
+    const __m512 sv = _mm512_set1_ps(s), zv = _mm512_set1_ps(z), lov = _mm512_set1_ps(lo), hiv = _mm512_set1_ps(hi);
+    for (int b = 0; b < n; b++) {
+        memset(scratch, zeroCode, (size_t) hp * wp);
+        const float *img = x + (long) b * h * w;
+        for (int y = 0; y < h; y++)
+            for (int xx = 0; xx < w; xx += 16) {
+                __mmask16 m = w - xx >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (w - xx)) - 1);
+                __m512i u = quant16(_mm512_maskz_loadu_ps(m, img + (long) y * w + xx), sv, zv, lov, hiv);
+                _mm512_mask_cvtepi32_storeu_epi8(scratch + (long) (y + ph) * wp + pw + xx, m, u);
+            }
+        uint8_t *ob = out + (long) b * 4 * g4 * planeElems;
+        for (int g = 0; g < g4; g++)
+            for (int y = 0; y < oh; y++)
+                for (int xx = 0; xx < ow; xx += 16) {
+                    __m512i word = _mm512_setzero_si512();
+                    for (int k = 0; k < 4 && 4 * g + k < taps; k++) {
+                        int t = 4 * g + k, ky = t / kw, kx = t % kw;
+                        __m128i v = _mm_loadu_si128((const __m128i *) (scratch + (long) (y + ky) * wp + xx + kx));
+                        word = _mm512_or_si512(word, _mm512_slli_epi32(_mm512_cvtepu8_epi32(v), 8 * k));
+                    }
+                    _mm512_storeu_si512(ob + 4 * (g * planeElems + (long) y * ow + xx), word);
+                }
+    }
+}

@@ -32,7 +32,7 @@ final class Int8VnniKernel {
     /** Rows and 16-column blocks per parallel task. */
     private static final int ROW_TILE = 96, BLOCK_TILE = 16;
 
-    private static final MethodHandle TILE, ROW_SUMS, RANGE, QUANTIZE;
+    private static final MethodHandle TILE, ROW_SUMS, RANGE, QUANTIZE, CONV, CONV_PACK, CONV_PACK_TAPS;
     private static final String UNAVAILABLE;
     private static volatile boolean enabled;
 
@@ -55,6 +55,9 @@ final class Int8VnniKernel {
         ROW_SUMS = handles == null ? null : handles[1];
         RANGE = handles == null ? null : handles[2];
         QUANTIZE = handles == null ? null : handles[3];
+        CONV = handles == null ? null : handles[4];
+        CONV_PACK = handles == null ? null : handles[5];
+        CONV_PACK_TAPS = handles == null ? null : handles[6];
         UNAVAILABLE = why;
         enabled = handles != null;
     }
@@ -76,7 +79,7 @@ final class Int8VnniKernel {
     /** Human-readable kernel name for benchmark reports. */
     static String describe() { return enabled() ? "native AVX-512 VNNI" : "Vector API (" + (UNAVAILABLE == null ? "VNNI kernel off" : UNAVAILABLE) + ")"; }
 
-    /** {tile kernel, row sums, quantization range, row quantizer}. */
+    /** {tile kernel, row sums, quantization range, row quantizer, direct conv, its input packers by channel and by tap}. */
     private static MethodHandle[] bind() {
         if (!NativeCpu.loaded()) throw new IllegalStateException(NativeCpu.unavailableReason());
         if (!NativeCpu.cpuSupports("kiln_cpu_has_vnni")) throw new IllegalStateException("CPU lacks AVX-512 VNNI");
@@ -88,7 +91,11 @@ final class Int8VnniKernel {
                 NativeCpu.function("kiln_i8_vnni_tile", FunctionDescriptor.ofVoid(A, L, I, A, I, I, A, L, A), true),
                 NativeCpu.function("kiln_i8_rowsums", FunctionDescriptor.ofVoid(A, L, I, I, A), true),
                 NativeCpu.function("kiln_f32_quant_range", FunctionDescriptor.ofVoid(A, L, A), true),
-                NativeCpu.function("kiln_f32_quantize_rows", FunctionDescriptor.ofVoid(A, L, I, F, F, A, A), true)};
+                NativeCpu.function("kiln_f32_quantize_rows", FunctionDescriptor.ofVoid(A, L, I, F, F, A, A), true),
+                NativeCpu.function("kiln_i8_conv_direct",
+                        FunctionDescriptor.ofVoid(A, L, L, I, I, I, I, I, I, I, A, I, A, A, A, I, A), true),
+                NativeCpu.function("kiln_i8_conv_pack", FunctionDescriptor.ofVoid(A, I, I, I, I, F, F, F, F, I, I, I, L, I, A), true),
+                NativeCpu.function("kiln_i8_conv_pack_taps", FunctionDescriptor.ofVoid(A, I, I, I, F, F, F, F, I, I, I, I, I, I, L, I, A, A), true)};
     }
 
     /** Groups of 4 along K. */
@@ -181,6 +188,9 @@ final class Int8VnniKernel {
         }
     }
 
+    /** Whether {@link #conv} runs (library loaded, VNNI CPU, kernel on). */
+    static boolean convEnabled() { return enabled() && CONV != null; }
+
     /** Whether {@link #range} and {@link #quantizeRows} run natively (library loaded, VNNI CPU, kernel on). */
     static boolean quantizeEnabled() { return enabled() && RANGE != null; }
 
@@ -205,6 +215,56 @@ final class Int8VnniKernel {
                     MemorySegment.ofArray(out).asSlice((long) r0 * k), MemorySegment.ofArray(rowSum).asSlice(4L * r0));
         } catch (Throwable t) {
             throw new IllegalStateException("int8 quantize: native row quantizer failed: " + t, t);
+        }
+    }
+
+    /**
+     * Images [b0, b1) of the direct int8 convolution (stride 1; see kiln_i8_conv_direct): in holds
+     * each image's unsigned codes as [c4][planeElems][4] bytes (imgStride bytes per image), w the
+     * weights [o][kh][kw][c4][4]; out (native) gets [n][o][oh][ow] floats at float offset outOff.
+     */
+    static void conv(byte[] in, long imgStride, long planeElems, int b0, int b1, int c4, int wp, int oh, int ow, int kh, int kw,
+                     byte[] w, int o, int[] corr, float[] scale, float[] add, boolean relu, MemorySegment out, long outOff) {
+        try {
+            CONV.invokeExact(MemorySegment.ofArray(in).asSlice(b0 * imgStride), imgStride, 4 * planeElems, b1 - b0, c4, wp, oh, ow, kh, kw,
+                    MemorySegment.ofArray(w), o, MemorySegment.ofArray(corr), MemorySegment.ofArray(scale), MemorySegment.ofArray(add),
+                    relu ? 1 : 0, out.asSlice(4 * (outOff + (long) b0 * o * oh * ow)));
+        } catch (Throwable t) {
+            throw new IllegalStateException("int8 conv: native direct conv failed: " + t, t);
+        }
+    }
+
+    /**
+     * Images [b0, b1) of x (native, [n][c][h][w] floats at float offset xOff) quantized into the
+     * direct conv's input (see kiln_i8_conv_pack): codes q + 128 of q = clamp(rint(x / s) + z, lo, hi)
+     * (the bits of Int8Weights.quantize), at pixel (y + ph, x + pw) of planes of planeElems words of
+     * width wp, zeroCode elsewhere; into in from image b0's block on.
+     */
+    static void convPack(MemorySegment x, long xOff, int b0, int b1, int c, int h, int w, float s, float z, float lo, float hi,
+                         int ph, int pw, int wp, long planeElems, byte zeroCode, byte[] in) {
+        long imgStride = 4L * ((c + 3) / 4) * planeElems;
+        try {
+            CONV_PACK.invokeExact(x.asSlice(4 * (xOff + (long) b0 * c * h * w)), b1 - b0, c, h, w, s, z, lo, hi, ph, pw, wp, planeElems,
+                    zeroCode & 0xff, MemorySegment.ofArray(in).asSlice(b0 * imgStride));
+        } catch (Throwable t) {
+            throw new IllegalStateException("int8 conv: native input packing failed: " + t, t);
+        }
+    }
+
+    /**
+     * The same for one input channel with the taps in place of channels (see kiln_i8_conv_pack_taps):
+     * per image, ceil(kh kw / 4) planes of oh x ow words (planeElems each), word (g, y, x) holding the
+     * codes under taps 4g..4g+3 of output pixel (y, x); the conv then runs as 1 x 1 over those groups.
+     */
+    static void convPackTaps(MemorySegment x, long xOff, int b0, int b1, int h, int w, float s, float z, float lo, float hi,
+                             int kh, int kw, int ph, int pw, int oh, int ow, long planeElems, byte zeroCode, byte[] in) {
+        long imgStride = 4L * ((kh * kw + 3) / 4) * planeElems;
+        byte[] plane = new byte[(h + 2 * ph) * (w + 2 * pw + 16)];
+        try {
+            CONV_PACK_TAPS.invokeExact(x.asSlice(4 * (xOff + (long) b0 * h * w)), b1 - b0, h, w, s, z, lo, hi, kh, kw, ph, pw, oh, ow,
+                    planeElems, zeroCode & 0xff, MemorySegment.ofArray(plane), MemorySegment.ofArray(in).asSlice(b0 * imgStride));
+        } catch (Throwable t) {
+            throw new IllegalStateException("int8 conv: native tap packing failed: " + t, t);
         }
     }
 }

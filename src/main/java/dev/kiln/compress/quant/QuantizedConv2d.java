@@ -25,6 +25,7 @@ public final class QuantizedConv2d extends Module {
     private Int8Weights w;
     private Int8Gemm.PackedInt8 tapMajor;   // w.q with columns reordered (ky, kx, c) for the NHWC unfold; null when direct
     private float[] directWeights;           // w.q's values as floats when the direct conv applies (see useDirect), else null
+    private byte[] vnniWeights;              // w.q as [O][kh][kw][C/4][4] when the VNNI direct conv applies (see useVnni), else null
 
     /** Reductions up to this many taps (C kh kw) run the direct conv, which beats unfold + GEMM there. */
     static final int DIRECT_MAX_K = 32;
@@ -50,8 +51,9 @@ public final class QuantizedConv2d extends Module {
         this.epilogue = epilogue == null ? Epilogue.NONE : epilogue;
         this.act = act;
         this.p = p;
-        this.directWeights = directWeights(w.q);
-        this.tapMajor = directWeights == null ? packTapMajor(w.q, inC, kh * kw) : null;
+        this.vnniWeights = vnniWeights(w.q);
+        this.directWeights = vnniWeights == null ? directWeights(w.q) : null;
+        this.tapMajor = directWeights == null && vnniWeights == null ? packTapMajor(w.q, inC, kh * kw) : null;
         registerBuffer("weight_int8", w.q);
         registerBuffer("weight_scale", w.scaleTensor());
         this.bias = Int8Weights.floats(bias);
@@ -93,8 +95,9 @@ public final class QuantizedConv2d extends Module {
     public void reloadState() {
         Map<String, Tensor> st = stateDict();
         w = new Int8Weights(st.get("weight_int8"), st.get("weight_scale").toFloatArray());
-        directWeights = directWeights(w.q);
-        tapMajor = directWeights == null ? packTapMajor(w.q, inC, kh * kw) : null;
+        vnniWeights = vnniWeights(w.q);
+        directWeights = vnniWeights == null ? directWeights(w.q) : null;
+        tapMajor = directWeights == null && vnniWeights == null ? packTapMajor(w.q, inC, kh * kw) : null;
         if (bias != null) bias = st.get("bias").toFloatArray();
     }
 
@@ -102,6 +105,48 @@ public final class QuantizedConv2d extends Module {
     private boolean useDirect() {
         return p.strideH() == 1 && p.strideW() == 1 && p.dilationH() == 1 && p.dilationW() == 1 && inC * kh * kw <= DIRECT_MAX_K
                 && (epilogue == Epilogue.NONE || epilogue == Epilogue.RELU);
+    }
+
+    /**
+     * Stride 1, dilation 1, an epilogue the kernel applies, and the native VNNI kernel loaded: the
+     * direct int8 conv of {@link Int8VnniKernel#conv} (no unfolded copy of the input, no int32
+     * result in memory; measured on Zen 4 against unfold + GEMM and the float direct conv in
+     * docs/QUANTIZATION.md).
+     */
+    private boolean useVnni() {
+        return VNNI_DIRECT && Int8VnniKernel.convEnabled() && p.strideH() == 1 && p.strideW() == 1 && p.dilationH() == 1 && p.dilationW() == 1
+                && (epilogue == Epilogue.NONE || epilogue == Epilogue.RELU);
+    }
+
+    /**
+     * One input channel (a network's first layer on grey images): the input is packed with 4 taps per
+     * 32-bit word instead of 4 channels, so no lane multiplies a padded channel (a 3 x 3 kernel: 12
+     * multiply-adds per output instead of 36).
+     */
+    private boolean tapPacked() { return inC == 1 && kh * kw > 1; }
+
+    /** -Dkiln.int8.directConv=false: the unfold + GEMM and float direct paths only (to compare). */
+    static boolean VNNI_DIRECT = !"false".equals(System.getProperty("kiln.int8.directConv"));
+
+    /**
+     * q [O, C kh kw] as [O][kh][kw][ceil(C / 4)][4] bytes (padded channels 0) for the VNNI conv, or
+     * null when it does not apply; with one input channel ({@link #tapPacked}) [O][taps, padded to 4].
+     */
+    private byte[] vnniWeights(Tensor q) {
+        if (!useVnni()) return null;
+        byte[] b = QParams.QTensors.bytes(q);
+        int o = q.size(0), c4 = (inC + 3) / 4, taps = kh * kw;
+        if (tapPacked()) {
+            int k4 = (taps + 3) / 4 * 4;
+            byte[] out = new byte[o * k4];
+            for (int j = 0; j < o; j++) System.arraycopy(b, j * taps, out, j * k4, taps);
+            return out;
+        }
+        byte[] out = new byte[o * taps * c4 * 4];
+        for (int j = 0; j < o; j++)
+            for (int c = 0; c < inC; c++)
+                for (int t = 0; t < taps; t++) out[(j * taps + t) * c4 * 4 + c] = b[(j * inC + c) * taps + t];
+        return out;
     }
 
     private float[] directWeights(Tensor q) {
@@ -120,6 +165,9 @@ public final class QuantizedConv2d extends Module {
             return Int8Gemm.pack(flat);
         }
     }
+
+    /** Whether this layer runs on the VNNI direct conv (decided when the layer is made or its state reloaded). */
+    boolean usesVnni() { return vnniWeights != null; }
 
     public int inChannels() { return inC; }
     public int outChannels() { return w.q.size(0); }
@@ -146,8 +194,9 @@ public final class QuantizedConv2d extends Module {
         int n = xs[0], h = xs[2], wd = xs[3];
         int oh = (h + 2 * p.padH() - p.dilationH() * (kh - 1) - 1) / p.strideH() + 1;
         int ow = (wd + 2 * p.padW() - p.dilationW() * (kw - 1) - 1) / p.strideW() + 1;
-        float[] xf = act != null && directWeights == null ? null : x.toFloatArray();   // static unfolds read x itself
+        float[] xf = act != null && directWeights == null ? null : x.toFloatArray();   // static unfolds and the VNNI conv read x itself
         QParams a = act != null ? act : Int8Weights.dynamicParams(xf, covered(h, wd, oh, ow));
+        if (vnniWeights != null) return vnniForward(x, a, n, h, wd, oh, ow);
         if (directWeights != null) {
             int o = outChannels();
             float[] sj = new float[o], add = new float[o];
@@ -168,6 +217,55 @@ public final class QuantizedConv2d extends Module {
             return Tensor.fromArray(channelsFirst(rows.toFloatArray(), n, pix, o), n, o, oh, ow);
         }
     }
+
+    /**
+     * The VNNI direct conv: per image (images over the threads), the input quantized (the bits of
+     * {@link Int8Weights#quantize}) into the kernel's padded layout as unsigned codes q + 128, the
+     * border set to the zero point's code ({@link Int8VnniKernel#convPack}); then the kernel writes
+     * [N, O, OH, OW] with the same epilogue as {@link Int8Weights#requantizeChannelsFirst}.
+     */
+    private Tensor vnniForward(Tensor x, QParams a, int n, int h, int wd, int oh, int ow) {
+        boolean taps = tapPacked();
+        int c4 = taps ? (kh * kw + 3) / 4 : (inC + 3) / 4, ph = p.padH(), pw = p.padW(), o = outChannels();
+        int wp = taps ? ow : wd + 2 * pw, vx = (ow + 15) / 16;
+        // room for a row's last vector to read past it
+        long planeElems = taps ? (long) oh * ow + 16 : (long) (h + 2 * ph) * wp + 16L * vx + kw;
+        long imgStride = 4L * c4 * planeElems;
+        byte[] in = scratch(Math.toIntExact(n * imgStride));   // every byte is written by the packing
+        byte zeroCode = (byte) (a.zero0() + 128);
+        float[] sj = new float[o], add = new float[o];
+        int[] zs = new int[o], corr = new int[o];
+        Int8Gemm.epilogueConstants(a.scale0(), a.zero0(), w.scale, w.rowSum, bias, sj, zs, add);
+        for (int j = 0; j < o; j++) corr[j] = zs[j] + 128 * w.rowSum[j];   // sum (q + 128) w - corr = sum q w - zp rowSum
+        Tensor out = Tensor.uninitialized(dev.kiln.backend.Backends.cpu(), dev.kiln.tensor.DType.F32, n, o, oh, ow);
+        try (Tensor xc = x.contiguous()) {
+            MemorySegment seg = xc.segment(), dst = out.segment();
+            long off = xc.offset();
+            dev.kiln.backend.cpu.Parallel.forRange(n, (long) o * oh * ow * inC * kh * kw / 8, (b0, b1) -> {
+                if (taps) {
+                    Int8VnniKernel.convPackTaps(seg, off, b0, b1, h, wd, a.scale0(), a.zero0(), a.qmin(), a.qmax(), kh, kw, ph, pw, oh, ow,
+                            planeElems, zeroCode, in);
+                    Int8VnniKernel.conv(in, imgStride, planeElems, b0, b1, c4, wp, oh, ow, 1, 1, vnniWeights, o, corr, sj, add,
+                            epilogue == Epilogue.RELU, dst, out.offset());
+                } else {
+                    Int8VnniKernel.convPack(seg, off, b0, b1, inC, h, wd, a.scale0(), a.zero0(), a.qmin(), a.qmax(), ph, pw, wp, planeElems,
+                            zeroCode, in);
+                    Int8VnniKernel.conv(in, imgStride, planeElems, b0, b1, c4, wp, oh, ow, kh, kw, vnniWeights, o, corr, sj, add,
+                            epilogue == Epilogue.RELU, dst, out.offset());
+                }
+            });
+        }
+        return out;
+    }
+
+    /** The calling thread's buffer for the VNNI conv's packed input (reused: no allocation and zeroing per call). */
+    private static byte[] scratch(int bytes) {
+        byte[] b = SCRATCH.get();
+        if (b.length < bytes) SCRATCH.set(b = new byte[bytes]);
+        return b;
+    }
+
+    private static final ThreadLocal<byte[]> SCRATCH = ThreadLocal.withInitial(() -> new byte[0]);
 
     /** [N, pix, O] to [N, O, pix]. */
     private static float[] channelsFirst(float[] v, int n, int pix, int o) {

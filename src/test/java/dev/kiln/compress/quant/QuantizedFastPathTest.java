@@ -115,6 +115,33 @@ class QuantizedFastPathTest {
         }
     }
 
+    /**
+     * The VNNI direct conv (stride 1, where the native kernel runs): channel counts that fill part of
+     * a 4-channel group (1, 3, 5) or whole ones (16), output channels beyond whole tiles of 4 (7, 33),
+     * output rows of 14, 28 and 29 pixels (a masked last vector), padding 0 to 2, square and
+     * rectangular kernels, static and dynamic activations; bit for bit the reference.
+     */
+    @Test
+    void vnniDirectConvMatchesReferenceBitForBit() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Int8VnniKernel.convEnabled(), "no VNNI kernel here");
+        Generator g = new Generator(17);
+        int[][] shapes = {{1, 16, 3, 3, 1, 28, 28}, {16, 32, 3, 3, 1, 14, 14}, {3, 7, 3, 2, 2, 9, 29}, {5, 33, 1, 1, 0, 6, 17}, {4, 4, 5, 5, 2, 7, 31}};
+        for (int[] sh : shapes) {   // C, O, kh, kw, pad, H, W
+            Conv2dParams p = Conv2dParams.of(1, sh[4]);
+            Conv2d conv = new Conv2d(sh[0], sh[1], sh[2], sh[3], p, true, g);
+            Tensor x = Tensor.randn(g, 3, sh[0], sh[5], sh[6]).add(0.3);
+            for (Epilogue e : new Epilogue[]{Epilogue.NONE, Epilogue.RELU})
+                for (QParams act : new QParams[]{null, QParams.fromRange(-1.0, 2.0, false), QParams.fromRange(0.1, 2.5, false)}) {
+                    QuantizedConv2d q = new QuantizedConv2d(conv.weight(), conv.bias(), p, e, act);
+                    String what = java.util.Arrays.toString(sh) + " " + e + " " + act;
+                    assertTrue(q.usesVnni(), what);
+                    Tensor y = run(q, x), ref = referenceConv(q, x);
+                    assertArrayEquals(ref.shape(), y.shape(), what);
+                    assertArrayEquals(ref.toFloatArray(), y.toFloatArray(), 0f, what);
+                }
+        }
+    }
+
     @Test
     void linearMatchesReferenceBitForBit() {
         Generator g = new Generator(12);
