@@ -27,9 +27,28 @@ final class GraphPlan {
     /** Names read from enclosing scopes (by this graph's nodes or its nested subgraphs). */
     final Set<String> freeVars;
     final Set<String> outputNames;
+    /**
+     * shapeOnly[i]: node i computes from tensor shapes and constants only: a Shape or Size of
+     * anything, or a small-arithmetic op (see {@link #SHAPE_ARITHMETIC}) whose every input is an
+     * initializer or another such node's output, with no graph output among its own. Its results
+     * are the same for inputs of the same shapes (the executor keeps them between runs).
+     */
+    final boolean[] shapeOnly;
+    /** shapeInputs[i]: for a shapeOnly node, the shapeOnly nodes producing its inputs. */
+    final int[][] shapeInputs;
+
+    /** Ops that read their inputs' shapes only. */
+    static final Set<String> SHAPE_SOURCES = Set.of("Shape", "Size");
+    /** Deterministic ops that HF-style exports apply to shapes (index arithmetic, masks, position ids). */
+    static final Set<String> SHAPE_ARITHMETIC = Set.of("Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Reshape",
+            "Add", "Sub", "Mul", "Div", "Mod", "Neg", "Abs", "Min", "Max", "Floor", "Ceil", "Sqrt", "Equal", "Less", "Greater",
+            "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or", "Where", "Range", "ConstantOfShape", "Expand", "Identity",
+            "ReduceProd", "ReduceSum", "ReduceMin", "ReduceMax", "Constant", "Transpose", "Tile", "Trilu");
 
     private GraphPlan(OnnxGraph graph, OnnxOp[] ops, int[] opsets, List<List<String>> releaseAfter, Set<String> freeVars,
-                      Set<String> outputNames) {
+                      Set<String> outputNames, boolean[] shapeOnly, int[][] shapeInputs) {
+        this.shapeOnly = shapeOnly;
+        this.shapeInputs = shapeInputs;
         this.graph = graph;
         this.ops = ops;
         this.opsets = opsets;
@@ -106,7 +125,28 @@ final class GraphPlan {
             int when = Math.max(p.getValue(), lastUse.getOrDefault(p.getKey(), -1));
             release.get(when).add(p.getKey());
         }
-        GraphPlan plan = new GraphPlan(g, ops, opsets, release, free, outputNames);
+        boolean[] shapeOnly = new boolean[n];
+        int[][] shapeInputs = new int[n][];
+        Set<String> graphInputs = new HashSet<>();
+        for (ValueInfo in : g.inputs()) graphInputs.add(in.name());
+        for (int i = 0; i < n; i++) {
+            OnnxNode node = nodes.get(i);
+            boolean std = node.domain().isEmpty() || node.domain().equals("ai.onnx");
+            boolean ok = std && subgraphs(node).isEmpty() && (SHAPE_SOURCES.contains(node.opType()) || SHAPE_ARITHMETIC.contains(node.opType()));
+            for (String out : node.outputs()) if (outputNames.contains(out)) ok = false;
+            List<Integer> from = new ArrayList<>();
+            if (ok && !SHAPE_SOURCES.contains(node.opType())) {
+                for (String in : node.inputs()) {
+                    if (in.isEmpty()) continue;
+                    Integer prod = producer.get(in);
+                    if (prod != null && shapeOnly[prod]) from.add(prod);
+                    else if (prod != null || graphInputs.contains(in) || !g.initializers().containsKey(in)) { ok = false; break; }
+                }
+            }
+            shapeOnly[i] = ok;
+            shapeInputs[i] = ok ? from.stream().mapToInt(Integer::intValue).toArray() : null;
+        }
+        GraphPlan plan = new GraphPlan(g, ops, opsets, release, free, outputNames, shapeOnly, shapeInputs);
         plans.put(g, plan);
         return plan;
     }

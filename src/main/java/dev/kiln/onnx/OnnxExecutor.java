@@ -33,6 +33,11 @@ import java.util.Set;
  * system property {@code kiln.onnx.optimize=false} turns that off, and an executor with a custom
  * {@link OpRegistry} runs the graph as given. {@link #model()} stays the model as given.
  * <p>
+ * Between runs the executor keeps the results of the top-level graph's shape-only nodes (Shape,
+ * and index arithmetic on shapes and constants: {@link GraphPlan#shapeOnly}); a run whose inputs
+ * have the shapes of the last one skips that arithmetic ({@code kiln.onnx.shapeMemo=false} turns
+ * this off). Runs may overlap on several threads; one at a time uses the kept results.
+ * <p>
  * Subgraphs (If/Loop/Scan bodies) run through the {@link dev.kiln.onnx.ops.SubgraphRunner} given to
  * each op: their inputs are bound by position, other names resolve in the enclosing scopes.
  * Ops run on the backend of their inputs, so a model fed CUDA tensors runs on CUDA where its ops
@@ -46,6 +51,8 @@ public final class OnnxExecutor implements AutoCloseable {
     private final Set<Tensor> modelTensors;
     private boolean closed;
     private volatile OnnxProfile profile;
+    /** The root graph's shape-only results between runs (null: off, {@code kiln.onnx.shapeMemo=false}). */
+    private final ShapeMemo shapeMemo;
 
     /** An executor with every op Kiln implements. */
     public OnnxExecutor(OnnxModel model) { this(model, OpRegistry.standard()); }
@@ -89,6 +96,7 @@ public final class OnnxExecutor implements AutoCloseable {
             throw e;
         }
         if (root != model.graph()) modelTensors.addAll(GraphPlan.modelTensors(root));
+        this.shapeMemo = "false".equals(System.getProperty("kiln.onnx.shapeMemo")) ? null : new ShapeMemo(plans.get(root).ops.length);
     }
 
     public OnnxModel model() { return model; }
@@ -144,8 +152,12 @@ public final class OnnxExecutor implements AutoCloseable {
         Frame frame = new Frame(null, g.initializers());
         bindInputs(g, inputs, frame);
         List<Value> outs;
+        // the shape-only results of the last run are reused when this run is the only one using them
+        ShapeMemo memo = shapeMemo != null && shapeMemo.lock.tryLock() ? shapeMemo : null;
         try (var burst = dev.kiln.backend.Backends.burst()) {   // hundreds of small parallel ops: keep the workers awake
-            outs = execute(plans.get(g), frame);
+            outs = execute(plans.get(g), frame, memo);
+        } finally {
+            if (memo != null) memo.lock.unlock();
         }
         LinkedHashMap<String, Value> result = new LinkedHashMap<>();
         for (int i = 0; i < outs.size(); i++) result.put(g.outputs().get(i).name(), outs.get(i));
@@ -197,12 +209,57 @@ public final class OnnxExecutor implements AutoCloseable {
         }
     }
 
-    /** Runs the plan's nodes in {@code frame} and returns its outputs (owned by the caller). */
-    private List<Value> execute(GraphPlan plan, Frame frame) {
+    /**
+     * The values of the root graph's shape-only nodes ({@link GraphPlan#shapeOnly}) from earlier runs,
+     * kept by the executor: a node whose shape-only inputs did not change this run is not run again
+     * (its kept outputs are bound, borrowed), and a Shape whose result equals the kept one keeps it.
+     * In a decode loop most of the ~1,300 index ops a Hugging Face GPT-2 export runs per step read
+     * shapes that stay the same from step to step. The tensors are closed with the executor.
+     */
+    private static final class ShapeMemo {
+        final java.util.concurrent.locks.ReentrantLock lock = new java.util.concurrent.locks.ReentrantLock();
+        final List<Value>[] outs;
+        final boolean[] changed;
+        /** Kept tensor objects -> the number of kept outputs holding them. */
+        final Map<Tensor, Integer> held = new IdentityHashMap<>();
+
+        @SuppressWarnings("unchecked")
+        ShapeMemo(int nodes) {
+            outs = new List[nodes];
+            changed = new boolean[nodes];
+        }
+
+        void keep(List<Value> vs, Set<Tensor> model) {
+            for (Value v : vs) Values.forEachTensor(v, t -> { if (!model.contains(t)) held.merge(t, 1, Integer::sum); });
+        }
+
+        void drop(List<Value> vs) {
+            for (Value v : vs)
+                Values.forEachTensor(v, t -> {
+                    Integer c = held.get(t);
+                    if (c == null) return;
+                    if (c > 1) held.put(t, c - 1);
+                    else {
+                        held.remove(t);
+                        t.close();
+                    }
+                });
+        }
+
+        void close() {
+            for (Tensor t : held.keySet()) t.close();
+            held.clear();
+            java.util.Arrays.fill(outs, null);
+        }
+    }
+
+    /** Runs the plan's nodes in {@code frame} and returns its outputs (owned by the caller); memo: the root graph's, or null. */
+    private List<Value> execute(GraphPlan plan, Frame frame, ShapeMemo memo) {
         boolean ok = false;
         try {
             for (int i = 0; i < plan.ops.length; i++) {
-                runNode(plan, i, frame);
+                if (memo != null && plan.shapeOnly[i]) runShapeOnly(plan, i, frame, memo);
+                else runNode(plan, i, frame);
                 for (String dead : plan.releaseAfter.get(i)) {
                     Value v = frame.env.remove(dead);
                     if (v != null) release(frame, v);
@@ -236,9 +293,79 @@ public final class OnnxExecutor implements AutoCloseable {
         return sb.toString();
     }
 
+    /** Runs node i: its outputs bound in the frame (new tensors owned by it). */
     private void runNode(GraphPlan plan, int i, Frame frame) {
         OnnxNode node = plan.graph.nodes().get(i);
-        int opset = plan.opsets[i];
+        List<Value> ins = inputs(plan, i, frame);
+        List<Value> outs = call(plan, i, frame, ins);
+        for (int k = 0; k < outs.size(); k++) {
+            Value v = outs.get(k);
+            String name = node.outputs().get(k);
+            if (v == null) continue;
+            if (name.isEmpty()) { // produced but unnamed: drop it unless it is borrowed or held elsewhere
+                adopt(frame, v, ins);
+                release(frame, v);
+                continue;
+            }
+            adopt(frame, v, ins);
+            frame.env.put(name, v);
+        }
+    }
+
+    /**
+     * A shape-only node of the root graph (see {@link ShapeMemo}): the kept outputs when its inputs
+     * did not change, else run; its outputs are bound borrowed (the memo owns them).
+     */
+    private void runShapeOnly(GraphPlan plan, int i, Frame frame, ShapeMemo memo) {
+        OnnxNode node = plan.graph.nodes().get(i);
+        List<Value> kept = memo.outs[i];
+        boolean source = GraphPlan.SHAPE_SOURCES.contains(node.opType());
+        if (kept != null && !source) {
+            boolean same = true;
+            for (int p : plan.shapeInputs[i]) if (memo.changed[p]) { same = false; break; }
+            if (same) {
+                bindKept(node, kept, frame);
+                memo.changed[i] = false;
+                return;
+            }
+        }
+        List<Value> outs = call(plan, i, frame, inputs(plan, i, frame));
+        if (kept != null && source && sameValues(outs, kept)) {
+            memo.keep(outs, modelTensors);   // the new result is closed through the memo's counts
+            memo.drop(outs);
+            bindKept(node, kept, frame);
+            memo.changed[i] = false;
+            return;
+        }
+        memo.keep(outs, modelTensors);
+        if (kept != null) memo.drop(kept);
+        memo.outs[i] = outs;
+        memo.changed[i] = true;
+        bindKept(node, outs, frame);
+    }
+
+    private static void bindKept(OnnxNode node, List<Value> outs, Frame frame) {
+        for (int k = 0; k < outs.size(); k++) {
+            String name = node.outputs().get(k);
+            if (outs.get(k) != null && !name.isEmpty()) frame.env.put(name, outs.get(k));
+        }
+    }
+
+    /** Whether two results of a Shape/Size hold equal tensors (same type, shape and values). */
+    private static boolean sameValues(List<Value> a, List<Value> b) {
+        if (a.size() != b.size()) return false;
+        for (int k = 0; k < a.size(); k++) {
+            if (!(a.get(k) instanceof Value.TensorValue x) || !(b.get(k) instanceof Value.TensorValue y)) return false;
+            Tensor s = x.tensor(), t = y.tensor();
+            if (x.type() != y.type() || !Arrays.equals(s.shape(), t.shape()) || s.numel() > 64) return false;
+            if (!Arrays.equals(s.toDoubleArray(), t.toDoubleArray())) return false;
+        }
+        return true;
+    }
+
+    /** Node i's input values (null for an omitted optional input). */
+    private static List<Value> inputs(GraphPlan plan, int i, Frame frame) {
+        OnnxNode node = plan.graph.nodes().get(i);
         List<Value> ins = new ArrayList<>(node.inputs().size());
         for (String name : node.inputs()) {
             if (name.isEmpty()) {
@@ -246,10 +373,17 @@ public final class OnnxExecutor implements AutoCloseable {
                 continue;
             }
             Value v = frame.lookup(name);
-            if (v == null) throw new OnnxException(node.describe() + " (opset " + opset + "): input '" + name
+            if (v == null) throw new OnnxException(node.describe() + " (opset " + plan.opsets[i] + "): input '" + name
                     + "' has no value (an earlier op left out this optional output)");
             ins.add(v);
         }
+        return ins;
+    }
+
+    /** Runs node i's op on ins (profiled when on) and checks its result count. */
+    private List<Value> call(GraphPlan plan, int i, Frame frame, List<Value> ins) {
+        OnnxNode node = plan.graph.nodes().get(i);
+        int opset = plan.opsets[i];
         OpCall call = new OpCall(node, Collections.unmodifiableList(ins), opset, (g, gi) -> runSubgraph(g, gi, frame));
         List<Value> outs;
         long t0 = profile == null ? 0 : System.nanoTime();
@@ -265,18 +399,7 @@ public final class OnnxExecutor implements AutoCloseable {
         if (outs == null || outs.size() > node.outputs().size())
             throw new OnnxException(node.describe() + " (opset " + opset + "): op returned "
                     + (outs == null ? "null" : outs.size() + " outputs") + " for " + node.outputs().size() + " declared outputs");
-        for (int k = 0; k < outs.size(); k++) {
-            Value v = outs.get(k);
-            String name = node.outputs().get(k);
-            if (v == null) continue;
-            if (name.isEmpty()) { // produced but unnamed: drop it unless it is borrowed or held elsewhere
-                adopt(frame, v, ins);
-                release(frame, v);
-                continue;
-            }
-            adopt(frame, v, ins);
-            frame.env.put(name, v);
-        }
+        return outs;
     }
 
     /** Whether t is one of the tensors the op's inputs hold (an op may return an input as its output). */
@@ -352,7 +475,7 @@ public final class OnnxExecutor implements AutoCloseable {
                     + inputs.size());
         Frame frame = new Frame(parent, g.initializers());
         for (int i = 0; i < inputs.size(); i++) frame.env.put(g.inputs().get(i).name(), inputs.get(i));
-        return execute(plan, frame);
+        return execute(plan, frame, null);
     }
 
     /** Releases a model's tensors when no executor was made for it (e.g. it has unsupported ops). */
@@ -365,6 +488,14 @@ public final class OnnxExecutor implements AutoCloseable {
     public void close() {
         if (closed) return;
         closed = true;
+        if (shapeMemo != null) {
+            shapeMemo.lock.lock();
+            try {
+                shapeMemo.close();
+            } finally {
+                shapeMemo.lock.unlock();
+            }
+        }
         for (Tensor t : modelTensors) t.close();
     }
 

@@ -39,6 +39,12 @@ public final class OnnxProfile {
         return c == null ? 0 : c[1];
     }
 
+    /** Calls recorded for an op type (0 when none). */
+    public synchronized long calls(String op) {
+        long[] c = byOp.get(op);
+        return c == null ? 0 : c[0];
+    }
+
     /** "op  calls  total ms  share" rows, slowest first. */
     public synchronized String table() {
         List<Map.Entry<String, long[]>> rows = new ArrayList<>(byOp.entrySet());
