@@ -2,6 +2,7 @@ package dev.kiln.backend.cpu;
 
 import dev.kiln.backend.Backends;
 import dev.kiln.tensor.DType;
+import dev.kiln.tensor.Scope;
 import dev.kiln.tensor.Tensor;
 
 import java.lang.foreign.MemorySegment;
@@ -41,7 +42,9 @@ public final class WeightSlab {
         int live;
 
         Block(long size) {
-            this.memory = Tensor.uninitialized(Backends.cpu(), DType.I8, Math.toIntExact(size));
+            // the block outlives any scope open on the thread that happens to carve the first piece
+            // (pieces of it go to other callers): its lifetime is its pieces' count, not the scope
+            this.memory = Scope.escape(Tensor.uninitialized(Backends.cpu(), DType.I8, Math.toIntExact(size)));
             this.size = size;
         }
     }
