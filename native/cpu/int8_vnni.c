@@ -229,10 +229,10 @@ TARGET void kiln_i8_conv_direct(const uint8_t *in, long imgStride, long planeStr
                         /* Math.max(v, 0): v where v > 0 or NaN, else +0 */
                         if (relu) f = _mm512_mask_mov_ps(_mm512_setzero_ps(), _mm512_cmp_ps_mask(f, _mm512_setzero_ps(), _CMP_NLE_UQ), f);
                         float *dst = ob + ((long) j * oh + yv[i]) * ow + xv[i];
-                        /* a row's last vector: lanes past the row land on the next row's first pixels, which a
-                           later store overwrites, so a whole store (masked stores to memory not in cache are
-                           slow on Zen 4); the plane's last row stays masked */
-                        if (m == 0xffff || yv[i] < oh - 1) _mm512_storeu_ps(dst, f);
+                        /* a row's last vector: when the lanes past the row land inside the next row (a later
+                           store overwrites them), a whole store (masked stores to memory not in cache are slow
+                           on Zen 4); otherwise (the plane's last row, rows narrower than the overflow) masked */
+                        if (m == 0xffff || (yv[i] < oh - 1 && 16 - (ow - xv[i]) <= ow)) _mm512_storeu_ps(dst, f);
                         else _mm512_mask_storeu_ps(dst, m, f);
                     }
                 }

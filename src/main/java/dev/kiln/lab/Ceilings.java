@@ -26,8 +26,17 @@ import java.util.List;
 public record Ceilings(double memoryGBs, double flopsG, String note) {
     static final long COPY_BYTES = 64L << 20;
 
-    /** The ceiling for a unit. */
-    public double of(LabOp.Unit unit) { return unit == LabOp.Unit.BYTES ? memoryGBs : flopsG; }
+    /**
+     * The ceiling for a unit. int8: 4x the fp32 peak, the rate of {@code vpdpbusd} (64 int8
+     * multiply-adds per 512-bit instruction where an fp32 FMA does 16) on the same ports.
+     */
+    public double of(LabOp.Unit unit) {
+        return switch (unit) {
+            case BYTES -> memoryGBs;
+            case FLOPS -> flopsG;
+            case INT8_OPS -> 4 * flopsG;
+        };
+    }
 
     public static Ceilings cuda() {
         return new Ceilings(4800, 67_000, "cuda ceilings (H200 datasheet): memory 4800 GB/s, fp32 67000 GFLOP/s");

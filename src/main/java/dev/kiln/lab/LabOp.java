@@ -14,8 +14,11 @@ import java.util.List;
  * elementwise ops and reductions, {m, k, n} for gemm. Subclasses supply the op-specific parts.
  */
 public abstract class LabOp {
-    /** What {@link #work} counts: bytes read + written (GB/s) or floating-point operations (GFLOP/s). */
-    public enum Unit { BYTES, FLOPS }
+    /**
+     * What {@link #work} counts: bytes read + written (GB/s), floating-point operations (GFLOP/s) or
+     * int8 multiply-add operations, 2 per multiply-add (GOP/s).
+     */
+    public enum Unit { BYTES, FLOPS, INT8_OPS }
 
     private final String name;
     private final List<int[]> testSizes;

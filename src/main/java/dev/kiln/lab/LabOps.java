@@ -30,10 +30,10 @@ public final class LabOps {
     static final List<int[]> GEMM_SIZES = List.of(new int[]{1, 1, 1}, new int[]{7, 7, 7}, new int[]{45, 65, 33},
             new int[]{1025, 7, 3}, new int[]{3, 1025, 5});
 
-    /** All built-in ops by name (insertion order: add, exp, gelu, softmax, sum, gemm, gemm-bf16, conv). */
+    /** All built-in ops by name (insertion order: add, exp, gelu, softmax, sum, gemm, gemm-bf16, conv, conv-int8). */
     public static Map<String, LabOp> builtIn() {
         Map<String, LabOp> ops = new LinkedHashMap<>();
-        for (LabOp op : List.of(new Add(), new Exp(), new Gelu(), new Softmax(), new Sum(), new Gemm(), new GemmBf16(), new ConvLab())) ops.put(op.name(), op);
+        for (LabOp op : List.of(new Add(), new Exp(), new Gelu(), new Softmax(), new Sum(), new Gemm(), new GemmBf16(), new ConvLab(), new ConvInt8())) ops.put(op.name(), op);
         ops.get("add").register(new Variant("add-256bit", "cpu", Add256::add));
         // the Vector API kernels that native/cpu replaces where present (GELU, softmax rows, GEMM panel and packs)
         for (String name : List.of("gelu", "softmax", "gemm")) {
@@ -328,6 +328,88 @@ public final class LabOps {
         private static void check(int[] s) {
             if (s.length != 7) throw new IllegalArgumentException("lab conv: size must be NxCxHxWxOxKxSTRIDE, got " + sizeText(s));
             if (s[4] % ConvBlocked.OG != 0) throw new IllegalArgumentException("lab conv: output channels must be a multiple of " + ConvBlocked.OG + " (the blocked kernel's), got " + s[4]);
+        }
+    }
+
+    /**
+     * The int8 conv of quantized CNN layers ({@code QuantizedConv2d}): stride 1, padding k/2, bias
+     * and ReLU, the input quantized per tensor from its range (dynamic), the weight per output
+     * channel; size {n, c, h, w, o, k}. The reference is the float64 conv of the quantized operands
+     * (x's codes times its scale, each output channel's int8 weights times theirs), which the
+     * int8 arithmetic computes exactly up to the float epilogue's roundings. Variants: "kiln" (the
+     * direct VNNI conv where the native kernel runs), "kiln-unfold" (int8 unfold + VNNI GEMM),
+     * "kiln-scalar" (the layer made and run with the scalar kernels). Work: 2 ops per int8
+     * multiply-add; the ceiling is vpdpbusd's rate (see {@link Ceilings#of}).
+     */
+    static final class ConvInt8 extends LabOp {
+        ConvInt8() {
+            super("conv-int8", List.of(new int[]{1, 1, 9, 11, 16, 3}, new int[]{2, 16, 7, 17, 32, 3}, new int[]{1, 5, 6, 6, 7, 5},
+                    new int[]{1, 3, 28, 29, 4, 1}), new int[]{64, 16, 14, 14, 32, 3}, 1e-4, 1e-5);
+            Map<Tensor, dev.kiln.compress.quant.QuantizedConv2d> direct = new java.util.IdentityHashMap<>(), unfold = new java.util.IdentityHashMap<>(),
+                    scalar = new java.util.IdentityHashMap<>();
+            register(new Variant("kiln", "cpu", in -> forward(direct.computeIfAbsent(in[1], w -> layer(w, in[2])), in[0])));
+            register(new Variant("kiln-unfold", "cpu", in -> {
+                boolean was = dev.kiln.compress.quant.QuantizedConv2d.setDirectConv(false);
+                try {
+                    return forward(unfold.computeIfAbsent(in[1], w -> layer(w, in[2])), in[0]);
+                } finally {
+                    dev.kiln.compress.quant.QuantizedConv2d.setDirectConv(was);
+                }
+            }));
+            register(new Variant("kiln-scalar", "cpu", scalarTwin(in -> forward(scalar.computeIfAbsent(in[1], w -> layer(w, in[2])), in[0]))));
+        }
+        private static dev.kiln.compress.quant.QuantizedConv2d layer(Tensor w, Tensor bias) {
+            return new dev.kiln.compress.quant.QuantizedConv2d(w, bias, dev.kiln.ops.Conv2dParams.of(1, w.size(2) / 2),
+                    dev.kiln.compress.fuse.Epilogue.RELU, null);
+        }
+        private static Tensor forward(dev.kiln.compress.quant.QuantizedConv2d q, Tensor x) {
+            try (var g = dev.kiln.autograd.GradMode.noGrad()) { return q.forward(x); }
+        }
+        @Override public Tensor[] inputs(int[] size, Generator g) {
+            if (size.length != 6) throw new IllegalArgumentException("lab conv-int8: size must be NxCxHxWxOxK, got " + sizeText(size));
+            return new Tensor[]{uniform(g, size[0], size[1], size[2], size[3]), uniform(g, size[4], size[1], size[5], size[5]), uniform(g, size[4])};
+        }
+        @Override public double[] reference(double[][] in, int[] size) {
+            int n = size[0], c = size[1], h = size[2], w = size[3], o = size[4], k = size[5], p = k / 2, taps = c * k * k;
+            // x per tensor from its range (QParams' definition), the weight per output channel, as the layer quantizes them
+            double mn = 0, mx = 0;
+            for (double v : in[0]) { mn = Math.min(mn, v); mx = Math.max(mx, v); }
+            dev.kiln.compress.quant.QParams a = dev.kiln.compress.quant.QParams.fromRange(mn, mx, false);
+            double[] xq = new double[in[0].length];
+            float s = a.scale0();
+            for (int i = 0; i < xq.length; i++)
+                xq[i] = (Math.max(a.qmin(), Math.min(a.qmax(), Math.rint((float) in[0][i] / s) + a.zero0())) - a.zero0()) * (double) s;
+            double[] wq = new double[in[1].length];
+            for (int j = 0; j < o; j++) {
+                double amax = 0;
+                for (int t = 0; t < taps; t++) amax = Math.max(amax, Math.abs(in[1][j * taps + t]));
+                float ws = (float) (amax > 0 ? amax / 127.0 : 1.0);
+                for (int t = 0; t < taps; t++)
+                    wq[j * taps + t] = Math.max(-127, Math.min(127, Math.rint((float) in[1][j * taps + t] / ws))) * (double) ws;
+            }
+            double[] y = new double[n * o * h * w];
+            for (int ni = 0; ni < n; ni++)
+                for (int oc = 0; oc < o; oc++)
+                    for (int i = 0; i < h; i++)
+                        for (int j = 0; j < w; j++) {
+                            double acc = 0;
+                            for (int ic = 0; ic < c; ic++)
+                                for (int ki = 0; ki < k; ki++)
+                                    for (int kj = 0; kj < k; kj++) {
+                                        int ih = i - p + ki, iw = j - p + kj;
+                                        if (ih >= 0 && ih < h && iw >= 0 && iw < w)
+                                            acc += xq[((ni * c + ic) * h + ih) * w + iw] * wq[((oc * c + ic) * k + ki) * k + kj];
+                                    }
+                            y[((ni * o + oc) * h + i) * w + j] = Math.max(acc + in[2][oc], 0);
+                        }
+            return y;
+        }
+        @Override public double work(int[] size) { return 2.0 * size[0] * size[4] * size[1] * size[5] * size[5] * size[2] * size[3]; }
+        @Override public Unit unit() { return Unit.INT8_OPS; }
+        @Override public int[] parseSize(String text) {
+            int[] s = super.parseSize(text);
+            if (s.length != 6) throw new IllegalArgumentException("lab conv-int8: size must be NxCxHxWxOxK, got " + text);
+            return s;
         }
     }
 }

@@ -115,7 +115,11 @@ final class LabCommand implements Callable<Integer> {
     private static LabResult row(LabRunner runner, LabOp labOp, Variant v, Validation val, int[] size, Ceilings c) {
         double sec = val.passed() ? runner.time(labOp, v, size) : Double.NaN;
         double rate = labOp.work(size) / sec * 1e-9;
-        String unit = labOp.unit() == LabOp.Unit.BYTES ? "GB/s" : "GFLOP/s";
+        String unit = switch (labOp.unit()) {
+            case BYTES -> "GB/s";
+            case FLOPS -> "GFLOP/s";
+            case INT8_OPS -> "GOP/s";
+        };
         return new LabResult(labOp.name(), v.name(), v.device(), val, LabOp.sizeText(size), sec, rate, unit, c.of(labOp.unit()));
     }
 

@@ -126,7 +126,18 @@ public final class QuantizedConv2d extends Module {
     private boolean tapPacked() { return inC == 1 && kh * kw > 1; }
 
     /** -Dkiln.int8.directConv=false: the unfold + GEMM and float direct paths only (to compare). */
-    static boolean VNNI_DIRECT = !"false".equals(System.getProperty("kiln.int8.directConv"));
+    private static volatile boolean VNNI_DIRECT = !"false".equals(System.getProperty("kiln.int8.directConv"));
+
+    /**
+     * Whether layers made from now on may run on the VNNI direct conv (benchmarks and the kernel lab
+     * compare it with the unfold + GEMM path); returns the previous setting. Layers already made
+     * keep their path.
+     */
+    public static boolean setDirectConv(boolean on) {
+        boolean old = VNNI_DIRECT;
+        VNNI_DIRECT = on;
+        return old;
+    }
 
     /**
      * q [O, C kh kw] as [O][kh][kw][ceil(C / 4)][4] bytes (padded channels 0) for the VNNI conv, or

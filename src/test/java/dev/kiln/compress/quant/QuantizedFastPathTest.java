@@ -118,14 +118,14 @@ class QuantizedFastPathTest {
     /**
      * The VNNI direct conv (stride 1, where the native kernel runs): channel counts that fill part of
      * a 4-channel group (1, 3, 5) or whole ones (16), output channels beyond whole tiles of 4 (7, 33),
-     * output rows of 14, 28 and 29 pixels (a masked last vector), padding 0 to 2, square and
+     * output rows of 3, 6, 14, 28 and 29 pixels (a masked last vector; rows narrower than a vector), padding 0 to 2, square and
      * rectangular kernels, static and dynamic activations; bit for bit the reference.
      */
     @Test
     void vnniDirectConvMatchesReferenceBitForBit() {
         org.junit.jupiter.api.Assumptions.assumeTrue(Int8VnniKernel.convEnabled(), "no VNNI kernel here");
         Generator g = new Generator(17);
-        int[][] shapes = {{1, 16, 3, 3, 1, 28, 28}, {16, 32, 3, 3, 1, 14, 14}, {3, 7, 3, 2, 2, 9, 29}, {5, 33, 1, 1, 0, 6, 17}, {4, 4, 5, 5, 2, 7, 31}};
+        int[][] shapes = {{1, 16, 3, 3, 1, 28, 28}, {16, 32, 3, 3, 1, 14, 14}, {3, 7, 3, 2, 2, 9, 29}, {5, 33, 1, 1, 0, 6, 17}, {4, 4, 5, 5, 2, 7, 31}, {5, 7, 5, 5, 2, 6, 6}, {1, 16, 3, 3, 1, 5, 3}};
         for (int[] sh : shapes) {   // C, O, kh, kw, pad, H, W
             Conv2dParams p = Conv2dParams.of(1, sh[4]);
             Conv2d conv = new Conv2d(sh[0], sh[1], sh[2], sh[3], p, true, g);
