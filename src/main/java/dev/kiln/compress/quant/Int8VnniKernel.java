@@ -143,6 +143,11 @@ final class Int8VnniKernel {
         int blockTile = rowTiles >= 4 * threads ? BLOCK_TILE
                 : Math.max(1, Math.min(BLOCK_TILE, blocks / Math.max(1, 4 * threads / rowTiles)));
         int colTiles = (blocks + blockTile - 1) / blockTile;
+        // few tiles: BERT's 256 rows x 768 columns made 3 x 3 tiles, 5 for one thread and 4 for the other
+        if (threads > 1 && BALANCED_ROWS && rowTiles * colTiles < 16 * threads) {
+            rowTile = balancedRowTile(m, rowTile, colTiles, threads);
+            rowTiles = (m + rowTile - 1) / rowTile;
+        }
         long cost = (long) Math.min(m, rowTile) * blockTile * LANES * k / 8;
         final int bt = blockTile;
         final byte[] av = ap;
@@ -166,6 +171,38 @@ final class Int8VnniKernel {
             }
         });
         return c;
+    }
+
+    /** -Dkiln.int8.balancedRows=false: the row tiles of the first fit only (to compare). */
+    static volatile boolean BALANCED_ROWS = !"false".equals(System.getProperty("kiln.int8.balancedRows"));
+
+    /**
+     * The row tile (a multiple of 8, from rowTile down to 32, or rowTile when it is smaller) whose tiles, split into threads
+     * contiguous runs of tasks in the kernel's column-major order as {@link Parallel#forRange} splits
+     * them, give the busiest thread the least work (rows x column tiles); the larger tile on ties.
+     */
+    static int balancedRowTile(int m, int rowTile, int colTiles, int threads) {
+        int best = rowTile, floor = Math.min(32, rowTile);
+        long bestMax = Long.MAX_VALUE;
+        for (int tiles = (m + rowTile - 1) / rowTile; ; tiles++) {
+            int rt = ((m + tiles - 1) / tiles + 7) / 8 * 8;
+            if (rt < floor) break;
+            int rowTilesN = (m + rt - 1) / rt, tasks = rowTilesN * colTiles, chunks = Math.min(threads, tasks);
+            long worst = 0;
+            for (int c = 0, start = 0; c < chunks; c++) {
+                int len = tasks / chunks + (c < tasks % chunks ? 1 : 0);
+                long work = 0;
+                for (int t = start; t < start + len; t++) work += Math.min(rt, m - (t % rowTilesN) * rt);
+                worst = Math.max(worst, work);
+                start += len;
+            }
+            if (worst < bestMax) {
+                bestMax = worst;
+                best = rt;
+            }
+            if (rt <= floor) break;
+        }
+        return best;
     }
 
     /** out[o0 + r] = sum of row r of the rows x lda int8 block at a[aOff] (row stride lda), for r in [0, rows). */

@@ -158,4 +158,37 @@ class Int8GemmTest {
                 }
         assertThrows(IllegalArgumentException.class, () -> Int8Gemm.requantize(c, 1, 0, new float[3], rs, null, false, 0, 0));
     }
+
+    /**
+     * The VNNI kernel's row tiles for few tiles on several threads: BERT's 256 rows against 3 column
+     * tiles become 4 tiles of 64 (12 tasks, 6 per thread) instead of 3 of 88 (9 tasks, 5 and 4); one
+     * row keeps its 8-row tile; the chosen tile never leaves the busiest thread more rows than the first.
+     */
+    @Test void rowTilesBalanceTheThreads() {
+        assertEquals(64, Int8VnniKernel.balancedRowTile(256, 88, 3, 2));
+        assertEquals(8, Int8VnniKernel.balancedRowTile(1, 8, 8, 2));
+        for (int m : new int[]{7, 33, 100, 256, 300, 1024})
+            for (int cols : new int[]{1, 3, 5})
+                for (int threads : new int[]{2, 3, 4}) {
+                    int first = Math.min(96, ((m + (m + 95) / 96 - 1) / ((m + 95) / 96) + 7) / 8 * 8);
+                    int rt = Int8VnniKernel.balancedRowTile(m, first, cols, threads);
+                    org.junit.jupiter.api.Assertions.assertEquals(0, rt % 8, "m " + m);
+                    org.junit.jupiter.api.Assertions.assertTrue(rt <= first && (rt >= 32 || rt == first), "m " + m + " tile " + rt);
+                    org.junit.jupiter.api.Assertions.assertTrue(busiest(m, rt, cols, threads) <= busiest(m, first, cols, threads), "m " + m + " cols " + cols + " threads " + threads);
+                }
+    }
+
+    /** Rows x column tiles of the busiest thread when forRange splits the column-major tasks in contiguous runs. */
+    private static long busiest(int m, int rt, int cols, int threads) {
+        int tiles = (m + rt - 1) / rt, tasks = tiles * cols, chunks = Math.min(threads, tasks);
+        long worst = 0;
+        for (int c = 0, start = 0; c < chunks; c++) {
+            int len = tasks / chunks + (c < tasks % chunks ? 1 : 0);
+            long w = 0;
+            for (int t = start; t < start + len; t++) w += Math.min(rt, m - (t % tiles) * rt);
+            worst = Math.max(worst, w);
+            start += len;
+        }
+        return worst;
+    }
 }
