@@ -51,6 +51,8 @@ public final class OnnxExecutor implements AutoCloseable {
     private final Set<Tensor> modelTensors;
     private boolean closed;
     private volatile OnnxProfile profile;
+    /** Run ids (OpCall.run), unique over all executors. */
+    private static final java.util.concurrent.atomic.AtomicLong RUNS = new java.util.concurrent.atomic.AtomicLong();
     /** The root graph's shape-only results between runs (null: off, {@code kiln.onnx.shapeMemo=false}). */
     private final ShapeMemo shapeMemo;
 
@@ -191,10 +193,13 @@ public final class OnnxExecutor implements AutoCloseable {
         final Map<String, Value> env = new HashMap<>();
         /** Tensor objects created in this scope -> number of live names holding them. */
         final Map<Tensor, Integer> owned = new IdentityHashMap<>();
+        /** The run this scope belongs to (OpCall.run): a new id per {@link #run}, shared by its subgraphs. */
+        final long run;
 
         Frame(Frame parent, Map<String, Value> inits) {
             this.parent = parent;
             this.inits = inits;
+            this.run = parent == null ? RUNS.incrementAndGet() : parent.run;
         }
 
         /** A name's value: this scope's values (graph inputs shadow initializers), its initializers, then the enclosing scopes'. */
@@ -396,7 +401,7 @@ public final class OnnxExecutor implements AutoCloseable {
     private List<Value> call(GraphPlan plan, int i, Frame frame, List<Value> ins) {
         OnnxNode node = plan.graph.nodes().get(i);
         int opset = plan.opsets[i];
-        OpCall call = new OpCall(node, Collections.unmodifiableList(ins), opset, (g, gi) -> runSubgraph(g, gi, frame));
+        OpCall call = new OpCall(node, Collections.unmodifiableList(ins), opset, (g, gi) -> runSubgraph(g, gi, frame), frame.run);
         List<Value> outs;
         long t0 = profile == null ? 0 : System.nanoTime();
         try {

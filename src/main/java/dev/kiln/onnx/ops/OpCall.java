@@ -22,13 +22,26 @@ public final class OpCall {
     private final List<Value> inputs;
     private final int opset;
     private final SubgraphRunner subgraphs;
+    private final long run;
 
-    public OpCall(OnnxNode node, List<Value> inputs, int opset, SubgraphRunner subgraphs) {
+    public OpCall(OnnxNode node, List<Value> inputs, int opset, SubgraphRunner subgraphs) { this(node, inputs, opset, subgraphs, -1); }
+
+    /** run: the executor run this call belongs to (see {@link #run()}). */
+    public OpCall(OnnxNode node, List<Value> inputs, int opset, SubgraphRunner subgraphs, long run) {
         this.node = node;
         this.inputs = inputs;
         this.opset = opset;
         this.subgraphs = subgraphs;
+        this.run = run;
     }
+
+    /**
+     * An id of the executor run this call is part of, unique per run (-1: not known). Within one run
+     * no op writes a value another op reads, so an op may keep something it derived from an input
+     * value for the rest of the run (keyed on the tensor object and this id), never across runs: a
+     * caller may change an input tensor's contents between runs.
+     */
+    public long run() { return run; }
 
     public OnnxNode node() { return node; }
 

@@ -113,16 +113,37 @@ final class QuantFast {
         }
     }
 
-    /** Per-thread buffers for QuantMatMul's quantized input and int32 product (reused: no allocation and zeroing per call). */
+    /**
+     * Per-thread buffers for QuantMatMul's quantized input and int32 product (reused: no allocation
+     * and zeroing per call), and what the input buffer holds now.
+     */
     private static final class Scratch {
         private byte[] b = new byte[0];
         private int[] i = new int[0];
+        /** The input b holds quantized (null: none known). */
+        Quantized last;
 
-        byte[] bytes(int n) { return b.length >= n ? b : (b = new byte[n]); }
+        byte[] bytes(int n) {
+            if (b.length >= n) return b;
+            last = null;
+            return b = new byte[n];
+        }
         int[] ints(int n) { return i.length >= n ? i : (i = new int[n]); }
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    /**
+     * An input X quantized into a thread's scratch bytes: the tensor object and the executor run
+     * (OpCall.run: within a run no op writes a value another reads), its rows and K,
+     * DynamicQuantizeLinear's scale and zero point, and each row's sum. BERT's query, key and value
+     * projections read the same X: the second and third find it quantized.
+     */
+    private record Quantized(Tensor x, int m, int k, long run, float scale, int zp, int[] rowSum) {
+        boolean holds(Tensor t, int rows, int cols, long call) {
+            return call >= 0 && run == call && x == t && m == rows && k == cols && !t.isClosed();
+        }
+    }
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
@@ -287,15 +308,22 @@ final class QuantFast {
         try (Tensor xc = x.contiguous()) {
             MemorySegment xs = xc.segment();
             long xOff = 4L * xc.offset();
-            // DynamicQuantizeLinear: the range includes 0; scale and zero point as QuantOps computes them
-            Params p = params(xs, xOff, (long) m * k);
-            float scale = p.scale;
-            int zp = p.zp;
             Scratch sc = SCRATCH.get();
             byte[] ab = sc.bytes(m * k);
-            int[] rowSum = new int[m];
-            if (m == 1) quantizeRows(xs, xOff, k, 0, 1, scale, zp, ab, rowSum);
-            else dev.kiln.backend.cpu.Parallel.forRange(m, 4L * k, (r0, r1) -> quantizeRows(xs, xOff, k, r0, r1, scale, zp, ab, rowSum));
+            Quantized qx = sc.last;
+            if (qx == null || !qx.holds(x, m, k, call.run())) {
+                // DynamicQuantizeLinear: the range includes 0; scale and zero point as QuantOps computes them
+                Params p = params(xs, xOff, (long) m * k);
+                float scale0 = p.scale;
+                int zp0 = p.zp;
+                int[] sums = new int[m];
+                if (m == 1) quantizeRows(xs, xOff, k, 0, 1, scale0, zp0, ab, sums);
+                else dev.kiln.backend.cpu.Parallel.forRange(m, 4L * k, (r0, r1) -> quantizeRows(xs, xOff, k, r0, r1, scale0, zp0, ab, sums));
+                sc.last = qx = new Quantized(x, m, k, call.run(), scale0, zp0, sums);
+            }
+            float scale = qx.scale;
+            int zp = qx.zp;
+            int[] rowSum = qx.rowSum;
             int nPad = packed.paddedN();
             int[] zbv = zb == null ? new int[]{0} : zb.toIntArray();
             float[] bias = call.has(4) ? call.in(4).toFloatArray() : null;

@@ -144,6 +144,28 @@ class QuantFastTest {
         }
     }
 
+    /**
+     * The two chains read the same x, so the second QuantMatMul of a run takes the first one's
+     * quantized x; a caller that writes new values into the same input tensor between runs gets
+     * the new values' results (nothing is kept across runs).
+     */
+    @Test
+    void aQuantizedInputIsReusedWithinARunOnly() {
+        int k = 40, n = 48;
+        int[] shape = {2, 9, k};
+        float[] x1 = Tensor.uniform(g, -2, 3, DType.F32, 2 * 9 * k).toFloatArray(), x2 = Tensor.uniform(g, -1, 5, DType.F32, 2 * 9 * k).toFloatArray();
+        List<float[]> expected = runFloats(chains(k, n, "Relu"), x2, shape);
+        try (dev.kiln.onnx.OnnxExecutor ex = new dev.kiln.onnx.OnnxExecutor(new dev.kiln.onnx.OnnxModel(8, "test", "", Map.of("", 17L), chains(k, n, "Relu")));
+             Tensor in = Tensor.fromArray(x1, shape)) {
+            Map<String, Value> first = ex.run(Map.of("x", Value.of(in)));
+            first.values().forEach(v -> v.tensor().close());
+            try (Tensor fresh = Tensor.fromArray(x2, shape)) { in.copyFrom(fresh); }   // same tensor object, new values
+            Map<String, Value> second = ex.run(Map.of("x", Value.of(in)));
+            for (int t = 0; t < 2; t++) assertArrayEquals(expected.get(t), second.get("y" + t).tensor().toFloatArray(), "y" + t);
+            second.values().forEach(v -> v.tensor().close());
+        }
+    }
+
     /** The graph of the test above (fresh initializers each time: an executor closes its model's). */
     private static OnnxGraph chains(int k, int n, String act) {
         java.util.Random r = new java.util.Random(9);
