@@ -181,21 +181,27 @@ final class Int8VnniKernel {
      * contiguous runs of tasks in the kernel's column-major order as {@link Parallel#forRange} splits
      * them, give the busiest thread the least work (rows x column tiles); the larger tile on ties.
      */
+    /** Rows x column tiles of the busiest thread when forRange splits the column-major tasks of rt-row tiles into contiguous runs. */
+    static long busiestRows(int m, int rt, int colTiles, int threads) {
+        int rowTiles = (m + rt - 1) / rt, tasks = rowTiles * colTiles, chunks = Math.min(threads, tasks);
+        long worst = 0;
+        for (int c = 0, start = 0; c < chunks; c++) {
+            int len = tasks / chunks + (c < tasks % chunks ? 1 : 0);
+            long work = 0;
+            for (int t = start; t < start + len; t++) work += Math.min(rt, m - (t % rowTiles) * rt);
+            worst = Math.max(worst, work);
+            start += len;
+        }
+        return worst;
+    }
+
     static int balancedRowTile(int m, int rowTile, int colTiles, int threads) {
         int best = rowTile, floor = Math.min(32, rowTile);
         long bestMax = Long.MAX_VALUE;
         for (int tiles = (m + rowTile - 1) / rowTile; ; tiles++) {
             int rt = ((m + tiles - 1) / tiles + 7) / 8 * 8;
             if (rt < floor) break;
-            int rowTilesN = (m + rt - 1) / rt, tasks = rowTilesN * colTiles, chunks = Math.min(threads, tasks);
-            long worst = 0;
-            for (int c = 0, start = 0; c < chunks; c++) {
-                int len = tasks / chunks + (c < tasks % chunks ? 1 : 0);
-                long work = 0;
-                for (int t = start; t < start + len; t++) work += Math.min(rt, m - (t % rowTilesN) * rt);
-                worst = Math.max(worst, work);
-                start += len;
-            }
+            long worst = busiestRows(m, rt, colTiles, threads);
             if (worst < bestMax) {
                 bestMax = worst;
                 best = rt;

@@ -166,6 +166,8 @@ class Int8GemmTest {
      */
     @Test void rowTilesBalanceTheThreads() {
         assertEquals(64, Int8VnniKernel.balancedRowTile(256, 88, 3, 2));
+        assertEquals(432, Int8VnniKernel.busiestRows(256, 88, 3, 2), "3 x 3 tiles of 88, 88, 80 rows: 5 tasks on the first thread");
+        assertEquals(384, Int8VnniKernel.busiestRows(256, 64, 3, 2), "4 x 3 tiles of 64: 6 and 6");
         assertEquals(8, Int8VnniKernel.balancedRowTile(1, 8, 8, 2));
         for (int m : new int[]{7, 33, 100, 256, 300, 1024})
             for (int cols : new int[]{1, 3, 5})
@@ -174,21 +176,7 @@ class Int8GemmTest {
                     int rt = Int8VnniKernel.balancedRowTile(m, first, cols, threads);
                     org.junit.jupiter.api.Assertions.assertEquals(0, rt % 8, "m " + m);
                     org.junit.jupiter.api.Assertions.assertTrue(rt <= first && (rt >= 32 || rt == first), "m " + m + " tile " + rt);
-                    org.junit.jupiter.api.Assertions.assertTrue(busiest(m, rt, cols, threads) <= busiest(m, first, cols, threads), "m " + m + " cols " + cols + " threads " + threads);
+                    org.junit.jupiter.api.Assertions.assertTrue(Int8VnniKernel.busiestRows(m, rt, cols, threads) <= Int8VnniKernel.busiestRows(m, first, cols, threads), "m " + m + " cols " + cols + " threads " + threads);
                 }
-    }
-
-    /** Rows x column tiles of the busiest thread when forRange splits the column-major tasks in contiguous runs. */
-    private static long busiest(int m, int rt, int cols, int threads) {
-        int tiles = (m + rt - 1) / rt, tasks = tiles * cols, chunks = Math.min(threads, tasks);
-        long worst = 0;
-        for (int c = 0, start = 0; c < chunks; c++) {
-            int len = tasks / chunks + (c < tasks % chunks ? 1 : 0);
-            long w = 0;
-            for (int t = start; t < start + len; t++) w += Math.min(rt, m - (t % tiles) * rt);
-            worst = Math.max(worst, w);
-            start += len;
-        }
-        return worst;
     }
 }
