@@ -30,10 +30,10 @@ public final class LabOps {
     static final List<int[]> GEMM_SIZES = List.of(new int[]{1, 1, 1}, new int[]{7, 7, 7}, new int[]{45, 65, 33},
             new int[]{1025, 7, 3}, new int[]{3, 1025, 5});
 
-    /** All built-in ops by name (insertion order: add, exp, gelu, softmax, sum, gemm, gemm-bf16, conv, conv-int8). */
+    /** All built-in ops by name (insertion order: add, exp, gelu, softmax, sum, gemm, gemm-bf16, gemm-int8, conv, conv-int8). */
     public static Map<String, LabOp> builtIn() {
         Map<String, LabOp> ops = new LinkedHashMap<>();
-        for (LabOp op : List.of(new Add(), new Exp(), new Gelu(), new Softmax(), new Sum(), new Gemm(), new GemmBf16(), new ConvLab(), new ConvInt8())) ops.put(op.name(), op);
+        for (LabOp op : List.of(new Add(), new Exp(), new Gelu(), new Softmax(), new Sum(), new Gemm(), new GemmBf16(), new GemmInt8(), new ConvLab(), new ConvInt8())) ops.put(op.name(), op);
         ops.get("add").register(new Variant("add-256bit", "cpu", Add256::add));
         // the Vector API kernels that native/cpu replaces where present (GELU, softmax rows, GEMM panel and packs)
         for (String name : List.of("gelu", "softmax", "gemm")) {
@@ -203,9 +203,11 @@ public final class LabOps {
             check(size);
             return new Tensor[]{uniform(g, size[0], size[1]), uniform(g, size[1], size[2])};
         }
-        @Override public double[] reference(double[][] in, int[] size) {
+        @Override public double[] reference(double[][] in, int[] size) { return product(in[0], in[1], size); }
+        /** The float64 product of a [m, k] and b [k, n] (size {m, k, n}). */
+        static double[] product(double[] a, double[] b, int[] size) {
             int m = size[0], k = size[1], n = size[2];
-            double[] a = in[0], b = in[1], c = new double[m * n];
+            double[] c = new double[m * n];
             for (int i = 0; i < m; i++)
                 for (int p = 0; p < k; p++) {
                     double aip = a[i * k + p];
@@ -215,14 +217,16 @@ public final class LabOps {
         }
         @Override public double work(int[] size) { return 2.0 * size[0] * size[1] * size[2]; }
         @Override public Unit unit() { return Unit.FLOPS; }
-        @Override public int[] parseSize(String text) {
-            int[] s = super.parseSize(text);
+        @Override public int[] parseSize(String text) { return mkn("gemm", super.parseSize(text)); }
+        /** {m, k, n} from a parsed size (N alone: N x N x N). */
+        static int[] mkn(String op, int[] s) {
             if (s.length == 1) s = new int[]{s[0], s[0], s[0]};
-            check(s);
+            check(op, s);
             return s;
         }
-        private static void check(int[] s) {
-            if (s.length != 3) throw new IllegalArgumentException("lab gemm: size must be MxKxN (or N for NxNxN), got " + sizeText(s));
+        private static void check(int[] s) { check("gemm", s); }
+        static void check(String op, int[] s) {
+            if (s.length != 3) throw new IllegalArgumentException("lab " + op + ": size must be MxKxN (or N for NxNxN), got " + sizeText(s));
         }
     }
 
@@ -329,6 +333,44 @@ public final class LabOps {
             if (s.length != 7) throw new IllegalArgumentException("lab conv: size must be NxCxHxWxOxKxSTRIDE, got " + sizeText(s));
             if (s[4] % ConvBlocked.OG != 0) throw new IllegalArgumentException("lab conv: output channels must be a multiple of " + ConvBlocked.OG + " (the blocked kernel's), got " + s[4]);
         }
+    }
+
+    /**
+     * The exact int8 GEMM of the quantized layers ({@code Int8Gemm}): C [M, N] = A [M, K] x B [K, N]
+     * over int8 values in [-127, 127], int32 sums, B packed once per input (as a layer packs its
+     * weight); the reference is the same sum in float64 (exact). Variants: "kiln" (the native VNNI
+     * tile where the library runs, else the Vector API kernel) and "kiln-scalar". Work: 2 ops per
+     * multiply-add; the ceiling is vpdpbusd's rate (see {@link Ceilings#of}).
+     */
+    static final class GemmInt8 extends LabOp {
+        GemmInt8() {
+            super("gemm-int8", GEMM_SIZES, new int[]{512, 512, 512}, 0, 0);
+            Map<Tensor, dev.kiln.compress.quant.Int8Gemm.PackedInt8> packed = new java.util.IdentityHashMap<>(), scalarPacked = new java.util.IdentityHashMap<>();
+            Variant.Kernel kiln = in -> dev.kiln.compress.quant.Int8Gemm.matmulT(in[0], packed.computeIfAbsent(in[1], GemmInt8::pack));
+            register(new Variant("kiln", "cpu", kiln));
+            register(new Variant("kiln-scalar", "cpu",
+                    scalarTwin(in -> dev.kiln.compress.quant.Int8Gemm.matmulT(in[0], scalarPacked.computeIfAbsent(in[1], GemmInt8::pack)))));
+        }
+        /** B [K, N] as the [N, K] rows the kernel packs. */
+        private static dev.kiln.compress.quant.Int8Gemm.PackedInt8 pack(Tensor b) {
+            try (Tensor t = b.t(); Tensor bt = t.contiguous()) { return dev.kiln.compress.quant.Int8Gemm.pack(bt); }
+        }
+        @Override public Tensor[] inputs(int[] size, Generator g) {
+            Gemm.check("gemm-int8", size);
+            return new Tensor[]{int8(g, size[0] * size[1], size[0], size[1]), int8(g, size[1] * size[2], size[1], size[2])};
+        }
+        private static Tensor int8(Generator g, int count, int... shape) {
+            double[] v = new double[count];
+            try (Tensor u = Tensor.uniform(g, -127.49, 127.49, DType.F64, count)) {
+                double[] r = u.toDoubleArray();
+                for (int i = 0; i < count; i++) v[i] = Math.rint(r[i]);
+            }
+            return Tensor.fromDoubles(DType.I8, v, shape);
+        }
+        @Override public double[] reference(double[][] in, int[] size) { return Gemm.product(in[0], in[1], size); }
+        @Override public double work(int[] size) { return 2.0 * size[0] * size[1] * size[2]; }
+        @Override public Unit unit() { return Unit.INT8_OPS; }
+        @Override public int[] parseSize(String text) { return Gemm.mkn("gemm-int8", super.parseSize(text)); }
     }
 
     /**
