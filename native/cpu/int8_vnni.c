@@ -30,6 +30,9 @@ int kiln_cpu_has_vnni(void) {
         && __builtin_cpu_supports("avx512vnni");
 }
 
+/* Lanes [0, count) of a 16-lane group (all 16 when count >= 16). */
+static inline __mmask16 tail16(long count) { return count >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << count) - 1); }
+
 static inline int32_t load4(const int8_t *p) {
     int32_t v;
     memcpy(&v, p, 4);
@@ -132,7 +135,7 @@ TARGET void kiln_f32_quant_range(const float *x, long n, float *out) {
     __m512 lo = _mm512_setzero_ps(), hi = lo;
     __mmask16 nan = 0;
     for (long i = 0; i < n; i += 16) {
-        __mmask16 m = n - i >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (n - i)) - 1);
+        __mmask16 m = tail16(n - i);
         __m512 v = _mm512_maskz_loadu_ps(m, x + i);
         nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
         lo = _mm512_min_ps(lo, v);
@@ -156,7 +159,7 @@ TARGET void kiln_f32_quantize_rows(const float *x, long k, int rows, float scale
         int8_t *o = out + r * k;
         __m512i acc = _mm512_setzero_si512();
         for (long p = 0; p < k; p += 16) {
-            __mmask16 m = k - p >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (k - p)) - 1);
+            __mmask16 m = tail16(k - p);
             __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, xr + p), s);
             v = _mm512_add_ps(_mm512_sub_ps(_mm512_add_ps(v, round), round), sh);
             v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), lo);
@@ -221,7 +224,7 @@ TARGET void kiln_i8_conv_direct(const uint8_t *in, long imgStride, long planeStr
                         }
                     }
                 for (int i = 0; i < CPV && v0 + i < nv; i++) {
-                    __mmask16 m = ow - xv[i] >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (ow - xv[i])) - 1);
+                    __mmask16 m = tail16(ow - xv[i]);
                     for (int t = 0; t < COJ && j0 + t < o; t++) {
                         int j = j0 + t;
                         __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i][t], _mm512_set1_epi32(corr[j])));
@@ -273,7 +276,7 @@ TARGET void kiln_i8_conv_pack(const float *x, int n, int c, int h, int w, float 
             for (int y = 0; y < h; y++) {
                 uint8_t *row = img + 4 * (g * planeElems + (long) (y + ph) * wp + pw);
                 for (int xx = 0; xx < w; xx += 16) {
-                    __mmask16 m = w - xx >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (w - xx)) - 1);
+                    __mmask16 m = tail16(w - xx);
                     __m512i word = _mm512_setzero_si512();
                     for (int k = 0; k < nc; k++) {
                         __m512i u = quant16(_mm512_maskz_loadu_ps(m, ch0 + ((long) k * h + y) * w + xx), sv, zv, lov, hiv);
@@ -303,7 +306,7 @@ TARGET void kiln_i8_conv_pack_taps(const float *x, int n, int h, int w, float s,
         const float *img = x + (long) b * h * w;
         for (int y = 0; y < h; y++)
             for (int xx = 0; xx < w; xx += 16) {
-                __mmask16 m = w - xx >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (w - xx)) - 1);
+                __mmask16 m = tail16(w - xx);
                 __m512i u = quant16(_mm512_maskz_loadu_ps(m, img + (long) y * w + xx), sv, zv, lov, hiv);
                 _mm512_mask_cvtepi32_storeu_epi8(scratch + (long) (y + ph) * wp + pw + xx, m, u);
             }

@@ -348,8 +348,7 @@ public final class OnnxExecutor implements AutoCloseable {
         List<Value> outs = call(plan, i, frame, ins);
         memo.sourceShapes[i] = inShape;
         if (kept != null && source && sameValues(outs, kept)) {
-            memo.keep(outs, modelTensors);   // the new result is closed through the memo's counts
-            memo.drop(outs);
+            for (Value v : outs) Values.forEachTensor(v, Tensor::close);   // a Shape/Size result is a new tensor
             bindKept(node, kept, frame);
             memo.changed[i] = false;
             return;

@@ -168,7 +168,7 @@ public final class Int8Gemm {
     }
 
     /** Whether {@link #quantizeRange} and {@link #quantizeRows} are available (the native VNNI library is in use). */
-    public static boolean nativeQuantize() { return Int8VnniKernel.quantizeEnabled(); }
+    public static boolean nativeQuantize() { return Int8VnniKernel.enabled(); }
 
     /**
      * DynamicQuantizeLinear's range over n floats of native x at byte offset off: {min(0, min x),

@@ -62,7 +62,10 @@ final class Int8VnniKernel {
         enabled = handles != null;
     }
 
-    /** True when quantized layers will use this kernel (library loaded, CPU has VNNI, not switched off). */
+    /**
+     * True when quantized layers will use this kernel (library loaded, CPU has VNNI, not switched
+     * off); its other entry points (range, quantizeRows, conv and its packers) are bound with it.
+     */
     static boolean enabled() { return enabled && !CpuConfig.scalar(); }
 
     /** Why the kernel is not available (null when it is). */
@@ -230,12 +233,6 @@ final class Int8VnniKernel {
             throw new IllegalStateException("int8 gemm: native VNNI tile failed: " + t, t);
         }
     }
-
-    /** Whether {@link #conv} runs (library loaded, VNNI CPU, kernel on). */
-    static boolean convEnabled() { return enabled() && CONV != null; }
-
-    /** Whether {@link #range} and {@link #quantizeRows} run natively (library loaded, VNNI CPU, kernel on). */
-    static boolean quantizeEnabled() { return enabled() && RANGE != null; }
 
     /** {min(0, min x), max(0, max x)} over n floats of native x at byte offset off; NaN for both if x holds a NaN. */
     static float[] range(MemorySegment x, long off, long n) {

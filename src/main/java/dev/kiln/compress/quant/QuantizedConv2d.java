@@ -114,7 +114,7 @@ public final class QuantizedConv2d extends Module {
      * docs/QUANTIZATION.md).
      */
     private boolean useVnni() {
-        return VNNI_DIRECT && Int8VnniKernel.convEnabled() && p.strideH() == 1 && p.strideW() == 1 && p.dilationH() == 1 && p.dilationW() == 1
+        return VNNI_DIRECT && Int8VnniKernel.enabled() && p.strideH() == 1 && p.strideW() == 1 && p.dilationH() == 1 && p.dilationW() == 1
                 && (epilogue == Epilogue.NONE || epilogue == Epilogue.RELU);
     }
 
@@ -253,17 +253,13 @@ public final class QuantizedConv2d extends Module {
             MemorySegment seg = xc.segment(), dst = out.segment();
             long off = xc.offset();
             dev.kiln.backend.cpu.Parallel.forRange(n, (long) o * oh * ow * inC * kh * kw / 8, (b0, b1) -> {
-                if (taps) {
-                    Int8VnniKernel.convPackTaps(seg, off, b0, b1, h, wd, a.scale0(), a.zero0(), a.qmin(), a.qmax(), kh, kw, ph, pw, oh, ow,
-                            planeElems, zeroCode, in);
-                    Int8VnniKernel.conv(in, imgStride, planeElems, b0, b1, c4, wp, oh, ow, 1, 1, vnniWeights, o, corr, sj, add,
-                            epilogue == Epilogue.RELU, dst, out.offset());
-                } else {
-                    Int8VnniKernel.convPack(seg, off, b0, b1, inC, h, wd, a.scale0(), a.zero0(), a.qmin(), a.qmax(), ph, pw, wp, planeElems,
-                            zeroCode, in);
-                    Int8VnniKernel.conv(in, imgStride, planeElems, b0, b1, c4, wp, oh, ow, kh, kw, vnniWeights, o, corr, sj, add,
-                            epilogue == Epilogue.RELU, dst, out.offset());
-                }
+                if (taps) Int8VnniKernel.convPackTaps(seg, off, b0, b1, h, wd, a.scale0(), a.zero0(), a.qmin(), a.qmax(), kh, kw, ph, pw, oh, ow,
+                        planeElems, zeroCode, in);
+                else Int8VnniKernel.convPack(seg, off, b0, b1, inC, h, wd, a.scale0(), a.zero0(), a.qmin(), a.qmax(), ph, pw, wp, planeElems,
+                        zeroCode, in);
+                // tap-packed: a 1 x 1 conv over the tap groups
+                Int8VnniKernel.conv(in, imgStride, planeElems, b0, b1, c4, wp, oh, ow, taps ? 1 : kh, taps ? 1 : kw, vnniWeights, o, corr, sj, add,
+                        epilogue == Epilogue.RELU, dst, out.offset());
             });
         }
         return out;

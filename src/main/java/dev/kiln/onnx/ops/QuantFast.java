@@ -36,8 +36,6 @@ final class QuantFast {
 
     /** Calls that took the int8 kernel (tests check that the fast path really ran). */
     static final java.util.concurrent.atomic.AtomicLong MATMULS = new java.util.concurrent.atomic.AtomicLong();
-    /** Whether the range and quantization passes may take the native kernels (tests and benchmarks compare). */
-    static boolean nativeQuantize = true;
 
     /** y, y_scale, y_zero_point of DynamicQuantizeLinear for a float32 x, or null for other types. */
     static List<Value> dynamicQuantize(OpCall call) {
@@ -179,7 +177,7 @@ final class QuantFast {
         dev.kiln.backend.cpu.Parallel.forRange(blocks, RANGE_BLOCK, (b0, b1) -> {
             for (int b = b0; b < b1; b++) {
                 long s = b * RANGE_BLOCK, e = Math.min(n, s + RANGE_BLOCK);
-                float[] r = nativeQuantize && Int8Gemm.nativeQuantize() && x.isNative() ? Int8Gemm.quantizeRange(x, off + 4 * s, e - s) : rangeOf(x, off + 4 * s, e - s);
+                float[] r = Int8Gemm.nativeQuantize() && x.isNative() ? Int8Gemm.quantizeRange(x, off + 4 * s, e - s) : rangeOf(x, off + 4 * s, e - s);
                 mins[b] = r[0];
                 maxs[b] = r[1];
             }
@@ -221,7 +219,7 @@ final class QuantFast {
      * row's sum of a'. In vectors: x / scale in float, then the ROUND trick (exact: |x / scale| <= 255).
      */
     private static void quantizeRows(MemorySegment x, long off, int k, int r0, int r1, float scale, int zp, byte[] ab, int[] rowSum) {
-        if (scale != 0 && nativeQuantize && Int8Gemm.nativeQuantize() && x.isNative()) {   // the same operations in C (no bounds checks, masked tail)
+        if (scale != 0 && Int8Gemm.nativeQuantize() && x.isNative()) {   // the same operations in C (no bounds checks, masked tail)
             Int8Gemm.quantizeRows(x, off, k, r0, r1, scale, zp - 128, ab, rowSum);
             return;
         }

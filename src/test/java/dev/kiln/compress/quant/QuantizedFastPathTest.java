@@ -123,7 +123,7 @@ class QuantizedFastPathTest {
      */
     @Test
     void vnniDirectConvMatchesReferenceBitForBit() {
-        org.junit.jupiter.api.Assumptions.assumeTrue(Int8VnniKernel.convEnabled(), "no VNNI kernel here");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Int8VnniKernel.enabled(), "no VNNI kernel here");
         Generator g = new Generator(17);
         int[][] shapes = {{1, 16, 3, 3, 1, 28, 28}, {16, 32, 3, 3, 1, 14, 14}, {3, 7, 3, 2, 2, 9, 29}, {5, 33, 1, 1, 0, 6, 17}, {4, 4, 5, 5, 2, 7, 31}, {5, 7, 5, 5, 2, 6, 6}, {1, 16, 3, 3, 1, 5, 3}};
         for (int[] sh : shapes) {   // C, O, kh, kw, pad, H, W
