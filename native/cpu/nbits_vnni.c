@@ -151,3 +151,41 @@ TARGET void kiln_q8_gemv_rows(const uint8_t *codes, const float *ws, const float
                               const int8_t *xq, const float *xs, const float *xsx, int rows, int cols, float *y, long ldy) {
     q8_rows(codes, ws, wz, nsub, xq, xs, xsx, rows, cols, y, ldy);
 }
+
+/*
+ * The activation row's quantization for the kernels above (NBitsVnni.quantize is its Java twin,
+ * the same bits): per sub-block s of 32 values of x (values at k and beyond count as zeros),
+ * amax = max |x|, xs = amax / 127, q = x * (127 / amax) rounded to nearest even and clamped to
+ * [-127, 127] (q = 0 where amax = 0), xsx = (xs * sum q) * zpmul. A NaN in a sub-block makes its
+ * xs NaN (the outputs it reaches are NaN, never a silently finite sum; q is then not compared). 4 bits: q[0..15] to xa + 16 s,
+ * q[16..31] to xb + 16 s; 8 bits: q[0..31] to xa + 32 s (xb unused).
+ */
+TARGET void kiln_nbits_quant_acts(const float *x, int k, int nsub, int bits, float zpmul,
+                                  int8_t *xa, int8_t *xb, float *xs, float *xsx) {
+    const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
+    const __m512i hi = _mm512_set1_epi32(127), lo = _mm512_set1_epi32(-127);
+    for (int s = 0; s < nsub; s++) {
+        int n = k - 32 * s;
+        n = n < 0 ? 0 : n > 32 ? 32 : n;
+        __mmask16 m0 = n >= 16 ? 0xFFFF : (__mmask16) ((1u << n) - 1);
+        __mmask16 m1 = n >= 32 ? 0xFFFF : n > 16 ? (__mmask16) ((1u << (n - 16)) - 1) : 0;
+        __m512 v0 = _mm512_maskz_loadu_ps(m0, x + 32L * s), v1 = _mm512_maskz_loadu_ps(m1, x + 32L * s + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, sign), _mm512_and_ps(v1, sign)));
+        if (_mm512_cmp_ps_mask(v0, v0, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v1, v1, _CMP_UNORD_Q)) amax = __builtin_nanf("");
+        float scale = amax / 127.f, inv = amax == 0 ? 0.f : 127.f / amax;
+        __m512 vi = _mm512_set1_ps(inv);
+        __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vi)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vi));
+        q0 = _mm512_max_epi32(lo, _mm512_min_epi32(hi, q0));
+        q1 = _mm512_max_epi32(lo, _mm512_min_epi32(hi, q1));
+        int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        if (bits == 4) {
+            _mm_storeu_si128((__m128i *) (xa + 16L * s), _mm512_cvtepi32_epi8(q0));
+            _mm_storeu_si128((__m128i *) (xb + 16L * s), _mm512_cvtepi32_epi8(q1));
+        } else {
+            _mm_storeu_si128((__m128i *) (xa + 32L * s), _mm512_cvtepi32_epi8(q0));
+            _mm_storeu_si128((__m128i *) (xa + 32L * s + 16), _mm512_cvtepi32_epi8(q1));
+        }
+        xs[s] = scale;
+        xsx[s] = (scale * (float) sum) * zpmul;
+    }
+}

@@ -9,6 +9,7 @@ import java.lang.invoke.MethodHandle;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -42,6 +43,8 @@ public final class NBitsVnni {
             JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG));
     private static final MethodHandle Q8_ROWS = handle("kiln_q8_gemv_rows", FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS,
             JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle QUANT = handle("kiln_nbits_quant_acts", FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT, JAVA_INT,
+            JAVA_INT, JAVA_FLOAT, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
     private static final boolean CPU = Q4 != null && Q8 != null;
     /** Activation rows per pass over the weights when the multi-row kernels are there (else 1). */
     static final int ROWS = Q4_ROWS != null && Q8_ROWS != null ? 8 : 1;
@@ -173,30 +176,48 @@ public final class NBitsVnni {
     public static void gemvRows(Weights w, float[] x, int k, int rows, float[] y, boolean nativeKernel) {
         boolean nat = nativeKernel && CPU;
         int step = nat ? ROWS : 1;
-        for (int r0 = 0; r0 < rows; r0 += step) columns(w, Acts.of(w, x, k, r0, Math.min(step, rows - r0)), y, r0, nat);
+        for (int r0 = 0; r0 < rows; r0 += step) columns(w, Acts.of(w, x, k, r0, Math.min(step, rows - r0), nat), y, r0, nat);
     }
 
     /** Quantized activation rows, concatenated per row: xq [rows][nsub*32] (xlo/xhi [rows][nsub*16] for 4 bits), xs and xsx [rows][nsub]. */
-    private record Acts(int rows, byte[] xq, byte[] xlo, byte[] xhi, float[] xs, float[] xsx) {
-        static Acts of(Weights w, float[] x, int k, int r0, int rows) {
+    record Acts(int rows, byte[] xq, byte[] xlo, byte[] xhi, float[] xs, float[] xsx) {
+        /**
+         * Rows r0 .. r0 + rows of x (k values each, zero-extended) quantized for w's kernel: natively
+         * where nat (native/cpu/nbits_vnni.c, one pass per row straight into the kernel's layout),
+         * else by {@link #quantize} (the same bits).
+         */
+        /** One row of x (k values) for w's kernel (tests compare the native and Java quantizations). */
+        static Acts row(Weights w, float[] x, int k, boolean nat) { return of(w, x, k, 0, 1, nat); }
+
+        static Acts of(Weights w, float[] x, int k, int r0, int rows, boolean nat) {
             int nsub = w.nsub, len = nsub * 32;
-            byte[] xq = new byte[rows * len], q = new byte[len];
-            float[] xs = new float[rows * nsub], xsx = new float[rows * nsub], s = new float[nsub], sx = new float[nsub];
+            float zpmul = w.uniform ? w.zp : 1f;
+            byte[] xq = w.bits == 8 ? new byte[rows * len] : null;
+            byte[] xlo = w.bits == 4 ? new byte[rows * nsub * 16] : null, xhi = w.bits == 4 ? new byte[rows * nsub * 16] : null;
+            float[] xs = new float[rows * nsub], xsx = new float[rows * nsub];
             for (int r = 0; r < rows; r++) {
-                int from = (r0 + r) * k;
-                quantize(java.util.Arrays.copyOfRange(x, from, Math.min(x.length, from + k)), q, s, sx);
-                if (w.uniform) for (int i = 0; i < nsub; i++) sx[i] *= w.zp;
-                System.arraycopy(q, 0, xq, r * len, len);
+                int from = (r0 + r) * k, kr = Math.max(0, Math.min(k, x.length - from));
+                if (nat && QUANT != null) {
+                    MemorySegment a = MemorySegment.ofArray(w.bits == 4 ? xlo : xq).asSlice((long) r * (w.bits == 4 ? nsub * 16 : len));
+                    MemorySegment b = w.bits == 4 ? MemorySegment.ofArray(xhi).asSlice((long) r * nsub * 16) : MemorySegment.NULL;
+                    try {
+                        QUANT.invokeExact(MemorySegment.ofArray(x).asSlice(4L * Math.min(from, x.length)), kr, nsub, w.bits, zpmul, a, b,
+                                MemorySegment.ofArray(xs).asSlice(4L * r * nsub), MemorySegment.ofArray(xsx).asSlice(4L * r * nsub));
+                    } catch (Throwable t) {
+                        throw new IllegalStateException("MatMulNBits: native activation quantization failed: " + t, t);
+                    }
+                    continue;
+                }
+                byte[] q = new byte[len];
+                float[] s = new float[nsub], sx = new float[nsub];
+                quantize(java.util.Arrays.copyOfRange(x, from, from + kr), q, s, sx);
+                for (int i = 0; i < nsub; i++) sx[i] *= zpmul;
                 System.arraycopy(s, 0, xs, r * nsub, nsub);
                 System.arraycopy(sx, 0, xsx, r * nsub, nsub);
-            }
-            byte[] xlo = null, xhi = null;
-            if (w.bits == 4) {
-                xlo = new byte[rows * nsub * 16];
-                xhi = new byte[rows * nsub * 16];
-                for (int t = 0; t < rows * nsub; t++) {
-                    System.arraycopy(xq, 32 * t, xlo, 16 * t, 16);
-                    System.arraycopy(xq, 32 * t + 16, xhi, 16 * t, 16);
+                if (w.bits == 8) System.arraycopy(q, 0, xq, r * len, len);
+                else for (int t = 0; t < nsub; t++) {
+                    System.arraycopy(q, 32 * t, xlo, (r * nsub + t) * 16, 16);
+                    System.arraycopy(q, 32 * t + 16, xhi, (r * nsub + t) * 16, 16);
                 }
             }
             return new Acts(rows, xq, xlo, xhi, xs, xsx);
@@ -225,8 +246,10 @@ public final class NBitsVnni {
     }
 
     /**
-     * xq = round(x / xs) per sub-block of 32 with xs = max|x| / 127 (0 for an all-zero sub-block);
-     * xsx = xs * sum(xq). x shorter than xq counts as zeros.
+     * xq = x * (127 / max|x|) rounded to nearest even ({@link Math#rint}) and clamped to [-127, 127],
+     * per sub-block of 32, with xs = max|x| / 127 (xq = 0 for an all-zero sub-block); xsx = xs * sum(xq).
+     * x shorter than xq counts as zeros. The Java twin of native/cpu/nbits_vnni.c's
+     * kiln_nbits_quant_acts (the same bits for finite x).
      */
     static void quantize(float[] x, byte[] xq, float[] xs, float[] xsx) {
         for (int s = 0; s < xs.length; s++) {
@@ -236,7 +259,7 @@ public final class NBitsVnni {
             float scale = amax / 127f, inv = amax == 0 ? 0f : 127f / amax;
             int sum = 0;
             for (int i = from; i < to; i++) {
-                int q = Math.max(-127, Math.min(127, Math.round(x[i] * inv)));
+                int q = (int) Math.max(-127, Math.min(127, Math.rint(x[i] * inv)));
                 xq[i] = (byte) q;
                 sum += q;
             }

@@ -58,6 +58,39 @@ class NBitsVnniTest {
             }
     }
 
+    /**
+     * The activation row's native quantization gives the Java twin's codes, scales and sums:
+     * lengths that end inside a sub-block, values that land on .5 after scaling (rounded to even
+     * both ways), an all-zero sub-block, padding sub-blocks, both widths and zero-point kinds.
+     */
+    @Test
+    void nativeActivationQuantizationMatchesTheTwin() {
+        Assumptions.assumeTrue(NBitsVnni.available(), "needs libkiln_cpu.so and AVX-512 VNNI");
+        Random r = new Random(13);
+        for (int bits : new int[]{4, 8})
+            for (int k : new int[]{1, 15, 16, 17, 31, 33, 70, 200, 768}) {
+                float[] x = new float[k];
+                for (int i = 0; i < k; i++) x[i] = (float) r.nextGaussian() * 2;
+                for (int i = 0; i < k; i += 32) x[i] = 127f;           // the scale becomes 1: the rest are ties
+                for (int i = 1; i < k; i += 3) if (i % 32 != 0) x[i] = (i % 7) - 3.5f;
+                if (k > 64) java.util.Arrays.fill(x, 32, 64, 0f);
+                if (k >= 2) x[1] = 2.5f;                                // half up would give 3
+                for (NBitsVnni.Weights w : randomWeights(r, bits, 3, k)) {
+                    NBitsVnni.Acts nat = NBitsVnni.Acts.row(w, x, k, true), twin = NBitsVnni.Acts.row(w, x, k, false);
+                    String what = bits + " bits, k " + k + (w.uniformZeroPoint() ? ", uniform zero point" : "");
+                    if (bits == 8) assertArrayEquals(twin.xq(), nat.xq(), what);
+                    else {
+                        assertArrayEquals(twin.xlo(), nat.xlo(), what);
+                        assertArrayEquals(twin.xhi(), nat.xhi(), what);
+                    }
+                    assertArrayEquals(twin.xs(), nat.xs(), what);
+                    assertArrayEquals(twin.xsx(), nat.xsx(), what);
+                    byte[] q = bits == 8 ? twin.xq() : twin.xlo();
+                    if (k >= 2) org.junit.jupiter.api.Assertions.assertEquals(2, q[1], what + ": 2.5 rounds to 2 (even)");
+                }
+            }
+    }
+
     /** Random codes and scales for cols columns of k inputs: with per-block zero points, and with the uniform one. */
     private static NBitsVnni.Weights[] randomWeights(Random r, int bits, int cols, int k) {
         int nsub = NBitsVnni.subBlocks(k);
