@@ -195,6 +195,16 @@ public final class OnnxExecutor implements AutoCloseable {
         final Map<Tensor, Integer> owned = new IdentityHashMap<>();
         /** The run this scope belongs to (OpCall.run): a new id per {@link #run}, shared by its subgraphs. */
         final long run;
+        /** Tensors this scope's ops hand to each other ({@link OpCall.RunTensors}); closed at the scope's end if still here. */
+        final Map<String, Tensor> pending = new HashMap<>();
+        final OpCall.RunTensors runTensors = new OpCall.RunTensors() {
+            @Override public Tensor get(String key) { return pending.get(key); }
+            @Override public void put(String key, Tensor t) {
+                Tensor old = pending.put(key, t);
+                if (old != null && old != t) old.close();
+            }
+            @Override public Tensor take(String key) { return pending.remove(key); }
+        };
 
         Frame(Frame parent, Map<String, Value> inits) {
             this.parent = parent;
@@ -279,6 +289,8 @@ public final class OnnxExecutor implements AutoCloseable {
             return outs;
         } finally {
             if (!ok) closeOwned(frame, Collections.newSetFromMap(new IdentityHashMap<>()));
+            for (Tensor t : frame.pending.values()) t.close();
+            frame.pending.clear();
         }
     }
 
@@ -400,7 +412,7 @@ public final class OnnxExecutor implements AutoCloseable {
     private List<Value> call(GraphPlan plan, int i, Frame frame, List<Value> ins) {
         OnnxNode node = plan.graph.nodes().get(i);
         int opset = plan.opsets[i];
-        OpCall call = new OpCall(node, Collections.unmodifiableList(ins), opset, (g, gi) -> runSubgraph(g, gi, frame), frame.run);
+        OpCall call = new OpCall(node, Collections.unmodifiableList(ins), opset, (g, gi) -> runSubgraph(g, gi, frame), frame.run, frame.runTensors);
         List<Value> outs;
         long t0 = profile == null ? 0 : System.nanoTime();
         try {

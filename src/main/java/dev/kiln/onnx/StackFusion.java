@@ -13,7 +13,9 @@ import java.util.Map;
  * </pre>
  * becomes one node y = "StackNested"(w_00, w_01, ..., w_(n-1)(m-1); inner = m) in domain
  * {@value FusedOps#DOMAIN}: each w is copied once, into its [i, j] slot of y, where the written-out
- * form copied every element twice (into s_i, then into y) and ran 3 n + n m + 1 nodes.
+ * form copied every element twice (into s_i, then into y) and ran 3 n + n m + 1 nodes. A w made by
+ * a Concat (a layer's past and new keys) becomes a dev.kiln "ConcatSlot" that writes into its slot
+ * of y directly, so the stack copies nothing for it ({@code onnx.ops.ShapeSlots}).
  */
 final class StackFusion {
     private StackFusion() {}
@@ -56,12 +58,35 @@ final class StackFusion {
                 if (r.opType().equals("Unsqueeze") && r.inputs().size() > 1) g.use(r.inputs().get(1), -1);   // its axes constant
                 nodes.set(j, null);
             }
+            String dest = y.outputs().get(0);
             nodes.set(i, new OnnxNode(y.name(), "StackNested", FusedOps.DOMAIN, ws, y.outputs(),
-                    Map.of("inner", OnnxAttribute.ofInt("inner", inner))));
-            g.produced(y.outputs().get(0), i);
+                    Map.of("inner", OnnxAttribute.ofInt("inner", inner), "dest", OnnxAttribute.ofString("dest", dest))));
+            g.produced(dest, i);
+            writeInPlace(g, ws, dest, inner);
             changed = true;
         }
         return changed;
+    }
+
+    /**
+     * Each stacked w that a Concat with one output produces becomes a dev.kiln ConcatSlot writing
+     * straight into its slot of the stack dest (see {@code onnx.ops.ShapeSlots}); a w stacked twice
+     * is written into its first slot (the stack copies the other).
+     */
+    private static void writeInPlace(FusionGraph g, List<String> ws, String dest, int inner) {
+        List<OnnxNode> nodes = g.nodes();
+        java.util.Set<String> done = new java.util.HashSet<>();
+        for (int slot = 0; slot < ws.size(); slot++) {
+            String w = ws.get(slot);
+            int c = g.producerOf(w);
+            if (c < 0 || !done.add(w)) continue;
+            OnnxNode n = nodes.get(c);
+            OnnxAttribute axis = n.attributes().get("axis");
+            if (!FusionGraph.isDefault(n, "Concat") || n.outputs().size() != 1 || axis == null) continue;
+            nodes.set(c, new OnnxNode(n.name(), "ConcatSlot", FusedOps.DOMAIN, n.inputs(), n.outputs(), Map.of(
+                    "axis", axis, "dest", OnnxAttribute.ofString("dest", dest), "slot", OnnxAttribute.ofInt("slot", slot),
+                    "count", OnnxAttribute.ofInt("count", ws.size()), "inner", OnnxAttribute.ofInt("inner", inner))));
+        }
     }
 
     private static boolean concatAxis0(OnnxNode n) {

@@ -30,16 +30,7 @@ public final class Join {
         }
         out[a] = total;
         Tensor y = Tensor.uninitialized(parts[0].backend(), t, out);   // the parts cover every element: no zero fill
-        int[] starts = new int[parts.length];
-        try (GradMode.Guard g = GradMode.noGrad()) {
-            int off = 0;
-            for (int i = 0; i < parts.length; i++) {
-                starts[i] = off;
-                int len = parts[i].shape()[a];
-                try (Tensor region = y.narrow(a, off, len)) { region.copyFrom(parts[i]); }
-                off += len;
-            }
-        }
+        int[] starts = copyInto(parts, a, y);
         if (Tensor.needsGrad(parts)) {
             y.setGradFn(new Node("cat", parts) {
                 @Override protected Tensor[] backward(Tensor g) {
@@ -51,6 +42,41 @@ public final class Join {
             });
         }
         return y;
+    }
+
+    /**
+     * The parts copied one after another along axis into y (a view that other code may hold: a
+     * slot of a larger tensor), no gradient: every element of y is written. The parts must agree
+     * with y outside axis and fill it along axis.
+     */
+    public static void catInto(Tensor[] parts, int axis, Tensor y) {
+        int a = Shape.axis("cat", axis, y.dim());
+        int total = 0;
+        for (Tensor p : parts) {
+            int[] s = p.shape();
+            if (s.length != y.dim()) throw new IllegalArgumentException("cat: shapes " + Shape.str(s) + " and " + Shape.str(y.shape()) + " differ in rank");
+            for (int i = 0; i < s.length; i++)
+                if (i != a && s[i] != y.size(i))
+                    throw new IllegalArgumentException("cat: shapes " + Shape.str(s) + " and " + Shape.str(y.shape()) + " differ outside dim " + a);
+            total += s[a];
+        }
+        if (total != y.size(a)) throw new IllegalArgumentException("cat: parts of " + total + " along dim " + a + " for " + Shape.str(y.shape()));
+        copyInto(parts, a, y);
+    }
+
+    /** Copies the parts along axis a into y; returns where each starts. */
+    private static int[] copyInto(Tensor[] parts, int a, Tensor y) {
+        int[] starts = new int[parts.length];
+        try (GradMode.Guard g = GradMode.noGrad()) {
+            int off = 0;
+            for (int i = 0; i < parts.length; i++) {
+                starts[i] = off;
+                int len = parts[i].shape()[a];
+                try (Tensor region = y.narrow(a, off, len)) { region.copyFrom(parts[i]); }
+                off += len;
+            }
+        }
+        return starts;
     }
 
     /** torch.stack: inserts a new axis. */

@@ -502,11 +502,13 @@ class GraphOptimizerTest {
         assertEquals(Map.of("Attention", 2, "MatMulBias", 12, "LayerNormalization", 5), fused.apply("bert_op13.onnx"));  // opset 13: LayerNorm written out
         // Where-masked attention; the MLP's Gemm (Conv1D) takes in the tanh GELU after its Reshape
         // and the present key/values (both layers' k and v) as one StackNested
-        assertEquals(Map.of("Attention", 2, "MatMulBias", 2, "StackNested", 1), fused.apply("gpt2_op17.onnx"));
+        assertEquals(Map.of("Attention", 2, "MatMulBias", 2, "StackNested", 1), fused.apply("gpt2_op17.onnx"));   // no past: no Concat
         assertEquals(Map.of("ConvAdd+Relu", 4, "Conv+Relu", 9), fused.apply("resnet50_op17.onnx"));  // each block's Add and Relu in its last conv
         assertEquals(Map.of("Attention", 2, "MatMulBias", 2, "LayerNormalization", 5, "StackNested", 1), fused.apply("gpt2_op13.onnx"));   // opset 13: LayerNorm written out
-        assertEquals(Map.of("Attention", 2, "MatMulBias", 2, "LayerNormalization", 5, "StackNested", 1), fused.apply("gpt2_decode_op13.onnx"));
-        assertEquals(Map.of("Attention", 2, "MatMulBias", 2, "StackNested", 1), fused.apply("gpt2_decode_op17.onnx"));       // the decode step: attention over the cache too       // the decode step: attention over the cache too
+        // the decode step: attention over the cache too, and each layer's Concat of past and new keys/values writes into its
+        // slot of the stacked present (ConcatSlot)
+        assertEquals(Map.of("Attention", 2, "MatMulBias", 2, "LayerNormalization", 5, "StackNested", 1, "ConcatSlot", 4), fused.apply("gpt2_decode_op13.onnx"));
+        assertEquals(Map.of("Attention", 2, "MatMulBias", 2, "StackNested", 1, "ConcatSlot", 4), fused.apply("gpt2_decode_op17.onnx"));
     }
 
     /** The fusions fire on TensorFlow graphs lowered from SavedModels (testdata/savedmodel): Keras' layer norm form, tanh GELU, attention. */
@@ -568,6 +570,58 @@ class GraphOptimizerTest {
             assertEquals(!exposed, types.contains("StackNested"), types.toString());
             assertEquals(exposed, types.contains("Concat"), types.toString());
             compare(g, "x", Tensor.randn(G, 1, 4, 5));
+        }
+    }
+
+    /**
+     * Stacked values that Concats make (a decoder's past + new keys per layer) are written straight
+     * into their slots of the stack (ConcatSlot), also when another node reads them and when one is
+     * stacked twice; two runs in a row give the plain executor's outputs (the slots are the run's own).
+     */
+    @Test
+    void concatsWriteIntoTheirSlotsOfTheStack() {
+        Map<String, Value> init = new LinkedHashMap<>();
+        init.put("axis0", Value.of(Tensor.fromArray(new long[]{0}, 1)));
+        List<OnnxNode> nodes = new ArrayList<>();
+        List<String> layers = new ArrayList<>(), reads = new ArrayList<>();
+        for (int l = 0; l < 3; l++) {
+            List<String> kv = new ArrayList<>();
+            for (int j = 0; j < 2; j++) {
+                String c = "c" + l + j, w = "w" + l + j;
+                init.put(c, Value.of(Tensor.fromArray(new float[]{l + 0.5f * j + 1}, 1)));
+                nodes.add(node("Mul", List.of("x", c), "m" + l + j, Map.of()));
+                // the layer's past (x) and its new entries (m) along axis 1, as a GPT-2 export's Concat(past_k, k)
+                nodes.add(node("Concat", List.of("x", "m" + l + j), w, Map.of("axis", OnnxAttribute.ofInt("axis", 1))));
+                nodes.add(node("Neg", List.of(w), "read" + l + j, Map.of()));     // attention reads the concatenated cache too
+                reads.add("read" + l + j);
+                String stacked = l == 2 && j == 1 ? "w20" : w;                     // the last layer stacks its k twice
+                nodes.add(node("Unsqueeze", List.of(stacked, "axis0"), "u" + l + j, Map.of()));
+                kv.add("u" + l + j);
+            }
+            nodes.add(node("Concat", kv, "s" + l, Map.of("axis", OnnxAttribute.ofInt("axis", 0))));
+            nodes.add(node("Unsqueeze", List.of("s" + l, "axis0"), "t" + l, Map.of()));
+            layers.add("t" + l);
+        }
+        nodes.add(node("Concat", layers, "y", Map.of("axis", OnnxAttribute.ofInt("axis", 0))));
+        nodes.add(node("Sum", reads, "r", Map.of()));
+        OnnxGraph g = new OnnxGraph("present", nodes, List.of(info("x")), List.of(info("y"), info("r")), List.of(), init);
+        List<String> types = GraphOptimizer.optimize(g).nodes().stream().map(OnnxNode::opType).toList();
+        assertEquals(1, types.stream().filter("StackNested"::equals).count(), types.toString());
+        assertEquals(5, types.stream().filter("ConcatSlot"::equals).count(), types.toString());   // w20 once, w21 is not stacked
+        OnnxModel m = new OnnxModel(8, "test", "", Map.of("", 17L), g);
+        try (OnnxExecutor plain = new OnnxExecutor(m, OpRegistry.standard(), false);
+             OnnxExecutor opt = new OnnxExecutor(m, OpRegistry.standard(), true)) {
+            for (int run = 0; run < 2; run++) {
+                Map<String, Value> feed = Map.of("x", Value.of(Tensor.randn(G, 2, 3, 4)));
+                Map<String, Value> want = plain.run(feed), got = opt.run(feed);
+                for (String name : List.of("y", "r")) {
+                    assertArrayEquals(want.get(name).tensor().shape(), got.get(name).tensor().shape(), name);
+                    assertArrayEquals(want.get(name).tensor().toFloatArray(), got.get(name).tensor().toFloatArray(), name + ", run " + run);
+                }
+                want.values().forEach(Values::close);
+                got.values().forEach(Values::close);
+                feed.values().forEach(Values::close);
+            }
         }
     }
 

@@ -23,17 +23,40 @@ public final class OpCall {
     private final int opset;
     private final SubgraphRunner subgraphs;
     private final long run;
+    private final RunTensors runTensors;
 
-    public OpCall(OnnxNode node, List<Value> inputs, int opset, SubgraphRunner subgraphs) { this(node, inputs, opset, subgraphs, -1); }
+    public OpCall(OnnxNode node, List<Value> inputs, int opset, SubgraphRunner subgraphs) { this(node, inputs, opset, subgraphs, -1, null); }
 
-    /** run: the executor run this call belongs to (see {@link #run()}). */
-    public OpCall(OnnxNode node, List<Value> inputs, int opset, SubgraphRunner subgraphs, long run) {
+    /**
+     * run: the executor run this call belongs to (see {@link #run()}); runTensors: the tensors its
+     * graph's ops hand to each other within the run (see {@link #runTensors()}), or null.
+     */
+    public OpCall(OnnxNode node, List<Value> inputs, int opset, SubgraphRunner subgraphs, long run, RunTensors runTensors) {
         this.node = node;
         this.inputs = inputs;
         this.opset = opset;
         this.subgraphs = subgraphs;
         this.run = run;
+        this.runTensors = runTensors;
     }
+
+    /**
+     * Tensors one op of a graph leaves, by a key the graph optimizer gave both, for a later op of the
+     * same run (dev.kiln ConcatSlot writes its result into a slot of the StackNested output that
+     * reads it, which then takes the whole tensor). A tensor put here belongs to the run until an op
+     * takes it; the executor closes any left when the run ends, however it ends.
+     */
+    public interface RunTensors {
+        /** The tensor under key, or null. */
+        Tensor get(String key);
+        /** Puts t under key (the run owns it from now on). */
+        void put(String key, Tensor t);
+        /** Removes and returns the tensor under key (the caller owns it), or null. */
+        Tensor take(String key);
+    }
+
+    /** This run's {@link RunTensors} for the node's graph, or null where the caller has none (ops then run as if no earlier op had left anything). */
+    public RunTensors runTensors() { return runTensors; }
 
     /**
      * An id of the executor run this call is part of, unique per run (-1: not known). Within one run

@@ -36,7 +36,7 @@ final class ShapeOps {
         r.register("Split", ShapeOps::split);
         r.register("Concat", ShapeOps::concat);
         r.register("dev.kiln", "KvAppend", ShapeOps::kvAppend);
-        r.register("dev.kiln", "StackNested", ShapeOps::stackNested);   // GraphOptimizer's stack of stacks (StackFusion)   // a decoder's cache Concat (dev.kiln.generate.OnnxDecoder)
+        ShapeSlots.register(r);   // GraphOptimizer's stack of stacks and the Concats that write into it (StackFusion)
         r.register("Identity", call -> List.of(ShapeElems.share(call.value(0))));
         ShapeMake.register(r);
         ShapePad.register(r);
@@ -297,28 +297,7 @@ final class ShapeOps {
         return grown;
     }
 
-    /**
-     * dev.kiln "StackNested"(w_00, ..., w_(n-1)(m-1); inner = m): y [n, m, ...] with y[i, j] = w_im+j,
-     * all w of one shape: one copy of each (StackFusion).
-     */
-    private static List<Value> stackNested(OpCall call) {
-        int inner = (int) call.attrInt("inner", 0), count = call.inputCount();
-        if (inner < 1 || count % inner != 0) throw call.error("StackNested: " + count + " inputs do not split into groups of " + inner);
-        Tensor[] parts = new Tensor[count];
-        for (int i = 0; i < count; i++) parts[i] = call.in(i);
-        for (Tensor p : parts)
-            if (!java.util.Arrays.equals(p.shape(), parts[0].shape()) || p.dtype() != parts[0].dtype())
-                throw call.error("StackNested: inputs differ: " + dev.kiln.tensor.Shape.str(parts[0].shape()) + " and " + dev.kiln.tensor.Shape.str(p.shape()));
-        int[] s = parts[0].shape(), out = new int[s.length + 2];
-        out[0] = count / inner;
-        out[1] = inner;
-        System.arraycopy(s, 0, out, 2, s.length);
-        try (Tensor flat = Join.stack(parts, 0)) {
-            return one(call, flat.reshape(out));                      // a view of the stacked copy
-        }
-    }
-
-    private static List<Value> concat(OpCall call) {
+    static List<Value> concat(OpCall call) {
         if (!call.hasAttr("axis")) throw call.error("missing attribute axis");
         List<Tensor> parts = new ArrayList<>();
         for (int i = 0; i < call.inputCount(); i++) if (call.has(i)) parts.add(call.in(i));
