@@ -145,25 +145,28 @@ public final class Int8Gemm {
 
     /**
      * What to do with a finished block of C: rows [r0, r0 + rows) and columns [c0, c0 + cols) of
-     * the padded result (cols may reach past N into the padding), run on the thread that computed
-     * it while the block is in its cache (e.g. dequantize it).
+     * the padded result (cols may reach past N into the padding), element (r0 + i, c0 + j) at
+     * c[off + i * ldc + j]; run on the thread that computed it while the block is in its cache
+     * (e.g. dequantize it). c is valid during the call only (the VNNI kernel reuses a per-thread
+     * tile buffer).
      */
     @FunctionalInterface
     public interface Epilogue {
-        void block(int[] c, int r0, int rows, int c0, int cols);
+        void block(int[] c, int off, int ldc, int r0, int rows, int c0, int cols);
     }
 
     /**
      * The same, calling {@code epilogue} (when not null) once for each block of C as soon as it is
-     * complete (the VNNI kernel: per tile, on its thread; the Vector API kernel: once for the whole C).
-     * Every element of C is covered by exactly one call.
+     * complete (the VNNI kernel: per tile, on its thread, from a tile buffer that stays in that
+     * core's cache: C is then never written out whole, and the result is null; the Vector API
+     * kernel: once for the whole C). Every element of C is covered by exactly one call.
      */
     public static int[] matmulTPadded(byte[] a, int m, int k, PackedInt8 b, int[] scratch, Epilogue epilogue) {
         if (k != b.k() || m < 0 || (long) m * k > a.length)
             throw new IllegalArgumentException("int8 gemm: need A [" + m + ", " + b.k() + "] in " + a.length + " bytes, got K = " + k);
         if (b.vnni != null) return Int8VnniKernel.run(a, m, b.k(), b.vnni, b.blocks(), scratch, epilogue);
         int[] c = accumulate(a, m, b, scratch);
-        if (epilogue != null && m > 0) epilogue.block(c, 0, m, 0, b.blocks() * b.lanes());
+        if (epilogue != null && m > 0) epilogue.block(c, 0, b.blocks() * b.lanes(), 0, m, 0, b.blocks() * b.lanes());
         return c;
     }
 

@@ -112,12 +112,11 @@ final class QuantFast {
     }
 
     /**
-     * Per-thread buffers for QuantMatMul's quantized input and int32 product (reused: no allocation
-     * and zeroing per call), and what the input buffer holds now.
+     * A per-thread buffer for QuantMatMul's quantized input (reused: no allocation and zeroing per
+     * call), and what it holds now. (The int32 product never exists whole: see Int8Gemm.Epilogue.)
      */
     private static final class Scratch {
         private byte[] b = new byte[0];
-        private int[] i = new int[0];
         /** The input b holds quantized (null: none known). */
         Quantized last;
 
@@ -126,7 +125,6 @@ final class QuantFast {
             last = null;
             return b = new byte[n];
         }
-        int[] ints(int n) { return i.length >= n ? i : (i = new int[n]); }
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -254,14 +252,14 @@ final class QuantFast {
     }
 
     /**
-     * Rows [r0, r1), columns [j0, j1): the exact integer correction of c, then y = (float) c * s[j]
+     * Rows [r0, r1), columns [j0, j1) (element (r, j) of C at c[base + r * ldc + j]): the exact integer correction of c, then y = (float) c * s[j]
      * (s: one scale, or one per column) + bias[j], stored to y (row-major [m, n] at byte offset yOff).
      */
-    private static void dequantBlock(int[] c, int ldc, MemorySegment y, long yOff, int r0, int r1, int j0, int j1, int n, int k,
+    private static void dequantBlock(int[] c, int base, int ldc, MemorySegment y, long yOff, int r0, int r1, int j0, int j1, int n, int k,
                                      int[] rowSum, int[] colTerm, int zaShift, int[] zbv, float[] s, float[] bias) {
         boolean oneZb = zbv.length == 1, oneS = s.length == 1;
         for (int r = r0; r < r1; r++) {
-            int o = r * ldc, j = j0;
+            int o = base + r * ldc, j = j0;
             int rowTerm = rowSum[r] - k * zaShift, zr = zbv[0] * rowTerm;
             long row = yOff + 4L * r * n;
             // the correction c - (za' colsum(B)[j] + zb[j] (rowsum(a') - K za')) in int lanes (wrapping as the scalar ints do), then the scale
@@ -339,10 +337,10 @@ final class QuantFast {
             dev.kiln.ops.UnaryOp act = ReduceMatOps.fusedActivation(call);
             // each block of C as the GEMM finishes it, on its thread while it is in that core's cache:
             // dequantized into y, then the activation (elementwise: the same values as row by row)
-            Int8Gemm.Epilogue store = (c, r0, rows, c0, cols) -> {
+            Int8Gemm.Epilogue store = (c, off, ldc, r0, rows, c0, cols) -> {
                 int j1 = Math.min(n, c0 + cols);
                 if (c0 >= j1) return;
-                dequantBlock(c, nPad, ys, yOff, r0, r0 + rows, c0, j1, n, k, rowSum, colTerm, zaShift, zbv, s, bias);
+                dequantBlock(c, off - r0 * ldc - c0, ldc, ys, yOff, r0, r0 + rows, c0, j1, n, k, rowSum, colTerm, zaShift, zbv, s, bias);
                 if (act != null) {
                     try (Tensor block = Tensor.of(y.storage(), DType.F32, new int[]{rows, j1 - c0}, new long[]{n, 1},
                             y.offset() + (long) r0 * n + c0)) {
@@ -350,7 +348,7 @@ final class QuantFast {
                     }
                 }
             };
-            Int8Gemm.matmulTPadded(ab, m, k, packed, sc.ints(m * nPad), store);
+            Int8Gemm.matmulTPadded(ab, m, k, packed, null, store);   // VNNI: C tiles in a per-thread buffer, never whole
             MATMULS.incrementAndGet();
             return List.of(Value.of(y, ElemType.FLOAT));
         }
