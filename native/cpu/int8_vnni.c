@@ -188,13 +188,17 @@ TARGET void kiln_f32_quantize_rows(const float *x, long k, int rows, float scale
  */
 #define CPV 4
 #define COJ 4
-TARGET void kiln_i8_conv_direct(const uint8_t *in, long imgStride, long planeStride, int n, int c4, int wp,
-                                int oh, int ow, int kh, int kw, const int8_t *w, int o, const int32_t *corr,
-                                const float *scale, const float *add, int relu, float *out) {
+static inline __attribute__((always_inline)) TARGET __m512i quant16(__m512 v, __m512 s, __m512 z, __m512 lo, __m512 hi);
+
+static inline __attribute__((always_inline)) TARGET void conv_direct(const int CODES, const uint8_t *in, long imgStride, long planeStride,
+        int n, int c4, int wp, int oh, int ow, int kh, int kw, const int8_t *w, int o, const int32_t *corr,
+        const float *scale, const float *add, int relu, float *out, const float *qp, int8_t *codes) {
     int vx = (ow + 15) / 16, nv = oh * vx, steps = kh * kw * c4;
+    const __m512 qs = _mm512_set1_ps(CODES ? qp[0] : 1.0f), qz = _mm512_set1_ps(CODES ? qp[1] : 0.0f);
+    const __m512 qlo = _mm512_set1_ps(CODES ? qp[2] : 0.0f), qhi = _mm512_set1_ps(CODES ? qp[3] : 0.0f);
     for (int b = 0; b < n; b++) {
         const uint8_t *img = in + b * imgStride;
-        float *ob = out + (long) b * o * oh * ow;
+        long ob = (long) b * o * oh * ow;
         for (int v0 = 0; v0 < nv; v0 += CPV) {
             long base[CPV];
             int yv[CPV], xv[CPV];
@@ -231,7 +235,15 @@ TARGET void kiln_i8_conv_direct(const uint8_t *in, long imgStride, long planeStr
                         f = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(scale[j]), f), _mm512_set1_ps(add[j]));
                         /* Math.max(v, 0): v where v > 0 or NaN, else +0 */
                         if (relu) f = _mm512_mask_mov_ps(_mm512_setzero_ps(), _mm512_cmp_ps_mask(f, _mm512_setzero_ps(), _CMP_NLE_UQ), f);
-                        float *dst = ob + ((long) j * oh + yv[i]) * ow + xv[i];
+                        long at = ob + ((long) j * oh + yv[i]) * ow + xv[i];
+                        if (CODES) {
+                            /* the next layer's code of f: the bits its input packing (quant16) gives the float */
+                            __m128i q = _mm512_cvtepi32_epi8(_mm512_xor_si512(quant16(f, qs, qz, qlo, qhi), _mm512_set1_epi32(0x80)));
+                            if (m == 0xffff || (yv[i] < oh - 1 && 16 - (ow - xv[i]) <= ow)) _mm_storeu_si128((__m128i *) (codes + at), q);
+                            else _mm512_mask_storeu_epi8(codes + at, (__mmask64) m, _mm512_castsi128_si512(q));   /* as the float store below */
+                            continue;
+                        }
+                        float *dst = out + at;
                         /* a row's last vector: when the lanes past the row land inside the next row (a later
                            store overwrites them), a whole store (masked stores to memory not in cache are slow
                            on Zen 4); otherwise (the plane's last row, rows narrower than the overflow) masked */
@@ -242,6 +254,25 @@ TARGET void kiln_i8_conv_direct(const uint8_t *in, long imgStride, long planeStr
             }
         }
     }
+}
+
+TARGET void kiln_i8_conv_direct(const uint8_t *in, long imgStride, long planeStride, int n, int c4, int wp,
+                                int oh, int ow, int kh, int kw, const int8_t *w, int o, const int32_t *corr,
+                                const float *scale, const float *add, int relu, float *out) {
+    conv_direct(0, in, imgStride, planeStride, n, c4, wp, oh, ow, kh, kw, w, o, corr, scale, add, relu, out, 0, 0);
+}
+
+/*
+ * kiln_i8_conv_direct with the output as the next layer's int8 codes: each float result f (after
+ * the ReLU) quantized with qp = {scale, zero point, qmin, qmax} exactly as that layer's input
+ * packing (quant16, i.e. Int8Weights.quantize) would quantize it, stored as the signed code q
+ * into codes [n][o][oh][ow]. A max pool between the two layers commutes with the quantization
+ * (it is monotonic), so the next layer sees the codes it would have made from the float output.
+ */
+TARGET void kiln_i8_conv_direct_codes(const uint8_t *in, long imgStride, long planeStride, int n, int c4, int wp,
+                                      int oh, int ow, int kh, int kw, const int8_t *w, int o, const int32_t *corr,
+                                      const float *scale, const float *add, int relu, const float *qp, int8_t *codes) {
+    conv_direct(1, in, imgStride, planeStride, n, c4, wp, oh, ow, kh, kw, w, o, corr, scale, add, relu, 0, qp, codes);
 }
 
 /*
@@ -280,6 +311,38 @@ TARGET void kiln_i8_conv_pack(const float *x, int n, int c, int h, int w, float 
                     __m512i word = _mm512_setzero_si512();
                     for (int k = 0; k < nc; k++) {
                         __m512i u = quant16(_mm512_maskz_loadu_ps(m, ch0 + ((long) k * h + y) * w + xx), sv, zv, lov, hiv);
+                        word = _mm512_or_si512(word, _mm512_slli_epi32(u, 8 * k));
+                    }
+                    _mm512_mask_storeu_epi32(row + 4L * xx, m, word);
+                }
+            }
+        }
+    }
+}
+
+/*
+ * kiln_i8_conv_pack from int8 codes xq [n][c][h][w] (contiguous) already in this layer's
+ * quantization (an earlier layer's kiln_i8_conv_direct_codes, perhaps max-pooled): the code q is
+ * stored as q + 128, as kiln_i8_conv_pack stores what it quantizes.
+ */
+TARGET void kiln_i8_conv_pack_codes(const int8_t *xq, int n, int c, int h, int w, int ph, int pw, int wp, long planeElems,
+                                    int zeroCode, uint8_t *out) {
+    int c4 = (c + 3) / 4;
+    long imgBytes = 4L * c4 * planeElems;
+    const __m512i flip = _mm512_set1_epi32(0x80);
+    for (int b = 0; b < n; b++) {
+        uint8_t *img = out + b * imgBytes;
+        memset(img, zeroCode, (size_t) imgBytes);
+        for (int g = 0; g < c4; g++) {
+            int nc = c - 4 * g < 4 ? c - 4 * g : 4;
+            const int8_t *ch0 = xq + ((long) b * c + 4 * g) * h * w;
+            for (int y = 0; y < h; y++) {
+                uint8_t *row = img + 4 * (g * planeElems + (long) (y + ph) * wp + pw);
+                for (int xx = 0; xx < w; xx += 16) {
+                    __mmask16 m = tail16(w - xx);
+                    __m512i word = _mm512_setzero_si512();
+                    for (int k = 0; k < nc; k++) {
+                        __m512i u = _mm512_xor_si512(_mm512_cvtepu8_epi32(_mm512_castsi512_si128(_mm512_maskz_loadu_epi8((__mmask64) m, ch0 + ((long) k * h + y) * w + xx))), flip);
                         word = _mm512_or_si512(word, _mm512_slli_epi32(u, 8 * k));
                     }
                     _mm512_mask_storeu_epi32(row + 4L * xx, m, word);

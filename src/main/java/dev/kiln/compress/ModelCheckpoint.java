@@ -55,7 +55,10 @@ public final class ModelCheckpoint {
         }
     }
 
-    /** Quantized layers derive their GEMM data from the state tensors just loaded. */
+    /**
+     * Quantized layers derive their GEMM data from the state tensors just loaded, and hand int8
+     * codes to each other where they can ({@link dev.kiln.compress.quant.Quantize#chainCodes}).
+     */
     private static void reloadQuantized(Path file, Sequential model) {
         for (int i = 0; i < model.size(); i++) {
             try {
@@ -65,6 +68,7 @@ public final class ModelCheckpoint {
                 throw new IllegalArgumentException(file + ": layer " + i + ": " + e.getMessage(), e);
             }
         }
+        dev.kiln.compress.quant.Quantize.chainCodes(model);
     }
 
     /** Whether a checkpoint carries its own architecture (else it names a model, or neither). */

@@ -165,6 +165,13 @@ public final class Conv {
             }
         }
         int[] outShape = poolShape(name, x.shape(), p);
+        if (x.dtype() == DType.I8 && op == PoolOp.MAX && !withIndices) {   // a quantized model's int8 codes: pooled as they are
+            if (x.backend() != dev.kiln.backend.Backends.cpu())
+                throw new UnsupportedOperationException("max_pool2d: int8 input runs on the CPU only, got " + x.backend().name());
+            Tensor out = Tensor.uninitialized(x.backend(), DType.I8, outShape);
+            x.backend().pool2d(op, x, p, out, null);
+            return new Tensor[]{out};
+        }
         DType t = x.dtype() == DType.F64 ? DType.F64 : DType.F32;
         Tensor xc = cast(x, t);
         Tensor out = Tensor.uninitialized(x.backend(), t, outShape); // pool2d writes every output and index

@@ -24,6 +24,7 @@ import java.lang.foreign.MemorySegment;
  * AVG: sum over the clipped window / divisor, where divisor counts the window clipped to the
  *      padded input [-ph, H+ph) when countIncludePad, else only the positions inside the input.
  * </pre>
+ * I8 (a quantized model's codes) is max-pooled by {@link PoolI8}.
  * F32 kernel-2 stride-2 unpadded pooling whose windows all lie inside the input takes
  * {@link Pool2x2Rows} (no indices, dense planes) or {@link Pool2x2}; every other case, and the scalar twin, runs the generic loops here in double.
  */
@@ -34,6 +35,12 @@ final class PoolKernels {
     record Geometry(int h, int w, int oh, int ow, long sy, long sx, Pool2dParams p) {}
 
     static void pool2d(PoolOp op, Tensor x, Pool2dParams p, Tensor out, Tensor indices) {
+        if (x.dtype() == DType.I8) {
+            if (op != PoolOp.MAX || indices != null || out.dtype() != DType.I8)
+                throw new IllegalArgumentException("pool2d: int8 input is pooled by max only, into int8, without indices");
+            PoolI8.max(x, p, out);
+            return;
+        }
         int[] xs = x.shape(), os = out.shape();
         long[] st = x.strides();
         Geometry g = new Geometry(xs[2], xs[3], os[2], os[3], st[2], st[3], p);

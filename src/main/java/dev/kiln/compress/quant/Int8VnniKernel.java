@@ -32,7 +32,7 @@ final class Int8VnniKernel {
     /** Rows and 16-column blocks per parallel task. */
     private static final int ROW_TILE = 96, BLOCK_TILE = 16;
 
-    private static final MethodHandle TILE, ROW_SUMS, RANGE, QUANTIZE, CONV, CONV_PACK, CONV_PACK_TAPS;
+    private static final MethodHandle TILE, ROW_SUMS, RANGE, QUANTIZE, CONV, CONV_PACK, CONV_PACK_TAPS, CONV_CODES, CONV_PACK_CODES;
     private static final String UNAVAILABLE;
     private static volatile boolean enabled;
 
@@ -58,6 +58,8 @@ final class Int8VnniKernel {
         CONV = handles == null ? null : handles[4];
         CONV_PACK = handles == null ? null : handles[5];
         CONV_PACK_TAPS = handles == null ? null : handles[6];
+        CONV_CODES = handles == null ? null : handles[7];
+        CONV_PACK_CODES = handles == null ? null : handles[8];
         UNAVAILABLE = why;
         enabled = handles != null;
     }
@@ -82,7 +84,10 @@ final class Int8VnniKernel {
     /** Human-readable kernel name for benchmark reports. */
     static String describe() { return enabled() ? "native AVX-512 VNNI" : "Vector API (" + (UNAVAILABLE == null ? "VNNI kernel off" : UNAVAILABLE) + ")"; }
 
-    /** {tile kernel, row sums, quantization range, row quantizer, direct conv, its input packers by channel and by tap}. */
+    /**
+     * {tile kernel, row sums, quantization range, row quantizer, direct conv, its input packers by
+     * channel and by tap, the direct conv with int8 codes out, the packer from int8 codes}.
+     */
     private static MethodHandle[] bind() {
         if (!NativeCpu.loaded()) throw new IllegalStateException(NativeCpu.unavailableReason());
         if (!NativeCpu.cpuSupports("kiln_cpu_has_vnni")) throw new IllegalStateException("CPU lacks AVX-512 VNNI");
@@ -98,7 +103,10 @@ final class Int8VnniKernel {
                 NativeCpu.function("kiln_i8_conv_direct",
                         FunctionDescriptor.ofVoid(A, L, L, I, I, I, I, I, I, I, A, I, A, A, A, I, A), true),
                 NativeCpu.function("kiln_i8_conv_pack", FunctionDescriptor.ofVoid(A, I, I, I, I, F, F, F, F, I, I, I, L, I, A), true),
-                NativeCpu.function("kiln_i8_conv_pack_taps", FunctionDescriptor.ofVoid(A, I, I, I, F, F, F, F, I, I, I, I, I, I, L, I, A, A), true)};
+                NativeCpu.function("kiln_i8_conv_pack_taps", FunctionDescriptor.ofVoid(A, I, I, I, F, F, F, F, I, I, I, I, I, I, L, I, A, A), true),
+                NativeCpu.function("kiln_i8_conv_direct_codes",
+                        FunctionDescriptor.ofVoid(A, L, L, I, I, I, I, I, I, I, A, I, A, A, A, I, A, A), true),
+                NativeCpu.function("kiln_i8_conv_pack_codes", FunctionDescriptor.ofVoid(A, I, I, I, I, I, I, I, L, I, A), true)};
     }
 
     /** Groups of 4 along K. */
@@ -288,6 +296,38 @@ final class Int8VnniKernel {
                     relu ? 1 : 0, out.asSlice(4 * (outOff + (long) b0 * o * oh * ow)));
         } catch (Throwable t) {
             throw new IllegalStateException("int8 conv: native direct conv failed: " + t, t);
+        }
+    }
+
+    /**
+     * {@link #conv} with the output as the next layer's int8 codes (see kiln_i8_conv_direct_codes):
+     * each float result quantized with next = {scale, zero point, qmin, qmax} as that layer's input
+     * packing would, stored as the code into codes (native, [n][o][oh][ow] bytes at byte offset codesOff).
+     */
+    static void convCodes(byte[] in, long imgStride, long planeElems, int b0, int b1, int c4, int wp, int oh, int ow, int kh, int kw,
+                          byte[] w, int o, int[] corr, float[] scale, float[] add, boolean relu, float[] next, MemorySegment codes, long codesOff) {
+        try {
+            CONV_CODES.invokeExact(MemorySegment.ofArray(in).asSlice(b0 * imgStride), imgStride, 4 * planeElems, b1 - b0, c4, wp, oh, ow, kh, kw,
+                    MemorySegment.ofArray(w), o, MemorySegment.ofArray(corr), MemorySegment.ofArray(scale), MemorySegment.ofArray(add),
+                    relu ? 1 : 0, MemorySegment.ofArray(next), codes.asSlice(codesOff + (long) b0 * o * oh * ow));
+        } catch (Throwable t) {
+            throw new IllegalStateException("int8 conv: native direct conv failed: " + t, t);
+        }
+    }
+
+    /**
+     * Images [b0, b1) of int8 codes xq (native, [n][c][h][w] bytes at byte offset xOff), already in
+     * this layer's quantization, into the direct conv's input as {@link #convPack} lays out what it
+     * quantizes (see kiln_i8_conv_pack_codes).
+     */
+    static void convPackCodes(MemorySegment xq, long xOff, int b0, int b1, int c, int h, int w, int ph, int pw, int wp, long planeElems,
+                              byte zeroCode, byte[] in) {
+        long imgStride = 4L * ((c + 3) / 4) * planeElems;
+        try {
+            CONV_PACK_CODES.invokeExact(xq.asSlice(xOff + (long) b0 * c * h * w), b1 - b0, c, h, w, ph, pw, wp, planeElems,
+                    zeroCode & 0xff, MemorySegment.ofArray(in).asSlice(b0 * imgStride));
+        } catch (Throwable t) {
+            throw new IllegalStateException("int8 conv: native input packing failed: " + t, t);
         }
     }
 

@@ -83,10 +83,19 @@ final class Int8Weights {
      * the float epilogue. The input is read once into an array and quantized in one pass.
      */
     Tensor apply(Tensor x2d, QParams act, float[] bias, Epilogue epi) {
-        float[] xf = x2d.toFloatArray();
-        QParams a = act != null ? act : dynamicParams(xf, null);
         int m = x2d.size(0), n = scale.length;
-        int[] acc = matmul(quantize(xf, a), m);
+        QParams a;
+        byte[] xq;
+        if (x2d.dtype() == DType.I8) {               // codes in act already (an earlier layer's emitCodes)
+            if (act == null) throw new IllegalArgumentException("quantized layer: int8 codes in, but it quantizes dynamically (no input parameters)");
+            a = act;
+            xq = QParams.QTensors.bytes(x2d);
+        } else {
+            float[] xf = x2d.toFloatArray();
+            a = act != null ? act : dynamicParams(xf, null);
+            xq = quantize(xf, a);
+        }
+        int[] acc = matmul(xq, m);
         boolean relu = epi == Epilogue.RELU;
         Tensor y = Tensor.fromArray(Int8Gemm.requantizeFloat(acc, m, n, a.scale0(), a.zero0(), scale, rowSum, bias, relu), m, n);
         return relu ? y : epi.finish(y);
@@ -191,4 +200,22 @@ final class Int8Weights {
     }
 
     static float[] floats(Tensor t) { return t == null ? null : t.toFloatArray(); }
+
+    /** y (float) as int8 codes in a (per tensor): the bits of {@link #quantize}, as an I8 tensor of y's shape. */
+    static Tensor codes(Tensor y, QParams a) {
+        return QParams.QTensors.fromBytes(quantize(y.toFloatArray(), a), y.shape());
+    }
+
+    /**
+     * Codes in a (per tensor, an I8 tensor) as floats (q - zero) * scale; {@link #quantize} gives
+     * the codes back exactly (the quotient is within a few ulps of the integer q - zero).
+     */
+    static Tensor decode(Tensor codes, QParams a) {
+        byte[] q = QParams.QTensors.bytes(codes);
+        float[] f = new float[q.length];
+        float s = a.scale0();
+        int z = a.zero0();
+        for (int i = 0; i < q.length; i++) f[i] = (q[i] - z) * s;
+        return Tensor.fromArray(f, codes.shape());
+    }
 }

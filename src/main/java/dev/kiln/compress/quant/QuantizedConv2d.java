@@ -34,6 +34,11 @@ public final class QuantizedConv2d extends Module {
     private final QParams act;
     private final Conv2dParams p;
     private final int inC, kh, kw;
+    /**
+     * The next quantized layer's input parameters when this layer hands it int8 codes instead of
+     * floats ({@link #emitCodes}), else null.
+     */
+    private volatile QParams codesOut;
 
     /** Quantizes a float weight [O, C, kh, kw] per output channel; bias may be null; act null = dynamic. */
     public QuantizedConv2d(Tensor weight, Tensor bias, Conv2dParams p, Epilogue epilogue, QParams act) {
@@ -197,17 +202,61 @@ public final class QuantizedConv2d extends Module {
     public Tensor weightInt8() { return w.q; }
     public Conv2dParams params() { return p; }
 
+    /**
+     * From now on this layer's output is int8 codes (an I8 tensor [N, O, OH, OW]) in {@code next},
+     * the input parameters of the quantized layer it feeds (through max pools and reshapes only:
+     * they commute with the quantization), or floats again when next is null. The codes are the
+     * bits that layer's own quantization gives the float output ({@link Int8Weights#quantize}), so
+     * the model's result does not change; only the float activations between the two layers (and
+     * their quantization pass) are gone. {@link Quantize#chainCodes} decides where it applies.
+     */
+    public void emitCodes(QParams next) {
+        if (next != null && (next.perChannel() || epilogue != Epilogue.NONE && epilogue != Epilogue.RELU))
+            throw new IllegalArgumentException("QuantizedConv2d: codes out need per-tensor parameters and a NONE or RELU epilogue");
+        codesOut = next;
+    }
+
+    /** The parameters of the codes this layer emits, or null (floats). */
+    public QParams codesOut() { return codesOut; }
+
+    /**
+     * Whether an input of int8 codes in this layer's own input parameters (an I8 tensor, see
+     * {@link #emitCodes}) runs without decoding: static parameters and the VNNI conv with input channels packed.
+     */
+    boolean takesCodes() { return act != null && vnniWeights != null && !tapPacked(); }
+
+    /**
+     * x float, or int8 codes in this layer's input parameters (I8, from an earlier layer's
+     * {@link #emitCodes}); the output is float, or codes when {@link #codesOut} is set.
+     */
     @Override
     public Tensor forward(Tensor x) {
         int[] xs = x.shape();
         if (xs.length != 4 || xs[1] != inC)
             throw new IllegalArgumentException("QuantizedConv2d: input must be [N, " + inC + ", H, W], got " + Arrays.toString(xs));
+        if (x.dtype() == dev.kiln.tensor.DType.I8 && !takesCodes()) {
+            try (Tensor f = decode(x)) { return forward(f); }
+        }
         int n = xs[0], h = xs[2], wd = xs[3];
         int oh = (h + 2 * p.padH() - p.dilationH() * (kh - 1) - 1) / p.strideH() + 1;
         int ow = (wd + 2 * p.padW() - p.dilationW() * (kw - 1) - 1) / p.strideW() + 1;
+        QParams next = codesOut;
+        if (vnniWeights != null && act != null) return vnniForward(x, act, n, h, wd, oh, ow, next);
         float[] xf = act != null && directWeights == null ? null : x.toFloatArray();   // static unfolds and the VNNI conv read x itself
         QParams a = act != null ? act : Int8Weights.dynamicParams(xf, covered(h, wd, oh, ow));
-        if (vnniWeights != null) return vnniForward(x, a, n, h, wd, oh, ow);
+        Tensor y = floatForward(x, xf, a, n, h, wd, oh, ow);
+        if (next == null) return y;
+        try (y) { return Int8Weights.codes(y, next); }           // the bits the next layer's quantization gives y
+    }
+
+    /** Codes in this layer's input parameters as the floats (q - zero) * scale (which quantize back to q exactly). */
+    private Tensor decode(Tensor codes) {
+        if (act == null) throw new IllegalArgumentException("QuantizedConv2d: int8 codes in, but this layer quantizes dynamically (no input parameters)");
+        return Int8Weights.decode(codes, act);
+    }
+
+    private Tensor floatForward(Tensor x, float[] xf, QParams a, int n, int h, int wd, int oh, int ow) {
+        if (vnniWeights != null) return vnniForward(x, a, n, h, wd, oh, ow, null);
         if (directWeights != null) {
             int o = outChannels();
             float[] sj = new float[o], add = new float[o];
@@ -235,7 +284,8 @@ public final class QuantizedConv2d extends Module {
      * border set to the zero point's code ({@link Int8VnniKernel#convPack}); then the kernel writes
      * [N, O, OH, OW] with the same epilogue as {@link Int8Weights#requantizeChannelsFirst}.
      */
-    private Tensor vnniForward(Tensor x, QParams a, int n, int h, int wd, int oh, int ow) {
+    private Tensor vnniForward(Tensor x, QParams a, int n, int h, int wd, int oh, int ow, QParams next) {
+        boolean codesIn = x.dtype() == dev.kiln.tensor.DType.I8;
         boolean taps = tapPacked();
         int c4 = taps ? (kh * kw + 3) / 4 : (inC + 3) / 4, ph = p.padH(), pw = p.padW(), o = outChannels();
         int wp = taps ? ow : wd + 2 * pw, vx = (ow + 15) / 16;
@@ -248,17 +298,21 @@ public final class QuantizedConv2d extends Module {
         int[] zs = new int[o], corr = new int[o];
         Int8Gemm.epilogueConstants(a.scale0(), a.zero0(), w.scale, w.rowSum, bias, sj, zs, add);
         for (int j = 0; j < o; j++) corr[j] = zs[j] + 128 * w.rowSum[j];   // sum (q + 128) w - corr = sum q w - zp rowSum
-        Tensor out = Tensor.uninitialized(dev.kiln.backend.Backends.cpu(), dev.kiln.tensor.DType.F32, n, o, oh, ow);
+        float[] nq = next == null ? null : new float[]{next.scale0(), next.zero0(), next.qmin(), next.qmax()};
+        Tensor out = Tensor.uninitialized(dev.kiln.backend.Backends.cpu(), next == null ? dev.kiln.tensor.DType.F32 : dev.kiln.tensor.DType.I8, n, o, oh, ow);
         try (Tensor xc = x.contiguous()) {
             MemorySegment seg = xc.segment(), dst = out.segment();
             long off = xc.offset();
             dev.kiln.backend.cpu.Parallel.forRange(n, (long) o * oh * ow * inC * kh * kw / 8, (b0, b1) -> {
                 if (taps) Int8VnniKernel.convPackTaps(seg, off, b0, b1, h, wd, a.scale0(), a.zero0(), a.qmin(), a.qmax(), kh, kw, ph, pw, oh, ow,
                         planeElems, zeroCode, in);
+                else if (codesIn) Int8VnniKernel.convPackCodes(seg, off, b0, b1, inC, h, wd, ph, pw, wp, planeElems, zeroCode, in);
                 else Int8VnniKernel.convPack(seg, off, b0, b1, inC, h, wd, a.scale0(), a.zero0(), a.qmin(), a.qmax(), ph, pw, wp, planeElems,
                         zeroCode, in);
                 // tap-packed: a 1 x 1 conv over the tap groups
-                Int8VnniKernel.conv(in, imgStride, planeElems, b0, b1, c4, wp, oh, ow, taps ? 1 : kh, taps ? 1 : kw, vnniWeights, o, corr, sj, add,
+                if (nq != null) Int8VnniKernel.convCodes(in, imgStride, planeElems, b0, b1, c4, wp, oh, ow, taps ? 1 : kh, taps ? 1 : kw, vnniWeights, o,
+                        corr, sj, add, epilogue == Epilogue.RELU, nq, dst, out.offset());
+                else Int8VnniKernel.conv(in, imgStride, planeElems, b0, b1, c4, wp, oh, ow, taps ? 1 : kh, taps ? 1 : kw, vnniWeights, o, corr, sj, add,
                         epilogue == Epilogue.RELU, dst, out.offset());
             });
         }

@@ -107,6 +107,47 @@ class PoolTest {
         }
     }
 
+    /**
+     * int8 max pooling (a quantized model's codes, {@code PoolI8}) against the float64 reference on
+     * the same values: the vector 2x2 path (widths below, at and above a vector, odd sizes with the
+     * last row and column dropped, the -128 and 127 extremes) and the windowed loop (padding, 3x3
+     * stride 2, ceil mode, a strided view), each also on the scalar path. (With indices, and for AVG,
+     * int8 input is pooled in float as before.)
+     */
+    @Test
+    void int8MaxPoolMatchesTheReference() {
+        java.util.Random r = new java.util.Random(31);
+        int[][] shapes = {{2, 3, 28, 28}, {1, 2, 7, 7}, {3, 1, 14, 13}, {1, 1, 2, 130}, {2, 2, 65, 3}};
+        Pool2dParams[] ps = {params(2, 2, 0, false, true), params(3, 2, 1, false, true), params(2, 1, 0, false, true), params(3, 2, 0, true, true)};
+        for (int[] s : shapes) {
+            double[] v = new double[s[0] * s[1] * s[2] * s[3]];
+            for (int i = 0; i < v.length; i++) v[i] = i % 97 == 0 ? -128 : i % 89 == 0 ? 127 : r.nextInt(256) - 128;
+            try (Tensor x = Tensor.fromDoubles(DType.I8, v, s)) {
+                for (Pool2dParams p : ps) {
+                    if (s[2] < p.kernelH() || s[3] < p.kernelW()) continue;
+                    double[] want = reference(PoolOp.MAX, v, s, p)[0];
+                    for (boolean scalar : new boolean[]{false, true}) {
+                        boolean old = CpuConfig.scalar();
+                        CpuConfig.setScalar(scalar);
+                        try (Tensor y = Conv.pool2d(PoolOp.MAX, x, p)) {
+                            assertEquals(DType.I8, y.dtype());
+                            assertArrayEquals(want, y.toDoubleArray(), Arrays.toString(s) + " " + p + (scalar ? " [scalar]" : ""));
+                        } finally {
+                            CpuConfig.setScalar(old);
+                        }
+                    }
+                }
+            }
+        }
+        // a strided view (the planes transposed): the windowed loop reads strides
+        double[] v = new double[2 * 3 * 6 * 8];
+        for (int i = 0; i < v.length; i++) v[i] = r.nextInt(256) - 128;
+        try (Tensor x = Tensor.fromDoubles(DType.I8, v, 2, 3, 6, 8); Tensor t = x.transpose(2, 3); Tensor tc = t.contiguous();
+             Tensor y = Conv.pool2d(PoolOp.MAX, t, params(2, 2, 0, false, true))) {
+            assertArrayEquals(reference(PoolOp.MAX, tc.toDoubleArray(), tc.shape(), params(2, 2, 0, false, true))[0], y.toDoubleArray());
+        }
+    }
+
     // ------------------------------------------------------------------ hand-computed
 
     @Test

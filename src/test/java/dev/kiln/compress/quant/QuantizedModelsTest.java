@@ -109,6 +109,44 @@ class QuantizedModelsTest {
         assertTrue(err < 0.08, "cnn rel err " + err);
     }
 
+    /**
+     * Quantized convs hand int8 codes to the next quantized layer through max pools (2x2 and a padded
+     * 3x3 stride 2) and Flatten ({@link Quantize#chainCodes}): the logits are bit for bit those of
+     * the same model passing floats, on the VNNI kernels (where the CPU has them) and without them.
+     */
+    @Test
+    void codesBetweenLayersChangeNoBit() {
+        boolean vnni = Int8VnniKernel.enabled();
+        for (boolean useVnni : vnni ? new boolean[]{true, false} : new boolean[]{false}) {
+            boolean old = Int8VnniKernel.enabled() || !vnni ? Int8VnniKernel.setEnabled(useVnni) : false;
+            try {
+                Generator g = new Generator(21);
+                Sequential model = new Sequential(new Conv2d(1, 8, 3, 3, Conv2dParams.of(1, 1), true, g), Activation.relu(), Pool2d.max(2),
+                        new Conv2d(8, 12, 3, 3, Conv2dParams.of(1, 1), true, g), Activation.relu(), Pool2d.max(3, 2, 1),
+                        Activation.flatten(), new Linear(12 * 3 * 3, 16, true, g), Activation.relu(), new Linear(16, 10, true, g));
+                List<Tensor> calib = batches(g, 3, 8, 1, 13, 11);
+                Sequential q = Quantize.staticPtq(model, calib, Observer.Kind.MINMAX);
+                QuantizedConv2d c1 = (QuantizedConv2d) q.get(0), c2 = (QuantizedConv2d) q.get(2);
+                // conv 2 takes codes as they are only on the VNNI conv; the Linear always does
+                assertEquals(useVnni, c1.codesOut() != null, "conv 1 hands codes on");
+                assertNotNull(c2.codesOut(), "conv 2 hands codes to the Linear");
+                Tensor x = Tensor.randn(g, 5, 1, 13, 11);
+                try (Tensor out1 = run(c1, x); Tensor out2 = run(c2, run(q.get(1), out1))) {
+                    assertEquals(useVnni ? dev.kiln.tensor.DType.I8 : dev.kiln.tensor.DType.F32, out1.dtype());
+                    assertEquals(dev.kiln.tensor.DType.I8, out2.dtype());
+                }
+                float[] chained = run(q, x).toFloatArray();
+                c1.emitCodes(null);
+                c2.emitCodes(null);
+                float[] floats = run(q, x).toFloatArray();
+                assertArrayEquals(floats, chained, "VNNI " + useVnni);
+                assertEquals(useVnni ? 2 : 1, Quantize.chainCodes(q));
+            } finally {
+                if (vnni) Int8VnniKernel.setEnabled(old);
+            }
+        }
+    }
+
     @Test
     void qatTrainsAndConvertMatchesFakeQuantEval() {
         Generator g = new Generator(13);
