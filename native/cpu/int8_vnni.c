@@ -190,15 +190,17 @@ TARGET void kiln_f32_quantize_rows(const float *x, long k, int rows, float scale
 #define COJ 4
 static inline __attribute__((always_inline)) TARGET __m512i quant16(__m512 v, __m512 s, __m512 z, __m512 lo, __m512 hi);
 
-static inline __attribute__((always_inline)) TARGET void conv_direct(const int CODES, const uint8_t *in, long imgStride, long planeStride,
+static inline __attribute__((always_inline)) TARGET void conv_direct(const int CODES, const int POOL, const uint8_t *in, long imgStride, long planeStride,
         int n, int c4, int wp, int oh, int ow, int kh, int kw, const int8_t *w, int o, const int32_t *corr,
         const float *scale, const float *add, int relu, float *out, const float *qp, int8_t *codes) {
-    int vx = (ow + 15) / 16, nv = oh * vx, steps = kh * kw * c4;
+    int vx = (ow + 15) / 16, nv = oh * vx, steps = kh * kw * c4, ph2 = oh / 2, pw2 = ow / 2;
+    const __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odds = _mm512_add_epi32(evens, _mm512_set1_epi32(1));
     const __m512 qs = _mm512_set1_ps(CODES ? qp[0] : 1.0f), qz = _mm512_set1_ps(CODES ? qp[1] : 0.0f);
     const __m512 qlo = _mm512_set1_ps(CODES ? qp[2] : 0.0f), qhi = _mm512_set1_ps(CODES ? qp[3] : 0.0f);
     for (int b = 0; b < n; b++) {
         const uint8_t *img = in + b * imgStride;
-        long ob = (long) b * o * oh * ow;
+        long ob = (long) b * o * (POOL ? (long) ph2 * pw2 : (long) oh * ow);
         for (int v0 = 0; v0 < nv; v0 += CPV) {
             long base[CPV];
             int yv[CPV], xv[CPV];
@@ -227,6 +229,34 @@ static inline __attribute__((always_inline)) TARGET void conv_direct(const int C
                                 for (int t = 0; t < COJ; t++) acc[i][t] = _mm512_dpbusd_epi32(acc[i][t], x[i], wv[t]);
                         }
                     }
+                if (POOL) {
+                    /* the tile is two rows of two vectors (vx = 2) or four rows of one (vx = 1), starting at an even
+                       row: per output channel the four results, ReLU'd, are max-pooled 2 x 2 in registers (rows, then
+                       neighbouring columns: the even and odd lanes of the two row maxima), quantized once per 16 */
+                    for (int t = 0; t < COJ && j0 + t < o; t++) {
+                        int j = j0 + t;
+                        __m512 f[CPV];
+                        for (int i = 0; i < CPV; i++) {
+                            f[i] = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i][t], _mm512_set1_epi32(corr[j])));
+                            f[i] = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(scale[j]), f[i]), _mm512_set1_ps(add[j]));
+                            if (relu) f[i] = _mm512_mask_mov_ps(_mm512_setzero_ps(), _mm512_cmp_ps_mask(f[i], _mm512_setzero_ps(), _CMP_NLE_UQ), f[i]);
+                        }
+                        __m512 a = vx == 2 ? _mm512_max_ps(f[0], f[2]) : _mm512_max_ps(f[0], f[1]);
+                        __m512 c = vx == 2 ? _mm512_max_ps(f[1], f[3]) : _mm512_max_ps(f[2], f[3]);
+                        __m512 pm = _mm512_max_ps(_mm512_permutex2var_ps(a, evens, c), _mm512_permutex2var_ps(a, odds, c));
+                        __m128i q = _mm512_cvtepi32_epi8(_mm512_xor_si512(quant16(pm, qs, qz, qlo, qhi), _mm512_set1_epi32(0x80)));
+                        int8_t *plane = codes + ob + (long) j * ph2 * pw2;
+                        int pr = yv[0] / 2;
+                        if (vx == 2) {
+                            if (pr < ph2) _mm512_mask_storeu_epi8(plane + (long) pr * pw2, (__mmask64) tail16(pw2), _mm512_castsi128_si512(q));
+                        } else {
+                            if (pr < ph2) _mm512_mask_storeu_epi8(plane + (long) pr * pw2, (__mmask64) tail16(pw2), _mm512_castsi128_si512(q));
+                            if (pr + 1 < ph2)
+                                _mm512_mask_storeu_epi8(plane + (long) (pr + 1) * pw2, (__mmask64) tail16(pw2), _mm512_castsi128_si512(_mm_srli_si128(q, 8)));
+                        }
+                    }
+                    continue;
+                }
                 for (int i = 0; i < CPV && v0 + i < nv; i++) {
                     __mmask16 m = tail16(ow - xv[i]);
                     for (int t = 0; t < COJ && j0 + t < o; t++) {
@@ -259,7 +289,7 @@ static inline __attribute__((always_inline)) TARGET void conv_direct(const int C
 TARGET void kiln_i8_conv_direct(const uint8_t *in, long imgStride, long planeStride, int n, int c4, int wp,
                                 int oh, int ow, int kh, int kw, const int8_t *w, int o, const int32_t *corr,
                                 const float *scale, const float *add, int relu, float *out) {
-    conv_direct(0, in, imgStride, planeStride, n, c4, wp, oh, ow, kh, kw, w, o, corr, scale, add, relu, out, 0, 0);
+    conv_direct(0, 0, in, imgStride, planeStride, n, c4, wp, oh, ow, kh, kw, w, o, corr, scale, add, relu, out, 0, 0);
 }
 
 /*
@@ -272,7 +302,19 @@ TARGET void kiln_i8_conv_direct(const uint8_t *in, long imgStride, long planeStr
 TARGET void kiln_i8_conv_direct_codes(const uint8_t *in, long imgStride, long planeStride, int n, int c4, int wp,
                                       int oh, int ow, int kh, int kw, const int8_t *w, int o, const int32_t *corr,
                                       const float *scale, const float *add, int relu, const float *qp, int8_t *codes) {
-    conv_direct(1, in, imgStride, planeStride, n, c4, wp, oh, ow, kh, kw, w, o, corr, scale, add, relu, 0, qp, codes);
+    conv_direct(1, 0, in, imgStride, planeStride, n, c4, wp, oh, ow, kh, kw, w, o, corr, scale, add, relu, 0, qp, codes);
+}
+
+/*
+ * kiln_i8_conv_direct_codes with the 2 x 2, stride 2 max pool that follows the conv applied before
+ * the quantization: codes [n][o][oh / 2][ow / 2] (floor) = the code of the max of each window of
+ * float results (the float model's pool, then the next layer's quantization; max and quantization
+ * commute, so this is also the pool of the codes). For output rows of at most 32 pixels (ow <= 32).
+ */
+TARGET void kiln_i8_conv_direct_codes_pool2(const uint8_t *in, long imgStride, long planeStride, int n, int c4, int wp,
+                                            int oh, int ow, int kh, int kw, const int8_t *w, int o, const int32_t *corr,
+                                            const float *scale, const float *add, int relu, const float *qp, int8_t *codes) {
+    conv_direct(1, 1, in, imgStride, planeStride, n, c4, wp, oh, ow, kh, kw, w, o, corr, scale, add, relu, 0, qp, codes);
 }
 
 /*

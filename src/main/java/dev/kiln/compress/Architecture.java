@@ -80,6 +80,7 @@ public final class Architecture {
                         + " pad=" + q.padH() + "x" + q.padW() + " ceil=" + q.ceilMode() + " incl=" + q.countIncludePad();
             }
             case Dropout d -> "dropout p=" + d.p();
+            case dev.kiln.compress.quant.AbsorbedPool a -> describe(a.pool());   // rebuilt as the pool; the planner takes it in again
             case FusedLinear f -> "fused_linear in=" + f.inFeatures() + " out=" + f.outFeatures() + " act=" + f.epilogue().id();
             case FusedConv2d f -> {
                 int[] w = f.weight().shape();

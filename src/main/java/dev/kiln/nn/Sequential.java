@@ -20,6 +20,13 @@ public final class Sequential extends Module {
     }
 
     public Module get(int i) { return layers.get(i); }
+
+    /** Puts m in place of layer i (under the same name, so state names do not move) and returns the layer it replaced, which stays open. */
+    public Module set(int i, Module m) {
+        Module old = layers.set(i, m);
+        registerModule(Integer.toString(i), m);
+        return old;
+    }
     public int size() { return layers.size(); }
     public List<Module> layers() { return java.util.Collections.unmodifiableList(layers); }
 

@@ -32,7 +32,7 @@ final class Int8VnniKernel {
     /** Rows and 16-column blocks per parallel task. */
     private static final int ROW_TILE = 96, BLOCK_TILE = 16;
 
-    private static final MethodHandle TILE, ROW_SUMS, RANGE, QUANTIZE, CONV, CONV_PACK, CONV_PACK_TAPS, CONV_CODES, CONV_PACK_CODES;
+    private static final MethodHandle TILE, ROW_SUMS, RANGE, QUANTIZE, CONV, CONV_PACK, CONV_PACK_TAPS, CONV_CODES, CONV_PACK_CODES, CONV_CODES_POOL2;
     private static final String UNAVAILABLE;
     private static volatile boolean enabled;
 
@@ -60,6 +60,7 @@ final class Int8VnniKernel {
         CONV_PACK_TAPS = handles == null ? null : handles[6];
         CONV_CODES = handles == null ? null : handles[7];
         CONV_PACK_CODES = handles == null ? null : handles[8];
+        CONV_CODES_POOL2 = handles == null ? null : handles[9];
         UNAVAILABLE = why;
         enabled = handles != null;
     }
@@ -86,7 +87,8 @@ final class Int8VnniKernel {
 
     /**
      * {tile kernel, row sums, quantization range, row quantizer, direct conv, its input packers by
-     * channel and by tap, the direct conv with int8 codes out, the packer from int8 codes}.
+     * channel and by tap, the direct conv with int8 codes out, the packer from int8 codes, the
+     * direct conv with a 2 x 2 max pool and int8 codes out}.
      */
     private static MethodHandle[] bind() {
         if (!NativeCpu.loaded()) throw new IllegalStateException(NativeCpu.unavailableReason());
@@ -106,7 +108,9 @@ final class Int8VnniKernel {
                 NativeCpu.function("kiln_i8_conv_pack_taps", FunctionDescriptor.ofVoid(A, I, I, I, F, F, F, F, I, I, I, I, I, I, L, I, A, A), true),
                 NativeCpu.function("kiln_i8_conv_direct_codes",
                         FunctionDescriptor.ofVoid(A, L, L, I, I, I, I, I, I, I, A, I, A, A, A, I, A, A), true),
-                NativeCpu.function("kiln_i8_conv_pack_codes", FunctionDescriptor.ofVoid(A, I, I, I, I, I, I, I, L, I, A), true)};
+                NativeCpu.function("kiln_i8_conv_pack_codes", FunctionDescriptor.ofVoid(A, I, I, I, I, I, I, I, L, I, A), true),
+                NativeCpu.function("kiln_i8_conv_direct_codes_pool2",
+                        FunctionDescriptor.ofVoid(A, L, L, I, I, I, I, I, I, I, A, I, A, A, A, I, A, A), true)};
     }
 
     /** Groups of 4 along K. */
@@ -303,13 +307,17 @@ final class Int8VnniKernel {
      * {@link #conv} with the output as the next layer's int8 codes (see kiln_i8_conv_direct_codes):
      * each float result quantized with next = {scale, zero point, qmin, qmax} as that layer's input
      * packing would, stored as the code into codes (native, [n][o][oh][ow] bytes at byte offset codesOff).
+     * pool2: the 2 x 2, stride 2 max pool applied first (kiln_i8_conv_direct_codes_pool2; ow &lt;= 32):
+     * codes [n][o][oh / 2][ow / 2].
      */
     static void convCodes(byte[] in, long imgStride, long planeElems, int b0, int b1, int c4, int wp, int oh, int ow, int kh, int kw,
-                          byte[] w, int o, int[] corr, float[] scale, float[] add, boolean relu, float[] next, MemorySegment codes, long codesOff) {
+                          byte[] w, int o, int[] corr, float[] scale, float[] add, boolean relu, float[] next, boolean pool2,
+                          MemorySegment codes, long codesOff) {
+        long perImage = pool2 ? (long) o * (oh / 2) * (ow / 2) : (long) o * oh * ow;
         try {
-            CONV_CODES.invokeExact(MemorySegment.ofArray(in).asSlice(b0 * imgStride), imgStride, 4 * planeElems, b1 - b0, c4, wp, oh, ow, kh, kw,
+            (pool2 ? CONV_CODES_POOL2 : CONV_CODES).invokeExact(MemorySegment.ofArray(in).asSlice(b0 * imgStride), imgStride, 4 * planeElems, b1 - b0, c4, wp, oh, ow, kh, kw,
                     MemorySegment.ofArray(w), o, MemorySegment.ofArray(corr), MemorySegment.ofArray(scale), MemorySegment.ofArray(add),
-                    relu ? 1 : 0, MemorySegment.ofArray(next), codes.asSlice(codesOff + (long) b0 * o * oh * ow));
+                    relu ? 1 : 0, MemorySegment.ofArray(next), codes.asSlice(codesOff + b0 * perImage));
         } catch (Throwable t) {
             throw new IllegalStateException("int8 conv: native direct conv failed: " + t, t);
         }

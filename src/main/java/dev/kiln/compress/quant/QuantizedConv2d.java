@@ -39,6 +39,8 @@ public final class QuantizedConv2d extends Module {
      * floats ({@link #emitCodes}), else null.
      */
     private volatile QParams codesOut;
+    /** Whether this layer also applies the 2 x 2, stride 2 max pool that follows it ({@link #emitCodes}). */
+    private volatile boolean pool2;
 
     /** Quantizes a float weight [O, C, kh, kw] per output channel; bias may be null; act null = dynamic. */
     public QuantizedConv2d(Tensor weight, Tensor bias, Conv2dParams p, Epilogue epilogue, QParams act) {
@@ -210,14 +212,32 @@ public final class QuantizedConv2d extends Module {
      * the model's result does not change; only the float activations between the two layers (and
      * their quantization pass) are gone. {@link Quantize#chainCodes} decides where it applies.
      */
-    public void emitCodes(QParams next) {
+    public void emitCodes(QParams next) { emitCodes(next, false); }
+
+    /**
+     * {@link #emitCodes(QParams)}, and with pool2 this layer also applies the 2 x 2, stride 2 max pool
+     * (no padding, floor) that follows it, before the quantization: the output is the pooled
+     * codes [N, O, OH / 2, OW / 2], and the pool layer of the model must then pass its input on
+     * ({@link AbsorbedPool}, which {@link Quantize#chainCodes} puts in its place). On the VNNI conv
+     * with rows of up to 32 pixels the pool runs in the kernel's registers (a quarter of the
+     * quantizations and stores, no pool pass); otherwise the float output is pooled, then quantized.
+     */
+    public void emitCodes(QParams next, boolean pool2) {
         if (next != null && (next.perChannel() || epilogue != Epilogue.NONE && epilogue != Epilogue.RELU))
             throw new IllegalArgumentException("QuantizedConv2d: codes out need per-tensor parameters and a NONE or RELU epilogue");
+        if (pool2 && next == null) throw new IllegalArgumentException("QuantizedConv2d: the pool is taken in only with codes out");
         codesOut = next;
+        this.pool2 = pool2;
     }
 
     /** The parameters of the codes this layer emits, or null (floats). */
     public QParams codesOut() { return codesOut; }
+
+    /** Whether this layer applies the 2 x 2 max pool after it itself ({@link #emitCodes(QParams, boolean)}). */
+    public boolean poolsItself() { return pool2; }
+
+    /** The 2 x 2, stride 2 max pool a layer may take in: no padding, floor. */
+    static final dev.kiln.ops.Pool2dParams POOL2 = dev.kiln.ops.Pool2dParams.of(2, 2, 0);
 
     /**
      * Whether an input of int8 codes in this layer's own input parameters (an I8 tensor, see
@@ -241,10 +261,21 @@ public final class QuantizedConv2d extends Module {
         int oh = (h + 2 * p.padH() - p.dilationH() * (kh - 1) - 1) / p.strideH() + 1;
         int ow = (wd + 2 * p.padW() - p.dilationW() * (kw - 1) - 1) / p.strideW() + 1;
         QParams next = codesOut;
-        if (vnniWeights != null && act != null) return vnniForward(x, act, n, h, wd, oh, ow, next);
+        boolean pool = pool2 && next != null;
+        if (vnniWeights != null && act != null) {
+            if (pool && ow <= 32 && oh >= 2 && ow >= 2) return vnniForward(x, act, n, h, wd, oh, ow, next, true);
+            Tensor y = vnniForward(x, act, n, h, wd, oh, ow, next, false);
+            if (!pool) return y;
+            try (y) { return y.maxPool2d(POOL2); }                // codes: the pool commutes with the quantization
+        }
         float[] xf = act != null && directWeights == null ? null : x.toFloatArray();   // static unfolds and the VNNI conv read x itself
         QParams a = act != null ? act : Int8Weights.dynamicParams(xf, covered(h, wd, oh, ow));
-        Tensor y = floatForward(x, xf, a, n, h, wd, oh, ow);
+        Tensor conv = floatForward(x, xf, a, n, h, wd, oh, ow), y;
+        if (pool) {
+            try (conv) { y = conv.maxPool2d(POOL2); }
+        } else {
+            y = conv;
+        }
         if (next == null) return y;
         try (y) { return Int8Weights.codes(y, next); }           // the bits the next layer's quantization gives y
     }
@@ -256,7 +287,7 @@ public final class QuantizedConv2d extends Module {
     }
 
     private Tensor floatForward(Tensor x, float[] xf, QParams a, int n, int h, int wd, int oh, int ow) {
-        if (vnniWeights != null) return vnniForward(x, a, n, h, wd, oh, ow, null);
+        if (vnniWeights != null) return vnniForward(x, a, n, h, wd, oh, ow, null, false);
         if (directWeights != null) {
             int o = outChannels();
             float[] sj = new float[o], add = new float[o];
@@ -284,7 +315,7 @@ public final class QuantizedConv2d extends Module {
      * border set to the zero point's code ({@link Int8VnniKernel#convPack}); then the kernel writes
      * [N, O, OH, OW] with the same epilogue as {@link Int8Weights#requantizeChannelsFirst}.
      */
-    private Tensor vnniForward(Tensor x, QParams a, int n, int h, int wd, int oh, int ow, QParams next) {
+    private Tensor vnniForward(Tensor x, QParams a, int n, int h, int wd, int oh, int ow, QParams next, boolean pool) {
         boolean codesIn = x.dtype() == dev.kiln.tensor.DType.I8;
         boolean taps = tapPacked();
         int c4 = taps ? (kh * kw + 3) / 4 : (inC + 3) / 4, ph = p.padH(), pw = p.padW(), o = outChannels();
@@ -299,7 +330,8 @@ public final class QuantizedConv2d extends Module {
         Int8Gemm.epilogueConstants(a.scale0(), a.zero0(), w.scale, w.rowSum, bias, sj, zs, add);
         for (int j = 0; j < o; j++) corr[j] = zs[j] + 128 * w.rowSum[j];   // sum (q + 128) w - corr = sum q w - zp rowSum
         float[] nq = next == null ? null : new float[]{next.scale0(), next.zero0(), next.qmin(), next.qmax()};
-        Tensor out = Tensor.uninitialized(dev.kiln.backend.Backends.cpu(), next == null ? dev.kiln.tensor.DType.F32 : dev.kiln.tensor.DType.I8, n, o, oh, ow);
+        Tensor out = Tensor.uninitialized(dev.kiln.backend.Backends.cpu(), next == null ? dev.kiln.tensor.DType.F32 : dev.kiln.tensor.DType.I8,
+                n, o, pool ? oh / 2 : oh, pool ? ow / 2 : ow);
         try (Tensor xc = x.contiguous()) {
             MemorySegment seg = xc.segment(), dst = out.segment();
             long off = xc.offset();
@@ -311,7 +343,7 @@ public final class QuantizedConv2d extends Module {
                         zeroCode, in);
                 // tap-packed: a 1 x 1 conv over the tap groups
                 if (nq != null) Int8VnniKernel.convCodes(in, imgStride, planeElems, b0, b1, c4, wp, oh, ow, taps ? 1 : kh, taps ? 1 : kw, vnniWeights, o,
-                        corr, sj, add, epilogue == Epilogue.RELU, nq, dst, out.offset());
+                        corr, sj, add, epilogue == Epilogue.RELU, nq, pool, dst, out.offset());
                 else Int8VnniKernel.conv(in, imgStride, planeElems, b0, b1, c4, wp, oh, ow, taps ? 1 : kh, taps ? 1 : kw, vnniWeights, o, corr, sj, add,
                         epilogue == Epilogue.RELU, dst, out.offset());
             });

@@ -110,41 +110,59 @@ class QuantizedModelsTest {
     }
 
     /**
-     * Quantized convs hand int8 codes to the next quantized layer through max pools (2x2 and a padded
-     * 3x3 stride 2) and Flatten ({@link Quantize#chainCodes}): the logits are bit for bit those of
-     * the same model passing floats, on the VNNI kernels (where the CPU has them) and without them.
+     * Quantized convs hand int8 codes to the next quantized layer through max pools and Flatten
+     * ({@link Quantize#chainCodes}), and a 2 x 2 pool right after a conv is applied by the conv
+     * before it quantizes: the logits are bit for bit those of the same model passing floats, on the
+     * VNNI kernels (where the CPU has them) and without them. Inputs of 13 x 11 (odd rows and
+     * columns, rows of one vector: the kernel pools four rows at a time), 28 x 28 (Fashion-MNIST:
+     * rows of two vectors, then one) and 29 x 19 (a second vector mostly past the row), a second
+     * pool of 3 x 3 stride 2 with padding (pooled as codes), and one of 2 x 2 (taken in).
      */
     @Test
     void codesBetweenLayersChangeNoBit() {
         boolean vnni = Int8VnniKernel.enabled();
-        for (boolean useVnni : vnni ? new boolean[]{true, false} : new boolean[]{false}) {
-            boolean old = Int8VnniKernel.enabled() || !vnni ? Int8VnniKernel.setEnabled(useVnni) : false;
-            try {
-                Generator g = new Generator(21);
-                Sequential model = new Sequential(new Conv2d(1, 8, 3, 3, Conv2dParams.of(1, 1), true, g), Activation.relu(), Pool2d.max(2),
-                        new Conv2d(8, 12, 3, 3, Conv2dParams.of(1, 1), true, g), Activation.relu(), Pool2d.max(3, 2, 1),
-                        Activation.flatten(), new Linear(12 * 3 * 3, 16, true, g), Activation.relu(), new Linear(16, 10, true, g));
-                List<Tensor> calib = batches(g, 3, 8, 1, 13, 11);
-                Sequential q = Quantize.staticPtq(model, calib, Observer.Kind.MINMAX);
-                QuantizedConv2d c1 = (QuantizedConv2d) q.get(0), c2 = (QuantizedConv2d) q.get(2);
-                // conv 2 takes codes as they are only on the VNNI conv; the Linear always does
-                assertEquals(useVnni, c1.codesOut() != null, "conv 1 hands codes on");
-                assertNotNull(c2.codesOut(), "conv 2 hands codes to the Linear");
-                Tensor x = Tensor.randn(g, 5, 1, 13, 11);
-                try (Tensor out1 = run(c1, x); Tensor out2 = run(c2, run(q.get(1), out1))) {
-                    assertEquals(useVnni ? dev.kiln.tensor.DType.I8 : dev.kiln.tensor.DType.F32, out1.dtype());
-                    assertEquals(dev.kiln.tensor.DType.I8, out2.dtype());
+        int[][] inputs = {{13, 11, 3}, {28, 28, 2}, {29, 19, 2}, {13, 11, 2}};
+        for (boolean useVnni : vnni ? new boolean[]{true, false} : new boolean[]{false})
+            for (int[] in : inputs) {
+                boolean old = vnni ? Int8VnniKernel.setEnabled(useVnni) : false;
+                try {
+                    checkCodes(useVnni, in[0], in[1], in[2]);
+                } finally {
+                    if (vnni) Int8VnniKernel.setEnabled(old);
                 }
-                float[] chained = run(q, x).toFloatArray();
-                c1.emitCodes(null);
-                c2.emitCodes(null);
-                float[] floats = run(q, x).toFloatArray();
-                assertArrayEquals(floats, chained, "VNNI " + useVnni);
-                assertEquals(useVnni ? 2 : 1, Quantize.chainCodes(q));
-            } finally {
-                if (vnni) Int8VnniKernel.setEnabled(old);
             }
+    }
+
+    /** The model of {@link #codesBetweenLayersChangeNoBit} on h x w images; pool: the second pool's kernel (3: 3 x 3 stride 2 pad 1; 2: 2 x 2). */
+    private static void checkCodes(boolean useVnni, int h, int w, int pool) {
+        String what = h + "x" + w + ", second pool " + pool + ", VNNI " + useVnni;
+        Generator g = new Generator(21 + h);
+        Pool2d second = pool == 3 ? Pool2d.max(3, 2, 1) : Pool2d.max(2);
+        int h2 = pool == 3 ? (h / 2 - 1) / 2 + 1 : h / 4, w2 = pool == 3 ? (w / 2 - 1) / 2 + 1 : w / 4;
+        Sequential model = new Sequential(new Conv2d(1, 8, 3, 3, Conv2dParams.of(1, 1), true, g), Activation.relu(), Pool2d.max(2),
+                new Conv2d(8, 12, 3, 3, Conv2dParams.of(1, 1), true, g), Activation.relu(), second,
+                Activation.flatten(), new Linear(12 * h2 * w2, 16, true, g), Activation.relu(), new Linear(16, 10, true, g));
+        Sequential q = Quantize.staticPtq(model, batches(g, 3, 8, 1, h, w), Observer.Kind.MINMAX);
+        QuantizedConv2d c1 = (QuantizedConv2d) q.get(0), c2 = (QuantizedConv2d) q.get(2);
+        // conv 2 takes codes as they are only on the VNNI conv; the Linear always does
+        assertEquals(useVnni, c1.codesOut() != null, what + ": conv 1 hands codes on");
+        assertEquals(useVnni, q.get(1) instanceof AbsorbedPool, what + ": conv 1 takes in its pool");
+        assertNotNull(c2.codesOut(), what + ": conv 2 hands codes to the Linear");
+        assertEquals(pool == 2, c2.poolsItself(), what);
+        Tensor x = Tensor.randn(g, 5, 1, h, w);
+        try (Tensor out1 = run(c1, x); Tensor out2 = run(c2, run(q.get(1), out1))) {
+            assertEquals(useVnni ? dev.kiln.tensor.DType.I8 : dev.kiln.tensor.DType.F32, out1.dtype(), what);
+            assertArrayEquals(useVnni ? new int[]{5, 8, h / 2, w / 2} : new int[]{5, 8, h, w}, out1.shape(), what);
+            assertEquals(dev.kiln.tensor.DType.I8, out2.dtype(), what);
         }
+        float[] chained = run(q, x).toFloatArray();
+        c1.emitCodes(null);
+        c2.emitCodes(null);
+        float[] floats = run(q, x).toFloatArray();
+        assertArrayEquals(floats, chained, what);
+        assertEquals(useVnni ? 2 : 1, Quantize.chainCodes(q), what);
+        assertArrayEquals(floats, run(q, x).toFloatArray(), what + ", planned again");
+        assertTrue(dev.kiln.compress.Architecture.describe(q).contains("pool max k=2x2"), what);
     }
 
     @Test
