@@ -250,17 +250,24 @@ public final class QuantizedConv2d extends Module {
      * {@link #emitCodes}); the output is float, or codes when {@link #codesOut} is set.
      */
     @Override
-    public Tensor forward(Tensor x) {
+    public Tensor forward(Tensor x) { return forward(x, codesOut, pool2); }
+
+    /**
+     * The layer's float output whatever it hands the next layer (the ONNX exporter's probes follow
+     * the graph it writes, where the conv's output is float and the pool a node of its own).
+     */
+    public Tensor forwardFloats(Tensor x) { return forward(x, null, false); }
+
+    private Tensor forward(Tensor x, QParams next, boolean pool2) {
         int[] xs = x.shape();
         if (xs.length != 4 || xs[1] != inC)
             throw new IllegalArgumentException("QuantizedConv2d: input must be [N, " + inC + ", H, W], got " + Arrays.toString(xs));
         if (x.dtype() == dev.kiln.tensor.DType.I8 && !takesCodes()) {
-            try (Tensor f = decode(x)) { return forward(f); }
+            try (Tensor f = decode(x)) { return forward(f, next, pool2); }
         }
         int n = xs[0], h = xs[2], wd = xs[3];
         int oh = (h + 2 * p.padH() - p.dilationH() * (kh - 1) - 1) / p.strideH() + 1;
         int ow = (wd + 2 * p.padW() - p.dilationW() * (kw - 1) - 1) / p.strideW() + 1;
-        QParams next = codesOut;
         boolean pool = pool2 && next != null;
         if (vnniWeights != null && act != null) {
             if (pool && ow <= 32 && oh >= 2 && ow >= 2) return vnniForward(x, act, n, h, wd, oh, ow, next, true);

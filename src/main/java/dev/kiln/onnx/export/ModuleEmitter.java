@@ -61,7 +61,8 @@ final class ModuleEmitter {
             case Linear l -> new Emitted(linear(x.name(), x.rank(), l.weight(), l.bias(), prefix), m.forward(x.probe()));
             case Conv2d c -> new Emitted(conv(c.weight(), c.bias(), c.params, prefix, x.name()), m.forward(x.probe()));
             case QuantizedLinear q -> new Emitted(qdq.linear(q, prefix, x.name(), x.rank()), m.forward(x.probe()));
-            case QuantizedConv2d q -> new Emitted(qdq.conv(q, prefix, x.name(), x.probe().size(1)), m.forward(x.probe()));
+            case QuantizedConv2d q -> new Emitted(qdq.conv(q, prefix, x.name(), x.probe().size(1)), q.forwardFloats(x.probe()));
+            case dev.kiln.compress.quant.AbsorbedPool a -> emit(a.pool(), prefix, x);   // the conv before it pools only at run time
             case QatLayer q -> qat(q, prefix, x);
             case FusedLinear f -> new Emitted(epilogue(f.epilogue(), prefix,
                     linear(x.name(), x.rank(), f.weight(), f.bias(), prefix), x.rank()), m.forward(x.probe()));
