@@ -335,24 +335,29 @@ static inline __attribute__((always_inline)) TARGET __m512i quant16(__m512 v, __
     return _mm512_and_si512(_mm512_add_epi32(q, _mm512_set1_epi32(128)), _mm512_set1_epi32(0xff));
 }
 
-TARGET void kiln_i8_conv_pack(const float *x, int n, int c, int h, int w, float s, float z, float lo, float hi,
-                              int ph, int pw, int wp, long planeElems, int zeroCode, uint8_t *out) {
+/* kiln_i8_conv_pack's loop, from floats (x, quantized with s, z, lo, hi) or, with CODES, from int8 codes xq (see below). */
+static inline __attribute__((always_inline)) TARGET void conv_pack(const int CODES, const float *x, const int8_t *xq, int n, int c, int h, int w,
+        float s, float z, float lo, float hi, int ph, int pw, int wp, long planeElems, int zeroCode, uint8_t *out) {
     int c4 = (c + 3) / 4;
     long imgBytes = 4L * c4 * planeElems;
     const __m512 sv = _mm512_set1_ps(s), zv = _mm512_set1_ps(z), lov = _mm512_set1_ps(lo), hiv = _mm512_set1_ps(hi);
+    const __m512i flip = _mm512_set1_epi32(0x80);
     for (int b = 0; b < n; b++) {
         uint8_t *img = out + b * imgBytes;
         memset(img, zeroCode, (size_t) imgBytes);
         for (int g = 0; g < c4; g++) {
             int nc = c - 4 * g < 4 ? c - 4 * g : 4;
-            const float *ch0 = x + ((long) b * c + 4 * g) * h * w;
+            long ch0 = ((long) b * c + 4 * g) * h * w;
             for (int y = 0; y < h; y++) {
                 uint8_t *row = img + 4 * (g * planeElems + (long) (y + ph) * wp + pw);
                 for (int xx = 0; xx < w; xx += 16) {
                     __mmask16 m = tail16(w - xx);
                     __m512i word = _mm512_setzero_si512();
                     for (int k = 0; k < nc; k++) {
-                        __m512i u = quant16(_mm512_maskz_loadu_ps(m, ch0 + ((long) k * h + y) * w + xx), sv, zv, lov, hiv);
+                        long at = ch0 + ((long) k * h + y) * w + xx;
+                        __m512i u = CODES
+                                ? _mm512_xor_si512(_mm512_cvtepu8_epi32(_mm512_castsi512_si128(_mm512_maskz_loadu_epi8((__mmask64) m, xq + at))), flip)
+                                : quant16(_mm512_maskz_loadu_ps(m, x + at), sv, zv, lov, hiv);
                         word = _mm512_or_si512(word, _mm512_slli_epi32(u, 8 * k));
                     }
                     _mm512_mask_storeu_epi32(row + 4L * xx, m, word);
@@ -362,6 +367,11 @@ TARGET void kiln_i8_conv_pack(const float *x, int n, int c, int h, int w, float 
     }
 }
 
+TARGET void kiln_i8_conv_pack(const float *x, int n, int c, int h, int w, float s, float z, float lo, float hi,
+                              int ph, int pw, int wp, long planeElems, int zeroCode, uint8_t *out) {
+    conv_pack(0, x, 0, n, c, h, w, s, z, lo, hi, ph, pw, wp, planeElems, zeroCode, out);
+}
+
 /*
  * kiln_i8_conv_pack from int8 codes xq [n][c][h][w] (contiguous) already in this layer's
  * quantization (an earlier layer's kiln_i8_conv_direct_codes, perhaps max-pooled): the code q is
@@ -369,29 +379,7 @@ TARGET void kiln_i8_conv_pack(const float *x, int n, int c, int h, int w, float 
  */
 TARGET void kiln_i8_conv_pack_codes(const int8_t *xq, int n, int c, int h, int w, int ph, int pw, int wp, long planeElems,
                                     int zeroCode, uint8_t *out) {
-    int c4 = (c + 3) / 4;
-    long imgBytes = 4L * c4 * planeElems;
-    const __m512i flip = _mm512_set1_epi32(0x80);
-    for (int b = 0; b < n; b++) {
-        uint8_t *img = out + b * imgBytes;
-        memset(img, zeroCode, (size_t) imgBytes);
-        for (int g = 0; g < c4; g++) {
-            int nc = c - 4 * g < 4 ? c - 4 * g : 4;
-            const int8_t *ch0 = xq + ((long) b * c + 4 * g) * h * w;
-            for (int y = 0; y < h; y++) {
-                uint8_t *row = img + 4 * (g * planeElems + (long) (y + ph) * wp + pw);
-                for (int xx = 0; xx < w; xx += 16) {
-                    __mmask16 m = tail16(w - xx);
-                    __m512i word = _mm512_setzero_si512();
-                    for (int k = 0; k < nc; k++) {
-                        __m512i u = _mm512_xor_si512(_mm512_cvtepu8_epi32(_mm512_castsi512_si128(_mm512_maskz_loadu_epi8((__mmask64) m, ch0 + ((long) k * h + y) * w + xx))), flip);
-                        word = _mm512_or_si512(word, _mm512_slli_epi32(u, 8 * k));
-                    }
-                    _mm512_mask_storeu_epi32(row + 4L * xx, m, word);
-                }
-            }
-        }
-    }
+    conv_pack(1, 0, xq, n, c, h, w, 1.0f, 0.0f, 0.0f, 0.0f, ph, pw, wp, planeElems, zeroCode, out);
 }
 
 /*
