@@ -320,7 +320,6 @@ final class QuantFast {
             float scale = qx.scale;
             int zp = qx.zp;
             int[] rowSum = qx.rowSum;
-            int nPad = packed.paddedN();
             int[] zbv = zb == null ? new int[]{0} : zb.toIntArray();
             float[] bias = call.has(4) ? call.in(4).toFloatArray() : null;
             if (bias != null && bias.length != n) throw call.error("QuantMatMul bias has " + bias.length + " values for " + n + " columns");
