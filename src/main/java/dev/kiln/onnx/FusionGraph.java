@@ -19,6 +19,9 @@ interface FusionGraph {
     /** How many inputs (and graph outputs) read name. */
     int uses(String name);
 
+    /** Whether name is one of the graph's outputs. */
+    boolean isOutput(String name);
+
     /** Adds delta to name's use count. */
     void use(String name, int delta);
 

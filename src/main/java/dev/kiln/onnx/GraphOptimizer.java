@@ -438,6 +438,7 @@ final class GraphOptimizer {
                 return j == null || nodes.get(j) == null ? -1 : j;
             }
             @Override public int uses(String name) { return uses.getOrDefault(name, 0); }
+            @Override public boolean isOutput(String name) { return outputNames.contains(name); }
             @Override public void use(String name, int delta) { uses.merge(name, delta, Integer::sum); }
             @Override public double scalar(String name) { return GeluFusion.scalarOf(GraphOptimizer.this::floatConst, name); }
             @Override public Value.TensorValue constant(String name) { return GraphOptimizer.this.constant(name); }

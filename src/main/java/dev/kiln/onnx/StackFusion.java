@@ -71,7 +71,8 @@ final class StackFusion {
     /**
      * Each stacked w that a Concat with one output produces becomes a dev.kiln ConcatSlot writing
      * straight into its slot of the stack dest (see {@code onnx.ops.ShapeSlots}); a w stacked twice
-     * is written into its first slot (the stack copies the other).
+     * is written into its first slot (the stack copies the other); a w that is also a graph output
+     * stays a Concat (a caller gets outputs that share no memory).
      */
     private static void writeInPlace(FusionGraph g, List<String> ws, String dest, int inner) {
         List<OnnxNode> nodes = g.nodes();
@@ -79,7 +80,7 @@ final class StackFusion {
         for (int slot = 0; slot < ws.size(); slot++) {
             String w = ws.get(slot);
             int c = g.producerOf(w);
-            if (c < 0 || !done.add(w)) continue;
+            if (c < 0 || !done.add(w) || g.isOutput(w)) continue;     // a graph output keeps memory of its own
             OnnxNode n = nodes.get(c);
             OnnxAttribute axis = n.attributes().get("axis");
             if (!FusionGraph.isDefault(n, "Concat") || n.outputs().size() != 1 || axis == null) continue;
