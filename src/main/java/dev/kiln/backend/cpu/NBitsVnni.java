@@ -181,14 +181,14 @@ public final class NBitsVnni {
 
     /** Quantized activation rows, concatenated per row: xq [rows][nsub*32] (xlo/xhi [rows][nsub*16] for 4 bits), xs and xsx [rows][nsub]. */
     record Acts(int rows, byte[] xq, byte[] xlo, byte[] xhi, float[] xs, float[] xsx) {
+        /** One row of x (k values) for w's kernel (tests compare the native and Java quantizations). */
+        static Acts row(Weights w, float[] x, int k, boolean nat) { return of(w, x, k, 0, 1, nat); }
+
         /**
          * Rows r0 .. r0 + rows of x (k values each, zero-extended) quantized for w's kernel: natively
          * where nat (native/cpu/nbits_vnni.c, one pass per row straight into the kernel's layout),
          * else by {@link #quantize} (the same bits).
          */
-        /** One row of x (k values) for w's kernel (tests compare the native and Java quantizations). */
-        static Acts row(Weights w, float[] x, int k, boolean nat) { return of(w, x, k, 0, 1, nat); }
-
         static Acts of(Weights w, float[] x, int k, int r0, int rows, boolean nat) {
             int nsub = w.nsub, len = nsub * 32;
             float zpmul = w.uniform ? w.zp : 1f;
