@@ -30,10 +30,10 @@ public final class LabOps {
     static final List<int[]> GEMM_SIZES = List.of(new int[]{1, 1, 1}, new int[]{7, 7, 7}, new int[]{45, 65, 33},
             new int[]{1025, 7, 3}, new int[]{3, 1025, 5});
 
-    /** All built-in ops by name (insertion order: add, exp, gelu, softmax, sum, gemm, gemm-bf16, gemm-int8, conv, conv-int8). */
+    /** All built-in ops by name (insertion order: add, exp, gelu, softmax, sum, gemm, gemm-bf16, gemm-int8, conv, conv-int8, maxpool-int8). */
     public static Map<String, LabOp> builtIn() {
         Map<String, LabOp> ops = new LinkedHashMap<>();
-        for (LabOp op : List.of(new Add(), new Exp(), new Gelu(), new Softmax(), new Sum(), new Gemm(), new GemmBf16(), new GemmInt8(), new ConvLab(), new ConvInt8())) ops.put(op.name(), op);
+        for (LabOp op : List.of(new Add(), new Exp(), new Gelu(), new Softmax(), new Sum(), new Gemm(), new GemmBf16(), new GemmInt8(), new ConvLab(), new ConvInt8(), new MaxPoolInt8())) ops.put(op.name(), op);
         ops.get("add").register(new Variant("add-256bit", "cpu", Add256::add));
         // the Vector API kernels that native/cpu replaces where present (GELU, softmax rows, GEMM panel and packs)
         for (String name : List.of("gelu", "softmax", "gemm")) {
@@ -451,6 +451,51 @@ public final class LabOps {
         @Override public int[] parseSize(String text) {
             int[] s = super.parseSize(text);
             if (s.length != 6) throw new IllegalArgumentException("lab conv-int8: size must be NxCxHxWxOxK, got " + text);
+            return s;
+        }
+    }
+
+    /**
+     * The 2 x 2, stride 2 max pool of int8 codes between quantized layers ({@code PoolI8}: a
+     * quantized CNN's activations pooled as int8, docs/QUANTIZATION.md); size {n, c, h, w}, an odd
+     * last row and column dropped. Exact (zero tolerance). Variants: "kiln" (the vector path),
+     * "kiln-scalar" (the windowed loop), "kiln-float" (the same values pooled as floats, what the
+     * int8 model did before: four times the bytes). Work: the bytes read and written.
+     */
+    static final class MaxPoolInt8 extends LabOp {
+        private static final dev.kiln.ops.Pool2dParams P = dev.kiln.ops.Pool2dParams.of(2, 2, 0);
+
+        MaxPoolInt8() {
+            super("maxpool-int8", List.of(new int[]{1, 1, 2, 2}, new int[]{2, 3, 7, 9}, new int[]{1, 2, 28, 28}, new int[]{3, 1, 13, 130}),
+                    new int[]{64, 16, 28, 28}, 0, 0);
+            Variant.Kernel pool = in -> in[0].maxPool2d(P);
+            register(new Variant("kiln", "cpu", pool));
+            register(new Variant("kiln-scalar", "cpu", scalarTwin(pool)));
+            Map<Tensor, Tensor> floats = new java.util.IdentityHashMap<>();
+            register(new Variant("kiln-float", "cpu", in -> floats.computeIfAbsent(in[0], t -> t.to(DType.F32)).maxPool2d(P)));
+        }
+        @Override public Tensor[] inputs(int[] size, Generator g) {
+            if (size.length != 4) throw new IllegalArgumentException("lab maxpool-int8: size must be NxCxHxW, got " + sizeText(size));
+            double[] v = new double[Math.toIntExact(numel(size))];
+            for (int i = 0; i < v.length; i++) v[i] = g.nextInt(256) - 128;
+            return new Tensor[]{Tensor.fromDoubles(DType.I8, v, size)};
+        }
+        @Override public double[] reference(double[][] in, int[] size) {
+            int planes = size[0] * size[1], h = size[2], w = size[3], oh = h / 2, ow = w / 2;
+            double[] y = new double[planes * oh * ow];
+            for (int p = 0; p < planes; p++)
+                for (int i = 0; i < oh; i++)
+                    for (int j = 0; j < ow; j++) {
+                        int at = (p * h + 2 * i) * w + 2 * j;
+                        y[(p * oh + i) * ow + j] = Math.max(Math.max(in[0][at], in[0][at + 1]), Math.max(in[0][at + w], in[0][at + w + 1]));
+                    }
+            return y;
+        }
+        @Override public double work(int[] size) { return numel(size) * 1.25; }
+        @Override public Unit unit() { return Unit.BYTES; }
+        @Override public int[] parseSize(String text) {
+            int[] s = super.parseSize(text);
+            if (s.length != 4) throw new IllegalArgumentException("lab maxpool-int8: size must be NxCxHxW, got " + text);
             return s;
         }
     }

@@ -19,7 +19,7 @@ class LabTest {
     @Test
     void everyBuiltInCpuVariantValidatesOnEveryOp() {
         Map<String, LabOp> ops = LabOps.builtIn();
-        assertEquals(java.util.List.of("add", "exp", "gelu", "softmax", "sum", "gemm", "gemm-bf16", "gemm-int8", "conv", "conv-int8"), java.util.List.copyOf(ops.keySet()));
+        assertEquals(java.util.List.of("add", "exp", "gelu", "softmax", "sum", "gemm", "gemm-bf16", "gemm-int8", "conv", "conv-int8", "maxpool-int8"), java.util.List.copyOf(ops.keySet()));
         for (LabOp op : ops.values()) {
             assertTrue(op.variants().size() >= 2, op.name() + " has kiln and kiln-scalar");
             for (Variant v : op.variants()) {

@@ -4,9 +4,7 @@ import dev.kiln.ops.Pool2dParams;
 import dev.kiln.tensor.Tensor;
 
 import jdk.incubator.vector.ByteVector;
-import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
@@ -25,9 +23,10 @@ final class PoolI8 {
     private PoolI8() {}
 
     private static final VectorSpecies<Byte> B = ByteVector.SPECIES_PREFERRED;
-    private static final VectorSpecies<Short> HALF = VectorSpecies.of(short.class, jdk.incubator.vector.VectorShape.forBitSize(B.vectorBitSize()));
-    private static final VectorSpecies<Byte> B_HALF = VectorSpecies.of(byte.class, jdk.incubator.vector.VectorShape.forBitSize(B.vectorBitSize() / 2));
     private static final int L = B.length();
+    /** Lane i takes lane 2i (first half; the second half repeats it) / lane 2i + 1: the two columns of an output. */
+    private static final jdk.incubator.vector.VectorShuffle<Byte> EVENS = jdk.incubator.vector.VectorShuffle.fromOp(B, i -> (2 * i) % L),
+            ODDS = jdk.incubator.vector.VectorShuffle.fromOp(B, i -> (2 * i + 1) % L);
     /** Bytes of vertical maxima per block: the block stays in L1 between the two passes. */
     private static final int BLOCK_BYTES = 8192;
 
@@ -66,12 +65,14 @@ final class PoolI8 {
 
     /**
      * 2 x 2, stride 2 over planes dense planes [H, W] at byte offset xOff into [OH, OW] rows at oOff:
-     * per output row the max of its two input rows (2 OW bytes), then over each pair of neighbours,
-     * read as one 16-bit lane (low byte: the even column) whose two halves are compared as signed bytes.
+     * per output row the max of its two input rows (2 OW bytes), then over each pair of neighbours
+     * (the even and the odd lanes of a vector, gathered by two permutes).
      */
     private static void pairs(MemorySegment x, long xOff, MemorySegment out, long oOff, int planes, int h, int w) {
         int oh = h / 2, ow = w / 2, rows = planes * oh, cols = 2 * ow;
         int block = Math.max(1, BLOCK_BYTES / cols);
+        int whole = cols - cols % L;
+        VectorMask<Byte> tail = B.indexInRange(whole, cols);   // the same for every row: made once
         Parallel.forRange(rows, 2L * ow, (s, e) -> {
             byte[] v = new byte[block * cols + L];
             byte[] o = new byte[block * ow + L];
@@ -80,23 +81,22 @@ final class PoolI8 {
                 for (int i = 0; i < n; i++) {
                     int q = q0 + i, pl = q / oh, r = q % oh;
                     long src = xOff + (long) pl * h * w + 2L * r * w;
-                    for (int j = 0; j < cols; j += L) {
-                        VectorMask<Byte> m = B.indexInRange(j, cols);
-                        ByteVector a = ByteVector.fromMemorySegment(B, x, src + j, java.nio.ByteOrder.LITTLE_ENDIAN, m);
-                        ByteVector b = ByteVector.fromMemorySegment(B, x, src + w + j, java.nio.ByteOrder.LITTLE_ENDIAN, m);
-                        a.max(b).intoArray(v, i * cols + j);
-                    }
+                    int j = 0;
+                    for (; j < whole; j += L)
+                        ByteVector.fromMemorySegment(B, x, src + j, java.nio.ByteOrder.LITTLE_ENDIAN)
+                                .max(ByteVector.fromMemorySegment(B, x, src + w + j, java.nio.ByteOrder.LITTLE_ENDIAN)).intoArray(v, i * cols + j);
+                    if (j < cols)
+                        ByteVector.fromMemorySegment(B, x, src + j, java.nio.ByteOrder.LITTLE_ENDIAN, tail)
+                                .max(ByteVector.fromMemorySegment(B, x, src + w + j, java.nio.ByteOrder.LITTLE_ENDIAN, tail)).intoArray(v, i * cols + j);
                 }
                 int total = n * ow;
-                for (int k = 0; k < total; k += L / 2) {
-                    ShortVector pair = ByteVector.fromArray(B, v, 2 * k).reinterpretAsShorts();
-                    ShortVector lo = pair.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 8), hi = pair.lanewise(VectorOperators.ASHR, 8);
-                    lo.max(hi).convertShape(VectorOperators.S2B, B_HALF, 0).reinterpretAsBytes().intoArray(o, k);
+                for (int k = 0; k < total; k += L / 2) {       // lanes 0 .. L/2 - 1: max of each pair; the rest is spill
+                    ByteVector pair = ByteVector.fromArray(B, v, 2 * k);
+                    pair.rearrange(EVENS).max(pair.rearrange(ODDS)).intoArray(o, k);
                 }
                 MemorySegment.copy(o, 0, out, ValueLayout.JAVA_BYTE, oOff + (long) q0 * ow, total);
             }
         });
     }
 
-    static { assert HALF.length() == L / 2; }
 }
