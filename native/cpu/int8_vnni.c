@@ -188,7 +188,31 @@ TARGET void kiln_f32_quantize_rows(const float *x, long k, int rows, float scale
  */
 #define CPV 4
 #define COJ 4
-static inline __attribute__((always_inline)) TARGET __m512i quant16(__m512 v, __m512 s, __m512 z, __m512 lo, __m512 hi);
+/*
+ * Int8Weights.quantize in 16 lanes: x / s, clamped to +-2^22, rounded half to even by adding and
+ * subtracting 1.5 * 2^23, plus z, clamped to [lo, hi]; NaN gives 0. The code q as int32 lanes.
+ */
+static inline __attribute__((always_inline)) TARGET __m512i quant16q(__m512 v, __m512 s, __m512 z, __m512 lo, __m512 hi) {
+    const __m512 magic = _mm512_set1_ps(12582912.0f), lim = _mm512_set1_ps(4194304.0f);
+    v = _mm512_div_ps(v, s);
+    v = _mm512_min_ps(lim, _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), lim), v));   /* (c, v): a NaN v passes, as Java's max/min */
+    v = _mm512_add_ps(_mm512_sub_ps(_mm512_add_ps(v, magic), magic), z);
+    v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));
+    return _mm512_maskz_cvttps_epi32(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v);
+}
+
+/* quant16q as the unsigned code q + 128 (one byte per int32 lane), the direct conv's input form. */
+static inline __attribute__((always_inline)) TARGET __m512i quant16(__m512 v, __m512 s, __m512 z, __m512 lo, __m512 hi) {
+    return _mm512_and_si512(_mm512_add_epi32(quant16q(v, s, z, lo, hi), _mm512_set1_epi32(128)), _mm512_set1_epi32(0xff));
+}
+
+/* QuantizedConv2d's requantization of one accumulator vector: (float) (acc - corr) * scale + add, then ReLU when relu. */
+static inline __attribute__((always_inline)) TARGET __m512 requant16(__m512i acc, int32_t corr, float scale, float add, int relu) {
+    __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc, _mm512_set1_epi32(corr)));
+    f = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(scale), f), _mm512_set1_ps(add));
+    /* Math.max(v, 0): v where v > 0 or NaN, else +0 */
+    return relu ? _mm512_mask_mov_ps(_mm512_setzero_ps(), _mm512_cmp_ps_mask(f, _mm512_setzero_ps(), _CMP_NLE_UQ), f) : f;
+}
 
 static inline __attribute__((always_inline)) TARGET void conv_direct(const int CODES, const int POOL, const uint8_t *in, long imgStride, long planeStride,
         int n, int c4, int wp, int oh, int ow, int kh, int kw, const int8_t *w, int o, const int32_t *corr,
@@ -236,49 +260,39 @@ static inline __attribute__((always_inline)) TARGET void conv_direct(const int C
                     for (int t = 0; t < COJ && j0 + t < o; t++) {
                         int j = j0 + t;
                         __m512 f[CPV];
-                        for (int i = 0; i < CPV; i++) {
-                            f[i] = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i][t], _mm512_set1_epi32(corr[j])));
-                            f[i] = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(scale[j]), f[i]), _mm512_set1_ps(add[j]));
-                            if (relu) f[i] = _mm512_mask_mov_ps(_mm512_setzero_ps(), _mm512_cmp_ps_mask(f[i], _mm512_setzero_ps(), _CMP_NLE_UQ), f[i]);
-                        }
+                        for (int i = 0; i < CPV; i++) f[i] = requant16(acc[i][t], corr[j], scale[j], add[j], relu);
                         __m512 a = vx == 2 ? _mm512_max_ps(f[0], f[2]) : _mm512_max_ps(f[0], f[1]);
                         __m512 c = vx == 2 ? _mm512_max_ps(f[1], f[3]) : _mm512_max_ps(f[2], f[3]);
                         __m512 pm = _mm512_max_ps(_mm512_permutex2var_ps(a, evens, c), _mm512_permutex2var_ps(a, odds, c));
-                        __m128i q = _mm512_cvtepi32_epi8(_mm512_xor_si512(quant16(pm, qs, qz, qlo, qhi), _mm512_set1_epi32(0x80)));
+                        __m128i q = _mm512_cvtepi32_epi8(quant16q(pm, qs, qz, qlo, qhi));
                         int8_t *plane = codes + ob + (long) j * ph2 * pw2;
-                        int pr = yv[0] / 2;
-                        if (vx == 2) {
-                            if (pr < ph2) _mm512_mask_storeu_epi8(plane + (long) pr * pw2, (__mmask64) tail16(pw2), _mm512_castsi128_si512(q));
-                        } else {
-                            if (pr < ph2) _mm512_mask_storeu_epi8(plane + (long) pr * pw2, (__mmask64) tail16(pw2), _mm512_castsi128_si512(q));
-                            if (pr + 1 < ph2)
-                                _mm512_mask_storeu_epi8(plane + (long) (pr + 1) * pw2, (__mmask64) tail16(pw2), _mm512_castsi128_si512(_mm_srli_si128(q, 8)));
-                        }
+                        int pr = yv[0] / 2;                     /* vx = 1: lanes 8.. hold the next pooled row */
+                        if (pr < ph2) _mm512_mask_storeu_epi8(plane + (long) pr * pw2, (__mmask64) tail16(pw2), _mm512_castsi128_si512(q));
+                        if (vx == 1 && pr + 1 < ph2)
+                            _mm512_mask_storeu_epi8(plane + (long) (pr + 1) * pw2, (__mmask64) tail16(pw2), _mm512_castsi128_si512(_mm_srli_si128(q, 8)));
                     }
                     continue;
                 }
                 for (int i = 0; i < CPV && v0 + i < nv; i++) {
                     __mmask16 m = tail16(ow - xv[i]);
+                    /* a row's last vector: when the lanes past the row land inside the next row (a later
+                       store overwrites them), a whole store (masked stores to memory not in cache are slow
+                       on Zen 4); otherwise (the plane's last row, rows narrower than the overflow) masked */
+                    int whole = m == 0xffff || (yv[i] < oh - 1 && 16 - (ow - xv[i]) <= ow);
                     for (int t = 0; t < COJ && j0 + t < o; t++) {
                         int j = j0 + t;
-                        __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i][t], _mm512_set1_epi32(corr[j])));
-                        f = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(scale[j]), f), _mm512_set1_ps(add[j]));
-                        /* Math.max(v, 0): v where v > 0 or NaN, else +0 */
-                        if (relu) f = _mm512_mask_mov_ps(_mm512_setzero_ps(), _mm512_cmp_ps_mask(f, _mm512_setzero_ps(), _CMP_NLE_UQ), f);
+                        __m512 f = requant16(acc[i][t], corr[j], scale[j], add[j], relu);
                         long at = ob + ((long) j * oh + yv[i]) * ow + xv[i];
                         if (CODES) {
                             /* the next layer's code of f: the bits its input packing (quant16) gives the float */
-                            __m128i q = _mm512_cvtepi32_epi8(_mm512_xor_si512(quant16(f, qs, qz, qlo, qhi), _mm512_set1_epi32(0x80)));
-                            if (m == 0xffff || (yv[i] < oh - 1 && 16 - (ow - xv[i]) <= ow)) _mm_storeu_si128((__m128i *) (codes + at), q);
-                            else _mm512_mask_storeu_epi8(codes + at, (__mmask64) m, _mm512_castsi128_si512(q));   /* as the float store below */
-                            continue;
+                            __m128i q = _mm512_cvtepi32_epi8(quant16q(f, qs, qz, qlo, qhi));
+                            if (whole) _mm_storeu_si128((__m128i *) (codes + at), q);
+                            else _mm512_mask_storeu_epi8(codes + at, (__mmask64) m, _mm512_castsi128_si512(q));
+                        } else if (whole) {
+                            _mm512_storeu_ps(out + at, f);
+                        } else {
+                            _mm512_mask_storeu_ps(out + at, m, f);
                         }
-                        float *dst = out + at;
-                        /* a row's last vector: when the lanes past the row land inside the next row (a later
-                           store overwrites them), a whole store (masked stores to memory not in cache are slow
-                           on Zen 4); otherwise (the plane's last row, rows narrower than the overflow) masked */
-                        if (m == 0xffff || (yv[i] < oh - 1 && 16 - (ow - xv[i]) <= ow)) _mm512_storeu_ps(dst, f);
-                        else _mm512_mask_storeu_ps(dst, m, f);
                     }
                 }
             }
@@ -317,24 +331,6 @@ TARGET void kiln_i8_conv_direct_codes_pool2(const uint8_t *in, long imgStride, l
     conv_direct(1, 1, in, imgStride, planeStride, n, c4, wp, oh, ow, kh, kw, w, o, corr, scale, add, relu, 0, qp, codes);
 }
 
-/*
- * The input of kiln_i8_conv_direct from float images x [n][c][h][w] (contiguous): each value
- * quantized as dev.kiln.compress.quant.Int8Weights.quantize does (x / s, clamped to +-2^22, rounded
- * half to even by adding and subtracting 1.5 * 2^23, plus z, clamped to [lo, hi]; NaN gives 0),
- * stored as the unsigned code q + 128 at pixel (y + ph, x + pw) of its channel group's plane, the
- * 4 channels of a group in one 32-bit word (a missing 4th channel: 0); every other byte of the
- * image's [c4][planeElems][4] block is zeroCode.
- */
-static inline __attribute__((always_inline)) TARGET __m512i quant16(__m512 v, __m512 s, __m512 z, __m512 lo, __m512 hi) {
-    const __m512 magic = _mm512_set1_ps(12582912.0f), lim = _mm512_set1_ps(4194304.0f);
-    v = _mm512_div_ps(v, s);
-    v = _mm512_min_ps(lim, _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), lim), v));   /* (c, v): a NaN v passes, as Java's max/min */
-    v = _mm512_add_ps(_mm512_sub_ps(_mm512_add_ps(v, magic), magic), z);
-    v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));
-    __m512i q = _mm512_maskz_cvttps_epi32(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v);
-    return _mm512_and_si512(_mm512_add_epi32(q, _mm512_set1_epi32(128)), _mm512_set1_epi32(0xff));
-}
-
 /* kiln_i8_conv_pack's loop, from floats (x, quantized with s, z, lo, hi) or, with CODES, from int8 codes xq (see below). */
 static inline __attribute__((always_inline)) TARGET void conv_pack(const int CODES, const float *x, const int8_t *xq, int n, int c, int h, int w,
         float s, float z, float lo, float hi, int ph, int pw, int wp, long planeElems, int zeroCode, uint8_t *out) {
@@ -367,6 +363,13 @@ static inline __attribute__((always_inline)) TARGET void conv_pack(const int COD
     }
 }
 
+/*
+ * The input of kiln_i8_conv_direct from float images x [n][c][h][w] (contiguous): each value
+ * quantized as dev.kiln.compress.quant.Int8Weights.quantize does (quant16), stored as the unsigned
+ * code q + 128 at pixel (y + ph, x + pw) of its channel group's plane, the 4 channels of a group in
+ * one 32-bit word (a missing 4th channel: 0); every other byte of the image's [c4][planeElems][4]
+ * block is zeroCode.
+ */
 TARGET void kiln_i8_conv_pack(const float *x, int n, int c, int h, int w, float s, float z, float lo, float hi,
                               int ph, int pw, int wp, long planeElems, int zeroCode, uint8_t *out) {
     conv_pack(0, x, 0, n, c, h, w, s, z, lo, hi, ph, pw, wp, planeElems, zeroCode, out);
