@@ -208,11 +208,6 @@ final class Int8VnniKernel {
     /** -Dkiln.int8.balancedRows=false: the row tiles of the first fit only (to compare). */
     static volatile boolean BALANCED_ROWS = !"false".equals(System.getProperty("kiln.int8.balancedRows"));
 
-    /**
-     * The row tile (a multiple of 8, from rowTile down to 32, or rowTile when it is smaller) whose tiles, split into threads
-     * contiguous runs of tasks in the kernel's column-major order as {@link Parallel#forRange} splits
-     * them, give the busiest thread the least work (rows x column tiles); the larger tile on ties.
-     */
     /** Rows x column tiles of the busiest thread when forRange splits the column-major tasks of rt-row tiles into contiguous runs. */
     static long busiestRows(int m, int rt, int colTiles, int threads) {
         int rowTiles = (m + rt - 1) / rt, tasks = rowTiles * colTiles, chunks = Math.min(threads, tasks);
@@ -227,6 +222,11 @@ final class Int8VnniKernel {
         return worst;
     }
 
+    /**
+     * The row tile (a multiple of 8, from rowTile down to 32, or rowTile when it is smaller) whose tiles, split into threads
+     * contiguous runs of tasks in the kernel's column-major order as {@link Parallel#forRange} splits
+     * them, give the busiest thread the least work (rows x column tiles); the larger tile on ties.
+     */
     static int balancedRowTile(int m, int rowTile, int colTiles, int threads) {
         int best = rowTile, floor = Math.min(32, rowTile);
         long bestMax = Long.MAX_VALUE;
@@ -290,34 +290,25 @@ final class Int8VnniKernel {
     /**
      * Images [b0, b1) of the direct int8 convolution (stride 1; see kiln_i8_conv_direct): in holds
      * each image's unsigned codes as [c4][planeElems][4] bytes (imgStride bytes per image), w the
-     * weights [o][kh][kw][c4][4]; out (native) gets [n][o][oh][ow] floats at float offset outOff.
+     * weights [o][kh][kw][c4][4]. With next null, out (native) gets [n][o][oh][ow] floats at float
+     * offset outOff; else the next layer's int8 codes (kiln_i8_conv_direct_codes): each float result
+     * quantized with next = {scale, zero point, qmin, qmax} as that layer's input packing would,
+     * [n][o][oh][ow] bytes at byte offset outOff, or with pool2 the 2 x 2, stride 2 max pool applied
+     * first (kiln_i8_conv_direct_codes_pool2; ow &lt;= 32): [n][o][oh / 2][ow / 2].
      */
     static void conv(byte[] in, long imgStride, long planeElems, int b0, int b1, int c4, int wp, int oh, int ow, int kh, int kw,
-                     byte[] w, int o, int[] corr, float[] scale, float[] add, boolean relu, MemorySegment out, long outOff) {
-        try {
-            CONV.invokeExact(MemorySegment.ofArray(in).asSlice(b0 * imgStride), imgStride, 4 * planeElems, b1 - b0, c4, wp, oh, ow, kh, kw,
-                    MemorySegment.ofArray(w), o, MemorySegment.ofArray(corr), MemorySegment.ofArray(scale), MemorySegment.ofArray(add),
-                    relu ? 1 : 0, out.asSlice(4 * (outOff + (long) b0 * o * oh * ow)));
-        } catch (Throwable t) {
-            throw new IllegalStateException("int8 conv: native direct conv failed: " + t, t);
-        }
-    }
-
-    /**
-     * {@link #conv} with the output as the next layer's int8 codes (see kiln_i8_conv_direct_codes):
-     * each float result quantized with next = {scale, zero point, qmin, qmax} as that layer's input
-     * packing would, stored as the code into codes (native, [n][o][oh][ow] bytes at byte offset codesOff).
-     * pool2: the 2 x 2, stride 2 max pool applied first (kiln_i8_conv_direct_codes_pool2; ow &lt;= 32):
-     * codes [n][o][oh / 2][ow / 2].
-     */
-    static void convCodes(byte[] in, long imgStride, long planeElems, int b0, int b1, int c4, int wp, int oh, int ow, int kh, int kw,
-                          byte[] w, int o, int[] corr, float[] scale, float[] add, boolean relu, float[] next, boolean pool2,
-                          MemorySegment codes, long codesOff) {
+                     byte[] w, int o, int[] corr, float[] scale, float[] add, boolean relu, float[] next, boolean pool2,
+                     MemorySegment out, long outOff) {
         long perImage = pool2 ? (long) o * (oh / 2) * (ow / 2) : (long) o * oh * ow;
+        MemorySegment dst = next == null ? out.asSlice(4 * (outOff + b0 * perImage)) : out.asSlice(outOff + b0 * perImage);
+        MemorySegment inputs = MemorySegment.ofArray(in).asSlice(b0 * imgStride), weights = MemorySegment.ofArray(w);
+        MemorySegment cs = MemorySegment.ofArray(corr), ss = MemorySegment.ofArray(scale), as = MemorySegment.ofArray(add);
         try {
-            (pool2 ? CONV_CODES_POOL2 : CONV_CODES).invokeExact(MemorySegment.ofArray(in).asSlice(b0 * imgStride), imgStride, 4 * planeElems, b1 - b0, c4, wp, oh, ow, kh, kw,
-                    MemorySegment.ofArray(w), o, MemorySegment.ofArray(corr), MemorySegment.ofArray(scale), MemorySegment.ofArray(add),
-                    relu ? 1 : 0, MemorySegment.ofArray(next), codes.asSlice(codesOff + b0 * perImage));
+            if (next == null)
+                CONV.invokeExact(inputs, imgStride, 4 * planeElems, b1 - b0, c4, wp, oh, ow, kh, kw, weights, o, cs, ss, as, relu ? 1 : 0, dst);
+            else
+                (pool2 ? CONV_CODES_POOL2 : CONV_CODES).invokeExact(inputs, imgStride, 4 * planeElems, b1 - b0, c4, wp, oh, ow, kh, kw,
+                        weights, o, cs, ss, as, relu ? 1 : 0, MemorySegment.ofArray(next), dst);
         } catch (Throwable t) {
             throw new IllegalStateException("int8 conv: native direct conv failed: " + t, t);
         }

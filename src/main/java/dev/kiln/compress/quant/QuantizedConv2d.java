@@ -349,10 +349,8 @@ public final class QuantizedConv2d extends Module {
                 else Int8VnniKernel.convPack(seg, off, b0, b1, inC, h, wd, a.scale0(), a.zero0(), a.qmin(), a.qmax(), ph, pw, wp, planeElems,
                         zeroCode, in);
                 // tap-packed: a 1 x 1 conv over the tap groups
-                if (nq != null) Int8VnniKernel.convCodes(in, imgStride, planeElems, b0, b1, c4, wp, oh, ow, taps ? 1 : kh, taps ? 1 : kw, vnniWeights, o,
-                        corr, sj, add, epilogue == Epilogue.RELU, nq, pool, dst, out.offset());
-                else Int8VnniKernel.conv(in, imgStride, planeElems, b0, b1, c4, wp, oh, ow, taps ? 1 : kh, taps ? 1 : kw, vnniWeights, o, corr, sj, add,
-                        epilogue == Epilogue.RELU, dst, out.offset());
+                Int8VnniKernel.conv(in, imgStride, planeElems, b0, b1, c4, wp, oh, ow, taps ? 1 : kh, taps ? 1 : kw, vnniWeights, o, corr, sj, add,
+                        epilogue == Epilogue.RELU, nq, pool, dst, out.offset());
             });
         }
         return out;
