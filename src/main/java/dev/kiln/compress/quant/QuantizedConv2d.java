@@ -220,7 +220,7 @@ public final class QuantizedConv2d extends Module {
      * codes [N, O, OH / 2, OW / 2], and the pool layer of the model must then pass its input on
      * ({@link AbsorbedPool}, which {@link Quantize#chainCodes} puts in its place). On the VNNI conv
      * with rows of up to 32 pixels the pool runs in the kernel's registers (a quarter of the
-     * quantizations and stores, no pool pass); otherwise the float output is pooled, then quantized.
+     * quantizations and stores, no pool pass); otherwise the codes are pooled (the same values).
      */
     public void emitCodes(QParams next, boolean pool2) {
         if (next != null && (next.perChannel() || epilogue != Epilogue.NONE && epilogue != Epilogue.RELU))
@@ -269,22 +269,22 @@ public final class QuantizedConv2d extends Module {
         int oh = (h + 2 * p.padH() - p.dilationH() * (kh - 1) - 1) / p.strideH() + 1;
         int ow = (wd + 2 * p.padW() - p.dilationW() * (kw - 1) - 1) / p.strideW() + 1;
         boolean pool = pool2 && next != null;
+        Tensor y;
         if (vnniWeights != null && act != null) {
             if (pool && ow <= 32 && oh >= 2 && ow >= 2) return vnniForward(x, act, n, h, wd, oh, ow, next, true);
-            Tensor y = vnniForward(x, act, n, h, wd, oh, ow, next, false);
-            if (!pool) return y;
-            try (y) { return y.maxPool2d(POOL2); }                // codes: the pool commutes with the quantization
-        }
-        float[] xf = act != null && directWeights == null ? null : x.toFloatArray();   // static unfolds and the VNNI conv read x itself
-        QParams a = act != null ? act : Int8Weights.dynamicParams(xf, covered(h, wd, oh, ow));
-        Tensor conv = floatForward(x, xf, a, n, h, wd, oh, ow), y;
-        if (pool) {
-            try (conv) { y = conv.maxPool2d(POOL2); }
+            y = vnniForward(x, act, n, h, wd, oh, ow, next, false);
         } else {
-            y = conv;
+            float[] xf = act != null && directWeights == null ? null : x.toFloatArray();   // static unfolds and the VNNI conv read x itself
+            QParams a = act != null ? act : Int8Weights.dynamicParams(xf, covered(h, wd, oh, ow));
+            Tensor f = floatForward(x, xf, a, n, h, wd, oh, ow);
+            if (next == null) {
+                y = f;
+            } else {
+                try (f) { y = Int8Weights.codes(f, next); }         // the bits the next layer's quantization gives f
+            }
         }
-        if (next == null) return y;
-        try (y) { return Int8Weights.codes(y, next); }           // the bits the next layer's quantization gives y
+        if (!pool) return y;
+        try (y) { return y.maxPool2d(POOL2); }                    // codes: the pool commutes with the quantization
     }
 
     /** Codes in this layer's input parameters as the floats (q - zero) * scale (which quantize back to q exactly). */
