@@ -13,22 +13,10 @@ public final class Join {
     /** torch.cat: all shapes equal except along axis. */
     public static Tensor cat(Tensor[] parts, int axis) {
         if (parts.length == 0) throw new IllegalArgumentException("cat: no tensors given");
-        int rank = parts[0].dim();
-        int a = Shape.axis("cat", axis, rank);
-        int[] out = parts[0].shape();
+        int a = Shape.axis("cat", axis, parts[0].dim());
+        int[] out = catShape(parts, a);
         DType t = parts[0].dtype();
-        int total = 0;
-        for (Tensor p : parts) {
-            int[] s = p.shape();
-            if (s.length != rank)
-                throw new IllegalArgumentException("cat: shapes " + Shape.str(parts[0].shape()) + " and " + Shape.str(s) + " differ in rank");
-            for (int i = 0; i < rank; i++)
-                if (i != a && s[i] != out[i])
-                    throw new IllegalArgumentException("cat: shapes " + Shape.str(parts[0].shape()) + " and " + Shape.str(s) + " differ outside dim " + a);
-            total += s[a];
-            t = DType.promote(t, p.dtype());
-        }
-        out[a] = total;
+        for (Tensor p : parts) t = DType.promote(t, p.dtype());
         Tensor y = Tensor.uninitialized(parts[0].backend(), t, out);   // the parts cover every element: no zero fill
         int[] starts = copyInto(parts, a, y);
         if (Tensor.needsGrad(parts)) {
@@ -50,18 +38,32 @@ public final class Join {
      * with y outside axis and fill it along axis.
      */
     public static void catInto(Tensor[] parts, int axis, Tensor y) {
+        if (parts.length == 0) throw new IllegalArgumentException("cat: no tensors given");
         int a = Shape.axis("cat", axis, y.dim());
+        int[] s = catShape(parts, a);
+        if (!java.util.Arrays.equals(s, y.shape())) throw new IllegalArgumentException("cat: parts make " + Shape.str(s) + ", not " + Shape.str(y.shape()));
+        copyInto(parts, a, y);
+    }
+
+    /**
+     * The shape of the parts joined along axis a (a normalized for their rank); an
+     * IllegalArgumentException when their ranks or their sizes outside a differ.
+     */
+    public static int[] catShape(Tensor[] parts, int a) {
+        int rank = parts[0].dim();
+        int[] out = parts[0].shape();
         int total = 0;
         for (Tensor p : parts) {
             int[] s = p.shape();
-            if (s.length != y.dim()) throw new IllegalArgumentException("cat: shapes " + Shape.str(s) + " and " + Shape.str(y.shape()) + " differ in rank");
-            for (int i = 0; i < s.length; i++)
-                if (i != a && s[i] != y.size(i))
-                    throw new IllegalArgumentException("cat: shapes " + Shape.str(s) + " and " + Shape.str(y.shape()) + " differ outside dim " + a);
+            if (s.length != rank)
+                throw new IllegalArgumentException("cat: shapes " + Shape.str(parts[0].shape()) + " and " + Shape.str(s) + " differ in rank");
+            for (int i = 0; i < rank; i++)
+                if (i != a && s[i] != out[i])
+                    throw new IllegalArgumentException("cat: shapes " + Shape.str(parts[0].shape()) + " and " + Shape.str(s) + " differ outside dim " + a);
             total += s[a];
         }
-        if (total != y.size(a)) throw new IllegalArgumentException("cat: parts of " + total + " along dim " + a + " for " + Shape.str(y.shape()));
-        copyInto(parts, a, y);
+        out[a] = total;
+        return out;
     }
 
     /** Copies the parts along axis a into y; returns where each starts. */

@@ -206,16 +206,4 @@ final class Int8Weights {
         return QParams.QTensors.fromBytes(quantize(y.toFloatArray(), a), y.shape());
     }
 
-    /**
-     * Codes in a (per tensor, an I8 tensor) as floats (q - zero) * scale; {@link #quantize} gives
-     * the codes back exactly (the quotient is within a few ulps of the integer q - zero).
-     */
-    static Tensor decode(Tensor codes, QParams a) {
-        byte[] q = QParams.QTensors.bytes(codes);
-        float[] f = new float[q.length];
-        float s = a.scale0();
-        int z = a.zero0();
-        for (int i = 0; i < q.length; i++) f[i] = (q[i] - z) * s;
-        return Tensor.fromArray(f, codes.shape());
-    }
 }

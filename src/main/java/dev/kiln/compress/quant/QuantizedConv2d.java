@@ -287,10 +287,13 @@ public final class QuantizedConv2d extends Module {
         try (y) { return y.maxPool2d(POOL2); }                    // codes: the pool commutes with the quantization
     }
 
-    /** Codes in this layer's input parameters as the floats (q - zero) * scale (which quantize back to q exactly). */
+    /**
+     * Codes in this layer's input parameters as the floats scale * (q - zero) ({@link QParams#dequantize}),
+     * which {@link Int8Weights#quantize} turns back into q exactly (the quotient is within a few ulps of q - zero).
+     */
     private Tensor decode(Tensor codes) {
         if (act == null) throw new IllegalArgumentException("QuantizedConv2d: int8 codes in, but this layer quantizes dynamically (no input parameters)");
-        return Int8Weights.decode(codes, act);
+        return act.dequantize(codes);
     }
 
     private Tensor floatForward(Tensor x, float[] xf, QParams a, int n, int h, int wd, int oh, int ow) {

@@ -72,18 +72,17 @@ final class ShapeSlots {
         for (int i = 0; i < parts.length; i++) {
             if (!call.has(i)) return ShapeOps.concat(call);
             parts[i] = call.in(i);
-            if (parts[i].dtype() != parts[0].dtype() || parts[i].dim() != parts[0].dim() || parts[i].backend() != parts[0].backend())
-                return ShapeOps.concat(call);                         // promotion or a shape error: Concat's own handling
+            if (parts[i].dtype() != parts[0].dtype() || parts[i].backend() != parts[0].backend())
+                return ShapeOps.concat(call);                         // promotion: Concat's own handling
         }
         if (parts.length == 0 || !call.hasAttr("axis")) return ShapeOps.concat(call);
+        int[] shape;
         int a = axis(call, call.attrInt("axis", 0), parts[0].dim());
-        int[] shape = parts[0].shape();
-        int total = 0;
-        for (Tensor p : parts) {
-            for (int d = 0; d < shape.length; d++) if (d != a && p.size(d) != shape[d]) return ShapeOps.concat(call);
-            total += p.size(a);
+        try {
+            shape = Join.catShape(parts, a);
+        } catch (IllegalArgumentException e) {
+            return ShapeOps.concat(call);                             // Concat's own error, naming the node
         }
-        shape[a] = total;
         int[] whole = stackedShape(count, inner, shape);
         Tensor y = run.get(dest);
         if (y == null) {
