@@ -323,13 +323,9 @@ public final class OnnxExecutor implements AutoCloseable {
             Value v = outs.get(k);
             String name = node.outputs().get(k);
             if (v == null) continue;
-            if (name.isEmpty()) { // produced but unnamed: drop it unless it is borrowed or held elsewhere
-                adopt(frame, v, ins);
-                release(frame, v);
-                continue;
-            }
             adopt(frame, v, ins);
-            frame.env.put(name, v);
+            if (name.isEmpty()) release(frame, v);   // produced but unnamed: dropped unless borrowed or held elsewhere
+            else frame.env.put(name, v);
         }
     }
 
